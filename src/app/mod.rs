@@ -1,0 +1,396 @@
+//! The desktop app (egui/eframe), UI thread only. It reaches files and statistics only through
+//! `workers::{Job, Event}`; panels return [`Command`]s that are applied at the end of the frame.
+
+mod display_panel;
+mod document;
+mod overlays;
+mod panels;
+mod viewer;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use crossbeam_channel::Receiver;
+
+use crate::io::LoadOptions;
+use crate::render::DisplaySettings;
+use crate::stats::RangeMode;
+use crate::workers::{EventKind, Job, Output, Workers};
+
+pub use document::{DocStatus, Document};
+
+/// Settings kept between runs (eframe storage; saved on exit and every 30 s).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Persisted {
+    pub recent: Vec<PathBuf>,
+    /// Display settings new images start with.
+    pub defaults: DisplaySettings,
+    /// Index into [`RangeMode::PRESETS`] of the range rule new images start with.
+    pub default_range: usize,
+    pub show_side_panels: bool,
+}
+
+impl Default for Persisted {
+    fn default() -> Self {
+        Self { recent: Vec::new(), defaults: DisplaySettings::default(), default_range: 2, show_side_panels: true }
+    }
+}
+
+/// How many recent files the File menu keeps.
+const RECENT_MAX: usize = 12;
+
+/// A user-visible message in the message area.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub error: bool,
+    pub text: String,
+}
+
+/// Structural changes requested by panels during a frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    Open(Vec<PathBuf>),
+    OpenDialog,
+    Select(u64),
+    Close(u64),
+    ClearRecent,
+    ClearMessages,
+    /// Cancel a document's load.
+    CancelLoad(u64),
+}
+
+pub struct HeatscopeApp {
+    pub persisted: Persisted,
+    pub docs: Vec<Document>,
+    pub active: Option<u64>,
+    pub messages: Vec<Message>,
+    workers: Workers,
+    next_doc: u64,
+    /// Model device (candle) and GPU adapter, for the status bar.
+    pub device_label: String,
+    pub gpu_label: String,
+    srgb_target: bool,
+    max_texture_dim: usize,
+    dialog: Option<Receiver<Vec<PathBuf>>>,
+    /// Typed path in File > Open path (works without a desktop file dialog).
+    pub path_input: String,
+    commands: Vec<Command>,
+    /// Statistics jobs already asked for ("stats:{doc}:{band}").
+    stats_requested: HashSet<String>,
+}
+
+impl HeatscopeApp {
+    /// Build the app: restore settings, start workers, install the GPU pipeline, queue `files`.
+    ///
+    /// # Errors
+    /// When the worker threads cannot start or eframe gave no wgpu renderer.
+    pub fn new(cc: &eframe::CreationContext<'_>, files: Vec<PathBuf>) -> anyhow::Result<Self> {
+        let persisted: Persisted = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
+        let ctx = cc.egui_ctx.clone();
+        let workers = Workers::new(2, move || ctx.request_repaint())?;
+        let rs = cc
+            .wgpu_render_state
+            .as_ref()
+            .ok_or_else(|| anyhow!("heatscope needs the wgpu renderer, which did not start"))?;
+        crate::render::callback::install(rs);
+        let info = rs.adapter.get_info();
+        let device = crate::models::compute_device();
+        let mut device_label = format!("models: {}", device.label);
+        if let Some(why) = device.fallback_reason {
+            device_label += &format!(" ({why})");
+        }
+        let mut app = Self {
+            persisted,
+            docs: Vec::new(),
+            active: None,
+            messages: Vec::new(),
+            workers,
+            next_doc: 1,
+            device_label,
+            gpu_label: format!("display: {} ({:?})", info.name, info.backend),
+            srgb_target: crate::render::callback::target_is_srgb(rs),
+            max_texture_dim: rs.device.limits().max_texture_dimension_2d as usize,
+            dialog: None,
+            path_input: String::new(),
+            commands: Vec::new(),
+            stats_requested: HashSet::new(),
+        };
+        let files = if files.is_empty() { bundled_samples() } else { files };
+        app.open(files);
+        Ok(app)
+    }
+
+    /// The active document.
+    pub fn active_doc(&self) -> Option<&Document> {
+        self.docs.iter().find(|d| Some(d.id) == self.active)
+    }
+
+    pub fn active_doc_mut(&mut self) -> Option<&mut Document> {
+        let id = self.active?;
+        self.docs.iter_mut().find(|d| d.id == id)
+    }
+
+    /// Queue loads for `paths`; the last one becomes active.
+    pub fn open(&mut self, paths: Vec<PathBuf>) {
+        for path in paths {
+            if let Some(doc) = self.docs.iter().find(|d| d.path == path) {
+                self.active = Some(doc.id);
+                continue;
+            }
+            let id = self.next_doc;
+            self.next_doc += 1;
+            let job = Job::Load {
+                path: path.clone(),
+                options: LoadOptions::default(),
+                max_texture_dim: self.max_texture_dim,
+            };
+            match self.workers.submit(format!("load:{id}"), job) {
+                Ok(ticket) => {
+                    let doc = Document::new(
+                        id,
+                        path.clone(),
+                        ticket.id,
+                        self.persisted.defaults.clone(),
+                        default_range(self.persisted.default_range),
+                    );
+                    self.docs.push(doc);
+                    self.active = Some(id);
+                    self.persisted.recent.retain(|p| p != &path);
+                    self.persisted.recent.insert(0, path);
+                    self.persisted.recent.truncate(RECENT_MAX);
+                }
+                Err(e) => self.error(format!("cannot open {}: {e}", path.display())),
+            }
+        }
+    }
+
+    pub fn error(&mut self, text: String) {
+        tracing::warn!("{text}");
+        self.messages.push(Message { error: true, text });
+    }
+
+    pub fn info(&mut self, text: String) {
+        self.messages.push(Message { error: false, text });
+    }
+
+    /// Queue a panel's command for the end of the frame.
+    pub fn command(&mut self, c: Command) {
+        self.commands.push(c);
+    }
+
+    /// Apply worker events (non-blocking).
+    fn drain_events(&mut self) {
+        for event in self.workers.poll() {
+            let Some((kind, rest)) = event.ticket.key.split_once(':') else { continue };
+            let Some(id) = rest.split(':').next().and_then(|s| s.parse::<u64>().ok()) else { continue };
+            let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { continue };
+            let mut failure = None;
+            match (kind, event.kind) {
+                ("load", EventKind::Progress { fraction, message }) => {
+                    if let DocStatus::Loading { job, .. } = doc.status {
+                        doc.status = DocStatus::Loading { fraction, message, job };
+                    }
+                }
+                ("load", EventKind::Done(Output::Loaded(loaded))) => {
+                    let bands = loaded.raster.band_count();
+                    if doc.settings.band >= bands {
+                        doc.settings.band = 0;
+                    }
+                    doc.settings.rgb_mode = doc.settings.rgb_mode && bands >= 3;
+                    if loaded.downsample > 1 {
+                        let (w, h) = (loaded.raster.width, loaded.raster.height);
+                        let f = loaded.downsample;
+                        self.messages.push(Message { error: false, text: format!("{}: {w} x {h} exceeds the GPU texture limit; shown downsampled {f}x (the readout reports full-resolution pixels)", doc.name()) });
+                    }
+                    doc.loaded = Some(loaded);
+                    doc.status = DocStatus::Ready;
+                }
+                ("load", EventKind::Failed(message)) => {
+                    failure = Some(message.clone());
+                    doc.status = DocStatus::Failed(message);
+                }
+                ("load", EventKind::Cancelled) => doc.status = DocStatus::Failed("loading cancelled".into()),
+                ("stats", EventKind::Cancelled) => {
+                    self.stats_requested.remove(&event.ticket.key);
+                }
+                ("stats", EventKind::Done(Output::Stats(stats))) => {
+                    if let Some(band) = rest.split(':').nth(1).and_then(|s| s.parse::<usize>().ok()) {
+                        doc.stats.insert(band, *stats);
+                        doc.apply_ranges();
+                    }
+                }
+                ("stats", EventKind::Failed(message)) => {
+                    failure = Some(format!("{}: statistics failed: {message}", doc.name()))
+                }
+                _ => {}
+            }
+            if let Some(text) = failure {
+                self.error(text);
+            }
+        }
+    }
+
+    /// Ask for statistics the visible channels still need.
+    fn request_stats(&mut self) {
+        let mut wanted = Vec::new();
+        for doc in &self.docs {
+            let Some(loaded) = &doc.loaded else { continue };
+            for band in doc.missing_stats() {
+                wanted.push((doc.id, band, std::sync::Arc::clone(&loaded.raster)));
+            }
+        }
+        for (id, band, raster) in wanted {
+            let key = format!("stats:{id}:{band}");
+            if self.stats_requested.contains(&key) {
+                continue;
+            }
+            // Remembered even on failure, so a band whose statistics fail is not retried every frame.
+            self.stats_requested.insert(key.clone());
+            if let Err(e) = self.workers.submit(key, Job::Stats { raster, band }) {
+                self.error(e);
+            }
+        }
+    }
+
+    fn apply_commands(&mut self, ctx: &egui::Context) {
+        for command in std::mem::take(&mut self.commands) {
+            match command {
+                Command::Open(paths) => self.open(paths),
+                Command::OpenDialog => self.open_dialog(ctx),
+                Command::Select(id) => self.active = Some(id),
+                Command::Close(id) => {
+                    self.workers.cancel_key(&format!("load:{id}"));
+                    let index = self.docs.iter().position(|d| d.id == id);
+                    if let Some(i) = index {
+                        self.docs.remove(i);
+                        if self.active == Some(id) {
+                            self.active = self.docs.get(i.min(self.docs.len().saturating_sub(1))).map(|d| d.id);
+                        }
+                    }
+                }
+                Command::ClearRecent => self.persisted.recent.clear(),
+                Command::ClearMessages => self.messages.clear(),
+                Command::CancelLoad(id) => self.workers.cancel_key(&format!("load:{id}")),
+            }
+        }
+    }
+
+    /// Ask the desktop for files on a named thread; the answer arrives through `dialog`.
+    fn open_dialog(&mut self, ctx: &egui::Context) {
+        if self.dialog.is_some() {
+            return;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("heatscope-file-dialog".into()).spawn(move || {
+            let picked = rfd::FileDialog::new()
+                .set_title("Open images")
+                .add_filter("images and grids", crate::io::EXTENSIONS)
+                .add_filter("all files", &["*"])
+                .pick_files()
+                .unwrap_or_default();
+            // The app may have closed meanwhile; then nobody waits for the answer.
+            let _ = tx.send(picked);
+            ctx.request_repaint();
+        });
+        match spawned {
+            Ok(_) => self.dialog = Some(rx),
+            Err(e) => self.error(format!("cannot start the file dialog: {e}")),
+        }
+    }
+
+    fn poll_dialog(&mut self) {
+        let Some(rx) = &self.dialog else { return };
+        match rx.try_recv() {
+            Ok(paths) => {
+                self.dialog = None;
+                if paths.is_empty() {
+                    self.info("No file chosen. Without a desktop file dialog (xdg-desktop-portal), drop files on the window, use File > Open path, or pass them on the command line.".into());
+                }
+                self.open(paths);
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+            Err(crossbeam_channel::TryRecvError::Disconnected) => self.dialog = None,
+        }
+    }
+}
+
+/// The range rule of a preset index (out-of-range indices from old settings fall back to 0.5-99.5 %).
+fn default_range(index: usize) -> RangeMode {
+    RangeMode::PRESETS.get(index).copied().unwrap_or(RangeMode::Percentile(0.5, 99.5))
+}
+
+/// Sample files shipped in `assets/samples` (looked up beside the executable's crate or the working
+/// directory), opened when the app starts with no files.
+fn bundled_samples() -> Vec<PathBuf> {
+    let dirs = [PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples"), PathBuf::from("assets/samples")];
+    let Some(dir) = dirs.iter().find(|d| d.is_dir()) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|it| it.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file() && is_openable(p)).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn is_openable(p: &std::path::Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| crate::io::EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+impl eframe::App for HeatscopeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.drain_events();
+        self.poll_dialog();
+        if let Some(rs) = frame.wgpu_render_state() {
+            for e in crate::render::callback::take_errors(rs) {
+                self.error(e);
+            }
+        }
+        self.request_stats();
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
+        });
+        if !dropped.is_empty() {
+            self.open(dropped);
+        }
+        panels::shortcuts(self, &ctx);
+        panels::menu_bar(self, ui);
+        panels::status_bar(self, ui);
+        if self.persisted.show_side_panels {
+            panels::images_panel(self, ui);
+            display_panel::show(self, ui);
+        }
+        viewer::central(self, ui, self.srgb_target);
+        self.apply_commands(&ctx);
+        if self.workers.pending() > 0 {
+            // Keep progress bars moving even if a worker is quiet for a while.
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.persisted);
+    }
+}
+
+/// Open the window (wgpu renderer) and run until it closes.
+///
+/// # Errors
+/// When no window or GPU context can be created.
+pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("heatscope")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([640.0, 400.0])
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    };
+    eframe::run_native("heatscope", options, Box::new(move |cc| Ok(Box::new(HeatscopeApp::new(cc, files)?))))
+        .map_err(|e| anyhow!("the window could not open: {e}"))
+}

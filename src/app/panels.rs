@@ -1,0 +1,271 @@
+//! The app's frame around the image: menu bar, keyboard shortcuts, the image list with its info
+//! panel, and the status bar with messages. UI thread; panels return [`Command`]s.
+
+use egui::RichText;
+
+use super::{Command, DocStatus, HeatscopeApp};
+use crate::types::Raster;
+
+/// Keyboard shortcuts that act on the whole app (view shortcuts live in the viewer).
+pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
+    use egui::{Key, KeyboardShortcut, Modifiers};
+    let open = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+    let close = KeyboardShortcut::new(Modifiers::COMMAND, Key::W);
+    let next = KeyboardShortcut::new(Modifiers::NONE, Key::PageDown);
+    let prev = KeyboardShortcut::new(Modifiers::NONE, Key::PageUp);
+    let (o, w, n, p) = ctx.input_mut(|i| {
+        (i.consume_shortcut(&open), i.consume_shortcut(&close), i.consume_shortcut(&next), i.consume_shortcut(&prev))
+    });
+    if o {
+        app.command(Command::OpenDialog);
+    }
+    if let (true, Some(id)) = (w, app.active) {
+        app.command(Command::Close(id));
+    }
+    if n || p {
+        let pos = app.docs.iter().position(|d| Some(d.id) == app.active);
+        if let Some(i) = pos {
+            let len = app.docs.len();
+            let j = if n { (i + 1) % len } else { (i + len - 1) % len };
+            app.command(Command::Select(app.docs[j].id));
+        }
+    }
+}
+
+pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    egui::Panel::top("menu").show(ui, |ui| {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui
+                    .add(egui::Button::new("Open…").shortcut_text("Ctrl+O"))
+                    .on_hover_text("Open images with the desktop file dialog")
+                    .clicked()
+                {
+                    app.command(Command::OpenDialog);
+                }
+                ui.menu_button("Open path", |ui| {
+                    ui.label("Path of a file to open:");
+                    let edit = ui.add(
+                        egui::TextEdit::singleline(&mut app.path_input)
+                            .hint_text("/path/to/image.tif")
+                            .desired_width(320.0),
+                    );
+                    let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    if (ui.button("Open").clicked() || enter) && !app.path_input.trim().is_empty() {
+                        let path = std::path::PathBuf::from(app.path_input.trim());
+                        app.path_input.clear();
+                        app.command(Command::Open(vec![path]));
+                        ui.close();
+                    }
+                });
+                ui.menu_button("Open recent", |ui| {
+                    if app.persisted.recent.is_empty() {
+                        ui.weak("(none yet)");
+                    }
+                    for path in app.persisted.recent.clone() {
+                        if ui.button(path.display().to_string()).clicked() {
+                            app.command(Command::Open(vec![path]));
+                            ui.close();
+                        }
+                    }
+                    ui.separator();
+                    if ui.button("Clear recent files").clicked() {
+                        app.command(Command::ClearRecent);
+                    }
+                });
+                ui.separator();
+                let close =
+                    ui.add_enabled(app.active.is_some(), egui::Button::new("Close image").shortcut_text("Ctrl+W"));
+                if let (true, Some(id)) = (close.clicked(), app.active) {
+                    app.command(Command::Close(id));
+                }
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                ui.checkbox(&mut app.persisted.show_side_panels, "Side panels")
+                    .on_hover_text("Image list, info and display controls");
+                ui.separator();
+                ui.label(RichText::new("In the image:").strong());
+                for (keys, what) in VIEW_KEYS {
+                    ui.label(format!("{keys}: {what}"));
+                }
+            });
+        });
+    });
+}
+
+/// Keyboard and mouse help shown in the View menu and the empty view.
+pub const VIEW_KEYS: [(&str, &str); 9] = [
+    ("drag", "pan"),
+    ("wheel", "zoom at the cursor"),
+    ("F", "fit the image"),
+    ("1", "one image pixel per screen pixel"),
+    ("+ / -", "zoom in / out"),
+    ("click", "pin the readout to a pixel"),
+    ("arrows", "step the pinned pixel by one"),
+    ("Esc", "release the pinned pixel"),
+    ("PgUp / PgDn", "previous / next image"),
+];
+
+pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    egui::Panel::bottom("status").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            if let Some(last) = app.messages.last() {
+                let color = if last.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+                ui.label(RichText::new(&last.text).color(color));
+                if app.messages.len() > 1 {
+                    ui.menu_button(format!("{} messages", app.messages.len()), |ui| {
+                        egui::ScrollArea::vertical().max_height(300.0).show(ui, |ui| {
+                            for m in app.messages.iter().rev() {
+                                let color =
+                                    if m.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+                                ui.label(RichText::new(&m.text).color(color));
+                            }
+                        });
+                    });
+                }
+                if ui.small_button("×").on_hover_text("Clear messages").clicked() {
+                    app.command(Command::ClearMessages);
+                }
+            } else {
+                ui.weak("Ready");
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.weak(&app.gpu_label);
+                ui.separator();
+                ui.weak(&app.device_label);
+            });
+        });
+    });
+}
+
+/// Left panel: the open images, then facts about the active one.
+pub fn images_panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    egui::Panel::left("images").default_size(260.0).show(ui, |ui| {
+        ui.heading("Images");
+        if app.docs.is_empty() {
+            ui.weak("Open a file (Ctrl+O), drop one on the window, or pass paths on the command line.");
+        }
+        let mut commands = Vec::new();
+        egui::ScrollArea::vertical().id_salt("image list").max_height(220.0).show(ui, |ui| {
+            for doc in &app.docs {
+                ui.horizontal(|ui| {
+                    let selected = app.active == Some(doc.id);
+                    let label = match &doc.status {
+                        DocStatus::Failed(_) => {
+                            RichText::new(format!("(!) {}", doc.name())).color(ui.visuals().error_fg_color)
+                        }
+                        _ => RichText::new(doc.name()),
+                    };
+                    let r = ui.selectable_label(selected, label).on_hover_text(doc.path.display().to_string());
+                    if r.clicked() {
+                        commands.push(Command::Select(doc.id));
+                    }
+                    if let DocStatus::Loading { fraction, .. } = doc.status {
+                        ui.add(egui::ProgressBar::new(fraction).desired_width(50.0));
+                        if ui.small_button("cancel").clicked() {
+                            commands.push(Command::CancelLoad(doc.id));
+                        }
+                    }
+                    if ui.small_button("×").on_hover_text("Close this image").clicked() {
+                        commands.push(Command::Close(doc.id));
+                    }
+                });
+            }
+        });
+        ui.separator();
+        if let Some(doc) = app.active_doc() {
+            match (&doc.status, &doc.loaded) {
+                (DocStatus::Failed(why), _) => {
+                    ui.label(RichText::new("This file could not be opened:").strong());
+                    ui.label(RichText::new(why).color(ui.visuals().error_fg_color));
+                }
+                (DocStatus::Loading { message, .. }, _) => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label(message);
+                    });
+                }
+                (DocStatus::Ready, Some(loaded)) => {
+                    let stats = doc.stats.get(&doc.settings.band);
+                    info_grid(ui, &loaded.raster, stats.map(|s| (s.min, s.max, s.count)));
+                }
+                (DocStatus::Ready, None) => {}
+            }
+        }
+        app.commands.extend(commands);
+    });
+}
+
+fn info_grid(ui: &mut egui::Ui, r: &Raster, minmax: Option<(f32, f32, usize)>) {
+    let m = &r.meta;
+    egui::Grid::new("info").num_columns(2).striped(true).show(ui, |ui| {
+        let mut row = |k: &str, v: String| {
+            ui.label(k);
+            ui.label(v);
+            ui.end_row();
+        };
+        row("format", m.format.clone());
+        row("size", format!("{} x {} px, {} band(s)", r.width, r.height, r.band_count()));
+        row("stored type", m.dtype.map_or("-".into(), |d| d.name().to_string()));
+        row("unit", m.unit.clone().unwrap_or_else(|| "-".into()));
+        match &m.pixel_size {
+            Some(p) => {
+                let approx = if p.approximate { " (approx.)" } else { "" };
+                row("pixel size", format!("{} x {} {}{approx}", fmt_num(p.x), fmt_num(p.y), p.unit.symbol()));
+                row("from", p.source.clone());
+            }
+            None => row("pixel size", "unknown".into()),
+        }
+        row("CRS", m.crs.clone().unwrap_or_else(|| "-".into()));
+        if let Some(b) = &m.beam {
+            row("beam", format!("{:.2} x {:.2} arcsec, PA {:.1} deg", b.major_arcsec, b.minor_arcsec, b.pa_deg));
+        }
+        if let Some(nd) = m.nodata {
+            row("nodata value", fmt_num(nd));
+        }
+        match minmax {
+            Some((lo, hi, n)) => {
+                row("min / max", format!("{} / {}", fmt_num(f64::from(lo)), fmt_num(f64::from(hi))));
+                row("valid pixels", format!("{n} of {}", r.width * r.height));
+            }
+            None => row("min / max", "computing…".into()),
+        }
+    });
+    for note in &m.notes {
+        ui.label(RichText::new(note).small().weak());
+    }
+}
+
+/// A number with about 6 significant digits, without trailing zeros (f32 noise such as
+/// 216.009995 reads 216.01).
+pub fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e6).contains(&a) {
+        return format!("{v:.4e}");
+    }
+    let decimals = if a == 0.0 { 0 } else { (5 - a.log10().floor() as i32).clamp(0, 8) as usize };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_num;
+
+    #[test]
+    fn numbers_read_cleanly() {
+        assert_eq!(fmt_num(f64::from(216.01_f32)), "216.01");
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_num(-1.5), "-1.5");
+        assert_eq!(fmt_num(1200.0), "1200");
+        assert_eq!(fmt_num(1.5e-7), "1.5000e-7");
+        assert_eq!(fmt_num(0.472_913_4), "0.472913");
+    }
+}

@@ -1,0 +1,227 @@
+//! The image view: draws the active image through the GPU callback, pans and zooms, pins and steps
+//! the inspected pixel, and shows the pixel readout, the colorbar and the scale bar. UI thread.
+
+use egui::{Rect, RichText, Sense, UiBuilder, Vec2};
+
+use super::document::Document;
+use super::panels::{VIEW_KEYS, fmt_num};
+use super::{DocStatus, HeatscopeApp, overlays};
+use crate::render::callback::{ImageCallback, paint_image};
+use crate::render::colormap::{lut_index, stretch};
+use crate::render::{ViewTransform, ViewUniform};
+
+/// Height of the readout strip under the image, in points.
+const READOUT_HEIGHT: f32 = 40.0;
+
+pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) {
+    egui::CentralPanel::default().show(ui, |ui| {
+        let Some(doc) = app.active_doc_mut() else {
+            empty_view(ui);
+            return;
+        };
+        match &doc.status {
+            DocStatus::Ready => image_view(doc, ui, srgb_target),
+            DocStatus::Loading { fraction, message, .. } => {
+                ui.centered_and_justified(|ui| {
+                    ui.add(egui::ProgressBar::new(*fraction).text(message.clone()).desired_width(300.0));
+                });
+            }
+            DocStatus::Failed(why) => {
+                let why = why.clone();
+                ui.centered_and_justified(|ui| {
+                    ui.label(
+                        RichText::new(format!("Could not open {}\n\n{why}", doc.name()))
+                            .color(ui.visuals().error_fg_color),
+                    );
+                });
+            }
+        }
+    });
+}
+
+fn empty_view(ui: &mut egui::Ui) {
+    ui.vertical_centered(|ui| {
+        ui.add_space(80.0);
+        ui.heading("heatscope");
+        ui.label("Open a spectrum heatmap, a remote-sensing tile or a radio image: Ctrl+O, drag and drop, or File > Open path.");
+        ui.label("Reads PNG, JPEG, (Geo)TIFF, NumPy .npy/.npz, FITS and CSV grids.");
+        ui.add_space(12.0);
+        for (keys, what) in VIEW_KEYS {
+            ui.weak(format!("{keys}: {what}"));
+        }
+    });
+}
+
+fn image_view(doc: &mut Document, ui: &mut egui::Ui, srgb_target: bool) {
+    let Some(loaded) = doc.loaded.clone() else { return };
+    let raster = &loaded.raster;
+    let full = ui.available_rect_before_wrap();
+    let image_rect =
+        Rect::from_min_max(full.min, egui::pos2(full.max.x, (full.max.y - READOUT_HEIGHT).max(full.min.y + 10.0)));
+    let readout_rect = Rect::from_min_max(egui::pos2(full.min.x, image_rect.max.y), full.max);
+    let response = ui.allocate_rect(image_rect, Sense::click_and_drag());
+    let ppp = ui.ctx().pixels_per_point();
+    let view_px = [image_rect.width() * ppp, image_rect.height() * ppp];
+    let size = [raster.width, raster.height];
+    let transform = doc.transform.get_or_insert_with(|| ViewTransform::fit(size, view_px));
+
+    // Interaction: drag to pan, wheel or pinch to zoom at the cursor, keys when hovered or focused.
+    if response.dragged() {
+        let d = response.drag_delta() * ppp;
+        transform.pan([d.x, d.y]);
+    }
+    let pointer = response.hover_pos();
+    if let Some(pos) = pointer {
+        let rel = [(pos.x - image_rect.min.x) * ppp, (pos.y - image_rect.min.y) * ppp];
+        let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
+        let factor = zoom * (scroll * 0.002).exp();
+        if (factor - 1.0).abs() > 1e-4 {
+            transform.zoom_at(rel, factor);
+        }
+        if response.clicked() {
+            doc.pinned = Some(transform.pixel_under(rel));
+        }
+    }
+    let centre = [view_px[0] / 2.0, view_px[1] / 2.0];
+    ui.input(|i| {
+        use egui::Key;
+        if i.key_pressed(Key::F) {
+            *transform = ViewTransform::fit(size, view_px);
+        }
+        if i.key_pressed(Key::Num1) {
+            let anchor = transform.to_image(centre);
+            transform.zoom = 1.0;
+            transform.origin = [anchor[0] - centre[0], anchor[1] - centre[1]];
+        }
+        if i.key_pressed(Key::Plus) || i.key_pressed(Key::Equals) {
+            transform.zoom_at(centre, 1.25);
+        }
+        if i.key_pressed(Key::Minus) {
+            transform.zoom_at(centre, 0.8);
+        }
+        if i.key_pressed(Key::Escape) {
+            doc.pinned = None;
+        }
+        let step =
+            [(Key::ArrowLeft, [-1, 0]), (Key::ArrowRight, [1, 0]), (Key::ArrowUp, [0, -1]), (Key::ArrowDown, [0, 1])];
+        for (key, [dx, dy]) in step {
+            if i.key_pressed(key) {
+                let p = doc.pinned.unwrap_or_else(|| transform.pixel_under(centre));
+                let (w, h) = (raster.width as i64, raster.height as i64);
+                doc.pinned = Some([(p[0] + dx).clamp(0, w - 1), (p[1] + dy).clamp(0, h - 1)]);
+            }
+        }
+    });
+
+    let transform = *transform;
+    let uniform = ViewUniform::new(
+        &doc.settings,
+        &transform,
+        [image_rect.min.x * ppp, image_rect.min.y * ppp],
+        size,
+        loaded.downsample,
+        srgb_target,
+    );
+    paint_image(
+        ui.painter_at(image_rect),
+        image_rect,
+        ImageCallback { image_id: doc.id, display: loaded.display.clone(), uniform },
+    );
+
+    // Overlays: pinned pixel outline, notices, colorbar, scale bar.
+    let painter = ui.painter_at(image_rect);
+    if let Some([c, r]) = doc.pinned {
+        let a = transform.to_view([c as f32, r as f32]);
+        let b = transform.to_view([c as f32 + 1.0, r as f32 + 1.0]);
+        let to_pt = |p: [f32; 2]| egui::pos2(image_rect.min.x + p[0] / ppp, image_rect.min.y + p[1] / ppp);
+        let pin = Rect::from_two_pos(to_pt(a), to_pt(b)).expand(1.0);
+        painter.rect_stroke(pin, 0.0, egui::Stroke::new(2.0, egui::Color32::WHITE), egui::StrokeKind::Outside);
+        painter.rect_stroke(
+            pin.expand(2.0),
+            0.0,
+            egui::Stroke::new(1.0, egui::Color32::BLACK),
+            egui::StrokeKind::Outside,
+        );
+    }
+    if loaded.downsample > 1 {
+        let text =
+            format!("shown downsampled {}x (GPU texture limit); readout uses full resolution", loaded.downsample);
+        overlays::notice(&painter, image_rect, &text);
+    } else if !doc.ranges_ready() {
+        overlays::notice(&painter, image_rect, "computing statistics for the display range…");
+    }
+    overlays::colorbar(&painter, image_rect, doc, raster.meta.unit.as_deref());
+    if let Some(p) = &raster.meta.pixel_size {
+        overlays::scale_bar(&painter, image_rect, p, transform.zoom / ppp);
+    }
+
+    // Readout: the pinned pixel, else the one under the cursor.
+    let hovered =
+        pointer.map(|pos| transform.pixel_under([(pos.x - image_rect.min.x) * ppp, (pos.y - image_rect.min.y) * ppp]));
+    let pixel = doc.pinned.or(hovered);
+    ui.scope_builder(UiBuilder::new().max_rect(readout_rect.shrink2(Vec2::new(6.0, 2.0))), |ui| {
+        readout(ui, doc, pixel, &loaded.raster);
+    });
+}
+
+/// Text for the inspected pixel: position, raw value with unit, displayed value and colour, pixel
+/// size and map coordinates where known. The colour is computed with the shader's CPU reference.
+fn readout(ui: &mut egui::Ui, doc: &Document, pixel: Option<[i64; 2]>, raster: &crate::types::Raster) {
+    let Some([col, row]) = pixel.filter(|&[c, r]| raster.index(c, r).is_some()) else {
+        ui.weak("Hover over the image to read a pixel; click to pin it, arrows to step.");
+        return;
+    };
+    let s = &doc.settings;
+    let unit = raster.meta.unit.as_deref().unwrap_or("");
+    let mut line = format!("row {row}, col {col}");
+    let mut swatch = None;
+    if s.rgb_mode {
+        let vals: Vec<String> = s
+            .rgb
+            .iter()
+            .map(|&b| raster.value(b, col, row).map_or("nodata".into(), |v| fmt_num(f64::from(v))))
+            .collect();
+        line += &format!("   R,G,B = {} {unit}", vals.join(", "));
+    } else {
+        match raster.value(s.band, col, row) {
+            Some(v) => {
+                let t = stretch(v, s.lo[0], s.hi[0], s.scale);
+                let rgba = s.colormap.table()[lut_index(t)];
+                swatch = Some(egui::Color32::from_rgb(rgba[0], rgba[1], rgba[2]));
+                let shown = match s.scale.axis_value(v) {
+                    Some(a) if s.scale == crate::render::Scale::Db => format!("   ({} dB)", fmt_num(f64::from(a))),
+                    _ => String::new(),
+                };
+                line += &format!(
+                    "   value {} {unit}{shown}   shown at {:.1} % of the colormap, #{:02x}{:02x}{:02x}",
+                    fmt_num(f64::from(v)),
+                    t * 100.0,
+                    rgba[0],
+                    rgba[1],
+                    rgba[2]
+                );
+            }
+            None => line += "   nodata",
+        }
+    }
+    let mut second = String::new();
+    if let Some(p) = &raster.meta.pixel_size {
+        let approx = if p.approximate { "~" } else { "" };
+        second += &format!("pixel {approx}{} x {} {}", fmt_num(p.x), fmt_num(p.y), p.unit.symbol());
+    }
+    if let Some(t) = &raster.meta.transform {
+        let (x, y) = t.apply(col as f64 + 0.5, row as f64 + 0.5);
+        let crs = raster.meta.crs.as_deref().unwrap_or("map");
+        second += &format!("   centre {} , {} ({crs})", fmt_num(x), fmt_num(y));
+    }
+    ui.horizontal(|ui| {
+        if let Some(c) = swatch {
+            let (r, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
+            ui.painter().rect_filled(r, 2.0, c);
+        }
+        ui.label(RichText::new(line).monospace());
+    });
+    if !second.is_empty() {
+        ui.label(RichText::new(second).monospace().weak());
+    }
+}

@@ -1,0 +1,50 @@
+//! Command line: `heatscope [FILES]` opens the GUI; subcommands run headless. Never imports the
+//! GUI's panels: `render` uses the same shader through `render::Headless`. Runs on the main thread.
+
+mod info;
+mod render_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// heatscope: see, measure and question spectrum heatmaps, remote-sensing tiles and radio images.
+#[derive(Debug, Parser)]
+#[command(name = "heatscope", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Files to open in the viewer.
+    pub files: Vec<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render an image to PNG with the viewer's GPU shader (no window needed).
+    Render(render_cmd::RenderArgs),
+    /// Print what heatscope reads from files: size, type, bands, pixel size and its source.
+    Info(info::InfoArgs),
+}
+
+/// Parse arguments and run; errors are printed with their causes and give exit status 1
+/// (clap's own usage errors give 2).
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Render(args)) => render_cmd::run(&args),
+        Some(Command::Info(args)) => info::run(&args),
+        None => crate::app::run(cli.files),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("heatscope: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! File formats -> [`Raster`]. No UI, no GPU; runs on worker threads (and in the CLI).
+//!
+//! [`load`] picks a reader from the file's magic bytes, falling back to the extension. Every reader
+//! checks the declared size against [`LoadOptions::max_samples`] before it allocates, and reports
+//! truncated, corrupt or lying files as an [`IoError`] naming the file.
+
+mod csv;
+mod error;
+mod fits;
+mod geotiff;
+mod npy;
+mod options;
+mod raster_image;
+mod tiff;
+
+use std::path::Path;
+
+use crate::types::Raster;
+
+pub use error::IoError;
+pub use options::LoadOptions;
+
+/// The formats heatscope reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Jpeg,
+    Tiff,
+    Npy,
+    Npz,
+    Fits,
+    Csv,
+}
+
+/// File extensions offered in the open dialog.
+pub const EXTENSIONS: &[&str] =
+    &["tif", "tiff", "png", "jpg", "jpeg", "npy", "npz", "fits", "fit", "fts", "csv", "tsv", "txt"];
+
+/// Guess the format from the first bytes, then from the extension.
+pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
+    if head.starts_with(b"\x89PNG") {
+        return Some(Format::Png);
+    }
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Some(Format::Jpeg);
+    }
+    if head.starts_with(b"II*\0")
+        || head.starts_with(b"MM\0*")
+        || head.starts_with(b"II+\0")
+        || head.starts_with(b"MM\0+")
+    {
+        return Some(Format::Tiff);
+    }
+    if head.starts_with(b"\x93NUMPY") {
+        return Some(Format::Npy);
+    }
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Some(Format::Npz);
+    }
+    if head.starts_with(b"SIMPLE  =") {
+        return Some(Format::Fits);
+    }
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" | "tsv" | "txt" => Some(Format::Csv),
+        "fits" | "fit" | "fts" => Some(Format::Fits),
+        _ => None,
+    }
+}
+
+/// Load any supported file into a [`Raster`].
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
+    let bytes = std::fs::read(path).map_err(|source| IoError::Read { path: path.to_path_buf(), source })?;
+    load_bytes(path, &bytes, opts)
+}
+
+/// Load from bytes already in memory; `path` names the file in errors and metadata.
+pub fn load_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
+    if bytes.is_empty() {
+        return Err(IoError::corrupt(path, "the file is empty"));
+    }
+    let head = &bytes[..bytes.len().min(16)];
+    let format = detect(path, head).ok_or_else(|| IoError::Unsupported {
+        path: path.to_path_buf(),
+        what: "unknown file type (not PNG, JPEG, TIFF, NPY, NPZ, FITS or CSV)".into(),
+    })?;
+    let mut raster = match format {
+        Format::Png | Format::Jpeg => raster_image::read(path, bytes, format, opts),
+        Format::Tiff => tiff::read(path, bytes, opts),
+        Format::Npy => npy::read_npy(path, bytes, opts),
+        Format::Npz => npy::read_npz(path, bytes, opts),
+        Format::Fits => fits::read(path, bytes, opts),
+        Format::Csv => csv::read(path, bytes, opts),
+    }?;
+    raster.meta.path = path.to_path_buf();
+    Ok(raster)
+}

@@ -1,0 +1,559 @@
+//! TIFF and GeoTIFF -> [`Raster`]. Decodes the first (full-resolution) image of a TIFF, ignoring
+//! the overviews and masks of cloud-optimised GeoTIFFs: integer, float and complex samples, chunky
+//! or planar, striped or tiled, with any compression the `tiff` crate handles (JPEG-in-TIFF
+//! included). GeoTIFF tags are interpreted by [`super::geotiff`]. Runs on worker threads.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use tiff::TiffError;
+use tiff::decoder::{ChunkType, Decoder, DecodingSampleType, Limits, TiffCodingUnit};
+use tiff::tags::Tag;
+
+use super::geotiff::{self, GeoTags};
+use super::{IoError, LoadOptions};
+use crate::types::{Raster, RasterMeta, SampleType};
+
+type TiffDecoder<'a> = Decoder<Cursor<&'a [u8]>>;
+/// Decoded bands and the sample type they were stored as.
+type Decoded = (Vec<Vec<f32>>, SampleType);
+
+/// Tags that decide how samples are stored, as the file declares them.
+#[derive(Clone, Debug)]
+struct Layout {
+    width: usize,
+    height: usize,
+    samples: usize,
+    bits: u16,
+    /// SampleFormat: 1 uint, 2 int, 3 float, 5 complex int, 6 complex float.
+    format: u16,
+    photometric: u16,
+    compression: u16,
+    planar: bool,
+    extra_samples: Vec<u16>,
+}
+
+impl Layout {
+    fn read(dec: &mut TiffDecoder, path: &Path) -> Result<Self, IoError> {
+        let err = |e| tiff_error(path, e);
+        let (w, h) = dec.dimensions().map_err(err)?;
+        let first = |v: Option<Vec<u16>>, default| v.and_then(|v| v.first().copied()).unwrap_or(default);
+        let mut short = |tag| dec.find_tag_unsigned::<u16>(tag).map_err(err);
+        let photometric = short(Tag::PhotometricInterpretation)?.unwrap_or(1);
+        let compression = short(Tag::Compression)?.unwrap_or(1);
+        let planar = short(Tag::PlanarConfiguration)? == Some(2);
+        let samples = usize::from(short(Tag::SamplesPerPixel)?.unwrap_or(1));
+        let mut shorts = |tag| dec.find_tag_unsigned_vec::<u16>(tag).map_err(err);
+        Ok(Self {
+            width: w as usize,
+            height: h as usize,
+            samples,
+            bits: first(shorts(Tag::BitsPerSample)?, 1),
+            format: first(shorts(Tag::SampleFormat)?, 1),
+            photometric,
+            compression,
+            planar,
+            extra_samples: shorts(Tag::ExtraSamples)?.unwrap_or_default(),
+        })
+    }
+
+    fn is_complex(&self) -> bool {
+        matches!(self.format, 5 | 6)
+    }
+
+    /// Index of a band the file declares as alpha (ExtraSamples 1 or 2), if any.
+    fn alpha_band(&self) -> Option<usize> {
+        let first_extra = self.samples.checked_sub(self.extra_samples.len())?;
+        matches!(self.extra_samples.first(), Some(1 | 2)).then_some(first_extra)
+    }
+}
+
+/// Reads the first image of a TIFF.
+pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
+    let mut dec = Decoder::new(Cursor::new(bytes)).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
+    let layout = Layout::read(&mut dec, path)?;
+    let (w, h) = (layout.width, layout.height);
+    opts.check(path, w as u64, h as u64, layout.samples as u64)?;
+    let (tw, th) = dec.chunk_dimensions();
+    if u64::from(tw) * u64::from(th.min(h as u32)) * layout.samples as u64 > opts.max_samples {
+        return Err(IoError::corrupt(path, format!("a TIFF tile or strip of {tw} x {th} pixels is implausibly large")));
+    }
+
+    let mut notes = Vec::new();
+    let (mut bands, dtype) = if layout.is_complex() {
+        notes.push("complex samples shown as magnitude".to_string());
+        if layout.format == 5 {
+            notes.push("complex integer samples: the sample type names each real/imaginary part".to_string());
+        }
+        read_complex(&mut dec, bytes, path, &layout)?
+    } else {
+        read_samples(&mut dec, path, &layout)?
+    };
+    if layout.photometric == 6 && dtype == SampleType::U8 && bands.len() >= 3 {
+        ycbcr_to_rgb(&mut bands);
+        notes.push("YCbCr converted to RGB".to_string());
+    }
+
+    let mut valid = None;
+    if let Some(a) = layout.alpha_band().filter(|&a| a < bands.len() && bands.len() > 1) {
+        let alpha = bands.remove(a);
+        valid = Some(alpha.iter().map(|&v| v != 0.0).collect::<Vec<bool>>());
+        notes.push("alpha band used as the validity mask (alpha 0 = no data)".to_string());
+    }
+    let nodata = gdal_nodata(&mut dec);
+    if let Some(nd) = nodata.filter(|v| !v.is_nan()) {
+        apply_nodata(&bands, nd as f32, &mut valid);
+    }
+    if valid.as_ref().is_some_and(|m| m.iter().all(|&v| v)) {
+        valid = None;
+    }
+    if dec.more_images() {
+        notes.push("only the first (full-resolution) image is read; overviews and masks are ignored".to_string());
+    }
+
+    let tags = GeoTags::read(&mut dec);
+    let geo = geotiff::georeference(&tags, w, h);
+    notes.extend(geo.notes);
+    let rgb = matches!(layout.photometric, 2 | 6);
+    let band_names = (0..bands.len())
+        .map(|i| match (rgb, i) {
+            (true, 0..=2) => ["R", "G", "B"][i].to_string(),
+            _ => format!("band {}", i + 1),
+        })
+        .collect();
+    let meta = RasterMeta {
+        format: if tags.is_empty() { "TIFF" } else { "GeoTIFF" }.to_string(),
+        dtype: Some(dtype),
+        band_names,
+        pixel_size: geo.pixel_size,
+        crs: geo.crs,
+        transform: geo.transform,
+        nodata,
+        notes,
+        ..RasterMeta::default()
+    };
+    let mut raster = Raster::new(w, h, bands, meta);
+    raster.valid = valid;
+    Ok(raster)
+}
+
+/// The GDAL_NODATA tag (ASCII text holding a number), if present and readable.
+fn gdal_nodata(dec: &mut TiffDecoder) -> Option<f64> {
+    let text = dec.find_tag(Tag::GdalNodata).ok()??.into_string().ok()?;
+    text.trim_matches(|c: char| c == '\0' || c.is_whitespace()).parse().ok()
+}
+
+/// Decoder limits derived from the load budget (8 bytes per sample at most).
+fn limits(opts: &LoadOptions) -> Limits {
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = usize::try_from(opts.max_samples.saturating_mul(8)).unwrap_or(usize::MAX);
+    limits.ifd_value_size = 16 << 20;
+    limits
+}
+
+fn tiff_error(path: &Path, e: TiffError) -> IoError {
+    match e {
+        TiffError::UnsupportedError(u) => IoError::unsupported(path, format!("TIFF feature: {u}")),
+        TiffError::LimitsExceeded => {
+            IoError::unsupported(path, "a TIFF strip or tile exceeds the decoder's memory limits")
+        }
+        TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            IoError::corrupt(path, "TIFF data ends early")
+        }
+        other => IoError::corrupt(path, format!("TIFF: {other}")),
+    }
+}
+
+/// The sample type the `tiff` crate decodes to (`bits` < 8 are packed unsigned integers).
+fn sample_type(decoded: DecodingSampleType, bits: u16) -> SampleType {
+    use DecodingSampleType as D;
+    match decoded {
+        D::U8 if bits == 1 => SampleType::Bool,
+        D::U8 => SampleType::U8,
+        D::I8 => SampleType::I8,
+        D::U16 => SampleType::U16,
+        D::I16 => SampleType::I16,
+        D::U32 => SampleType::U32,
+        D::I32 => SampleType::I32,
+        D::U64 => SampleType::U64,
+        D::I64 => SampleType::I64,
+        D::F16 => SampleType::F16,
+        D::F32 => SampleType::F32,
+        D::F64 => SampleType::F64,
+    }
+}
+
+/// Sample `i` of a decoded (native-endian) row; None when the row is too short.
+fn sample_at(t: SampleType, bits: u16, row: &[u8], i: usize) -> Option<f32> {
+    fn arr<const N: usize>(row: &[u8], i: usize) -> Option<[u8; N]> {
+        row.get(i.checked_mul(N)?..)?.get(..N)?.try_into().ok()
+    }
+    Some(match t {
+        SampleType::U8 | SampleType::Bool if bits < 8 => {
+            // Packed samples, most significant bit first; one may straddle two bytes.
+            let bit = i.checked_mul(usize::from(bits))?;
+            let word = u16::from_be_bytes([*row.get(bit / 8)?, row.get(bit / 8 + 1).map_or(0, |b| *b)]);
+            let shift = 16 - u32::from(bits) - (bit % 8) as u32;
+            f32::from((word >> shift) & ((1 << bits) - 1))
+        }
+        SampleType::U8 | SampleType::Bool => f32::from(*row.get(i)?),
+        SampleType::I8 => f32::from(i8::from_ne_bytes(arr(row, i)?)),
+        SampleType::U16 => f32::from(u16::from_ne_bytes(arr(row, i)?)),
+        SampleType::I16 => f32::from(i16::from_ne_bytes(arr(row, i)?)),
+        SampleType::U32 => u32::from_ne_bytes(arr(row, i)?) as f32,
+        SampleType::I32 => i32::from_ne_bytes(arr(row, i)?) as f32,
+        SampleType::U64 => u64::from_ne_bytes(arr(row, i)?) as f32,
+        SampleType::I64 => i64::from_ne_bytes(arr(row, i)?) as f32,
+        SampleType::F16 => f16_to_f32(u16::from_ne_bytes(arr(row, i)?)),
+        SampleType::F32 => f32::from_ne_bytes(arr(row, i)?),
+        SampleType::F64 => f64::from_ne_bytes(arr(row, i)?) as f32,
+        SampleType::C64 | SampleType::C128 => return None,
+    })
+}
+
+/// IEEE half-precision bits to f32.
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let frac = f32::from(h & 0x3ff);
+    sign * match i32::from((h >> 10) & 0x1f) {
+        0 => frac * 2f32.powi(-24),
+        31 if frac == 0.0 => f32::INFINITY,
+        31 => f32::NAN,
+        e => (1.0 + frac / 1024.0) * 2f32.powi(e - 15),
+    }
+}
+
+/// Where a strip or tile lies in the image, clipped to it.
+#[derive(Clone, Copy, Debug)]
+struct Rect {
+    col0: usize,
+    row0: usize,
+    width: usize,
+    height: usize,
+}
+
+impl Rect {
+    /// Chunk `unit` (within one plane) of `(tw, th)` chunks tiling a `w` x `h` image.
+    fn of_chunk(unit: usize, (tw, th): (usize, usize), w: usize, h: usize) -> Option<Self> {
+        let across = (tw > 0 && th > 0).then(|| w.div_ceil(tw)).filter(|&a| a > 0)?;
+        let (col0, row0) = ((unit % across).checked_mul(tw)?, (unit / across).checked_mul(th)?);
+        (col0 < w && row0 < h).then(|| Self { col0, row0, width: tw.min(w - col0), height: th.min(h - row0) })
+    }
+}
+
+/// Copies one chunk into `bands` (`w` wide): `sample(r, i)` is sample `i` of the chunk's row `r`,
+/// with `spp` interleaved samples per pixel, or only band `plane` for planar data.
+fn place(
+    bands: &mut [Vec<f32>],
+    w: usize,
+    rect: Rect,
+    plane: Option<usize>,
+    spp: usize,
+    mut sample: impl FnMut(usize, usize) -> Option<f32>,
+) -> Option<()> {
+    for r in 0..rect.height {
+        let out_row = (rect.row0 + r) * w + rect.col0;
+        for c in 0..rect.width {
+            for s in 0..spp {
+                let v = sample(r, c * spp + s)?;
+                let band = bands.get_mut(plane.unwrap_or(s))?;
+                *band.get_mut(out_row + c)? = v;
+            }
+        }
+    }
+    Some(())
+}
+
+/// Decodes every strip or tile with the `tiff` crate into f32 bands.
+fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<Decoded, IoError> {
+    let err = |e| tiff_error(path, e);
+    let (w, h) = (layout.width, layout.height);
+    let band_count = usize::from(dec.colortype().map_err(err)?.num_samples());
+    let chunks = match dec.get_chunk_type() {
+        ChunkType::Strip => dec.strip_count().map_err(err)?,
+        ChunkType::Tile => dec.tile_count().map_err(err)?,
+    } as usize;
+    let per_plane = if layout.planar { chunks / layout.samples.max(1) } else { chunks };
+    let (tw, th) = dec.chunk_dimensions();
+    let mut bands = vec![vec![0f32; w * h]; band_count];
+    let mut dtype = None;
+    let short = || IoError::corrupt(path, "a TIFF strip or tile decoded to less data than declared");
+
+    for unit in 0..per_plane {
+        let Some(rect) = Rect::of_chunk(unit, (tw as usize, th as usize), w, h) else {
+            break;
+        };
+        let code = TiffCodingUnit(unit as u32);
+        let info = dec.image_coding_unit_layout(code).map_err(err)?;
+        let decoded = info.sample_type.ok_or_else(|| IoError::unsupported(path, "TIFF sample type"))?;
+        let t = *dtype.insert(sample_type(decoded, layout.bits));
+        let mut buf = vec![0u8; info.complete_len];
+        dec.read_coding_unit_bytes(code, &mut buf).map_err(err)?;
+        let row_stride = info.row_stride.map_or(0, |s| s.get());
+        let plane_stride = info.plane_stride.map_or(0, |s| s.get());
+        let planes = if layout.planar { info.planes.min(band_count) } else { 1 };
+        for p in 0..planes {
+            let (plane, spp) = if layout.planar { (Some(p), 1) } else { (None, band_count) };
+            let at = |r: usize| buf.get(p * plane_stride + r * row_stride..);
+            place(&mut bands, w, rect, plane, spp, |r, i| sample_at(t, layout.bits, at(r)?, i)).ok_or_else(short)?;
+        }
+    }
+    let dtype = dtype.ok_or_else(|| IoError::corrupt(path, "the TIFF has no strips or tiles"))?;
+    Ok((bands, dtype))
+}
+
+/// Reads complex samples (which the `tiff` crate refuses) straight from uncompressed chunks.
+fn read_complex(dec: &mut TiffDecoder, bytes: &[u8], path: &Path, layout: &Layout) -> Result<Decoded, IoError> {
+    if layout.compression != 1 {
+        return Err(IoError::unsupported(path, "compressed complex TIFF samples"));
+    }
+    // Bytes per real or imaginary part, the dtype to report, and whether parts are floats.
+    let (part, dtype, float) = match (layout.format, layout.bits) {
+        (6, 64) => (4, SampleType::C64, true),
+        (6, 128) => (8, SampleType::C128, true),
+        (5, 32) => (2, SampleType::I16, false),
+        (5, 64) => (4, SampleType::I32, false),
+        (f, b) => {
+            return Err(IoError::unsupported(path, format!("complex TIFF samples of {b} bits (format {f})")));
+        }
+    };
+    let little = bytes.starts_with(b"II");
+    let tiled = dec.get_chunk_type() == ChunkType::Tile;
+    let tag = if tiled { Tag::TileOffsets } else { Tag::StripOffsets };
+    let offsets = dec.get_tag_u64_vec(tag).map_err(|e| tiff_error(path, e))?;
+    let (w, h, samples) = (layout.width, layout.height, layout.samples);
+    let (tw, th) = dec.chunk_dimensions();
+    let (tw, th) = (tw as usize, th as usize);
+    if tw == 0 || th == 0 {
+        return Err(IoError::corrupt(path, "the TIFF declares empty strips or tiles"));
+    }
+    let (spp, planes) = if layout.planar { (1, samples) } else { (samples, 1) };
+    let row_bytes = tw * spp * 2 * part;
+    let per_plane = w.div_ceil(tw) * h.div_ceil(th);
+    if offsets.len() < per_plane * planes {
+        return Err(IoError::corrupt(path, "the TIFF lists fewer strips or tiles than the image needs"));
+    }
+    let outside = || IoError::corrupt(path, "a TIFF strip or tile lies outside the file");
+    let mut bands = vec![vec![0f32; w * h]; samples];
+    for (k, &offset) in offsets.iter().enumerate().take(per_plane * planes) {
+        let Some(rect) = Rect::of_chunk(k % per_plane, (tw, th), w, h) else {
+            continue;
+        };
+        // Tiles are stored full-size; strips hold only their own rows.
+        let len = if tiled { th } else { rect.height }.checked_mul(row_bytes).ok_or_else(outside)?;
+        let start = usize::try_from(offset).map_err(|_| outside())?;
+        let chunk = bytes.get(start..).and_then(|b| b.get(..len)).ok_or_else(outside)?;
+        let plane = layout.planar.then_some(k / per_plane);
+        place(&mut bands, w, rect, plane, spp, |r, i| {
+            let at = r * row_bytes + i * 2 * part;
+            let (re, im) = (chunk.get(at..at + part)?, chunk.get(at + part..at + 2 * part)?);
+            Some(part_value(re, float, little).hypot(part_value(im, float, little)) as f32)
+        })
+        .ok_or_else(outside)?;
+    }
+    Ok((bands, dtype))
+}
+
+/// One real or imaginary part (2, 4 or 8 bytes, integer or float) in the file's byte order.
+fn part_value(b: &[u8], float: bool, little: bool) -> f64 {
+    let mut buf = [0u8; 8];
+    let n = b.len().min(8);
+    buf[..n].copy_from_slice(&b[..n]);
+    if !little {
+        buf[..n].reverse();
+    }
+    let [a, b, c, d, ..] = buf;
+    match (n, float) {
+        (2, false) => f64::from(i16::from_le_bytes([a, b])),
+        (4, false) => f64::from(i32::from_le_bytes([a, b, c, d])),
+        (4, true) => f64::from(f32::from_le_bytes([a, b, c, d])),
+        (8, true) => f64::from_le_bytes(buf),
+        _ => f64::NAN,
+    }
+}
+
+/// JPEG-style (full-range BT.601) YCbCr to RGB on the first three bands, in place.
+fn ycbcr_to_rgb(bands: &mut [Vec<f32>]) {
+    let [y, cb, cr, ..] = bands else { return };
+    for ((y, cb), cr) in y.iter_mut().zip(cb.iter_mut()).zip(cr.iter_mut()) {
+        let (l, b, r) = (*y, *cb - 128.0, *cr - 128.0);
+        *y = (l + 1.402 * r).round().clamp(0.0, 255.0);
+        *cb = (l - 0.344_136 * b - 0.714_136 * r).round().clamp(0.0, 255.0);
+        *cr = (l + 1.772 * b).round().clamp(0.0, 255.0);
+    }
+}
+
+/// Marks pixels whose every band equals the nodata value as invalid.
+fn apply_nodata(bands: &[Vec<f32>], nodata: f32, valid: &mut Option<Vec<bool>>) {
+    let Some(first) = bands.first() else { return };
+    let mask = valid.get_or_insert_with(|| vec![true; first.len()]);
+    for (i, v) in mask.iter_mut().enumerate() {
+        if bands.iter().all(|b| b.get(i) == Some(&nodata)) {
+            *v = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Offset at which `tiff_file` places the pixel data.
+    const DATA: u32 = 8;
+
+    /// A one-image little-endian TIFF: `data` at offset [`DATA`], then the IFD and its values.
+    /// Tags are (id, TIFF type, count, little-endian value bytes).
+    fn tiff_file(mut tags: Vec<(u16, u16, u32, Vec<u8>)>, data: &[u8]) -> Vec<u8> {
+        tags.sort_by_key(|t| t.0);
+        let ifd = (DATA as usize + data.len() + 1) & !1;
+        let mut out = [b"II*\0".as_slice(), &(ifd as u32).to_le_bytes(), data].concat();
+        out.resize(ifd, 0);
+        out.extend_from_slice(&(tags.len() as u16).to_le_bytes());
+        let mut extra = Vec::new();
+        let extra_at = ifd + 2 + 12 * tags.len() + 4;
+        for (tag, ty, count, mut bytes) in tags {
+            out.extend([tag.to_le_bytes(), ty.to_le_bytes()].concat());
+            out.extend_from_slice(&count.to_le_bytes());
+            if bytes.len() > 4 {
+                out.extend_from_slice(&((extra_at + extra.len()) as u32).to_le_bytes());
+                extra.append(&mut bytes);
+            } else {
+                bytes.resize(4, 0);
+                out.extend_from_slice(&bytes);
+            }
+        }
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&extra);
+        out
+    }
+
+    fn shorts(tag: u16, v: &[u16]) -> (u16, u16, u32, Vec<u8>) {
+        (tag, 3, v.len() as u32, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+
+    fn longs(tag: u16, v: &[u32]) -> (u16, u16, u32, Vec<u8>) {
+        (tag, 4, v.len() as u32, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+
+    /// Tags of a `w` x `h` image with `n` samples of `bits` bits and SampleFormat `format`, in
+    /// one uncompressed strip of `len` bytes.
+    fn striped(w: u32, h: u32, [bits, n, format]: [u16; 3], len: u32) -> Vec<(u16, u16, u32, Vec<u8>)> {
+        let count = usize::from(n);
+        vec![
+            longs(256, &[w]),
+            longs(257, &[h]),
+            shorts(258, &vec![bits; count]),
+            shorts(259, &[1]),
+            shorts(262, &[1]),
+            longs(273, &[DATA]),
+            shorts(277, &[n]),
+            longs(278, &[h]),
+            longs(279, &[len]),
+            shorts(339, &vec![format; count]),
+        ]
+    }
+
+    fn load(bytes: &[u8]) -> Result<Raster, IoError> {
+        read(Path::new("test.tif"), bytes, &LoadOptions::default())
+    }
+
+    fn le_bytes<const N: usize, T: Copy>(values: &[T], f: fn(T) -> [u8; N]) -> Vec<u8> {
+        values.iter().flat_map(|&v| f(v)).collect()
+    }
+
+    #[test]
+    fn chunky_uint16_two_bands() {
+        let data = le_bytes(&[1u16, 100, 2, 200, 3, 300, 4, 400, 5, 500, 65535, 0], u16::to_le_bytes);
+        let r = load(&tiff_file(striped(3, 2, [16, 2, 1], 24), &data)).expect("decode");
+        assert_eq!((r.width, r.height), (3, 2));
+        assert_eq!(r.bands[0], [1.0, 2.0, 3.0, 4.0, 5.0, 65535.0]);
+        assert_eq!(r.bands[1], [100.0, 200.0, 300.0, 400.0, 500.0, 0.0]);
+        assert_eq!(r.meta.dtype, Some(SampleType::U16));
+        assert_eq!(r.meta.band_names, ["band 1", "band 2"]);
+        assert_eq!(r.meta.format, "TIFF");
+        assert!(r.meta.pixel_size.is_none() && r.meta.crs.is_none());
+    }
+
+    #[test]
+    fn planar_float32_with_nodata_mask() {
+        let data = le_bytes(&[1.5f32, -9999.0, 2.5, 3.5, 7.0, -9999.0, 8.0, 9.0], f32::to_le_bytes);
+        let mut tags = striped(2, 2, [32, 2, 3], 16);
+        tags.retain(|t| t.0 != 273 && t.0 != 279);
+        tags.extend([longs(273, &[DATA, DATA + 16]), longs(279, &[16, 16]), shorts(284, &[2])]);
+        tags.push((42113, 2, 6, b"-9999\0".to_vec()));
+        let r = load(&tiff_file(tags, &data)).expect("decode");
+        assert_eq!(r.bands, [[1.5, -9999.0, 2.5, 3.5], [7.0, -9999.0, 8.0, 9.0]]);
+        assert_eq!((r.meta.dtype, r.meta.nodata), (Some(SampleType::F32), Some(-9999.0)));
+        assert_eq!(r.valid, Some(vec![true, false, true, true]));
+    }
+
+    #[test]
+    fn tiled_image_with_partial_edge_tiles() {
+        // A 5 x 3 image in 2 x 2 tiles of 4 x 2, each stored full size; padding holds 255.
+        let value = |col: u32, row: u32| if col < 5 && row < 3 { (row * 10 + col) as u8 } else { 255 };
+        let data: Vec<u8> =
+            (0..4u32).flat_map(|t| (0..8).map(move |i| value(t % 2 * 4 + i % 4, t / 2 * 2 + i / 4))).collect();
+        let mut tags = vec![longs(256, &[5]), longs(257, &[3]), shorts(258, &[8]), shorts(259, &[1])];
+        tags.extend([shorts(262, &[1]), shorts(277, &[1]), longs(322, &[4]), longs(323, &[2])]);
+        tags.extend([longs(324, &[DATA, DATA + 8, DATA + 16, DATA + 24]), longs(325, &[8; 4])]);
+        let r = load(&tiff_file(tags, &data)).expect("decode");
+        let expected: Vec<f32> = (0..15).map(|i| f32::from(value(i % 5, i / 5))).collect();
+        assert_eq!((r.bands, r.meta.dtype), (vec![expected], Some(SampleType::U8)));
+    }
+
+    #[test]
+    fn complex64_is_shown_as_magnitude() {
+        let data = le_bytes(&[3.0f32, 4.0, 0.0, -2.0, 6.0, 8.0, 0.0, 0.0], f32::to_le_bytes);
+        let r = load(&tiff_file(striped(2, 2, [64, 1, 6], 32), &data)).expect("decode");
+        assert_eq!(r.bands, [[5.0, 2.0, 10.0, 0.0]]);
+        assert_eq!(r.meta.dtype, Some(SampleType::C64));
+        assert!(r.meta.notes.iter().any(|n| n == "complex samples shown as magnitude"));
+    }
+
+    #[test]
+    fn huge_declared_size_is_too_large() {
+        let e = load(&tiff_file(striped(100_000, 100_000, [8, 1, 1], 1), &[0])).expect_err("refuse");
+        let IoError::TooLarge { width, height, .. } = e else { panic!("{e}") };
+        assert_eq!((width, height), (100_000, 100_000));
+    }
+
+    #[test]
+    fn offsets_outside_the_file_are_corrupt() {
+        for (bits, format) in [(8, 1), (64, 6)] {
+            let mut tags = striped(4, 4, [bits, 1, format], 16);
+            tags.retain(|t| t.0 != 273);
+            tags.push(longs(273, &[1_000_000]));
+            let e = load(&tiff_file(tags, &[0; 16])).expect_err("must fail");
+            assert!(matches!(e, IoError::Corrupt { .. }), "format {format}: {e}");
+            assert_eq!(e.path(), Path::new("test.tif"));
+        }
+    }
+
+    #[test]
+    fn random_corruption_never_panics() {
+        use tiff::encoder::{Compression, TiffEncoder, colortype, compression::DeflateLevel};
+        let data: Vec<u16> = (0..32 * 24 * 3).map(|i| (i * 37 % 4096) as u16).collect();
+        let deflate = Compression::Deflate(DeflateLevel::Fast);
+        for compression in [deflate, Compression::Lzw, Compression::Packbits] {
+            let mut file = Cursor::new(Vec::new());
+            let mut enc = TiffEncoder::new(&mut file).expect("encoder").with_compression(compression);
+            let mut img = enc.new_image::<colortype::RGB16>(32, 24).expect("image");
+            img.rows_per_strip(5).expect("rows");
+            img.write_data(&data).expect("write");
+            let good = file.into_inner();
+            let r = load(&good).expect("clean file decodes");
+            assert_eq!(r.bands[2][5], f32::from(data[5 * 3 + 2]));
+            // A small deterministic generator changes bytes all over the file.
+            let mut state = 0x9e37_79b9_u32;
+            for _ in 0..300 {
+                let mut bad = good.clone();
+                for _ in 0..4 {
+                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    let at = (state >> 8) as usize % bad.len();
+                    bad[at] ^= (state & 0xff) as u8 | 1;
+                }
+                let _ = load(&bad); // Ok or Err; a panic fails the test
+            }
+        }
+    }
+}

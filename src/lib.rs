@@ -1,0 +1,16 @@
+//! heatscope: a GPU workbench for deciding, image by image, whether a small CNN or a large
+//! vision-language model can be trusted on spectrum heatmaps, remote-sensing tiles and radio images.
+//!
+//! Modules, from the bottom up (imports point down this list, never up): `types` (plain data), `io`
+//! (files -> rasters), `stats` (display statistics), `models` (candle; device choice), `workers`
+//! (background jobs), `render` (wgpu; only `render::callback` knows egui), `app` (egui panels),
+//! `cli` (headless commands; never imports `app`). See ARCHITECTURE.md.
+
+pub mod app;
+pub mod cli;
+pub mod io;
+pub mod models;
+pub mod render;
+pub mod stats;
+pub mod types;
+pub mod workers;

@@ -1,0 +1,6 @@
+//! Models (CNN, VLM, GSD, router) live here; this is the only module that uses candle.
+//! Today it holds the compute-device choice that the UI reports.
+
+mod device;
+
+pub use device::{ComputeDevice, compute_device};

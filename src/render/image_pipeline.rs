@@ -1,0 +1,211 @@
+//! The image pipeline (shaders/image.wgsl): built once per device and target format, holding the
+//! colormap LUT texture; [`GpuImage`] is one uploaded raster (an `R32Float` array layer per band) with
+//! its own uniform buffer. Used by the egui callback on the UI thread and by the headless renderer.
+
+use wgpu::util::DeviceExt;
+
+use super::RenderError;
+use super::colormap::{Colormap, lut_rows};
+use super::uniform::ViewUniform;
+use crate::types::Raster;
+
+/// The WGSL source, compiled into the binary.
+pub const IMAGE_WGSL: &str = include_str!("../../shaders/image.wgsl");
+
+/// Pipeline, bind-group layout and LUT for one target format.
+pub struct ImagePipeline {
+    pipeline: wgpu::RenderPipeline,
+    layout: wgpu::BindGroupLayout,
+    lut_view: wgpu::TextureView,
+    /// True when the target format is sRGB (the shader then outputs linear colour).
+    pub srgb_target: bool,
+}
+
+/// One raster on the GPU.
+pub struct GpuImage {
+    _texture: wgpu::Texture,
+    uniform: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    /// Texture size in texels and layers.
+    pub size: [u32; 3],
+}
+
+impl ImagePipeline {
+    pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, target: wgpu::TextureFormat) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("heatscope image shader"),
+            source: wgpu::ShaderSource::Wgsl(IMAGE_WGSL.into()),
+        });
+        let texture_entry = |binding, view_dimension| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension,
+                multisampled: false,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("heatscope image bind group layout"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<ViewUniform>() as u64),
+                    },
+                    count: None,
+                },
+                texture_entry(1, wgpu::TextureViewDimension::D2Array),
+                texture_entry(2, wgpu::TextureViewDimension::D2),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("heatscope image pipeline layout"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("heatscope image pipeline"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: target,
+                    blend: Some(wgpu::BlendState::ALPHA_BLENDING),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let rows = Colormap::ALL.len() as u32;
+        let lut = device.create_texture_with_data(
+            queue,
+            &wgpu::TextureDescriptor {
+                label: Some("heatscope colormap LUT"),
+                size: wgpu::Extent3d { width: 256, height: rows, depth_or_array_layers: 1 },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            &lut_rows(),
+        );
+        let lut_view = lut.create_view(&wgpu::TextureViewDescriptor {
+            label: Some("heatscope colormap LUT view"),
+            ..Default::default()
+        });
+        Self { pipeline, layout, lut_view, srgb_target: target.is_srgb() }
+    }
+
+    /// Upload every band of `raster` (at most the device's layer limit) as an `R32Float` array texture.
+    /// Nodata must already be NaN in the bands (see [`nan_masked`]).
+    ///
+    /// # Errors
+    /// When the raster is larger than the device's texture limits (callers downsample first).
+    pub fn upload(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        raster: &Raster,
+        label: &str,
+    ) -> Result<GpuImage, RenderError> {
+        let limits = device.limits();
+        let (w, h) = (raster.width as u32, raster.height as u32);
+        let max = limits.max_texture_dimension_2d;
+        if w == 0 || h == 0 || w > max || h > max {
+            return Err(RenderError::TooLarge { width: raster.width, height: raster.height, max: max as usize });
+        }
+        let layers = (raster.band_count() as u32).clamp(1, limits.max_texture_array_layers);
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(&format!("heatscope image {label}")),
+            size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: layers },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::R32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        for (layer, band) in raster.bands.iter().take(layers as usize).enumerate() {
+            queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d { x: 0, y: 0, z: layer as u32 },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                bytemuck::cast_slice(band),
+                wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * w), rows_per_image: Some(h) },
+                wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+            );
+        }
+        let view = texture.create_view(&wgpu::TextureViewDescriptor {
+            label: Some(&format!("heatscope image view {label}")),
+            dimension: Some(wgpu::TextureViewDimension::D2Array),
+            ..Default::default()
+        });
+        let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(&format!("heatscope view uniform {label}")),
+            size: std::mem::size_of::<ViewUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&format!("heatscope image bind group {label}")),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&view) },
+                wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&self.lut_view) },
+            ],
+        });
+        Ok(GpuImage { _texture: texture, uniform, bind_group, size: [w, h, layers] })
+    }
+
+    /// Write this frame's view parameters for `image`.
+    pub fn set_view(&self, queue: &wgpu::Queue, image: &GpuImage, view: &ViewUniform) {
+        queue.write_buffer(&image.uniform, 0, bytemuck::bytes_of(view));
+    }
+
+    /// Record the draw into a pass whose viewport is the view rectangle.
+    pub fn draw(&self, pass: &mut wgpu::RenderPass<'_>, image: &GpuImage) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &image.bind_group, &[]);
+        pass.draw(0..3, 0..1);
+    }
+}
+
+/// A copy of `raster` with masked pixels set to NaN in every band, so the shader sees one nodata
+/// convention. Returns None when the raster has no mask (use it as it is).
+pub fn nan_masked(raster: &Raster) -> Option<Raster> {
+    let mask = raster.valid.as_ref()?;
+    let mut out = raster.clone();
+    for band in &mut out.bands {
+        for (v, ok) in band.iter_mut().zip(mask) {
+            if !ok {
+                *v = f32::NAN;
+            }
+        }
+    }
+    out.valid = None;
+    Some(out)
+}

@@ -1,0 +1,146 @@
+//! Integer block-mean downsampling for images larger than the GPU's texture limit. Runs on worker
+//! threads; the result is an ordinary [`Raster`] the renderer uploads instead of the original.
+
+use crate::types::{GeoTransform, PixelSize, Raster};
+
+/// Smallest integer factor that brings both sides to at most `max_dim` (treated as >= 1).
+pub fn downsample_factor(width: usize, height: usize, max_dim: usize) -> usize {
+    let max_dim = max_dim.max(1);
+    width.div_ceil(max_dim).max(height.div_ceil(max_dim)).max(1)
+}
+
+/// Shrinks `raster` by the smallest integer factor that makes both sides `<= max_dim`, averaging
+/// `factor x factor` blocks (partial blocks at the right and bottom edges average what they cover).
+///
+/// NaN/mask-aware: each output pixel is the mean of the block's valid pixels in that band, NaN when
+/// there are none. The output has a `valid` mask only when the input has one: a pixel is valid when
+/// any pixel of its block is. Metadata is kept, with the pixel size and geotransform scaled by the
+/// factor so coordinates stay right, and a note "shown downsampled by N". Returns the factor; with
+/// factor 1 the raster is returned as a plain clone.
+pub fn downsample_to_fit(raster: &Raster, max_dim: usize) -> (Raster, usize) {
+    let factor = downsample_factor(raster.width, raster.height, max_dim);
+    if factor == 1 {
+        return (raster.clone(), 1);
+    }
+    let (w, h) = (raster.width, raster.height);
+    let (out_w, out_h) = (w.div_ceil(factor), h.div_ceil(factor));
+    let mask = raster.valid.as_deref().filter(|m| m.len() == w * h);
+
+    let bands = raster.bands.iter().map(|band| block_mean(band, mask, w, h, factor)).collect();
+    let valid = mask.map(|m| block_any(m, w, h, factor));
+
+    let mut meta = raster.meta.clone();
+    meta.notes.push(format!("shown downsampled by {factor}"));
+    let f = factor as f64;
+    if let Some(ps) = &meta.pixel_size {
+        meta.pixel_size = Some(PixelSize { x: ps.x * f, y: ps.y * f, ..ps.clone() });
+    }
+    if let Some(GeoTransform(c)) = meta.transform {
+        meta.transform = Some(GeoTransform([c[0], c[1] * f, c[2] * f, c[3], c[4] * f, c[5] * f]));
+    }
+    let out = Raster { width: out_w, height: out_h, bands, valid, meta };
+    (out, factor)
+}
+
+/// Mean of the valid pixels of each block of one band.
+fn block_mean(band: &[f32], mask: Option<&[bool]>, w: usize, h: usize, factor: usize) -> Vec<f32> {
+    let out_w = w.div_ceil(factor);
+    let mut out = Vec::with_capacity(out_w * h.div_ceil(factor));
+    let mut sums = vec![0f64; out_w];
+    let mut counts = vec![0u32; out_w];
+    for row0 in (0..h).step_by(factor) {
+        sums.fill(0.0);
+        counts.fill(0);
+        for row in row0..h.min(row0 + factor) {
+            let line = &band[row * w..(row + 1) * w];
+            let line_mask = mask.map(|m| &m[row * w..(row + 1) * w]);
+            for (ox, (sum, count)) in sums.iter_mut().zip(counts.iter_mut()).enumerate() {
+                let x0 = ox * factor;
+                for x in x0..w.min(x0 + factor) {
+                    let v = line[x];
+                    if v.is_finite() && line_mask.is_none_or(|m| m[x]) {
+                        *sum += f64::from(v);
+                        *count += 1;
+                    }
+                }
+            }
+        }
+        out.extend(sums.iter().zip(&counts).map(|(&s, &c)| if c == 0 { f32::NAN } else { (s / f64::from(c)) as f32 }));
+    }
+    out
+}
+
+/// Block-wise "any pixel valid" of a mask.
+fn block_any(mask: &[bool], w: usize, h: usize, factor: usize) -> Vec<bool> {
+    let (out_w, out_h) = (w.div_ceil(factor), h.div_ceil(factor));
+    let mut out = vec![false; out_w * out_h];
+    for (row, line) in mask.chunks_exact(w.max(1)).enumerate() {
+        let out_line = &mut out[(row / factor) * out_w..(row / factor + 1) * out_w];
+        for (x, &m) in line.iter().enumerate() {
+            out_line[x / factor] |= m;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{PixelUnit, RasterMeta};
+
+    fn raster(w: usize, h: usize, band: Vec<f32>) -> Raster {
+        Raster::new(w, h, vec![band], RasterMeta::default())
+    }
+
+    #[test]
+    fn factor_rule() {
+        assert_eq!(downsample_factor(100, 50, 100), 1);
+        assert_eq!(downsample_factor(101, 50, 100), 2);
+        assert_eq!(downsample_factor(20_000, 300, 8192), 3);
+        assert_eq!(downsample_factor(10, 10, 0), 10);
+        assert_eq!(downsample_factor(0, 0, 16), 1);
+    }
+
+    #[test]
+    fn small_raster_is_cloned() {
+        let r = raster(2, 2, vec![1.0, 2.0, 3.0, 4.0]);
+        let (out, f) = downsample_to_fit(&r, 2);
+        assert_eq!(f, 1);
+        assert_eq!(out, r);
+    }
+
+    #[test]
+    fn block_means_skip_nodata() {
+        // 5 x 3 image, max_dim 3 -> factor 2, output 3 x 2 (partial blocks at right and bottom).
+        #[rustfmt::skip]
+        let band = vec![
+            1.0, 3.0,      5.0, f32::NAN,   9.0,
+            5.0, 7.0, f32::NAN, f32::NAN,  11.0,
+            2.0, 4.0, f32::INFINITY, 6.0, f32::NAN,
+        ];
+        let mut r = raster(5, 3, band);
+        r.meta.pixel_size =
+            Some(PixelSize { x: 10.0, y: 20.0, unit: PixelUnit::Metres, source: "test".into(), approximate: false });
+        r.meta.transform = Some(GeoTransform([100.0, 10.0, 0.0, 500.0, 0.0, -20.0]));
+        let (out, f) = downsample_to_fit(&r, 3);
+        assert_eq!((f, out.width, out.height), (2, 3, 2));
+        let b = &out.bands[0];
+        assert_eq!(&b[..5], &[4.0, 5.0, 10.0, 3.0, 6.0]);
+        assert!(b[5].is_nan());
+        assert!(out.valid.is_none());
+        assert_eq!(out.meta.notes, vec!["shown downsampled by 2".to_string()]);
+        assert_eq!(out.meta.pixel_size.as_ref().map(|p| (p.x, p.y)), Some((20.0, 40.0)));
+        assert_eq!(out.meta.transform, Some(GeoTransform([100.0, 20.0, 0.0, 500.0, 0.0, -40.0])));
+    }
+
+    #[test]
+    fn mask_is_respected_and_reduced() {
+        let mut r = raster(4, 2, vec![1.0, 100.0, 2.0, 4.0, 3.0, 100.0, 6.0, 8.0]);
+        r.valid = Some(vec![true, false, false, false, true, false, false, false]);
+        let (out, f) = downsample_to_fit(&r, 2);
+        assert_eq!(f, 2);
+        assert_eq!(out.bands[0][0], 2.0);
+        assert!(out.bands[0][1].is_nan());
+        assert_eq!(out.valid, Some(vec![true, false]));
+    }
+}

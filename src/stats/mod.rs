@@ -1,0 +1,24 @@
+//! Image statistics for display ranges: computed on worker threads, never on the UI thread.
+//!
+//! [`band_stats`] makes one [`BandStats`] per band (nodata tallies, moments, exact quantiles, a
+//! histogram, ZScale limits); [`BandStats::range`] turns it into the colormap's lo/hi for a
+//! [`RangeMode`]. [`downsample_to_fit`] shrinks images beyond the GPU's texture limit, and
+//! [`sigma_clip`] estimates the noise of radio images.
+
+mod band;
+mod clip;
+mod downsample;
+mod histogram;
+mod range;
+mod sort;
+mod sorted;
+#[cfg(test)]
+mod tests;
+mod zscale;
+
+pub use band::{BandStats, band_stats};
+pub use clip::sigma_clip;
+pub use downsample::{downsample_factor, downsample_to_fit};
+pub use histogram::{HISTOGRAM_BINS, Histogram};
+pub use range::{RangeMode, widen};
+pub use zscale::{ZScaleParams, zscale};

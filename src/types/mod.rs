@@ -1,0 +1,6 @@
+//! Plain data shared by every layer: rasters and their metadata. Depends on nothing else in the crate;
+//! any thread may hold these values.
+
+mod raster;
+
+pub use raster::{Beam, GeoTransform, PixelSize, PixelUnit, Raster, RasterMeta, SampleType};

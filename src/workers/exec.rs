@@ -1,0 +1,62 @@
+//! What each [`Job`] does. Runs on a worker thread; reports progress and checks cancellation through
+//! a [`Reporter`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CancelToken, EventKind, Job, Loaded, Output};
+use crate::{io, stats};
+
+/// How a running job talks back: progress and the cancel flag.
+pub(super) struct Reporter<'a> {
+    pub cancel: &'a CancelToken,
+    pub progress: &'a dyn Fn(f32, String),
+}
+
+pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
+    match job {
+        Job::Load { path, options, max_texture_dim } => {
+            (r.progress)(0.0, format!("reading {}", path.display()));
+            let raster = match io::load(&path, &options) {
+                Ok(raster) => Arc::new(raster),
+                Err(e) => return EventKind::Failed(e.to_string()),
+            };
+            if r.cancel.is_cancelled() {
+                return EventKind::Cancelled;
+            }
+            (r.progress)(0.8, "preparing the GPU copy".into());
+            let (display, downsample) = if raster.width.max(raster.height) > max_texture_dim {
+                let (small, factor) = stats::downsample_to_fit(&raster, max_texture_dim);
+                (Arc::new(small), factor)
+            } else {
+                (Arc::clone(&raster), 1)
+            };
+            EventKind::Done(Output::Loaded(Loaded { raster, display, downsample }))
+        }
+        Job::Stats { raster, band } => {
+            if band >= raster.band_count() {
+                return EventKind::Failed(format!(
+                    "band {} does not exist (the image has {})",
+                    band + 1,
+                    raster.band_count()
+                ));
+            }
+            let cancelled = || r.cancel.is_cancelled();
+            match stats::band_stats(&raster, band, &cancelled) {
+                Some(s) => EventKind::Done(Output::Stats(Box::new(s))),
+                None => EventKind::Cancelled,
+            }
+        }
+        Job::Sleep { steps, step_ms, value } => {
+            for step in 0..steps {
+                if r.cancel.is_cancelled() {
+                    return EventKind::Cancelled;
+                }
+                (r.progress)(step as f32 / steps.max(1) as f32, format!("step {step}"));
+                std::thread::sleep(Duration::from_millis(step_ms));
+            }
+            EventKind::Done(Output::Value(value))
+        }
+        Job::Panic { message } => panic!("{message}"),
+    }
+}

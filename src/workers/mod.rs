@@ -1,0 +1,115 @@
+//! Background work for the UI: a pool of named threads that takes [`Job`]s from a bounded channel and
+//! answers with [`Event`]s.
+//!
+//! The UI thread owns a [`Workers`] handle. It submits a job under a *key* (say, "stats of image 3,
+//! band 0"); submitting again under the same key cancels the older job and bumps the key's
+//! generation, and [`Workers::poll`] drops every event of an older generation, so a slow stale
+//! answer can never overwrite a fresh one. A job that panics becomes an [`EventKind::Failed`] and the
+//! thread keeps serving. Workers never touch egui: they call the `notify` closure (the app passes
+//! `request_repaint`) after each event.
+
+mod exec;
+mod pool;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::io::LoadOptions;
+use crate::stats::BandStats;
+use crate::types::Raster;
+
+pub use pool::Workers;
+
+/// Identifies one submitted job: a unique id plus the generation of its key at submission.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Ticket {
+    pub id: u64,
+    pub key: String,
+    pub generation: u64,
+}
+
+/// Shared flag a running job polls to stop early.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Work the UI can ask for.
+#[derive(Clone, Debug)]
+pub enum Job {
+    /// Read a file into a raster; also prepares the copy the GPU can hold (`max_texture_dim`).
+    Load { path: PathBuf, options: LoadOptions, max_texture_dim: usize },
+    /// Statistics of one band (range presets, histogram, ZScale).
+    Stats { raster: Arc<Raster>, band: usize },
+    /// Test and diagnostics job: sleeps in small steps, reporting progress, then returns its value.
+    Sleep { steps: u32, step_ms: u64, value: u64 },
+    /// Test job: panics with the given message on the worker thread.
+    Panic { message: String },
+}
+
+impl Job {
+    /// Short description for progress and error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Load { path, .. } => format!("loading {}", path.display()),
+            Self::Stats { band, .. } => format!("statistics of band {}", band + 1),
+            Self::Sleep { .. } => "sleep".into(),
+            Self::Panic { .. } => "panic test".into(),
+        }
+    }
+}
+
+/// A loaded image: the full-resolution raster and what the GPU shows.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub raster: Arc<Raster>,
+    /// The same raster block-averaged to fit the texture limit, or the same `Arc` when it fits.
+    pub display: Arc<Raster>,
+    /// Block size of `display` (1 when not downsampled).
+    pub downsample: usize,
+}
+
+/// Result of a job.
+#[derive(Debug)]
+pub enum Output {
+    Loaded(Loaded),
+    Stats(Box<BandStats>),
+    Value(u64),
+}
+
+/// What a job reports.
+#[derive(Debug)]
+pub enum EventKind {
+    /// Fraction done in [0, 1] with a short message.
+    Progress {
+        fraction: f32,
+        message: String,
+    },
+    Done(Output),
+    /// The job failed; the message is meant for the user.
+    Failed(String),
+    Cancelled,
+}
+
+/// An event from a worker about one job.
+#[derive(Debug)]
+pub struct Event {
+    pub ticket: Ticket,
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// True for the last event a job sends.
+    pub fn is_final(&self) -> bool {
+        !matches!(self.kind, EventKind::Progress { .. })
+    }
+}

@@ -1,0 +1,174 @@
+//! The image shader against its CPU reference: WGSL validation with naga (no GPU needed), then
+//! offscreen renders read back and compared pixel by pixel (lavapipe in CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod common;
+
+use heatscope::render::colormap::{lut_index, shade, stretch};
+use heatscope::render::{Colormap, DisplaySettings, Scale, ViewTransform};
+use heatscope::types::{Raster, RasterMeta};
+
+#[test]
+fn every_wgsl_file_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("shaders/ exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("wgsl") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).expect("read shader");
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+        checked += 1;
+    }
+    assert!(checked >= 1, "no shaders found in {}", dir.display());
+}
+
+/// A 64 x 48 ramp over [-10, 50] with NaN, +Inf and masked pixels sprinkled in.
+fn test_raster(bands: usize) -> Raster {
+    let (w, h) = (64, 48);
+    let mut out = Vec::new();
+    for b in 0..bands {
+        let band: Vec<f32> = (0..w * h)
+            .map(|i| match i {
+                7 => f32::NAN,
+                100 => f32::INFINITY,
+                _ => -10.0 + 60.0 * ((i * (b + 1) * 37) % (w * h)) as f32 / (w * h) as f32,
+            })
+            .collect();
+        out.push(band);
+    }
+    let mut r = Raster::new(w, h, out, RasterMeta::default());
+    let mut mask = vec![true; w * h];
+    mask[500] = false;
+    r.valid = Some(mask);
+    r
+}
+
+/// Channel-wise comparison allowing one LUT step where the CPU value sits on a rounding boundary.
+fn expect_close(got: [u8; 4], cpu_t: f32, table: &[[u8; 4]; 256], what: &str) {
+    let u = cpu_t.clamp(0.0, 1.0) * 255.0 + 0.5;
+    let idx = lut_index(cpu_t);
+    let on_boundary = (u - u.floor()) < 0.01 || (u - u.floor()) > 0.99;
+    let candidates: Vec<usize> =
+        if on_boundary { vec![idx.saturating_sub(1), idx, (idx + 1).min(255)] } else { vec![idx] };
+    let ok = candidates.iter().any(|&i| table[i].iter().zip(got).all(|(a, b)| a.abs_diff(b) <= 1));
+    assert!(ok, "{what}: GPU {got:?} vs CPU {:?} (t = {cpu_t})", table[idx]);
+}
+
+#[test]
+fn single_band_render_matches_the_cpu_reference_for_every_colormap_and_scale() {
+    let Some(gpu) = common::headless() else { return };
+    let raster = test_raster(1);
+    for map in Colormap::ALL {
+        for scale in Scale::ALL {
+            let (lo, hi) = if scale == Scale::Db { (-5.0, 17.0) } else { (-4.0, 40.0) };
+            let settings =
+                DisplaySettings { colormap: map, scale, lo: [lo; 3], hi: [hi; 3], ..DisplaySettings::default() };
+            let px = gpu.render(&raster, &settings, &ViewTransform::default(), [64, 48]).expect("render");
+            let table = map.table();
+            for i in 0..64 * 48 {
+                let got = [px[4 * i], px[4 * i + 1], px[4 * i + 2], px[4 * i + 3]];
+                let v = raster.value(0, (i % 64) as i64, (i / 64) as i64);
+                let what = format!("{map:?}/{scale:?} pixel {i}");
+                match v {
+                    None => assert_eq!(got, settings.nan_color, "{what}: nodata colour"),
+                    Some(v) => expect_close(got, stretch(v, lo, hi, scale), &table, &what),
+                }
+            }
+            // The CPU shade() the readout uses agrees with the same reference.
+            let v = raster.value(0, 3, 0);
+            assert_eq!(
+                shade(v, lo, hi, scale, map, settings.nan_color),
+                table[lut_index(stretch(v.expect("valid"), lo, hi, scale))]
+            );
+        }
+    }
+}
+
+#[test]
+fn zoomed_and_panned_render_shows_the_pixel_the_transform_names() {
+    let Some(gpu) = common::headless() else { return };
+    let raster = test_raster(1);
+    let settings =
+        DisplaySettings { colormap: Colormap::Turbo, lo: [-10.0; 3], hi: [50.0; 3], ..DisplaySettings::default() };
+    let transform = ViewTransform { origin: [5.25, -3.5], zoom: 2.5 };
+    let (w, h) = (120u32, 90u32);
+    let px = gpu.render(&raster, &settings, &transform, [w, h]).expect("render");
+    let table = Colormap::Turbo.table();
+    for y in 0..h {
+        for x in 0..w {
+            let i = (y * w + x) as usize * 4;
+            let got = [px[i], px[i + 1], px[i + 2], px[i + 3]];
+            let [c, r] = transform.pixel_under([x as f32, y as f32]);
+            let what = format!("fragment ({x}, {y}) -> pixel ({c}, {r})");
+            if raster.index(c, r).is_none() {
+                assert_eq!(got, [0, 0, 0, 0], "{what}: outside the image must stay clear");
+                continue;
+            }
+            match raster.value(0, c, r) {
+                None => assert_eq!(got, settings.nan_color, "{what}"),
+                Some(v) => expect_close(got, stretch(v, -10.0, 50.0, Scale::Linear), &table, &what),
+            }
+        }
+    }
+}
+
+#[test]
+fn rgb_composite_stretches_each_band_with_its_own_range() {
+    let Some(gpu) = common::headless() else { return };
+    let raster = test_raster(3);
+    let settings = DisplaySettings {
+        rgb_mode: true,
+        rgb: [2, 0, 1],
+        lo: [-10.0, 0.0, 10.0],
+        hi: [50.0, 30.0, 20.0],
+        scale: Scale::Sqrt,
+        ..DisplaySettings::default()
+    };
+    let px = gpu.render(&raster, &settings, &ViewTransform::default(), [64, 48]).expect("render");
+    let gray = Colormap::Grayscale.table();
+    for i in 0..64 * 48 {
+        let (c, r) = ((i % 64) as i64, (i / 64) as i64);
+        let vals: Vec<Option<f32>> = settings.rgb.iter().map(|&b| raster.value(b, c, r)).collect();
+        let got = [px[4 * i], px[4 * i + 1], px[4 * i + 2], px[4 * i + 3]];
+        if vals.iter().any(Option::is_none) {
+            assert_eq!(got, settings.nan_color, "pixel {i}");
+            continue;
+        }
+        for ch in 0..3 {
+            let t = stretch(vals[ch].expect("valid"), settings.lo[ch], settings.hi[ch], Scale::Sqrt);
+            // Grayscale entry k is (k, k, k): the channel byte is the LUT index.
+            expect_close([got[ch], got[ch], got[ch], 255], t, &gray, &format!("pixel {i} channel {ch}"));
+        }
+    }
+}
+
+#[test]
+fn bilinear_sampling_interpolates_between_pixel_centres() {
+    let Some(gpu) = common::headless() else { return };
+    // Two pixels, 0 and 10: at zoom 10 the fragment halfway between the centres is 5.
+    let raster = Raster::new(2, 1, vec![vec![0.0, 10.0]], RasterMeta::default());
+    let settings = DisplaySettings {
+        colormap: Colormap::Grayscale,
+        lo: [0.0; 3],
+        hi: [10.0; 3],
+        bilinear: true,
+        ..DisplaySettings::default()
+    };
+    let px =
+        gpu.render(&raster, &settings, &ViewTransform { origin: [0.0, 0.0], zoom: 10.0 }, [20, 10]).expect("render");
+    let row: Vec<u8> = (0..20).map(|x| px[4 * (5 * 20 + x)]).collect();
+    // Left of the first centre and right of the last: flat (clamped); between: a ramp.
+    assert_eq!(row[0], 0);
+    assert_eq!(row[19], 255);
+    for (x, &got) in row.iter().enumerate().take(15).skip(5) {
+        let t = ((x as f32 + 0.5) / 10.0 - 0.5).clamp(0.0, 1.0);
+        let expected = (t * 255.0 + 0.5) as i32;
+        assert!((i32::from(got) - expected).abs() <= 1, "x {x}: {got} vs {expected}");
+    }
+}

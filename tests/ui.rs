@@ -1,0 +1,124 @@
+//! The app driven like a user with egui_kittest on a real wgpu renderer (lavapipe in CI): open a
+//! file, switch the colormap, read a pixel and compare the readout with the rendered colour, survive
+//! a corrupt file, and a snapshot of the main window.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::{Harness, SnapshotOptions};
+use heatscope::app::{DocStatus, HeatscopeApp};
+use heatscope::render::Colormap;
+
+fn harness(files: Vec<std::path::PathBuf>) -> Option<Harness<'static, HeatscopeApp>> {
+    // The app needs an adapter; the helper says loudly when there is none (and fails under CI).
+    common::headless()?;
+    let h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 760.0))
+        .wgpu()
+        .build_eframe(move |cc| HeatscopeApp::new(cc, files).expect("the app starts"));
+    Some(h)
+}
+
+/// Step the UI until every document finished loading and has its statistics.
+fn settle(h: &mut Harness<'static, HeatscopeApp>) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        let app = h.state();
+        let busy = app
+            .docs
+            .iter()
+            .any(|d| matches!(d.status, DocStatus::Loading { .. }) || (d.loaded.is_some() && !d.ranges_ready()));
+        if !busy {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "documents did not settle");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Let layout and animations come to rest (the snapshot must not depend on timing).
+    h.run();
+}
+
+fn ramp_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let (w, h) = (50, 40);
+    let mut values: Vec<f32> = (0..w * h).map(|i| ((i % w) * 3 + (i / w) * 2) as f32).collect();
+    values[0] = f32::NAN;
+    common::write_npy(dir, "ramp.npy", w, h, &values)
+}
+
+#[test]
+fn open_switch_colormap_and_read_a_pixel() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(mut h) = harness(vec![ramp_file(dir.path())]) else { return };
+    settle(&mut h);
+    h.get_by_label_contains("50 x 40 px, 1 band(s)");
+
+    // Switch the colormap through the combo box, as a user would.
+    h.get_by_role_and_label(Role::ComboBox, "Colormap").click();
+    h.run_steps(2);
+    h.get_by_label("magma").click();
+    h.run_steps(2);
+    assert_eq!(h.state().active_doc().expect("a document").settings.colormap, Colormap::Magma);
+
+    // Hover a pixel and compare the readout's colour with the rendered one under the cursor.
+    let image_area = h.get_by_label_contains("Hover over the image").rect();
+    let pos = egui::pos2(image_area.min.x + 300.0, image_area.min.y - 250.0);
+    h.hover_at(pos);
+    h.run_steps(2);
+    let readout = h.get_by_label_contains("row ").accesskit_node().value().expect("readout text").to_string();
+    let hex = readout.split('#').nth(1).expect("the readout names the colour")[..6].to_string();
+    let expected = [0, 2, 4].map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"));
+    h.set_render_cursor(false);
+    let image = h.render().expect("render the window");
+    let ppp = h.ctx.pixels_per_point();
+    let px = image.get_pixel((pos.x * ppp) as u32, (pos.y * ppp) as u32).0;
+    for c in 0..3 {
+        assert!(px[c].abs_diff(expected[c]) <= 1, "rendered {px:?} vs readout #{hex} ({readout})");
+    }
+    // And the readout's value is the raster's value at the named pixel.
+    let app = h.state();
+    let doc = app.active_doc().expect("doc");
+    let nums: Vec<i64> = readout
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(2)
+        .map(|s| s.parse().expect("int"))
+        .collect();
+    let (row, col) = (nums[0], nums[1]);
+    let v = doc.loaded.as_ref().expect("loaded").raster.value(0, col, row).expect("valid pixel");
+    assert!(readout.contains(&format!("value {v} ")), "{readout} should show {v}");
+}
+
+#[test]
+fn a_corrupt_file_shows_why_and_the_app_keeps_going() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("broken.npy");
+    std::fs::write(&bad, b"\x93NUMPY\x01\x00\x20\x00{'descr': '<f4', 'shape': (9".as_slice()).expect("write");
+    let good = ramp_file(dir.path());
+    let Some(mut h) = harness(vec![bad, good]) else { return };
+    settle(&mut h);
+    let app = h.state();
+    assert!(matches!(app.docs[0].status, DocStatus::Failed(_)), "{:?}", app.docs[0].status);
+    assert!(matches!(app.docs[1].status, DocStatus::Ready));
+    assert!(app.messages.iter().any(|m| m.error && m.text.contains("broken.npy")), "the message area names the file");
+    h.get_by_label_contains("(!) broken.npy").click();
+    h.run_steps(2);
+    h.get_by_label_contains("could not be opened");
+}
+
+#[test]
+fn main_window_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(mut h) = harness(vec![ramp_file(dir.path())]) else { return };
+    settle(&mut h);
+    h.remove_cursor();
+    h.run_steps(2);
+    // The adapter's name differs between machines: keep it out of the picture.
+    let gpu = h.get_by_label_contains("display: ").rect();
+    h.mask(gpu.expand(2.0));
+    h.snapshot_options("main_window", &SnapshotOptions::new().threshold(1.0));
+}
