@@ -7,13 +7,15 @@ use egui_plot::{Bar, BarChart, Plot, VLine};
 
 use super::HeatscopeApp;
 use super::document::Document;
+use super::panels::fmt_num;
 use crate::render::{Colormap, Scale};
 use crate::stats::RangeMode;
 
 pub fn show(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
-    egui::Panel::right("display").default_size(300.0).show(ui, |ui| {
+    egui::Panel::right("display").exact_size(310.0).show(ui, |ui| {
         ui.heading("Display");
-        let Some(doc) = app.active_doc_mut() else {
+        let defaults = &mut app.persisted.defaults;
+        let Some(doc) = app.docs.iter_mut().find(|d| Some(d.id) == app.active) else {
             ui.weak("No image open.");
             return;
         };
@@ -82,6 +84,9 @@ pub fn show(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 }
                 doc.apply_ranges();
             }
+            // The choices a user makes become the defaults of the next image (and the next run).
+            let s = &doc.settings;
+            (defaults.colormap, defaults.scale, defaults.bilinear, defaults.nan_color) = (s.colormap, s.scale, s.bilinear, s.nan_color);
         });
     });
 }
@@ -222,5 +227,10 @@ fn range_controls(ui: &mut egui::Ui, doc: &mut Document, slot: usize) {
         }
     }
     r.clone().on_hover_text("Drag to move the nearer limit");
-    ui.weak(format!("{} valid px, min {:.4e}, max {:.4e}", stats.count, stats.min, stats.max));
+    ui.weak(format!(
+        "{} valid px, min {}, max {}",
+        stats.count,
+        fmt_num(f64::from(stats.min)),
+        fmt_num(f64::from(stats.max))
+    ));
 }

@@ -198,7 +198,16 @@ impl HeatscopeApp {
                     if doc.settings.band >= bands {
                         doc.settings.band = 0;
                     }
-                    doc.settings.rgb_mode = doc.settings.rgb_mode && bands >= 3;
+                    // Colour photographs (3-4 bands of 8-bit, or bands named R, G, B) open as RGB.
+                    let meta = &loaded.raster.meta;
+                    let named_rgb = meta.band_names.iter().take(3).map(String::as_str).eq(["R", "G", "B"]);
+                    let photo = (3..=4).contains(&bands) && meta.dtype == Some(crate::types::SampleType::U8);
+                    doc.settings.rgb_mode = bands >= 3 && (named_rgb || photo);
+                    doc.settings.rgb = [0, 1, 2];
+                    // Radio images: ZScale is the field's usual display (noise-dominated, bright sources).
+                    if meta.format == "FITS" {
+                        doc.range = [RangeMode::ZScale; 3];
+                    }
                     if loaded.downsample > 1 {
                         let (w, h) = (loaded.raster.width, loaded.raster.height);
                         let f = loaded.downsample;

@@ -73,25 +73,33 @@ pub fn nice_length(max: f64) -> f64 {
     [5.0, 2.0, 1.0].into_iter().map(|m| m * p).find(|&l| l <= max).unwrap_or(p)
 }
 
-/// Human-readable length: m/km or arcsec/arcmin/deg.
-pub fn length_label(value: f64, unit: PixelUnit) -> String {
+/// The unit a scale bar of `base` units (metres or arcsec) reads best in, and its size in `base`.
+fn display_unit(base: f64, unit: PixelUnit) -> (&'static str, f64) {
     match unit {
-        PixelUnit::Metres if value >= 1000.0 => format!("{} km", fmt_num(value / 1000.0)),
-        PixelUnit::Metres if value < 1.0 => format!("{} cm", fmt_num(value * 100.0)),
-        PixelUnit::Metres => format!("{} m", fmt_num(value)),
-        PixelUnit::Arcsec if value >= 3600.0 => format!("{} deg", fmt_num(value / 3600.0)),
-        PixelUnit::Arcsec if value >= 60.0 => format!("{} arcmin", fmt_num(value / 60.0)),
-        PixelUnit::Arcsec => format!("{} arcsec", fmt_num(value)),
+        PixelUnit::Metres if base >= 1000.0 => ("km", 1000.0),
+        PixelUnit::Metres if base < 1.0 => ("cm", 0.01),
+        PixelUnit::Metres => ("m", 1.0),
+        PixelUnit::Arcsec if base >= 3600.0 => ("deg", 3600.0),
+        PixelUnit::Arcsec if base >= 60.0 => ("arcmin", 60.0),
+        PixelUnit::Arcsec => ("arcsec", 1.0),
     }
+}
+
+/// Length of a scale bar at most `max` base units long, a round number in the unit it is shown in:
+/// (length in base units, label).
+pub fn bar_length(max: f64, unit: PixelUnit) -> Option<(f64, String)> {
+    if max <= 0.0 || !max.is_finite() {
+        return None;
+    }
+    let (name, size) = display_unit(max, unit);
+    let n = nice_length(max / size);
+    Some((n * size, format!("{} {name}", fmt_num(n))))
 }
 
 /// Scale bar at the bottom-left; `points_per_pixel` is screen points per image pixel.
 pub fn scale_bar(painter: &Painter, view: Rect, size: &PixelSize, points_per_pixel: f32) {
     let per_point = size.x / f64::from(points_per_pixel);
-    let length = nice_length(per_point * 140.0);
-    if length <= 0.0 {
-        return;
-    }
+    let Some((length, label)) = bar_length(per_point * 140.0, size.unit) else { return };
     let width = (length / per_point) as f32;
     let y = view.max.y - 18.0;
     let x0 = view.min.x + 16.0;
@@ -103,12 +111,7 @@ pub fn scale_bar(painter: &Painter, view: Rect, size: &PixelSize, points_per_pix
         painter.line_segment([b - vec2(0.0, 5.0), b + vec2(0.0, 5.0)], Stroke::new(stroke, color));
     }
     let approx = if size.approximate { "~" } else { "" };
-    shadow_text(
-        painter,
-        pos2((a.x + b.x) / 2.0, y - 12.0),
-        Align2::CENTER_CENTER,
-        &format!("{approx}{}", length_label(length, size.unit)),
-    );
+    shadow_text(painter, pos2((a.x + b.x) / 2.0, y - 12.0), Align2::CENTER_CENTER, &format!("{approx}{label}"));
 }
 
 #[cfg(test)]
@@ -121,8 +124,10 @@ mod tests {
         assert_eq!(nice_length(260.0), 200.0);
         assert_eq!(nice_length(0.7), 0.5);
         assert_eq!(nice_length(5.0), 5.0);
-        assert_eq!(length_label(2000.0, PixelUnit::Metres), "2 km");
-        assert_eq!(length_label(0.5, PixelUnit::Metres), "50 cm");
-        assert_eq!(length_label(120.0, PixelUnit::Arcsec), "2 arcmin");
+        assert_eq!(bar_length(2600.0, PixelUnit::Metres), Some((2000.0, "2 km".into())));
+        assert_eq!(bar_length(0.7, PixelUnit::Metres), Some((0.5, "50 cm".into())));
+        // 200 arcsec of room: a round number of arcmin (2), not 3.33 arcmin.
+        assert_eq!(bar_length(200.0, PixelUnit::Arcsec), Some((120.0, "2 arcmin".into())));
+        assert_eq!(bar_length(0.0, PixelUnit::Arcsec), None);
     }
 }

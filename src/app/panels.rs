@@ -143,7 +143,7 @@ pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
 
 /// Left panel: the open images, then facts about the active one.
 pub fn images_panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
-    egui::Panel::left("images").default_size(260.0).show(ui, |ui| {
+    egui::Panel::left("images").exact_size(280.0).show(ui, |ui| {
         ui.heading("Images");
         if app.docs.is_empty() {
             ui.weak("Open a file (Ctrl+O), drop one on the window, or pass paths on the command line.");

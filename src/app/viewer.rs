@@ -193,7 +193,7 @@ fn readout(ui: &mut egui::Ui, doc: &Document, pixel: Option<[i64; 2]>, raster: &
                     _ => String::new(),
                 };
                 line += &format!(
-                    "   value {} {unit}{shown}   shown at {:.1} % of the colormap, #{:02x}{:02x}{:02x}",
+                    "   value {} {unit}{shown} -> {:.1} % #{:02x}{:02x}{:02x}",
                     fmt_num(f64::from(v)),
                     t * 100.0,
                     rgba[0],
@@ -212,7 +212,7 @@ fn readout(ui: &mut egui::Ui, doc: &Document, pixel: Option<[i64; 2]>, raster: &
     if let Some(t) = &raster.meta.transform {
         let (x, y) = t.apply(col as f64 + 0.5, row as f64 + 0.5);
         let crs = raster.meta.crs.as_deref().unwrap_or("map");
-        second += &format!("   centre {} , {} ({crs})", fmt_num(x), fmt_num(y));
+        second += &format!("   centre {x:.2}, {y:.2} ({crs})");
     }
     ui.horizontal(|ui| {
         if let Some(c) = swatch {
