@@ -25,14 +25,22 @@ impl Headless {
     /// # Errors
     /// When no GPU or software renderer is available.
     pub fn new() -> Result<Self, RenderError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            force_fallback_adapter: false,
-            compatible_surface: None,
-            apply_limit_buckets: false,
-        }))
-        .map_err(|e| RenderError::NoAdapter(e.to_string()))?;
+        // Prefer Vulkan/Metal/DX12 (lavapipe on a headless Linux box); fall back to GL only if none.
+        let adapter = [wgpu::Backends::PRIMARY, wgpu::Backends::all()]
+            .into_iter()
+            .find_map(|backends| {
+                let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+                desc.backends = backends.with_env();
+                let instance = wgpu::Instance::new(desc);
+                pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    apply_limit_buckets: false,
+                }))
+                .ok()
+            })
+            .ok_or_else(|| RenderError::NoAdapter("no Vulkan, Metal, DX12 or GL adapter found".into()))?;
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("heatscope headless device"),

@@ -1,0 +1,60 @@
+//! The command line as a user runs it: `render` writes a PNG through the GPU shader, and bad input
+//! exits non-zero with a message naming the file or option.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod common;
+
+use std::process::Command;
+
+fn heatscope(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_heatscope")).args(args).output().expect("run heatscope")
+}
+
+#[test]
+fn render_writes_the_shader_colours_to_png() {
+    if common::headless().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<f32> = (0..12).map(|i| i as f32).collect();
+    let input = common::write_npy(dir.path(), "tiny.npy", 4, 3, &values);
+    let out = dir.path().join("out.png");
+    let o = heatscope(&[
+        "render",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--colormap",
+        "grayscale",
+        "--range",
+        "0,11",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let img = image::open(&out).unwrap().to_rgba8();
+    assert_eq!(img.dimensions(), (4, 3));
+    for (i, px) in img.pixels().enumerate() {
+        let expected = ((i as f32 / 11.0) * 255.0 + 0.5) as u8;
+        assert!(px.0[0].abs_diff(expected) <= 1, "pixel {i}: {:?} vs {expected}", px.0);
+    }
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("cut.npy");
+    std::fs::write(&bad, &common::npy_f32(&[10, 10], &[1.0; 100])[..90]).unwrap();
+    let out = dir.path().join("x.png");
+    let o = heatscope(&["render", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cut.npy") && err.contains("corrupt"), "{err}");
+    assert!(!out.exists());
+
+    let o = heatscope(&["render", bad.to_str().unwrap(), "-o", out.to_str().unwrap(), "--colormap", "jet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown colormap 'jet'"));
+
+    let o = heatscope(&["info", dir.path().join("missing.fits").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.fits"));
+}
