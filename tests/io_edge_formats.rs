@@ -607,6 +607,9 @@ fn real_atca_fits_images() {
         assert!((beam.major_arcsec - 6.5).abs() < 1e-3 && (beam.minor_arcsec - 6.5).abs() < 1e-3);
         assert_eq!(r.meta.unit.as_deref(), Some("Jy/beam"));
         assert_eq!(r.meta.crs.as_deref(), Some("RA---NCP / DEC--NCP"));
+        // Top-left raster pixel = FITS (1, 1000); astropy 8.0.2 all_pix2world gives this.
+        let (ra, dec) = r.meta.wcs.expect("NCP coordinates").world(0.0, 0.0).expect("on the sky");
+        assert!((ra - 257.40243698).abs() < 1e-7 && (dec + 42.99974993).abs() < 1e-7, "{ra} {dec}");
         // These two files hold no NaN pixels (checked independently); values are a few mJy/beam.
         let finite: Vec<f32> = r.bands[0].iter().copied().filter(|v| v.is_finite()).collect();
         assert!(!finite.is_empty(), "{name}");

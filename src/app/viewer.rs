@@ -214,6 +214,9 @@ fn readout(ui: &mut egui::Ui, doc: &Document, pixel: Option<[i64; 2]>, raster: &
         let crs = raster.meta.crs.as_deref().unwrap_or("map");
         second += &format!("   centre {x:.2}, {y:.2} ({crs})");
     }
+    if let Some((ra, dec)) = raster.meta.wcs.as_ref().and_then(|w| w.world(col as f64, row as f64)) {
+        second += &format!("   RA, Dec {}", crate::types::sexagesimal(ra, dec));
+    }
     ui.horizontal(|ui| {
         if let Some(c) = swatch {
             let (r, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());

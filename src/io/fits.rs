@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::{IoError, LoadOptions};
-use crate::types::{Beam, PixelSize, PixelUnit, Raster, RasterMeta, SampleType};
+use crate::types::{Beam, CelestialWcs, PixelSize, PixelUnit, Projection, Raster, RasterMeta, SampleType};
 
 const BLOCK: usize = 2880;
 const CARD: usize = 80;
@@ -267,6 +267,7 @@ fn image(
     meta.beam = beam(hdu);
     let ctypes: Vec<&str> = ["CTYPE1", "CTYPE2"].iter().filter_map(|k| hdu.text(k)).map(str::trim_end).collect();
     meta.crs = (!ctypes.is_empty()).then(|| ctypes.join(" / "));
+    meta.wcs = celestial_wcs(hdu, h);
 
     let mut raster = Raster::new(w, h, bands, meta);
     raster.valid = valid;
@@ -390,6 +391,42 @@ fn pixel_size(hdu: &Hdu) -> Option<PixelSize> {
     let y = (m[1] * f1).hypot(m[3] * f2);
     let ok = |v: f64| v.is_finite() && v > 0.0;
     (ok(x) && ok(y)).then(|| PixelSize { x, y, unit: PixelUnit::Arcsec, source: source.into(), approximate: false })
+}
+
+/// Sky coordinates when both axes are RA/Dec in a projection heatscope converts (TAN, SIN, NCP)
+/// with the CD matrix or CDELT (times PC). Anything else (rotations by CROTA, other projections)
+/// gets no coordinates rather than wrong ones.
+fn celestial_wcs(hdu: &Hdu, height: usize) -> Option<CelestialWcs> {
+    let (c1, c2) = (hdu.text("CTYPE1")?.trim_end(), hdu.text("CTYPE2")?.trim_end());
+    let projection = match (c1.get(..5)?, c2.get(..5)?, c1.get(5..)?, c2.get(5..)?) {
+        ("RA---", "DEC--", p, q) if p == q => match p {
+            "TAN" => Projection::Tan,
+            "SIN" => Projection::Sin,
+            "NCP" => Projection::Ncp,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if hdu.float("CROTA2").is_some_and(|r| r != 0.0) {
+        return None;
+    }
+    let val = |k: &str, default: f64| hdu.float(k).unwrap_or(default);
+    let has_cd = ["CD1_1", "CD1_2", "CD2_1", "CD2_2"].iter().any(|k| hdu.get(k).is_some());
+    let cd = if has_cd {
+        [val("CD1_1", 0.0), val("CD1_2", 0.0), val("CD2_1", 0.0), val("CD2_2", 0.0)]
+    } else {
+        let (d1, d2) = (hdu.float("CDELT1")?, hdu.float("CDELT2")?);
+        [d1 * val("PC1_1", 1.0), d1 * val("PC1_2", 0.0), d2 * val("PC2_1", 0.0), d2 * val("PC2_2", 1.0)]
+    };
+    let wcs = CelestialWcs {
+        crpix: [hdu.float("CRPIX1")?, hdu.float("CRPIX2")?],
+        crval: [hdu.float("CRVAL1")?, hdu.float("CRVAL2")?],
+        cd,
+        projection,
+        height,
+    };
+    let finite = wcs.crpix.iter().chain(&wcs.crval).chain(&wcs.cd).all(|v| v.is_finite());
+    finite.then_some(wcs)
 }
 
 /// Restoring beam from BMAJ/BMIN (degrees) and BPA.

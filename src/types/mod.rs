@@ -2,5 +2,7 @@
 //! any thread may hold these values.
 
 mod raster;
+mod wcs;
 
 pub use raster::{Beam, GeoTransform, PixelSize, PixelUnit, Raster, RasterMeta, SampleType};
+pub use wcs::{CelestialWcs, Projection, sexagesimal};

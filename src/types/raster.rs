@@ -138,6 +138,8 @@ pub struct RasterMeta {
     /// Nodata value declared by the file (already applied to `Raster::valid`).
     pub nodata: Option<f64>,
     pub beam: Option<Beam>,
+    /// Sky coordinates (FITS images with a TAN, SIN or NCP projection).
+    pub wcs: Option<super::CelestialWcs>,
     /// Anything the loader wants the user to know (e.g. "complex samples shown as magnitude").
     pub notes: Vec<String>,
 }
