@@ -4,8 +4,10 @@
 //! panic). Inputs are built by hand below; the real-data check reads `HEATSCOPE_REAL_DATA`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use heatscope::io::{IoError, LoadOptions, load, load_bytes};
 use heatscope::types::*;
@@ -577,21 +579,9 @@ fn garbage_and_mutations_never_panic() {
 
 // ---------------------------------------------------------------- real data
 
-fn real_data() -> Option<PathBuf> {
-    let dir = std::env::var_os("HEATSCOPE_REAL_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: real data not found at {} (set HEATSCOPE_REAL_DATA)", dir.display());
-        None
-    }
-}
-
 #[test]
 fn real_atca_fits_images() {
-    let Some(dir) = real_data() else { return };
+    let Some(dir) = common::real_data() else { return };
     for name in ["caesar_ScorpioExtendedSourceField.fits", "caesar_ScorpioS17Field.fits"] {
         let path = dir.join("radio").join(name);
         if !path.is_file() {
@@ -620,7 +610,7 @@ fn real_atca_fits_images() {
 
 #[test]
 fn real_spectrum_npy_arrays() {
-    let Some(dir) = real_data() else { return };
+    let Some(dir) = common::real_data() else { return };
     let cases = [
         ("spectrum/parkes_J0437_dynspec/p111220_084944_flux_freq_x_time.npy", 121, 512),
         ("spectrum/sg_radiomap_golden/l1_only.npy", 256, 256),

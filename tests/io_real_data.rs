@@ -3,7 +3,9 @@
 //! must return Ok or Err, never panic. Skips loudly when the data folder is absent.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use heatscope::io::{LoadOptions, load, load_bytes};
 use heatscope::types::Raster;
@@ -11,20 +13,13 @@ use heatscope::types::Raster;
 /// File endings of images (label and text files are skipped).
 const IMAGE_ENDINGS: &[&str] = &[".tif", ".png", ".jpg", ".jpeg", ".npy", ".fits"];
 
-fn data_dir() -> PathBuf {
-    match std::env::var_os("HEATSCOPE_REAL_DATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real"),
-    }
-}
-
-/// The data folder, or None after printing why the test is skipped.
+/// The data folder and its MANIFEST.tsv, or None after saying loudly why the test is skipped.
 fn manifest() -> Option<(PathBuf, String)> {
-    let dir = data_dir();
+    let dir = common::real_data()?;
     match std::fs::read_to_string(dir.join("MANIFEST.tsv")) {
         Ok(text) => Some((dir, text)),
         Err(e) => {
-            eprintln!("\n*** SKIPPED: real data not found at {} ({e}) ***\n", dir.display());
+            eprintln!("\n*** SKIPPED: no MANIFEST.tsv in {} ({e}) ***\n", dir.display());
             None
         }
     }
