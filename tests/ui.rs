@@ -122,3 +122,39 @@ fn main_window_snapshot() {
     h.mask(gpu.expand(2.0));
     h.snapshot_options("main_window", &SnapshotOptions::new().threshold(1.0));
 }
+
+/// A file dropped on the window, as the windowing layer reports it.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn dropping_files_opens_them_and_pagedown_switches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = ramp_file(dir.path());
+    let second = common::write_npy(dir.path(), "second.npy", 8, 6, &[1.0; 48]);
+    let Some(mut h) = harness(vec![first]) else { return };
+    settle(&mut h);
+    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(second)));
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().docs.len(), 2);
+    assert_eq!(h.state().active_doc().expect("active").name(), "second.npy", "the dropped file becomes active");
+    h.get_by_label_contains("8 x 6 px, 1 band(s)");
+    h.key_press(egui::Key::PageDown);
+    h.run_steps(2);
+    assert_eq!(h.state().active_doc().expect("active").name(), "ramp.npy");
+    assert_eq!(
+        h.state().persisted.recent.first().and_then(|p| p.file_name()).and_then(|n| n.to_str()),
+        Some("second.npy")
+    );
+}
