@@ -271,6 +271,10 @@ impl HeatscopeApp {
                 Command::Select(id) => self.active = Some(id),
                 Command::Close(id) => {
                     self.workers.cancel_key(&format!("load:{id}"));
+                    let prefix = format!("stats:{id}:");
+                    for key in self.stats_requested.iter().filter(|k| k.starts_with(&prefix)) {
+                        self.workers.cancel_key(key);
+                    }
                     let index = self.docs.iter().position(|d| d.id == id);
                     if let Some(i) = index {
                         self.docs.remove(i);
