@@ -116,3 +116,23 @@ fn load_and_stats_jobs_run_on_workers() {
         other => panic!("expected Failed, got {other:?}"),
     }
 }
+
+#[test]
+fn the_gpu_copy_carries_masked_pixels_as_nan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("alpha.png");
+    let mut img = image::RgbaImage::from_pixel(4, 3, image::Rgba([10, 20, 30, 255]));
+    img.put_pixel(1, 0, image::Rgba([10, 20, 30, 0]));
+    img.save(&path).expect("write png");
+    let mut w = pool(1);
+    let t =
+        w.submit("load:1", Job::Load { path, options: LoadOptions::default(), max_texture_dim: 4096 }).expect("submit");
+    let (kind, _) = finish(&mut w, t.id);
+    let EventKind::Done(Output::Loaded(loaded)) = kind else { panic!("load failed: {kind:?}") };
+    assert_eq!(loaded.raster.value(0, 1, 0), None, "alpha 0 is nodata");
+    assert!(loaded.display.valid.is_none());
+    for band in &loaded.display.bands {
+        assert!(band[1].is_nan(), "masked pixel must be NaN on the GPU copy");
+        assert_eq!(band.iter().filter(|v| v.is_nan()).count(), 1);
+    }
+}

@@ -2,7 +2,7 @@
 //! tests. Owns its own wgpu device; runs on whichever thread calls it (never the UI thread).
 
 use super::RenderError;
-use super::image_pipeline::{ImagePipeline, nan_masked};
+use super::image_pipeline::ImagePipeline;
 use super::transform::ViewTransform;
 use super::uniform::{DisplaySettings, ViewUniform};
 use crate::types::Raster;
@@ -69,7 +69,7 @@ impl Headless {
         transform: &ViewTransform,
         size: [u32; 2],
     ) -> Result<Vec<u8>, RenderError> {
-        let masked = nan_masked(raster);
+        let masked = raster.masked_as_nan();
         let upload = masked.as_ref().unwrap_or(raster);
         let image = self.pipeline.upload(&self.device, &self.queue, upload, "headless")?;
         let uniform = ViewUniform::new(settings, transform, [0.0, 0.0], [raster.width, raster.height], 1, false);

@@ -117,7 +117,7 @@ impl ImagePipeline {
     }
 
     /// Upload every band of `raster` (at most the device's layer limit) as an `R32Float` array texture.
-    /// Nodata must already be NaN in the bands (see [`nan_masked`]).
+    /// Nodata must already be NaN in the bands (see `Raster::masked_as_nan`).
     ///
     /// # Errors
     /// When the raster is larger than the device's texture limits (callers downsample first).
@@ -192,20 +192,4 @@ impl ImagePipeline {
         pass.set_bind_group(0, &image.bind_group, &[]);
         pass.draw(0..3, 0..1);
     }
-}
-
-/// A copy of `raster` with masked pixels set to NaN in every band, so the shader sees one nodata
-/// convention. Returns None when the raster has no mask (use it as it is).
-pub fn nan_masked(raster: &Raster) -> Option<Raster> {
-    let mask = raster.valid.as_ref()?;
-    let mut out = raster.clone();
-    for band in &mut out.bands {
-        for (v, ok) in band.iter_mut().zip(mask) {
-            if !ok {
-                *v = f32::NAN;
-            }
-        }
-    }
-    out.valid = None;
-    Some(out)
 }

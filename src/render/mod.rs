@@ -11,7 +11,7 @@ pub mod uniform;
 
 pub use colormap::{Colormap, Scale};
 pub use headless::Headless;
-pub use image_pipeline::{GpuImage, IMAGE_WGSL, ImagePipeline, nan_masked};
+pub use image_pipeline::{GpuImage, IMAGE_WGSL, ImagePipeline};
 pub use transform::ViewTransform;
 pub use uniform::{DisplaySettings, ViewUniform};
 

@@ -191,6 +191,22 @@ impl Raster {
         self.is_valid(band, i).then(|| self.bands[band][i])
     }
 
+    /// A copy with masked pixels set to NaN in every band and no mask, so a consumer (the shader)
+    /// sees one nodata convention. None when there is no mask (use the raster as it is).
+    pub fn masked_as_nan(&self) -> Option<Raster> {
+        let mask = self.valid.as_ref()?;
+        let mut out = self.clone();
+        for band in &mut out.bands {
+            for (v, ok) in band.iter_mut().zip(mask) {
+                if !ok {
+                    *v = f32::NAN;
+                }
+            }
+        }
+        out.valid = None;
+        Some(out)
+    }
+
     /// Bytes the pixel data occupies in memory.
     pub fn memory_bytes(&self) -> usize {
         self.bands.len() * self.width * self.height * 4 + self.valid.as_ref().map_or(0, Vec::len)

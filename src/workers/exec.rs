@@ -25,11 +25,17 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
                 return EventKind::Cancelled;
             }
             (r.progress)(0.8, "preparing the GPU copy".into());
-            let (display, downsample) = if raster.width.max(raster.height) > max_texture_dim {
+            let (small, downsample) = if raster.width.max(raster.height) > max_texture_dim {
                 let (small, factor) = stats::downsample_to_fit(&raster, max_texture_dim);
-                (Arc::new(small), factor)
+                (Some(small), factor)
             } else {
-                (Arc::clone(&raster), 1)
+                (None, 1)
+            };
+            // The GPU copy carries nodata as NaN (the shader's one convention).
+            let shown = small.as_ref().unwrap_or(&raster);
+            let display = match (shown.masked_as_nan(), small) {
+                (Some(masked), _) | (None, Some(masked)) => Arc::new(masked),
+                (None, None) => Arc::clone(&raster),
             };
             EventKind::Done(Output::Loaded(Loaded { raster, display, downsample }))
         }
