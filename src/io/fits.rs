@@ -374,18 +374,23 @@ fn arcsec_per_unit(hdu: &Hdu, i: u8) -> Option<f64> {
     }
 }
 
+/// The pixel -> intermediate-world matrix [m11, m12, m21, m22] in header units per pixel: the CD
+/// matrix, or else CDELTi times PCi_j (identity when absent), with the name of its source.
+fn pixel_matrix(hdu: &Hdu) -> Option<([f64; 4], &'static str)> {
+    let val = |k: &str, default: f64| hdu.float(k).unwrap_or(default);
+    let has_cd = ["CD1_1", "CD1_2", "CD2_1", "CD2_2"].iter().any(|k| hdu.get(k).is_some());
+    if has_cd {
+        return Some(([val("CD1_1", 0.0), val("CD1_2", 0.0), val("CD2_1", 0.0), val("CD2_2", 0.0)], "FITS CD matrix"));
+    }
+    let (c1, c2) = (hdu.float("CDELT1")?, hdu.float("CDELT2")?);
+    let pc = [val("PC1_1", 1.0), val("PC1_2", 0.0), val("PC2_1", 0.0), val("PC2_2", 1.0)];
+    Some(([c1 * pc[0], c1 * pc[1], c2 * pc[2], c2 * pc[3]], "FITS CDELT1/CDELT2"))
+}
+
 /// Pixel size from the CD matrix, or else CDELTi (times PCi_j when present), in arcsec.
 fn pixel_size(hdu: &Hdu) -> Option<PixelSize> {
     let (f1, f2) = (arcsec_per_unit(hdu, 1)?, arcsec_per_unit(hdu, 2)?);
-    let val = |k: &str, default: f64| hdu.float(k).unwrap_or(default);
-    let has_cd = ["CD1_1", "CD1_2", "CD2_1", "CD2_2"].iter().any(|k| hdu.get(k).is_some());
-    let (m, source) = if has_cd {
-        ([val("CD1_1", 0.0), val("CD1_2", 0.0), val("CD2_1", 0.0), val("CD2_2", 0.0)], "FITS CD matrix")
-    } else {
-        let (c1, c2) = (hdu.float("CDELT1")?, hdu.float("CDELT2")?);
-        let pc = [val("PC1_1", 1.0), val("PC1_2", 0.0), val("PC2_1", 0.0), val("PC2_2", 1.0)];
-        ([c1 * pc[0], c1 * pc[1], c2 * pc[2], c2 * pc[3]], "FITS CDELT1/CDELT2")
-    };
+    let (m, source) = pixel_matrix(hdu)?;
     // Column j of the matrix is the sky step of one pixel along image axis j.
     let x = (m[0] * f1).hypot(m[2] * f2);
     let y = (m[1] * f1).hypot(m[3] * f2);
@@ -410,14 +415,7 @@ fn celestial_wcs(hdu: &Hdu, height: usize) -> Option<CelestialWcs> {
     if hdu.float("CROTA2").is_some_and(|r| r != 0.0) {
         return None;
     }
-    let val = |k: &str, default: f64| hdu.float(k).unwrap_or(default);
-    let has_cd = ["CD1_1", "CD1_2", "CD2_1", "CD2_2"].iter().any(|k| hdu.get(k).is_some());
-    let cd = if has_cd {
-        [val("CD1_1", 0.0), val("CD1_2", 0.0), val("CD2_1", 0.0), val("CD2_2", 0.0)]
-    } else {
-        let (d1, d2) = (hdu.float("CDELT1")?, hdu.float("CDELT2")?);
-        [d1 * val("PC1_1", 1.0), d1 * val("PC1_2", 0.0), d2 * val("PC2_1", 0.0), d2 * val("PC2_2", 1.0)]
-    };
+    let (cd, _) = pixel_matrix(hdu)?;
     let wcs = CelestialWcs {
         crpix: [hdu.float("CRPIX1")?, hdu.float("CRPIX2")?],
         crval: [hdu.float("CRVAL1")?, hdu.float("CRVAL2")?],
