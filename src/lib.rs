@@ -8,9 +8,11 @@
 
 pub mod app;
 pub mod cli;
+pub mod eval;
 pub mod io;
 pub mod models;
 pub mod render;
+pub mod sim;
 pub mod stats;
 pub mod types;
 pub mod workers;

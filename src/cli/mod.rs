@@ -1,6 +1,9 @@
 //! Command line: `heatscope [FILES]` opens the GUI; subcommands run headless. Never imports the
 //! GUI's panels: `render` uses the same shader through `render::Headless`. Runs on the main thread.
 
+mod bench_cmd;
+mod data_cmd;
+mod eval_cmd;
 mod info;
 mod render_cmd;
 
@@ -25,6 +28,16 @@ pub enum Command {
     Render(render_cmd::RenderArgs),
     /// Print what heatscope reads from files: size, type, bands, pixel size and its source.
     Info(info::InfoArgs),
+    /// Generate and inspect SpectrumQA-sim data.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
+    /// Score a predictions file against a dataset's manifest: the table as text, JSON, CSV.
+    Eval(eval_cmd::EvalArgs),
+    /// Write the predictions of a baseline (prior or rule) for a dataset.
+    Baseline(eval_cmd::BaselineArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
 }
 
 /// Parse arguments and run; errors are printed with their causes and give exit status 1
@@ -38,6 +51,10 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Render(args)) => render_cmd::run(&args),
         Some(Command::Info(args)) => info::run(&args),
+        Some(Command::Data(cmd)) => data_cmd::run(&cmd),
+        Some(Command::Eval(args)) => eval_cmd::run_eval(&args),
+        Some(Command::Baseline(args)) => eval_cmd::run_baseline(&args),
+        Some(Command::Bench(cmd)) => bench_cmd::run(&cmd),
         None => crate::app::run(cli.files),
     };
     match result {

@@ -1,0 +1,277 @@
+//! `heatscope data ...`: generate SpectrumQA-sim datasets, render a true-vs-observed contact sheet,
+//! and refit/report the L1 class thresholds. Runs on the main thread; generation uses
+//! `sim::write_dataset`'s worker threads.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::render::Colormap;
+use crate::sim::labels::{PROTECTION_DB, SEVERITY_THRESHOLDS, severity_class};
+use crate::sim::{DatasetOptions, Scenario, generate_scene, split_of, write_dataset};
+use crate::types::Split;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DataCommand {
+    /// Generate a SpectrumQA-sim dataset folder (grids, PNGs, metadata, manifest, LLaVA JSON).
+    Spectrum(SpectrumArgs),
+    /// Render a contact sheet: per scene the true I/N (left) and the observed map (right), the
+    /// ground-truth box in white and the -6 dB contour of the truth in black; one row per scenario.
+    Sheet(SheetArgs),
+    /// Fit the L1 thresholds (quartiles of the affected share, pooled train split) on fresh scenes and
+    /// report each class's share per scenario under the frozen thresholds.
+    Thresholds(ThresholdArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SpectrumArgs {
+    /// leo-urban, geo-rural, haps-coastal, or all.
+    #[arg(long, default_value = "all")]
+    pub scenario: String,
+    /// Scenes per scenario (splits: 14 of every 20 train, 3 val, 3 test).
+    #[arg(long, default_value_t = 100)]
+    pub scenes: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Grid side in pixels.
+    #[arg(long, default_value_t = 128)]
+    pub size: usize,
+    /// Output folder (created; an existing dataset there is only replaced with --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing dataset in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SheetArgs {
+    /// Scenes per scenario (one row each).
+    #[arg(long, default_value_t = 4)]
+    pub scenes: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 128)]
+    pub size: usize,
+    /// Output PNG.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ThresholdArgs {
+    /// Scenes per scenario.
+    #[arg(long, default_value_t = 300)]
+    pub scenes: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 128)]
+    pub size: usize,
+}
+
+pub fn run(cmd: &DataCommand) -> anyhow::Result<()> {
+    match cmd {
+        DataCommand::Spectrum(a) => spectrum(a),
+        DataCommand::Sheet(a) => sheet(a),
+        DataCommand::Thresholds(a) => thresholds(a),
+    }
+}
+
+/// Parse `--scenario`: one name or `all`.
+pub fn scenarios(arg: &str) -> anyhow::Result<Vec<Scenario>> {
+    if arg == "all" {
+        return Ok(Scenario::ALL.to_vec());
+    }
+    arg.split(',')
+        .map(|s| {
+            Scenario::parse(s).with_context(|| {
+                format!("unknown scenario {s:?}; expected all, {}", Scenario::ALL.map(|x| x.name()).join(", "))
+            })
+        })
+        .collect()
+}
+
+fn threads(arg: Option<usize>) -> usize {
+    arg.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+}
+
+fn spectrum(a: &SpectrumArgs) -> anyhow::Result<()> {
+    if a.out.join("dataset.json").exists() && !a.force {
+        bail!("a dataset already exists in {} (use --force to replace it)", a.out.display());
+    }
+    if a.force && a.out.join("dataset.json").exists() {
+        // Remove only what a dataset consists of.
+        for entry in ["scenes", "manifest.jsonl", "llava.json", "dataset.json"] {
+            let p = a.out.join(entry);
+            let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            if p.exists() {
+                r.with_context(|| format!("cannot remove the old {entry}: {}", p.display()))?;
+            }
+        }
+    }
+    let opts = DatasetOptions {
+        scenarios: scenarios(&a.scenario)?,
+        scenes: a.scenes,
+        seed: a.seed,
+        size: a.size,
+        threads: threads(a.threads),
+    };
+    let lut = Colormap::Turbo.table();
+    let start = Instant::now();
+    let progress = |done: usize, total: usize| {
+        let el = start.elapsed().as_secs_f64();
+        let eta = el / done as f64 * (total - done) as f64;
+        eprint!("\rgenerating scenes: {done}/{total}  {el:.1} s elapsed, ~{eta:.0} s left   ");
+        let _ = std::io::stderr().flush();
+        true
+    };
+    let summary = write_dataset(&a.out, &opts, &lut, &progress)?;
+    eprintln!();
+    let el = start.elapsed().as_secs_f64();
+    println!(
+        "wrote {} scenes and {} questions to {} in {el:.1} s ({:.1} scenes/s)",
+        summary.scenes,
+        summary.questions,
+        a.out.display(),
+        summary.scenes as f64 / el
+    );
+    for (name, c) in &summary.severity_counts {
+        println!("  {name}: L1 classes low/moderate/high/severe = {c:?}");
+    }
+    println!("  L3 scenes without a region: {}", summary.l3_none);
+    Ok(())
+}
+
+/// Draw a 1-pixel rectangle outline into an RGB image.
+fn outline(img: &mut image::RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, c: [u8; 3]) {
+    let (w, h) = img.dimensions();
+    let (x1, y1) = (x1.min(w - 1), y1.min(h - 1));
+    for x in x0..=x1 {
+        img.put_pixel(x, y0, image::Rgb(c));
+        img.put_pixel(x, y1, image::Rgb(c));
+    }
+    for y in y0..=y1 {
+        img.put_pixel(x0, y, image::Rgb(c));
+        img.put_pixel(x1, y, image::Rgb(c));
+    }
+}
+
+fn sheet(a: &SheetArgs) -> anyhow::Result<()> {
+    if a.scenes == 0 || !(16..=1024).contains(&a.size) {
+        bail!("need at least one scene and a size of 16-1024 pixels");
+    }
+    let n = a.size as u32;
+    let gap = 6u32;
+    let cell = 2 * n + gap;
+    let (w, h) = (a.scenes as u32 * (cell + 2 * gap), Scenario::ALL.len() as u32 * (n + 2 * gap));
+    let mut img = image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
+    let lut = Colormap::Turbo.table();
+    let (lo, hi) = crate::sim::PNG_RANGE_DB;
+    let colour = |v: f32| {
+        let t = ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
+        let c = lut[(t * 255.0).round() as usize];
+        [c[0], c[1], c[2]]
+    };
+    for (row, &scenario) in Scenario::ALL.iter().enumerate() {
+        for k in 0..a.scenes {
+            let scene = generate_scene(scenario, k, a.seed, a.size);
+            let ox = k as u32 * (cell + 2 * gap) + gap;
+            let oy = row as u32 * (n + 2 * gap) + gap;
+            let t = &scene.truth.in_db;
+            for (panel, grid) in [t, &scene.observation.in_db].into_iter().enumerate() {
+                let px = ox + panel as u32 * (n + gap);
+                for r in 0..a.size {
+                    for c in 0..a.size {
+                        let v = grid[r * a.size + c];
+                        let mut rgb = colour(v);
+                        // The truth's -6 dB contour, in black.
+                        if panel == 0 && v > PROTECTION_DB {
+                            let edge = [(0isize, 1isize), (1, 0), (0, -1), (-1, 0)].iter().any(|&(dr, dc)| {
+                                let (rr, cc) = (r as isize + dr, c as isize + dc);
+                                rr >= 0
+                                    && cc >= 0
+                                    && (rr as usize) < a.size
+                                    && (cc as usize) < a.size
+                                    && t[rr as usize * a.size + cc as usize] <= PROTECTION_DB
+                            });
+                            if edge {
+                                rgb = [0, 0, 0];
+                            }
+                        }
+                        img.put_pixel(px + c as u32, oy + r as u32, image::Rgb(rgb));
+                    }
+                }
+                if let Some(b) = scene.labels.region_box {
+                    let f = |v: f32| (v * n as f32).round() as u32;
+                    let x1 = f(b[2]).saturating_sub(1).max(f(b[0]));
+                    let y1 = f(b[3]).saturating_sub(1).max(f(b[1]));
+                    outline(&mut img, px + f(b[0]), oy + f(b[1]), px + x1, oy + y1, [255, 255, 255]);
+                }
+            }
+        }
+    }
+    img.save(&a.output).with_context(|| format!("cannot write the contact sheet: {}", a.output.display()))?;
+    println!(
+        "wrote {} ({} x {}): rows {}; each scene: truth | observed, -6 dB contour black, L3 box white",
+        a.output.display(),
+        w,
+        h,
+        Scenario::ALL.map(|s| s.name()).join(", ")
+    );
+    Ok(())
+}
+
+fn thresholds(a: &ThresholdArgs) -> anyhow::Result<()> {
+    let mut pooled = Vec::new();
+    let mut per: Vec<(Scenario, Vec<f64>)> = Vec::new();
+    let start = Instant::now();
+    for s in Scenario::ALL {
+        let mut shares = Vec::new();
+        for i in 0..a.scenes {
+            let scene = generate_scene(s, i, a.seed, a.size);
+            if split_of(i) == Split::Train {
+                pooled.push(scene.labels.affected_share);
+            }
+            shares.push(scene.labels.affected_share);
+            eprint!("\r{}: {}/{}   ", s.name(), i + 1, a.scenes);
+        }
+        per.push((s, shares));
+    }
+    eprintln!();
+    if pooled.len() < 4 {
+        bail!("too few train scenes to fit quartiles; use --scenes 20 or more");
+    }
+    pooled.sort_by(f64::total_cmp);
+    let q = |p: f64| pooled[((pooled.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "fitted on {} pooled train scenes ({:.0} s): quartiles {:.4} {:.4} {:.4}; frozen thresholds {:?}",
+        pooled.len(),
+        start.elapsed().as_secs_f64(),
+        q(0.25),
+        q(0.5),
+        q(0.75),
+        SEVERITY_THRESHOLDS
+    );
+    let mut overall = [0usize; 4];
+    let mut total = 0usize;
+    for (s, shares) in &per {
+        let mut c = [0usize; 4];
+        for &x in shares {
+            c[severity_class(x)] += 1;
+        }
+        for k in 0..4 {
+            overall[k] += c[k];
+        }
+        total += shares.len();
+        let pct = c.map(|v| format!("{:.1} %", 100.0 * v as f64 / shares.len() as f64));
+        println!("  {:13} low {}  moderate {}  high {}  severe {}", s.name(), pct[0], pct[1], pct[2], pct[3]);
+    }
+    let pct = overall.map(|v| format!("{:.1} %", 100.0 * v as f64 / total as f64));
+    println!("  {:13} low {}  moderate {}  high {}  severe {}", "overall", pct[0], pct[1], pct[2], pct[3]);
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! `heatscope eval` scores a predictions file against a SpectrumQA-sim manifest and prints the table
+//! (text; JSON and CSV on request); `heatscope baseline prior|rule` writes the baselines' predictions.
+//! Runs on the main thread.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::eval::baselines::{Grids, prior_predictions, rule_predictions, tune_rule};
+use crate::eval::{ScoreOptions, Weights, read_manifest, read_predictions, score};
+use crate::types::{Prediction, Split};
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Dataset folder (with manifest.jsonl).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Predictions JSONL: one {"id", "answer", optional "box", "confidence"} per line.
+    #[arg(long)]
+    pub predictions: PathBuf,
+    /// Score only this split (train, val, test); default: every question in the manifest.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Composite weights of L1 acc, L2 acc, L3 IoU, L4 token F1, e.g. 0.25,0.25,0.25,0.25.
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// Bootstrap resamples for the 95 % intervals (0: none).
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Also write the report as CSV here.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BaselineArgs {
+    /// prior (train-split majority answers) or rule (threshold + components on the observed grid,
+    /// tuned on val).
+    pub kind: String,
+    /// Dataset folder (with manifest.jsonl).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Where to write the predictions JSONL.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+fn parse_split(s: &Option<String>) -> anyhow::Result<Option<Split>> {
+    s.as_deref()
+        .map(|x| Split::parse(x).with_context(|| format!("unknown split {x:?}; expected train, val or test")))
+        .transpose()
+}
+
+pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
+    let records = read_manifest(&a.dataset.join("manifest.jsonl"))?;
+    let predictions = read_predictions(&a.predictions)?;
+    let weights = match &a.weights {
+        Some(w) => Weights::parse(w).map_err(|e| anyhow::anyhow!("--weights: {e}"))?,
+        None => Weights::default(),
+    };
+    let opts = ScoreOptions { weights, bootstrap: a.bootstrap, seed: a.seed, split: parse_split(&a.split)? };
+    let report = score(&records, &predictions, &opts);
+    print!("{}", report.to_text());
+    if let Some(p) = &a.json {
+        std::fs::write(p, report.to_json())
+            .with_context(|| format!("cannot write the JSON report: {}", p.display()))?;
+    }
+    if let Some(p) = &a.csv {
+        std::fs::write(p, report.to_csv()).with_context(|| format!("cannot write the CSV report: {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn write_predictions(path: &Path, preds: &[Prediction]) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    for p in preds {
+        serde_json::to_writer(&mut out, p)?;
+        out.push(b'\n');
+    }
+    let mut f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(&out).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+pub fn run_baseline(a: &BaselineArgs) -> anyhow::Result<()> {
+    let records = read_manifest(&a.dataset.join("manifest.jsonl"))?;
+    let preds = match a.kind.as_str() {
+        "prior" => prior_predictions(&records)?,
+        "rule" => {
+            let grids = Grids::load(&a.dataset, &records)?;
+            let (params, val) = tune_rule(&records, &grids)?;
+            eprintln!(
+                "rule tuned on val: threshold {} dB, smoothing {} px (per 128 px); val mean of L1 acc and L3 IoU {val:.3}",
+                params.threshold_db, params.smooth_px
+            );
+            rule_predictions(&records, &grids, &params)
+        }
+        other => bail!("unknown baseline {other:?}; expected prior or rule"),
+    };
+    write_predictions(&a.output, &preds)?;
+    println!("wrote {} predictions to {}", preds.len(), a.output.display());
+    Ok(())
+}

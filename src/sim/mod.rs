@@ -1,0 +1,80 @@
+//! SpectrumQA-sim: physically grounded spectrum-interference scenes with ground truth and questions
+//! at four levels. One scene = a random layout of interferers for one scenario, its true I/N field,
+//! the observed map an engineer would have, the labels from the truth and the questions. Everything
+//! is a pure function of (scenario, scene index, seed, grid size); any thread. The definitions are
+//! written down in docs/spectrumqa-sim.md.
+
+pub mod antenna;
+mod dataset;
+pub mod field;
+pub mod grf;
+pub mod labels;
+pub mod observe;
+pub mod propagation;
+pub mod questions;
+pub mod rng;
+pub mod scenario;
+
+pub use dataset::{DatasetOptions, DatasetSummary, PNG_RANGE_DB, SimError, render_png, write_dataset, write_npy_f32};
+pub use field::{SourcePart, Truth, TruthOptions, compute_truth};
+pub use labels::{Labels, label};
+pub use observe::{Observation, ObservationModel, observe};
+pub use questions::{Question, questions};
+pub use scenario::{Layout, Scenario, sample_layout};
+
+use crate::types::Split;
+use rng::Rng;
+
+/// Version of the generator's definitions; goes into every dataset's `dataset.json`.
+pub const GENERATOR_VERSION: &str = "spectrumqa-sim 1";
+
+/// One generated scene with everything derived from it.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    pub id: String,
+    pub scenario: Scenario,
+    pub index: usize,
+    pub split: Split,
+    pub layout: Layout,
+    pub truth: Truth,
+    pub observation: Observation,
+    pub labels: Labels,
+    pub questions: Vec<Question>,
+}
+
+/// The split of scene `index` within its scenario: 14 of every 20 train, 3 val, 3 test, interleaved
+/// so any prefix of a dataset has all three.
+pub fn split_of(index: usize) -> Split {
+    match index % 20 {
+        0..=13 => Split::Train,
+        14..=16 => Split::Val,
+        _ => Split::Test,
+    }
+}
+
+/// The scene id: scenario name and zero-padded index.
+pub fn scene_id(scenario: Scenario, index: usize) -> String {
+    format!("{}-{index:05}", scenario.name())
+}
+
+/// Generate scene `index` of `scenario` for run `seed` on a `size` x `size` grid. Scenes do not
+/// depend on each other, so any subset can be made in any order.
+pub fn generate_scene(scenario: Scenario, index: usize, seed: u64, size: usize) -> Scene {
+    let stream = |part: u64| Rng::derive(seed, &[scenario as u64, index as u64, part]);
+    let layout = sample_layout(scenario, &mut stream(0));
+    let truth = compute_truth(scenario, &layout, size, TruthOptions::default(), &mut stream(1));
+    let observation = observe(scenario, &layout, &truth, &ObservationModel::for_scenario(scenario), &mut stream(2));
+    let labels = label(scenario, &layout, &truth);
+    let questions = questions(scenario, &labels, &mut stream(3));
+    Scene {
+        id: scene_id(scenario, index),
+        scenario,
+        index,
+        split: split_of(index),
+        layout,
+        truth,
+        observation,
+        labels,
+        questions,
+    }
+}

@@ -1,0 +1,214 @@
+//! Question templates: at least five paraphrases per question kind, a context line describing the
+//! map, and the answer-format line. Which questions a scene gets and their reference answers come
+//! from its [`Labels`]. Any thread.
+
+use super::labels::{Labels, REGION_AFFECTED_SHARE, SEVERITY_THRESHOLDS, WORSE_MARGIN_DB};
+use super::rng::Rng;
+use super::scenario::Scenario;
+use crate::types::{NO_REGION, QuestionKind, REGIONS, SEVERITY_CLASSES, box_answer, parse_box_answer};
+
+const SEVERITY_Q: [&str; 6] = [
+    "How severe is the interference in this scene overall?",
+    "Classify the overall interference severity of this map.",
+    "What severity class does this interference map belong to?",
+    "Taken as a whole, how badly is this area affected by interference?",
+    "Rate the scene's interference severity.",
+    "Which severity level best describes the interference shown?",
+];
+
+const AFFECTED_Q: [&str; 6] = [
+    "Is the {r} region affected by interference?",
+    "Does interference affect the {r} region?",
+    "Is the protection criterion violated in the {r} region?",
+    "Would a receiver in the {r} region suffer harmful interference?",
+    "Is there significant interference in the {r} part of the map?",
+    "Looking at the {r} region, is it affected?",
+];
+
+const WORSE_Q: [&str; 6] = [
+    "Which region has worse interference: {a} or {b}?",
+    "Compare the {a} and {b} regions: where is the interference stronger?",
+    "Between {a} and {b}, which region is more affected?",
+    "Is the interference worse in the {a} region or the {b} region?",
+    "Which of the two regions, {a} or {b}, sees the higher interference?",
+    "Where would a receiver suffer more, {a} or {b}?",
+];
+
+const WORST_Q: [&str; 6] = [
+    "Which region has the worst interference?",
+    "Where in the map is the interference strongest?",
+    "Name the most affected region of the map.",
+    "Which part of the scene suffers the most interference?",
+    "Identify the region with the highest interference levels.",
+    "In which region would a receiver see the strongest interference?",
+];
+
+const LOCALIZE_Q: [&str; 6] = [
+    "Locate the largest connected area affected by interference.",
+    "Where is the biggest affected region? Give its bounding box.",
+    "Draw a bounding box around the largest interference-affected area.",
+    "Find the largest contiguous region above the protection criterion.",
+    "Give the bounding box of the main affected area.",
+    "Which area is most extensively affected? Answer with its bounding box.",
+];
+
+const EXPLAIN_Q: [&str; 6] = [
+    "What is the dominant interference source here, what in the map shows it, and how could it be mitigated?",
+    "Explain the interference in this scene: its dominant source, the evidence, and a mitigation.",
+    "Diagnose this interference map: name the main source, the visual evidence and a remedy.",
+    "Which source dominates the interference, how can you tell, and what would you do about it?",
+    "Describe the cause of the interference, the evidence for it, and a suitable mitigation.",
+    "As a spectrum engineer, identify the dominant interferer, justify it from the map, and propose a mitigation.",
+];
+
+fn scenario_context(s: Scenario) -> &'static str {
+    match s {
+        Scenario::LeoUrban => {
+            "a LEO satellite's multi-beam downlink and co-channel urban macro cells over a 40 km city area"
+        }
+        Scenario::GeoRural => "a GEO satellite spot beam and co-channel rural macro cells over a 100 km rural area",
+        Scenario::HapsCoastal => "HAPS cells and co-channel small cells over a 30 km coastal area with open sea",
+    }
+}
+
+/// The line that opens every question: what the map shows and how to read it.
+pub fn context(s: Scenario) -> String {
+    format!(
+        "The heatmap shows the interference-to-noise ratio I/N (dB) at a victim receiver across the scene: {}. \
+         North is up; colours run from -20 dB (dark blue) to +20 dB (dark red); a pixel is affected when I/N > -6 dB.",
+        scenario_context(s)
+    )
+}
+
+fn severity_format() -> String {
+    let t = SEVERITY_THRESHOLDS.map(|x| format!("{:.1} %", x * 100.0));
+    format!(
+        "Answer with one word: low (under {} of the area affected), moderate ({} to {}), high ({} to {}) or severe ({} or more).",
+        t[0], t[0], t[1], t[1], t[2], t[2]
+    )
+}
+
+/// One generated question before it gets its id and paths.
+#[derive(Debug, Clone)]
+pub struct Question {
+    pub kind: QuestionKind,
+    pub text: String,
+    pub answer: String,
+    pub choices: Vec<String>,
+    pub bbox: Option<[f32; 4]>,
+    pub concepts: Vec<String>,
+}
+
+fn pick<'a>(rng: &mut Rng, v: &'a [&'a str]) -> &'a str {
+    rng.pick(v).copied().unwrap_or("")
+}
+
+/// The questions of one scene, in a fixed order: L1, L2 (two "affected", one "worse" and one
+/// "worst" when they are well defined), L3, L4.
+pub fn questions(scenario: Scenario, labels: &Labels, rng: &mut Rng) -> Vec<Question> {
+    let ctx = context(scenario);
+    let mut out = Vec::new();
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    out.push(Question {
+        kind: QuestionKind::Severity,
+        text: format!("{ctx} {} {}", pick(rng, &SEVERITY_Q), severity_format()),
+        answer: SEVERITY_CLASSES[labels.severity].to_string(),
+        choices: strings(&SEVERITY_CLASSES),
+        bbox: None,
+        concepts: vec![],
+    });
+
+    let mut regions: Vec<usize> = (0..5).collect();
+    rng.shuffle(&mut regions);
+    for &k in &regions[..2] {
+        let q = pick(rng, &AFFECTED_Q).replace("{r}", REGIONS[k]);
+        out.push(Question {
+            kind: QuestionKind::RegionAffected,
+            text: format!(
+                "{ctx} {q} A region is affected when at least {:.0} % of its pixels exceed -6 dB. Answer yes or no.",
+                REGION_AFFECTED_SHARE * 100.0
+            ),
+            answer: if labels.region_share[k] >= REGION_AFFECTED_SHARE { "yes" } else { "no" }.to_string(),
+            choices: strings(&["yes", "no"]),
+            bbox: None,
+            concepts: vec![],
+        });
+    }
+
+    // "Which is worse": the first random pair whose 95th percentiles differ by more than the margin.
+    let mut pairs: Vec<(usize, usize)> = (0..5).flat_map(|a| (a + 1..5).map(move |b| (a, b))).collect();
+    rng.shuffle(&mut pairs);
+    if let Some(&(a, b)) =
+        pairs.iter().find(|&&(a, b)| (labels.region_p95_db[a] - labels.region_p95_db[b]).abs() > WORSE_MARGIN_DB)
+    {
+        let (a, b) = if rng.chance(0.5) { (a, b) } else { (b, a) };
+        let worse = if labels.region_p95_db[a] > labels.region_p95_db[b] { a } else { b };
+        let q = pick(rng, &WORSE_Q).replace("{a}", REGIONS[a]).replace("{b}", REGIONS[b]);
+        out.push(Question {
+            kind: QuestionKind::WhichWorse,
+            text: format!(
+                "{ctx} {q} Compare the 95th-percentile I/N of the two regions. Answer with the region's name."
+            ),
+            answer: REGIONS[worse].to_string(),
+            choices: strings(&[REGIONS[a], REGIONS[b]]),
+            bbox: None,
+            concepts: vec![],
+        });
+    }
+
+    if let Some(k) = labels.worst_region {
+        out.push(Question {
+            kind: QuestionKind::WorstRegion,
+            text: format!(
+                "{ctx} {} Regions: top-left, top-right, bottom-left, bottom-right quadrants and the centre (the middle half \
+                 of the map in each direction); compare their 95th-percentile I/N. Answer with one region name.",
+                pick(rng, &WORST_Q)
+            ),
+            answer: REGIONS[k].to_string(),
+            choices: strings(&REGIONS),
+            bbox: None,
+            concepts: vec![],
+        });
+    }
+
+    out.push(Question {
+        kind: QuestionKind::Localize,
+        text: format!(
+            "{ctx} {} Answer with [x0, y0, x1, y1] as fractions of the width and height (x to the right, y down), \
+             or none if no area is affected.",
+            pick(rng, &LOCALIZE_Q)
+        ),
+        answer: labels.region_box.map_or_else(|| NO_REGION.to_string(), box_answer),
+        choices: vec![],
+        // The reference box is exactly the one its answer text states (three decimals).
+        bbox: labels.region_box.and_then(|b| parse_box_answer(&box_answer(b)).ok().flatten()),
+        concepts: vec![],
+    });
+
+    let answer = labels.explanation();
+    out.push(Question {
+        kind: QuestionKind::Explain,
+        text: format!("{ctx} {}", pick(rng, &EXPLAIN_Q)),
+        concepts: crate::types::concepts_in(&answer),
+        answer,
+        choices: vec![],
+        bbox: None,
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_at_least_five_distinct_paraphrases() {
+        for set in [&SEVERITY_Q, &AFFECTED_Q, &WORSE_Q, &WORST_Q, &LOCALIZE_Q, &EXPLAIN_Q] {
+            let mut v = set.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            assert!(v.len() >= 5);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `heatscope data spectrum`, `baseline` and `eval` as a user chains them, and what they say when the
+//! input is wrong: the file, the line and the field, with exit status 1.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn heatscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_heatscope")).args(args).output().expect("run heatscope")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn failed(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(1), "stdout: {}", String::from_utf8_lossy(&o.stdout));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn generate(dir: &Path, scenes: &str) {
+    let out = dir.to_str().unwrap();
+    ok(&heatscope(&["data", "spectrum", "--scenes", scenes, "--size", "48", "--seed", "4", "--out", out]));
+}
+
+fn overall(json: &Path, metric: &str) -> f64 {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    v["groups"][0][metric]["value"].as_f64().unwrap()
+}
+
+#[test]
+fn rule_baseline_lands_in_the_band_the_benchmark_requires_and_perfect_answers_score_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    generate(&ds, "40");
+    let d = ds.to_str().unwrap();
+    let rule = dir.path().join("rule.jsonl");
+    ok(&heatscope(&["baseline", "rule", "--dataset", d, "-o", rule.to_str().unwrap()]));
+    let json = dir.path().join("rule.json");
+    let csv = dir.path().join("rule.csv");
+    let text = ok(&heatscope(&[
+        "eval",
+        "--dataset",
+        d,
+        "--predictions",
+        rule.to_str().unwrap(),
+        "--bootstrap",
+        "100",
+        "--json",
+        json.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]));
+    assert!(text.contains("leo-urban") && text.contains("composite"), "{text}");
+    let (l1, iou) = (overall(&json, "l1"), overall(&json, "l3_iou"));
+    assert!((0.45..=0.85).contains(&l1), "rule L1 accuracy {l1}");
+    assert!((0.45..=0.85).contains(&iou), "rule L3 IoU {iou}");
+    assert!(std::fs::read_to_string(&csv).unwrap().starts_with("group,metric,value,lo,hi,n"));
+
+    // The reference answers themselves score 1 everywhere.
+    let perfect = dir.path().join("perfect.jsonl");
+    let manifest = std::fs::read_to_string(ds.join("manifest.jsonl")).unwrap();
+    let lines: Vec<String> = manifest
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            serde_json::json!({"id": v["id"], "answer": v["answer"]}).to_string()
+        })
+        .collect();
+    std::fs::write(&perfect, lines.join("\n")).unwrap();
+    let pj = dir.path().join("perfect.json");
+    ok(&heatscope(&[
+        "eval",
+        "--dataset",
+        d,
+        "--predictions",
+        perfect.to_str().unwrap(),
+        "--json",
+        pj.to_str().unwrap(),
+    ]));
+    for m in ["l1", "l2", "l3_iou", "l4_token_f1", "l4_concept_f1", "composite"] {
+        assert!((overall(&pj, m) - 1.0).abs() < 1e-9, "{m}");
+    }
+
+    // The prior baseline is worse than the rule on L1.
+    let prior = dir.path().join("prior.jsonl");
+    ok(&heatscope(&["baseline", "prior", "--dataset", d, "-o", prior.to_str().unwrap()]));
+    let prj = dir.path().join("prior.json");
+    ok(&heatscope(&[
+        "eval",
+        "--dataset",
+        d,
+        "--predictions",
+        prior.to_str().unwrap(),
+        "--json",
+        prj.to_str().unwrap(),
+    ]));
+    assert!(overall(&prj, "l1") < l1);
+}
+
+#[test]
+fn bad_input_names_the_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    generate(&ds, "2");
+    let d = ds.to_str().unwrap();
+
+    // Refuses to overwrite a dataset.
+    let e = failed(&heatscope(&["data", "spectrum", "--scenes", "1", "--size", "32", "--out", d]));
+    assert!(e.contains("--force"), "{e}");
+
+    let preds = dir.path().join("preds.jsonl");
+    std::fs::write(&preds, "{\"id\": \"leo-urban-00000-q0\", \"answer\": \"low\"}\n{\"id\": 3}\n").unwrap();
+    let e = failed(&heatscope(&["eval", "--dataset", d, "--predictions", preds.to_str().unwrap()]));
+    assert!(e.contains("preds.jsonl:2") && e.contains("id"), "{e}");
+
+    std::fs::write(&preds, "{\"id\": \"x\", \"answer\": \"low\"}\nnot json\n").unwrap();
+    let e = failed(&heatscope(&["eval", "--dataset", d, "--predictions", preds.to_str().unwrap()]));
+    assert!(e.contains("preds.jsonl:2"), "{e}");
+
+    // A missing prediction is counted and reported, not fatal.
+    std::fs::write(&preds, "{\"id\": \"leo-urban-00000-q0\", \"answer\": \"low\"}\n").unwrap();
+    let out = ok(&heatscope(&["eval", "--dataset", d, "--predictions", preds.to_str().unwrap(), "--bootstrap", "0"]));
+    assert!(out.contains("missing predictions (counted wrong):"), "{out}");
+
+    // An unknown level in the manifest.
+    let manifest = ds.join("manifest.jsonl");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replacen("\"level\":\"L1\"", "\"level\":\"L7\"", 1)).unwrap();
+    let e = failed(&heatscope(&["eval", "--dataset", d, "--predictions", preds.to_str().unwrap()]));
+    assert!(e.contains("manifest.jsonl:1") && e.contains("level") && e.contains("L7"), "{e}");
+    std::fs::write(&manifest, &text).unwrap();
+
+    // A missing observed grid.
+    std::fs::remove_file(ds.join("scenes/leo-urban-00000/observed.npy")).unwrap();
+    let e = failed(&heatscope(&["baseline", "rule", "--dataset", d, "-o", preds.to_str().unwrap()]));
+    assert!(e.contains("leo-urban-00000") && e.contains("observed.npy"), "{e}");
+
+    // Nonsense options.
+    let e = failed(&heatscope(&["data", "spectrum", "--scenario", "mars", "--out", dir.path().to_str().unwrap()]));
+    assert!(e.contains("mars") && e.contains("leo-urban"), "{e}");
+    let e = failed(&heatscope(&["eval", "--dataset", d, "--predictions", preds.to_str().unwrap(), "--weights", "1,2"]));
+    assert!(e.contains("--weights"), "{e}");
+}
