@@ -158,3 +158,71 @@ fn dropping_files_opens_them_and_pagedown_switches() {
         Some("second.npy")
     );
 }
+
+/// Wait until the sample set has arrived from its worker and its scene is loaded.
+fn settle_samples(h: &mut Harness<'static, HeatscopeApp>) {
+    let start = Instant::now();
+    while h.state().samples.is_none() || h.state().docs.is_empty() {
+        h.step();
+        assert!(start.elapsed() < Duration::from_secs(20), "the sample set did not open");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    settle(h);
+}
+
+#[test]
+fn bundled_spectrum_samples_step_with_arrows_toggle_truth_and_filter() {
+    // Started with no files, the app opens the bundled SpectrumQA-sim samples.
+    let Some(mut h) = harness(vec![]) else { return };
+    settle_samples(&mut h);
+    let first = h.state().active_doc().unwrap().path.clone();
+    assert!(first.ends_with("scenes/leo-urban-00000/observed.npy"), "{}", first.display());
+    h.get_by_label_contains("leo-urban-00000 (train)");
+    assert!(h.query_all_by_label_contains("-> ").count() >= 5, "the scene's answers are listed");
+    // The ground truth is drawn: its caption names the scene and its L1 class.
+    let gt = h.state().ground_truth().expect("ground truth shown over the sample");
+    assert!(gt.label.contains("leo-urban-00000") && gt.label.contains("severity:"), "{}", gt.label);
+
+    h.key_press(egui::Key::ArrowRight);
+    settle(&mut h);
+    let second = h.state().active_doc().unwrap().path.clone();
+    assert!(second.ends_with("scenes/leo-urban-00001/observed.npy"), "{}", second.display());
+    assert_eq!(h.state().docs.len(), 1, "stepping replaces the shown sample");
+    assert!(h.state().persisted.recent.iter().all(|p| !p.ends_with("observed.npy")));
+
+    h.key_press(egui::Key::T);
+    settle(&mut h);
+    assert!(h.state().active_doc().unwrap().path.ends_with("scenes/leo-urban-00001/truth.npy"));
+
+    h.key_press(egui::Key::ArrowLeft);
+    h.key_press(egui::Key::ArrowLeft);
+    settle(&mut h);
+    // Wraps around to the last scene.
+    assert!(h.state().active_doc().unwrap().path.ends_with("scenes/haps-coastal-00009/truth.npy"));
+
+    // Filter to one scenario through the combo box.
+    h.get_by_role_and_label(Role::ComboBox, "Scenario filter").click();
+    h.run_steps(2);
+    h.get_by_label("geo-rural").click();
+    settle(&mut h);
+    assert!(h.state().active_doc().unwrap().path.ends_with("scenes/geo-rural-00000/truth.npy"));
+    h.key_press(egui::Key::ArrowRight);
+    settle(&mut h);
+    assert!(h.state().active_doc().unwrap().path.ends_with("scenes/geo-rural-00001/truth.npy"));
+}
+
+#[test]
+fn a_broken_dataset_manifest_is_reported_and_the_app_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("manifest.jsonl"), "{\"id\": 1}\n").unwrap();
+    let Some(mut h) = harness(vec![dir.path().to_path_buf()]) else { return };
+    let start = Instant::now();
+    while h.state().messages.is_empty() {
+        h.step();
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let m = &h.state().messages[0];
+    assert!(m.error && m.text.contains("manifest.jsonl:1"), "{}", m.text);
+    assert!(h.state().samples.is_none());
+}

@@ -5,6 +5,7 @@ mod display_panel;
 mod document;
 mod overlays;
 mod panels;
+mod samples;
 mod viewer;
 
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ use crate::stats::RangeMode;
 use crate::workers::{EventKind, Job, Output, Workers};
 
 pub use document::{DocStatus, Document};
+pub use samples::{GroundTruth, SampleSet};
 
 /// Settings kept between runs (eframe storage; saved on exit and every 30 s).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -59,6 +61,8 @@ pub enum Command {
     ClearMessages,
     /// Cancel a document's load.
     CancelLoad(u64),
+    /// Show the sample set's current scene (after stepping, filtering or the truth toggle).
+    ShowSample,
 }
 
 pub struct HeatscopeApp {
@@ -79,6 +83,10 @@ pub struct HeatscopeApp {
     commands: Vec<Command>,
     /// Statistics jobs already asked for ("stats:{doc}:{band}").
     stats_requested: HashSet<String>,
+    /// The SpectrumQA-sim dataset being browsed, if any.
+    pub samples: Option<SampleSet>,
+    /// Folder whose manifest a worker is reading.
+    manifest_pending: Option<PathBuf>,
 }
 
 impl HeatscopeApp {
@@ -116,6 +124,8 @@ impl HeatscopeApp {
             path_input: String::new(),
             commands: Vec::new(),
             stats_requested: HashSet::new(),
+            samples: None,
+            manifest_pending: None,
         };
         let files = if files.is_empty() { bundled_samples() } else { files };
         app.open(files);
@@ -135,6 +145,10 @@ impl HeatscopeApp {
     /// Queue loads for `paths`; the last one becomes active.
     pub fn open(&mut self, paths: Vec<PathBuf>) {
         for path in paths {
+            if path.is_dir() && path.join("manifest.jsonl").is_file() {
+                self.open_dataset(path);
+                continue;
+            }
             if let Some(doc) = self.docs.iter().find(|d| d.path == path) {
                 self.active = Some(doc.id);
                 continue;
@@ -166,6 +180,62 @@ impl HeatscopeApp {
         }
     }
 
+    /// Browse a SpectrumQA-sim dataset folder: its manifest is read on a worker.
+    pub fn open_dataset(&mut self, dir: PathBuf) {
+        let job = Job::Manifest { path: dir.join("manifest.jsonl") };
+        match self.workers.submit("manifest:0", job) {
+            Ok(_) => {
+                self.persisted.recent.retain(|p| p != &dir);
+                self.persisted.recent.insert(0, dir.clone());
+                self.persisted.recent.truncate(RECENT_MAX);
+                self.manifest_pending = Some(dir);
+            }
+            Err(e) => self.error(format!("cannot open the dataset {}: {e}", dir.display())),
+        }
+    }
+
+    /// Show the sample set's current scene: open its grid with the sample display (turbo, fixed dB
+    /// range) and close the previously shown sample, so stepping does not pile up images.
+    fn show_sample(&mut self) {
+        let Some(set) = &self.samples else { return };
+        let Some(path) = set.current_path() else { return };
+        let scenes_dir = set.dir.join("scenes");
+        let owns = |p: &std::path::Path| p.starts_with(&scenes_dir);
+        let stale: Vec<u64> = self.docs.iter().filter(|d| owns(&d.path) && d.path != path).map(|d| d.id).collect();
+        // Keep the user's display choices from the sample shown before.
+        let previous = self.active_doc().filter(|d| owns(&d.path)).map(|d| (d.settings.clone(), d.range));
+        self.open(vec![path.clone()]);
+        // The dataset folder is the recent entry, not each scene's grid.
+        self.persisted.recent.retain(|p| !owns(p));
+        if let Some(doc) = self.docs.iter_mut().find(|d| d.path == path) {
+            match previous {
+                Some((settings, range)) => {
+                    doc.settings = settings;
+                    doc.range = range;
+                }
+                None => {
+                    let (lo, hi) = samples::SAMPLE_RANGE_DB;
+                    doc.settings.colormap = crate::render::Colormap::Turbo;
+                    doc.settings.scale = crate::render::Scale::Linear;
+                    doc.range = [RangeMode::Manual(lo, hi); 3];
+                }
+            }
+            doc.settings.lo = [samples::SAMPLE_RANGE_DB.0; 3];
+            doc.settings.hi = [samples::SAMPLE_RANGE_DB.1; 3];
+            doc.apply_ranges();
+        }
+        for id in stale {
+            self.close(id);
+        }
+    }
+
+    /// The ground truth to draw over the active document, when it is the current sample.
+    pub fn ground_truth(&self) -> Option<GroundTruth> {
+        let set = self.samples.as_ref()?;
+        let doc = self.active_doc()?;
+        (Some(&doc.path) == set.current_path().as_ref()).then(|| set.ground_truth()).flatten()
+    }
+
     pub fn error(&mut self, text: String) {
         tracing::warn!("{text}");
         self.messages.push(Message { error: true, text });
@@ -184,6 +254,10 @@ impl HeatscopeApp {
     fn drain_events(&mut self) {
         for event in self.workers.poll() {
             let Some((kind, rest)) = event.ticket.key.split_once(':') else { continue };
+            if kind == "manifest" {
+                self.manifest_event(event.kind);
+                continue;
+            }
             let Some(id) = rest.split(':').next().and_then(|s| s.parse::<u64>().ok()) else { continue };
             let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { continue };
             let mut failure = None;
@@ -241,6 +315,28 @@ impl HeatscopeApp {
         }
     }
 
+    fn manifest_event(&mut self, kind: EventKind) {
+        let Some(dir) = self.manifest_pending.take() else { return };
+        match kind {
+            EventKind::Done(Output::Manifest(records)) if records.is_empty() => {
+                self.error(format!("the dataset {} has no questions", dir.display()));
+            }
+            EventKind::Done(Output::Manifest(records)) => {
+                let n = records.len();
+                let set = SampleSet::new(dir, records);
+                self.info(format!(
+                    "{} SpectrumQA-sim scenes, {n} questions: Left/Right step through them, T shows the truth",
+                    set.scenes.len()
+                ));
+                self.samples = Some(set);
+                self.show_sample();
+            }
+            EventKind::Failed(why) => self.error(format!("cannot open the dataset {}: {why}", dir.display())),
+            EventKind::Progress { .. } => self.manifest_pending = Some(dir),
+            _ => {}
+        }
+    }
+
     /// Ask for statistics the visible channels still need.
     fn request_stats(&mut self) {
         let mut wanted = Vec::new();
@@ -269,23 +365,27 @@ impl HeatscopeApp {
                 Command::Open(paths) => self.open(paths),
                 Command::OpenDialog => self.open_dialog(ctx),
                 Command::Select(id) => self.active = Some(id),
-                Command::Close(id) => {
-                    self.workers.cancel_key(&format!("load:{id}"));
-                    let prefix = format!("stats:{id}:");
-                    for key in self.stats_requested.iter().filter(|k| k.starts_with(&prefix)) {
-                        self.workers.cancel_key(key);
-                    }
-                    let index = self.docs.iter().position(|d| d.id == id);
-                    if let Some(i) = index {
-                        self.docs.remove(i);
-                        if self.active == Some(id) {
-                            self.active = self.docs.get(i.min(self.docs.len().saturating_sub(1))).map(|d| d.id);
-                        }
-                    }
-                }
+                Command::Close(id) => self.close(id),
+                Command::ShowSample => self.show_sample(),
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
                 Command::CancelLoad(id) => self.workers.cancel_key(&format!("load:{id}")),
+            }
+        }
+    }
+
+    /// Close a document and cancel its pending jobs.
+    fn close(&mut self, id: u64) {
+        self.workers.cancel_key(&format!("load:{id}"));
+        let prefix = format!("stats:{id}:");
+        for key in self.stats_requested.iter().filter(|k| k.starts_with(&prefix)) {
+            self.workers.cancel_key(key);
+        }
+        let index = self.docs.iter().position(|d| d.id == id);
+        if let Some(i) = index {
+            self.docs.remove(i);
+            if self.active == Some(id) {
+                self.active = self.docs.get(i.min(self.docs.len().saturating_sub(1))).map(|d| d.id);
             }
         }
     }
@@ -335,13 +435,18 @@ fn default_range(index: usize) -> RangeMode {
     RangeMode::PRESETS.get(index).copied().unwrap_or(RangeMode::Percentile(0.5, 99.5))
 }
 
-/// Sample files shipped in `assets/samples` (looked up beside the executable's crate or the working
-/// directory), opened when the app starts with no files.
+/// Sample files and SpectrumQA-sim sample datasets shipped in `assets/samples` (looked up beside the
+/// executable's crate or the working directory), opened when the app starts with no files.
 fn bundled_samples() -> Vec<PathBuf> {
     let dirs = [PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples"), PathBuf::from("assets/samples")];
     let Some(dir) = dirs.iter().find(|d| d.is_dir()) else { return Vec::new() };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|it| it.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file() && is_openable(p)).collect())
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| (p.is_file() && is_openable(p)) || p.join("manifest.jsonl").is_file())
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     files

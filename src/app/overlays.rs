@@ -1,6 +1,7 @@
 //! Painted overlays on the image view: a notice strip, the colorbar with units, and the scale bar.
 //! UI thread.
 
+use super::GroundTruth;
 use egui::{Align2, Color32, FontId, Painter, Pos2, Rect, Stroke, pos2, vec2};
 
 use super::document::Document;
@@ -25,6 +26,30 @@ pub fn notice(painter: &Painter, view: Rect, text: &str) {
         text,
         FontId::proportional(13.0),
         Color32::from_rgb(255, 210, 90),
+    );
+}
+
+/// A sample's ground truth: its L3 box (white over black, dashed look by two strokes) labelled
+/// "truth", and a caption with the scene and its L1 class. `to_screen` maps normalized image
+/// coordinates to screen points.
+pub fn ground_truth(painter: &Painter, view: Rect, gt: &GroundTruth, to_screen: impl Fn(f32, f32) -> egui::Pos2) {
+    if let Some(b) = gt.bbox {
+        let r = Rect::from_two_pos(to_screen(b[0], b[1]), to_screen(b[2], b[3]));
+        painter.rect_stroke(r, 0.0, egui::Stroke::new(3.0, Color32::BLACK), egui::StrokeKind::Middle);
+        painter.rect_stroke(r, 0.0, egui::Stroke::new(1.5, Color32::WHITE), egui::StrokeKind::Middle);
+        let tag = painter.layout_no_wrap("truth box".into(), FontId::proportional(12.0), Color32::WHITE);
+        let at = r.left_top() + vec2(0.0, -tag.size().y - 2.0);
+        painter.rect_filled(Rect::from_min_size(at, tag.size() + vec2(6.0, 0.0)), 2.0, Color32::from_black_alpha(170));
+        painter.galley(at + vec2(3.0, 0.0), tag, Color32::WHITE);
+    }
+    let strip = Rect::from_min_size(egui::pos2(view.min.x, view.max.y - 22.0), vec2(view.width(), 22.0));
+    painter.rect_filled(strip, 0.0, Color32::from_black_alpha(150));
+    painter.text(
+        strip.left_center() + vec2(8.0, 0.0),
+        Align2::LEFT_CENTER,
+        &gt.label,
+        FontId::proportional(13.0),
+        Color32::WHITE,
     );
 }
 

@@ -22,6 +22,30 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     if let (true, Some(id)) = (w, app.active) {
         app.command(Command::Close(id));
     }
+    // Sample browsing: Left/Right step through scenes, T toggles truth/observed, while a sample is shown.
+    let on_sample = app.samples.as_ref().zip(app.active_doc()).is_some_and(|(s, d)| s.owns(&d.path));
+    if on_sample && !ctx.egui_wants_keyboard_input() {
+        let (left, right, t) = ctx.input_mut(|i| {
+            (
+                i.consume_key(Modifiers::NONE, Key::ArrowLeft),
+                i.consume_key(Modifiers::NONE, Key::ArrowRight),
+                i.consume_key(Modifiers::NONE, Key::T),
+            )
+        });
+        if let Some(set) = app.samples.as_mut() {
+            let mut changed = false;
+            if left || right {
+                changed |= set.step(if right { 1 } else { -1 });
+            }
+            if t {
+                set.show_truth = !set.show_truth;
+                changed = true;
+            }
+            if changed {
+                app.command(Command::ShowSample);
+            }
+        }
+    }
     if n || p {
         let pos = app.docs.iter().position(|d| Some(d.id) == app.active);
         if let Some(i) = pos {
@@ -196,6 +220,7 @@ pub fn images_panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             }
         }
         app.commands.extend(commands);
+        super::samples::section(app, ui);
     });
 }
 

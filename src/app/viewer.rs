@@ -1,6 +1,7 @@
 //! The image view: draws the active image through the GPU callback, pans and zooms, pins and steps
 //! the inspected pixel, and shows the pixel readout, the colorbar and the scale bar. UI thread.
 
+use super::GroundTruth;
 use egui::{Rect, RichText, Sense, UiBuilder, Vec2};
 
 use super::document::Document;
@@ -14,13 +15,14 @@ use crate::render::{ViewTransform, ViewUniform};
 const READOUT_HEIGHT: f32 = 40.0;
 
 pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) {
+    let truth = app.ground_truth();
     egui::CentralPanel::default().show(ui, |ui| {
         let Some(doc) = app.active_doc_mut() else {
             empty_view(ui);
             return;
         };
         match &doc.status {
-            DocStatus::Ready => image_view(doc, ui, srgb_target),
+            DocStatus::Ready => image_view(doc, ui, srgb_target, truth.as_ref()),
             DocStatus::Loading { fraction, message, .. } => {
                 ui.centered_and_justified(|ui| {
                     ui.add(egui::ProgressBar::new(*fraction).text(message.clone()).desired_width(300.0));
@@ -52,7 +54,7 @@ fn empty_view(ui: &mut egui::Ui) {
     });
 }
 
-fn image_view(doc: &mut Document, ui: &mut egui::Ui, srgb_target: bool) {
+fn image_view(doc: &mut Document, ui: &mut egui::Ui, srgb_target: bool, truth: Option<&GroundTruth>) {
     let Some(loaded) = doc.loaded.clone() else { return };
     let raster = &loaded.raster;
     let full = ui.available_rect_before_wrap();
@@ -149,6 +151,14 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, srgb_target: bool) {
         overlays::notice(&painter, image_rect, &text);
     } else if !doc.ranges_ready() {
         overlays::notice(&painter, image_rect, "computing statistics for the display range…");
+    }
+    if let Some(gt) = truth {
+        let to_pt = |p: [f32; 2]| {
+            let v = transform.to_view(p);
+            egui::pos2(image_rect.min.x + v[0] / ppp, image_rect.min.y + v[1] / ppp)
+        };
+        let (w, h) = (raster.width as f32, raster.height as f32);
+        overlays::ground_truth(&painter, image_rect, gt, |x, y| to_pt([x * w, y * h]));
     }
     overlays::colorbar(&painter, image_rect, doc, raster.meta.unit.as_deref());
     if let Some(p) = &raster.meta.pixel_size {

@@ -53,6 +53,10 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
                 None => EventKind::Cancelled,
             }
         }
+        Job::Manifest { path } => match crate::eval::read_manifest(&path) {
+            Ok(records) => EventKind::Done(Output::Manifest(records)),
+            Err(e) => EventKind::Failed(e.to_string()),
+        },
         Job::Sleep { steps, step_ms, value } => {
             for step in 0..steps {
                 if r.cancel.is_cancelled() {

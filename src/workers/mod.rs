@@ -50,6 +50,8 @@ pub enum Job {
     Load { path: PathBuf, options: LoadOptions, max_texture_dim: usize },
     /// Statistics of one band (range presets, histogram, ZScale).
     Stats { raster: Arc<Raster>, band: usize },
+    /// Read a SpectrumQA-sim manifest (JSONL) for the sample browser.
+    Manifest { path: PathBuf },
     /// Test and diagnostics job: sleeps in small steps, reporting progress, then returns its value.
     Sleep { steps: u32, step_ms: u64, value: u64 },
     /// Test job: panics with the given message on the worker thread.
@@ -62,6 +64,7 @@ impl Job {
         match self {
             Self::Load { path, .. } => format!("loading {}", path.display()),
             Self::Stats { band, .. } => format!("statistics of band {}", band + 1),
+            Self::Manifest { path } => format!("reading {}", path.display()),
             Self::Sleep { .. } => "sleep".into(),
             Self::Panic { .. } => "panic test".into(),
         }
@@ -83,6 +86,7 @@ pub struct Loaded {
 pub enum Output {
     Loaded(Loaded),
     Stats(Box<BandStats>),
+    Manifest(Vec<crate::types::QaRecord>),
     Value(u64),
 }
 

@@ -1,0 +1,270 @@
+//! The sample browser: a SpectrumQA-sim dataset (the bundled samples, or any dataset folder opened)
+//! stepped through scene by scene with the arrow keys, the observed or true grid shown, and the
+//! ground truth drawn (L3 box, L1 class) with the scene's questions and answers listed. UI thread;
+//! the manifest is read by a worker (`Job::Manifest`).
+
+use std::path::{Path, PathBuf};
+
+use egui::RichText;
+
+use super::{Command, HeatscopeApp};
+use crate::types::{Level, QaRecord, QuestionKind, Split};
+
+/// Display range of sample grids (dB), the same as the PNGs a VLM sees.
+pub const SAMPLE_RANGE_DB: (f32, f32) = crate::sim::PNG_RANGE_DB;
+
+/// One scene of the set and its questions (indices into `records`).
+#[derive(Clone, Debug)]
+pub struct SceneEntry {
+    pub id: String,
+    pub scenario: String,
+    pub split: Split,
+    pub records: Vec<usize>,
+}
+
+/// A dataset being browsed.
+#[derive(Clone, Debug)]
+pub struct SampleSet {
+    pub dir: PathBuf,
+    pub records: Vec<QaRecord>,
+    pub scenes: Vec<SceneEntry>,
+    /// Index into `scenes` of the scene shown.
+    pub current: usize,
+    /// Show the true I/N instead of the observed map.
+    pub show_truth: bool,
+    pub scenario_filter: Option<String>,
+    pub level_filter: Option<Level>,
+}
+
+/// What the viewer draws over a sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroundTruth {
+    pub bbox: Option<[f32; 4]>,
+    pub label: String,
+}
+
+impl SampleSet {
+    pub fn new(dir: PathBuf, records: Vec<QaRecord>) -> Self {
+        let mut scenes: Vec<SceneEntry> = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            match scenes.iter_mut().find(|s| s.id == r.scene) {
+                Some(s) => s.records.push(i),
+                None => scenes.push(SceneEntry {
+                    id: r.scene.clone(),
+                    scenario: r.scenario.clone(),
+                    split: r.split,
+                    records: vec![i],
+                }),
+            }
+        }
+        Self { dir, records, scenes, current: 0, show_truth: false, scenario_filter: None, level_filter: None }
+    }
+
+    pub fn scenarios(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.scenes.iter().map(|s| s.scenario.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Whether a scene passes the filters (scenario, and having a question of the chosen level).
+    pub fn visible(&self, i: usize) -> bool {
+        let s = &self.scenes[i];
+        self.scenario_filter.as_ref().is_none_or(|f| &s.scenario == f)
+            && self.level_filter.is_none_or(|l| s.records.iter().any(|&r| self.records[r].level == l))
+    }
+
+    /// Indices of the visible scenes.
+    pub fn visible_scenes(&self) -> Vec<usize> {
+        (0..self.scenes.len()).filter(|&i| self.visible(i)).collect()
+    }
+
+    /// Move `delta` visible scenes from the current one (wrapping); lands on the first visible scene
+    /// when the current one is filtered out. Returns false when no scene is visible.
+    pub fn step(&mut self, delta: isize) -> bool {
+        let vis = self.visible_scenes();
+        if vis.is_empty() {
+            return false;
+        }
+        let pos = vis.iter().position(|&i| i == self.current);
+        self.current = match pos {
+            Some(p) => vis[(p as isize + delta).rem_euclid(vis.len() as isize) as usize],
+            None => vis[0],
+        };
+        true
+    }
+
+    /// The file shown for the current scene.
+    pub fn current_path(&self) -> Option<PathBuf> {
+        let scene = self.scenes.get(self.current)?;
+        let r = &self.records[*scene.records.first()?];
+        Some(self.dir.join(if self.show_truth { &r.images.truth } else { &r.images.observed }))
+    }
+
+    /// Whether `path` is one of this set's grids.
+    pub fn owns(&self, path: &Path) -> bool {
+        path.starts_with(self.dir.join("scenes"))
+    }
+
+    /// The current scene's questions that pass the level filter.
+    pub fn current_records(&self) -> Vec<&QaRecord> {
+        self.scenes.get(self.current).map_or_else(Vec::new, |s| {
+            s.records
+                .iter()
+                .map(|&i| &self.records[i])
+                .filter(|r| self.level_filter.is_none_or(|l| r.level == l))
+                .collect()
+        })
+    }
+
+    /// The overlay for the current scene: its L3 box and its L1 class.
+    pub fn ground_truth(&self) -> Option<GroundTruth> {
+        let s = self.scenes.get(self.current)?;
+        let recs: Vec<&QaRecord> = s.records.iter().map(|&i| &self.records[i]).collect();
+        let class = recs.iter().find(|r| r.kind == QuestionKind::Severity).map(|r| r.answer.clone());
+        let bbox = recs.iter().find(|r| r.kind == QuestionKind::Localize).and_then(|r| r.bbox);
+        let view = if self.show_truth { "truth" } else { "observed" };
+        Some(GroundTruth { bbox, label: format!("{}  ({view})  severity: {}", s.id, class.as_deref().unwrap_or("?")) })
+    }
+}
+
+/// A question without the context sentences every question starts with.
+pub fn short_question(q: &str) -> &str {
+    q.split_once("I/N > -6 dB. ").map_or(q, |(_, rest)| rest)
+}
+
+/// The "Samples" section of the left panel.
+pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    let Some(set) = app.samples.as_mut() else { return };
+    ui.separator();
+    ui.heading("Samples");
+    let vis = set.visible_scenes();
+    let mut changed = false;
+    ui.horizontal(|ui| {
+        let selected = set.scenario_filter.clone().unwrap_or_else(|| "all scenarios".into());
+        egui::ComboBox::from_id_salt("sample scenario")
+            .selected_text(selected)
+            .width(130.0)
+            .show_ui(ui, |ui| {
+                changed |= ui.selectable_value(&mut set.scenario_filter, None, "all scenarios").changed();
+                for s in set.scenarios() {
+                    changed |= ui.selectable_value(&mut set.scenario_filter, Some(s.clone()), s).changed();
+                }
+            })
+            .response
+            .accessible_name("Scenario filter")
+            .on_hover_text("Show only scenes of one scenario");
+        let level = set.level_filter.map_or("all levels", Level::name);
+        egui::ComboBox::from_id_salt("sample level")
+            .selected_text(level)
+            .width(80.0)
+            .show_ui(ui, |ui| {
+                changed |= ui.selectable_value(&mut set.level_filter, None, "all levels").changed();
+                for l in Level::ALL {
+                    changed |= ui.selectable_value(&mut set.level_filter, Some(l), l.name()).changed();
+                }
+            })
+            .response
+            .accessible_name("Level filter")
+            .on_hover_text("Show only questions of one level (and scenes that have one)");
+    });
+    let pos = vis.iter().position(|&i| i == set.current).map_or(0, |p| p + 1);
+    let mut step = 0;
+    ui.horizontal(|ui| {
+        if ui.button("<").on_hover_text("Previous sample (Left arrow)").clicked() {
+            step = -1;
+        }
+        ui.label(format!("{pos} / {}", vis.len()));
+        if ui.button(">").on_hover_text("Next sample (Right arrow)").clicked() {
+            step = 1;
+        }
+        let mut truth = set.show_truth;
+        if ui.checkbox(&mut truth, "truth").on_hover_text("Show the true I/N instead of the observed map (T)").changed()
+        {
+            set.show_truth = truth;
+            changed = true;
+        }
+    });
+    if let Some(scene) = set.scenes.get(set.current) {
+        ui.label(RichText::new(format!("{} ({})", scene.id, scene.split.name())).strong());
+    }
+    egui::ScrollArea::vertical().id_salt("sample questions").max_height((ui.available_height() - 8.0).max(80.0)).show(
+        ui,
+        |ui| {
+            for r in set.current_records() {
+                ui.label(RichText::new(format!("{} {}", r.level.name(), r.kind.name())).small().weak());
+                ui.label(short_question(&r.question)).on_hover_text(&r.question);
+                ui.label(RichText::new(format!("-> {}", r.answer)).strong());
+                ui.add_space(4.0);
+            }
+        },
+    );
+    if step != 0 {
+        set.step(step);
+        changed = true;
+    } else if changed && !set.visible(set.current) {
+        set.step(0);
+    }
+    if changed {
+        app.command(Command::ShowSample);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ScenePaths;
+
+    fn rec(scene: &str, scenario: &str, kind: QuestionKind) -> QaRecord {
+        QaRecord {
+            id: format!("{scene}-{}", kind.name()),
+            scene: scene.into(),
+            scenario: scenario.into(),
+            split: Split::Train,
+            level: kind.level(),
+            kind,
+            question: "ctx I/N > -6 dB. Where?".into(),
+            answer: "x".into(),
+            choices: vec![],
+            bbox: None,
+            concepts: vec![],
+            examples: vec![],
+            images: ScenePaths {
+                observed: format!("scenes/{scene}/observed.npy"),
+                truth: format!("scenes/{scene}/truth.npy"),
+                png: String::new(),
+                meta: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn stepping_wraps_and_respects_filters() {
+        let recs = vec![
+            rec("a0", "leo", QuestionKind::Severity),
+            rec("a0", "leo", QuestionKind::WorstRegion),
+            rec("b0", "geo", QuestionKind::Severity),
+            rec("a1", "leo", QuestionKind::Severity),
+        ];
+        let mut s = SampleSet::new(PathBuf::from("/d"), recs);
+        assert_eq!(s.scenes.len(), 3);
+        assert!(s.step(1));
+        assert_eq!(s.current, 1);
+        assert!(s.step(-2));
+        assert_eq!(s.current, 2);
+        s.scenario_filter = Some("leo".into());
+        assert!(s.step(1));
+        assert_eq!(s.current, 0);
+        s.level_filter = Some(Level::L2);
+        assert_eq!(s.visible_scenes(), vec![0]);
+        s.scenario_filter = Some("mars".into());
+        assert!(!s.step(1));
+        s.scenario_filter = None;
+        s.level_filter = None;
+        s.current = 2;
+        s.show_truth = true;
+        assert_eq!(s.current_path(), Some(PathBuf::from("/d/scenes/a1/truth.npy")));
+        assert!(s.owns(Path::new("/d/scenes/a1/truth.npy")));
+        assert_eq!(short_question(&s.records[0].question), "Where?");
+    }
+}
