@@ -2,7 +2,8 @@
 //! vision-language model can be trusted on spectrum heatmaps, remote-sensing tiles and radio images.
 //!
 //! Modules, from the bottom up (imports point down this list, never up): `types` (plain data), `io`
-//! (files -> rasters), `stats` (display statistics), `models` (candle; device choice), `workers`
+//! (files -> rasters), `sim` (SpectrumQA-sim scenes and questions), `stats` (display statistics),
+//! `eval` (SpectrumQA-sim scoring and baselines), `models` (candle; device choice), `workers`
 //! (background jobs), `render` (wgpu; only `render::callback` knows egui), `app` (egui panels),
 //! `cli` (headless commands; never imports `app`). See ARCHITECTURE.md.
 

@@ -13,9 +13,14 @@ use super::propagation::{ClutterEnv, EARTH_RADIUS_M, fspl_db, noise_dbw, tr38811
 use super::rng::Rng;
 use super::scenario::{Layout, Platform, Scenario, Site, SiteAntenna};
 
-/// Shadow-fading decorrelation distance (m): TR 38.901's 37-50 m, but never finer than a pixel
-/// (the grid cannot represent finer structure).
+/// Shadow-fading decorrelation distance (m), TR 38.901's 37-50 m.
 pub const SHADOW_CORR_M: f64 = 50.0;
+
+/// Standard deviation of a pixel's mean shadowing relative to the point value: a pixel of side `p`
+/// averages about (p / d)^2 independent shadowing patches of side d, so sigma shrinks by d / p.
+pub fn pixel_sigma_factor(pixel_m: f64) -> f64 {
+    (SHADOW_CORR_M / pixel_m).min(1.0)
+}
 
 /// How to compute a truth field.
 #[derive(Debug, Clone, Copy)]
@@ -140,6 +145,7 @@ pub fn compute_truth(scenario: Scenario, layout: &Layout, size: usize, opts: Tru
     let floor = noise + layout.channel_isolation_db;
     let bw_db = 10.0 * (params.victim.bandwidth_hz / 1e6).log10();
     let corr_px = SHADOW_CORR_M.max(pixel_m) / pixel_m;
+    let sigma_factor = pixel_sigma_factor(pixel_m);
     // One shadowing field per platform and per site, drawn in a fixed order.
     let unit_field = |rng: &mut Rng| {
         if opts.shadowing { correlated_field(size, corr_px, rng) } else { vec![0f32; n] }
@@ -161,7 +167,7 @@ pub fn compute_truth(scenario: Scenario, layout: &Layout, size: usize, opts: Tru
             if sky.elevation_deg > 0.0 {
                 let clutter = tr38811_clutter(env, sky.elevation_deg);
                 let path = fspl_db(sky.slant_m, params.freq_hz) + clutter.mean_db
-                    - clutter.sigma_db * f64::from(platform_sf[i]);
+                    - sigma_factor * clutter.sigma_db * f64::from(platform_sf[i]);
                 let rx = params.victim.antenna.gain_dbi(sky.elevation_deg);
                 for beam in &platform.beams {
                     let psi = off_axis_deg(platform, (beam.aim_x_m, beam.aim_y_m), x, y, victim_h);
@@ -173,7 +179,7 @@ pub fn compute_truth(scenario: Scenario, layout: &Layout, size: usize, opts: Tru
             }
             for (site, sf) in layout.sites.iter().zip(&site_sf) {
                 let (i_dbw, sigma) = site_interference_dbw(site, x, y, victim_h, land[i], &params);
-                let i_dbw = i_dbw + sigma * f64::from(sf[i]);
+                let i_dbw = i_dbw + sigma_factor * sigma * f64::from(sf[i]);
                 parts[2][i] += 10f64.powf((i_dbw - floor) / 10.0) as f32;
             }
         }

@@ -23,7 +23,7 @@ pub const MIN_REGION_SHARE: f64 = 0.002;
 /// L1 class boundaries on the affected share: low < T0 <= moderate < T1 <= high < T2 <= severe.
 /// Fitted once on the pooled train split (quartiles; `heatscope data thresholds` recomputes them)
 /// and frozen with the generator.
-pub const SEVERITY_THRESHOLDS: [f64; 3] = [0.092, 0.252, 0.582];
+pub const SEVERITY_THRESHOLDS: [f64; 3] = [0.056, 0.202, 0.503];
 
 /// L1 class index of an affected share.
 pub fn severity_class(share: f64) -> usize {

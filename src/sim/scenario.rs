@@ -307,7 +307,7 @@ pub fn sample_layout(scenario: Scenario, rng: &mut Rng) -> Layout {
             let elev = rng.range(20.0, 50.0);
             let off = ground_offset_for_elevation(altitude_m, elev);
             let az = rng.range(0.0, std::f64::consts::TAU);
-            let half_3db_deg = rng.range(0.08, 0.18);
+            let half_3db_deg = rng.range(0.12, 0.25);
             let peak_dbi = 10.0 * (29_000.0 / (2.0 * half_3db_deg).powi(2)).log10();
             let n_beams = rng.int_in(1, 2);
             let beams = (0..n_beams)
@@ -317,13 +317,13 @@ pub fn sample_layout(scenario: Scenario, rng: &mut Rng) -> Layout {
                         aim_x_m: ax,
                         aim_y_m: ay,
                         antenna: SpotBeam { peak_dbi, half_3db_deg, ls_db: -20.0 },
-                        eirp_dbw_per_mhz: rng.range(24.0, 52.0),
+                        eirp_dbw_per_mhz: rng.range(24.0, 48.0),
                     }
                 })
                 .collect();
             let (cx, cy) = polar(rng, 0.6 * half);
             let town = Town { x_m: cx, y_m: cy, radius_m: rng.range(2e3, 5e3) };
-            let n_sites = rng.int_in(1, 4);
+            let n_sites = rng.int_in(1, 7);
             let sites = (0..n_sites)
                 .map(|_| {
                     let (sx, sy) = polar(rng, 1.1 * half);
