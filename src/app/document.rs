@@ -50,9 +50,17 @@ impl Document {
         }
     }
 
-    /// File name for lists and titles.
+    /// File name for lists and titles; a SpectrumQA-sim grid (`scenes/<id>/observed.npy`) is named with
+    /// its scene, since every scene's files share the same names.
     pub fn name(&self) -> String {
-        self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        let file =
+            self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let parent = self.path.parent();
+        let in_scenes = parent.and_then(|p| p.parent()).and_then(|p| p.file_name()).is_some_and(|n| n == "scenes");
+        match parent.and_then(|p| p.file_name()) {
+            Some(scene) if in_scenes => format!("{}/{file}", scene.to_string_lossy()),
+            _ => file,
+        }
     }
 
     /// Bands shown now: one in single-band mode, three in RGB mode.

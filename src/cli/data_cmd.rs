@@ -123,11 +123,18 @@ fn spectrum(a: &SpectrumArgs) -> anyhow::Result<()> {
     };
     let lut = Colormap::Turbo.table();
     let start = Instant::now();
+    let last = std::sync::Mutex::new(0.0f64);
     let progress = |done: usize, total: usize| {
         let el = start.elapsed().as_secs_f64();
-        let eta = el / done as f64 * (total - done) as f64;
-        eprint!("\rgenerating scenes: {done}/{total}  {el:.1} s elapsed, ~{eta:.0} s left   ");
-        let _ = std::io::stderr().flush();
+        // At most five updates a second, and always the last one.
+        if let Ok(mut last) = last.lock()
+            && (el - *last >= 0.2 || done == total)
+        {
+            *last = el;
+            let eta = el / done as f64 * (total - done) as f64;
+            eprint!("\rgenerating scenes: {done}/{total}  {el:.1} s elapsed, ~{eta:.0} s left   ");
+            let _ = std::io::stderr().flush();
+        }
         true
     };
     let summary = write_dataset(&a.out, &opts, &lut, &progress)?;
@@ -238,7 +245,9 @@ fn thresholds(a: &ThresholdArgs) -> anyhow::Result<()> {
                 pooled.push(scene.labels.affected_share);
             }
             shares.push(scene.labels.affected_share);
-            eprint!("\r{}: {}/{}   ", s.name(), i + 1, a.scenes);
+            if (i + 1) % 10 == 0 || i + 1 == a.scenes {
+                eprint!("\r{}: {}/{}   ", s.name(), i + 1, a.scenes);
+            }
         }
         per.push((s, shares));
     }
