@@ -132,8 +132,10 @@ fn bad_input_names_the_file_line_and_field() {
     assert!(e.contains("manifest.jsonl:1") && e.contains("level") && e.contains("L7"), "{e}");
     std::fs::write(&manifest, &text).unwrap();
 
-    // A missing observed grid.
+    // A missing observed grid: eval names the manifest line and field, the rule baseline the scene.
     std::fs::remove_file(ds.join("scenes/leo-urban-00000/observed.npy")).unwrap();
+    let e = failed(&heatscope(&["eval", "--dataset", d, "--predictions", preds.to_str().unwrap()]));
+    assert!(e.contains("manifest.jsonl:1") && e.contains("images.observed") && e.contains("not found"), "{e}");
     let e = failed(&heatscope(&["baseline", "rule", "--dataset", d, "-o", preds.to_str().unwrap()]));
     assert!(e.contains("leo-urban-00000") && e.contains("observed.npy"), "{e}");
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::eval::baselines::{Grids, prior_predictions, rule_predictions, tune_rule};
-use crate::eval::{ScoreOptions, Weights, read_manifest, read_predictions, score};
+use crate::eval::{ScoreOptions, Weights, check_images, read_manifest, read_predictions, score};
 use crate::types::{Prediction, Split};
 
 #[derive(Debug, clap::Args)]
@@ -58,13 +58,18 @@ fn parse_split(s: &Option<String>) -> anyhow::Result<Option<Split>> {
 }
 
 pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
-    let records = read_manifest(&a.dataset.join("manifest.jsonl"))?;
-    let predictions = read_predictions(&a.predictions)?;
+    // Options first: a typo should not wait for a large manifest.
     let weights = match &a.weights {
         Some(w) => Weights::parse(w).map_err(|e| anyhow::anyhow!("--weights: {e}"))?,
         None => Weights::default(),
     };
-    let opts = ScoreOptions { weights, bootstrap: a.bootstrap, seed: a.seed, split: parse_split(&a.split)? };
+    let split = parse_split(&a.split)?;
+    let manifest = a.dataset.join("manifest.jsonl");
+    let records = read_manifest(&manifest)?;
+    // A dataset with missing files is broken; say which before scoring anything.
+    check_images(&manifest, &a.dataset)?;
+    let predictions = read_predictions(&a.predictions)?;
+    let opts = ScoreOptions { weights, bootstrap: a.bootstrap, seed: a.seed, split };
     let report = score(&records, &predictions, &opts);
     print!("{}", report.to_text());
     if let Some(p) = &a.json {

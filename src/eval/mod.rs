@@ -39,6 +39,6 @@ mod score;
 mod tests;
 
 pub use error::EvalError;
-pub use read::{parse_manifest, parse_predictions, read_manifest, read_predictions};
+pub use read::{check_images, parse_manifest, parse_predictions, read_manifest, read_predictions};
 pub use report::{GroupScore, KindMetric, LevelCounts, Metric, Report};
 pub use score::{ScoreOptions, Weights, score};

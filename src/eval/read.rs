@@ -25,6 +25,34 @@ pub fn read_predictions(path: &Path) -> Result<Vec<Prediction>, EvalError> {
     parse_predictions(&text, path)
 }
 
+/// Check that every file a manifest names exists beside it (in `dataset`); the first missing one is
+/// reported with the manifest line and the field (`images.observed`, ...).
+pub fn check_images(manifest: &Path, dataset: &Path) -> Result<(), EvalError> {
+    let text = read_text(manifest, "manifest")?;
+    let mut checked = std::collections::HashSet::new();
+    for (line, obj) in json_lines(&text, manifest)? {
+        let f = Fields { path: manifest, line, obj: &obj };
+        let record = f.record()?;
+        let p = &record.images;
+        for (field, rel) in [
+            ("images.observed", &p.observed),
+            ("images.truth", &p.truth),
+            ("images.png", &p.png),
+            ("images.meta", &p.meta),
+        ] {
+            if checked.insert(rel.clone()) && !dataset.join(rel).is_file() {
+                return Err(EvalError::line(
+                    manifest,
+                    line,
+                    field,
+                    format!("file not found: {}", dataset.join(rel).display()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn read_text(path: &Path, what: &'static str) -> Result<String, EvalError> {
     std::fs::read_to_string(path).map_err(|source| EvalError::Io { what, path: path.to_path_buf(), source })
 }
