@@ -1,0 +1,264 @@
+//! heatscope's own ResNet-18 family for single-channel heatmaps, with batch norm in training and
+//! evaluation modes and every operation differentiable (no max-pool: the stem downsamples with a
+//! strided convolution), and the three SpectrumQA heads: L1 severity, L3 box with a "none" output,
+//! and per-region L2 outputs. Runs on whichever thread owns the model (a worker or the trainer).
+
+use candle_core::{D, Module, ModuleT, Result, Tensor};
+use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder, batch_norm, conv2d_no_bias, linear};
+use serde::{Deserialize, Serialize};
+
+/// Architecture of a CNN checkpoint (saved as `config.json` beside the weights).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CnnConfig {
+    /// Channels of the first stage (64 in the classic ResNet-18); stages use 1x, 2x, 4x, 8x.
+    pub width: usize,
+    /// Residual blocks per stage (ResNet-18: [2, 2, 2, 2]).
+    pub blocks: [usize; 4],
+    /// Input side in pixels (the observed grid is resized to it).
+    pub input: usize,
+    pub in_channels: usize,
+    /// L1 classes.
+    pub classes: usize,
+    /// L2 regions.
+    pub regions: usize,
+}
+
+impl Default for CnnConfig {
+    fn default() -> Self {
+        CnnConfig { width: 32, blocks: [2, 2, 2, 2], input: 128, in_channels: 1, classes: 4, regions: 5 }
+    }
+}
+
+impl CnnConfig {
+    /// Reject configurations the network cannot be built from, with the reason.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.width == 0 || self.width > 512 {
+            return Err(format!("width {} is outside 1-512", self.width));
+        }
+        if self.input < 32 || self.input > 1024 || !self.input.is_multiple_of(32) {
+            return Err(format!("input {} must be a multiple of 32 in 32-1024", self.input));
+        }
+        if self.blocks.contains(&0) {
+            return Err(format!("every stage needs at least one block, got {:?}", self.blocks));
+        }
+        if self.in_channels == 0 || self.classes < 2 || self.regions == 0 {
+            return Err("in_channels, classes (>= 2) and regions must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Conv + batch norm (+ ReLU by the caller).
+#[derive(Debug, Clone)]
+struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    fn new(c_in: usize, c_out: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        let cfg = Conv2dConfig { padding: k / 2, stride, ..Default::default() };
+        Ok(ConvBn {
+            conv: conv2d_no_bias(c_in, c_out, k, cfg, vb.pp("conv"))?,
+            bn: batch_norm(c_out, 1e-5, vb.pp("bn"))?,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.bn.forward_t(&self.conv.forward(x)?, train)
+    }
+}
+
+/// The basic residual block: two 3x3 conv-bn, a 1x1 projection when the shape changes.
+#[derive(Debug, Clone)]
+struct Block {
+    a: ConvBn,
+    b: ConvBn,
+    skip: Option<ConvBn>,
+}
+
+impl Block {
+    fn new(c_in: usize, c_out: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        let skip =
+            if stride != 1 || c_in != c_out { Some(ConvBn::new(c_in, c_out, 1, stride, vb.pp("skip"))?) } else { None };
+        Ok(Block {
+            a: ConvBn::new(c_in, c_out, 3, stride, vb.pp("a"))?,
+            b: ConvBn::new(c_out, c_out, 3, 1, vb.pp("b"))?,
+            skip,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = self.a.forward_t(x, train)?.relu()?;
+        let y = self.b.forward_t(&y, train)?;
+        let s = match &self.skip {
+            Some(p) => p.forward_t(x, train)?,
+            None => x.clone(),
+        };
+        (y + s)?.relu()
+    }
+}
+
+/// What the network says about a batch (raw outputs; `cnn::decode` turns them into answers).
+#[derive(Debug, Clone)]
+pub struct CnnOutput {
+    /// L1 class logits, (batch, classes).
+    pub severity: Tensor,
+    /// L3 box, (batch, 4): sigmoid of (cx, cy, w, h) in [0, 1].
+    pub bbox: Tensor,
+    /// L3 "there is a region" logit, (batch,).
+    pub objectness: Tensor,
+    /// L2 "region affected" logits, (batch, regions).
+    pub region_affected: Tensor,
+    /// L2 region 95th-percentile I/N estimate in units of 10 dB, (batch, regions).
+    pub region_level: Tensor,
+    /// The last feature map (batch, channels, h, w), for saliency.
+    pub features: Tensor,
+}
+
+/// ResNet-18-style network with the SpectrumQA heads.
+#[derive(Debug, Clone)]
+pub struct SpectrumResNet {
+    pub config: CnnConfig,
+    stem: ConvBn,
+    stages: Vec<Vec<Block>>,
+    severity: Linear,
+    bbox: Linear,
+    regions: Linear,
+}
+
+impl SpectrumResNet {
+    /// Build the network; tensor names follow `stem.*`, `stage{i}.{j}.*`, `head.{severity,box,regions}`.
+    pub fn new(config: &CnnConfig, vb: VarBuilder) -> Result<Self> {
+        config.validate().map_err(candle_core::Error::msg)?;
+        let w = config.width;
+        let stem = ConvBn::new(config.in_channels, w, 3, 2, vb.pp("stem"))?;
+        let mut stages = Vec::new();
+        let mut c_in = w;
+        for (i, &n) in config.blocks.iter().enumerate() {
+            let c_out = w << i;
+            let vs = vb.pp(format!("stage{i}"));
+            let mut blocks = Vec::new();
+            for j in 0..n {
+                let stride = if j == 0 && i > 0 { 2 } else { 1 };
+                blocks.push(Block::new(c_in, c_out, stride, vs.pp(j.to_string()))?);
+                c_in = c_out;
+            }
+            stages.push(blocks);
+        }
+        let head = vb.pp("head");
+        Ok(SpectrumResNet {
+            config: config.clone(),
+            stem,
+            stages,
+            severity: linear(c_in, config.classes, head.pp("severity"))?,
+            bbox: linear(c_in, 5, head.pp("box"))?,
+            regions: linear(c_in, 2 * config.regions, head.pp("regions"))?,
+        })
+    }
+
+    /// Forward a batch (batch, in_channels, input, input); `train` switches batch norm to batch statistics
+    /// (and updates its running averages).
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<CnnOutput> {
+        let mut h = self.stem.forward_t(x, train)?.relu()?;
+        for stage in &self.stages {
+            for block in stage {
+                h = block.forward_t(&h, train)?;
+            }
+        }
+        let pooled = h.mean(D::Minus1)?.mean(D::Minus1)?;
+        let b = self.bbox.forward(&pooled)?;
+        let r = self.regions.forward(&pooled)?;
+        let n = self.config.regions;
+        Ok(CnnOutput {
+            severity: self.severity.forward(&pooled)?,
+            bbox: candle_nn::ops::sigmoid(&b.narrow(1, 0, 4)?)?,
+            objectness: b.narrow(1, 4, 1)?.squeeze(1)?,
+            region_affected: r.narrow(1, 0, n)?,
+            region_level: r.narrow(1, n, n)?,
+            features: h,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
+    fn small() -> CnnConfig {
+        CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 64, ..CnnConfig::default() }
+    }
+
+    #[test]
+    fn shapes_of_every_head() -> Result<()> {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let net = SpectrumResNet::new(&small(), vb)?;
+        let x = Tensor::randn(0f32, 1.0, (3, 1, 64, 64), &Device::Cpu)?;
+        let out = net.forward_t(&x, false)?;
+        assert_eq!(out.severity.dims(), &[3, 4]);
+        assert_eq!(out.bbox.dims(), &[3, 4]);
+        assert_eq!(out.objectness.dims(), &[3]);
+        assert_eq!(out.region_affected.dims(), &[3, 5]);
+        assert_eq!(out.region_level.dims(), &[3, 5]);
+        // Stem /2 then three /2 stages: 64 -> 4.
+        assert_eq!(out.features.dims(), &[3, 64, 4, 4]);
+        let b = out.bbox.flatten_all()?.to_vec1::<f32>()?;
+        assert!(b.iter().all(|v| (0.0..=1.0).contains(v)));
+        Ok(())
+    }
+
+    #[test]
+    fn gradients_reach_every_trainable_tensor_and_train_mode_updates_running_stats() -> Result<()> {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let net = SpectrumResNet::new(&small(), vb)?;
+        let x = Tensor::randn(0f32, 1.0, (4, 1, 64, 64), &Device::Cpu)?;
+        let out = net.forward_t(&x, true)?;
+        let loss = (out.severity.sqr()?.mean_all()?
+            + out.bbox.mean_all()?
+            + out.objectness.mean_all()?
+            + out.region_affected.mean_all()?
+            + out.region_level.mean_all()?)?;
+        let grads = loss.backward()?;
+        let data = vm.data().lock().map_err(|e| candle_core::Error::msg(e.to_string()))?;
+        let mut missing = Vec::new();
+        for (name, var) in data.iter() {
+            if name.ends_with("running_mean") || name.ends_with("running_var") {
+                continue;
+            }
+            if grads.get(var.as_tensor()).is_none() {
+                missing.push(name.clone());
+            }
+        }
+        assert!(missing.is_empty(), "no gradient for {missing:?}");
+        let mean = data.get("stem.bn.running_mean").map(|v| v.as_tensor().abs().map(|t| t.sum_all()));
+        let moved = mean.and_then(|r| r.ok()).and_then(|r| r.ok()).and_then(|t| t.to_scalar::<f32>().ok());
+        assert!(moved.is_some_and(|m| m > 0.0), "running mean did not move: {moved:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn eval_mode_is_deterministic_and_independent_of_the_batch() -> Result<()> {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let net = SpectrumResNet::new(&small(), vb)?;
+        let x = Tensor::randn(0f32, 1.0, (2, 1, 64, 64), &Device::Cpu)?;
+        let both = net.forward_t(&x, false)?.severity;
+        let first = net.forward_t(&x.narrow(0, 0, 1)?, false)?.severity;
+        let diff = (both.narrow(0, 0, 1)? - first)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "{diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_a_reason() {
+        let bad = CnnConfig { input: 100, ..CnnConfig::default() };
+        assert!(bad.validate().unwrap_err().contains("multiple of 32"));
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        assert!(SpectrumResNet::new(&bad, vb).is_err());
+    }
+}
