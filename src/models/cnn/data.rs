@@ -1,0 +1,276 @@
+//! Training examples for the CNN from a SpectrumQA-sim dataset folder: the observed grid resized to
+//! the network's input and scaled to [-1, 1], with the scene's targets (L1 class, L3 box or none, L2
+//! per-region affected flag and 95th percentile) read from its `meta.json`; and the label-consistent
+//! augmentations (the eight flips and transposes of the square, which move the box and permute the
+//! regions with the pixels). Runs on the trainer's or a worker's thread.
+
+use std::path::{Path, PathBuf};
+
+use crate::types::{QuestionKind, Split};
+
+/// Regions in [`crate::types::REGIONS`] order: top-left, top-right, bottom-left, bottom-right, centre.
+const FLIP_H: [usize; 5] = [1, 0, 3, 2, 4];
+const FLIP_V: [usize; 5] = [2, 3, 0, 1, 4];
+const TRANSPOSE: [usize; 5] = [0, 2, 1, 3, 4];
+
+/// One scene ready for the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub scene: String,
+    pub scenario: String,
+    pub split: Split,
+    /// `input x input`, row-major, in [-1, 1] (-20 dB -> -1, +20 dB -> +1).
+    pub grid: Vec<f32>,
+    pub input: usize,
+    pub severity: usize,
+    pub bbox: Option<[f32; 4]>,
+    pub region_affected: [bool; 5],
+    /// 95th-percentile I/N per region, dB.
+    pub region_p95_db: [f32; 5],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read the dataset: {0}")]
+    Manifest(#[from] crate::eval::EvalError),
+    #[error("scene {scene}: {message}: {path}")]
+    Scene { scene: String, path: PathBuf, message: String },
+}
+
+/// Map a dB value onto the network's input range.
+pub fn normalize_db(v: f32) -> f32 {
+    if v.is_finite() { (v.clamp(-20.0, 20.0) + 20.0) / 20.0 - 1.0 } else { -1.0 }
+}
+
+/// Bilinear resize of a square grid (pixel centres aligned, edges clamped).
+pub fn resize(grid: &[f32], n: usize, m: usize) -> Vec<f32> {
+    if n == m {
+        return grid.to_vec();
+    }
+    let scale = n as f32 / m as f32;
+    let mut out = Vec::with_capacity(m * m);
+    for r in 0..m {
+        let y = ((r as f32 + 0.5) * scale - 0.5).clamp(0.0, (n - 1) as f32);
+        let (y0, fy) = (y.floor() as usize, y.fract());
+        let y1 = (y0 + 1).min(n - 1);
+        for c in 0..m {
+            let x = ((c as f32 + 0.5) * scale - 0.5).clamp(0.0, (n - 1) as f32);
+            let (x0, fx) = (x.floor() as usize, x.fract());
+            let x1 = (x0 + 1).min(n - 1);
+            let top = grid[y0 * n + x0] * (1.0 - fx) + grid[y0 * n + x1] * fx;
+            let bottom = grid[y1 * n + x0] * (1.0 - fx) + grid[y1 * n + x1] * fx;
+            out.push(top * (1.0 - fy) + bottom * fy);
+        }
+    }
+    out
+}
+
+/// Read every scene of `dataset` (manifest order, one example per scene).
+pub fn load_examples(dataset: &Path, input: usize) -> Result<Vec<Example>, DataError> {
+    let records = crate::eval::read_manifest(&dataset.join("manifest.jsonl"))?;
+    let mut out: Vec<Example> = Vec::new();
+    for r in &records {
+        if r.kind != QuestionKind::Severity || out.iter().any(|e| e.scene == r.scene) {
+            continue;
+        }
+        let err =
+            |path: &Path, message: String| DataError::Scene { scene: r.scene.clone(), path: path.into(), message };
+        let meta_path = dataset.join(&r.images.meta);
+        let text = std::fs::read_to_string(&meta_path).map_err(|e| err(&meta_path, e.to_string()))?;
+        let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(&meta_path, e.to_string()))?;
+        let labels = &meta["labels"];
+        let severity =
+            labels["severity"].as_u64().ok_or_else(|| err(&meta_path, "labels.severity is missing".into()))? as usize;
+        let five = |key: &str| -> Result<[f32; 5], DataError> {
+            let v = labels[key]
+                .as_array()
+                .filter(|a| a.len() == 5)
+                .ok_or_else(|| err(&meta_path, format!("labels.{key} must be a list of five numbers")))?;
+            let mut out = [0f32; 5];
+            for (o, x) in out.iter_mut().zip(v) {
+                // A region without a percentile (NaN written as null) counts as the floor.
+                *o = x.as_f64().unwrap_or(-20.0) as f32;
+            }
+            Ok(out)
+        };
+        let share = five("region_share")?;
+        let region_p95_db = five("region_p95_db")?;
+        let bbox = match &labels["region_box"] {
+            serde_json::Value::Null => None,
+            v => {
+                let a: Vec<f32> = v
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect())
+                    .unwrap_or_default();
+                if a.len() != 4 {
+                    return Err(err(&meta_path, "labels.region_box must be null or four numbers".into()));
+                }
+                Some([a[0], a[1], a[2], a[3]])
+            }
+        };
+        let grid_path = dataset.join(&r.images.observed);
+        let raster = crate::io::load(&grid_path, &crate::io::LoadOptions::default())
+            .map_err(|e| err(&grid_path, e.to_string()))?;
+        if raster.width != raster.height || raster.bands.len() != 1 {
+            return Err(err(
+                &grid_path,
+                format!("expected one square band, found {} x {}", raster.width, raster.height),
+            ));
+        }
+        let n = raster.width;
+        let band: Vec<f32> = raster.bands[0].iter().map(|&v| normalize_db(v)).collect();
+        out.push(Example {
+            scene: r.scene.clone(),
+            scenario: r.scenario.clone(),
+            split: r.split,
+            grid: resize(&band, n, input),
+            input,
+            severity,
+            bbox,
+            region_affected: share.map(|s| f64::from(s) >= crate::sim::labels::REGION_AFFECTED_SHARE),
+            region_p95_db,
+        });
+    }
+    Ok(out)
+}
+
+impl Example {
+    /// Mirror left-right: pixels, box and regions move together.
+    pub fn flip_h(&self) -> Example {
+        let n = self.input;
+        let grid = (0..n * n).map(|i| self.grid[(i / n) * n + (n - 1 - i % n)]).collect();
+        let bbox = self.bbox.map(|b| [1.0 - b[2], b[1], 1.0 - b[0], b[3]]);
+        self.with(grid, bbox, FLIP_H)
+    }
+
+    /// Mirror top-bottom.
+    pub fn flip_v(&self) -> Example {
+        let n = self.input;
+        let grid = (0..n * n).map(|i| self.grid[(n - 1 - i / n) * n + i % n]).collect();
+        let bbox = self.bbox.map(|b| [b[0], 1.0 - b[3], b[2], 1.0 - b[1]]);
+        self.with(grid, bbox, FLIP_V)
+    }
+
+    /// Swap rows and columns (mirror on the main diagonal).
+    pub fn transpose(&self) -> Example {
+        let n = self.input;
+        let grid = (0..n * n).map(|i| self.grid[(i % n) * n + i / n]).collect();
+        let bbox = self.bbox.map(|b| [b[1], b[0], b[3], b[2]]);
+        self.with(grid, bbox, TRANSPOSE)
+    }
+
+    /// One of the eight symmetries of the square (0 = identity), by bits: transpose, flip_v, flip_h.
+    pub fn symmetry(&self, k: u8) -> Example {
+        let mut e = self.clone();
+        if k & 4 != 0 {
+            e = e.transpose();
+        }
+        if k & 2 != 0 {
+            e = e.flip_v();
+        }
+        if k & 1 != 0 {
+            e = e.flip_h();
+        }
+        e
+    }
+
+    fn with(&self, grid: Vec<f32>, bbox: Option<[f32; 4]>, perm: [usize; 5]) -> Example {
+        Example {
+            grid,
+            bbox,
+            region_affected: perm.map(|k| self.region_affected[k]),
+            region_p95_db: perm.map(|k| self.region_p95_db[k]),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::labels::{PROTECTION_DB, REGION_AFFECTED_SHARE, region_box, region_stats};
+
+    /// An example whose grid is a scene's TRUE field, so its labels can be recomputed after a flip.
+    fn truth_example(index: usize) -> Example {
+        let s = crate::sim::generate_scene(crate::sim::Scenario::HapsCoastal, index, 3, 32);
+        Example {
+            scene: s.id.clone(),
+            scenario: "haps-coastal".into(),
+            split: s.split,
+            grid: s.truth.in_db.clone(),
+            input: 32,
+            severity: s.labels.severity,
+            bbox: s.labels.region_box,
+            region_affected: s.labels.region_share.map(|x| x >= REGION_AFFECTED_SHARE),
+            region_p95_db: s.labels.region_p95_db.map(|x| x as f32),
+        }
+    }
+
+    #[test]
+    fn augmented_labels_equal_labels_recomputed_from_the_augmented_field() {
+        for index in 0..6 {
+            let e = truth_example(index);
+            for k in 0..8 {
+                let a = e.symmetry(k);
+                let (share, p95) = region_stats(&a.grid, 32, PROTECTION_DB);
+                assert_eq!(a.region_affected, share.map(|x| x >= REGION_AFFECTED_SHARE), "symmetry {k}");
+                for (got, want) in a.region_p95_db.iter().zip(p95) {
+                    assert!((f64::from(*got) - want).abs() < 1e-4, "symmetry {k}");
+                }
+                let mask: Vec<bool> = a.grid.iter().map(|&v| v > PROTECTION_DB).collect();
+                match (a.bbox, region_box(&mask, 32)) {
+                    (Some(x), Some(y)) => {
+                        assert!(x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-6), "symmetry {k}: {x:?} vs {y:?}")
+                    }
+                    (None, None) => {}
+                    other => panic!("symmetry {k}: {other:?}"),
+                }
+            }
+            assert_eq!(e.flip_h().flip_h(), e);
+            assert_eq!(e.transpose().transpose(), e);
+        }
+    }
+
+    #[test]
+    fn examples_load_from_a_written_dataset_and_bad_metadata_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::sim::DatasetOptions {
+            scenarios: crate::sim::Scenario::ALL.to_vec(),
+            scenes: 2,
+            seed: 9,
+            size: 32,
+            threads: 2,
+        };
+        let lut = [[0u8; 4]; 256];
+        crate::sim::write_dataset(dir.path(), &opts, &lut, &|_, _| true).unwrap();
+        let ex = load_examples(dir.path(), 64).unwrap();
+        assert_eq!(ex.len(), 6);
+        let scene = crate::sim::generate_scene(crate::sim::Scenario::GeoRural, 1, 9, 32);
+        let e = ex.iter().find(|e| e.scene == scene.id).unwrap();
+        assert_eq!(e.severity, scene.labels.severity);
+        assert_eq!(e.bbox, scene.labels.region_box);
+        assert_eq!(e.grid.len(), 64 * 64);
+        assert!(e.grid.iter().all(|v| (-1.0..=1.0).contains(v)));
+        let small = load_examples(dir.path(), 32).unwrap();
+        let s = small.iter().find(|e| e.scene == scene.id).unwrap();
+        assert_eq!(s.grid, scene.observation.in_db.iter().map(|&v| normalize_db(v)).collect::<Vec<_>>());
+
+        let meta = dir.path().join(format!("scenes/{}/meta.json", scene.id));
+        std::fs::write(&meta, "{\"labels\": {}}").unwrap();
+        let msg = load_examples(dir.path(), 32).unwrap_err().to_string();
+        assert!(msg.contains(&scene.id) && msg.contains("labels.severity") && msg.contains("meta.json"), "{msg}");
+    }
+
+    #[test]
+    fn resize_and_normalize() {
+        let g: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        assert_eq!(resize(&g, 4, 4), g);
+        let half = resize(&g, 4, 2);
+        assert_eq!(half, vec![2.5, 4.5, 10.5, 12.5]);
+        assert_eq!(normalize_db(-20.0), -1.0);
+        assert_eq!(normalize_db(20.0), 1.0);
+        assert_eq!(normalize_db(0.0), 0.0);
+        assert_eq!(normalize_db(f32::NAN), -1.0);
+        assert_eq!(normalize_db(99.0), 1.0);
+    }
+}
