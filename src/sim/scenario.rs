@@ -247,6 +247,43 @@ fn polar(rng: &mut Rng, max_r: f64) -> (f64, f64) {
     (r * a.cos(), r * a.sin())
 }
 
+/// The random ranges of a satellite and its co-channel spot beams.
+struct SatelliteSpec {
+    kind: PlatformKind,
+    /// A fixed altitude when both ends are equal (GEO).
+    altitude_m: (f64, f64),
+    /// Elevation seen from the scene centre.
+    elevation_deg: (f64, f64),
+    half_3db_deg: (f64, f64),
+    beams: (usize, usize),
+    eirp_dbw_per_mhz: (f64, f64),
+}
+
+/// Draw a satellite: position from the elevation at the scene centre and a random azimuth, then
+/// beams of one width (peak gain from 29 000 / theta^2) aimed within 2.5 half-scenes of the centre.
+fn satellite(rng: &mut Rng, spec: &SatelliteSpec, half: f64) -> Platform {
+    let (a0, a1) = spec.altitude_m;
+    let altitude_m = if a0 == a1 { a0 } else { rng.range(a0, a1) };
+    let elev = rng.range(spec.elevation_deg.0, spec.elevation_deg.1);
+    let off = ground_offset_for_elevation(altitude_m, elev);
+    let az = rng.range(0.0, std::f64::consts::TAU);
+    let half_3db_deg = rng.range(spec.half_3db_deg.0, spec.half_3db_deg.1);
+    let peak_dbi = 10.0 * (29_000.0 / (2.0 * half_3db_deg).powi(2)).log10();
+    let n_beams = rng.int_in(spec.beams.0, spec.beams.1);
+    let beams = (0..n_beams)
+        .map(|_| {
+            let (ax, ay) = polar(rng, 2.5 * half);
+            Beam {
+                aim_x_m: ax,
+                aim_y_m: ay,
+                antenna: SpotBeam { peak_dbi, half_3db_deg, ls_db: -20.0 },
+                eirp_dbw_per_mhz: rng.range(spec.eirp_dbw_per_mhz.0, spec.eirp_dbw_per_mhz.1),
+            }
+        })
+        .collect();
+    Platform { kind: spec.kind, sub_x_m: off * az.cos(), sub_y_m: off * az.sin(), altitude_m, beams }
+}
+
 /// Draw one scene's layout.
 pub fn sample_layout(scenario: Scenario, rng: &mut Rng) -> Layout {
     let p = scenario.params();
@@ -254,24 +291,18 @@ pub fn sample_layout(scenario: Scenario, rng: &mut Rng) -> Layout {
     let channel_isolation_db = if rng.chance(ADJACENT_CHANNEL_SHARE) { ACIR_DB } else { 0.0 };
     match scenario {
         Scenario::LeoUrban => {
-            let altitude_m = rng.range(500e3, 600e3);
-            let elev = rng.range(35.0, 90.0);
-            let off = ground_offset_for_elevation(altitude_m, elev);
-            let az = rng.range(0.0, std::f64::consts::TAU);
-            let half_3db_deg = rng.range(0.8, 1.2);
-            let peak_dbi = 10.0 * (29_000.0 / (2.0 * half_3db_deg).powi(2)).log10();
-            let n_beams = rng.int_in(1, 3);
-            let beams = (0..n_beams)
-                .map(|_| {
-                    let (ax, ay) = polar(rng, 2.5 * half);
-                    Beam {
-                        aim_x_m: ax,
-                        aim_y_m: ay,
-                        antenna: SpotBeam { peak_dbi, half_3db_deg, ls_db: -20.0 },
-                        eirp_dbw_per_mhz: rng.range(4.0, 34.0),
-                    }
-                })
-                .collect();
+            let platform = satellite(
+                rng,
+                &SatelliteSpec {
+                    kind: PlatformKind::Leo,
+                    altitude_m: (500e3, 600e3),
+                    elevation_deg: (35.0, 90.0),
+                    half_3db_deg: (0.8, 1.2),
+                    beams: (1, 3),
+                    eirp_dbw_per_mhz: (4.0, 34.0),
+                },
+                half,
+            );
             let (cx, cy) = polar(rng, 0.5 * half);
             let town = Town { x_m: cx, y_m: cy, radius_m: rng.range(5e3, 10e3) };
             let n_sites = rng.int_in(1, 5);
@@ -288,39 +319,21 @@ pub fn sample_layout(scenario: Scenario, rng: &mut Rng) -> Layout {
                     }
                 })
                 .collect();
-            Layout {
-                channel_isolation_db,
-                platform: Platform {
-                    kind: PlatformKind::Leo,
-                    sub_x_m: off * az.cos(),
-                    sub_y_m: off * az.sin(),
-                    altitude_m,
-                    beams,
-                },
-                sites,
-                town,
-                coast: None,
-            }
+            Layout { channel_isolation_db, platform, sites, town, coast: None }
         }
         Scenario::GeoRural => {
-            let altitude_m = 35_786e3;
-            let elev = rng.range(20.0, 50.0);
-            let off = ground_offset_for_elevation(altitude_m, elev);
-            let az = rng.range(0.0, std::f64::consts::TAU);
-            let half_3db_deg = rng.range(0.12, 0.25);
-            let peak_dbi = 10.0 * (29_000.0 / (2.0 * half_3db_deg).powi(2)).log10();
-            let n_beams = rng.int_in(1, 2);
-            let beams = (0..n_beams)
-                .map(|_| {
-                    let (ax, ay) = polar(rng, 2.5 * half);
-                    Beam {
-                        aim_x_m: ax,
-                        aim_y_m: ay,
-                        antenna: SpotBeam { peak_dbi, half_3db_deg, ls_db: -20.0 },
-                        eirp_dbw_per_mhz: rng.range(24.0, 48.0),
-                    }
-                })
-                .collect();
+            let platform = satellite(
+                rng,
+                &SatelliteSpec {
+                    kind: PlatformKind::Geo,
+                    altitude_m: (35_786e3, 35_786e3),
+                    elevation_deg: (20.0, 50.0),
+                    half_3db_deg: (0.12, 0.25),
+                    beams: (1, 2),
+                    eirp_dbw_per_mhz: (24.0, 48.0),
+                },
+                half,
+            );
             let (cx, cy) = polar(rng, 0.6 * half);
             let town = Town { x_m: cx, y_m: cy, radius_m: rng.range(2e3, 5e3) };
             let n_sites = rng.int_in(1, 7);
@@ -337,19 +350,7 @@ pub fn sample_layout(scenario: Scenario, rng: &mut Rng) -> Layout {
                     }
                 })
                 .collect();
-            Layout {
-                channel_isolation_db,
-                platform: Platform {
-                    kind: PlatformKind::Geo,
-                    sub_x_m: off * az.cos(),
-                    sub_y_m: off * az.sin(),
-                    altitude_m,
-                    beams,
-                },
-                sites,
-                town,
-                coast: None,
-            }
+            Layout { channel_isolation_db, platform, sites, town, coast: None }
         }
         Scenario::HapsCoastal => {
             let altitude_m = rng.range(18e3, 22e3);
