@@ -3,7 +3,9 @@
 //! saliency build on [`SpectrumResNet`]; see issue 5. Any thread that owns the model.
 
 mod data;
+mod loss;
 mod resnet;
 
 pub use data::{DataError, Example, load_examples, normalize_db, resize};
+pub use loss::{Batch, LEVEL_UNIT_DB, LossParts, bce_with_logits, corners, loss, make_batch};
 pub use resnet::{CnnConfig, CnnOutput, SpectrumResNet};
