@@ -5,7 +5,11 @@
 mod data;
 mod loss;
 mod resnet;
+mod train;
 
 pub use data::{DataError, Example, load_examples, normalize_db, resize};
 pub use loss::{Batch, LEVEL_UNIT_DB, LossParts, bce_with_logits, corners, loss, make_batch};
 pub use resnet::{CnnConfig, CnnOutput, SpectrumResNet};
+pub use train::{
+    EpochReport, TrainError, TrainEvent, TrainOptions, TrainState, box_iou, evaluate, load_model, probabilities, train,
+};

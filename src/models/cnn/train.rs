@@ -1,0 +1,351 @@
+//! Training the CNN: AdamW with linear warm-up and cosine decay, label-consistent symmetry
+//! augmentation, validation every epoch, the best checkpoint kept, the last one for resuming (each
+//! written to a temporary file and renamed, so a crash never leaves a half-written checkpoint).
+//! Runs on the caller's thread (the CLI's), reporting progress through a callback that can cancel.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{D, DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use super::data::Example;
+use super::loss::{LossParts, corners, loss, make_batch};
+use super::resnet::{CnnConfig, SpectrumResNet};
+use crate::sim::rng::Rng;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+    /// Random flips/transposes of each example each epoch.
+    pub augment: bool,
+    /// Continue from `last.safetensors` + `state.json` in the output folder when they exist.
+    #[serde(skip)]
+    pub resume: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions { epochs: 20, batch: 32, lr: 2e-3, weight_decay: 1e-4, seed: 0, augment: true, resume: false }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("model error: {0}")]
+    Model(#[from] candle_core::Error),
+    #[error("cannot {what}: {source}: {path}")]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cancelled after epoch {0}; resume with --resume")]
+    Cancelled(usize),
+}
+
+/// Validation numbers of one epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub train_loss: f32,
+    /// L1 accuracy on val.
+    pub val_l1: f64,
+    /// Mean IoU on val scenes with a region (a "none" prediction scores 0).
+    pub val_iou: f64,
+    /// Mean of the two: what "best" means.
+    pub val_score: f64,
+    pub best: bool,
+    pub seconds: f64,
+}
+
+/// What the trainer reports as it goes.
+#[derive(Debug, Clone)]
+pub enum TrainEvent {
+    Step { epoch: usize, step: usize, steps: usize, loss: LossParts, eta_s: f64 },
+    Epoch(EpochReport),
+}
+
+/// Saved beside the checkpoints: where training stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    pub epochs_done: usize,
+    pub best_score: f64,
+    pub best_epoch: usize,
+    pub history: Vec<EpochReport>,
+    pub options: TrainOptions,
+    pub config: CnnConfig,
+}
+
+fn write_atomic(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), TrainError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|source| TrainError::Io { what, path: tmp.clone(), source })?;
+    std::fs::rename(&tmp, path).map_err(|source| TrainError::Io { what, path: path.to_path_buf(), source })
+}
+
+fn save_weights(vm: &VarMap, path: &Path) -> Result<(), TrainError> {
+    let tmp = path.with_extension("tmp");
+    vm.save(&tmp)?;
+    std::fs::rename(&tmp, path).map_err(|source| TrainError::Io { what: "save weights", path: path.into(), source })
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, TrainError> {
+    serde_json::to_vec_pretty(v).map_err(|e| TrainError::Invalid(e.to_string()))
+}
+
+/// Intersection over union of two normalized corner boxes.
+pub fn box_iou(a: [f32; 4], b: [f32; 4]) -> f64 {
+    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = f64::from(ix * iy);
+    let union = f64::from((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter;
+    if union <= 0.0 { 0.0 } else { inter / union }
+}
+
+/// L1 accuracy and mean IoU (scenes with a region) of the network on `examples`, eval mode.
+pub fn evaluate(net: &SpectrumResNet, examples: &[Example], device: &Device) -> Result<(f64, f64), TrainError> {
+    let (mut correct, mut iou_sum, mut boxed) = (0usize, 0f64, 0usize);
+    for chunk in examples.chunks(64) {
+        let refs: Vec<&Example> = chunk.iter().collect();
+        let batch = make_batch(&refs, device)?;
+        let out = net.forward_t(&batch.x, false)?;
+        let classes = out.severity.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        let obj = out.objectness.to_vec1::<f32>()?;
+        let pred = corners(&out.bbox)?.clamp(0f32, 1f32)?.to_vec2::<f32>()?;
+        for (k, e) in chunk.iter().enumerate() {
+            correct += usize::from(classes[k] as usize == e.severity);
+            if let Some(truth) = e.bbox {
+                boxed += 1;
+                if obj[k] > 0.0 {
+                    iou_sum += box_iou([pred[k][0], pred[k][1], pred[k][2], pred[k][3]], truth);
+                }
+            }
+        }
+    }
+    let n = examples.len().max(1) as f64;
+    Ok((correct as f64 / n, if boxed == 0 { 0.0 } else { iou_sum / boxed as f64 }))
+}
+
+/// Train on `train`, validate on `val`, write checkpoints into `out`:
+/// `model.safetensors` + `config.json` (best on val), `last.safetensors` + `state.json` (resume).
+pub fn train(
+    train: &[Example],
+    val: &[Example],
+    config: &CnnConfig,
+    opts: &TrainOptions,
+    out: &Path,
+    device: &Device,
+    progress: &mut dyn FnMut(&TrainEvent) -> bool,
+) -> Result<TrainState, TrainError> {
+    config.validate().map_err(TrainError::Invalid)?;
+    if train.is_empty() || val.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "need train and val scenes, got {} and {} (generate more scenes: every 20 give 14 train, 3 val)",
+            train.len(),
+            val.len()
+        )));
+    }
+    if let Some(e) = train.iter().chain(val).find(|e| e.input != config.input) {
+        return Err(TrainError::Invalid(format!(
+            "scene {} has input {} but the model wants {}",
+            e.scene, e.input, config.input
+        )));
+    }
+    if opts.batch == 0 || opts.epochs == 0 || opts.lr.is_nan() || opts.lr <= 0.0 {
+        return Err(TrainError::Invalid("batch, epochs and lr must be positive".into()));
+    }
+    std::fs::create_dir_all(out).map_err(|source| TrainError::Io { what: "create", path: out.into(), source })?;
+    let mut vm = VarMap::new();
+    let net = SpectrumResNet::new(config, VarBuilder::from_varmap(&vm, DType::F32, device))?;
+    let mut state = TrainState {
+        epochs_done: 0,
+        best_score: f64::MIN,
+        best_epoch: 0,
+        history: Vec::new(),
+        options: opts.clone(),
+        config: config.clone(),
+    };
+    let last_path = out.join("last.safetensors");
+    let state_path = out.join("state.json");
+    if opts.resume && last_path.is_file() && state_path.is_file() {
+        let text = std::fs::read_to_string(&state_path).map_err(|source| TrainError::Io {
+            what: "read",
+            path: state_path.clone(),
+            source,
+        })?;
+        let saved: TrainState =
+            serde_json::from_str(&text).map_err(|e| TrainError::Invalid(format!("{}: {e}", state_path.display())))?;
+        if saved.config != *config {
+            return Err(TrainError::Invalid(format!(
+                "{} was trained with {:?}; resume with the same architecture",
+                state_path.display(),
+                saved.config
+            )));
+        }
+        vm.load(&last_path)?;
+        state = TrainState { options: opts.clone(), ..saved };
+    }
+    // AdamW's moments are not saved by candle; a resumed run restarts them (warm-up covers it).
+    let mut opt =
+        AdamW::new(vm.all_vars(), ParamsAdamW { lr: opts.lr, weight_decay: opts.weight_decay, ..Default::default() })?;
+    let steps_per_epoch = train.len().div_ceil(opts.batch);
+    let total_steps = steps_per_epoch * opts.epochs;
+    let warmup = (total_steps / 20).max(1);
+    let started = Instant::now();
+    let first_epoch = state.epochs_done;
+    for epoch in first_epoch..opts.epochs {
+        let t0 = Instant::now();
+        let mut rng = Rng::derive(opts.seed, &[epoch as u64]);
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        rng.shuffle(&mut order);
+        let mut loss_sum = 0f32;
+        for (step, idx) in order.chunks(opts.batch).enumerate() {
+            let global = epoch * steps_per_epoch + step;
+            let lr = if global < warmup {
+                opts.lr * (global + 1) as f64 / warmup as f64
+            } else {
+                let t = (global - warmup) as f64 / (total_steps - warmup).max(1) as f64;
+                opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            };
+            opt.set_learning_rate(lr);
+            let owned: Vec<Example> = idx
+                .iter()
+                .map(|&i| if opts.augment { train[i].symmetry((rng.next_u64() % 8) as u8) } else { train[i].clone() })
+                .collect();
+            let refs: Vec<&Example> = owned.iter().collect();
+            let batch = make_batch(&refs, device)?;
+            let (l, parts) = loss(&net.forward_t(&batch.x, true)?, &batch)?;
+            opt.backward_step(&l)?;
+            loss_sum += parts.total;
+            let done = (epoch - first_epoch) * steps_per_epoch + step + 1;
+            let remaining = (opts.epochs - first_epoch) * steps_per_epoch - done;
+            let eta_s = started.elapsed().as_secs_f64() / done as f64 * remaining as f64;
+            let event =
+                TrainEvent::Step { epoch: epoch + 1, step: step + 1, steps: steps_per_epoch, loss: parts, eta_s };
+            if !progress(&event) {
+                return Err(TrainError::Cancelled(state.epochs_done));
+            }
+        }
+        let (val_l1, val_iou) = evaluate(&net, val, device)?;
+        let val_score = (val_l1 + val_iou) / 2.0;
+        let best = val_score > state.best_score;
+        let report = EpochReport {
+            epoch: epoch + 1,
+            train_loss: loss_sum / steps_per_epoch as f32,
+            val_l1,
+            val_iou,
+            val_score,
+            best,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        if best {
+            state.best_score = val_score;
+            state.best_epoch = epoch + 1;
+            save_weights(&vm, &out.join("model.safetensors"))?;
+            write_atomic(&out.join("config.json"), &json(config)?, "write the config")?;
+        }
+        state.epochs_done = epoch + 1;
+        state.history.push(report);
+        save_weights(&vm, &last_path)?;
+        write_atomic(&state_path, &json(&state)?, "write the training state")?;
+        if !progress(&TrainEvent::Epoch(report)) {
+            return Err(TrainError::Cancelled(state.epochs_done));
+        }
+    }
+    Ok(state)
+}
+
+/// Load a trained network: `config.json` and `model.safetensors` from `dir`.
+pub fn load_model(dir: &Path, device: &Device) -> Result<SpectrumResNet, TrainError> {
+    let cfg_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).map_err(|source| TrainError::Io {
+        what: "read",
+        path: cfg_path.clone(),
+        source,
+    })?;
+    let config: CnnConfig =
+        serde_json::from_str(&text).map_err(|e| TrainError::Invalid(format!("{}: {e}", cfg_path.display())))?;
+    let weights = dir.join("model.safetensors");
+    let data =
+        std::fs::read(&weights).map_err(|source| TrainError::Io { what: "read", path: weights.clone(), source })?;
+    let vb = VarBuilder::from_buffered_safetensors(data, DType::F32, device)?;
+    Ok(SpectrumResNet::new(&config, vb)?)
+}
+
+/// The class probabilities of a batch, for calibration and display.
+pub fn probabilities(logits: &Tensor) -> candle_core::Result<Tensor> {
+    candle_nn::ops::softmax_last_dim(logits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::labels::REGION_AFFECTED_SHARE;
+
+    fn examples(range: std::ops::Range<usize>) -> Vec<Example> {
+        range
+            .map(|i| {
+                let s = crate::sim::generate_scene(crate::sim::Scenario::ALL[i % 3], i, 5, 32);
+                Example {
+                    scene: s.id.clone(),
+                    scenario: s.scenario.name().into(),
+                    split: s.split,
+                    grid: s.observation.in_db.iter().map(|&v| super::super::normalize_db(v)).collect(),
+                    input: 32,
+                    severity: s.labels.severity,
+                    bbox: s.labels.region_box,
+                    region_affected: s.labels.region_share.map(|x| x >= REGION_AFFECTED_SHARE),
+                    region_p95_db: s.labels.region_p95_db.map(|x| x as f32),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn trains_checkpoints_resumes_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 32, ..CnnConfig::default() };
+        let (tr, va) = (examples(0..16), examples(16..22));
+        let opts = TrainOptions { epochs: 2, batch: 8, ..TrainOptions::default() };
+        let mut events = 0;
+        let s = train(&tr, &va, &cfg, &opts, dir.path(), &Device::Cpu, &mut |_| {
+            events += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(s.epochs_done, 2);
+        assert_eq!(events, 2 * 2 + 2);
+        for f in ["model.safetensors", "config.json", "last.safetensors", "state.json"] {
+            assert!(dir.path().join(f).is_file(), "{f}");
+        }
+        // Resume to 3 epochs: only the third runs.
+        let more = TrainOptions { epochs: 3, resume: true, ..opts.clone() };
+        let s = train(&tr, &va, &cfg, &more, dir.path(), &Device::Cpu, &mut |_| true).unwrap();
+        assert_eq!(s.history.len(), 3);
+        assert_eq!(s.history[2].epoch, 3);
+        // The best checkpoint reloads and scores what training said it scored.
+        let net = load_model(dir.path(), &Device::Cpu).unwrap();
+        let (l1, iou) = evaluate(&net, &va, &Device::Cpu).unwrap();
+        let best = s.history.iter().find(|r| r.epoch == s.best_epoch).unwrap();
+        assert!((l1 - best.val_l1).abs() < 1e-9 && (iou - best.val_iou).abs() < 1e-6, "{l1} {iou} vs {best:?}");
+        // Cancelling stops at once.
+        let r = train(&tr, &va, &cfg, &opts, dir.path(), &Device::Cpu, &mut |_| false);
+        assert!(matches!(r, Err(TrainError::Cancelled(0))));
+    }
+
+    #[test]
+    fn wrong_inputs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 64, ..CnnConfig::default() };
+        let ex = examples(0..4);
+        let r = train(&ex, &ex, &cfg, &TrainOptions::default(), dir.path(), &Device::Cpu, &mut |_| true);
+        assert!(r.unwrap_err().to_string().contains("input 32"));
+        let r = train(&ex, &[], &cfg, &TrainOptions::default(), dir.path(), &Device::Cpu, &mut |_| true);
+        assert!(r.unwrap_err().to_string().contains("val"));
+        assert!(load_model(dir.path(), &Device::Cpu).unwrap_err().to_string().contains("config.json"));
+    }
+}
