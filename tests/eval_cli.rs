@@ -145,3 +145,43 @@ fn bad_input_names_the_file_line_and_field() {
     let e = failed(&heatscope(&["eval", "--dataset", d, "--predictions", preds.to_str().unwrap(), "--weights", "1,2"]));
     assert!(e.contains("--weights"), "{e}");
 }
+
+#[test]
+fn train_cnn_runs_from_the_command_line_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    ok(&heatscope(&[
+        "data",
+        "spectrum",
+        "--scenes",
+        "16",
+        "--size",
+        "32",
+        "--seed",
+        "2",
+        "--out",
+        ds.to_str().unwrap(),
+    ]));
+    let out = dir.path().join("cnn");
+    let args = [
+        "train",
+        "cnn",
+        "--dataset",
+        ds.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--width",
+        "8",
+    ];
+    let text = ok(&heatscope(&[&args[..], &["--input", "32"]].concat()));
+    assert!(text.contains("best val score"), "{text}");
+    assert!(out.join("model.safetensors").is_file() && out.join("config.json").is_file());
+    // A second run into the same folder needs --resume.
+    let e = failed(&heatscope(&[&args[..], &["--input", "32"]].concat()));
+    assert!(e.contains("--resume"), "{e}");
+    // A bad input size is refused before anything is read.
+    let e = failed(&heatscope(&[&args[..], &["--input", "33", "--resume"]].concat()));
+    assert!(e.contains("multiple of 32"), "{e}");
+}

@@ -6,6 +6,7 @@ mod data_cmd;
 mod eval_cmd;
 mod info;
 mod render_cmd;
+mod train_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ pub enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Write the predictions of a baseline (prior or rule) for a dataset.
     Baseline(eval_cmd::BaselineArgs),
+    /// Train a model.
+    #[command(subcommand)]
+    Train(train_cmd::TrainCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
         Some(Command::Eval(args)) => eval_cmd::run_eval(&args),
         Some(Command::Baseline(args)) => eval_cmd::run_baseline(&args),
         Some(Command::Bench(cmd)) => bench_cmd::run(&cmd),
+        Some(Command::Train(cmd)) => train_cmd::run(&cmd),
         None => crate::app::run(cli.files),
     };
     match result {
