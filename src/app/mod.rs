@@ -199,8 +199,8 @@ impl HeatscopeApp {
     fn show_sample(&mut self) {
         let Some(set) = &self.samples else { return };
         let Some(path) = set.current_path() else { return };
-        let scenes_dir = set.dir.join("scenes");
-        let owns = |p: &std::path::Path| p.starts_with(&scenes_dir);
+        let dir = set.dir.clone();
+        let owns = |p: &std::path::Path| samples::is_scene_file(&dir, p);
         let stale: Vec<u64> = self.docs.iter().filter(|d| owns(&d.path) && d.path != path).map(|d| d.id).collect();
         // Keep the user's display choices from the sample shown before.
         let previous = self.active_doc().filter(|d| owns(&d.path)).map(|d| (d.settings.clone(), d.range));

@@ -103,7 +103,7 @@ impl SampleSet {
 
     /// Whether `path` is one of this set's grids.
     pub fn owns(&self, path: &Path) -> bool {
-        path.starts_with(self.dir.join("scenes"))
+        is_scene_file(&self.dir, path)
     }
 
     /// The current scene's questions that pass the level filter.
@@ -126,6 +126,11 @@ impl SampleSet {
         let view = if self.show_truth { "truth" } else { "observed" };
         Some(GroundTruth { bbox, label: format!("{}  ({view})  severity: {}", s.id, class.as_deref().unwrap_or("?")) })
     }
+}
+
+/// Whether `path` lies in the `scenes/` folder of the dataset at `dir`.
+pub fn is_scene_file(dir: &Path, path: &Path) -> bool {
+    path.starts_with(dir.join("scenes"))
 }
 
 /// A question without the context sentences every question starts with.

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::sim::labels::{REGION_AFFECTED_SHARE, region_box, region_stats, severity_class};
+use crate::sim::SourcePart;
+use crate::sim::labels::{
+    REGION_AFFECTED_SHARE, explanation_text, highest_region, mitigation, region_box, region_stats, severity_class,
+};
 use crate::types::{NO_REGION, Prediction, QaRecord, QuestionKind, REGIONS, SEVERITY_CLASSES, Split, box_answer};
 
 use super::{ScoreOptions, score};
@@ -128,27 +131,14 @@ fn analyse(grid: &[f32], n: usize, p: &RuleParams) -> RuleScene {
 fn rule_explanation(scenario: &str, s: &RuleScene) -> String {
     let word = if scenario.starts_with("haps") { "haps" } else { "satellite" };
     let severity = severity_class(s.share);
-    let (source, evidence, mitigation) = if s.largest_share > 0.25 {
-        (
-            format!("{word} main beam"),
-            "wide smooth footprint",
-            if severity >= 2 { "beam steering" } else { "power control" },
-        )
+    let (source, evidence, part) = if s.largest_share > 0.25 {
+        (format!("{word} main beam"), "wide smooth footprint", SourcePart::MainLobe)
     } else if s.max_db < 0.0 && s.share > 0.02 {
-        (format!("{word} side lobe"), "weak widespread floor", "sidelobe suppression")
+        (format!("{word} side lobe"), "weak widespread floor", SourcePart::SideLobe)
     } else {
-        let m = match severity {
-            3 => "exclusion zone",
-            2 => "antenna downtilt",
-            _ => "channel reassignment",
-        };
-        ("terrestrial co-channel cell".to_string(), "localized hotspots", m)
+        ("terrestrial co-channel cell".to_string(), "localized hotspots", SourcePart::Terrestrial)
     };
-    let worst = (0..5).max_by(|&a, &b| s.region_p95[a].total_cmp(&s.region_p95[b])).unwrap_or(4);
-    format!(
-        "The {source} dominates the interference: {evidence}, {} severity, worst in the {} region. Mitigation: {mitigation}.",
-        SEVERITY_CLASSES[severity], REGIONS[worst]
-    )
+    explanation_text(&source, evidence, severity, highest_region(&s.region_p95), mitigation(part, severity))
 }
 
 fn answer(r: &QaRecord, s: &RuleScene) -> Prediction {
@@ -164,10 +154,7 @@ fn answer(r: &QaRecord, s: &RuleScene) -> Prediction {
             let b = r.choices.get(1).and_then(|c| region(c)).unwrap_or(1);
             REGIONS[if s.region_p95[a] >= s.region_p95[b] { a } else { b }].to_string()
         }
-        QuestionKind::WorstRegion => {
-            let k = (0..5).max_by(|&a, &b| s.region_p95[a].total_cmp(&s.region_p95[b])).unwrap_or(4);
-            REGIONS[k].to_string()
-        }
+        QuestionKind::WorstRegion => REGIONS[highest_region(&s.region_p95)].to_string(),
         QuestionKind::Localize => s.bbox.map_or_else(|| NO_REGION.to_string(), box_answer),
         QuestionKind::Explain => rule_explanation(&r.scenario, s),
     };

@@ -162,9 +162,11 @@ pub fn label(scenario: Scenario, layout: &Layout, truth: &Truth) -> Labels {
         SourcePart::MainLobe => (
             format!("{word} main beam"),
             if largest_share > 0.25 { "wide smooth footprint" } else { "beam edge gradient" },
-            if severity >= 2 { "beam steering" } else { "power control" },
+            mitigation(SourcePart::MainLobe, severity),
         ),
-        SourcePart::SideLobe => (format!("{word} side lobe"), "weak widespread floor", "sidelobe suppression"),
+        SourcePart::SideLobe => {
+            (format!("{word} side lobe"), "weak widespread floor", mitigation(SourcePart::SideLobe, severity))
+        }
         SourcePart::Terrestrial => (
             "terrestrial co-channel cell".to_string(),
             if scenario == Scenario::HapsCoastal && affected_at_sea >= 0.25 {
@@ -172,11 +174,7 @@ pub fn label(scenario: Scenario, layout: &Layout, truth: &Truth) -> Labels {
             } else {
                 "localized hotspots"
             },
-            match severity {
-                3 => "exclusion zone",
-                2 => "antenna downtilt",
-                _ => "channel reassignment",
-            },
+            mitigation(SourcePart::Terrestrial, severity),
         ),
     };
     Labels {
@@ -195,19 +193,43 @@ pub fn label(scenario: Scenario, layout: &Layout, truth: &Truth) -> Labels {
     }
 }
 
+/// The mitigation an answer names for a dominant source at an L1 class: steer a strong main beam,
+/// else lower its power; suppress side lobes; for terrestrial cells an exclusion zone (severe),
+/// downtilt (high) or another channel.
+pub fn mitigation(source: SourcePart, severity: usize) -> &'static str {
+    match (source, severity) {
+        (SourcePart::MainLobe, s) if s >= 2 => "beam steering",
+        (SourcePart::MainLobe, _) => "power control",
+        (SourcePart::SideLobe, _) => "sidelobe suppression",
+        (SourcePart::Terrestrial, 3) => "exclusion zone",
+        (SourcePart::Terrestrial, 2) => "antenna downtilt",
+        (SourcePart::Terrestrial, _) => "channel reassignment",
+    }
+}
+
+/// Index of the region with the highest 95th percentile.
+pub fn highest_region(p95: &[f64; 5]) -> usize {
+    (0..5).max_by(|&a, &b| p95[a].total_cmp(&p95[b])).unwrap_or(4)
+}
+
+/// The L4 answer sentence (the reference and the rule baseline fill the same template).
+pub fn explanation_text(source: &str, evidence: &str, severity: usize, region: usize, mitigation: &str) -> String {
+    format!(
+        "The {source} dominates the interference: {evidence}, {} severity, worst in the {} region. Mitigation: {mitigation}.",
+        SEVERITY_CLASSES[severity], REGIONS[region]
+    )
+}
+
 impl Labels {
     /// The L4 reference answer.
     pub fn explanation(&self) -> String {
-        let worst = self.worst_region.map_or_else(
-            || {
-                let k = (0..5).max_by(|&a, &b| self.region_p95_db[a].total_cmp(&self.region_p95_db[b])).unwrap_or(4);
-                REGIONS[k]
-            },
-            |k| REGIONS[k],
-        );
-        format!(
-            "The {} dominates the interference: {}, {} severity, worst in the {} region. Mitigation: {}.",
-            self.source, self.evidence, SEVERITY_CLASSES[self.severity], worst, self.mitigation
+        // `worst_region`, when set, is the unique highest region, so this is the same region.
+        explanation_text(
+            &self.source,
+            &self.evidence,
+            self.severity,
+            highest_region(&self.region_p95_db),
+            &self.mitigation,
         )
     }
 }

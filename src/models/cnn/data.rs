@@ -135,6 +135,21 @@ pub fn load_examples(dataset: &Path, input: usize) -> Result<Vec<Example>, DataE
 }
 
 impl Example {
+    /// An example straight from a generated scene, with `grid` (the scene's size, as given) as input.
+    pub fn from_scene(scene: &crate::sim::Scene, grid: Vec<f32>) -> Example {
+        Example {
+            scene: scene.id.clone(),
+            scenario: scene.scenario.name().into(),
+            split: scene.split,
+            grid,
+            input: scene.truth.size,
+            severity: scene.labels.severity,
+            bbox: scene.labels.region_box,
+            region_affected: scene.labels.region_share.map(|x| x >= crate::sim::labels::REGION_AFFECTED_SHARE),
+            region_p95_db: scene.labels.region_p95_db.map(|x| x as f32),
+        }
+    }
+
     /// Mirror left-right: pixels, box and regions move together.
     pub fn flip_h(&self) -> Example {
         let n = self.input;
@@ -185,25 +200,28 @@ impl Example {
     }
 }
 
+/// Examples from generated 32-pixel scenes (all scenarios in turn, seed 5) with their observed grids,
+/// for the model's tests.
+#[cfg(test)]
+pub(crate) fn observed_examples(range: std::ops::Range<usize>) -> Vec<Example> {
+    range
+        .map(|i| {
+            let s = crate::sim::generate_scene(crate::sim::Scenario::ALL[i % 3], i, 5, 32);
+            let grid = s.observation.in_db.iter().map(|&v| normalize_db(v)).collect();
+            Example::from_scene(&s, grid)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sim::labels::{PROTECTION_DB, REGION_AFFECTED_SHARE, region_box, region_stats};
 
-    /// An example whose grid is a scene's TRUE field, so its labels can be recomputed after a flip.
+    /// An example whose grid is a scene's TRUE field (in dB), so its labels can be recomputed after a flip.
     fn truth_example(index: usize) -> Example {
         let s = crate::sim::generate_scene(crate::sim::Scenario::HapsCoastal, index, 3, 32);
-        Example {
-            scene: s.id.clone(),
-            scenario: "haps-coastal".into(),
-            split: s.split,
-            grid: s.truth.in_db.clone(),
-            input: 32,
-            severity: s.labels.severity,
-            bbox: s.labels.region_box,
-            region_affected: s.labels.region_share.map(|x| x >= REGION_AFFECTED_SHARE),
-            region_p95_db: s.labels.region_p95_db.map(|x| x as f32),
-        }
+        Example::from_scene(&s, s.truth.in_db.clone())
     }
 
     #[test]

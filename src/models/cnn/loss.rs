@@ -108,28 +108,9 @@ pub fn loss(out: &CnnOutput, b: &Batch) -> Result<(Tensor, LossParts)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::cnn::data::observed_examples;
     use crate::models::cnn::{CnnConfig, SpectrumResNet};
-    use crate::sim::labels::REGION_AFFECTED_SHARE;
     use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-
-    fn examples(n: usize) -> Vec<Example> {
-        (0..n)
-            .map(|i| {
-                let s = crate::sim::generate_scene(crate::sim::Scenario::ALL[i % 3], i, 5, 32);
-                Example {
-                    scene: s.id.clone(),
-                    scenario: s.scenario.name().into(),
-                    split: s.split,
-                    grid: s.observation.in_db.iter().map(|&v| super::super::normalize_db(v)).collect(),
-                    input: 32,
-                    severity: s.labels.severity,
-                    bbox: s.labels.region_box,
-                    region_affected: s.labels.region_share.map(|x| x >= REGION_AFFECTED_SHARE),
-                    region_p95_db: s.labels.region_p95_db.map(|x| x as f32),
-                }
-            })
-            .collect()
-    }
 
     #[test]
     fn stable_bce_matches_the_formula_and_survives_huge_logits() -> Result<()> {
@@ -157,7 +138,7 @@ mod tests {
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &d);
         let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 32, ..CnnConfig::default() };
         let net = SpectrumResNet::new(&cfg, vb)?;
-        let ex = examples(12);
+        let ex = observed_examples(0..12);
         let refs: Vec<&Example> = ex.iter().collect();
         let batch = make_batch(&refs, &d)?;
         let mut opt = AdamW::new(vm.all_vars(), ParamsAdamW { lr: 3e-3, weight_decay: 0.0, ..Default::default() })?;

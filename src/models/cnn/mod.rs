@@ -2,7 +2,7 @@
 //! severity, the L3 box (with "none") and L2 regions. Training, calibration, decoding into answers and
 //! saliency build on [`SpectrumResNet`]; see issue 5. Any thread that owns the model.
 
-mod data;
+pub(crate) mod data;
 mod loss;
 mod resnet;
 mod train;
@@ -11,5 +11,5 @@ pub use data::{DataError, Example, load_examples, normalize_db, resize};
 pub use loss::{Batch, LEVEL_UNIT_DB, LossParts, bce_with_logits, corners, loss, make_batch};
 pub use resnet::{CnnConfig, CnnOutput, SpectrumResNet};
 pub use train::{
-    EpochReport, TrainError, TrainEvent, TrainOptions, TrainState, box_iou, evaluate, load_model, probabilities, train,
+    EpochReport, TrainError, TrainEvent, TrainOptions, TrainState, evaluate, load_model, probabilities, train,
 };

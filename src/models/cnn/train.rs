@@ -97,15 +97,6 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, TrainError> {
     serde_json::to_vec_pretty(v).map_err(|e| TrainError::Invalid(e.to_string()))
 }
 
-/// Intersection over union of two normalized corner boxes.
-pub fn box_iou(a: [f32; 4], b: [f32; 4]) -> f64 {
-    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = f64::from(ix * iy);
-    let union = f64::from((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter;
-    if union <= 0.0 { 0.0 } else { inter / union }
-}
-
 /// L1 accuracy and mean IoU (scenes with a region) of the network on `examples`, eval mode.
 pub fn evaluate(net: &SpectrumResNet, examples: &[Example], device: &Device) -> Result<(f64, f64), TrainError> {
     let (mut correct, mut iou_sum, mut boxed) = (0usize, 0f64, 0usize);
@@ -121,7 +112,7 @@ pub fn evaluate(net: &SpectrumResNet, examples: &[Example], device: &Device) -> 
             if let Some(truth) = e.bbox {
                 boxed += 1;
                 if obj[k] > 0.0 {
-                    iou_sum += box_iou([pred[k][0], pred[k][1], pred[k][2], pred[k][3]], truth);
+                    iou_sum += crate::eval::metrics::iou([pred[k][0], pred[k][1], pred[k][2], pred[k][3]], truth);
                 }
             }
         }
@@ -284,32 +275,13 @@ pub fn probabilities(logits: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::labels::REGION_AFFECTED_SHARE;
-
-    fn examples(range: std::ops::Range<usize>) -> Vec<Example> {
-        range
-            .map(|i| {
-                let s = crate::sim::generate_scene(crate::sim::Scenario::ALL[i % 3], i, 5, 32);
-                Example {
-                    scene: s.id.clone(),
-                    scenario: s.scenario.name().into(),
-                    split: s.split,
-                    grid: s.observation.in_db.iter().map(|&v| super::super::normalize_db(v)).collect(),
-                    input: 32,
-                    severity: s.labels.severity,
-                    bbox: s.labels.region_box,
-                    region_affected: s.labels.region_share.map(|x| x >= REGION_AFFECTED_SHARE),
-                    region_p95_db: s.labels.region_p95_db.map(|x| x as f32),
-                }
-            })
-            .collect()
-    }
+    use crate::models::cnn::data::observed_examples;
 
     #[test]
     fn trains_checkpoints_resumes_and_reloads() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 32, ..CnnConfig::default() };
-        let (tr, va) = (examples(0..16), examples(16..22));
+        let (tr, va) = (observed_examples(0..16), observed_examples(16..22));
         let opts = TrainOptions { epochs: 2, batch: 8, ..TrainOptions::default() };
         let mut events = 0;
         let s = train(&tr, &va, &cfg, &opts, dir.path(), &Device::Cpu, &mut |_| {
@@ -341,7 +313,7 @@ mod tests {
     fn wrong_inputs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 64, ..CnnConfig::default() };
-        let ex = examples(0..4);
+        let ex = observed_examples(0..4);
         let r = train(&ex, &ex, &cfg, &TrainOptions::default(), dir.path(), &Device::Cpu, &mut |_| true);
         assert!(r.unwrap_err().to_string().contains("input 32"));
         let r = train(&ex, &[], &cfg, &TrainOptions::default(), dir.path(), &Device::Cpu, &mut |_| true);
