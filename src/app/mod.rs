@@ -1,6 +1,7 @@
 //! The desktop app (egui/eframe), UI thread only. It reaches files and statistics only through
 //! `workers::{Job, Event}`; panels return [`Command`]s that are applied at the end of the frame.
 
+mod cnn;
 mod display_panel;
 mod document;
 mod overlays;
@@ -19,6 +20,7 @@ use crate::render::DisplaySettings;
 use crate::stats::RangeMode;
 use crate::workers::{EventKind, Job, Output, Workers};
 
+pub use cnn::{CnnResult, CnnSettings, CnnState, ModelState};
 pub use document::{DocStatus, Document};
 pub use samples::{GroundTruth, SampleSet};
 
@@ -32,12 +34,26 @@ pub struct Persisted {
     /// Index into [`RangeMode::PRESETS`] of the range rule new images start with.
     pub default_range: usize,
     pub show_side_panels: bool,
+    pub cnn: CnnSettings,
 }
 
 impl Default for Persisted {
     fn default() -> Self {
-        Self { recent: Vec::new(), defaults: DisplaySettings::default(), default_range: 2, show_side_panels: true }
+        Self {
+            recent: Vec::new(),
+            defaults: DisplaySettings::default(),
+            default_range: 2,
+            show_side_panels: true,
+            cnn: CnnSettings::default(),
+        }
     }
+}
+
+/// How the app starts besides its files.
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    /// CNN folder (config.json, model.safetensors, calibration.json); `None`: the bundled model.
+    pub cnn_dir: Option<PathBuf>,
 }
 
 /// How many recent files the File menu keeps.
@@ -63,6 +79,8 @@ pub enum Command {
     CancelLoad(u64),
     /// Show the sample set's current scene (after stepping, filtering or the truth toggle).
     ShowSample,
+    /// Run the CNN on the active image now (replacing its cached result).
+    RunCnn,
 }
 
 pub struct HeatscopeApp {
@@ -87,6 +105,8 @@ pub struct HeatscopeApp {
     pub samples: Option<SampleSet>,
     /// Folder whose manifest a worker is reading.
     manifest_pending: Option<PathBuf>,
+    /// The CNN model and its results.
+    pub cnn: CnnState,
 }
 
 impl HeatscopeApp {
@@ -95,6 +115,18 @@ impl HeatscopeApp {
     /// # Errors
     /// When the worker threads cannot start or eframe gave no wgpu renderer.
     pub fn new(cc: &eframe::CreationContext<'_>, files: Vec<PathBuf>) -> anyhow::Result<Self> {
+        Self::with_options(cc, files, AppOptions::default())
+    }
+
+    /// [`HeatscopeApp::new`] with start options.
+    ///
+    /// # Errors
+    /// As [`HeatscopeApp::new`].
+    pub fn with_options(
+        cc: &eframe::CreationContext<'_>,
+        files: Vec<PathBuf>,
+        options: AppOptions,
+    ) -> anyhow::Result<Self> {
         let persisted: Persisted = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
         let ctx = cc.egui_ctx.clone();
         let workers = Workers::new(2, move || ctx.request_repaint())?;
@@ -126,7 +158,12 @@ impl HeatscopeApp {
             stats_requested: HashSet::new(),
             samples: None,
             manifest_pending: None,
+            cnn: CnnState::default(),
         };
+        if let Err(e) = app.workers.submit("cnnmodel:0", Job::LoadCnn { dir: options.cnn_dir }) {
+            app.cnn.model = ModelState::Failed(e.clone());
+            app.error(format!("cannot load the CNN: {e}"));
+        }
         let files = if files.is_empty() { bundled_samples() } else { files };
         app.open(files);
         Ok(app)
@@ -258,6 +295,17 @@ impl HeatscopeApp {
                 self.manifest_event(event.kind);
                 continue;
             }
+            if kind == "cnnmodel" {
+                match event.kind {
+                    EventKind::Done(Output::CnnModel(m)) => self.cnn.model = ModelState::Ready(m),
+                    EventKind::Failed(why) => {
+                        self.error(format!("the CNN could not be loaded: {why}"));
+                        self.cnn.model = ModelState::Failed(why);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
             let Some(id) = rest.split(':').next().and_then(|s| s.parse::<u64>().ok()) else { continue };
             let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { continue };
             let mut failure = None;
@@ -306,6 +354,17 @@ impl HeatscopeApp {
                 }
                 ("stats", EventKind::Failed(message)) => {
                     failure = Some(format!("{}: statistics failed: {message}", doc.name()))
+                }
+                ("cnn", EventKind::Done(Output::Cnn(reading, ms))) => {
+                    let done = CnnResult::Done { reading: std::sync::Arc::from(reading), ms };
+                    self.cnn.results.insert(doc.path.clone(), done);
+                }
+                ("cnn", EventKind::Failed(message)) => {
+                    failure = Some(format!("{}: the CNN failed: {message}", doc.name()));
+                    self.cnn.results.insert(doc.path.clone(), CnnResult::Failed(message));
+                }
+                ("cnn", EventKind::Cancelled) => {
+                    self.cnn.results.remove(&doc.path);
                 }
                 _ => {}
             }
@@ -359,6 +418,48 @@ impl HeatscopeApp {
         }
     }
 
+    /// Run the CNN on the active image when it opened and "run on open" is on (square single-band
+    /// grids only; other images wait for an explicit run, which explains why it cannot read them).
+    fn request_cnn(&mut self) {
+        if !self.persisted.cnn.run_on_open {
+            return;
+        }
+        let Some(doc) = self.active_doc() else { return };
+        let Some(loaded) = &doc.loaded else { return };
+        if self.cnn.results.contains_key(&doc.path) || crate::workers::cnn_input(&loaded.raster).is_err() {
+            return;
+        }
+        self.run_cnn();
+    }
+
+    /// Run the CNN on the active image now.
+    fn run_cnn(&mut self) {
+        let Some(model) = self.cnn.model().cloned() else {
+            self.error("the CNN is not loaded".into());
+            return;
+        };
+        let Some(doc) = self.active_doc() else { return };
+        let Some(loaded) = &doc.loaded else {
+            self.info("the image is still loading; the CNN runs when it is ready".into());
+            return;
+        };
+        let (id, path, raster) = (doc.id, doc.path.clone(), std::sync::Arc::clone(&loaded.raster));
+        match self.workers.submit(format!("cnn:{id}"), Job::Cnn { model, raster }) {
+            Ok(_) => {
+                self.cnn.results.insert(path, CnnResult::Running);
+            }
+            Err(e) => self.error(format!("cannot run the CNN: {e}")),
+        }
+    }
+
+    /// The CNN's finished reading for the active image.
+    pub fn cnn_reading(&self) -> Option<std::sync::Arc<crate::models::cnn::CnnReading>> {
+        match self.cnn.results.get(&self.active_doc()?.path)? {
+            CnnResult::Done { reading, .. } => Some(std::sync::Arc::clone(reading)),
+            _ => None,
+        }
+    }
+
     fn apply_commands(&mut self, ctx: &egui::Context) {
         for command in std::mem::take(&mut self.commands) {
             match command {
@@ -367,6 +468,7 @@ impl HeatscopeApp {
                 Command::Select(id) => self.active = Some(id),
                 Command::Close(id) => self.close(id),
                 Command::ShowSample => self.show_sample(),
+                Command::RunCnn => self.run_cnn(),
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
                 Command::CancelLoad(id) => self.workers.cancel_key(&format!("load:{id}")),
@@ -377,6 +479,13 @@ impl HeatscopeApp {
     /// Close a document and cancel its pending jobs.
     fn close(&mut self, id: u64) {
         self.workers.cancel_key(&format!("load:{id}"));
+        self.workers.cancel_key(&format!("cnn:{id}"));
+        if let Some(doc) = self.docs.iter().find(|d| d.id == id) {
+            // A run that will never report back must not show as running when the file reopens.
+            if matches!(self.cnn.results.get(&doc.path), Some(CnnResult::Running)) {
+                self.cnn.results.remove(&doc.path);
+            }
+        }
         let prefix = format!("stats:{id}:");
         for key in self.stats_requested.iter().filter(|k| k.starts_with(&prefix)) {
             self.workers.cancel_key(key);
@@ -469,6 +578,7 @@ impl eframe::App for HeatscopeApp {
             }
         }
         self.request_stats();
+        self.request_cnn();
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });
@@ -499,7 +609,7 @@ impl eframe::App for HeatscopeApp {
 ///
 /// # Errors
 /// When no window or GPU context can be created.
-pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
+pub fn run(files: Vec<PathBuf>, start: AppOptions) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("heatscope")
@@ -509,6 +619,10 @@ pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
         renderer: eframe::Renderer::Wgpu,
         ..Default::default()
     };
-    eframe::run_native("heatscope", options, Box::new(move |cc| Ok(Box::new(HeatscopeApp::new(cc, files)?))))
-        .map_err(|e| anyhow!("the window could not open: {e}"))
+    eframe::run_native(
+        "heatscope",
+        options,
+        Box::new(move |cc| Ok(Box::new(HeatscopeApp::with_options(cc, files, start)?))),
+    )
+    .map_err(|e| anyhow!("the window could not open: {e}"))
 }

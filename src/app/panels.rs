@@ -46,6 +46,24 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
             }
         }
     }
+    // CNN: C runs it on the active image, B / M / S toggle its box, mask and saliency overlays.
+    if app.active.is_some() && !ctx.egui_wants_keyboard_input() {
+        let (c, b, m, s) = ctx.input_mut(|i| {
+            (
+                i.consume_key(Modifiers::NONE, Key::C),
+                i.consume_key(Modifiers::NONE, Key::B),
+                i.consume_key(Modifiers::NONE, Key::M),
+                i.consume_key(Modifiers::NONE, Key::S),
+            )
+        });
+        let cnn = &mut app.persisted.cnn;
+        cnn.show_box ^= b;
+        cnn.show_mask ^= m;
+        cnn.show_saliency ^= s;
+        if c {
+            app.command(Command::RunCnn);
+        }
+    }
     if n || p {
         let pos = app.docs.iter().position(|d| Some(d.id) == app.active);
         if let Some(i) = pos {
@@ -121,7 +139,7 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
 }
 
 /// Keyboard and mouse help shown in the View menu and the empty view.
-pub const VIEW_KEYS: [(&str, &str); 9] = [
+pub const VIEW_KEYS: [(&str, &str); 11] = [
     ("drag", "pan"),
     ("wheel", "zoom at the cursor"),
     ("F", "fit the image"),
@@ -131,6 +149,8 @@ pub const VIEW_KEYS: [(&str, &str); 9] = [
     ("arrows", "step the pinned pixel by one"),
     ("Esc", "release the pinned pixel"),
     ("PgUp / PgDn", "previous / next image"),
+    ("C", "run the CNN on this image"),
+    ("B / M / S", "CNN box / exceedance mask / saliency"),
 ];
 
 pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {

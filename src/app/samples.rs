@@ -40,6 +40,8 @@ pub struct SampleSet {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroundTruth {
     pub bbox: Option<[f32; 4]>,
+    /// L1 class index, when the scene has a severity question.
+    pub severity: Option<usize>,
     pub label: String,
 }
 
@@ -124,7 +126,12 @@ impl SampleSet {
         let class = recs.iter().find(|r| r.kind == QuestionKind::Severity).map(|r| r.answer.clone());
         let bbox = recs.iter().find(|r| r.kind == QuestionKind::Localize).and_then(|r| r.bbox);
         let view = if self.show_truth { "truth" } else { "observed" };
-        Some(GroundTruth { bbox, label: format!("{}  ({view})  severity: {}", s.id, class.as_deref().unwrap_or("?")) })
+        let severity = class.as_deref().and_then(|c| crate::types::SEVERITY_CLASSES.iter().position(|&x| x == c));
+        Some(GroundTruth {
+            bbox,
+            severity,
+            label: format!("{}  ({view})  severity: {}", s.id, class.as_deref().unwrap_or("?")),
+        })
     }
 }
 

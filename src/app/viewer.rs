@@ -16,13 +16,14 @@ const READOUT_HEIGHT: f32 = 40.0;
 
 pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) {
     let truth = app.ground_truth();
+    let cnn = app.cnn_reading().map(|r| (r, app.persisted.cnn.clone()));
     egui::CentralPanel::default().show(ui, |ui| {
         let Some(doc) = app.active_doc_mut() else {
             empty_view(ui);
             return;
         };
         match &doc.status {
-            DocStatus::Ready => image_view(doc, ui, srgb_target, truth.as_ref()),
+            DocStatus::Ready => image_view(doc, ui, srgb_target, truth.as_ref(), cnn.as_ref()),
             DocStatus::Loading { fraction, message, .. } => {
                 ui.centered_and_justified(|ui| {
                     ui.add(egui::ProgressBar::new(*fraction).text(message.clone()).desired_width(300.0));
@@ -54,7 +55,15 @@ fn empty_view(ui: &mut egui::Ui) {
     });
 }
 
-fn image_view(doc: &mut Document, ui: &mut egui::Ui, srgb_target: bool, truth: Option<&GroundTruth>) {
+type CnnOverlay = (std::sync::Arc<crate::models::cnn::CnnReading>, super::CnnSettings);
+
+fn image_view(
+    doc: &mut Document,
+    ui: &mut egui::Ui,
+    srgb_target: bool,
+    truth: Option<&GroundTruth>,
+    cnn: Option<&CnnOverlay>,
+) {
     let Some(loaded) = doc.loaded.clone() else { return };
     let raster = &loaded.raster;
     let full = ui.available_rect_before_wrap();
@@ -152,12 +161,15 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, srgb_target: bool, truth: O
     } else if !doc.ranges_ready() {
         overlays::notice(&painter, image_rect, "computing statistics for the display range…");
     }
+    let to_pt = |p: [f32; 2]| {
+        let v = transform.to_view(p);
+        egui::pos2(image_rect.min.x + v[0] / ppp, image_rect.min.y + v[1] / ppp)
+    };
+    let (w, h) = (raster.width as f32, raster.height as f32);
+    if let Some((reading, settings)) = cnn {
+        super::cnn::overlay(&painter, reading, settings, |x, y| to_pt([x * w, y * h]));
+    }
     if let Some(gt) = truth {
-        let to_pt = |p: [f32; 2]| {
-            let v = transform.to_view(p);
-            egui::pos2(image_rect.min.x + v[0] / ppp, image_rect.min.y + v[1] / ppp)
-        };
-        let (w, h) = (raster.width as f32, raster.height as f32);
         overlays::ground_truth(&painter, image_rect, gt, |x, y| to_pt([x * w, y * h]));
     }
     overlays::colorbar(&painter, image_rect, doc, raster.meta.unit.as_deref());

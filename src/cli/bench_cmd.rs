@@ -1,7 +1,13 @@
 //! `heatscope bench sim`: how fast scenes are generated (truth, observation, labels, questions; no
-//! disk), per scenario and grid size, on one thread. Runs on the main thread.
+//! disk), per scenario and grid size, on one thread. `heatscope bench cnn`: the CNN's latency at
+//! batch 1 and throughput at batch 16. Runs on the main thread.
 
+use std::path::PathBuf;
 use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::models::cnn::CnnModel;
 
 use crate::sim::{Scenario, generate_scene};
 
@@ -9,6 +15,21 @@ use crate::sim::{Scenario, generate_scene};
 pub enum BenchCommand {
     /// Scene generation speed on one thread.
     Sim(SimBenchArgs),
+    /// CNN latency (batch 1) and throughput (batch 16) on generated 128-pixel scenes.
+    Cnn(CnnBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CnnBenchArgs {
+    /// Model folder; default: the bundled model.
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// Timed repetitions per batch size (after 3 warm-up runs).
+    #[arg(long, default_value_t = 50)]
+    pub runs: usize,
+    /// Batch sizes, comma-separated.
+    #[arg(long, default_value = "1,16")]
+    pub batches: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -21,8 +42,62 @@ pub struct SimBenchArgs {
     pub scenes: usize,
 }
 
+fn bench_cnn(a: &CnnBenchArgs) -> anyhow::Result<()> {
+    let batches: Vec<usize> = a
+        .batches
+        .split(',')
+        .map(|s| s.trim().parse::<usize>().map_err(|e| anyhow::anyhow!("--batches: {s:?}: {e}")))
+        .collect::<anyhow::Result<_>>()?;
+    if a.runs == 0 || batches.iter().any(|&b| b == 0 || b > 1024) {
+        anyhow::bail!("--runs must be at least 1 and batch sizes 1-1024");
+    }
+    let device = crate::models::compute_device();
+    let model = match &a.model_dir {
+        Some(d) => CnnModel::load(d, &device.device).with_context(|| format!("loading {}", d.display()))?,
+        None => CnnModel::bundled(&device.device).context("loading the bundled CNN")?,
+    };
+    let c = &model.net.config;
+    let max = batches.iter().copied().max().unwrap_or(1);
+    let scenes: Vec<Vec<f32>> =
+        (0..max).map(|i| generate_scene(Scenario::ALL[i % 3], i, 77, 128).observation.in_db).collect();
+    println!(
+        "CNN width {} blocks {:?}, input {} px (stem stride {}), {} parameters; {}, {} threads",
+        c.width,
+        c.blocks,
+        c.input,
+        c.stem_stride,
+        model.parameter_count(),
+        device.label,
+        candle_core::utils::get_num_threads()
+    );
+    println!("  end to end: 128-px dB grid -> resize, forward, softmax, box, regions, mask, saliency");
+    for &b in &batches {
+        let grids: Vec<&[f32]> = scenes[..b].iter().map(|g| g.as_slice()).collect();
+        for _ in 0..3 {
+            std::hint::black_box(model.read_grids(&grids, 128)?);
+        }
+        let mut times = Vec::with_capacity(a.runs);
+        for _ in 0..a.runs {
+            let t = Instant::now();
+            std::hint::black_box(model.read_grids(&grids, 128)?);
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        println!(
+            "  batch {b:3}: median {:7.2} ms  (p10 {:.2}, p90 {:.2})  {:7.1} images/s",
+            median * 1e3,
+            times[times.len() / 10] * 1e3,
+            times[times.len() * 9 / 10] * 1e3,
+            b as f64 / median
+        );
+    }
+    Ok(())
+}
+
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Cnn(a) => bench_cnn(a),
         BenchCommand::Sim(a) => {
             let sizes: Vec<usize> = a
                 .sizes

@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 
 use crate::eval::baselines::{Grids, prior_predictions, rule_predictions, tune_rule};
 use crate::eval::{ScoreOptions, Weights, check_images, read_manifest, read_predictions, score};
-use crate::types::{Prediction, Split};
+use crate::models::cnn::{CnnModel, cnn_predictions};
+use crate::types::{Prediction, QaRecord, QuestionKind, Split};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -17,8 +18,17 @@ pub struct EvalArgs {
     #[arg(long)]
     pub dataset: PathBuf,
     /// Predictions JSONL: one {"id", "answer", optional "box", "confidence"} per line.
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    pub predictions: Option<PathBuf>,
+    /// Run a model on the dataset and score its answers instead: `cnn` (L1-L3).
     #[arg(long)]
-    pub predictions: PathBuf,
+    pub model: Option<String>,
+    /// The model's folder (config.json, model.safetensors, calibration.json); default: the bundled one.
+    #[arg(long, requires = "model")]
+    pub model_dir: Option<PathBuf>,
+    /// Also write the model's predictions (JSONL) here.
+    #[arg(long, requires = "model")]
+    pub save_predictions: Option<PathBuf>,
     /// Score only this split (train, val, test); default: every question in the manifest.
     #[arg(long)]
     pub split: Option<String>,
@@ -68,7 +78,11 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let records = read_manifest(&manifest)?;
     // A dataset with missing files is broken; say which before scoring anything.
     check_images(&manifest, &a.dataset)?;
-    let predictions = read_predictions(&a.predictions)?;
+    let (records, predictions) = match (&a.model, &a.predictions) {
+        (Some(kind), _) => model_predictions(kind, a, &records, split)?,
+        (None, Some(p)) => (records, read_predictions(p)?),
+        (None, None) => bail!("pass --predictions FILE or --model cnn"),
+    };
     let opts = ScoreOptions { weights, bootstrap: a.bootstrap, seed: a.seed, split };
     let report = score(&records, &predictions, &opts);
     print!("{}", report.to_text());
@@ -80,6 +94,43 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
         std::fs::write(p, report.to_csv()).with_context(|| format!("cannot write the CSV report: {}", p.display()))?;
     }
     Ok(())
+}
+
+/// Run `kind` over the records of `split` (all when `None`); returns the records it answers (its
+/// levels only, so the table is not filled with questions it never sees) and its predictions.
+fn model_predictions(
+    kind: &str,
+    a: &EvalArgs,
+    records: &[QaRecord],
+    split: Option<Split>,
+) -> anyhow::Result<(Vec<QaRecord>, Vec<Prediction>)> {
+    if kind != "cnn" {
+        bail!("unknown model {kind:?}; expected cnn");
+    }
+    let device = crate::models::compute_device();
+    let model = match &a.model_dir {
+        Some(dir) => {
+            CnnModel::load(dir, &device.device).with_context(|| format!("loading the CNN from {}", dir.display()))?
+        }
+        None => CnnModel::bundled(&device.device).context("loading the bundled CNN")?,
+    };
+    let answered: Vec<QaRecord> = records
+        .iter()
+        .filter(|r| r.kind != QuestionKind::Explain && split.is_none_or(|s| r.split == s))
+        .cloned()
+        .collect();
+    let grids = Grids::load(&a.dataset, &answered)?;
+    let start = std::time::Instant::now();
+    let preds = cnn_predictions(&model, &answered, &grids, &mut |done, total| {
+        eprint!("\rCNN ({}): {done}/{total} scenes", device.label);
+        let _ = std::io::stderr().flush();
+        true
+    })?;
+    eprintln!("  ({:.1} s)", start.elapsed().as_secs_f64());
+    if let Some(p) = &a.save_predictions {
+        write_predictions(p, &preds)?;
+    }
+    Ok((answered, preds))
 }
 
 fn write_predictions(path: &Path, preds: &[Prediction]) -> anyhow::Result<()> {

@@ -19,6 +19,10 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     /// Files to open in the viewer.
     pub files: Vec<PathBuf>,
+    /// The viewer's CNN: a folder with config.json, model.safetensors and calibration.json
+    /// (default: the bundled model).
+    #[arg(long, value_name = "DIR")]
+    pub cnn_model: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -60,7 +64,7 @@ pub fn main() -> ExitCode {
         Some(Command::Baseline(args)) => eval_cmd::run_baseline(&args),
         Some(Command::Bench(cmd)) => bench_cmd::run(&cmd),
         Some(Command::Train(cmd)) => train_cmd::run(&cmd),
-        None => crate::app::run(cli.files),
+        None => crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::models::cnn::{CnnConfig, TrainEvent, TrainOptions, load_examples, train};
+use crate::models::cnn::{CnnConfig, TrainEvent, TrainOptions, fit_calibration, load_examples, load_model, train};
 use crate::types::Split;
 
 #[derive(Debug, clap::Subcommand)]
@@ -37,9 +37,12 @@ pub struct CnnArgs {
     /// Channels of the first stage (ResNet-18 uses 64).
     #[arg(long, default_value_t = 32)]
     pub width: usize,
-    /// Network input side (a multiple of 32); grids are resized to it.
+    /// Network input side (a multiple of 8 x stem stride); grids are resized to it.
     #[arg(long, default_value_t = 128)]
     pub input: usize,
+    /// Downsampling of the first convolution (1, 2 or 4); the exceedance mask is input / stride a side.
+    #[arg(long, default_value_t = 4)]
+    pub stem_stride: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Turn off the flip/transpose augmentation.
@@ -52,7 +55,7 @@ pub struct CnnArgs {
 
 pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
     let TrainCommand::Cnn(a) = cmd;
-    let config = CnnConfig { width: a.width, input: a.input, ..CnnConfig::default() };
+    let config = CnnConfig { width: a.width, input: a.input, stem_stride: a.stem_stride, ..CnnConfig::default() };
     config.validate().map_err(|e| anyhow::anyhow!("invalid network: {e}"))?;
     if a.out.join("state.json").is_file() && !a.resume {
         bail!("{} already holds a training run; pass --resume to continue it or choose another --out", a.out.display());
@@ -95,11 +98,12 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
             }
             TrainEvent::Epoch(r) => {
                 eprintln!(
-                    "\repoch {:3}  train loss {:.3}  val L1 acc {:.3}  val L3 IoU {:.3}  {:.0} s{}",
+                    "\repoch {:3}  train loss {:.3}  val L1 acc {:.3}  val L3 IoU {:.3} (box head) {:.3} (mask)  {:.0} s{}",
                     r.epoch,
                     r.train_loss,
                     r.val_l1,
                     r.val_iou,
+                    r.val_iou_mask,
                     r.seconds,
                     if r.best { "  (best, saved)" } else { "" }
                 );
@@ -113,6 +117,25 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         state.best_score,
         state.best_epoch,
         a.out.join("model.safetensors").display()
+    );
+    // Calibrate the best checkpoint on val: temperature, L3 source and mask threshold.
+    let net = load_model(&a.out, &device.device)?;
+    let cal = fit_calibration(&net, &val_set, &device.device)?;
+    let path = a.out.join("calibration.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&cal)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "calibrated on {} val scenes: temperature {:.3} (NLL {:.3} -> {:.3}, ECE {:.3} -> {:.3}); L3 from {:?} at {:.2}, val IoU {:.3} -> {}",
+        cal.val_scenes,
+        cal.temperature,
+        cal.val_nll_before,
+        cal.val_nll_after,
+        cal.val_ece_before,
+        cal.val_ece_after,
+        cal.l3_source,
+        cal.mask_threshold,
+        cal.val_iou,
+        path.display()
     );
     Ok(())
 }

@@ -10,8 +10,9 @@ use crate::sim::SourcePart;
 use crate::sim::labels::{
     REGION_AFFECTED_SHARE, explanation_text, highest_region, mitigation, region_box, region_stats, severity_class,
 };
-use crate::types::{NO_REGION, Prediction, QaRecord, QuestionKind, REGIONS, SEVERITY_CLASSES, Split, box_answer};
+use crate::types::{NO_REGION, Prediction, QaRecord, QuestionKind, Split, box_answer};
 
+use super::answer::{SceneEstimate, answer};
 use super::{ScoreOptions, score};
 
 /// The rule baseline's parameters.
@@ -66,6 +67,11 @@ impl Grids {
             grids.insert(r.scene.clone(), (n, band));
         }
         Ok(Grids { grids })
+    }
+
+    /// The observed grid of `scene` (side, values in dB).
+    pub fn get(&self, scene: &str) -> Option<(usize, &[f32])> {
+        self.grids.get(scene).map(|(n, g)| (*n, g.as_slice()))
     }
 }
 
@@ -141,24 +147,18 @@ fn rule_explanation(scenario: &str, s: &RuleScene) -> String {
     explanation_text(&source, evidence, severity, highest_region(&s.region_p95), mitigation(part, severity))
 }
 
-fn answer(r: &QaRecord, s: &RuleScene) -> Prediction {
-    let region = |name: &str| REGIONS.iter().position(|&x| x == name);
-    let text = match r.kind {
-        QuestionKind::Severity => SEVERITY_CLASSES[severity_class(s.share)].to_string(),
-        QuestionKind::RegionAffected => {
-            let k = REGIONS.iter().position(|x| r.question.contains(&format!(" {x} "))).unwrap_or(4);
-            if s.region_share[k] >= REGION_AFFECTED_SHARE { "yes" } else { "no" }.to_string()
+impl RuleScene {
+    fn estimate(&self, scenario: &str) -> SceneEstimate {
+        SceneEstimate {
+            severity: severity_class(self.share),
+            severity_confidence: None,
+            region_affected: self.region_share.map(|s| s >= REGION_AFFECTED_SHARE),
+            region_p95_db: self.region_p95,
+            bbox: self.bbox,
+            box_confidence: None,
+            explanation: Some(rule_explanation(scenario, self)),
         }
-        QuestionKind::WhichWorse => {
-            let a = r.choices.first().and_then(|c| region(c)).unwrap_or(0);
-            let b = r.choices.get(1).and_then(|c| region(c)).unwrap_or(1);
-            REGIONS[if s.region_p95[a] >= s.region_p95[b] { a } else { b }].to_string()
-        }
-        QuestionKind::WorstRegion => REGIONS[highest_region(&s.region_p95)].to_string(),
-        QuestionKind::Localize => s.bbox.map_or_else(|| NO_REGION.to_string(), box_answer),
-        QuestionKind::Explain => rule_explanation(&r.scenario, s),
-    };
-    Prediction { id: r.id.clone(), answer: text, bbox: None, confidence: None }
+    }
 }
 
 /// Rule-baseline predictions for `records` with parameters `p`.
@@ -168,7 +168,7 @@ pub fn rule_predictions(records: &[QaRecord], grids: &Grids, p: &RuleParams) -> 
     for r in records {
         let Some((n, g)) = grids.grids.get(&r.scene) else { continue };
         let s = cache.entry(&r.scene).or_insert_with(|| analyse(g, *n, p));
-        out.push(answer(r, s));
+        out.extend(answer(r, &s.estimate(&r.scenario)));
     }
     out
 }

@@ -29,6 +29,7 @@
 //! [`REGIONS`]: crate::types::REGIONS
 //! [`concepts_in`]: crate::types::concepts_in
 
+pub mod answer;
 pub mod baselines;
 mod error;
 pub mod metrics;

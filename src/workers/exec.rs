@@ -13,6 +13,19 @@ pub(super) struct Reporter<'a> {
     pub progress: &'a dyn Fn(f32, String),
 }
 
+/// Whether the CNN can read `raster`: one band, square, 8-4096 pixels a side.
+pub fn cnn_input(raster: &crate::types::Raster) -> Result<(), String> {
+    if raster.band_count() != 1 || raster.width != raster.height || !(8..=4096).contains(&raster.width) {
+        return Err(format!(
+            "the CNN reads square single-band I/N grids in dB (8-4096 px a side); this image is {} x {} with {} band(s)",
+            raster.width,
+            raster.height,
+            raster.band_count()
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
     match job {
         Job::Load { path, options, max_texture_dim } => {
@@ -57,6 +70,30 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
             Ok(records) => EventKind::Done(Output::Manifest(records)),
             Err(e) => EventKind::Failed(e.to_string()),
         },
+        Job::LoadCnn { dir } => {
+            let device = crate::models::compute_device().device;
+            let model = match &dir {
+                Some(d) => crate::models::cnn::CnnModel::load(d, &device),
+                None => crate::models::cnn::CnnModel::bundled(&device),
+            };
+            match model {
+                Ok(m) => EventKind::Done(Output::CnnModel(Arc::new(m))),
+                Err(e) => EventKind::Failed(e.to_string()),
+            }
+        }
+        Job::Cnn { model, raster } => {
+            if let Err(why) = cnn_input(&raster) {
+                return EventKind::Failed(why);
+            }
+            let start = std::time::Instant::now();
+            match model.read_grids(&[&raster.bands[0]], raster.width) {
+                Ok(mut readings) if !readings.is_empty() => {
+                    EventKind::Done(Output::Cnn(Box::new(readings.remove(0)), start.elapsed().as_secs_f64() * 1e3))
+                }
+                Ok(_) => EventKind::Failed("the CNN returned nothing".into()),
+                Err(e) => EventKind::Failed(e.to_string()),
+            }
+        }
         Job::Sleep { steps, step_ms, value } => {
             for step in 0..steps {
                 if r.cancel.is_cancelled() {

@@ -19,6 +19,7 @@ use crate::io::LoadOptions;
 use crate::stats::BandStats;
 use crate::types::Raster;
 
+pub use exec::cnn_input;
 pub use pool::Workers;
 
 /// Identifies one submitted job: a unique id plus the generation of its key at submission.
@@ -52,6 +53,10 @@ pub enum Job {
     Stats { raster: Arc<Raster>, band: usize },
     /// Read a SpectrumQA-sim manifest (JSONL) for the sample browser.
     Manifest { path: PathBuf },
+    /// Load the CNN: the bundled model, or the folder given.
+    LoadCnn { dir: Option<PathBuf> },
+    /// Run the CNN on band 1 of a square raster (an I/N grid in dB).
+    Cnn { model: Arc<crate::models::cnn::CnnModel>, raster: Arc<Raster> },
     /// Test and diagnostics job: sleeps in small steps, reporting progress, then returns its value.
     Sleep { steps: u32, step_ms: u64, value: u64 },
     /// Test job: panics with the given message on the worker thread.
@@ -65,6 +70,9 @@ impl Job {
             Self::Load { path, .. } => format!("loading {}", path.display()),
             Self::Stats { band, .. } => format!("statistics of band {}", band + 1),
             Self::Manifest { path } => format!("reading {}", path.display()),
+            Self::LoadCnn { dir: Some(d) } => format!("loading the CNN from {}", d.display()),
+            Self::LoadCnn { dir: None } => "loading the bundled CNN".into(),
+            Self::Cnn { .. } => "running the CNN".into(),
             Self::Sleep { .. } => "sleep".into(),
             Self::Panic { .. } => "panic test".into(),
         }
@@ -87,6 +95,9 @@ pub enum Output {
     Loaded(Loaded),
     Stats(Box<BandStats>),
     Manifest(Vec<crate::types::QaRecord>),
+    CnnModel(Arc<crate::models::cnn::CnnModel>),
+    /// The CNN's reading and how long it took (ms).
+    Cnn(Box<crate::models::cnn::CnnReading>, f64),
     Value(u64),
 }
 

@@ -27,6 +27,10 @@ pub struct Example {
     pub region_affected: [bool; 5],
     /// 95th-percentile I/N per region, dB.
     pub region_p95_db: [f32; 5],
+    /// Where the TRUE field exceeds the protection criterion, `truth_side` a side, row-major: the
+    /// dense target (every label above is a statistic of it).
+    pub exceed: Vec<bool>,
+    pub truth_side: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +123,15 @@ pub fn load_examples(dataset: &Path, input: usize) -> Result<Vec<Example>, DataE
         }
         let n = raster.width;
         let band: Vec<f32> = raster.bands[0].iter().map(|&v| normalize_db(v)).collect();
+        let truth_path = dataset.join(&r.images.truth);
+        let truth = crate::io::load(&truth_path, &crate::io::LoadOptions::default())
+            .map_err(|e| err(&truth_path, e.to_string()))?;
+        if truth.width != truth.height || truth.bands.len() != 1 {
+            return Err(err(
+                &truth_path,
+                format!("expected one square band, found {} x {}", truth.width, truth.height),
+            ));
+        }
         out.push(Example {
             scene: r.scene.clone(),
             scenario: r.scenario.clone(),
@@ -129,6 +142,8 @@ pub fn load_examples(dataset: &Path, input: usize) -> Result<Vec<Example>, DataE
             bbox,
             region_affected: share.map(|s| f64::from(s) >= crate::sim::labels::REGION_AFFECTED_SHARE),
             region_p95_db,
+            exceed: truth.bands[0].iter().map(|&v| v > crate::sim::labels::PROTECTION_DB).collect(),
+            truth_side: truth.width,
         });
     }
     Ok(out)
@@ -147,31 +162,54 @@ impl Example {
             bbox: scene.labels.region_box,
             region_affected: scene.labels.region_share.map(|x| x >= crate::sim::labels::REGION_AFFECTED_SHARE),
             region_p95_db: scene.labels.region_p95_db.map(|x| x as f32),
+            exceed: scene.truth.in_db.iter().map(|&v| v > crate::sim::labels::PROTECTION_DB).collect(),
+            truth_side: scene.truth.size,
         }
     }
 
-    /// Mirror left-right: pixels, box and regions move together.
+    /// The exceedance target on an `m x m` grid: the share of true pixels above the criterion in each
+    /// cell (each true pixel belongs to the cell its centre falls in).
+    pub fn mask_target(&self, m: usize) -> Vec<f32> {
+        let n = self.truth_side;
+        let mut hits = vec![0f32; m * m];
+        let mut count = vec![0f32; m * m];
+        for r in 0..n {
+            let cr = r * m / n;
+            for c in 0..n {
+                let k = cr * m + c * m / n;
+                count[k] += 1.0;
+                hits[k] += f32::from(u8::from(self.exceed[r * n + c]));
+            }
+        }
+        // A cell no pixel falls in (m > n) takes its nearest pixel.
+        (0..m * m)
+            .map(|k| {
+                if count[k] > 0.0 {
+                    hits[k] / count[k]
+                } else {
+                    let (r, c) = ((k / m) * n / m, (k % m) * n / m);
+                    f32::from(u8::from(self.exceed[r * n + c]))
+                }
+            })
+            .collect()
+    }
+
+    /// Mirror left-right: pixels, box, regions and mask move together.
     pub fn flip_h(&self) -> Example {
-        let n = self.input;
-        let grid = (0..n * n).map(|i| self.grid[(i / n) * n + (n - 1 - i % n)]).collect();
         let bbox = self.bbox.map(|b| [1.0 - b[2], b[1], 1.0 - b[0], b[3]]);
-        self.with(grid, bbox, FLIP_H)
+        self.with(|n, i| (i / n) * n + (n - 1 - i % n), bbox, FLIP_H)
     }
 
     /// Mirror top-bottom.
     pub fn flip_v(&self) -> Example {
-        let n = self.input;
-        let grid = (0..n * n).map(|i| self.grid[(n - 1 - i / n) * n + i % n]).collect();
         let bbox = self.bbox.map(|b| [b[0], 1.0 - b[3], b[2], 1.0 - b[1]]);
-        self.with(grid, bbox, FLIP_V)
+        self.with(|n, i| (n - 1 - i / n) * n + i % n, bbox, FLIP_V)
     }
 
     /// Swap rows and columns (mirror on the main diagonal).
     pub fn transpose(&self) -> Example {
-        let n = self.input;
-        let grid = (0..n * n).map(|i| self.grid[(i % n) * n + i / n]).collect();
         let bbox = self.bbox.map(|b| [b[1], b[0], b[3], b[2]]);
-        self.with(grid, bbox, TRANSPOSE)
+        self.with(|n, i| (i % n) * n + i / n, bbox, TRANSPOSE)
     }
 
     /// One of the eight symmetries of the square (0 = identity), by bits: transpose, flip_v, flip_h.
@@ -189,9 +227,12 @@ impl Example {
         e
     }
 
-    fn with(&self, grid: Vec<f32>, bbox: Option<[f32; 4]>, perm: [usize; 5]) -> Example {
+    /// The example with both squares re-indexed by `source(side, i)` (where output pixel `i` comes from).
+    fn with(&self, source: fn(usize, usize) -> usize, bbox: Option<[f32; 4]>, perm: [usize; 5]) -> Example {
+        let (n, t) = (self.input, self.truth_side);
         Example {
-            grid,
+            grid: (0..n * n).map(|i| self.grid[source(n, i)]).collect(),
+            exceed: (0..t * t).map(|i| self.exceed[source(t, i)]).collect(),
             bbox,
             region_affected: perm.map(|k| self.region_affected[k]),
             region_p95_db: perm.map(|k| self.region_p95_db[k]),
@@ -236,6 +277,7 @@ mod tests {
                     assert!((f64::from(*got) - want).abs() < 1e-4, "symmetry {k}");
                 }
                 let mask: Vec<bool> = a.grid.iter().map(|&v| v > PROTECTION_DB).collect();
+                assert_eq!(a.exceed, mask, "symmetry {k}: the exceedance mask moves with the pixels");
                 match (a.bbox, region_box(&mask, 32)) {
                     (Some(x), Some(y)) => {
                         assert!(x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-6), "symmetry {k}: {x:?} vs {y:?}")
@@ -269,6 +311,8 @@ mod tests {
         assert_eq!(e.bbox, scene.labels.region_box);
         assert_eq!(e.grid.len(), 64 * 64);
         assert!(e.grid.iter().all(|v| (-1.0..=1.0).contains(v)));
+        let want: Vec<bool> = scene.truth.in_db.iter().map(|&v| v > PROTECTION_DB).collect();
+        assert_eq!((e.truth_side, &e.exceed), (32, &want));
         let small = load_examples(dir.path(), 32).unwrap();
         let s = small.iter().find(|e| e.scene == scene.id).unwrap();
         assert_eq!(s.grid, scene.observation.in_db.iter().map(|&v| normalize_db(v)).collect::<Vec<_>>());
@@ -277,6 +321,17 @@ mod tests {
         std::fs::write(&meta, "{\"labels\": {}}").unwrap();
         let msg = load_examples(dir.path(), 32).unwrap_err().to_string();
         assert!(msg.contains(&scene.id) && msg.contains("labels.severity") && msg.contains("meta.json"), "{msg}");
+    }
+
+    #[test]
+    fn mask_target_is_the_exceeding_share_of_each_cell() {
+        let mut e = truth_example(0);
+        e.truth_side = 4;
+        e.exceed = [[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]].concat().iter().map(|&v| v == 1).collect();
+        assert_eq!(e.mask_target(2), vec![0.75, 0.0, 0.0, 0.5]);
+        assert_eq!(e.mask_target(4), e.exceed.iter().map(|&b| f32::from(u8::from(b))).collect::<Vec<_>>());
+        assert_eq!(e.mask_target(1), vec![5.0 / 16.0]);
+        assert_eq!(e.mask_target(8)[0..2], [1.0, 1.0]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The CNN's training targets and loss: batches of [`Example`]s as tensors, and the multi-task loss
 //! (L1 cross-entropy, L3 objectness BCE and corner L1 on scenes with a region, L2 affected BCE and
-//! 95th-percentile smooth L1). Runs on the trainer's thread.
+//! 95th-percentile smooth L1, exceedance-mask BCE against each cell's exceeding share). Runs on the
+//! trainer's thread.
 
 use candle_core::{D, DType, Device, Result, Tensor};
 
@@ -25,13 +26,18 @@ pub struct Batch {
     pub region_affected: Tensor,
     /// (batch, regions) 95th percentile / [`LEVEL_UNIT_DB`].
     pub region_level: Tensor,
+    /// (batch, mask_side, mask_side) exceeding share of each cell.
+    pub mask: Tensor,
 }
 
-pub fn make_batch(examples: &[&Example], device: &Device) -> Result<Batch> {
+/// Stack examples into tensors; the mask target is built at `mask_side` cells a side (the network's
+/// [`super::CnnConfig::mask_side`]).
+pub fn make_batch(examples: &[&Example], mask_side: usize, device: &Device) -> Result<Batch> {
     let b = examples.len();
     let n = examples.first().map_or(0, |e| e.input);
     let mut x = Vec::with_capacity(b * n * n);
     let (mut sev, mut has, mut corners, mut aff, mut lev) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut mask = Vec::with_capacity(b * mask_side * mask_side);
     for e in examples {
         if e.input != n {
             candle_core::bail!("examples of one batch must share the input size ({} vs {n})", e.input);
@@ -42,6 +48,7 @@ pub fn make_batch(examples: &[&Example], device: &Device) -> Result<Batch> {
         corners.extend_from_slice(&e.bbox.unwrap_or([0.0; 4]));
         aff.extend(e.region_affected.iter().map(|&a| if a { 1f32 } else { 0.0 }));
         lev.extend(e.region_p95_db.iter().map(|&v| v / LEVEL_UNIT_DB));
+        mask.extend(e.mask_target(mask_side));
     }
     Ok(Batch {
         x: Tensor::from_vec(x, (b, 1, n, n), device)?,
@@ -50,6 +57,7 @@ pub fn make_batch(examples: &[&Example], device: &Device) -> Result<Batch> {
         corners: Tensor::from_vec(corners, (b, 4), device)?,
         region_affected: Tensor::from_vec(aff, (b, 5), device)?,
         region_level: Tensor::from_vec(lev, (b, 5), device)?,
+        mask: Tensor::from_vec(mask, (b, mask_side, mask_side), device)?,
     })
 }
 
@@ -76,6 +84,7 @@ pub struct LossParts {
     pub bbox: f32,
     pub regions: f32,
     pub level: f32,
+    pub mask: f32,
 }
 
 /// The multi-task loss (equal weights; the box term is averaged over scenes that have a region).
@@ -92,7 +101,11 @@ pub fn loss(out: &CnnOutput, b: &Batch) -> Result<(Tensor, LossParts)> {
     let small = ad.lt(1.0)?.to_dtype(DType::F32)?;
     let smooth = ((&small * (diff.sqr()? * 0.5)?)? + ((1.0 - &small)? * (ad - 0.5)?)?)?;
     let level = smooth.mean_all()?;
-    let total = ((((&severity + &objectness)? + &bbox)? + &regions)? + &level)?;
+    if out.mask.dims() != b.mask.dims() {
+        candle_core::bail!("mask output {:?} vs target {:?}", out.mask.dims(), b.mask.dims());
+    }
+    let mask = bce_with_logits(&out.mask, &b.mask)?;
+    let total = (((((&severity + &objectness)? + &bbox)? + &regions)? + &level)? + &mask)?;
     let v = |t: &Tensor| t.to_scalar::<f32>();
     let parts = LossParts {
         total: v(&total)?,
@@ -101,6 +114,7 @@ pub fn loss(out: &CnnOutput, b: &Batch) -> Result<(Tensor, LossParts)> {
         bbox: v(&bbox)?,
         regions: v(&regions)?,
         level: v(&level)?,
+        mask: v(&mask)?,
     };
     Ok((total, parts))
 }
@@ -136,11 +150,11 @@ mod tests {
         let d = Device::Cpu;
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &d);
-        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 32, ..CnnConfig::default() };
+        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 32, stem_stride: 2, ..CnnConfig::default() };
         let net = SpectrumResNet::new(&cfg, vb)?;
         let ex = observed_examples(0..12);
         let refs: Vec<&Example> = ex.iter().collect();
-        let batch = make_batch(&refs, &d)?;
+        let batch = make_batch(&refs, cfg.mask_side(), &d)?;
         let mut opt = AdamW::new(vm.all_vars(), ParamsAdamW { lr: 3e-3, weight_decay: 0.0, ..Default::default() })?;
         let (_, first) = loss(&net.forward_t(&batch.x, true)?, &batch)?;
         let mut last = first;
@@ -151,6 +165,7 @@ mod tests {
         }
         assert!(first.total.is_finite() && last.total < 0.5 * first.total, "{first:?} -> {last:?}");
         assert!(last.severity < first.severity && last.bbox < first.bbox, "{first:?} -> {last:?}");
+        assert!(last.mask < first.mask, "{first:?} -> {last:?}");
         Ok(())
     }
 }

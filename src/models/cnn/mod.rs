@@ -3,13 +3,19 @@
 //! saliency build on [`SpectrumResNet`]; see issue 5. Any thread that owns the model.
 
 pub(crate) mod data;
+mod decode;
 mod loss;
 mod resnet;
 mod train;
 
 pub use data::{DataError, Example, load_examples, normalize_db, resize};
+pub use decode::{
+    Calibration, CnnModel, CnnReading, ECE_BINS, L3Source, ReliabilityBin, cnn_predictions, confidences, ece,
+    fit_calibration, fit_temperature, nll, reliability_svg,
+};
 pub use loss::{Batch, LEVEL_UNIT_DB, LossParts, bce_with_logits, corners, loss, make_batch};
 pub use resnet::{CnnConfig, CnnOutput, SpectrumResNet};
 pub use train::{
-    EpochReport, TrainError, TrainEvent, TrainOptions, TrainState, evaluate, load_model, probabilities, train,
+    EpochReport, Scores, TrainError, TrainEvent, TrainOptions, TrainState, evaluate, load_model, mask_box,
+    probabilities, train,
 };

@@ -1,7 +1,8 @@
 //! heatscope's own ResNet-18 family for single-channel heatmaps, with batch norm in training and
 //! evaluation modes and every operation differentiable (no max-pool: the stem downsamples with a
-//! strided convolution), and the three SpectrumQA heads: L1 severity, L3 box with a "none" output,
-//! and per-region L2 outputs. Runs on whichever thread owns the model (a worker or the trainer).
+//! strided convolution), and the SpectrumQA heads: L1 severity, L3 box with a "none" output,
+//! per-region L2 outputs, and a dense head that says, for every cell of a grid at the stem's
+//! resolution, which share of it exceeds the protection criterion (the quantity all labels come from). Runs on whichever thread owns the model (a worker or the trainer).
 
 use candle_core::{D, Module, ModuleT, Result, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder, batch_norm, conv2d_no_bias, linear};
@@ -21,11 +22,27 @@ pub struct CnnConfig {
     pub classes: usize,
     /// L2 regions.
     pub regions: usize,
+    /// Downsampling of the stem convolution (1, 2 or 4); the exceedance mask has `input / stem_stride`
+    /// cells a side.
+    #[serde(default = "default_stem_stride")]
+    pub stem_stride: usize,
+}
+
+fn default_stem_stride() -> usize {
+    2
 }
 
 impl Default for CnnConfig {
     fn default() -> Self {
-        CnnConfig { width: 32, blocks: [2, 2, 2, 2], input: 128, in_channels: 1, classes: 4, regions: 5 }
+        CnnConfig {
+            width: 32,
+            blocks: [2, 2, 2, 2],
+            input: 128,
+            in_channels: 1,
+            classes: 4,
+            regions: 5,
+            stem_stride: 4,
+        }
     }
 }
 
@@ -35,8 +52,12 @@ impl CnnConfig {
         if self.width == 0 || self.width > 512 {
             return Err(format!("width {} is outside 1-512", self.width));
         }
-        if self.input < 32 || self.input > 1024 || !self.input.is_multiple_of(32) {
-            return Err(format!("input {} must be a multiple of 32 in 32-1024", self.input));
+        if ![1, 2, 4].contains(&self.stem_stride) {
+            return Err(format!("stem_stride {} must be 1, 2 or 4", self.stem_stride));
+        }
+        let unit = 8 * self.stem_stride;
+        if self.input < 32 || self.input > 1024 || !self.input.is_multiple_of(unit) {
+            return Err(format!("input {} must be a multiple of {unit} in 32-1024", self.input));
         }
         if self.blocks.contains(&0) {
             return Err(format!("every stage needs at least one block, got {:?}", self.blocks));
@@ -45,6 +66,11 @@ impl CnnConfig {
             return Err("in_channels, classes (>= 2) and regions must be positive".into());
         }
         Ok(())
+    }
+
+    /// Cells a side of the exceedance mask.
+    pub fn mask_side(&self) -> usize {
+        self.input / self.stem_stride
     }
 }
 
@@ -112,6 +138,8 @@ pub struct CnnOutput {
     pub region_affected: Tensor,
     /// L2 region 95th-percentile I/N estimate in units of 10 dB, (batch, regions).
     pub region_level: Tensor,
+    /// Exceedance logits per cell, (batch, mask_side, mask_side).
+    pub mask: Tensor,
     /// The last feature map (batch, channels, h, w), for saliency.
     pub features: Tensor,
 }
@@ -125,6 +153,8 @@ pub struct SpectrumResNet {
     severity: Linear,
     bbox: Linear,
     regions: Linear,
+    /// 1x1 convolutions onto stages 0, 2 and 3; their maps are upsampled to stage 0's and summed.
+    mask: [Conv2d; 3],
 }
 
 impl SpectrumResNet {
@@ -132,7 +162,9 @@ impl SpectrumResNet {
     pub fn new(config: &CnnConfig, vb: VarBuilder) -> Result<Self> {
         config.validate().map_err(candle_core::Error::msg)?;
         let w = config.width;
-        let stem = ConvBn::new(config.in_channels, w, 3, 2, vb.pp("stem"))?;
+        // Kernel 3 at stride 1 or 2, 7 at stride 4, so every input pixel is seen.
+        let stem =
+            ConvBn::new(config.in_channels, w, 2 * config.stem_stride.max(2) - 1, config.stem_stride, vb.pp("stem"))?;
         let mut stages = Vec::new();
         let mut c_in = w;
         for (i, &n) in config.blocks.iter().enumerate() {
@@ -147,6 +179,8 @@ impl SpectrumResNet {
             stages.push(blocks);
         }
         let head = vb.pp("head");
+        let one = |c: usize, name: &str| candle_nn::conv2d(c, 1, 1, Conv2dConfig::default(), head.pp(name));
+        let mask = [one(w, "mask0")?, one(w << 2, "mask2")?, one(w << 3, "mask3")?];
         Ok(SpectrumResNet {
             config: config.clone(),
             stem,
@@ -154,6 +188,7 @@ impl SpectrumResNet {
             severity: linear(c_in, config.classes, head.pp("severity"))?,
             bbox: linear(c_in, 5, head.pp("box"))?,
             regions: linear(c_in, 2 * config.regions, head.pp("regions"))?,
+            mask,
         })
     }
 
@@ -161,10 +196,17 @@ impl SpectrumResNet {
     /// (and updates its running averages).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<CnnOutput> {
         let mut h = self.stem.forward_t(x, train)?.relu()?;
+        let mut taps = Vec::with_capacity(4);
         for stage in &self.stages {
             for block in stage {
                 h = block.forward_t(&h, train)?;
             }
+            taps.push(h.clone());
+        }
+        let side = taps[0].dim(3)?;
+        let mut mask = self.mask[0].forward(&taps[0])?;
+        for (conv, tap) in self.mask[1..].iter().zip([&taps[2], &taps[3]]) {
+            mask = (mask + conv.forward(tap)?.upsample_nearest2d(side, side)?)?;
         }
         let pooled = h.mean(D::Minus1)?.mean(D::Minus1)?;
         let b = self.bbox.forward(&pooled)?;
@@ -176,8 +218,21 @@ impl SpectrumResNet {
             objectness: b.narrow(1, 4, 1)?.squeeze(1)?,
             region_affected: r.narrow(1, 0, n)?,
             region_level: r.narrow(1, n, n)?,
+            mask: mask.squeeze(1)?,
             features: h,
         })
+    }
+}
+
+impl SpectrumResNet {
+    /// Class activation map of `class` on a feature map (1, channels, h, w): the severity head's
+    /// weights for that class applied at every position, (h, w). With global average pooling before a
+    /// linear head this equals Grad-CAM (the gradient of the logit with respect to each feature map is
+    /// the class weight over h*w), without a backward pass. Negative values mean evidence against.
+    pub fn class_activation(&self, features: &Tensor, class: usize) -> Result<Tensor> {
+        let (_, c, h, w) = features.dims4()?;
+        let weights = self.severity.weight().narrow(0, class, 1)?.reshape((c, 1))?;
+        features.reshape((c, h * w))?.t()?.matmul(&weights)?.reshape((h, w))
     }
 }
 
@@ -188,7 +243,7 @@ mod tests {
     use candle_nn::VarMap;
 
     fn small() -> CnnConfig {
-        CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 64, ..CnnConfig::default() }
+        CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 64, stem_stride: 2, ..CnnConfig::default() }
     }
 
     #[test]
@@ -205,6 +260,12 @@ mod tests {
         assert_eq!(out.region_level.dims(), &[3, 5]);
         // Stem /2 then three /2 stages: 64 -> 4.
         assert_eq!(out.features.dims(), &[3, 64, 4, 4]);
+        assert_eq!(out.mask.dims(), &[3, 32, 32]);
+        // A stride-4 stem: 128 -> 32-cell mask, 4 x 4 features.
+        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], ..CnnConfig::default() };
+        let net = SpectrumResNet::new(&cfg, VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu))?;
+        let out = net.forward_t(&Tensor::zeros((1, 1, 128, 128), DType::F32, &Device::Cpu)?, false)?;
+        assert_eq!((out.mask.dims(), out.features.dims()), (&[1, 32, 32][..], &[1, 64, 4, 4][..]));
         let b = out.bbox.flatten_all()?.to_vec1::<f32>()?;
         assert!(b.iter().all(|v| (0.0..=1.0).contains(v)));
         Ok(())
@@ -221,7 +282,8 @@ mod tests {
             + out.bbox.mean_all()?
             + out.objectness.mean_all()?
             + out.region_affected.mean_all()?
-            + out.region_level.mean_all()?)?;
+            + out.region_level.mean_all()?
+            + out.mask.mean_all()?)?;
         let grads = loss.backward()?;
         let data = vm.data().lock().map_err(|e| candle_core::Error::msg(e.to_string()))?;
         let mut missing = Vec::new();
@@ -254,9 +316,35 @@ mod tests {
     }
 
     #[test]
+    fn class_activation_averages_to_the_logit_minus_bias() -> Result<()> {
+        let vm = VarMap::new();
+        let net = SpectrumResNet::new(&small(), VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))?;
+        let x = Tensor::randn(0f32, 1.0, (1, 1, 64, 64), &Device::Cpu)?;
+        let out = net.forward_t(&x, false)?;
+        for class in 0..4 {
+            let cam = net.class_activation(&out.features, class)?;
+            assert_eq!(cam.dims(), &[4, 4]);
+            let bias = net.severity.bias().map(|b| b.get(class)).transpose()?;
+            let bias = bias.map_or(Ok(0.0), |b| b.to_scalar::<f32>())?;
+            let logit = out.severity.get(0)?.get(class)?.to_scalar::<f32>()?;
+            let mean = cam.mean_all()?.to_scalar::<f32>()?;
+            assert!((mean + bias - logit).abs() < 1e-4, "class {class}: {mean} + {bias} vs {logit}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn bad_configs_are_refused_with_a_reason() {
         let bad = CnnConfig { input: 100, ..CnnConfig::default() };
         assert!(bad.validate().unwrap_err().contains("multiple of 32"));
+        let bad_stride = CnnConfig { stem_stride: 3, ..CnnConfig::default() };
+        assert!(bad_stride.validate().unwrap_err().contains("stem_stride"));
+        // Old configs without the field read as stride 2.
+        let old: CnnConfig = serde_json::from_str(
+            r#"{"width":8,"blocks":[1,1,1,1],"input":64,"in_channels":1,"classes":4,"regions":5}"#,
+        )
+        .unwrap();
+        assert_eq!(old.stem_stride, 2);
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
         assert!(SpectrumResNet::new(&bad, vb).is_err());

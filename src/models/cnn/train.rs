@@ -55,9 +55,12 @@ pub struct EpochReport {
     pub train_loss: f32,
     /// L1 accuracy on val.
     pub val_l1: f64,
-    /// Mean IoU on val scenes with a region (a "none" prediction scores 0).
+    /// Mean IoU on val scenes with a region (a "none" prediction scores 0), box head.
     pub val_iou: f64,
-    /// Mean of the two: what "best" means.
+    /// The same with the box read off the exceedance mask (largest component above 0.5).
+    #[serde(default)]
+    pub val_iou_mask: f64,
+    /// Mean of L1 and the better IoU: what "best" means.
     pub val_score: f64,
     pub best: bool,
     pub seconds: f64,
@@ -97,28 +100,52 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, TrainError> {
     serde_json::to_vec_pretty(v).map_err(|e| TrainError::Invalid(e.to_string()))
 }
 
-/// L1 accuracy and mean IoU (scenes with a region) of the network on `examples`, eval mode.
-pub fn evaluate(net: &SpectrumResNet, examples: &[Example], device: &Device) -> Result<(f64, f64), TrainError> {
-    let (mut correct, mut iou_sum, mut boxed) = (0usize, 0f64, 0usize);
+/// Validation numbers of a network on a set of examples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// L1 accuracy.
+    pub l1: f64,
+    /// Mean IoU over scenes with a region, box head (a "none" prediction scores 0).
+    pub iou_head: f64,
+    /// The same, box of the largest component of the exceedance mask above 0.5.
+    pub iou_mask: f64,
+}
+
+/// The box of the largest component of `probs > threshold` on an `m x m` mask, or `None` when it
+/// is under [`crate::sim::labels::MIN_REGION_SHARE`] (the labels' own rule).
+pub fn mask_box(probs: &[f32], m: usize, threshold: f32) -> Option<[f32; 4]> {
+    let mask: Vec<bool> = probs.iter().map(|&p| p > threshold).collect();
+    crate::sim::labels::region_box(&mask, m)
+}
+
+/// L1 accuracy and mean IoUs (scenes with a region) of the network on `examples`, eval mode.
+pub fn evaluate(net: &SpectrumResNet, examples: &[Example], device: &Device) -> Result<Scores, TrainError> {
+    let m = net.config.mask_side();
+    let (mut correct, mut iou_head, mut iou_mask, mut boxed) = (0usize, 0f64, 0f64, 0usize);
     for chunk in examples.chunks(64) {
         let refs: Vec<&Example> = chunk.iter().collect();
-        let batch = make_batch(&refs, device)?;
+        let batch = make_batch(&refs, m, device)?;
         let out = net.forward_t(&batch.x, false)?;
         let classes = out.severity.argmax(D::Minus1)?.to_vec1::<u32>()?;
         let obj = out.objectness.to_vec1::<f32>()?;
         let pred = corners(&out.bbox)?.clamp(0f32, 1f32)?.to_vec2::<f32>()?;
+        let masks = candle_nn::ops::sigmoid(&out.mask)?.flatten_from(1)?.to_vec2::<f32>()?;
         for (k, e) in chunk.iter().enumerate() {
             correct += usize::from(classes[k] as usize == e.severity);
             if let Some(truth) = e.bbox {
                 boxed += 1;
                 if obj[k] > 0.0 {
-                    iou_sum += crate::eval::metrics::iou([pred[k][0], pred[k][1], pred[k][2], pred[k][3]], truth);
+                    iou_head += crate::eval::metrics::iou([pred[k][0], pred[k][1], pred[k][2], pred[k][3]], truth);
+                }
+                if let Some(b) = mask_box(&masks[k], m, 0.5) {
+                    iou_mask += crate::eval::metrics::iou(b, truth);
                 }
             }
         }
     }
     let n = examples.len().max(1) as f64;
-    Ok((correct as f64 / n, if boxed == 0 { 0.0 } else { iou_sum / boxed as f64 }))
+    let per_box = |s: f64| if boxed == 0 { 0.0 } else { s / boxed as f64 };
+    Ok(Scores { l1: correct as f64 / n, iou_head: per_box(iou_head), iou_mask: per_box(iou_mask) })
 }
 
 /// Train on `train`, validate on `val`, write checkpoints into `out`:
@@ -208,7 +235,7 @@ pub fn train(
                 .map(|&i| if opts.augment { train[i].symmetry((rng.next_u64() % 8) as u8) } else { train[i].clone() })
                 .collect();
             let refs: Vec<&Example> = owned.iter().collect();
-            let batch = make_batch(&refs, device)?;
+            let batch = make_batch(&refs, config.mask_side(), device)?;
             let (l, parts) = loss(&net.forward_t(&batch.x, true)?, &batch)?;
             opt.backward_step(&l)?;
             loss_sum += parts.total;
@@ -221,14 +248,15 @@ pub fn train(
                 return Err(TrainError::Cancelled(state.epochs_done));
             }
         }
-        let (val_l1, val_iou) = evaluate(&net, val, device)?;
-        let val_score = (val_l1 + val_iou) / 2.0;
+        let v = evaluate(&net, val, device)?;
+        let val_score = (v.l1 + v.iou_head.max(v.iou_mask)) / 2.0;
         let best = val_score > state.best_score;
         let report = EpochReport {
             epoch: epoch + 1,
             train_loss: loss_sum / steps_per_epoch as f32,
-            val_l1,
-            val_iou,
+            val_l1: v.l1,
+            val_iou: v.iou_head,
+            val_iou_mask: v.iou_mask,
             val_score,
             best,
             seconds: t0.elapsed().as_secs_f64(),
@@ -280,7 +308,7 @@ mod tests {
     #[test]
     fn trains_checkpoints_resumes_and_reloads() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 32, ..CnnConfig::default() };
+        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 32, stem_stride: 2, ..CnnConfig::default() };
         let (tr, va) = (observed_examples(0..16), observed_examples(16..22));
         let opts = TrainOptions { epochs: 2, batch: 8, ..TrainOptions::default() };
         let mut events = 0;
@@ -301,9 +329,10 @@ mod tests {
         assert_eq!(s.history[2].epoch, 3);
         // The best checkpoint reloads and scores what training said it scored.
         let net = load_model(dir.path(), &Device::Cpu).unwrap();
-        let (l1, iou) = evaluate(&net, &va, &Device::Cpu).unwrap();
+        let v = evaluate(&net, &va, &Device::Cpu).unwrap();
         let best = s.history.iter().find(|r| r.epoch == s.best_epoch).unwrap();
-        assert!((l1 - best.val_l1).abs() < 1e-9 && (iou - best.val_iou).abs() < 1e-6, "{l1} {iou} vs {best:?}");
+        assert!((v.l1 - best.val_l1).abs() < 1e-9, "{v:?} vs {best:?}");
+        assert!((v.iou_head - best.val_iou).abs() < 1e-6 && (v.iou_mask - best.val_iou_mask).abs() < 1e-6, "{v:?}");
         // Cancelling stops at once.
         let r = train(&tr, &va, &cfg, &opts, dir.path(), &Device::Cpu, &mut |_| false);
         assert!(matches!(r, Err(TrainError::Cancelled(0))));
@@ -312,7 +341,7 @@ mod tests {
     #[test]
     fn wrong_inputs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 64, ..CnnConfig::default() };
+        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 64, stem_stride: 2, ..CnnConfig::default() };
         let ex = observed_examples(0..4);
         let r = train(&ex, &ex, &cfg, &TrainOptions::default(), dir.path(), &Device::Cpu, &mut |_| true);
         assert!(r.unwrap_err().to_string().contains("input 32"));

@@ -1,0 +1,271 @@
+//! The CNN in the app: the model is loaded on a worker at start, runs on a worker when a heatmap opens
+//! (when "run on open" is on) or when asked (C), and its reading is cached per file. The panel shows the
+//! calibrated class probabilities as bars, the answers for every level it covers and the toggles; the
+//! overlay draws its box, exceedance mask and saliency over the image. UI thread.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egui::{Color32, FontId, Painter, Rect, RichText, Stroke, vec2};
+
+use super::{Command, HeatscopeApp};
+use crate::models::cnn::{CnnModel, CnnReading};
+use crate::types::{REGIONS, SEVERITY_CLASSES};
+
+/// What the user chose (kept between runs).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CnnSettings {
+    /// Run the CNN on every square single-band grid that opens.
+    pub run_on_open: bool,
+    pub show_box: bool,
+    pub show_mask: bool,
+    pub show_saliency: bool,
+    /// Opacity of the saliency and mask overlays, 0-1.
+    pub opacity: f32,
+}
+
+impl Default for CnnSettings {
+    fn default() -> Self {
+        CnnSettings { run_on_open: true, show_box: true, show_mask: false, show_saliency: false, opacity: 0.5 }
+    }
+}
+
+/// The model's state.
+#[derive(Clone, Debug)]
+pub enum ModelState {
+    Loading,
+    Ready(Arc<CnnModel>),
+    Failed(String),
+}
+
+/// The CNN's answer for one file.
+#[derive(Clone, Debug)]
+pub enum CnnResult {
+    Running,
+    Done { reading: Arc<CnnReading>, ms: f64 },
+    Failed(String),
+}
+
+/// Everything the app keeps about the CNN.
+#[derive(Debug)]
+pub struct CnnState {
+    pub model: ModelState,
+    /// Results by file path (a file reopened or stepped back to is not run again).
+    pub results: HashMap<PathBuf, CnnResult>,
+}
+
+impl Default for CnnState {
+    fn default() -> Self {
+        CnnState { model: ModelState::Loading, results: HashMap::new() }
+    }
+}
+
+impl CnnState {
+    pub fn model(&self) -> Option<&Arc<CnnModel>> {
+        match &self.model {
+            ModelState::Ready(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// The "CNN" section of the right panel.
+pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    egui::CollapsingHeader::new(RichText::new("CNN").heading()).default_open(true).show(ui, |ui| {
+        let settings = &mut app.persisted.cnn;
+        match &app.cnn.model {
+            ModelState::Loading => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("loading the model…");
+                });
+            }
+            ModelState::Failed(why) => {
+                ui.label(RichText::new(format!("The CNN could not be loaded: {why}")).color(ui.visuals().error_fg_color));
+                return;
+            }
+            ModelState::Ready(m) => {
+                let c = &m.net.config;
+                let cal = &m.calibration;
+                let calibrated = if cal.val_scenes > 0 {
+                    format!("calibrated on {} val scenes (T = {:.2})", cal.val_scenes, cal.temperature)
+                } else {
+                    "not calibrated".to_string()
+                };
+                ui.weak(format!("ResNet width {}, {} px input, {}", c.width, c.input, calibrated))
+                    .on_hover_text("The SpectrumQA CNN: L1 severity, L2 regions, L3 box. Confidences are temperature-scaled on the validation split.");
+            }
+        }
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut settings.run_on_open, "run on open")
+                .on_hover_text("Run the CNN on a worker whenever a square single-band grid opens")
+                .accessible_name("run the CNN on open");
+            let can_run = app.cnn.model().is_some() && app.active.is_some();
+            if ui
+                .add_enabled(can_run, egui::Button::new("Run (C)"))
+                .on_hover_text("Run the CNN on this image now (results are cached per file)")
+                .clicked()
+            {
+                app.commands.push(Command::RunCnn);
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut settings.show_box, "box").on_hover_text("The predicted L3 region box (B)");
+            ui.checkbox(&mut settings.show_mask, "mask")
+                .on_hover_text("Cells the CNN thinks exceed the protection criterion (M)");
+            ui.checkbox(&mut settings.show_saliency, "saliency")
+                .on_hover_text("Class activation of the predicted class (Grad-CAM for this network) (S)");
+        });
+        ui.add(egui::Slider::new(&mut settings.opacity, 0.0..=1.0).text("overlay opacity"))
+            .on_hover_text("Opacity of the mask and saliency overlays");
+        let Some(doc) = app.active_doc() else { return };
+        match app.cnn.results.get(&doc.path) {
+            None => {
+                ui.weak("Not run on this image. Press C to run it.");
+            }
+            Some(CnnResult::Running) => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("running…");
+                });
+            }
+            Some(CnnResult::Failed(why)) => {
+                ui.label(RichText::new(why).color(ui.visuals().error_fg_color));
+            }
+            Some(CnnResult::Done { reading, ms }) => {
+                let truth = app.ground_truth();
+                reading_view(ui, reading, *ms, truth.as_ref());
+            }
+        }
+    });
+    ui.separator();
+}
+
+fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, truth: Option<&super::GroundTruth>) {
+    let class = SEVERITY_CLASSES[r.severity];
+    let p = r.probs.get(r.severity).copied().unwrap_or(0.0);
+    ui.label(RichText::new(format!("severity: {class} ({:.0} %)", p * 100.0)).strong())
+        .on_hover_text("L1 class with its calibrated probability");
+    if let Some(t) = truth.and_then(|t| t.severity) {
+        let agree = t == r.severity;
+        let text = format!("truth: {} {}", SEVERITY_CLASSES[t], if agree { "✔" } else { "✘" });
+        let color = if agree { Color32::from_rgb(110, 200, 110) } else { Color32::from_rgb(230, 110, 90) };
+        ui.label(RichText::new(text).color(color));
+    }
+    // Class probabilities as bars.
+    for (k, name) in SEVERITY_CLASSES.iter().enumerate() {
+        let v = r.probs.get(k).copied().unwrap_or(0.0);
+        ui.horizontal(|ui| {
+            ui.add_sized([70.0, 16.0], egui::Label::new(*name));
+            let bar = egui::ProgressBar::new(v).desired_width(150.0).text(format!("{:.1} %", v * 100.0));
+            let bar = if k == r.severity { bar.fill(Color32::from_rgb(230, 140, 40)) } else { bar };
+            ui.add(bar).accessible_name(format!("probability {name}"));
+        });
+    }
+    let region = match r.bbox {
+        Some(b) => format!("region: [{:.2}, {:.2}, {:.2}, {:.2}]", b[0], b[1], b[2], b[3]),
+        None => "region: none".to_string(),
+    };
+    ui.label(format!("{region}  (p = {:.0} %)", r.region_prob * 100.0))
+        .on_hover_text("L3 box (x0, y0, x1, y1 as fractions of the image) and the probability that there is a region");
+    egui::Grid::new("cnn regions").num_columns(3).striped(true).show(ui, |ui| {
+        ui.weak("region");
+        ui.weak("affected");
+        ui.weak("p95 I/N");
+        ui.end_row();
+        for (k, name) in REGIONS.iter().enumerate() {
+            ui.label(*name);
+            ui.label(format!("{:.0} %", r.region_affected[k] * 100.0));
+            ui.label(format!("{:.1} dB", r.region_p95_db[k]));
+            ui.end_row();
+        }
+    });
+    ui.weak(format!("{ms:.0} ms on a worker"));
+}
+
+/// A colour ramp for the saliency overlay (transparent dark red to opaque yellow).
+fn heat(v: f32, opacity: f32) -> Color32 {
+    let v = v.clamp(0.0, 1.0);
+    let (r, g, b) = (255.0, 40.0 + 200.0 * v, 30.0 * (1.0 - v));
+    Color32::from_rgba_unmultiplied(r as u8, g as u8, b as u8, (255.0 * opacity * v) as u8)
+}
+
+/// Bilinear sample of an `n x n` grid at cell-centre coordinates (u, v) in [0, 1].
+fn sample(grid: &[f32], n: usize, u: f32, v: f32) -> f32 {
+    let x = (u * n as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+    let y = (v * n as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(n - 1), (y0 + 1).min(n - 1));
+    let (fx, fy) = (x.fract(), y.fract());
+    let top = grid[y0 * n + x0] * (1.0 - fx) + grid[y0 * n + x1] * fx;
+    let bottom = grid[y1 * n + x0] * (1.0 - fx) + grid[y1 * n + x1] * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Draw the reading over the image; `to_screen` maps normalized image coordinates to screen points.
+pub fn overlay(painter: &Painter, r: &CnnReading, settings: &CnnSettings, to_screen: impl Fn(f32, f32) -> egui::Pos2) {
+    let cells = |grid: &[f32], n: usize, k: usize, color: &dyn Fn(f32) -> Color32| {
+        let mut mesh = egui::Mesh::default();
+        for row in 0..k {
+            for col in 0..k {
+                let (u0, v0) = (col as f32 / k as f32, row as f32 / k as f32);
+                let (u1, v1) = ((col + 1) as f32 / k as f32, (row + 1) as f32 / k as f32);
+                let value = sample(grid, n, (u0 + u1) / 2.0, (v0 + v1) / 2.0);
+                let c = color(value);
+                if c.a() > 0 {
+                    mesh.add_colored_rect(Rect::from_two_pos(to_screen(u0, v0), to_screen(u1, v1)), c);
+                }
+            }
+        }
+        painter.add(egui::Shape::mesh(mesh));
+    };
+    if settings.show_saliency && r.saliency_side > 0 {
+        cells(&r.saliency, r.saliency_side, 48, &|v| heat(v, settings.opacity));
+    }
+    if settings.show_mask && r.mask_side > 0 {
+        let a = (255.0 * settings.opacity) as u8;
+        let on = Color32::from_rgba_unmultiplied(40, 220, 255, a);
+        cells(&r.mask, r.mask_side, r.mask_side, &|p| if p > 0.5 { on } else { Color32::TRANSPARENT });
+    }
+    if settings.show_box {
+        let p = r.probs.get(r.severity).copied().unwrap_or(0.0);
+        let label = format!("CNN: {} {:.0} %", SEVERITY_CLASSES[r.severity], p * 100.0);
+        let orange = Color32::from_rgb(255, 150, 30);
+        let anchor = match r.bbox {
+            Some(b) => {
+                let rect = Rect::from_two_pos(to_screen(b[0], b[1]), to_screen(b[2], b[3]));
+                painter.rect_stroke(rect, 0.0, Stroke::new(4.0, Color32::BLACK), egui::StrokeKind::Middle);
+                painter.rect_stroke(rect, 0.0, Stroke::new(2.5, orange), egui::StrokeKind::Middle);
+                rect.left_bottom() + vec2(0.0, 2.0)
+            }
+            None => to_screen(0.0, 0.0) + vec2(4.0, 4.0),
+        };
+        let text = if r.bbox.is_some() {
+            format!("{label} · region {:.0} %", r.region_prob * 100.0)
+        } else {
+            format!("{label} · no region ({:.0} %)", (1.0 - r.region_prob) * 100.0)
+        };
+        let galley = painter.layout_no_wrap(text, FontId::proportional(12.0), Color32::BLACK);
+        let bg = Rect::from_min_size(anchor, galley.size() + vec2(6.0, 2.0));
+        painter.rect_filled(bg, 2.0, orange);
+        painter.galley(anchor + vec2(3.0, 1.0), galley, Color32::BLACK);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bilinear_sample_hits_cell_centres_and_clamps() {
+        let g = [0.0, 1.0, 2.0, 3.0];
+        assert_eq!(sample(&g, 2, 0.25, 0.25), 0.0);
+        assert_eq!(sample(&g, 2, 0.75, 0.75), 3.0);
+        assert_eq!(sample(&g, 2, 0.5, 0.25), 0.5);
+        assert_eq!(sample(&g, 2, 0.0, 1.0), 2.0);
+        assert_eq!(heat(0.0, 1.0).a(), 0);
+        assert_eq!(heat(1.0, 0.5).a(), 127);
+    }
+}

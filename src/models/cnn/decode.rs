@@ -1,0 +1,559 @@
+//! From the network's raw outputs to what a user sees and what the benchmark scores: calibrated class
+//! probabilities (one temperature fitted on val), the L3 box (from the exceedance mask or the box head,
+//! whichever scored better on val), per-region answers, the exceedance mask and a class-activation
+//! saliency map. Any thread that owns the model (a worker in the app, the caller in the CLI).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use super::data::{Example, normalize_db, resize};
+use super::loss::{LEVEL_UNIT_DB, corners, make_batch};
+use super::resnet::{CnnConfig, CnnOutput, SpectrumResNet};
+use super::train::{TrainError, mask_box};
+use crate::eval::answer::{SceneEstimate, answer};
+use crate::eval::baselines::Grids;
+use crate::types::{Prediction, QaRecord, QuestionKind};
+
+/// Where the L3 box comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum L3Source {
+    /// Largest component of the exceedance mask above `mask_threshold` (the labels' own rule).
+    Mask,
+    /// The box-regression head, gated by its objectness.
+    Head,
+}
+
+/// Fitted on the val split after training; saved as `calibration.json` beside the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Class logits are divided by this before the softmax.
+    pub temperature: f64,
+    pub l3_source: L3Source,
+    pub mask_threshold: f32,
+    /// Val scenes it was fitted on (0: not fitted, identity).
+    pub val_scenes: usize,
+    pub val_nll_before: f64,
+    pub val_nll_after: f64,
+    pub val_ece_before: f64,
+    pub val_ece_after: f64,
+    /// Val mean IoU of the chosen L3 source and threshold.
+    pub val_iou: f64,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration {
+            temperature: 1.0,
+            l3_source: L3Source::Mask,
+            mask_threshold: 0.5,
+            val_scenes: 0,
+            val_nll_before: f64::NAN,
+            val_nll_after: f64::NAN,
+            val_ece_before: f64::NAN,
+            val_ece_after: f64::NAN,
+            val_iou: f64::NAN,
+        }
+    }
+}
+
+/// Everything the CNN says about one heatmap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CnnReading {
+    /// Calibrated L1 class probabilities, [`crate::types::SEVERITY_CLASSES`] order.
+    pub probs: Vec<f32>,
+    pub severity: usize,
+    /// L3 box [x0, y0, x1, y1] in [0, 1] of the image, `None` for "no region".
+    pub bbox: Option<[f32; 4]>,
+    /// Probability that the scene has a region at all (objectness).
+    pub region_prob: f32,
+    /// Probability that each region is affected (>= 10 % of it above the criterion).
+    pub region_affected: [f32; 5],
+    /// Estimated 95th-percentile I/N per region, dB.
+    pub region_p95_db: [f32; 5],
+    /// Probability that each cell exceeds the criterion, `mask_side` a side.
+    pub mask: Vec<f32>,
+    pub mask_side: usize,
+    /// Class activation of the predicted class on the last feature map, scaled to [0, 1].
+    pub saliency: Vec<f32>,
+    pub saliency_side: usize,
+}
+
+impl CnnReading {
+    /// The reading as answers to SpectrumQA questions.
+    pub fn estimate(&self) -> SceneEstimate {
+        SceneEstimate {
+            severity: self.severity,
+            severity_confidence: self.probs.get(self.severity).copied(),
+            region_affected: self.region_affected.map(|p| p >= 0.5),
+            region_p95_db: self.region_p95_db.map(f64::from),
+            bbox: self.bbox,
+            box_confidence: Some(if self.bbox.is_some() { self.region_prob } else { 1.0 - self.region_prob }),
+            explanation: None,
+        }
+    }
+}
+
+/// A loaded CNN with its calibration.
+#[derive(Debug, Clone)]
+pub struct CnnModel {
+    pub net: SpectrumResNet,
+    pub calibration: Calibration,
+    pub device: Device,
+    parameters: usize,
+}
+
+impl CnnModel {
+    /// Load `config.json`, `model.safetensors` and `calibration.json` (identity when absent) from `dir`.
+    pub fn load(dir: &Path, device: &Device) -> Result<CnnModel, TrainError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|source| TrainError::Io { what: "read", path, source })
+        };
+        let calibration = if dir.join("calibration.json").is_file() { Some(read("calibration.json")?) } else { None };
+        CnnModel::from_bytes(&read("config.json")?, &read("model.safetensors")?, calibration.as_deref(), device)
+            .map_err(|e| match e {
+                TrainError::Invalid(m) => TrainError::Invalid(format!("{}: {m}", dir.display())),
+                other => other,
+            })
+    }
+
+    /// Build from the three files' contents (`calibration` `None`: identity calibration). Errors name
+    /// the file and, for weights, the tensor and the shape the configuration expects.
+    pub fn from_bytes(
+        config: &[u8],
+        weights: &[u8],
+        calibration: Option<&[u8]>,
+        device: &Device,
+    ) -> Result<CnnModel, TrainError> {
+        let config: CnnConfig =
+            serde_json::from_slice(config).map_err(|e| TrainError::Invalid(format!("config.json: {e}")))?;
+        config.validate().map_err(|e| TrainError::Invalid(format!("config.json: {e}")))?;
+        let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
+            .map_err(|e| TrainError::Invalid(format!("model.safetensors is not a readable safetensors file: {e}")))?;
+        let parameters = tensors
+            .iter()
+            .filter(|(k, _)| !k.ends_with("running_mean") && !k.ends_with("running_var"))
+            .map(|(_, t)| t.elem_count())
+            .sum();
+        if let Some((name, _)) =
+            tensors.iter().find(|(_, t)| !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16))
+        {
+            return Err(TrainError::Invalid(format!("model.safetensors: tensor {name} is not a float tensor")));
+        }
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let net = SpectrumResNet::new(&config, vb)
+            .map_err(|e| TrainError::Invalid(format!("model.safetensors does not fit config.json: {e}")))?;
+        let calibration: Calibration = match calibration {
+            Some(bytes) => {
+                serde_json::from_slice(bytes).map_err(|e| TrainError::Invalid(format!("calibration.json: {e}")))?
+            }
+            None => Calibration::default(),
+        };
+        if !(calibration.temperature.is_finite() && calibration.temperature > 0.0) {
+            return Err(TrainError::Invalid(format!(
+                "calibration.json: temperature {} must be positive",
+                calibration.temperature
+            )));
+        }
+        Ok(CnnModel { net, calibration, device: device.clone(), parameters })
+    }
+
+    /// The model shipped in `models/cnn-spectrum`.
+    pub fn bundled(device: &Device) -> Result<CnnModel, TrainError> {
+        CnnModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cnn-spectrum"), device)
+    }
+
+    /// Number of weights (batch-norm running statistics excluded).
+    pub fn parameter_count(&self) -> usize {
+        self.parameters
+    }
+
+    /// Read square dB grids of side `n` (NaN/Inf read as the -20 dB floor), a batch at a time.
+    pub fn read_grids(&self, grids: &[&[f32]], n: usize) -> Result<Vec<CnnReading>, TrainError> {
+        let m = self.net.config.input;
+        let mut out = Vec::with_capacity(grids.len());
+        for chunk in grids.chunks(16) {
+            let mut x = Vec::with_capacity(chunk.len() * m * m);
+            for g in chunk {
+                if g.len() != n * n {
+                    return Err(TrainError::Invalid(format!(
+                        "a grid of side {n} needs {} values, got {}",
+                        n * n,
+                        g.len()
+                    )));
+                }
+                let norm: Vec<f32> = g.iter().map(|&v| normalize_db(v)).collect();
+                x.extend(resize(&norm, n, m));
+            }
+            let x = Tensor::from_vec(x, (chunk.len(), 1, m, m), &self.device)?;
+            let raw = self.net.forward_t(&x, false)?;
+            out.extend(self.decode(&raw)?);
+        }
+        Ok(out)
+    }
+
+    /// Decode a batch of raw outputs.
+    pub fn decode(&self, raw: &CnnOutput) -> Result<Vec<CnnReading>, TrainError> {
+        let cal = &self.calibration;
+        let probs = candle_nn::ops::softmax_last_dim(&(&raw.severity / cal.temperature)?)?.to_vec2::<f32>()?;
+        let region_prob = candle_nn::ops::sigmoid(&raw.objectness)?.to_vec1::<f32>()?;
+        let head = corners(&raw.bbox)?.clamp(0f32, 1f32)?.to_vec2::<f32>()?;
+        let affected = candle_nn::ops::sigmoid(&raw.region_affected)?.to_vec2::<f32>()?;
+        let level = (&raw.region_level * f64::from(LEVEL_UNIT_DB))?.to_vec2::<f32>()?;
+        let m = raw.mask.dim(1)?;
+        let masks = candle_nn::ops::sigmoid(&raw.mask)?.flatten_from(1)?.to_vec2::<f32>()?;
+        let f = &raw.features;
+        let s = f.dim(3)?;
+        let mut out = Vec::with_capacity(probs.len());
+        for (k, p) in probs.into_iter().enumerate() {
+            let severity = argmax(&p);
+            let bbox = match cal.l3_source {
+                L3Source::Mask => mask_box(&masks[k], m, cal.mask_threshold),
+                L3Source::Head => (region_prob[k] > 0.5).then(|| [head[k][0], head[k][1], head[k][2], head[k][3]]),
+            };
+            let cam = self.net.class_activation(&f.narrow(0, k, 1)?, severity)?;
+            let mut saliency = cam.flatten_all()?.to_vec1::<f32>()?;
+            let peak = saliency.iter().copied().fold(0f32, f32::max);
+            saliency.iter_mut().for_each(|v| *v = if peak > 0.0 { v.max(0.0) / peak } else { 0.0 });
+            out.push(CnnReading {
+                probs: p,
+                severity,
+                bbox,
+                region_prob: region_prob[k],
+                region_affected: std::array::from_fn(|i| affected[k][i]),
+                region_p95_db: std::array::from_fn(|i| level[k][i]),
+                mask: masks[k].clone(),
+                mask_side: m,
+                saliency,
+                saliency_side: s,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The CNN's answers to every L1-L3 question in `records` whose scene is in `grids` (L4 is left to
+/// text models). `progress(done, total)` after each batch; returning false cancels.
+pub fn cnn_predictions(
+    model: &CnnModel,
+    records: &[QaRecord],
+    grids: &Grids,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<Prediction>, TrainError> {
+    let mut scenes: Vec<&str> = records.iter().map(|r| r.scene.as_str()).collect();
+    scenes.sort_unstable();
+    scenes.dedup();
+    let mut readings: BTreeMap<&str, CnnReading> = BTreeMap::new();
+    for (done, chunk) in scenes.chunks(16).enumerate() {
+        let found: Vec<(&str, usize, &[f32])> =
+            chunk.iter().filter_map(|s| grids.get(s).map(|(n, g)| (*s, n, g))).collect();
+        // A dataset has one grid size; group by size so mixtures still work.
+        let mut sizes: Vec<usize> = found.iter().map(|f| f.1).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        for n in sizes {
+            let same: Vec<&(&str, usize, &[f32])> = found.iter().filter(|f| f.1 == n).collect();
+            let batch: Vec<&[f32]> = same.iter().map(|f| f.2).collect();
+            let r = model.read_grids(&batch, n)?;
+            readings.extend(same.iter().map(|f| f.0).zip(r));
+        }
+        if !progress(((done + 1) * 16).min(scenes.len()), scenes.len()) {
+            return Err(TrainError::Cancelled(0));
+        }
+    }
+    Ok(records
+        .iter()
+        .filter(|r| r.kind != QuestionKind::Explain)
+        .filter_map(|r| readings.get(r.scene.as_str()).and_then(|x| answer(r, &x.estimate())))
+        .collect())
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
+}
+
+/// Mean negative log-likelihood of `labels` under softmax(logits / t).
+pub fn nll(logits: &[Vec<f32>], labels: &[usize], t: f64) -> f64 {
+    let mut sum = 0.0;
+    for (z, &y) in logits.iter().zip(labels) {
+        let zs: Vec<f64> = z.iter().map(|&v| f64::from(v) / t).collect();
+        let max = zs.iter().copied().fold(f64::MIN, f64::max);
+        let lse = max + zs.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+        sum += lse - zs[y];
+    }
+    sum / logits.len().max(1) as f64
+}
+
+/// The temperature in [0.05, 20] minimizing [`nll`] (golden-section search on log t; the NLL is
+/// unimodal in it).
+pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f64 {
+    let f = |u: f64| nll(logits, labels, u.exp());
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut a, mut b) = (0.05f64.ln(), 20f64.ln());
+    let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
+    let (mut fc, mut fd) = (f(c), f(d));
+    for _ in 0..80 {
+        if fc < fd {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - g * (b - a);
+            fc = f(c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + g * (b - a);
+            fd = f(d);
+        }
+    }
+    ((a + b) / 2.0).exp()
+}
+
+/// One bin of a reliability diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ReliabilityBin {
+    pub lo: f64,
+    pub hi: f64,
+    pub count: usize,
+    /// Mean confidence of the bin's predictions (NaN when empty).
+    pub confidence: f64,
+    /// Their accuracy (NaN when empty).
+    pub accuracy: f64,
+}
+
+/// Expected calibration error over `bins` equal-width confidence bins (the top class's probability
+/// against whether it was right), and the bins.
+pub fn ece(confidence: &[f32], correct: &[bool], bins: usize) -> (f64, Vec<ReliabilityBin>) {
+    let bins = bins.max(1);
+    let mut sum_c = vec![0f64; bins];
+    let mut sum_a = vec![0f64; bins];
+    let mut count = vec![0usize; bins];
+    for (&c, &ok) in confidence.iter().zip(correct) {
+        let k = ((f64::from(c) * bins as f64) as usize).min(bins - 1);
+        sum_c[k] += f64::from(c);
+        sum_a[k] += f64::from(u8::from(ok));
+        count[k] += 1;
+    }
+    let n = confidence.len().max(1) as f64;
+    let mut e = 0.0;
+    let out = (0..bins)
+        .map(|k| {
+            let (conf, acc) = if count[k] == 0 {
+                (f64::NAN, f64::NAN)
+            } else {
+                (sum_c[k] / count[k] as f64, sum_a[k] / count[k] as f64)
+            };
+            if count[k] > 0 {
+                e += count[k] as f64 / n * (acc - conf).abs();
+            }
+            ReliabilityBin {
+                lo: k as f64 / bins as f64,
+                hi: (k + 1) as f64 / bins as f64,
+                count: count[k],
+                confidence: conf,
+                accuracy: acc,
+            }
+        })
+        .collect();
+    (e, out)
+}
+
+/// Bins of the reliability diagrams and the ECE.
+pub const ECE_BINS: usize = 10;
+
+/// Raw outputs on `examples` (eval mode): class logits, objectness, head boxes and mask probabilities.
+struct Raw {
+    logits: Vec<Vec<f32>>,
+    masks: Vec<Vec<f32>>,
+    objectness: Vec<f32>,
+    head: Vec<Vec<f32>>,
+}
+
+fn raw_outputs(net: &SpectrumResNet, examples: &[Example], device: &Device) -> Result<Raw, TrainError> {
+    let mut r = Raw { logits: vec![], masks: vec![], objectness: vec![], head: vec![] };
+    for chunk in examples.chunks(64) {
+        let refs: Vec<&Example> = chunk.iter().collect();
+        let batch = make_batch(&refs, net.config.mask_side(), device)?;
+        let out = net.forward_t(&batch.x, false)?;
+        r.logits.extend(out.severity.to_dtype(DType::F32)?.to_vec2::<f32>()?);
+        r.masks.extend(candle_nn::ops::sigmoid(&out.mask)?.flatten_from(1)?.to_vec2::<f32>()?);
+        r.objectness.extend(out.objectness.to_vec1::<f32>()?);
+        r.head.extend(corners(&out.bbox)?.clamp(0f32, 1f32)?.to_vec2::<f32>()?);
+    }
+    Ok(r)
+}
+
+/// Top-class confidence and correctness under temperature `t`.
+pub fn confidences(logits: &[Vec<f32>], labels: &[usize], t: f64) -> (Vec<f32>, Vec<bool>) {
+    logits
+        .iter()
+        .zip(labels)
+        .map(|(z, &y)| {
+            let zs: Vec<f64> = z.iter().map(|&v| f64::from(v) / t).collect();
+            let max = zs.iter().copied().fold(f64::MIN, f64::max);
+            let sum: f64 = zs.iter().map(|v| (v - max).exp()).sum();
+            let k = argmax(z);
+            (((zs[k] - max).exp() / sum) as f32, k == y)
+        })
+        .unzip()
+}
+
+/// Fit the calibration on val examples: the temperature (min NLL), then the L3 source and mask
+/// threshold with the best mean IoU over val scenes that have a region.
+pub fn fit_calibration(net: &SpectrumResNet, val: &[Example], device: &Device) -> Result<Calibration, TrainError> {
+    if val.is_empty() {
+        return Err(TrainError::Invalid("calibration needs val scenes".into()));
+    }
+    let raw = raw_outputs(net, val, device)?;
+    let labels: Vec<usize> = val.iter().map(|e| e.severity).collect();
+    let t = fit_temperature(&raw.logits, &labels);
+    let (c0, ok0) = confidences(&raw.logits, &labels, 1.0);
+    let (c1, ok1) = confidences(&raw.logits, &labels, t);
+    let m = net.config.mask_side();
+    let boxed: Vec<usize> = (0..val.len()).filter(|&i| val[i].bbox.is_some()).collect();
+    let mean_iou = |pick: &dyn Fn(usize) -> Option<[f32; 4]>| -> f64 {
+        let sum: f64 = boxed
+            .iter()
+            .map(|&i| match (pick(i), val[i].bbox) {
+                (Some(p), Some(t)) => crate::eval::metrics::iou(p, t),
+                _ => 0.0,
+            })
+            .sum();
+        sum / boxed.len().max(1) as f64
+    };
+    let head_iou = mean_iou(&|i| {
+        let h = &raw.head[i];
+        (raw.objectness[i] > 0.0).then(|| [h[0], h[1], h[2], h[3]])
+    });
+    let mut best = (L3Source::Head, 0.5f32, head_iou);
+    for step in 0..9 {
+        let th = 0.3 + 0.05 * step as f32;
+        let iou = mean_iou(&|i| mask_box(&raw.masks[i], m, th));
+        if iou > best.2 {
+            best = (L3Source::Mask, th, iou);
+        }
+    }
+    Ok(Calibration {
+        temperature: t,
+        l3_source: best.0,
+        mask_threshold: best.1,
+        val_scenes: val.len(),
+        val_nll_before: nll(&raw.logits, &labels, 1.0),
+        val_nll_after: nll(&raw.logits, &labels, t),
+        val_ece_before: ece(&c0, &ok0, ECE_BINS).0,
+        val_ece_after: ece(&c1, &ok1, ECE_BINS).0,
+        val_iou: best.2,
+    })
+}
+
+/// A reliability diagram as a small standalone SVG (bars: accuracy per confidence bin; diagonal:
+/// perfect calibration; bar labels: counts).
+pub fn reliability_svg(bins: &[ReliabilityBin], title: &str) -> String {
+    let (w, h, pad) = (360.0, 360.0, 40.0);
+    let side = w - 2.0 * pad;
+    let x = |v: f64| pad + v * side;
+    let y = |v: f64| h - pad - v * side;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n",
+        w / 2.0,
+        escape(title)
+    );
+    for b in bins.iter().filter(|b| b.count > 0) {
+        s += &format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#4a7fd0\" stroke=\"white\"/>\n\
+             <rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"2\" fill=\"#d04a4a\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\">{}</text>\n",
+            x(b.lo),
+            y(b.accuracy),
+            x(b.hi) - x(b.lo),
+            b.accuracy * side,
+            x(b.lo),
+            y(b.confidence) - 1.0,
+            x(b.hi) - x(b.lo),
+            (x(b.lo) + x(b.hi)) / 2.0,
+            y(b.accuracy) - 3.0,
+            b.count
+        );
+    }
+    s += &format!(
+        "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"gray\" stroke-dasharray=\"4 3\"/>\n\
+         <rect x=\"{pad}\" y=\"{pad}\" width=\"{side}\" height=\"{side}\" fill=\"none\" stroke=\"black\"/>\n\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">confidence (red: bin mean)</text>\n\
+         <text x=\"12\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 12 {})\">accuracy</text>\n\
+         <text x=\"{pad}\" y=\"{}\" text-anchor=\"middle\">0</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">1</text>\n</svg>\n",
+        x(0.0),
+        y(0.0),
+        x(1.0),
+        y(1.0),
+        w / 2.0,
+        h - 8.0,
+        h / 2.0,
+        h / 2.0,
+        h - pad + 14.0,
+        x(1.0),
+        h - pad + 14.0,
+    );
+    s
+}
+
+fn escape(t: &str) -> String {
+    t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temperature_fit_recovers_a_known_temperature() {
+        // Labels drawn from softmax(z / 2.5): the fitted temperature should come back near 2.5.
+        let mut rng = crate::sim::rng::Rng::derive(3, &[1]);
+        let (mut logits, mut labels) = (vec![], vec![]);
+        for _ in 0..4000 {
+            let z: Vec<f32> = (0..4).map(|_| (rng.range(-6.0, 6.0)) as f32).collect();
+            let p: Vec<f64> = z.iter().map(|&v| (f64::from(v) / 2.5).exp()).collect();
+            let total: f64 = p.iter().sum();
+            let mut u = rng.uniform() * total;
+            let mut y = 3;
+            for (k, v) in p.iter().enumerate() {
+                if u < *v {
+                    y = k;
+                    break;
+                }
+                u -= v;
+            }
+            logits.push(z);
+            labels.push(y);
+        }
+        let t = fit_temperature(&logits, &labels);
+        assert!((t - 2.5).abs() < 0.25, "{t}");
+        assert!(nll(&logits, &labels, t) < nll(&logits, &labels, 1.0));
+        // Scaled logits are better calibrated.
+        let (c1, ok1) = confidences(&logits, &labels, 1.0);
+        let (ct, okt) = confidences(&logits, &labels, t);
+        assert!(ece(&ct, &okt, 10).0 < 0.03 && ece(&c1, &ok1, 10).0 > 0.1);
+    }
+
+    #[test]
+    fn ece_by_hand() {
+        // Bin [0.8, 0.9): confidence 0.85 twice, one right -> |0.5 - 0.85| * 2/4; bin [0.6, 0.7): 0.6 and
+        // 0.65 both right -> |1 - 0.625| * 2/4.
+        let (e, bins) = ece(&[0.85, 0.85, 0.6, 0.65], &[true, false, true, true], 10);
+        assert!((e - (0.35 * 0.5 + 0.375 * 0.5)).abs() < 1e-6, "{e}");
+        assert_eq!(bins.iter().map(|b| b.count).sum::<usize>(), 4);
+        assert_eq!(bins[8].count, 2);
+        assert!(bins[0].accuracy.is_nan());
+        // Confidence 1.0 lands in the top bin.
+        assert_eq!(ece(&[1.0], &[true], 10).1[9].count, 1);
+        let svg = reliability_svg(&bins, "a < b");
+        assert!(svg.starts_with("<svg") && svg.contains("a &lt; b") && svg.trim_end().ends_with("</svg>"));
+    }
+}
