@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
-use heatscope::app::{DocStatus, HeatscopeApp};
+use heatscope::app::{AppOptions, CnnResult, DocStatus, HeatscopeApp, ModelState};
 use heatscope::render::Colormap;
 
 fn harness(files: Vec<std::path::PathBuf>) -> Option<Harness<'static, HeatscopeApp>> {
@@ -32,7 +32,9 @@ fn settle(h: &mut Harness<'static, HeatscopeApp>) {
         let busy = app
             .docs
             .iter()
-            .any(|d| matches!(d.status, DocStatus::Loading { .. }) || (d.loaded.is_some() && !d.ranges_ready()));
+            .any(|d| matches!(d.status, DocStatus::Loading { .. }) || (d.loaded.is_some() && !d.ranges_ready()))
+            || matches!(app.cnn.model, ModelState::Loading)
+            || app.cnn.results.values().any(|r| matches!(r, CnnResult::Running));
         if !busy {
             break;
         }
@@ -225,4 +227,76 @@ fn a_broken_dataset_manifest_is_reported_and_the_app_keeps_running() {
     let m = &h.state().messages[0];
     assert!(m.error && m.text.contains("manifest.jsonl:1"), "{}", m.text);
     assert!(h.state().samples.is_none());
+}
+
+#[test]
+fn the_cnn_reads_each_sample_on_open_and_its_overlays_toggle() {
+    let Some(mut h) = harness(vec![]) else { return };
+    settle_samples(&mut h);
+    // The bundled model loaded and ran on the first scene on a worker.
+    assert!(matches!(h.state().cnn.model, ModelState::Ready(_)), "{:?}", h.state().cnn.model);
+    let first = h.state().cnn_reading().expect("the CNN ran on open");
+    let sum: f32 = first.probs.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-4, "{:?}", first.probs);
+    // The panel shows the class, its bars and the comparison with the truth.
+    h.get_by_label_contains("severity: ");
+    h.get_by_label_contains("truth: ");
+    h.get_by_label("probability severe");
+    // Overlay toggles by key, as the tooltips say.
+    let before = h.state().persisted.cnn.clone();
+    h.key_press(egui::Key::S);
+    h.key_press(egui::Key::M);
+    h.key_press(egui::Key::B);
+    h.run_steps(2);
+    let after = h.state().persisted.cnn.clone();
+    assert_eq!(
+        (after.show_saliency, after.show_mask, after.show_box),
+        (!before.show_saliency, !before.show_mask, !before.show_box)
+    );
+    // Stepping runs it on the next scene; stepping back uses the cache (no new run).
+    h.key_press(egui::Key::ArrowRight);
+    settle(&mut h);
+    let second = h.state().cnn_reading().expect("the CNN ran on the next scene");
+    assert_ne!(first.mask, second.mask);
+    h.key_press(egui::Key::ArrowLeft);
+    h.run_steps(1);
+    assert!(h.state().cnn.results.values().all(|r| matches!(r, CnnResult::Done { .. })));
+    settle(&mut h);
+    assert!(std::sync::Arc::ptr_eq(&first, &h.state().cnn_reading().unwrap()), "cached per file");
+    // C runs it again on demand.
+    h.key_press(egui::Key::C);
+    h.run_steps(1);
+    settle(&mut h);
+    let again = h.state().cnn_reading().unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&first, &again) && first.probs == again.probs);
+}
+
+#[test]
+fn broken_cnn_weights_are_reported_and_images_still_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("cnn");
+    std::fs::create_dir(&model).unwrap();
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cnn-spectrum");
+    std::fs::copy(bundled.join("config.json"), model.join("config.json")).unwrap();
+    std::fs::write(model.join("model.safetensors"), b"not weights").unwrap();
+    let file = ramp_file(dir.path());
+    if common::headless().is_none() {
+        return;
+    }
+    let options = AppOptions { cnn_dir: Some(model.clone()) };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 760.0))
+        .wgpu()
+        .build_eframe(move |cc| HeatscopeApp::with_options(cc, vec![file], options).expect("the app starts"));
+    settle(&mut h);
+    let app = h.state();
+    assert!(matches!(app.docs[0].status, DocStatus::Ready), "the image still opens");
+    let ModelState::Failed(why) = &app.cnn.model else { panic!("{:?}", app.cnn.model) };
+    assert!(why.contains("model.safetensors"), "{why}");
+    assert!(app.messages.iter().any(|m| m.error && m.text.contains("CNN")), "{:?}", app.messages);
+    h.get_by_label_contains("The CNN could not be loaded");
+    // Running it anyway says why it cannot.
+    h.key_press(egui::Key::C);
+    h.run_steps(2);
+    assert!(h.state().messages.iter().any(|m| m.text.contains("not loaded")));
 }

@@ -122,9 +122,14 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             .on_hover_text("Opacity of the mask and saliency overlays");
         let Some(doc) = app.active_doc() else { return };
         match app.cnn.results.get(&doc.path) {
-            None => {
-                ui.weak("Not run on this image. Press C to run it.");
-            }
+            None => match doc.loaded.as_ref().map(|l| crate::workers::cnn_input(&l.raster)) {
+                Some(Err(why)) => {
+                    ui.weak(format!("Not run: {why}."));
+                }
+                _ => {
+                    ui.weak("Not run on this image. Press C to run it.");
+                }
+            },
             Some(CnnResult::Running) => {
                 ui.horizontal(|ui| {
                     ui.spinner();
@@ -150,7 +155,7 @@ fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, truth: Option<&super
         .on_hover_text("L1 class with its calibrated probability");
     if let Some(t) = truth.and_then(|t| t.severity) {
         let agree = t == r.severity;
-        let text = format!("truth: {} {}", SEVERITY_CLASSES[t], if agree { "✔" } else { "✘" });
+        let text = format!("truth: {} ({})", SEVERITY_CLASSES[t], if agree { "agrees" } else { "differs" });
         let color = if agree { Color32::from_rgb(110, 200, 110) } else { Color32::from_rgb(230, 110, 90) };
         ui.label(RichText::new(text).color(color));
     }

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use crate::eval::baselines::{Grids, prior_predictions, rule_predictions, tune_rule};
 use crate::eval::{ScoreOptions, Weights, check_images, read_manifest, read_predictions, score};
-use crate::models::cnn::{CnnModel, cnn_predictions};
+use crate::models::cnn::{CnnModel, ECE_BINS, cnn_predictions, ece, reliability_svg};
 use crate::types::{Prediction, QaRecord, QuestionKind, Split};
 
 #[derive(Debug, clap::Args)]
@@ -29,6 +29,9 @@ pub struct EvalArgs {
     /// Also write the model's predictions (JSONL) here.
     #[arg(long, requires = "model")]
     pub save_predictions: Option<PathBuf>,
+    /// Write the reliability diagram of the L1 confidences (SVG) here.
+    #[arg(long)]
+    pub reliability: Option<PathBuf>,
     /// Score only this split (train, val, test); default: every question in the manifest.
     #[arg(long)]
     pub split: Option<String>,
@@ -86,6 +89,7 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let opts = ScoreOptions { weights, bootstrap: a.bootstrap, seed: a.seed, split };
     let report = score(&records, &predictions, &opts);
     print!("{}", report.to_text());
+    calibration_report(a, &records, &predictions, split)?;
     if let Some(p) = &a.json {
         std::fs::write(p, report.to_json())
             .with_context(|| format!("cannot write the JSON report: {}", p.display()))?;
@@ -131,6 +135,40 @@ fn model_predictions(
         write_predictions(p, &preds)?;
     }
     Ok((answered, preds))
+}
+
+/// Expected calibration error of the L1 answers that carry a confidence (the predicted class's
+/// probability), and the reliability diagram when asked for.
+fn calibration_report(
+    a: &EvalArgs,
+    records: &[QaRecord],
+    predictions: &[Prediction],
+    split: Option<Split>,
+) -> anyhow::Result<()> {
+    let by_id: std::collections::HashMap<&str, &Prediction> = predictions.iter().map(|p| (p.id.as_str(), p)).collect();
+    let (mut conf, mut correct) = (Vec::new(), Vec::new());
+    for r in records.iter().filter(|r| r.kind == QuestionKind::Severity && split.is_none_or(|s| r.split == s)) {
+        if let Some(c) = by_id.get(r.id.as_str()).and_then(|p| p.confidence.map(|c| (c, p))) {
+            conf.push(c.0);
+            let classes = crate::types::SEVERITY_CLASSES;
+            let truth = classes.iter().position(|&x| x == r.answer);
+            correct.push(truth.is_some() && crate::eval::metrics::match_option(&c.1.answer, &classes) == truth);
+        }
+    }
+    if conf.is_empty() {
+        if a.reliability.is_some() {
+            bail!("--reliability needs L1 predictions with a confidence");
+        }
+        return Ok(());
+    }
+    let (e, bins) = ece(&conf, &correct, ECE_BINS);
+    println!("L1 calibration: ECE {e:.3} ({ECE_BINS} bins) over {} questions with a confidence", conf.len());
+    if let Some(p) = &a.reliability {
+        let accuracy = correct.iter().filter(|&&c| c).count() as f64 / correct.len() as f64;
+        let title = format!("L1 reliability: ECE {e:.3}, accuracy {accuracy:.3}, n = {}", conf.len());
+        std::fs::write(p, reliability_svg(&bins, &title)).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
 }
 
 fn write_predictions(path: &Path, preds: &[Prediction]) -> anyhow::Result<()> {

@@ -48,9 +48,17 @@ pub struct CnnArgs {
     /// Turn off the flip/transpose augmentation.
     #[arg(long)]
     pub no_augment: bool,
+    /// Train and validate on this scenario only (leo-urban, geo-rural, haps-coastal): the
+    /// cross-scenario experiments.
+    #[arg(long)]
+    pub scenario: Option<String>,
     /// Continue from the checkpoint in --out.
     #[arg(long)]
     pub resume: bool,
+}
+
+fn scenario_names() -> String {
+    crate::sim::Scenario::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
 }
 
 pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
@@ -60,10 +68,17 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
     if a.out.join("state.json").is_file() && !a.resume {
         bail!("{} already holds a training run; pass --resume to continue it or choose another --out", a.out.display());
     }
+    if let Some(s) = &a.scenario
+        && crate::sim::Scenario::parse(s).is_none()
+    {
+        bail!("unknown scenario {s:?}; expected one of {}", scenario_names());
+    }
     eprintln!("reading {} ...", a.dataset.display());
     let examples = load_examples(&a.dataset, a.input)?;
-    let (train_set, val_set): (Vec<_>, Vec<_>) =
-        examples.into_iter().filter(|e| e.split != Split::Test).partition(|e| e.split == Split::Train);
+    let (train_set, val_set): (Vec<_>, Vec<_>) = examples
+        .into_iter()
+        .filter(|e| e.split != Split::Test && a.scenario.as_ref().is_none_or(|s| &e.scenario == s))
+        .partition(|e| e.split == Split::Train);
     let opts = TrainOptions {
         epochs: a.epochs,
         batch: a.batch,

@@ -35,7 +35,7 @@ pub struct Calibration {
     pub temperature: f64,
     pub l3_source: L3Source,
     pub mask_threshold: f32,
-    /// Val scenes it was fitted on (0: not fitted, identity).
+    /// Val scenes it was fitted on (0: not fitted, identity; the numbers below are then 0).
     pub val_scenes: usize,
     pub val_nll_before: f64,
     pub val_nll_after: f64,
@@ -52,11 +52,11 @@ impl Default for Calibration {
             l3_source: L3Source::Mask,
             mask_threshold: 0.5,
             val_scenes: 0,
-            val_nll_before: f64::NAN,
-            val_nll_after: f64::NAN,
-            val_ece_before: f64::NAN,
-            val_ece_after: f64::NAN,
-            val_iou: f64::NAN,
+            val_nll_before: 0.0,
+            val_nll_after: 0.0,
+            val_ece_before: 0.0,
+            val_ece_after: 0.0,
+            val_iou: 0.0,
         }
     }
 }
@@ -163,9 +163,14 @@ impl CnnModel {
         Ok(CnnModel { net, calibration, device: device.clone(), parameters })
     }
 
-    /// The model shipped in `models/cnn-spectrum`.
+    /// The model shipped in `models/cnn-spectrum`, embedded in the binary (no file or download needed).
     pub fn bundled(device: &Device) -> Result<CnnModel, TrainError> {
-        CnnModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cnn-spectrum"), device)
+        CnnModel::from_bytes(
+            include_bytes!("../../../models/cnn-spectrum/config.json"),
+            include_bytes!("../../../models/cnn-spectrum/model.safetensors"),
+            Some(include_bytes!("../../../models/cnn-spectrum/calibration.json")),
+            device,
+        )
     }
 
     /// Number of weights (batch-norm running statistics excluded).
@@ -511,6 +516,84 @@ fn escape(t: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_nn::VarMap;
+
+    /// A small random model written as the three files' bytes.
+    fn small_model_bytes() -> (Vec<u8>, Vec<u8>, CnnConfig) {
+        let cfg = CnnConfig { width: 8, blocks: [1, 1, 1, 1], input: 32, stem_stride: 2, ..CnnConfig::default() };
+        let vm = VarMap::new();
+        SpectrumResNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        vm.save(&path).unwrap();
+        (serde_json::to_vec(&cfg).unwrap(), std::fs::read(&path).unwrap(), cfg)
+    }
+
+    fn tensors_to_bytes(t: &std::collections::HashMap<String, Tensor>) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        candle_core::safetensors::save(t, &path).unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn a_model_reads_grids_of_any_side_and_nan_is_the_floor() {
+        let (cfg, weights, _) = small_model_bytes();
+        let m = CnnModel::from_bytes(&cfg, &weights, None, &Device::Cpu).unwrap();
+        assert!(m.parameter_count() > 10_000);
+        let mut g: Vec<f32> = (0..48 * 48).map(|i| (i % 48) as f32 - 24.0).collect();
+        g[5] = f32::NAN;
+        g[6] = f32::INFINITY;
+        let r = m.read_grids(&[&g, &g], 48).unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0], r[1]);
+        let sum: f32 = r[0].probs.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5 && r[0].probs.iter().all(|p| p.is_finite()));
+        assert_eq!((r[0].mask_side, r[0].mask.len()), (16, 256));
+        assert_eq!((r[0].saliency_side, r[0].saliency.len()), (2, 4));
+        assert!(r[0].saliency.iter().all(|v| (0.0..=1.0).contains(v)));
+        let wrong = m.read_grids(&[&g[..100]], 48).unwrap_err().to_string();
+        assert!(wrong.contains("2304"), "{wrong}");
+    }
+
+    #[test]
+    fn bad_weights_name_the_tensor_and_the_expected_shape() {
+        let (cfg, weights, _) = small_model_bytes();
+        let all = candle_core::safetensors::load_buffer(&weights, &Device::Cpu).unwrap();
+
+        let mut missing = all.clone();
+        missing.remove("head.severity.weight");
+        let e = CnnModel::from_bytes(&cfg, &tensors_to_bytes(&missing), None, &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("head.severity.weight"), "{e}");
+
+        let mut reshaped = all.clone();
+        reshaped.insert("stem.conv.weight".into(), Tensor::zeros((8, 1, 5, 5), DType::F32, &Device::Cpu).unwrap());
+        let e = CnnModel::from_bytes(&cfg, &tensors_to_bytes(&reshaped), None, &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("stem.conv.weight") && e.contains("[8, 1, 3, 3]"), "{e}");
+
+        let mut ints = all.clone();
+        ints.insert("head.box.bias".into(), Tensor::zeros(5, DType::U32, &Device::Cpu).unwrap());
+        let e = CnnModel::from_bytes(&cfg, &tensors_to_bytes(&ints), None, &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("head.box.bias") && e.contains("float"), "{e}");
+
+        let e = CnnModel::from_bytes(&cfg, &weights[..weights.len() / 2], None, &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("not a readable safetensors"), "{e}");
+
+        // A config the weights were not trained with.
+        let wider = br#"{"width":16,"blocks":[1,1,1,1],"input":32,"in_channels":1,"classes":4,"regions":5}"#;
+        let e = CnnModel::from_bytes(wider, &weights, None, &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("does not fit config.json"), "{e}");
+        let e = CnnModel::from_bytes(b"{", &weights, None, &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("config.json"), "{e}");
+        let e = CnnModel::from_bytes(&cfg, &weights, Some(br#"{"temperature": -1}"#), &Device::Cpu).unwrap_err();
+        assert!(e.to_string().contains("calibration.json"), "{e}");
+
+        // Missing files name the file.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), &cfg).unwrap();
+        let e = CnnModel::load(dir.path(), &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("model.safetensors"), "{e}");
+    }
 
     #[test]
     fn temperature_fit_recovers_a_known_temperature() {
