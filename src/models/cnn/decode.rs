@@ -43,6 +43,21 @@ pub struct Calibration {
     pub val_ece_after: f64,
     /// Val mean IoU of the chosen L3 source and threshold.
     pub val_iou: f64,
+    /// Weight of the mask's class distribution in the log-linear pool with the class head (0: head
+    /// only), and the spread that turns the mask into a distribution of the affected share
+    /// (see [`share_probs`]); both fitted on val.
+    #[serde(default)]
+    pub share_weight: f64,
+    #[serde(default = "one")]
+    pub share_spread: f64,
+    /// Val L1 accuracy of the pooled classes.
+    #[serde(default)]
+    pub val_l1: f64,
+    /// Val L1 accuracy of the class head, and of the class of the mask's expected affected share.
+    #[serde(default)]
+    pub val_l1_head: f64,
+    #[serde(default)]
+    pub val_l1_mask: f64,
 }
 
 impl Default for Calibration {
@@ -57,8 +72,55 @@ impl Default for Calibration {
             val_ece_before: 0.0,
             val_ece_after: 0.0,
             val_iou: 0.0,
+            val_l1: 0.0,
+            val_l1_head: 0.0,
+            val_l1_mask: 0.0,
+            share_weight: 0.0,
+            share_spread: 1.0,
         }
     }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Standard normal CDF (Abramowitz and Stegun 7.1.26 for erf; absolute error < 1.5e-7).
+fn normal_cdf(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-z * z).exp();
+    if x >= 0.0 { 0.5 * (1.0 + erf) } else { 0.5 * (1.0 - erf) }
+}
+
+/// L1 class probabilities from an exceedance mask: the affected share is taken as normal with the
+/// mask's mean probability as its mean and `spread` times the independent-cells standard deviation
+/// (sqrt(sum p(1-p)) / cells; neighbouring cells are correlated, so the fitted spread is > 1), and each
+/// class gets the probability of its share interval ([`crate::sim::labels::SEVERITY_THRESHOLDS`]).
+pub fn share_probs(mask: &[f32], spread: f64) -> [f64; 4] {
+    let n = mask.len().max(1) as f64;
+    let mean = mask.iter().map(|&p| f64::from(p)).sum::<f64>() / n;
+    let var = mask.iter().map(|&p| f64::from(p) * (1.0 - f64::from(p))).sum::<f64>() / (n * n);
+    let sd = (spread * var.sqrt()).max(1e-3);
+    let t = crate::sim::labels::SEVERITY_THRESHOLDS;
+    let cdf = |x: f64| normal_cdf((x - mean) / sd);
+    let edges = [0.0, cdf(t[0]), cdf(t[1]), cdf(t[2]), 1.0];
+    std::array::from_fn(|k| (edges[k + 1] - edges[k]).max(1e-9))
+}
+
+/// Log-linear pool of the temperature-scaled head and the mask's class distribution:
+/// p ∝ softmax(z / t)^(1 - w) * share^w.
+pub fn pooled_probs(logits: &[f32], t: f64, share: &[f64; 4], w: f64) -> Vec<f32> {
+    let log: Vec<f64> = logits
+        .iter()
+        .zip(share)
+        .map(|(&z, &q)| (1.0 - w) * f64::from(z) / t + w * q.ln())
+        .collect();
+    let max = log.iter().copied().fold(f64::MIN, f64::max);
+    let e: Vec<f64> = log.iter().map(|v| (v - max).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|v| (v / sum) as f32).collect()
 }
 
 /// Everything the CNN says about one heatmap.
@@ -205,7 +267,7 @@ impl CnnModel {
     /// Decode a batch of raw outputs.
     pub fn decode(&self, raw: &CnnOutput) -> Result<Vec<CnnReading>, TrainError> {
         let cal = &self.calibration;
-        let probs = candle_nn::ops::softmax_last_dim(&(&raw.severity / cal.temperature)?)?.to_vec2::<f32>()?;
+        let logits = raw.severity.to_vec2::<f32>()?;
         let region_prob = candle_nn::ops::sigmoid(&raw.objectness)?.to_vec1::<f32>()?;
         let head = corners(&raw.bbox)?.clamp(0f32, 1f32)?.to_vec2::<f32>()?;
         let affected = candle_nn::ops::sigmoid(&raw.region_affected)?.to_vec2::<f32>()?;
@@ -214,8 +276,9 @@ impl CnnModel {
         let masks = candle_nn::ops::sigmoid(&raw.mask)?.flatten_from(1)?.to_vec2::<f32>()?;
         let f = &raw.features;
         let s = f.dim(3)?;
-        let mut out = Vec::with_capacity(probs.len());
-        for (k, p) in probs.into_iter().enumerate() {
+        let mut out = Vec::with_capacity(logits.len());
+        for (k, z) in logits.iter().enumerate() {
+            let p = pooled_probs(z, cal.temperature, &share_probs(&masks[k], cal.share_spread), cal.share_weight);
             let severity = argmax(&p);
             let bbox = match cal.l3_source {
                 L3Source::Mask => mask_box(&masks[k], m, cal.mask_threshold),
@@ -297,9 +360,13 @@ pub fn nll(logits: &[Vec<f32>], labels: &[usize], t: f64) -> f64 {
 /// The temperature in [0.05, 20] minimizing [`nll`] (golden-section search on log t; the NLL is
 /// unimodal in it).
 pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f64 {
-    let f = |u: f64| nll(logits, labels, u.exp());
+    golden_min(&|u| nll(logits, labels, u.exp()), 0.05f64.ln(), 20f64.ln()).exp()
+}
+
+/// The minimum of a unimodal `f` on [lo, hi] by golden-section search.
+fn golden_min(f: &dyn Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     let g = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut a, mut b) = (0.05f64.ln(), 20f64.ln());
+    let (mut a, mut b) = (lo, hi);
     let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
     let (mut fc, mut fd) = (f(c), f(d));
     for _ in 0..80 {
@@ -317,7 +384,7 @@ pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f64 {
             fd = f(d);
         }
     }
-    ((a + b) / 2.0).exp()
+    (a + b) / 2.0
 }
 
 /// One bin of a reliability diagram.
@@ -419,7 +486,23 @@ pub fn fit_calibration(net: &SpectrumResNet, val: &[Example], device: &Device) -
     let labels: Vec<usize> = val.iter().map(|e| e.severity).collect();
     let t = fit_temperature(&raw.logits, &labels);
     let (c0, ok0) = confidences(&raw.logits, &labels, 1.0);
-    let (c1, ok1) = confidences(&raw.logits, &labels, t);
+    // The mask's share distribution: its spread by NLL, then its weight in the pool by NLL.
+    let share_nll = |spread: f64| -> f64 {
+        raw.masks.iter().zip(&labels).map(|(m, &y)| -share_probs(m, spread)[y].ln()).sum::<f64>() / labels.len() as f64
+    };
+    let spread = golden_min(&|u| share_nll(u.exp()), 0.5f64.ln(), 50f64.ln()).exp();
+    let shares: Vec<[f64; 4]> = raw.masks.iter().map(|m| share_probs(m, spread)).collect();
+    let pooled = |w: f64| -> Vec<Vec<f32>> {
+        raw.logits.iter().zip(&shares).map(|(z, q)| pooled_probs(z, t, q, w)).collect()
+    };
+    let pooled_nll = |w: f64| -> f64 {
+        pooled(w).iter().zip(&labels).map(|(p, &y)| -f64::from(p[y].max(1e-12)).ln()).sum::<f64>() / labels.len() as f64
+    };
+    let weight = (0..=10).map(|k| k as f64 / 10.0).min_by(|a, b| pooled_nll(*a).total_cmp(&pooled_nll(*b))).unwrap_or(0.0);
+    let final_probs = pooled(weight);
+    let (c1, ok1): (Vec<f32>, Vec<bool>) =
+        final_probs.iter().zip(&labels).map(|(p, &y)| (p[argmax(p)], argmax(p) == y)).unzip();
+    let val_l1 = ok1.iter().filter(|&&c| c).count() as f64 / labels.len() as f64;
     let m = net.config.mask_side();
     let boxed: Vec<usize> = (0..val.len()).filter(|&i| val[i].bbox.is_some()).collect();
     let mean_iou = |pick: &dyn Fn(usize) -> Option<[f32; 4]>| -> f64 {
@@ -450,10 +533,24 @@ pub fn fit_calibration(net: &SpectrumResNet, val: &[Example], device: &Device) -
         mask_threshold: best.1,
         val_scenes: val.len(),
         val_nll_before: nll(&raw.logits, &labels, 1.0),
-        val_nll_after: nll(&raw.logits, &labels, t),
+        val_nll_after: pooled_nll(weight),
         val_ece_before: ece(&c0, &ok0, ECE_BINS).0,
         val_ece_after: ece(&c1, &ok1, ECE_BINS).0,
         val_iou: best.2,
+        val_l1,
+        share_weight: weight,
+        share_spread: spread,
+        val_l1_head: ok0.iter().filter(|&&c| c).count() as f64 / val.len() as f64,
+        val_l1_mask: raw
+            .masks
+            .iter()
+            .zip(&labels)
+            .filter(|(m, y)| {
+                let share = m.iter().map(|&p| f64::from(p)).sum::<f64>() / m.len().max(1) as f64;
+                crate::sim::labels::severity_class(share) == **y
+            })
+            .count() as f64
+            / val.len() as f64,
     })
 }
 
@@ -623,6 +720,37 @@ mod tests {
         let (c1, ok1) = confidences(&logits, &labels, 1.0);
         let (ct, okt) = confidences(&logits, &labels, t);
         assert!(ece(&ct, &okt, 10).0 < 0.03 && ece(&c1, &ok1, 10).0 > 0.1);
+    }
+
+    #[test]
+    fn share_distribution_and_pooling() {
+        // All cells certainly affected: severe; none: low; the probabilities sum to one.
+        let full = share_probs(&[1.0; 64], 3.0);
+        assert!(full[3] > 0.999, "{full:?}");
+        let empty = share_probs(&[0.0; 64], 3.0);
+        assert!(empty[0] > 0.999, "{empty:?}");
+        // A 30 % share sits in "high" ([0.202, 0.503)); a larger spread spreads the mass.
+        let mut m = vec![0.0f32; 100];
+        m[..30].iter_mut().for_each(|p| *p = 1.0);
+        m[30..60].iter_mut().for_each(|p| *p = 0.5);
+        let narrow = share_probs(&m, 1.0);
+        let wide = share_probs(&m, 10.0);
+        assert!((narrow.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+        assert_eq!(argmax(&narrow.map(|v| v as f32)), 2);
+        assert!(wide[2] < narrow[2] && wide[1] + wide[3] > narrow[1] + narrow[3]);
+        // The pool: weight 0 is the tempered head, weight 1 the share distribution.
+        let z = [1.0f32, 2.0, 0.5, -1.0];
+        let head = pooled_probs(&z, 2.0, &narrow, 0.0);
+        let e: Vec<f64> = z.iter().map(|&v| (f64::from(v) / 2.0).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        for (p, v) in head.iter().zip(&e) {
+            assert!((f64::from(*p) - v / sum).abs() < 1e-6);
+        }
+        let mask_only = pooled_probs(&z, 2.0, &narrow, 1.0);
+        for (p, q) in mask_only.iter().zip(narrow) {
+            assert!((f64::from(*p) - q).abs() < 1e-5);
+        }
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7 && (normal_cdf(1.96) - 0.975).abs() < 1e-4);
     }
 
     #[test]
