@@ -177,12 +177,17 @@ fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, truth: Option<&super
         .on_hover_text("L3 box (x0, y0, x1, y1 as fractions of the image) and the probability that there is a region");
     egui::Grid::new("cnn regions").num_columns(3).striped(true).show(ui, |ui| {
         ui.weak("region");
-        ui.weak("affected");
+        ui.weak("affected").on_hover_text(if r.regions_from_mask {
+            "yes when at least 10 % of the region's mask cells exceed the criterion (the share is shown)"
+        } else {
+            "the region head's probability that at least 10 % of the region exceeds the criterion"
+        });
         ui.weak("p95 I/N");
         ui.end_row();
         for (k, name) in REGIONS.iter().enumerate() {
             ui.label(*name);
-            ui.label(format!("{:.0} %", r.region_affected[k] * 100.0));
+            let answer = if r.region_affected[k] { "yes" } else { "no" };
+            ui.label(format!("{answer} ({:.0} %)", r.region_score[k] * 100.0));
             ui.label(format!("{:.1} dB", r.region_p95_db[k]));
             ui.end_row();
         }

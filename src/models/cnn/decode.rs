@@ -50,6 +50,14 @@ pub struct Calibration {
     pub share_weight: f64,
     #[serde(default = "one")]
     pub share_spread: f64,
+    /// L2 "is this region affected" from the mask (share of cells above `mask_threshold`) rather than
+    /// the region head, because it was more accurate on val; the two val accuracies.
+    #[serde(default)]
+    pub regions_from_mask: bool,
+    #[serde(default)]
+    pub val_regions_head: f64,
+    #[serde(default)]
+    pub val_regions_mask: f64,
     /// Val L1 accuracy of the pooled classes.
     #[serde(default)]
     pub val_l1: f64,
@@ -72,6 +80,9 @@ impl Default for Calibration {
             val_ece_before: 0.0,
             val_ece_after: 0.0,
             val_iou: 0.0,
+            regions_from_mask: false,
+            val_regions_head: 0.0,
+            val_regions_mask: 0.0,
             val_l1: 0.0,
             val_l1_head: 0.0,
             val_l1_mask: 0.0,
@@ -89,7 +100,8 @@ fn one() -> f64 {
 fn normal_cdf(x: f64) -> f64 {
     let z = x.abs() / std::f64::consts::SQRT_2;
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
-    let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-z * z).exp();
     if x >= 0.0 { 0.5 * (1.0 + erf) } else { 0.5 * (1.0 - erf) }
 }
@@ -112,11 +124,7 @@ pub fn share_probs(mask: &[f32], spread: f64) -> [f64; 4] {
 /// Log-linear pool of the temperature-scaled head and the mask's class distribution:
 /// p ∝ softmax(z / t)^(1 - w) * share^w.
 pub fn pooled_probs(logits: &[f32], t: f64, share: &[f64; 4], w: f64) -> Vec<f32> {
-    let log: Vec<f64> = logits
-        .iter()
-        .zip(share)
-        .map(|(&z, &q)| (1.0 - w) * f64::from(z) / t + w * q.ln())
-        .collect();
+    let log: Vec<f64> = logits.iter().zip(share).map(|(&z, &q)| (1.0 - w) * f64::from(z) / t + w * q.ln()).collect();
     let max = log.iter().copied().fold(f64::MIN, f64::max);
     let e: Vec<f64> = log.iter().map(|v| (v - max).exp()).collect();
     let sum: f64 = e.iter().sum();
@@ -133,8 +141,12 @@ pub struct CnnReading {
     pub bbox: Option<[f32; 4]>,
     /// Probability that the scene has a region at all (objectness).
     pub region_prob: f32,
-    /// Probability that each region is affected (>= 10 % of it above the criterion).
-    pub region_affected: [f32; 5],
+    /// Whether each region is affected (>= 10 % of it above the criterion), and the number it was
+    /// decided from: the head's probability, or the region's share of mask cells above the mask
+    /// threshold (see [`Calibration::regions_from_mask`]).
+    pub region_affected: [bool; 5],
+    pub region_score: [f32; 5],
+    pub regions_from_mask: bool,
     /// Estimated 95th-percentile I/N per region, dB.
     pub region_p95_db: [f32; 5],
     /// Probability that each cell exceeds the criterion, `mask_side` a side.
@@ -151,7 +163,7 @@ impl CnnReading {
         SceneEstimate {
             severity: self.severity,
             severity_confidence: self.probs.get(self.severity).copied(),
-            region_affected: self.region_affected.map(|p| p >= 0.5),
+            region_affected: self.region_affected,
             region_p95_db: self.region_p95_db.map(f64::from),
             bbox: self.bbox,
             box_confidence: Some(if self.bbox.is_some() { self.region_prob } else { 1.0 - self.region_prob }),
@@ -280,6 +292,7 @@ impl CnnModel {
         for (k, z) in logits.iter().enumerate() {
             let p = pooled_probs(z, cal.temperature, &share_probs(&masks[k], cal.share_spread), cal.share_weight);
             let severity = argmax(&p);
+            let region_share = crate::sim::labels::region_stats(&masks[k], m, cal.mask_threshold).0.map(|v| v as f32);
             let bbox = match cal.l3_source {
                 L3Source::Mask => mask_box(&masks[k], m, cal.mask_threshold),
                 L3Source::Head => (region_prob[k] > 0.5).then(|| [head[k][0], head[k][1], head[k][2], head[k][3]]),
@@ -293,7 +306,19 @@ impl CnnModel {
                 severity,
                 bbox,
                 region_prob: region_prob[k],
-                region_affected: std::array::from_fn(|i| affected[k][i]),
+                region_affected: std::array::from_fn(|i| {
+                    if cal.regions_from_mask {
+                        f64::from(region_share[i]) >= crate::sim::labels::REGION_AFFECTED_SHARE
+                    } else {
+                        affected[k][i] >= 0.5
+                    }
+                }),
+                region_score: if cal.regions_from_mask {
+                    region_share
+                } else {
+                    std::array::from_fn(|i| affected[k][i])
+                },
+                regions_from_mask: cal.regions_from_mask,
                 region_p95_db: std::array::from_fn(|i| level[k][i]),
                 mask: masks[k].clone(),
                 mask_side: m,
@@ -442,18 +467,20 @@ pub const ECE_BINS: usize = 10;
 /// Raw outputs on `examples` (eval mode): class logits, objectness, head boxes and mask probabilities.
 struct Raw {
     logits: Vec<Vec<f32>>,
+    affected: Vec<Vec<f32>>,
     masks: Vec<Vec<f32>>,
     objectness: Vec<f32>,
     head: Vec<Vec<f32>>,
 }
 
 fn raw_outputs(net: &SpectrumResNet, examples: &[Example], device: &Device) -> Result<Raw, TrainError> {
-    let mut r = Raw { logits: vec![], masks: vec![], objectness: vec![], head: vec![] };
+    let mut r = Raw { logits: vec![], affected: vec![], masks: vec![], objectness: vec![], head: vec![] };
     for chunk in examples.chunks(64) {
         let refs: Vec<&Example> = chunk.iter().collect();
         let batch = make_batch(&refs, net.config.mask_side(), device)?;
         let out = net.forward_t(&batch.x, false)?;
         r.logits.extend(out.severity.to_dtype(DType::F32)?.to_vec2::<f32>()?);
+        r.affected.extend(candle_nn::ops::sigmoid(&out.region_affected)?.to_vec2::<f32>()?);
         r.masks.extend(candle_nn::ops::sigmoid(&out.mask)?.flatten_from(1)?.to_vec2::<f32>()?);
         r.objectness.extend(out.objectness.to_vec1::<f32>()?);
         r.head.extend(corners(&out.bbox)?.clamp(0f32, 1f32)?.to_vec2::<f32>()?);
@@ -492,13 +519,13 @@ pub fn fit_calibration(net: &SpectrumResNet, val: &[Example], device: &Device) -
     };
     let spread = golden_min(&|u| share_nll(u.exp()), 0.5f64.ln(), 50f64.ln()).exp();
     let shares: Vec<[f64; 4]> = raw.masks.iter().map(|m| share_probs(m, spread)).collect();
-    let pooled = |w: f64| -> Vec<Vec<f32>> {
-        raw.logits.iter().zip(&shares).map(|(z, q)| pooled_probs(z, t, q, w)).collect()
-    };
+    let pooled =
+        |w: f64| -> Vec<Vec<f32>> { raw.logits.iter().zip(&shares).map(|(z, q)| pooled_probs(z, t, q, w)).collect() };
     let pooled_nll = |w: f64| -> f64 {
         pooled(w).iter().zip(&labels).map(|(p, &y)| -f64::from(p[y].max(1e-12)).ln()).sum::<f64>() / labels.len() as f64
     };
-    let weight = (0..=10).map(|k| k as f64 / 10.0).min_by(|a, b| pooled_nll(*a).total_cmp(&pooled_nll(*b))).unwrap_or(0.0);
+    let weight =
+        (0..=10).map(|k| k as f64 / 10.0).min_by(|a, b| pooled_nll(*a).total_cmp(&pooled_nll(*b))).unwrap_or(0.0);
     let final_probs = pooled(weight);
     let (c1, ok1): (Vec<f32>, Vec<bool>) =
         final_probs.iter().zip(&labels).map(|(p, &y)| (p[argmax(p)], argmax(p) == y)).unzip();
@@ -527,7 +554,25 @@ pub fn fit_calibration(net: &SpectrumResNet, val: &[Example], device: &Device) -
             best = (L3Source::Mask, th, iou);
         }
     }
+    let cells = (val.len() * 5) as f64;
+    let regions_head = (0..val.len())
+        .flat_map(|i| (0..5).map(move |k| (i, k)))
+        .filter(|&(i, k)| (raw.affected[i][k] >= 0.5) == val[i].region_affected[k])
+        .count() as f64
+        / cells;
+    let regions_mask = (0..val.len())
+        .map(|i| {
+            let share = crate::sim::labels::region_stats(&raw.masks[i], m, best.1).0;
+            (0..5)
+                .filter(|&k| (share[k] >= crate::sim::labels::REGION_AFFECTED_SHARE) == val[i].region_affected[k])
+                .count()
+        })
+        .sum::<usize>() as f64
+        / cells;
     Ok(Calibration {
+        regions_from_mask: regions_mask > regions_head,
+        val_regions_head: regions_head,
+        val_regions_mask: regions_mask,
         temperature: t,
         l3_source: best.0,
         mask_threshold: best.1,
