@@ -140,7 +140,7 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
     std::fs::write(&path, serde_json::to_vec_pretty(&cal)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(
-        "calibrated on {} val scenes: temperature {:.3} (NLL {:.3} -> {:.3}, ECE {:.3} -> {:.3}); L3 from {:?} at {:.2}, val IoU {:.3}; val L1 head {:.3}, mask share {:.3}, pooled (weight {:.1}, spread {:.2}) {:.3}; val L2 affected head {:.3}, mask {:.3} -> {}",
+        "calibrated on {} val scenes: temperature {:.3} (NLL {:.3} -> {:.3}, ECE {:.3} -> {:.3}); L3 from {:?} at {:.2} (upsampled to {}), val IoU {:.3}; val L1 head {:.3}, mask share {:.3}, pooled (weight {:.1}, spread {:.2}) {:.3}; val L2 affected head {:.3}, mask {:.3} -> {}",
         cal.val_scenes,
         cal.temperature,
         cal.val_nll_before,
@@ -149,6 +149,7 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         cal.val_ece_after,
         cal.l3_source,
         cal.mask_threshold,
+        cal.mask_upsample,
         cal.val_iou,
         cal.val_l1_head,
         cal.val_l1_mask,

@@ -35,6 +35,10 @@ pub struct Calibration {
     pub temperature: f64,
     pub l3_source: L3Source,
     pub mask_threshold: f32,
+    /// Side the mask is bilinearly upsampled to before its components are taken (0: its own side),
+    /// chosen on val.
+    #[serde(default)]
+    pub mask_upsample: usize,
     /// Val scenes it was fitted on (0: not fitted, identity; the numbers below are then 0).
     pub val_scenes: usize,
     pub val_nll_before: f64,
@@ -74,6 +78,7 @@ impl Default for Calibration {
             temperature: 1.0,
             l3_source: L3Source::Mask,
             mask_threshold: 0.5,
+            mask_upsample: 0,
             val_scenes: 0,
             val_nll_before: 0.0,
             val_nll_after: 0.0,
@@ -90,6 +95,11 @@ impl Default for Calibration {
             share_spread: 1.0,
         }
     }
+}
+
+/// The L3 box of a mask, after bilinear upsampling to `up` cells a side when that is larger.
+pub fn upsampled_box(mask: &[f32], m: usize, up: usize, threshold: f32) -> Option<[f32; 4]> {
+    if up > m { mask_box(&resize(mask, m, up), up, threshold) } else { mask_box(mask, m, threshold) }
 }
 
 fn one() -> f64 {
@@ -294,7 +304,7 @@ impl CnnModel {
             let severity = argmax(&p);
             let region_share = crate::sim::labels::region_stats(&masks[k], m, cal.mask_threshold).0.map(|v| v as f32);
             let bbox = match cal.l3_source {
-                L3Source::Mask => mask_box(&masks[k], m, cal.mask_threshold),
+                L3Source::Mask => upsampled_box(&masks[k], m, cal.mask_upsample, cal.mask_threshold),
                 L3Source::Head => (region_prob[k] > 0.5).then(|| [head[k][0], head[k][1], head[k][2], head[k][3]]),
             };
             let cam = self.net.class_activation(&f.narrow(0, k, 1)?, severity)?;
@@ -546,12 +556,20 @@ pub fn fit_calibration(net: &SpectrumResNet, val: &[Example], device: &Device) -
         let h = &raw.head[i];
         (raw.objectness[i] > 0.0).then(|| [h[0], h[1], h[2], h[3]])
     });
-    let mut best = (L3Source::Head, 0.5f32, head_iou);
+    let mut best = (L3Source::Head, 0.5f32, head_iou, 0usize);
+    let truth_side = val.iter().map(|e| e.truth_side).max().unwrap_or(m);
+    let upsampled: Vec<Vec<f32>> = raw.masks.iter().map(|x| resize(x, m, truth_side)).collect();
     for step in 0..9 {
         let th = 0.3 + 0.05 * step as f32;
         let iou = mean_iou(&|i| mask_box(&raw.masks[i], m, th));
         if iou > best.2 {
-            best = (L3Source::Mask, th, iou);
+            best = (L3Source::Mask, th, iou, 0);
+        }
+        if truth_side > m {
+            let iou = mean_iou(&|i| mask_box(&upsampled[i], truth_side, th));
+            if iou > best.2 {
+                best = (L3Source::Mask, th, iou, truth_side);
+            }
         }
     }
     let cells = (val.len() * 5) as f64;
@@ -576,6 +594,7 @@ pub fn fit_calibration(net: &SpectrumResNet, val: &[Example], device: &Device) -
         temperature: t,
         l3_source: best.0,
         mask_threshold: best.1,
+        mask_upsample: best.3,
         val_scenes: val.len(),
         val_nll_before: nll(&raw.logits, &labels, 1.0),
         val_nll_after: pooled_nll(weight),
