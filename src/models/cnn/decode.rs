@@ -231,6 +231,7 @@ impl CnnModel {
         }
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let net = SpectrumResNet::new(&config, vb)
+            .and_then(|n| n.fold_batch_norm())
             .map_err(|e| TrainError::Invalid(format!("model.safetensors does not fit config.json: {e}")))?;
         let calibration: Calibration = match calibration {
             Some(bytes) => {

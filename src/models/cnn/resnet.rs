@@ -79,6 +79,9 @@ impl CnnConfig {
 struct ConvBn {
     conv: Conv2d,
     bn: BatchNorm,
+    /// The convolution with the batch norm's running statistics folded in, used in eval mode once
+    /// [`SpectrumResNet::fold_batch_norm`] made it (inference only: training does not update it).
+    folded: Option<Conv2d>,
 }
 
 impl ConvBn {
@@ -87,11 +90,30 @@ impl ConvBn {
         Ok(ConvBn {
             conv: conv2d_no_bias(c_in, c_out, k, cfg, vb.pp("conv"))?,
             bn: batch_norm(c_out, 1e-5, vb.pp("bn"))?,
+            folded: None,
         })
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.bn.forward_t(&self.conv.forward(x)?, train)
+        match (&self.folded, train) {
+            (Some(f), false) => f.forward(x),
+            _ => self.bn.forward_t(&self.conv.forward(x)?, train),
+        }
+    }
+
+    /// W' = W * g / sqrt(var + eps) per output channel, b' = beta - mean * g / sqrt(var + eps).
+    fn fold(&mut self) -> Result<()> {
+        let scale = (self.bn.running_var() + self.bn.eps())?.sqrt()?.recip()?;
+        let (shift, scale) = match self.bn.weight_and_bias() {
+            Some((g, b)) => {
+                let scale = (scale * g)?;
+                ((b - (self.bn.running_mean() * &scale)?)?, scale)
+            }
+            None => ((self.bn.running_mean() * &scale)?.neg()?, scale),
+        };
+        let w = self.conv.weight().broadcast_mul(&scale.reshape(((), 1, 1, 1))?)?;
+        self.folded = Some(Conv2d::new(w, Some(shift), *self.conv.config()));
+        Ok(())
     }
 }
 
@@ -225,6 +247,22 @@ impl SpectrumResNet {
 }
 
 impl SpectrumResNet {
+    /// The same network with every batch norm folded into its convolution for eval-mode inference
+    /// (fewer passes over the feature maps; outputs equal to float rounding). Training mode still uses
+    /// the unfolded layers, so fold a copy that is only used for inference.
+    pub fn fold_batch_norm(&self) -> Result<SpectrumResNet> {
+        let mut net = self.clone();
+        net.stem.fold()?;
+        for block in net.stages.iter_mut().flatten() {
+            block.a.fold()?;
+            block.b.fold()?;
+            if let Some(s) = block.skip.as_mut() {
+                s.fold()?;
+            }
+        }
+        Ok(net)
+    }
+
     /// Class activation map of `class` on a feature map (1, channels, h, w): the severity head's
     /// weights for that class applied at every position, (h, w). With global average pooling before a
     /// linear head this equals Grad-CAM (the gradient of the logit with respect to each feature map is
@@ -329,6 +367,26 @@ mod tests {
             let logit = out.severity.get(0)?.get(class)?.to_scalar::<f32>()?;
             let mean = cam.mean_all()?.to_scalar::<f32>()?;
             assert!((mean + bias - logit).abs() < 1e-4, "class {class}: {mean} + {bias} vs {logit}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn folded_batch_norm_gives_the_same_outputs() -> Result<()> {
+        let vm = VarMap::new();
+        let net = SpectrumResNet::new(&small(), VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))?;
+        // Move the running statistics away from 0 / 1 so the fold has something to fold.
+        for _ in 0..3 {
+            let x = ((Tensor::randn(0f32, 1.0, (4, 1, 64, 64), &Device::Cpu)? * 3.0)? + 1.0)?;
+            net.forward_t(&x, true)?;
+        }
+        let folded = net.fold_batch_norm()?;
+        let x = Tensor::randn(0f32, 1.0, (2, 1, 64, 64), &Device::Cpu)?;
+        let (a, b) = (net.forward_t(&x, false)?, folded.forward_t(&x, false)?);
+        for (p, q) in [(&a.severity, &b.severity), (&a.mask, &b.mask), (&a.region_level, &b.region_level)] {
+            let diff = (p - q)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let size = p.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff <= 1e-4 * size.max(1.0), "{diff} vs {size}");
         }
         Ok(())
     }
