@@ -185,3 +185,60 @@ fn train_cnn_runs_from_the_command_line_and_refuses_to_overwrite() {
     let e = failed(&heatscope(&[&args[..], &["--input", "33", "--resume"]].concat()));
     assert!(e.contains("multiple of 32"), "{e}");
 }
+
+#[test]
+fn eval_with_the_bundled_cnn_fills_levels_1_to_3_with_calibrated_confidences() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    // 128 px scenes: the bundled model's input size.
+    let d = ds.to_str().unwrap();
+    ok(&heatscope(&["data", "spectrum", "--scenes", "3", "--seed", "11", "--out", d]));
+    let preds = dir.path().join("cnn.jsonl");
+    let svg = dir.path().join("rel.svg");
+    let json = dir.path().join("cnn.json");
+    let text = ok(&heatscope(&[
+        "eval",
+        "--dataset",
+        d,
+        "--model",
+        "cnn",
+        "--bootstrap",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+        "--save-predictions",
+        preds.to_str().unwrap(),
+        "--reliability",
+        svg.to_str().unwrap(),
+    ]));
+    assert!(text.contains("L1 calibration: ECE"), "{text}");
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    // Every L1-L3 question is answered (none left missing), L4 is not the CNN's.
+    assert!(text.contains("missing predictions (counted wrong): 0"), "{text}");
+    let jsonl = |p: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let records = jsonl(&ds.join("manifest.jsonl"));
+    let kind_of = |id: &serde_json::Value| records.iter().find(|r| &r["id"] == id).unwrap()["kind"].clone();
+    let lines = jsonl(&preds);
+    assert_eq!(lines.len(), records.iter().filter(|r| r["kind"] != "explain").count());
+    let severity: Vec<&serde_json::Value> = lines.iter().filter(|p| kind_of(&p["id"]) == "severity").collect();
+    assert_eq!(severity.len(), 9);
+    assert!(severity.iter().all(|p| (0.25..=1.0).contains(&p["confidence"].as_f64().unwrap())));
+    assert!((0.0..=1.0).contains(&overall(&json, "l1")));
+
+    // A model folder that is not one, and an unknown model, are refused with the reason.
+    let e =
+        failed(&heatscope(&["eval", "--dataset", d, "--model", "cnn", "--model-dir", dir.path().to_str().unwrap()]));
+    assert!(e.contains("config.json"), "{e}");
+    let e = failed(&heatscope(&["eval", "--dataset", d, "--model", "vit"]));
+    assert!(e.contains("unknown model"), "{e}");
+}
+
+#[test]
+fn bench_cnn_reports_both_batch_sizes() {
+    let text = ok(&heatscope(&["bench", "cnn", "--runs", "2"]));
+    assert!(text.contains("batch   1:") && text.contains("batch  16:") && text.contains("parameters"), "{text}");
+    let e = failed(&heatscope(&["bench", "cnn", "--batches", "0"]));
+    assert!(e.contains("batch sizes"), "{e}");
+}
