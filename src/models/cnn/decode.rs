@@ -561,7 +561,7 @@ pub fn fit_calibration(net: &SpectrumResNet, val: &[Example], device: &Device) -
     let truth_side = val.iter().map(|e| e.truth_side).max().unwrap_or(m);
     let upsampled: Vec<Vec<f32>> = raw.masks.iter().map(|x| resize(x, m, truth_side)).collect();
     for step in 0..9 {
-        let th = 0.3 + 0.05 * step as f32;
+        let th = (30 + 5 * step) as f32 / 100.0;
         let iou = mean_iou(&|i| mask_box(&raw.masks[i], m, th));
         if iou > best.2 {
             best = (L3Source::Mask, th, iou, 0);
