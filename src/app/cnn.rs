@@ -116,7 +116,7 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             ui.checkbox(&mut settings.show_mask, "mask")
                 .on_hover_text("Cells the CNN thinks exceed the protection criterion (M)");
             ui.checkbox(&mut settings.show_saliency, "saliency")
-                .on_hover_text("Class activation of the predicted class (Grad-CAM for this network) (S)");
+                .on_hover_text("Class activation of the predicted class (Grad-CAM for this network): what the decision rests on stays bright, the rest is dimmed (S)");
         });
         ui.add(egui::Slider::new(&mut settings.opacity, 0.0..=1.0).text("overlay opacity"))
             .on_hover_text("Opacity of the mask and saliency overlays");
@@ -195,11 +195,10 @@ fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, truth: Option<&super
     ui.weak(format!("{ms:.0} ms on a worker"));
 }
 
-/// A colour ramp for the saliency overlay (transparent dark red to opaque yellow).
+/// The saliency overlay dims what the decision did not rest on: black, more opaque where the class
+/// activation is low, so the salient part keeps its colours on any colormap.
 fn heat(v: f32, opacity: f32) -> Color32 {
-    let v = v.clamp(0.0, 1.0);
-    let (r, g, b) = (255.0, 40.0 + 200.0 * v, 30.0 * (1.0 - v));
-    Color32::from_rgba_unmultiplied(r as u8, g as u8, b as u8, (255.0 * opacity * v) as u8)
+    Color32::from_black_alpha((255.0 * opacity * (1.0 - v.clamp(0.0, 1.0))) as u8)
 }
 
 /// Bilinear sample of an `n x n` grid at cell-centre coordinates (u, v) in [0, 1].
@@ -275,7 +274,7 @@ mod tests {
         assert_eq!(sample(&g, 2, 0.75, 0.75), 3.0);
         assert_eq!(sample(&g, 2, 0.5, 0.25), 0.5);
         assert_eq!(sample(&g, 2, 0.0, 1.0), 2.0);
-        assert_eq!(heat(0.0, 1.0).a(), 0);
-        assert_eq!(heat(1.0, 0.5).a(), 127);
+        assert_eq!(heat(1.0, 1.0).a(), 0);
+        assert_eq!(heat(0.0, 0.5).a(), 127);
     }
 }
