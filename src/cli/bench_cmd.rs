@@ -42,6 +42,18 @@ pub struct SimBenchArgs {
     pub scenes: usize,
 }
 
+fn report(label: &str, times: &mut [f64], b: usize) {
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "  {label}: median {:7.2} ms  (p10 {:.2}, p90 {:.2})  {:7.1} images/s",
+        median * 1e3,
+        times[times.len() / 10] * 1e3,
+        times[times.len() * 9 / 10] * 1e3,
+        b as f64 / median
+    );
+}
+
 fn bench_cnn(a: &CnnBenchArgs) -> anyhow::Result<()> {
     let batches: Vec<usize> = a
         .batches
@@ -82,15 +94,16 @@ fn bench_cnn(a: &CnnBenchArgs) -> anyhow::Result<()> {
             std::hint::black_box(model.read_grids(&grids, 128)?);
             times.push(t.elapsed().as_secs_f64());
         }
-        times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
-        println!(
-            "  batch {b:3}: median {:7.2} ms  (p10 {:.2}, p90 {:.2})  {:7.1} images/s",
-            median * 1e3,
-            times[times.len() / 10] * 1e3,
-            times[times.len() * 9 / 10] * 1e3,
-            b as f64 / median
-        );
+        report(&format!("batch {b:3}"), &mut times, b);
+        // The network alone (what tools/bench_cnn_torch.py times in PyTorch).
+        let x = candle_core::Tensor::zeros((b, 1, c.input, c.input), candle_core::DType::F32, &device.device)?;
+        let mut times = Vec::with_capacity(a.runs);
+        for _ in 0..a.runs {
+            let t = Instant::now();
+            std::hint::black_box(model.net.forward_t(&x, false)?);
+            times.push(t.elapsed().as_secs_f64());
+        }
+        report("  forward only", &mut times, b);
     }
     Ok(())
 }
