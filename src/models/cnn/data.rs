@@ -112,26 +112,21 @@ pub fn load_examples(dataset: &Path, input: usize) -> Result<Vec<Example>, DataE
                 Some([a[0], a[1], a[2], a[3]])
             }
         };
-        let grid_path = dataset.join(&r.images.observed);
-        let raster = crate::io::load(&grid_path, &crate::io::LoadOptions::default())
-            .map_err(|e| err(&grid_path, e.to_string()))?;
-        if raster.width != raster.height || raster.bands.len() != 1 {
-            return Err(err(
-                &grid_path,
-                format!("expected one square band, found {} x {}", raster.width, raster.height),
-            ));
-        }
+        // One square band, or an error naming the scene and the file.
+        let load_square = |rel: &str| -> Result<crate::types::Raster, DataError> {
+            let path = dataset.join(rel);
+            let raster =
+                crate::io::load(&path, &crate::io::LoadOptions::default()).map_err(|e| err(&path, e.to_string()))?;
+            if raster.width != raster.height || raster.bands.len() != 1 {
+                let found = format!("expected one square band, found {} x {}", raster.width, raster.height);
+                return Err(err(&path, found));
+            }
+            Ok(raster)
+        };
+        let raster = load_square(&r.images.observed)?;
         let n = raster.width;
         let band: Vec<f32> = raster.bands[0].iter().map(|&v| normalize_db(v)).collect();
-        let truth_path = dataset.join(&r.images.truth);
-        let truth = crate::io::load(&truth_path, &crate::io::LoadOptions::default())
-            .map_err(|e| err(&truth_path, e.to_string()))?;
-        if truth.width != truth.height || truth.bands.len() != 1 {
-            return Err(err(
-                &truth_path,
-                format!("expected one square band, found {} x {}", truth.width, truth.height),
-            ));
-        }
+        let truth = load_square(&r.images.truth)?;
         out.push(Example {
             scene: r.scene.clone(),
             scenario: r.scenario.clone(),
