@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::models::cnn::{CnnConfig, TrainEvent, TrainOptions, fit_calibration, load_examples, load_model, train};
+use crate::models::cnn::{
+    CnnConfig, TrainEvent, TrainOptions, evaluate, fit_calibration, load_examples, load_model, load_weights, train,
+    write_f16,
+};
 use crate::types::Split;
 
 #[derive(Debug, clap::Subcommand)]
@@ -159,6 +162,19 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         cal.val_regions_head,
         cal.val_regions_mask,
         path.display()
+    );
+    // A half-precision copy, and whether accuracy holds with it.
+    let half = a.out.join("model.f16.safetensors");
+    write_f16(&a.out.join("model.safetensors"), &half)?;
+    let full = evaluate(&net, &val_set, &device.device)?;
+    let h = evaluate(&load_weights(&config, &half, &device.device)?, &val_set, &device.device)?;
+    println!(
+        "f16 copy -> {}: val L1 {:.3} (f32 {:.3}), L3 IoU from the mask {:.3} (f32 {:.3})",
+        half.display(),
+        h.l1,
+        full.l1,
+        h.iou_mask,
+        full.iou_mask
     );
     Ok(())
 }

@@ -16,6 +16,6 @@ pub use decode::{
 pub use loss::{Batch, LEVEL_UNIT_DB, LossParts, bce_with_logits, corners, loss, make_batch};
 pub use resnet::{CnnConfig, CnnOutput, SpectrumResNet};
 pub use train::{
-    EpochReport, Scores, TrainError, TrainEvent, TrainOptions, TrainState, evaluate, load_model, mask_box,
-    probabilities, train,
+    EpochReport, Scores, TrainError, TrainEvent, TrainOptions, TrainState, evaluate, load_model, load_weights,
+    mask_box, probabilities, train, write_f16,
 };

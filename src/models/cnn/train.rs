@@ -295,6 +295,24 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<SpectrumResNet, TrainEr
     Ok(SpectrumResNet::new(&config, vb)?)
 }
 
+/// Write a half-precision copy of the weights in `src` to `dst` (temporary file, then rename).
+pub fn write_f16(src: &Path, dst: &Path) -> Result<(), TrainError> {
+    let tensors = candle_core::safetensors::load(src, &Device::Cpu)?;
+    let mut half = std::collections::HashMap::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        half.insert(name, t.to_dtype(DType::F16)?);
+    }
+    let tmp = dst.with_extension("tmp");
+    candle_core::safetensors::save(&half, &tmp)?;
+    std::fs::rename(&tmp, dst).map_err(|source| TrainError::Io { what: "save weights", path: dst.into(), source })
+}
+
+/// A network from a config and a weights file of any float type (computed in f32).
+pub fn load_weights(config: &CnnConfig, weights: &Path, device: &Device) -> Result<SpectrumResNet, TrainError> {
+    let tensors = candle_core::safetensors::load(weights, device)?;
+    Ok(SpectrumResNet::new(config, VarBuilder::from_tensors(tensors, DType::F32, device))?)
+}
+
 /// The class probabilities of a batch, for calibration and display.
 pub fn probabilities(logits: &Tensor) -> candle_core::Result<Tensor> {
     candle_nn::ops::softmax_last_dim(logits)
@@ -333,6 +351,13 @@ mod tests {
         let best = s.history.iter().find(|r| r.epoch == s.best_epoch).unwrap();
         assert!((v.l1 - best.val_l1).abs() < 1e-9, "{v:?} vs {best:?}");
         assert!((v.iou_head - best.val_iou).abs() < 1e-6 && (v.iou_mask - best.val_iou_mask).abs() < 1e-6, "{v:?}");
+        // A half-precision copy loads and scores like the original.
+        let half = dir.path().join("half.safetensors");
+        write_f16(&dir.path().join("model.safetensors"), &half).unwrap();
+        let h = evaluate(&load_weights(&cfg, &half, &Device::Cpu).unwrap(), &va, &Device::Cpu).unwrap();
+        assert!((h.l1 - v.l1).abs() <= 1.0 / 6.0 + 1e-9 && (h.iou_mask - v.iou_mask).abs() < 0.1, "{h:?} vs {v:?}");
+        let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+        assert!(size(&half) < size(&dir.path().join("model.safetensors")) * 6 / 10);
         // Cancelling stops at once.
         let r = train(&tr, &va, &cfg, &opts, dir.path(), &Device::Cpu, &mut |_| false);
         assert!(matches!(r, Err(TrainError::Cancelled(0))));
