@@ -166,15 +166,16 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
     // A half-precision copy, and whether accuracy holds with it.
     let half = a.out.join("model.f16.safetensors");
     write_f16(&a.out.join("model.safetensors"), &half)?;
-    let full = evaluate(&net, &val_set, &device.device)?;
+    // The best epoch's report holds the f32 checkpoint's val scores (the reloaded model scores the same).
+    let full = state.history.iter().find(|r| r.epoch == state.best_epoch);
     let h = evaluate(&load_weights(&config, &half, &device.device)?, &val_set, &device.device)?;
     println!(
         "f16 copy -> {}: val L1 {:.3} (f32 {:.3}), L3 IoU from the mask {:.3} (f32 {:.3})",
         half.display(),
         h.l1,
-        full.l1,
+        full.map_or(f64::NAN, |r| r.val_l1),
         h.iou_mask,
-        full.iou_mask
+        full.map_or(f64::NAN, |r| r.val_iou_mask)
     );
     Ok(())
 }

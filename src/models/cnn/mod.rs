@@ -2,20 +2,22 @@
 //! severity, the L3 box (with "none") and L2 regions. Training, calibration, decoding into answers and
 //! saliency build on [`SpectrumResNet`]; see issue 5. Any thread that owns the model.
 
+mod calibrate;
 pub(crate) mod data;
 mod decode;
 mod loss;
 mod resnet;
 mod train;
 
-pub use data::{DataError, Example, load_examples, normalize_db, resize};
-pub use decode::{
-    Calibration, CnnModel, CnnReading, ECE_BINS, L3Source, ReliabilityBin, cnn_predictions, confidences, ece,
-    fit_calibration, fit_temperature, nll, reliability_svg,
+pub use calibrate::{
+    Calibration, ECE_BINS, L3Source, ReliabilityBin, confidences, ece, fit_calibration, fit_temperature, nll,
+    reliability_svg,
 };
+pub use data::{DataError, Example, load_examples, normalize_db, resize};
+pub use decode::{CnnModel, CnnReading, cnn_predictions};
 pub use loss::{Batch, LEVEL_UNIT_DB, LossParts, bce_with_logits, corners, loss, make_batch};
 pub use resnet::{CnnConfig, CnnOutput, SpectrumResNet};
 pub use train::{
     EpochReport, Scores, TrainError, TrainEvent, TrainOptions, TrainState, evaluate, load_model, load_weights,
-    mask_box, probabilities, train, write_f16,
+    mask_box, train, write_f16,
 };

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
@@ -118,28 +118,50 @@ pub fn mask_box(probs: &[f32], m: usize, threshold: f32) -> Option<[f32; 4]> {
     crate::sim::labels::region_box(&mask, m)
 }
 
+/// Raw outputs on `examples` (eval mode): class logits, objectness, head boxes and mask probabilities.
+pub(super) struct Raw {
+    pub logits: Vec<Vec<f32>>,
+    pub affected: Vec<Vec<f32>>,
+    pub masks: Vec<Vec<f32>>,
+    pub objectness: Vec<f32>,
+    pub head: Vec<Vec<f32>>,
+}
+
+pub(super) fn raw_outputs(net: &SpectrumResNet, examples: &[Example], device: &Device) -> Result<Raw, TrainError> {
+    let mut r = Raw { logits: vec![], affected: vec![], masks: vec![], objectness: vec![], head: vec![] };
+    for chunk in examples.chunks(64) {
+        let refs: Vec<&Example> = chunk.iter().collect();
+        let batch = make_batch(&refs, net.config.mask_side(), device)?;
+        let out = net.forward_t(&batch.x, false)?;
+        r.logits.extend(out.severity.to_dtype(DType::F32)?.to_vec2::<f32>()?);
+        r.affected.extend(candle_nn::ops::sigmoid(&out.region_affected)?.to_vec2::<f32>()?);
+        r.masks.extend(candle_nn::ops::sigmoid(&out.mask)?.flatten_from(1)?.to_vec2::<f32>()?);
+        r.objectness.extend(out.objectness.to_vec1::<f32>()?);
+        r.head.extend(corners(&out.bbox)?.clamp(0f32, 1f32)?.to_vec2::<f32>()?);
+    }
+    Ok(r)
+}
+
+/// Index of the largest value (the first one on ties).
+pub(super) fn argmax(v: &[f32]) -> usize {
+    (1..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+}
+
 /// L1 accuracy and mean IoUs (scenes with a region) of the network on `examples`, eval mode.
 pub fn evaluate(net: &SpectrumResNet, examples: &[Example], device: &Device) -> Result<Scores, TrainError> {
     let m = net.config.mask_side();
+    let raw = raw_outputs(net, examples, device)?;
     let (mut correct, mut iou_head, mut iou_mask, mut boxed) = (0usize, 0f64, 0f64, 0usize);
-    for chunk in examples.chunks(64) {
-        let refs: Vec<&Example> = chunk.iter().collect();
-        let batch = make_batch(&refs, m, device)?;
-        let out = net.forward_t(&batch.x, false)?;
-        let classes = out.severity.argmax(D::Minus1)?.to_vec1::<u32>()?;
-        let obj = out.objectness.to_vec1::<f32>()?;
-        let pred = corners(&out.bbox)?.clamp(0f32, 1f32)?.to_vec2::<f32>()?;
-        let masks = candle_nn::ops::sigmoid(&out.mask)?.flatten_from(1)?.to_vec2::<f32>()?;
-        for (k, e) in chunk.iter().enumerate() {
-            correct += usize::from(classes[k] as usize == e.severity);
-            if let Some(truth) = e.bbox {
-                boxed += 1;
-                if obj[k] > 0.0 {
-                    iou_head += crate::eval::metrics::iou([pred[k][0], pred[k][1], pred[k][2], pred[k][3]], truth);
-                }
-                if let Some(b) = mask_box(&masks[k], m, 0.5) {
-                    iou_mask += crate::eval::metrics::iou(b, truth);
-                }
+    for (k, e) in examples.iter().enumerate() {
+        correct += usize::from(argmax(&raw.logits[k]) == e.severity);
+        if let Some(truth) = e.bbox {
+            boxed += 1;
+            if raw.objectness[k] > 0.0 {
+                let h = &raw.head[k];
+                iou_head += crate::eval::metrics::iou([h[0], h[1], h[2], h[3]], truth);
+            }
+            if let Some(b) = mask_box(&raw.masks[k], m, 0.5) {
+                iou_mask += crate::eval::metrics::iou(b, truth);
             }
         }
     }
@@ -311,11 +333,6 @@ pub fn write_f16(src: &Path, dst: &Path) -> Result<(), TrainError> {
 pub fn load_weights(config: &CnnConfig, weights: &Path, device: &Device) -> Result<SpectrumResNet, TrainError> {
     let tensors = candle_core::safetensors::load(weights, device)?;
     Ok(SpectrumResNet::new(config, VarBuilder::from_tensors(tensors, DType::F32, device))?)
-}
-
-/// The class probabilities of a batch, for calibration and display.
-pub fn probabilities(logits: &Tensor) -> candle_core::Result<Tensor> {
-    candle_nn::ops::softmax_last_dim(logits)
 }
 
 #[cfg(test)]
