@@ -3,5 +3,6 @@
 
 pub mod cnn;
 mod device;
+pub mod vlm;
 
 pub use device::{ComputeDevice, compute_device};

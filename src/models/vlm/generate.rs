@@ -1,0 +1,252 @@
+//! Autoregressive generation: prefill the prompt, then one token at a time through the KV cache, greedy
+//! or sampled (temperature, nucleus top-p, seeded), until a stop token, the token limit or a cancel.
+//! Every token comes with its log-probability under the model (temperature 1, before top-p), which the
+//! app shows as how sure the model is, and a callback streams tokens and text as they come. Runs on a
+//! worker thread or in the CLI; the cancel flag is set from any thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{D, Tensor};
+
+use super::VlmError;
+use super::model::{Prepared, Qwen2Vl};
+use super::text::{KvCache, log_softmax};
+
+/// How to pick tokens and when to stop.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    /// 0 = greedy.
+    pub temperature: f32,
+    /// Nucleus sampling: keep the most likely tokens whose probabilities sum to at least this.
+    pub top_p: f32,
+    pub seed: u64,
+    /// Tokens that end the answer; `None` = the model's eos tokens.
+    pub stop_tokens: Option<Vec<u32>>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, stop_tokens: None }
+    }
+}
+
+/// Why generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// A stop token (kept as the last token, left out of the text).
+    StopToken(u32),
+    MaxTokens,
+    Cancelled,
+}
+
+/// One generated token, as streamed.
+#[derive(Clone, Debug)]
+pub struct TokenEvent<'a> {
+    pub index: usize,
+    pub token: u32,
+    pub logprob: f32,
+    /// New text this token completes (empty while a multi-byte character is unfinished).
+    pub text_delta: &'a str,
+}
+
+/// The finished answer with its timing.
+#[derive(Clone, Debug)]
+pub struct Generation {
+    pub tokens: Vec<u32>,
+    pub logprobs: Vec<f32>,
+    pub text: String,
+    pub stop: StopReason,
+    pub prompt_tokens: usize,
+    /// Seconds from start to the first token's logits (time to first token).
+    pub prefill_secs: f64,
+    /// Seconds spent on the tokens after the first.
+    pub decode_secs: f64,
+}
+
+impl Generation {
+    /// Mean log-probability of the answer's tokens.
+    pub fn mean_logprob(&self) -> Option<f32> {
+        #[allow(clippy::cast_precision_loss)]
+        (!self.logprobs.is_empty()).then(|| self.logprobs.iter().sum::<f32>() / self.logprobs.len() as f32)
+    }
+}
+
+/// Generate an answer to `prompt`. `on_token` sees each token as it is chosen.
+pub fn generate(
+    model: &Qwen2Vl,
+    prompt: &Prepared,
+    opts: &GenerateOptions,
+    cancel: &AtomicBool,
+    on_token: &mut dyn FnMut(&TokenEvent<'_>),
+) -> Result<Generation, VlmError> {
+    let start = Instant::now();
+    let stops = opts.stop_tokens.clone().unwrap_or_else(|| model.stop_tokens.clone());
+    let mut cache = KvCache::default();
+    let mut rng = SplitMix(opts.seed);
+    let mut out = Generation {
+        tokens: Vec::new(),
+        logprobs: Vec::new(),
+        text: String::new(),
+        stop: StopReason::MaxTokens,
+        prompt_tokens: prompt.input_ids.len(),
+        prefill_secs: 0.0,
+        decode_secs: 0.0,
+    };
+    if opts.max_tokens == 0 {
+        return Ok(out);
+    }
+    if cancel.load(Ordering::Relaxed) {
+        out.stop = StopReason::Cancelled;
+        return Ok(out);
+    }
+    let mut logits = model.prefill(prompt, &mut cache, true)?.squeeze(0)?;
+    out.prefill_secs = start.elapsed().as_secs_f64();
+    let decode_start = Instant::now();
+    let mut next_position = prompt.positions.next();
+    let mut answer_ids: Vec<u32> = Vec::new();
+    loop {
+        let logprobs = log_softmax(&logits)?;
+        let token = pick(&logits, &logprobs, opts, &mut rng)?;
+        let logprob = logprobs.get(token as usize)?.to_scalar::<f32>()?;
+        out.tokens.push(token);
+        out.logprobs.push(logprob);
+        let is_stop = stops.contains(&token);
+        let mut delta = String::new();
+        if !is_stop {
+            answer_ids.push(token);
+            let text = model.tokenizer.decode(&answer_ids)?;
+            // Hold back an unfinished multi-byte character.
+            if !text.ends_with('\u{FFFD}') && text.len() >= out.text.len() && text.starts_with(&out.text) {
+                delta = text[out.text.len()..].to_string();
+                out.text = text;
+            }
+        }
+        on_token(&TokenEvent { index: out.tokens.len() - 1, token, logprob, text_delta: &delta });
+        if is_stop {
+            out.stop = StopReason::StopToken(token);
+            break;
+        }
+        if out.tokens.len() >= opts.max_tokens {
+            break;
+        }
+        if cancel.load(Ordering::Relaxed) {
+            out.stop = StopReason::Cancelled;
+            break;
+        }
+        logits = model.step(token, next_position, &mut cache)?.squeeze(0)?;
+        next_position += 1;
+    }
+    if !answer_ids.is_empty() {
+        out.text = model.tokenizer.decode(&answer_ids)?;
+    }
+    out.decode_secs = decode_start.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// Greedy (first maximum) or a seeded draw from the tempered, top-p-truncated distribution.
+fn pick(logits: &Tensor, logprobs: &Tensor, opts: &GenerateOptions, rng: &mut SplitMix) -> Result<u32, VlmError> {
+    if opts.temperature <= 0.0 {
+        return Ok(logits.argmax(D::Minus1)?.to_scalar::<u32>()?);
+    }
+    let lp: Vec<f32> = logprobs.to_vec1()?;
+    let t = opts.temperature;
+    let max = lp.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut probs: Vec<(u32, f32)> =
+        lp.iter().enumerate().map(|(i, l)| (u32::try_from(i).unwrap_or(u32::MAX), ((l - max) / t).exp())).collect();
+    let total: f32 = probs.iter().map(|p| p.1).sum();
+    for p in &mut probs {
+        p.1 /= total;
+    }
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut kept = 0;
+    let mut mass = 0.0;
+    for p in &probs {
+        kept += 1;
+        mass += p.1;
+        if mass >= opts.top_p {
+            break;
+        }
+    }
+    probs.truncate(kept.max(1));
+    let mass: f32 = probs.iter().map(|p| p.1).sum();
+    let mut u = rng.next_f32() * mass;
+    for &(token, p) in &probs {
+        if u < p {
+            return Ok(token);
+        }
+        u -= p;
+    }
+    Ok(probs[probs.len() - 1].0)
+}
+
+/// A small, seedable generator (SplitMix64): the same seed gives the same answer.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn next_f32(&mut self) -> f32 {
+        #[allow(clippy::cast_precision_loss)]
+        {
+            (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn dist(values: &[f32]) -> (Tensor, Tensor) {
+        let t = Tensor::new(values, &Device::Cpu).expect("tensor");
+        let lp = log_softmax(&t).expect("log softmax");
+        (t, lp)
+    }
+
+    #[test]
+    fn greedy_takes_the_first_maximum() {
+        let (l, lp) = dist(&[0.0, 3.0, 3.0, 1.0]);
+        let token = pick(&l, &lp, &GenerateOptions::default(), &mut SplitMix(1)).expect("pick");
+        assert_eq!(token, 1);
+    }
+
+    #[test]
+    fn top_p_keeps_only_the_nucleus() {
+        // p = [0.64, 0.24, 0.09, 0.03]: top_p 0.5 leaves only token 0.
+        let (l, lp) = dist(&[3.0, 2.0, 1.0, -0.1]);
+        let opts = GenerateOptions { temperature: 1.0, top_p: 0.5, ..GenerateOptions::default() };
+        let mut rng = SplitMix(7);
+        for _ in 0..50 {
+            assert_eq!(pick(&l, &lp, &opts, &mut rng).expect("pick"), 0);
+        }
+        // Without truncation every token shows up, in proportion.
+        let opts = GenerateOptions { temperature: 1.0, top_p: 1.0, ..GenerateOptions::default() };
+        let mut counts = [0usize; 4];
+        for _ in 0..4000 {
+            counts[pick(&l, &lp, &opts, &mut rng).expect("pick") as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
+        assert!((counts[0] as f32 / 4000.0 - 0.64).abs() < 0.04, "{counts:?}");
+    }
+
+    #[test]
+    fn same_seed_same_draws() {
+        let (l, lp) = dist(&[0.5, 0.4, 0.3, 0.2, 0.1]);
+        let opts = GenerateOptions { temperature: 1.5, ..GenerateOptions::default() };
+        let draw = |seed| {
+            let mut rng = SplitMix(seed);
+            (0..20).map(|_| pick(&l, &lp, &opts, &mut rng).expect("pick")).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(3), draw(3));
+        assert_ne!(draw(3), draw(4));
+    }
+}

@@ -1,0 +1,284 @@
+//! A loaded Qwen2-VL model: the folder's config, weights, tokenizer and processor settings; turning
+//! messages and images into a [`Prepared`] prompt (token ids, pixel rows, image grids and the 3-axis
+//! rotary positions of the reference's `get_rope_index`); and the forward passes generation uses
+//! (prefill over the prompt, then one token at a time through the KV cache). Runs on a worker or the CLI.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use image::RgbImage;
+
+use super::VlmError;
+use super::chat::{self, Message, Tokenizer};
+use super::config::Qwen2VlConfig;
+use super::preprocess::{self, PreprocessConfig};
+use super::text::{KvCache, Positions, TextModel};
+use super::vision::{Grid, VisionTower};
+use super::weights::Weights;
+
+/// A prompt ready to run.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub input_ids: Vec<u32>,
+    /// `[patches, C*T*P*P]` pixel rows of all images, in order.
+    pub pixels: Option<Tensor>,
+    pub grids: Vec<Grid>,
+    pub positions: Positions,
+}
+
+impl Prepared {
+    pub fn image_tokens(&self, image_token_id: u32) -> usize {
+        self.input_ids.iter().filter(|&&t| t == image_token_id).count()
+    }
+}
+
+pub struct Qwen2Vl {
+    pub config: Qwen2VlConfig,
+    pub preprocess: PreprocessConfig,
+    pub tokenizer: Tokenizer,
+    /// Tokens that end an answer: the config's and generation_config.json's eos ids.
+    pub stop_tokens: Vec<u32>,
+    pub dir: PathBuf,
+    vision: VisionTower,
+    text: TextModel,
+    dtype: DType,
+    device: Device,
+    parameters: usize,
+}
+
+impl Qwen2Vl {
+    /// Load a model folder as transformers publishes it.
+    pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self, VlmError> {
+        if !dir.is_dir() {
+            return Err(VlmError::file(dir, "is not a folder (expected a model folder with config.json)"));
+        }
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|e| VlmError::io(&config_path, e))?;
+        let config = Qwen2VlConfig::from_json(&text)?;
+        let tokenizer = Tokenizer::from_dir(dir)?;
+        if tokenizer.vocab_size() > config.text.vocab_size {
+            return Err(VlmError::file(
+                &dir.join("tokenizer.json"),
+                format!(
+                    "has {} tokens but the model's vocabulary holds {}",
+                    tokenizer.vocab_size(),
+                    config.text.vocab_size
+                ),
+            ));
+        }
+        let preprocess = PreprocessConfig::from_dir(dir)?;
+        if preprocess.patch_size != config.vision.patch_size
+            || preprocess.merge_size != config.vision.spatial_merge_size
+            || preprocess.temporal_patch_size != config.vision.temporal_patch_size
+        {
+            return Err(VlmError::file(
+                dir,
+                format!(
+                    "has processor settings (patch {}, merge {}, temporal {}) that differ from config.json's vision \
+                     tower (patch {}, merge {}, temporal {})",
+                    preprocess.patch_size,
+                    preprocess.merge_size,
+                    preprocess.temporal_patch_size,
+                    config.vision.patch_size,
+                    config.vision.spatial_merge_size,
+                    config.vision.temporal_patch_size
+                ),
+            ));
+        }
+        let weights = Weights::open(dir, dtype, device)?;
+        let vision = VisionTower::load(&weights, &config.vision)?;
+        let text_model = TextModel::load(&weights, &config.text)?;
+        let mut stop_tokens = config.eos_token_ids.clone();
+        stop_tokens.extend(generation_eos(dir));
+        stop_tokens.sort_unstable();
+        stop_tokens.dedup();
+        Ok(Self {
+            parameters: weights.parameters_loaded(),
+            config,
+            preprocess,
+            tokenizer,
+            stop_tokens,
+            dir: dir.to_path_buf(),
+            vision,
+            text: text_model,
+            dtype,
+            device: device.clone(),
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Parameters loaded from the weights.
+    pub fn parameter_count(&self) -> usize {
+        self.parameters
+    }
+
+    /// Render, preprocess and tokenize a conversation; `images` fill the messages' image parts in order.
+    pub fn prepare(&self, messages: &[Message], images: &[RgbImage]) -> Result<Prepared, VlmError> {
+        let wanted: usize = messages.iter().map(Message::images).sum();
+        if wanted != images.len() {
+            return Err(VlmError::Prompt(format!(
+                "the messages have {wanted} image parts but {} images were given",
+                images.len()
+            )));
+        }
+        let mut rows = Vec::new();
+        let mut grids = Vec::new();
+        let mut row_len = 0;
+        for image in images {
+            let p = preprocess::preprocess(image, &self.preprocess)?;
+            rows.extend_from_slice(&p.values);
+            grids.push(p.grid);
+            row_len = p.row_len;
+        }
+        let merge = self.config.vision.spatial_merge_size;
+        let tokens: Vec<usize> = grids.iter().map(|g| g.tokens(merge)).collect();
+        let text = chat::expand_image_pads(&chat::render(messages, true), &tokens)?;
+        let ids = self.tokenizer.encode(&text)?;
+        let pixels = if grids.is_empty() {
+            None
+        } else {
+            let n = rows.len() / row_len;
+            Some(Tensor::from_vec(rows, (n, row_len), &self.device)?)
+        };
+        self.prepare_ids(ids, pixels, grids)
+    }
+
+    /// A prompt from token ids and already-preprocessed pixels (the parity tests feed the reference's).
+    pub fn prepare_ids(
+        &self,
+        input_ids: Vec<u32>,
+        pixels: Option<Tensor>,
+        grids: Vec<Grid>,
+    ) -> Result<Prepared, VlmError> {
+        if input_ids.is_empty() {
+            return Err(VlmError::Prompt("the prompt is empty".into()));
+        }
+        let vocab = self.config.text.vocab_size;
+        if let Some(bad) = input_ids.iter().find(|&&t| t as usize >= vocab) {
+            return Err(VlmError::Prompt(format!("token id {bad} is outside the vocabulary of {vocab}")));
+        }
+        let positions = self.rope_positions(&input_ids, &grids)?;
+        Ok(Prepared { input_ids, pixels, grids, positions })
+    }
+
+    /// The reference's `get_rope_index`: text advances all three axes together; an image's tokens sit
+    /// at (start, start + row, start + column) of its merged grid, and text resumes after the larger side.
+    pub fn rope_positions(&self, ids: &[u32], grids: &[Grid]) -> Result<Positions, VlmError> {
+        let merge = self.config.vision.spatial_merge_size;
+        let image = self.config.image_token_id;
+        let mut axes: [Vec<i64>; 3] = Default::default();
+        let mut next_grid = grids.iter();
+        let mut pos: i64 = 0;
+        let mut i = 0;
+        while i < ids.len() {
+            if ids[i] != image {
+                for a in &mut axes {
+                    a.push(pos);
+                }
+                pos += 1;
+                i += 1;
+                continue;
+            }
+            let g = next_grid
+                .next()
+                .ok_or_else(|| VlmError::Prompt("the prompt has more image tokens than the images provide".into()))?;
+            let (gh, gw) = (g.h / merge, g.w / merge);
+            let n = g.tokens(merge);
+            if ids.len() < i + n || ids[i..i + n].iter().any(|&t| t != image) {
+                return Err(VlmError::Prompt(format!(
+                    "an image of {}x{} patches needs {n} consecutive image tokens",
+                    g.h, g.w
+                )));
+            }
+            #[allow(clippy::cast_possible_wrap)]
+            for t in 0..g.t as i64 {
+                for r in 0..gh as i64 {
+                    for c in 0..gw as i64 {
+                        axes[0].push(pos + t);
+                        axes[1].push(pos + r);
+                        axes[2].push(pos + c);
+                    }
+                }
+            }
+            #[allow(clippy::cast_possible_wrap)]
+            {
+                pos += gh.max(gw) as i64;
+            }
+            i += n;
+        }
+        if next_grid.next().is_some() {
+            return Err(VlmError::Prompt("more images were given than the prompt has image tokens for".into()));
+        }
+        Ok(Positions { axes })
+    }
+
+    /// Token embeddings with each image's merged vision features in place of its image tokens.
+    pub fn input_embeddings(&self, p: &Prepared) -> Result<Tensor, VlmError> {
+        let text = self.text.embed(&p.input_ids)?;
+        let Some(pixels) = &p.pixels else {
+            if p.image_tokens(self.config.image_token_id) > 0 {
+                return Err(VlmError::Prompt("the prompt has image tokens but no image was given".into()));
+            }
+            return Ok(text);
+        };
+        let vision = self.vision.forward(pixels, &p.grids)?.to_dtype(text.dtype())?;
+        let image = self.config.image_token_id;
+        let needed = p.image_tokens(image);
+        if vision.dim(0)? != needed {
+            return Err(VlmError::Prompt(format!(
+                "the images give {} tokens but the prompt has {needed} image tokens",
+                vision.dim(0)?
+            )));
+        }
+        // Splice runs of text rows and image rows in prompt order.
+        let mut pieces = Vec::new();
+        let (mut i, mut v) = (0, 0);
+        while i < p.input_ids.len() {
+            let is_image = p.input_ids[i] == image;
+            let run = p.input_ids[i..].iter().take_while(|&&t| (t == image) == is_image).count();
+            if is_image {
+                pieces.push(vision.narrow(0, v, run)?);
+                v += run;
+            } else {
+                pieces.push(text.narrow(0, i, run)?);
+            }
+            i += run;
+        }
+        Ok(Tensor::cat(&pieces, 0)?)
+    }
+
+    /// Run the whole prompt into an empty cache. Logits `[n, vocab]` (or the last row when `last_only`).
+    pub fn prefill(&self, p: &Prepared, cache: &mut KvCache, last_only: bool) -> Result<Tensor, VlmError> {
+        if !cache.is_empty() {
+            return Err(VlmError::Prompt("prefill needs an empty KV cache".into()));
+        }
+        let embeds = self.input_embeddings(p)?.to_dtype(self.dtype)?;
+        Ok(self.text.forward(&embeds, &p.positions, cache, last_only)?)
+    }
+
+    /// One more token at `position` (on all three axes) after the cache. Logits `[1, vocab]`.
+    pub fn step(&self, token: u32, position: i64, cache: &mut KvCache) -> Result<Tensor, VlmError> {
+        let embeds = self.text.embed(&[token])?;
+        Ok(self.text.forward(&embeds, &Positions::text(position, 1), cache, true)?)
+    }
+}
+
+/// eos ids from generation_config.json, when present and readable.
+fn generation_eos(dir: &Path) -> Vec<u32> {
+    let Ok(text) = std::fs::read_to_string(dir.join("generation_config.json")) else { return Vec::new() };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { return Vec::new() };
+    match v.get("eos_token_id") {
+        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()).into_iter().collect(),
+        Some(serde_json::Value::Array(a)) => {
+            a.iter().filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok())).collect()
+        }
+        _ => Vec::new(),
+    }
+}

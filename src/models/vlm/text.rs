@@ -1,0 +1,207 @@
+//! The Qwen2 language model of Qwen2-VL: token embeddings, pre-norm decoder layers with grouped-query
+//! attention and multimodal rotary positions (M-RoPE: each rotary frequency follows the temporal, row
+//! or column position according to `mrope_section`), a KV cache for generation, and the output head
+//! (tied to the embeddings or not). Runs on the model's thread.
+
+use candle_core::{D, Device, Tensor};
+
+use super::VlmError;
+use super::config::TextConfig;
+use super::layers::{Linear, RmsNorm, Tower, apply_rotary, attention, repeat_kv};
+use super::vision::inverse_frequencies;
+use super::weights::Weights;
+
+struct Layer {
+    input_norm: RmsNorm,
+    post_norm: RmsNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// Keys and values of every layer for the tokens seen so far.
+#[derive(Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    /// Tokens held.
+    pub fn len(&self) -> usize {
+        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Positions of each token on the three rotary axes (temporal, row, column).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Positions {
+    pub axes: [Vec<i64>; 3],
+}
+
+impl Positions {
+    /// Text-only positions `start..start+n` on all three axes.
+    pub fn text(start: i64, n: usize) -> Self {
+        #[allow(clippy::cast_possible_wrap)]
+        let p: Vec<i64> = (0..n as i64).map(|i| start + i).collect();
+        Self { axes: [p.clone(), p.clone(), p] }
+    }
+
+    pub fn len(&self) -> usize {
+        self.axes[0].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One past the largest position (where text after this span continues).
+    pub fn next(&self) -> i64 {
+        self.axes.iter().flat_map(|a| a.iter().copied()).max().map_or(0, |m| m + 1)
+    }
+}
+
+pub struct TextModel {
+    cfg: TextConfig,
+    embed: Tensor,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    inv_freq: Vec<f32>,
+}
+
+impl TextModel {
+    pub fn load(w: &Weights, cfg: &TextConfig) -> Result<Self, VlmError> {
+        let (h, hd) = (cfg.hidden_size, cfg.head_dim);
+        let (q_dim, kv_dim) = (cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd);
+        let embed = w.text("embed_tokens.weight", &[cfg.vocab_size, h])?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("layers.{i}");
+            let lin = |name: &str, i: usize, o: usize, bias: bool| {
+                Linear::load(w, Tower::Text, &format!("{p}.{name}"), i, o, bias)
+            };
+            layers.push(Layer {
+                input_norm: RmsNorm::load(w, &format!("{p}.input_layernorm"), h, cfg.rms_norm_eps)?,
+                post_norm: RmsNorm::load(w, &format!("{p}.post_attention_layernorm"), h, cfg.rms_norm_eps)?,
+                q: lin("self_attn.q_proj", h, q_dim, true)?,
+                k: lin("self_attn.k_proj", h, kv_dim, true)?,
+                v: lin("self_attn.v_proj", h, kv_dim, true)?,
+                o: lin("self_attn.o_proj", q_dim, h, false)?,
+                gate: lin("mlp.gate_proj", h, cfg.intermediate_size, false)?,
+                up: lin("mlp.up_proj", h, cfg.intermediate_size, false)?,
+                down: lin("mlp.down_proj", cfg.intermediate_size, h, false)?,
+            });
+        }
+        // A tied checkpoint may still carry lm_head.weight; an untied one must.
+        let lm_head = if cfg.tie_word_embeddings && !w.contains("lm_head.weight") {
+            Linear::from_weight(embed.clone())
+        } else {
+            Linear::from_weight(w.get("lm_head.weight", &[cfg.vocab_size, h])?)
+        };
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed,
+            layers,
+            norm: RmsNorm::load(w, "norm", h, cfg.rms_norm_eps)?,
+            lm_head,
+            inv_freq: inverse_frequencies(hd, cfg.rope_theta),
+        })
+    }
+
+    pub fn config(&self) -> &TextConfig {
+        &self.cfg
+    }
+
+    /// Embeddings `[n, hidden]` of token ids.
+    pub fn embed(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        let ids = Tensor::from_slice(ids, ids.len(), self.embed.device())?;
+        self.embed.index_select(&ids, 0)
+    }
+
+    /// Run `embeds` (`[n, hidden]`) at `positions` after what `cache` holds, appending to the cache.
+    /// Returns logits `[n, vocab]`, or `[1, vocab]` for the last token only when `last_only`.
+    pub fn forward(
+        &self,
+        embeds: &Tensor,
+        positions: &Positions,
+        cache: &mut KvCache,
+        last_only: bool,
+    ) -> candle_core::Result<Tensor> {
+        let n = embeds.dim(0)?;
+        if positions.len() != n {
+            candle_core::bail!("{} positions for {n} tokens", positions.len());
+        }
+        let (cos, sin) = self.rotary(positions, embeds.device())?;
+        let dtype = embeds.dtype();
+        let (cos, sin) = (cos.to_dtype(dtype)?, sin.to_dtype(dtype)?);
+        if cache.layers.len() != self.layers.len() {
+            cache.layers = vec![None; self.layers.len()];
+        }
+        let (heads, kv_heads, hd) = (self.cfg.num_attention_heads, self.cfg.num_key_value_heads, self.cfg.head_dim);
+        let mut x = embeds.unsqueeze(0)?;
+        for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let h = layer.input_norm.forward(&x)?;
+            let split = |t: Tensor, nh: usize| t.reshape((1, n, nh, hd))?.transpose(1, 2)?.contiguous();
+            let q = apply_rotary(&split(layer.q.forward(&h)?, heads)?, &cos, &sin)?;
+            let k = apply_rotary(&split(layer.k.forward(&h)?, kv_heads)?, &cos, &sin)?;
+            let v = split(layer.v.forward(&h)?, kv_heads)?;
+            let (k, v) = match slot.take() {
+                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                None => (k, v),
+            };
+            *slot = Some((k.clone(), v.clone()));
+            let group = heads / kv_heads;
+            let out = attention(&q, &repeat_kv(&k, group)?, &repeat_kv(&v, group)?, true)?;
+            let out = out.transpose(1, 2)?.reshape((1, n, heads * hd))?;
+            x = (x + layer.o.forward(&out)?)?;
+            let h = layer.post_norm.forward(&x)?;
+            let mlp = layer.down.forward(&(layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?)?;
+            x = (x + mlp)?;
+        }
+        let x = x.squeeze(0)?;
+        let x = if last_only { x.narrow(0, n - 1, 1)? } else { x };
+        self.lm_head.forward(&self.norm.forward(&x)?)
+    }
+
+    /// Cos and sin `[n, head_dim]`: frequency `i` turns with the axis its `mrope_section` assigns.
+    fn rotary(&self, positions: &Positions, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+        let half = self.inv_freq.len();
+        let mut axis_of = Vec::with_capacity(half);
+        for (axis, &count) in self.cfg.mrope_section.iter().enumerate() {
+            axis_of.extend(std::iter::repeat_n(axis, count));
+        }
+        let n = positions.len();
+        let hd = 2 * half;
+        let mut cos = vec![0f32; n * hd];
+        let mut sin = vec![0f32; n * hd];
+        for t in 0..n {
+            for (i, (&f, &axis)) in self.inv_freq.iter().zip(&axis_of).enumerate() {
+                #[allow(clippy::cast_precision_loss)]
+                let angle = positions.axes[axis][t] as f32 * f;
+                let (s, c) = angle.sin_cos();
+                for j in [i, i + half] {
+                    cos[t * hd + j] = c;
+                    sin[t * hd + j] = s;
+                }
+            }
+        }
+        Ok((Tensor::from_vec(cos, (n, hd), device)?, Tensor::from_vec(sin, (n, hd), device)?))
+    }
+}
+
+/// Log-softmax over the last dimension, in f32.
+pub fn log_softmax(logits: &Tensor) -> candle_core::Result<Tensor> {
+    let l = logits.to_dtype(candle_core::DType::F32)?;
+    let max = l.max_keepdim(D::Minus1)?;
+    let shifted = l.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    shifted.broadcast_sub(&lse)
+}

@@ -1,0 +1,213 @@
+//! Qwen2-VL's vision tower: a linear patch embedding (the reference's Conv3d with stride = kernel),
+//! 2-D rotary positions (height and width halves), pre-norm transformer blocks whose attention stays
+//! within each image, and the patch merger that turns each 2x2 block of patches into one language-model
+//! token. Input comes from [`super::preprocess`]; output rows are in the same block-major order as the
+//! image tokens in the prompt. Runs on the model's thread.
+
+use candle_core::{Device, Tensor};
+
+use super::VlmError;
+use super::config::{Activation, VisionConfig};
+use super::layers::{LayerNorm, Linear, Tower, apply_rotary, attention};
+use super::weights::Weights;
+
+/// Patches along time, height and width for one image (time is 1 for a still image).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grid {
+    pub t: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Grid {
+    pub fn patches(self) -> usize {
+        self.t * self.h * self.w
+    }
+
+    /// Language-model tokens the image becomes after the merger.
+    pub fn tokens(self, merge: usize) -> usize {
+        self.patches() / (merge * merge)
+    }
+}
+
+struct Block {
+    norm1: LayerNorm,
+    norm2: LayerNorm,
+    qkv: Linear,
+    proj: Linear,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+pub struct VisionTower {
+    cfg: VisionConfig,
+    patch_embed: Tensor,
+    blocks: Vec<Block>,
+    merger_norm: LayerNorm,
+    merger_fc1: Linear,
+    merger_fc2: Linear,
+}
+
+impl VisionTower {
+    pub fn load(w: &Weights, cfg: &VisionConfig) -> Result<Self, VlmError> {
+        let e = cfg.embed_dim;
+        let patch_dim = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size * cfg.patch_size;
+        let conv = w.vision(
+            "patch_embed.proj.weight",
+            &[e, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size],
+        )?;
+        let patch_embed = conv.reshape((e, patch_dim)).map_err(VlmError::Candle)?;
+        let mut blocks = Vec::with_capacity(cfg.depth);
+        for i in 0..cfg.depth {
+            let p = format!("blocks.{i}");
+            blocks.push(Block {
+                norm1: LayerNorm::load(w, Tower::Vision, &format!("{p}.norm1"), e, 1e-6)?,
+                norm2: LayerNorm::load(w, Tower::Vision, &format!("{p}.norm2"), e, 1e-6)?,
+                qkv: Linear::load(w, Tower::Vision, &format!("{p}.attn.qkv"), e, 3 * e, true)?,
+                proj: Linear::load(w, Tower::Vision, &format!("{p}.attn.proj"), e, e, true)?,
+                fc1: Linear::load(w, Tower::Vision, &format!("{p}.mlp.fc1"), e, cfg.mlp_hidden, true)?,
+                fc2: Linear::load(w, Tower::Vision, &format!("{p}.mlp.fc2"), cfg.mlp_hidden, e, true)?,
+            });
+        }
+        let merged = e * cfg.spatial_merge_size * cfg.spatial_merge_size;
+        Ok(Self {
+            cfg: cfg.clone(),
+            patch_embed,
+            blocks,
+            merger_norm: LayerNorm::load(w, Tower::Vision, "merger.ln_q", e, 1e-6)?,
+            merger_fc1: Linear::load(w, Tower::Vision, "merger.mlp.0", merged, merged, true)?,
+            merger_fc2: Linear::load(w, Tower::Vision, "merger.mlp.2", merged, cfg.out_dim, true)?,
+        })
+    }
+
+    /// `pixels` is `[patches, C*T*P*P]` for all images in order; returns `[tokens, out_dim]`.
+    pub fn forward(&self, pixels: &Tensor, grids: &[Grid]) -> candle_core::Result<Tensor> {
+        let total: usize = grids.iter().map(|g| g.patches()).sum();
+        if pixels.dim(0)? != total {
+            candle_core::bail!("{} pixel rows for image grids that hold {total} patches", pixels.dim(0)?);
+        }
+        let dtype = self.patch_embed.dtype();
+        let mut x = pixels.to_dtype(dtype)?.matmul(&self.patch_embed.t()?)?;
+        let (cos, sin) = self.rotary(grids, pixels.device())?;
+        let (cos, sin) = (cos.to_dtype(dtype)?, sin.to_dtype(dtype)?);
+        let heads = self.cfg.num_heads;
+        let hd = self.cfg.embed_dim / heads;
+        for block in &self.blocks {
+            let h = block.norm1.forward(&x)?;
+            let qkv = block.qkv.forward(&h)?.reshape((total, 3, heads, hd))?;
+            // [patches, heads, hd] -> [1, heads, patches, hd]
+            let part = |i: usize| -> candle_core::Result<Tensor> {
+                qkv.narrow(1, i, 1)?.squeeze(1)?.transpose(0, 1)?.unsqueeze(0)?.contiguous()
+            };
+            let q = apply_rotary(&part(0)?, &cos, &sin)?;
+            let k = apply_rotary(&part(1)?, &cos, &sin)?;
+            let v = part(2)?;
+            // Attention stays within each image (and each frame).
+            let mut outs = Vec::new();
+            let mut start = 0;
+            for g in grids {
+                let frame = g.h * g.w;
+                for _ in 0..g.t {
+                    let take = |t: &Tensor| t.narrow(2, start, frame);
+                    outs.push(attention(&take(&q)?, &take(&k)?, &take(&v)?, false)?);
+                    start += frame;
+                }
+            }
+            let attn = Tensor::cat(&outs, 2)?.squeeze(0)?.transpose(0, 1)?.reshape((total, self.cfg.embed_dim))?;
+            x = (x + block.proj.forward(&attn)?)?;
+            let h = block.norm2.forward(&x)?;
+            let h = activate(&block.fc1.forward(&h)?, self.cfg.act)?;
+            x = (x + block.fc2.forward(&h)?)?;
+        }
+        let m = self.cfg.spatial_merge_size;
+        let merged = self.merger_norm.forward(&x)?.reshape((total / (m * m), self.cfg.embed_dim * m * m))?;
+        let h = self.merger_fc1.forward(&merged)?.gelu_erf()?;
+        self.merger_fc2.forward(&h)
+    }
+
+    /// Cos and sin `[patches, head_dim]`: the first quarter of frequencies rotates by row, the second
+    /// by column, and both halves of the head repeat them (rotate-half layout).
+    fn rotary(&self, grids: &[Grid], device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+        let hd = self.cfg.embed_dim / self.cfg.num_heads;
+        let inv = inverse_frequencies(hd / 2, self.cfg.rope_theta);
+        let m = self.cfg.spatial_merge_size;
+        let mut cos = Vec::new();
+        let mut sin = Vec::new();
+        for g in grids {
+            let positions = block_major_positions(g.h, g.w, m);
+            for _ in 0..g.t {
+                for &(row, col) in &positions {
+                    #[allow(clippy::cast_precision_loss)]
+                    let angles: Vec<f32> =
+                        inv.iter().map(|f| row as f32 * f).chain(inv.iter().map(|f| col as f32 * f)).collect();
+                    for _ in 0..2 {
+                        cos.extend(angles.iter().map(|a| a.cos()));
+                        sin.extend(angles.iter().map(|a| a.sin()));
+                    }
+                }
+            }
+        }
+        let n = cos.len() / hd;
+        Ok((Tensor::from_vec(cos, (n, hd), device)?, Tensor::from_vec(sin, (n, hd), device)?))
+    }
+}
+
+/// `1 / theta^(2i / dim)` for `i < dim / 2`, computed in f32 as the reference does.
+pub fn inverse_frequencies(dim: usize, theta: f64) -> Vec<f32> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    (0..dim).step_by(2).map(|i| 1.0 / (theta as f32).powf(i as f32 / dim as f32)).collect()
+}
+
+/// (row, column) of each patch in the order the processor emits them: merge blocks row-major, and
+/// within a block its `m x m` patches row-major.
+pub fn block_major_positions(h: usize, w: usize, m: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(h * w);
+    for bh in 0..h / m {
+        for bw in 0..w / m {
+            for ih in 0..m {
+                for iw in 0..m {
+                    out.push((bh * m + ih, bw * m + iw));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
+    match act {
+        // x * sigmoid(1.702 x)
+        Activation::QuickGelu => x.broadcast_mul(&candle_nn::ops::sigmoid(&(x * 1.702)?)?),
+        Activation::Gelu => x.gelu_erf(),
+        Activation::Silu => x.silu(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_block_major() {
+        let p = block_major_positions(2, 4, 2);
+        assert_eq!(p, vec![(0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (0, 3), (1, 2), (1, 3)]);
+    }
+
+    #[test]
+    fn inverse_frequencies_start_at_one() {
+        let f = inverse_frequencies(8, 10_000.0);
+        assert_eq!(f.len(), 4);
+        assert!((f[0] - 1.0).abs() < 1e-7);
+        assert!((f[1] - 0.1).abs() < 1e-6, "{f:?}");
+    }
+
+    #[test]
+    fn quick_gelu_matches_formula() {
+        let x = Tensor::new(&[-2.0f32, 0.0, 1.5], &Device::Cpu).expect("tensor");
+        let y: Vec<f32> = activate(&x, Activation::QuickGelu).expect("act").to_vec1().expect("vec");
+        for (xi, yi) in [-2.0f32, 0.0, 1.5].iter().zip(y) {
+            let want = xi / (1.0 + (-1.702 * xi).exp());
+            assert!((want - yi).abs() < 1e-6);
+        }
+    }
+}

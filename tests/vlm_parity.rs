@@ -1,0 +1,339 @@
+//! Qwen2-VL parity against the reference implementation (transformers 5.23), on the tiny random-weight
+//! fixtures tools/make_vlm_fixtures.py made: the same token ids and pixels from the same messages and
+//! images, logits within 1e-4 relative error in f32 over the whole prompt, and 32 identical greedy
+//! tokens through the KV cache. Plus the loader's answers to bad folders.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use candle_core::{DType, Device, Tensor};
+use heatscope::models::vlm::vision::Grid;
+use heatscope::models::vlm::{GenerateOptions, Message, Part, Qwen2Vl, StopReason, generate};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm")
+}
+
+fn load_tensors(path: &Path) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(path, &Device::Cpu).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+struct Case {
+    messages: Vec<Message>,
+    images: Vec<String>,
+    prompt: String,
+    tensors: HashMap<String, Tensor>,
+}
+
+fn read_case(model: &str, name: &str) -> Case {
+    let dir = fixtures().join(model).join("cases");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("case json"))
+            .expect("valid json");
+    let messages = json["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| Message {
+            role: m["role"].as_str().expect("role").to_string(),
+            parts: m["content"]
+                .as_array()
+                .expect("content")
+                .iter()
+                .map(|c| match c["type"].as_str() {
+                    Some("image") => Part::Image,
+                    _ => Part::Text(c["text"].as_str().expect("text").to_string()),
+                })
+                .collect(),
+        })
+        .collect();
+    let images = json["images"].as_array().expect("images").iter().map(|v| v.as_str().expect("name").into()).collect();
+    Case {
+        messages,
+        images,
+        prompt: json["prompt"].as_str().expect("prompt").to_string(),
+        tensors: load_tensors(&dir.join(format!("{name}.safetensors"))),
+    }
+}
+
+fn image(name: &str) -> image::RgbImage {
+    image::open(fixtures().join("images").join(name)).expect("fixture image").to_rgb8()
+}
+
+fn reference_pixels(names: &[String]) -> Option<(Tensor, Vec<Grid>)> {
+    if names.is_empty() {
+        return None;
+    }
+    let all = load_tensors(&fixtures().join("images/pixels.safetensors"));
+    let mut rows = Vec::new();
+    let mut grids = Vec::new();
+    for n in names {
+        let stem = n.trim_end_matches(".png");
+        rows.push(all[&format!("{stem}.pixel_values")].clone());
+        let g: Vec<i64> = all[&format!("{stem}.grid_thw")].to_vec1().expect("grid");
+        let u = |i: usize| usize::try_from(g[i]).expect("positive");
+        grids.push(Grid { t: u(0), h: u(1), w: u(2) });
+    }
+    Some((Tensor::cat(&rows, 0).expect("cat"), grids))
+}
+
+fn ids(t: &Tensor) -> Vec<u32> {
+    t.to_vec1::<i64>().expect("ids").into_iter().map(|v| u32::try_from(v).expect("id")).collect()
+}
+
+/// max |a - b| / max |b|
+fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
+    let diff = (a - b).expect("sub").abs().expect("abs").flatten_all().expect("flat").max(0).expect("max");
+    let scale = b.abs().expect("abs").flatten_all().expect("flat").max(0).expect("max");
+    diff.to_scalar::<f32>().expect("f32") / scale.to_scalar::<f32>().expect("f32")
+}
+
+fn load(model: &str, dtype: DType) -> Qwen2Vl {
+    Qwen2Vl::load(&fixtures().join(model), dtype, &Device::Cpu).unwrap_or_else(|e| panic!("{model}: {e}"))
+}
+
+fn check_case(model: &Qwen2Vl, folder: &str, name: &str) {
+    let case = read_case(folder, name);
+    // 1. The chat template and the processor: same text, same token ids, same pixels.
+    assert_eq!(heatscope::models::vlm::chat::render(&case.messages, true), case.prompt, "{folder}/{name}: template");
+    let images: Vec<_> = case.images.iter().map(|n| image(n)).collect();
+    let ours = model.prepare(&case.messages, &images).expect("prepare");
+    let want_ids = ids(&case.tensors["input_ids"]);
+    assert_eq!(ours.input_ids, want_ids, "{folder}/{name}: token ids");
+    let reference = reference_pixels(&case.images);
+    if let Some((pixels, grids)) = &reference {
+        assert_eq!(&ours.grids, grids, "{folder}/{name}: grids");
+        let err = relative_error(ours.pixels.as_ref().expect("pixels"), pixels);
+        assert!(err < 1e-6, "{folder}/{name}: pixels differ from the reference processor ({err:e})");
+    }
+
+    // 2. Logits over the whole prompt from the reference's own inputs.
+    let (pixels, grids) = reference.map_or((None, Vec::new()), |(p, g)| (Some(p), g));
+    let prepared = model.prepare_ids(want_ids, pixels, grids).expect("prepare ids");
+    let mut cache = heatscope::models::vlm::text::KvCache::default();
+    let logits = model.prefill(&prepared, &mut cache, false).expect("prefill");
+    let err = relative_error(&logits, &case.tensors["logits"]);
+    println!("{folder}/{name}: {} prompt tokens, relative logit error {err:.2e}", prepared.input_ids.len());
+    assert!(err <= 1e-4, "{folder}/{name}: relative logit error {err:e} > 1e-4");
+
+    // 3. 32 greedy tokens through the KV cache, no stop token.
+    let opts = GenerateOptions { max_tokens: 32, stop_tokens: Some(Vec::new()), ..GenerateOptions::default() };
+    let generation = generate(model, &ours, &opts, &AtomicBool::new(false), &mut |_| {}).expect("generate");
+    assert_eq!(generation.tokens, ids(&case.tensors["greedy"]), "{folder}/{name}: greedy tokens");
+    assert!(generation.logprobs.iter().all(|l| l.is_finite() && *l <= 0.0));
+}
+
+#[test]
+fn untied_model_matches_the_reference_on_every_case() {
+    let model = load("qwen2vl-untied", DType::F32);
+    for case in ["text_only", "square_image", "wide_image", "two_images", "text_after_images"] {
+        check_case(&model, "qwen2vl-untied", case);
+    }
+}
+
+#[test]
+fn tied_model_in_the_published_layout_matches_the_reference() {
+    let model = load("qwen2vl-tied", DType::F32);
+    assert!(model.config.text.tie_word_embeddings);
+    for case in ["text_only", "two_images"] {
+        check_case(&model, "qwen2vl-tied", case);
+    }
+}
+
+#[test]
+fn half_precision_runs_close_to_f32() {
+    let case = read_case("qwen2vl-untied", "square_image");
+    let images = [image("square.png")];
+    for dtype in [DType::F16, DType::BF16] {
+        let model = load("qwen2vl-untied", dtype);
+        let prepared = model.prepare(&case.messages, &images).expect("prepare");
+        let mut cache = heatscope::models::vlm::text::KvCache::default();
+        let logits = model.prefill(&prepared, &mut cache, false).expect("prefill").to_dtype(DType::F32).expect("f32");
+        let err = relative_error(&logits, &case.tensors["logits"]);
+        // Half precision keeps ~3 (f16) or ~2 (bf16) significant digits per operation; the random
+        // fixture weights are large, so errors compound more than in a trained model.
+        let bound = if dtype == DType::F16 { 0.02 } else { 0.1 };
+        println!("{dtype:?}: relative logit error {err:.2e} (bound {bound})");
+        assert!(err < bound, "{dtype:?}: relative logit error {err}");
+        let ours: Vec<u32> = logits.argmax(1).expect("argmax").to_vec1().expect("vec");
+        let want: Vec<u32> = case.tensors["logits"].argmax(1).expect("argmax").to_vec1().expect("vec");
+        let agree = ours.iter().zip(&want).filter(|(a, b)| a == b).count();
+        assert!(agree * 10 >= want.len() * 9, "{dtype:?}: top token agrees at {agree} of {} positions", want.len());
+    }
+}
+
+#[test]
+fn streaming_cancel_and_stop_tokens() {
+    let model = load("qwen2vl-untied", DType::F32);
+    let prompt = model.prepare(&[Message::user_text("Which region is affected?")], &[]).expect("prepare");
+    // Cancel from the callback after three tokens: generation stops there.
+    let cancel = AtomicBool::new(false);
+    let mut seen = Vec::new();
+    let opts = GenerateOptions { max_tokens: 20, stop_tokens: Some(Vec::new()), ..GenerateOptions::default() };
+    let g = generate(&model, &prompt, &opts, &cancel, &mut |e| {
+        seen.push((e.index, e.token, e.text_delta.to_string()));
+        if e.index == 2 {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    })
+    .expect("generate");
+    assert_eq!(g.stop, StopReason::Cancelled);
+    assert_eq!(g.tokens.len(), 3);
+    assert_eq!(seen.iter().map(|s| s.1).collect::<Vec<_>>(), g.tokens);
+    let streamed: String = seen.iter().map(|s| s.2.as_str()).collect();
+    assert_eq!(streamed, g.text, "streamed deltas add up to the answer");
+
+    // The greedy answer's third token as a stop token ends generation there, left out of the text.
+    let full = generate(&model, &prompt, &opts, &AtomicBool::new(false), &mut |_| {}).expect("generate");
+    let stop = full.tokens[2];
+    let first = full.tokens.iter().position(|&t| t == stop).expect("present");
+    let opts = GenerateOptions { stop_tokens: Some(vec![stop]), ..opts };
+    let g = generate(&model, &prompt, &opts, &AtomicBool::new(false), &mut |_| {}).expect("generate");
+    assert_eq!(g.stop, StopReason::StopToken(stop));
+    assert_eq!(g.tokens, full.tokens[..=first]);
+    assert_eq!(g.text, model.tokenizer.decode(&full.tokens[..first]).expect("decode"));
+
+    // Sampling with a seed is repeatable and differs from greedy somewhere.
+    let sampled = GenerateOptions { temperature: 1.0, top_p: 0.9, seed: 11, max_tokens: 16, ..opts };
+    let a = generate(&model, &prompt, &sampled, &AtomicBool::new(false), &mut |_| {}).expect("a");
+    let b = generate(&model, &prompt, &sampled, &AtomicBool::new(false), &mut |_| {}).expect("b");
+    assert_eq!(a.tokens, b.tokens);
+}
+
+/// A copy of a fixture folder to break.
+fn scratch_copy(model: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(fixtures().join(model)).expect("read dir") {
+        let entry = entry.expect("entry");
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
+        }
+    }
+    dir
+}
+
+fn load_err(dir: &Path) -> String {
+    match Qwen2Vl::load(dir, DType::F32, &Device::Cpu) {
+        Ok(_) => panic!("{} loaded", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn broken_folders_say_what_is_wrong() {
+    let weights = fixtures().join("qwen2vl-untied/model.safetensors");
+    let mut tensors = load_tensors(&weights);
+
+    // A missing tensor: named, with its expected shape.
+    let dir = scratch_copy("qwen2vl-untied");
+    let mut missing = tensors.clone();
+    missing.remove("model.layers.1.self_attn.k_proj.bias");
+    candle_core::safetensors::save(&missing, dir.path().join("model.safetensors")).expect("save");
+    let e = load_err(dir.path());
+    assert!(e.contains("model.layers.1.self_attn.k_proj.bias") && e.contains("[32]") && e.contains("missing"), "{e}");
+
+    // A tensor of the wrong shape: both shapes named.
+    let dir = scratch_copy("qwen2vl-untied");
+    tensors
+        .insert("visual.blocks.0.mlp.fc1.weight".into(), Tensor::zeros((64, 32), DType::F32, &Device::Cpu).expect("z"));
+    candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).expect("save");
+    let e = load_err(dir.path());
+    assert!(e.contains("visual.blocks.0.mlp.fc1.weight") && e.contains("[128, 32]") && e.contains("[64, 32]"), "{e}");
+
+    // Integer weights.
+    let dir = scratch_copy("qwen2vl-untied");
+    tensors.insert(
+        "visual.blocks.0.mlp.fc1.weight".into(),
+        Tensor::zeros((128, 32), DType::I64, &Device::Cpu).expect("z"),
+    );
+    candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).expect("save");
+    let e = load_err(dir.path());
+    assert!(e.contains("visual.blocks.0.mlp.fc1.weight") && e.contains("floating point"), "{e}");
+
+    // A truncated weight file.
+    let dir = scratch_copy("qwen2vl-untied");
+    let bytes = std::fs::read(&weights).expect("read");
+    std::fs::write(dir.path().join("model.safetensors"), &bytes[..bytes.len() / 2]).expect("write");
+    let e = load_err(dir.path());
+    assert!(e.contains("model.safetensors") && e.contains("truncated"), "{e}");
+
+    // Garbage instead of safetensors.
+    std::fs::write(dir.path().join("model.safetensors"), b"not a model").expect("write");
+    assert!(load_err(dir.path()).contains("not a safetensors file"));
+
+    // Sharded: an index naming a shard that is not there.
+    let dir = scratch_copy("qwen2vl-untied");
+    std::fs::remove_file(dir.path().join("model.safetensors")).expect("rm");
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        r#"{"weight_map": {"lm_head.weight": "model-00001-of-00002.safetensors"}}"#,
+    )
+    .expect("write");
+    let e = load_err(dir.path());
+    assert!(e.contains("model-00001-of-00002.safetensors") && e.contains("missing"), "{e}");
+
+    // An unsupported config value.
+    let dir = scratch_copy("qwen2vl-untied");
+    let cfg = std::fs::read_to_string(dir.path().join("config.json")).expect("read");
+    std::fs::write(dir.path().join("config.json"), cfg.replace("\"silu\"", "\"relu\"")).expect("write");
+    let e = load_err(dir.path());
+    assert!(e.contains("hidden_act") && e.contains("relu"), "{e}");
+
+    // No tokenizer.
+    let dir = scratch_copy("qwen2vl-untied");
+    std::fs::remove_file(dir.path().join("tokenizer.json")).expect("rm");
+    assert!(load_err(dir.path()).contains("tokenizer.json"));
+
+    // Not a folder at all.
+    assert!(load_err(&fixtures().join("nope")).contains("not a folder"));
+}
+
+#[test]
+fn sharded_weights_load_like_one_file() {
+    let tensors = load_tensors(&fixtures().join("qwen2vl-untied/model.safetensors"));
+    let dir = scratch_copy("qwen2vl-untied");
+    std::fs::remove_file(dir.path().join("model.safetensors")).expect("rm");
+    let (mut a, mut b) = (HashMap::new(), HashMap::new());
+    let mut map = serde_json::Map::new();
+    for (name, t) in tensors {
+        let file = if name.starts_with("visual.") {
+            "model-00001-of-00002.safetensors"
+        } else {
+            "model-00002-of-00002.safetensors"
+        };
+        map.insert(name.clone(), serde_json::Value::String(file.into()));
+        if name.starts_with("visual.") {
+            a.insert(name, t)
+        } else {
+            b.insert(name, t)
+        };
+    }
+    candle_core::safetensors::save(&a, dir.path().join("model-00001-of-00002.safetensors")).expect("save");
+    candle_core::safetensors::save(&b, dir.path().join("model-00002-of-00002.safetensors")).expect("save");
+    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).expect("write");
+    let model = Qwen2Vl::load(dir.path(), DType::F32, &Device::Cpu).expect("sharded load");
+    let case = read_case("qwen2vl-untied", "square_image");
+    let prepared = model.prepare(&case.messages, &[image("square.png")]).expect("prepare");
+    let mut cache = heatscope::models::vlm::text::KvCache::default();
+    let logits = model.prefill(&prepared, &mut cache, false).expect("prefill");
+    assert!(relative_error(&logits, &case.tensors["logits"]) <= 1e-4);
+}
+
+#[test]
+fn oversized_image_is_resized_within_max_pixels() {
+    let model = load("qwen2vl-untied", DType::F32);
+    let big = image::RgbImage::from_fn(4000, 3000, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 9]));
+    let prompt =
+        model.prepare(&[Message::user(vec![Part::Image, Part::Text("Describe.".into())])], &[big]).expect("prepare");
+    let g = prompt.grids[0];
+    let pixels = g.h * g.w * 14 * 14;
+    assert!(pixels <= model.preprocess.max_pixels, "{g:?} holds {pixels} pixels");
+    let opts = GenerateOptions { max_tokens: 2, ..GenerateOptions::default() };
+    generate(&model, &prompt, &opts, &AtomicBool::new(false), &mut |_| {}).expect("runs");
+
+    // Image count and placeholder count must agree.
+    let e = model.prepare(&[Message::user(vec![Part::Image])], &[]).expect_err("no image");
+    assert!(e.to_string().contains("1 image parts but 0 images"), "{e}");
+}
