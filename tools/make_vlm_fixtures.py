@@ -218,7 +218,8 @@ def build_folder(out: str, tied: bool, seed: int, size: str, cases: list[str] | 
                                    additional_special_tokens=SPECIALS[1:])
     # The PIL backend is the original Qwen2-VL processor and gives the same pixels on every machine; the
     # torchvision backend's uint8 bicubic kernel depends on the CPU (AVX or not) and the device.
-    improc = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 16)
+    # Fixtures keep images small; the medium bench model uses Qwen2-VL's published pixel limits.
+    improc = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * (16 if size == "tiny" else 1280))
     proc = Qwen2VLProcessor(image_processor=improc, tokenizer=fast, video_processor=Qwen2VLVideoProcessor(),
                             chat_template=CHAT_TEMPLATE)
     proc.save_pretrained(out)

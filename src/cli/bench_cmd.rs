@@ -1,6 +1,6 @@
 //! `heatscope bench sim`: how fast scenes are generated (truth, observation, labels, questions; no
 //! disk), per scenario and grid size, on one thread. `heatscope bench cnn`: the CNN's latency at
-//! batch 1 and throughput at batch 16. Runs on the main thread.
+//! batch 1 and throughput at batch 16. `bench vlm` lives in vlm_cmd.rs. Runs on the main thread.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,6 +17,8 @@ pub enum BenchCommand {
     Sim(SimBenchArgs),
     /// CNN latency (batch 1) and throughput (batch 16) on generated 128-pixel scenes.
     Cnn(CnnBenchArgs),
+    /// VLM time to first token, prefill and decode tokens/s, peak memory.
+    Vlm(super::vlm_cmd::VlmBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +113,7 @@ fn bench_cnn(a: &CnnBenchArgs) -> anyhow::Result<()> {
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Cnn(a) => bench_cnn(a),
+        BenchCommand::Vlm(a) => super::vlm_cmd::run_bench(a),
         BenchCommand::Sim(a) => {
             let sizes: Vec<usize> = a
                 .sizes

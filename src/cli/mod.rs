@@ -7,6 +7,7 @@ mod eval_cmd;
 mod info;
 mod render_cmd;
 mod train_cmd;
+mod vlm_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
+    /// Ask a Qwen2-VL model folder a question about images; the answer streams to stdout.
+    Ask(vlm_cmd::AskArgs),
 }
 
 /// Parse arguments and run; errors are printed with their causes and give exit status 1
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
         Some(Command::Baseline(args)) => eval_cmd::run_baseline(&args),
         Some(Command::Bench(cmd)) => bench_cmd::run(&cmd),
         Some(Command::Train(cmd)) => train_cmd::run(&cmd),
+        Some(Command::Ask(args)) => vlm_cmd::run_ask(&args),
         None => crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model }),
     };
     match result {

@@ -48,7 +48,7 @@ impl Linear {
     }
 }
 
-/// Root-mean-square norm (Qwen2RMSNorm): statistics in f32 whatever the run dtype.
+/// Root-mean-square norm (Qwen2RMSNorm).
 pub struct RmsNorm {
     weight: Tensor,
     eps: f64,
@@ -59,12 +59,9 @@ impl RmsNorm {
         Ok(Self { weight: w.text(&format!("{name}.weight"), &[dim])?, eps })
     }
 
+    /// Fused (candle's CPU/CUDA kernel; no backward: training will need the composed form).
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let dtype = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
-        let var = xf.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = xf.broadcast_div(&(var + self.eps)?.sqrt()?)?.to_dtype(dtype)?;
-        normed.broadcast_mul(&self.weight)
+        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)
     }
 }
 
@@ -84,25 +81,16 @@ impl LayerNorm {
         })
     }
 
+    /// Fused, like [`RmsNorm::forward`].
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let dtype = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
-        let mean = xf.mean_keepdim(D::Minus1)?;
-        let centred = xf.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?.to_dtype(dtype)?;
-        normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+        candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32)
     }
 }
 
-/// Rotate-half rotary embedding: `x * cos + rotate_half(x) * sin`, where `cos`/`sin` are `[t, d]`
-/// (both halves already laid out) and `x` is `[b, heads, t, d]`.
+/// Rotate-half rotary embedding: `x * cos + rotate_half(x) * sin` for `x` `[b, heads, t, d]`, where
+/// `cos`/`sin` are `[t, d / 2]` (the angles of one half; the other half repeats them). Fused kernel.
 pub fn apply_rotary(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-    let d = x.dim(D::Minus1)?;
-    let x1 = x.narrow(D::Minus1, 0, d / 2)?;
-    let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
-    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-    x.broadcast_mul(cos)?.add(&rotated.broadcast_mul(sin)?)
+    candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)
 }
 
 /// Softmax attention over `[b, heads, tq, d]` queries and `[b, heads, tk, d]` keys and values. With

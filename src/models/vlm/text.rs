@@ -171,7 +171,7 @@ impl TextModel {
         self.lm_head.forward(&self.norm.forward(&x)?)
     }
 
-    /// Cos and sin `[n, head_dim]`: frequency `i` turns with the axis its `mrope_section` assigns.
+    /// Cos and sin `[n, head_dim / 2]`: frequency `i` turns with the axis its `mrope_section` assigns.
     fn rotary(&self, positions: &Positions, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
         let half = self.inv_freq.len();
         let mut axis_of = Vec::with_capacity(half);
@@ -179,21 +179,17 @@ impl TextModel {
             axis_of.extend(std::iter::repeat_n(axis, count));
         }
         let n = positions.len();
-        let hd = 2 * half;
-        let mut cos = vec![0f32; n * hd];
-        let mut sin = vec![0f32; n * hd];
+        let mut cos = Vec::with_capacity(n * half);
+        let mut sin = Vec::with_capacity(n * half);
         for t in 0..n {
-            for (i, (&f, &axis)) in self.inv_freq.iter().zip(&axis_of).enumerate() {
+            for (&f, &axis) in self.inv_freq.iter().zip(&axis_of) {
                 #[allow(clippy::cast_precision_loss)]
                 let angle = positions.axes[axis][t] as f32 * f;
-                let (s, c) = angle.sin_cos();
-                for j in [i, i + half] {
-                    cos[t * hd + j] = c;
-                    sin[t * hd + j] = s;
-                }
+                cos.push(angle.cos());
+                sin.push(angle.sin());
             }
         }
-        Ok((Tensor::from_vec(cos, (n, hd), device)?, Tensor::from_vec(sin, (n, hd), device)?))
+        Ok((Tensor::from_vec(cos, (n, half), device)?, Tensor::from_vec(sin, (n, half), device)?))
     }
 }
 

@@ -125,8 +125,8 @@ impl VisionTower {
         self.merger_fc2.forward(&h)
     }
 
-    /// Cos and sin `[patches, head_dim]`: the first quarter of frequencies rotates by row, the second
-    /// by column, and both halves of the head repeat them (rotate-half layout).
+    /// Cos and sin `[patches, head_dim / 2]`: the first half of the frequencies turns with the row, the
+    /// second with the column (the rotary kernel repeats them over both halves of the head).
     fn rotary(&self, grids: &[Grid], device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
         let hd = self.cfg.embed_dim / self.cfg.num_heads;
         let inv = inverse_frequencies(hd / 2, self.cfg.rope_theta);
@@ -140,15 +140,13 @@ impl VisionTower {
                     #[allow(clippy::cast_precision_loss)]
                     let angles: Vec<f32> =
                         inv.iter().map(|f| row as f32 * f).chain(inv.iter().map(|f| col as f32 * f)).collect();
-                    for _ in 0..2 {
-                        cos.extend(angles.iter().map(|a| a.cos()));
-                        sin.extend(angles.iter().map(|a| a.sin()));
-                    }
+                    cos.extend(angles.iter().map(|a| a.cos()));
+                    sin.extend(angles.iter().map(|a| a.sin()));
                 }
             }
         }
-        let n = cos.len() / hd;
-        Ok((Tensor::from_vec(cos, (n, hd), device)?, Tensor::from_vec(sin, (n, hd), device)?))
+        let n = cos.len() / (hd / 2);
+        Ok((Tensor::from_vec(cos, (n, hd / 2), device)?, Tensor::from_vec(sin, (n, hd / 2), device)?))
     }
 }
 

@@ -1,0 +1,202 @@
+//! `heatscope ask`: one question to a Qwen2-VL model folder, the answer streamed to stdout with how sure
+//! the model was. `heatscope bench vlm`: time to first token, prefill and decode tokens/s and peak
+//! memory on a fixed prompt (tools/bench_vlm_torch.py times the reference on the same prompt).
+//! Runs on the main thread.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use candle_core::DType;
+use image::RgbImage;
+
+use crate::models::vlm::{GenerateOptions, Message, Part, Qwen2Vl, StopReason, generate};
+
+/// Weight precision to run in.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Precision {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl Precision {
+    fn dtype(self) -> DType {
+        match self {
+            Self::F32 => DType::F32,
+            Self::F16 => DType::F16,
+            Self::Bf16 => DType::BF16,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AskArgs {
+    /// Model folder as published (config.json, model.safetensors or shards, tokenizer.json,
+    /// preprocessor_config.json), e.g. a local copy of Qwen/Qwen2-VL-2B-Instruct.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Images to show the model, in order, before the question (PNG, JPEG, TIFF).
+    #[arg(long = "image", value_name = "FILE")]
+    pub images: Vec<PathBuf>,
+    /// The question.
+    pub prompt: String,
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub dtype: Precision,
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VlmBenchArgs {
+    /// Model folder (`tools/make_vlm_fixtures.py --medium DIR` writes a random 42M-parameter one).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub dtype: Precision,
+    /// Tokens to generate per run (no stop token).
+    #[arg(long, default_value_t = 64)]
+    pub tokens: usize,
+    /// Timed runs (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+}
+
+fn load(dir: &std::path::Path, dtype: DType) -> anyhow::Result<Qwen2Vl> {
+    let device = crate::models::compute_device();
+    Qwen2Vl::load(dir, dtype, &device.device).with_context(|| format!("loading the model in {}", dir.display()))
+}
+
+fn check_sampling(temperature: f32, top_p: f32) -> anyhow::Result<()> {
+    if !temperature.is_finite() || temperature < 0.0 {
+        anyhow::bail!("--temperature must be 0 (greedy) or positive, not {temperature}");
+    }
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        anyhow::bail!("--top-p must be in (0, 1], not {top_p}");
+    }
+    Ok(())
+}
+
+pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
+    check_sampling(a.temperature, a.top_p)?;
+    let images: Vec<RgbImage> = a
+        .images
+        .iter()
+        .map(|p| image::open(p).map(|i| i.to_rgb8()).with_context(|| format!("reading the image {}", p.display())))
+        .collect::<anyhow::Result<_>>()?;
+    let model = load(&a.model, a.dtype.dtype())?;
+    let mut parts: Vec<Part> = images.iter().map(|_| Part::Image).collect();
+    parts.push(Part::Text(a.prompt.clone()));
+    let prompt = model.prepare(&[Message::user(parts)], &images)?;
+    let opts = GenerateOptions {
+        max_tokens: a.max_tokens,
+        temperature: a.temperature,
+        top_p: a.top_p,
+        seed: a.seed,
+        stop_tokens: None,
+    };
+    let mut out = std::io::stdout().lock();
+    let g = generate(&model, &prompt, &opts, &AtomicBool::new(false), &mut |e| {
+        let _ = out.write_all(e.text_delta.as_bytes());
+        let _ = out.flush();
+    })?;
+    drop(out);
+    println!();
+    let answered = g.tokens.len() - usize::from(matches!(g.stop, StopReason::StopToken(_)));
+    let mut weakest: Vec<(f32, u32)> = g.logprobs.iter().zip(&g.tokens).map(|(l, t)| (*l, *t)).collect();
+    weakest.truncate(answered);
+    weakest.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let weak: Vec<String> = weakest
+        .iter()
+        .take(3)
+        .map(|(l, t)| format!("{:?} p={:.2}", model.tokenizer.decode(&[*t]).unwrap_or_default(), l.exp()))
+        .collect();
+    eprintln!(
+        "{} prompt tokens, {} answer tokens ({:?}); mean log-prob {:.3}; least sure: {}; first token {:.0} ms, {:.1} tokens/s",
+        g.prompt_tokens,
+        answered,
+        g.stop,
+        g.mean_logprob().unwrap_or(0.0),
+        weak.join(", "),
+        g.prefill_secs * 1e3,
+        decode_rate(g.tokens.len(), g.decode_secs),
+    );
+    Ok(())
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn decode_rate(tokens: usize, secs: f64) -> f64 {
+    if tokens > 1 && secs > 0.0 { (tokens - 1) as f64 / secs } else { 0.0 }
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The bench prompt: a 224x224 gradient image (64 tokens at the Qwen2-VL defaults) and a fixed question.
+/// tools/bench_vlm_torch.py builds the same one.
+pub fn bench_prompt() -> (RgbImage, String) {
+    #[allow(clippy::cast_possible_truncation)]
+    let img = RgbImage::from_fn(224, 224, |x, y| image::Rgb([x as u8, y as u8, ((x + y) / 2) as u8]));
+    let text = "Describe the interference in this spectrum heatmap: which region is affected, how severe \
+                is it, and where is the strongest carrier?";
+    (img, text.to_string())
+}
+
+pub fn run_bench(a: &VlmBenchArgs) -> anyhow::Result<()> {
+    if a.runs == 0 || a.tokens < 2 {
+        anyhow::bail!("--runs must be at least 1 and --tokens at least 2");
+    }
+    let rss_before = peak_rss_mib();
+    let model = load(&a.model, a.dtype.dtype())?;
+    let rss_loaded = peak_rss_mib();
+    let (img, text) = bench_prompt();
+    let prompt = model.prepare(&[Message::user(vec![Part::Image, Part::Text(text)])], &[img])?;
+    let image_tokens = prompt.image_tokens(model.config.image_token_id);
+    println!(
+        "{}: {} parameters, {:?}, {} threads; prompt {} tokens ({} image tokens), {} generated tokens per run",
+        a.model.display(),
+        model.parameter_count(),
+        model.dtype(),
+        candle_core::utils::get_num_threads(),
+        prompt.input_ids.len(),
+        image_tokens,
+        a.tokens
+    );
+    let opts = GenerateOptions { max_tokens: a.tokens, stop_tokens: Some(Vec::new()), ..GenerateOptions::default() };
+    let cancel = AtomicBool::new(false);
+    generate(&model, &prompt, &opts, &cancel, &mut |_| {})?;
+    let (mut ttft, mut decode) = (Vec::new(), Vec::new());
+    for _ in 0..a.runs {
+        let g = generate(&model, &prompt, &opts, &cancel, &mut |_| {})?;
+        ttft.push(g.prefill_secs);
+        decode.push(decode_rate(g.tokens.len(), g.decode_secs));
+    }
+    ttft.sort_by(f64::total_cmp);
+    decode.sort_by(f64::total_cmp);
+    let (t, d) = (ttft[ttft.len() / 2], decode[decode.len() / 2]);
+    #[allow(clippy::cast_precision_loss)]
+    let prefill_rate = prompt.input_ids.len() as f64 / t;
+    println!("  time to first token  {:8.1} ms   (median of {}; vision tower + prefill)", t * 1e3, a.runs);
+    println!("  prefill              {prefill_rate:8.0} tokens/s");
+    println!("  decode               {d:8.1} tokens/s (median)");
+    if let (Some(before), Some(loaded), Some(peak)) = (rss_before, rss_loaded, peak_rss_mib()) {
+        println!(
+            "  peak memory          {peak:8.0} MiB resident ({:.0} MiB after loading, {before:.0} MiB at start)",
+            loaded
+        );
+    }
+    Ok(())
+}

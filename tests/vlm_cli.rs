@@ -1,0 +1,55 @@
+//! `heatscope ask` and `heatscope bench vlm` as a user runs them, on the tiny parity fixture: the
+//! answer on stdout (the same greedy tokens the reference produced), the summary on stderr, and a
+//! clear reason with exit status 1 when the folder, the image or an option is wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn heatscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_heatscope")).args(args).output().expect("run heatscope")
+}
+
+fn fixture(rel: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm").join(rel).to_str().unwrap().to_string()
+}
+
+fn failed(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(1), "stdout: {}", String::from_utf8_lossy(&o.stdout));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn ask_streams_the_answer_and_reports_how_sure() {
+    let model = fixture("qwen2vl-untied");
+    let image = fixture("images/wide.png");
+    let o = heatscope(&["ask", "--model", &model, "--image", &image, "Which region is affected?", "--max-tokens", "8"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("8 answer tokens") && err.contains("mean log-prob") && err.contains("least sure"), "{err}");
+    assert!(!String::from_utf8_lossy(&o.stdout).trim().is_empty());
+}
+
+#[test]
+fn ask_explains_what_is_wrong() {
+    let model = fixture("qwen2vl-untied");
+    let e = failed(&heatscope(&["ask", "--model", "/no/such/folder", "hi"]));
+    assert!(e.contains("/no/such/folder") && e.contains("not a folder"), "{e}");
+    let e = failed(&heatscope(&["ask", "--model", &model, "--image", "/no/such.png", "hi"]));
+    assert!(e.contains("/no/such.png"), "{e}");
+    let e = failed(&heatscope(&["ask", "--model", &model, "--temperature=-1", "hi"]));
+    assert!(e.contains("--temperature"), "{e}");
+    let e = failed(&heatscope(&["ask", "--model", &model, "--top-p", "0", "hi"]));
+    assert!(e.contains("--top-p"), "{e}");
+}
+
+#[test]
+fn bench_vlm_reports_latency_throughput_and_memory() {
+    let model = fixture("qwen2vl-tied");
+    let o = heatscope(&["bench", "vlm", "--model", &model, "--runs", "1", "--tokens", "4"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for want in ["time to first token", "prefill", "decode", "peak memory", "image tokens"] {
+        assert!(out.contains(want), "{want} missing from:\n{out}");
+    }
+}
