@@ -93,28 +93,61 @@ pub fn apply_rotary(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Resu
     candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)
 }
 
+/// Score elements one attention chunk may hold (64 M f32 = 256 MiB); longer prompts and large images
+/// are processed in blocks of queries so memory stays bounded.
+const MAX_SCORES: usize = 64 << 20;
+
 /// Softmax attention over `[b, heads, tq, d]` queries and `[b, heads, tk, d]` keys and values. With
-/// `causal`, query `i` sees keys up to `offset + i` (the keys before the queries are the KV cache).
+/// `causal`, query `i` sees keys up to `tk - tq + i` (the keys before the queries are the KV cache).
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> candle_core::Result<Tensor> {
+    let (b, heads, tq, _) = q.dims4()?;
+    let tk = k.dim(2)?;
+    let k_t = k.t()?.contiguous()?;
+    let v = v.contiguous()?;
+    let rows = (MAX_SCORES / (b * heads * tk).max(1)).max(1);
+    if rows >= tq {
+        return attention_block(&q.contiguous()?, &k_t, &v, causal.then_some((0, tq, tk)));
+    }
+    let mut outs = Vec::new();
+    let mut start = 0;
+    while start < tq {
+        let n = rows.min(tq - start);
+        let block = q.narrow(2, start, n)?.contiguous()?;
+        outs.push(attention_block(&block, &k_t, &v, causal.then_some((start, tq, tk)))?);
+        start += n;
+    }
+    Tensor::cat(&outs, 2)
+}
+
+/// One block of queries; `causal` = (index of the block's first query, all queries, keys).
+fn attention_block(
+    q: &Tensor,
+    k_t: &Tensor,
+    v: &Tensor,
+    causal: Option<(usize, usize, usize)>,
+) -> candle_core::Result<Tensor> {
     let d = q.dim(D::Minus1)?;
     #[allow(clippy::cast_precision_loss)]
     let scale = 1.0 / (d as f64).sqrt();
     let dtype = q.dtype();
-    let mut scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?.to_dtype(DType::F32)?;
-    let (tq, tk) = (q.dim(2)?, k.dim(2)?);
-    if causal && tq > 1 {
-        scores = scores.broadcast_add(&causal_mask(tq, tk, q.device())?)?;
+    let mut scores = (q.matmul(k_t)? * scale)?.to_dtype(DType::F32)?;
+    if let Some((first, tq, tk)) = causal
+        && tq > 1
+    {
+        scores = scores.broadcast_add(&causal_mask(first, q.dim(2)?, tq, tk, q.device())?)?;
     }
     let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
-    probs.matmul(&v.contiguous()?)
+    probs.matmul(v)
 }
 
-/// `[tq, tk]` additive mask: 0 where query `i` may see key `j` (j <= tk - tq + i), -inf elsewhere.
-fn causal_mask(tq: usize, tk: usize, device: &Device) -> candle_core::Result<Tensor> {
+/// `[n, tk]` additive mask for queries `first..first + n` of `tq`: 0 where query `i` may see key `j`
+/// (`j <= tk - tq + i`), -inf elsewhere.
+fn causal_mask(first: usize, n: usize, tq: usize, tk: usize, device: &Device) -> candle_core::Result<Tensor> {
     let offset = tk - tq;
-    let mask: Vec<f32> =
-        (0..tq).flat_map(|i| (0..tk).map(move |j| if j <= offset + i { 0.0 } else { f32::NEG_INFINITY })).collect();
-    Tensor::from_vec(mask, (tq, tk), device)
+    let mask: Vec<f32> = (first..first + n)
+        .flat_map(|i| (0..tk).map(move |j| if j <= offset + i { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    Tensor::from_vec(mask, (n, tk), device)
 }
 
 /// Repeat each key/value head `n` times (grouped-query attention): `[b, kv, t, d]` to `[b, kv*n, t, d]`.
@@ -124,4 +157,42 @@ pub fn repeat_kv(x: &Tensor, n: usize) -> candle_core::Result<Tensor> {
     }
     let (b, kv, t, d) = x.dims4()?;
     x.unsqueeze(2)?.expand((b, kv, n, t, d))?.reshape((b, kv * n, t, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_attention_equals_one_block() {
+        let dev = Device::Cpu;
+        let q = Tensor::randn(0f32, 1.0, (1, 2, 9, 4), &dev).expect("q");
+        let k = Tensor::randn(0f32, 1.0, (1, 2, 12, 4), &dev).expect("k");
+        let v = Tensor::randn(0f32, 1.0, (1, 2, 12, 4), &dev).expect("v");
+        for causal in [false, true] {
+            let whole =
+                attention_block(&q, &k.t().expect("t").contiguous().expect("c"), &v, causal.then_some((0, 9, 12)))
+                    .expect("whole");
+            let mut parts = Vec::new();
+            for (start, n) in [(0, 4), (4, 4), (8, 1)] {
+                let block = q.narrow(2, start, n).expect("narrow").contiguous().expect("c");
+                let kt = k.t().expect("t").contiguous().expect("c");
+                parts.push(attention_block(&block, &kt, &v, causal.then_some((start, 9, 12))).expect("part"));
+            }
+            let chunked = Tensor::cat(&parts, 2).expect("cat");
+            let diff: f32 =
+                (whole - chunked).expect("sub").abs().expect("abs").max_all().expect("max").to_scalar().expect("f32");
+            assert!(diff < 1e-6, "causal {causal}: {diff}");
+        }
+    }
+
+    #[test]
+    fn causal_mask_lets_each_query_see_the_cache_and_its_past() {
+        // 2 cached keys, 3 new queries: query 0 sees keys 0..=2, query 2 sees all 5.
+        let m: Vec<Vec<f32>> = causal_mask(0, 3, 3, 5, &Device::Cpu).expect("mask").to_vec2().expect("vec");
+        let visible: Vec<usize> = m.iter().map(|r| r.iter().filter(|x| x.is_finite()).count()).collect();
+        assert_eq!(visible, vec![3, 4, 5]);
+        let tail: Vec<Vec<f32>> = causal_mask(2, 1, 3, 5, &Device::Cpu).expect("mask").to_vec2().expect("vec");
+        assert_eq!(tail[0].iter().filter(|x| x.is_finite()).count(), 5);
+    }
 }
