@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor};
 use heatscope::models::vlm::vision::Grid;
-use heatscope::models::vlm::{GenerateOptions, Message, Part, Qwen2Vl, StopReason, generate};
+use heatscope::models::vlm::{GenerateOptions, Message, Part, QwenVl, StopReason, generate};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm")
@@ -61,11 +61,13 @@ fn image(name: &str) -> image::RgbImage {
     image::open(fixtures().join("images").join(name)).expect("fixture image").to_rgb8()
 }
 
-fn reference_pixels(names: &[String]) -> Option<(Tensor, Vec<Grid>)> {
+/// The reference processor's pixels for the images, with the folder's family settings.
+fn reference_pixels(folder: &str, names: &[String]) -> Option<(Tensor, Vec<Grid>)> {
     if names.is_empty() {
         return None;
     }
-    let all = load_tensors(&fixtures().join("images/pixels.safetensors"));
+    let family = folder.split('-').next().expect("family prefix");
+    let all = load_tensors(&fixtures().join(format!("images/pixels_{family}.safetensors")));
     let mut rows = Vec::new();
     let mut grids = Vec::new();
     for n in names {
@@ -89,19 +91,20 @@ fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
     diff.to_scalar::<f32>().expect("f32") / scale.to_scalar::<f32>().expect("f32")
 }
 
-fn load(model: &str, dtype: DType) -> Qwen2Vl {
-    Qwen2Vl::load(&fixtures().join(model), dtype, &Device::Cpu).unwrap_or_else(|e| panic!("{model}: {e}"))
+fn load(model: &str, dtype: DType) -> QwenVl {
+    QwenVl::load(&fixtures().join(model), dtype, &Device::Cpu).unwrap_or_else(|e| panic!("{model}: {e}"))
 }
 
-fn check_case(model: &Qwen2Vl, folder: &str, name: &str) {
+fn check_case(model: &QwenVl, folder: &str, name: &str) {
     let case = read_case(folder, name);
     // 1. The chat template and the processor: same text, same token ids, same pixels.
-    assert_eq!(heatscope::models::vlm::chat::render(&case.messages, true), case.prompt, "{folder}/{name}: template");
+    let rendered = heatscope::models::vlm::chat::render(&case.messages, true, model.config.family);
+    assert_eq!(rendered, case.prompt, "{folder}/{name}: template");
     let images: Vec<_> = case.images.iter().map(|n| image(n)).collect();
     let ours = model.prepare(&case.messages, &images).expect("prepare");
     let want_ids = ids(&case.tensors["input_ids"]);
     assert_eq!(ours.input_ids, want_ids, "{folder}/{name}: token ids");
-    let reference = reference_pixels(&case.images);
+    let reference = reference_pixels(folder, &case.images);
     if let Some((pixels, grids)) = &reference {
         assert_eq!(&ours.grids, grids, "{folder}/{name}: grids");
         let err = relative_error(ours.pixels.as_ref().expect("pixels"), pixels);
@@ -138,6 +141,22 @@ fn tied_model_in_the_published_layout_matches_the_reference() {
     assert!(model.config.text.tie_word_embeddings);
     for case in ["text_only", "two_images"] {
         check_case(&model, "qwen2vl-tied", case);
+    }
+}
+
+#[test]
+fn qwen3_vl_matches_the_reference_on_every_case() {
+    // Every fixture image's patch grid (4x4, 4x8, 6x4) differs from the 6x6 position-embedding grid.
+    let model = load("qwen3vl-untied", DType::F32);
+    assert_eq!(model.config.family, heatscope::models::vlm::Family::Qwen3Vl);
+    assert!(!model.config.text.tie_word_embeddings);
+    for case in ["text_only", "square_image", "wide_image", "two_images", "text_after_images"] {
+        check_case(&model, "qwen3vl-untied", case);
+    }
+    let model = load("qwen3vl-tied", DType::F32);
+    assert!(model.config.text.tie_word_embeddings);
+    for case in ["text_only", "two_images"] {
+        check_case(&model, "qwen3vl-tied", case);
     }
 }
 
@@ -214,7 +233,7 @@ fn scratch_copy(model: &str) -> tempfile::TempDir {
 }
 
 fn load_err(dir: &Path) -> String {
-    match Qwen2Vl::load(dir, DType::F32, &Device::Cpu) {
+    match QwenVl::load(dir, DType::F32, &Device::Cpu) {
         Ok(_) => panic!("{} loaded", dir.display()),
         Err(e) => e.to_string(),
     }
@@ -313,7 +332,7 @@ fn sharded_weights_load_like_one_file() {
     candle_core::safetensors::save(&b, dir.path().join("model-00002-of-00002.safetensors")).expect("save");
     let index = serde_json::json!({"metadata": {}, "weight_map": map});
     std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).expect("write");
-    let model = Qwen2Vl::load(dir.path(), DType::F32, &Device::Cpu).expect("sharded load");
+    let model = QwenVl::load(dir.path(), DType::F32, &Device::Cpu).expect("sharded load");
     let case = read_case("qwen2vl-untied", "square_image");
     let prepared = model.prepare(&case.messages, &[image("square.png")]).expect("prepare");
     let mut cache = heatscope::models::vlm::text::KvCache::default();

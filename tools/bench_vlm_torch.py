@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 from PIL import Image
-from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+from transformers import AutoModelForImageTextToText, AutoProcessor
 
 QUESTION = (
     "Describe the interference in this spectrum heatmap: which region is affected, how severe "
@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = Qwen2VLForConditionalGeneration.from_pretrained(args.model, dtype=torch.float32).eval()
+    model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32).eval()
     model.generation_config.eos_token_id = None
     proc = AutoProcessor.from_pretrained(args.model)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}]

@@ -11,8 +11,8 @@ the same loader as real weights. CI never runs this script; rerun it only to cha
     python -m venv /tmp/venv && /tmp/venv/bin/pip install torch torchvision transformers pillow
     /tmp/venv/bin/python tools/make_vlm_fixtures.py --out tests/fixtures/vlm
 
-Also `--medium DIR` writes a random "medium" model (tens of millions of parameters) for
-`heatscope bench vlm`, and `--bench DIR` times the reference on it (see tools/bench_vlm_torch.py).
+Also `--medium DIR [--family qwen3vl]` writes a random "medium" model (tens of millions of parameters)
+for `heatscope bench vlm`; tools/bench_vlm_torch.py times the reference on it.
 """
 
 import argparse
@@ -32,6 +32,10 @@ from transformers import (
     Qwen2VLForConditionalGeneration,
     Qwen2VLProcessor,
     Qwen2VLVideoProcessor,
+    Qwen3VLConfig,
+    Qwen3VLForConditionalGeneration,
+    Qwen3VLProcessor,
+    Qwen3VLVideoProcessor,
 )
 
 SPECIALS = [
@@ -66,6 +70,33 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+# Qwen3-VL-Instruct's template for image and text parts: no default system turn.
+QWEN3_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# Per family: the processor settings the published models use (pixel limits small for fixtures).
+FAMILIES = {
+    "qwen2vl": dict(patch=14, mean=[0.48145466, 0.4578275, 0.40821073], std=[0.26862954, 0.26130258, 0.27577711]),
+    "qwen3vl": dict(patch=16, mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5]),
+}
+
+
+def image_processor(family: str, max_pixels: int) -> Qwen2VLImageProcessorPil:
+    f = FAMILIES[family]
+    return Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=max_pixels, patch_size=f["patch"], merge_size=2,
+                                    temporal_patch_size=2, image_mean=f["mean"], image_std=f["std"])
+
 
 CORPUS = [
     "What is the interference severity in this heatmap?",
@@ -113,6 +144,39 @@ def randomize(model: torch.nn.Module, seed: int, embed_std: float) -> None:
                 p.copy_(0.2 * torch.randn(p.shape, generator=g))
 
 
+def make_qwen3_config(tok: Tokenizer, tied: bool, size: str = "tiny") -> Qwen3VLConfig:
+    """Qwen3-VL. Tiny: a 6x6 learned position grid that every test image's patch grid differs from,
+    deepstack features injected after decoder layers 0 and 1, interleaved multimodal rotary."""
+    ids = {s: tok.token_to_id(s) for s in SPECIALS}
+    if size == "tiny":
+        text = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+                    num_key_value_heads=2, head_dim=16, mrope=[3, 3, 2])
+        vision = dict(depth=3, hidden_size=32, intermediate_size=64, num_heads=2, num_position_embeddings=36,
+                      deepstack_visual_indexes=[0, 1])
+    else:  # medium: tens of millions of parameters
+        text = dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
+                    num_key_value_heads=2, head_dim=64, mrope=[12, 10, 10])
+        vision = dict(depth=6, hidden_size=384, intermediate_size=1536, num_heads=6, num_position_embeddings=2304,
+                      deepstack_visual_indexes=[1, 3, 5])
+    mrope = text.pop("mrope")
+    return Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=tok.get_vocab_size(), rms_norm_eps=1e-6, max_position_embeddings=4096, attention_bias=False,
+            rope_parameters={"rope_type": "default", "mrope_section": mrope, "mrope_interleaved": True,
+                             "rope_theta": 10000.0},
+            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], tie_word_embeddings=tied,
+            **text,
+        ),
+        vision_config=dict(out_hidden_size=text["hidden_size"], patch_size=16, spatial_merge_size=2,
+                           temporal_patch_size=2, in_channels=3, hidden_act="gelu_pytorch_tanh", **vision),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=tied,
+    )
+
+
 def make_config(tok: Tokenizer, tied: bool, size: str) -> Qwen2VLConfig:
     ids = {s: tok.token_to_id(s) for s in SPECIALS}
     if size == "tiny":
@@ -148,8 +212,8 @@ def make_config(tok: Tokenizer, tied: bool, size: str) -> Qwen2VLConfig:
 def make_images(folder: str) -> None:
     """Test images off the patch grid (so they get resized) and the processor's pixels for each."""
     os.makedirs(folder, exist_ok=True)
-    improc = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 16)
-    pixels = {}
+    processors = {family: image_processor(family, 28 * 28 * 16) for family in FAMILIES}
+    pixels = {family: {} for family in FAMILIES}
     rng = np.random.default_rng(7)
     sizes = {"square.png": (64, 64), "wide.png": (50, 120), "tall.png": (90, 40)}
     for name, (h, w) in sizes.items():
@@ -159,11 +223,13 @@ def make_images(folder: str) -> None:
         img = np.clip(base + noise, 0, 255).astype(np.uint8)
         path = os.path.join(folder, name)
         Image.fromarray(img).save(path)
-        one = improc(Image.open(path).convert("RGB"), return_tensors="pt")
         stem = name.removesuffix(".png")
-        pixels[f"{stem}.pixel_values"] = one["pixel_values"].float().contiguous()
-        pixels[f"{stem}.grid_thw"] = one["image_grid_thw"][0].to(torch.int64).contiguous()
-    save_file(pixels, os.path.join(folder, "pixels.safetensors"))
+        for family, improc in processors.items():
+            one = improc(Image.open(path).convert("RGB"), return_tensors="pt")
+            pixels[family][f"{stem}.pixel_values"] = one["pixel_values"].float().contiguous()
+            pixels[family][f"{stem}.grid_thw"] = one["image_grid_thw"][0].to(torch.int64).contiguous()
+    for family, tensors in pixels.items():
+        save_file(tensors, os.path.join(folder, f"pixels_{family}.safetensors"))
 
 
 CASES = {
@@ -188,11 +254,12 @@ class NearTie(Exception):
     pass
 
 
-def build_folder_retrying(out: str, tied: bool, seed: int, size: str, cases: list[str] | None) -> None:
+def build_folder_retrying(out: str, tied: bool, seed: int, size: str, cases: list[str] | None,
+                          family: str = "qwen2vl") -> None:
     """Random seeds until no greedy step is a near-tie (the seed that worked is printed)."""
     for attempt in range(20):
         try:
-            build_folder(out, tied, seed + 1000 * attempt, size, cases)
+            build_folder(out, tied, seed + 1000 * attempt, size, cases, family)
             print(f"{out}: seed {seed + 1000 * attempt}")
             return
         except NearTie as e:
@@ -201,12 +268,14 @@ def build_folder_retrying(out: str, tied: bool, seed: int, size: str, cases: lis
     raise SystemExit("no seed without near-ties")
 
 
-def build_folder(out: str, tied: bool, seed: int, size: str, cases: list[str] | None) -> None:
+def build_folder(out: str, tied: bool, seed: int, size: str, cases: list[str] | None, family: str) -> None:
     os.makedirs(out, exist_ok=True)
     tok = train_tokenizer(384 if size == "tiny" else 4096)
-    cfg = make_config(tok, tied, size)
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(cfg).eval()
+    if family == "qwen2vl":
+        model = Qwen2VLForConditionalGeneration(make_config(tok, tied, size)).eval()
+    else:
+        model = Qwen3VLForConditionalGeneration(make_qwen3_config(tok, tied, size)).eval()
     model.config._attn_implementation = "eager"
     # Tied embeddings make a random model echo its last token; smaller embeddings let the layers speak.
     randomize(model, seed, embed_std=0.3 if tied else 1.0)
@@ -219,9 +288,13 @@ def build_folder(out: str, tied: bool, seed: int, size: str, cases: list[str] | 
     # The PIL backend is the original Qwen2-VL processor and gives the same pixels on every machine; the
     # torchvision backend's uint8 bicubic kernel depends on the CPU (AVX or not) and the device.
     # Fixtures keep images small; the medium bench model uses Qwen2-VL's published pixel limits.
-    improc = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * (16 if size == "tiny" else 1280))
-    proc = Qwen2VLProcessor(image_processor=improc, tokenizer=fast, video_processor=Qwen2VLVideoProcessor(),
-                            chat_template=CHAT_TEMPLATE)
+    improc = image_processor(family, 28 * 28 * (16 if size == "tiny" else 1280))
+    if family == "qwen2vl":
+        proc = Qwen2VLProcessor(image_processor=improc, tokenizer=fast, video_processor=Qwen2VLVideoProcessor(),
+                                chat_template=CHAT_TEMPLATE)
+    else:
+        proc = Qwen3VLProcessor(image_processor=improc, tokenizer=fast, video_processor=Qwen3VLVideoProcessor(),
+                                chat_template=QWEN3_CHAT_TEMPLATE)
     proc.save_pretrained(out)
     if cases is None:
         return
@@ -307,6 +380,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="fixture root (tests/fixtures/vlm)")
     ap.add_argument("--medium", help="write a random medium model folder here (for bench vlm)")
+    ap.add_argument("--family", choices=list(FAMILIES), default="qwen2vl", help="architecture of --medium")
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.out:
@@ -315,10 +389,14 @@ def main() -> None:
         build_folder_retrying(os.path.join(args.out, "qwen2vl-untied"), tied=False, seed=1, size="tiny",
                               cases=list(CASES))
         build_folder_retrying(os.path.join(args.out, "qwen2vl-tied"), tied=True, seed=2, size="tiny",
-                     cases=["text_only", "two_images"])
+                              cases=["text_only", "two_images"])
         to_published_layout(os.path.join(args.out, "qwen2vl-tied"))
+        build_folder_retrying(os.path.join(args.out, "qwen3vl-untied"), tied=False, seed=3, size="tiny",
+                              cases=list(CASES), family="qwen3vl")
+        build_folder_retrying(os.path.join(args.out, "qwen3vl-tied"), tied=True, seed=4, size="tiny",
+                              cases=["text_only", "two_images"], family="qwen3vl")
     if args.medium:
-        build_folder(args.medium, tied=False, seed=3, size="medium", cases=None)
+        build_folder(args.medium, tied=False, seed=3, size="medium", cases=None, family=args.family)
 
 
 if __name__ == "__main__":

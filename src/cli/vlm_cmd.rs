@@ -11,7 +11,7 @@ use anyhow::Context;
 use candle_core::DType;
 use image::RgbImage;
 
-use crate::models::vlm::{GenerateOptions, Message, Part, Qwen2Vl, StopReason, generate};
+use crate::models::vlm::{GenerateOptions, Message, Part, QwenVl, StopReason, generate};
 
 /// Weight precision to run in.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -70,9 +70,9 @@ pub struct VlmBenchArgs {
     pub runs: usize,
 }
 
-fn load(dir: &std::path::Path, dtype: DType) -> anyhow::Result<Qwen2Vl> {
+fn load(dir: &std::path::Path, dtype: DType) -> anyhow::Result<QwenVl> {
     let device = crate::models::compute_device();
-    Qwen2Vl::load(dir, dtype, &device.device).with_context(|| format!("loading the model in {}", dir.display()))
+    QwenVl::load(dir, dtype, &device.device).with_context(|| format!("loading the model in {}", dir.display()))
 }
 
 fn check_sampling(temperature: f32, top_p: f32) -> anyhow::Result<()> {

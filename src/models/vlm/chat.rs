@@ -1,11 +1,12 @@
 //! Chat prompts for Qwen-VL models: the messages a user builds (text and image parts), rendered with
-//! the Qwen chat template (a default system turn, `<|im_start|>role ... <|im_end|>`, each image as
+//! the Qwen chat templates (Qwen2-VL adds a default system turn; `<|im_start|>role ... <|im_end|>`, each image as
 //! `<|vision_start|><|image_pad|><|vision_end|>`), each image pad expanded to the number of tokens its
 //! patch grid merges into, then tokenized with the folder's tokenizer.json. Pure functions.
 
 use std::path::Path;
 
 use super::VlmError;
+use super::config::Family;
 
 /// The system turn the template inserts when the conversation does not start with one.
 pub const DEFAULT_SYSTEM: &str = "You are a helpful assistant.";
@@ -41,11 +42,12 @@ impl Message {
     }
 }
 
-/// The conversation as the chat template writes it (one `<|image_pad|>` per image).
-pub fn render(messages: &[Message], add_generation_prompt: bool) -> String {
+/// The conversation as the family's chat template writes it (one `<|image_pad|>` per image).
+/// Qwen2-VL's template opens with a default system turn; Qwen3-VL's does not.
+pub fn render(messages: &[Message], add_generation_prompt: bool, family: Family) -> String {
     let mut out = String::new();
     for (i, m) in messages.iter().enumerate() {
-        if i == 0 && m.role != "system" {
+        if i == 0 && m.role != "system" && family == Family::Qwen2Vl {
             out.push_str("<|im_start|>system\n");
             out.push_str(DEFAULT_SYSTEM);
             out.push_str("<|im_end|>\n");
@@ -136,15 +138,16 @@ mod tests {
     fn template_adds_system_turn_and_generation_prompt() {
         let m = Message::user(vec![Part::Text("Compare".into()), Part::Image, Part::Text("with".into()), Part::Image]);
         assert_eq!(
-            render(&[m], true),
+            render(std::slice::from_ref(&m), true, Family::Qwen2Vl),
             "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nCompare\
              <|vision_start|><|image_pad|><|vision_end|>with<|vision_start|><|image_pad|><|vision_end|><|im_end|>\n\
              <|im_start|>assistant\n"
         );
         let sys = Message { role: "system".into(), parts: vec![Part::Text("Be brief.".into())] };
-        let r = render(&[sys, Message::user_text("Hi")], false);
+        let r = render(&[sys, Message::user_text("Hi")], false, Family::Qwen2Vl);
         assert!(r.starts_with("<|im_start|>system\nBe brief.<|im_end|>\n") && !r.contains(DEFAULT_SYSTEM));
         assert!(!r.ends_with("assistant\n"));
+        assert!(render(&[m], true, Family::Qwen3Vl).starts_with("<|im_start|>user\nCompare"));
     }
 
     #[test]

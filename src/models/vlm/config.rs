@@ -1,12 +1,21 @@
-//! Qwen2-VL configuration read from a model folder's `config.json`, in either layout transformers has
-//! written: the published one (text keys at the top level, `rope_scaling: {type: mrope}`, vision
-//! `in_chans`) and the nested one of transformers 5 (`text_config`, `rope_parameters`). Every value the
-//! engine depends on is checked here, so a model we cannot run fails at load with the key that is wrong.
+//! Qwen2-VL and Qwen3-VL configuration read from a model folder's `config.json`, in the layouts
+//! transformers has written: Qwen2-VL's published one (text keys at the top level, `rope_scaling: {type:
+//! mrope}`, vision `in_chans`) and the nested one of transformers 5 (`text_config`, `rope_parameters`);
+//! Qwen3-VL's (nested, explicit `head_dim`, q/k norms, interleaved M-RoPE, learned vision positions,
+//! deepstack). Every value the engine depends on is checked here, so a model we cannot run fails at
+//! load with the key that is wrong.
 //! Pure data; runs wherever the model is loaded (a worker or the CLI).
 
 use serde_json::Value;
 
 use super::VlmError;
+
+/// Which architecture a folder holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Qwen2Vl,
+    Qwen3Vl,
+}
 
 /// The language model's shape.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,7 +31,14 @@ pub struct TextConfig {
     pub rope_theta: f64,
     /// Rotary frequencies given to the temporal, height and width positions; sums to head_dim / 2.
     pub mrope_section: Vec<usize>,
+    /// Qwen3-VL interleaves the axes over frequencies (t, h, w, t, h, w, ...); Qwen2-VL uses blocks.
+    pub mrope_interleaved: bool,
     pub tie_word_embeddings: bool,
+    /// Biases on q/k/v (Qwen2: yes, o_proj never); Qwen3's `attention_bias` covers all four.
+    pub qkv_bias: bool,
+    pub o_bias: bool,
+    /// Per-head RMS norm on queries and keys (Qwen3).
+    pub qk_norm: bool,
 }
 
 /// The vision tower's shape.
@@ -40,6 +56,13 @@ pub struct VisionConfig {
     pub spatial_merge_size: usize,
     pub act: Activation,
     pub rope_theta: f64,
+    /// The patch embedding has a bias (Qwen3).
+    pub patch_bias: bool,
+    /// Learned position embeddings on a square grid of this many cells, interpolated to each image (Qwen3).
+    pub position_embeddings: Option<usize>,
+    /// Blocks after which a merger's output is added to the decoder's early layers (Qwen3 deepstack).
+    pub deepstack: Vec<usize>,
+    pub family: Family,
 }
 
 /// Activations the vision MLP may ask for.
@@ -47,12 +70,15 @@ pub struct VisionConfig {
 pub enum Activation {
     QuickGelu,
     Gelu,
+    /// GELU with the tanh approximation (`gelu_pytorch_tanh`).
+    GeluTanh,
     Silu,
 }
 
-/// Everything `config.json` says about a Qwen2-VL model.
+/// Everything `config.json` says about a Qwen-VL model.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Qwen2VlConfig {
+pub struct QwenVlConfig {
+    pub family: Family,
     pub text: TextConfig,
     pub vision: VisionConfig,
     pub image_token_id: u32,
@@ -113,28 +139,42 @@ impl Keys<'_> {
     }
 }
 
-impl Qwen2VlConfig {
+impl QwenVlConfig {
     /// Parse and check `config.json` text.
     pub fn from_json(text: &str) -> Result<Self, VlmError> {
         let root: Value = serde_json::from_str(text).map_err(|e| VlmError::config("config.json", e.to_string()))?;
         let top = Keys { obj: &root, prefix: "" };
-        let model_type = top.str_or("model_type", "qwen2_vl")?;
-        if model_type != "qwen2_vl" {
-            return Err(VlmError::unsupported(
-                "model_type",
-                model_type,
-                "this loader reads Qwen2-VL (model_type \"qwen2_vl\")",
-            ));
-        }
+        let family = match top.str_or("model_type", "qwen2_vl")? {
+            "qwen2_vl" => Family::Qwen2Vl,
+            "qwen3_vl" => Family::Qwen3Vl,
+            other => {
+                return Err(VlmError::unsupported(
+                    "model_type",
+                    other,
+                    "this engine runs Qwen2-VL (\"qwen2_vl\") and Qwen3-VL (\"qwen3_vl\")",
+                ));
+            }
+        };
         // transformers 5 nests the text keys; the published checkpoints keep them at the top level.
         let text_obj = root.get("text_config").filter(|v| v.is_object()).unwrap_or(&root);
         let text_keys = Keys { obj: text_obj, prefix: if text_obj == &root { "" } else { "text_config." } };
-        let text = parse_text(&text_keys, &top)?;
+        let text = parse_text(&text_keys, &top, family)?;
         let vision_obj = root
             .get("vision_config")
             .filter(|v| v.is_object())
             .ok_or_else(|| VlmError::config("vision_config", "missing"))?;
-        let vision = parse_vision(&Keys { obj: vision_obj, prefix: "vision_config." }, text.hidden_size)?;
+        let vision = parse_vision(&Keys { obj: vision_obj, prefix: "vision_config." }, text.hidden_size, family)?;
+        if let Some(&last) = vision.deepstack.iter().max()
+            && (last >= vision.depth || vision.deepstack.len() > text.num_hidden_layers)
+        {
+            return Err(VlmError::config(
+                "vision_config.deepstack_visual_indexes",
+                format!(
+                    "{:?} must name blocks below depth {} and be no more than the {} decoder layers",
+                    vision.deepstack, vision.depth, text.num_hidden_layers
+                ),
+            ));
+        }
 
         let mut eos_token_ids = Vec::new();
         for source in [text_obj, &root] {
@@ -149,6 +189,7 @@ impl Qwen2VlConfig {
         eos_token_ids.sort_unstable();
         eos_token_ids.dedup();
         let config = Self {
+            family,
             text,
             vision,
             image_token_id: top.token("image_token_id")?,
@@ -172,11 +213,11 @@ impl Qwen2VlConfig {
     }
 }
 
-fn parse_text(k: &Keys<'_>, top: &Keys<'_>) -> Result<TextConfig, VlmError> {
+fn parse_text(k: &Keys<'_>, top: &Keys<'_>, family: Family) -> Result<TextConfig, VlmError> {
     let hidden_size = k.usize("hidden_size")?;
     let num_attention_heads = k.usize("num_attention_heads")?;
     let num_key_value_heads = k.usize_or("num_key_value_heads", num_attention_heads)?;
-    if num_attention_heads == 0 || hidden_size % num_attention_heads != 0 {
+    if num_attention_heads == 0 || (family == Family::Qwen2Vl && hidden_size % num_attention_heads != 0) {
         return Err(VlmError::config(
             k.name("num_attention_heads"),
             format!("{num_attention_heads} heads do not divide hidden_size {hidden_size}"),
@@ -188,7 +229,10 @@ fn parse_text(k: &Keys<'_>, top: &Keys<'_>) -> Result<TextConfig, VlmError> {
             format!("{num_key_value_heads} key/value heads do not divide {num_attention_heads} attention heads"),
         ));
     }
-    let head_dim = hidden_size / num_attention_heads;
+    let head_dim = k.usize_or("head_dim", hidden_size / num_attention_heads)?;
+    if head_dim == 0 || head_dim % 2 != 0 {
+        return Err(VlmError::config(k.name("head_dim"), format!("{head_dim} must be even and positive")));
+    }
     let act = k.str_or("hidden_act", "silu")?;
     if act != "silu" {
         return Err(VlmError::unsupported(k.name("hidden_act"), act, "the Qwen2 decoder MLP uses silu"));
@@ -225,7 +269,11 @@ fn parse_text(k: &Keys<'_>, top: &Keys<'_>) -> Result<TextConfig, VlmError> {
                 .map(|a| a.iter().filter_map(|x| x.as_u64().and_then(|n| usize::try_from(n).ok())).collect())
                 .unwrap_or_default()
         })
-        .unwrap_or_else(|| vec![16, 24, 24]);
+        .unwrap_or_else(|| if family == Family::Qwen2Vl { vec![16, 24, 24] } else { vec![24, 20, 20] });
+    let mrope_interleaved = match &rope_keys {
+        Some(r) => r.bool_or("mrope_interleaved", family == Family::Qwen3Vl)?,
+        None => family == Family::Qwen3Vl,
+    };
     if mrope_section.len() != 3 || mrope_section.iter().sum::<usize>() * 2 != head_dim {
         return Err(VlmError::config(
             "rope_scaling.mrope_section",
@@ -245,40 +293,58 @@ fn parse_text(k: &Keys<'_>, top: &Keys<'_>) -> Result<TextConfig, VlmError> {
         rms_norm_eps: k.f64_or("rms_norm_eps", 1e-6)?,
         rope_theta,
         mrope_section,
+        mrope_interleaved,
         tie_word_embeddings: tie,
+        qkv_bias: family == Family::Qwen2Vl || k.bool_or("attention_bias", false)?,
+        o_bias: family == Family::Qwen3Vl && k.bool_or("attention_bias", false)?,
+        qk_norm: family == Family::Qwen3Vl,
     })
 }
 
-fn parse_vision(k: &Keys<'_>, text_hidden: usize) -> Result<VisionConfig, VlmError> {
-    let embed_dim = k.usize("embed_dim")?;
+fn parse_vision(k: &Keys<'_>, text_hidden: usize, family: Family) -> Result<VisionConfig, VlmError> {
+    let qwen3 = family == Family::Qwen3Vl;
+    // Qwen2-VL calls the tower's width embed_dim and its output hidden_size; Qwen3-VL hidden_size and
+    // out_hidden_size.
+    let (width_key, out_key) = if qwen3 { ("hidden_size", "out_hidden_size") } else { ("embed_dim", "hidden_size") };
+    let embed_dim = k.usize(width_key)?;
     let num_heads = k.usize_or("num_heads", k.usize_or("num_attention_heads", 16)?)?;
     if num_heads == 0 || embed_dim % num_heads != 0 || (embed_dim / num_heads) % 4 != 0 {
         return Err(VlmError::config(
             k.name("num_heads"),
-            format!("{num_heads} heads must divide embed_dim {embed_dim} into heads whose size is a multiple of 4"),
+            format!("{num_heads} heads must divide {width_key} {embed_dim} into heads whose size is a multiple of 4"),
         ));
     }
-    let mlp_ratio = k.f64_or("mlp_ratio", 4.0)?;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
-    let mlp_hidden = (embed_dim as f64 * mlp_ratio) as usize;
-    let act = match k.str_or("hidden_act", "quick_gelu")? {
+    let mlp_hidden = if qwen3 {
+        k.usize("intermediate_size")?
+    } else {
+        let mlp_ratio = k.f64_or("mlp_ratio", 4.0)?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let h = (embed_dim as f64 * mlp_ratio) as usize;
+        h
+    };
+    let act = match k.str_or("hidden_act", if qwen3 { "gelu_pytorch_tanh" } else { "quick_gelu" })? {
         "quick_gelu" => Activation::QuickGelu,
         "gelu" => Activation::Gelu,
+        "gelu_pytorch_tanh" => Activation::GeluTanh,
         "silu" => Activation::Silu,
         other => {
-            return Err(VlmError::unsupported(k.name("hidden_act"), other, "expected quick_gelu, gelu or silu"));
+            return Err(VlmError::unsupported(
+                k.name("hidden_act"),
+                other,
+                "expected quick_gelu, gelu, gelu_pytorch_tanh or silu",
+            ));
         }
     };
-    let out_dim = k.usize_or("hidden_size", text_hidden)?;
+    let out_dim = k.usize_or(out_key, text_hidden)?;
     if out_dim != text_hidden {
         return Err(VlmError::config(
-            k.name("hidden_size"),
+            k.name(out_key),
             format!("the merger's output width {out_dim} differs from the language model's hidden size {text_hidden}"),
         ));
     }
     let rope_theta =
         k.raw("rope_parameters").map_or(Ok(10_000.0), |obj| Keys { obj, prefix: "" }.f64_or("rope_theta", 10_000.0))?;
-    let patch_size = k.usize_or("patch_size", 14)?;
+    let patch_size = k.usize_or("patch_size", if qwen3 { 16 } else { 14 })?;
     let spatial_merge_size = k.usize_or("spatial_merge_size", 2)?;
     let temporal_patch_size = k.usize_or("temporal_patch_size", 2)?;
     for (key, v) in [
@@ -290,6 +356,24 @@ fn parse_vision(k: &Keys<'_>, text_hidden: usize) -> Result<VisionConfig, VlmErr
             return Err(VlmError::config(k.name(key), "must be at least 1"));
         }
     }
+    let position_embeddings = if qwen3 {
+        let n = k.usize_or("num_position_embeddings", 2304)?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let side = (n as f64).sqrt().round() as usize;
+        if n == 0 || side * side != n {
+            return Err(VlmError::config(k.name("num_position_embeddings"), format!("{n} is not a square grid")));
+        }
+        Some(n)
+    } else {
+        None
+    };
+    let deepstack = match k.raw("deepstack_visual_indexes") {
+        None => Vec::new(),
+        Some(v) => v
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_u64().and_then(|n| usize::try_from(n).ok())).collect())
+            .ok_or_else(|| VlmError::config(k.name("deepstack_visual_indexes"), "must be a list of block indexes"))?,
+    };
     Ok(VisionConfig {
         depth: k.usize("depth")?,
         embed_dim,
@@ -302,6 +386,10 @@ fn parse_vision(k: &Keys<'_>, text_hidden: usize) -> Result<VisionConfig, VlmErr
         spatial_merge_size,
         act,
         rope_theta,
+        patch_bias: qwen3,
+        position_embeddings,
+        deepstack,
+        family,
     })
 }
 
@@ -322,7 +410,7 @@ mod tests {
 
     #[test]
     fn nested_layout_parses() {
-        let c = Qwen2VlConfig::from_json(&nested().to_string()).expect("parses");
+        let c = QwenVlConfig::from_json(&nested().to_string()).expect("parses");
         assert_eq!(c.text.head_dim, 8);
         assert!((c.text.rope_theta - 500.0).abs() < 1e-9);
         assert_eq!(c.text.mrope_section, vec![1, 1, 2]);
@@ -335,27 +423,27 @@ mod tests {
     fn bad_values_name_their_key() {
         let mut v = nested();
         v["text_config"]["rope_parameters"]["mrope_section"] = serde_json::json!([1, 1, 1]);
-        let e = Qwen2VlConfig::from_json(&v.to_string()).expect_err("bad section").to_string();
+        let e = QwenVlConfig::from_json(&v.to_string()).expect_err("bad section").to_string();
         assert!(e.contains("mrope_section") && e.contains("head_dim / 2 = 4"), "{e}");
 
         let mut v = nested();
         v["text_config"]["use_sliding_window"] = serde_json::json!(true);
-        let e = Qwen2VlConfig::from_json(&v.to_string()).expect_err("sliding").to_string();
+        let e = QwenVlConfig::from_json(&v.to_string()).expect_err("sliding").to_string();
         assert!(e.contains("use_sliding_window"), "{e}");
 
         let mut v = nested();
         v["model_type"] = serde_json::json!("llava");
-        let e = Qwen2VlConfig::from_json(&v.to_string()).expect_err("type").to_string();
+        let e = QwenVlConfig::from_json(&v.to_string()).expect_err("type").to_string();
         assert!(e.contains("model_type") && e.contains("llava"), "{e}");
 
         let mut v = nested();
         v["text_config"].as_object_mut().expect("object").remove("hidden_size");
-        let e = Qwen2VlConfig::from_json(&v.to_string()).expect_err("missing").to_string();
+        let e = QwenVlConfig::from_json(&v.to_string()).expect_err("missing").to_string();
         assert!(e.contains("text_config.hidden_size") && e.contains("missing"), "{e}");
 
         let mut v = nested();
         v["image_token_id"] = serde_json::json!(99);
-        let e = Qwen2VlConfig::from_json(&v.to_string()).expect_err("token").to_string();
+        let e = QwenVlConfig::from_json(&v.to_string()).expect_err("token").to_string();
         assert!(e.contains("image_token_id") && e.contains("vocabulary"), "{e}");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use candle_core::{D, Tensor};
 
 use super::VlmError;
-use super::model::{Prepared, Qwen2Vl};
+use super::model::{Prepared, QwenVl};
 use super::text::{KvCache, log_softmax};
 
 /// How to pick tokens and when to stop.
@@ -75,7 +75,7 @@ impl Generation {
 
 /// Generate an answer to `prompt`. `on_token` sees each token as it is chosen.
 pub fn generate(
-    model: &Qwen2Vl,
+    model: &QwenVl,
     prompt: &Prepared,
     opts: &GenerateOptions,
     cancel: &AtomicBool,

@@ -18,9 +18,9 @@ pub mod weights;
 use std::path::{Path, PathBuf};
 
 pub use chat::{Message, Part};
-pub use config::Qwen2VlConfig;
+pub use config::{Family, QwenVlConfig};
 pub use generate::{GenerateOptions, Generation, StopReason, TokenEvent, generate};
-pub use model::{Prepared, Qwen2Vl};
+pub use model::{Prepared, QwenVl};
 
 /// Everything that can go wrong loading or running a VLM, each with what a user needs to fix it.
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! A loaded Qwen2-VL model: the folder's config, weights, tokenizer and processor settings; turning
+//! A loaded Qwen2-VL or Qwen3-VL model: the folder's config, weights, tokenizer and processor settings; turning
 //! messages and images into a [`Prepared`] prompt (token ids, pixel rows, image grids and the 3-axis
 //! rotary positions of the reference's `get_rope_index`); and the forward passes generation uses
 //! (prefill over the prompt, then one token at a time through the KV cache). Runs on a worker or the CLI.
@@ -10,7 +10,7 @@ use image::RgbImage;
 
 use super::VlmError;
 use super::chat::{self, Message, Tokenizer};
-use super::config::Qwen2VlConfig;
+use super::config::QwenVlConfig;
 use super::preprocess::{self, PreprocessConfig};
 use super::text::{KvCache, Positions, TextModel};
 use super::vision::{Grid, VisionTower};
@@ -32,8 +32,8 @@ impl Prepared {
     }
 }
 
-pub struct Qwen2Vl {
-    pub config: Qwen2VlConfig,
+pub struct QwenVl {
+    pub config: QwenVlConfig,
     pub preprocess: PreprocessConfig,
     pub tokenizer: Tokenizer,
     /// Tokens that end an answer: the config's and generation_config.json's eos ids.
@@ -46,7 +46,7 @@ pub struct Qwen2Vl {
     parameters: usize,
 }
 
-impl Qwen2Vl {
+impl QwenVl {
     /// Load a model folder as transformers publishes it.
     pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self, VlmError> {
         if !dir.is_dir() {
@@ -54,7 +54,7 @@ impl Qwen2Vl {
         }
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path).map_err(|e| VlmError::io(&config_path, e))?;
-        let config = Qwen2VlConfig::from_json(&text)?;
+        let config = QwenVlConfig::from_json(&text)?;
         let tokenizer = Tokenizer::from_dir(dir)?;
         if tokenizer.vocab_size() > config.text.vocab_size {
             return Err(VlmError::file(
@@ -139,7 +139,7 @@ impl Qwen2Vl {
         }
         let merge = self.config.vision.spatial_merge_size;
         let tokens: Vec<usize> = grids.iter().map(|g| g.tokens(merge)).collect();
-        let text = chat::expand_image_pads(&chat::render(messages, true), &tokens)?;
+        let text = chat::expand_image_pads(&chat::render(messages, true, self.config.family), &tokens)?;
         let ids = self.tokenizer.encode(&text)?;
         let pixels = if grids.is_empty() {
             None
@@ -219,32 +219,45 @@ impl Qwen2Vl {
         Ok(Positions { axes })
     }
 
-    /// Token embeddings with each image's merged vision features in place of its image tokens.
-    pub fn input_embeddings(&self, p: &Prepared) -> Result<Tensor, VlmError> {
+    /// Token embeddings with each image's merged vision features in place of its image tokens, and
+    /// the deepstack additions (`[n, hidden]`, zero at text tokens) for the first decoder layers.
+    pub fn input_embeddings(&self, p: &Prepared) -> Result<(Tensor, Vec<Tensor>), VlmError> {
         let text = self.text.embed(&p.input_ids)?;
         let Some(pixels) = &p.pixels else {
             if p.image_tokens(self.config.image_token_id) > 0 {
                 return Err(VlmError::Prompt("the prompt has image tokens but no image was given".into()));
             }
-            return Ok(text);
+            return Ok((text, Vec::new()));
         };
-        let vision = self.vision.forward(pixels, &p.grids)?.to_dtype(text.dtype())?;
-        let image = self.config.image_token_id;
-        let needed = p.image_tokens(image);
-        if vision.dim(0)? != needed {
+        let vision = self.vision.forward(pixels, &p.grids)?;
+        let needed = p.image_tokens(self.config.image_token_id);
+        if vision.tokens.dim(0)? != needed {
             return Err(VlmError::Prompt(format!(
                 "the images give {} tokens but the prompt has {needed} image tokens",
-                vision.dim(0)?
+                vision.tokens.dim(0)?
             )));
         }
-        // Splice runs of text rows and image rows in prompt order.
+        let dtype = text.dtype();
+        let embeds = self.splice(&p.input_ids, &text, &vision.tokens.to_dtype(dtype)?)?;
+        let zeros = text.zeros_like()?;
+        let deepstack = vision
+            .deepstack
+            .iter()
+            .map(|d| self.splice(&p.input_ids, &zeros, &d.to_dtype(dtype)?))
+            .collect::<Result<_, _>>()?;
+        Ok((embeds, deepstack))
+    }
+
+    /// Rows of `text` at text tokens and consecutive rows of `image` at image tokens, in prompt order.
+    fn splice(&self, ids: &[u32], text: &Tensor, image: &Tensor) -> Result<Tensor, VlmError> {
+        let image_id = self.config.image_token_id;
         let mut pieces = Vec::new();
         let (mut i, mut v) = (0, 0);
-        while i < p.input_ids.len() {
-            let is_image = p.input_ids[i] == image;
-            let run = p.input_ids[i..].iter().take_while(|&&t| (t == image) == is_image).count();
+        while i < ids.len() {
+            let is_image = ids[i] == image_id;
+            let run = ids[i..].iter().take_while(|&&t| (t == image_id) == is_image).count();
             if is_image {
-                pieces.push(vision.narrow(0, v, run)?);
+                pieces.push(image.narrow(0, v, run)?);
                 v += run;
             } else {
                 pieces.push(text.narrow(0, i, run)?);
@@ -259,14 +272,15 @@ impl Qwen2Vl {
         if !cache.is_empty() {
             return Err(VlmError::Prompt("prefill needs an empty KV cache".into()));
         }
-        let embeds = self.input_embeddings(p)?.to_dtype(self.dtype)?;
-        Ok(self.text.forward(&embeds, &p.positions, cache, last_only)?)
+        let (embeds, deepstack) = self.input_embeddings(p)?;
+        let embeds = embeds.to_dtype(self.dtype)?;
+        Ok(self.text.forward(&embeds, &p.positions, cache, last_only, &deepstack)?)
     }
 
     /// One more token at `position` (on all three axes) after the cache. Logits `[1, vocab]`.
     pub fn step(&self, token: u32, position: i64, cache: &mut KvCache) -> Result<Tensor, VlmError> {
         let embeds = self.text.embed(&[token])?;
-        Ok(self.text.forward(&embeds, &Positions::text(position, 1), cache, true)?)
+        Ok(self.text.forward(&embeds, &Positions::text(position, 1), cache, true, &[])?)
     }
 }
 

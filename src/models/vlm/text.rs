@@ -12,6 +12,9 @@ use super::vision::inverse_frequencies;
 use super::weights::Weights;
 
 struct Layer {
+    /// Qwen3's per-head norms on queries and keys.
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
     input_norm: RmsNorm,
     post_norm: RmsNorm,
     q: Linear,
@@ -88,13 +91,22 @@ impl TextModel {
             let lin = |name: &str, i: usize, o: usize, bias: bool| {
                 Linear::load(w, Tower::Text, &format!("{p}.{name}"), i, o, bias)
             };
+            let head_norm = |name: &str| -> Result<Option<RmsNorm>, VlmError> {
+                if cfg.qk_norm {
+                    Ok(Some(RmsNorm::load(w, &format!("{p}.self_attn.{name}"), hd, cfg.rms_norm_eps)?))
+                } else {
+                    Ok(None)
+                }
+            };
             layers.push(Layer {
+                q_norm: head_norm("q_norm")?,
+                k_norm: head_norm("k_norm")?,
                 input_norm: RmsNorm::load(w, &format!("{p}.input_layernorm"), h, cfg.rms_norm_eps)?,
                 post_norm: RmsNorm::load(w, &format!("{p}.post_attention_layernorm"), h, cfg.rms_norm_eps)?,
-                q: lin("self_attn.q_proj", h, q_dim, true)?,
-                k: lin("self_attn.k_proj", h, kv_dim, true)?,
-                v: lin("self_attn.v_proj", h, kv_dim, true)?,
-                o: lin("self_attn.o_proj", q_dim, h, false)?,
+                q: lin("self_attn.q_proj", h, q_dim, cfg.qkv_bias)?,
+                k: lin("self_attn.k_proj", h, kv_dim, cfg.qkv_bias)?,
+                v: lin("self_attn.v_proj", h, kv_dim, cfg.qkv_bias)?,
+                o: lin("self_attn.o_proj", q_dim, h, cfg.o_bias)?,
                 gate: lin("mlp.gate_proj", h, cfg.intermediate_size, false)?,
                 up: lin("mlp.up_proj", h, cfg.intermediate_size, false)?,
                 down: lin("mlp.down_proj", cfg.intermediate_size, h, false)?,
@@ -127,6 +139,7 @@ impl TextModel {
     }
 
     /// Run `embeds` (`[n, hidden]`) at `positions` after what `cache` holds, appending to the cache.
+    /// `deepstack[i]` (`[n, hidden]`, zero outside image tokens) is added to layer `i`'s output (Qwen3).
     /// Returns logits `[n, vocab]`, or `[1, vocab]` for the last token only when `last_only`.
     pub fn forward(
         &self,
@@ -134,6 +147,7 @@ impl TextModel {
         positions: &Positions,
         cache: &mut KvCache,
         last_only: bool,
+        deepstack: &[Tensor],
     ) -> candle_core::Result<Tensor> {
         let n = embeds.dim(0)?;
         if positions.len() != n {
@@ -147,11 +161,19 @@ impl TextModel {
         }
         let (heads, kv_heads, hd) = (self.cfg.num_attention_heads, self.cfg.num_key_value_heads, self.cfg.head_dim);
         let mut x = embeds.unsqueeze(0)?;
-        for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+        for (index, (layer, slot)) in self.layers.iter().zip(cache.layers.iter_mut()).enumerate() {
             let h = layer.input_norm.forward(&x)?;
-            let split = |t: Tensor, nh: usize| t.reshape((1, n, nh, hd))?.transpose(1, 2)?.contiguous();
-            let q = apply_rotary(&split(layer.q.forward(&h)?, heads)?, &cos, &sin)?;
-            let k = apply_rotary(&split(layer.k.forward(&h)?, kv_heads)?, &cos, &sin)?;
+            let heads_of = |t: Tensor, nh: usize, norm: &Option<RmsNorm>| -> candle_core::Result<Tensor> {
+                let t = t.reshape((1, n, nh, hd))?;
+                let t = match norm {
+                    Some(norm) => norm.forward(&t)?,
+                    None => t,
+                };
+                t.transpose(1, 2)?.contiguous()
+            };
+            let split = |t: Tensor, nh: usize| heads_of(t, nh, &None);
+            let q = apply_rotary(&heads_of(layer.q.forward(&h)?, heads, &layer.q_norm)?, &cos, &sin)?;
+            let k = apply_rotary(&heads_of(layer.k.forward(&h)?, kv_heads, &layer.k_norm)?, &cos, &sin)?;
             let v = split(layer.v.forward(&h)?, kv_heads)?;
             let (k, v) = match slot.take() {
                 Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
@@ -165,6 +187,9 @@ impl TextModel {
             let h = layer.post_norm.forward(&x)?;
             let mlp = layer.down.forward(&(layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?)?;
             x = (x + mlp)?;
+            if let Some(extra) = deepstack.get(index) {
+                x = x.broadcast_add(&extra.unsqueeze(0)?)?;
+            }
         }
         let x = x.squeeze(0)?;
         let x = if last_only { x.narrow(0, n - 1, 1)? } else { x };
@@ -174,10 +199,7 @@ impl TextModel {
     /// Cos and sin `[n, head_dim / 2]`: frequency `i` turns with the axis its `mrope_section` assigns.
     fn rotary(&self, positions: &Positions, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
         let half = self.inv_freq.len();
-        let mut axis_of = Vec::with_capacity(half);
-        for (axis, &count) in self.cfg.mrope_section.iter().enumerate() {
-            axis_of.extend(std::iter::repeat_n(axis, count));
-        }
+        let axis_of = axis_of_frequency(&self.cfg.mrope_section, half, self.cfg.mrope_interleaved);
         let n = positions.len();
         let mut cos = Vec::with_capacity(n * half);
         let mut sin = Vec::with_capacity(n * half);
@@ -193,6 +215,28 @@ impl TextModel {
     }
 }
 
+/// Which position axis (0 temporal, 1 row, 2 column) each of the `half` rotary frequencies follows.
+/// Qwen2-VL: consecutive blocks of `section[0]`, `section[1]`, `section[2]` frequencies. Qwen3-VL
+/// (interleaved): frequency `i` follows the row when `i % 3 == 1 && i < 3 * section[1]`, the column
+/// when `i % 3 == 2 && i < 3 * section[2]`, the temporal axis otherwise.
+pub fn axis_of_frequency(section: &[usize], half: usize, interleaved: bool) -> Vec<usize> {
+    if interleaved {
+        (0..half)
+            .map(|i| match i % 3 {
+                1 if i < 3 * section[1] => 1,
+                2 if i < 3 * section[2] => 2,
+                _ => 0,
+            })
+            .collect()
+    } else {
+        let mut axes = Vec::with_capacity(half);
+        for (axis, &count) in section.iter().enumerate() {
+            axes.extend(std::iter::repeat_n(axis, count));
+        }
+        axes
+    }
+}
+
 /// Log-softmax over the last dimension, in f32.
 pub fn log_softmax(logits: &Tensor) -> candle_core::Result<Tensor> {
     let l = logits.to_dtype(candle_core::DType::F32)?;
@@ -200,4 +244,20 @@ pub fn log_softmax(logits: &Tensor) -> candle_core::Result<Tensor> {
     let shifted = l.broadcast_sub(&max)?;
     let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
     shifted.broadcast_sub(&lse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frequency_axes_follow_the_sections() {
+        assert_eq!(axis_of_frequency(&[1, 1, 2], 4, false), vec![0, 1, 2, 2]);
+        // Qwen3-VL's [24, 20, 20] over 64 frequencies: t h w t h w ... and the tail on t.
+        let axes = axis_of_frequency(&[24, 20, 20], 64, true);
+        assert_eq!(&axes[..6], &[0, 1, 2, 0, 1, 2]);
+        assert_eq!(axes.iter().filter(|&&a| a == 1).count(), 20);
+        assert_eq!(axes.iter().filter(|&&a| a == 2).count(), 20);
+        assert_eq!(&axes[60..], &[0, 0, 0, 0]);
+    }
 }

@@ -1,13 +1,14 @@
-//! Qwen2-VL's vision tower: a linear patch embedding (the reference's Conv3d with stride = kernel),
-//! 2-D rotary positions (height and width halves), pre-norm transformer blocks whose attention stays
-//! within each image, and the patch merger that turns each 2x2 block of patches into one language-model
-//! token. Input comes from [`super::preprocess`]; output rows are in the same block-major order as the
+//! The Qwen-VL vision towers: a linear patch embedding (the reference's Conv3d with stride = kernel;
+//! Qwen3 adds a bias and learned positions interpolated to the image grid), 2-D rotary positions
+//! (height and width halves), pre-norm transformer blocks whose attention stays within each image, the
+//! patch merger that turns each 2x2 block of patches into one language-model token, and Qwen3's
+//! deepstack mergers on intermediate blocks. Input comes from [`super::preprocess`]; output rows are in the same block-major order as the
 //! image tokens in the prompt. Runs on the model's thread.
 
 use candle_core::{Device, Tensor};
 
 use super::VlmError;
-use super::config::{Activation, VisionConfig};
+use super::config::{Activation, Family, VisionConfig};
 use super::layers::{LayerNorm, Linear, Tower, apply_rotary, attention};
 use super::weights::Weights;
 
@@ -39,13 +40,55 @@ struct Block {
     fc2: Linear,
 }
 
+/// Turns each `m x m` block of patches into one language-model token. Qwen2's and Qwen3's main merger
+/// normalize each patch first; Qwen3's deepstack mergers normalize the concatenated block.
+struct Merger {
+    norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    norm_after_shuffle: bool,
+}
+
+impl Merger {
+    fn load(w: &Weights, cfg: &VisionConfig, prefix: &str, norm_after_shuffle: bool) -> Result<Self, VlmError> {
+        let merged = cfg.embed_dim * cfg.spatial_merge_size * cfg.spatial_merge_size;
+        let qwen2 = cfg.family == Family::Qwen2Vl;
+        let (norm, fc1, fc2) = if qwen2 { ("ln_q", "mlp.0", "mlp.2") } else { ("norm", "linear_fc1", "linear_fc2") };
+        let norm_dim = if norm_after_shuffle { merged } else { cfg.embed_dim };
+        Ok(Self {
+            norm: LayerNorm::load(w, Tower::Vision, &format!("{prefix}.{norm}"), norm_dim, 1e-6)?,
+            fc1: Linear::load(w, Tower::Vision, &format!("{prefix}.{fc1}"), merged, merged, true)?,
+            fc2: Linear::load(w, Tower::Vision, &format!("{prefix}.{fc2}"), merged, cfg.out_dim, true)?,
+            norm_after_shuffle,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, merged: usize) -> candle_core::Result<Tensor> {
+        let n = x.dim(0)? * x.dim(1)? / merged;
+        let x = if self.norm_after_shuffle {
+            self.norm.forward(&x.reshape((n, merged))?)?
+        } else {
+            self.norm.forward(x)?.reshape((n, merged))?
+        };
+        self.fc2.forward(&self.fc1.forward(&x)?.gelu_erf()?)
+    }
+}
+
+/// The vision tower's output: one row per language-model image token, and (Qwen3) the deepstack
+/// features to add to the first decoder layers' outputs at the image tokens.
+pub struct VisionOutput {
+    pub tokens: Tensor,
+    pub deepstack: Vec<Tensor>,
+}
+
 pub struct VisionTower {
     cfg: VisionConfig,
     patch_embed: Tensor,
+    patch_bias: Option<Tensor>,
+    pos_embed: Option<Tensor>,
     blocks: Vec<Block>,
-    merger_norm: LayerNorm,
-    merger_fc1: Linear,
-    merger_fc2: Linear,
+    merger: Merger,
+    deepstack: Vec<Merger>,
 }
 
 impl VisionTower {
@@ -57,6 +100,15 @@ impl VisionTower {
             &[e, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size],
         )?;
         let patch_embed = conv.reshape((e, patch_dim)).map_err(VlmError::Candle)?;
+        let patch_bias = if cfg.patch_bias { Some(w.vision("patch_embed.proj.bias", &[e])?) } else { None };
+        let pos_embed = match cfg.position_embeddings {
+            Some(n) => Some(w.vision("pos_embed.weight", &[n, e])?),
+            None => None,
+        };
+        let (fc1, fc2) = match cfg.family {
+            Family::Qwen2Vl => ("fc1", "fc2"),
+            Family::Qwen3Vl => ("linear_fc1", "linear_fc2"),
+        };
         let mut blocks = Vec::with_capacity(cfg.depth);
         for i in 0..cfg.depth {
             let p = format!("blocks.{i}");
@@ -65,34 +117,45 @@ impl VisionTower {
                 norm2: LayerNorm::load(w, Tower::Vision, &format!("{p}.norm2"), e, 1e-6)?,
                 qkv: Linear::load(w, Tower::Vision, &format!("{p}.attn.qkv"), e, 3 * e, true)?,
                 proj: Linear::load(w, Tower::Vision, &format!("{p}.attn.proj"), e, e, true)?,
-                fc1: Linear::load(w, Tower::Vision, &format!("{p}.mlp.fc1"), e, cfg.mlp_hidden, true)?,
-                fc2: Linear::load(w, Tower::Vision, &format!("{p}.mlp.fc2"), cfg.mlp_hidden, e, true)?,
+                fc1: Linear::load(w, Tower::Vision, &format!("{p}.mlp.{fc1}"), e, cfg.mlp_hidden, true)?,
+                fc2: Linear::load(w, Tower::Vision, &format!("{p}.mlp.{fc2}"), cfg.mlp_hidden, e, true)?,
             });
         }
-        let merged = e * cfg.spatial_merge_size * cfg.spatial_merge_size;
+        let deepstack = (0..cfg.deepstack.len())
+            .map(|k| Merger::load(w, cfg, &format!("deepstack_merger_list.{k}"), true))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             cfg: cfg.clone(),
             patch_embed,
+            patch_bias,
+            pos_embed,
             blocks,
-            merger_norm: LayerNorm::load(w, Tower::Vision, "merger.ln_q", e, 1e-6)?,
-            merger_fc1: Linear::load(w, Tower::Vision, "merger.mlp.0", merged, merged, true)?,
-            merger_fc2: Linear::load(w, Tower::Vision, "merger.mlp.2", merged, cfg.out_dim, true)?,
+            merger: Merger::load(w, cfg, "merger", false)?,
+            deepstack,
         })
     }
 
-    /// `pixels` is `[patches, C*T*P*P]` for all images in order; returns `[tokens, out_dim]`.
-    pub fn forward(&self, pixels: &Tensor, grids: &[Grid]) -> candle_core::Result<Tensor> {
+    /// `pixels` is `[patches, C*T*P*P]` for all images in order.
+    pub fn forward(&self, pixels: &Tensor, grids: &[Grid]) -> candle_core::Result<VisionOutput> {
         let total: usize = grids.iter().map(|g| g.patches()).sum();
         if pixels.dim(0)? != total {
             candle_core::bail!("{} pixel rows for image grids that hold {total} patches", pixels.dim(0)?);
         }
         let dtype = self.patch_embed.dtype();
         let mut x = pixels.to_dtype(dtype)?.matmul(&self.patch_embed.t()?)?;
+        if let Some(b) = &self.patch_bias {
+            x = x.broadcast_add(b)?;
+        }
+        if let Some(table) = &self.pos_embed {
+            x = (x + self.interpolated_positions(table, grids)?)?;
+        }
         let (cos, sin) = self.rotary(grids, pixels.device())?;
         let (cos, sin) = (cos.to_dtype(dtype)?, sin.to_dtype(dtype)?);
         let heads = self.cfg.num_heads;
         let hd = self.cfg.embed_dim / heads;
-        for block in &self.blocks {
+        let merged = self.cfg.embed_dim * self.cfg.spatial_merge_size * self.cfg.spatial_merge_size;
+        let mut deepstack = Vec::new();
+        for (index, block) in self.blocks.iter().enumerate() {
             let h = block.norm1.forward(&x)?;
             let qkv = block.qkv.forward(&h)?.reshape((total, 3, heads, hd))?;
             // [patches, heads, hd] -> [1, heads, patches, hd]
@@ -118,13 +181,40 @@ impl VisionTower {
             let h = block.norm2.forward(&x)?;
             let h = activate(&block.fc1.forward(&h)?, self.cfg.act)?;
             x = (x + block.fc2.forward(&h)?)?;
+            if let Some(k) = self.cfg.deepstack.iter().position(|&d| d == index) {
+                deepstack.push(self.deepstack[k].forward(&x, merged)?);
+            }
         }
-        let m = self.cfg.spatial_merge_size;
-        let merged = self.merger_norm.forward(&x)?.reshape((total / (m * m), self.cfg.embed_dim * m * m))?;
-        let h = self.merger_fc1.forward(&merged)?.gelu_erf()?;
-        self.merger_fc2.forward(&h)
+        Ok(VisionOutput { tokens: self.merger.forward(&x, merged)?, deepstack })
     }
 
+    /// Qwen3's learned positions, bilinearly interpolated (corners aligned) from the square table to
+    /// each image's patch grid, in the block-major patch order: `[patches, embed_dim]`.
+    fn interpolated_positions(&self, table: &Tensor, grids: &[Grid]) -> candle_core::Result<Tensor> {
+        let side = (table.dim(0)? as f64).sqrt().round() as usize;
+        let mut index = Vec::new();
+        let mut weight = Vec::new();
+        for g in grids {
+            let rows = axis_taps(g.h, side);
+            let cols = axis_taps(g.w, side);
+            for _ in 0..g.t {
+                for (r, c) in block_major_positions(g.h, g.w, self.cfg.spatial_merge_size) {
+                    for (ri, rw) in rows[r] {
+                        for (ci, cw) in cols[c] {
+                            index.push(u32::try_from(ri * side + ci).unwrap_or(0));
+                            weight.push(rw * cw);
+                        }
+                    }
+                }
+            }
+        }
+        let n = weight.len() / 4;
+        let device = table.device();
+        let picked = table.index_select(&Tensor::from_vec(index, n * 4, device)?, 0)?;
+        let e = table.dim(1)?;
+        let weights = Tensor::from_vec(weight, (n, 4, 1), device)?.to_dtype(table.dtype())?;
+        picked.reshape((n, 4, e))?.broadcast_mul(&weights)?.sum(1)
+    }
     /// Cos and sin `[patches, head_dim / 2]`: the first half of the frequencies turns with the row, the
     /// second with the column (the rotary kernel repeats them over both halves of the head).
     fn rotary(&self, grids: &[Grid], device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
@@ -148,6 +238,23 @@ impl VisionTower {
         let n = cos.len() / (hd / 2);
         Ok((Tensor::from_vec(cos, (n, hd / 2), device)?, Tensor::from_vec(sin, (n, hd / 2), device)?))
     }
+}
+
+/// For each of `size` positions on an axis, the two table cells (clamped to the edge) and weights of a
+/// corner-aligned bilinear resampling from `side` cells, in f32 as the reference computes them.
+fn axis_taps(size: usize, side: usize) -> Vec<[(usize, f32); 2]> {
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (0..size)
+        .map(|i| {
+            let src = i as f32 * (side - 1) as f32 / (size.max(2) - 1) as f32;
+            let floor = src.floor();
+            // Hat-kernel weights written as the reference does, so they agree to the last bit.
+            let w0 = (1.0 - (src - floor).abs()).max(0.0);
+            let w1 = (1.0 - (src - floor - 1.0).abs()).max(0.0);
+            let f = floor as usize;
+            [(f.min(side - 1), w0), ((f + 1).min(side - 1), w1)]
+        })
+        .collect()
 }
 
 /// `1 / theta^(2i / dim)` for `i < dim / 2`, computed in f32 as the reference does.
@@ -177,6 +284,7 @@ fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
         // x * sigmoid(1.702 x)
         Activation::QuickGelu => x.broadcast_mul(&candle_nn::ops::sigmoid(&(x * 1.702)?)?),
         Activation::Gelu => x.gelu_erf(),
+        Activation::GeluTanh => x.gelu(),
         Activation::Silu => x.silu(),
     }
 }
