@@ -98,6 +98,12 @@ pub fn expand_image_pads(prompt: &str, tokens: &[usize]) -> Result<String, VlmEr
 /// The folder's tokenizer.json.
 pub struct Tokenizer(tokenizers::Tokenizer);
 
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokenizer({} tokens)", self.vocab_size())
+    }
+}
+
 impl Tokenizer {
     pub fn from_dir(dir: &Path) -> Result<Self, VlmError> {
         let path = dir.join("tokenizer.json");
@@ -128,7 +134,42 @@ impl Tokenizer {
     pub fn vocab_size(&self) -> usize {
         self.0.get_vocab_size(true)
     }
+
+    /// Write tokenizer.json (readable by Python's tokenizers and transformers too).
+    pub fn save(&self, path: &Path) -> Result<(), VlmError> {
+        self.0.save(path, true).map_err(|e| VlmError::file(path, format!("cannot be written: {e}")))
+    }
+
+    /// Train a byte-level BPE tokenizer of `vocab_size` entries on `texts`, with the Qwen-VL special
+    /// tokens first, so a small domain model need not carry Qwen's 150k-token vocabulary.
+    pub fn train(texts: &[String], vocab_size: usize) -> Result<Self, VlmError> {
+        use tokenizers::models::TrainerWrapper;
+        use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+        use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+        if vocab_size < 256 + SPECIAL_TOKENS.len() {
+            return Err(VlmError::Prompt(format!(
+                "a byte-level vocabulary needs at least {} entries, not {vocab_size}",
+                256 + SPECIAL_TOKENS.len()
+            )));
+        }
+        let trainer = BpeTrainerBuilder::new()
+            .vocab_size(vocab_size)
+            .show_progress(false)
+            .special_tokens(SPECIAL_TOKENS.iter().map(|t| tokenizers::AddedToken::from(*t, true)).collect())
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .build();
+        let mut tk = tokenizers::Tokenizer::new(BPE::default());
+        tk.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+        tk.with_decoder(Some(ByteLevel::default()));
+        tk.train(&mut TrainerWrapper::BpeTrainer(trainer), texts.iter())
+            .map_err(|e| VlmError::Prompt(format!("training the tokenizer failed: {e}")))?;
+        Ok(Self(tk))
+    }
 }
+
+/// The special tokens of the Qwen-VL chat format, in the order a trained tokenizer numbers them.
+pub const SPECIAL_TOKENS: [&str; 7] =
+    ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", IMAGE_PAD, "<|video_pad|>"];
 
 #[cfg(test)]
 mod tests {
@@ -148,6 +189,31 @@ mod tests {
         assert!(r.starts_with("<|im_start|>system\nBe brief.<|im_end|>\n") && !r.contains(DEFAULT_SYSTEM));
         assert!(!r.ends_with("assistant\n"));
         assert!(render(&[m], true, Family::Qwen3Vl).starts_with("<|im_start|>user\nCompare"));
+    }
+
+    #[test]
+    fn trained_tokenizer_round_trips_and_keeps_special_tokens_whole() {
+        let corpus: Vec<String> = (0..40)
+            .map(|i| format!("Severity {} in the north-east corner; carrier at {}.5 GHz.", ["low", "high"][i % 2], i))
+            .collect();
+        let tok = Tokenizer::train(&corpus, 300).expect("train");
+        assert!(tok.vocab_size() <= 300 && tok.vocab_size() > 263, "{}", tok.vocab_size());
+        for (i, special) in SPECIAL_TOKENS.iter().enumerate() {
+            assert_eq!(tok.token_id(special), Some(u32::try_from(i).expect("small")));
+        }
+        let text = "Severity high in the north-east corner; ünïcode ok.";
+        let ids = tok.encode(text).expect("encode");
+        assert!(ids.len() < text.len(), "merges learned: {} tokens for {} bytes", ids.len(), text.len());
+        assert_eq!(tok.decode(&ids).expect("decode"), text);
+        let framed = tok.encode("<|im_start|>user\nhi<|im_end|>").expect("encode");
+        assert_eq!(framed[0], 1);
+        assert_eq!(*framed.last().expect("last"), 2);
+        // Saved and read back, it tokenizes the same.
+        let dir = tempfile::tempdir().expect("dir");
+        tok.save(&dir.path().join("tokenizer.json")).expect("save");
+        let back = Tokenizer::from_dir(dir.path()).expect("load");
+        assert_eq!(back.encode(text).expect("encode"), ids);
+        assert!(Tokenizer::train(&corpus, 100).is_err());
     }
 
     #[test]

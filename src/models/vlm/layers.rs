@@ -22,6 +22,11 @@ fn fetch(w: &Weights, tower: Tower, name: &str, shape: &[usize]) -> Result<Tenso
     }
 }
 
+/// Statistics and softmax run in f32, or f64 when the model runs in f64 (gradient checks).
+fn stat_dtype(dtype: DType) -> DType {
+    if dtype == DType::F64 { DType::F64 } else { DType::F32 }
+}
+
 /// `y = x W^T + b`.
 pub struct Linear(candle_nn::Linear);
 
@@ -52,16 +57,26 @@ impl Linear {
 pub struct RmsNorm {
     weight: Tensor,
     eps: f64,
+    fused: bool,
 }
 
 impl RmsNorm {
     pub fn load(w: &Weights, name: &str, dim: usize, eps: f64) -> Result<Self, VlmError> {
-        Ok(Self { weight: w.text(&format!("{name}.weight"), &[dim])?, eps })
+        Ok(Self { weight: w.text(&format!("{name}.weight"), &[dim])?, eps, fused: !w.trainable() })
     }
 
-    /// Fused (candle's CPU/CUDA kernel; no backward: training will need the composed form).
+    /// Fused kernel for inference; composed ops (which have a backward pass) when training.
+    /// Statistics in f32 whatever the run dtype.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)
+        if self.fused {
+            #[allow(clippy::cast_possible_truncation)]
+            return candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32);
+        }
+        let dtype = x.dtype();
+        let xf = x.to_dtype(stat_dtype(dtype))?;
+        let var = xf.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = xf.broadcast_div(&(var + self.eps)?.sqrt()?)?.to_dtype(dtype)?;
+        normed.broadcast_mul(&self.weight)
     }
 }
 
@@ -70,6 +85,7 @@ pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f64,
+    fused: bool,
 }
 
 impl LayerNorm {
@@ -78,19 +94,40 @@ impl LayerNorm {
             weight: fetch(w, tower, &format!("{name}.weight"), &[dim])?,
             bias: fetch(w, tower, &format!("{name}.bias"), &[dim])?,
             eps,
+            fused: !w.trainable(),
         })
     }
 
-    /// Fused, like [`RmsNorm::forward`].
+    /// Fused or composed, like [`RmsNorm::forward`].
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32)
+        if self.fused {
+            #[allow(clippy::cast_possible_truncation)]
+            return candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32);
+        }
+        let dtype = x.dtype();
+        let xf = x.to_dtype(stat_dtype(dtype))?;
+        let mean = xf.mean_keepdim(D::Minus1)?;
+        let centred = xf.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?.to_dtype(dtype)?;
+        normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
     }
 }
 
 /// Rotate-half rotary embedding: `x * cos + rotate_half(x) * sin` for `x` `[b, heads, t, d]`, where
-/// `cos`/`sin` are `[t, d / 2]` (the angles of one half; the other half repeats them). Fused kernel.
-pub fn apply_rotary(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-    candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)
+/// `cos`/`sin` are `[t, d / 2]` (the angles of one half; the other half repeats them). Fused kernel,
+/// or composed ops with a backward pass when `fused` is false.
+pub fn apply_rotary(x: &Tensor, cos: &Tensor, sin: &Tensor, fused: bool) -> candle_core::Result<Tensor> {
+    if fused {
+        return candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin);
+    }
+    let d = x.dim(D::Minus1)?;
+    let cos = Tensor::cat(&[cos, cos], D::Minus1)?;
+    let sin = Tensor::cat(&[sin, sin], D::Minus1)?;
+    let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+    let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+    x.broadcast_mul(&cos)?.add(&rotated.broadcast_mul(&sin)?)
 }
 
 /// Score elements one attention chunk may hold (64 M f32 = 256 MiB); longer prompts and large images
@@ -99,21 +136,21 @@ const MAX_SCORES: usize = 64 << 20;
 
 /// Softmax attention over `[b, heads, tq, d]` queries and `[b, heads, tk, d]` keys and values. With
 /// `causal`, query `i` sees keys up to `tk - tq + i` (the keys before the queries are the KV cache).
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> candle_core::Result<Tensor> {
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, fused: bool) -> candle_core::Result<Tensor> {
     let (b, heads, tq, _) = q.dims4()?;
     let tk = k.dim(2)?;
     let k_t = k.t()?.contiguous()?;
     let v = v.contiguous()?;
     let rows = (MAX_SCORES / (b * heads * tk).max(1)).max(1);
     if rows >= tq {
-        return attention_block(&q.contiguous()?, &k_t, &v, causal.then_some((0, tq, tk)));
+        return attention_block(&q.contiguous()?, &k_t, &v, causal.then_some((0, tq, tk)), fused);
     }
     let mut outs = Vec::new();
     let mut start = 0;
     while start < tq {
         let n = rows.min(tq - start);
         let block = q.narrow(2, start, n)?.contiguous()?;
-        outs.push(attention_block(&block, &k_t, &v, causal.then_some((start, tq, tk)))?);
+        outs.push(attention_block(&block, &k_t, &v, causal.then_some((start, tq, tk)), fused)?);
         start += n;
     }
     Tensor::cat(&outs, 2)
@@ -125,18 +162,22 @@ fn attention_block(
     k_t: &Tensor,
     v: &Tensor,
     causal: Option<(usize, usize, usize)>,
+    fused: bool,
 ) -> candle_core::Result<Tensor> {
     let d = q.dim(D::Minus1)?;
     #[allow(clippy::cast_precision_loss)]
     let scale = 1.0 / (d as f64).sqrt();
     let dtype = q.dtype();
-    let mut scores = (q.matmul(k_t)? * scale)?.to_dtype(DType::F32)?;
+    let mut scores = (q.matmul(k_t)? * scale)?.to_dtype(stat_dtype(dtype))?;
     if let Some((first, tq, tk)) = causal
         && tq > 1
     {
-        scores = scores.broadcast_add(&causal_mask(first, q.dim(2)?, tq, tk, q.device())?)?;
+        let mask = causal_mask(first, q.dim(2)?, tq, tk, q.device())?.to_dtype(scores.dtype())?;
+        scores = scores.broadcast_add(&mask)?;
     }
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+    let probs =
+        if fused { candle_nn::ops::softmax_last_dim(&scores)? } else { candle_nn::ops::softmax(&scores, D::Minus1)? };
+    let probs = probs.to_dtype(dtype)?;
     probs.matmul(v)
 }
 
@@ -170,20 +211,56 @@ mod tests {
         let k = Tensor::randn(0f32, 1.0, (1, 2, 12, 4), &dev).expect("k");
         let v = Tensor::randn(0f32, 1.0, (1, 2, 12, 4), &dev).expect("v");
         for causal in [false, true] {
-            let whole =
-                attention_block(&q, &k.t().expect("t").contiguous().expect("c"), &v, causal.then_some((0, 9, 12)))
-                    .expect("whole");
+            let whole = attention_block(
+                &q,
+                &k.t().expect("t").contiguous().expect("c"),
+                &v,
+                causal.then_some((0, 9, 12)),
+                true,
+            )
+            .expect("whole");
             let mut parts = Vec::new();
             for (start, n) in [(0, 4), (4, 4), (8, 1)] {
                 let block = q.narrow(2, start, n).expect("narrow").contiguous().expect("c");
                 let kt = k.t().expect("t").contiguous().expect("c");
-                parts.push(attention_block(&block, &kt, &v, causal.then_some((start, 9, 12))).expect("part"));
+                parts.push(attention_block(&block, &kt, &v, causal.then_some((start, 9, 12)), true).expect("part"));
             }
             let chunked = Tensor::cat(&parts, 2).expect("cat");
             let diff: f32 =
                 (whole - chunked).expect("sub").abs().expect("abs").max_all().expect("max").to_scalar().expect("f32");
             assert!(diff < 1e-6, "causal {causal}: {diff}");
         }
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).expect("sub").abs().expect("abs").max_all().expect("max").to_scalar().expect("f32")
+    }
+
+    #[test]
+    fn composed_ops_equal_the_fused_kernels() {
+        // Training runs the composed versions (they have a backward pass); inference the fused ones.
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (1, 2, 5, 8), &dev).expect("x");
+        let cos = Tensor::randn(0f32, 1.0, (5, 4), &dev).expect("cos");
+        let sin = Tensor::randn(0f32, 1.0, (5, 4), &dev).expect("sin");
+        let d = max_diff(
+            &apply_rotary(&x, &cos, &sin, true).expect("fused"),
+            &apply_rotary(&x, &cos, &sin, false).expect("composed"),
+        );
+        assert!(d < 1e-6, "rotary {d}");
+        let k = Tensor::randn(0f32, 1.0, (1, 2, 7, 8), &dev).expect("k");
+        let v = Tensor::randn(0f32, 1.0, (1, 2, 7, 8), &dev).expect("v");
+        let d = max_diff(
+            &attention(&x, &k, &v, true, true).expect("fused"),
+            &attention(&x, &k, &v, true, false).expect("composed"),
+        );
+        assert!(d < 1e-6, "attention {d}");
+        let w = Tensor::randn(0f32, 1.0, 8, &dev).expect("w");
+        let b = Tensor::randn(0f32, 1.0, 8, &dev).expect("b");
+        let rms = |fused| RmsNorm { weight: w.clone(), eps: 1e-6, fused }.forward(&x).expect("rms");
+        assert!(max_diff(&rms(true), &rms(false)) < 1e-5);
+        let ln = |fused| LayerNorm { weight: w.clone(), bias: b.clone(), eps: 1e-6, fused }.forward(&x).expect("ln");
+        assert!(max_diff(&ln(true), &ln(false)) < 1e-5);
     }
 
     #[test]

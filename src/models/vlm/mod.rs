@@ -12,6 +12,7 @@ mod layers;
 pub mod model;
 pub mod preprocess;
 pub mod text;
+pub mod train;
 pub mod vision;
 pub mod weights;
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use image::RgbImage;
 
 use super::VlmError;
@@ -49,6 +49,29 @@ pub struct QwenVl {
 impl QwenVl {
     /// Load a model folder as transformers publishes it.
     pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self, VlmError> {
+        Self::assemble(dir, || Weights::open(dir, dtype, device)).map(|(m, _)| m)
+    }
+
+    /// Load a folder for training: every weight becomes a variable, returned by its published name.
+    pub fn load_trainable(dir: &Path, dtype: DType, device: &Device) -> Result<(Self, Vec<(String, Var)>), VlmError> {
+        Self::assemble(dir, || Weights::open_trainable(dir, dtype, device))
+    }
+
+    /// A freshly initialised model (N(0, 0.02) weights, seeded) of the architecture, tokenizer and
+    /// processor in `dir` (its weight files, if any, are not read); for training from scratch.
+    pub fn new_random(
+        dir: &Path,
+        seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Self, Vec<(String, Var)>), VlmError> {
+        Self::assemble(dir, || Ok(Weights::random(seed, 0.02, dtype, device)))
+    }
+
+    fn assemble(
+        dir: &Path,
+        weights: impl FnOnce() -> Result<Weights, VlmError>,
+    ) -> Result<(Self, Vec<(String, Var)>), VlmError> {
         if !dir.is_dir() {
             return Err(VlmError::file(dir, "is not a folder (expected a model folder with config.json)"));
         }
@@ -85,14 +108,14 @@ impl QwenVl {
                 ),
             ));
         }
-        let weights = Weights::open(dir, dtype, device)?;
+        let weights = weights()?;
         let vision = VisionTower::load(&weights, &config.vision)?;
         let text_model = TextModel::load(&weights, &config.text)?;
         let mut stop_tokens = config.eos_token_ids.clone();
         stop_tokens.extend(generation_eos(dir));
         stop_tokens.sort_unstable();
         stop_tokens.dedup();
-        Ok(Self {
+        let model = Self {
             parameters: weights.parameters_loaded(),
             config,
             preprocess,
@@ -101,9 +124,10 @@ impl QwenVl {
             dir: dir.to_path_buf(),
             vision,
             text: text_model,
-            dtype,
-            device: device.clone(),
-        })
+            dtype: weights.dtype(),
+            device: weights.device().clone(),
+        };
+        Ok((model, weights.take_vars()))
     }
 
     pub fn dtype(&self) -> DType {

@@ -78,6 +78,8 @@ pub struct TextModel {
     norm: RmsNorm,
     lm_head: Linear,
     inv_freq: Vec<f32>,
+    /// Fused kernels (inference) or ops with a backward pass (training).
+    fused: bool,
 }
 
 impl TextModel {
@@ -125,6 +127,7 @@ impl TextModel {
             norm: RmsNorm::load(w, "norm", h, cfg.rms_norm_eps)?,
             lm_head,
             inv_freq: inverse_frequencies(hd, cfg.rope_theta),
+            fused: !w.trainable(),
         })
     }
 
@@ -172,8 +175,8 @@ impl TextModel {
                 t.transpose(1, 2)?.contiguous()
             };
             let split = |t: Tensor, nh: usize| heads_of(t, nh, &None);
-            let q = apply_rotary(&heads_of(layer.q.forward(&h)?, heads, &layer.q_norm)?, &cos, &sin)?;
-            let k = apply_rotary(&heads_of(layer.k.forward(&h)?, kv_heads, &layer.k_norm)?, &cos, &sin)?;
+            let q = apply_rotary(&heads_of(layer.q.forward(&h)?, heads, &layer.q_norm)?, &cos, &sin, self.fused)?;
+            let k = apply_rotary(&heads_of(layer.k.forward(&h)?, kv_heads, &layer.k_norm)?, &cos, &sin, self.fused)?;
             let v = split(layer.v.forward(&h)?, kv_heads)?;
             let (k, v) = match slot.take() {
                 Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
@@ -181,7 +184,7 @@ impl TextModel {
             };
             *slot = Some((k.clone(), v.clone()));
             let group = heads / kv_heads;
-            let out = attention(&q, &repeat_kv(&k, group)?, &repeat_kv(&v, group)?, true)?;
+            let out = attention(&q, &repeat_kv(&k, group)?, &repeat_kv(&v, group)?, true, self.fused)?;
             let out = out.transpose(1, 2)?.reshape((1, n, heads * hd))?;
             x = (x + layer.o.forward(&out)?)?;
             let h = layer.post_norm.forward(&x)?;

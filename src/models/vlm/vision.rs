@@ -89,6 +89,8 @@ pub struct VisionTower {
     blocks: Vec<Block>,
     merger: Merger,
     deepstack: Vec<Merger>,
+    /// Fused kernels (inference) or ops with a backward pass (training).
+    fused: bool,
 }
 
 impl VisionTower {
@@ -132,6 +134,7 @@ impl VisionTower {
             blocks,
             merger: Merger::load(w, cfg, "merger", false)?,
             deepstack,
+            fused: !w.trainable(),
         })
     }
 
@@ -162,8 +165,8 @@ impl VisionTower {
             let part = |i: usize| -> candle_core::Result<Tensor> {
                 qkv.narrow(1, i, 1)?.squeeze(1)?.transpose(0, 1)?.unsqueeze(0)?.contiguous()
             };
-            let q = apply_rotary(&part(0)?, &cos, &sin)?;
-            let k = apply_rotary(&part(1)?, &cos, &sin)?;
+            let q = apply_rotary(&part(0)?, &cos, &sin, self.fused)?;
+            let k = apply_rotary(&part(1)?, &cos, &sin, self.fused)?;
             let v = part(2)?;
             // Attention stays within each image (and each frame).
             let mut outs = Vec::new();
@@ -172,7 +175,7 @@ impl VisionTower {
                 let frame = g.h * g.w;
                 for _ in 0..g.t {
                     let take = |t: &Tensor| t.narrow(2, start, frame);
-                    outs.push(attention(&take(&q)?, &take(&k)?, &take(&v)?, false)?);
+                    outs.push(attention(&take(&q)?, &take(&k)?, &take(&v)?, false, self.fused)?);
                     start += frame;
                 }
             }

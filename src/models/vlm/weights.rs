@@ -3,19 +3,33 @@
 //! converted to the run dtype, and every failure names the tensor (and the expected shape), so a
 //! mismatched checkpoint says what is wrong. Both key layouts transformers writes are accepted: the
 //! published one (`model.layers.*`, `visual.*`, `lm_head.weight`) and transformers 5's internal one
-//! (`model.language_model.*`, `model.visual.*`). Runs on the loading thread (a worker or the CLI).
+//! (`model.language_model.*`, `model.visual.*`). For training, every tensor fetched becomes a candle
+//! `Var` (from the files, or freshly initialised for a model trained from scratch) so the optimizer and
+//! the checkpoint writer see them under their published names. Runs on the loading thread.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use candle_core::safetensors::MmapedSafetensors;
-use candle_core::{DType, Device, Tensor};
+use std::cell::{Cell, RefCell};
+
+use candle_core::{DType, Device, Tensor, Var};
 
 use super::VlmError;
 
-/// The memory-mapped tensors of one model.
+/// Where tensors come from.
+enum Source {
+    Files(MmapedSafetensors),
+    /// Fresh initialisation (seeded): norms 1, biases 0, other weights N(0, std).
+    Random {
+        seed: u64,
+        std: f64,
+    },
+}
+
+/// The tensors of one model, by name.
 pub struct Weights {
-    files: MmapedSafetensors,
+    source: Source,
     /// Prefix of the language model's tensors ("model." or "model.language_model.").
     text_prefix: &'static str,
     /// Prefix of the vision tower's tensors ("visual." or "model.visual.").
@@ -24,7 +38,9 @@ pub struct Weights {
     device: Device,
     dir: PathBuf,
     /// Parameters fetched so far (for the model card and the bench).
-    loaded: std::cell::Cell<usize>,
+    loaded: Cell<usize>,
+    /// When training: every tensor handed out, as a variable, under its full name.
+    vars: Option<RefCell<Vec<(String, Var)>>>,
 }
 
 /// The safetensors files of a folder: one file, or the shards an index names.
@@ -71,14 +87,46 @@ impl Weights {
             ("model.", "visual.")
         };
         Ok(Self {
-            files,
+            source: Source::Files(files),
             text_prefix,
             vision_prefix,
             dtype,
             device: device.clone(),
             dir: dir.to_path_buf(),
-            loaded: std::cell::Cell::new(0),
+            loaded: Cell::new(0),
+            vars: None,
         })
+    }
+
+    /// Like [`Weights::open`], but every tensor becomes a trainable variable.
+    pub fn open_trainable(dir: &Path, dtype: DType, device: &Device) -> Result<Self, VlmError> {
+        let mut w = Self::open(dir, dtype, device)?;
+        w.vars = Some(RefCell::new(Vec::new()));
+        Ok(w)
+    }
+
+    /// Freshly initialised trainable tensors (named in transformers 5's layout).
+    pub fn random(seed: u64, std: f64, dtype: DType, device: &Device) -> Self {
+        Self {
+            source: Source::Random { seed, std },
+            text_prefix: "model.language_model.",
+            vision_prefix: "model.visual.",
+            dtype,
+            device: device.clone(),
+            dir: PathBuf::from("(random initialisation)"),
+            loaded: Cell::new(0),
+            vars: Some(RefCell::new(Vec::new())),
+        }
+    }
+
+    /// Whether tensors are variables (the model then uses ops that have a backward pass).
+    pub fn trainable(&self) -> bool {
+        self.vars.is_some()
+    }
+
+    /// The variables handed out so far, by full name (empty unless trainable).
+    pub fn take_vars(&self) -> Vec<(String, Var)> {
+        self.vars.as_ref().map(|v| v.borrow_mut().drain(..).collect()).unwrap_or_default()
     }
 
     pub fn dtype(&self) -> DType {
@@ -94,9 +142,12 @@ impl Weights {
         self.loaded.get()
     }
 
-    /// Whether a tensor exists (under its full name).
+    /// Whether a tensor exists (under its full name); a random initialisation holds only what is asked.
     pub fn contains(&self, name: &str) -> bool {
-        self.files.get(name).is_ok()
+        match &self.source {
+            Source::Files(files) => files.get(name).is_ok(),
+            Source::Random { .. } => false,
+        }
     }
 
     /// A language-model tensor such as `layers.0.self_attn.q_proj.weight`.
@@ -111,7 +162,24 @@ impl Weights {
 
     /// A tensor by its full name, checked against the expected shape and converted to the run dtype.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor, VlmError> {
-        let view = self.files.get(name).map_err(|_| VlmError::MissingTensor {
+        let tensor = match &self.source {
+            Source::Files(files) => self.read(files, name, shape)?,
+            Source::Random { seed, std } => initial(name, shape, *seed, *std, self.dtype, &self.device)?,
+        };
+        self.loaded.set(self.loaded.get() + tensor.elem_count());
+        match &self.vars {
+            None => Ok(tensor),
+            Some(vars) => {
+                let var = Var::from_tensor(&tensor)?;
+                let t = var.as_tensor().clone();
+                vars.borrow_mut().push((name.to_string(), var));
+                Ok(t)
+            }
+        }
+    }
+
+    fn read(&self, files: &MmapedSafetensors, name: &str, shape: &[usize]) -> Result<Tensor, VlmError> {
+        let view = files.get(name).map_err(|_| VlmError::MissingTensor {
             name: name.to_string(),
             expected: shape.to_vec(),
             dir: self.dir.clone(),
@@ -123,19 +191,58 @@ impl Weights {
                 found: view.shape().to_vec(),
             });
         }
-        let raw = self
-            .files
+        let raw = files
             .load(name, &self.device)
             .map_err(|e| VlmError::TensorRead { name: name.to_string(), reason: e.to_string() })?;
         if !raw.dtype().is_float() {
             return Err(VlmError::TensorDtype { name: name.to_string(), found: format!("{:?}", raw.dtype()) });
         }
-        let tensor = raw
-            .to_dtype(self.dtype)
-            .map_err(|e| VlmError::TensorRead { name: name.to_string(), reason: e.to_string() })?;
-        self.loaded.set(self.loaded.get() + tensor.elem_count());
-        Ok(tensor)
+        raw.to_dtype(self.dtype).map_err(|e| VlmError::TensorRead { name: name.to_string(), reason: e.to_string() })
     }
+}
+
+/// Deterministic initial values for a tensor: norms 1, biases 0, others N(0, std) from a generator
+/// seeded by the model seed and the tensor's name.
+fn initial(
+    name: &str,
+    shape: &[usize],
+    seed: u64,
+    std: f64,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor, VlmError> {
+    let n: usize = shape.iter().product();
+    let is_norm = name.ends_with("norm.weight")
+        || name.ends_with("norm1.weight")
+        || name.ends_with("norm2.weight")
+        || name.ends_with("ln_q.weight");
+    let values: Vec<f32> = if is_norm {
+        vec![1.0; n]
+    } else if name.ends_with(".bias") {
+        vec![0.0; n]
+    } else {
+        let mut state =
+            name.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            #[allow(clippy::cast_precision_loss)]
+            let u = ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64;
+            u
+        };
+        (0..n)
+            .map(|_| {
+                // Box-Muller.
+                let (u1, u2) = (next().max(1e-300), next());
+                #[allow(clippy::cast_possible_truncation)]
+                let v = (std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32;
+                v
+            })
+            .collect()
+    };
+    Ok(Tensor::from_vec(values, shape, device)?.to_dtype(dtype)?)
 }
 
 /// Memory-map the weight files.
