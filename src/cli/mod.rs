@@ -47,7 +47,7 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
-    /// Ask a Qwen2-VL model folder a question about images; the answer streams to stdout.
+    /// Ask a Qwen2-VL or Qwen3-VL model folder a question about images; the answer streams to stdout.
     Ask(vlm_cmd::AskArgs),
 }
 

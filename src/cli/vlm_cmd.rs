@@ -1,4 +1,4 @@
-//! `heatscope ask`: one question to a Qwen2-VL model folder, the answer streamed to stdout with how sure
+//! `heatscope ask`: one question to a Qwen2-VL or Qwen3-VL model folder, the answer streamed to stdout with how sure
 //! the model was. `heatscope bench vlm`: time to first token, prefill and decode tokens/s and peak
 //! memory on a fixed prompt (tools/bench_vlm_torch.py times the reference on the same prompt).
 //! Runs on the main thread.

@@ -1,9 +1,10 @@
-//! heatscope's vision-language engine: Qwen2-VL implemented in candle and checked against the
-//! reference implementation (tests/vlm_parity.rs). A model folder is loaded exactly as published
-//! (config, safetensors single or sharded, tokenizer.json, processor settings); images are preprocessed
-//! like the reference processor; generation streams tokens with their log-probabilities and can be
-//! cancelled. The pieces Qwen3-VL will reuse (weights, layers, rotary positions, KV cache, chat prompts,
-//! generation) are separate files. Runs on a worker thread or in the CLI, never on the UI thread.
+//! heatscope's vision-language engine: Qwen2-VL and Qwen3-VL implemented in candle and checked against
+//! the reference implementation (tests/vlm_parity.rs, tests/vlm_train.rs). A model folder is loaded
+//! exactly as published (config, safetensors single or sharded, tokenizer.json, processor settings);
+//! images are preprocessed like the reference processor; generation streams tokens with their
+//! log-probabilities and can be cancelled; `train` fits either family (masked loss, AdamW, clipping,
+//! checkpoints). Both families share weights, layers, rotary positions, KV cache, chat prompts and
+//! generation. Runs on a worker thread or in the CLI, never on the UI thread.
 
 pub mod chat;
 pub mod config;
