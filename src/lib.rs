@@ -3,11 +3,13 @@
 //!
 //! Modules, from the bottom up (imports point down this list, never up): `types` (plain data), `io`
 //! (files -> rasters), `sim` (SpectrumQA-sim scenes and questions), `stats` (display statistics),
-//! `eval` (SpectrumQA-sim scoring and baselines), `models` (candle; device choice), `workers`
+//! `eval` (SpectrumQA-sim scoring and baselines), `models` (candle; device choice), `backend` (VLM answers: local engine, OpenAI-compatible
+//! client and server), `workers`
 //! (background jobs), `render` (wgpu; only `render::callback` knows egui), `app` (egui panels),
 //! `cli` (headless commands; never imports `app`). See ARCHITECTURE.md.
 
 pub mod app;
+pub mod backend;
 pub mod cli;
 pub mod eval;
 pub mod io;

@@ -53,3 +53,46 @@ fn bench_vlm_reports_latency_throughput_and_memory() {
         assert!(out.contains(want), "{want} missing from:\n{out}");
     }
 }
+
+#[test]
+fn serve_and_ask_over_http_give_the_local_answer() {
+    let model = fixture("qwen2vl-untied");
+    let image = fixture("images/square.png");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_heatscope"))
+        .args(["serve", "--model", &model, "--port", &port.to_string(), "--name", "tiny"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start listening");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let remote = heatscope(&[
+        "ask",
+        "--url",
+        &url,
+        "--remote-model",
+        "tiny",
+        "--image",
+        &image,
+        "Severity?",
+        "--max-tokens",
+        "10",
+    ]);
+    let local = heatscope(&["ask", "--model", &model, "--image", &image, "Severity?", "--max-tokens", "10"]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(remote.status.success(), "stderr: {}", String::from_utf8_lossy(&remote.stderr));
+    assert_eq!(remote.stdout, local.stdout, "the served answer differs from the local one");
+    let err = String::from_utf8_lossy(&remote.stderr);
+    assert!(
+        err.contains(&format!("remote {url}/chat/completions (tiny)")) && err.contains("10 answer tokens"),
+        "{err}"
+    );
+    // The server gone: a clear error, exit status 1.
+    let e = failed(&heatscope(&["ask", "--url", &url, "hi"]));
+    assert!(e.contains("cannot reach") && e.contains(&port.to_string()), "{e}");
+}

@@ -49,6 +49,8 @@ pub enum Command {
     Bench(bench_cmd::BenchCommand),
     /// Ask a Qwen2-VL or Qwen3-VL model folder a question about images; the answer streams to stdout.
     Ask(vlm_cmd::AskArgs),
+    /// Serve a model folder over the OpenAI-compatible chat-completions API.
+    Serve(vlm_cmd::ServeArgs),
 }
 
 /// Parse arguments and run; errors are printed with their causes and give exit status 1
@@ -68,6 +70,7 @@ pub fn main() -> ExitCode {
         Some(Command::Bench(cmd)) => bench_cmd::run(&cmd),
         Some(Command::Train(cmd)) => train_cmd::run(&cmd),
         Some(Command::Ask(args)) => vlm_cmd::run_ask(&args),
+        Some(Command::Serve(args)) => vlm_cmd::run_serve(&args),
         None => crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model }),
     };
     match result {

@@ -11,7 +11,8 @@ use anyhow::Context;
 use candle_core::DType;
 use image::RgbImage;
 
-use crate::models::vlm::{GenerateOptions, Message, Part, QwenVl, StopReason, generate};
+use crate::backend::{ChatBackend, ChatRequest, LocalBackend, RemoteBackend, RemoteOptions};
+use crate::models::vlm::{GenerateOptions, Message, Part, QwenVl, generate};
 
 /// Weight precision to run in.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -35,8 +36,18 @@ impl Precision {
 pub struct AskArgs {
     /// Model folder as published (config.json, model.safetensors or shards, tokenizer.json,
     /// preprocessor_config.json), e.g. a local copy of Qwen/Qwen2-VL-2B-Instruct.
-    #[arg(long, value_name = "DIR")]
-    pub model: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "url", conflicts_with = "url")]
+    pub model: Option<PathBuf>,
+    /// Ask an OpenAI-compatible server instead (vLLM, Ollama, llama.cpp server, heatscope serve),
+    /// e.g. http://gpu-box:8000/v1.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The model name the server serves (with --url).
+    #[arg(long, default_value = "default")]
+    pub remote_model: String,
+    /// Environment variable that holds the server's API key (with --url; never written anywhere).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
     /// Images to show the model, in order, before the question (PNG, JPEG, TIFF).
     #[arg(long = "image", value_name = "FILE")]
     pub images: Vec<PathBuf>,
@@ -53,6 +64,23 @@ pub struct AskArgs {
     pub top_p: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Model folder to serve (Qwen2-VL or Qwen3-VL, as published).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Address to listen on; 0.0.0.0 to accept other machines.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Model name clients ask for (default: the folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub dtype: Precision,
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,42 +120,46 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| image::open(p).map(|i| i.to_rgb8()).with_context(|| format!("reading the image {}", p.display())))
         .collect::<anyhow::Result<_>>()?;
-    let model = load(&a.model, a.dtype.dtype())?;
+    let backend: Box<dyn ChatBackend> = match (&a.model, &a.url) {
+        (Some(dir), _) => Box::new(LocalBackend::new(std::sync::Arc::new(load(dir, a.dtype.dtype())?))),
+        (None, Some(url)) => Box::new(RemoteBackend::new(RemoteOptions {
+            url: url.clone(),
+            model: a.remote_model.clone(),
+            api_key_env: Some(a.api_key_env.clone()),
+            ..RemoteOptions::default()
+        })?),
+        (None, None) => anyhow::bail!("give --model DIR or --url URL"),
+    };
     let mut parts: Vec<Part> = images.iter().map(|_| Part::Image).collect();
     parts.push(Part::Text(a.prompt.clone()));
-    let prompt = model.prepare(&[Message::user(parts)], &images)?;
-    let opts = GenerateOptions {
+    let request = ChatRequest {
+        messages: vec![Message::user(parts)],
+        images,
         max_tokens: a.max_tokens,
         temperature: a.temperature,
         top_p: a.top_p,
         seed: a.seed,
-        stop_tokens: None,
     };
     let mut out = std::io::stdout().lock();
-    let g = generate(&model, &prompt, &opts, &AtomicBool::new(false), &mut |e| {
-        let _ = out.write_all(e.text_delta.as_bytes());
+    let reply = backend.chat(&request, &AtomicBool::new(false), &mut |t| {
+        let _ = out.write_all(t.text.as_bytes());
         let _ = out.flush();
     })?;
     drop(out);
     println!();
-    let answered = g.tokens.len() - usize::from(matches!(g.stop, StopReason::StopToken(_)));
-    let mut weakest: Vec<(f32, u32)> = g.logprobs.iter().zip(&g.tokens).map(|(l, t)| (*l, *t)).collect();
-    weakest.truncate(answered);
-    weakest.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let weak: Vec<String> = weakest
-        .iter()
-        .take(3)
-        .map(|(l, t)| format!("{:?} p={:.2}", model.tokenizer.decode(&[*t]).unwrap_or_default(), l.exp()))
-        .collect();
+    let mut weakest = reply.logprobs.clone();
+    weakest.sort_by(|x, y| x.1.total_cmp(&y.1));
+    let weak: Vec<String> = weakest.iter().take(3).map(|(t, l)| format!("{t:?} p={:.2}", l.exp())).collect();
     eprintln!(
-        "{} prompt tokens, {} answer tokens ({:?}); mean log-prob {:.3}; least sure: {}; first token {:.0} ms, {:.1} tokens/s",
-        g.prompt_tokens,
-        answered,
-        g.stop,
-        g.mean_logprob().unwrap_or(0.0),
-        weak.join(", "),
-        g.prefill_secs * 1e3,
-        decode_rate(g.tokens.len(), g.decode_secs),
+        "{}: {} prompt tokens, {} answer tokens ({:?}); mean log-prob {}; least sure: {}; first token {}, {}",
+        backend.describe(),
+        reply.prompt_tokens.map_or_else(|| "?".into(), |n| n.to_string()),
+        reply.logprobs.len(),
+        reply.finish,
+        reply.mean_logprob().map_or_else(|| "not reported".into(), |m| format!("{m:.3}")),
+        if weak.is_empty() { "-".to_string() } else { weak.join(", ") },
+        reply.first_token_secs.map_or_else(|| "-".into(), |s| format!("{:.0} ms", s * 1e3)),
+        reply.tokens_per_second().map_or_else(|| "-".into(), |r| format!("{r:.1} tokens/s")),
     );
     Ok(())
 }
@@ -135,6 +167,22 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
 #[allow(clippy::cast_precision_loss)]
 fn decode_rate(tokens: usize, secs: f64) -> f64 {
     if tokens > 1 && secs > 0.0 { (tokens - 1) as f64 / secs } else { 0.0 }
+}
+
+pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
+    let model = load(&a.model, a.dtype.dtype())?;
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.model.file_name().map_or_else(|| "heatscope".to_string(), |n| n.to_string_lossy().into_owned())
+    });
+    let backend = std::sync::Arc::new(crate::backend::LocalBackend::new(std::sync::Arc::new(model)));
+    let server = crate::backend::server::serve(backend, &name, &format!("{}:{}", a.host, a.port))?;
+    eprintln!(
+        "serving {} as model {name:?} at {} (POST /chat/completions, GET /models); Ctrl+C stops",
+        a.model.display(),
+        server.url()
+    );
+    server.wait();
+    Ok(())
 }
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.

@@ -113,12 +113,16 @@ pub fn generate(
         out.tokens.push(token);
         out.logprobs.push(logprob);
         let is_stop = stops.contains(&token);
+        let last = is_stop || out.tokens.len() >= opts.max_tokens;
         let mut delta = String::new();
         if !is_stop {
             answer_ids.push(token);
+        }
+        if !answer_ids.is_empty() {
             let text = model.tokenizer.decode(&answer_ids)?;
-            // Hold back an unfinished multi-byte character.
-            if !text.ends_with('\u{FFFD}') && text.len() >= out.text.len() && text.starts_with(&out.text) {
+            // Hold back an unfinished multi-byte character until the next token completes it (the last
+            // token flushes whatever there is). The answer's text is exactly what was streamed.
+            if (last || !text.ends_with('\u{FFFD}')) && text.starts_with(&out.text) {
                 delta = text[out.text.len()..].to_string();
                 out.text = text;
             }
@@ -137,9 +141,6 @@ pub fn generate(
         }
         logits = model.step(token, next_position, &mut cache)?.squeeze(0)?;
         next_position += 1;
-    }
-    if !answer_ids.is_empty() {
-        out.text = model.tokenizer.decode(&answer_ids)?;
     }
     out.decode_secs = decode_start.elapsed().as_secs_f64();
     Ok(out)

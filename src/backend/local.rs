@@ -1,0 +1,73 @@
+//! The local engine as a [`ChatBackend`]: prompt preparation and generation of a loaded Qwen-VL model
+//! on this machine's CPU or GPU. Requests run one at a time (a second caller waits), since two
+//! generations on the same cores only slow each other. Runs on the caller's (worker) thread.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::{BackendError, ChatBackend, ChatReply, ChatRequest, ChatToken, Finish};
+use crate::models::vlm::{GenerateOptions, QwenVl, StopReason, generate};
+
+pub struct LocalBackend {
+    model: Arc<QwenVl>,
+    busy: Mutex<()>,
+}
+
+impl LocalBackend {
+    pub fn new(model: Arc<QwenVl>) -> Self {
+        Self { model, busy: Mutex::new(()) }
+    }
+
+    pub fn model(&self) -> &QwenVl {
+        &self.model
+    }
+}
+
+impl ChatBackend for LocalBackend {
+    fn describe(&self) -> String {
+        format!("local {:?} ({})", self.model.config.family, self.model.dir.display())
+    }
+
+    fn chat(
+        &self,
+        req: &ChatRequest,
+        cancel: &AtomicBool,
+        on_token: &mut dyn FnMut(ChatToken<'_>),
+    ) -> Result<ChatReply, BackendError> {
+        let start = Instant::now();
+        let prompt = self.model.prepare(&req.messages, &req.images)?;
+        let _turn = self.busy.lock().map_err(|_| BackendError::Request("the model crashed earlier".into()))?;
+        let opts = GenerateOptions {
+            max_tokens: req.max_tokens,
+            temperature: req.temperature,
+            top_p: req.top_p,
+            seed: req.seed,
+            stop_tokens: None,
+        };
+        let mut first = None;
+        let mut logprobs = Vec::new();
+        let tokenizer = &self.model.tokenizer;
+        let stops = self.model.stop_tokens.clone();
+        let g = generate(&self.model, &prompt, &opts, cancel, &mut |e| {
+            first.get_or_insert_with(|| start.elapsed().as_secs_f64());
+            if !stops.contains(&e.token) {
+                let token = tokenizer.decode(&[e.token]).unwrap_or_default();
+                on_token(ChatToken { text: e.text_delta, token: Some(&token), logprob: Some(e.logprob) });
+                logprobs.push((token, e.logprob));
+            }
+        })?;
+        Ok(ChatReply {
+            text: g.text,
+            logprobs,
+            finish: match g.stop {
+                StopReason::StopToken(_) => Finish::Stop,
+                StopReason::MaxTokens => Finish::Length,
+                StopReason::Cancelled => Finish::Cancelled,
+            },
+            prompt_tokens: Some(g.prompt_tokens),
+            first_token_secs: first,
+            total_secs: start.elapsed().as_secs_f64(),
+        })
+    }
+}

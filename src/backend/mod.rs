@@ -1,0 +1,168 @@
+//! Where the VLM answers come from, behind one trait: the local engine (`local`), any
+//! OpenAI-compatible server (`remote`: vLLM, Ollama, llama.cpp server, or `heatscope serve`), and the
+//! server that puts the local engine behind that API (`server`). The wire format lives in `openai`.
+//! Every call streams tokens with their log-probabilities, can be cancelled from another thread, and
+//! fails with an error that says what to do. Runs on worker threads and in the CLI.
+
+pub mod local;
+pub mod openai;
+pub mod remote;
+pub mod server;
+
+use std::sync::atomic::AtomicBool;
+
+use image::RgbImage;
+
+use crate::models::vlm::{Message, VlmError};
+
+pub use local::LocalBackend;
+pub use remote::{RemoteBackend, RemoteOptions};
+
+/// A conversation to answer; `images` fill the messages' image parts in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    pub images: Vec<RgbImage>,
+    pub max_tokens: usize,
+    /// 0 = greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+impl Default for ChatRequest {
+    fn default() -> Self {
+        Self { messages: Vec::new(), images: Vec::new(), max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0 }
+    }
+}
+
+/// One streamed piece of the answer.
+#[derive(Clone, Copy, Debug)]
+pub struct ChatToken<'a> {
+    /// New answer text (may be empty while a multi-byte character is incomplete).
+    pub text: &'a str,
+    /// The token itself as text, when the backend knows it (for log-probability displays).
+    pub token: Option<&'a str>,
+    /// Natural log of the token's probability, when the backend reports it.
+    pub logprob: Option<f32>,
+}
+
+/// Why the answer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// The model ended its turn.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    Cancelled,
+}
+
+/// A finished answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatReply {
+    pub text: String,
+    /// Each answer token with its log-probability (empty when the backend reports none).
+    pub logprobs: Vec<(String, f32)>,
+    pub finish: Finish,
+    pub prompt_tokens: Option<usize>,
+    /// Seconds until the first token arrived.
+    pub first_token_secs: Option<f64>,
+    pub total_secs: f64,
+}
+
+impl ChatReply {
+    pub fn mean_logprob(&self) -> Option<f32> {
+        #[allow(clippy::cast_precision_loss)]
+        (!self.logprobs.is_empty())
+            .then(|| self.logprobs.iter().map(|(_, l)| l).sum::<f32>() / self.logprobs.len() as f32)
+    }
+
+    /// Tokens per second after the first.
+    pub fn tokens_per_second(&self) -> Option<f64> {
+        let first = self.first_token_secs?;
+        let n = self.logprobs.len();
+        #[allow(clippy::cast_precision_loss)]
+        (n > 1 && self.total_secs > first).then(|| (n - 1) as f64 / (self.total_secs - first))
+    }
+}
+
+/// What went wrong, and whether trying again may help.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("bad request: {0}")]
+    Request(String),
+    #[error("cannot reach {url}: {reason} (is the server running? check --url)")]
+    Connect { url: String, reason: String },
+    #[error("{url} answered HTTP {status}: {body}")]
+    Http { url: String, status: u16, body: String },
+    #[error("{url}: no {what} within {secs:.0} s (the server may be overloaded or stuck)")]
+    Timeout { url: String, what: &'static str, secs: f64 },
+    #[error("{url}: {reason}")]
+    Stream { url: String, reason: String },
+    #[error(transparent)]
+    Model(#[from] VlmError),
+}
+
+impl BackendError {
+    /// Worth another attempt (before any token arrived)?
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::Timeout { .. } => true,
+            Self::Http { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// A source of answers.
+pub trait ChatBackend: Send + Sync {
+    /// E.g. "local Qwen2-VL (…/Qwen2-VL-2B-Instruct)" or "remote http://gpu:8000/v1 (qwen2-vl-7b)".
+    fn describe(&self) -> String;
+
+    /// Answer `req`, calling `on_token` as tokens arrive; returns early with [`Finish::Cancelled`] once
+    /// `cancel` is set.
+    fn chat(
+        &self,
+        req: &ChatRequest,
+        cancel: &AtomicBool,
+        on_token: &mut dyn FnMut(ChatToken<'_>),
+    ) -> Result<ChatReply, BackendError>;
+}
+
+/// Answer many requests with up to `parallel` in flight (batch evaluation); results in input order.
+pub fn chat_many(
+    backend: &dyn ChatBackend,
+    requests: &[ChatRequest],
+    parallel: usize,
+    cancel: &AtomicBool,
+) -> Vec<Result<ChatReply, BackendError>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<ChatReply, BackendError>>>> =
+        Mutex::new((0..requests.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for i in 0..parallel.clamp(1, requests.len().max(1)) {
+            let (next, results) = (&next, &results);
+            let spawned = std::thread::Builder::new().name(format!("chat-{i}")).spawn_scoped(scope, move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(req) = requests.get(index) else { break };
+                    let reply = backend.chat(req, cancel, &mut |_| {});
+                    if let Ok(mut r) = results.lock() {
+                        r[index] = Some(reply);
+                    }
+                }
+            });
+            if spawned.is_err() {
+                break;
+            }
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(BackendError::Request("not run".into()))))
+        .collect()
+}
