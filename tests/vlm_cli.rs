@@ -96,3 +96,48 @@ fn serve_and_ask_over_http_give_the_local_answer() {
     let e = failed(&heatscope(&["ask", "--url", &url, "hi"]));
     assert!(e.contains("cannot reach") && e.contains(&port.to_string()), "{e}");
 }
+
+#[test]
+fn eval_model_vlm_asks_every_selected_question_and_scores_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let d = ds.to_str().unwrap();
+    let o = heatscope(&["data", "spectrum", "--scenes", "3", "--size", "48", "--seed", "4", "--out", d]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = fixture("qwen2vl-untied");
+    let preds = dir.path().join("vlm.jsonl");
+    let o = heatscope(&[
+        "eval",
+        "--dataset",
+        d,
+        "--model",
+        "vlm",
+        "--model-dir",
+        &model,
+        "--levels",
+        "L1,L2",
+        "--limit",
+        "5",
+        "--shots",
+        "2",
+        "--cot",
+        "--max-tokens",
+        "6",
+        "--bootstrap",
+        "0",
+        "--save-predictions",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("5 questions, 2 shots, chain of thought") && err.contains("5/5 questions"), "{err}");
+    let lines = std::fs::read_to_string(&preds).unwrap();
+    assert_eq!(lines.lines().count(), 5);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("L2 accuracy by kind"));
+
+    // Without a model folder or a server: the reason, exit status 1.
+    let e = failed(&heatscope(&["eval", "--dataset", d, "--model", "vlm"]));
+    assert!(e.contains("--model-dir") && e.contains("--url"), "{e}");
+    let e = failed(&heatscope(&["eval", "--dataset", d, "--model", "vlm", "--model-dir", &model, "--shots", "5"]));
+    assert!(e.contains("--shots"), "{e}");
+}

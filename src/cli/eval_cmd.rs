@@ -20,12 +20,16 @@ pub struct EvalArgs {
     /// Predictions JSONL: one {"id", "answer", optional "box", "confidence"} per line.
     #[arg(long, required_unless_present = "model", conflicts_with = "model")]
     pub predictions: Option<PathBuf>,
-    /// Run a model on the dataset and score its answers instead: `cnn` (L1-L3).
+    /// Run a model on the dataset and score its answers instead: `cnn` (L1-L3) or `vlm` (any level,
+    /// a local Qwen-VL folder via --model-dir or a server via --url).
     #[arg(long)]
     pub model: Option<String>,
-    /// The model's folder (config.json, model.safetensors, calibration.json); default: the bundled one.
+    /// The model's folder (CNN: config.json, model.safetensors, calibration.json, default the bundled
+    /// one; VLM: a Qwen-VL folder as published).
     #[arg(long, requires = "model")]
     pub model_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub vlm: super::eval_vlm::VlmEvalArgs,
     /// Also write the model's predictions (JSONL) here.
     #[arg(long, requires = "model")]
     pub save_predictions: Option<PathBuf>,
@@ -84,7 +88,7 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let (records, predictions) = match (&a.model, &a.predictions) {
         (Some(kind), _) => model_predictions(kind, a, &records, split)?,
         (None, Some(p)) => (records, read_predictions(p)?),
-        (None, None) => bail!("pass --predictions FILE or --model cnn"),
+        (None, None) => bail!("pass --predictions FILE or --model cnn|vlm"),
     };
     let opts = ScoreOptions { weights, bootstrap: a.bootstrap, seed: a.seed, split };
     let report = score(&records, &predictions, &opts);
@@ -108,8 +112,16 @@ fn model_predictions(
     records: &[QaRecord],
     split: Option<Split>,
 ) -> anyhow::Result<(Vec<QaRecord>, Vec<Prediction>)> {
+    if kind == "vlm" {
+        let (asked, preds) =
+            super::eval_vlm::vlm_predictions(&a.dataset, a.model_dir.as_ref(), &a.vlm, records, split)?;
+        if let Some(p) = &a.save_predictions {
+            write_predictions(p, &preds)?;
+        }
+        return Ok((asked, preds));
+    }
     if kind != "cnn" {
-        bail!("unknown model {kind:?}; expected cnn");
+        bail!("unknown model {kind:?}; expected cnn or vlm");
     }
     let device = crate::models::compute_device();
     let model = match &a.model_dir {

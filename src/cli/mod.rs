@@ -4,6 +4,7 @@
 mod bench_cmd;
 mod data_cmd;
 mod eval_cmd;
+mod eval_vlm;
 mod info;
 mod render_cmd;
 mod train_cmd;
@@ -28,6 +29,8 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Parsed once at start-up: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render an image to PNG with the viewer's GPU shader (no window needed).

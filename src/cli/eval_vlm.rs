@@ -1,0 +1,194 @@
+//! `heatscope eval --model vlm`: a VLM answers the dataset's questions through any backend (a local
+//! Qwen-VL folder or an OpenAI-compatible server), optionally with k in-context examples (the
+//! manifest's same-kind train questions, as earlier chat turns with their images) and chain of thought
+//! (the model reasons, then ends with "Answer: ..."; the text after the last "Answer:" is scored).
+//! Answers become ordinary predictions, scored like any other. Runs on the main thread plus the
+//! backend's request threads.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+
+use crate::backend::{ChatBackend, ChatReply, ChatRequest, LocalBackend, RemoteBackend, RemoteOptions, chat_many};
+use crate::models::vlm::{Message, Part};
+use crate::types::{Level, Prediction, QaRecord, QuestionKind, Split};
+
+/// What `--model vlm` needs beyond the dataset.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VlmEvalArgs {
+    /// OpenAI-compatible server to ask instead of a local folder (--model-dir), e.g. http://gpu:8000/v1.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The model name the server serves (with --url).
+    #[arg(long, default_value = "default")]
+    pub remote_model: String,
+    /// Environment variable holding the server's API key (with --url).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// In-context examples per question (0-3): same-kind train questions shown as earlier turns.
+    #[arg(long, default_value_t = 0)]
+    pub shots: usize,
+    /// Chain of thought: ask for reasoning first and score the text after the last "Answer:".
+    #[arg(long)]
+    pub cot: bool,
+    /// Levels to ask, comma-separated (default: all four).
+    #[arg(long, value_name = "L1,L2,...")]
+    pub levels: Option<String>,
+    /// Ask only the first N questions (after the split and level filters): a quick look.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Requests in flight (a server batches them; the local engine runs one at a time).
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    #[arg(long, default_value_t = 200)]
+    pub max_tokens: usize,
+}
+
+const COT_INSTRUCTION: &str = "Think step by step about what the heatmap shows, then give the final answer on \
+                               the last line as \"Answer: <answer>\".";
+
+/// The text after the last "Answer:" (case-insensitive), or the whole reply when there is none.
+pub fn final_answer(text: &str) -> String {
+    let lower = text.to_lowercase();
+    match lower.rfind("answer:") {
+        Some(i) => text[i + "answer:".len()..].trim().trim_end_matches('.').trim().to_string(),
+        None => text.trim().to_string(),
+    }
+}
+
+fn load_image(dataset: &Path, rel: &str) -> anyhow::Result<image::RgbImage> {
+    let path = dataset.join(rel);
+    Ok(image::open(&path).with_context(|| format!("reading {}", path.display()))?.to_rgb8())
+}
+
+/// The chat for one question: its examples as earlier turns, then the question with its image.
+fn request_for(
+    r: &QaRecord,
+    by_id: &HashMap<&str, &QaRecord>,
+    dataset: &Path,
+    a: &VlmEvalArgs,
+) -> anyhow::Result<ChatRequest> {
+    let mut messages = Vec::new();
+    let mut images = Vec::new();
+    for ex in r.examples.iter().take(a.shots).filter_map(|id| by_id.get(id.as_str())) {
+        images.push(load_image(dataset, &ex.images.png)?);
+        messages.push(Message::user(vec![Part::Image, Part::Text(ex.question.clone())]));
+        let answer = if a.cot { format!("Answer: {}", ex.answer) } else { ex.answer.clone() };
+        messages.push(Message { role: "assistant".into(), parts: vec![Part::Text(answer)] });
+    }
+    images.push(load_image(dataset, &r.images.png)?);
+    let question = if a.cot { format!("{} {COT_INSTRUCTION}", r.question) } else { r.question.clone() };
+    messages.push(Message::user(vec![Part::Image, Part::Text(question)]));
+    Ok(ChatRequest { messages, images, max_tokens: a.max_tokens, ..ChatRequest::default() })
+}
+
+fn prediction(r: &QaRecord, reply: &ChatReply, cot: bool) -> Prediction {
+    let answer = if cot { final_answer(&reply.text) } else { reply.text.trim().to_string() };
+    // L1: the probability the model gave the first token of its answer (the class names differ in
+    // their first token), when the answer is given directly.
+    let confidence =
+        (r.kind == QuestionKind::Severity && !cot).then(|| reply.logprobs.first().map(|(_, l)| l.exp())).flatten();
+    Prediction { id: r.id.clone(), answer, bbox: None, confidence }
+}
+
+/// Ask the VLM every selected question; returns the records asked and the predictions.
+pub fn vlm_predictions(
+    dataset: &Path,
+    model_dir: Option<&PathBuf>,
+    a: &VlmEvalArgs,
+    records: &[QaRecord],
+    split: Option<Split>,
+) -> anyhow::Result<(Vec<QaRecord>, Vec<Prediction>)> {
+    if a.shots > 3 {
+        bail!("--shots must be 0-3 (the manifest lists three examples per question)");
+    }
+    let levels: Vec<Level> = match &a.levels {
+        None => Level::ALL.to_vec(),
+        Some(s) => s
+            .split(',')
+            .map(|l| Level::parse(l.trim()).ok_or_else(|| anyhow::anyhow!("--levels: unknown level {l:?}")))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let backend: Box<dyn ChatBackend> = match (model_dir, &a.url) {
+        (Some(dir), None) => {
+            let device = crate::models::compute_device();
+            let model = crate::models::vlm::QwenVl::load(dir, candle_core::DType::F32, &device.device)
+                .with_context(|| format!("loading the VLM in {}", dir.display()))?;
+            Box::new(LocalBackend::new(std::sync::Arc::new(model)))
+        }
+        (None, Some(url)) => Box::new(RemoteBackend::new(RemoteOptions {
+            url: url.clone(),
+            model: a.remote_model.clone(),
+            api_key_env: Some(a.api_key_env.clone()),
+            ..RemoteOptions::default()
+        })?),
+        (Some(_), Some(_)) => bail!("give --model-dir DIR or --url URL, not both"),
+        (None, None) => bail!("--model vlm needs --model-dir DIR (a Qwen-VL folder) or --url URL (a server)"),
+    };
+    let by_id: HashMap<&str, &QaRecord> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut asked: Vec<QaRecord> =
+        records.iter().filter(|r| split.is_none_or(|s| r.split == s) && levels.contains(&r.level)).cloned().collect();
+    if let Some(n) = a.limit {
+        asked.truncate(n);
+    }
+    if asked.is_empty() {
+        bail!("no questions match the split and --levels");
+    }
+    eprintln!(
+        "asking {} ({} questions, {} shots{}, {} in flight)",
+        backend.describe(),
+        asked.len(),
+        a.shots,
+        if a.cot { ", chain of thought" } else { "" },
+        a.parallel
+    );
+    let start = std::time::Instant::now();
+    let cancel = AtomicBool::new(false);
+    let mut preds = Vec::with_capacity(asked.len());
+    let mut failures = 0;
+    // Batches keep the progress line moving and the memory of pending requests bounded.
+    for (b, chunk) in asked.chunks(a.parallel.max(1) * 4).enumerate() {
+        let requests: Vec<ChatRequest> =
+            chunk.iter().map(|r| request_for(r, &by_id, dataset, a)).collect::<anyhow::Result<_>>()?;
+        for (r, reply) in chunk.iter().zip(chat_many(backend.as_ref(), &requests, a.parallel, &cancel)) {
+            match reply {
+                Ok(reply) => preds.push(prediction(r, &reply, a.cot)),
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 || !e.retryable() {
+                        eprintln!("\n{}: {e}", r.id);
+                    }
+                    if failures > 3 && preds.is_empty() {
+                        bail!("the first {failures} questions all failed; last error: {e}");
+                    }
+                }
+            }
+        }
+        let done = preds.len() + failures;
+        let el = start.elapsed().as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let eta = el / done as f64 * (asked.len() - done) as f64;
+        eprint!("\r{done}/{} questions, {el:.0} s, about {eta:.0} s left (batch {})   ", asked.len(), b + 1);
+        let _ = std::io::stderr().flush();
+    }
+    eprintln!();
+    if failures > 0 {
+        eprintln!("{failures} questions got no answer and count as wrong");
+    }
+    Ok((asked, preds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_answer_takes_the_last_answer_line() {
+        assert_eq!(final_answer("The east is red.\nAnswer: high."), "high");
+        assert_eq!(final_answer("answer: yes\nWait. ANSWER: no"), "no");
+        assert_eq!(final_answer("  severe  "), "severe");
+    }
+}
