@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
-use heatscope::app::{AppOptions, CnnResult, DocStatus, HeatscopeApp, ModelState};
+use heatscope::app::{AppOptions, CnnResult, DocStatus, HeatscopeApp, ModelState, TurnStatus, VlmState};
 use heatscope::render::Colormap;
+use heatscope::workers::VlmSource;
 
 fn harness(files: Vec<std::path::PathBuf>) -> Option<Harness<'static, HeatscopeApp>> {
     // The app needs an adapter; the helper says loudly when there is none (and fails under CI).
@@ -34,6 +35,7 @@ fn settle(h: &mut Harness<'static, HeatscopeApp>) {
             .iter()
             .any(|d| matches!(d.status, DocStatus::Loading { .. }) || (d.loaded.is_some() && !d.ranges_ready()))
             || matches!(app.cnn.model, ModelState::Loading)
+            || matches!(app.chat.vlm, VlmState::Loading)
             || app.cnn.results.values().any(|r| matches!(r, CnnResult::Running));
         if !busy {
             break;
@@ -283,7 +285,7 @@ fn broken_cnn_weights_are_reported_and_images_still_open() {
     if common::headless().is_none() {
         return;
     }
-    let options = AppOptions { cnn_dir: Some(model.clone()) };
+    let options = AppOptions { cnn_dir: Some(model.clone()), ..AppOptions::default() };
     let mut h = Harness::builder()
         .with_size(egui::vec2(1200.0, 760.0))
         .wgpu()
@@ -299,4 +301,66 @@ fn broken_cnn_weights_are_reported_and_images_still_open() {
     h.key_press(egui::Key::C);
     h.run_steps(2);
     assert!(h.state().messages.iter().any(|m| m.text.contains("not loaded")));
+}
+
+fn harness_with(files: Vec<std::path::PathBuf>, options: AppOptions) -> Option<Harness<'static, HeatscopeApp>> {
+    common::headless()?;
+    Some(
+        Harness::builder()
+            .with_size(egui::vec2(1200.0, 760.0))
+            .wgpu()
+            .build_eframe(move |cc| HeatscopeApp::with_options(cc, files, options).expect("the app starts")),
+    )
+}
+
+#[test]
+fn asking_the_vlm_streams_an_answer_with_how_sure_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm/qwen2vl-untied");
+    let options = AppOptions { vlm: VlmSource::Folder(model), ..AppOptions::default() };
+    let Some(mut h) = harness_with(vec![ramp_file(dir.path())], options) else { return };
+    // A random-weight model writes arbitrary characters; draw boxes for those the font lacks.
+    h.ctx.set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
+    settle(&mut h);
+    assert!(matches!(h.state().chat.vlm, VlmState::Ready(_)), "{:?}", h.state().chat.vlm);
+    h.get_by_label_contains("VLM: ");
+    // Type a question and press Enter, as a user would.
+    let input = h.get_by_role(Role::TextInput);
+    input.focus();
+    input.type_text("Which region is affected?");
+    h.run_steps(2);
+    h.key_press(egui::Key::Enter);
+    let start = Instant::now();
+    loop {
+        h.step();
+        let app = h.state();
+        let turn = app.chat.histories.values().next().and_then(|t| t.last());
+        if turn.is_some_and(|t| t.status != TurnStatus::Streaming) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no answer");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run();
+    let app = h.state();
+    let turn = app.chat.histories.values().next().and_then(|t| t.last()).expect("a turn");
+    assert!(matches!(turn.status, TurnStatus::Done(_)), "{:?}", turn.status);
+    assert!(!turn.tokens.is_empty() && turn.tokens.iter().all(|(_, l)| l.is_some_and(|l| l <= 0.0)));
+    assert_eq!(turn.question, "Which region is affected?");
+    h.get_by_label_contains("tokens · ");
+    h.get_by_label_contains("mean p ");
+    h.get_by_label("Copy");
+}
+
+#[test]
+fn an_unavailable_vlm_is_reported_and_images_still_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = AppOptions { vlm: VlmSource::Folder(dir.path().join("no-model")), ..AppOptions::default() };
+    let Some(mut h) = harness_with(vec![ramp_file(dir.path())], options) else { return };
+    settle(&mut h);
+    let app = h.state();
+    assert!(matches!(app.docs[0].status, DocStatus::Ready), "the image still opens");
+    let VlmState::Failed(why) = &app.chat.vlm else { panic!("{:?}", app.chat.vlm) };
+    assert!(why.contains("no-model"), "{why}");
+    h.get_by_label_contains("VLM unavailable");
 }

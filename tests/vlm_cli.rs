@@ -135,9 +135,68 @@ fn eval_model_vlm_asks_every_selected_question_and_scores_them() {
     assert_eq!(lines.lines().count(), 5);
     assert!(String::from_utf8_lossy(&o.stdout).contains("L2 accuracy by kind"));
 
-    // Without a model folder or a server: the reason, exit status 1.
-    let e = failed(&heatscope(&["eval", "--dataset", d, "--model", "vlm"]));
+    // Both a folder and a server: the reason, exit status 1.
+    let e =
+        failed(&heatscope(&["eval", "--dataset", d, "--model", "vlm", "--model-dir", &model, "--url", "http://x/v1"]));
     assert!(e.contains("--model-dir") && e.contains("--url"), "{e}");
     let e = failed(&heatscope(&["eval", "--dataset", d, "--model", "vlm", "--model-dir", &model, "--shots", "5"]));
     assert!(e.contains("--shots"), "{e}");
+}
+
+#[test]
+fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let d = ds.to_str().unwrap();
+    let o = heatscope(&["data", "spectrum", "--scenes", "2", "--size", "48", "--seed", "5", "--out", d]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.path().join("tiny");
+    let o_path = out.to_str().unwrap();
+    let args = [
+        "train",
+        "vlm",
+        "--dataset",
+        d,
+        "--out",
+        o_path,
+        "--epochs",
+        "1",
+        "--batch",
+        "4",
+        "--width",
+        "64",
+        "--layers",
+        "2",
+        "--vocab",
+        "320",
+        "--every",
+        "3",
+        "--val-questions",
+        "2",
+    ];
+    let o = heatscope(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("train vlm:") && stdout.contains("done in"), "{stdout}");
+    for f in ["config.json", "tokenizer.json", "model.safetensors", "model.f16.safetensors", "state.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    // Running again without --resume refuses to overwrite; with --resume on a finished run, it says so.
+    let e = failed(&heatscope(&args));
+    assert!(e.contains("--resume"), "{e}");
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let o = heatscope(&resume);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("is finished"), "{}", String::from_utf8_lossy(&o.stdout));
+    // The folder is a model like any other.
+    let o = heatscope(&["ask", "--model", o_path, "Severity?", "--max-tokens", "4"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn ask_without_a_model_uses_the_bundled_one() {
+    let image = fixture("images/square.png");
+    let o = heatscope(&["ask", "--image", &image, "Is the top-left region affected?", "--max-tokens", "4"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("vlm-spectrum-tiny"));
 }

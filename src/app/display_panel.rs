@@ -14,6 +14,7 @@ use crate::stats::RangeMode;
 pub fn show(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     egui::Panel::right("display").exact_size(310.0).show(ui, |ui| {
         super::cnn::panel(app, ui);
+        super::chat::panel(app, ui);
         ui.heading("Display");
         let defaults = &mut app.persisted.defaults;
         let Some(doc) = app.docs.iter_mut().find(|d| Some(d.id) == app.active) else {

@@ -1,6 +1,7 @@
 //! The desktop app (egui/eframe), UI thread only. It reaches files and statistics only through
 //! `workers::{Job, Event}`; panels return [`Command`]s that are applied at the end of the frame.
 
+mod chat;
 mod cnn;
 mod display_panel;
 mod document;
@@ -20,6 +21,7 @@ use crate::render::DisplaySettings;
 use crate::stats::RangeMode;
 use crate::workers::{EventKind, Job, Output, Workers};
 
+pub use chat::{ChatSettings, ChatState, Turn, TurnStatus, VlmState};
 pub use cnn::{CnnResult, CnnSettings, CnnState, ModelState};
 pub use document::{DocStatus, Document};
 pub use samples::{GroundTruth, SampleSet};
@@ -35,6 +37,7 @@ pub struct Persisted {
     pub default_range: usize,
     pub show_side_panels: bool,
     pub cnn: CnnSettings,
+    pub chat: ChatSettings,
 }
 
 impl Default for Persisted {
@@ -45,6 +48,7 @@ impl Default for Persisted {
             default_range: 2,
             show_side_panels: true,
             cnn: CnnSettings::default(),
+            chat: ChatSettings::default(),
         }
     }
 }
@@ -54,6 +58,8 @@ impl Default for Persisted {
 pub struct AppOptions {
     /// CNN folder (config.json, model.safetensors, calibration.json); `None`: the bundled model.
     pub cnn_dir: Option<PathBuf>,
+    /// Where VLM answers come from (default: the bundled vlm-spectrum-tiny).
+    pub vlm: crate::workers::VlmSource,
 }
 
 /// How many recent files the File menu keeps.
@@ -107,6 +113,8 @@ pub struct HeatscopeApp {
     manifest_pending: Option<PathBuf>,
     /// The CNN model and its results.
     pub cnn: CnnState,
+    /// The VLM and the conversations per image.
+    pub chat: ChatState,
 }
 
 impl HeatscopeApp {
@@ -159,10 +167,15 @@ impl HeatscopeApp {
             samples: None,
             manifest_pending: None,
             cnn: CnnState::default(),
+            chat: ChatState::default(),
         };
         if let Err(e) = app.workers.submit("cnnmodel:0", Job::LoadCnn { dir: options.cnn_dir }) {
             app.cnn.model = ModelState::Failed(e.clone());
             app.error(format!("cannot load the CNN: {e}"));
+        }
+        app.chat.source = options.vlm.clone();
+        if let Err(e) = app.workers.submit("vlm:0", Job::LoadVlm { source: options.vlm }) {
+            app.chat.vlm = VlmState::Failed(e.clone());
         }
         let files = if files.is_empty() { bundled_samples() } else { files };
         app.open(files);
@@ -293,6 +306,28 @@ impl HeatscopeApp {
             let Some((kind, rest)) = event.ticket.key.split_once(':') else { continue };
             if kind == "manifest" {
                 self.manifest_event(event.kind);
+                continue;
+            }
+            if kind == "vlm" {
+                match event.kind {
+                    EventKind::Done(Output::Vlm(b)) => self.chat.vlm = VlmState::Ready(b),
+                    EventKind::Failed(why) => {
+                        self.error(format!("the VLM could not be opened: {why}"));
+                        self.chat.vlm = VlmState::Failed(why);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            if kind == "chat" {
+                let path = rest
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|id| self.docs.iter().find(|d| d.id == id))
+                    .map(|d| d.path.clone());
+                if let Some(path) = path {
+                    chat::on_event(self, &path, event.kind);
+                }
                 continue;
             }
             if kind == "cnnmodel" {

@@ -14,6 +14,12 @@ pub struct LocalBackend {
     busy: Mutex<()>,
 }
 
+impl std::fmt::Debug for LocalBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LocalBackend({})", self.describe())
+    }
+}
+
 impl LocalBackend {
     pub fn new(model: Arc<QwenVl>) -> Self {
         Self { model, busy: Mutex::new(()) }

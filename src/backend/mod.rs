@@ -18,6 +18,19 @@ use crate::models::vlm::{Message, VlmError};
 pub use local::LocalBackend;
 pub use remote::{RemoteBackend, RemoteOptions};
 
+/// What chain-of-thought prompting appends to a question.
+pub const COT_INSTRUCTION: &str = "Think step by step about what the heatmap shows, then give the final answer on \
+                                   the last line as \"Answer: <answer>\".";
+
+/// The text after the last "Answer:" (case-insensitive), or the whole reply when there is none.
+pub fn final_answer(text: &str) -> String {
+    let lower = text.to_lowercase();
+    match lower.rfind("answer:") {
+        Some(i) => text[i + "answer:".len()..].trim().trim_end_matches('.').trim().to_string(),
+        None => text.trim().to_string(),
+    }
+}
+
 /// A conversation to answer; `images` fill the messages' image parts in order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChatRequest {
@@ -115,7 +128,7 @@ impl BackendError {
 }
 
 /// A source of answers.
-pub trait ChatBackend: Send + Sync {
+pub trait ChatBackend: Send + Sync + std::fmt::Debug {
     /// E.g. "local Qwen2-VL (…/Qwen2-VL-2B-Instruct)" or "remote http://gpu:8000/v1 (qwen2-vl-7b)".
     fn describe(&self) -> String;
 
@@ -165,4 +178,14 @@ pub fn chat_many(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(BackendError::Request("not run".into()))))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn final_answer_takes_the_last_answer_line() {
+        assert_eq!(super::final_answer("The east is red.\nAnswer: high."), "high");
+        assert_eq!(super::final_answer("answer: yes\nWait. ANSWER: no"), "no");
+        assert_eq!(super::final_answer("  severe  "), "severe");
+    }
 }

@@ -12,7 +12,10 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 
-use crate::backend::{ChatBackend, ChatReply, ChatRequest, LocalBackend, RemoteBackend, RemoteOptions, chat_many};
+use crate::backend::{
+    COT_INSTRUCTION, ChatBackend, ChatReply, ChatRequest, LocalBackend, RemoteBackend, RemoteOptions, chat_many,
+    final_answer,
+};
 use crate::models::vlm::{Message, Part};
 use crate::types::{Level, Prediction, QaRecord, QuestionKind, Split};
 
@@ -45,18 +48,6 @@ pub struct VlmEvalArgs {
     pub parallel: usize,
     #[arg(long, default_value_t = 200)]
     pub max_tokens: usize,
-}
-
-const COT_INSTRUCTION: &str = "Think step by step about what the heatmap shows, then give the final answer on \
-                               the last line as \"Answer: <answer>\".";
-
-/// The text after the last "Answer:" (case-insensitive), or the whole reply when there is none.
-pub fn final_answer(text: &str) -> String {
-    let lower = text.to_lowercase();
-    match lower.rfind("answer:") {
-        Some(i) => text[i + "answer:".len()..].trim().trim_end_matches('.').trim().to_string(),
-        None => text.trim().to_string(),
-    }
 }
 
 fn load_image(dataset: &Path, rel: &str) -> anyhow::Result<image::RgbImage> {
@@ -126,7 +117,12 @@ pub fn vlm_predictions(
             ..RemoteOptions::default()
         })?),
         (Some(_), Some(_)) => bail!("give --model-dir DIR or --url URL, not both"),
-        (None, None) => bail!("--model vlm needs --model-dir DIR (a Qwen-VL folder) or --url URL (a server)"),
+        (None, None) => {
+            let device = crate::models::compute_device();
+            let model = crate::models::vlm::bundled::load(candle_core::DType::F32, &device.device)
+                .context("loading the bundled vlm-spectrum-tiny")?;
+            Box::new(LocalBackend::new(std::sync::Arc::new(model)))
+        }
     };
     let by_id: HashMap<&str, &QaRecord> = records.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut asked: Vec<QaRecord> =
@@ -179,16 +175,4 @@ pub fn vlm_predictions(
         eprintln!("{failures} questions got no answer and count as wrong");
     }
     Ok((asked, preds))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn final_answer_takes_the_last_answer_line() {
-        assert_eq!(final_answer("The east is red.\nAnswer: high."), "high");
-        assert_eq!(final_answer("answer: yes\nWait. ANSWER: no"), "no");
-        assert_eq!(final_answer("  severe  "), "severe");
-    }
 }

@@ -8,6 +8,7 @@ mod eval_vlm;
 mod info;
 mod render_cmd;
 mod train_cmd;
+mod train_vlm;
 mod vlm_cmd;
 
 use std::path::PathBuf;
@@ -25,6 +26,18 @@ pub struct Cli {
     /// (default: the bundled model).
     #[arg(long, value_name = "DIR")]
     pub cnn_model: Option<PathBuf>,
+    /// The viewer's VLM: a Qwen2-VL / Qwen3-VL folder (default: the bundled vlm-spectrum-tiny).
+    #[arg(long, value_name = "DIR", conflicts_with = "vlm_url")]
+    pub vlm_model: Option<PathBuf>,
+    /// Ask an OpenAI-compatible server instead (vLLM, Ollama, llama.cpp, heatscope serve).
+    #[arg(long, value_name = "URL")]
+    pub vlm_url: Option<String>,
+    /// The model name the server serves (with --vlm-url).
+    #[arg(long, default_value = "default")]
+    pub vlm_remote_model: String,
+    /// Environment variable with the server's API key (with --vlm-url).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub vlm_api_key_env: String,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -74,7 +87,18 @@ pub fn main() -> ExitCode {
         Some(Command::Train(cmd)) => train_cmd::run(&cmd),
         Some(Command::Ask(args)) => vlm_cmd::run_ask(&args),
         Some(Command::Serve(args)) => vlm_cmd::run_serve(&args),
-        None => crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model }),
+        None => {
+            let vlm = match (cli.vlm_model, cli.vlm_url) {
+                (Some(dir), _) => crate::workers::VlmSource::Folder(dir),
+                (None, Some(url)) => crate::workers::VlmSource::Server {
+                    url,
+                    model: cli.vlm_remote_model,
+                    api_key_env: cli.vlm_api_key_env,
+                },
+                (None, None) => crate::workers::VlmSource::Bundled,
+            };
+            crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model, vlm })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,9 @@ pub enum TrainCommand {
     /// Train the CNN (L1 severity, L3 box, L2 regions) on a SpectrumQA-sim dataset's train split,
     /// validating on its val split each epoch.
     Cnn(CnnArgs),
+    /// Train a small VLM of the engine's architecture from scratch (own tokenizer) on a dataset's L2
+    /// and L4 questions; writes a model folder `heatscope ask --model` and `eval --model vlm` read.
+    Vlm(super::train_vlm::VlmTrainArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,7 +68,10 @@ fn scenario_names() -> String {
 }
 
 pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
-    let TrainCommand::Cnn(a) = cmd;
+    let a = match cmd {
+        TrainCommand::Cnn(a) => a,
+        TrainCommand::Vlm(a) => return super::train_vlm::run(a),
+    };
     let config = CnnConfig { width: a.width, input: a.input, stem_stride: a.stem_stride, ..CnnConfig::default() };
     config.validate().map_err(|e| anyhow::anyhow!("invalid network: {e}"))?;
     if a.out.join("state.json").is_file() && !a.resume {

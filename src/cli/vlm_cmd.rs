@@ -35,8 +35,9 @@ impl Precision {
 #[derive(Debug, clap::Args)]
 pub struct AskArgs {
     /// Model folder as published (config.json, model.safetensors or shards, tokenizer.json,
-    /// preprocessor_config.json), e.g. a local copy of Qwen/Qwen2-VL-2B-Instruct.
-    #[arg(long, value_name = "DIR", required_unless_present = "url", conflicts_with = "url")]
+    /// preprocessor_config.json), e.g. a local copy of Qwen/Qwen2-VL-2B-Instruct. Default: the
+    /// bundled vlm-spectrum-tiny (a small stand-in trained on SpectrumQA-sim, not a foundation model).
+    #[arg(long, value_name = "DIR", conflicts_with = "url")]
     pub model: Option<PathBuf>,
     /// Ask an OpenAI-compatible server instead (vLLM, Ollama, llama.cpp server, heatscope serve),
     /// e.g. http://gpu-box:8000/v1.
@@ -128,7 +129,12 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
             api_key_env: Some(a.api_key_env.clone()),
             ..RemoteOptions::default()
         })?),
-        (None, None) => anyhow::bail!("give --model DIR or --url URL"),
+        (None, None) => {
+            let device = crate::models::compute_device();
+            let model = crate::models::vlm::bundled::load(a.dtype.dtype(), &device.device)
+                .context("loading the bundled vlm-spectrum-tiny")?;
+            Box::new(LocalBackend::new(std::sync::Arc::new(model)))
+        }
     };
     let mut parts: Vec<Part> = images.iter().map(|_| Part::Image).collect();
     parts.push(Part::Text(a.prompt.clone()));

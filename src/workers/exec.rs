@@ -11,6 +11,8 @@ use crate::{io, stats};
 pub(super) struct Reporter<'a> {
     pub cancel: &'a CancelToken,
     pub progress: &'a dyn Fn(f32, String),
+    /// Streamed events that must arrive (tokens).
+    pub emit: &'a dyn Fn(EventKind),
 }
 
 /// Whether the CNN can read `raster`: one band, square, 8-4096 pixels a side.
@@ -24,6 +26,66 @@ pub fn cnn_input(raster: &crate::types::Raster) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The RGB image the VLM sees: a file as it is; a raster's first band (or its first three as RGB)
+/// stretched between its 2nd and 98th percentiles, NaN and nodata black.
+fn chat_image(image: &super::ChatImage) -> Result<image::RgbImage, String> {
+    match image {
+        super::ChatImage::File(path) => {
+            image::open(path).map(|i| i.to_rgb8()).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        }
+        super::ChatImage::Raster(r) => {
+            let (w, h) = (r.width, r.height);
+            if w == 0 || h == 0 || w * h > 64 << 20 {
+                return Err(format!("a {w} x {h} image cannot be shown to the VLM"));
+            }
+            let bands: Vec<usize> = if r.band_count() >= 3 { vec![0, 1, 2] } else { vec![0, 0, 0] };
+            let stretch = |b: usize| -> (f32, f32) {
+                let mut v: Vec<f32> = r.bands[b].iter().copied().filter(|x| x.is_finite()).collect();
+                if v.is_empty() {
+                    return (0.0, 1.0);
+                }
+                v.sort_by(f32::total_cmp);
+                let at = |q: f32| v[((v.len() - 1) as f32 * q) as usize];
+                let (lo, hi) = (at(0.02), at(0.98));
+                (lo, if hi > lo { hi } else { lo + 1.0 })
+            };
+            let ranges: Vec<(f32, f32)> = bands.iter().map(|&b| stretch(b)).collect();
+            let mut out = image::RgbImage::new(w as u32, h as u32);
+            for (i, px) in out.pixels_mut().enumerate() {
+                for (c, (&b, &(lo, hi))) in bands.iter().zip(&ranges).enumerate() {
+                    let v = r.bands[b][i];
+                    px.0[c] = if v.is_finite() { ((v - lo) / (hi - lo) * 255.0).clamp(0.0, 255.0) as u8 } else { 0 };
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn open_vlm(source: &super::VlmSource) -> Result<Arc<dyn crate::backend::ChatBackend>, String> {
+    use crate::backend::{LocalBackend, RemoteBackend, RemoteOptions};
+    let device = crate::models::compute_device().device;
+    let local = |m: crate::models::vlm::QwenVl| -> Arc<dyn crate::backend::ChatBackend> {
+        Arc::new(LocalBackend::new(Arc::new(m)))
+    };
+    match source {
+        super::VlmSource::Bundled => {
+            crate::models::vlm::bundled::load(candle_core::DType::F32, &device).map(local).map_err(|e| e.to_string())
+        }
+        super::VlmSource::Folder(dir) => crate::models::vlm::QwenVl::load(dir, candle_core::DType::F32, &device)
+            .map(local)
+            .map_err(|e| e.to_string()),
+        super::VlmSource::Server { url, model, api_key_env } => RemoteBackend::new(RemoteOptions {
+            url: url.clone(),
+            model: model.clone(),
+            api_key_env: Some(api_key_env.clone()),
+            ..RemoteOptions::default()
+        })
+        .map(|b| Arc::new(b) as Arc<dyn crate::backend::ChatBackend>)
+        .map_err(|e| e.to_string()),
+    }
 }
 
 pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
@@ -91,6 +153,36 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
                     EventKind::Done(Output::Cnn(Box::new(readings.remove(0)), start.elapsed().as_secs_f64() * 1e3))
                 }
                 Ok(_) => EventKind::Failed("the CNN returned nothing".into()),
+                Err(e) => EventKind::Failed(e.to_string()),
+            }
+        }
+        Job::LoadVlm { source } => match open_vlm(&source) {
+            Ok(b) => EventKind::Done(Output::Vlm(b)),
+            Err(e) => EventKind::Failed(e),
+        },
+        Job::Chat { backend, messages, images, max_tokens } => {
+            let mut rgb = Vec::with_capacity(images.len());
+            for image in &images {
+                match chat_image(image) {
+                    Ok(i) => rgb.push(i),
+                    Err(e) => return EventKind::Failed(e),
+                }
+            }
+            let request = crate::backend::ChatRequest {
+                messages,
+                images: rgb,
+                max_tokens,
+                ..crate::backend::ChatRequest::default()
+            };
+            let mut on_token = |t: crate::backend::ChatToken<'_>| {
+                (r.emit)(EventKind::Token {
+                    text: t.text.to_string(),
+                    token: t.token.map(str::to_string),
+                    logprob: t.logprob,
+                });
+            };
+            match backend.chat(&request, r.cancel.flag(), &mut on_token) {
+                Ok(reply) => EventKind::Done(Output::Reply(Box::new(reply))),
                 Err(e) => EventKind::Failed(e.to_string()),
             }
         }

@@ -35,6 +35,11 @@ pub struct Ticket {
 pub struct CancelToken(Arc<AtomicBool>);
 
 impl CancelToken {
+    /// The flag itself, for code that polls an `AtomicBool` (model generation).
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
+
     pub fn cancel(&self) {
         self.0.store(true, Ordering::Relaxed);
     }
@@ -57,6 +62,15 @@ pub enum Job {
     LoadCnn { dir: Option<PathBuf> },
     /// Run the CNN on band 1 of a square raster (an I/N grid in dB).
     Cnn { model: Arc<crate::models::cnn::CnnModel>, raster: Arc<Raster> },
+    /// Open the VLM backend: a model folder, a server, or (neither) the bundled model.
+    LoadVlm { source: VlmSource },
+    /// Ask the VLM; the worker loads or renders the images, tokens stream as [`EventKind::Token`].
+    Chat {
+        backend: Arc<dyn crate::backend::ChatBackend>,
+        messages: Vec<crate::models::vlm::Message>,
+        images: Vec<ChatImage>,
+        max_tokens: usize,
+    },
     /// Test and diagnostics job: sleeps in small steps, reporting progress, then returns its value.
     Sleep { steps: u32, step_ms: u64, value: u64 },
     /// Test job: panics with the given message on the worker thread.
@@ -73,8 +87,39 @@ impl Job {
             Self::LoadCnn { dir: Some(d) } => format!("loading the CNN from {}", d.display()),
             Self::LoadCnn { dir: None } => "loading the bundled CNN".into(),
             Self::Cnn { .. } => "running the CNN".into(),
+            Self::LoadVlm { source } => format!("opening the VLM ({})", source.describe()),
+            Self::Chat { .. } => "asking the VLM".into(),
             Self::Sleep { .. } => "sleep".into(),
             Self::Panic { .. } => "panic test".into(),
+        }
+    }
+}
+
+/// An image for the VLM: a file (a dataset's rendered PNG) or a loaded raster to render.
+#[derive(Clone, Debug)]
+pub enum ChatImage {
+    File(PathBuf),
+    Raster(Arc<Raster>),
+}
+
+/// Where the app's VLM answers come from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum VlmSource {
+    /// The bundled vlm-spectrum-tiny.
+    #[default]
+    Bundled,
+    /// A Qwen-VL folder as published.
+    Folder(PathBuf),
+    /// An OpenAI-compatible server, its model name and the environment variable with its key.
+    Server { url: String, model: String, api_key_env: String },
+}
+
+impl VlmSource {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Bundled => "bundled vlm-spectrum-tiny".into(),
+            Self::Folder(d) => d.display().to_string(),
+            Self::Server { url, model, .. } => format!("{url} ({model})"),
         }
     }
 }
@@ -98,6 +143,8 @@ pub enum Output {
     CnnModel(Arc<crate::models::cnn::CnnModel>),
     /// The CNN's reading and how long it took (ms).
     Cnn(Box<crate::models::cnn::CnnReading>, f64),
+    Vlm(Arc<dyn crate::backend::ChatBackend>),
+    Reply(Box<crate::backend::ChatReply>),
     Value(u64),
 }
 
@@ -108,6 +155,12 @@ pub enum EventKind {
     Progress {
         fraction: f32,
         message: String,
+    },
+    /// One streamed token of a [`Job::Chat`] answer (never dropped, unlike progress).
+    Token {
+        text: String,
+        token: Option<String>,
+        logprob: Option<f32>,
     },
     Done(Output),
     /// The job failed; the message is meant for the user.
@@ -125,6 +178,6 @@ pub struct Event {
 impl Event {
     /// True for the last event a job sends.
     pub fn is_final(&self) -> bool {
-        !matches!(self.kind, EventKind::Progress { .. })
+        !matches!(self.kind, EventKind::Progress { .. } | EventKind::Token { .. })
     }
 }

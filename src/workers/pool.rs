@@ -163,7 +163,12 @@ fn serve(jobs: &Receiver<Envelope>, events: &Sender<Event>, notify: &Notify) {
                 notify();
             }
         };
-        let reporter = Reporter { cancel: &cancel, progress: &send_progress };
+        let emit = |kind: EventKind| {
+            if events.send(Event { ticket: ticket.clone(), kind }).is_ok() {
+                notify();
+            }
+        };
+        let reporter = Reporter { cancel: &cancel, progress: &send_progress, emit: &emit };
         let kind = if cancel.is_cancelled() {
             EventKind::Cancelled
         } else {

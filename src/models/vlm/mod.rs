@@ -6,6 +6,7 @@
 //! checkpoints). Both families share weights, layers, rotary positions, KV cache, chat prompts and
 //! generation. Runs on a worker thread or in the CLI, never on the UI thread.
 
+pub mod bundled;
 pub mod chat;
 pub mod config;
 pub mod generate;

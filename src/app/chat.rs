@@ -1,0 +1,417 @@
+//! "Ask the image": a chat with the VLM about the open image. The question and its image (and, for a
+//! SpectrumQA-sim sample, k same-kind train examples) go to a worker as a [`Job::Chat`]; the answer
+//! streams in token by token with tokens/s, each token shaded by how sure the model was; Stop cancels;
+//! chain of thought folds the reasoning and shows the extracted answer; each image keeps its history;
+//! Copy puts an answer on the clipboard. On a labelled sample the parsed answer sits beside the ground
+//! truth with its score and beside the CNN's answer where the CNN answers that level. UI thread: no
+//! file is read here (the worker loads the images).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use egui::{Color32, RichText};
+
+use super::HeatscopeApp;
+use crate::backend::{ChatBackend, ChatReply, Finish, final_answer};
+use crate::eval::metrics::{iou, match_option, set_f1, token_f1};
+use crate::models::vlm::{Message, Part};
+use crate::types::{QaRecord, QuestionKind, concepts_in, parse_box_answer};
+use crate::workers::{ChatImage, Job};
+
+/// What the user chose (kept between runs).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ChatSettings {
+    /// Ask for reasoning first and show the text after the last "Answer:" as the answer.
+    pub cot: bool,
+    /// Show the model k same-kind examples first (dataset questions only).
+    pub few_shot: bool,
+    pub shots: usize,
+    pub max_tokens: usize,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self { cot: false, few_shot: false, shots: 3, max_tokens: 200 }
+    }
+}
+
+/// The VLM's state.
+#[derive(Clone, Debug)]
+pub enum VlmState {
+    Loading,
+    Ready(Arc<dyn ChatBackend>),
+    Failed(String),
+}
+
+/// How a turn stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TurnStatus {
+    Streaming,
+    Done(Finish),
+    Failed(String),
+}
+
+/// One question and its answer.
+#[derive(Clone, Debug)]
+pub struct Turn {
+    pub question: String,
+    /// The dataset question asked, when it was one (for the ground truth).
+    pub record: Option<QaRecord>,
+    /// The in-context examples shown first (question, answer).
+    pub shots: Vec<(String, String)>,
+    pub cot: bool,
+    /// Streamed tokens: new text and the model's log-probability.
+    pub tokens: Vec<(String, Option<f32>)>,
+    pub status: TurnStatus,
+    started: Instant,
+    first_token: Option<f64>,
+    pub reply: Option<ChatReply>,
+}
+
+impl Turn {
+    pub fn text(&self) -> String {
+        self.tokens.iter().map(|(t, _)| t.as_str()).collect()
+    }
+
+    /// The answer that is scored: after the last "Answer:" with chain of thought, else all of it.
+    pub fn answer(&self) -> String {
+        if self.cot { final_answer(&self.text()) } else { self.text().trim().to_string() }
+    }
+}
+
+/// Everything the app keeps about the chat.
+#[derive(Debug)]
+pub struct ChatState {
+    pub vlm: VlmState,
+    /// Where answers come from (shown in the panel).
+    pub source: crate::workers::VlmSource,
+    /// Conversation per image.
+    pub histories: HashMap<PathBuf, Vec<Turn>>,
+    pub input: String,
+    /// The dataset question picked from the list (cleared when the text is edited).
+    pub picked: Option<QaRecord>,
+    /// The image whose answer is streaming.
+    pub running: Option<PathBuf>,
+}
+
+impl Default for ChatState {
+    fn default() -> Self {
+        Self {
+            vlm: VlmState::Loading,
+            source: crate::workers::VlmSource::Bundled,
+            histories: HashMap::new(),
+            input: String::new(),
+            picked: None,
+            running: None,
+        }
+    }
+}
+
+/// Score of an answer against a dataset question, as a short verdict.
+pub fn verdict(r: &QaRecord, answer: &str) -> (bool, String) {
+    match r.kind {
+        QuestionKind::Explain => {
+            let tf = token_f1(answer, &r.answer);
+            let cf = set_f1(&concepts_in(answer), &r.concepts);
+            (cf >= 0.5, format!("token F1 {tf:.2}, concept F1 {cf:.2}"))
+        }
+        QuestionKind::Localize => match (parse_box_answer(answer), r.bbox) {
+            (Ok(Some(b)), Some(t)) => {
+                let v = iou(b, t);
+                (v >= 0.5, format!("IoU {v:.2}"))
+            }
+            (Ok(None), None) => (true, "correctly none".into()),
+            (Ok(_), _) => (false, "wrong about whether a region exists".into()),
+            (Err(e), _) => (false, format!("unparsed: {e}")),
+        },
+        _ => {
+            let choices: Vec<&str> = r.choices.iter().map(String::as_str).collect();
+            let truth = choices.iter().position(|&c| c == r.answer);
+            match match_option(answer, &choices) {
+                Some(i) => (Some(i) == truth, if Some(i) == truth { "correct".into() } else { "wrong".into() }),
+                None => (false, "unparsed (no option named)".into()),
+            }
+        }
+    }
+}
+
+/// Tint for a token: green when the model was sure, through amber, to red when it guessed.
+fn token_colour(logprob: Option<f32>) -> Color32 {
+    let Some(l) = logprob else { return Color32::TRANSPARENT };
+    let p = l.exp().clamp(0.0, 1.0);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let (r, g) = ((255.0 * (1.0 - p)) as u8, (200.0 * p) as u8);
+    Color32::from_rgba_unmultiplied(r, g, 40, 70)
+}
+
+/// Start asking about the active image.
+fn ask(app: &mut HeatscopeApp) {
+    let VlmState::Ready(backend) = &app.chat.vlm else { return };
+    let backend = Arc::clone(backend);
+    let Some(doc) = app.active_doc() else { return };
+    let (doc_id, path) = (doc.id, doc.path.clone());
+    let question = app.chat.input.trim().to_string();
+    if question.is_empty() {
+        return;
+    }
+    // The image: a sample's rendered PNG, else the loaded raster rendered on the worker.
+    let sample_dir = app.samples.as_ref().filter(|s| s.owns(&path)).map(|s| s.dir.clone());
+    let record = app.chat.picked.clone().filter(|r| r.question == question);
+    let image = match (&sample_dir, &record) {
+        (Some(dir), Some(r)) => ChatImage::File(dir.join(&r.images.png)),
+        _ => match doc.loaded.as_ref() {
+            Some(l) => ChatImage::Raster(Arc::clone(&l.raster)),
+            None => return app.error("the image is still loading".into()),
+        },
+    };
+    let settings = app.persisted.chat.clone();
+    let mut messages = Vec::new();
+    let mut images = Vec::new();
+    let mut shots = Vec::new();
+    if let (true, Some(r), Some(dir), Some(set)) = (settings.few_shot, &record, &sample_dir, &app.samples) {
+        for ex in r.examples.iter().take(settings.shots).filter_map(|id| set.records.iter().find(|x| &x.id == id)) {
+            images.push(ChatImage::File(dir.join(&ex.images.png)));
+            messages.push(Message::user(vec![Part::Image, Part::Text(ex.question.clone())]));
+            let answer = if settings.cot { format!("Answer: {}", ex.answer) } else { ex.answer.clone() };
+            messages.push(Message { role: "assistant".into(), parts: vec![Part::Text(answer)] });
+            shots.push((ex.question.clone(), ex.answer.clone()));
+        }
+    }
+    images.push(image);
+    let text = if settings.cot { format!("{question} {}", crate::backend::COT_INSTRUCTION) } else { question.clone() };
+    messages.push(Message::user(vec![Part::Image, Part::Text(text)]));
+    let job = Job::Chat { backend, messages, images, max_tokens: settings.max_tokens };
+    match app.workers.submit(format!("chat:{doc_id}"), job) {
+        Ok(_) => {
+            app.chat.histories.entry(path.clone()).or_default().push(Turn {
+                question,
+                record,
+                shots,
+                cot: settings.cot,
+                tokens: Vec::new(),
+                status: TurnStatus::Streaming,
+                started: Instant::now(),
+                first_token: None,
+                reply: None,
+            });
+            app.chat.running = Some(path);
+            app.chat.input.clear();
+            app.chat.picked = None;
+        }
+        Err(e) => app.error(format!("cannot ask the VLM: {e}")),
+    }
+}
+
+/// Apply a chat event for the image at `path`.
+pub fn on_event(app: &mut HeatscopeApp, path: &PathBuf, kind: crate::workers::EventKind) {
+    use crate::workers::{EventKind, Output};
+    let Some(turn) = app.chat.histories.get_mut(path).and_then(|h| h.last_mut()) else { return };
+    match kind {
+        EventKind::Token { text, logprob, .. } => {
+            turn.first_token.get_or_insert_with(|| turn.started.elapsed().as_secs_f64());
+            turn.tokens.push((text, logprob));
+        }
+        EventKind::Done(Output::Reply(reply)) => {
+            turn.status = TurnStatus::Done(reply.finish);
+            turn.reply = Some(*reply);
+        }
+        EventKind::Failed(why) => turn.status = TurnStatus::Failed(why),
+        EventKind::Cancelled => turn.status = TurnStatus::Done(Finish::Cancelled),
+        _ => {}
+    }
+    if !matches!(turn.status, TurnStatus::Streaming) && app.chat.running.as_ref() == Some(path) {
+        app.chat.running = None;
+    }
+}
+
+fn stop(app: &mut HeatscopeApp) {
+    if let Some(doc) = app.active_doc() {
+        let key = format!("chat:{}", doc.id);
+        app.workers.cancel_key(&key);
+    }
+}
+
+fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eval::answer::SceneEstimate>) {
+    ui.label(RichText::new(format!("Q: {}", crate::app::samples::short_question(&turn.question))).weak());
+    if !turn.shots.is_empty() {
+        egui::CollapsingHeader::new(format!("{} examples shown first", turn.shots.len()))
+            .id_salt(("shots", index))
+            .show(ui, |ui| {
+                for (q, a) in &turn.shots {
+                    ui.label(RichText::new(format!("{} → {a}", crate::app::samples::short_question(q))).small());
+                }
+            });
+    }
+    let text = turn.text();
+    let body = |ui: &mut egui::Ui| {
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = 0.0;
+            for (t, l) in &turn.tokens {
+                let label = ui.label(RichText::new(t).background_color(token_colour(*l)));
+                if let Some(l) = l {
+                    label.on_hover_text(format!("p = {:.3}", l.exp()));
+                }
+            }
+            if turn.status == TurnStatus::Streaming {
+                ui.label(RichText::new(" …").weak());
+            }
+        });
+    };
+    if turn.cot && !text.is_empty() {
+        egui::CollapsingHeader::new("reasoning").id_salt(("cot", index)).show(ui, body);
+        ui.label(RichText::new(format!("Answer: {}", turn.answer())).strong());
+    } else {
+        body(ui);
+    }
+    // How sure, how fast.
+    let elapsed = turn.started.elapsed().as_secs_f64();
+    let n = turn.tokens.len();
+    let rate = match (&turn.reply, turn.first_token) {
+        (Some(r), _) => r.tokens_per_second(),
+        #[allow(clippy::cast_precision_loss)]
+        (None, Some(f)) if n > 1 && elapsed > f => Some((n - 1) as f64 / (elapsed - f)),
+        _ => None,
+    };
+    let probs: Vec<f32> = turn.tokens.iter().filter_map(|(_, l)| l.map(f32::exp)).collect();
+    let mut line = format!("{n} tokens");
+    if let Some(r) = rate {
+        line += &format!(" · {r:.1} tok/s");
+    }
+    if !probs.is_empty() {
+        #[allow(clippy::cast_precision_loss)]
+        let mean = turn.tokens.iter().filter_map(|(_, l)| *l).sum::<f32>() / probs.len() as f32;
+        let weakest = turn.tokens.iter().filter_map(|(t, l)| l.map(|l| (t, l))).min_by(|a, b| a.1.total_cmp(&b.1));
+        line += &format!(" · mean p {:.2}", mean.exp());
+        if let Some((t, l)) = weakest {
+            line += &format!(" · least sure {t:?} ({:.2})", l.exp());
+        }
+    }
+    match &turn.status {
+        TurnStatus::Streaming => line += " · answering…",
+        TurnStatus::Done(Finish::Cancelled) => line += " · stopped",
+        TurnStatus::Done(Finish::Length) => line += " · cut at the token limit",
+        TurnStatus::Done(Finish::Stop) => {}
+        TurnStatus::Failed(why) => {
+            ui.colored_label(Color32::from_rgb(230, 90, 80), why);
+        }
+    }
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(line).small().weak());
+        if ui.small_button("Copy").on_hover_text("Copy the answer").clicked() {
+            ui.ctx().copy_text(text.clone());
+        }
+    });
+    // Ground truth and the CNN, on a labelled sample.
+    if let (Some(r), TurnStatus::Done(_)) = (&turn.record, &turn.status) {
+        let (ok, how) = verdict(r, &turn.answer());
+        let colour = if ok { Color32::from_rgb(90, 190, 110) } else { Color32::from_rgb(230, 110, 90) };
+        ui.colored_label(colour, format!("truth: {} · {how}", r.answer));
+        if let Some(p) = cnn.and_then(|e| crate::eval::answer::answer(r, e)) {
+            let agrees = verdict(r, &p.answer).0 == ok && match_same(r, &p.answer, &turn.answer());
+            ui.label(
+                RichText::new(format!("CNN: {} ({})", p.answer, if agrees { "agrees" } else { "differs" })).small(),
+            );
+        }
+    }
+    ui.separator();
+}
+
+/// Whether two answers to a choice question pick the same option.
+fn match_same(r: &QaRecord, a: &str, b: &str) -> bool {
+    let choices: Vec<&str> = r.choices.iter().map(String::as_str).collect();
+    if choices.is_empty() {
+        return a.trim().eq_ignore_ascii_case(b.trim());
+    }
+    match_option(a, &choices).is_some() && match_option(a, &choices) == match_option(b, &choices)
+}
+
+/// The "Ask the image" section of the right panel.
+pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    egui::CollapsingHeader::new(RichText::new("Ask the image").heading()).default_open(true).show(ui, |ui| {
+        match &app.chat.vlm {
+            VlmState::Loading => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("loading the VLM…");
+                });
+            }
+            VlmState::Failed(why) => {
+                ui.colored_label(Color32::from_rgb(230, 90, 80), format!("VLM unavailable: {why}"));
+            }
+            VlmState::Ready(b) => {
+                ui.label(RichText::new(format!("VLM: {}", app.chat.source.describe())).small().weak())
+                    .on_hover_text(b.describe());
+            }
+        }
+        let Some(path) = app.active_doc().map(|d| d.path.clone()) else {
+            ui.weak("Open an image to ask about it.");
+            return;
+        };
+        // Dataset questions of this scene, to ask with one click.
+        let records: Vec<QaRecord> = app
+            .samples
+            .as_ref()
+            .filter(|s| s.owns(&path))
+            .map(|s| s.current_records().into_iter().cloned().collect())
+            .unwrap_or_default();
+        if !records.is_empty() {
+            egui::ComboBox::from_label("scene questions").selected_text("pick one…").width(190.0).show_ui(ui, |ui| {
+                for r in &records {
+                    let label = format!("{} {}", r.level.name(), crate::app::samples::short_question(&r.question));
+                    if ui.selectable_label(false, label).clicked() {
+                        app.chat.input = r.question.clone();
+                        app.chat.picked = Some(r.clone());
+                    }
+                }
+            });
+        }
+        let cnn = app.cnn_reading().map(|r| r.estimate());
+        if let Some(history) = app.chat.histories.get(&path) {
+            egui::ScrollArea::vertical().max_height(320.0).stick_to_bottom(true).id_salt("chat-history").show(
+                ui,
+                |ui| {
+                    for (i, turn) in history.iter().enumerate() {
+                        turn_ui(ui, i, turn, cnn.as_ref());
+                    }
+                },
+            );
+        }
+        let streaming = app.chat.running.as_ref() == Some(&path);
+        let ready = matches!(app.chat.vlm, VlmState::Ready(_));
+        ui.horizontal(|ui| {
+            let edit =
+                egui::TextEdit::singleline(&mut app.chat.input).hint_text("Ask about this image…").desired_width(210.0);
+            let response = ui.add_enabled(ready && !streaming, edit);
+            let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if streaming {
+                if ui.button("Stop").on_hover_text("Stop the answer (Esc)").clicked()
+                    || ui.input(|i| i.key_pressed(egui::Key::Escape))
+                {
+                    stop(app);
+                }
+            } else if ui
+                .add_enabled(ready, egui::Button::new("Ask"))
+                .on_hover_text("Send the question (Enter)")
+                .clicked()
+                || enter
+            {
+                ask(app);
+            }
+        });
+        let settings = &mut app.persisted.chat;
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut settings.cot, "chain of thought")
+                .on_hover_text("Ask for reasoning first; the text after the last \"Answer:\" is the answer");
+            let picked = app.chat.picked.is_some();
+            ui.add_enabled(picked, egui::Checkbox::new(&mut settings.few_shot, "few-shot"))
+                .on_hover_text("Show the model same-kind examples from the dataset's train split first");
+            ui.add_enabled(
+                picked && settings.few_shot,
+                egui::DragValue::new(&mut settings.shots).range(1..=3).suffix(" ex"),
+            );
+        });
+    });
+}

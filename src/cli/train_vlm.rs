@@ -1,0 +1,337 @@
+//! `heatscope train vlm`: a small model of the engine's architecture (Qwen2-VL layout, own BPE
+//! tokenizer) trained from scratch on a SpectrumQA-sim dataset's train split (L2 and L4 questions by
+//! default), validated on its val split, written as a model folder that `QwenVl::load` (and
+//! transformers) read: config.json, tokenizer.json, preprocessor_config.json, generation_config.json,
+//! chat_template.jinja, model.safetensors (best val loss) and last.safetensors + state.json to resume.
+//! Progress with ETA; checkpoints are atomic, so Ctrl+C loses at most the steps since the last one.
+//! Runs on the main thread.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use candle_core::DType;
+use serde_json::json;
+
+use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer};
+use crate::models::vlm::train::{Example, Sample, TrainSettings, Trainer, loss, save_checkpoint};
+use crate::models::vlm::{Part, QwenVl};
+use crate::types::{Level, QaRecord, Split};
+
+#[derive(Debug, clap::Args)]
+pub struct VlmTrainArgs {
+    /// Dataset folder (heatscope data spectrum).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Output model folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Levels to train on, comma-separated.
+    #[arg(long, default_value = "L2,L4")]
+    pub levels: String,
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Tokenizer vocabulary (trained on the dataset's text).
+    #[arg(long, default_value_t = 1024)]
+    pub vocab: usize,
+    /// Language model width; the vision tower is half as wide.
+    #[arg(long, default_value_t = 256)]
+    pub width: usize,
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    /// Largest image side after resizing (pixels, multiple of 28).
+    #[arg(long, default_value_t = 112)]
+    pub image_side: usize,
+    /// Validation questions scored each checkpoint.
+    #[arg(long, default_value_t = 64)]
+    pub val_questions: usize,
+    /// Steps between validation + checkpoint.
+    #[arg(long, default_value_t = 200)]
+    pub every: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Continue the run in --out (weights from last.safetensors; optimizer moments restart).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+const CHAT_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+/// Write config, tokenizer and processor files for a fresh model.
+fn write_model_folder(out: &Path, a: &VlmTrainArgs, texts: &[String]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let tok = Tokenizer::train(texts, a.vocab)?;
+    tok.save(&out.join("tokenizer.json"))?;
+    let id = |t: &str| tok.token_id(t).ok_or_else(|| anyhow::anyhow!("the tokenizer lost {t}"));
+    let heads = (a.width / 64).max(1);
+    let vision = (a.width / 2).max(32);
+    let config = json!({
+        "architectures": ["Qwen2VLForConditionalGeneration"],
+        "model_type": "qwen2_vl",
+        "image_token_id": id("<|image_pad|>")?,
+        "video_token_id": id("<|video_pad|>")?,
+        "vision_start_token_id": id("<|vision_start|>")?,
+        "vision_end_token_id": id("<|vision_end|>")?,
+        "tie_word_embeddings": true,
+        "text_config": {
+            "model_type": "qwen2_vl_text",
+            "vocab_size": tok.vocab_size(),
+            "hidden_size": a.width,
+            "intermediate_size": a.width * 3,
+            "num_hidden_layers": a.layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": heads,
+            "hidden_act": "silu",
+            "max_position_embeddings": 4096,
+            "rms_norm_eps": 1e-6,
+            "tie_word_embeddings": true,
+            "bos_token_id": id("<|endoftext|>")?,
+            "eos_token_id": id("<|im_end|>")?,
+            "rope_parameters": {"rope_type": "default", "mrope_section": mrope_section(a.width / heads), "rope_theta": 10000.0},
+        },
+        "vision_config": {
+            "model_type": "qwen2_vl_vision",
+            "depth": (a.layers / 2).max(2),
+            "embed_dim": vision,
+            "hidden_size": a.width,
+            "num_heads": (vision / 32).max(1),
+            "mlp_ratio": 4,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "in_channels": 3,
+            "hidden_act": "quick_gelu",
+        },
+    });
+    let side = a.image_side;
+    let pre = json!({
+        "min_pixels": 56 * 56, "max_pixels": side * side, "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2,
+        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+        "image_processor_type": "Qwen2VLImageProcessor", "processor_class": "Qwen2VLProcessor",
+    });
+    let generation = json!({"eos_token_id": [id("<|im_end|>")?], "pad_token_id": id("<|endoftext|>")?});
+    let tokenizer_config = json!({
+        "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "extra_special_tokens": SPECIAL_TOKENS[1..].to_vec(),
+        "model_max_length": 4096, "tokenizer_class": "PreTrainedTokenizerFast",
+    });
+    for (name, v) in [
+        ("config.json", &config),
+        ("preprocessor_config.json", &pre),
+        ("generation_config.json", &generation),
+        ("tokenizer_config.json", &tokenizer_config),
+    ] {
+        std::fs::write(out.join(name), serde_json::to_string_pretty(v)?).with_context(|| format!("writing {name}"))?;
+    }
+    std::fs::write(out.join("chat_template.jinja"), CHAT_TEMPLATE)?;
+    Ok(())
+}
+
+/// Three rotary sections (temporal, row, column) summing to head_dim / 2, Qwen2-VL's proportions.
+fn mrope_section(head_dim: usize) -> [usize; 3] {
+    let half = head_dim / 2;
+    let t = half / 4;
+    let h = (half - t) / 2;
+    [t, h, half - t - h]
+}
+
+fn sample_of(dataset: &Path, r: &QaRecord) -> anyhow::Result<Sample> {
+    let path = dataset.join(&r.images.png);
+    let img = image::open(&path).with_context(|| format!("reading {}", path.display()))?.to_rgb8();
+    Ok(Sample { parts: vec![Part::Image, Part::Text(r.question.clone())], images: vec![img], answer: r.answer.clone() })
+}
+
+pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
+    let levels: Vec<Level> = a
+        .levels
+        .split(',')
+        .map(|l| Level::parse(l.trim()).ok_or_else(|| anyhow::anyhow!("--levels: unknown level {l:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    if a.batch == 0 || a.epochs == 0 || a.every == 0 {
+        bail!("--batch, --epochs and --every must be at least 1");
+    }
+    if a.image_side < 56 || !a.image_side.is_multiple_of(28) {
+        bail!("--image-side must be a multiple of 28, at least 56");
+    }
+    if a.width < 64 || !a.width.is_multiple_of(64) {
+        bail!("--width must be a multiple of 64");
+    }
+    let records = crate::eval::read_manifest(&a.dataset.join("manifest.jsonl"))?;
+    let pick = |split: Split| -> Vec<QaRecord> {
+        records.iter().filter(|r| r.split == split && levels.contains(&r.level)).cloned().collect()
+    };
+    let (mut train, val) = (pick(Split::Train), pick(Split::Val));
+    if train.is_empty() {
+        bail!("the train split has no {} questions", a.levels);
+    }
+    let state_path = a.out.join("state.json");
+    let mut start_step = 0usize;
+    let mut best = f64::INFINITY;
+    if a.resume {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&state_path)
+                .with_context(|| format!("--resume: reading {}", state_path.display()))?,
+        )?;
+        start_step = s["step"].as_u64().unwrap_or(0) as usize;
+        best = s["best_val_loss"].as_f64().unwrap_or(f64::INFINITY);
+    } else {
+        if state_path.is_file() {
+            bail!("{} already holds a run; pass --resume or choose another --out", a.out.display());
+        }
+        let texts: Vec<String> = train.iter().flat_map(|r| [r.question.clone(), r.answer.clone()]).collect();
+        write_model_folder(&a.out, a, &texts)?;
+    }
+    if a.resume && start_step >= train.len().div_ceil(a.batch) * a.epochs {
+        println!("the run in {} is finished ({start_step} steps); writing the f16 copy", a.out.display());
+        return write_f16(&a.out);
+    }
+    let device = crate::models::compute_device();
+    let (model, vars) = if a.resume {
+        // Load the last weights as variables: copy last.safetensors in as the folder's model first.
+        std::fs::copy(a.out.join("last.safetensors"), a.out.join("resume.safetensors"))?;
+        let tmp = a.out.join("resume");
+        std::fs::create_dir_all(&tmp)?;
+        for f in ["config.json", "tokenizer.json", "preprocessor_config.json", "generation_config.json"] {
+            std::fs::copy(a.out.join(f), tmp.join(f))?;
+        }
+        std::fs::rename(a.out.join("resume.safetensors"), tmp.join("model.safetensors"))?;
+        let loaded = QwenVl::load_trainable(&tmp, DType::F32, &device.device)?;
+        std::fs::remove_dir_all(&tmp)?;
+        loaded
+    } else {
+        QwenVl::new_random(&a.out, a.seed, DType::F32, &device.device)?
+    };
+    println!(
+        "train vlm: {} parameters, {} train / {} val questions ({}), batch {}, {} epochs, {}",
+        model.parameter_count(),
+        train.len(),
+        val.len(),
+        a.levels,
+        a.batch,
+        a.epochs,
+        device.label
+    );
+    let mut trainer = Trainer::new(vars, TrainSettings { lr: a.lr, weight_decay: 0.01, clip_norm: 1.0 })?;
+    let steps_per_epoch = train.len().div_ceil(a.batch);
+    let total = steps_per_epoch * a.epochs;
+    let mut rng = crate::sim::rng::Rng::new(a.seed ^ 0x5eed);
+    let val_set: Vec<&QaRecord> = val.iter().take(a.val_questions).collect();
+    let started = Instant::now();
+    let mut running = 0.0;
+    let mut step = 0usize;
+    for epoch in 0..a.epochs {
+        rng.shuffle(&mut train);
+        for batch in train.chunks(a.batch) {
+            step += 1;
+            if step <= start_step {
+                continue;
+            }
+            // Cosine decay after a short warm-up.
+            #[allow(clippy::cast_precision_loss)]
+            let lr = {
+                let warm = (total / 50).max(1);
+                if step < warm {
+                    a.lr * step as f64 / warm as f64
+                } else {
+                    let p = (step - warm) as f64 / (total - warm).max(1) as f64;
+                    a.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
+                }
+            };
+            trainer.set_lr(lr);
+            let examples: Vec<Example> = batch
+                .iter()
+                .map(|r| sample_of(&a.dataset, r).and_then(|s| Ok(Example::new(&model, &s)?)))
+                .collect::<anyhow::Result<_>>()?;
+            let report = trainer.step(&model, &examples)?;
+            running = if running == 0.0 { report.loss } else { 0.98 * running + 0.02 * report.loss };
+            let el = started.elapsed().as_secs_f64();
+            #[allow(clippy::cast_precision_loss)]
+            let eta = el / (step - start_step) as f64 * (total - step) as f64;
+            eprint!(
+                "\repoch {}/{} step {step}/{total} loss {running:.3} lr {lr:.1e} {el:.0} s, about {eta:.0} s left   ",
+                epoch + 1,
+                a.epochs
+            );
+            if step.is_multiple_of(a.every) || step == total {
+                let mut v = validate(&model, &a.dataset, &val_set)?;
+                if val_set.is_empty() {
+                    v.loss = running; // no val split: keep the last weights as the model
+                }
+                save_checkpoint(trainer.vars(), &a.out, &a.out.join("last"))?;
+                std::fs::rename(a.out.join("last/model.safetensors"), a.out.join("last.safetensors"))?;
+                let _ = std::fs::remove_dir_all(a.out.join("last"));
+                let improved = v.loss < best;
+                if improved {
+                    best = v.loss;
+                    std::fs::copy(a.out.join("last.safetensors"), a.out.join("model.safetensors.partial"))?;
+                    std::fs::rename(a.out.join("model.safetensors.partial"), a.out.join("model.safetensors"))?;
+                }
+                let state = json!({"step": step, "best_val_loss": best, "val_loss": v.loss, "val_exact": v.exact});
+                std::fs::write(&state_path, serde_json::to_string_pretty(&state)?)?;
+                eprintln!();
+                println!(
+                    "step {step}: train loss {running:.3}, val loss {:.3}, val exact answers {:.3} (n {}){}",
+                    v.loss,
+                    v.exact,
+                    val_set.len(),
+                    if improved { " *best*" } else { "" }
+                );
+            }
+        }
+    }
+    println!("done in {:.0} s; best val loss {best:.3}; model in {}", started.elapsed().as_secs_f64(), a.out.display());
+    write_f16(&a.out)?;
+    Ok(())
+}
+
+/// `model.f16.safetensors`: the best weights in half precision (what ships; the loader widens them).
+fn write_f16(out: &Path) -> anyhow::Result<()> {
+    let src = out.join("model.safetensors");
+    if !src.is_file() {
+        return Ok(());
+    }
+    let tensors = candle_core::safetensors::load(&src, &candle_core::Device::Cpu)?;
+    let half: std::collections::HashMap<String, candle_core::Tensor> =
+        tensors.into_iter().map(|(k, v)| Ok((k, v.to_dtype(DType::F16)?))).collect::<candle_core::Result<_>>()?;
+    let tmp = out.join("model.f16.safetensors.partial");
+    candle_core::safetensors::save(&half, &tmp)?;
+    std::fs::rename(&tmp, out.join("model.f16.safetensors"))?;
+    println!("wrote {} (f16)", out.join("model.f16.safetensors").display());
+    Ok(())
+}
+
+struct ValScores {
+    loss: f64,
+    exact: f64,
+}
+
+/// Mean answer loss and the share of greedy answers equal to the reference (case-insensitive).
+fn validate(model: &QwenVl, dataset: &Path, val: &[&QaRecord]) -> anyhow::Result<ValScores> {
+    if val.is_empty() {
+        return Ok(ValScores { loss: f64::NAN, exact: f64::NAN });
+    }
+    let mut total = 0.0;
+    let mut exact = 0usize;
+    // The inference path (fused kernels) needs a non-trainable copy; evaluate the loss on the
+    // training graph and answers through generation on the same weights.
+    for r in val {
+        let s = sample_of(dataset, r)?;
+        let ex = Example::new(model, &s)?;
+        total += loss(model, &ex)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let prompt = model.prepare(&[crate::models::vlm::Message::user(s.parts.clone())], &s.images)?;
+        let opts = crate::models::vlm::GenerateOptions { max_tokens: 64, ..Default::default() };
+        let g = crate::models::vlm::generate(
+            model,
+            &prompt,
+            &opts,
+            &std::sync::atomic::AtomicBool::new(false),
+            &mut |_| {},
+        )?;
+        exact += usize::from(g.text.trim().eq_ignore_ascii_case(r.answer.trim()));
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Ok(ValScores { loss: total / val.len() as f64, exact: exact as f64 / val.len() as f64 })
+}
