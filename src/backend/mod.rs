@@ -16,6 +16,45 @@ use image::RgbImage;
 use crate::models::vlm::{Message, VlmError};
 
 pub use local::LocalBackend;
+
+/// Where VLM answers come from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum VlmSource {
+    /// The bundled vlm-spectrum-tiny.
+    #[default]
+    Bundled,
+    /// A Qwen-VL folder as published.
+    Folder(std::path::PathBuf),
+    /// An OpenAI-compatible server, its model name and the environment variable with its key.
+    Server { url: String, model: String, api_key_env: String },
+}
+
+impl VlmSource {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Bundled => "bundled vlm-spectrum-tiny".into(),
+            Self::Folder(d) => d.display().to_string(),
+            Self::Server { url, model, .. } => format!("{url} ({model})"),
+        }
+    }
+}
+
+/// Open a backend: load a local model (f32, on the compute device) or set up the client.
+pub fn open(source: &VlmSource) -> Result<std::sync::Arc<dyn ChatBackend>, BackendError> {
+    use std::sync::Arc;
+    let device = crate::models::compute_device().device;
+    let local = |m: crate::models::vlm::QwenVl| -> Arc<dyn ChatBackend> { Arc::new(LocalBackend::new(Arc::new(m))) };
+    Ok(match source {
+        VlmSource::Bundled => local(crate::models::vlm::bundled::load(candle_core::DType::F32, &device)?),
+        VlmSource::Folder(dir) => local(crate::models::vlm::QwenVl::load(dir, candle_core::DType::F32, &device)?),
+        VlmSource::Server { url, model, api_key_env } => Arc::new(RemoteBackend::new(RemoteOptions {
+            url: url.clone(),
+            model: model.clone(),
+            api_key_env: Some(api_key_env.clone()),
+            ..RemoteOptions::default()
+        })?),
+    })
+}
 pub use remote::{RemoteBackend, RemoteOptions};
 
 /// What chain-of-thought prompting appends to a question.

@@ -12,25 +12,15 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 
-use crate::backend::{
-    COT_INSTRUCTION, ChatBackend, ChatReply, ChatRequest, LocalBackend, RemoteBackend, RemoteOptions, chat_many,
-    final_answer,
-};
+use crate::backend::{COT_INSTRUCTION, ChatReply, ChatRequest, chat_many, final_answer};
 use crate::models::vlm::{Message, Part};
 use crate::types::{Level, Prediction, QaRecord, QuestionKind, Split};
 
 /// What `--model vlm` needs beyond the dataset.
 #[derive(Debug, Clone, clap::Args)]
 pub struct VlmEvalArgs {
-    /// OpenAI-compatible server to ask instead of a local folder (--model-dir), e.g. http://gpu:8000/v1.
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
-    /// The model name the server serves (with --url).
-    #[arg(long, default_value = "default")]
-    pub remote_model: String,
-    /// Environment variable holding the server's API key (with --url).
-    #[arg(long, default_value = "OPENAI_API_KEY")]
-    pub api_key_env: String,
+    #[command(flatten)]
+    pub server: super::vlm_cmd::ServerArgs,
     /// In-context examples per question (0-3): same-kind train questions shown as earlier turns.
     #[arg(long, default_value_t = 0)]
     pub shots: usize,
@@ -103,27 +93,8 @@ pub fn vlm_predictions(
             .map(|l| Level::parse(l.trim()).ok_or_else(|| anyhow::anyhow!("--levels: unknown level {l:?}")))
             .collect::<anyhow::Result<_>>()?,
     };
-    let backend: Box<dyn ChatBackend> = match (model_dir, &a.url) {
-        (Some(dir), None) => {
-            let device = crate::models::compute_device();
-            let model = crate::models::vlm::QwenVl::load(dir, candle_core::DType::F32, &device.device)
-                .with_context(|| format!("loading the VLM in {}", dir.display()))?;
-            Box::new(LocalBackend::new(std::sync::Arc::new(model)))
-        }
-        (None, Some(url)) => Box::new(RemoteBackend::new(RemoteOptions {
-            url: url.clone(),
-            model: a.remote_model.clone(),
-            api_key_env: Some(a.api_key_env.clone()),
-            ..RemoteOptions::default()
-        })?),
-        (Some(_), Some(_)) => bail!("give --model-dir DIR or --url URL, not both"),
-        (None, None) => {
-            let device = crate::models::compute_device();
-            let model = crate::models::vlm::bundled::load(candle_core::DType::F32, &device.device)
-                .context("loading the bundled vlm-spectrum-tiny")?;
-            Box::new(LocalBackend::new(std::sync::Arc::new(model)))
-        }
-    };
+    let source = a.server.source(model_dir)?;
+    let backend = crate::backend::open(&source).with_context(|| format!("opening {}", source.describe()))?;
     let by_id: HashMap<&str, &QaRecord> = records.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut asked: Vec<QaRecord> =
         records.iter().filter(|r| split.is_none_or(|s| r.split == s) && levels.contains(&r.level)).cloned().collect();

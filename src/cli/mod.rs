@@ -89,13 +89,13 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => vlm_cmd::run_serve(&args),
         None => {
             let vlm = match (cli.vlm_model, cli.vlm_url) {
-                (Some(dir), _) => crate::workers::VlmSource::Folder(dir),
-                (None, Some(url)) => crate::workers::VlmSource::Server {
+                (Some(dir), _) => crate::backend::VlmSource::Folder(dir),
+                (None, Some(url)) => crate::backend::VlmSource::Server {
                     url,
                     model: cli.vlm_remote_model,
                     api_key_env: cli.vlm_api_key_env,
                 },
-                (None, None) => crate::workers::VlmSource::Bundled,
+                (None, None) => crate::backend::VlmSource::Bundled,
             };
             crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model, vlm })
         }

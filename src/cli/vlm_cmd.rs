@@ -11,7 +11,7 @@ use anyhow::Context;
 use candle_core::DType;
 use image::RgbImage;
 
-use crate::backend::{ChatBackend, ChatRequest, LocalBackend, RemoteBackend, RemoteOptions};
+use crate::backend::{ChatBackend, ChatRequest, LocalBackend, VlmSource};
 use crate::models::vlm::{GenerateOptions, Message, Part, QwenVl, generate};
 
 /// Weight precision to run in.
@@ -32,15 +32,11 @@ impl Precision {
     }
 }
 
-#[derive(Debug, clap::Args)]
-pub struct AskArgs {
-    /// Model folder as published (config.json, model.safetensors or shards, tokenizer.json,
-    /// preprocessor_config.json), e.g. a local copy of Qwen/Qwen2-VL-2B-Instruct. Default: the
-    /// bundled vlm-spectrum-tiny (a small stand-in trained on SpectrumQA-sim, not a foundation model).
-    #[arg(long, value_name = "DIR", conflicts_with = "url")]
-    pub model: Option<PathBuf>,
-    /// Ask an OpenAI-compatible server instead (vLLM, Ollama, llama.cpp server, heatscope serve),
-    /// e.g. http://gpu-box:8000/v1.
+/// Which VLM answers: an OpenAI-compatible server (`--url`), else a model folder, else the bundled one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Ask an OpenAI-compatible server (vLLM, Ollama, llama.cpp server, heatscope serve), e.g.
+    /// http://gpu-box:8000/v1.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// The model name the server serves (with --url).
@@ -49,6 +45,35 @@ pub struct AskArgs {
     /// Environment variable that holds the server's API key (with --url; never written anywhere).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
+}
+
+impl ServerArgs {
+    /// The source: the server when `--url` is given, else `folder`, else the bundled model.
+    pub fn source(&self, folder: Option<&PathBuf>) -> anyhow::Result<VlmSource> {
+        Ok(match (folder, &self.url) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("give a model folder (--model-dir or --model DIR) or --url URL, not both")
+            }
+            (Some(dir), None) => VlmSource::Folder(dir.clone()),
+            (None, Some(url)) => VlmSource::Server {
+                url: url.clone(),
+                model: self.remote_model.clone(),
+                api_key_env: self.api_key_env.clone(),
+            },
+            (None, None) => VlmSource::Bundled,
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AskArgs {
+    /// Model folder as published (config.json, model.safetensors or shards, tokenizer.json,
+    /// preprocessor_config.json), e.g. a local copy of Qwen/Qwen2-VL-2B-Instruct. Default: the
+    /// bundled vlm-spectrum-tiny (a small stand-in trained on SpectrumQA-sim, not a foundation model).
+    #[arg(long, value_name = "DIR", conflicts_with = "url")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Images to show the model, in order, before the question (PNG, JPEG, TIFF).
     #[arg(long = "image", value_name = "FILE")]
     pub images: Vec<PathBuf>,
@@ -121,20 +146,13 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| image::open(p).map(|i| i.to_rgb8()).with_context(|| format!("reading the image {}", p.display())))
         .collect::<anyhow::Result<_>>()?;
-    let backend: Box<dyn ChatBackend> = match (&a.model, &a.url) {
-        (Some(dir), _) => Box::new(LocalBackend::new(std::sync::Arc::new(load(dir, a.dtype.dtype())?))),
-        (None, Some(url)) => Box::new(RemoteBackend::new(RemoteOptions {
-            url: url.clone(),
-            model: a.remote_model.clone(),
-            api_key_env: Some(a.api_key_env.clone()),
-            ..RemoteOptions::default()
-        })?),
-        (None, None) => {
-            let device = crate::models::compute_device();
-            let model = crate::models::vlm::bundled::load(a.dtype.dtype(), &device.device)
-                .context("loading the bundled vlm-spectrum-tiny")?;
-            Box::new(LocalBackend::new(std::sync::Arc::new(model)))
-        }
+    let source = a.server.source(a.model.as_ref())?;
+    let backend = if let Some(dir) = &a.model {
+        // A folder may run in f16 / bf16.
+        let model = load(dir, a.dtype.dtype())?;
+        std::sync::Arc::new(LocalBackend::new(std::sync::Arc::new(model))) as std::sync::Arc<dyn ChatBackend>
+    } else {
+        crate::backend::open(&source).with_context(|| format!("opening {}", source.describe()))?
     };
     let mut parts: Vec<Part> = images.iter().map(|_| Part::Image).collect();
     parts.push(Part::Text(a.prompt.clone()));

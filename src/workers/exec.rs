@@ -64,30 +64,6 @@ fn chat_image(image: &super::ChatImage) -> Result<image::RgbImage, String> {
     }
 }
 
-fn open_vlm(source: &super::VlmSource) -> Result<Arc<dyn crate::backend::ChatBackend>, String> {
-    use crate::backend::{LocalBackend, RemoteBackend, RemoteOptions};
-    let device = crate::models::compute_device().device;
-    let local = |m: crate::models::vlm::QwenVl| -> Arc<dyn crate::backend::ChatBackend> {
-        Arc::new(LocalBackend::new(Arc::new(m)))
-    };
-    match source {
-        super::VlmSource::Bundled => {
-            crate::models::vlm::bundled::load(candle_core::DType::F32, &device).map(local).map_err(|e| e.to_string())
-        }
-        super::VlmSource::Folder(dir) => crate::models::vlm::QwenVl::load(dir, candle_core::DType::F32, &device)
-            .map(local)
-            .map_err(|e| e.to_string()),
-        super::VlmSource::Server { url, model, api_key_env } => RemoteBackend::new(RemoteOptions {
-            url: url.clone(),
-            model: model.clone(),
-            api_key_env: Some(api_key_env.clone()),
-            ..RemoteOptions::default()
-        })
-        .map(|b| Arc::new(b) as Arc<dyn crate::backend::ChatBackend>)
-        .map_err(|e| e.to_string()),
-    }
-}
-
 pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
     match job {
         Job::Load { path, options, max_texture_dim } => {
@@ -156,9 +132,9 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
                 Err(e) => EventKind::Failed(e.to_string()),
             }
         }
-        Job::LoadVlm { source } => match open_vlm(&source) {
+        Job::LoadVlm { source } => match crate::backend::open(&source) {
             Ok(b) => EventKind::Done(Output::Vlm(b)),
-            Err(e) => EventKind::Failed(e),
+            Err(e) => EventKind::Failed(e.to_string()),
         },
         Job::Chat { backend, messages, images, max_tokens } => {
             let mut rgb = Vec::with_capacity(images.len());

@@ -19,6 +19,7 @@ use crate::io::LoadOptions;
 use crate::stats::BandStats;
 use crate::types::Raster;
 
+pub use crate::backend::VlmSource;
 pub use exec::cnn_input;
 pub use pool::Workers;
 
@@ -100,28 +101,6 @@ impl Job {
 pub enum ChatImage {
     File(PathBuf),
     Raster(Arc<Raster>),
-}
-
-/// Where the app's VLM answers come from.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum VlmSource {
-    /// The bundled vlm-spectrum-tiny.
-    #[default]
-    Bundled,
-    /// A Qwen-VL folder as published.
-    Folder(PathBuf),
-    /// An OpenAI-compatible server, its model name and the environment variable with its key.
-    Server { url: String, model: String, api_key_env: String },
-}
-
-impl VlmSource {
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Bundled => "bundled vlm-spectrum-tiny".into(),
-            Self::Folder(d) => d.display().to_string(),
-            Self::Server { url, model, .. } => format!("{url} ({model})"),
-        }
-    }
 }
 
 /// A loaded image: the full-resolution raster and what the GPU shows.
