@@ -55,7 +55,10 @@ pub fn folder() -> Result<PathBuf, VlmError> {
     if dir.join("config.json").is_file() {
         return Ok(dir);
     }
-    let tmp = root.join(format!("{NAME}.partial-{}", std::process::id()));
+    // Unique per process and thread: parallel first uses must not share a half-written folder.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = root.join(format!("{NAME}.partial-{}-{unique}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| VlmError::io(&tmp, e))?;
     for (name, bytes) in FILES {
@@ -76,4 +79,21 @@ pub fn folder() -> Result<PathBuf, VlmError> {
 /// Load the bundled model.
 pub fn load(dtype: DType, device: &Device) -> Result<QwenVl, VlmError> {
     QwenVl::load(&folder()?, dtype, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_first_uses_agree_on_one_folder() {
+        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|_| s.spawn(folder)).collect();
+            handles.into_iter().map(|h| h.join().expect("thread").expect("folder")).collect()
+        });
+        assert!(dirs.windows(2).all(|w| w[0] == w[1]), "{dirs:?}");
+        for (name, bytes) in FILES {
+            assert_eq!(std::fs::read(dirs[0].join(name)).expect("read").len(), bytes.len(), "{name}");
+        }
+    }
 }
