@@ -87,6 +87,17 @@ pub struct QwenVlConfig {
     pub eos_token_ids: Vec<u32>,
 }
 
+/// Token ids of a value that is one id or a list of ids (how `eos_token_id` is written); others: none.
+pub(super) fn token_ids(v: Option<&Value>) -> Vec<u32> {
+    match v {
+        Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()).into_iter().collect(),
+        Some(Value::Array(list)) => {
+            list.iter().filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok())).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Reads typed values out of a JSON object and names the key when one is missing or wrong.
 struct Keys<'a> {
     obj: &'a Value,
@@ -176,16 +187,8 @@ impl QwenVlConfig {
             ));
         }
 
-        let mut eos_token_ids = Vec::new();
-        for source in [text_obj, &root] {
-            match source.get("eos_token_id") {
-                Some(Value::Number(n)) => eos_token_ids.extend(n.as_u64().and_then(|n| u32::try_from(n).ok())),
-                Some(Value::Array(list)) => {
-                    eos_token_ids.extend(list.iter().filter_map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok())));
-                }
-                _ => {}
-            }
-        }
+        let mut eos_token_ids = token_ids(text_obj.get("eos_token_id"));
+        eos_token_ids.extend(token_ids(root.get("eos_token_id")));
         eos_token_ids.sort_unstable();
         eos_token_ids.dedup();
         let config = Self {

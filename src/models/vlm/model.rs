@@ -312,11 +312,5 @@ impl QwenVl {
 fn generation_eos(dir: &Path) -> Vec<u32> {
     let Ok(text) = std::fs::read_to_string(dir.join("generation_config.json")) else { return Vec::new() };
     let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { return Vec::new() };
-    match v.get("eos_token_id") {
-        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()).into_iter().collect(),
-        Some(serde_json::Value::Array(a)) => {
-            a.iter().filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok())).collect()
-        }
-        _ => Vec::new(),
-    }
+    super::config::token_ids(v.get("eos_token_id"))
 }
