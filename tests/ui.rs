@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
-use heatscope::app::{AppOptions, CnnResult, DocStatus, HeatscopeApp, ModelState, TurnStatus, VlmState};
+use heatscope::app::{
+    AppOptions, CnnResult, DocStatus, GsdModelState, GsdResult, HeatscopeApp, ModelState, TurnStatus, VlmState,
+};
 use heatscope::render::Colormap;
 use heatscope::workers::VlmSource;
 
@@ -36,7 +38,9 @@ fn settle(h: &mut Harness<'static, HeatscopeApp>) {
             .any(|d| matches!(d.status, DocStatus::Loading { .. }) || (d.loaded.is_some() && !d.ranges_ready()))
             || matches!(app.cnn.model, ModelState::Loading)
             || matches!(app.chat.vlm, VlmState::Loading)
-            || app.cnn.results.values().any(|r| matches!(r, CnnResult::Running));
+            || app.cnn.results.values().any(|r| matches!(r, CnnResult::Running))
+            || matches!(app.gsd.model, GsdModelState::Loading)
+            || app.gsd.results.values().any(|r| matches!(r, GsdResult::Running));
         if !busy {
             break;
         }
@@ -363,4 +367,57 @@ fn an_unavailable_vlm_is_reported_and_images_still_open() {
     let VlmState::Failed(why) = &app.chat.vlm else { panic!("{:?}", app.chat.vlm) };
     assert!(why.contains("no-model"), "{why}");
     h.get_by_label_contains("VLM unavailable");
+}
+
+/// A textured grey PNG with no georeferencing (value noise at a few scales).
+fn texture_png(dir: &std::path::Path) -> std::path::PathBuf {
+    let n = 256u32;
+    let img = image::GrayImage::from_fn(n, n, |x, y| {
+        let (x, y) = (x as f32, y as f32);
+        let v = 128.0 + 50.0 * (x * 0.21).sin() * (y * 0.17).cos() + 40.0 * ((x + 2.0 * y) * 0.05).sin()
+            + 20.0 * ((x * 1.3 + y * 0.7).sin() * (x * 0.3 - y * 1.1).cos());
+        image::Luma([v.clamp(0.0, 255.0) as u8])
+    });
+    let path = dir.join("tile.png");
+    img.save(&path).expect("write png");
+    path
+}
+
+#[test]
+fn a_tile_without_metadata_gets_an_estimated_gsd_that_an_override_replaces() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(mut h) = harness(vec![texture_png(dir.path())]) else { return };
+    settle(&mut h);
+    let resolved = h.state().resolved_gsd().expect("an estimated GSD");
+    assert!(resolved.is_estimated(), "{resolved:?}");
+    h.get_by_label_contains("68 %) estimated");
+    // The readout says the pixel size is estimated.
+    let image_area = h.get_by_label_contains("Hover over the image").rect();
+    h.hover_at(egui::pos2(image_area.min.x + 300.0, image_area.min.y - 250.0));
+    h.run_steps(2);
+    h.get_by_label_contains("m (estimated)");
+
+    // A nonsense override is refused with a message; a number replaces the estimate everywhere.
+    let field = h.get_by_role_and_label(Role::TextInput, "GSD override in metres");
+    field.focus();
+    field.type_text("abc");
+    h.run_steps(2);
+    h.get_by_label("Override").click();
+    h.run_steps(3);
+    assert!(h.state().messages.iter().any(|m| m.error && m.text.contains("not a positive number")));
+    // Typed and confirmed with Enter.
+    h.state_mut().gsd.override_input.clear();
+    h.run_steps(1);
+    let field = h.get_by_role_and_label(Role::TextInput, "GSD override in metres");
+    field.focus();
+    field.type_text("2.5");
+    h.run_steps(2);
+    h.key_press(egui::Key::Enter);
+    h.run_steps(3);
+    let r = h.state().resolved_gsd().expect("resolved");
+    assert_eq!(r.metres, 2.5);
+    h.get_by_label_contains("2.50 m override");
+    h.get_by_label("Clear").click();
+    h.run_steps(3);
+    assert!(h.state().resolved_gsd().expect("resolved").is_estimated());
 }

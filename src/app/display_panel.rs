@@ -13,6 +13,7 @@ use crate::stats::RangeMode;
 
 pub fn show(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     egui::Panel::right("display").exact_size(310.0).show(ui, |ui| {
+        super::gsd::panel(app, ui);
         super::cnn::panel(app, ui);
         super::chat::panel(app, ui);
         ui.heading("Display");

@@ -5,6 +5,7 @@ mod chat;
 mod cnn;
 mod display_panel;
 mod document;
+mod gsd;
 mod overlays;
 mod panels;
 mod samples;
@@ -24,6 +25,7 @@ use crate::workers::{EventKind, Job, Output, Workers};
 pub use chat::{ChatSettings, ChatState, Turn, TurnStatus, VlmState};
 pub use cnn::{CnnResult, CnnSettings, CnnState, ModelState};
 pub use document::{DocStatus, Document};
+pub use gsd::{GsdModelState, GsdResult, GsdState};
 pub use samples::{GroundTruth, SampleSet};
 
 /// Settings kept between runs (eframe storage; saved on exit and every 30 s).
@@ -87,6 +89,8 @@ pub enum Command {
     ShowSample,
     /// Run the CNN on the active image now (replacing its cached result).
     RunCnn,
+    /// Show an error message (from a panel that cannot reach the message list itself).
+    Message(String),
 }
 
 pub struct HeatscopeApp {
@@ -115,6 +119,8 @@ pub struct HeatscopeApp {
     pub cnn: CnnState,
     /// The VLM and the conversations per image.
     pub chat: ChatState,
+    /// The GSD estimator, its estimates and overrides.
+    pub gsd: GsdState,
 }
 
 impl HeatscopeApp {
@@ -168,7 +174,11 @@ impl HeatscopeApp {
             manifest_pending: None,
             cnn: CnnState::default(),
             chat: ChatState::default(),
+            gsd: GsdState::default(),
         };
+        if let Err(e) = app.workers.submit("gsdmodel:0", Job::LoadGsd) {
+            app.gsd.model = GsdModelState::Failed(e);
+        }
         if let Err(e) = app.workers.submit("cnnmodel:0", Job::LoadCnn { dir: options.cnn_dir }) {
             app.cnn.model = ModelState::Failed(e.clone());
             app.error(format!("cannot load the CNN: {e}"));
@@ -330,6 +340,17 @@ impl HeatscopeApp {
                 }
                 continue;
             }
+            if kind == "gsdmodel" {
+                match event.kind {
+                    EventKind::Done(Output::GsdModel(m)) => self.gsd.model = GsdModelState::Ready(m),
+                    EventKind::Failed(why) => {
+                        self.error(format!("the GSD estimator could not be loaded: {why}"));
+                        self.gsd.model = GsdModelState::Failed(why);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
             if kind == "cnnmodel" {
                 match event.kind {
                     EventKind::Done(Output::CnnModel(m)) => self.cnn.model = ModelState::Ready(m),
@@ -400,6 +421,16 @@ impl HeatscopeApp {
                 }
                 ("cnn", EventKind::Cancelled) => {
                     self.cnn.results.remove(&doc.path);
+                }
+                ("gsd", EventKind::Done(Output::Gsd(estimate, ms))) => {
+                    let done = GsdResult::Done { estimate: std::sync::Arc::from(estimate), ms };
+                    self.gsd.results.insert(doc.path.clone(), done);
+                }
+                ("gsd", EventKind::Failed(message)) => {
+                    self.gsd.results.insert(doc.path.clone(), GsdResult::Failed(message));
+                }
+                ("gsd", EventKind::Cancelled) => {
+                    self.gsd.results.remove(&doc.path);
                 }
                 _ => {}
             }
@@ -504,6 +535,7 @@ impl HeatscopeApp {
                 Command::Close(id) => self.close(id),
                 Command::ShowSample => self.show_sample(),
                 Command::RunCnn => self.run_cnn(),
+                Command::Message(text) => self.error(text),
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
                 Command::CancelLoad(id) => self.workers.cancel_key(&format!("load:{id}")),
@@ -515,6 +547,7 @@ impl HeatscopeApp {
     fn close(&mut self, id: u64) {
         self.workers.cancel_key(&format!("load:{id}"));
         self.workers.cancel_key(&format!("cnn:{id}"));
+        self.workers.cancel_key(&format!("gsd:{id}"));
         if let Some(doc) = self.docs.iter().find(|d| d.id == id) {
             // A run that will never report back must not show as running when the file reopens.
             if matches!(self.cnn.results.get(&doc.path), Some(CnnResult::Running)) {
@@ -614,6 +647,7 @@ impl eframe::App for HeatscopeApp {
         }
         self.request_stats();
         self.request_cnn();
+        self.request_gsd();
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });

@@ -121,8 +121,9 @@ pub fn bar_length(max: f64, unit: PixelUnit) -> Option<(f64, String)> {
     Some((n * size, format!("{} {name}", fmt_num(n))))
 }
 
-/// Scale bar at the bottom-left; `points_per_pixel` is screen points per image pixel.
-pub fn scale_bar(painter: &Painter, view: Rect, size: &PixelSize, points_per_pixel: f32) {
+/// Scale bar at the bottom-left; `points_per_pixel` is screen points per image pixel; `note` follows
+/// the length (" (estimated)" when the GSD is the estimator's).
+pub fn scale_bar(painter: &Painter, view: Rect, size: &PixelSize, points_per_pixel: f32, note: &str) {
     let per_point = size.x / f64::from(points_per_pixel);
     let Some((length, label)) = bar_length(per_point * 140.0, size.unit) else { return };
     let width = (length / per_point) as f32;
@@ -136,7 +137,7 @@ pub fn scale_bar(painter: &Painter, view: Rect, size: &PixelSize, points_per_pix
         painter.line_segment([b - vec2(0.0, 5.0), b + vec2(0.0, 5.0)], Stroke::new(stroke, color));
     }
     let approx = if size.approximate { "~" } else { "" };
-    shadow_text(painter, pos2((a.x + b.x) / 2.0, y - 12.0), Align2::CENTER_CENTER, &format!("{approx}{label}"));
+    shadow_text(painter, pos2((a.x + b.x) / 2.0, y - 12.0), Align2::CENTER_CENTER, &format!("{approx}{label}{note}"));
 }
 
 #[cfg(test)]

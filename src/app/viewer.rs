@@ -17,13 +17,14 @@ const READOUT_HEIGHT: f32 = 40.0;
 pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) {
     let truth = app.ground_truth();
     let cnn = app.cnn_reading().map(|r| (r, app.persisted.cnn.clone()));
+    let gsd = gsd_view(app);
     egui::CentralPanel::default().show(ui, |ui| {
         let Some(doc) = app.active_doc_mut() else {
             empty_view(ui);
             return;
         };
         match &doc.status {
-            DocStatus::Ready => image_view(doc, ui, srgb_target, truth.as_ref(), cnn.as_ref()),
+            DocStatus::Ready => image_view(doc, ui, srgb_target, truth.as_ref(), cnn.as_ref(), &gsd),
             DocStatus::Loading { fraction, message, .. } => {
                 ui.centered_and_justified(|ui| {
                     ui.add(egui::ProgressBar::new(*fraction).text(message.clone()).desired_width(300.0));
@@ -55,6 +56,39 @@ fn empty_view(ui: &mut egui::Ui) {
     });
 }
 
+/// What the view needs from the GSD resolver: the GSD in use and, when asked for, the crops.
+#[derive(Default)]
+struct GsdView {
+    resolved: Option<crate::models::gsd::ResolvedGsd>,
+    crops: Option<(std::sync::Arc<crate::models::gsd::TileEstimate>, f32)>,
+}
+
+fn gsd_view(app: &HeatscopeApp) -> GsdView {
+    let crops = match (&app.gsd.model, app.active_doc().and_then(|d| app.gsd.results.get(&d.path))) {
+        (super::GsdModelState::Ready(m), Some(super::GsdResult::Done { estimate, .. })) if app.gsd.show_crops => {
+            Some((std::sync::Arc::clone(estimate), m.config().input as f32))
+        }
+        _ => None,
+    };
+    GsdView { resolved: app.resolved_gsd(), crops }
+}
+
+/// The pixel size the scale bar and readout use, with a note on where it came from: the resolved GSD
+/// for ground images, the file's own pixel size otherwise (sky images).
+fn shown_pixel_size(gsd: &GsdView, raster: &crate::types::Raster) -> Option<(crate::types::PixelSize, &'static str)> {
+    match &gsd.resolved {
+        Some(r) => {
+            let note = match r.source {
+                crate::models::gsd::GsdSource::Estimate => " (estimated)",
+                crate::models::gsd::GsdSource::Override => " (override)",
+                crate::models::gsd::GsdSource::Metadata(_) => "",
+            };
+            Some((r.pixel_size(raster.meta.pixel_size.as_ref()), note))
+        }
+        None => raster.meta.pixel_size.clone().map(|p| (p, "")),
+    }
+}
+
 type CnnOverlay = (std::sync::Arc<crate::models::cnn::CnnReading>, super::CnnSettings);
 
 fn image_view(
@@ -63,6 +97,7 @@ fn image_view(
     srgb_target: bool,
     truth: Option<&GroundTruth>,
     cnn: Option<&CnnOverlay>,
+    gsd: &GsdView,
 ) {
     let Some(loaded) = doc.loaded.clone() else { return };
     let raster = &loaded.raster;
@@ -173,8 +208,12 @@ fn image_view(
         overlays::ground_truth(&painter, image_rect, gt, |x, y| to_pt([x * w, y * h]));
     }
     overlays::colorbar(&painter, image_rect, doc, raster.meta.unit.as_deref());
-    if let Some(p) = &raster.meta.pixel_size {
-        overlays::scale_bar(&painter, image_rect, p, transform.zoom / ppp);
+    if let Some((e, side)) = &gsd.crops {
+        super::gsd::overlay(&painter, e, *side, |x, y| to_pt([x, y]));
+    }
+    let shown = shown_pixel_size(gsd, raster);
+    if let Some((p, note)) = &shown {
+        overlays::scale_bar(&painter, image_rect, p, transform.zoom / ppp, note);
     }
 
     // Readout: the pinned pixel, else the one under the cursor.
@@ -182,13 +221,19 @@ fn image_view(
         pointer.map(|pos| transform.pixel_under([(pos.x - image_rect.min.x) * ppp, (pos.y - image_rect.min.y) * ppp]));
     let pixel = doc.pinned.or(hovered);
     ui.scope_builder(UiBuilder::new().max_rect(readout_rect.shrink2(Vec2::new(6.0, 2.0))), |ui| {
-        readout(ui, doc, pixel, &loaded.raster);
+        readout(ui, doc, pixel, &loaded.raster, shown.as_ref());
     });
 }
 
 /// Text for the inspected pixel: position, raw value with unit, displayed value and colour, pixel
 /// size and map coordinates where known. The colour is computed with the shader's CPU reference.
-fn readout(ui: &mut egui::Ui, doc: &Document, pixel: Option<[i64; 2]>, raster: &crate::types::Raster) {
+fn readout(
+    ui: &mut egui::Ui,
+    doc: &Document,
+    pixel: Option<[i64; 2]>,
+    raster: &crate::types::Raster,
+    size: Option<&(crate::types::PixelSize, &'static str)>,
+) {
     let Some([col, row]) = pixel.filter(|&[c, r]| raster.index(c, r).is_some()) else {
         ui.weak("Hover over the image to read a pixel; click to pin it, arrows to step.");
         return;
@@ -227,9 +272,9 @@ fn readout(ui: &mut egui::Ui, doc: &Document, pixel: Option<[i64; 2]>, raster: &
         }
     }
     let mut second = String::new();
-    if let Some(p) = &raster.meta.pixel_size {
+    if let Some((p, note)) = size {
         let approx = if p.approximate { "~" } else { "" };
-        second += &format!("pixel {approx}{} x {} {}", fmt_num(p.x), fmt_num(p.y), p.unit.symbol());
+        second += &format!("pixel {approx}{} x {} {}{note}", fmt_num(p.x), fmt_num(p.y), p.unit.symbol());
     }
     if let Some(t) = &raster.meta.transform {
         let (x, y) = t.apply(col as f64 + 0.5, row as f64 + 0.5);

@@ -5,9 +5,11 @@ mod bench_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod eval_vlm;
+mod gsd_cmd;
 mod info;
 mod render_cmd;
 mod train_cmd;
+mod train_gsd;
 mod train_vlm;
 mod vlm_cmd;
 
@@ -67,6 +69,9 @@ pub enum Command {
     Ask(vlm_cmd::AskArgs),
     /// Serve a model folder over the OpenAI-compatible chat-completions API.
     Serve(vlm_cmd::ServeArgs),
+    /// Ground sampling distance of remote-sensing images: metadata, or the estimate with its
+    /// uncertainty (the bundled models/gsd), and any disagreement.
+    Gsd(gsd_cmd::GsdArgs),
 }
 
 /// Parse arguments and run; errors are printed with their causes and give exit status 1
@@ -87,6 +92,7 @@ pub fn main() -> ExitCode {
         Some(Command::Train(cmd)) => train_cmd::run(&cmd),
         Some(Command::Ask(args)) => vlm_cmd::run_ask(&args),
         Some(Command::Serve(args)) => vlm_cmd::run_serve(&args),
+        Some(Command::Gsd(args)) => gsd_cmd::run(&args),
         None => {
             let vlm = match (cli.vlm_model, cli.vlm_url) {
                 (Some(dir), _) => crate::backend::VlmSource::Folder(dir),

@@ -21,6 +21,9 @@ pub enum TrainCommand {
     /// Train a small VLM of the engine's architecture from scratch (own tokenizer) on a dataset's L2
     /// and L4 questions; writes a model folder `heatscope ask --model` and `eval --model vlm` read.
     Vlm(super::train_vlm::VlmTrainArgs),
+    /// Train the GSD estimator on real remote-sensing images (scale augmentation and degradation),
+    /// optionally scored leave-one-scene-out, its sigma calibrated on those held-out scores.
+    Gsd(super::train_gsd::GsdTrainArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,6 +74,7 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
     let a = match cmd {
         TrainCommand::Cnn(a) => a,
         TrainCommand::Vlm(a) => return super::train_vlm::run(a),
+        TrainCommand::Gsd(a) => return super::train_gsd::run(a),
     };
     let config = CnnConfig { width: a.width, input: a.input, stem_stride: a.stem_stride, ..CnnConfig::default() };
     config.validate().map_err(|e| anyhow::anyhow!("invalid network: {e}"))?;

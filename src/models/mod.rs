@@ -2,6 +2,7 @@
 //! Today it holds the compute-device choice that the UI reports and the CNN's network (`cnn`).
 
 pub mod cnn;
+pub mod gsd;
 mod device;
 pub mod vlm;
 

@@ -132,6 +132,17 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
                 Err(e) => EventKind::Failed(e.to_string()),
             }
         }
+        Job::LoadGsd => match crate::models::gsd::GsdModel::bundled(&crate::models::compute_device().device) {
+            Ok(m) => EventKind::Done(Output::GsdModel(Arc::new(m))),
+            Err(e) => EventKind::Failed(e.to_string()),
+        },
+        Job::Gsd { model, raster } => {
+            let start = std::time::Instant::now();
+            match model.estimate_raster(&raster) {
+                Ok(e) => EventKind::Done(Output::Gsd(Box::new(e), start.elapsed().as_secs_f64() * 1e3)),
+                Err(e) => EventKind::Failed(e.to_string()),
+            }
+        }
         Job::LoadVlm { source } => match crate::backend::open(&source) {
             Ok(b) => EventKind::Done(Output::Vlm(b)),
             Err(e) => EventKind::Failed(e.to_string()),

@@ -63,6 +63,10 @@ pub enum Job {
     LoadCnn { dir: Option<PathBuf> },
     /// Run the CNN on band 1 of a square raster (an I/N grid in dB).
     Cnn { model: Arc<crate::models::cnn::CnnModel>, raster: Arc<Raster> },
+    /// Load the bundled GSD estimator.
+    LoadGsd,
+    /// Estimate the GSD of a ground image on a grid of crops.
+    Gsd { model: Arc<crate::models::gsd::GsdModel>, raster: Arc<Raster> },
     /// Open the VLM backend: a model folder, a server, or (neither) the bundled model.
     LoadVlm { source: VlmSource },
     /// Ask the VLM; the worker loads or renders the images, tokens stream as [`EventKind::Token`].
@@ -88,6 +92,8 @@ impl Job {
             Self::LoadCnn { dir: Some(d) } => format!("loading the CNN from {}", d.display()),
             Self::LoadCnn { dir: None } => "loading the bundled CNN".into(),
             Self::Cnn { .. } => "running the CNN".into(),
+            Self::LoadGsd => "loading the GSD estimator".into(),
+            Self::Gsd { .. } => "estimating the GSD".into(),
             Self::LoadVlm { source } => format!("opening the VLM ({})", source.describe()),
             Self::Chat { .. } => "asking the VLM".into(),
             Self::Sleep { .. } => "sleep".into(),
@@ -122,6 +128,9 @@ pub enum Output {
     CnnModel(Arc<crate::models::cnn::CnnModel>),
     /// The CNN's reading and how long it took (ms).
     Cnn(Box<crate::models::cnn::CnnReading>, f64),
+    GsdModel(Arc<crate::models::gsd::GsdModel>),
+    /// The GSD estimate and how long it took (ms).
+    Gsd(Box<crate::models::gsd::TileEstimate>, f64),
     Vlm(Arc<dyn crate::backend::ChatBackend>),
     Reply(Box<crate::backend::ChatReply>),
     Value(u64),
