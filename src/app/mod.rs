@@ -62,6 +62,9 @@ pub struct AppOptions {
     pub cnn_dir: Option<PathBuf>,
     /// Where VLM answers come from (default: the bundled vlm-spectrum-tiny).
     pub vlm: crate::workers::VlmSource,
+    /// File the chat histories are kept in between runs (written after every answer); `None` keeps
+    /// them in memory only (tests).
+    pub chat_store: Option<PathBuf>,
 }
 
 /// How many recent files the File menu keeps.
@@ -186,6 +189,13 @@ impl HeatscopeApp {
         app.chat.source = options.vlm.clone();
         if let Err(e) = app.workers.submit("vlm:0", Job::LoadVlm { source: options.vlm }) {
             app.chat.vlm = VlmState::Failed(e.clone());
+        }
+        if let Some(store) = options.chat_store {
+            match chat::load_histories(&store) {
+                Ok(histories) => app.chat.histories = histories,
+                Err(why) => app.error(why),
+            }
+            app.chat.store = Some(store);
         }
         let files = if files.is_empty() { bundled_samples() } else { files };
         app.open(files);
@@ -678,7 +688,10 @@ impl eframe::App for HeatscopeApp {
 ///
 /// # Errors
 /// When no window or GPU context can be created.
-pub fn run(files: Vec<PathBuf>, start: AppOptions) -> anyhow::Result<()> {
+pub fn run(files: Vec<PathBuf>, mut start: AppOptions) -> anyhow::Result<()> {
+    if start.chat_store.is_none() {
+        start.chat_store = eframe::storage_dir("heatscope").map(|d| d.join("chat-history.json"));
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("heatscope")

@@ -19,6 +19,69 @@ pub enum BenchCommand {
     Cnn(CnnBenchArgs),
     /// VLM time to first token, prefill and decode tokens/s, peak memory.
     Vlm(super::vlm_cmd::VlmBenchArgs),
+    /// GSD estimate of a whole tile (a grid of up to 16 crops) and of single crops.
+    Gsd(GsdBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GsdBenchArgs {
+    /// Model folder; default: the bundled model.
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// Timed repetitions (after 3 warm-up runs).
+    #[arg(long, default_value_t = 30)]
+    pub runs: usize,
+    /// Side of the synthetic tile in pixels.
+    #[arg(long, default_value_t = 1024)]
+    pub tile: usize,
+}
+
+fn bench_gsd(a: &GsdBenchArgs) -> anyhow::Result<()> {
+    use crate::models::gsd::{GsdModel, crops::Plane};
+    anyhow::ensure!(a.runs > 0, "--runs must be at least 1");
+    let device = crate::models::compute_device();
+    let model = match &a.model_dir {
+        Some(d) => GsdModel::load(d, &device.device).with_context(|| format!("loading {}", d.display()))?,
+        None => GsdModel::bundled(&device.device)?,
+    };
+    let side = model.config().input;
+    anyhow::ensure!(a.tile >= side, "--tile must be at least the crop side ({side})");
+    // A textured tile (sums of sines at several scales) so no crop is skipped as flat.
+    let n = a.tile;
+    let data: Vec<f32> = (0..n * n)
+        .map(|i| {
+            let (x, y) = ((i % n) as f32, (i / n) as f32);
+            (x * 0.21).sin() * (y * 0.17).cos() + 0.5 * ((x + 2.0 * y) * 0.05).sin() + 0.3 * (x * 1.3 - y * 0.7).sin()
+        })
+        .collect();
+    let plane = Plane::new(n, n, data);
+    println!("GSD estimator: {side} px crops, width {}, on {}", model.config().width, device.label);
+    let mut times = Vec::with_capacity(a.runs);
+    let mut crops = 0;
+    for i in 0..a.runs + 3 {
+        let t = Instant::now();
+        let e = model.estimate_plane(&plane)?;
+        if i >= 3 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+        crops = e.crops.len();
+    }
+    report(&format!("{n} x {n} tile, {crops} crops (crop, standardize, forward)"), &mut times, 1);
+    let first: Vec<f32> = (0..side).flat_map(|r| plane.data[r * n..r * n + side].iter().copied()).collect();
+    let one = vec![
+        crate::models::gsd::crops::standardize(&Plane::new(side, side, first))
+            .map_err(|e| anyhow::anyhow!("bench crop rejected: {e:?}"))?,
+    ];
+    let mut times = Vec::with_capacity(a.runs);
+    for i in 0..a.runs + 3 {
+        let t = Instant::now();
+        model.predict(&one)?;
+        if i >= 3 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    report("single crop forward", &mut times, 1);
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,6 +176,7 @@ fn bench_cnn(a: &CnnBenchArgs) -> anyhow::Result<()> {
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Cnn(a) => bench_cnn(a),
+        BenchCommand::Gsd(a) => bench_gsd(a),
         BenchCommand::Vlm(a) => super::vlm_cmd::run_bench(a),
         BenchCommand::Sim(a) => {
             let sizes: Vec<usize> = a

@@ -103,7 +103,7 @@ pub fn main() -> ExitCode {
                 },
                 (None, None) => crate::backend::VlmSource::Bundled,
             };
-            crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model, vlm })
+            crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model, vlm, chat_store: None })
         }
     };
     match result {
