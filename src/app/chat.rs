@@ -146,6 +146,20 @@ pub fn store_histories(state: &ChatState, path: &std::path::Path) -> Result<(), 
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// A token as it can be shown: control characters (other than newline and tab) as `\u{..}` escapes,
+/// since they have no glyph and would draw over their neighbours.
+pub fn visible(token: &str) -> std::borrow::Cow<'_, str> {
+    if !token.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(token);
+    }
+    std::borrow::Cow::Owned(
+        token
+            .chars()
+            .map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
+            .collect(),
+    )
+}
+
 /// Histories back from what [`saved_histories`] wrote.
 pub fn restore_histories(saved: Vec<(PathBuf, Vec<SavedTurn>)>) -> HashMap<PathBuf, Vec<Turn>> {
     saved
@@ -366,7 +380,9 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing.x = 0.0;
             for (t, l) in &turn.tokens {
-                let label = ui.label(RichText::new(t).background_color(token_colour(*l)));
+                // Wrapping labels: a long token without spaces breaks across lines instead of widening the panel.
+                let text = RichText::new(visible(t)).background_color(token_colour(*l));
+                let label = ui.add(egui::Label::new(text).wrap());
                 if let Some(l) = l {
                     label.on_hover_text(format!("p = {:.3}", l.exp()));
                 }
@@ -414,8 +430,9 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
             ui.colored_label(Color32::from_rgb(230, 90, 80), why);
         }
     }
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(line).small().weak());
+    // Wrapped: a long line (a strange least-sure token, many stats) must not widen the panel.
+    ui.horizontal_wrapped(|ui| {
+        ui.add(egui::Label::new(RichText::new(line).small().weak()).wrap());
         if ui.small_button("Copy").on_hover_text("Copy the answer").clicked() {
             ui.ctx().copy_text(text.clone());
         }
@@ -569,6 +586,8 @@ mod tests {
         assert_eq!(turns[0].tokens[0].1, Some(-0.1));
         assert_eq!(turns[0].saved_rate, Some(12.5));
         assert!(turns[0].cot && turns[0].shots.len() == 1);
+        assert_eq!(visible("a\u{8}b"), "a\\u{8}b");
+        assert_eq!(visible("line\n"), "line\n");
         // Through a file: written whole, read back; a damaged file is an error and stays on disk.
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("sub/chat-history.json");

@@ -67,6 +67,39 @@ pub struct AppOptions {
     pub chat_store: Option<PathBuf>,
 }
 
+/// How long the UI thread spent on recent frames: shown in the status bar, so anyone can see that
+/// the UI keeps its frame rate while models run (frames within the last two seconds).
+#[derive(Debug, Default)]
+pub struct FrameMeter {
+    frames: std::collections::VecDeque<(std::time::Instant, f64)>,
+}
+
+impl FrameMeter {
+    const WINDOW_S: f64 = 2.0;
+
+    /// Record a frame that started at `start` and took `ms` of UI-thread time.
+    pub fn record(&mut self, start: std::time::Instant, ms: f64) {
+        self.frames.push_back((start, ms));
+        while self.frames.front().is_some_and(|(t, _)| start.duration_since(*t).as_secs_f64() > Self::WINDOW_S) {
+            self.frames.pop_front();
+        }
+    }
+
+    /// (frames per second, median ms, max ms) over the window; None with fewer than 3 frames.
+    pub fn summary(&self) -> Option<(f64, f64, f64)> {
+        if self.frames.len() < 3 {
+            return None;
+        }
+        let mut ms: Vec<f64> = self.frames.iter().map(|f| f.1).collect();
+        ms.sort_by(f64::total_cmp);
+        let first = self.frames.front()?.0;
+        let last = self.frames.back()?.0;
+        let span = last.duration_since(first).as_secs_f64();
+        let fps = if span > 0.0 { (self.frames.len() - 1) as f64 / span } else { 0.0 };
+        Some((fps, ms[ms.len() / 2], ms[ms.len() - 1]))
+    }
+}
+
 /// How many recent files the File menu keeps.
 const RECENT_MAX: usize = 12;
 
@@ -124,6 +157,8 @@ pub struct HeatscopeApp {
     pub chat: ChatState,
     /// The GSD estimator, its estimates and overrides.
     pub gsd: GsdState,
+    /// UI-thread time per frame (status bar).
+    pub frames: FrameMeter,
 }
 
 impl HeatscopeApp {
@@ -178,6 +213,7 @@ impl HeatscopeApp {
             cnn: CnnState::default(),
             chat: ChatState::default(),
             gsd: GsdState::default(),
+            frames: FrameMeter::default(),
         };
         if let Err(e) = app.workers.submit("gsdmodel:0", Job::LoadGsd) {
             app.gsd.model = GsdModelState::Failed(e);
@@ -200,6 +236,11 @@ impl HeatscopeApp {
         let files = if files.is_empty() { bundled_samples() } else { files };
         app.open(files);
         Ok(app)
+    }
+
+    /// Whether any worker job is queued or running.
+    pub fn busy(&self) -> bool {
+        self.workers.pending() > 0
     }
 
     /// The active document.
@@ -648,6 +689,7 @@ fn is_openable(p: &std::path::Path) -> bool {
 impl eframe::App for HeatscopeApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        let frame_start = std::time::Instant::now();
         self.drain_events();
         self.poll_dialog();
         if let Some(rs) = frame.wgpu_render_state() {
@@ -677,6 +719,7 @@ impl eframe::App for HeatscopeApp {
             // Keep progress bars moving even if a worker is quiet for a while.
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
+        self.frames.record(frame_start, frame_start.elapsed().as_secs_f64() * 1e3);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -180,6 +180,14 @@ pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 ui.weak(&app.gpu_label);
                 ui.separator();
                 ui.weak(&app.device_label);
+                // Shown while workers run (a model answering, a file loading): that is when it matters.
+                if let Some((fps, median, max)) = app.frames.summary().filter(|_| app.busy()) {
+                    ui.separator();
+                    ui.weak(format!("UI {fps:.0} fps, {median:.1} ms/frame (max {max:.1})")).on_hover_text(
+                        "UI-thread time to build each frame over the last 2 s (models, files and statistics run on \
+                         workers; the UI only repaints when something changes, so fps is low when idle)",
+                    );
+                }
             });
         });
     });
