@@ -89,15 +89,21 @@ fn the_gsd_command_reports_json_overrides_and_bad_files() {
     let bytes = std::fs::read(&tif).expect("read");
     let cut = dir.path().join("cut.tif");
     std::fs::write(&cut, &bytes[..bytes.len() / 3]).expect("write");
-    let fits = std::fs::read_dir(real.join("radio")).expect("radio").flatten().map(|e| e.path()).find(|p| {
-        p.extension().is_some_and(|e| e == "fits")
-    });
+    let fits = std::fs::read_dir(real.join("radio"))
+        .expect("radio")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "fits"));
     let mut args = vec!["gsd".to_string(), tif.display().to_string(), cut.display().to_string()];
     args.extend(fits.iter().map(|p| p.display().to_string()));
     let out = Command::new(env!("CARGO_BIN_EXE_heatscope")).args(&args).output().expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0.59 m from metadata"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0.59 m from metadata"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(stderr.contains("cut.tif"), "{stderr}");
     if fits.is_some() {
         assert!(stderr.contains("not a ground image"), "{stderr}");
@@ -120,8 +126,19 @@ fn a_short_training_run_writes_a_model_the_command_loads() {
     std::fs::copy(real.join("MANIFEST.tsv"), dir.path().join("MANIFEST.tsv")).expect("manifest");
     let out_dir = dir.path().join("model");
     let out = heatscope(&[
-        "train", "gsd", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--steps", "6",
-        "--batch", "4", "--loso", "--per-scene", "2",
+        "train",
+        "gsd",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--steps",
+        "6",
+        "--batch",
+        "4",
+        "--loso",
+        "--per-scene",
+        "2",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
@@ -132,13 +149,21 @@ fn a_short_training_run_writes_a_model_the_command_loads() {
     let model = GsdModel::load(&out_dir, &candle_core::Device::Cpu).expect("the trained model loads");
     assert!(model.config().sigma_scale > 0.0);
     // A second run into the same folder refuses instead of mixing runs.
-    let again = heatscope(&["train", "gsd", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--loso"]);
+    let again =
+        heatscope(&["train", "gsd", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--loso"]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
     // An empty folder is an error with a reason.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
-    let out = heatscope(&["train", "gsd", "--data", empty.to_str().unwrap(), "--out", dir.path().join("x").to_str().unwrap()]);
+    let out = heatscope(&[
+        "train",
+        "gsd",
+        "--data",
+        empty.to_str().unwrap(),
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no usable training images"));
 }

@@ -374,7 +374,9 @@ fn texture_png(dir: &std::path::Path) -> std::path::PathBuf {
     let n = 256u32;
     let img = image::GrayImage::from_fn(n, n, |x, y| {
         let (x, y) = (x as f32, y as f32);
-        let v = 128.0 + 50.0 * (x * 0.21).sin() * (y * 0.17).cos() + 40.0 * ((x + 2.0 * y) * 0.05).sin()
+        let v = 128.0
+            + 50.0 * (x * 0.21).sin() * (y * 0.17).cos()
+            + 40.0 * ((x + 2.0 * y) * 0.05).sin()
             + 20.0 * ((x * 1.3 + y * 0.7).sin() * (x * 0.3 - y * 1.1).cos());
         image::Luma([v.clamp(0.0, 255.0) as u8])
     });

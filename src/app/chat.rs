@@ -130,9 +130,9 @@ pub fn load_histories(path: &std::path::Path) -> Result<HashMap<PathBuf, Vec<Tur
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
         Err(e) => return Err(format!("cannot read the chat history {}: {e}", path.display())),
     };
-    serde_json::from_slice(&bytes)
-        .map(restore_histories)
-        .map_err(|e| format!("the chat history {} is damaged ({e}); it was not loaded and is kept as it is", path.display()))
+    serde_json::from_slice(&bytes).map(restore_histories).map_err(|e| {
+        format!("the chat history {} is damaged ({e}); it was not loaded and is kept as it is", path.display())
+    })
 }
 
 /// Write the histories to `path` (a temporary file renamed over it, so a crash never leaves half a file).
@@ -155,7 +155,15 @@ pub fn visible(token: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(
         token
             .chars()
-            .map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
+            .map(
+                |c| {
+                    if c.is_control() && c != '\n' && c != '\t' {
+                        c.escape_unicode().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                },
+            )
             .collect(),
     )
 }
@@ -570,7 +578,11 @@ mod tests {
         };
         state.histories.insert(
             PathBuf::from("a.png"),
-            vec![turn(TurnStatus::Done(Finish::Stop)), turn(TurnStatus::Streaming), turn(TurnStatus::Failed("gone".into()))],
+            vec![
+                turn(TurnStatus::Done(Finish::Stop)),
+                turn(TurnStatus::Streaming),
+                turn(TurnStatus::Failed("gone".into())),
+            ],
         );
         let saved = saved_histories(&state);
         let json = serde_json::to_string(&saved).expect("serializable");

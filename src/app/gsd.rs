@@ -96,7 +96,8 @@ impl HeatscopeApp {
         let GsdModelState::Ready(model) = &self.gsd.model else { return };
         let Some(doc) = self.active_doc() else { return };
         let Some(loaded) = &doc.loaded else { return };
-        if self.gsd.results.contains_key(&doc.path) || !is_ground_image(&loaded.raster, &doc.path, model.config().input) {
+        if self.gsd.results.contains_key(&doc.path) || !is_ground_image(&loaded.raster, &doc.path, model.config().input)
+        {
             return;
         }
         let (id, path, raster, model) = (doc.id, doc.path.clone(), Arc::clone(&loaded.raster), Arc::clone(model));
@@ -128,11 +129,10 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     egui::CollapsingHeader::new(RichText::new("GSD").heading()).default_open(true).show(ui, |ui| {
         match &resolved {
             Some(r) => {
-                ui.label(RichText::new(r.badge()).strong().size(15.0))
-                    .on_hover_text(format!(
-                        "Ground sampling distance in use: {}.\nThe scale bar and the readout use it.",
-                        r.source_text()
-                    ));
+                ui.label(RichText::new(r.badge()).strong().size(15.0)).on_hover_text(format!(
+                    "Ground sampling distance in use: {}.\nThe scale bar and the readout use it.",
+                    r.source_text()
+                ));
                 ui.weak(format!("source: {}", r.source_text()));
                 for w in &r.warnings {
                     ui.label(RichText::new(format!("warning: {w}")).color(Color32::from_rgb(240, 170, 60)));
@@ -159,14 +159,14 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                     format_metres(10f64.powf(e.mu - e.sigma)),
                     format_metres(10f64.powf(e.mu + e.sigma))
                 ))
-                .on_hover_text("The estimator's calibrated 1-sigma interval; sigma was scaled on scenes it never trained on");
+                .on_hover_text(
+                    "The estimator's calibrated 1-sigma interval; sigma was scaled on scenes it never trained on",
+                );
                 let skipped = if e.skipped > 0 { format!(", {} flat skipped", e.skipped) } else { String::new() };
-                ui.weak(format!(
-                    "{} crops, spread x/÷{:.2}{skipped}, {ms:.0} ms",
-                    e.crops.len(),
-                    10f64.powf(e.spread)
-                ))
-                .on_hover_text("The tile is estimated on a grid of crops; their spread shows whether its parts agree");
+                ui.weak(format!("{} crops, spread x/÷{:.2}{skipped}, {ms:.0} ms", e.crops.len(), 10f64.powf(e.spread)))
+                    .on_hover_text(
+                        "The tile is estimated on a grid of crops; their spread shows whether its parts agree",
+                    );
                 density_plot(ui, e, resolved.as_ref().and_then(|r| r.metadata), app.gsd.overrides.get(&path).copied());
             }
             None => {
@@ -200,7 +200,9 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                     ))),
                 }
             }
-            if app.gsd.overrides.contains_key(&path) && ui.button("Clear").on_hover_text("Back to metadata / estimate").clicked() {
+            if app.gsd.overrides.contains_key(&path)
+                && ui.button("Clear").on_hover_text("Back to metadata / estimate").clicked()
+            {
                 app.gsd.overrides.remove(&path);
             }
         });
@@ -227,9 +229,13 @@ fn density_plot(ui: &mut egui::Ui, e: &TileEstimate, metadata: Option<f64>, over
         .y_axis_label("density")
         .x_axis_label("log10 GSD (m)")
         .show(ui, |plot| {
-            plot.line(Line::new("estimate", gauss(e.mu, e.sigma)).stroke(Stroke::new(2.0, Color32::from_rgb(90, 170, 250))));
+            plot.line(
+                Line::new("estimate", gauss(e.mu, e.sigma)).stroke(Stroke::new(2.0, Color32::from_rgb(90, 170, 250))),
+            );
             if let Some(m) = metadata {
-                plot.vline(VLine::new("metadata", m.log10()).stroke(Stroke::new(2.0, Color32::from_rgb(120, 210, 120))));
+                plot.vline(
+                    VLine::new("metadata", m.log10()).stroke(Stroke::new(2.0, Color32::from_rgb(120, 210, 120))),
+                );
             }
             if let Some(m) = override_m {
                 plot.vline(VLine::new("override", m.log10()).stroke(Stroke::new(2.0, Color32::from_rgb(240, 170, 60))));
@@ -243,9 +249,18 @@ fn density_plot(ui: &mut egui::Ui, e: &TileEstimate, metadata: Option<f64>, over
 pub fn overlay(painter: &egui::Painter, e: &TileEstimate, side: f32, to_screen: impl Fn(f32, f32) -> egui::Pos2) {
     for c in &e.crops {
         let (x, y) = (c.x as f32, c.y as f32);
-        let rect = egui::Rect::from_two_pos(to_screen(x - side / 2.0, y - side / 2.0), to_screen(x + side / 2.0, y + side / 2.0));
+        let rect = egui::Rect::from_two_pos(
+            to_screen(x - side / 2.0, y - side / 2.0),
+            to_screen(x + side / 2.0, y + side / 2.0),
+        );
         painter.rect_stroke(rect, 0.0, Stroke::new(1.5, Color32::from_rgb(90, 170, 250)), egui::StrokeKind::Middle);
         let text = format_metres(10f64.powf(c.mu));
-        painter.text(rect.center(), egui::Align2::CENTER_CENTER, text, egui::FontId::proportional(11.0), Color32::WHITE);
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            text,
+            egui::FontId::proportional(11.0),
+            Color32::WHITE,
+        );
     }
 }

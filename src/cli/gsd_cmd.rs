@@ -36,7 +36,9 @@ pub fn run(a: &GsdArgs) -> anyhow::Result<()> {
     }
     let device = crate::models::compute_device().device;
     let model = match &a.model {
-        Some(dir) => GsdModel::load(dir, &device).with_context(|| format!("loading the GSD model in {}", dir.display()))?,
+        Some(dir) => {
+            GsdModel::load(dir, &device).with_context(|| format!("loading the GSD model in {}", dir.display()))?
+        }
         None => GsdModel::bundled(&device).context("loading the bundled GSD model")?,
     };
     let mut failed = 0;

@@ -225,10 +225,13 @@ pub fn run(a: &GsdTrainArgs) -> anyhow::Result<()> {
 /// Where mu starts: the mean over images of the middle of the log10 GSD range their crops span (only
 /// the training images of a fold count, so a held-out scene never shapes its own prior).
 fn mu_offset(images: &[&SourceImage], side: usize) -> f64 {
-    let mids: Vec<f64> = images.iter().map(|i| {
-        let (lo, hi) = crate::models::gsd::train::log_range(i, side);
-        0.5 * (lo + hi)
-    }).collect();
+    let mids: Vec<f64> = images
+        .iter()
+        .map(|i| {
+            let (lo, hi) = crate::models::gsd::train::log_range(i, side);
+            0.5 * (lo + hi)
+        })
+        .collect();
     (mids.iter().sum::<f64>() / mids.len().max(1) as f64).clamp(-2.0, 3.0)
 }
 

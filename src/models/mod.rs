@@ -2,8 +2,8 @@
 //! Today it holds the compute-device choice that the UI reports and the CNN's network (`cnn`).
 
 pub mod cnn;
-pub mod gsd;
 mod device;
+pub mod gsd;
 pub mod vlm;
 
 pub use device::{ComputeDevice, compute_device};

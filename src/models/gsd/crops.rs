@@ -100,7 +100,7 @@ impl Pyramid {
     /// level just finer than the factor (so every output sample averages all the ground it covers).
     /// None when the crop does not fit.
     pub fn crop(&self, factor: f64, side: usize, fx: f64, fy: f64) -> Option<Plane> {
-        if !(factor >= 1.0) || factor > self.max_factor(side) + 1e-9 {
+        if factor.is_nan() || factor < 1.0 || factor > self.max_factor(side) + 1e-9 {
             return None;
         }
         let mut level = (factor.log2().floor().max(0.0) as usize).min(self.levels.len() - 1);
@@ -270,7 +270,7 @@ pub fn standardize(p: &Plane) -> Result<Vec<f32>, Reject> {
     let var = finite.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
     let sd = var.sqrt();
     let scale = mean.abs().max(sd).max(f64::MIN_POSITIVE);
-    if !(sd > 1e-4 * scale) || !sd.is_finite() {
+    if sd.is_nan() || sd <= 1e-4 * scale || !sd.is_finite() {
         return Err(Reject::Flat);
     }
     Ok(p.data

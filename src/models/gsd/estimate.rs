@@ -202,8 +202,9 @@ impl GsdModel {
                 // Crops evenly spread: the first at the top-left corner, the last at the far corner.
                 let x0 = if nx == 1 { (w - side) / 2 } else { i * (w - side) / (nx - 1) };
                 let y0 = if ny == 1 { (h - side) / 2 } else { j * (h - side) / (ny - 1) };
-                let data: Vec<f32> =
-                    (0..side).flat_map(|r| plane.data[(y0 + r) * w + x0..(y0 + r) * w + x0 + side].iter().copied()).collect();
+                let data: Vec<f32> = (0..side)
+                    .flat_map(|r| plane.data[(y0 + r) * w + x0..(y0 + r) * w + x0 + side].iter().copied())
+                    .collect();
                 match standardize(&Plane::new(side, side, data)) {
                     Ok(px) => {
                         pixels.push(px);

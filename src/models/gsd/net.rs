@@ -38,7 +38,7 @@ impl GsdConfig {
         if self.width == 0 || self.width > 256 {
             return Err(format!("width {} is outside 1-256", self.width));
         }
-        if !(self.sigma_scale > 0.0 && self.sigma_scale.is_finite()) || !self.mu_offset.is_finite() {
+        if !(self.sigma_scale > 0.0 && self.sigma_scale.is_finite() && self.mu_offset.is_finite()) {
             return Err("sigma_scale must be positive and mu_offset finite".into());
         }
         Ok(())
@@ -57,7 +57,10 @@ struct ConvBn {
 impl ConvBn {
     fn new(c_in: usize, c_out: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
         let cfg = Conv2dConfig { padding: 1, stride, ..Default::default() };
-        Ok(ConvBn { conv: conv2d_no_bias(c_in, c_out, 3, cfg, vb.pp("conv"))?, bn: batch_norm(c_out, 1e-5, vb.pp("bn"))? })
+        Ok(ConvBn {
+            conv: conv2d_no_bias(c_in, c_out, 3, cfg, vb.pp("conv"))?,
+            bn: batch_norm(c_out, 1e-5, vb.pp("bn"))?,
+        })
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
@@ -78,14 +81,27 @@ impl GsdNet {
         config.validate().map_err(candle_core::Error::Msg)?;
         let w = config.width;
         // (in, out, stride): full resolution first, so the finest texture is seen before any step.
-        let plan = [(1, w / 2, 1), (w / 2, w, 2), (w, w, 1), (w, 2 * w, 2), (2 * w, 2 * w, 1), (2 * w, 4 * w, 2), (4 * w, 4 * w, 2)];
+        let plan = [
+            (1, w / 2, 1),
+            (w / 2, w, 2),
+            (w, w, 1),
+            (w, 2 * w, 2),
+            (2 * w, 2 * w, 1),
+            (2 * w, 4 * w, 2),
+            (4 * w, 4 * w, 2),
+        ];
         let layers = plan
             .iter()
             .enumerate()
             .map(|(i, &(a, b, s))| ConvBn::new(a.max(1), b.max(1), s, vb.pp(format!("layers.{i}"))))
             .collect::<Result<Vec<_>>>()?;
         let c = (4 * w).max(1);
-        Ok(GsdNet { layers, hidden: linear(2 * c, 32, vb.pp("hidden"))?, head: linear(32, 2, vb.pp("head"))?, config: config.clone() })
+        Ok(GsdNet {
+            layers,
+            hidden: linear(2 * c, 32, vb.pp("hidden"))?,
+            head: linear(32, 2, vb.pp("head"))?,
+            config: config.clone(),
+        })
     }
 
     pub fn config(&self) -> &GsdConfig {

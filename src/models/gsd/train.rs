@@ -29,7 +29,15 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { steps: 1500, batch: 32, lr: 3e-3, weight_decay: 1e-4, seed: 0, mse_weight: 0.1, native_share: 0.2 }
+        TrainOptions {
+            steps: 1500,
+            batch: 32,
+            lr: 3e-3,
+            weight_decay: 1e-4,
+            seed: 0,
+            mse_weight: 0.1,
+            native_share: 0.2,
+        }
     }
 }
 
@@ -69,7 +77,7 @@ pub fn make_crop(img: &SourceImage, log_gsd: f64, side: usize, deg: &Degradation
     let t = log_gsd.clamp(lo, hi);
     let factor = 10f64.powf(t - lo).max(1.0);
     for _ in 0..24 {
-        let Some(raw) = img.pyramid.crop(factor, side, rng.uniform(), rng.uniform()) else { return None };
+        let raw = img.pyramid.crop(factor, side, rng.uniform(), rng.uniform())?;
         if standardize(&raw).is_err() {
             continue;
         }
@@ -82,7 +90,13 @@ pub fn make_crop(img: &SourceImage, log_gsd: f64, side: usize, deg: &Degradation
 
 /// A random training crop from `images` (scene first, then image, then GSD, so scenes with several
 /// images are not favoured).
-fn training_crop(images: &[&SourceImage], groups: &[Vec<usize>], opts: &TrainOptions, side: usize, rng: &mut Rng) -> Crop {
+fn training_crop(
+    images: &[&SourceImage],
+    groups: &[Vec<usize>],
+    opts: &TrainOptions,
+    side: usize,
+    rng: &mut Rng,
+) -> Crop {
     loop {
         let members = &groups[rng.below(groups.len())];
         let i = members[rng.below(members.len())];
@@ -119,10 +133,8 @@ pub fn train(
     }
     let vm = VarMap::new();
     let net = GsdNet::new(config, VarBuilder::from_varmap(&vm, DType::F32, device))?;
-    let mut opt = AdamW::new(
-        vm.all_vars(),
-        ParamsAdamW { lr: opts.lr, weight_decay: opts.weight_decay, ..Default::default() },
-    )?;
+    let mut opt =
+        AdamW::new(vm.all_vars(), ParamsAdamW { lr: opts.lr, weight_decay: opts.weight_decay, ..Default::default() })?;
     let mut rng = Rng::new(opts.seed);
     let side = config.input;
     let warm = (opts.steps / 20).max(1);
@@ -156,7 +168,8 @@ pub fn train(
         let s = smoothed.map_or(l, |s| 0.95 * s + 0.05 * l);
         smoothed = Some(s);
         let per_step = start.elapsed().as_secs_f64() / (step + 1) as f64;
-        let p = Progress { step: step + 1, steps: opts.steps, loss: s, eta_s: per_step * (opts.steps - step - 1) as f64 };
+        let p =
+            Progress { step: step + 1, steps: opts.steps, loss: s, eta_s: per_step * (opts.steps - step - 1) as f64 };
         if !progress(p) {
             return Err(GsdTrainError::Cancelled);
         }
@@ -311,12 +324,17 @@ pub fn summarize(records: &[LosoRecord]) -> LosoSummary {
         let s = fit_sigma_scale(&others);
         let mine: Vec<&LosoRecord> = records.iter().filter(|r| &r.scene == scene).collect();
         scaled_z.extend(mine.iter().map(|r| (r.true_log_gsd - r.mu).abs() / (s * r.sigma_raw)));
-        per_scene.push((scene.clone(), mine.len(), median(mine.iter().map(|r| (r.true_log_gsd - r.mu).abs()).collect())));
+        per_scene.push((
+            scene.clone(),
+            mine.len(),
+            median(mine.iter().map(|r| (r.true_log_gsd - r.mu).abs()).collect()),
+        ));
     }
     let all: Vec<&LosoRecord> = records.iter().collect();
     let abs: Vec<f64> = records.iter().map(|r| (r.true_log_gsd - r.mu).abs()).collect();
     let frac = |k: f64| scaled_z.iter().filter(|z| **z <= k).count() as f64 / scaled_z.len().max(1) as f64;
-    let reliability = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95].iter().map(|&p| (p, frac(central_k(p)))).collect();
+    let reliability =
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95].iter().map(|&p| (p, frac(central_k(p)))).collect();
     LosoSummary {
         crops: records.len(),
         scenes: scenes.len(),
@@ -365,7 +383,11 @@ pub fn reliability_svg(points: &[(f64, f64)], title: &str) -> String {
         w / 2.0,
         h - 8.0
     );
-    s += &format!("<text x=\"12\" y=\"{:.1}\" transform=\"rotate(-90 12 {:.1})\" text-anchor=\"middle\">observed</text>\n</svg>\n", h / 2.0, h / 2.0);
+    s += &format!(
+        "<text x=\"12\" y=\"{:.1}\" transform=\"rotate(-90 12 {:.1})\" text-anchor=\"middle\">observed</text>\n</svg>\n",
+        h / 2.0,
+        h / 2.0
+    );
     s
 }
 
