@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{BackendError, ChatBackend, ChatReply, ChatRequest, ChatToken, Finish};
-use crate::models::vlm::{GenerateOptions, QwenVl, StopReason, generate};
+use crate::models::vlm::{GenerateOptions, Prepared, QwenVl, StopReason, generate};
 
 pub struct LocalBackend {
     model: Arc<QwenVl>,
@@ -28,21 +28,17 @@ impl LocalBackend {
     pub fn model(&self) -> &QwenVl {
         &self.model
     }
-}
 
-impl ChatBackend for LocalBackend {
-    fn describe(&self) -> String {
-        format!("local {:?} ({})", self.model.config.family, self.model.dir.display())
-    }
-
-    fn chat(
+    /// Answer a prompt already prepared from `req` (the server prepares once, to answer 400 on bad
+    /// input before it commits to a 200, and generates from the same preparation).
+    pub fn chat_prepared(
         &self,
+        prompt: &Prepared,
         req: &ChatRequest,
         cancel: &AtomicBool,
         on_token: &mut dyn FnMut(ChatToken<'_>),
     ) -> Result<ChatReply, BackendError> {
         let start = Instant::now();
-        let prompt = self.model.prepare(&req.messages, &req.images)?;
         let _turn = self.busy.lock().map_err(|_| BackendError::Request("the model crashed earlier".into()))?;
         let opts = GenerateOptions {
             max_tokens: req.max_tokens,
@@ -55,7 +51,7 @@ impl ChatBackend for LocalBackend {
         let mut logprobs = Vec::new();
         let tokenizer = &self.model.tokenizer;
         let stops = self.model.stop_tokens.clone();
-        let g = generate(&self.model, &prompt, &opts, cancel, &mut |e| {
+        let g = generate(&self.model, prompt, &opts, cancel, &mut |e| {
             first.get_or_insert_with(|| start.elapsed().as_secs_f64());
             if !stops.contains(&e.token) {
                 let token = tokenizer.decode(&[e.token]).unwrap_or_default();
@@ -75,5 +71,21 @@ impl ChatBackend for LocalBackend {
             first_token_secs: first,
             total_secs: start.elapsed().as_secs_f64(),
         })
+    }
+}
+
+impl ChatBackend for LocalBackend {
+    fn describe(&self) -> String {
+        format!("local {:?} ({})", self.model.config.family, self.model.dir.display())
+    }
+
+    fn chat(
+        &self,
+        req: &ChatRequest,
+        cancel: &AtomicBool,
+        on_token: &mut dyn FnMut(ChatToken<'_>),
+    ) -> Result<ChatReply, BackendError> {
+        let prompt = self.model.prepare(&req.messages, &req.images)?;
+        self.chat_prepared(&prompt, req, cancel, on_token)
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use tiny_http::{Header, Method, Response, StatusCode};
 
 use super::openai::{self, IncomingRequest, Usage};
-use super::{BackendError, ChatBackend, ChatReply, ChatRequest, Finish, LocalBackend};
+use super::{BackendError, ChatReply, ChatRequest, Finish, LocalBackend};
 
 /// Largest request body accepted (images included).
 const MAX_BODY: u64 = 64 << 20;
@@ -136,15 +136,16 @@ fn handle(mut request: tiny_http::Request, backend: &Arc<LocalBackend>, name: &s
                 Err(e) => return respond(request, 400, error_body(&e)),
             };
             // Check the prompt before answering 200, so that bad images or placeholders are a 400.
-            if let Err(e) = backend.model().prepare(&chat.messages, &chat.images) {
-                return respond(request, 400, error_body(&e.to_string()));
-            }
+            let prompt = match backend.model().prepare(&chat.messages, &chat.images) {
+                Ok(p) => p,
+                Err(e) => return respond(request, 400, error_body(&e.to_string())),
+            };
             let cid = format!("chatcmpl-heatscope-{id}");
             if stream {
-                stream_answer(request, backend, chat, name, &cid);
+                stream_answer(request, backend, chat, prompt, name, &cid);
             } else {
                 let cancel = AtomicBool::new(false);
-                match backend.chat(&chat, &cancel, &mut |_| {}) {
+                match backend.chat_prepared(&prompt, &chat, &cancel, &mut |_| {}) {
                     Ok(reply) => {
                         let usage = usage_of(&reply);
                         let body = openai::completion_body(
@@ -177,7 +178,14 @@ fn usage_of(reply: &ChatReply) -> Usage {
 }
 
 /// Generate on another thread and stream its chunks as the response body; a hang-up cancels.
-fn stream_answer(request: tiny_http::Request, backend: &Arc<LocalBackend>, chat: ChatRequest, name: &str, cid: &str) {
+fn stream_answer(
+    request: tiny_http::Request,
+    backend: &Arc<LocalBackend>,
+    chat: ChatRequest,
+    prompt: crate::models::vlm::Prepared,
+    name: &str,
+    cid: &str,
+) {
     let (tx, rx) = sync_channel::<Vec<u8>>(256);
     let cancel = Arc::new(AtomicBool::new(false));
     let (backend, name_owned, cid_owned, cancel_gen) =
@@ -192,7 +200,7 @@ fn stream_answer(request: tiny_http::Request, backend: &Arc<LocalBackend>, chat:
             let token = (t.text, t.token.unwrap_or(t.text), t.logprob.unwrap_or(0.0));
             send(&tx, openai::chunk_line(&cid_owned, &name_owned, Some(token), None, None));
         };
-        match backend.chat(&chat, &cancel_gen, &mut on_token) {
+        match backend.chat_prepared(&prompt, &chat, &cancel_gen, &mut on_token) {
             Ok(reply) => {
                 let usage = usage_of(&reply);
                 send(
