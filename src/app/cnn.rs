@@ -17,7 +17,8 @@ use crate::types::{REGIONS, SEVERITY_CLASSES};
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct CnnSettings {
-    /// Run the CNN on every square single-band grid that opens.
+    /// Run the CNN on every square single-band I/N grid that opens (arrays or dB values; not
+    /// georeferenced tiles, photos or sky images).
     pub run_on_open: bool,
     pub show_box: bool,
     pub show_mask: bool,
@@ -100,7 +101,7 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
         }
         ui.horizontal(|ui| {
             ui.checkbox(&mut settings.run_on_open, "run on open")
-                .on_hover_text("Run the CNN on a worker whenever a square single-band grid opens")
+                .on_hover_text("Run the CNN on a worker whenever a square single-band I/N grid opens (NumPy/CSV arrays or dB values; not tiles, photos or sky images)")
                 .accessible_name("run the CNN on open");
             let can_run = app.cnn.model().is_some() && app.active.is_some();
             if ui
@@ -127,7 +128,7 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                     ui.weak(format!("Not run: {why}."));
                 }
                 _ => {
-                    ui.weak("Not run on this image. Press C to run it.");
+                    ui.weak("Not run on this image (it does not look like an I/N grid in dB). Press C to run it anyway.");
                 }
             },
             Some(CnnResult::Running) => {

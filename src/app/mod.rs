@@ -543,7 +543,7 @@ impl HeatscopeApp {
         }
         let Some(doc) = self.active_doc() else { return };
         let Some(loaded) = &doc.loaded else { return };
-        if self.cnn.results.contains_key(&doc.path) || crate::workers::cnn_input(&loaded.raster).is_err() {
+        if self.cnn.results.contains_key(&doc.path) || !crate::workers::cnn_runs_on_open(&loaded.raster) {
             return;
         }
         self.run_cnn();

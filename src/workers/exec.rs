@@ -28,6 +28,16 @@ pub fn cnn_input(raster: &crate::types::Raster) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the CNN should run on `raster` unasked ("run on open"): a grid that reads as an I/N map
+/// (NumPy or CSV/TSV arrays, or values in dB) and not a georeferenced tile, photo or sky image, where a
+/// severity class would be meaningless. C still runs it on any image it can read.
+pub fn cnn_runs_on_open(raster: &crate::types::Raster) -> bool {
+    let m = &raster.meta;
+    let grid = m.format.starts_with("NumPy") || m.format.ends_with(" grid");
+    let in_db = m.unit.as_deref().is_some_and(|u| u.trim().eq_ignore_ascii_case("db"));
+    (grid || in_db) && m.pixel_size.is_none() && cnn_input(raster).is_ok()
+}
+
 /// The RGB image the VLM sees: a file as it is; a raster's first band (or its first three as RGB)
 /// stretched between its 2nd and 98th percentiles, NaN and nodata black.
 fn chat_image(image: &super::ChatImage) -> Result<image::RgbImage, String> {
@@ -184,5 +194,36 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
             EventKind::Done(Output::Value(value))
         }
         Job::Panic { message } => panic!("{message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{PixelSize, PixelUnit, Raster, RasterMeta};
+
+    #[test]
+    fn the_cnn_runs_unasked_only_on_grids_that_read_as_in_maps() {
+        let grid = |format: &str, unit: Option<&str>| {
+            let meta = RasterMeta { format: format.into(), unit: unit.map(str::to_string), ..RasterMeta::default() };
+            Raster::new(16, 16, vec![vec![0.0; 256]], meta)
+        };
+        assert!(cnn_runs_on_open(&grid("NumPy .npy", None)));
+        assert!(cnn_runs_on_open(&grid("CSV grid", None)));
+        assert!(cnn_runs_on_open(&grid("PNG", Some("dB"))));
+        assert!(!cnn_runs_on_open(&grid("GeoTIFF", None)));
+        assert!(!cnn_runs_on_open(&grid("FITS", Some("Jy/beam"))));
+        let mut tile = grid("NumPy .npy", None);
+        tile.meta.pixel_size =
+            Some(PixelSize { x: 1.0, y: 1.0, unit: PixelUnit::Metres, source: "test".into(), approximate: false });
+        assert!(!cnn_runs_on_open(&tile));
+        // Not square: never.
+        let wide = Raster::new(
+            32,
+            16,
+            vec![vec![0.0; 512]],
+            RasterMeta { format: "NumPy .npy".into(), ..RasterMeta::default() },
+        );
+        assert!(!cnn_runs_on_open(&wide));
     }
 }

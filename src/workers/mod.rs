@@ -20,7 +20,7 @@ use crate::stats::BandStats;
 use crate::types::Raster;
 
 pub use crate::backend::VlmSource;
-pub use exec::cnn_input;
+pub use exec::{cnn_input, cnn_runs_on_open};
 pub use pool::Workers;
 
 /// Identifies one submitted job: a unique id plus the generation of its key at submission.
