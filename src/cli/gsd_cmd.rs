@@ -92,6 +92,7 @@ pub fn run(a: &GsdArgs) -> anyhow::Result<()> {
         println!("{}", path.display());
         match &resolved {
             Some(r) => println!("  GSD: {}  [{}]", r.badge(), r.source_text()),
+            None if a.ignore_metadata => println!("  GSD: unknown (metadata ignored and no estimate)"),
             None => println!("  GSD: unknown (no metadata in metres and no estimate)"),
         }
         match &estimate {

@@ -48,6 +48,10 @@ pub struct GsdTrainArgs {
     /// Scoring crops per held-out scene (8-bit renders across the GSDs the scene allows).
     #[arg(long, default_value_t = 8)]
     pub per_scene: usize,
+    /// Draw training crops scene first, then GSD (the default draws the GSD first, uniformly in log
+    /// over the whole range, so coarse and fine scales weigh the same).
+    #[arg(long)]
+    pub by_scene: bool,
     /// Keep the folds already in --out/loso.json.
     #[arg(long)]
     pub resume: bool,
@@ -94,7 +98,14 @@ pub fn run(a: &GsdTrainArgs) -> anyhow::Result<()> {
     if a.steps == 0 || a.batch == 0 {
         bail!("--steps and --batch must be positive");
     }
-    let opts = TrainOptions { steps: a.steps, batch: a.batch, lr: a.lr, seed: a.seed, ..TrainOptions::default() };
+    let opts = TrainOptions {
+        steps: a.steps,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+        balance: !a.by_scene,
+        ..TrainOptions::default()
+    };
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let loso_path = a.out.join("loso.json");
     if loso_path.is_file() && !a.resume {

@@ -195,6 +195,15 @@ pub fn discover(dir: &Path, min_side: usize) -> Result<(Vec<SourceImage>, Vec<Ex
             skip(format!("smaller than a {min_side}-pixel crop"));
             continue;
         }
+        let pyramid = Pyramid::new(Plane::luminance(&raster), min_side);
+        let usable = (0..25).any(|k| {
+            let (fx, fy) = ((k % 5) as f64 / 4.0, (k / 5) as f64 / 4.0);
+            pyramid.crop(1.0, min_side, fx, fy).is_some_and(|c| super::crops::standardize(&c).is_ok())
+        });
+        if !usable {
+            skip(format!("no {min_side}-pixel crop of it is textured with less than 2 % no data (gaps or flat)"));
+            continue;
+        }
         let crs = raster.meta.crs.as_deref().map(crs_key);
         let fp = footprint(&raster);
         // Same scene as an earlier image when the CRS (UTM zone) matches and the footprints overlap.
@@ -206,7 +215,6 @@ pub fn discover(dir: &Path, min_side: usize) -> Result<(Vec<SourceImage>, Vec<Ex
             .map(|i| images[i].scene.clone())
             .unwrap_or_else(|| path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string());
         footprints.push((crs.unwrap_or_default(), fp));
-        let pyramid = Pyramid::new(Plane::luminance(&raster), min_side);
         images.push(SourceImage { name, path, gsd_m, gsd_source, licence, scene, pyramid });
     }
     if images.is_empty() {

@@ -31,7 +31,7 @@ pub enum GsdError {
     Model(#[from] candle_core::Error),
     #[error("the image is {w} x {h}; the GSD estimator needs at least {side} x {side} pixels")]
     TooSmall { w: usize, h: usize, side: usize },
-    #[error("no crop of the image has texture and data (all {0} crops were flat or empty)")]
+    #[error("no crop of the image has texture and data (all {0} crops were flat or had more than 2 % no data)")]
     NoTexture(usize),
 }
 

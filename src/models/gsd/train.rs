@@ -25,6 +25,10 @@ pub struct TrainOptions {
     pub mse_weight: f64,
     /// Share of crops taken at the image's native GSD (the rest are downsampled).
     pub native_share: f64,
+    /// Draw the downsampled crops' GSD uniformly in log over the whole range first (then a scene that
+    /// allows it), so coarse and fine scales weigh the same; otherwise scene first, then GSD.
+    #[serde(default)]
+    pub balance: bool,
 }
 
 impl Default for TrainOptions {
@@ -37,6 +41,7 @@ impl Default for TrainOptions {
             seed: 0,
             mse_weight: 0.1,
             native_share: 0.2,
+            balance: true,
         }
     }
 }
@@ -97,12 +102,27 @@ fn training_crop(
     side: usize,
     rng: &mut Rng,
 ) -> Crop {
+    let ranges: Vec<(f64, f64)> = images.iter().map(|img| log_range(img, side)).collect();
+    let lowest = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+    let highest = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
     loop {
-        let members = &groups[rng.below(groups.len())];
-        let i = members[rng.below(members.len())];
+        let native = rng.chance(opts.native_share);
+        let (i, t) = if native || !opts.balance {
+            let members = &groups[rng.below(groups.len())];
+            let i = members[rng.below(members.len())];
+            let (lo, hi) = ranges[i];
+            (i, if native { lo } else { rng.range(lo, hi) })
+        } else {
+            // Balanced over scale: the GSD first (uniform in log over everything the images allow),
+            // then a scene that can be seen at it, then one of its images that can.
+            let t = rng.range(lowest, highest);
+            let able: Vec<&Vec<usize>> =
+                groups.iter().filter(|g| g.iter().any(|&i| ranges[i].0 <= t && t <= ranges[i].1)).collect();
+            let Some(group) = rng.pick(&able) else { continue };
+            let members: Vec<usize> = group.iter().copied().filter(|&i| ranges[i].0 <= t && t <= ranges[i].1).collect();
+            (members[rng.below(members.len())], t)
+        };
         let img = images[i];
-        let (lo, hi) = log_range(img, side);
-        let t = if rng.chance(opts.native_share) { lo } else { rng.range(lo, hi) };
         let deg = Degradation::random(rng);
         if let Some(pixels) = make_crop(img, t, side, &deg, rng) {
             return Crop { pixels, log_gsd: t, image: i };
