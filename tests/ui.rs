@@ -321,7 +321,9 @@ fn harness_with(files: Vec<std::path::PathBuf>, options: AppOptions) -> Option<H
 fn asking_the_vlm_streams_an_answer_with_how_sure_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm/qwen2vl-untied");
-    let options = AppOptions { vlm: VlmSource::Folder(model), ..AppOptions::default() };
+    let store = dir.path().join("data/chat-history.json");
+    let options =
+        AppOptions { vlm: VlmSource::Folder(model.clone()), chat_store: Some(store.clone()), ..AppOptions::default() };
     let Some(mut h) = harness_with(vec![ramp_file(dir.path())], options) else { return };
     // A random-weight model writes arbitrary characters; draw boxes for those the font lacks.
     h.ctx.set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
@@ -354,6 +356,25 @@ fn asking_the_vlm_streams_an_answer_with_how_sure_it_was() {
     h.get_by_label_contains("tokens · ");
     h.get_by_label_contains("mean p ");
     h.get_by_label("Copy");
+    let answer = turn.text();
+    drop(h);
+
+    // The answer was written to disk when it finished: a new app (after a crash or a restart) shows it.
+    assert!(store.is_file(), "the history was not written");
+    let options = AppOptions { vlm: VlmSource::Folder(model), chat_store: Some(store), ..AppOptions::default() };
+    let files = vec![ramp_file(dir.path())];
+    // The restored answer is drawn on the first frame: allow tofu before it.
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 760.0))
+        .allow_missing_glyphs()
+        .wgpu()
+        .build_eframe(move |cc| HeatscopeApp::with_options(cc, files, options).expect("the app starts"));
+    settle(&mut h);
+    let turns = h.state().chat.histories.values().next().expect("the history came back").clone();
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].question, "Which region is affected?");
+    assert_eq!(turns[0].text(), answer);
+    assert!(matches!(turns[0].status, TurnStatus::Done(_)));
 }
 
 #[test]

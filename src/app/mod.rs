@@ -100,6 +100,28 @@ impl FrameMeter {
     }
 }
 
+#[cfg(test)]
+mod frame_tests {
+    use super::FrameMeter;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_frame_meter_keeps_two_seconds() {
+        let mut m = FrameMeter::default();
+        let t0 = Instant::now();
+        assert!(m.summary().is_none());
+        // 10 frames 100 ms apart taking 1..10 ms, then one 3 s later: only frames within 2 s remain.
+        for k in 0..10u32 {
+            m.record(t0 + Duration::from_millis(100 * u64::from(k)), f64::from(k + 1));
+        }
+        let (fps, median, max) = m.summary().expect("enough frames");
+        assert!((fps - 10.0).abs() < 1e-6, "{fps}");
+        assert_eq!((median, max), (6.0, 10.0));
+        m.record(t0 + Duration::from_millis(3000), 2.0);
+        assert!(m.summary().is_none(), "older frames dropped");
+    }
+}
+
 /// How many recent files the File menu keeps.
 const RECENT_MAX: usize = 12;
 
