@@ -79,10 +79,6 @@ impl HeatscopeApp {
             Some(GsdResult::Done { estimate, .. }) => Some(estimate.as_ref()),
             _ => None,
         };
-        let sky = raster.meta.pixel_size.as_ref().is_some_and(|p| p.unit != PixelUnit::Metres);
-        if sky {
-            return None;
-        }
         resolve(
             raster.meta.pixel_size.as_ref(),
             estimate,
@@ -110,6 +106,19 @@ impl HeatscopeApp {
                 self.error(format!("cannot estimate the GSD: {e}"));
             }
         }
+    }
+}
+
+/// The estimator finished loading (or failed to).
+pub(super) fn on_model_event(app: &mut HeatscopeApp, kind: crate::workers::EventKind) {
+    use crate::workers::{EventKind, Output};
+    match kind {
+        EventKind::Done(Output::GsdModel(m)) => app.gsd.model = GsdModelState::Ready(m),
+        EventKind::Failed(why) => {
+            app.error(format!("the GSD estimator could not be loaded: {why}"));
+            app.gsd.model = GsdModelState::Failed(why);
+        }
+        _ => {}
     }
 }
 

@@ -5,6 +5,7 @@ mod chat;
 mod cnn;
 mod display_panel;
 mod document;
+mod frames;
 mod gsd;
 mod overlays;
 mod panels;
@@ -25,6 +26,7 @@ use crate::workers::{EventKind, Job, Output, Workers};
 pub use chat::{ChatSettings, ChatState, Turn, TurnStatus, VlmState};
 pub use cnn::{CnnResult, CnnSettings, CnnState, ModelState};
 pub use document::{DocStatus, Document};
+pub use frames::FrameMeter;
 pub use gsd::{GsdModelState, GsdResult, GsdState};
 pub use samples::{GroundTruth, SampleSet};
 
@@ -65,61 +67,6 @@ pub struct AppOptions {
     /// File the chat histories are kept in between runs (written after every answer); `None` keeps
     /// them in memory only (tests).
     pub chat_store: Option<PathBuf>,
-}
-
-/// How long the UI thread spent on recent frames: shown in the status bar, so anyone can see that
-/// the UI keeps its frame rate while models run (frames within the last two seconds).
-#[derive(Debug, Default)]
-pub struct FrameMeter {
-    frames: std::collections::VecDeque<(std::time::Instant, f64)>,
-}
-
-impl FrameMeter {
-    const WINDOW_S: f64 = 2.0;
-
-    /// Record a frame that started at `start` and took `ms` of UI-thread time.
-    pub fn record(&mut self, start: std::time::Instant, ms: f64) {
-        self.frames.push_back((start, ms));
-        while self.frames.front().is_some_and(|(t, _)| start.duration_since(*t).as_secs_f64() > Self::WINDOW_S) {
-            self.frames.pop_front();
-        }
-    }
-
-    /// (frames per second, median ms, max ms) over the window; None with fewer than 3 frames.
-    pub fn summary(&self) -> Option<(f64, f64, f64)> {
-        if self.frames.len() < 3 {
-            return None;
-        }
-        let mut ms: Vec<f64> = self.frames.iter().map(|f| f.1).collect();
-        ms.sort_by(f64::total_cmp);
-        let first = self.frames.front()?.0;
-        let last = self.frames.back()?.0;
-        let span = last.duration_since(first).as_secs_f64();
-        let fps = if span > 0.0 { (self.frames.len() - 1) as f64 / span } else { 0.0 };
-        Some((fps, ms[ms.len() / 2], ms[ms.len() - 1]))
-    }
-}
-
-#[cfg(test)]
-mod frame_tests {
-    use super::FrameMeter;
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn the_frame_meter_keeps_two_seconds() {
-        let mut m = FrameMeter::default();
-        let t0 = Instant::now();
-        assert!(m.summary().is_none());
-        // 10 frames 100 ms apart taking 1..10 ms, then one 3 s later: only frames within 2 s remain.
-        for k in 0..10u32 {
-            m.record(t0 + Duration::from_millis(100 * u64::from(k)), f64::from(k + 1));
-        }
-        let (fps, median, max) = m.summary().expect("enough frames");
-        assert!((fps - 10.0).abs() < 1e-6, "{fps}");
-        assert_eq!((median, max), (6.0, 10.0));
-        m.record(t0 + Duration::from_millis(3000), 2.0);
-        assert!(m.summary().is_none(), "older frames dropped");
-    }
 }
 
 /// How many recent files the File menu keeps.
@@ -255,7 +202,7 @@ impl HeatscopeApp {
             }
             app.chat.store = Some(store);
         }
-        let files = if files.is_empty() { bundled_samples() } else { files };
+        let files = if files.is_empty() { samples::bundled_samples() } else { files };
         app.open(files);
         Ok(app)
     }
@@ -414,14 +361,7 @@ impl HeatscopeApp {
                 continue;
             }
             if kind == "gsdmodel" {
-                match event.kind {
-                    EventKind::Done(Output::GsdModel(m)) => self.gsd.model = GsdModelState::Ready(m),
-                    EventKind::Failed(why) => {
-                        self.error(format!("the GSD estimator could not be loaded: {why}"));
-                        self.gsd.model = GsdModelState::Failed(why);
-                    }
-                    _ => {}
-                }
+                gsd::on_model_event(self, event.kind);
                 continue;
             }
             if kind == "cnnmodel" {
@@ -683,29 +623,6 @@ impl HeatscopeApp {
 /// The range rule of a preset index (out-of-range indices from old settings fall back to 0.5-99.5 %).
 fn default_range(index: usize) -> RangeMode {
     RangeMode::PRESETS.get(index).copied().unwrap_or(RangeMode::Percentile(0.5, 99.5))
-}
-
-/// Sample files and SpectrumQA-sim sample datasets shipped in `assets/samples` (looked up beside the
-/// executable's crate or the working directory), opened when the app starts with no files.
-fn bundled_samples() -> Vec<PathBuf> {
-    let dirs = [PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples"), PathBuf::from("assets/samples")];
-    let Some(dir) = dirs.iter().find(|d| d.is_dir()) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|it| {
-            it.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| (p.is_file() && is_openable(p)) || p.join("manifest.jsonl").is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
-
-fn is_openable(p: &std::path::Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| crate::io::EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 impl eframe::App for HeatscopeApp {

@@ -222,6 +222,29 @@ pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     }
 }
 
+/// Sample files and SpectrumQA-sim sample datasets shipped in `assets/samples` (looked up beside the
+/// executable's crate or the working directory), opened when the app starts with no files.
+pub(super) fn bundled_samples() -> Vec<PathBuf> {
+    let dirs = [PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples"), PathBuf::from("assets/samples")];
+    let Some(dir) = dirs.iter().find(|d| d.is_dir()) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| (p.is_file() && is_openable(p)) || p.join("manifest.jsonl").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn is_openable(p: &std::path::Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| crate::io::EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -174,10 +174,7 @@ impl GsdModel {
 
     /// Calibrated (mu, sigma) of standardized crops.
     pub fn predict(&self, crops: &[Vec<f32>]) -> Result<Vec<(f64, f64)>, GsdError> {
-        let raw = super::train::predict(&self.net, crops, &self.device).map_err(|e| match e {
-            super::train::GsdTrainError::Model(m) => GsdError::Model(m),
-            other => GsdError::Weights(other.to_string()),
-        })?;
+        let raw = super::train::predict(&self.net, crops, &self.device)?;
         let s = self.config().sigma_scale;
         Ok(raw.into_iter().map(|(mu, sigma)| (mu, sigma * s)).collect())
     }

@@ -73,7 +73,7 @@ impl ResolvedGsd {
     }
 }
 
-/// Decide the GSD. `metadata` counts only in metres (sky images have no GSD); `ignore_metadata` forces
+/// Decide the GSD. A sky image (pixel size in arcsec) has none, whatever else is known; `ignore_metadata` forces
 /// the estimate; `override_m` wins when positive and finite.
 pub fn resolve(
     metadata: Option<&PixelSize>,
@@ -81,7 +81,10 @@ pub fn resolve(
     override_m: Option<f64>,
     ignore_metadata: bool,
 ) -> Option<ResolvedGsd> {
-    let meta = metadata.filter(|p| p.unit == PixelUnit::Metres && p.mean() > 0.0 && p.mean().is_finite());
+    if metadata.is_some_and(|p| p.unit != PixelUnit::Metres) {
+        return None;
+    }
+    let meta = metadata.filter(|p| p.mean() > 0.0 && p.mean().is_finite());
     let meta_m = meta.map(PixelSize::mean);
     let est = estimate.map(|e| (e.mu, e.sigma));
     let mut warnings = Vec::new();
@@ -144,6 +147,7 @@ mod tests {
         // Arcseconds are not a GSD.
         let sky = PixelSize { unit: PixelUnit::Arcsec, ..meta(1.5) };
         assert!(resolve(Some(&sky), None, None, false).is_none());
+        assert!(resolve(Some(&sky), Some(&e), Some(3.0), false).is_none());
     }
 
     #[test]

@@ -93,39 +93,61 @@ pub fn make_crop(img: &SourceImage, log_gsd: f64, side: usize, deg: &Degradation
     None
 }
 
-/// A random training crop from `images` (scene first, then image, then GSD, so scenes with several
-/// images are not favoured).
-fn training_crop(
-    images: &[&SourceImage],
-    groups: &[Vec<usize>],
-    opts: &TrainOptions,
-    side: usize,
-    rng: &mut Rng,
-) -> Crop {
-    let ranges: Vec<(f64, f64)> = images.iter().map(|img| log_range(img, side)).collect();
-    let lowest = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
-    let highest = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
-    loop {
-        let native = rng.chance(opts.native_share);
-        let (i, t) = if native || !opts.balance {
-            let members = &groups[rng.below(groups.len())];
-            let i = members[rng.below(members.len())];
-            let (lo, hi) = ranges[i];
-            (i, if native { lo } else { rng.range(lo, hi) })
-        } else {
-            // Balanced over scale: the GSD first (uniform in log over everything the images allow),
-            // then a scene that can be seen at it, then one of its images that can.
-            let t = rng.range(lowest, highest);
-            let able: Vec<&Vec<usize>> =
-                groups.iter().filter(|g| g.iter().any(|&i| ranges[i].0 <= t && t <= ranges[i].1)).collect();
-            let Some(group) = rng.pick(&able) else { continue };
-            let members: Vec<usize> = group.iter().copied().filter(|&i| ranges[i].0 <= t && t <= ranges[i].1).collect();
-            (members[rng.below(members.len())], t)
-        };
-        let img = images[i];
-        let deg = Degradation::random(rng);
-        if let Some(pixels) = make_crop(img, t, side, &deg, rng) {
-            return Crop { pixels, log_gsd: t, image: i };
+/// Draws training crops from a fixed set of images: the scene groups and each image's log-GSD range are
+/// worked out once, not per crop.
+struct Sampler<'a> {
+    images: &'a [&'a SourceImage],
+    /// Image indices per scene, scenes in first-seen order.
+    groups: Vec<Vec<usize>>,
+    /// Each image's (lowest, highest) log10 GSD for the crop side.
+    ranges: Vec<(f64, f64)>,
+    lowest: f64,
+    highest: f64,
+}
+
+impl<'a> Sampler<'a> {
+    fn new(images: &'a [&'a SourceImage], side: usize) -> Self {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        for (i, img) in images.iter().enumerate() {
+            match names.iter().position(|n| *n == img.scene) {
+                Some(g) => groups[g].push(i),
+                None => {
+                    names.push(&img.scene);
+                    groups.push(vec![i]);
+                }
+            }
+        }
+        let ranges: Vec<(f64, f64)> = images.iter().map(|img| log_range(img, side)).collect();
+        let lowest = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+        let highest = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+        Sampler { images, groups, ranges, lowest, highest }
+    }
+
+    /// A random training crop: at the native GSD (`native_share` of the time, scene then image), else
+    /// with `balance` the GSD first and then a scene and image that allow it, without it scene, image,
+    /// then GSD (so scenes with several images are not favoured either way).
+    fn crop(&self, opts: &TrainOptions, side: usize, rng: &mut Rng) -> Crop {
+        let (groups, ranges) = (&self.groups, &self.ranges);
+        loop {
+            let native = rng.chance(opts.native_share);
+            let (i, t) = if native || !opts.balance {
+                let members = &groups[rng.below(groups.len())];
+                let i = members[rng.below(members.len())];
+                let (lo, hi) = ranges[i];
+                (i, if native { lo } else { rng.range(lo, hi) })
+            } else {
+                let t = rng.range(self.lowest, self.highest);
+                let allows = |i: usize| ranges[i].0 <= t && t <= ranges[i].1;
+                let able: Vec<&Vec<usize>> = groups.iter().filter(|g| g.iter().any(|&i| allows(i))).collect();
+                let Some(group) = rng.pick(&able) else { continue };
+                let members: Vec<usize> = group.iter().copied().filter(|&i| allows(i)).collect();
+                (members[rng.below(members.len())], t)
+            };
+            let deg = Degradation::random(rng);
+            if let Some(pixels) = make_crop(self.images[i], t, side, &deg, rng) {
+                return Crop { pixels, log_gsd: t, image: i };
+            }
         }
     }
 }
@@ -160,17 +182,7 @@ pub fn train(
     let warm = (opts.steps / 20).max(1);
     let start = Instant::now();
     let mut smoothed = None::<f32>;
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut names: Vec<&str> = Vec::new();
-    for (i, img) in images.iter().enumerate() {
-        match names.iter().position(|n| *n == img.scene) {
-            Some(g) => groups[g].push(i),
-            None => {
-                names.push(&img.scene);
-                groups.push(vec![i]);
-            }
-        }
-    }
+    let sampler = Sampler::new(images, side);
     for step in 0..opts.steps {
         let lr = if step < warm {
             opts.lr * (step + 1) as f64 / warm as f64
@@ -179,7 +191,7 @@ pub fn train(
             opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
         };
         opt.set_learning_rate(lr);
-        let crops: Vec<Crop> = (0..opts.batch).map(|_| training_crop(images, &groups, opts, side, &mut rng)).collect();
+        let crops: Vec<Crop> = (0..opts.batch).map(|_| sampler.crop(opts, side, &mut rng)).collect();
         let (x, y) = batch(&crops, side, device)?;
         let out = net.forward_t(&x, true)?;
         let loss = nll_loss(&out, &y, opts.mse_weight)?;
@@ -205,7 +217,7 @@ fn batch(crops: &[Crop], side: usize, device: &Device) -> candle_core::Result<(T
 }
 
 /// (mu, raw sigma) in log10 m for each crop, in batches of 64 (eval mode).
-pub fn predict(net: &GsdNet, pixels: &[Vec<f32>], device: &Device) -> Result<Vec<(f64, f64)>, GsdTrainError> {
+pub fn predict(net: &GsdNet, pixels: &[Vec<f32>], device: &Device) -> candle_core::Result<Vec<(f64, f64)>> {
     let side = net.config().input;
     let mut out = Vec::with_capacity(pixels.len());
     for chunk in pixels.chunks(64) {
