@@ -191,6 +191,32 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     // The folder is a model like any other.
     let o = heatscope(&["ask", "--model", o_path, "Severity?", "--max-tokens", "4"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Fine-tuning it with the extra ranking questions keeps its tokenizer and architecture.
+    let tuned = dir.path().join("tuned");
+    let t_path = tuned.to_str().unwrap();
+    let tune = |out: &str, extra: &[&str]| {
+        let mut v = vec!["train", "vlm", "--dataset", d, "--out", out, "--epochs", "1", "--batch", "4"];
+        v.extend_from_slice(&["--every", "3", "--val-questions", "2", "--rank-questions"]);
+        v.extend_from_slice(extra);
+        heatscope(&v)
+    };
+    let o = tune(t_path, &["--init", o_path]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("ranking questions added (one per train scene)"), "{stdout}");
+    for f in ["config.json", "tokenizer.json", "chat_template.jinja"] {
+        assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(tuned.join(f)).unwrap(), "{f} differs");
+    }
+    assert!(tuned.join("model.f16.safetensors").is_file());
+    let other = dir.path().join("other");
+    let other = other.to_str().unwrap();
+    let e = failed(&tune(other, &["--init", dir.path().join("nothing").to_str().unwrap()]));
+    assert!(e.contains("not a model folder"), "{e}");
+    // A usage error (clap's exit status 2).
+    let o = tune(other, &["--init", o_path, "--resume"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && e.contains("--init") && e.contains("--resume"), "{e}");
 }
 
 #[test]

@@ -141,9 +141,7 @@ pub fn store_histories(state: &ChatState, path: &std::path::Path) -> Result<(), 
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::io::atomic::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// A token as it can be shown: control characters (other than newline and tab) as `\u{..}` escapes,

@@ -16,6 +16,8 @@ use serde_json::json;
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer};
 use crate::models::vlm::train::{Example, Sample, TrainSettings, Trainer, loss, save_checkpoint};
 use crate::models::vlm::{Part, QwenVl};
+use crate::sim::questions::ranking_question;
+use crate::sim::scenario::Scenario;
 use crate::types::{Level, QaRecord, Split};
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +59,70 @@ pub struct VlmTrainArgs {
     /// Continue the run in --out (weights from last.safetensors; optimizer moments restart).
     #[arg(long)]
     pub resume: bool,
+    /// Start from this model folder's weights, tokenizer and architecture instead of random weights
+    /// (fine-tuning; --width, --layers, --vocab and --image-side are then taken from it).
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
+    /// Also train on one extra question per train scene: rank the five regions by their true
+    /// 95th-percentile I/N (from the scene's meta.json). Never asked in evaluation.
+    #[arg(long)]
+    pub rank_questions: bool,
+}
+
+/// One training or validation question: the rendered map, the question and its reference answer.
+#[derive(Clone, Debug)]
+struct Item {
+    png: PathBuf,
+    question: String,
+    answer: String,
+    /// The question kind's name (`rank` for the extra ranking questions).
+    kind: &'static str,
+}
+
+impl Item {
+    fn of(dataset: &Path, r: &QaRecord) -> Self {
+        Self {
+            png: dataset.join(&r.images.png),
+            question: r.question.clone(),
+            answer: r.answer.clone(),
+            kind: r.kind.name(),
+        }
+    }
+}
+
+/// One ranking question per scene of `records` (see [`ranking_question`]).
+fn ranking_items(dataset: &Path, records: &[QaRecord]) -> anyhow::Result<Vec<Item>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| seen.insert(r.scene.clone())) {
+        let meta_path = dataset.join(&r.images.meta);
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", meta_path.display()))?;
+        let p95: Vec<f64> = meta["labels"]["region_p95_db"]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+            .unwrap_or_default();
+        let p95: [f64; 5] = p95
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{}: labels.region_p95_db must be five numbers", meta_path.display()))?;
+        let scenario = Scenario::parse(&r.scenario)
+            .ok_or_else(|| anyhow::anyhow!("{}: unknown scenario {:?}", meta_path.display(), r.scenario))?;
+        let (question, answer) = ranking_question(scenario, &p95);
+        out.push(Item { png: dataset.join(&r.images.png), question, answer, kind: "rank" });
+    }
+    Ok(out)
+}
+
+/// About `n` records spread evenly over `all` (the manifest is ordered by scenario, so its first
+/// records would all come from one scenario).
+fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
+    if n == 0 || all.is_empty() {
+        return Vec::new();
+    }
+    let n = n.min(all.len());
+    (0..n).map(|i| &all[i * all.len() / n]).collect()
 }
 
 const CHAT_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
@@ -130,6 +196,31 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, texts: &[String]) -> anyhow:
     Ok(())
 }
 
+/// Copy a model folder's configuration, tokenizer and processor files (not its weights) into `out`.
+fn copy_model_files(from: &Path, out: &Path) -> anyhow::Result<()> {
+    if !from.join("config.json").is_file() {
+        bail!("{} is not a model folder (no config.json)", from.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for name in MODEL_FILES {
+        let src = from.join(name);
+        if src.is_file() {
+            std::fs::copy(&src, out.join(name)).with_context(|| format!("copying {}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The files of a model folder besides its weights.
+const MODEL_FILES: [&str; 6] = [
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "preprocessor_config.json",
+    "generation_config.json",
+    "chat_template.jinja",
+];
+
 /// Three rotary sections (temporal, row, column) summing to head_dim / 2, Qwen2-VL's proportions.
 fn mrope_section(head_dim: usize) -> [usize; 3] {
     let half = head_dim / 2;
@@ -138,10 +229,13 @@ fn mrope_section(head_dim: usize) -> [usize; 3] {
     [t, h, half - t - h]
 }
 
-fn sample_of(dataset: &Path, r: &QaRecord) -> anyhow::Result<Sample> {
-    let path = dataset.join(&r.images.png);
-    let img = image::open(&path).with_context(|| format!("reading {}", path.display()))?.to_rgb8();
-    Ok(Sample { parts: vec![Part::Image, Part::Text(r.question.clone())], images: vec![img], answer: r.answer.clone() })
+fn sample_of(item: &Item) -> anyhow::Result<Sample> {
+    let img = image::open(&item.png).with_context(|| format!("reading {}", item.png.display()))?.to_rgb8();
+    Ok(Sample {
+        parts: vec![Part::Image, Part::Text(item.question.clone())],
+        images: vec![img],
+        answer: item.answer.clone(),
+    })
 }
 
 pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
@@ -163,9 +257,15 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     let pick = |split: Split| -> Vec<QaRecord> {
         records.iter().filter(|r| r.split == split && levels.contains(&r.level)).cloned().collect()
     };
-    let (mut train, val) = (pick(Split::Train), pick(Split::Val));
-    if train.is_empty() {
+    let (train_records, val) = (pick(Split::Train), pick(Split::Val));
+    if train_records.is_empty() {
         bail!("the train split has no {} questions", a.levels);
+    }
+    let mut train: Vec<Item> = train_records.iter().map(|r| Item::of(&a.dataset, r)).collect();
+    if a.rank_questions {
+        let ranking = ranking_items(&a.dataset, &train_records)?;
+        println!("train vlm: {} ranking questions added (one per train scene)", ranking.len());
+        train.extend(ranking);
     }
     let state_path = a.out.join("state.json");
     let mut start_step = 0usize;
@@ -181,8 +281,12 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
         if state_path.is_file() {
             bail!("{} already holds a run; pass --resume or choose another --out", a.out.display());
         }
-        let texts: Vec<String> = train.iter().flat_map(|r| [r.question.clone(), r.answer.clone()]).collect();
-        write_model_folder(&a.out, a, &texts)?;
+        if let Some(init) = &a.init {
+            copy_model_files(init, &a.out)?;
+        } else {
+            let texts: Vec<String> = train.iter().flat_map(|r| [r.question.clone(), r.answer.clone()]).collect();
+            write_model_folder(&a.out, a, &texts)?;
+        }
     }
     if a.resume && start_step >= train.len().div_ceil(a.batch) * a.epochs {
         println!("the run in {} is finished ({start_step} steps); writing the f16 copy", a.out.display());
@@ -193,14 +297,14 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
         // Load the last weights as variables: copy last.safetensors in as the folder's model first.
         std::fs::copy(a.out.join("last.safetensors"), a.out.join("resume.safetensors"))?;
         let tmp = a.out.join("resume");
-        std::fs::create_dir_all(&tmp)?;
-        for f in ["config.json", "tokenizer.json", "preprocessor_config.json", "generation_config.json"] {
-            std::fs::copy(a.out.join(f), tmp.join(f))?;
-        }
+        copy_model_files(&a.out, &tmp)?;
         std::fs::rename(a.out.join("resume.safetensors"), tmp.join("model.safetensors"))?;
         let loaded = QwenVl::load_trainable(&tmp, DType::F32, &device.device)?;
         std::fs::remove_dir_all(&tmp)?;
         loaded
+    } else if let Some(init) = &a.init {
+        QwenVl::load_trainable(init, DType::F32, &device.device)
+            .with_context(|| format!("--init: loading {}", init.display()))?
     } else {
         QwenVl::new_random(&a.out, a.seed, DType::F32, &device.device)?
     };
@@ -218,7 +322,8 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     let steps_per_epoch = train.len().div_ceil(a.batch);
     let total = steps_per_epoch * a.epochs;
     let mut rng = crate::sim::rng::Rng::new(a.seed ^ 0x5eed);
-    let val_set: Vec<&QaRecord> = val.iter().take(a.val_questions).collect();
+    let val_items: Vec<Item> = val.iter().map(|r| Item::of(&a.dataset, r)).collect();
+    let val_set: Vec<&Item> = spread(&val_items, a.val_questions);
     let started = Instant::now();
     let mut running = 0.0;
     let mut step = 0usize;
@@ -243,7 +348,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
             trainer.set_lr(lr);
             let examples: Vec<Example> = batch
                 .iter()
-                .map(|r| sample_of(&a.dataset, r).and_then(|s| Ok(Example::new(&model, &s)?)))
+                .map(|r| sample_of(r).and_then(|s| Ok(Example::new(&model, &s)?)))
                 .collect::<anyhow::Result<_>>()?;
             let report = trainer.step(&model, &examples)?;
             running = if running == 0.0 { report.loss } else { 0.98 * running + 0.02 * report.loss };
@@ -256,7 +361,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 a.epochs
             );
             if step.is_multiple_of(a.every) || step == total {
-                let mut v = validate(&model, &a.dataset, &val_set)?;
+                let mut v = validate(&model, &val_set)?;
                 if val_set.is_empty() {
                     v.loss = running; // no val split: keep the last weights as the model
                 }
@@ -266,14 +371,16 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 let improved = v.loss < best;
                 if improved {
                     best = v.loss;
-                    std::fs::copy(a.out.join("last.safetensors"), a.out.join("model.safetensors.partial"))?;
-                    std::fs::rename(a.out.join("model.safetensors.partial"), a.out.join("model.safetensors"))?;
+                    crate::io::atomic::replace(&a.out.join("model.safetensors"), |tmp| {
+                        std::fs::copy(a.out.join("last.safetensors"), tmp).map(drop)
+                    })?;
                 }
                 let state = json!({"step": step, "best_val_loss": best, "val_loss": v.loss, "val_exact": v.exact});
-                std::fs::write(&state_path, serde_json::to_string_pretty(&state)?)?;
+                crate::io::atomic::write(&state_path, serde_json::to_string_pretty(&state)?)?;
                 eprintln!();
+                let per_kind: String = v.by_kind.iter().map(|(k, (hit, n))| format!("; {k} {hit}/{n}")).collect();
                 println!(
-                    "step {step}: train loss {running:.3}, val loss {:.3}, val exact answers {:.3} (n {}){}",
+                    "step {step}: train loss {running:.3}, val loss {:.3}, val exact answers {:.3} (n {}{per_kind}){}",
                     v.loss,
                     v.exact,
                     val_set.len(),
@@ -296,9 +403,9 @@ fn write_f16(out: &Path) -> anyhow::Result<()> {
     let tensors = candle_core::safetensors::load(&src, &candle_core::Device::Cpu)?;
     let half: std::collections::HashMap<String, candle_core::Tensor> =
         tensors.into_iter().map(|(k, v)| Ok((k, v.to_dtype(DType::F16)?))).collect::<candle_core::Result<_>>()?;
-    let tmp = out.join("model.f16.safetensors.partial");
-    candle_core::safetensors::save(&half, &tmp)?;
-    std::fs::rename(&tmp, out.join("model.f16.safetensors"))?;
+    crate::io::atomic::replace(&out.join("model.f16.safetensors"), |tmp| {
+        candle_core::safetensors::save(&half, tmp).map_err(std::io::Error::other)
+    })?;
     println!("wrote {} (f16)", out.join("model.f16.safetensors").display());
     Ok(())
 }
@@ -306,19 +413,22 @@ fn write_f16(out: &Path) -> anyhow::Result<()> {
 struct ValScores {
     loss: f64,
     exact: f64,
+    /// Exact answers and questions per question kind.
+    by_kind: std::collections::BTreeMap<&'static str, (usize, usize)>,
 }
 
 /// Mean answer loss and the share of greedy answers equal to the reference (case-insensitive).
-fn validate(model: &QwenVl, dataset: &Path, val: &[&QaRecord]) -> anyhow::Result<ValScores> {
+fn validate(model: &QwenVl, val: &[&Item]) -> anyhow::Result<ValScores> {
+    let mut by_kind = std::collections::BTreeMap::new();
     if val.is_empty() {
-        return Ok(ValScores { loss: f64::NAN, exact: f64::NAN });
+        return Ok(ValScores { loss: f64::NAN, exact: f64::NAN, by_kind });
     }
     let mut total = 0.0;
     let mut exact = 0usize;
     // The inference path (fused kernels) needs a non-trainable copy; evaluate the loss on the
     // training graph and answers through generation on the same weights.
     for r in val {
-        let s = sample_of(dataset, r)?;
+        let s = sample_of(r)?;
         let ex = Example::new(model, &s)?;
         total += loss(model, &ex)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         let prompt = model.prepare(&[crate::models::vlm::Message::user(s.parts.clone())], &s.images)?;
@@ -330,8 +440,12 @@ fn validate(model: &QwenVl, dataset: &Path, val: &[&QaRecord]) -> anyhow::Result
             &std::sync::atomic::AtomicBool::new(false),
             &mut |_| {},
         )?;
-        exact += usize::from(g.text.trim().eq_ignore_ascii_case(r.answer.trim()));
+        let hit = usize::from(g.text.trim().eq_ignore_ascii_case(r.answer.trim()));
+        exact += hit;
+        let e = by_kind.entry(r.kind).or_insert((0, 0));
+        e.0 += hit;
+        e.1 += 1;
     }
     #[allow(clippy::cast_precision_loss)]
-    Ok(ValScores { loss: total / val.len() as f64, exact: exact as f64 / val.len() as f64 })
+    Ok(ValScores { loss: total / val.len() as f64, exact: exact as f64 / val.len() as f64, by_kind })
 }

@@ -198,9 +198,32 @@ pub fn questions(scenario: Scenario, labels: &Labels, rng: &mut Rng) -> Vec<Ques
     out
 }
 
+/// A training-only question (never in a dataset's manifest): the five regions ranked by their
+/// 95th-percentile I/N, highest first. `train vlm --rank-questions` adds one per train scene so a small
+/// model gets a dense signal for the comparisons behind "which is worse" and "worst region".
+pub fn ranking_question(scenario: Scenario, region_p95_db: &[f64; 5]) -> (String, String) {
+    let mut order: Vec<usize> = (0..5).collect();
+    order.sort_by(|&a, &b| region_p95_db[b].total_cmp(&region_p95_db[a]));
+    let text = format!(
+        "{} Rank the five regions (top-left, top-right, bottom-left, bottom-right quadrants and the centre, the \
+         middle half of the map in each direction) from the highest to the lowest 95th-percentile I/N. Answer with \
+         the region names separated by commas.",
+        context(scenario)
+    );
+    let answer = order.iter().map(|&k| REGIONS[k]).collect::<Vec<_>>().join(", ");
+    (text, answer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ranking_question_orders_regions_by_their_95th_percentile() {
+        let (text, answer) = ranking_question(Scenario::GeoRural, &[1.0, -3.0, 7.5, 0.5, 2.0]);
+        assert!(text.starts_with(&context(Scenario::GeoRural)) && text.contains("Rank the five regions"));
+        assert_eq!(answer, "bottom-left, centre, top-left, bottom-right, top-right");
+    }
 
     #[test]
     fn every_kind_has_at_least_five_distinct_paraphrases() {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::data::Example;
 use super::loss::{LossParts, corners, loss, make_batch};
 use super::resnet::{CnnConfig, SpectrumResNet};
+use crate::io::atomic;
 use crate::sim::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,15 +86,15 @@ pub struct TrainState {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), TrainError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|source| TrainError::Io { what, path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(|source| TrainError::Io { what, path: path.to_path_buf(), source })
+    atomic::write(path, bytes).map_err(|source| TrainError::Io { what, path: path.to_path_buf(), source })
 }
 
 fn save_weights(vm: &VarMap, path: &Path) -> Result<(), TrainError> {
-    let tmp = path.with_extension("tmp");
-    vm.save(&tmp)?;
-    std::fs::rename(&tmp, path).map_err(|source| TrainError::Io { what: "save weights", path: path.into(), source })
+    atomic::replace(path, |tmp| vm.save(tmp).map_err(std::io::Error::other)).map_err(|source| TrainError::Io {
+        what: "save weights",
+        path: path.into(),
+        source,
+    })
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, TrainError> {

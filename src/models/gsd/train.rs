@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::crops::{Degradation, standardize};
 use super::data::{GSD_RANGE_M, SourceImage};
 use super::net::{GsdConfig, GsdNet, nll_loss};
+use crate::io::atomic;
 use crate::sim::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -426,18 +427,18 @@ pub fn reliability_svg(points: &[(f64, f64)], title: &str) -> String {
 /// Save weights + config atomically into `dir`.
 pub fn save(vm: &VarMap, config: &GsdConfig, dir: &Path) -> Result<(), GsdTrainError> {
     std::fs::create_dir_all(dir).map_err(|source| GsdTrainError::Io { what: "create", path: dir.into(), source })?;
-    let tmp = dir.join("model.safetensors.tmp");
-    vm.save(&tmp)?;
     let dst = dir.join("model.safetensors");
-    std::fs::rename(&tmp, &dst).map_err(|source| GsdTrainError::Io { what: "write", path: dst, source })?;
+    atomic::replace(&dst, |tmp| vm.save(tmp).map_err(std::io::Error::other)).map_err(|source| GsdTrainError::Io {
+        what: "write",
+        path: dst,
+        source,
+    })?;
     write_json(&dir.join("config.json"), config)
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), GsdTrainError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| GsdTrainError::Invalid(e.to_string()))?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|source| GsdTrainError::Io { what: "write", path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(|source| GsdTrainError::Io { what: "write", path: path.into(), source })
+    atomic::write(path, bytes).map_err(|source| GsdTrainError::Io { what: "write", path: path.into(), source })
 }
 
 #[cfg(test)]

@@ -172,10 +172,11 @@ pub fn global_norm(vars: &[(String, Var)], grads: &GradStore) -> Result<f64, Vlm
 pub fn save_checkpoint(vars: &[(String, Var)], source_dir: &Path, out: &Path) -> Result<(), VlmError> {
     std::fs::create_dir_all(out).map_err(|e| VlmError::io(out, e))?;
     let tensors: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-    let tmp = out.join("model.safetensors.partial");
-    candle_core::safetensors::save(&tensors, &tmp)?;
     let dest = out.join("model.safetensors");
-    std::fs::rename(&tmp, &dest).map_err(|e| VlmError::io(&dest, e))?;
+    crate::io::atomic::replace(&dest, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
+    })
+    .map_err(|e| VlmError::io(&dest, e))?;
     for name in [
         "config.json",
         "generation_config.json",

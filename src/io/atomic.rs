@@ -1,0 +1,51 @@
+//! Replacing a file so that a crash or a failed write never leaves half of it: the new content goes to
+//! a temporary file in the same folder, which is then renamed over the old one (atomic on one file
+//! system). Used for checkpoints, model files and the app's saved state. Any thread.
+
+use std::path::{Path, PathBuf};
+
+/// Where [`replace`] writes before renaming: `<name>.partial` beside `path`.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// Replace `path` with what `fill` writes into the temporary path it is handed. When `fill` or the
+/// rename fails, the temporary file is removed and `path` keeps its old content.
+pub fn replace(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
+    let tmp = partial_path(path);
+    let result = fill(&tmp).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Replace `path` with `bytes`.
+pub fn write(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+    replace(path, |tmp| std::fs::write(tmp, bytes.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_keeps_the_old_file_and_leaves_no_partial_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write(&path, "old").unwrap();
+        let e = replace(&path, |tmp| {
+            std::fs::write(tmp, "half")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "disk full");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert!(!partial_path(&path).exists());
+        write(&path, "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(partial_path(&path).file_name().unwrap(), "state.json.partial");
+    }
+}
