@@ -145,25 +145,24 @@ pub fn store_histories(state: &ChatState, path: &std::path::Path) -> Result<(), 
 }
 
 /// A token as it can be shown: control characters (other than newline and tab) as `\u{..}` escapes,
-/// since they have no glyph and would draw over their neighbours.
+/// since they have no glyph and would draw over their neighbours; so is a combining mark that opens
+/// the token (each token is its own label, so the mark would land on the previous token's glyph).
 pub fn visible(token: &str) -> std::borrow::Cow<'_, str> {
-    if !token.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    let hidden = |i: usize, c: char| (c.is_control() && c != '\n' && c != '\t') || (i == 0 && is_combining(c));
+    if !token.char_indices().any(|(i, c)| hidden(i, c)) {
         return std::borrow::Cow::Borrowed(token);
     }
     std::borrow::Cow::Owned(
         token
-            .chars()
-            .map(
-                |c| {
-                    if c.is_control() && c != '\n' && c != '\t' {
-                        c.escape_unicode().to_string()
-                    } else {
-                        c.to_string()
-                    }
-                },
-            )
+            .char_indices()
+            .map(|(i, c)| if hidden(i, c) { c.escape_unicode().to_string() } else { c.to_string() })
             .collect(),
     )
+}
+
+/// Combining diacritical marks (the blocks a model's tokens can start with).
+fn is_combining(c: char) -> bool {
+    matches!(c, '\u{300}'..='\u{36F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
 }
 
 /// Histories back from what [`saved_histories`] wrote.
@@ -598,6 +597,8 @@ mod tests {
         assert!(turns[0].cot && turns[0].shots.len() == 1);
         assert_eq!(visible("a\u{8}b"), "a\\u{8}b");
         assert_eq!(visible("line\n"), "line\n");
+        assert_eq!(visible("\u{301}x"), "\\u{301}x");
+        assert_eq!(visible("e\u{301}"), "e\u{301}");
         // Through a file: written whole, read back; a damaged file is an error and stays on disk.
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("sub/chat-history.json");
