@@ -213,6 +213,8 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let other = other.to_str().unwrap();
     let e = failed(&tune(other, &["--init", dir.path().join("nothing").to_str().unwrap()]));
     assert!(e.contains("not a model folder"), "{e}");
+    let e = failed(&tune(other, &["--rope-theta", "0.5"]));
+    assert!(e.contains("--rope-theta"), "{e}");
     // A usage error (clap's exit status 2).
     let o = tune(other, &["--init", o_path, "--resume"]);
     let e = String::from_utf8_lossy(&o.stderr);
