@@ -418,7 +418,11 @@ fn a_tile_without_metadata_gets_an_estimated_gsd_that_an_override_replaces() {
     let image_area = h.get_by_label_contains("Hover over the image").rect();
     h.hover_at(egui::pos2(image_area.min.x + 300.0, image_area.min.y - 250.0));
     h.run_steps(2);
-    h.get_by_label_contains("m (estimated)");
+    // To three figures: the estimate is good to a factor, not to six digits.
+    h.get_by_label_contains(&format!("pixel ~{} (estimated)", heatscope::models::gsd::format_metres(resolved.metres)));
+    if resolved.estimate.is_some_and(|(_, sigma)| sigma > heatscope::models::gsd::UNCERTAIN_SIGMA) {
+        h.get_by_label_contains("the estimate is uncertain: 68 % between");
+    }
 
     // A nonsense override is refused with a message; a number replaces the estimate everywhere.
     let field = h.get_by_role_and_label(Role::TextInput, "GSD override in metres");

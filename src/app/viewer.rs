@@ -73,13 +73,15 @@ fn gsd_view(app: &HeatscopeApp) -> GsdView {
     GsdView { resolved: app.resolved_gsd(), crops }
 }
 
+const ESTIMATED: &str = " (estimated)";
+
 /// The pixel size the scale bar and readout use, with a note on where it came from: the resolved GSD
 /// for ground images, the file's own pixel size otherwise (sky images).
 fn shown_pixel_size(gsd: &GsdView, raster: &crate::types::Raster) -> Option<(crate::types::PixelSize, &'static str)> {
     match &gsd.resolved {
         Some(r) => {
             let note = match r.source {
-                crate::models::gsd::GsdSource::Estimate => " (estimated)",
+                crate::models::gsd::GsdSource::Estimate => ESTIMATED,
                 crate::models::gsd::GsdSource::Override => " (override)",
                 crate::models::gsd::GsdSource::Metadata(_) => "",
             };
@@ -274,7 +276,12 @@ fn readout(
     let mut second = String::new();
     if let Some((p, note)) = size {
         let approx = if p.approximate { "~" } else { "" };
-        second += &format!("pixel {approx}{} x {} {}{note}", fmt_num(p.x), fmt_num(p.y), p.unit.symbol());
+        if *note == ESTIMATED {
+            // An estimate is good to a factor, not to six digits.
+            second += &format!("pixel ~{}{note}", crate::models::gsd::format_metres(p.x));
+        } else {
+            second += &format!("pixel {approx}{} x {} {}{note}", fmt_num(p.x), fmt_num(p.y), p.unit.symbol());
+        }
     }
     if let Some(t) = &raster.meta.transform {
         let (x, y) = t.apply(col as f64 + 0.5, row as f64 + 0.5);

@@ -14,5 +14,5 @@ pub mod train;
 pub use data::{DataError, Excluded, GSD_RANGE_M, SourceImage, discover, scenes};
 pub use estimate::{CropEstimate, GsdError, GsdModel, TileEstimate, format_metres};
 pub use net::{GsdConfig, GsdNet, nll_loss};
-pub use resolve::{GsdSource, ResolvedGsd, resolve};
+pub use resolve::{GsdSource, ResolvedGsd, UNCERTAIN_SIGMA, resolve};
 pub use train::{GsdTrainError, LosoRecord, LosoSummary, Progress, TrainOptions};

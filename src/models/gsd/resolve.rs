@@ -73,6 +73,9 @@ impl ResolvedGsd {
     }
 }
 
+/// An estimate in use whose 1-sigma interval spans more than a factor of 10 either way gets a warning.
+pub const UNCERTAIN_SIGMA: f64 = 1.0;
+
 /// Decide the GSD. A sky image (pixel size in arcsec) has none, whatever else is known; `ignore_metadata` forces
 /// the estimate; `override_m` wins when positive and finite.
 pub fn resolve(
@@ -111,6 +114,15 @@ pub fn resolve(
         (None, _, Some((mu, _))) => (10f64.powf(mu), GsdSource::Estimate),
         _ => return None,
     };
+    if let (GsdSource::Estimate, Some((mu, sigma))) = (&source, est)
+        && sigma > UNCERTAIN_SIGMA
+    {
+        warnings.push(format!(
+            "the estimate is uncertain: 68 % between {} and {}, so distances from it are rough; set an override if you know the GSD",
+            format_metres(10f64.powf(mu - sigma)),
+            format_metres(10f64.powf(mu + sigma))
+        ));
+    }
     Some(ResolvedGsd { metres, source, metadata: meta_m, estimate: est, warnings })
 }
 
@@ -126,6 +138,18 @@ mod tests {
 
     fn meta(m: f64) -> PixelSize {
         PixelSize { x: m, y: m, unit: PixelUnit::Metres, source: "GeoTIFF ModelPixelScale".into(), approximate: false }
+    }
+
+    #[test]
+    fn an_estimate_in_use_that_spans_decades_says_so() {
+        let wide = est(0.0, 1.5);
+        let r = resolve(None, Some(&wide), None, false).unwrap();
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(r.warnings[0].starts_with("the estimate is uncertain: 68 % between"), "{}", r.warnings[0]);
+        // Not when the estimate is not what is in use, nor when it is tight.
+        assert!(resolve(Some(&meta(1.0)), Some(&wide), None, false).unwrap().warnings.is_empty());
+        assert!(resolve(None, Some(&wide), Some(2.0), false).unwrap().warnings.is_empty());
+        assert!(resolve(None, Some(&est(0.0, 0.3)), None, false).unwrap().warnings.is_empty());
     }
 
     #[test]
