@@ -188,6 +188,12 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     resume.push("--resume");
     let o = heatscope(&resume);
     assert!(String::from_utf8_lossy(&o.stdout).contains("is finished"), "{}", String::from_utf8_lossy(&o.stdout));
+    // Asking for a second epoch continues from last.safetensors.
+    let more: Vec<&str> = resume.iter().map(|&a| if a == "1" { "2" } else { a }).collect();
+    let o = heatscope(&more);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && stdout.contains("done in") && !stdout.contains("is finished"), "{stdout}");
+    assert!(!out.join("resume").exists(), "no temporary folder is left behind");
     // The folder is a model like any other.
     let o = heatscope(&["ask", "--model", o_path, "Severity?", "--max-tokens", "4"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -303,14 +303,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     }
     let device = crate::models::compute_device();
     let (model, vars) = if a.resume {
-        // Load the last weights as variables: copy last.safetensors in as the folder's model first.
-        std::fs::copy(a.out.join("last.safetensors"), a.out.join("resume.safetensors"))?;
-        let tmp = a.out.join("resume");
-        copy_model_files(&a.out, &tmp)?;
-        std::fs::rename(a.out.join("resume.safetensors"), tmp.join("model.safetensors"))?;
-        let loaded = QwenVl::load_trainable(&tmp, DType::F32, &device.device)?;
-        std::fs::remove_dir_all(&tmp)?;
-        loaded
+        QwenVl::load_trainable_checkpoint(&a.out, &a.out.join("last.safetensors"), DType::F32, &device.device)?
     } else if let Some(init) = &a.init {
         QwenVl::load_trainable(init, DType::F32, &device.device)
             .with_context(|| format!("--init: loading {}", init.display()))?

@@ -57,6 +57,17 @@ impl QwenVl {
         Self::assemble(dir, || Weights::open_trainable(dir, dtype, device))
     }
 
+    /// Like [`QwenVl::load_trainable`] with the weights from `weights` (a checkpoint file) instead of
+    /// the folder's own.
+    pub fn load_trainable_checkpoint(
+        dir: &Path,
+        weights: &Path,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Self, Vec<(String, Var)>), VlmError> {
+        Self::assemble(dir, || Weights::open_trainable_files(dir, &[weights.to_path_buf()], dtype, device))
+    }
+
     /// A freshly initialised model (N(0, 0.02) weights, seeded) of the architecture, tokenizer and
     /// processor in `dir` (its weight files, if any, are not read); for training from scratch.
     pub fn new_random(

@@ -78,8 +78,12 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, VlmError> {
 impl Weights {
     /// Map the folder's weight files; tensors are read lazily by [`Weights::get`].
     pub fn open(dir: &Path, dtype: DType, device: &Device) -> Result<Self, VlmError> {
-        let paths = weight_files(dir)?;
-        let files = mmap(&paths)?;
+        Self::open_files(dir, &weight_files(dir)?, dtype, device)
+    }
+
+    /// Map the given weight files of the model in `dir` (a checkpoint beside the folder's own weights).
+    pub fn open_files(dir: &Path, paths: &[PathBuf], dtype: DType, device: &Device) -> Result<Self, VlmError> {
+        let files = mmap(paths)?;
         let has = |name: &str| files.get(name).is_ok();
         let (text_prefix, vision_prefix) = if has("model.language_model.embed_tokens.weight") {
             ("model.language_model.", "model.visual.")
@@ -100,9 +104,22 @@ impl Weights {
 
     /// Like [`Weights::open`], but every tensor becomes a trainable variable.
     pub fn open_trainable(dir: &Path, dtype: DType, device: &Device) -> Result<Self, VlmError> {
-        let mut w = Self::open(dir, dtype, device)?;
-        w.vars = Some(RefCell::new(Vec::new()));
-        Ok(w)
+        Ok(Self::open(dir, dtype, device)?.trainable_copy())
+    }
+
+    /// Like [`Weights::open_files`], but every tensor becomes a trainable variable.
+    pub fn open_trainable_files(
+        dir: &Path,
+        paths: &[PathBuf],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self, VlmError> {
+        Ok(Self::open_files(dir, paths, dtype, device)?.trainable_copy())
+    }
+
+    fn trainable_copy(mut self) -> Self {
+        self.vars = Some(RefCell::new(Vec::new()));
+        self
     }
 
     /// Freshly initialised trainable tensors (named in transformers 5's layout).
