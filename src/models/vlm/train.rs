@@ -167,6 +167,18 @@ pub fn global_norm(vars: &[(String, Var)], grads: &GradStore) -> Result<f64, Vlm
     Ok(sum.sqrt())
 }
 
+/// The files of a model folder besides its weights: configuration, tokenizer, processor, template.
+pub const FOLDER_FILES: [&str; 8] = [
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+];
+
 /// Write the variables as `out/model.safetensors` (through a temporary file, so a crash never leaves a
 /// half-written checkpoint) and copy the folder's config, tokenizer and processor files beside it.
 pub fn save_checkpoint(vars: &[(String, Var)], source_dir: &Path, out: &Path) -> Result<(), VlmError> {
@@ -177,16 +189,7 @@ pub fn save_checkpoint(vars: &[(String, Var)], source_dir: &Path, out: &Path) ->
         candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
     })
     .map_err(|e| VlmError::io(&dest, e))?;
-    for name in [
-        "config.json",
-        "generation_config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "chat_template.jinja",
-        "chat_template.json",
-        "preprocessor_config.json",
-        "processor_config.json",
-    ] {
+    for name in FOLDER_FILES {
         let from = source_dir.join(name);
         if from.is_file() && source_dir != out {
             std::fs::copy(&from, out.join(name)).map_err(|e| VlmError::io(&from, e))?;
