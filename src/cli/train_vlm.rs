@@ -14,7 +14,7 @@ use candle_core::DType;
 use serde_json::json;
 
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer};
-use crate::models::vlm::train::{Example, FOLDER_FILES, Sample, TrainSettings, Trainer, loss, save_checkpoint};
+use crate::models::vlm::train::{Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_checkpoint};
 use crate::models::vlm::{Part, QwenVl};
 use crate::sim::questions::ranking_question;
 use crate::sim::scenario::Scenario;
@@ -208,13 +208,7 @@ fn copy_model_files(from: &Path, out: &Path) -> anyhow::Result<()> {
         bail!("{} is not a model folder (no config.json)", from.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for name in FOLDER_FILES {
-        let src = from.join(name);
-        if src.is_file() {
-            std::fs::copy(&src, out.join(name)).with_context(|| format!("copying {}", src.display()))?;
-        }
-    }
-    Ok(())
+    Ok(copy_folder_files(from, out)?)
 }
 
 /// Three rotary sections (temporal, row, column) summing to head_dim / 2, Qwen2-VL's proportions.

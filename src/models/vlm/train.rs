@@ -189,10 +189,18 @@ pub fn save_checkpoint(vars: &[(String, Var)], source_dir: &Path, out: &Path) ->
         candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
     })
     .map_err(|e| VlmError::io(&dest, e))?;
+    if source_dir != out {
+        copy_folder_files(source_dir, out)?;
+    }
+    Ok(())
+}
+
+/// Copy the [`FOLDER_FILES`] that `from` has into `to` (an existing folder).
+pub fn copy_folder_files(from: &Path, to: &Path) -> Result<(), VlmError> {
     for name in FOLDER_FILES {
-        let from = source_dir.join(name);
-        if from.is_file() && source_dir != out {
-            std::fs::copy(&from, out.join(name)).map_err(|e| VlmError::io(&from, e))?;
+        let src = from.join(name);
+        if src.is_file() {
+            std::fs::copy(&src, to.join(name)).map_err(|e| VlmError::io(&src, e))?;
         }
     }
     Ok(())
