@@ -178,7 +178,14 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("train vlm:") && stdout.contains("done in"), "{stdout}");
-    for f in ["config.json", "tokenizer.json", "model.safetensors", "model.f16.safetensors", "state.json"] {
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "model.f16.safetensors",
+        "optimizer.safetensors",
+        "state.json",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     // Running again without --resume refuses to overwrite; with --resume on a finished run, it says so.
@@ -193,6 +200,16 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let o = heatscope(&more);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && stdout.contains("done in") && !stdout.contains("is finished"), "{stdout}");
+    assert!(!stdout.contains("moments restart"), "the optimizer state was saved, so it resumes: {stdout}");
+    // A third epoch from a run that lost its optimizer state says the moments restart; a corrupt one is refused.
+    let third: Vec<&str> = resume.iter().map(|&a| if a == "1" { "3" } else { a }).collect();
+    std::fs::write(out.join("optimizer.safetensors"), b"garbage").unwrap();
+    let e = failed(&heatscope(&third));
+    assert!(e.contains("--resume") && e.contains("optimizer.safetensors"), "{e}");
+    std::fs::remove_file(out.join("optimizer.safetensors")).unwrap();
+    let o = heatscope(&third);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && stdout.contains("moments restart"), "{stdout}");
     assert!(!out.join("resume").exists(), "no temporary folder is left behind");
     // The folder is a model like any other.
     let o = heatscope(&["ask", "--model", o_path, "Severity?", "--max-tokens", "4"]);
@@ -225,6 +242,27 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let o = tune(other, &["--init", o_path, "--resume"]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(2) && e.contains("--init") && e.contains("--resume"), "{e}");
+
+    // A Qwen3-VL model from scratch: its own config layout, read back by the same loader.
+    let q3 = dir.path().join("q3");
+    let q3_path = q3.to_str().unwrap();
+    let small = ["--width", "64", "--layers", "2", "--vocab", "320", "--family", "qwen3-vl"];
+    let o = tune(q3_path, &small);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(q3.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model_type"], "qwen3_vl");
+    assert_eq!(config["text_config"]["rope_parameters"]["mrope_interleaved"], true);
+    assert_eq!(
+        config["vision_config"]["num_position_embeddings"], 64,
+        "one learned position per 16 px patch of 128 px"
+    );
+    let o = heatscope(&["ask", "--model", q3_path, "Severity?", "--max-tokens", "4"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut bad_side = small.to_vec();
+    bad_side.extend_from_slice(&["--image-side", "112"]);
+    let e = failed(&tune(other, &bad_side));
+    assert!(e.contains("--image-side for qwen3-vl must be a multiple of 32"), "{e}");
 }
 
 #[test]

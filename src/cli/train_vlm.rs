@@ -2,7 +2,8 @@
 //! tokenizer) trained from scratch on a SpectrumQA-sim dataset's train split (L2 and L4 questions by
 //! default), validated on its val split, written as a model folder that `QwenVl::load` (and
 //! transformers) read: config.json, tokenizer.json, preprocessor_config.json, generation_config.json,
-//! chat_template.jinja, model.safetensors (best val loss) and last.safetensors + state.json to resume.
+//! chat_template.jinja, model.safetensors (best val loss) and last.safetensors + optimizer.safetensors +
+//! state.json to resume.
 //! Progress with ETA; checkpoints are atomic, so Ctrl+C loses at most the steps since the last one.
 //! Runs on the main thread.
 
@@ -45,9 +46,15 @@ pub struct VlmTrainArgs {
     pub width: usize,
     #[arg(long, default_value_t = 4)]
     pub layers: usize,
-    /// Largest image side after resizing (pixels, multiple of 28).
-    #[arg(long, default_value_t = 112)]
-    pub image_side: usize,
+    /// Architecture of the new model: Qwen2-VL (patch 14, rows and columns on the lowest rotary
+    /// frequencies, no absolute image positions) or Qwen3-VL (patch 16, learned absolute positions in
+    /// the vision tower, interleaved rotary sections, a deepstack merger into the first decoder layer).
+    #[arg(long, value_enum, default_value_t = Family::Qwen2Vl)]
+    pub family: Family,
+    /// Largest image side after resizing (pixels, a multiple of 28 for Qwen2-VL, of 32 for Qwen3-VL);
+    /// default 112 (Qwen2-VL) or 128 (Qwen3-VL: a 128 px map at its own resolution).
+    #[arg(long)]
+    pub image_side: Option<usize>,
     /// Rotary base of the language model. Qwen2-VL gives the image rows and columns the lowest
     /// frequencies of the rotary embedding; with a base of 10,000 and a 4 x 4 grid of image tokens, a
     /// column step turns them by at most 0.003 rad, so left and right are nearly invisible to attention.
@@ -62,7 +69,8 @@ pub struct VlmTrainArgs {
     pub every: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Continue the run in --out (weights from last.safetensors; optimizer moments restart).
+    /// Continue the run in --out (weights from last.safetensors, optimizer moments from
+    /// optimizer.safetensors).
     #[arg(long)]
     pub resume: bool,
     /// Start from this model folder's weights, tokenizer and architecture instead of random weights
@@ -73,6 +81,39 @@ pub struct VlmTrainArgs {
     /// 95th-percentile I/N (from the scene's meta.json). Never asked in evaluation.
     #[arg(long)]
     pub rank_questions: bool,
+}
+
+/// The architecture `train vlm` writes for a model trained from scratch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Family {
+    #[value(name = "qwen2-vl")]
+    Qwen2Vl,
+    #[value(name = "qwen3-vl")]
+    Qwen3Vl,
+}
+
+impl Family {
+    /// Image side must be a multiple of this (patch size x merge size).
+    fn side_step(self) -> usize {
+        match self {
+            Self::Qwen2Vl => 28,
+            Self::Qwen3Vl => 32,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Qwen2Vl => "qwen2-vl",
+            Self::Qwen3Vl => "qwen3-vl",
+        }
+    }
+
+    fn default_side(self) -> usize {
+        match self {
+            Self::Qwen2Vl => 112,
+            Self::Qwen3Vl => 128,
+        }
+    }
 }
 
 /// One training or validation question: the rendered map, the question and its reference answer.
@@ -102,20 +143,12 @@ fn ranking_items(dataset: &Path, records: &[QaRecord]) -> anyhow::Result<Vec<Ite
     let mut out = Vec::new();
     for r in records.iter().filter(|r| seen.insert(r.scene.clone())) {
         let meta_path = dataset.join(&r.images.meta);
-        let meta: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?,
-        )
-        .with_context(|| format!("parsing {}", meta_path.display()))?;
-        let p95: Vec<f64> = meta["labels"]["region_p95_db"]
-            .as_array()
-            .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
-            .unwrap_or_default();
-        let p95: [f64; 5] = p95
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{}: labels.region_p95_db must be five numbers", meta_path.display()))?;
+        let text = std::fs::read_to_string(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?;
+        let labels = crate::sim::labels::parse_stored_labels(&text)
+            .map_err(|m| anyhow::anyhow!("{}: {m}", meta_path.display()))?;
         let scenario = Scenario::parse(&r.scenario)
             .ok_or_else(|| anyhow::anyhow!("{}: unknown scenario {:?}", meta_path.display(), r.scenario))?;
-        let (question, answer) = ranking_question(scenario, &p95);
+        let (question, answer) = ranking_question(scenario, &labels.region_p95_db);
         out.push(Item { png: dataset.join(&r.images.png), question, answer, kind: "rank" });
     }
     Ok(out)
@@ -133,57 +166,97 @@ fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
 
 const CHAT_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
-/// Write config, tokenizer and processor files for a fresh model.
-fn write_model_folder(out: &Path, a: &VlmTrainArgs, texts: &[String]) -> anyhow::Result<()> {
+/// Write config, tokenizer and processor files for a fresh model whose images are at most `side`
+/// pixels a side.
+fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String]) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let tok = Tokenizer::train(texts, a.vocab)?;
     tok.save(&out.join("tokenizer.json"))?;
     let id = |t: &str| tok.token_id(t).ok_or_else(|| anyhow::anyhow!("the tokenizer lost {t}"));
     let heads = (a.width / 64).max(1);
+    let head_dim = a.width / heads;
     let vision = (a.width / 2).max(32);
-    let config = json!({
-        "architectures": ["Qwen2VLForConditionalGeneration"],
-        "model_type": "qwen2_vl",
-        "image_token_id": id("<|image_pad|>")?,
-        "video_token_id": id("<|video_pad|>")?,
-        "vision_start_token_id": id("<|vision_start|>")?,
-        "vision_end_token_id": id("<|vision_end|>")?,
+    let vision_heads = (vision / 32).max(1);
+    let depth = (a.layers / 2).max(2);
+    let qwen3 = a.family == Family::Qwen3Vl;
+    let mut text = json!({
+        "vocab_size": tok.vocab_size(),
+        "hidden_size": a.width,
+        "intermediate_size": a.width * 3,
+        "num_hidden_layers": a.layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": heads,
+        "hidden_act": "silu",
+        "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-6,
         "tie_word_embeddings": true,
-        "text_config": {
-            "model_type": "qwen2_vl_text",
-            "vocab_size": tok.vocab_size(),
-            "hidden_size": a.width,
-            "intermediate_size": a.width * 3,
-            "num_hidden_layers": a.layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": heads,
-            "hidden_act": "silu",
-            "max_position_embeddings": 4096,
-            "rms_norm_eps": 1e-6,
-            "tie_word_embeddings": true,
-            "bos_token_id": id("<|endoftext|>")?,
-            "eos_token_id": id("<|im_end|>")?,
-            "rope_parameters": {"rope_type": "default", "mrope_section": mrope_section(a.width / heads), "rope_theta": a.rope_theta},
-        },
-        "vision_config": {
+        "bos_token_id": id("<|endoftext|>")?,
+        "eos_token_id": id("<|im_end|>")?,
+    });
+    let (architecture, model_type, vision_config, patch, mean_std) = if qwen3 {
+        text["model_type"] = json!("qwen3_vl_text");
+        text["head_dim"] = json!(head_dim);
+        text["attention_bias"] = json!(false);
+        text["rope_parameters"] = json!({
+            "rope_type": "default", "mrope_section": mrope_section(head_dim, a.family),
+            "mrope_interleaved": true, "rope_theta": a.rope_theta,
+        });
+        let patches = side / 16;
+        let vision_config = json!({
+            "model_type": "qwen3_vl_vision",
+            "depth": depth,
+            "hidden_size": vision,
+            "intermediate_size": vision * 4,
+            "out_hidden_size": a.width,
+            "num_heads": vision_heads,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "in_channels": 3,
+            "hidden_act": "gelu_pytorch_tanh",
+            // One learned position per patch of a full-size image, so a map at `side` pixels uses them
+            // without interpolation.
+            "num_position_embeddings": patches * patches,
+            "deepstack_visual_indexes": [0],
+        });
+        ("Qwen3VLForConditionalGeneration", "qwen3_vl", vision_config, 16, [0.5; 6])
+    } else {
+        text["model_type"] = json!("qwen2_vl_text");
+        text["rope_parameters"] = json!({
+            "rope_type": "default", "mrope_section": mrope_section(head_dim, a.family), "rope_theta": a.rope_theta,
+        });
+        let vision_config = json!({
             "model_type": "qwen2_vl_vision",
-            "depth": (a.layers / 2).max(2),
+            "depth": depth,
             "embed_dim": vision,
             "hidden_size": a.width,
-            "num_heads": (vision / 32).max(1),
+            "num_heads": vision_heads,
             "mlp_ratio": 4,
             "patch_size": 14,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
             "in_channels": 3,
             "hidden_act": "quick_gelu",
-        },
+        });
+        let clip = [0.48145466, 0.4578275, 0.40821073, 0.26862954, 0.26130258, 0.27577711];
+        ("Qwen2VLForConditionalGeneration", "qwen2_vl", vision_config, 14, clip)
+    };
+    let config = json!({
+        "architectures": [architecture],
+        "model_type": model_type,
+        "image_token_id": id("<|image_pad|>")?,
+        "video_token_id": id("<|video_pad|>")?,
+        "vision_start_token_id": id("<|vision_start|>")?,
+        "vision_end_token_id": id("<|vision_end|>")?,
+        "tie_word_embeddings": true,
+        "text_config": text,
+        "vision_config": vision_config,
     });
-    let side = a.image_side;
     let pre = json!({
-        "min_pixels": 56 * 56, "max_pixels": side * side, "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2,
-        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
-        "image_processor_type": "Qwen2VLImageProcessor", "processor_class": "Qwen2VLProcessor",
+        "min_pixels": 56 * 56, "max_pixels": side * side, "patch_size": patch, "temporal_patch_size": 2, "merge_size": 2,
+        "image_mean": &mean_std[..3], "image_std": &mean_std[3..],
+        "image_processor_type": "Qwen2VLImageProcessor",
+        "processor_class": if qwen3 { "Qwen3VLProcessor" } else { "Qwen2VLProcessor" },
     });
     let generation = json!({"eos_token_id": [id("<|im_end|>")?], "pad_token_id": id("<|endoftext|>")?});
     let tokenizer_config = json!({
@@ -211,10 +284,14 @@ fn copy_model_files(from: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(copy_folder_files(from, out)?)
 }
 
-/// Three rotary sections (temporal, row, column) summing to head_dim / 2, Qwen2-VL's proportions.
-fn mrope_section(head_dim: usize) -> [usize; 3] {
+/// Three rotary sections (temporal, row, column) summing to head_dim / 2: Qwen2-VL's proportions
+/// (a quarter temporal), or Qwen3-VL's (24 : 20 : 20).
+fn mrope_section(head_dim: usize, family: Family) -> [usize; 3] {
     let half = head_dim / 2;
-    let t = half / 4;
+    let t = match family {
+        Family::Qwen2Vl => half / 4,
+        Family::Qwen3Vl => half * 3 / 8,
+    };
     let h = (half - t) / 2;
     [t, h, half - t - h]
 }
@@ -240,8 +317,10 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     if !(a.rope_theta > 1.0 && a.rope_theta.is_finite()) {
         bail!("--rope-theta must be a finite number above 1");
     }
-    if a.image_side < 56 || !a.image_side.is_multiple_of(28) {
-        bail!("--image-side must be a multiple of 28, at least 56");
+    let step = a.family.side_step();
+    let side = a.image_side.unwrap_or(a.family.default_side());
+    if side < 2 * step || !side.is_multiple_of(step) {
+        bail!("--image-side for {} must be a multiple of {step}, at least {}", a.family.name(), 2 * step);
     }
     if a.width < 64 || !a.width.is_multiple_of(64) {
         bail!("--width must be a multiple of 64");
@@ -278,7 +357,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
             copy_model_files(init, &a.out)?;
         } else {
             let texts: Vec<String> = train.iter().flat_map(|r| [r.question.clone(), r.answer.clone()]).collect();
-            write_model_folder(&a.out, a, &texts)?;
+            write_model_folder(&a.out, a, side, &texts)?;
         }
     }
     if a.resume && start_step >= train.len().div_ceil(a.batch) * a.epochs {
@@ -305,6 +384,14 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
         device.label
     );
     let mut trainer = Trainer::new(vars, TrainSettings { lr: a.lr, weight_decay: 0.01, clip_norm: 1.0 })?;
+    let optimizer_path = a.out.join("optimizer.safetensors");
+    if a.resume {
+        if optimizer_path.is_file() {
+            trainer.load_state(&optimizer_path).context("--resume")?;
+        } else {
+            println!("train vlm: {} is missing, so the optimizer's moments restart", optimizer_path.display());
+        }
+    }
     let steps_per_epoch = train.len().div_ceil(a.batch);
     let total = steps_per_epoch * a.epochs;
     let mut rng = crate::sim::rng::Rng::new(a.seed ^ 0x5eed);
@@ -354,6 +441,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 save_checkpoint(trainer.vars(), &a.out, &a.out.join("last"))?;
                 std::fs::rename(a.out.join("last/model.safetensors"), a.out.join("last.safetensors"))?;
                 let _ = std::fs::remove_dir_all(a.out.join("last"));
+                trainer.save_state(&optimizer_path)?;
                 let improved = v.loss < best;
                 if improved {
                     best = v.loss;

@@ -4,6 +4,7 @@
 pub mod cnn;
 mod device;
 pub mod gsd;
+pub mod optim;
 pub mod vlm;
 
 pub use device::{ComputeDevice, compute_device};

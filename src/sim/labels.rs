@@ -25,6 +25,41 @@ pub const MIN_REGION_SHARE: f64 = 0.002;
 /// and frozen with the generator.
 pub const SEVERITY_THRESHOLDS: [f64; 3] = [0.056, 0.202, 0.503];
 
+/// A region's 95th percentile when it has no finite pixel (written as null): the colour scale's floor.
+pub const P95_FLOOR_DB: f64 = -20.0;
+
+/// The labels the trainers read back from a written scene's `meta.json` (the `labels` object of
+/// [`Labels`] as serialized).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLabels {
+    pub severity: usize,
+    pub region_share: [f64; 5],
+    /// A null (no finite pixel in the region) reads as [`P95_FLOOR_DB`].
+    pub region_p95_db: [f64; 5],
+    pub region_box: Option<[f32; 4]>,
+}
+
+/// Parse a scene's `meta.json` text; the error says which field is wrong (callers add the path).
+pub fn parse_stored_labels(meta_json: &str) -> Result<StoredLabels, String> {
+    let meta: serde_json::Value = serde_json::from_str(meta_json).map_err(|e| format!("not JSON: {e}"))?;
+    let labels = meta.get("labels").ok_or("no labels object")?;
+    fn field<T: serde::de::DeserializeOwned>(labels: &serde_json::Value, key: &str) -> Result<T, String> {
+        let v = labels.get(key).ok_or_else(|| format!("labels.{key} is missing"))?;
+        serde_json::from_value(v.clone()).map_err(|e| format!("labels.{key}: {e}"))
+    }
+    let severity: usize = field(labels, "severity")?;
+    if severity >= SEVERITY_CLASSES.len() {
+        return Err(format!("labels.severity: {severity} is not a class index (0-{})", SEVERITY_CLASSES.len() - 1));
+    }
+    let share = field::<[Option<f64>; 5]>(labels, "region_share")?.map(|x| x.unwrap_or(0.0));
+    if share.iter().any(|s| !(0.0..=1.0).contains(s)) {
+        return Err(format!("labels.region_share: {share:?} are not shares between 0 and 1"));
+    }
+    let p95 = field::<[Option<f64>; 5]>(labels, "region_p95_db")?.map(|x| x.unwrap_or(P95_FLOOR_DB));
+    let region_box = field(labels, "region_box")?;
+    Ok(StoredLabels { severity, region_share: share, region_p95_db: p95, region_box })
+}
+
 /// L1 class index of an affected share.
 pub fn severity_class(share: f64) -> usize {
     SEVERITY_THRESHOLDS.iter().take_while(|&&t| share >= t).count()
@@ -237,6 +272,38 @@ impl Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_labels_read_back_what_a_scene_writes_and_name_what_is_wrong() {
+        let scene = crate::sim::generate_scene(Scenario::LeoUrban, 3, 7, 32);
+        let text = serde_json::json!({"id": scene.id, "labels": scene.labels}).to_string();
+        let got = parse_stored_labels(&text).unwrap();
+        assert_eq!(got.severity, scene.labels.severity);
+        assert_eq!(got.region_share, scene.labels.region_share);
+        assert_eq!(got.region_p95_db, scene.labels.region_p95_db);
+        assert_eq!(got.region_box, scene.labels.region_box);
+
+        let with = |labels: serde_json::Value| parse_stored_labels(&serde_json::json!({"labels": labels}).to_string());
+        let ok = serde_json::json!({"severity": 1, "region_share": [0.0, 0.5, 1.0, null, 0.2],
+            "region_p95_db": [null, 3.0, -1.5, 0.0, 2.0], "region_box": null});
+        let l = with(ok.clone()).unwrap();
+        assert_eq!(l.region_p95_db[0], P95_FLOOR_DB, "a null percentile is the floor");
+        assert_eq!((l.region_share[3], l.region_box), (0.0, None));
+        for (key, bad, says) in [
+            ("severity", serde_json::json!(7), "not a class index"),
+            ("severity", serde_json::Value::Null, "severity"),
+            ("region_p95_db", serde_json::json!([1.0, 2.0, 3.0, 4.0]), "5"),
+            ("region_share", serde_json::json!([0.0, 0.5, 1.5, 0.0, 0.0]), "between 0 and 1"),
+            ("region_box", serde_json::json!([1, 2]), "4"),
+        ] {
+            let mut v = ok.clone();
+            v[key] = bad;
+            let e = with(v).unwrap_err();
+            assert!(e.contains(says), "{key}: {e}");
+        }
+        assert!(parse_stored_labels("{\"labels\": {}}").unwrap_err().contains("severity"));
+        assert!(parse_stored_labels("not json").is_err());
+    }
 
     #[test]
     fn severity_classes_follow_the_thresholds() {

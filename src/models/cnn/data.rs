@@ -81,37 +81,7 @@ pub fn load_examples(dataset: &Path, input: usize) -> Result<Vec<Example>, DataE
             |path: &Path, message: String| DataError::Scene { scene: r.scene.clone(), path: path.into(), message };
         let meta_path = dataset.join(&r.images.meta);
         let text = std::fs::read_to_string(&meta_path).map_err(|e| err(&meta_path, e.to_string()))?;
-        let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(&meta_path, e.to_string()))?;
-        let labels = &meta["labels"];
-        let severity =
-            labels["severity"].as_u64().ok_or_else(|| err(&meta_path, "labels.severity is missing".into()))? as usize;
-        let five = |key: &str| -> Result<[f32; 5], DataError> {
-            let v = labels[key]
-                .as_array()
-                .filter(|a| a.len() == 5)
-                .ok_or_else(|| err(&meta_path, format!("labels.{key} must be a list of five numbers")))?;
-            let mut out = [0f32; 5];
-            for (o, x) in out.iter_mut().zip(v) {
-                // A region without a percentile (NaN written as null) counts as the floor.
-                *o = x.as_f64().unwrap_or(-20.0) as f32;
-            }
-            Ok(out)
-        };
-        let share = five("region_share")?;
-        let region_p95_db = five("region_p95_db")?;
-        let bbox = match &labels["region_box"] {
-            serde_json::Value::Null => None,
-            v => {
-                let a: Vec<f32> = v
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect())
-                    .unwrap_or_default();
-                if a.len() != 4 {
-                    return Err(err(&meta_path, "labels.region_box must be null or four numbers".into()));
-                }
-                Some([a[0], a[1], a[2], a[3]])
-            }
-        };
+        let labels = crate::sim::labels::parse_stored_labels(&text).map_err(|m| err(&meta_path, m))?;
         // One square band, or an error naming the scene and the file.
         let load_square = |rel: &str| -> Result<crate::types::Raster, DataError> {
             let path = dataset.join(rel);
@@ -133,10 +103,10 @@ pub fn load_examples(dataset: &Path, input: usize) -> Result<Vec<Example>, DataE
             split: r.split,
             grid: resize(&band, n, input),
             input,
-            severity,
-            bbox,
-            region_affected: share.map(|s| f64::from(s) >= crate::sim::labels::REGION_AFFECTED_SHARE),
-            region_p95_db,
+            severity: labels.severity,
+            bbox: labels.region_box,
+            region_affected: labels.region_share.map(|s| s >= crate::sim::labels::REGION_AFFECTED_SHARE),
+            region_p95_db: labels.region_p95_db.map(|x| x as f32),
             exceed: truth.bands[0].iter().map(|&v| v > crate::sim::labels::PROTECTION_DB).collect(),
             truth_side: truth.width,
         });
@@ -315,7 +285,10 @@ mod tests {
         let meta = dir.path().join(format!("scenes/{}/meta.json", scene.id));
         std::fs::write(&meta, "{\"labels\": {}}").unwrap();
         let msg = load_examples(dir.path(), 32).unwrap_err().to_string();
-        assert!(msg.contains(&scene.id) && msg.contains("labels.severity") && msg.contains("meta.json"), "{msg}");
+        assert!(
+            msg.contains(&scene.id) && msg.contains("labels") && msg.contains("severity") && msg.contains("meta.json"),
+            "{msg}"
+        );
     }
 
     #[test]

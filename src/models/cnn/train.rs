@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{VarBuilder, VarMap};
+
+use crate::models::optim::{AdamParams, AdamW};
 use serde::{Deserialize, Serialize};
 
 use super::data::Example;
@@ -172,7 +174,8 @@ pub fn evaluate(net: &SpectrumResNet, examples: &[Example], device: &Device) -> 
 }
 
 /// Train on `train`, validate on `val`, write checkpoints into `out`:
-/// `model.safetensors` + `config.json` (best on val), `last.safetensors` + `state.json` (resume).
+/// `model.safetensors` + `config.json` (best on val), `last.safetensors` + `optimizer.safetensors` +
+/// `state.json` (resume).
 pub fn train(
     train: &[Example],
     val: &[Example],
@@ -230,9 +233,13 @@ pub fn train(
         vm.load(&last_path)?;
         state = TrainState { options: opts.clone(), ..saved };
     }
-    // AdamW's moments are not saved by candle; a resumed run restarts them (warm-up covers it).
-    let mut opt =
-        AdamW::new(vm.all_vars(), ParamsAdamW { lr: opts.lr, weight_decay: opts.weight_decay, ..Default::default() })?;
+    let params = AdamParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamParams::default() };
+    let mut opt = AdamW::new(AdamW::named(&vm), params)?;
+    // A state written before the optimizer's was saved resumes with fresh moments.
+    let opt_path = out.join("optimizer.safetensors");
+    if state.epochs_done > 0 && opt_path.is_file() {
+        opt.load(&opt_path)?;
+    }
     let steps_per_epoch = train.len().div_ceil(opts.batch);
     let total_steps = steps_per_epoch * opts.epochs;
     let warmup = (total_steps / 20).max(1);
@@ -252,7 +259,7 @@ pub fn train(
                 let t = (global - warmup) as f64 / (total_steps - warmup).max(1) as f64;
                 opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
             };
-            opt.set_learning_rate(lr);
+            opt.set_lr(lr);
             let owned: Vec<Example> = idx
                 .iter()
                 .map(|&i| if opts.augment { train[i].symmetry((rng.next_u64() % 8) as u8) } else { train[i].clone() })
@@ -293,6 +300,7 @@ pub fn train(
         state.epochs_done = epoch + 1;
         state.history.push(report);
         save_weights(&vm, &last_path)?;
+        opt.save(&opt_path)?;
         write_atomic(&state_path, &json(&state)?, "write the training state")?;
         if !progress(&TrainEvent::Epoch(report)) {
             return Err(TrainError::Cancelled(state.epochs_done));
@@ -355,12 +363,27 @@ mod tests {
         .unwrap();
         assert_eq!(s.epochs_done, 2);
         assert_eq!(events, 2 * 2 + 2);
-        for f in ["model.safetensors", "config.json", "last.safetensors", "state.json"] {
+        for f in ["model.safetensors", "config.json", "last.safetensors", "optimizer.safetensors", "state.json"] {
             assert!(dir.path().join(f).is_file(), "{f}");
         }
+        // Two copies of the run: one keeps its optimizer state, one loses it.
+        let (kept, lost) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for copy in [kept.path(), lost.path()] {
+            for f in ["last.safetensors", "optimizer.safetensors", "state.json"] {
+                std::fs::copy(dir.path().join(f), copy.join(f)).unwrap();
+            }
+        }
+        std::fs::remove_file(lost.path().join("optimizer.safetensors")).unwrap();
         // Resume to 3 epochs: only the third runs.
         let more = TrainOptions { epochs: 3, resume: true, ..opts.clone() };
         let s = train(&tr, &va, &cfg, &more, dir.path(), &Device::Cpu, &mut |_| true).unwrap();
+        // Resuming is deterministic and uses the saved moments: without them the third epoch differs.
+        let weights = |d: &Path| std::fs::read(d.join("last.safetensors")).unwrap();
+        for copy in [kept.path(), lost.path()] {
+            train(&tr, &va, &cfg, &more, copy, &Device::Cpu, &mut |_| true).unwrap();
+        }
+        assert!(weights(kept.path()) == weights(dir.path()), "the same resumed run gives the same weights");
+        assert!(weights(lost.path()) != weights(dir.path()), "restarted moments would give the same weights");
         assert_eq!(s.history.len(), 3);
         assert_eq!(s.history[2].epoch, 3);
         // The best checkpoint reloads and scores what training said it scored.

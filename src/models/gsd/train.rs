@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{VarBuilder, VarMap};
+
+use crate::models::optim::{AdamParams, AdamW};
 use serde::{Deserialize, Serialize};
 
 use super::crops::{Degradation, standardize};
@@ -176,8 +178,10 @@ pub fn train(
     }
     let vm = VarMap::new();
     let net = GsdNet::new(config, VarBuilder::from_varmap(&vm, DType::F32, device))?;
-    let mut opt =
-        AdamW::new(vm.all_vars(), ParamsAdamW { lr: opts.lr, weight_decay: opts.weight_decay, ..Default::default() })?;
+    let mut opt = AdamW::new(
+        AdamW::named(&vm),
+        AdamParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamParams::default() },
+    )?;
     let mut rng = Rng::new(opts.seed);
     let side = config.input;
     let warm = (opts.steps / 20).max(1);
@@ -191,7 +195,7 @@ pub fn train(
             let t = (step - warm) as f64 / (opts.steps - warm).max(1) as f64;
             opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
         };
-        opt.set_learning_rate(lr);
+        opt.set_lr(lr);
         let crops: Vec<Crop> = (0..opts.batch).map(|_| sampler.crop(opts, side, &mut rng)).collect();
         let (x, y) = batch(&crops, side, device)?;
         let out = net.forward_t(&x, true)?;

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::models::optim::{AdamParams, AdamW};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
-use candle_nn::Optimizer;
 use image::RgbImage;
 
 use super::VlmError;
@@ -112,18 +112,14 @@ pub struct StepReport {
 /// AdamW over the model's variables with gradient clipping.
 pub struct Trainer {
     vars: Vec<(String, Var)>,
-    opt: candle_nn::AdamW,
+    opt: AdamW,
     settings: TrainSettings,
 }
 
 impl Trainer {
     pub fn new(vars: Vec<(String, Var)>, settings: TrainSettings) -> Result<Self, VlmError> {
-        let params = candle_nn::ParamsAdamW {
-            lr: settings.lr,
-            weight_decay: settings.weight_decay,
-            ..candle_nn::ParamsAdamW::default()
-        };
-        let opt = candle_nn::AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
+        let params = AdamParams { lr: settings.lr, weight_decay: settings.weight_decay, ..AdamParams::default() };
+        let opt = AdamW::new(vars.clone(), params)?;
         Ok(Self { vars, opt, settings })
     }
 
@@ -132,7 +128,17 @@ impl Trainer {
     }
 
     pub fn set_lr(&mut self, lr: f64) {
-        self.opt.set_learning_rate(lr);
+        self.opt.set_lr(lr);
+    }
+
+    /// Save the optimizer's moments (to resume the same run).
+    pub fn save_state(&self, path: &Path) -> Result<(), VlmError> {
+        Ok(self.opt.save(path)?)
+    }
+
+    /// Load moments saved by [`Trainer::save_state`] for the same model.
+    pub fn load_state(&mut self, path: &Path) -> Result<(), VlmError> {
+        Ok(self.opt.load(path)?)
     }
 
     /// One step on a batch: mean loss, backward, clip, AdamW update.
