@@ -257,6 +257,10 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
         config["vision_config"]["num_position_embeddings"], 64,
         "one learned position per 16 px patch of 128 px"
     );
+    // Its chat template renders what the engine renders: Qwen3-VL has no default system turn.
+    let template = std::fs::read_to_string(q3.join("chat_template.jinja")).unwrap();
+    assert!(!template.contains("You are a helpful assistant"), "{template}");
+    assert!(std::fs::read_to_string(out.join("chat_template.jinja")).unwrap().contains("You are a helpful assistant"));
     let o = heatscope(&["ask", "--model", q3_path, "Severity?", "--max-tokens", "4"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut bad_side = small.to_vec();

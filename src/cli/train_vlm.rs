@@ -164,7 +164,10 @@ fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
     (0..n).map(|i| &all[i * all.len() / n]).collect()
 }
 
-const CHAT_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+/// The chat template written with a model (what the engine's `chat::render` does): Qwen2-VL's opens
+/// with a default system turn, Qwen3-VL's ([`CHAT_TEMPLATE_QWEN3`]) does not.
+const CHAT_TEMPLATE_QWEN2: &str = "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+const CHAT_TEMPLATE_QWEN3: &str = "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
 /// Write config, tokenizer and processor files for a fresh model whose images are at most `side`
 /// pixels a side.
@@ -271,7 +274,8 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
     ] {
         std::fs::write(out.join(name), serde_json::to_string_pretty(v)?).with_context(|| format!("writing {name}"))?;
     }
-    std::fs::write(out.join("chat_template.jinja"), CHAT_TEMPLATE)?;
+    let template = if qwen3 { CHAT_TEMPLATE_QWEN3 } else { CHAT_TEMPLATE_QWEN2 };
+    std::fs::write(out.join("chat_template.jinja"), template)?;
     Ok(())
 }
 
