@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Does a VLM's vision tower see what L2 questions ask? A linear probe on its image tokens.
 
-Runs the vision tower of a Qwen2-VL model folder (transformers' implementation) on the rendered
+Runs the vision tower of a Qwen2-VL or Qwen3-VL model folder (transformers' implementation) on the rendered
 observed.png of SpectrumQA-sim scenes, fits ridge regression from the flattened image tokens to the
 five regions' TRUE 95th-percentile I/N (meta.json labels) on train scenes, and reports on test
 scenes: R^2 per region, and how often the probe's values answer "which of two regions is worse"
@@ -20,7 +20,7 @@ import os
 import numpy as np
 import torch
 from PIL import Image
-from transformers import AutoImageProcessor, Qwen2VLForConditionalGeneration
+from transformers import AutoImageProcessor, AutoModelForImageTextToText
 
 REGIONS = ["top-left", "top-right", "bottom-left", "bottom-right", "centre"]
 
@@ -29,6 +29,8 @@ def image_tokens(model, processor, png):
     inputs = processor(images=[Image.open(png).convert("RGB")], return_tensors="pt")
     with torch.no_grad():
         out = model.model.visual(inputs["pixel_values"], grid_thw=inputs["image_grid_thw"])
+    if isinstance(out, tuple):
+        out = out[0]  # Qwen3-VL: (merged tokens, deepstack features)
     if not torch.is_tensor(out):
         # transformers 5 returns the merged tokens (what the language model reads) as pooler_output.
         out = out.pooler_output if getattr(out, "pooler_output", None) is not None else out[0]
@@ -44,12 +46,12 @@ def ridge(x, y, lam):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="Qwen2-VL model folder")
+    ap.add_argument("--model", required=True, help="Qwen2-VL or Qwen3-VL model folder")
     ap.add_argument("--dataset", required=True, help="folder written by `heatscope data spectrum`")
     ap.add_argument("--train-scenes", type=int, default=1500)
     ap.add_argument("--test-scenes", type=int, default=400)
     a = ap.parse_args()
-    model = Qwen2VLForConditionalGeneration.from_pretrained(a.model, dtype=torch.float32).eval()
+    model = AutoModelForImageTextToText.from_pretrained(a.model, dtype=torch.float32).eval()
     processor = AutoImageProcessor.from_pretrained(a.model)
     want = {"train": a.train_scenes, "test": a.test_scenes}
     x = {"train": [], "test": []}
