@@ -173,6 +173,8 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
         "3",
         "--val-questions",
         "2",
+        "--family",
+        "qwen2-vl",
     ];
     let o = heatscope(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -243,10 +245,10 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(2) && e.contains("--init") && e.contains("--resume"), "{e}");
 
-    // A Qwen3-VL model from scratch: its own config layout, read back by the same loader.
+    // A Qwen3-VL model from scratch (the default family): its own config layout, read back by the same loader.
     let q3 = dir.path().join("q3");
     let q3_path = q3.to_str().unwrap();
-    let small = ["--width", "64", "--layers", "2", "--vocab", "320", "--family", "qwen3-vl"];
+    let small = ["--width", "64", "--layers", "2", "--vocab", "320"];
     let o = tune(q3_path, &small);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let config: serde_json::Value =

@@ -1,4 +1,4 @@
-//! `heatscope train vlm`: a small model of the engine's architecture (Qwen2-VL layout, own BPE
+//! `heatscope train vlm`: a small model of the engine's architecture (Qwen3-VL or Qwen2-VL layout, own BPE
 //! tokenizer) trained from scratch on a SpectrumQA-sim dataset's train split (L2 and L4 questions by
 //! default), validated on its val split, written as a model folder that `QwenVl::load` (and
 //! transformers) read: config.json, tokenizer.json, preprocessor_config.json, generation_config.json,
@@ -46,10 +46,11 @@ pub struct VlmTrainArgs {
     pub width: usize,
     #[arg(long, default_value_t = 4)]
     pub layers: usize,
-    /// Architecture of the new model: Qwen2-VL (patch 14, rows and columns on the lowest rotary
-    /// frequencies, no absolute image positions) or Qwen3-VL (patch 16, learned absolute positions in
-    /// the vision tower, interleaved rotary sections, a deepstack merger into the first decoder layer).
-    #[arg(long, value_enum, default_value_t = Family::Qwen2Vl)]
+    /// Architecture of the new model: Qwen3-VL (patch 16, learned absolute positions in the vision
+    /// tower, interleaved rotary sections, a deepstack merger into the first decoder layer; what the
+    /// bundled model uses) or Qwen2-VL (patch 14, rows and columns on the lowest rotary frequencies, no
+    /// absolute image positions).
+    #[arg(long, value_enum, default_value_t = Family::Qwen3Vl)]
     pub family: Family,
     /// Largest image side after resizing (pixels, a multiple of 28 for Qwen2-VL, of 32 for Qwen3-VL);
     /// default 112 (Qwen2-VL) or 128 (Qwen3-VL: a 128 px map at its own resolution).
