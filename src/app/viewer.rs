@@ -73,21 +73,38 @@ fn gsd_view(app: &HeatscopeApp) -> GsdView {
     GsdView { resolved: app.resolved_gsd(), crops }
 }
 
-const ESTIMATED: &str = " (estimated)";
+/// Where the pixel size the scale bar and readout use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SizeOrigin {
+    /// The file's own pixel size or GSD metadata.
+    File,
+    Estimate,
+    Override,
+}
 
-/// The pixel size the scale bar and readout use, with a note on where it came from: the resolved GSD
-/// for ground images, the file's own pixel size otherwise (sky images).
-fn shown_pixel_size(gsd: &GsdView, raster: &crate::types::Raster) -> Option<(crate::types::PixelSize, &'static str)> {
+impl SizeOrigin {
+    fn note(self) -> &'static str {
+        match self {
+            Self::File => "",
+            Self::Estimate => " (estimated)",
+            Self::Override => " (override)",
+        }
+    }
+}
+
+/// The pixel size the scale bar and readout use, with where it came from: the resolved GSD for
+/// ground images, the file's own pixel size otherwise (sky images).
+fn shown_pixel_size(gsd: &GsdView, raster: &crate::types::Raster) -> Option<(crate::types::PixelSize, SizeOrigin)> {
     match &gsd.resolved {
         Some(r) => {
-            let note = match r.source {
-                crate::models::gsd::GsdSource::Estimate => ESTIMATED,
-                crate::models::gsd::GsdSource::Override => " (override)",
-                crate::models::gsd::GsdSource::Metadata(_) => "",
+            let origin = match r.source {
+                crate::models::gsd::GsdSource::Estimate => SizeOrigin::Estimate,
+                crate::models::gsd::GsdSource::Override => SizeOrigin::Override,
+                crate::models::gsd::GsdSource::Metadata(_) => SizeOrigin::File,
             };
-            Some((r.pixel_size(raster.meta.pixel_size.as_ref()), note))
+            Some((r.pixel_size(raster.meta.pixel_size.as_ref()), origin))
         }
-        None => raster.meta.pixel_size.clone().map(|p| (p, "")),
+        None => raster.meta.pixel_size.clone().map(|p| (p, SizeOrigin::File)),
     }
 }
 
@@ -214,8 +231,8 @@ fn image_view(
         super::gsd::overlay(&painter, e, *side, |x, y| to_pt([x, y]));
     }
     let shown = shown_pixel_size(gsd, raster);
-    if let Some((p, note)) = &shown {
-        overlays::scale_bar(&painter, image_rect, p, transform.zoom / ppp, note);
+    if let Some((p, origin)) = &shown {
+        overlays::scale_bar(&painter, image_rect, p, transform.zoom / ppp, origin.note());
     }
 
     // Readout: the pinned pixel, else the one under the cursor.
@@ -234,7 +251,7 @@ fn readout(
     doc: &Document,
     pixel: Option<[i64; 2]>,
     raster: &crate::types::Raster,
-    size: Option<&(crate::types::PixelSize, &'static str)>,
+    size: Option<&(crate::types::PixelSize, SizeOrigin)>,
 ) {
     let Some([col, row]) = pixel.filter(|&[c, r]| raster.index(c, r).is_some()) else {
         ui.weak("Hover over the image to read a pixel; click to pin it, arrows to step.");
@@ -274,9 +291,10 @@ fn readout(
         }
     }
     let mut second = String::new();
-    if let Some((p, note)) = size {
+    if let Some((p, origin)) = size {
         let approx = if p.approximate { "~" } else { "" };
-        if *note == ESTIMATED {
+        let note = origin.note();
+        if *origin == SizeOrigin::Estimate {
             // An estimate is good to a factor, not to six digits.
             second += &format!("pixel ~{}{note}", crate::models::gsd::format_metres(p.x));
         } else {
