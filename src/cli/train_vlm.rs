@@ -15,7 +15,7 @@ use candle_core::DType;
 use serde_json::json;
 
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer};
-use crate::models::vlm::train::{Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_checkpoint};
+use crate::models::vlm::train::{Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_weights};
 use crate::models::vlm::{Part, QwenVl};
 use crate::sim::questions::ranking_question;
 use crate::sim::scenario::Scenario;
@@ -84,6 +84,9 @@ pub struct VlmTrainArgs {
     pub rank_questions: bool,
 }
 
+/// Patches merged into one language-model token along each side.
+const MERGE: usize = 2;
+
 /// The architecture `train vlm` writes for a model trained from scratch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Family {
@@ -94,12 +97,17 @@ pub enum Family {
 }
 
 impl Family {
-    /// Image side must be a multiple of this (patch size x merge size).
-    fn side_step(self) -> usize {
+    /// The vision tower's patch side in pixels.
+    fn patch(self) -> usize {
         match self {
-            Self::Qwen2Vl => 28,
-            Self::Qwen3Vl => 32,
+            Self::Qwen2Vl => 14,
+            Self::Qwen3Vl => 16,
         }
+    }
+
+    /// Image side must be a multiple of this (patch side x the 2 x 2 merge).
+    fn side_step(self) -> usize {
+        self.patch() * MERGE
     }
 
     fn name(self) -> &'static str {
@@ -165,10 +173,24 @@ fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
     (0..n).map(|i| &all[i * all.len() / n]).collect()
 }
 
-/// The chat template written with a model (what the engine's `chat::render` does): Qwen2-VL's opens
-/// with a default system turn, Qwen3-VL's ([`CHAT_TEMPLATE_QWEN3`]) does not.
-const CHAT_TEMPLATE_QWEN2: &str = "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
-const CHAT_TEMPLATE_QWEN3: &str = "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+/// A chat template that renders what the engine's `chat::render` does, after `$system` (what the
+/// family writes before the first turn).
+macro_rules! chat_template {
+    ($system:literal) => {
+        concat!(
+            "{% for message in messages %}",
+            $system,
+            "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        )
+    };
+}
+
+/// Qwen2-VL's template opens with a default system turn.
+const CHAT_TEMPLATE_QWEN2: &str = chat_template!(
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+);
+/// Qwen3-VL's does not.
+const CHAT_TEMPLATE_QWEN3: &str = chat_template!("");
 
 /// Write config, tokenizer and processor files for a fresh model whose images are at most `side`
 /// pixels a side.
@@ -197,7 +219,8 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
         "bos_token_id": id("<|endoftext|>")?,
         "eos_token_id": id("<|im_end|>")?,
     });
-    let (architecture, model_type, vision_config, patch, mean_std) = if qwen3 {
+    let patch = a.family.patch();
+    let (architecture, model_type, vision_config, mean_std) = if qwen3 {
         text["model_type"] = json!("qwen3_vl_text");
         text["head_dim"] = json!(head_dim);
         text["attention_bias"] = json!(false);
@@ -205,7 +228,7 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
             "rope_type": "default", "mrope_section": mrope_section(head_dim, a.family),
             "mrope_interleaved": true, "rope_theta": a.rope_theta,
         });
-        let patches = side / 16;
+        let patches = side / patch;
         let vision_config = json!({
             "model_type": "qwen3_vl_vision",
             "depth": depth,
@@ -213,8 +236,8 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
             "intermediate_size": vision * 4,
             "out_hidden_size": a.width,
             "num_heads": vision_heads,
-            "patch_size": 16,
-            "spatial_merge_size": 2,
+            "patch_size": patch,
+            "spatial_merge_size": MERGE,
             "temporal_patch_size": 2,
             "in_channels": 3,
             "hidden_act": "gelu_pytorch_tanh",
@@ -223,7 +246,7 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
             "num_position_embeddings": patches * patches,
             "deepstack_visual_indexes": [0],
         });
-        ("Qwen3VLForConditionalGeneration", "qwen3_vl", vision_config, 16, [0.5; 6])
+        ("Qwen3VLForConditionalGeneration", "qwen3_vl", vision_config, [0.5; 6])
     } else {
         text["model_type"] = json!("qwen2_vl_text");
         text["rope_parameters"] = json!({
@@ -236,14 +259,14 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
             "hidden_size": a.width,
             "num_heads": vision_heads,
             "mlp_ratio": 4,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
+            "patch_size": patch,
+            "spatial_merge_size": MERGE,
             "temporal_patch_size": 2,
             "in_channels": 3,
             "hidden_act": "quick_gelu",
         });
         let clip = [0.48145466, 0.4578275, 0.40821073, 0.26862954, 0.26130258, 0.27577711];
-        ("Qwen2VLForConditionalGeneration", "qwen2_vl", vision_config, 14, clip)
+        ("Qwen2VLForConditionalGeneration", "qwen2_vl", vision_config, clip)
     };
     let config = json!({
         "architectures": [architecture],
@@ -257,7 +280,7 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
         "vision_config": vision_config,
     });
     let pre = json!({
-        "min_pixels": 56 * 56, "max_pixels": side * side, "patch_size": patch, "temporal_patch_size": 2, "merge_size": 2,
+        "min_pixels": 56 * 56, "max_pixels": side * side, "patch_size": patch, "temporal_patch_size": 2, "merge_size": MERGE,
         "image_mean": &mean_std[..3], "image_std": &mean_std[3..],
         "image_processor_type": "Qwen2VLImageProcessor",
         "processor_class": if qwen3 { "Qwen3VLProcessor" } else { "Qwen2VLProcessor" },
@@ -443,9 +466,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 if val_set.is_empty() {
                     v.loss = running; // no val split: keep the last weights as the model
                 }
-                save_checkpoint(trainer.vars(), &a.out, &a.out.join("last"))?;
-                std::fs::rename(a.out.join("last/model.safetensors"), a.out.join("last.safetensors"))?;
-                let _ = std::fs::remove_dir_all(a.out.join("last"));
+                save_weights(trainer.vars(), &a.out.join("last.safetensors"))?;
                 trainer.save_state(&optimizer_path)?;
                 let improved = v.loss < best;
                 if improved {
@@ -527,4 +548,19 @@ fn validate(model: &QwenVl, val: &[&Item]) -> anyhow::Result<ValScores> {
     }
     #[allow(clippy::cast_precision_loss)]
     Ok(ValScores { loss: total / val.len() as f64, exact: exact as f64 / val.len() as f64, by_kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_templates_differ_only_in_the_default_system_turn() {
+        // The bundled model's folder was written by this command.
+        let bundled = include_str!("../../models/vlm-spectrum-tiny/chat_template.jinja");
+        assert_eq!(CHAT_TEMPLATE_QWEN3, bundled);
+        let system = "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful \
+                      assistant.<|im_end|>\n{% endif %}";
+        assert_eq!(CHAT_TEMPLATE_QWEN2.replacen(system, "", 1), CHAT_TEMPLATE_QWEN3);
+    }
 }

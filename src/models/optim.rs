@@ -54,6 +54,11 @@ impl AdamW {
         vars
     }
 
+    /// The variables it updates, by name (those of a float dtype, in the order given).
+    pub fn vars(&self) -> &[(String, Var)] {
+        &self.vars
+    }
+
     pub fn set_lr(&mut self, lr: f64) {
         self.params.lr = lr;
     }

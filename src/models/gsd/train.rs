@@ -7,14 +7,13 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-
-use crate::models::optim::{AdamParams, AdamW};
 use serde::{Deserialize, Serialize};
 
 use super::crops::{Degradation, standardize};
 use super::data::{GSD_RANGE_M, SourceImage};
 use super::net::{GsdConfig, GsdNet, nll_loss};
 use crate::io::atomic;
+use crate::models::optim::{AdamParams, AdamW};
 use crate::sim::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -111,7 +111,6 @@ pub struct StepReport {
 
 /// AdamW over the model's variables with gradient clipping.
 pub struct Trainer {
-    vars: Vec<(String, Var)>,
     opt: AdamW,
     settings: TrainSettings,
 }
@@ -119,12 +118,11 @@ pub struct Trainer {
 impl Trainer {
     pub fn new(vars: Vec<(String, Var)>, settings: TrainSettings) -> Result<Self, VlmError> {
         let params = AdamParams { lr: settings.lr, weight_decay: settings.weight_decay, ..AdamParams::default() };
-        let opt = AdamW::new(vars.clone(), params)?;
-        Ok(Self { vars, opt, settings })
+        Ok(Self { opt: AdamW::new(vars, params)?, settings })
     }
 
     pub fn vars(&self) -> &[(String, Var)] {
-        &self.vars
+        self.opt.vars()
     }
 
     pub fn set_lr(&mut self, lr: f64) {
@@ -147,10 +145,10 @@ impl Trainer {
         if !loss.is_finite() {
             return Err(VlmError::Prompt(format!("the loss is {loss}; lower the learning rate")));
         }
-        let grad_norm = global_norm(&self.vars, &grads)?;
+        let grad_norm = global_norm(self.opt.vars(), &grads)?;
         if grad_norm > self.settings.clip_norm {
             let scale = self.settings.clip_norm / grad_norm;
-            for (_, var) in &self.vars {
+            for (_, var) in self.opt.vars() {
                 if let Some(g) = grads.get(var.as_tensor()) {
                     let scaled = (g * scale)?;
                     grads.insert(var.as_tensor(), scaled);
@@ -185,16 +183,19 @@ pub const FOLDER_FILES: [&str; 8] = [
     "processor_config.json",
 ];
 
-/// Write the variables as `out/model.safetensors` (through a temporary file, so a crash never leaves a
-/// half-written checkpoint) and copy the folder's config, tokenizer and processor files beside it.
+/// Write the variables to `dest` (safetensors, through a temporary file, so a crash never leaves a
+/// half-written checkpoint).
+pub fn save_weights(vars: &[(String, Var)], dest: &Path) -> Result<(), VlmError> {
+    let tensors: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    crate::io::atomic::replace(dest, |tmp| candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other))
+        .map_err(|e| VlmError::io(dest, e))
+}
+
+/// Write the variables as `out/model.safetensors` ([`save_weights`]) and copy the folder's config,
+/// tokenizer and processor files beside it: a model folder.
 pub fn save_checkpoint(vars: &[(String, Var)], source_dir: &Path, out: &Path) -> Result<(), VlmError> {
     std::fs::create_dir_all(out).map_err(|e| VlmError::io(out, e))?;
-    let tensors: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-    let dest = out.join("model.safetensors");
-    crate::io::atomic::replace(&dest, |tmp| {
-        candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
-    })
-    .map_err(|e| VlmError::io(&dest, e))?;
+    save_weights(vars, &out.join("model.safetensors"))?;
     if source_dir != out {
         copy_folder_files(source_dir, out)?;
     }
