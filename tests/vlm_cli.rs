@@ -217,12 +217,12 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let o = heatscope(&["ask", "--model", o_path, "Severity?", "--max-tokens", "4"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    // Fine-tuning it with the extra ranking questions keeps its tokenizer and architecture.
+    // Fine-tuning it with the extra ranking and region-values questions keeps its tokenizer and architecture.
     let tuned = dir.path().join("tuned");
     let t_path = tuned.to_str().unwrap();
     let tune = |out: &str, extra: &[&str]| {
         let mut v = vec!["train", "vlm", "--dataset", d, "--out", out, "--epochs", "1", "--batch", "4"];
-        v.extend_from_slice(&["--every", "3", "--val-questions", "2", "--rank-questions"]);
+        v.extend_from_slice(&["--every", "3", "--val-questions", "2", "--rank-questions", "--region-values"]);
         v.extend_from_slice(extra);
         heatscope(&v)
     };
@@ -230,6 +230,7 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("ranking questions added (one per train scene)"), "{stdout}");
+    assert!(stdout.contains("region-values questions added (one per train scene)"), "{stdout}");
     for f in ["config.json", "tokenizer.json", "chat_template.jinja"] {
         assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(tuned.join(f)).unwrap(), "{f} differs");
     }
@@ -249,8 +250,14 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let q3 = dir.path().join("q3");
     let q3_path = q3.to_str().unwrap();
     let small = ["--width", "64", "--layers", "2", "--vocab", "320"];
-    let o = tune(q3_path, &small);
+    // With grounding drills (drawn at the dataset's 48 px) and a step budget shorter than the epoch.
+    let mut drilled = small.to_vec();
+    drilled.extend_from_slice(&["--drills", "3", "--max-steps", "3"]);
+    let o = tune(q3_path, &drilled);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("drill questions added (3 drills of 48 px)"), "{stdout}");
+    assert!(stdout.contains("step 3:") && stdout.contains("; drills ") && !stdout.contains("step 4"), "{stdout}");
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(q3.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model_type"], "qwen3_vl");

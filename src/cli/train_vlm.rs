@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer};
 use crate::models::vlm::train::{Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_weights};
 use crate::models::vlm::{Part, QwenVl};
-use crate::sim::questions::ranking_question;
+use crate::sim::questions::{ranking_question, region_values_question};
 use crate::sim::scenario::Scenario;
 use crate::types::{Level, QaRecord, Split};
 
@@ -82,6 +82,19 @@ pub struct VlmTrainArgs {
     /// 95th-percentile I/N (from the scene's meta.json). Never asked in evaluation.
     #[arg(long)]
     pub rank_questions: bool,
+    /// Also train on one extra question per train scene: every region's true 95th-percentile I/N,
+    /// each value written after its region's name (a dense lesson in reading a named region). Never
+    /// asked in evaluation.
+    #[arg(long)]
+    pub region_values: bool,
+    /// Also train on the L2 questions of this many grounding drills: quiet maps with a few round hot
+    /// spots, where which region is hotter is plain to see (see `sim::drill`). Never asked in
+    /// evaluation; 32 more drills are scored at each checkpoint as the `drill` kind.
+    #[arg(long, default_value_t = 0)]
+    pub drills: u64,
+    /// Stop after this many steps (the learning-rate schedule spans them) instead of after --epochs.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
 }
 
 /// Patches merged into one language-model token along each side.
@@ -128,17 +141,43 @@ impl Family {
 /// One training or validation question: the rendered map, the question and its reference answer.
 #[derive(Clone, Debug)]
 struct Item {
-    png: PathBuf,
+    image: ItemImage,
     question: String,
     answer: String,
-    /// The question kind's name (`rank` for the extra ranking questions).
+    /// The question kind's name (`ranking` and `region-values` for the training-only extras).
     kind: &'static str,
+}
+
+/// Where an item's map comes from: a dataset's rendered PNG (read at each step, so a large dataset
+/// is not held in memory) or a drill drawn at start-up (a 128 px drill is 48 KiB).
+#[derive(Clone, Debug)]
+enum ItemImage {
+    File(PathBuf),
+    Drawn(std::sync::Arc<image::RgbImage>),
+}
+
+/// The questions of drills `range` of the run's drill stream (see [`crate::sim::drill`]), at the
+/// dataset's map size.
+fn drill_items(seed: u64, range: std::ops::Range<u64>, size: usize) -> anyhow::Result<Vec<Item>> {
+    let lut = crate::render::colormap::Colormap::Turbo.table();
+    let mut out = Vec::new();
+    for i in range {
+        let d = crate::sim::drill::drill(seed, i, size, &lut)?;
+        let image = ItemImage::Drawn(std::sync::Arc::new(d.image));
+        out.extend(d.questions.into_iter().map(|q| Item {
+            image: image.clone(),
+            question: q.text,
+            answer: q.answer,
+            kind: "drill",
+        }));
+    }
+    Ok(out)
 }
 
 impl Item {
     fn of(dataset: &Path, r: &QaRecord) -> Self {
         Self {
-            png: dataset.join(&r.images.png),
+            image: ItemImage::File(dataset.join(&r.images.png)),
             question: r.question.clone(),
             answer: r.answer.clone(),
             kind: r.kind.name(),
@@ -146,8 +185,14 @@ impl Item {
     }
 }
 
-/// One ranking question per scene of `records` (see [`ranking_question`]).
-fn ranking_items(dataset: &Path, records: &[QaRecord]) -> anyhow::Result<Vec<Item>> {
+/// One extra question per scene of `records`, made by `ask` from the scene's scenario and its regions'
+/// true 95th-percentile I/N (from its meta.json); `kind` names them in progress lines.
+fn per_scene_items(
+    dataset: &Path,
+    records: &[QaRecord],
+    kind: &'static str,
+    ask: fn(Scenario, &[f64; 5]) -> (String, String),
+) -> anyhow::Result<Vec<Item>> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for r in records.iter().filter(|r| seen.insert(r.scene.clone())) {
@@ -157,10 +202,21 @@ fn ranking_items(dataset: &Path, records: &[QaRecord]) -> anyhow::Result<Vec<Ite
             .map_err(|m| anyhow::anyhow!("{}: {m}", meta_path.display()))?;
         let scenario = Scenario::parse(&r.scenario)
             .ok_or_else(|| anyhow::anyhow!("{}: unknown scenario {:?}", meta_path.display(), r.scenario))?;
-        let (question, answer) = ranking_question(scenario, &labels.region_p95_db);
-        out.push(Item { png: dataset.join(&r.images.png), question, answer, kind: "rank" });
+        let (question, answer) = ask(scenario, &labels.region_p95_db);
+        out.push(Item { image: ItemImage::File(dataset.join(&r.images.png)), question, answer, kind });
     }
     Ok(out)
+}
+
+/// Side of the first train item's map (drills are drawn at the dataset's size).
+fn map_size(item: &Item) -> anyhow::Result<usize> {
+    match &item.image {
+        ItemImage::File(png) => {
+            let (w, h) = image::image_dimensions(png).with_context(|| format!("reading {}", png.display()))?;
+            Ok(w.max(h) as usize)
+        }
+        ItemImage::Drawn(img) => Ok(img.width().max(img.height()) as usize),
+    }
 }
 
 /// About `n` records spread evenly over `all` (the manifest is ordered by scenario, so its first
@@ -325,7 +381,10 @@ fn mrope_section(head_dim: usize, family: Family) -> [usize; 3] {
 }
 
 fn sample_of(item: &Item) -> anyhow::Result<Sample> {
-    let img = image::open(&item.png).with_context(|| format!("reading {}", item.png.display()))?.to_rgb8();
+    let img = match &item.image {
+        ItemImage::File(png) => image::open(png).with_context(|| format!("reading {}", png.display()))?.to_rgb8(),
+        ItemImage::Drawn(img) => img.as_ref().clone(),
+    };
     Ok(Sample {
         parts: vec![Part::Image, Part::Text(item.question.clone())],
         images: vec![img],
@@ -362,10 +421,23 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
         bail!("the train split has no {} questions", a.levels);
     }
     let mut train: Vec<Item> = train_records.iter().map(|r| Item::of(&a.dataset, r)).collect();
-    if a.rank_questions {
-        let ranking = ranking_items(&a.dataset, &train_records)?;
-        println!("train vlm: {} ranking questions added (one per train scene)", ranking.len());
-        train.extend(ranking);
+    for (wanted, kind, ask) in [
+        (a.rank_questions, "ranking", ranking_question as fn(Scenario, &[f64; 5]) -> (String, String)),
+        (a.region_values, "region-values", region_values_question),
+    ] {
+        if wanted {
+            let extra = per_scene_items(&a.dataset, &train_records, kind, ask)?;
+            println!("train vlm: {} {kind} questions added (one per train scene)", extra.len());
+            train.extend(extra);
+        }
+    }
+    let mut val_drills = Vec::new();
+    if a.drills > 0 {
+        let size = map_size(&train[0])?;
+        let extra = drill_items(a.seed, 0..a.drills, size)?;
+        println!("train vlm: {} drill questions added ({} drills of {size} px)", extra.len(), a.drills);
+        train.extend(extra);
+        val_drills = drill_items(a.seed, a.drills..a.drills + 32, size)?;
     }
     let state_path = a.out.join("state.json");
     let mut start_step = 0usize;
@@ -388,7 +460,9 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
             write_model_folder(&a.out, a, side, &texts)?;
         }
     }
-    if a.resume && start_step >= train.len().div_ceil(a.batch) * a.epochs {
+    let steps_per_epoch = train.len().div_ceil(a.batch);
+    let total = a.max_steps.map_or(steps_per_epoch * a.epochs, |m| m.clamp(1, steps_per_epoch * a.epochs));
+    if a.resume && start_step >= total {
         println!("the run in {} is finished ({start_step} steps); writing the f16 copy", a.out.display());
         return write_f16(&a.out);
     }
@@ -420,18 +494,20 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
             println!("train vlm: {} is missing, so the optimizer's moments restart", optimizer_path.display());
         }
     }
-    let steps_per_epoch = train.len().div_ceil(a.batch);
-    let total = steps_per_epoch * a.epochs;
     let mut rng = crate::sim::rng::Rng::new(a.seed ^ 0x5eed);
     let val_items: Vec<Item> = val.iter().map(|r| Item::of(&a.dataset, r)).collect();
     let val_set: Vec<&Item> = spread(&val_items, a.val_questions);
+    let val_drills: Vec<&Item> = val_drills.iter().collect();
     let started = Instant::now();
     let mut running = 0.0;
     let mut step = 0usize;
-    for epoch in 0..a.epochs {
+    'epochs: for epoch in 0..a.epochs {
         rng.shuffle(&mut train);
         for batch in train.chunks(a.batch) {
             step += 1;
+            if step > total {
+                break 'epochs;
+            }
             if step <= start_step {
                 continue;
             }
@@ -478,7 +554,13 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 let state = json!({"step": step, "best_val_loss": best, "val_loss": v.loss, "val_exact": v.exact});
                 crate::io::atomic::write(&state_path, serde_json::to_string_pretty(&state)?)?;
                 eprintln!();
-                let per_kind: String = v.by_kind.iter().map(|(k, (hit, n))| format!("; {k} {hit}/{n}")).collect();
+                let mut per_kind: String = v.by_kind.iter().map(|(k, (hit, n))| format!("; {k} {hit}/{n}")).collect();
+                if !val_drills.is_empty() {
+                    // Scored apart: drills never decide which checkpoint is kept.
+                    let d = validate(&model, &val_drills)?;
+                    let hits = d.by_kind.values().map(|h| h.0).sum::<usize>();
+                    per_kind += &format!("; drills {hits}/{} (loss {:.3})", val_drills.len(), d.loss);
+                }
                 println!(
                     "step {step}: train loss {running:.3}, val loss {:.3}, val exact answers {:.3} (n {}{per_kind}){}",
                     v.loss,

@@ -6,6 +6,7 @@
 
 pub mod antenna;
 mod dataset;
+pub mod drill;
 pub mod field;
 pub mod grf;
 pub mod labels;

@@ -103,6 +103,71 @@ fn pick<'a>(rng: &mut Rng, v: &'a [&'a str]) -> &'a str {
     rng.pick(v).copied().unwrap_or("")
 }
 
+/// The L2 questions about one map's five regions, from their affected shares and 95th percentiles:
+/// two "affected" questions, one "worse" (the first random pair further apart than the margin) and one
+/// "worst" when `worst_region` is defined. `ctx` opens each question ([`context`]).
+pub fn region_questions(
+    ctx: &str,
+    region_share: &[f64; 5],
+    region_p95_db: &[f64; 5],
+    worst_region: Option<usize>,
+    rng: &mut Rng,
+) -> Vec<Question> {
+    let mut out = Vec::new();
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut regions: Vec<usize> = (0..5).collect();
+    rng.shuffle(&mut regions);
+    for &k in &regions[..2] {
+        let q = pick(rng, &AFFECTED_Q).replace("{r}", REGIONS[k]);
+        out.push(Question {
+            kind: QuestionKind::RegionAffected,
+            text: format!(
+                "{ctx} {q} A region is affected when at least {:.0} % of its pixels exceed -6 dB. Answer yes or no.",
+                REGION_AFFECTED_SHARE * 100.0
+            ),
+            answer: if region_share[k] >= REGION_AFFECTED_SHARE { "yes" } else { "no" }.to_string(),
+            choices: strings(&["yes", "no"]),
+            bbox: None,
+            concepts: vec![],
+        });
+    }
+
+    // "Which is worse": the first random pair whose 95th percentiles differ by more than the margin.
+    let mut pairs: Vec<(usize, usize)> = (0..5).flat_map(|a| (a + 1..5).map(move |b| (a, b))).collect();
+    rng.shuffle(&mut pairs);
+    if let Some(&(a, b)) = pairs.iter().find(|&&(a, b)| (region_p95_db[a] - region_p95_db[b]).abs() > WORSE_MARGIN_DB) {
+        let (a, b) = if rng.chance(0.5) { (a, b) } else { (b, a) };
+        let worse = if region_p95_db[a] > region_p95_db[b] { a } else { b };
+        let q = pick(rng, &WORSE_Q).replace("{a}", REGIONS[a]).replace("{b}", REGIONS[b]);
+        out.push(Question {
+            kind: QuestionKind::WhichWorse,
+            text: format!(
+                "{ctx} {q} Compare the 95th-percentile I/N of the two regions. Answer with the region's name."
+            ),
+            answer: REGIONS[worse].to_string(),
+            choices: strings(&[REGIONS[a], REGIONS[b]]),
+            bbox: None,
+            concepts: vec![],
+        });
+    }
+
+    if let Some(k) = worst_region {
+        out.push(Question {
+            kind: QuestionKind::WorstRegion,
+            text: format!(
+                "{ctx} {} Regions: top-left, top-right, bottom-left, bottom-right quadrants and the centre (the middle half \
+                 of the map in each direction); compare their 95th-percentile I/N. Answer with one region name.",
+                pick(rng, &WORST_Q)
+            ),
+            answer: REGIONS[k].to_string(),
+            choices: strings(&REGIONS),
+            bbox: None,
+            concepts: vec![],
+        });
+    }
+    out
+}
+
 /// The questions of one scene, in a fixed order: L1, L2 (two "affected", one "worse" and one
 /// "worst" when they are well defined), L3, L4.
 pub fn questions(scenario: Scenario, labels: &Labels, rng: &mut Rng) -> Vec<Question> {
@@ -119,58 +184,7 @@ pub fn questions(scenario: Scenario, labels: &Labels, rng: &mut Rng) -> Vec<Ques
         concepts: vec![],
     });
 
-    let mut regions: Vec<usize> = (0..5).collect();
-    rng.shuffle(&mut regions);
-    for &k in &regions[..2] {
-        let q = pick(rng, &AFFECTED_Q).replace("{r}", REGIONS[k]);
-        out.push(Question {
-            kind: QuestionKind::RegionAffected,
-            text: format!(
-                "{ctx} {q} A region is affected when at least {:.0} % of its pixels exceed -6 dB. Answer yes or no.",
-                REGION_AFFECTED_SHARE * 100.0
-            ),
-            answer: if labels.region_share[k] >= REGION_AFFECTED_SHARE { "yes" } else { "no" }.to_string(),
-            choices: strings(&["yes", "no"]),
-            bbox: None,
-            concepts: vec![],
-        });
-    }
-
-    // "Which is worse": the first random pair whose 95th percentiles differ by more than the margin.
-    let mut pairs: Vec<(usize, usize)> = (0..5).flat_map(|a| (a + 1..5).map(move |b| (a, b))).collect();
-    rng.shuffle(&mut pairs);
-    if let Some(&(a, b)) =
-        pairs.iter().find(|&&(a, b)| (labels.region_p95_db[a] - labels.region_p95_db[b]).abs() > WORSE_MARGIN_DB)
-    {
-        let (a, b) = if rng.chance(0.5) { (a, b) } else { (b, a) };
-        let worse = if labels.region_p95_db[a] > labels.region_p95_db[b] { a } else { b };
-        let q = pick(rng, &WORSE_Q).replace("{a}", REGIONS[a]).replace("{b}", REGIONS[b]);
-        out.push(Question {
-            kind: QuestionKind::WhichWorse,
-            text: format!(
-                "{ctx} {q} Compare the 95th-percentile I/N of the two regions. Answer with the region's name."
-            ),
-            answer: REGIONS[worse].to_string(),
-            choices: strings(&[REGIONS[a], REGIONS[b]]),
-            bbox: None,
-            concepts: vec![],
-        });
-    }
-
-    if let Some(k) = labels.worst_region {
-        out.push(Question {
-            kind: QuestionKind::WorstRegion,
-            text: format!(
-                "{ctx} {} Regions: top-left, top-right, bottom-left, bottom-right quadrants and the centre (the middle half \
-                 of the map in each direction); compare their 95th-percentile I/N. Answer with one region name.",
-                pick(rng, &WORST_Q)
-            ),
-            answer: REGIONS[k].to_string(),
-            choices: strings(&REGIONS),
-            bbox: None,
-            concepts: vec![],
-        });
-    }
+    out.extend(region_questions(&ctx, &labels.region_share, &labels.region_p95_db, labels.worst_region, rng));
 
     out.push(Question {
         kind: QuestionKind::Localize,
@@ -214,6 +228,26 @@ pub fn ranking_question(scenario: Scenario, region_p95_db: &[f64; 5]) -> (String
     (text, answer)
 }
 
+/// A training-only question (never in a dataset's manifest): every region's 95th-percentile I/N, in
+/// [`REGIONS`] order, each rounded to a whole dB and written right after the region's name. Reading one
+/// region's value is the step that "which is worse" and "worst region" build on; here each value is
+/// asked for next to the name it belongs to, five times per image, so a small model gets a dense
+/// signal for looking up a region's image tokens. `train vlm --region-values` adds one per train scene.
+pub fn region_values_question(scenario: Scenario, region_p95_db: &[f64; 5]) -> (String, String) {
+    let text = format!(
+        "{} Give the 95th-percentile I/N of each region (top-left, top-right, bottom-left, bottom-right quadrants \
+         and the centre, the middle half of the map in each direction), rounded to whole dB.",
+        context(scenario)
+    );
+    let answer = REGIONS
+        .iter()
+        .zip(region_p95_db)
+        .map(|(name, v)| format!("{name} {} dB", v.round() as i64))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (text, answer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +257,13 @@ mod tests {
         let (text, answer) = ranking_question(Scenario::GeoRural, &[1.0, -3.0, 7.5, 0.5, 2.0]);
         assert!(text.starts_with(&context(Scenario::GeoRural)) && text.contains("Rank the five regions"));
         assert_eq!(answer, "bottom-left, centre, top-left, bottom-right, top-right");
+    }
+
+    #[test]
+    fn the_region_values_question_lists_every_region_in_order_rounded() {
+        let (text, answer) = region_values_question(Scenario::HapsCoastal, &[1.4, -3.6, -20.0, 0.5, 12.49]);
+        assert!(text.starts_with(&context(Scenario::HapsCoastal)) && text.contains("rounded to whole dB"));
+        assert_eq!(answer, "top-left 1 dB, top-right -4 dB, bottom-left -20 dB, bottom-right 1 dB, centre 12 dB");
     }
 
     #[test]
