@@ -241,6 +241,10 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     assert!(e.contains("not a model folder"), "{e}");
     let e = failed(&tune(other, &["--rope-theta", "0.5"]));
     assert!(e.contains("--rope-theta"), "{e}");
+    let e = failed(&tune(dir.path().join("q2grid").to_str().unwrap(), &["--family", "qwen2-vl", "--grid-positions"]));
+    assert!(e.contains("--grid-positions") && e.contains("qwen2-vl"), "{e}");
+    let e = failed(&tune(other, &["--rope-theta", "0.5"]));
+    assert!(e.contains("--rope-theta"), "{e}");
     // A usage error (clap's exit status 2).
     let o = tune(other, &["--init", o_path, "--resume"]);
     let e = String::from_utf8_lossy(&o.stderr);
@@ -252,7 +256,7 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let small = ["--width", "64", "--layers", "2", "--vocab", "320"];
     // With grounding drills (drawn at the dataset's 48 px) and a step budget shorter than the epoch.
     let mut drilled = small.to_vec();
-    drilled.extend_from_slice(&["--drills", "3", "--max-steps", "3"]);
+    drilled.extend_from_slice(&["--drills", "3", "--max-steps", "3", "--grid-positions"]);
     let o = tune(q3_path, &drilled);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);

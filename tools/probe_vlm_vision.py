@@ -34,7 +34,7 @@ def image_tokens(model, processor, png):
     if not torch.is_tensor(out):
         # transformers 5 returns the merged tokens (what the language model reads) as pooler_output.
         out = out.pooler_output if getattr(out, "pooler_output", None) is not None else out[0]
-    return out.reshape(-1).numpy()
+    return out.numpy()  # [tokens, width]
 
 
 def ridge(x, y, lam):
@@ -42,6 +42,23 @@ def ridge(x, y, lam):
     z = (x - mean) / sd
     w = np.linalg.solve(z.T @ z + lam * np.eye(z.shape[1]), z.T @ (y - y.mean(0)))
     return lambda xs: ((xs - mean) / sd) @ w + y.mean(0)
+
+
+def position_probe(tokens):
+    """Do the image tokens say where they are? The language model has no other way to find a named
+    region: its rotary positions are relative to a question whose length varies. Fits a linear
+    classifier of the token's index (row-major over the merged grid) on half the scenes and scores it
+    on the other half; chance is one over the token count."""
+    scenes, count, width = tokens.shape
+    half = scenes // 2
+    a, b = tokens[:half].reshape(-1, width), tokens[half:].reshape(-1, width)
+    mean, sd = a.mean(0), a.std(0) + 1e-6
+    za, zb = (a - mean) / sd, (b - mean) / sd
+    w = np.linalg.solve(za.T @ za + 10.0 * np.eye(width), za.T @ np.eye(count)[np.tile(np.arange(count), half)])
+    right = ((zb @ w).argmax(1) == np.tile(np.arange(count), scenes - half)).mean()
+    share = tokens.mean(0).var(0).sum() / tokens.reshape(-1, width).var(0).sum()
+    print(f"position: a token's index read from the token {right:.3f} (chance {1 / count:.3f}); "
+          f"share of token variance explained by position {share:.3f}")
 
 
 def main():
@@ -55,6 +72,7 @@ def main():
     processor = AutoImageProcessor.from_pretrained(a.model)
     want = {"train": a.train_scenes, "test": a.test_scenes}
     x = {"train": [], "test": []}
+    tokens = []
     y = {"train": [], "test": []}
     scenes = os.path.join(a.dataset, "scenes")
     for name in sorted(os.listdir(scenes)):
@@ -62,11 +80,14 @@ def main():
         split = meta["split"]
         if split not in want or len(x[split]) >= want[split]:
             continue
-        x[split].append(image_tokens(model, processor, os.path.join(scenes, name, "observed.png")))
+        t = image_tokens(model, processor, os.path.join(scenes, name, "observed.png"))
+        x[split].append(t.reshape(-1))
+        tokens.append(t)
         y[split].append(meta["labels"]["region_p95_db"])
     x = {k: np.array(v) for k, v in x.items()}
     y = {k: np.array(v) for k, v in y.items()}
     print(f"{len(x['train'])} train / {len(x['test'])} test scenes, {x['train'].shape[1]} features per image")
+    position_probe(np.array(tokens))
     for lam in (10.0, 100.0, 1000.0):
         pred = ridge(x["train"], y["train"], lam)(x["test"])
         r2 = 1.0 - ((pred - y["test"]) ** 2).mean(0) / y["test"].var(0)

@@ -15,7 +15,9 @@ use candle_core::DType;
 use serde_json::json;
 
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer};
-use crate::models::vlm::train::{Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_weights};
+use crate::models::vlm::train::{
+    Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_weights, set_grid_positions,
+};
 use crate::models::vlm::{Part, QwenVl};
 use crate::sim::questions::{ranking_question, region_values_question};
 use crate::sim::scenario::Scenario;
@@ -92,6 +94,11 @@ pub struct VlmTrainArgs {
     /// evaluation; 32 more drills are scored at each checkpoint as the `drill` kind.
     #[arg(long, default_value_t = 0)]
     pub drills: u64,
+    /// Start a new Qwen3-VL model's learned patch positions as a 2-D sine-cosine grid as large as a
+    /// patch's embedding instead of small noise (see the model card: training then still washes them
+    /// out of the image tokens).
+    #[arg(long, conflicts_with_all = ["resume", "init"])]
+    pub grid_positions: bool,
     /// Stop after this many steps (the learning-rate schedule spans them) instead of after --epochs.
     #[arg(long)]
     pub max_steps: Option<usize>,
@@ -475,6 +482,9 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     } else {
         QwenVl::new_random(&a.out, a.seed, DType::F32, &device.device)?
     };
+    if a.grid_positions && !set_grid_positions(&vars)? {
+        bail!("--grid-positions: a {} model has no learned patch positions (use --family qwen3-vl)", a.family.name());
+    }
     println!(
         "train vlm: {} parameters, {} train / {} val questions ({}), batch {}, {} epochs, {}",
         model.parameter_count(),

