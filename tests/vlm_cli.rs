@@ -256,7 +256,7 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let small = ["--width", "64", "--layers", "2", "--vocab", "320"];
     // With grounding drills (drawn at the dataset's 48 px) and a step budget shorter than the epoch.
     let mut drilled = small.to_vec();
-    drilled.extend_from_slice(&["--drills", "3", "--max-steps", "3", "--grid-positions"]);
+    drilled.extend_from_slice(&["--drills", "3", "--max-steps", "3", "--grid-positions", "--image-last"]);
     let o = tune(q3_path, &drilled);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);

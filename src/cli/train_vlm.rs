@@ -99,6 +99,11 @@ pub struct VlmTrainArgs {
     /// out of the image tokens).
     #[arg(long, conflicts_with_all = ["resume", "init"])]
     pub grid_positions: bool,
+    /// Put the question before the map in each training prompt (the answer then sits at the same
+    /// distance after every image token whatever the question's length, so rotary positions can tell
+    /// the model which token is where). Experimental: `ask`, `eval` and the app put the map first.
+    #[arg(long)]
+    pub image_last: bool,
     /// Stop after this many steps (the learning-rate schedule spans them) instead of after --epochs.
     #[arg(long)]
     pub max_steps: Option<usize>,
@@ -387,13 +392,18 @@ fn mrope_section(head_dim: usize, family: Family) -> [usize; 3] {
     [t, h, half - t - h]
 }
 
-fn sample_of(item: &Item) -> anyhow::Result<Sample> {
+/// The user's turn: the map then the question, or (`image_last`) the question then the map.
+fn sample_of(item: &Item, image_last: bool) -> anyhow::Result<Sample> {
     let img = match &item.image {
         ItemImage::File(png) => image::open(png).with_context(|| format!("reading {}", png.display()))?.to_rgb8(),
         ItemImage::Drawn(img) => img.as_ref().clone(),
     };
     Ok(Sample {
-        parts: vec![Part::Image, Part::Text(item.question.clone())],
+        parts: if image_last {
+            vec![Part::Text(item.question.clone()), Part::Image]
+        } else {
+            vec![Part::Image, Part::Text(item.question.clone())]
+        },
         images: vec![img],
         answer: item.answer.clone(),
     })
@@ -535,7 +545,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
             trainer.set_lr(lr);
             let examples: Vec<Example> = batch
                 .iter()
-                .map(|r| sample_of(r).and_then(|s| Ok(Example::new(&model, &s)?)))
+                .map(|r| sample_of(r, a.image_last).and_then(|s| Ok(Example::new(&model, &s)?)))
                 .collect::<anyhow::Result<_>>()?;
             let report = trainer.step(&model, &examples)?;
             running = if running == 0.0 { report.loss } else { 0.98 * running + 0.02 * report.loss };
@@ -548,7 +558,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 a.epochs
             );
             if step.is_multiple_of(a.every) || step == total {
-                let mut v = validate(&model, &val_set)?;
+                let mut v = validate(&model, &val_set, a.image_last)?;
                 if val_set.is_empty() {
                     v.loss = running; // no val split: keep the last weights as the model
                 }
@@ -567,7 +577,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 let mut per_kind: String = v.by_kind.iter().map(|(k, (hit, n))| format!("; {k} {hit}/{n}")).collect();
                 if !val_drills.is_empty() {
                     // Scored apart: drills never decide which checkpoint is kept.
-                    let d = validate(&model, &val_drills)?;
+                    let d = validate(&model, &val_drills, a.image_last)?;
                     let hits = d.by_kind.values().map(|h| h.0).sum::<usize>();
                     per_kind += &format!("; drills {hits}/{} (loss {:.3})", val_drills.len(), d.loss);
                 }
@@ -610,7 +620,7 @@ struct ValScores {
 }
 
 /// Mean answer loss and the share of greedy answers equal to the reference (case-insensitive).
-fn validate(model: &QwenVl, val: &[&Item]) -> anyhow::Result<ValScores> {
+fn validate(model: &QwenVl, val: &[&Item], image_last: bool) -> anyhow::Result<ValScores> {
     let mut by_kind = std::collections::BTreeMap::new();
     if val.is_empty() {
         return Ok(ValScores { loss: f64::NAN, exact: f64::NAN, by_kind });
@@ -620,7 +630,7 @@ fn validate(model: &QwenVl, val: &[&Item]) -> anyhow::Result<ValScores> {
     // The inference path (fused kernels) needs a non-trainable copy; evaluate the loss on the
     // training graph and answers through generation on the same weights.
     for r in val {
-        let s = sample_of(r)?;
+        let s = sample_of(r, image_last)?;
         let ex = Example::new(model, &s)?;
         total += loss(model, &ex)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         let prompt = model.prepare(&[crate::models::vlm::Message::user(s.parts.clone())], &s.images)?;
@@ -645,6 +655,21 @@ fn validate(model: &QwenVl, val: &[&Item]) -> anyhow::Result<ValScores> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_last_puts_the_question_before_the_map() {
+        let item = Item {
+            image: ItemImage::Drawn(std::sync::Arc::new(image::RgbImage::new(32, 32))),
+            question: "Which region?".into(),
+            answer: "centre".into(),
+            kind: "drill",
+        };
+        let first = sample_of(&item, false).unwrap();
+        assert!(matches!(first.parts.as_slice(), [Part::Image, Part::Text(q)] if q == "Which region?"));
+        let last = sample_of(&item, true).unwrap();
+        assert!(matches!(last.parts.as_slice(), [Part::Text(q), Part::Image] if q == "Which region?"));
+        assert_eq!((last.images.len(), last.answer.as_str()), (1, "centre"));
+    }
 
     #[test]
     fn chat_templates_differ_only_in_the_default_system_turn() {
