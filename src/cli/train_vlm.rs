@@ -91,7 +91,8 @@ pub struct VlmTrainArgs {
     pub region_values: bool,
     /// Also train on the L2 questions of this many grounding drills: quiet maps with a few round hot
     /// spots, where which region is hotter is plain to see (see `sim::drill`). Never asked in
-    /// evaluation; 32 more drills are scored at each checkpoint as the `drill` kind.
+    /// evaluation; the questions of 32 more drills are scored apart at each checkpoint ("drills" in
+    /// its line) and never decide which checkpoint is kept.
     #[arg(long, default_value_t = 0)]
     pub drills: u64,
     /// Start a new Qwen3-VL model's learned patch positions as a 2-D sine-cosine grid as large as a
