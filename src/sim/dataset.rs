@@ -92,13 +92,19 @@ pub fn write_npy_f32(data: &[f32], rows: usize, cols: usize) -> Vec<u8> {
 }
 
 /// PNG of a dB grid through a 256-entry colour table over [`PNG_RANGE_DB`] (values outside clamp).
-pub fn render_png(grid: &[f32], size: usize, lut: &[[u8; 4]; 256]) -> Result<Vec<u8>, SimError> {
+/// The colour of an I/N value (dB) on a dataset's map: `lut` over [`PNG_RANGE_DB`], clamped at both
+/// ends; a non-finite value takes the lowest colour.
+pub fn map_colour(v: f32, lut: &[[u8; 4]; 256]) -> [u8; 3] {
     let (lo, hi) = PNG_RANGE_DB;
+    let t = if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
+    let c = lut[(t * 255.0).round() as usize];
+    [c[0], c[1], c[2]]
+}
+
+pub fn render_png(grid: &[f32], size: usize, lut: &[[u8; 4]; 256]) -> Result<Vec<u8>, SimError> {
     let mut rgb = Vec::with_capacity(size * size * 3);
     for &v in grid {
-        let t = if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
-        let c = lut[(t * 255.0).round() as usize];
-        rgb.extend_from_slice(&c[..3]);
+        rgb.extend_from_slice(&map_colour(v, lut));
     }
     let mut png = Vec::new();
     let encoder = image::codecs::png::PngEncoder::new(&mut png);

@@ -7,11 +7,11 @@
 //! a named region gets a clean signal for it. Drills never enter a dataset or an evaluation; `train
 //! vlm --drills N` mixes them into training. A pure function of (seed, index, size); any thread.
 
-use super::labels::{PROTECTION_DB, WORSE_MARGIN_DB, region_stats};
+use super::labels::{PROTECTION_DB, clear_worst_region, region_stats};
 use super::questions::{Question, context, region_questions};
 use super::rng::Rng;
 use super::scenario::Scenario;
-use super::{PNG_RANGE_DB, SimError};
+use super::{SimError, map_colour};
 
 /// One drill map and its questions.
 #[derive(Debug, Clone)]
@@ -55,23 +55,18 @@ pub fn drill(seed: u64, index: u64, size: usize, lut: &[[u8; 4]; 256]) -> Result
         }
     }
     let (share, p95) = region_stats(&grid, n, PROTECTION_DB);
-    let mut order: Vec<usize> = (0..5).collect();
-    order.sort_by(|&a, &b| p95[b].total_cmp(&p95[a]));
-    let worst = (p95[order[0]] - p95[order[1]] > WORSE_MARGIN_DB).then_some(order[0]);
+    let worst = clear_worst_region(&p95);
     let scenario = Scenario::ALL[rng.below(Scenario::ALL.len())];
     let questions = region_questions(&context(scenario), &share, &p95, worst, &mut rng);
     let image = to_rgb(&grid, n, lut);
     Ok(Drill { grid, size: n, image, region_p95_db: p95, questions })
 }
 
-/// The grid through `lut` over [`PNG_RANGE_DB`], as `render_png` colours a dataset's map.
+/// The grid in a dataset's map colours ([`map_colour`]).
 fn to_rgb(grid: &[f32], n: usize, lut: &[[u8; 4]; 256]) -> image::RgbImage {
-    let (lo, hi) = PNG_RANGE_DB;
     let mut img = image::RgbImage::new(n as u32, n as u32);
     for (px, &v) in img.pixels_mut().zip(grid) {
-        let t = if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
-        let c = lut[(t * 255.0).round() as usize];
-        *px = image::Rgb([c[0], c[1], c[2]]);
+        *px = image::Rgb(map_colour(v, lut));
     }
     img
 }
@@ -79,6 +74,7 @@ fn to_rgb(grid: &[f32], n: usize, lut: &[[u8; 4]; 256]) -> image::RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::labels::WORSE_MARGIN_DB;
     use crate::types::{QuestionKind, REGIONS};
 
     fn lut() -> [[u8; 4]; 256] {

@@ -161,9 +161,7 @@ pub fn label(scenario: Scenario, layout: &Layout, truth: &Truth) -> Labels {
     let affected_share = affected as f64 / (n * n) as f64;
     let severity = severity_class(affected_share);
     let (region_share, region_p95_db) = region_stats(&truth.in_db, n, PROTECTION_DB);
-    let mut order: Vec<usize> = (0..5).collect();
-    order.sort_by(|&a, &b| region_p95_db[b].total_cmp(&region_p95_db[a]));
-    let worst_region = (region_p95_db[order[0]] - region_p95_db[order[1]] > WORSE_MARGIN_DB).then_some(order[0]);
+    let worst_region = clear_worst_region(&region_p95_db);
     let box_ = region_box(&mask, n);
 
     // Where to attribute power: affected pixels, or the strongest 5 % when none is affected.
@@ -240,6 +238,14 @@ pub fn mitigation(source: SourcePart, severity: usize) -> &'static str {
         (SourcePart::Terrestrial, 2) => "antenna downtilt",
         (SourcePart::Terrestrial, _) => "channel reassignment",
     }
+}
+
+/// The region with the highest 95th percentile, if it beats the next one by more than
+/// [`WORSE_MARGIN_DB`] (otherwise "worst region" is not asked).
+pub fn clear_worst_region(p95: &[f64; 5]) -> Option<usize> {
+    let mut order: Vec<usize> = (0..5).collect();
+    order.sort_by(|&a, &b| p95[b].total_cmp(&p95[a]));
+    (p95[order[0]] - p95[order[1]] > WORSE_MARGIN_DB).then_some(order[0])
 }
 
 /// Index of the region with the highest 95th percentile.

@@ -16,7 +16,9 @@ pub mod questions;
 pub mod rng;
 pub mod scenario;
 
-pub use dataset::{DatasetOptions, DatasetSummary, PNG_RANGE_DB, SimError, render_png, write_dataset, write_npy_f32};
+pub use dataset::{
+    DatasetOptions, DatasetSummary, PNG_RANGE_DB, SimError, map_colour, render_png, write_dataset, write_npy_f32,
+};
 pub use field::{SourcePart, Truth, TruthOptions, compute_truth};
 pub use labels::{Labels, label};
 pub use observe::{Observation, ObservationModel, observe};
