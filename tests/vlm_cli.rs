@@ -254,7 +254,7 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let small = ["--width", "64", "--layers", "2", "--vocab", "320"];
     // With grounding drills (drawn at the dataset's 48 px) and a step budget shorter than the epoch.
     let mut drilled = small.to_vec();
-    drilled.extend_from_slice(&["--drills", "3", "--max-steps", "3", "--grid-positions", "--image-last"]);
+    drilled.extend_from_slice(&["--drills", "3", "--max-steps", "3", "--grid-positions", "--question-first"]);
     let o = tune(q3_path, &drilled);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -263,14 +263,17 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(q3.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model_type"], "qwen3_vl");
+    assert_eq!(config["heatscope_question_first"], true, "--question-first marks the model");
     assert_eq!(config["text_config"]["rope_parameters"]["mrope_interleaved"], true);
     assert_eq!(
         config["vision_config"]["num_position_embeddings"], 64,
         "one learned position per 16 px patch of 128 px"
     );
-    // Its chat template renders what the engine renders: Qwen3-VL has no default system turn.
+    // Its chat template renders what the engine renders: Qwen3-VL has no default system turn, and this
+    // model's user turns put the text before the images.
     let template = std::fs::read_to_string(q3.join("chat_template.jinja")).unwrap();
     assert!(!template.contains("You are a helpful assistant"), "{template}");
+    assert!(template.contains("{% if message['role'] == 'user' %}"), "{template}");
     assert!(std::fs::read_to_string(out.join("chat_template.jinja")).unwrap().contains("You are a helpful assistant"));
     let o = heatscope(&["ask", "--model", q3_path, "Severity?", "--max-tokens", "4"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

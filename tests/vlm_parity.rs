@@ -356,3 +356,23 @@ fn oversized_image_is_resized_within_max_pixels() {
     let e = model.prepare(&[Message::user(vec![Part::Image])], &[]).expect_err("no image");
     assert!(e.to_string().contains("1 image parts but 0 images"), "{e}");
 }
+
+#[test]
+fn a_question_first_model_gets_the_text_before_the_image() {
+    let dir = scratch_copy("qwen3vl-tied");
+    let config_path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).expect("config")).expect("json");
+    config["heatscope_question_first"] = serde_json::json!(true);
+    std::fs::write(&config_path, config.to_string()).expect("write");
+    let marked = QwenVl::load(dir.path(), DType::F32, &Device::Cpu).expect("marked");
+    let plain = load("qwen3vl-tied", DType::F32);
+    let text = || Part::Text("Which region is worse?".into());
+    let as_asked = [Message::user(vec![Part::Image, text()])];
+    let swapped = [Message::user(vec![text(), Part::Image])];
+    let img = image("square.png");
+    let ours = marked.prepare(&as_asked, std::slice::from_ref(&img)).expect("prepare");
+    let expected = plain.prepare(&swapped, std::slice::from_ref(&img)).expect("prepare");
+    assert_eq!(ours.input_ids, expected.input_ids);
+    assert_ne!(ours.input_ids, plain.prepare(&as_asked, &[img]).expect("prepare").input_ids);
+}

@@ -15,6 +15,7 @@ use candle_core::DType;
 use serde_json::json;
 
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer};
+use crate::models::vlm::config::QUESTION_FIRST_KEY;
 use crate::models::vlm::train::{
     Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_weights, set_grid_positions,
 };
@@ -100,11 +101,13 @@ pub struct VlmTrainArgs {
     /// out of the image tokens).
     #[arg(long, conflicts_with_all = ["resume", "init"])]
     pub grid_positions: bool,
-    /// Put the question before the map in each training prompt (the answer then sits at the same
-    /// distance after every image token whatever the question's length, so rotary positions can tell
-    /// the model which token is where). Experimental: `ask`, `eval` and the app put the map first.
-    #[arg(long)]
-    pub image_last: bool,
+    /// Put the question before the map in every prompt and mark the model so (`heatscope_question_first`
+    /// in its config.json, and a chat template that renders text before images): `ask`, `eval`, `serve`
+    /// and the app then lay its prompts out the same way. The answer then sits at the same distance after
+    /// every image token whatever the question's length, so rotary positions can tell the model which
+    /// token is where.
+    #[arg(long, conflicts_with = "resume")]
+    pub question_first: bool,
     /// Stop after this many steps (the learning-rate schedule spans them) instead of after --epochs.
     #[arg(long)]
     pub max_steps: Option<usize>,
@@ -243,23 +246,73 @@ fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
 }
 
 /// A chat template that renders what the engine's `chat::render` does, after `$system` (what the
-/// family writes before the first turn).
+/// family writes before the first turn), with each message's `$content` parts.
 macro_rules! chat_template {
-    ($system:literal) => {
+    ($system:expr, $content:expr) => {
         concat!(
             "{% for message in messages %}",
             $system,
-            "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+            "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}",
+            $content,
+            "{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
         )
     };
 }
 
-/// Qwen2-VL's template opens with a default system turn.
-const CHAT_TEMPLATE_QWEN2: &str = chat_template!(
-    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-);
-/// Qwen3-VL's does not.
-const CHAT_TEMPLATE_QWEN3: &str = chat_template!("");
+/// Qwen2-VL's template opens with a default system turn; Qwen3-VL's does not.
+macro_rules! system_turn {
+    (qwen2) => {
+        "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    };
+    (qwen3) => {
+        ""
+    };
+}
+
+/// Text and images in the order given.
+macro_rules! parts_in_order {
+    () => {
+        "{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}"
+    };
+}
+
+/// A user turn's text, then its images (`chat::question_first`).
+macro_rules! text_then_images {
+    () => {
+        "{% for content in message['content'] %}{% if not (content['type'] == 'image' or 'image' in content or 'image_url' in content) and 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% if message['role'] == 'user' %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% endif %}{% endfor %}{% endif %}"
+    };
+}
+
+const CHAT_TEMPLATE_QWEN2: &str = chat_template!(system_turn!(qwen2), parts_in_order!());
+const CHAT_TEMPLATE_QWEN3: &str = chat_template!(system_turn!(qwen3), parts_in_order!());
+const CHAT_TEMPLATE_QWEN2_QUESTION_FIRST: &str = chat_template!(system_turn!(qwen2), text_then_images!());
+const CHAT_TEMPLATE_QWEN3_QUESTION_FIRST: &str = chat_template!(system_turn!(qwen3), text_then_images!());
+
+fn chat_template(family: Family, question_first: bool) -> &'static str {
+    match (family, question_first) {
+        (Family::Qwen2Vl, false) => CHAT_TEMPLATE_QWEN2,
+        (Family::Qwen3Vl, false) => CHAT_TEMPLATE_QWEN3,
+        (Family::Qwen2Vl, true) => CHAT_TEMPLATE_QWEN2_QUESTION_FIRST,
+        (Family::Qwen3Vl, true) => CHAT_TEMPLATE_QWEN3_QUESTION_FIRST,
+    }
+}
+
+/// Mark the model folder `out` as asked with the question first: the config key the engine reads and
+/// the chat template other runtimes (transformers, vLLM) render with.
+fn mark_question_first(out: &Path) -> anyhow::Result<()> {
+    let path = out.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let family = match crate::models::vlm::QwenVlConfig::from_json(&text)?.family {
+        crate::models::vlm::Family::Qwen2Vl => Family::Qwen2Vl,
+        crate::models::vlm::Family::Qwen3Vl => Family::Qwen3Vl,
+    };
+    let mut config: serde_json::Value = serde_json::from_str(&text)?;
+    config[QUESTION_FIRST_KEY] = json!(true);
+    std::fs::write(&path, serde_json::to_string_pretty(&config)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(out.join("chat_template.jinja"), chat_template(family, true))?;
+    Ok(())
+}
 
 /// Write config, tokenizer and processor files for a fresh model whose images are at most `side`
 /// pixels a side.
@@ -367,8 +420,7 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
     ] {
         std::fs::write(out.join(name), serde_json::to_string_pretty(v)?).with_context(|| format!("writing {name}"))?;
     }
-    let template = if qwen3 { CHAT_TEMPLATE_QWEN3 } else { CHAT_TEMPLATE_QWEN2 };
-    std::fs::write(out.join("chat_template.jinja"), template)?;
+    std::fs::write(out.join("chat_template.jinja"), chat_template(a.family, false))?;
     Ok(())
 }
 
@@ -393,18 +445,14 @@ fn mrope_section(head_dim: usize, family: Family) -> [usize; 3] {
     [t, h, half - t - h]
 }
 
-/// The user's turn: the map then the question, or (`image_last`) the question then the map.
-fn sample_of(item: &Item, image_last: bool) -> anyhow::Result<Sample> {
+/// The user's turn: the map then the question, as users ask (a question-first model's `prepare` swaps them).
+fn sample_of(item: &Item) -> anyhow::Result<Sample> {
     let img = match &item.image {
         ItemImage::File(png) => image::open(png).with_context(|| format!("reading {}", png.display()))?.to_rgb8(),
         ItemImage::Drawn(img) => img.as_ref().clone(),
     };
     Ok(Sample {
-        parts: if image_last {
-            vec![Part::Text(item.question.clone()), Part::Image]
-        } else {
-            vec![Part::Image, Part::Text(item.question.clone())]
-        },
+        parts: vec![Part::Image, Part::Text(item.question.clone())],
         images: vec![img],
         answer: item.answer.clone(),
     })
@@ -477,6 +525,9 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
             let texts: Vec<String> = train.iter().flat_map(|r| [r.question.clone(), r.answer.clone()]).collect();
             write_model_folder(&a.out, a, side, &texts)?;
         }
+        if a.question_first {
+            mark_question_first(&a.out)?;
+        }
     }
     let steps_per_epoch = train.len().div_ceil(a.batch);
     let total = a.max_steps.map_or(steps_per_epoch * a.epochs, |m| m.clamp(1, steps_per_epoch * a.epochs));
@@ -546,7 +597,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
             trainer.set_lr(lr);
             let examples: Vec<Example> = batch
                 .iter()
-                .map(|r| sample_of(r, a.image_last).and_then(|s| Ok(Example::new(&model, &s)?)))
+                .map(|r| sample_of(r).and_then(|s| Ok(Example::new(&model, &s)?)))
                 .collect::<anyhow::Result<_>>()?;
             let report = trainer.step(&model, &examples)?;
             running = if running == 0.0 { report.loss } else { 0.98 * running + 0.02 * report.loss };
@@ -559,7 +610,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 a.epochs
             );
             if step.is_multiple_of(a.every) || step == total {
-                let mut v = validate(&model, &val_set, a.image_last)?;
+                let mut v = validate(&model, &val_set)?;
                 if val_set.is_empty() {
                     v.loss = running; // no val split: keep the last weights as the model
                 }
@@ -578,7 +629,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 let mut per_kind: String = v.by_kind.iter().map(|(k, (hit, n))| format!("; {k} {hit}/{n}")).collect();
                 if !val_drills.is_empty() {
                     // Scored apart: drills never decide which checkpoint is kept.
-                    let d = validate(&model, &val_drills, a.image_last)?;
+                    let d = validate(&model, &val_drills)?;
                     let hits = d.by_kind.values().map(|h| h.0).sum::<usize>();
                     per_kind += &format!("; drills {hits}/{} (loss {:.3})", val_drills.len(), d.loss);
                 }
@@ -621,7 +672,7 @@ struct ValScores {
 }
 
 /// Mean answer loss and the share of greedy answers equal to the reference (case-insensitive).
-fn validate(model: &QwenVl, val: &[&Item], image_last: bool) -> anyhow::Result<ValScores> {
+fn validate(model: &QwenVl, val: &[&Item]) -> anyhow::Result<ValScores> {
     let mut by_kind = std::collections::BTreeMap::new();
     if val.is_empty() {
         return Ok(ValScores { loss: f64::NAN, exact: f64::NAN, by_kind });
@@ -631,7 +682,7 @@ fn validate(model: &QwenVl, val: &[&Item], image_last: bool) -> anyhow::Result<V
     // The inference path (fused kernels) needs a non-trainable copy; evaluate the loss on the
     // training graph and answers through generation on the same weights.
     for r in val {
-        let s = sample_of(r, image_last)?;
+        let s = sample_of(r)?;
         let ex = Example::new(model, &s)?;
         total += loss(model, &ex)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         let prompt = model.prepare(&[crate::models::vlm::Message::user(s.parts.clone())], &s.images)?;
@@ -658,21 +709,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn image_last_puts_the_question_before_the_map() {
-        let item = Item {
-            image: ItemImage::Drawn(std::sync::Arc::new(image::RgbImage::new(32, 32))),
-            question: "Which region?".into(),
-            answer: "centre".into(),
-            kind: "drill",
-        };
-        let first = sample_of(&item, false).unwrap();
-        assert!(matches!(first.parts.as_slice(), [Part::Image, Part::Text(q)] if q == "Which region?"));
-        let last = sample_of(&item, true).unwrap();
-        assert!(matches!(last.parts.as_slice(), [Part::Text(q), Part::Image] if q == "Which region?"));
-        assert_eq!((last.images.len(), last.answer.as_str()), (1, "centre"));
-    }
-
-    #[test]
     fn chat_templates_differ_only_in_the_default_system_turn() {
         // The bundled model's folder was written by this command.
         let bundled = include_str!("../../models/vlm-spectrum-tiny/chat_template.jinja");
@@ -680,5 +716,6 @@ mod tests {
         let system = "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful \
                       assistant.<|im_end|>\n{% endif %}";
         assert_eq!(CHAT_TEMPLATE_QWEN2.replacen(system, "", 1), CHAT_TEMPLATE_QWEN3);
+        assert_eq!(CHAT_TEMPLATE_QWEN2_QUESTION_FIRST.replacen(system, "", 1), CHAT_TEMPLATE_QWEN3_QUESTION_FIRST);
     }
 }

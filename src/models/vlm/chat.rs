@@ -42,6 +42,25 @@ impl Message {
     }
 }
 
+/// The conversation with each user turn's text parts moved before its images (order within each kind
+/// kept, so images still fill the parts in order): how a model trained with the question first (its
+/// config's `heatscope_question_first`) must be asked. Then the answer sits at the same distance after
+/// every image token whatever the question's length, which is what lets rotary positions say where a
+/// token lies in the map.
+pub fn question_first(messages: &[Message]) -> Vec<Message> {
+    messages
+        .iter()
+        .map(|m| {
+            if m.role != "user" {
+                return m.clone();
+            }
+            let (text, images): (Vec<Part>, Vec<Part>) =
+                m.parts.iter().cloned().partition(|p| matches!(p, Part::Text(_)));
+            Message { role: m.role.clone(), parts: text.into_iter().chain(images).collect() }
+        })
+        .collect()
+}
+
 /// The conversation as the family's chat template writes it (one `<|image_pad|>` per image).
 /// Qwen2-VL's template opens with a default system turn; Qwen3-VL's does not.
 pub fn render(messages: &[Message], add_generation_prompt: bool, family: Family) -> String {
@@ -189,6 +208,17 @@ mod tests {
         assert!(r.starts_with("<|im_start|>system\nBe brief.<|im_end|>\n") && !r.contains(DEFAULT_SYSTEM));
         assert!(!r.ends_with("assistant\n"));
         assert!(render(&[m], true, Family::Qwen3Vl).starts_with("<|im_start|>user\nCompare"));
+    }
+
+    #[test]
+    fn question_first_moves_user_text_before_images_only() {
+        let t = |s: &str| Part::Text(s.into());
+        let user = Message::user(vec![Part::Image, t("What"), Part::Image, t("now?")]);
+        let answer = Message { role: "assistant".into(), parts: vec![t("yes")] };
+        let out = question_first(&[user.clone(), answer.clone()]);
+        assert_eq!(out[0].parts, vec![t("What"), t("now?"), Part::Image, Part::Image]);
+        assert_eq!(out[1], answer);
+        assert_eq!(out[0].images(), user.images());
     }
 
     #[test]

@@ -85,6 +85,10 @@ pub struct QwenVlConfig {
     pub vision_start_token_id: u32,
     pub vision_end_token_id: u32,
     pub eos_token_ids: Vec<u32>,
+    /// heatscope's own key `heatscope_question_first`: the model was trained with each user turn's text
+    /// before its images, so prompts are laid out that way (see [`super::chat::question_first`]).
+    /// Published checkpoints do not have it: images first, as users write them.
+    pub question_first: bool,
 }
 
 /// Token ids of a value that is one id or a list of ids (how `eos_token_id` is written); others: none.
@@ -150,6 +154,9 @@ impl Keys<'_> {
     }
 }
 
+/// The `config.json` key that marks a model trained with the question before the map.
+pub const QUESTION_FIRST_KEY: &str = "heatscope_question_first";
+
 impl QwenVlConfig {
     /// Parse and check `config.json` text.
     pub fn from_json(text: &str) -> Result<Self, VlmError> {
@@ -199,6 +206,7 @@ impl QwenVlConfig {
             vision_start_token_id: top.token("vision_start_token_id")?,
             vision_end_token_id: top.token("vision_end_token_id")?,
             eos_token_ids,
+            question_first: top.bool_or(QUESTION_FIRST_KEY, false)?,
         };
         for (key, id) in [
             ("image_token_id", config.image_token_id),
@@ -420,6 +428,10 @@ mod tests {
         assert_eq!(c.eos_token_ids, vec![2]);
         assert_eq!(c.vision.mlp_hidden, 32);
         assert_eq!(c.vision.act, Activation::QuickGelu);
+        assert!(!c.question_first, "published layouts ask with the image first");
+        let mut v = nested();
+        v[QUESTION_FIRST_KEY] = serde_json::json!(true);
+        assert!(QwenVlConfig::from_json(&v.to_string()).expect("parses").question_first);
     }
 
     #[test]
@@ -448,5 +460,10 @@ mod tests {
         v["image_token_id"] = serde_json::json!(99);
         let e = QwenVlConfig::from_json(&v.to_string()).expect_err("token").to_string();
         assert!(e.contains("image_token_id") && e.contains("vocabulary"), "{e}");
+
+        let mut v = nested();
+        v[QUESTION_FIRST_KEY] = serde_json::json!("yes");
+        let e = QwenVlConfig::from_json(&v.to_string()).expect_err("flag").to_string();
+        assert!(e.contains(QUESTION_FIRST_KEY) && e.contains("true or false"), "{e}");
     }
 }

@@ -155,6 +155,7 @@ impl QwenVl {
     }
 
     /// Render, preprocess and tokenize a conversation; `images` fill the messages' image parts in order.
+    /// A model trained with the question first gets each user turn's text before its images.
     pub fn prepare(&self, messages: &[Message], images: &[RgbImage]) -> Result<Prepared, VlmError> {
         let wanted: usize = messages.iter().map(Message::images).sum();
         if wanted != images.len() {
@@ -174,6 +175,13 @@ impl QwenVl {
         }
         let merge = self.config.vision.spatial_merge_size;
         let tokens: Vec<usize> = grids.iter().map(|g| g.tokens(merge)).collect();
+        let laid_out;
+        let messages = if self.config.question_first {
+            laid_out = chat::question_first(messages);
+            &laid_out[..]
+        } else {
+            messages
+        };
         let text = chat::expand_image_pads(&chat::render(messages, true, self.config.family), &tokens)?;
         let ids = self.tokenizer.encode(&text)?;
         let pixels = if grids.is_empty() {
