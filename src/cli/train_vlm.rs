@@ -710,9 +710,9 @@ mod tests {
 
     #[test]
     fn chat_templates_differ_only_in_the_default_system_turn() {
-        // The bundled model's folder was written by this command.
+        // The bundled model's folder was written by this command (`--question-first`).
         let bundled = include_str!("../../models/vlm-spectrum-tiny/chat_template.jinja");
-        assert_eq!(CHAT_TEMPLATE_QWEN3, bundled);
+        assert_eq!(CHAT_TEMPLATE_QWEN3_QUESTION_FIRST, bundled);
         let system = "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful \
                       assistant.<|im_end|>\n{% endif %}";
         assert_eq!(CHAT_TEMPLATE_QWEN2.replacen(system, "", 1), CHAT_TEMPLATE_QWEN3);
