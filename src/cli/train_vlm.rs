@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use candle_core::DType;
 use serde_json::json;
 
-use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer};
+use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer, jinja_template};
 use crate::models::vlm::config::QUESTION_FIRST_KEY;
 use crate::models::vlm::train::{
     Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_weights, set_grid_positions,
@@ -139,6 +139,14 @@ impl Family {
         self.patch() * MERGE
     }
 
+    /// The engine's name for the same family.
+    fn engine(self) -> crate::models::vlm::Family {
+        match self {
+            Self::Qwen2Vl => crate::models::vlm::Family::Qwen2Vl,
+            Self::Qwen3Vl => crate::models::vlm::Family::Qwen3Vl,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::Qwen2Vl => "qwen2-vl",
@@ -245,72 +253,17 @@ fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
     (0..n).map(|i| &all[i * all.len() / n]).collect()
 }
 
-/// A chat template that renders what the engine's `chat::render` does, after `$system` (what the
-/// family writes before the first turn), with each message's `$content` parts.
-macro_rules! chat_template {
-    ($system:expr, $content:expr) => {
-        concat!(
-            "{% for message in messages %}",
-            $system,
-            "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}",
-            $content,
-            "{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-        )
-    };
-}
-
-/// Qwen2-VL's template opens with a default system turn; Qwen3-VL's does not.
-macro_rules! system_turn {
-    (qwen2) => {
-        "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    };
-    (qwen3) => {
-        ""
-    };
-}
-
-/// Text and images in the order given.
-macro_rules! parts_in_order {
-    () => {
-        "{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}"
-    };
-}
-
-/// A user turn's text, then its images (`chat::question_first`).
-macro_rules! text_then_images {
-    () => {
-        "{% for content in message['content'] %}{% if not (content['type'] == 'image' or 'image' in content or 'image_url' in content) and 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% if message['role'] == 'user' %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}<|vision_start|><|image_pad|><|vision_end|>{% endif %}{% endfor %}{% endif %}"
-    };
-}
-
-const CHAT_TEMPLATE_QWEN2: &str = chat_template!(system_turn!(qwen2), parts_in_order!());
-const CHAT_TEMPLATE_QWEN3: &str = chat_template!(system_turn!(qwen3), parts_in_order!());
-const CHAT_TEMPLATE_QWEN2_QUESTION_FIRST: &str = chat_template!(system_turn!(qwen2), text_then_images!());
-const CHAT_TEMPLATE_QWEN3_QUESTION_FIRST: &str = chat_template!(system_turn!(qwen3), text_then_images!());
-
-fn chat_template(family: Family, question_first: bool) -> &'static str {
-    match (family, question_first) {
-        (Family::Qwen2Vl, false) => CHAT_TEMPLATE_QWEN2,
-        (Family::Qwen3Vl, false) => CHAT_TEMPLATE_QWEN3,
-        (Family::Qwen2Vl, true) => CHAT_TEMPLATE_QWEN2_QUESTION_FIRST,
-        (Family::Qwen3Vl, true) => CHAT_TEMPLATE_QWEN3_QUESTION_FIRST,
-    }
-}
-
 /// Mark the model folder `out` as asked with the question first: the config key the engine reads and
 /// the chat template other runtimes (transformers, vLLM) render with.
 fn mark_question_first(out: &Path) -> anyhow::Result<()> {
     let path = out.join("config.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let family = match crate::models::vlm::QwenVlConfig::from_json(&text)?.family {
-        crate::models::vlm::Family::Qwen2Vl => Family::Qwen2Vl,
-        crate::models::vlm::Family::Qwen3Vl => Family::Qwen3Vl,
-    };
+    let family = crate::models::vlm::QwenVlConfig::from_json(&text)?.family;
     let mut config: serde_json::Value = serde_json::from_str(&text)?;
     config[QUESTION_FIRST_KEY] = json!(true);
     std::fs::write(&path, serde_json::to_string_pretty(&config)?)
         .with_context(|| format!("writing {}", path.display()))?;
-    std::fs::write(out.join("chat_template.jinja"), chat_template(family, true))?;
+    std::fs::write(out.join("chat_template.jinja"), jinja_template(family, true))?;
     Ok(())
 }
 
@@ -420,7 +373,7 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
     ] {
         std::fs::write(out.join(name), serde_json::to_string_pretty(v)?).with_context(|| format!("writing {name}"))?;
     }
-    std::fs::write(out.join("chat_template.jinja"), chat_template(a.family, false))?;
+    std::fs::write(out.join("chat_template.jinja"), jinja_template(a.family.engine(), false))?;
     Ok(())
 }
 
@@ -702,20 +655,4 @@ fn validate(model: &QwenVl, val: &[&Item]) -> anyhow::Result<ValScores> {
     }
     #[allow(clippy::cast_precision_loss)]
     Ok(ValScores { loss: total / val.len() as f64, exact: exact as f64 / val.len() as f64, by_kind })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chat_templates_differ_only_in_the_default_system_turn() {
-        // The bundled model's folder was written by this command (`--question-first`).
-        let bundled = include_str!("../../models/vlm-spectrum-tiny/chat_template.jinja");
-        assert_eq!(CHAT_TEMPLATE_QWEN3_QUESTION_FIRST, bundled);
-        let system = "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful \
-                      assistant.<|im_end|>\n{% endif %}";
-        assert_eq!(CHAT_TEMPLATE_QWEN2.replacen(system, "", 1), CHAT_TEMPLATE_QWEN3);
-        assert_eq!(CHAT_TEMPLATE_QWEN2_QUESTION_FIRST.replacen(system, "", 1), CHAT_TEMPLATE_QWEN3_QUESTION_FIRST);
-    }
 }

@@ -92,6 +92,79 @@ pub fn render(messages: &[Message], add_generation_prompt: bool, family: Family)
     out
 }
 
+/// A Jinja chat template that renders what [`render`] does, after `$system` (what the family writes
+/// before the first turn), with each message's `$content`: written into the model folders `train vlm`
+/// makes, for transformers and serving engines.
+macro_rules! jinja {
+    ($system:expr, $content:expr) => {
+        concat!(
+            "{% for message in messages %}",
+            $system,
+            "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}",
+            $content,
+            "{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        )
+    };
+}
+
+/// Qwen2-VL's template opens with a default system turn; Qwen3-VL's does not.
+macro_rules! jinja_system {
+    (qwen2) => {
+        "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    };
+    (qwen3) => {
+        ""
+    };
+}
+
+/// Whether a content part is an image, in the forms transformers and OpenAI-style messages use.
+macro_rules! jinja_is_image {
+    () => {
+        "(content['type'] == 'image' or 'image' in content or 'image_url' in content)"
+    };
+}
+
+/// A message's parts in the order given.
+macro_rules! jinja_in_order {
+    () => {
+        concat!(
+            "{% for content in message['content'] %}{% if ",
+            jinja_is_image!(),
+            " %}<|vision_start|><|image_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}"
+        )
+    };
+}
+
+/// A user turn's text, then its images ([`question_first`]); other turns in the order given.
+macro_rules! jinja_question_first {
+    () => {
+        concat!(
+            "{% if message['role'] == 'user' %}{% for content in message['content'] %}{% if not ",
+            jinja_is_image!(),
+            " and 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% for content in message['content'] %}{% if ",
+            jinja_is_image!(),
+            " %}<|vision_start|><|image_pad|><|vision_end|>{% endif %}{% endfor %}{% else %}",
+            jinja_in_order!(),
+            "{% endif %}"
+        )
+    };
+}
+
+const JINJA_QWEN2: &str = jinja!(jinja_system!(qwen2), jinja_in_order!());
+const JINJA_QWEN3: &str = jinja!(jinja_system!(qwen3), jinja_in_order!());
+const JINJA_QWEN2_QUESTION_FIRST: &str = jinja!(jinja_system!(qwen2), jinja_question_first!());
+const JINJA_QWEN3_QUESTION_FIRST: &str = jinja!(jinja_system!(qwen3), jinja_question_first!());
+
+/// The chat template (chat_template.jinja) for a family's model, laid out question first or not.
+pub fn jinja_template(family: Family, question_first: bool) -> &'static str {
+    match (family, question_first) {
+        (Family::Qwen2Vl, false) => JINJA_QWEN2,
+        (Family::Qwen3Vl, false) => JINJA_QWEN3,
+        (Family::Qwen2Vl, true) => JINJA_QWEN2_QUESTION_FIRST,
+        (Family::Qwen3Vl, true) => JINJA_QWEN3_QUESTION_FIRST,
+    }
+}
+
 /// Replace the i-th `<|image_pad|>` by `tokens[i]` copies (what the processor does before tokenizing).
 pub fn expand_image_pads(prompt: &str, tokens: &[usize]) -> Result<String, VlmError> {
     let pieces: Vec<&str> = prompt.split(IMAGE_PAD).collect();
@@ -208,6 +281,21 @@ mod tests {
         assert!(r.starts_with("<|im_start|>system\nBe brief.<|im_end|>\n") && !r.contains(DEFAULT_SYSTEM));
         assert!(!r.ends_with("assistant\n"));
         assert!(render(&[m], true, Family::Qwen3Vl).starts_with("<|im_start|>user\nCompare"));
+    }
+
+    #[test]
+    fn jinja_templates_differ_only_in_the_default_system_turn() {
+        // The bundled model's folder was written by `train vlm --question-first`.
+        let bundled = include_str!("../../../models/vlm-spectrum-tiny/chat_template.jinja");
+        assert_eq!(jinja_template(Family::Qwen3Vl, true), bundled);
+        let system = "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful \
+                      assistant.<|im_end|>\n{% endif %}";
+        for question_first in [false, true] {
+            assert_eq!(
+                jinja_template(Family::Qwen2Vl, question_first).replacen(system, "", 1),
+                jinja_template(Family::Qwen3Vl, question_first)
+            );
+        }
     }
 
     #[test]
