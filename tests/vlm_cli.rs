@@ -217,20 +217,23 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     let o = heatscope(&["ask", "--model", o_path, "Severity?", "--max-tokens", "4"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    // Fine-tuning it with the extra ranking and region-values questions keeps its tokenizer and architecture.
+    // Fine-tuning it with the extra ranking, region-values and which-is-worse questions keeps its tokenizer
+    // and architecture.
     let tuned = dir.path().join("tuned");
     let t_path = tuned.to_str().unwrap();
     let tune = |out: &str, extra: &[&str]| {
         let mut v = vec!["train", "vlm", "--dataset", d, "--out", out, "--epochs", "1", "--batch", "4"];
         v.extend_from_slice(&["--every", "3", "--val-questions", "2", "--rank-questions", "--region-values"]);
+        v.extend_from_slice(&["--pair-questions", "2", "--affected-questions", "1"]);
         v.extend_from_slice(extra);
         heatscope(&v)
     };
     let o = tune(t_path, &["--init", o_path]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("ranking questions added (one per train scene)"), "{stdout}");
-    assert!(stdout.contains("region-values questions added (one per train scene)"), "{stdout}");
+    for kind in ["ranking", "region-values", "region-affected and which-is-worse"] {
+        assert!(stdout.contains(&format!(" extra {kind} questions on the train scenes")), "{stdout}");
+    }
     for f in ["config.json", "tokenizer.json", "chat_template.jinja"] {
         assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(tuned.join(f)).unwrap(), "{f} differs");
     }

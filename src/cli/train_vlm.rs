@@ -20,7 +20,8 @@ use crate::models::vlm::train::{
     Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_weights, set_grid_positions,
 };
 use crate::models::vlm::{Part, QwenVl};
-use crate::sim::questions::{ranking_question, region_values_question};
+use crate::sim::labels::StoredLabels;
+use crate::sim::questions::{affected_questions, pair_questions, ranking_question, region_values_question};
 use crate::sim::scenario::Scenario;
 use crate::types::{Level, QaRecord, Split};
 
@@ -90,6 +91,16 @@ pub struct VlmTrainArgs {
     /// asked in evaluation.
     #[arg(long)]
     pub region_values: bool,
+    /// Also train on up to this many extra "which is worse" questions per train scene, over its other
+    /// region pairs further apart than the 1 dB margin, in the dataset's paraphrases and labelled from
+    /// its meta.json (a scene's manifest asks about one pair). Never asked in evaluation.
+    #[arg(long, default_value_t = 0)]
+    pub pair_questions: usize,
+    /// Also train on up to this many extra "is this region affected" questions per train scene (of its
+    /// five regions; a scene's manifest asks about two), in the dataset's paraphrases and labelled from
+    /// its meta.json. Never asked in evaluation.
+    #[arg(long, default_value_t = 0)]
+    pub affected_questions: usize,
     /// Also train on the L2 questions of this many grounding drills: quiet maps with a few round hot
     /// spots, where which region is hotter is plain to see (see `sim::drill`). Never asked in
     /// evaluation; the questions of 32 more drills are scored apart at each checkpoint ("drills" in
@@ -209,13 +220,16 @@ impl Item {
     }
 }
 
-/// One extra question per scene of `records`, made by `ask` from the scene's scenario and its regions'
+/// Makes extra (question, answer) pairs about one train scene from its scenario and stored labels.
+type AskScene<'a> = dyn FnMut(Scenario, &StoredLabels) -> Vec<(String, String)> + 'a;
+
+/// Extra questions on each scene of `records`, made by `ask` from the scene's scenario and its regions'
 /// true 95th-percentile I/N (from its meta.json); `kind` names them in progress lines.
 fn per_scene_items(
     dataset: &Path,
     records: &[QaRecord],
     kind: &'static str,
-    ask: fn(Scenario, &[f64; 5]) -> (String, String),
+    ask: &mut AskScene,
 ) -> anyhow::Result<Vec<Item>> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
@@ -226,8 +240,9 @@ fn per_scene_items(
             .map_err(|m| anyhow::anyhow!("{}: {m}", meta_path.display()))?;
         let scenario = Scenario::parse(&r.scenario)
             .ok_or_else(|| anyhow::anyhow!("{}: unknown scenario {:?}", meta_path.display(), r.scenario))?;
-        let (question, answer) = ask(scenario, &labels.region_p95_db);
-        out.push(Item { image: ItemImage::File(dataset.join(&r.images.png)), question, answer, kind });
+        for (question, answer) in ask(scenario, &labels) {
+            out.push(Item { image: ItemImage::File(dataset.join(&r.images.png)), question, answer, kind });
+        }
     }
     Ok(out)
 }
@@ -440,13 +455,24 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
         bail!("the train split has no {} questions", a.levels);
     }
     let mut train: Vec<Item> = train_records.iter().map(|r| Item::of(&a.dataset, r)).collect();
-    for (wanted, kind, ask) in [
-        (a.rank_questions, "ranking", ranking_question as fn(Scenario, &[f64; 5]) -> (String, String)),
-        (a.region_values, "region-values", region_values_question),
-    ] {
+    let one = |f: fn(Scenario, &[f64; 5]) -> (String, String)| {
+        move |s: Scenario, l: &StoredLabels| vec![f(s, &l.region_p95_db)]
+    };
+    let mut rng = crate::sim::rng::Rng::new(a.seed ^ 0x0065_7874_7261);
+    let mut more = |s: Scenario, l: &StoredLabels| {
+        let mut v = affected_questions(s, &l.region_share, a.affected_questions, &mut rng);
+        v.extend(pair_questions(s, &l.region_p95_db, a.pair_questions, &mut rng));
+        v
+    };
+    let extras: [(bool, &'static str, &mut AskScene); 3] = [
+        (a.rank_questions, "ranking", &mut one(ranking_question)),
+        (a.region_values, "region-values", &mut one(region_values_question)),
+        (a.pair_questions + a.affected_questions > 0, "region-affected and which-is-worse", &mut more),
+    ];
+    for (wanted, kind, ask) in extras {
         if wanted {
             let extra = per_scene_items(&a.dataset, &train_records, kind, ask)?;
-            println!("train vlm: {} {kind} questions added (one per train scene)", extra.len());
+            println!("train vlm: {} extra {kind} questions on the train scenes", extra.len());
             train.extend(extra);
         }
     }

@@ -118,37 +118,14 @@ pub fn region_questions(
     let mut regions: Vec<usize> = (0..5).collect();
     rng.shuffle(&mut regions);
     for &k in &regions[..2] {
-        let q = pick(rng, &AFFECTED_Q).replace("{r}", REGIONS[k]);
-        out.push(Question {
-            kind: QuestionKind::RegionAffected,
-            text: format!(
-                "{ctx} {q} A region is affected when at least {:.0} % of its pixels exceed -6 dB. Answer yes or no.",
-                REGION_AFFECTED_SHARE * 100.0
-            ),
-            answer: if region_share[k] >= REGION_AFFECTED_SHARE { "yes" } else { "no" }.to_string(),
-            choices: strings(&["yes", "no"]),
-            bbox: None,
-            concepts: vec![],
-        });
+        out.push(affected_question(ctx, region_share, k, rng));
     }
 
     // "Which is worse": the first random pair whose 95th percentiles differ by more than the margin.
-    let mut pairs: Vec<(usize, usize)> = (0..5).flat_map(|a| (a + 1..5).map(move |b| (a, b))).collect();
+    let mut pairs = all_pairs();
     rng.shuffle(&mut pairs);
-    if let Some(&(a, b)) = pairs.iter().find(|&&(a, b)| (region_p95_db[a] - region_p95_db[b]).abs() > WORSE_MARGIN_DB) {
-        let (a, b) = if rng.chance(0.5) { (a, b) } else { (b, a) };
-        let worse = if region_p95_db[a] > region_p95_db[b] { a } else { b };
-        let q = pick(rng, &WORSE_Q).replace("{a}", REGIONS[a]).replace("{b}", REGIONS[b]);
-        out.push(Question {
-            kind: QuestionKind::WhichWorse,
-            text: format!(
-                "{ctx} {q} Compare the 95th-percentile I/N of the two regions. Answer with the region's name."
-            ),
-            answer: REGIONS[worse].to_string(),
-            choices: strings(&[REGIONS[a], REGIONS[b]]),
-            bbox: None,
-            concepts: vec![],
-        });
+    if let Some(&(a, b)) = pairs.iter().find(|&&(a, b)| far_apart(region_p95_db, a, b)) {
+        out.push(which_worse_question(ctx, region_p95_db, a, b, rng));
     }
 
     if let Some(k) = worst_region {
@@ -166,6 +143,47 @@ pub fn region_questions(
         });
     }
     out
+}
+
+/// "Is region `k` affected" in a random paraphrase.
+fn affected_question(ctx: &str, region_share: &[f64; 5], k: usize, rng: &mut Rng) -> Question {
+    let q = pick(rng, &AFFECTED_Q).replace("{r}", REGIONS[k]);
+    Question {
+        kind: QuestionKind::RegionAffected,
+        text: format!(
+            "{ctx} {q} A region is affected when at least {:.0} % of its pixels exceed -6 dB. Answer yes or no.",
+            REGION_AFFECTED_SHARE * 100.0
+        ),
+        answer: if region_share[k] >= REGION_AFFECTED_SHARE { "yes" } else { "no" }.to_string(),
+        choices: vec!["yes".to_string(), "no".to_string()],
+        bbox: None,
+        concepts: vec![],
+    }
+}
+
+/// The ten pairs of regions, in a fixed order.
+fn all_pairs() -> Vec<(usize, usize)> {
+    (0..5).flat_map(|a| (a + 1..5).map(move |b| (a, b))).collect()
+}
+
+/// Whether "which is worse" is asked of regions `a` and `b`: their 95th percentiles differ by more than the margin.
+fn far_apart(region_p95_db: &[f64; 5], a: usize, b: usize) -> bool {
+    (region_p95_db[a] - region_p95_db[b]).abs() > WORSE_MARGIN_DB
+}
+
+/// "Which is worse" for regions `a` and `b`, named in a random order in a random paraphrase.
+fn which_worse_question(ctx: &str, region_p95_db: &[f64; 5], a: usize, b: usize, rng: &mut Rng) -> Question {
+    let (a, b) = if rng.chance(0.5) { (a, b) } else { (b, a) };
+    let worse = if region_p95_db[a] > region_p95_db[b] { a } else { b };
+    let q = pick(rng, &WORSE_Q).replace("{a}", REGIONS[a]).replace("{b}", REGIONS[b]);
+    Question {
+        kind: QuestionKind::WhichWorse,
+        text: format!("{ctx} {q} Compare the 95th-percentile I/N of the two regions. Answer with the region's name."),
+        answer: REGIONS[worse].to_string(),
+        choices: vec![REGIONS[a].to_string(), REGIONS[b].to_string()],
+        bbox: None,
+        concepts: vec![],
+    }
 }
 
 /// The questions of one scene, in a fixed order: L1, L2 (two "affected", one "worse" and one
@@ -248,9 +266,87 @@ pub fn region_values_question(scenario: Scenario, region_p95_db: &[f64; 5]) -> (
     (text, answer)
 }
 
+/// Training-only questions (never in a dataset's manifest): "is this region affected" for up to `n` of
+/// a scene's five regions, in the dataset's paraphrases. A scene's manifest asks about two;
+/// `train vlm --affected-questions N` adds these for a denser signal on reading one region.
+pub fn affected_questions(
+    scenario: Scenario,
+    region_share: &[f64; 5],
+    n: usize,
+    rng: &mut Rng,
+) -> Vec<(String, String)> {
+    let ctx = context(scenario);
+    let mut regions: Vec<usize> = (0..5).collect();
+    rng.shuffle(&mut regions);
+    regions
+        .into_iter()
+        .take(n)
+        .map(|k| {
+            let q = affected_question(&ctx, region_share, k, rng);
+            (q.text, q.answer)
+        })
+        .collect()
+}
+
+/// Training-only questions (never in a dataset's manifest): "which is worse" over up to `n` of a
+/// scene's region pairs further apart than the margin, in the dataset's paraphrases. A scene's
+/// manifest asks about one pair; `train vlm --pair-questions N` adds these so a small model sees the
+/// two named regions decide the answer more often than the map's worst region does.
+pub fn pair_questions(scenario: Scenario, region_p95_db: &[f64; 5], n: usize, rng: &mut Rng) -> Vec<(String, String)> {
+    let ctx = context(scenario);
+    let mut pairs = all_pairs();
+    pairs.retain(|&(a, b)| far_apart(region_p95_db, a, b));
+    rng.shuffle(&mut pairs);
+    pairs
+        .into_iter()
+        .take(n)
+        .map(|(a, b)| {
+            let q = which_worse_question(&ctx, region_p95_db, a, b, rng);
+            (q.text, q.answer)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn affected_questions_ask_distinct_regions_against_the_share_threshold() {
+        let share = [0.0, 0.5, 0.099, 0.1, 1.0];
+        let mut rng = Rng::new(5);
+        let qs = affected_questions(Scenario::GeoRural, &share, 9, &mut rng);
+        assert_eq!(qs.len(), 5);
+        let mut seen = std::collections::HashSet::new();
+        for (text, answer) in &qs {
+            assert!(text.starts_with(&context(Scenario::GeoRural)) && text.ends_with("Answer yes or no."));
+            let k = (0..5).find(|&k| text.contains(&format!(" {} ", REGIONS[k]))).expect(text);
+            assert_eq!(answer, if share[k] >= REGION_AFFECTED_SHARE { "yes" } else { "no" }, "{text}");
+            assert!(seen.insert(k), "a region asked twice: {text}");
+        }
+        assert_eq!(affected_questions(Scenario::GeoRural, &share, 2, &mut rng).len(), 2);
+    }
+
+    #[test]
+    fn pair_questions_ask_only_pairs_apart_by_the_margin_and_name_the_hotter_region() {
+        let p95 = [5.0, 4.5, -10.0, 0.0, 12.0];
+        let mut rng = Rng::new(3);
+        let qs = pair_questions(Scenario::LeoUrban, &p95, 20, &mut rng);
+        // Of the ten pairs only top-left / top-right are within 1 dB.
+        assert_eq!(qs.len(), 9);
+        let mut seen = std::collections::HashSet::new();
+        for (text, answer) in &qs {
+            assert!(text.starts_with(&context(Scenario::LeoUrban)) && text.ends_with("Answer with the region's name."));
+            let named: Vec<usize> = (0..5).filter(|&k| text.contains(&format!(" {}", REGIONS[k]))).collect();
+            assert_eq!(named.len(), 2, "{text}");
+            assert!(!(named.contains(&0) && named.contains(&1)), "{text}");
+            let hotter = if p95[named[0]] > p95[named[1]] { named[0] } else { named[1] };
+            assert_eq!(answer, REGIONS[hotter], "{text}");
+            assert!(seen.insert(named), "a pair asked twice: {text}");
+        }
+        assert_eq!(pair_questions(Scenario::LeoUrban, &p95, 2, &mut rng).len(), 2);
+        assert!(pair_questions(Scenario::LeoUrban, &[1.0; 5], 4, &mut rng).is_empty());
+    }
 
     #[test]
     fn the_ranking_question_orders_regions_by_their_95th_percentile() {
