@@ -178,12 +178,6 @@ fn sheet(a: &SheetArgs) -> anyhow::Result<()> {
     let (w, h) = (a.scenes as u32 * (cell + 2 * gap), Scenario::ALL.len() as u32 * (n + 2 * gap));
     let mut img = image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
     let lut = Colormap::Turbo.table();
-    let (lo, hi) = crate::sim::PNG_RANGE_DB;
-    let colour = |v: f32| {
-        let t = ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
-        let c = lut[(t * 255.0).round() as usize];
-        [c[0], c[1], c[2]]
-    };
     for (row, &scenario) in Scenario::ALL.iter().enumerate() {
         for k in 0..a.scenes {
             let scene = generate_scene(scenario, k, a.seed, a.size);
@@ -195,7 +189,8 @@ fn sheet(a: &SheetArgs) -> anyhow::Result<()> {
                 for r in 0..a.size {
                     for c in 0..a.size {
                         let v = grid[r * a.size + c];
-                        let mut rgb = colour(v);
+                        // The dataset's own colours (`observed.png`).
+                        let mut rgb = crate::sim::map_colour(v, &lut);
                         // The truth's -6 dB contour, in black.
                         if panel == 0 && v > PROTECTION_DB {
                             let edge = [(0isize, 1isize), (1, 0), (0, -1), (-1, 0)].iter().any(|&(dr, dc)| {
