@@ -276,16 +276,8 @@ pub fn affected_questions(
     rng: &mut Rng,
 ) -> Vec<(String, String)> {
     let ctx = context(scenario);
-    let mut regions: Vec<usize> = (0..5).collect();
-    rng.shuffle(&mut regions);
-    regions
-        .into_iter()
-        .take(n)
-        .map(|k| {
-            let q = affected_question(&ctx, region_share, k, rng);
-            (q.text, q.answer)
-        })
-        .collect()
+    let regions: Vec<usize> = (0..5).collect();
+    ask_some(regions, n, rng, |k, rng| affected_question(&ctx, region_share, k, rng))
 }
 
 /// Training-only questions (never in a dataset's manifest): "which is worse" over up to `n` of a
@@ -296,12 +288,22 @@ pub fn pair_questions(scenario: Scenario, region_p95_db: &[f64; 5], n: usize, rn
     let ctx = context(scenario);
     let mut pairs = all_pairs();
     pairs.retain(|&(a, b)| far_apart(region_p95_db, a, b));
-    rng.shuffle(&mut pairs);
-    pairs
+    ask_some(pairs, n, rng, |(a, b), rng| which_worse_question(&ctx, region_p95_db, a, b, rng))
+}
+
+/// Up to `n` of `subjects` in a random order, each asked by `ask`, as (question, answer) pairs.
+fn ask_some<T>(
+    mut subjects: Vec<T>,
+    n: usize,
+    rng: &mut Rng,
+    mut ask: impl FnMut(T, &mut Rng) -> Question,
+) -> Vec<(String, String)> {
+    rng.shuffle(&mut subjects);
+    subjects
         .into_iter()
         .take(n)
-        .map(|(a, b)| {
-            let q = which_worse_question(&ctx, region_p95_db, a, b, rng);
+        .map(|t| {
+            let q = ask(t, rng);
             (q.text, q.answer)
         })
         .collect()
