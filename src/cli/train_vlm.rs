@@ -458,6 +458,7 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     let one = |f: fn(Scenario, &[f64; 5]) -> (String, String)| {
         move |s: Scenario, l: &StoredLabels| vec![f(s, &l.region_p95_db)]
     };
+    // The extra region questions draw from their own stream ("extra" in ASCII), apart from the batch order's.
     let mut rng = crate::sim::rng::Rng::new(a.seed ^ 0x0065_7874_7261);
     let mut more = |s: Scenario, l: &StoredLabels| {
         let mut v = affected_questions(s, &l.region_share, a.affected_questions, &mut rng);
