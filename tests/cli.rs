@@ -58,3 +58,27 @@ fn bad_input_exits_non_zero_with_the_reason() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.fits"));
 }
+
+#[test]
+fn an_output_larger_than_the_gpu_allows_is_refused_with_the_width_that_fits() {
+    let Some(gpu) = common::headless() else { return };
+    let max = gpu.max_texture_dim();
+    drop(gpu);
+    // A tall strip, like a dynamic spectrum of many sub-integrations: --width 4000 asks for an
+    // output millions of pixels high.
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (2usize, 3000usize);
+    let input = common::write_npy(dir.path(), "strip.npy", w, h, &vec![1.5; w * h]);
+    let out = dir.path().join("strip.png");
+    let o = heatscope(&["render", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--width", "4000"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let widest = max * w / h;
+    assert!(err.contains(&format!("--width {widest} or less")) && err.contains("4000 x 6000000"), "{err}");
+    assert!(!out.exists());
+    // The width it names works.
+    let o =
+        heatscope(&["render", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--width", &widest.to_string()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -100,8 +100,11 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         if raster.width.max(raster.height) > max { stats::downsample_to_fit(&raster, max) } else { (raster, 1) };
     // Render in the downsampled raster's own pixel grid; the output size follows --width.
     let (w, h) = (shown.width as u32, shown.height as u32);
-    let out_w = args.width.unwrap_or(w).clamp(1, 16384);
-    let out_h = ((f64::from(out_w) * f64::from(h) / f64::from(w)).round() as u32).max(1);
+    let (out_w, out_h) = output_size(args.width, w, h);
+    if let Err(e) = gpu.check_output(out_w, out_h) {
+        let widest = (max as f64 * f64::from(w) / f64::from(h)).floor().min(max as f64).max(1.0);
+        bail!("{e}: the image is {w} x {h}, so choose --width {widest} or less", widest = widest as u32);
+    }
     let zoom = out_w as f32 / w as f32;
     let transform = ViewTransform { origin: [0.0, 0.0], zoom };
     let pixels = gpu.render(&shown, &settings, &transform, [out_w, out_h])?;
@@ -114,9 +117,25 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The output size: `width` (default: the image's own) and the height that keeps the aspect ratio,
+/// neither under 1 pixel. Limits are the device's to check.
+fn output_size(width: Option<u32>, w: u32, h: u32) -> (u32, u32) {
+    let out_w = width.unwrap_or(w).max(1);
+    let out_h = (f64::from(out_w) * f64::from(h) / f64::from(w.max(1))).round().clamp(1.0, f64::from(u32::MAX)) as u32;
+    (out_w, out_h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_size_keeps_the_aspect_ratio_without_overflowing() {
+        assert_eq!(output_size(None, 300, 200), (300, 200));
+        assert_eq!(output_size(Some(4000), 121, 86_000), (4000, 2_842_975));
+        assert_eq!(output_size(Some(0), 10, 10), (1, 1));
+        assert_eq!(output_size(Some(u32::MAX), 1, 1_000_000).1, u32::MAX);
+    }
 
     #[test]
     fn range_rules_parse() {

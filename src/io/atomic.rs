@@ -1,6 +1,8 @@
-//! Replacing a file so that a crash or a failed write never leaves half of it: the new content goes to
-//! a temporary file in the same folder, which is then renamed over the old one (atomic on one file
-//! system). Used for checkpoints, model files and the app's saved state. Any thread.
+//! Replacing a file so that a crash, a kill or a power cut never leaves half of it: the new content
+//! goes to a temporary file in the same folder, is flushed to the disk (fsync), and is renamed over
+//! the old one (atomic on one file system); the folder is then synced so the rename itself is
+//! durable. Used for every file a user would miss: checkpoints, model files, reports, predictions,
+//! calibration, rendered images and the app's saved state. Any thread.
 
 use std::path::{Path, PathBuf};
 
@@ -11,20 +13,42 @@ pub fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Replace `path` with what `fill` writes into the temporary path it is handed. When `fill` or the
-/// rename fails, the temporary file is removed and `path` keeps its old content.
+/// Replace `path` with what `fill` writes into the temporary path it is handed. When `fill`, the
+/// flush or the rename fails, the temporary file is removed and `path` keeps its old content.
 pub fn replace(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
     let tmp = partial_path(path);
-    let result = fill(&tmp).and_then(|()| std::fs::rename(&tmp, path));
+    let result = fill(&tmp).and_then(|()| sync_file(&tmp)).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result
+    result?;
+    sync_folder_of(path)
 }
 
 /// Replace `path` with `bytes`.
 pub fn write(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
     replace(path, |tmp| std::fs::write(tmp, bytes.as_ref()))
+}
+
+/// Rename `from` to `to` (replacing it) and make the rename durable.
+pub fn rename(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)?;
+    sync_folder_of(to)
+}
+
+/// Flush a written file's data and metadata to the disk.
+pub fn sync_file(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
+}
+
+/// Flush the folder holding `path`, so that a rename or a new entry in it survives a power cut.
+/// Folders cannot be opened for syncing on every platform; there it is a no-op.
+pub fn sync_folder_of(path: &Path) -> std::io::Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if cfg!(unix) { std::fs::File::open(folder)?.sync_all() } else { Ok(()) }
 }
 
 #[cfg(test)]

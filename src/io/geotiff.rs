@@ -191,7 +191,7 @@ enum Model {
 pub(super) fn georeference(tags: &GeoTags, width: usize, height: usize) -> Georef {
     let mut out = Georef::default();
     let keys = GeoKeys::parse(tags, &mut out.notes);
-    let Some((mut c, from_matrix)) = transform(tags, &mut out.notes) else {
+    let Some((mut c, origin)) = transform(tags, &mut out.notes) else {
         out.crs = crs_name(&keys);
         return out;
     };
@@ -204,7 +204,8 @@ pub(super) fn georeference(tags: &GeoTags, width: usize, height: usize) -> Geore
     out.transform = Some(transform);
     out.crs = crs_name(&keys);
 
-    let source = ["GeoTIFF ModelPixelScale", "GeoTIFF ModelTransformation"][usize::from(from_matrix)];
+    let source = origin.source();
+    let fitted = matches!(origin, Origin::Gcps(_));
     // Column norms: the ground step for one column and for one row.
     let (sx, sy) = (c[1].hypot(c[4]), c[2].hypot(c[5]));
     let (_, cy) = transform.apply(width as f64 / 2.0, height as f64 / 2.0);
@@ -222,8 +223,16 @@ pub(super) fn georeference(tags: &GeoTags, width: usize, height: usize) -> Geore
                 sx * deg,
                 sy * deg
             ));
-            let x = sx * deg * METRES_PER_DEGREE * lat.to_radians().cos();
-            (x, sy * deg * METRES_PER_DEGREE, format!("{source} (degrees at the image centre)"), true)
+            // A degree of longitude is cos(latitude) as long on the ground; a rotated transform
+            // (a swath fitted to control points) mixes both axes in each step.
+            let k = lat.to_radians().cos();
+            let (x, y) = ((c[1] * k).hypot(c[4]), (c[2] * k).hypot(c[5]));
+            (
+                x * deg * METRES_PER_DEGREE,
+                y * deg * METRES_PER_DEGREE,
+                format!("{source} (degrees at the image centre)"),
+                true,
+            )
         }
         Model::WebMercator => {
             let lat = (cy / WEB_MERCATOR_RADIUS).sinh().atan();
@@ -256,28 +265,98 @@ pub(super) fn georeference(tags: &GeoTags, width: usize, height: usize) -> Geore
     if ["mars", "moon", "lunar"].iter().any(|b| citations.contains(b)) {
         notes.push("the CRS is not on Earth: metres are on that body's surface".into());
     }
+    let approximate = approximate || fitted;
     out.pixel_size = Some(PixelSize { x, y, unit: PixelUnit::Metres, source, approximate });
     out
 }
 
-/// The GDAL-order transform from ModelTransformation (true) or ModelPixelScale + tiepoint (false).
-fn transform(tags: &GeoTags, notes: &mut Vec<String>) -> Option<([f64; 6], bool)> {
+/// Which tags the transform came from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Origin {
+    PixelScale,
+    Matrix,
+    /// A least-squares affine fit to this many ground control points.
+    Gcps(usize),
+}
+
+impl Origin {
+    fn source(self) -> String {
+        match self {
+            Self::PixelScale => "GeoTIFF ModelPixelScale".into(),
+            Self::Matrix => "GeoTIFF ModelTransformation".into(),
+            Self::Gcps(n) => format!("affine fit to {n} GeoTIFF ground control points"),
+        }
+    }
+}
+
+/// The GDAL-order transform and where it came from: ModelTransformation, ModelPixelScale + a tie
+/// point, or an affine fit to ground control points (several tie points and no scale).
+fn transform(tags: &GeoTags, notes: &mut Vec<String>) -> Option<([f64; 6], Origin)> {
     let finite = |c: [f64; 6]| c.iter().all(|v| v.is_finite()).then_some(c);
     if let Some(m) = tags.transformation.as_deref().filter(|m| m.len() >= 16) {
-        return finite([m[3], m[0], m[1], m[7], m[4], m[5]]).map(|c| (c, true));
+        return finite([m[3], m[0], m[1], m[7], m[4], m[5]]).map(|c| (c, Origin::Matrix));
     }
     let tie = tags.tiepoints.as_deref().filter(|t| t.len() >= 6);
     match (tags.pixel_scale.as_deref().filter(|s| s.len() >= 2), tie) {
         (Some(s), Some(t)) => {
             let (i, j, x, y) = (t[0], t[1], t[3], t[4]);
-            finite([x - i * s[0], s[0], 0.0, y + j * s[1], 0.0, -s[1]]).map(|c| (c, false))
+            finite([x - i * s[0], s[0], 0.0, y + j * s[1], 0.0, -s[1]]).map(|c| (c, Origin::PixelScale))
         }
         (None, Some(t)) if t.len() >= 12 => {
-            notes.push("georeferenced by ground control points only: no transform or pixel size".into());
-            None
+            let points = t.len() / 6;
+            let Some((c, rms_pixels)) = fit_gcps(t) else {
+                notes.push(format!(
+                    "georeferenced by {points} ground control points that no affine transform fits (fewer than \
+                     3, or all on one line): no transform or pixel size"
+                ));
+                return None;
+            };
+            notes.push(format!(
+                "georeferenced only by {points} ground control points: an affine fit gives the transform and \
+                 pixel size (RMS residual {rms_pixels:.2} pixel); approximate where the terrain or the \
+                 sensor geometry bends the mapping"
+            ));
+            Some((c, Origin::Gcps(points)))
         }
         _ => None,
     }
+}
+
+/// A least-squares affine fit (GDAL order) to tie points `(col, row, _, x, y, _)`, with the RMS
+/// residual in pixels; None with fewer than 3 points, collinear points or non-finite values.
+fn fit_gcps(t: &[f64]) -> Option<([f64; 6], f64)> {
+    let pts: Vec<[f64; 4]> = t.chunks_exact(6).map(|p| [p[0], p[1], p[3], p[4]]).collect();
+    if pts.len() < 3 || pts.iter().flatten().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let mean = |k: usize| pts.iter().map(|p| p[k]).sum::<f64>() / n;
+    let (mc, mr, mx, my) = (mean(0), mean(1), mean(2), mean(3));
+    // Centred normal equations of [col, row] -> x and -> y.
+    let (mut scc, mut scr, mut srr, mut scx, mut srx, mut scy, mut sry) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for p in &pts {
+        let (c, r, x, y) = (p[0] - mc, p[1] - mr, p[2] - mx, p[3] - my);
+        (scc, scr, srr) = (scc + c * c, scr + c * r, srr + r * r);
+        (scx, srx, scy, sry) = (scx + c * x, srx + r * x, scy + c * y, sry + r * y);
+    }
+    let det = scc * srr - scr * scr;
+    if det.abs() <= 1e-12 * (scc * srr).max(f64::MIN_POSITIVE) {
+        return None;
+    }
+    let solve = |sx: f64, sy: f64| ((srr * sx - scr * sy) / det, (scc * sy - scr * sx) / det);
+    let (a1, a2) = solve(scx, srx);
+    let (b1, b2) = solve(scy, sry);
+    let c = [mx - a1 * mc - a2 * mr, a1, a2, my - b1 * mc - b2 * mr, b1, b2];
+    let step = (a1.hypot(b1) * a2.hypot(b2)).sqrt();
+    let sq: f64 = pts
+        .iter()
+        .map(|p| {
+            let (x, y) = (c[0] + c[1] * p[0] + c[2] * p[1], c[3] + c[4] * p[0] + c[5] * p[1]);
+            (x - p[2]).powi(2) + (y - p[3]).powi(2)
+        })
+        .sum();
+    let rms = (sq / n).sqrt() / step;
+    (c.iter().all(|v| v.is_finite()) && step > 0.0 && rms.is_finite()).then_some((c, rms))
 }
 
 /// The kind of model space the keys describe.
@@ -498,6 +577,46 @@ mod tests {
         let ps = g.pixel_size.expect("pixel size");
         let x = 0.001 * METRES_PER_DEGREE * 45f64.to_radians().cos();
         assert!(close(ps.x, x) && close(ps.y, 111.32) && ps.approximate, "{ps:?}");
+    }
+
+    #[test]
+    fn ground_control_points_alone_are_fitted() {
+        // A swath rotated 30 degrees in a geographic CRS at 60 deg south: one column steps
+        // (cos 30, sin 30) x 0.002 deg and one row (-sin 30, cos 30) x 0.001 deg, before the
+        // longitude shrinks by cos(latitude). Nine control points with a little noise.
+        let (th, k) = (30f64.to_radians(), 60f64.to_radians().cos());
+        let (a1, a2, b1, b2) = (0.002 * th.cos() / k, -0.001 * th.sin() / k, -0.002 * th.sin(), -0.001 * th.cos());
+        let mut tie = Vec::new();
+        for (i, (col, row)) in [(0, 0), (50, 0), (100, 0), (0, 40), (50, 40), (100, 40), (0, 80), (50, 80), (100, 80)]
+            .into_iter()
+            .enumerate()
+        {
+            let noise = if i % 2 == 0 { 1e-6 } else { -1e-6 };
+            let (c, r) = (f64::from(col), f64::from(row));
+            tie.extend([
+                c,
+                r,
+                0.0,
+                20.0 + a1 * (c - 50.0) + a2 * (r - 40.0) + noise,
+                -60.0 + b1 * (c - 50.0) + b2 * (r - 40.0),
+                0.0,
+            ]);
+        }
+        let (dir, text) = keys(&[(1024, 2), (2048, 4326)], &[]);
+        let t = GeoTags { tiepoints: Some(tie), key_directory: Some(dir), ascii_params: text, ..GeoTags::default() };
+        let g = georeference(&t, 100, 80);
+        let ps = g.pixel_size.expect("a fitted pixel size");
+        let (x, y) = (0.002 * METRES_PER_DEGREE, 0.001 * METRES_PER_DEGREE);
+        assert!((ps.x / x - 1.0).abs() < 1e-3 && (ps.y / y - 1.0).abs() < 1e-3, "{ps:?} vs {x} x {y}");
+        assert!(ps.approximate && ps.source.contains("9 GeoTIFF ground control points"), "{ps:?}");
+        assert!(g.notes.iter().any(|n| n.contains("RMS residual")), "{:?}", g.notes);
+        let (lon, lat) = g.transform.expect("transform").apply(50.0, 40.0);
+        assert!((lon - 20.0).abs() < 1e-5 && (lat + 60.0).abs() < 1e-5, "{lon} {lat}");
+        // Points on one line fit no affine transform.
+        let line: Vec<f64> = (0..4).flat_map(|i| [f64::from(i), f64::from(i), 0.0, f64::from(i), 0.0, 0.0]).collect();
+        let t = GeoTags { tiepoints: Some(line), ..t };
+        let g = georeference(&t, 4, 4);
+        assert!(g.pixel_size.is_none() && g.notes.iter().any(|n| n.contains("one line")), "{:?}", g.notes);
     }
 
     #[test]

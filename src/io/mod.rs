@@ -13,6 +13,7 @@ mod npy;
 mod options;
 mod raster_image;
 mod tiff;
+mod tiff_overlay;
 
 use std::path::Path;
 

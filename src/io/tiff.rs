@@ -3,7 +3,6 @@
 //! or planar, striped or tiled, with any compression the `tiff` crate handles (JPEG-in-TIFF
 //! included). GeoTIFF tags are interpreted by [`super::geotiff`]. Runs on worker threads.
 
-use std::io::Cursor;
 use std::path::Path;
 
 use tiff::TiffError;
@@ -11,10 +10,11 @@ use tiff::decoder::{ChunkType, Decoder, DecodingSampleType, Limits, TiffCodingUn
 use tiff::tags::Tag;
 
 use super::geotiff::{self, GeoTags};
+use super::tiff_overlay::Overlay;
 use super::{IoError, LoadOptions};
 use crate::types::{Raster, RasterMeta, SampleType};
 
-type TiffDecoder<'a> = Decoder<Cursor<&'a [u8]>>;
+type TiffDecoder<'a> = Decoder<Overlay<'a>>;
 /// Decoded bands and the sample type they were stored as.
 type Decoded = (Vec<Vec<f32>>, SampleType);
 
@@ -70,8 +70,19 @@ impl Layout {
 
 /// Reads the first image of a TIFF.
 pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
-    let mut dec = Decoder::new(Cursor::new(bytes)).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
+    let open = |source| Decoder::new(source).map_err(|e| tiff_error(path, e)).map(|d| d.with_limits(limits(opts)));
+    let mut dec = open(Overlay::plain(bytes))?;
     let layout = Layout::read(&mut dec, path)?;
+    // The `tiff` crate decodes RGB as three samples (four with alpha) and drops any other extra
+    // sample; read such a file as multiband (PhotometricInterpretation 1) so every band arrives.
+    let decoded_samples = dec.colortype().map_or(layout.samples, |c| usize::from(c.num_samples()));
+    let drops_samples = layout.photometric == 2 && !layout.planar && decoded_samples < layout.samples;
+    if drops_samples
+        && layout.compression != 7
+        && let Some(overlay) = Overlay::with_short(bytes, Tag::PhotometricInterpretation.to_u16(), 1)
+    {
+        dec = open(overlay)?;
+    }
     let (w, h) = (layout.width, layout.height);
     opts.check(path, w as u64, h as u64, layout.samples as u64)?;
     let (tw, th) = dec.chunk_dimensions();
@@ -95,10 +106,24 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
     }
 
     let mut valid = None;
-    if let Some(a) = layout.alpha_band().filter(|&a| a < bands.len() && bands.len() > 1) {
-        let alpha = bands.remove(a);
-        valid = Some(alpha.iter().map(|&v| v != 0.0).collect::<Vec<bool>>());
-        notes.push("alpha band used as the validity mask (alpha 0 = no data)".to_string());
+    let alpha = layout.alpha_band().filter(|&a| a < bands.len() && bands.len() > 1);
+    // Every band stays a band: tools write NAIP's near-infrared band with ExtraSamples = alpha, so
+    // the tag alone does not make a mask. A tagged band that holds two levels (0 and one other
+    // value) is a real alpha and also masks; any other is data.
+    let mask_like = alpha.is_some_and(|a| is_two_level(&bands[a]));
+    if let Some(a) = alpha {
+        if mask_like {
+            valid = Some(bands[a].iter().map(|&v| v != 0.0).collect::<Vec<bool>>());
+            notes.push(format!(
+                "band {} is an alpha mask: kept as a band and used as the validity mask (0 = no data)",
+                a + 1
+            ));
+        } else {
+            notes.push(format!(
+                "band {} is tagged as alpha but holds continuous values (e.g. NAIP near-infrared): kept as a data band, not used as a mask",
+                a + 1
+            ));
+        }
     }
     let nodata = gdal_nodata(&mut dec);
     if let Some(nd) = nodata.filter(|v| !v.is_nan()) {
@@ -118,6 +143,8 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
     let band_names = (0..bands.len())
         .map(|i| match (rgb, i) {
             (true, 0..=2) => ["R", "G", "B"][i].to_string(),
+            _ if alpha == Some(i) && mask_like => "alpha".to_string(),
+            _ if alpha == Some(i) => format!("band {} (tagged alpha)", i + 1),
             _ => format!("band {}", i + 1),
         })
         .collect();
@@ -135,6 +162,22 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
     let mut raster = Raster::new(w, h, bands, meta);
     raster.valid = valid;
     Ok(raster)
+}
+
+/// True when a band holds at most two values, one of them 0 (a mask, not a measurement).
+fn is_two_level(band: &[f32]) -> bool {
+    let mut other: Option<f32> = None;
+    for &v in band {
+        if v == 0.0 {
+            continue;
+        }
+        match other {
+            None => other = Some(v),
+            Some(o) if o.to_bits() == v.to_bits() => {}
+            Some(_) => return false,
+        }
+    }
+    true
 }
 
 /// The GDAL_NODATA tag (ASCII text holding a number), if present and readable.
@@ -397,6 +440,7 @@ fn apply_nodata(bands: &[Vec<f32>], nodata: f32, valid: &mut Option<Vec<bool>>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
 
     /// Offset at which `tiff_file` places the pixel data.
     const DATA: u32 = 8;
@@ -508,6 +552,38 @@ mod tests {
         assert_eq!(r.bands, [[5.0, 2.0, 10.0, 0.0]]);
         assert_eq!(r.meta.dtype, Some(SampleType::C64));
         assert!(r.meta.notes.iter().any(|n| n == "complex samples shown as magnitude"));
+    }
+
+    #[test]
+    fn a_band_tagged_alpha_stays_a_band_and_masks_only_when_it_is_two_level() {
+        // RGB + a fourth sample tagged ExtraSamples = 2 (unassociated alpha), 2 x 2 pixels.
+        let tagged = |fourth: [u8; 4], extra: u16| {
+            let data: Vec<u8> = (0..4).flat_map(|i| [10 * i as u8, 20, 30, fourth[i]]).collect();
+            let mut tags = striped(2, 2, [8, 4, 1], 16);
+            tags.retain(|t| t.0 != 262);
+            tags.extend([shorts(262, &[2]), shorts(338, &[extra])]);
+            tiff_file(tags, &data)
+        };
+        let file = |fourth: [u8; 4]| tagged(fourth, 2);
+        // NAIP: near-infrared written as alpha; continuous values, no mask.
+        let nir = load(&file([87, 0, 143, 201])).expect("decode");
+        assert_eq!(nir.band_count(), 4);
+        assert_eq!(nir.bands[3], [87.0, 0.0, 143.0, 201.0]);
+        assert_eq!(nir.valid, None, "a near-infrared band is no mask");
+        assert_eq!(nir.meta.band_names, ["R", "G", "B", "band 4 (tagged alpha)"]);
+        assert!(nir.meta.notes.iter().any(|n| n.contains("kept as a data band")), "{:?}", nir.meta.notes);
+        // A real alpha (0 and 255) stays a band and masks.
+        let alpha = load(&file([255, 0, 255, 255])).expect("decode");
+        assert_eq!(alpha.band_count(), 4);
+        assert_eq!(alpha.valid, Some(vec![true, false, true, true]));
+        assert_eq!(alpha.meta.band_names[3], "alpha");
+        // An unspecified extra sample (ExtraSamples = 0), which the decoder would drop, is a band.
+        let extra = load(&tagged([87, 0, 143, 201], 0)).expect("decode");
+        assert_eq!(extra.band_count(), 4);
+        assert_eq!(extra.bands[0], [0.0, 10.0, 20.0, 30.0]);
+        assert_eq!(extra.bands[3], [87.0, 0.0, 143.0, 201.0]);
+        assert_eq!(extra.meta.band_names, ["R", "G", "B", "band 4"]);
+        assert_eq!(extra.valid, None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Models (CNN, VLM, GSD, router) live here; this is the only module that uses candle.
 //! Today it holds the compute-device choice that the UI reports and the CNN's network (`cnn`).
 
+pub mod checkpoint;
 pub mod cnn;
 mod device;
 pub mod gsd;

@@ -89,8 +89,11 @@ impl AdamW {
             let decayed = (var.as_tensor() * (1.0 - p.lr * p.weight_decay))?;
             let update = (m_hat / (v_hat.sqrt()? + p.eps)?)?;
             var.set(&(decayed - (update * p.lr)?)?)?;
-            *m = next_m;
-            *v = next_v;
+            // Keep only the data: a variable's gradient carries the op graph of its backward pass
+            // (activations included), and a moment stored with it would hold that graph, and through
+            // the previous moment every earlier step's, for the whole run.
+            *m = next_m.detach();
+            *v = next_v.detach();
         }
         Ok(())
     }
@@ -103,6 +106,12 @@ impl AdamW {
 
     /// Write the moments and step count to `path` (safetensors; atomically).
     pub fn save(&self, path: &Path) -> Result<()> {
+        crate::io::atomic::replace(path, |tmp| self.write(tmp))
+            .map_err(|e| candle_core::Error::msg(format!("cannot write the optimizer state {}: {e}", path.display())))
+    }
+
+    /// Write the moments and step count to `path` as they are (a checkpoint set stages it).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let mut map: HashMap<String, Tensor> = HashMap::new();
         for ((name, _), (m, v)) in self.vars.iter().zip(self.m.iter().zip(&self.v)) {
             map.insert(format!("m.{name}"), m.clone());
@@ -110,9 +119,8 @@ impl AdamW {
         }
         // f64 holds any step count a run reaches exactly.
         #[allow(clippy::cast_precision_loss)]
-        map.insert(STEPS.into(), Tensor::new(&[self.steps as f64], &Device::Cpu)?);
-        crate::io::atomic::replace(path, |tmp| candle_core::safetensors::save(&map, tmp).map_err(std::io::Error::other))
-            .map_err(|e| candle_core::Error::msg(format!("cannot write the optimizer state {}: {e}", path.display())))
+        map.insert(STEPS.into(), Tensor::new(&[self.steps as f64], &Device::Cpu).map_err(std::io::Error::other)?);
+        candle_core::safetensors::save(&map, path).map_err(std::io::Error::other)
     }
 
     /// Read a state written by [`AdamW::save`] for the same variables; an error names the first
@@ -187,6 +195,23 @@ mod tests {
             assert!((p - q).abs() < 1e-6, "{:?} vs {:?}", values(&a), values(&b));
         }
         assert_eq!(ours.steps(), 5);
+    }
+
+    #[test]
+    fn moments_keep_no_graph_between_steps() {
+        // sum(w * w^2): the gradient reaching w through the product is the upstream gradient times
+        // w^2, a tensor of the forward graph, so it carries that graph (as a network's do).
+        let (w, _) = problem(0.0);
+        let cubic = |w: &Var| (w.as_tensor() * w.as_tensor().sqr().unwrap()).unwrap().sum_all().unwrap();
+        let grads = cubic(&w).backward().unwrap();
+        assert!(grads.get(w.as_tensor()).unwrap().track_op(), "the premise: gradients carry a graph");
+        let mut opt = AdamW::new(vec![("w".into(), w.clone())], AdamParams::default()).unwrap();
+        for _ in 0..3 {
+            opt.backward_step(&cubic(&w)).unwrap();
+        }
+        for t in opt.m.iter().chain(&opt.v) {
+            assert!(!t.track_op(), "a stored moment keeps the step's graph alive");
+        }
     }
 
     #[test]

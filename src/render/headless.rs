@@ -69,6 +69,46 @@ impl Headless {
         transform: &ViewTransform,
         size: [u32; 2],
     ) -> Result<Vec<u8>, RenderError> {
+        let [w, h] = size;
+        self.check_output(w, h)?;
+        // Sizes are checked above; anything wgpu still rejects comes back as an error, never a panic.
+        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = self.render_checked(raster, settings, transform, size);
+        let invalid = pollster::block_on(validation.pop());
+        let out_of_memory = pollster::block_on(memory.pop());
+        match invalid.or(out_of_memory) {
+            Some(e) => Err(RenderError::Gpu(e.to_string())),
+            None => result,
+        }
+    }
+
+    /// The output size against the device's limits: texture side and readback buffer size.
+    pub fn check_output(&self, width: u32, height: u32) -> Result<(), RenderError> {
+        let limits = self.device.limits();
+        let max = limits.max_texture_dimension_2d;
+        let too_large = |limit: String| Err(RenderError::OutputTooLarge { width, height, limit });
+        if width == 0 || height == 0 {
+            return too_large("a side of 0 pixels".into());
+        }
+        if width > max || height > max {
+            return too_large(format!("{max} pixels a side"));
+        }
+        let padded =
+            u64::from((4 * width).div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        if padded * u64::from(height) > limits.max_buffer_size {
+            return too_large(format!("a {} MiB readback buffer", limits.max_buffer_size >> 20));
+        }
+        Ok(())
+    }
+
+    fn render_checked(
+        &self,
+        raster: &Raster,
+        settings: &DisplaySettings,
+        transform: &ViewTransform,
+        size: [u32; 2],
+    ) -> Result<Vec<u8>, RenderError> {
         let masked = raster.masked_as_nan();
         let upload = masked.as_ref().unwrap_or(raster);
         let image = self.pipeline.upload(&self.device, &self.queue, upload, "headless")?;

@@ -26,4 +26,8 @@ pub enum RenderError {
     TooLarge { width: usize, height: usize, max: usize },
     #[error("reading the rendered image back failed: {0}")]
     Readback(String),
+    #[error("an output of {width} x {height} pixels exceeds what this GPU renders at once ({limit})")]
+    OutputTooLarge { width: u32, height: u32, limit: String },
+    #[error("the GPU refused the work: {0}")]
+    Gpu(String),
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 
+use crate::models::checkpoint::{self, CheckpointError, Fill};
 use crate::models::optim::{AdamParams, AdamW};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,8 @@ pub enum TrainError {
     Invalid(String),
     #[error("cancelled after epoch {0}; resume with --resume")]
     Cancelled(usize),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// Validation numbers of one epoch.
@@ -85,18 +88,6 @@ pub struct TrainState {
     pub history: Vec<EpochReport>,
     pub options: TrainOptions,
     pub config: CnnConfig,
-}
-
-fn write_atomic(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), TrainError> {
-    atomic::write(path, bytes).map_err(|source| TrainError::Io { what, path: path.to_path_buf(), source })
-}
-
-fn save_weights(vm: &VarMap, path: &Path) -> Result<(), TrainError> {
-    atomic::replace(path, |tmp| vm.save(tmp).map_err(std::io::Error::other)).map_err(|source| TrainError::Io {
-        what: "save weights",
-        path: path.into(),
-        source,
-    })
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, TrainError> {
@@ -215,6 +206,10 @@ pub fn train(
     };
     let last_path = out.join("last.safetensors");
     let state_path = out.join("state.json");
+    if opts.resume {
+        // Finish or discard a checkpoint a kill interrupted, and check the set is whole.
+        checkpoint::recover(out)?;
+    }
     if opts.resume && last_path.is_file() && state_path.is_file() {
         let text = std::fs::read_to_string(&state_path).map_err(|source| TrainError::Io {
             what: "read",
@@ -294,14 +289,25 @@ pub fn train(
         if best {
             state.best_score = val_score;
             state.best_epoch = epoch + 1;
-            save_weights(&vm, &out.join("model.safetensors"))?;
-            write_atomic(&out.join("config.json"), &json(config)?, "write the config")?;
         }
         state.epochs_done = epoch + 1;
         state.history.push(report);
-        save_weights(&vm, &last_path)?;
-        opt.save(&opt_path)?;
-        write_atomic(&state_path, &json(&state)?, "write the training state")?;
+        // One set: the weights, moments and state of this epoch (and the best model when it is).
+        let (state_json, config_json) = (json(&state)?, json(config)?);
+        let mut weights = |p: &Path| vm.save(p).map_err(std::io::Error::other);
+        let mut best_weights = |p: &Path| vm.save(p).map_err(std::io::Error::other);
+        let mut moments = |p: &Path| opt.write(p);
+        let mut state_file = |p: &Path| std::fs::write(p, &state_json);
+        let mut config_file = |p: &Path| std::fs::write(p, &config_json);
+        let mut files: Vec<Fill<'_>> = vec![
+            ("last.safetensors", &mut weights),
+            ("optimizer.safetensors", &mut moments),
+            ("state.json", &mut state_file),
+        ];
+        if best {
+            files.extend([("model.safetensors", &mut best_weights as _), ("config.json", &mut config_file as _)]);
+        }
+        checkpoint::commit(out, &mut files)?;
         if !progress(&TrainEvent::Epoch(report)) {
             return Err(TrainError::Cancelled(state.epochs_done));
         }
@@ -333,9 +339,8 @@ pub fn write_f16(src: &Path, dst: &Path) -> Result<(), TrainError> {
     for (name, t) in tensors {
         half.insert(name, t.to_dtype(DType::F16)?);
     }
-    let tmp = dst.with_extension("tmp");
-    candle_core::safetensors::save(&half, &tmp)?;
-    std::fs::rename(&tmp, dst).map_err(|source| TrainError::Io { what: "save weights", path: dst.into(), source })
+    atomic::replace(dst, |tmp| candle_core::safetensors::save(&half, tmp).map_err(std::io::Error::other))
+        .map_err(|source| TrainError::Io { what: "save weights", path: dst.into(), source })
 }
 
 /// A network from a config and a weights file of any float type (computed in f32).
