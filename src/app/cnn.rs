@@ -97,6 +97,10 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 };
                 ui.weak(format!("ResNet width {}, {} px input, {}", c.width, c.input, calibrated))
                     .on_hover_text("The SpectrumQA CNN: L1 severity, L2 regions, L3 box. Confidences are temperature-scaled on the validation split.");
+                if let Some(why) = m.uncalibrated() {
+                    ui.label(RichText::new("⚠ uncalibrated: confidences are the raw softmax").color(ui.visuals().warn_fg_color))
+                        .on_hover_text(why);
+                }
             }
         }
         ui.horizontal(|ui| {

@@ -133,6 +133,9 @@ fn bench_cnn(a: &CnnBenchArgs) -> anyhow::Result<()> {
         Some(d) => CnnModel::load(d, &device.device).with_context(|| format!("loading {}", d.display()))?,
         None => CnnModel::bundled(&device.device).context("loading the bundled CNN")?,
     };
+    if let Some(why) = model.uncalibrated() {
+        eprintln!("heatscope: WARNING: {why}");
+    }
     let c = &model.net.config;
     let max = batches.iter().copied().max().unwrap_or(1);
     let scenes: Vec<Vec<f32>> =

@@ -217,7 +217,7 @@ fn sheet(a: &SheetArgs) -> anyhow::Result<()> {
             }
         }
     }
-    img.save(&a.output).with_context(|| format!("cannot write the contact sheet: {}", a.output.display()))?;
+    super::write_image(&a.output, &img.into(), "the contact sheet")?;
     println!(
         "wrote {} ({} x {}): rows {}; each scene: truth | observed, -6 dB contour black, L3 box white",
         a.output.display(),

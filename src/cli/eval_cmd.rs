@@ -95,11 +95,10 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     print!("{}", report.to_text());
     calibration_report(a, &records, &predictions, split)?;
     if let Some(p) = &a.json {
-        std::fs::write(p, report.to_json())
-            .with_context(|| format!("cannot write the JSON report: {}", p.display()))?;
+        super::write_output(p, report.to_json(), "the JSON report")?;
     }
     if let Some(p) = &a.csv {
-        std::fs::write(p, report.to_csv()).with_context(|| format!("cannot write the CSV report: {}", p.display()))?;
+        super::write_output(p, report.to_csv(), "the CSV report")?;
     }
     Ok(())
 }
@@ -130,6 +129,9 @@ fn model_predictions(
         }
         None => CnnModel::bundled(&device.device).context("loading the bundled CNN")?,
     };
+    if let Some(why) = model.uncalibrated() {
+        eprintln!("heatscope: WARNING: {why}");
+    }
     let answered: Vec<QaRecord> = records
         .iter()
         .filter(|r| r.kind != QuestionKind::Explain && split.is_none_or(|s| r.split == s))
@@ -178,7 +180,7 @@ fn calibration_report(
     if let Some(p) = &a.reliability {
         let accuracy = correct.iter().filter(|&&c| c).count() as f64 / correct.len() as f64;
         let title = format!("L1 reliability: ECE {e:.3}, accuracy {accuracy:.3}, n = {}", conf.len());
-        std::fs::write(p, reliability_svg(&bins, &title)).with_context(|| format!("cannot write {}", p.display()))?;
+        super::write_output(p, reliability_svg(&bins, &title), "the reliability diagram")?;
     }
     Ok(())
 }
@@ -189,9 +191,7 @@ fn write_predictions(path: &Path, preds: &[Prediction]) -> anyhow::Result<()> {
         serde_json::to_writer(&mut out, p)?;
         out.push(b'\n');
     }
-    let mut f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(&out).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    super::write_output(path, out, "the predictions")
 }
 
 pub fn run_baseline(a: &BaselineArgs) -> anyhow::Result<()> {

@@ -114,3 +114,20 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+/// Write an output a user would miss (report, predictions, image, calibration) so that a kill or a
+/// full disk leaves the old file or the new one, never half of one.
+pub(crate) fn write_output(path: &std::path::Path, bytes: impl AsRef<[u8]>, what: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    crate::io::atomic::write(path, bytes).with_context(|| format!("cannot write {what}: {}", path.display()))
+}
+
+/// Encode `img` in the format its path names (PNG, JPEG, TIFF) and write it as [`write_output`] does.
+pub(crate) fn write_image(path: &std::path::Path, img: &image::DynamicImage, what: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let format = image::ImageFormat::from_path(path)
+        .with_context(|| format!("cannot tell an image format from the name {}: use .png", path.display()))?;
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, format).with_context(|| format!("cannot encode {what} as {format:?}"))?;
+    write_output(path, bytes.into_inner(), what)
+}

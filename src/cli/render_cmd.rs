@@ -109,7 +109,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     let transform = ViewTransform { origin: [0.0, 0.0], zoom };
     let pixels = gpu.render(&shown, &settings, &transform, [out_w, out_h])?;
     let img = image::RgbaImage::from_raw(out_w, out_h, pixels).context("rendered buffer has the wrong size")?;
-    img.save(&args.output).with_context(|| format!("writing {}", args.output.display()))?;
+    super::write_image(&args.output, &img.into(), "the rendered image")?;
     if factor > 1 {
         eprintln!("note: the image exceeds the GPU texture limit ({max} px); rendered downsampled {factor}x");
     }

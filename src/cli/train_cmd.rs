@@ -150,8 +150,7 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
     let net = load_model(&a.out, &device.device)?;
     let cal = fit_calibration(&net, &val_set, &device.device)?;
     let path = a.out.join("calibration.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&cal)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    super::write_output(&path, serde_json::to_vec_pretty(&cal)?, "the calibration")?;
     println!(
         "calibrated on {} val scenes: temperature {:.3} (NLL {:.3} -> {:.3}, ECE {:.3} -> {:.3}); L3 from {:?} at {:.2} (upsampled to {}), val IoU {:.3}; val L1 head {:.3}, mask share {:.3}, pooled (weight {:.1}, spread {:.2}) {:.3}; val L2 affected head {:.3}, mask {:.3} -> {}",
         cal.val_scenes,

@@ -175,7 +175,7 @@ pub fn run(a: &GsdTrainArgs) -> anyhow::Result<()> {
         }
         let s = summarize(&file.records);
         let svg = reliability_svg(&s.reliability, "GSD: leave-one-scene-out coverage");
-        std::fs::write(a.out.join("reliability.svg"), svg)?;
+        super::write_output(&a.out.join("reliability.svg"), svg, "the reliability diagram")?;
         println!(
             "leave-one-scene-out: {} crops, {} scenes: median |log10 error| {:.3} (mean {:.3}); coverage 1 sigma {:.1} %, 2 sigma {:.1} % (calibrated on the other scenes; raw {:.1} % / {:.1} %); sigma scale {:.2}",
             s.crops,

@@ -14,10 +14,11 @@ use anyhow::{Context, bail};
 use candle_core::DType;
 use serde_json::json;
 
+use crate::models::checkpoint::{self, Fill};
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer, jinja_template};
 use crate::models::vlm::config::QUESTION_FIRST_KEY;
 use crate::models::vlm::train::{
-    Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, save_weights, set_grid_positions,
+    Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, set_grid_positions, write_weights,
 };
 use crate::models::vlm::{Part, QwenVl};
 use crate::sim::labels::StoredLabels;
@@ -276,9 +277,9 @@ fn mark_question_first(out: &Path) -> anyhow::Result<()> {
     let family = crate::models::vlm::QwenVlConfig::from_json(&text)?.family;
     let mut config: serde_json::Value = serde_json::from_str(&text)?;
     config[QUESTION_FIRST_KEY] = json!(true);
-    std::fs::write(&path, serde_json::to_string_pretty(&config)?)
+    crate::io::atomic::write(&path, serde_json::to_string_pretty(&config)?)
         .with_context(|| format!("writing {}", path.display()))?;
-    std::fs::write(out.join("chat_template.jinja"), jinja_template(family, true))?;
+    crate::io::atomic::write(&out.join("chat_template.jinja"), jinja_template(family, true))?;
     Ok(())
 }
 
@@ -386,9 +387,10 @@ fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String
         ("generation_config.json", &generation),
         ("tokenizer_config.json", &tokenizer_config),
     ] {
-        std::fs::write(out.join(name), serde_json::to_string_pretty(v)?).with_context(|| format!("writing {name}"))?;
+        crate::io::atomic::write(&out.join(name), serde_json::to_string_pretty(v)?)
+            .with_context(|| format!("writing {name}"))?;
     }
-    std::fs::write(out.join("chat_template.jinja"), jinja_template(a.family.engine(), false))?;
+    crate::io::atomic::write(&out.join("chat_template.jinja"), jinja_template(a.family.engine(), false))?;
     Ok(())
 }
 
@@ -489,6 +491,8 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     let mut start_step = 0usize;
     let mut best = f64::INFINITY;
     if a.resume {
+        // Finish or discard a checkpoint a kill interrupted, and check the set is whole.
+        checkpoint::recover(&a.out).context("--resume")?;
         let s: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(&state_path)
                 .with_context(|| format!("--resume: reading {}", state_path.display()))?,
@@ -594,17 +598,26 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 if val_set.is_empty() {
                     v.loss = running; // no val split: keep the last weights as the model
                 }
-                save_weights(trainer.vars(), &a.out.join("last.safetensors"))?;
-                trainer.save_state(&optimizer_path)?;
                 let improved = v.loss < best;
                 if improved {
                     best = v.loss;
-                    crate::io::atomic::replace(&a.out.join("model.safetensors"), |tmp| {
-                        std::fs::copy(a.out.join("last.safetensors"), tmp).map(drop)
-                    })?;
                 }
                 let state = json!({"step": step, "best_val_loss": best, "val_loss": v.loss, "val_exact": v.exact});
-                crate::io::atomic::write(&state_path, serde_json::to_string_pretty(&state)?)?;
+                let state_text = serde_json::to_string_pretty(&state)?;
+                // One set: weights, moments and state of this step (and the best model when it is).
+                let mut weights = |p: &Path| write_weights(trainer.vars(), p);
+                let mut best_weights = |p: &Path| write_weights(trainer.vars(), p);
+                let mut moments = |p: &Path| trainer.write_state(p);
+                let mut state_file = |p: &Path| std::fs::write(p, &state_text);
+                let mut files: Vec<Fill<'_>> = vec![
+                    ("last.safetensors", &mut weights),
+                    ("optimizer.safetensors", &mut moments),
+                    ("state.json", &mut state_file),
+                ];
+                if improved {
+                    files.push(("model.safetensors", &mut best_weights));
+                }
+                checkpoint::commit(&a.out, &mut files)?;
                 eprintln!();
                 let mut per_kind: String = v.by_kind.iter().map(|(k, (hit, n))| format!("; {k} {hit}/{n}")).collect();
                 if !val_drills.is_empty() {

@@ -27,7 +27,24 @@ pub fn replace(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> 
 
 /// Replace `path` with `bytes`.
 pub fn write(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
-    replace(path, |tmp| std::fs::write(tmp, bytes.as_ref()))
+    replace(path, |tmp| write_bytes(tmp, bytes.as_ref()))
+}
+
+/// Environment variable that makes [`write_bytes`] pause this many milliseconds halfway through
+/// each file: a slow disk, so that tests can kill a writer in the middle of a write.
+pub const SLOW_WRITES_ENV: &str = "HEATSCOPE_SLOW_WRITES_MS";
+
+/// Write `bytes` to `path` (created or truncated), honouring [`SLOW_WRITES_ENV`].
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let pause = std::env::var(SLOW_WRITES_ENV).ok().and_then(|v| v.parse::<u64>().ok()).filter(|&ms| ms > 0);
+    let Some(ms) = pause else { return std::fs::write(path, bytes) };
+    let mut file = std::fs::File::create(path)?;
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+    file.write_all(first)?;
+    file.flush()?;
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    file.write_all(rest)
 }
 
 /// Rename `from` to `to` (replacing it) and make the rename durable.

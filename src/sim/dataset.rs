@@ -117,6 +117,12 @@ fn write_file(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), SimEr
     std::fs::write(path, bytes).map_err(|source| SimError::Io { what, path: path.to_path_buf(), source })
 }
 
+/// The dataset-level files (manifest, conversations, `dataset.json` last: its presence says the
+/// dataset is complete) are replaced atomically; scene files are many and regenerated on a rerun.
+fn write_durable(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), SimError> {
+    crate::io::atomic::write(path, bytes).map_err(|source| SimError::Io { what, path: path.to_path_buf(), source })
+}
+
 fn to_json<T: Serialize>(v: &T, what: &'static str) -> Result<String, SimError> {
     serde_json::to_string_pretty(v).map_err(|e| SimError::Encode { what, message: e.to_string() })
 }
@@ -309,7 +315,7 @@ pub fn write_dataset(
         manifest.extend_from_slice(line.as_bytes());
         manifest.push(b'\n');
     }
-    write_file(&dir.join("manifest.jsonl"), &manifest, "manifest")?;
+    write_durable(&dir.join("manifest.jsonl"), &manifest, "manifest")?;
     let llava: Vec<LlavaItem> = all
         .iter()
         .map(|r| LlavaItem {
@@ -322,7 +328,7 @@ pub fn write_dataset(
             ],
         })
         .collect();
-    write_file(&dir.join("llava.json"), to_json(&llava, "LLaVA conversations")?.as_bytes(), "LLaVA conversations")?;
+    write_durable(&dir.join("llava.json"), to_json(&llava, "LLaVA conversations")?.as_bytes(), "LLaVA conversations")?;
 
     let per_split = crate::types::Split::ALL
         .iter()
@@ -346,6 +352,6 @@ pub fn write_dataset(
         severity_thresholds: super::labels::SEVERITY_THRESHOLDS,
         summary: &summary,
     };
-    write_file(&dir.join("dataset.json"), to_json(&info, "dataset description")?.as_bytes(), "dataset description")?;
+    write_durable(&dir.join("dataset.json"), to_json(&info, "dataset description")?.as_bytes(), "dataset description")?;
     Ok(summary)
 }

@@ -72,6 +72,8 @@ pub struct CnnModel {
     pub calibration: Calibration,
     pub device: Device,
     parameters: usize,
+    /// Set when the folder had no calibration.json: what every place that uses the model says.
+    uncalibrated: Option<String>,
 }
 
 impl CnnModel {
@@ -82,11 +84,26 @@ impl CnnModel {
             std::fs::read(&path).map_err(|source| TrainError::Io { what: "read", path, source })
         };
         let calibration = if dir.join("calibration.json").is_file() { Some(read("calibration.json")?) } else { None };
-        CnnModel::from_bytes(&read("config.json")?, &read("model.safetensors")?, calibration.as_deref(), device)
-            .map_err(|e| match e {
-                TrainError::Invalid(m) => TrainError::Invalid(format!("{}: {m}", dir.display())),
-                other => other,
-            })
+        let mut model =
+            CnnModel::from_bytes(&read("config.json")?, &read("model.safetensors")?, calibration.as_deref(), device)
+                .map_err(|e| match e {
+                    TrainError::Invalid(m) => TrainError::Invalid(format!("{}: {m}", dir.display())),
+                    other => other,
+                })?;
+        if calibration.is_none() {
+            model.uncalibrated = Some(format!(
+                "{} has no calibration.json, so its confidences are the raw softmax (uncalibrated: expect a \
+                 higher ECE) and its L3 and L2 answers use the default sources; `heatscope train cnn --resume` \
+                 with the run's --dataset and --out writes it",
+                dir.display()
+            ));
+        }
+        Ok(model)
+    }
+
+    /// Why this model's confidences are not calibrated, when they are not (say it wherever it is used).
+    pub fn uncalibrated(&self) -> Option<&str> {
+        self.uncalibrated.as_deref()
     }
 
     /// Build from the three files' contents (`calibration` `None`: identity calibration). Errors name
@@ -128,7 +145,8 @@ impl CnnModel {
                 calibration.temperature
             )));
         }
-        Ok(CnnModel { net, calibration, device: device.clone(), parameters })
+        let uncalibrated = None;
+        Ok(CnnModel { net, calibration, device: device.clone(), parameters, uncalibrated })
     }
 
     /// The model shipped in `models/cnn-spectrum`, embedded in the binary (no file or download needed).
@@ -341,5 +359,21 @@ mod tests {
         std::fs::write(dir.path().join("config.json"), &cfg).unwrap();
         let e = CnnModel::load(dir.path(), &Device::Cpu).unwrap_err().to_string();
         assert!(e.contains("model.safetensors"), "{e}");
+    }
+
+    #[test]
+    fn a_folder_without_its_calibration_says_so() {
+        let (cfg, weights, _) = small_model_bytes();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), &cfg).unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), &weights).unwrap();
+        let m = CnnModel::load(dir.path(), &Device::Cpu).unwrap();
+        let why = m.uncalibrated().expect("a warning");
+        assert!(why.contains("no calibration.json") && why.contains(&dir.path().display().to_string()), "{why}");
+        let cal = crate::models::cnn::Calibration { temperature: 1.5, ..Default::default() };
+        std::fs::write(dir.path().join("calibration.json"), serde_json::to_vec(&cal).unwrap()).unwrap();
+        let m = CnnModel::load(dir.path(), &Device::Cpu).unwrap();
+        assert_eq!((m.uncalibrated(), m.calibration.temperature), (None, 1.5));
+        assert_eq!(CnnModel::bundled(&Device::Cpu).unwrap().uncalibrated(), None);
     }
 }

@@ -229,7 +229,8 @@ impl Tokenizer {
 
     /// Write tokenizer.json (readable by Python's tokenizers and transformers too).
     pub fn save(&self, path: &Path) -> Result<(), VlmError> {
-        self.0.save(path, true).map_err(|e| VlmError::file(path, format!("cannot be written: {e}")))
+        crate::io::atomic::replace(path, |tmp| self.0.save(tmp, true).map_err(std::io::Error::other))
+            .map_err(|e| VlmError::file(path, format!("cannot be written: {e}")))
     }
 
     /// Train a byte-level BPE tokenizer of `vocab_size` entries on `texts`, with the Qwen-VL special

@@ -162,6 +162,11 @@ impl Trainer {
         Ok(self.opt.save(path)?)
     }
 
+    /// Write the optimizer's moments to `path` as they are (a checkpoint set stages them).
+    pub fn write_state(&self, path: &Path) -> std::io::Result<()> {
+        self.opt.write(path)
+    }
+
     /// Load moments saved by [`Trainer::save_state`] for the same model.
     pub fn load_state(&mut self, path: &Path) -> Result<(), VlmError> {
         Ok(self.opt.load(path)?)
@@ -214,9 +219,13 @@ pub const FOLDER_FILES: [&str; 8] = [
 /// Write the variables to `dest` (safetensors, through a temporary file, so a crash never leaves a
 /// half-written checkpoint).
 pub fn save_weights(vars: &[(String, Var)], dest: &Path) -> Result<(), VlmError> {
+    crate::io::atomic::replace(dest, |tmp| write_weights(vars, tmp)).map_err(|e| VlmError::io(dest, e))
+}
+
+/// Write the variables to `path` as they are (a checkpoint set stages them).
+pub fn write_weights(vars: &[(String, Var)], path: &Path) -> std::io::Result<()> {
     let tensors: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-    crate::io::atomic::replace(dest, |tmp| candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other))
-        .map_err(|e| VlmError::io(dest, e))
+    candle_core::safetensors::save(&tensors, path).map_err(std::io::Error::other)
 }
 
 /// Write the variables as `out/model.safetensors` ([`save_weights`]) and copy the folder's config,
