@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{BackendError, ChatBackend, ChatReply, ChatRequest, ChatToken, Finish};
+use super::{Alternative, BackendError, ChatBackend, ChatReply, ChatRequest, ChatToken, Finish};
 use crate::models::vlm::{GenerateOptions, Prepared, QwenVl, StopReason, generate};
 
 pub struct LocalBackend {
@@ -46,24 +46,48 @@ impl LocalBackend {
             top_p: req.top_p,
             seed: req.seed,
             stop_tokens: None,
+            stop_strings: req.stop.clone(),
+            top_logprobs: req.top_logprobs,
         };
         let mut first = None;
         let mut logprobs = Vec::new();
+        let mut top_logprobs = Vec::new();
+        let mut token_bytes = Vec::new();
         let tokenizer = &self.model.tokenizer;
         let stops = self.model.stop_tokens.clone();
         let g = generate(&self.model, prompt, &opts, cancel, &mut |e| {
             first.get_or_insert_with(|| start.elapsed().as_secs_f64());
             if !stops.contains(&e.token) {
                 let token = tokenizer.decode(&[e.token]).unwrap_or_default();
-                on_token(ChatToken { text: e.text_delta, token: Some(&token), logprob: Some(e.logprob) });
+                let bytes = tokenizer.token_bytes(e.token);
+                let top: Vec<Alternative> = e
+                    .top
+                    .iter()
+                    .map(|&(t, logprob)| Alternative {
+                        token: tokenizer.decode(&[t]).unwrap_or_default(),
+                        bytes: tokenizer.token_bytes(t),
+                        logprob,
+                    })
+                    .collect();
+                on_token(ChatToken {
+                    text: e.text_delta,
+                    token: Some(&token),
+                    logprob: Some(e.logprob),
+                    bytes: Some(&bytes),
+                    top: &top,
+                });
                 logprobs.push((token, e.logprob));
+                token_bytes.push(bytes);
+                top_logprobs.push(top);
             }
         })?;
         Ok(ChatReply {
             text: g.text,
             logprobs,
+            token_bytes,
+            top_logprobs: if req.top_logprobs > 0 { top_logprobs } else { Vec::new() },
             finish: match g.stop {
-                StopReason::StopToken(_) => Finish::Stop,
+                StopReason::StopToken(_) | StopReason::StopString => Finish::Stop,
                 StopReason::MaxTokens => Finish::Length,
                 StopReason::Cancelled => Finish::Cancelled,
             },

@@ -6,6 +6,7 @@
 
 pub mod local;
 pub mod openai;
+pub mod openai_request;
 pub mod remote;
 pub mod server;
 
@@ -25,8 +26,9 @@ pub enum VlmSource {
     Bundled,
     /// A Qwen-VL folder as published.
     Folder(std::path::PathBuf),
-    /// An OpenAI-compatible server, its model name and the environment variable with its key.
-    Server { url: String, model: String, api_key_env: String },
+    /// An OpenAI-compatible server, its model name, the environment variable with its key, and the
+    /// longest one request may take (retries and the streamed answer included).
+    Server { url: String, model: String, api_key_env: String, deadline: std::time::Duration },
 }
 
 impl VlmSource {
@@ -47,15 +49,26 @@ pub fn open(source: &VlmSource) -> Result<std::sync::Arc<dyn ChatBackend>, Backe
     Ok(match source {
         VlmSource::Bundled => local(crate::models::vlm::bundled::load(candle_core::DType::F32, &device)?),
         VlmSource::Folder(dir) => local(crate::models::vlm::QwenVl::load(dir, candle_core::DType::F32, &device)?),
-        VlmSource::Server { url, model, api_key_env } => Arc::new(RemoteBackend::new(RemoteOptions {
+        VlmSource::Server { url, model, api_key_env, deadline } => Arc::new(RemoteBackend::new(RemoteOptions {
             url: url.clone(),
             model: model.clone(),
             api_key_env: Some(api_key_env.clone()),
+            deadline: *deadline,
             ..RemoteOptions::default()
         })?),
     })
 }
 pub use remote::{RemoteBackend, RemoteOptions};
+
+/// At most 200 bytes of what a server sent, for an error message: lossy UTF-8 with control
+/// characters escaped, and the full length when it was cut.
+pub(crate) fn quote(bytes: &[u8]) -> String {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]);
+    let shown: String =
+        text.chars().flat_map(|c| if c.is_control() { c.escape_debug().collect() } else { vec![c] }).collect();
+    if bytes.len() > MAX { format!("{shown}... ({} bytes in all)", bytes.len()) } else { shown }
+}
 
 /// What chain-of-thought prompting appends to a question.
 pub const COT_INSTRUCTION: &str = "Think step by step about what the heatmap shows, then give the final answer on \
@@ -80,11 +93,24 @@ pub struct ChatRequest {
     pub temperature: f32,
     pub top_p: f32,
     pub seed: u64,
+    /// Texts that end the answer where they first appear (left out of it).
+    pub stop: Vec<String>,
+    /// How many of the most likely alternatives to report with each token (0: none).
+    pub top_logprobs: usize,
 }
 
 impl Default for ChatRequest {
     fn default() -> Self {
-        Self { messages: Vec::new(), images: Vec::new(), max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0 }
+        Self {
+            messages: Vec::new(),
+            images: Vec::new(),
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+            stop: Vec::new(),
+            top_logprobs: 0,
+        }
     }
 }
 
@@ -97,6 +123,20 @@ pub struct ChatToken<'a> {
     pub token: Option<&'a str>,
     /// Natural log of the token's probability, when the backend reports it.
     pub logprob: Option<f32>,
+    /// The bytes the token stands for (a token may hold part of a character, which its text cannot
+    /// show), when the backend knows them.
+    pub bytes: Option<&'a [u8]>,
+    /// The most likely tokens at this step, when asked for ([`ChatRequest::top_logprobs`]) and the
+    /// backend reports them.
+    pub top: &'a [Alternative],
+}
+
+/// One of the most likely tokens at a step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alternative {
+    pub token: String,
+    pub bytes: Vec<u8>,
+    pub logprob: f32,
 }
 
 /// Why the answer ended.
@@ -115,6 +155,10 @@ pub struct ChatReply {
     pub text: String,
     /// Each answer token with its log-probability (empty when the backend reports none).
     pub logprobs: Vec<(String, f32)>,
+    /// For each answer token, the bytes it stands for (empty when the backend does not say).
+    pub token_bytes: Vec<Vec<u8>>,
+    /// For each answer token, the most likely alternatives (empty unless asked for).
+    pub top_logprobs: Vec<Vec<Alternative>>,
     pub finish: Finish,
     pub prompt_tokens: Option<usize>,
     /// Seconds until the first token arrived.
@@ -221,6 +265,15 @@ pub fn chat_many(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quotes_of_server_text_are_short_and_printable() {
+        assert_eq!(super::quote(b"wrong model"), "wrong model");
+        assert_eq!(super::quote(b"a\nb\x1b[31m"), "a\\nb\\u{1b}[31m");
+        let long = super::quote(&vec![b'x'; 5000]);
+        assert!(long.starts_with(&"x".repeat(200)) && long.ends_with("... (5000 bytes in all)") && long.len() < 240);
+        assert_eq!(super::quote(&[0xff, b'a']), "\u{fffd}a");
+    }
+
     #[test]
     fn final_answer_takes_the_last_answer_line() {
         assert_eq!(super::final_answer("The east is red.\nAnswer: high."), "high");

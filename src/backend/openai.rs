@@ -1,15 +1,16 @@
 //! The OpenAI-compatible chat-completions wire format that vLLM, Ollama, llama.cpp server and
-//! `heatscope serve` speak: requests with text and base64 data-URL image parts, streamed
+//! `heatscope serve` speak: the client's request body (text and base64 data-URL image parts), streamed
 //! `chat.completion.chunk` events (server-sent events, `data: ...` lines ending with `data: [DONE]`)
-//! with per-token log-probabilities, and the non-streaming response. Shared by the client and the
-//! server so both sides agree. Pure data and (de)serialization.
+//! with per-token log-probabilities and their alternatives, the non-streaming response, and token
+//! usage. Shared by the client and the server so both sides agree; what the server accepts is
+//! checked in `openai_request`. Pure data and (de)serialization.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{BackendError, ChatRequest};
-use crate::models::vlm::{Message, Part};
+use super::{Alternative, BackendError, ChatReply, ChatRequest};
+use crate::models::vlm::Part;
 
 /// Encode an RGB image as a PNG data URL.
 pub fn png_data_url(image: &image::RgbImage) -> Result<String, BackendError> {
@@ -18,16 +19,6 @@ pub fn png_data_url(image: &image::RgbImage) -> Result<String, BackendError> {
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| BackendError::Request(format!("encoding an image as PNG: {e}")))?;
     Ok(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)))
-}
-
-/// Decode a `data:image/...;base64,` URL (the only image form `heatscope serve` accepts).
-pub fn decode_data_url(url: &str) -> Result<image::RgbImage, String> {
-    let Some(rest) = url.strip_prefix("data:") else {
-        return Err("only data: URLs are accepted for images (the server does not fetch from the network)".into());
-    };
-    let (_, b64) = rest.split_once(";base64,").ok_or("the data URL is not base64 (expected ;base64,)")?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|e| format!("bad base64: {e}"))?;
-    image::load_from_memory(&bytes).map(|i| i.to_rgb8()).map_err(|e| format!("the image cannot be decoded: {e}"))
 }
 
 /// The request body for `POST /v1/chat/completions`. Images fill the messages' image parts in order.
@@ -59,87 +50,19 @@ pub fn request_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Valu
         "seed": req.seed,
         "logprobs": true,
     });
+    if !req.stop.is_empty() {
+        body["stop"] = json!(req.stop);
+    }
+    if req.top_logprobs > 0 {
+        body["top_logprobs"] = json!(req.top_logprobs);
+    }
     if stream {
         body["stream_options"] = json!({"include_usage": true});
     }
     Ok(body)
 }
 
-/// A request as the server reads it.
-#[derive(Debug, Deserialize)]
-pub struct IncomingRequest {
-    #[serde(default)]
-    pub model: Option<String>,
-    pub messages: Vec<IncomingMessage>,
-    #[serde(default)]
-    pub stream: bool,
-    #[serde(default, alias = "max_completion_tokens")]
-    pub max_tokens: Option<usize>,
-    #[serde(default)]
-    pub temperature: Option<f32>,
-    #[serde(default)]
-    pub top_p: Option<f32>,
-    #[serde(default)]
-    pub seed: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct IncomingMessage {
-    pub role: String,
-    pub content: Value,
-}
-
-impl IncomingRequest {
-    /// Messages and decoded images, or a reason the request is unusable (answered with 400).
-    pub fn into_chat(self) -> Result<ChatRequest, String> {
-        let mut messages = Vec::new();
-        let mut images = Vec::new();
-        for m in self.messages {
-            if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
-                return Err(format!("unknown role {:?}", m.role));
-            }
-            let mut parts = Vec::new();
-            match m.content {
-                Value::String(s) => parts.push(Part::Text(s)),
-                Value::Array(items) => {
-                    for item in items {
-                        match item.get("type").and_then(Value::as_str) {
-                            Some("text") => parts.push(Part::Text(
-                                item.get("text").and_then(Value::as_str).unwrap_or_default().to_string(),
-                            )),
-                            Some("image_url") => {
-                                let url = item
-                                    .get("image_url")
-                                    .and_then(|u| u.get("url").or(Some(u)))
-                                    .and_then(Value::as_str)
-                                    .ok_or("an image_url part without a url")?;
-                                images.push(decode_data_url(url)?);
-                                parts.push(Part::Image);
-                            }
-                            other => return Err(format!("unsupported content part type {other:?}")),
-                        }
-                    }
-                }
-                other => return Err(format!("message content must be a string or a list of parts, not {other}")),
-            }
-            messages.push(Message { role: m.role, parts });
-        }
-        if messages.is_empty() {
-            return Err("no messages".into());
-        }
-        let defaults = ChatRequest::default();
-        Ok(ChatRequest {
-            messages,
-            images,
-            max_tokens: self.max_tokens.unwrap_or(defaults.max_tokens).min(8192),
-            temperature: self.temperature.unwrap_or(defaults.temperature).max(0.0),
-            top_p: self.top_p.unwrap_or(defaults.top_p).clamp(1e-6, 1.0),
-            seed: self.seed.unwrap_or(defaults.seed),
-        })
-    }
-}
-
-/// One streamed chunk.
+/// One streamed chunk, as the client reads it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Chunk {
     #[serde(default)]
@@ -178,69 +101,157 @@ pub struct Logprobs {
 pub struct TokenLogprob {
     pub token: String,
     pub logprob: f32,
+    /// The token's bytes (null for servers that do not say).
+    #[serde(default)]
+    pub bytes: Option<Vec<u8>>,
+    #[serde(default)]
+    pub top_logprobs: Vec<TopLogprob>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+impl TokenLogprob {
+    /// The bytes the token stands for: as the server sent them, else its text's.
+    pub fn raw_bytes(&self) -> Vec<u8> {
+        self.bytes.clone().unwrap_or_else(|| self.token.as_bytes().to_vec())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TopLogprob {
+    pub token: String,
+    pub logprob: f32,
+    #[serde(default)]
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl TopLogprob {
+    pub fn alternative(&self) -> Alternative {
+        let bytes = self.bytes.clone().unwrap_or_else(|| self.token.as_bytes().to_vec());
+        Alternative { token: self.token.clone(), bytes, logprob: self.logprob }
+    }
+}
+
+/// Token counts of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
+    #[serde(default)]
+    pub total_tokens: usize,
 }
 
-/// `data: {...}` line for one streamed token (or the final chunk when `finish` is set).
-/// `token` is (new text, the token's own text, its log-probability).
-pub fn chunk_line(
-    id: &str,
-    model: &str,
-    token: Option<(&str, &str, f32)>,
-    finish: Option<&str>,
-    usage: Option<Usage>,
-) -> String {
-    let mut choice = json!({"index": 0, "delta": {}, "finish_reason": finish});
-    if let Some((text, token, logprob)) = token {
-        choice["delta"] = json!({"content": text});
-        choice["logprobs"] =
-            json!({"content": [{"token": token, "logprob": logprob, "bytes": null, "top_logprobs": []}]});
+impl Usage {
+    pub fn new(prompt_tokens: usize, completion_tokens: usize) -> Self {
+        Self { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
     }
-    let mut chunk = json!({
-        "id": id,
-        "object": "chat.completion.chunk",
-        "model": model,
-        "choices": [choice],
+
+    /// The counts of a finished answer.
+    pub fn of(reply: &ChatReply) -> Self {
+        Self::new(reply.prompt_tokens.unwrap_or(0), reply.logprobs.len())
+    }
+}
+
+/// Seconds since 1970, the API's `created`.
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// One token's entry in a `logprobs.content` list: its text, log-probability, the bytes it stands
+/// for (its text's when unknown) and the alternatives asked for.
+pub fn token_logprob(token: &str, logprob: f32, bytes: Option<&[u8]>, top: &[Alternative]) -> Value {
+    let top: Vec<Value> =
+        top.iter().map(|a| json!({"token": a.token, "logprob": a.logprob, "bytes": a.bytes})).collect();
+    json!({"token": token, "logprob": logprob, "bytes": bytes.unwrap_or(token.as_bytes()), "top_logprobs": top})
+}
+
+/// Identity of one streamed answer: its id, model and creation time, the same on every chunk.
+#[derive(Clone, Debug)]
+pub struct StreamId {
+    pub id: String,
+    pub model: String,
+    pub created: u64,
+}
+
+impl StreamId {
+    pub fn new(id: &str, model: &str) -> Self {
+        Self { id: id.into(), model: model.into(), created: now() }
+    }
+
+    fn chunk(&self, choices: Value, usage: Option<Usage>, include_usage: bool) -> String {
+        let mut chunk = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": null,
+            "choices": choices,
+        });
+        if include_usage {
+            chunk["usage"] = json!(usage);
+        }
+        format!("data: {chunk}\n\n")
+    }
+
+    /// The first chunk: the assistant role, no content yet.
+    pub fn role_line(&self, include_usage: bool) -> String {
+        let choice =
+            json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null});
+        self.chunk(json!([choice]), None, include_usage)
+    }
+
+    /// One token: new text, and (when asked for) the token's log-probability entry.
+    pub fn token_line(&self, text: &str, logprob: Option<Value>, include_usage: bool) -> String {
+        let logprobs = logprob.map(|l| json!({"content": [l]}));
+        let choice = json!({"index": 0, "delta": {"content": text}, "logprobs": logprobs, "finish_reason": null});
+        self.chunk(json!([choice]), None, include_usage)
+    }
+
+    /// The last chunk of the answer: why it ended.
+    pub fn finish_line(&self, finish: &str, include_usage: bool) -> String {
+        let choice = json!({"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish});
+        self.chunk(json!([choice]), None, include_usage)
+    }
+
+    /// The usage chunk that `stream_options.include_usage` asks for: no choices, the token counts.
+    pub fn usage_line(&self, usage: Usage) -> String {
+        self.chunk(json!([]), Some(usage), true)
+    }
+}
+
+/// The non-streaming response body; `logprobs` says whether to report them.
+pub fn completion_body(id: &str, model: &str, reply: &ChatReply, finish: &str, logprobs: bool) -> Value {
+    let logprobs = logprobs.then(|| {
+        let content: Vec<Value> = reply
+            .logprobs
+            .iter()
+            .enumerate()
+            .map(|(i, (t, l))| {
+                let top = reply.top_logprobs.get(i).map_or(&[][..], Vec::as_slice);
+                token_logprob(t, *l, reply.token_bytes.get(i).map(Vec::as_slice), top)
+            })
+            .collect();
+        json!({"content": content})
     });
-    if let Some(u) = usage {
-        chunk["usage"] = json!(u);
-    }
-    format!("data: {chunk}\n\n")
-}
-
-/// The non-streaming response body.
-pub fn completion_body(
-    id: &str,
-    model: &str,
-    text: &str,
-    logprobs: &[(String, f32)],
-    finish: &str,
-    usage: Usage,
-) -> Value {
-    let content: Vec<Value> =
-        logprobs.iter().map(|(t, l)| json!({"token": t, "logprob": l, "bytes": null, "top_logprobs": []})).collect();
     json!({
         "id": id,
         "object": "chat.completion",
+        "created": now(),
         "model": model,
+        "system_fingerprint": null,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "logprobs": {"content": content},
+            "message": {"role": "assistant", "content": reply.text},
+            "logprobs": logprobs,
             "finish_reason": finish,
         }],
-        "usage": usage,
+        "usage": Usage::of(reply),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Finish;
+    use crate::models::vlm::Message;
 
     #[test]
     fn request_round_trips_through_the_wire_format() {
@@ -248,38 +259,57 @@ mod tests {
         let req = ChatRequest {
             messages: vec![Message::user(vec![Part::Image, Part::Text("Which region?".into())])],
             images: vec![img.clone()],
+            stop: vec!["\n".into()],
+            top_logprobs: 2,
             ..ChatRequest::default()
         };
         let body = request_body("m", &req, true).expect("body");
-        assert_eq!(body["stream"], true);
-        let incoming: IncomingRequest = serde_json::from_value(body).expect("parse");
-        let back = incoming.into_chat().expect("chat");
-        assert_eq!(back.messages, req.messages);
-        assert_eq!(back.images, vec![img], "PNG data URLs are lossless");
-    }
-
-    #[test]
-    fn bad_requests_say_why() {
-        let bad = |v: Value| serde_json::from_value::<IncomingRequest>(v).expect("parse").into_chat().expect_err("bad");
-        let e = bad(
-            json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}),
-        );
-        assert!(e.contains("data: URLs"), "{e}");
-        let e = bad(
-            json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,!!!"}}]}]}),
-        );
-        assert!(e.contains("base64"), "{e}");
-        let e = bad(json!({"messages": [{"role": "wizard", "content": "hi"}]}));
-        assert!(e.contains("role"), "{e}");
-        assert!(bad(json!({"messages": []})).contains("no messages"));
+        assert_eq!((body["stream"].clone(), body["top_logprobs"].clone()), (json!(true), json!(2)));
+        let back = crate::backend::openai_request::parse(body, 1 << 20).expect("the server reads it");
+        assert_eq!(back.chat.messages, req.messages);
+        assert_eq!(back.chat.images, vec![img], "PNG data URLs are lossless");
+        assert_eq!((back.chat.stop, back.chat.top_logprobs, back.include_usage), (req.stop, 2, true));
     }
 
     #[test]
     fn chunk_lines_parse_back() {
-        let line = chunk_line("c1", "m", Some(("hi", "hi", -0.5)), None, None);
+        let s = StreamId::new("c1", "m");
+        let alt = |t: &str, logprob| Alternative { token: t.into(), bytes: t.as_bytes().to_vec(), logprob };
+        let line =
+            s.token_line("hi", Some(token_logprob("hi", -0.5, None, &[alt("hi", -0.5), alt("ho", -1.5)])), false);
         let json = line.strip_prefix("data: ").expect("prefix").trim();
         let c: Chunk = serde_json::from_str(json).expect("chunk");
         assert_eq!(c.choices[0].delta.content.as_deref(), Some("hi"));
-        assert!((c.choices[0].logprobs.as_ref().expect("lp").content[0].logprob + 0.5).abs() < 1e-6);
+        let lp = &c.choices[0].logprobs.as_ref().expect("lp").content[0];
+        assert!((lp.logprob + 0.5).abs() < 1e-6 && lp.top_logprobs[1].token == "ho");
+        assert!(c.usage.is_none() && !json.contains("usage"), "no usage key without include_usage");
+        let usage: Chunk =
+            serde_json::from_str(s.usage_line(Usage::new(7, 3)).trim_start_matches("data: ").trim()).unwrap();
+        assert_eq!((usage.choices.len(), usage.usage), (0, Some(Usage::new(7, 3))));
+        assert_eq!(Usage::new(7, 3).total_tokens, 10);
+    }
+
+    #[test]
+    fn the_completion_reports_logprobs_only_when_asked() {
+        let reply = ChatReply {
+            text: "é".into(),
+            logprobs: vec![("é".into(), -0.25)],
+            token_bytes: vec!["é".as_bytes().to_vec()],
+            top_logprobs: vec![vec![
+                Alternative { token: "é".into(), bytes: vec![0xc3, 0xa9], logprob: -0.25 },
+                Alternative { token: "e".into(), bytes: vec![b'e'], logprob: -2.0 },
+            ]],
+            finish: Finish::Stop,
+            prompt_tokens: Some(5),
+            first_token_secs: None,
+            total_secs: 0.1,
+        };
+        let with = completion_body("c", "m", &reply, "stop", true);
+        let entry = &with["choices"][0]["logprobs"]["content"][0];
+        assert_eq!(entry["bytes"], json!([0xc3, 0xa9]));
+        assert_eq!(entry["top_logprobs"][1]["token"], "e");
+        assert_eq!(with["usage"], json!({"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}));
+        assert!(with["created"].as_u64().is_some_and(|t| t > 1_700_000_000));
+        assert!(completion_body("c", "m", &reply, "stop", false)["choices"][0]["logprobs"].is_null());
     }
 }

@@ -1,8 +1,9 @@
 //! `heatscope serve`: the local engine behind the OpenAI-compatible API, so a GPU machine can answer
 //! for desktop apps elsewhere. `POST /v1/chat/completions` (streamed as server-sent events or as one
 //! JSON body), `GET /v1/models`, `GET /health`. Requests queue for the one model; a client that hangs
-//! up cancels its generation. Bad requests get HTTP 400 with a message. Runs on named threads: one
-//! accepting, one per request, one per generation.
+//! up cancels its generation. Bad or unsupported requests get HTTP 400 naming the parameter
+//! (`openai_request`); bodies and images over the server's limits get 413 before they are read or
+//! decoded in full. Runs on named threads: one accepting, one per request, one per generation.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -13,11 +14,24 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use serde_json::json;
 use tiny_http::{Header, Method, Response, StatusCode};
 
-use super::openai::{self, IncomingRequest, Usage};
-use super::{BackendError, ChatReply, ChatRequest, Finish, LocalBackend};
+use super::openai::{self, StreamId, Usage};
+use super::openai_request::{self, Incoming};
+use super::{BackendError, ChatRequest, Finish, LocalBackend};
 
-/// Largest request body accepted (images included).
-const MAX_BODY: u64 = 64 << 20;
+/// What one request may bring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Largest request body (JSON with base64 images), in bytes.
+    pub max_body_bytes: u64,
+    /// Largest image, in pixels, decoded from a request.
+    pub max_image_pixels: u64,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self { max_body_bytes: 32 << 20, max_image_pixels: 1 << 24 }
+    }
+}
 
 /// A running server; dropping it (or [`RunningServer::stop`]) stops accepting.
 pub struct RunningServer {
@@ -61,8 +75,19 @@ impl Drop for RunningServer {
     }
 }
 
-/// Bind `addr` (port 0 picks a free one) and answer with `backend` as model `name`.
+/// Bind `addr` (port 0 picks a free one) and answer with `backend` as model `name`, with the
+/// default [`ServeLimits`].
 pub fn serve(backend: Arc<LocalBackend>, name: &str, addr: &str) -> Result<RunningServer, BackendError> {
+    serve_with(backend, name, addr, ServeLimits::default())
+}
+
+/// [`serve`] with the given limits.
+pub fn serve_with(
+    backend: Arc<LocalBackend>,
+    name: &str,
+    addr: &str,
+    limits: ServeLimits,
+) -> Result<RunningServer, BackendError> {
     let server = tiny_http::Server::http(addr)
         .map_err(|e| BackendError::Connect { url: addr.to_string(), reason: format!("cannot listen: {e}") })?;
     let addr = server
@@ -81,7 +106,7 @@ pub fn serve(backend: Arc<LocalBackend>, name: &str, addr: &str) -> Result<Runni
                 let id = counter.fetch_add(1, Ordering::Relaxed);
                 let spawned = std::thread::Builder::new()
                     .name(format!("serve-{id}"))
-                    .spawn(move || handle(request, &backend, &name, id));
+                    .spawn(move || handle(request, &backend, &name, id, limits));
                 if let Err(e) = spawned {
                     tracing::error!("cannot start a request thread: {e}");
                 }
@@ -103,7 +128,7 @@ fn error_body(message: &str) -> serde_json::Value {
     json!({"error": {"message": message, "type": "invalid_request_error"}})
 }
 
-fn handle(mut request: tiny_http::Request, backend: &Arc<LocalBackend>, name: &str, id: u64) {
+fn handle(mut request: tiny_http::Request, backend: &Arc<LocalBackend>, name: &str, id: u64, limits: ServeLimits) {
     let respond = |request: tiny_http::Request, status: u16, body: serde_json::Value| {
         if let Err(e) = request.respond(json_response(status, &body)) {
             tracing::debug!("client went away: {e}");
@@ -119,44 +144,46 @@ fn handle(mut request: tiny_http::Request, backend: &Arc<LocalBackend>, name: &s
             );
         }
         (Method::Post, "/v1/chat/completions") => {
-            let mut body = String::new();
-            if let Err(e) = request.as_reader().take(MAX_BODY + 1).read_to_string(&mut body) {
+            let too_large = || {
+                error_body(&format!(
+                    "the request is larger than this server's {} MiB (--max-body-mib); send smaller images",
+                    limits.max_body_bytes >> 20
+                ))
+            };
+            // A declared length over the limit is refused before a byte of the body is read.
+            if request.body_length().is_some_and(|n| n as u64 > limits.max_body_bytes) {
+                return respond(request, 413, too_large());
+            }
+            let mut body = Vec::new();
+            if let Err(e) = request.as_reader().take(limits.max_body_bytes + 1).read_to_end(&mut body) {
                 return respond(request, 400, error_body(&format!("cannot read the body: {e}")));
             }
-            if body.len() as u64 > MAX_BODY {
-                return respond(request, 413, error_body("the request is larger than 64 MiB"));
+            if body.len() as u64 > limits.max_body_bytes {
+                return respond(request, 413, too_large());
             }
-            let parsed: IncomingRequest = match serde_json::from_str(&body) {
-                Ok(p) => p,
-                Err(e) => return respond(request, 400, error_body(&format!("not a chat-completions request: {e}"))),
+            let value: serde_json::Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => return respond(request, 400, error_body(&format!("the body is not JSON: {e}"))),
             };
-            let stream = parsed.stream;
-            let chat = match parsed.into_chat() {
-                Ok(c) => c,
-                Err(e) => return respond(request, 400, error_body(&e)),
+            drop(body);
+            let incoming = match openai_request::parse(value, limits.max_image_pixels) {
+                Ok(i) => i,
+                Err(r) => return respond(request, r.status, error_body(&r.message)),
             };
             // Check the prompt before answering 200, so that bad images or placeholders are a 400.
-            let prompt = match backend.model().prepare(&chat.messages, &chat.images) {
+            let prompt = match backend.model().prepare(&incoming.chat.messages, &incoming.chat.images) {
                 Ok(p) => p,
                 Err(e) => return respond(request, 400, error_body(&e.to_string())),
             };
             let cid = format!("chatcmpl-heatscope-{id}");
-            if stream {
-                stream_answer(request, backend, chat, prompt, name, &cid);
+            if incoming.stream {
+                stream_answer(request, backend, incoming, prompt, StreamId::new(&cid, name));
             } else {
                 let cancel = AtomicBool::new(false);
-                match backend.chat_prepared(&prompt, &chat, &cancel, &mut |_| {}) {
+                match backend.chat_prepared(&prompt, &incoming.chat, &cancel, &mut |_| {}) {
                     Ok(reply) => {
-                        let usage = usage_of(&reply);
-                        let body = openai::completion_body(
-                            &cid,
-                            name,
-                            &reply.text,
-                            &reply.logprobs,
-                            finish_name(reply.finish),
-                            usage,
-                        );
-                        respond(request, 200, body);
+                        let finish = finish_name(reply.finish);
+                        respond(request, 200, openai::completion_body(&cid, name, &reply, finish, incoming.logprobs));
                     }
                     Err(e) => respond(request, 500, error_body(&e.to_string())),
                 }
@@ -173,40 +200,37 @@ fn finish_name(f: Finish) -> &'static str {
     }
 }
 
-fn usage_of(reply: &ChatReply) -> Usage {
-    Usage { prompt_tokens: reply.prompt_tokens.unwrap_or(0), completion_tokens: reply.logprobs.len() }
-}
-
 /// Generate on another thread and stream its chunks as the response body; a hang-up cancels.
 fn stream_answer(
     request: tiny_http::Request,
     backend: &Arc<LocalBackend>,
-    chat: ChatRequest,
+    incoming: Incoming,
     prompt: crate::models::vlm::Prepared,
-    name: &str,
-    cid: &str,
+    stream: StreamId,
 ) {
     let (tx, rx) = sync_channel::<Vec<u8>>(256);
     let cancel = Arc::new(AtomicBool::new(false));
-    let (backend, name_owned, cid_owned, cancel_gen) =
-        (Arc::clone(backend), name.to_string(), cid.to_string(), Arc::clone(&cancel));
+    let (backend, cancel_gen) = (Arc::clone(backend), Arc::clone(&cancel));
+    let Incoming { chat, include_usage, logprobs, .. } = incoming;
     let generation = std::thread::Builder::new().name("serve-generate".into()).spawn(move || {
         let send = |tx: &SyncSender<Vec<u8>>, line: String| {
             if tx.send(line.into_bytes()).is_err() {
                 cancel_gen.store(true, Ordering::Relaxed);
             }
         };
+        send(&tx, stream.role_line(include_usage));
         let mut on_token = |t: super::ChatToken<'_>| {
-            let token = (t.text, t.token.unwrap_or(t.text), t.logprob.unwrap_or(0.0));
-            send(&tx, openai::chunk_line(&cid_owned, &name_owned, Some(token), None, None));
+            let entry = logprobs
+                .then(|| openai::token_logprob(t.token.unwrap_or(t.text), t.logprob.unwrap_or(0.0), t.bytes, t.top));
+            send(&tx, stream.token_line(t.text, entry, include_usage));
         };
+        let chat: ChatRequest = chat;
         match backend.chat_prepared(&prompt, &chat, &cancel_gen, &mut on_token) {
             Ok(reply) => {
-                let usage = usage_of(&reply);
-                send(
-                    &tx,
-                    openai::chunk_line(&cid_owned, &name_owned, None, Some(finish_name(reply.finish)), Some(usage)),
-                );
+                send(&tx, stream.finish_line(finish_name(reply.finish), include_usage));
+                if include_usage {
+                    send(&tx, stream.usage_line(Usage::of(&reply)));
+                }
                 send(&tx, "data: [DONE]\n\n".to_string());
             }
             Err(e) => send(&tx, format!("data: {}\n\n", error_body(&e.to_string()))),

@@ -100,6 +100,7 @@ pub fn main() -> ExitCode {
                     url,
                     model: cli.vlm_remote_model,
                     api_key_env: cli.vlm_api_key_env,
+                    deadline: crate::backend::RemoteOptions::default().deadline,
                 },
                 (None, None) => crate::backend::VlmSource::Bundled,
             };

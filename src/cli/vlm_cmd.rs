@@ -45,6 +45,11 @@ pub struct ServerArgs {
     /// Environment variable that holds the server's API key (with --url; never written anywhere).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
+    /// Longest one request to the server may take, in seconds: every retry and the streamed answer
+    /// included (with --url). Writes that stall for 60 s, 120 s without response headers and 60 s
+    /// without a token also end a request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline: u64,
 }
 
 impl ServerArgs {
@@ -59,6 +64,7 @@ impl ServerArgs {
                 url: url.clone(),
                 model: self.remote_model.clone(),
                 api_key_env: self.api_key_env.clone(),
+                deadline: std::time::Duration::from_secs(self.deadline),
             },
             (None, None) => VlmSource::Bundled,
         })
@@ -107,6 +113,12 @@ pub struct ServeArgs {
     pub name: Option<String>,
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub dtype: Precision,
+    /// Largest request body in MiB (JSON with base64 images); larger ones get HTTP 413.
+    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_body_mib: u64,
+    /// Largest image, in pixels, a request may carry; larger ones get HTTP 413 before they are decoded.
+    #[arg(long, value_name = "PIXELS", default_value_t = 1 << 24, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_image_pixels: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -163,6 +175,7 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
         temperature: a.temperature,
         top_p: a.top_p,
         seed: a.seed,
+        ..ChatRequest::default()
     };
     let mut out = std::io::stdout().lock();
     let reply = backend.chat(&request, &AtomicBool::new(false), &mut |t| {
@@ -199,7 +212,11 @@ pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
         a.model.file_name().map_or_else(|| "heatscope".to_string(), |n| n.to_string_lossy().into_owned())
     });
     let backend = std::sync::Arc::new(crate::backend::LocalBackend::new(std::sync::Arc::new(model)));
-    let server = crate::backend::server::serve(backend, &name, &format!("{}:{}", a.host, a.port))?;
+    let limits = crate::backend::server::ServeLimits {
+        max_body_bytes: a.max_body_mib << 20,
+        max_image_pixels: a.max_image_pixels,
+    };
+    let server = crate::backend::server::serve_with(backend, &name, &format!("{}:{}", a.host, a.port), limits)?;
     eprintln!(
         "serving {} as model {name:?} at {} (POST /chat/completions, GET /models); Ctrl+C stops",
         a.model.display(),

@@ -187,6 +187,18 @@ pub fn expand_image_pads(prompt: &str, tokens: &[usize]) -> Result<String, VlmEr
     Ok(out)
 }
 
+/// The byte a character of a byte-level BPE vocabulary stands for: printable Latin-1 bytes stand
+/// for themselves, the other 68 bytes were moved in order to U+0100 and up.
+fn byte_of_char(c: char) -> Option<u8> {
+    let printable = |b: u32| (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
+    let code = u32::from(c);
+    if printable(code) {
+        return u8::try_from(code).ok();
+    }
+    let shifted = code.checked_sub(0x100)?;
+    (0..=255u32).filter(|&b| !printable(b)).nth(shifted as usize).and_then(|b| u8::try_from(b).ok())
+}
+
 /// The folder's tokenizer.json.
 pub struct Tokenizer(tokenizers::Tokenizer);
 
@@ -217,6 +229,16 @@ impl Tokenizer {
     /// Text of `ids` without special tokens.
     pub fn decode(&self, ids: &[u32]) -> Result<String, VlmError> {
         self.0.decode(ids, true).map_err(|e| VlmError::Prompt(format!("decoding failed: {e}")))
+    }
+
+    /// The bytes token `id` stands for. A byte-level BPE token may hold part of a UTF-8 character,
+    /// which [`Tokenizer::decode`] can only show as U+FFFD; its vocabulary entry maps back to the
+    /// exact bytes (GPT-2's byte-to-character table). Other tokenizers: the decoded text's bytes.
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        use tokenizers::DecoderWrapper;
+        let byte_level = matches!(self.0.get_decoder(), Some(DecoderWrapper::ByteLevel(_)));
+        let raw = self.0.id_to_token(id).filter(|_| byte_level).and_then(|t| t.chars().map(byte_of_char).collect());
+        raw.unwrap_or_else(|| self.decode(&[id]).unwrap_or_default().into_bytes())
     }
 
     pub fn token_id(&self, token: &str) -> Option<u32> {
@@ -333,6 +355,25 @@ mod tests {
         let back = Tokenizer::from_dir(dir.path()).expect("load");
         assert_eq!(back.encode(text).expect("encode"), ids);
         assert!(Tokenizer::train(&corpus, 100).is_err());
+        // Each token's bytes, joined, are the text, even where a token holds part of a character.
+        let text = "naïve 🌍 über";
+        let ids = tok.encode(text).expect("encode");
+        let bytes: Vec<u8> = ids.iter().flat_map(|&id| tok.token_bytes(id)).collect();
+        assert_eq!(bytes, text.as_bytes());
+        assert!(ids.iter().any(|&id| tok.decode(&[id]).expect("decode").contains('\u{FFFD}')), "a partial token");
+    }
+
+    #[test]
+    fn the_byte_level_table_covers_every_byte_once() {
+        let mut seen = [false; 256];
+        for code in 0..0x200u32 {
+            if let Some(b) = char::from_u32(code).and_then(byte_of_char) {
+                assert!(!seen[usize::from(b)], "byte {b} twice");
+                seen[usize::from(b)] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+        assert_eq!((byte_of_char('!'), byte_of_char('Ġ'), byte_of_char('Ā')), (Some(b'!'), Some(b' '), Some(0)));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Autoregressive generation: prefill the prompt, then one token at a time through the KV cache, greedy
-//! or sampled (temperature, nucleus top-p, seeded), until a stop token, the token limit or a cancel.
-//! Every token comes with its log-probability under the model (temperature 1, before top-p), which the
-//! app shows as how sure the model is, and a callback streams tokens and text as they come. Runs on a
-//! worker thread or in the CLI; the cancel flag is set from any thread.
+//! or sampled (temperature, nucleus top-p, seeded), until a stop token, a stop string, the token limit
+//! or a cancel. Every token comes with its log-probability under the model (temperature 1, before
+//! top-p), which the app shows as how sure the model is, and on request the most likely alternatives;
+//! a callback streams tokens and text as they come (text that may begin a stop string is held back
+//! until it cannot). Runs on a worker thread or in the CLI; the cancel flag is set from any thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -24,11 +25,23 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Tokens that end the answer; `None` = the model's eos tokens.
     pub stop_tokens: Option<Vec<u32>>,
+    /// Texts that end the answer where they first appear (left out of the answer).
+    pub stop_strings: Vec<String>,
+    /// How many of the most likely tokens to report with each token (0: none).
+    pub top_logprobs: usize,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, stop_tokens: None }
+        Self {
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+            stop_tokens: None,
+            stop_strings: Vec::new(),
+            top_logprobs: 0,
+        }
     }
 }
 
@@ -37,6 +50,8 @@ impl Default for GenerateOptions {
 pub enum StopReason {
     /// A stop token (kept as the last token, left out of the text).
     StopToken(u32),
+    /// One of the stop strings appeared (the text ends before it).
+    StopString,
     MaxTokens,
     Cancelled,
 }
@@ -47,8 +62,12 @@ pub struct TokenEvent<'a> {
     pub index: usize,
     pub token: u32,
     pub logprob: f32,
-    /// New text this token completes (empty while a multi-byte character is unfinished).
+    /// New text this token completes (empty while a multi-byte character is unfinished or the
+    /// text may be the start of a stop string).
     pub text_delta: &'a str,
+    /// The most likely tokens at this step with their log-probabilities, most likely first
+    /// ([`GenerateOptions::top_logprobs`] of them).
+    pub top: &'a [(u32, f32)],
 }
 
 /// The finished answer with its timing.
@@ -106,28 +125,42 @@ pub fn generate(
     let decode_start = Instant::now();
     let mut next_position = prompt.positions.next();
     let mut answer_ids: Vec<u32> = Vec::new();
+    let stop_strings: Vec<&str> = opts.stop_strings.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+    // Bytes of `out.text` already streamed; the rest is held back.
+    let mut streamed = 0;
     loop {
         let logprobs = log_softmax(&logits)?;
         let token = pick(&logits, &logprobs, opts, &mut rng)?;
         let logprob = logprobs.get(token as usize)?.to_scalar::<f32>()?;
+        let top = if opts.top_logprobs > 0 { most_likely(&logprobs, opts.top_logprobs)? } else { Vec::new() };
         out.tokens.push(token);
         out.logprobs.push(logprob);
         let is_stop = stops.contains(&token);
-        let last = is_stop || out.tokens.len() >= opts.max_tokens;
-        let mut delta = String::new();
+        let mut last = is_stop || out.tokens.len() >= opts.max_tokens;
         if !is_stop {
             answer_ids.push(token);
         }
         if !answer_ids.is_empty() {
             let text = model.tokenizer.decode(&answer_ids)?;
             // Hold back an unfinished multi-byte character until the next token completes it (the last
-            // token flushes whatever there is). The answer's text is exactly what was streamed.
+            // token flushes whatever there is).
             if (last || !text.ends_with('\u{FFFD}')) && text.starts_with(&out.text) {
-                delta = text[out.text.len()..].to_string();
                 out.text = text;
             }
         }
-        on_token(&TokenEvent { index: out.tokens.len() - 1, token, logprob, text_delta: &delta });
+        if let Some(at) = first_stop(&out.text, &stop_strings) {
+            out.text.truncate(at);
+            out.stop = StopReason::StopString;
+            last = true;
+        }
+        // Stream what can no longer become a stop string. The answer's text is exactly what was streamed.
+        let safe = if last { out.text.len() } else { out.text.len() - stop_prefix_len(&out.text, &stop_strings) };
+        let delta = out.text.get(streamed..safe.max(streamed)).unwrap_or_default().to_string();
+        streamed = streamed.max(safe);
+        on_token(&TokenEvent { index: out.tokens.len() - 1, token, logprob, text_delta: &delta, top: &top });
+        if out.stop == StopReason::StopString {
+            break;
+        }
         if is_stop {
             out.stop = StopReason::StopToken(token);
             break;
@@ -137,6 +170,7 @@ pub fn generate(
         }
         if cancel.load(Ordering::Relaxed) {
             out.stop = StopReason::Cancelled;
+            out.text.truncate(streamed);
             break;
         }
         logits = model.step(token, next_position, &mut cache)?.squeeze(0)?;
@@ -144,6 +178,39 @@ pub fn generate(
     }
     out.decode_secs = decode_start.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// The `k` most likely tokens of a log-probability vector, most likely first.
+fn most_likely(logprobs: &Tensor, k: usize) -> Result<Vec<(u32, f32)>, VlmError> {
+    let lp: Vec<f32> = logprobs.to_vec1()?;
+    let mut ranked: Vec<(u32, f32)> =
+        lp.into_iter().enumerate().map(|(i, l)| (u32::try_from(i).unwrap_or(u32::MAX), l)).collect();
+    let k = k.min(ranked.len());
+    if k == 0 {
+        return Ok(Vec::new());
+    }
+    ranked.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+    ranked.truncate(k);
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(ranked)
+}
+
+/// Where the first of `stops` begins in `text`, if any does.
+fn first_stop(text: &str, stops: &[&str]) -> Option<usize> {
+    stops.iter().filter_map(|s| text.find(s)).min()
+}
+
+/// Length of the longest end of `text` that is the start of a stop string (so it may yet become
+/// one and must not be streamed); a whole character boundary.
+fn stop_prefix_len(text: &str, stops: &[&str]) -> usize {
+    let mut longest = 0;
+    for (at, _) in text.char_indices() {
+        let tail = &text[at..];
+        if stops.iter().any(|s| s.len() > tail.len() && s.starts_with(tail)) {
+            longest = longest.max(tail.len());
+        }
+    }
+    longest
 }
 
 /// Greedy (first maximum) or a seeded draw from the tempered, top-p-truncated distribution.
@@ -211,6 +278,26 @@ mod tests {
         let t = Tensor::new(values, &Device::Cpu).expect("tensor");
         let lp = log_softmax(&t).expect("log softmax");
         (t, lp)
+    }
+
+    #[test]
+    fn stop_strings_end_the_text_and_their_starts_are_held_back() {
+        assert_eq!(first_stop("the centre. Then", &[".", "Then"]), Some(10));
+        assert_eq!(first_stop("no stop here", &["\n"]), None);
+        // "regi" may become "region": hold it back; "x" cannot.
+        assert_eq!(stop_prefix_len("top regi", &["region", "."]), 4);
+        assert_eq!(stop_prefix_len("top x", &["region"]), 0);
+        assert_eq!(stop_prefix_len("abc", &["abc"]), 0, "a whole stop string is found, not held back");
+        assert_eq!(stop_prefix_len("naïve é", &["éa"]), "é".len());
+    }
+
+    #[test]
+    fn most_likely_tokens_come_first() {
+        let (_, lp) = dist(&[0.0, 3.0, 1.0, 3.0, -1.0]);
+        let top = most_likely(&lp, 3).expect("top");
+        assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), [1, 3, 2]);
+        assert!((top[0].1 - top[1].1).abs() < 1e-6 && top[1].1 > top[2].1);
+        assert_eq!(most_likely(&lp, 9).expect("all").len(), 5);
     }
 
     #[test]
