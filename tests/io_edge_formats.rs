@@ -370,7 +370,7 @@ fn fits_axes_planes_and_row_flip() {
     let r = ok("c.fits", &fits(-32, &[3, 2, 2], &[], &f32_be(&cube)));
     assert_eq!(r.band_count(), 2);
     assert_eq!(r.bands[1], vec![9.0, 10.0, 11.0, 6.0, 7.0, 8.0]);
-    let small = LoadOptions { max_samples: 10 };
+    let small = LoadOptions { max_samples: 10, ..LoadOptions::default() };
     let e = load_bytes(Path::new("c.fits"), &fits(-32, &[3, 2, 2], &[], &f32_be(&cube)), &small).unwrap_err();
     assert!(matches!(e, IoError::TooLarge { bands: 2, .. }), "{e}");
 
@@ -508,7 +508,8 @@ fn csv_errors() {
     assert!(e.contains("line 2, column 2") && e.contains("'five'"), "{e}");
     assert!(matches!(err("e.csv", b"\n\n  \n"), IoError::Corrupt { .. }));
     let big = "1,2,3,4\n".repeat(10);
-    let e = load_bytes(Path::new("b.csv"), big.as_bytes(), &LoadOptions { max_samples: 39 }).unwrap_err();
+    let e = load_bytes(Path::new("b.csv"), big.as_bytes(), &LoadOptions { max_samples: 39, ..LoadOptions::default() })
+        .unwrap_err();
     assert!(matches!(e, IoError::TooLarge { width: 4, height: 10, bands: 1, .. }), "{e}");
 }
 

@@ -161,3 +161,34 @@ fn a_training_run_killed_at_any_moment_resumes_from_a_whole_checkpoint() {
     }
     assert!(epochs_before >= 8, "the killed run made too little progress: {epochs_before} epochs");
 }
+
+#[test]
+fn info_and_render_stay_within_three_rasters_of_memory() {
+    if rss_mib(std::process::id()).is_none() {
+        eprintln!("SKIPPED: no /proc/PID/status on this system to read peak memory from");
+        return;
+    }
+    if common::headless().is_none() {
+        return;
+    }
+    // 144 MiB rasters: before render streamed its output and uploaded in pieces it took about five
+    // rasters plus its baseline (over the 623 MiB target), and a 1 MB .npz unpacked twice.
+    let dir = tempfile::tempdir().unwrap();
+    let o = heatscope().args(["bench", "memory", "--side", "6144", "--dir"]).arg(dir.path()).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    eprintln!("{out}");
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(out.lines().filter(|l| l.contains(" MiB |")).count(), 3, "{out}");
+}
+
+#[test]
+fn a_file_over_the_memory_budget_is_refused_with_the_flag_to_raise_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_npy(dir.path(), "wide.npy", 2048, 1024, &vec![0.5; 2048 * 1024]);
+    let o = heatscope().args(["info", "--memory-budget", "4M"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("memory budget") && err.contains("--memory-budget") && err.contains("wide.npy"), "{err}");
+    let o = heatscope().args(["info", "--memory-budget", "64M"]).arg(&path).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -172,3 +172,24 @@ fn bilinear_sampling_interpolates_between_pixel_centres() {
         assert!((i32::from(got) - expected).abs() <= 1, "x {x}: {got} vs {expected}");
     }
 }
+
+#[test]
+fn a_render_streamed_in_bands_of_rows_is_the_render_made_at_once() {
+    let Some(gpu) = common::headless() else { return };
+    // Pieces of 5 raster rows and 7 output rows, so that both cross the masked and NaN pixels.
+    let gpu = gpu.with_pieces(5 * 64 * 4, 7 * 128 * 4);
+    let raster = test_raster(1);
+    let settings =
+        DisplaySettings { colormap: Colormap::Magma, lo: [-10.0; 3], hi: [50.0; 3], ..DisplaySettings::default() };
+    let transform = ViewTransform { origin: [0.0, 0.0], zoom: 2.0 };
+    let whole = gpu.render(&raster, &settings, &transform, [128, 96]).expect("render");
+    let image = gpu.upload(&raster).expect("upload");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("banded.png");
+    gpu.render_png(&image, &settings, &transform, [128, 96], std::fs::File::create(&path).unwrap()).expect("png");
+    let png = image::open(&path).unwrap().to_rgba8();
+    assert_eq!(png.dimensions(), (128, 96));
+    assert!(png.as_raw() == &whole, "the banded PNG differs from the render made at once");
+    // The masked pixel (index 500: column 52, row 7) shows the nodata colour in both.
+    assert_eq!(png.get_pixel(2 * 52, 2 * 7).0, settings.nan_color);
+}

@@ -21,6 +21,8 @@ pub enum BenchCommand {
     Vlm(super::vlm_cmd::VlmBenchArgs),
     /// GSD estimate of a whole tile (a grid of up to 16 crops) and of single crops.
     Gsd(GsdBenchArgs),
+    /// Peak memory of `info` and `render` on large generated files against 3x the raster + 200 MB.
+    Memory(super::bench_memory::MemoryBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -181,6 +183,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Cnn(a) => bench_cnn(a),
         BenchCommand::Gsd(a) => bench_gsd(a),
         BenchCommand::Vlm(a) => super::vlm_cmd::run_bench(a),
+        BenchCommand::Memory(a) => super::bench_memory::run(a),
         BenchCommand::Sim(a) => {
             let sizes: Vec<usize> = a
                 .sizes

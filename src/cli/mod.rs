@@ -2,6 +2,7 @@
 //! GUI's panels: `render` uses the same shader through `render::Headless`. Runs on the main thread.
 
 mod bench_cmd;
+mod bench_memory;
 mod data_cmd;
 mod eval_cmd;
 mod eval_vlm;
@@ -40,6 +41,10 @@ pub struct Cli {
     /// Environment variable with the server's API key (with --vlm-url).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub vlm_api_key_env: String,
+    /// Most memory one file may take to open (every copy a load makes counted), e.g. 8G or 512M;
+    /// larger files are refused with a message. Default: a quarter of this machine's memory.
+    #[arg(long, value_name = "SIZE", global = true, value_parser = crate::io::parse_size)]
+    pub memory_budget: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -82,6 +87,9 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Some(bytes) = cli.memory_budget {
+        crate::io::set_memory_budget(bytes);
+    }
     let result = match cli.command {
         Some(Command::Render(args)) => render_cmd::run(&args),
         Some(Command::Info(args)) => info::run(&args),
@@ -107,6 +115,11 @@ pub fn main() -> ExitCode {
             crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model, vlm, chat_store: None })
         }
     };
+    if std::env::var_os(bench_memory::REPORT_PEAK_ENV).is_some()
+        && let Some(peak) = bench_memory::peak_rss_mib()
+    {
+        eprintln!("peak_rss_mib={peak:.1}");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,4 +1,8 @@
-//! `heatscope render IN -o OUT.png`: the viewer's shader, offscreen, to a PNG.
+//! `heatscope render IN -o OUT.png`: the viewer's shader, offscreen, to a PNG. Memory stays near two
+//! copies of the image at most: statistics, then the raster on the GPU (the CPU copy dropped), then
+//! the output streamed to the file a band of rows at a time. Memory stays near two
+//! copies of the image at most: statistics, then the raster on the GPU (the CPU copy dropped), then
+//! the output streamed to the file a band of rows at a time.
 
 use std::path::PathBuf;
 
@@ -107,9 +111,21 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     }
     let zoom = out_w as f32 / w as f32;
     let transform = ViewTransform { origin: [0.0, 0.0], zoom };
-    let pixels = gpu.render(&shown, &settings, &transform, [out_w, out_h])?;
-    let img = image::RgbaImage::from_raw(out_w, out_h, pixels).context("rendered buffer has the wrong size")?;
-    super::write_image(&args.output, &img.into(), "the rendered image")?;
+    let image = gpu.upload(&shown)?;
+    // The GPU holds the image now; the CPU copy is not needed for rendering.
+    drop(shown);
+    let is_png = args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if is_png {
+        crate::io::atomic::replace(&args.output, |tmp| {
+            let file = std::fs::File::create(tmp)?;
+            gpu.render_png(&image, &settings, &transform, [out_w, out_h], file).map_err(std::io::Error::other)
+        })
+        .with_context(|| format!("cannot write the rendered image: {}", args.output.display()))?;
+    } else {
+        let pixels = gpu.render_rows(&image, &settings, &transform, out_w, 0..out_h)?;
+        let img = image::RgbaImage::from_raw(out_w, out_h, pixels).context("rendered buffer has the wrong size")?;
+        super::write_image(&args.output, &img.into(), "the rendered image")?;
+    }
     if factor > 1 {
         eprintln!("note: the image exceeds the GPU texture limit ({max} px); rendered downsampled {factor}x");
     }

@@ -226,14 +226,6 @@ pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
 /// The bench prompt: a 224x224 gradient image (64 tokens at the Qwen2-VL defaults) and a fixed question.
 /// tools/bench_vlm_torch.py builds the same one.
 pub fn bench_prompt() -> (RgbImage, String) {
@@ -248,9 +240,9 @@ pub fn run_bench(a: &VlmBenchArgs) -> anyhow::Result<()> {
     if a.runs == 0 || a.tokens < 2 {
         anyhow::bail!("--runs must be at least 1 and --tokens at least 2");
     }
-    let rss_before = peak_rss_mib();
+    let rss_before = super::bench_memory::peak_rss_mib();
     let model = load(&a.model, a.dtype.dtype())?;
-    let rss_loaded = peak_rss_mib();
+    let rss_loaded = super::bench_memory::peak_rss_mib();
     let (img, text) = bench_prompt();
     let prompt = model.prepare(&[Message::user(vec![Part::Image, Part::Text(text)])], &[img])?;
     let image_tokens = prompt.image_tokens(model.config.image_token_id);
@@ -281,7 +273,7 @@ pub fn run_bench(a: &VlmBenchArgs) -> anyhow::Result<()> {
     println!("  time to first token  {:8.1} ms   (median of {}; vision tower + prefill)", t * 1e3, a.runs);
     println!("  prefill              {prefill_rate:8.0} tokens/s");
     println!("  decode               {d:8.1} tokens/s (median)");
-    if let (Some(before), Some(loaded), Some(peak)) = (rss_before, rss_loaded, peak_rss_mib()) {
+    if let (Some(before), Some(loaded), Some(peak)) = (rss_before, rss_loaded, super::bench_memory::peak_rss_mib()) {
         println!(
             "  peak memory          {peak:8.0} MiB resident ({:.0} MiB after loading, {before:.0} MiB at start)",
             loaded

@@ -79,7 +79,7 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
     let sep = Sep::detect(first);
     let width = sep.split(first).len();
     let height = lines.clone().count();
-    opts.check(path, width as u64, height as u64, 1)?;
+    opts.check(path, width as u64, height as u64, 1, bytes.len() as u64)?;
 
     let mut values = Vec::with_capacity(width * height);
     for (no, line) in lines {

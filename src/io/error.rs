@@ -18,6 +18,13 @@ pub enum IoError {
         "image too large: the file declares {width} x {height} x {bands} samples, over the limit of {limit} ({path})"
     )]
     TooLarge { path: PathBuf, width: u64, height: u64, bands: u64, limit: u64 },
+    #[error(
+        "too large for the memory budget: opening it needs about {} ({what}), over the budget of {}; \
+         raise it with --memory-budget (default: a quarter of this machine's memory) or open a smaller file ({path})",
+        super::options::human_bytes(*needed),
+        super::options::human_bytes(*budget)
+    )]
+    OverBudget { path: PathBuf, needed: u64, budget: u64, what: String },
 }
 
 impl IoError {
@@ -35,7 +42,8 @@ impl IoError {
             Self::Read { path, .. }
             | Self::Unsupported { path, .. }
             | Self::Corrupt { path, .. }
-            | Self::TooLarge { path, .. } => path,
+            | Self::TooLarge { path, .. }
+            | Self::OverBudget { path, .. } => path,
         }
     }
 }

@@ -216,7 +216,7 @@ fn image(
         }
     };
     let planes = extra.iter().try_fold(1u64, |n, &d| n.checked_mul(d)).unwrap_or(u64::MAX);
-    opts.check(path, w, h, planes)?;
+    opts.check(path, w, h, planes, bytes.len() as u64)?;
     if w == 0 || h == 0 || planes == 0 {
         return Err(IoError::unsupported(path, format!("the FITS image is empty (axes {axes:?})")));
     }

@@ -20,7 +20,7 @@ use std::path::Path;
 use crate::types::Raster;
 
 pub use error::IoError;
-pub use options::LoadOptions;
+pub use options::{LoadOptions, human_bytes, machine_memory, memory_budget, parse_size, set_memory_budget};
 
 /// The formats heatscope reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,10 +70,31 @@ pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
     }
 }
 
-/// Load any supported file into a [`Raster`].
+/// Load any supported file into a [`Raster`]. NumPy arrays are read from the file as a stream (the
+/// file is never held whole beside its raster); other formats are read into memory first.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
-    let bytes = std::fs::read(path).map_err(|source| IoError::Read { path: path.to_path_buf(), source })?;
-    load_bytes(path, &bytes, opts)
+    use std::io::{Read, Seek};
+    let read_err = |source| IoError::Read { path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut head = Vec::with_capacity(16);
+    (&mut file).take(16).read_to_end(&mut head).map_err(read_err)?;
+    let streamed = match detect(path, &head) {
+        Some(Format::Npy) => Some(Format::Npy),
+        Some(Format::Npz) => Some(Format::Npz),
+        _ => None,
+    };
+    file.rewind().map_err(read_err)?;
+    let mut raster = match streamed {
+        Some(Format::Npy) => npy::read_npy_from(path, &mut std::io::BufReader::new(file), 0, opts)?,
+        Some(_) => npy::read_npz_from(path, std::io::BufReader::new(file), 0, opts)?,
+        None => {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(read_err)?;
+            return load_bytes(path, &bytes, opts);
+        }
+    };
+    raster.meta.path = path.to_path_buf();
+    Ok(raster)
 }
 
 /// Load from bytes already in memory; `path` names the file in errors and metadata.

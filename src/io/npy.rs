@@ -2,10 +2,11 @@
 //!
 //! Owns the `.npy` header reader (a small parser for the Python-dict literal NumPy writes), the
 //! conversion of every numeric dtype to f32, the mapping of 2-D and 3-D shapes onto bands, and the
-//! choice of one array out of an `.npz` zip. Pure functions of the bytes with no shared state: they
-//! run on worker threads.
+//! choice of one array out of an `.npz` zip. Arrays are read as a stream (from the file, or from the
+//! archive member as it unpacks) and converted 1 MiB at a time, so a load holds the f32 raster and
+//! little else. No shared state: runs on worker threads.
 
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 use std::path::Path;
 
 use super::{IoError, LoadOptions};
@@ -28,10 +29,34 @@ struct Header {
 
 /// Read a `.npy` file held in memory.
 pub fn read_npy(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
-    let (header, start) = parse_prefix(path, bytes)?;
-    let layout = Layout::of(path, &header.shape, opts)?;
-    let data = bytes.get(start..).unwrap_or_default();
-    decode(path, &header, &layout, data, "NumPy .npy".into())
+    read_npy_from(path, &mut Cursor::new(bytes), bytes.len() as u64, opts)
+}
+
+/// Read a `.npy` array from a stream (a file as it is read); `held` bytes are already in memory
+/// for it (the file's bytes when they were read whole) and count against the budget.
+pub fn read_npy_from(path: &Path, reader: &mut impl Read, held: u64, opts: &LoadOptions) -> Result<Raster, IoError> {
+    let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
+    let (header, layout) = read_prefix(path, reader, held, opts, read_err)?;
+    decode(path, &header, &layout, reader, "NumPy .npy".into())
+}
+
+/// Read the preamble and header from the stream, choose the layout and check it against the budget
+/// (the f32 raster, `held`, and the reordering copy when the stored order needs one).
+fn read_prefix(
+    path: &Path,
+    reader: &mut impl Read,
+    held: u64,
+    opts: &LoadOptions,
+    read_err: impl Fn(std::io::Error) -> IoError,
+) -> Result<(Header, Layout), IoError> {
+    let mut head = Vec::new();
+    reader.take(12).read_to_end(&mut head).map_err(&read_err)?;
+    let (_, header_end) = preamble(path, &head)?;
+    let more = header_end.saturating_sub(head.len()) as u64;
+    reader.take(more).read_to_end(&mut head).map_err(&read_err)?;
+    let (header, _) = parse_prefix(path, &head)?;
+    let layout = Layout::of(path, &header, held, opts)?;
+    Ok((header, layout))
 }
 
 /// Read the first `.npy` member (in archive order) of an `.npz` zip.
@@ -39,7 +64,12 @@ pub fn read_npy(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster,
 /// The member's header is read and checked with [`LoadOptions::check`] before its data is read, and
 /// never more than the data it declares is unpacked, so a zip bomb or a lying header costs nothing.
 pub fn read_npz(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| zip_error(path, e))?;
+    read_npz_from(path, Cursor::new(bytes), bytes.len() as u64, opts)
+}
+
+/// [`read_npz`] from a seekable stream (the file itself); `held` bytes are already in memory for it.
+pub fn read_npz_from(path: &Path, source: impl Read + Seek, held: u64, opts: &LoadOptions) -> Result<Raster, IoError> {
+    let mut zip = zip::ZipArchive::new(source).map_err(|e| zip_error(path, e))?;
     let members: Vec<(usize, String)> = (0..zip.len())
         .filter_map(|i| Some((i, zip.name_for_index(i)?.ok()?.into_owned())))
         .filter(|(_, name)| name.to_ascii_lowercase().ends_with(".npy"))
@@ -49,23 +79,10 @@ pub fn read_npz(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster,
     };
     let mut file = zip.by_index(*index).map_err(|e| zip_error(path, e))?;
     let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot unpack '{name}': {e}"));
-
-    // Preamble, then the rest of the header, then exactly the data the header declares.
-    let mut head = Vec::new();
-    (&mut file).take(12).read_to_end(&mut head).map_err(read_err)?;
-    let (_, header_end) = preamble(path, &head)?;
-    let more = header_end.saturating_sub(head.len()) as u64;
-    (&mut file).take(more).read_to_end(&mut head).map_err(read_err)?;
-    let (header, start) = parse_prefix(path, &head)?;
-    let layout = Layout::of(path, &header.shape, opts)?;
-    let need = data_bytes(path, &header, &layout)?;
-    let mut data = head.split_off(start.min(head.len()));
-    let declared = usize::try_from(file.size()).unwrap_or(usize::MAX);
-    data.reserve(need.min(declared).saturating_sub(data.len()));
-    let rest = need.saturating_sub(data.len()) as u64;
-    (&mut file).take(rest).read_to_end(&mut data).map_err(read_err)?;
-
-    let mut raster = decode(path, &header, &layout, &data, format!("NumPy .npz (member {name})"))?;
+    // The header is checked before any data is unpacked, and never more than the data it declares
+    // is read, so a zip bomb or a lying header costs nothing.
+    let (header, layout) = read_prefix(path, &mut file, held, opts, read_err)?;
+    let mut raster = decode(path, &header, &layout, &mut file, format!("NumPy .npz (member {name})"))?;
     raster.meta.notes.push(format!("showing array '{name}', the first .npy member of the archive"));
     if !others.is_empty() {
         let list: Vec<&str> = others.iter().take(20).map(|(_, n)| n.as_str()).collect();
@@ -344,7 +361,8 @@ impl Layout {
     /// 2-D `(H, W)` is one band. 3-D is `(H, W, C)` when the last axis is at most 4 long and the first
     /// longer than 4 (an RGB(A)-style image), otherwise `(C, H, W)` (a stack of planes; `(1, H, W)` is
     /// one band). Leading axes of length 1 beyond the third are dropped; other shapes are refused.
-    fn of(path: &Path, shape: &[u64], opts: &LoadOptions) -> Result<Self, IoError> {
+    fn of(path: &Path, header: &Header, held: u64, opts: &LoadOptions) -> Result<Self, IoError> {
+        let shape = &header.shape[..];
         let mut dims = shape;
         while let [1, rest @ ..] = dims
             && rest.len() >= 3
@@ -360,7 +378,10 @@ impl Layout {
                 return Err(IoError::unsupported(path, what));
             }
         };
-        opts.check(path, w, h, c)?;
+        // Samples stored in another order are read whole (as f32) and then reordered: one more copy.
+        let contiguous = !header.fortran && (axes != Axes::ChannelsLast || c == 1);
+        let reorder = if contiguous { 0 } else { w.saturating_mul(h).saturating_mul(c).saturating_mul(4) };
+        opts.check(path, w, h, c, held.saturating_add(reorder))?;
         if w == 0 || h == 0 || c == 0 {
             return Err(IoError::unsupported(path, format!("the array is empty (shape {shape:?})")));
         }
@@ -392,37 +413,67 @@ impl Layout {
     }
 }
 
-/// Bytes of sample data the header declares (its size was already bounded by `opts.check`).
-fn data_bytes(path: &Path, header: &Header, layout: &Layout) -> Result<usize, IoError> {
-    layout
-        .width
-        .checked_mul(layout.height)
-        .and_then(|n| n.checked_mul(layout.bands))
-        .and_then(|n| n.checked_mul(header.dtype.bytes()))
-        .ok_or_else(|| IoError::corrupt(path, "array size overflows"))
+/// Read `count` samples of `header`'s dtype from the stream as f32, converting 1 MiB at a time.
+fn read_samples(path: &Path, header: &Header, count: usize, reader: &mut impl Read) -> Result<Vec<f32>, IoError> {
+    let item = header.dtype.bytes();
+    // Complex samples are two parts and give one value each.
+    let per_value = item;
+    let mut out = Vec::with_capacity(count);
+    let chunk_values = ((1 << 20) / per_value).max(1);
+    let mut buf = vec![0u8; chunk_values * per_value];
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(chunk_values);
+        let piece = &mut buf[..n * per_value];
+        let got =
+            fill(reader, piece).map_err(|e| IoError::corrupt(path, format!("cannot read the array data: {e}")))?;
+        if got < piece.len() {
+            let present = (count - left) * per_value + got;
+            return Err(IoError::corrupt(
+                path,
+                format!(
+                    "the array data is truncated: shape {:?} of {} needs {} bytes, {present} present",
+                    header.shape,
+                    header.dtype.name(),
+                    count.saturating_mul(per_value),
+                ),
+            ));
+        }
+        out.extend(to_f32(header.dtype, header.big_endian, piece));
+        left -= n;
+    }
+    Ok(out)
+}
+
+/// Read until `buf` is full or the stream ends; how many bytes arrived.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Convert the data to f32 bands and fill in the metadata.
-fn decode(path: &Path, header: &Header, layout: &Layout, data: &[u8], format: String) -> Result<Raster, IoError> {
-    let need = data_bytes(path, header, layout)?;
-    let Some(data) = data.get(..need) else {
-        return Err(IoError::corrupt(
-            path,
-            format!(
-                "the array data is truncated: shape {:?} of {} needs {need} bytes, {} present",
-                header.shape,
-                header.dtype.name(),
-                data.len()
-            ),
-        ));
-    };
+fn decode(
+    path: &Path,
+    header: &Header,
+    layout: &Layout,
+    reader: &mut impl Read,
+    format: String,
+) -> Result<Raster, IoError> {
     let (sb, sy, sx) = layout.strides(header.fortran);
     let (w, h) = (layout.width, layout.height);
     let bands = if (sy, sx) == (w, 1) && (layout.bands == 1 || sb == w * h) {
-        // Bands stored one after another, rows in order: convert each in place.
-        data.chunks_exact(w * h * header.dtype.bytes()).map(|c| to_f32(header.dtype, header.big_endian, c)).collect()
+        // Bands stored one after another, rows in order: read each straight into its band.
+        (0..layout.bands).map(|_| read_samples(path, header, w * h, reader)).collect::<Result<Vec<_>, _>>()?
     } else {
-        let flat = to_f32(header.dtype, header.big_endian, data);
+        let flat = read_samples(path, header, w * h * layout.bands, reader)?;
         let at = |b: usize, y: usize, x: usize| flat.get(b * sb + y * sy + x * sx).copied().unwrap_or(f32::NAN);
         (0..layout.bands).map(|b| (0..h).flat_map(|y| (0..w).map(move |x| at(b, y, x))).collect()).collect()
     };
@@ -546,15 +597,25 @@ mod tests {
     fn layouts_follow_the_documented_rule() {
         let o = LoadOptions::default();
         let p = Path::new("t.npy");
-        let l = Layout::of(p, &[10, 20, 3], &o).unwrap();
+        let of = |shape: &[u64], o: &LoadOptions| {
+            let header = Header { dtype: SampleType::F32, big_endian: false, fortran: false, shape: shape.to_vec() };
+            Layout::of(p, &header, 0, o)
+        };
+        let l = of(&[10, 20, 3], &o).unwrap();
         assert_eq!((l.width, l.height, l.bands, l.axes), (20, 10, 3, Axes::ChannelsLast));
-        let l = Layout::of(p, &[3, 10, 20], &o).unwrap();
+        let l = of(&[3, 10, 20], &o).unwrap();
         assert_eq!((l.width, l.height, l.bands, l.axes), (20, 10, 3, Axes::ChannelsFirst));
-        let l = Layout::of(p, &[1, 1, 1, 8, 9], &o).unwrap();
+        let l = of(&[1, 1, 1, 8, 9], &o).unwrap();
         assert_eq!((l.width, l.height, l.bands), (9, 8, 1));
-        assert!(matches!(Layout::of(p, &[5], &o), Err(IoError::Unsupported { .. })));
-        assert!(matches!(Layout::of(p, &[2, 2, 2, 2], &o), Err(IoError::Unsupported { .. })));
-        assert!(matches!(Layout::of(p, &[0, 4], &o), Err(IoError::Unsupported { .. })));
-        assert!(matches!(Layout::of(p, &[u64::MAX, 4], &o), Err(IoError::TooLarge { .. })));
+        assert!(matches!(of(&[5], &o), Err(IoError::Unsupported { .. })));
+        assert!(matches!(of(&[2, 2, 2, 2], &o), Err(IoError::Unsupported { .. })));
+        assert!(matches!(of(&[0, 4], &o), Err(IoError::Unsupported { .. })));
+        assert!(matches!(of(&[u64::MAX, 4], &o), Err(IoError::TooLarge { .. })));
+        // Within the sample limit but over a small memory budget; the reordering copy of a
+        // channels-last array counts too.
+        let small = LoadOptions { max_bytes: 100 << 20, ..o };
+        assert!(of(&[4096, 4096], &small).is_ok());
+        assert!(matches!(of(&[2048, 2048, 4], &small), Err(IoError::OverBudget { .. })), "68 MiB + a 64 MiB copy");
+        assert!(of(&[4, 2048, 2048], &small).is_ok(), "stored plane by plane: no copy");
     }
 }

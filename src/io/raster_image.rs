@@ -25,7 +25,9 @@ pub fn read(path: &Path, bytes: &[u8], format: Format, opts: &LoadOptions) -> Re
         Format::Png => {
             let header = PngHeader::parse(bytes)
                 .ok_or_else(|| IoError::corrupt(path, "PNG header (IHDR) missing or truncated"))?;
-            opts.check(path, header.width.into(), header.height.into(), header.bands())?;
+            // The decoder's own buffer (every stored channel at its depth) is held beside the raster.
+            let held = bytes.len() as u64 + header.decoded_bytes();
+            opts.check(path, header.width.into(), header.height.into(), header.bands(), held)?;
             if header.color_type == 3 {
                 notes.push("palette expanded to RGB".to_string());
             }
@@ -38,7 +40,8 @@ pub fn read(path: &Path, bytes: &[u8], format: Format, opts: &LoadOptions) -> Re
             let (w, h) = decoder.dimensions();
             let color = decoder.color_type();
             let bands = color.channel_count() - u8::from(color.has_alpha());
-            opts.check(path, w.into(), h.into(), bands.into())?;
+            let decoded = u64::from(w) * u64::from(h) * u64::from(color.channel_count());
+            opts.check(path, w.into(), h.into(), bands.into(), bytes.len() as u64 + decoded)?;
             decoder.set_limits(limits(w, h, 4)).map_err(err)?;
             match decoder.orientation() {
                 Ok(Orientation::NoTransforms) | Err(_) => {}
@@ -75,6 +78,7 @@ fn image_error(path: &Path, e: ImageError) -> IoError {
 struct PngHeader {
     width: u32,
     height: u32,
+    bit_depth: u8,
     color_type: u8,
 }
 
@@ -85,7 +89,19 @@ impl PngHeader {
             return None;
         }
         let be = |at: usize| ihdr.get(at..at + 4)?.try_into().ok().map(u32::from_be_bytes);
-        Some(Self { width: be(8)?, height: be(12)?, color_type: *ihdr.get(17)? })
+        Some(Self { width: be(8)?, height: be(12)?, bit_depth: *ihdr.get(16)?, color_type: *ihdr.get(17)? })
+    }
+
+    /// Bytes of the decoded image: every channel (a palette expanded to RGBA at most) at 8 or 16 bits.
+    fn decoded_bytes(self) -> u64 {
+        let channels: u64 = match self.color_type {
+            0 => 1,
+            4 => 2,
+            2 => 3,
+            _ => 4,
+        };
+        let depth = if self.bit_depth == 16 { 2 } else { 1 };
+        u64::from(self.width) * u64::from(self.height) * channels * depth
     }
 
     /// Bands kept after decoding (alpha goes to the mask; a palette expands to RGB).

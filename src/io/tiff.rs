@@ -84,7 +84,7 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
         dec = open(overlay)?;
     }
     let (w, h) = (layout.width, layout.height);
-    opts.check(path, w as u64, h as u64, layout.samples as u64)?;
+    opts.check(path, w as u64, h as u64, layout.samples as u64, bytes.len() as u64)?;
     let (tw, th) = dec.chunk_dimensions();
     if u64::from(tw) * u64::from(th.min(h as u32)) * layout.samples as u64 > opts.max_samples {
         return Err(IoError::corrupt(path, format!("a TIFF tile or strip of {tw} x {th} pixels is implausibly large")));

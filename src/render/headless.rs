@@ -1,8 +1,13 @@
 //! Offscreen rendering with the same pipeline as the app: `heatscope render` and the shader readback
-//! tests. Owns its own wgpu device; runs on whichever thread calls it (never the UI thread).
+//! tests. Owns its own wgpu device; runs on whichever thread calls it (never the UI thread). Memory
+//! stays near one copy of the image: a raster is uploaded a few MiB of rows at a time (nodata turned
+//! into NaN on the way, not in a copy of the raster), and outputs are rendered in bands of rows that
+//! go straight into a PNG stream ([`Headless::render_png`]).
+
+use std::ops::Range;
 
 use super::RenderError;
-use super::image_pipeline::ImagePipeline;
+use super::image_pipeline::{GpuImage, ImagePipeline};
 use super::transform::ViewTransform;
 use super::uniform::{DisplaySettings, ViewUniform};
 use crate::types::Raster;
@@ -14,10 +19,17 @@ pub struct Headless {
     pipeline: ImagePipeline,
     /// Adapter name and backend, e.g. "llvmpipe (Vulkan)".
     pub adapter: String,
+    /// About how many bytes of a raster go to the GPU at once, and of an output come back at once.
+    upload_bytes: usize,
+    tile_bytes: u64,
 }
 
 /// Target format of offscreen renders: plain bytes, no sRGB re-encoding.
 const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+/// Rows of a raster written to the GPU at once: about this many bytes.
+const UPLOAD_BYTES: usize = 16 << 20;
+/// Rows of an output rendered and read back at once: about this many bytes.
+const TILE_BYTES: u64 = 32 << 20;
 
 impl Headless {
     /// Find any adapter (software ones included) and build the pipeline.
@@ -49,7 +61,16 @@ impl Headless {
         }))
         .map_err(|e| RenderError::NoAdapter(e.to_string()))?;
         let pipeline = ImagePipeline::new(&device, &queue, FORMAT);
-        Ok(Self { device, queue, pipeline, adapter: format!("{} ({:?})", info.name, info.backend) })
+        let adapter = format!("{} ({:?})", info.name, info.backend);
+        Ok(Self { device, queue, pipeline, adapter, upload_bytes: UPLOAD_BYTES, tile_bytes: TILE_BYTES })
+    }
+
+    /// Move rasters to the GPU about `upload_bytes` at a time and read outputs back about
+    /// `tile_bytes` at a time (the results are the same; tests use small pieces to cross boundaries).
+    #[must_use]
+    pub fn with_pieces(mut self, upload_bytes: usize, tile_bytes: u64) -> Self {
+        (self.upload_bytes, self.tile_bytes) = (upload_bytes.max(1), tile_bytes.max(1));
+        self
     }
 
     /// Largest texture side this device accepts.
@@ -69,12 +90,108 @@ impl Headless {
         transform: &ViewTransform,
         size: [u32; 2],
     ) -> Result<Vec<u8>, RenderError> {
-        let [w, h] = size;
-        self.check_output(w, h)?;
+        let image = self.upload(raster)?;
+        self.render_rows(&image, settings, transform, size[0], 0..size[1])
+    }
+
+    /// Put `raster` on the GPU, its nodata as NaN, without copying it whole.
+    ///
+    /// # Errors
+    /// When it does not fit the device's texture limits.
+    pub fn upload(&self, raster: &Raster) -> Result<GpuImage, RenderError> {
+        let image = self.pipeline.create(&self.device, raster.width, raster.height, raster.band_count(), "headless")?;
+        let w = raster.width;
+        let rows_per_write = (self.upload_bytes / (4 * w.max(1))).max(1);
+        let mut chunk = Vec::with_capacity(rows_per_write * w);
+        let mut since_flush = 0;
+        for (layer, band) in raster.bands.iter().take(image.size[2] as usize).enumerate() {
+            for (k, rows) in band.chunks(rows_per_write * w).enumerate() {
+                chunk.clear();
+                chunk.extend_from_slice(rows);
+                if let Some(mask) = &raster.valid {
+                    let at = k * rows_per_write * w;
+                    for (v, ok) in chunk.iter_mut().zip(&mask[at..at + rows.len()]) {
+                        if !ok {
+                            *v = f32::NAN;
+                        }
+                    }
+                }
+                #[allow(clippy::cast_possible_truncation)] // rows fit the texture, so u32
+                image.write_rows(&self.queue, layer as u32, (k * rows_per_write) as u32, &chunk);
+                since_flush += chunk.len() * 4;
+                // Let the queue copy and free its staging memory now and then.
+                if since_flush >= 4 * self.upload_bytes {
+                    self.flush()?;
+                    since_flush = 0;
+                }
+            }
+        }
+        self.flush()?;
+        Ok(image)
+    }
+
+    /// Submit what is queued and wait for the device to finish it.
+    fn flush(&self) -> Result<(), RenderError> {
+        self.queue.submit([]);
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(drop)
+            .map_err(|e| RenderError::Readback(e.to_string()))
+    }
+
+    /// Render `image` at `width` x `height` into a PNG written to `out`, a band of rows at a time.
+    ///
+    /// # Errors
+    /// When the output is larger than the device allows, or rendering or writing fails.
+    pub fn render_png(
+        &self,
+        image: &GpuImage,
+        settings: &DisplaySettings,
+        transform: &ViewTransform,
+        [width, height]: [u32; 2],
+        out: impl std::io::Write + 'static,
+    ) -> Result<(), RenderError> {
+        self.check_output(width, height)?;
+        let png_err = |e: png::EncodingError| RenderError::Write(e.to_string());
+        let mut encoder = png::Encoder::new(out, width, height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut stream = encoder.write_header().map_err(png_err)?.into_stream_writer().map_err(png_err)?;
+        let band = u32::try_from(self.tile_bytes / (4 * u64::from(width))).unwrap_or(u32::MAX).clamp(1, height);
+        let mut y = 0;
+        while y < height {
+            let rows = y..(y + band).min(height);
+            let pixels = self.render_rows(image, settings, transform, width, rows.clone())?;
+            std::io::Write::write_all(&mut stream, &pixels).map_err(|e| RenderError::Write(e.to_string()))?;
+            y = rows.end;
+        }
+        stream.finish().map_err(png_err)
+    }
+
+    /// Rows `rows` of a `width`-wide render of `image` (RGBA8, row-major): the view transform is that
+    /// of the whole output, moved down to the first row.
+    ///
+    /// # Errors
+    /// When the output is larger than the device allows or the readback fails.
+    pub fn render_rows(
+        &self,
+        image: &GpuImage,
+        settings: &DisplaySettings,
+        transform: &ViewTransform,
+        width: u32,
+        rows: Range<u32>,
+    ) -> Result<Vec<u8>, RenderError> {
+        let height = rows.end.saturating_sub(rows.start);
+        self.check_output(width, height)?;
         // Sizes are checked above; anything wgpu still rejects comes back as an error, never a panic.
         let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let result = self.render_checked(raster, settings, transform, size);
+        #[allow(clippy::cast_precision_loss)]
+        let shifted = ViewTransform {
+            origin: [transform.origin[0], transform.origin[1] + rows.start as f32 / transform.zoom],
+            zoom: transform.zoom,
+        };
+        let result = self.draw_and_read(image, settings, &shifted, [width, height]);
         let invalid = pollster::block_on(validation.pop());
         let out_of_memory = pollster::block_on(memory.pop());
         match invalid.or(out_of_memory) {
@@ -102,18 +219,16 @@ impl Headless {
         Ok(())
     }
 
-    fn render_checked(
+    fn draw_and_read(
         &self,
-        raster: &Raster,
+        image: &GpuImage,
         settings: &DisplaySettings,
         transform: &ViewTransform,
         size: [u32; 2],
     ) -> Result<Vec<u8>, RenderError> {
-        let masked = raster.masked_as_nan();
-        let upload = masked.as_ref().unwrap_or(raster);
-        let image = self.pipeline.upload(&self.device, &self.queue, upload, "headless")?;
-        let uniform = ViewUniform::new(settings, transform, [0.0, 0.0], [raster.width, raster.height], 1, false);
-        self.pipeline.set_view(&self.queue, &image, &uniform);
+        let [iw, ih, _] = image.size;
+        let uniform = ViewUniform::new(settings, transform, [0.0, 0.0], [iw as usize, ih as usize], 1, false);
+        self.pipeline.set_view(&self.queue, image, &uniform);
         let [w, h] = size;
         let target = self.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("heatscope headless target"),
@@ -154,7 +269,7 @@ impl Headless {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            self.pipeline.draw(&mut pass, &image);
+            self.pipeline.draw(&mut pass, image);
         }
         encoder.copy_texture_to_buffer(
             wgpu::TexelCopyTextureInfo {

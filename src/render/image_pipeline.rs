@@ -23,11 +23,35 @@ pub struct ImagePipeline {
 
 /// One raster on the GPU.
 pub struct GpuImage {
-    _texture: wgpu::Texture,
+    texture: wgpu::Texture,
     uniform: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
     /// Texture size in texels and layers.
     pub size: [u32; 3],
+}
+
+impl GpuImage {
+    /// Write `values` (whole rows of one band, NaN for nodata) into `layer` from row `first_row`.
+    pub fn write_rows(&self, queue: &wgpu::Queue, layer: u32, first_row: u32, values: &[f32]) {
+        let w = self.size[0];
+        let rows = u32::try_from(values.len() / w.max(1) as usize)
+            .unwrap_or(u32::MAX)
+            .min(self.size[1] - first_row.min(self.size[1]));
+        if rows == 0 || layer >= self.size[2] {
+            return;
+        }
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &self.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d { x: 0, y: first_row, z: layer },
+                aspect: wgpu::TextureAspect::All,
+            },
+            bytemuck::cast_slice(&values[..(rows * w) as usize]),
+            wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * w), rows_per_image: Some(rows) },
+            wgpu::Extent3d { width: w, height: rows, depth_or_array_layers: 1 },
+        );
+    }
 }
 
 impl ImagePipeline {
@@ -128,13 +152,34 @@ impl ImagePipeline {
         raster: &Raster,
         label: &str,
     ) -> Result<GpuImage, RenderError> {
-        let limits = device.limits();
-        let (w, h) = (raster.width as u32, raster.height as u32);
-        let max = limits.max_texture_dimension_2d;
-        if w == 0 || h == 0 || w > max || h > max {
-            return Err(RenderError::TooLarge { width: raster.width, height: raster.height, max: max as usize });
+        let image = self.create(device, raster.width, raster.height, raster.band_count(), label)?;
+        for (layer, band) in raster.bands.iter().take(image.size[2] as usize).enumerate() {
+            image.write_rows(queue, layer as u32, 0, band);
         }
-        let layers = (raster.band_count() as u32).clamp(1, limits.max_texture_array_layers);
+        Ok(image)
+    }
+
+    /// An empty `R32Float` array texture for a `width` x `height` raster of `bands` bands (at most the
+    /// device's layer limit), to fill with [`GpuImage::write_rows`].
+    ///
+    /// # Errors
+    /// When the raster is larger than the device's texture limits (callers downsample first).
+    pub fn create(
+        &self,
+        device: &wgpu::Device,
+        width: usize,
+        height: usize,
+        bands: usize,
+        label: &str,
+    ) -> Result<GpuImage, RenderError> {
+        let limits = device.limits();
+        let max = limits.max_texture_dimension_2d;
+        let too_large = || RenderError::TooLarge { width, height, max: max as usize };
+        let (w, h) = (u32::try_from(width).map_err(|_| too_large())?, u32::try_from(height).map_err(|_| too_large())?);
+        if w == 0 || h == 0 || w > max || h > max {
+            return Err(too_large());
+        }
+        let layers = u32::try_from(bands).unwrap_or(u32::MAX).clamp(1, limits.max_texture_array_layers);
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some(&format!("heatscope image {label}")),
             size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: layers },
@@ -145,19 +190,6 @@ impl ImagePipeline {
             usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         });
-        for (layer, band) in raster.bands.iter().take(layers as usize).enumerate() {
-            queue.write_texture(
-                wgpu::TexelCopyTextureInfo {
-                    texture: &texture,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d { x: 0, y: 0, z: layer as u32 },
-                    aspect: wgpu::TextureAspect::All,
-                },
-                bytemuck::cast_slice(band),
-                wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * w), rows_per_image: Some(h) },
-                wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
-            );
-        }
         let view = texture.create_view(&wgpu::TextureViewDescriptor {
             label: Some(&format!("heatscope image view {label}")),
             dimension: Some(wgpu::TextureViewDimension::D2Array),
@@ -178,7 +210,7 @@ impl ImagePipeline {
                 wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&self.lut_view) },
             ],
         });
-        Ok(GpuImage { _texture: texture, uniform, bind_group, size: [w, h, layers] })
+        Ok(GpuImage { texture, uniform, bind_group, size: [w, h, layers] })
     }
 
     /// Write this frame's view parameters for `image`.

@@ -30,4 +30,6 @@ pub enum RenderError {
     OutputTooLarge { width: u32, height: u32, limit: String },
     #[error("the GPU refused the work: {0}")]
     Gpu(String),
+    #[error("writing the rendered image failed: {0}")]
+    Write(String),
 }
