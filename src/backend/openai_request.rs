@@ -266,14 +266,10 @@ pub fn decode_image(url: &str, max_pixels: u64) -> Result<image::RgbImage, Refus
             ),
         });
     }
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| Refusal::bad(format!("the image cannot be read: {e}")))?;
-    let mut limits = image::Limits::default();
-    // The RGBA buffer of the largest image allowed, with room for the decoder's own.
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(1 << 20));
-    reader.limits(limits);
-    reader.decode().map(|i| i.to_rgb8()).map_err(|e| Refusal::bad(format!("the image cannot be decoded: {e}")))
+    let opts =
+        crate::io::LoadOptions { max_samples: max_pixels.saturating_mul(3), ..crate::io::LoadOptions::default() };
+    crate::io::decode_rgb(std::path::Path::new("the data URL"), &bytes, &opts)
+        .map_err(|e| Refusal::bad(format!("the image cannot be decoded: {e}")))
 }
 
 #[cfg(test)]

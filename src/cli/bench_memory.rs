@@ -95,7 +95,7 @@ fn write_cases(side: usize, dir: &Path) -> anyhow::Result<Vec<Case>> {
     let npy = dir.join("gradient.npy");
     let row: Vec<u8> = (0..side).flat_map(|x| (x as f32).to_le_bytes()).collect();
     let mut f = std::io::BufWriter::new(std::fs::File::create(&npy)?);
-    f.write_all(&npy_header("<f4", side, side))?;
+    f.write_all(&npy_header(side))?;
     for _ in 0..side {
         f.write_all(&row)?;
     }
@@ -108,7 +108,7 @@ fn write_cases(side: usize, dir: &Path) -> anyhow::Result<Vec<Case>> {
         .compression_method(zip::CompressionMethod::Deflated)
         .large_file(side * side * 4 > u32::MAX as usize);
     zip.start_file("grid.npy", options)?;
-    zip.write_all(&npy_header("<f4", side, side))?;
+    zip.write_all(&npy_header(side))?;
     let zeros = vec![0u8; side * 4];
     for _ in 0..side {
         zip.write_all(&zeros)?;
@@ -135,17 +135,12 @@ fn write_cases(side: usize, dir: &Path) -> anyhow::Result<Vec<Case>> {
     ])
 }
 
-/// A version-1 `.npy` header for a C-order 2-D array.
-fn npy_header(descr: &str, h: usize, w: usize) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({h}, {w}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&u16::try_from(header.len()).unwrap_or(u16::MAX).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out
+/// The `.npy` header of a `side` x `side` float32 array (the data follows it).
+fn npy_header(side: usize) -> Vec<u8> {
+    crate::fuzz::structure::npy_file(
+        &format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({side}, {side}), }}"),
+        &[],
+    )
 }
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.

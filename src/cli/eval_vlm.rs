@@ -42,7 +42,7 @@ pub struct VlmEvalArgs {
 
 fn load_image(dataset: &Path, rel: &str) -> anyhow::Result<image::RgbImage> {
     let path = dataset.join(rel);
-    Ok(image::open(&path).with_context(|| format!("reading {}", path.display()))?.to_rgb8())
+    Ok(crate::io::read_rgb(&path, &crate::io::LoadOptions::default())?)
 }
 
 /// The chat for one question: its examples as earlier turns, then the question with its image.

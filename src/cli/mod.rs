@@ -6,6 +6,7 @@ mod bench_memory;
 mod data_cmd;
 mod eval_cmd;
 mod eval_vlm;
+mod fuzz_cmd;
 mod gsd_cmd;
 mod info;
 mod render_cmd;
@@ -77,6 +78,9 @@ pub enum Command {
     /// Ground sampling distance of remote-sensing images: metadata, or the estimate with its
     /// uncertainty (the bundled models/gsd), and any disagreement.
     Gsd(gsd_cmd::GsdArgs),
+    /// Fuzz the file loaders with mutants of real and built-in files; exits non-zero on a panic, a
+    /// hang or a load over the memory budget.
+    Fuzz(fuzz_cmd::FuzzArgs),
 }
 
 /// Parse arguments and run; errors are printed with their causes and give exit status 1
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
         Some(Command::Ask(args)) => vlm_cmd::run_ask(&args),
         Some(Command::Serve(args)) => vlm_cmd::run_serve(&args),
         Some(Command::Gsd(args)) => gsd_cmd::run(&args),
+        Some(Command::Fuzz(args)) => fuzz_cmd::run(&args),
         None => {
             let vlm = match (cli.vlm_model, cli.vlm_url) {
                 (Some(dir), _) => crate::backend::VlmSource::Folder(dir),

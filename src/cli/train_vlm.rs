@@ -418,7 +418,7 @@ fn mrope_section(head_dim: usize, family: Family) -> [usize; 3] {
 /// The user's turn: the map then the question, as users ask (a question-first model's `prepare` swaps them).
 fn sample_of(item: &Item) -> anyhow::Result<Sample> {
     let img = match &item.image {
-        ItemImage::File(png) => image::open(png).with_context(|| format!("reading {}", png.display()))?.to_rgb8(),
+        ItemImage::File(png) => crate::io::read_rgb(png, &crate::io::LoadOptions::default())?,
         ItemImage::Drawn(img) => img.as_ref().clone(),
     };
     Ok(Sample {

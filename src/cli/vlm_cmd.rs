@@ -156,7 +156,7 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
     let images: Vec<RgbImage> = a
         .images
         .iter()
-        .map(|p| image::open(p).map(|i| i.to_rgb8()).with_context(|| format!("reading the image {}", p.display())))
+        .map(|p| crate::io::read_rgb(p, &crate::io::LoadOptions::default()).context("reading an --image"))
         .collect::<anyhow::Result<_>>()?;
     let source = a.server.source(a.model.as_ref())?;
     let backend = if let Some(dir) = &a.model {

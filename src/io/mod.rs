@@ -21,6 +21,7 @@ use crate::types::Raster;
 
 pub use error::IoError;
 pub use options::{LoadOptions, human_bytes, machine_memory, memory_budget, parse_size, set_memory_budget};
+pub use raster_image::{decode_rgb, read_rgb};
 
 /// The formats heatscope reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,9 +26,14 @@ pub fn read(path: &Path, bytes: &[u8], format: Format, opts: &LoadOptions) -> Re
             let header = PngHeader::parse(bytes)
                 .ok_or_else(|| IoError::corrupt(path, "PNG header (IHDR) missing or truncated"))?;
             // The decoder's own buffer (every stored channel at its depth) is held beside the raster.
-            let held = bytes.len() as u64 + header.decoded_bytes();
+            let held = header.decoded_bytes().saturating_add(bytes.len() as u64);
             opts.check(path, header.width.into(), header.height.into(), header.bands(), held)?;
             if header.color_type == 3 {
+                // The png crate indexes the palette without checking its length (png 0.18.1 panics on
+                // a PLTE of 398 bytes, found by `heatscope fuzz`): check it first.
+                if let Some(problem) = palette_problem(bytes) {
+                    return Err(IoError::corrupt(path, problem));
+                }
                 notes.push("palette expanded to RGB".to_string());
             }
             let limits = limits(header.width, header.height, 8);
@@ -41,7 +46,7 @@ pub fn read(path: &Path, bytes: &[u8], format: Format, opts: &LoadOptions) -> Re
             let color = decoder.color_type();
             let bands = color.channel_count() - u8::from(color.has_alpha());
             let decoded = u64::from(w) * u64::from(h) * u64::from(color.channel_count());
-            opts.check(path, w.into(), h.into(), bands.into(), bytes.len() as u64 + decoded)?;
+            opts.check(path, w.into(), h.into(), bands.into(), decoded.saturating_add(bytes.len() as u64))?;
             decoder.set_limits(limits(w, h, 4)).map_err(err)?;
             match decoder.orientation() {
                 Ok(Orientation::NoTransforms) | Err(_) => {}
@@ -51,6 +56,61 @@ pub fn read(path: &Path, bytes: &[u8], format: Format, opts: &LoadOptions) -> Re
         }
         _ => Err(IoError::unsupported(path, "not a PNG or JPEG file")),
     }
+}
+
+/// Decode any image the `image` crate reads (PNG, JPEG, TIFF...) to 8-bit RGB for a VLM prompt, with
+/// the same guards as [`read`]: the palette checked, the size checked against `opts` before decoding,
+/// the decoder's allocations limited. `path` names the file in errors.
+pub fn decode_rgb(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<image::RgbImage, IoError> {
+    let err = |e| image_error(path, e);
+    if bytes.starts_with(b"\x89PNG")
+        && let Some(problem) = palette_problem(bytes)
+    {
+        return Err(IoError::corrupt(path, problem));
+    }
+    let reader = || {
+        image::ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| IoError::corrupt(path, format!("cannot read the image: {e}")))
+    };
+    let (w, h) = reader()?.into_dimensions().map_err(err)?;
+    opts.check(path, w.into(), h.into(), 3, bytes.len() as u64)?;
+    let mut r = reader()?;
+    r.limits(limits(w, h, 4));
+    Ok(r.decode().map_err(err)?.to_rgb8())
+}
+
+/// [`decode_rgb`] of a file.
+pub fn read_rgb(path: &Path, opts: &LoadOptions) -> Result<image::RgbImage, IoError> {
+    let bytes = std::fs::read(path).map_err(|source| IoError::Read { path: path.to_path_buf(), source })?;
+    decode_rgb(path, &bytes, opts)
+}
+
+/// What is wrong with a PNG's palette chunks (read up to the first IDAT), if anything: a PLTE must
+/// hold 1-256 whole RGB entries, a tRNS no more alphas than the palette has entries.
+fn palette_problem(bytes: &[u8]) -> Option<String> {
+    let mut at = 8;
+    let mut entries = None;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().ok()?) as usize;
+        let kind = &bytes[at + 4..at + 8];
+        match kind {
+            b"PLTE" if !len.is_multiple_of(3) || len == 0 || len > 768 => {
+                return Some(format!("the PNG palette (PLTE) holds {len} bytes, not 1-256 RGB entries"));
+            }
+            b"PLTE" => entries = Some(len / 3),
+            b"tRNS" if entries.is_some_and(|n| len > n) => {
+                return Some(format!(
+                    "the PNG transparency (tRNS) holds {len} alphas for {} palette entries",
+                    entries.unwrap_or(0)
+                ));
+            }
+            b"IDAT" => break,
+            _ => {}
+        }
+        at = at.checked_add(12)?.checked_add(len)?;
+    }
+    None
 }
 
 /// Decoder limits for a `width` x `height` image of up to `channels` 16-bit channels.
@@ -101,7 +161,8 @@ impl PngHeader {
             _ => 4,
         };
         let depth = if self.bit_depth == 16 { 2 } else { 1 };
-        u64::from(self.width) * u64::from(self.height) * channels * depth
+        // Saturating: a lying header may claim 2^32 - 1 a side (the budget refuses it next).
+        u64::from(self.width).saturating_mul(u64::from(self.height)).saturating_mul(channels * depth)
     }
 
     /// Bands kept after decoding (alpha goes to the mask; a palette expands to RGB).

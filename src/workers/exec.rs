@@ -43,7 +43,7 @@ pub fn cnn_runs_on_open(raster: &crate::types::Raster) -> bool {
 fn chat_image(image: &super::ChatImage) -> Result<image::RgbImage, String> {
     match image {
         super::ChatImage::File(path) => {
-            image::open(path).map(|i| i.to_rgb8()).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            crate::io::read_rgb(path, &crate::io::LoadOptions::default()).map_err(|e| e.to_string())
         }
         super::ChatImage::Raster(r) => {
             let (w, h) = (r.width, r.height);
