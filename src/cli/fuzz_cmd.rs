@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::fuzz::{Campaign, Target, run_campaign};
+use crate::fuzz::{Campaign, Target, parse_target, run_campaign};
 
 #[derive(Debug, clap::Args)]
 pub struct FuzzArgs {
@@ -47,7 +47,7 @@ pub fn run(a: &FuzzArgs) -> anyhow::Result<()> {
     } else {
         a.format
             .split(',')
-            .map(|f| Target::parse(f).ok_or_else(|| anyhow::anyhow!("--format: unknown format {f:?}")))
+            .map(|f| parse_target(f).ok_or_else(|| anyhow::anyhow!("--format: unknown format {f:?}")))
             .collect::<anyhow::Result<_>>()?
     };
     if let Some(dir) = &a.seeds

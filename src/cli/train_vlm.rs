@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use candle_core::DType;
 use serde_json::json;
 
-use crate::models::checkpoint::{self, Fill};
+use crate::models::checkpoint;
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer, jinja_template};
 use crate::models::vlm::config::QUESTION_FIRST_KEY;
 use crate::models::vlm::train::{
@@ -605,19 +605,13 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
                 let state = json!({"step": step, "best_val_loss": best, "val_loss": v.loss, "val_exact": v.exact});
                 let state_text = serde_json::to_string_pretty(&state)?;
                 // One set: weights, moments and state of this step (and the best model when it is).
-                let mut weights = |p: &Path| write_weights(trainer.vars(), p);
-                let mut best_weights = |p: &Path| write_weights(trainer.vars(), p);
-                let mut moments = |p: &Path| trainer.write_state(p);
-                let mut state_file = |p: &Path| std::fs::write(p, &state_text);
-                let mut files: Vec<Fill<'_>> = vec![
-                    ("last.safetensors", &mut weights),
-                    ("optimizer.safetensors", &mut moments),
-                    ("state.json", &mut state_file),
-                ];
-                if improved {
-                    files.push(("model.safetensors", &mut best_weights));
-                }
-                checkpoint::commit(&a.out, &mut files)?;
+                checkpoint::commit_training(
+                    &a.out,
+                    &|p| write_weights(trainer.vars(), p),
+                    &|p| trainer.write_state(p),
+                    state_text.as_bytes(),
+                    improved.then_some(&[][..]),
+                )?;
                 eprintln!();
                 let mut per_kind: String = v.by_kind.iter().map(|(k, (hit, n))| format!("; {k} {hit}/{n}")).collect();
                 if !val_drills.is_empty() {

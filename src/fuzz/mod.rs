@@ -13,61 +13,13 @@ use std::path::{Path, PathBuf};
 
 pub use run::{Campaign, TargetReport, run_campaign};
 
-/// A loader to fuzz.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    Png,
-    Jpeg,
-    Tiff,
-    Npy,
-    Npz,
-    Fits,
-    Csv,
-}
+/// A loader to fuzz: one per file format.
+pub use crate::io::Format as Target;
 
-impl Target {
-    pub const ALL: [Target; 7] =
-        [Target::Png, Target::Jpeg, Target::Tiff, Target::Npy, Target::Npz, Target::Fits, Target::Csv];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Png => "png",
-            Self::Jpeg => "jpeg",
-            Self::Tiff => "tiff",
-            Self::Npy => "npy",
-            Self::Npz => "npz",
-            Self::Fits => "fits",
-            Self::Csv => "csv",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Target> {
-        Self::ALL.into_iter().find(|t| t.name() == s.trim().to_ascii_lowercase() || (s == "jpg" && *t == Self::Jpeg))
-    }
-
-    /// The extension a mutant is named with (the loaders fall back to it when magic bytes are gone).
-    pub fn extension(self) -> &'static str {
-        match self {
-            Self::Jpeg => "jpg",
-            Self::Tiff => "tif",
-            other => other.name(),
-        }
-    }
-
-    /// The target a file of this name seeds, by extension.
-    pub fn of_path(path: &Path) -> Option<Target> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        Some(match ext.as_str() {
-            "png" => Self::Png,
-            "jpg" | "jpeg" => Self::Jpeg,
-            "tif" | "tiff" => Self::Tiff,
-            "npy" => Self::Npy,
-            "npz" => Self::Npz,
-            "fits" | "fit" | "fts" => Self::Fits,
-            "csv" | "tsv" => Self::Csv,
-            _ => return None,
-        })
-    }
+/// The format named `s` (`jpg` and `tif` too).
+pub fn parse_target(s: &str) -> Option<Target> {
+    let s = s.trim().to_ascii_lowercase();
+    Target::ALL.into_iter().find(|t| t.name() == s || t.extension() == s)
 }
 
 /// One seed: where it came from and its bytes.
@@ -86,7 +38,7 @@ pub fn folder_seeds(dir: &Path, target: Target, max_bytes: u64) -> Vec<Seed> {
     files.sort();
     let small = |p: &PathBuf| std::fs::metadata(p).is_ok_and(|m| m.len() <= max_bytes);
     let read = |p: &PathBuf| std::fs::read(p).ok().map(|bytes| Seed { name: p.display().to_string(), bytes });
-    let of = |t: Target| files.iter().filter(move |p| Target::of_path(p) == Some(t) && small(p)).filter_map(read);
+    let of = |t: Target| files.iter().filter(move |p| Target::of_extension(p) == Some(t) && small(p)).filter_map(read);
     let mut seeds: Vec<Seed> = of(target).collect();
     match target {
         Target::Npz => seeds.extend(of(Target::Npy).filter_map(|s| {
@@ -234,7 +186,7 @@ mod tests {
                 let r = crate::io::load_bytes(&path, &s.bytes, &crate::io::LoadOptions::default());
                 assert!(r.is_ok(), "{}: {:?}", s.name, r.err());
             }
-            assert_eq!(Target::parse(t.name()), Some(t));
+            assert_eq!((parse_target(t.name()), parse_target(t.extension())), (Some(t), Some(t)));
         }
     }
 }

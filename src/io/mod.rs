@@ -35,6 +35,48 @@ pub enum Format {
     Csv,
 }
 
+impl Format {
+    pub const ALL: [Format; 7] =
+        [Format::Png, Format::Jpeg, Format::Tiff, Format::Npy, Format::Npz, Format::Fits, Format::Csv];
+
+    /// Lower-case name, as `heatscope fuzz --format` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpeg",
+            Self::Tiff => "tiff",
+            Self::Npy => "npy",
+            Self::Npz => "npz",
+            Self::Fits => "fits",
+            Self::Csv => "csv",
+        }
+    }
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpg",
+            Self::Tiff => "tif",
+            other => other.name(),
+        }
+    }
+
+    /// The format a file name's extension names (without looking inside).
+    pub fn of_extension(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "png" => Self::Png,
+            "jpg" | "jpeg" => Self::Jpeg,
+            "tif" | "tiff" => Self::Tiff,
+            "npy" => Self::Npy,
+            "npz" => Self::Npz,
+            "fits" | "fit" | "fts" => Self::Fits,
+            "csv" | "tsv" | "txt" => Self::Csv,
+            _ => return None,
+        })
+    }
+}
+
 /// File extensions offered in the open dialog.
 pub const EXTENSIONS: &[&str] =
     &["tif", "tiff", "png", "jpg", "jpeg", "npy", "npz", "fits", "fit", "fts", "csv", "tsv", "txt"];

@@ -47,8 +47,40 @@ pub struct Manifest {
     pub files: Vec<Entry>,
 }
 
-/// A file to write into a checkpoint: its final name and what writes its content to a given path.
-pub type Fill<'a> = (&'a str, &'a mut dyn FnMut(&Path) -> std::io::Result<()>);
+/// What writes a file's content to a given path.
+pub type Writer<'a> = &'a dyn Fn(&Path) -> std::io::Result<()>;
+
+/// What a checkpoint file holds: bytes, or what a writer writes.
+#[derive(Clone, Copy)]
+pub enum Content<'a> {
+    Bytes(&'a [u8]),
+    Written(Writer<'a>),
+}
+
+/// A file to write into a checkpoint: its final name and its content.
+pub type Fill<'a> = (&'a str, Content<'a>);
+
+/// A trainer's resume point as one set: `last.safetensors` (`weights`), `optimizer.safetensors`
+/// (`moments`) and `state.json` (`state`); when the step is the best so far, also
+/// `model.safetensors` (the same weights) and each of `best_files` (name, content).
+pub fn commit_training(
+    dir: &Path,
+    weights: Writer<'_>,
+    moments: Writer<'_>,
+    state: &[u8],
+    best_files: Option<&[(&str, &[u8])]>,
+) -> Result<Manifest, CheckpointError> {
+    let mut files: Vec<Fill<'_>> = vec![
+        ("last.safetensors", Content::Written(weights)),
+        ("optimizer.safetensors", Content::Written(moments)),
+        ("state.json", Content::Bytes(state)),
+    ];
+    if let Some(best) = best_files {
+        files.push(("model.safetensors", Content::Written(weights)));
+        files.extend(best.iter().map(|&(name, bytes)| (name, Content::Bytes(bytes))));
+    }
+    commit(dir, &files)
+}
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError {
     let path = path.to_path_buf();
@@ -73,12 +105,16 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, CheckpointError> {
 
 /// Write `files` into `dir` as one set (see the module docs). Files of earlier sets not named here
 /// stay as they are.
-pub fn commit(dir: &Path, files: &mut [Fill<'_>]) -> Result<Manifest, CheckpointError> {
+pub fn commit(dir: &Path, files: &[Fill<'_>]) -> Result<Manifest, CheckpointError> {
     let generation = read_manifest(dir).ok().flatten().map_or(0, |m| m.generation) + 1;
     let mut entries = Vec::with_capacity(files.len());
-    for (name, fill) in files.iter_mut() {
+    for &(name, content) in files {
         let path = staged(dir, name, generation);
-        fill(&path).and_then(|()| atomic::sync_file(&path)).map_err(io_err("write", &path))?;
+        let written = match content {
+            Content::Bytes(bytes) => std::fs::write(&path, bytes),
+            Content::Written(write) => write(&path),
+        };
+        written.and_then(|()| atomic::sync_file(&path)).map_err(io_err("write", &path))?;
         let (bytes, hash) = fingerprint(&path)?;
         entries.push(Entry { name: (*name).to_string(), bytes, hash });
     }
@@ -175,20 +211,9 @@ fn fingerprint(path: &Path) -> Result<(u64, String), CheckpointError> {
 mod tests {
     use super::*;
 
-    /// A writer of a fixed text, as a checkpoint file's fill.
-    struct Text(&'static str);
-
-    impl Text {
-        fn fill(&mut self, p: &Path) -> std::io::Result<()> {
-            std::fs::write(p, self.0)
-        }
-    }
-
     fn commit_texts(dir: &Path, files: &[(&str, &'static str)]) -> Manifest {
-        let mut texts: Vec<(&str, Text, _)> = files.iter().map(|&(n, t)| (n, Text(t), ())).collect();
-        let mut fills: Vec<_> = texts.iter_mut().map(|(n, t, ())| (*n, move |p: &Path| t.fill(p))).collect();
-        let mut set: Vec<Fill<'_>> = fills.iter_mut().map(|(n, f)| (*n, f as &mut dyn FnMut(&Path) -> _)).collect();
-        commit(dir, &mut set).unwrap()
+        let set: Vec<Fill<'_>> = files.iter().map(|&(name, text)| (name, Content::Bytes(text.as_bytes()))).collect();
+        commit(dir, &set).unwrap()
     }
 
     fn read(dir: &Path, name: &str) -> String {
@@ -232,6 +257,24 @@ mod tests {
         std::fs::write(d.join("last.safetensors"), "w1").unwrap();
         recover(d).unwrap();
         assert_eq!((read(d, "last.safetensors"), read(d, "state.json")), ("w2".into(), "s2".into()));
+    }
+
+    #[test]
+    fn a_training_step_commits_its_set_and_the_best_model_only_when_best() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let weights = |p: &Path| std::fs::write(p, "w1");
+        let moments = |p: &Path| std::fs::write(p, "m1");
+        let m = commit_training(d, &weights, &moments, b"s1", None).unwrap();
+        let names: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["last.safetensors", "optimizer.safetensors", "state.json"]);
+        assert!(!d.join("model.safetensors").exists());
+        let m = commit_training(d, &weights, &moments, b"s2", Some(&[("config.json", b"{}")])).unwrap();
+        assert_eq!(m.files.len(), 5);
+        assert_eq!(
+            (read(d, "model.safetensors"), read(d, "config.json"), read(d, "state.json")),
+            ("w1".into(), "{}".into(), "s2".into())
+        );
     }
 
     #[test]

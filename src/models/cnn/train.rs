@@ -9,7 +9,7 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 
-use crate::models::checkpoint::{self, CheckpointError, Fill};
+use crate::models::checkpoint::{self, CheckpointError};
 use crate::models::optim::{AdamParams, AdamW};
 use serde::{Deserialize, Serialize};
 
@@ -294,20 +294,14 @@ pub fn train(
         state.history.push(report);
         // One set: the weights, moments and state of this epoch (and the best model when it is).
         let (state_json, config_json) = (json(&state)?, json(config)?);
-        let mut weights = |p: &Path| vm.save(p).map_err(std::io::Error::other);
-        let mut best_weights = |p: &Path| vm.save(p).map_err(std::io::Error::other);
-        let mut moments = |p: &Path| opt.write(p);
-        let mut state_file = |p: &Path| std::fs::write(p, &state_json);
-        let mut config_file = |p: &Path| std::fs::write(p, &config_json);
-        let mut files: Vec<Fill<'_>> = vec![
-            ("last.safetensors", &mut weights),
-            ("optimizer.safetensors", &mut moments),
-            ("state.json", &mut state_file),
-        ];
-        if best {
-            files.extend([("model.safetensors", &mut best_weights as _), ("config.json", &mut config_file as _)]);
-        }
-        checkpoint::commit(out, &mut files)?;
+        let best_files = [("config.json", config_json.as_slice())];
+        checkpoint::commit_training(
+            out,
+            &|p| vm.save(p).map_err(std::io::Error::other),
+            &|p| opt.write(p),
+            &state_json,
+            best.then_some(&best_files[..]),
+        )?;
         if !progress(&TrainEvent::Epoch(report)) {
             return Err(TrainError::Cancelled(state.epochs_done));
         }
