@@ -95,11 +95,19 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 } else {
                     "not calibrated".to_string()
                 };
-                ui.weak(format!("ResNet width {}, {} px input, {}", c.width, c.input, calibrated))
-                    .on_hover_text("The SpectrumQA CNN: L1 severity, L2 regions, L3 box. Confidences are temperature-scaled on the validation split.");
-                if let Some(why) = m.uncalibrated() {
-                    ui.label(RichText::new("⚠ uncalibrated: confidences are the raw softmax").color(ui.visuals().warn_fg_color))
+                match m.uncalibrated() {
+                    None => {
+                        ui.weak(format!("ResNet width {}, {} px input, {}", c.width, c.input, calibrated))
+                            .on_hover_text("The SpectrumQA CNN: L1 severity, L2 regions, L3 box. Confidences are temperature-scaled on the validation split.");
+                    }
+                    Some(why) => {
+                        ui.weak(format!("ResNet width {}, {} px input", c.width, c.input));
+                        ui.label(
+                            RichText::new("Uncalibrated: no calibration.json, so the confidences are the raw softmax")
+                                .color(ui.visuals().warn_fg_color),
+                        )
                         .on_hover_text(why);
+                    }
                 }
             }
         }
