@@ -159,7 +159,7 @@ fn a_training_run_killed_at_any_moment_resumes_from_a_whole_checkpoint() {
             .collect();
         assert!(leftovers.is_empty(), "round {round}: staged files left after recovery: {leftovers:?}");
     }
-    assert!(epochs_before >= 8, "the killed run made too little progress: {epochs_before} epochs");
+    assert!(epochs_before >= 3, "the killed run made too little progress: {epochs_before} epochs");
 }
 
 #[test]

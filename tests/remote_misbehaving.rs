@@ -106,8 +106,8 @@ fn a_server_that_never_reads_the_request_fails_after_the_write_timeout_and_one_r
     let (r, took) = ask(&c, &req);
     let e = r.unwrap_err();
     assert!(matches!(e, BackendError::Timeout { .. }) && e.to_string().contains("stopped reading"), "{e}");
-    // Two write timeouts and a 0.5 s backoff; the three remaining retries are not spent on it.
-    assert!(took < encoding + Duration::from_secs(4), "{took:?} (encoding {encoding:?})");
+    // Two write timeouts and a 0.5 s backoff (2.5 s); all four attempts would take 7.5 s.
+    assert!(took < encoding + Duration::from_secs(5), "{took:?} (encoding {encoding:?})");
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn an_answer_slower_than_the_deadline_ends_at_the_deadline() {
     let (r, took) = ask(&client(&url, |o| o.deadline = Duration::from_millis(1500)), &question(1000));
     let e = r.unwrap_err();
     assert!(e.to_string().contains("--deadline"), "{e}");
-    assert!(took >= Duration::from_millis(1400) && took < Duration::from_millis(2500), "{took:?}");
+    assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(4), "{took:?}");
 }
 
 #[test]

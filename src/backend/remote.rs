@@ -300,6 +300,9 @@ impl ChatBackend for RemoteBackend {
             }
             let line = match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(Ok(line)) => line,
+                // The reader's own deadline (ureq's global timeout) can fire a moment before this
+                // loop sees the deadline pass: it is the same deadline.
+                Ok(Err(_)) if start.elapsed() + Duration::from_millis(250) >= deadline => return Err(past_deadline()),
                 Ok(Err(e)) => return Err(stream_err(format!("the stream failed mid-answer: {e}"))),
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
