@@ -15,9 +15,9 @@ use egui::{Color32, RichText};
 
 use super::HeatscopeApp;
 use crate::backend::{ChatBackend, ChatReply, Finish, final_answer};
-use crate::eval::metrics::{iou, match_option, set_f1, token_f1};
+use crate::eval::metrics::match_option;
 use crate::models::vlm::{Message, Part};
-use crate::types::{QaRecord, QuestionKind, concepts_in, parse_box_answer};
+use crate::types::QaRecord;
 use crate::workers::{ChatImage, Job};
 
 /// What the user chose (kept between runs).
@@ -237,32 +237,12 @@ impl Default for ChatState {
     }
 }
 
-/// Score of an answer against a dataset question, as a short verdict.
+/// Score of an answer against a dataset question, as a short verdict (the scorer's own rules,
+/// `eval::score_question`).
 pub fn verdict(r: &QaRecord, answer: &str) -> (bool, String) {
-    match r.kind {
-        QuestionKind::Explain => {
-            let tf = token_f1(answer, &r.answer);
-            let cf = set_f1(&concepts_in(answer), &r.concepts);
-            (cf >= 0.5, format!("token F1 {tf:.2}, concept F1 {cf:.2}"))
-        }
-        QuestionKind::Localize => match (parse_box_answer(answer), r.bbox) {
-            (Ok(Some(b)), Some(t)) => {
-                let v = iou(b, t);
-                (v >= 0.5, format!("IoU {v:.2}"))
-            }
-            (Ok(None), None) => (true, "correctly none".into()),
-            (Ok(_), _) => (false, "wrong about whether a region exists".into()),
-            (Err(e), _) => (false, format!("unparsed: {e}")),
-        },
-        _ => {
-            let choices: Vec<&str> = r.choices.iter().map(String::as_str).collect();
-            let truth = choices.iter().position(|&c| c == r.answer);
-            match match_option(answer, &choices) {
-                Some(i) => (Some(i) == truth, if Some(i) == truth { "correct".into() } else { "wrong".into() }),
-                None => (false, "unparsed (no option named)".into()),
-            }
-        }
-    }
+    let p = crate::types::Prediction { id: r.id.clone(), answer: answer.to_string(), bbox: None, confidence: None };
+    let s = crate::eval::score_question(r, Some(&p));
+    (s.correct, s.verdict)
 }
 
 /// Tint for a token: green when the model was sure, through amber, to red when it guessed.
@@ -295,21 +275,25 @@ fn ask(app: &mut HeatscopeApp) {
         },
     };
     let settings = app.persisted.chat.clone();
-    let mut messages = Vec::new();
-    let mut images = Vec::new();
-    let mut shots = Vec::new();
-    if let (true, Some(r), Some(dir), Some(set)) = (settings.few_shot, &record, &sample_dir, &app.samples) {
-        for ex in r.examples.iter().take(settings.shots).filter_map(|id| set.records.iter().find(|x| &x.id == id)) {
-            images.push(ChatImage::File(dir.join(&ex.images.png)));
-            messages.push(Message::user(vec![Part::Image, Part::Text(ex.question.clone())]));
-            let answer = if settings.cot { format!("Answer: {}", ex.answer) } else { ex.answer.clone() };
-            messages.push(Message { role: "assistant".into(), parts: vec![Part::Text(answer)] });
-            shots.push((ex.question.clone(), ex.answer.clone()));
+    let (messages, images, shots) = match (&record, &sample_dir, &app.samples) {
+        // A dataset question: the shared builder, with its examples when few-shot is on.
+        (Some(r), Some(dir), Some(set)) => {
+            let shots = if settings.few_shot { settings.shots } else { 0 };
+            let find = |id: &str| set.records.iter().find(|x| x.id == id);
+            let built = crate::backend::fewshot::conversation(r, shots, settings.cot, find, |x| {
+                Ok(if x.id == r.id { image.clone() } else { ChatImage::File(dir.join(&x.images.png)) })
+            });
+            match built {
+                Ok(c) => (c.messages, c.images, c.shown),
+                Err(e) => return app.error(format!("cannot ask: {e}")),
+            }
         }
-    }
-    images.push(image);
-    let text = if settings.cot { format!("{question} {}", crate::backend::COT_INSTRUCTION) } else { question.clone() };
-    messages.push(Message::user(vec![Part::Image, Part::Text(text)]));
+        // A question of the user's own about any image.
+        _ => {
+            let text = crate::backend::fewshot::question_text(&question, settings.cot);
+            (vec![Message::user(vec![Part::Image, Part::Text(text)])], vec![image], Vec::new())
+        }
+    };
     let job = Job::Chat { backend, messages, images, max_tokens: settings.max_tokens };
     match app.workers.submit(format!("chat:{doc_id}"), job) {
         Ok(_) => {

@@ -4,6 +4,7 @@
 //! Every call streams tokens with their log-probabilities, can be cancelled from another thread, and
 //! fails with an error that says what to do. Runs on worker threads and in the CLI.
 
+pub mod fewshot;
 pub mod local;
 pub mod openai;
 pub mod openai_request;

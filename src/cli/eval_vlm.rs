@@ -12,8 +12,8 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 
-use crate::backend::{COT_INSTRUCTION, ChatReply, ChatRequest, chat_many, final_answer};
-use crate::models::vlm::{Message, Part};
+use crate::backend::fewshot::conversation;
+use crate::backend::{ChatReply, ChatRequest, chat_many, final_answer};
 use crate::types::{Level, Prediction, QaRecord, QuestionKind, Split};
 
 /// What `--model vlm` needs beyond the dataset.
@@ -52,18 +52,9 @@ fn request_for(
     dataset: &Path,
     a: &VlmEvalArgs,
 ) -> anyhow::Result<ChatRequest> {
-    let mut messages = Vec::new();
-    let mut images = Vec::new();
-    for ex in r.examples.iter().take(a.shots).filter_map(|id| by_id.get(id.as_str())) {
-        images.push(load_image(dataset, &ex.images.png)?);
-        messages.push(Message::user(vec![Part::Image, Part::Text(ex.question.clone())]));
-        let answer = if a.cot { format!("Answer: {}", ex.answer) } else { ex.answer.clone() };
-        messages.push(Message { role: "assistant".into(), parts: vec![Part::Text(answer)] });
-    }
-    images.push(load_image(dataset, &r.images.png)?);
-    let question = if a.cot { format!("{} {COT_INSTRUCTION}", r.question) } else { r.question.clone() };
-    messages.push(Message::user(vec![Part::Image, Part::Text(question)]));
-    Ok(ChatRequest { messages, images, max_tokens: a.max_tokens, ..ChatRequest::default() })
+    let image = |x: &QaRecord| load_image(dataset, &x.images.png).map_err(|e| format!("{e:#}"));
+    let c = conversation(r, a.shots, a.cot, |id| by_id.get(id).copied(), image)?;
+    Ok(ChatRequest { messages: c.messages, images: c.images, max_tokens: a.max_tokens, ..ChatRequest::default() })
 }
 
 fn prediction(r: &QaRecord, reply: &ChatReply, cot: bool) -> Prediction {

@@ -33,6 +33,7 @@ pub mod answer;
 pub mod baselines;
 mod error;
 pub mod metrics;
+pub mod question;
 mod read;
 mod report;
 mod score;
@@ -40,6 +41,7 @@ mod score;
 mod tests;
 
 pub use error::EvalError;
+pub use question::{QuestionScore, score_question};
 pub use read::{check_images, parse_manifest, parse_predictions, read_manifest, read_predictions};
 pub use report::{GroupScore, KindMetric, LevelCounts, Metric, Report};
 pub use score::{ScoreOptions, Weights, score};

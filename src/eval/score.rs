@@ -6,12 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::metrics::{iou, macro_f1_with_unanswered, match_option, percentile_interval, set_f1, token_f1};
+use super::metrics::{iou, macro_f1_with_unanswered, match_option, percentile_interval};
+use super::question::{Outcome, outcome};
 use super::report::{GroupScore, KindMetric, LevelCounts, Metric, Report};
 use crate::sim::rng::Rng;
-use crate::types::{
-    NO_REGION, Prediction, QaRecord, QuestionKind, REGIONS, SEVERITY_CLASSES, Split, concepts_in, parse_box_answer,
-};
+use crate::types::{Prediction, QaRecord, QuestionKind, SEVERITY_CLASSES, Split};
 
 /// How many missing or unknown ids a report lists by name.
 const LISTED_IDS: usize = 10;
@@ -196,96 +195,57 @@ impl Values {
     }
 }
 
-/// One question's outcome given its prediction (or none).
-fn outcome(r: &QaRecord, pred: Option<&Prediction>) -> Tally {
+/// One question's contribution to the tallies, from its [`Outcome`].
+fn tally(r: &QaRecord, pred: Option<&Prediction>) -> Tally {
     let mut t = Tally::default();
     let level = r.kind.level() as usize;
-    if pred.is_none() {
-        t.missing[level] += 1;
+    let outcome = outcome(r, pred);
+    match outcome {
+        Outcome::Missing => t.missing[level] += 1,
+        Outcome::Unparsed => t.unparsed[level] += 1,
+        _ => {}
     }
     match r.kind {
         QuestionKind::Severity => {
             t.l1_n = 1;
-            let Some(truth) = match_option(&r.answer, &SEVERITY_CLASSES) else { return t };
-            match pred.map(|p| match_option(&p.answer, &SEVERITY_CLASSES)) {
-                Some(Some(guess)) => {
+            let Some(truth) = match_option(&r.answer, &SEVERITY_CLASSES) else {
+                t.unparsed[level] = 0;
+                return t;
+            };
+            match outcome {
+                Outcome::Severity { guess, .. } => {
                     t.confusion[truth][guess] = 1;
                     t.l1_correct = usize::from(guess == truth);
                 }
-                Some(None) => {
-                    t.unparsed[level] += 1;
-                    t.l1_unanswered[truth] = 1;
-                }
-                None => t.l1_unanswered[truth] = 1,
+                _ => t.l1_unanswered[truth] = 1,
             }
         }
         QuestionKind::RegionAffected | QuestionKind::WhichWorse | QuestionKind::WorstRegion => {
             let k = L2_KINDS.iter().position(|&x| x == r.kind).unwrap_or(0);
             t.l2_n[k] = 1;
-            let choices: Vec<&str> = r.choices.iter().map(String::as_str).collect();
-            let options: &[&str] = match r.kind {
-                QuestionKind::RegionAffected => &["yes", "no"],
-                QuestionKind::WhichWorse => &choices,
-                _ => &REGIONS,
-            };
-            let truth = match_option(&r.answer, options);
-            match pred.map(|p| match_option(&p.answer, options)) {
-                Some(Some(guess)) => t.l2_correct[k] = usize::from(truth == Some(guess)),
-                Some(None) => t.unparsed[level] += 1,
-                None => {}
+            if let Outcome::Choice { correct } = outcome {
+                t.l2_correct[k] = usize::from(correct);
             }
         }
         QuestionKind::Localize => {
             t.l3_n = 1;
-            let truth_box = r.bbox;
-            t.l3_box_n = usize::from(truth_box.is_some());
-            match pred.map(predicted_box) {
-                Some(Ok(guess)) => {
-                    t.l3_none_correct = usize::from(guess.is_none() == truth_box.is_none());
-                    if let (Some(a), Some(b)) = (truth_box, guess) {
-                        t.l3_iou_sum = iou(a, b);
-                    }
+            t.l3_box_n = usize::from(r.bbox.is_some());
+            if let Outcome::Region { truth, guess } = outcome {
+                t.l3_none_correct = usize::from(guess.is_none() == truth.is_none());
+                if let (Some(a), Some(b)) = (truth, guess) {
+                    t.l3_iou_sum = iou(a, b);
                 }
-                Some(Err(())) => t.unparsed[level] += 1,
-                None => {}
             }
         }
         QuestionKind::Explain => {
             t.l4_n = 1;
-            if let Some(p) = pred {
-                t.l4_token_sum = token_f1(&p.answer, &r.answer);
-                t.l4_concept_sum = set_f1(&concepts_in(&p.answer), &r.concepts);
+            if let Outcome::Explain { token_f1, concept_f1 } = outcome {
+                t.l4_token_sum = token_f1;
+                t.l4_concept_sum = concept_f1;
             }
         }
     }
     t
-}
-
-/// A prediction's L3 answer: its `box` field when given, else the answer text. The text may be a
-/// bare box or `none`, or a sentence holding exactly one bracketed box, or a sentence whose only
-/// option-like word is `none`. Anything else (or a box outside [0, 1] or inverted) is unparseable.
-fn predicted_box(p: &Prediction) -> Result<Option<[f32; 4]>, ()> {
-    if let Some(b) = p.bbox {
-        let valid = b.iter().all(|v| (0.0..=1.0).contains(v)) && b[0] <= b[2] && b[1] <= b[3];
-        return if valid { Ok(Some(b)) } else { Err(()) };
-    }
-    if let Ok(b) = parse_box_answer(&p.answer) {
-        return Ok(b);
-    }
-    let text = p.answer.as_str();
-    let opens: Vec<usize> = text.match_indices('[').map(|(i, _)| i).collect();
-    let closes: Vec<usize> = text.match_indices(']').map(|(i, _)| i).collect();
-    match (opens.as_slice(), closes.as_slice()) {
-        ([o], [c]) if o < c => match parse_box_answer(&text[*o..=*c]) {
-            Ok(Some(b)) => Ok(Some(b)),
-            _ => Err(()),
-        },
-        ([], []) => match match_option(text, &[NO_REGION]) {
-            Some(_) => Ok(None),
-            None => Err(()),
-        },
-        _ => Err(()),
-    }
 }
 
 /// Score `predictions` against `records` (see the module docs for the definitions).
@@ -309,7 +269,7 @@ pub fn score(records: &[QaRecord], predictions: &[Prediction], opts: &ScoreOptio
                 missing_ids.push(r.id.clone());
             }
         }
-        let t = outcome(r, pred);
+        let t = tally(r, pred);
         overall.entry(r.scene.as_str()).or_default().add(&t);
         scenarios.entry(r.scenario.as_str()).or_default().entry(r.scene.as_str()).or_default().add(&t);
     }

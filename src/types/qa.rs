@@ -132,7 +132,7 @@ pub const MITIGATIONS: [&str; 6] = [
 ];
 
 /// Relative paths (from the dataset folder) of one scene's files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScenePaths {
     /// Observed I/N grid (dB, f32 .npy): what models see.
     pub observed: String,
