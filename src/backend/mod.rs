@@ -8,6 +8,7 @@ pub mod fewshot;
 pub mod local;
 pub mod openai;
 pub mod openai_request;
+pub mod predictor;
 pub mod remote;
 pub mod server;
 

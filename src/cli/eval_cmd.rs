@@ -2,14 +2,13 @@
 //! (text; JSON and CSV on request); `heatscope baseline prior|rule` writes the baselines' predictions.
 //! Runs on the main thread.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
 use crate::eval::baselines::{Grids, prior_predictions, rule_predictions, tune_rule};
 use crate::eval::{ScoreOptions, Weights, check_images, read_manifest, read_predictions, score};
-use crate::models::cnn::{CnnModel, ECE_BINS, cnn_predictions, ece, reliability_svg};
+use crate::models::cnn::{ECE_BINS, ece, reliability_svg};
 use crate::types::{Prediction, QaRecord, QuestionKind, Split};
 
 #[derive(Debug, clap::Args)]
@@ -20,10 +19,19 @@ pub struct EvalArgs {
     /// Predictions JSONL: one {"id", "answer", optional "box", "confidence"} per line.
     #[arg(long, required_unless_present = "model", conflicts_with = "model")]
     pub predictions: Option<PathBuf>,
-    /// Run a model on the dataset and score its answers instead: `cnn` (L1-L3) or `vlm` (any level,
-    /// a local Qwen-VL folder via --model-dir or a server via --url).
+    /// Run a model on the dataset and score its answers instead: `prior` or `rule` (the baselines),
+    /// `cnn` (L1-L3) or `vlm` (any level, a local Qwen-VL folder via --model-dir or a server via --url).
     #[arg(long)]
     pub model: Option<String>,
+    /// Keep the run in this folder: predictions.jsonl (one line per question, written as answers
+    /// come) and summary.json (settings, model, the report). `eval --predictions DIR/predictions.jsonl`
+    /// scores it again.
+    #[arg(long, value_name = "DIR", requires = "model")]
+    pub run: Option<PathBuf>,
+    /// Continue the run in --run (after a crash or a stop) without asking its answered questions
+    /// again; the dataset, model and options must be the run's.
+    #[arg(long, requires = "run")]
+    pub resume: bool,
     /// The model's folder (CNN: config.json, model.safetensors, calibration.json, default the bundled
     /// one; VLM: a Qwen-VL folder as published).
     #[arg(long, requires = "model")]
@@ -85,14 +93,22 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let records = read_manifest(&manifest)?;
     // A dataset with missing files is broken; say which before scoring anything.
     check_images(&manifest, &a.dataset)?;
-    let (records, predictions) = match (&a.model, &a.predictions) {
-        (Some(kind), _) => model_predictions(kind, a, &records, split)?,
-        (None, Some(p)) => (records, read_predictions(p)?),
-        (None, None) => bail!("pass --predictions FILE or --model cnn|vlm"),
+    let (records, predictions, folder) = match (&a.model, &a.predictions) {
+        (Some(kind), _) => {
+            let run = super::eval_run::model_run(kind, a, &records, split)?;
+            (run.asked, run.predictions, run.folder)
+        }
+        (None, Some(p)) => (records, read_predictions(p)?, None),
+        (None, None) => bail!("pass --predictions FILE or --model prior|rule|cnn|vlm"),
     };
     let opts = ScoreOptions { weights, bootstrap: a.bootstrap, seed: a.seed, split };
     let report = score(&records, &predictions, &opts);
     print!("{}", report.to_text());
+    if let Some(f) = &folder {
+        let json = serde_json::from_str(&report.to_json()).context("the report as JSON")?;
+        f.write_summary(records.len(), Some(json))?;
+        eprintln!("run kept in {}", f.dir().display());
+    }
     calibration_report(a, &records, &predictions, split)?;
     if let Some(p) = &a.json {
         super::write_output(p, report.to_json(), "the JSON report")?;
@@ -101,54 +117,6 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
         super::write_output(p, report.to_csv(), "the CSV report")?;
     }
     Ok(())
-}
-
-/// Run `kind` over the records of `split` (all when `None`); returns the records it answers (its
-/// levels only, so the table is not filled with questions it never sees) and its predictions.
-fn model_predictions(
-    kind: &str,
-    a: &EvalArgs,
-    records: &[QaRecord],
-    split: Option<Split>,
-) -> anyhow::Result<(Vec<QaRecord>, Vec<Prediction>)> {
-    if kind == "vlm" {
-        let (asked, preds) =
-            super::eval_vlm::vlm_predictions(&a.dataset, a.model_dir.as_ref(), &a.vlm, records, split)?;
-        if let Some(p) = &a.save_predictions {
-            write_predictions(p, &preds)?;
-        }
-        return Ok((asked, preds));
-    }
-    if kind != "cnn" {
-        bail!("unknown model {kind:?}; expected cnn or vlm");
-    }
-    let device = crate::models::compute_device();
-    let model = match &a.model_dir {
-        Some(dir) => {
-            CnnModel::load(dir, &device.device).with_context(|| format!("loading the CNN from {}", dir.display()))?
-        }
-        None => CnnModel::bundled(&device.device).context("loading the bundled CNN")?,
-    };
-    if let Some(why) = model.uncalibrated() {
-        eprintln!("heatscope: WARNING: {why}");
-    }
-    let answered: Vec<QaRecord> = records
-        .iter()
-        .filter(|r| r.kind != QuestionKind::Explain && split.is_none_or(|s| r.split == s))
-        .cloned()
-        .collect();
-    let grids = Grids::load(&a.dataset, &answered)?;
-    let start = std::time::Instant::now();
-    let preds = cnn_predictions(&model, &answered, &grids, &mut |done, total| {
-        eprint!("\rCNN ({}): {done}/{total} scenes", device.label);
-        let _ = std::io::stderr().flush();
-        true
-    })?;
-    eprintln!("  ({:.1} s)", start.elapsed().as_secs_f64());
-    if let Some(p) = &a.save_predictions {
-        write_predictions(p, &preds)?;
-    }
-    Ok((answered, preds))
 }
 
 /// Expected calibration error of the L1 answers that carry a confidence (the predicted class's
@@ -185,7 +153,7 @@ fn calibration_report(
     Ok(())
 }
 
-fn write_predictions(path: &Path, preds: &[Prediction]) -> anyhow::Result<()> {
+pub(super) fn write_predictions(path: &Path, preds: &[Prediction]) -> anyhow::Result<()> {
     let mut out = Vec::new();
     for p in preds {
         serde_json::to_writer(&mut out, p)?;

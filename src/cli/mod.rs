@@ -5,6 +5,7 @@ mod bench_cmd;
 mod bench_memory;
 mod data_cmd;
 mod eval_cmd;
+mod eval_run;
 mod eval_vlm;
 mod fuzz_cmd;
 mod gsd_cmd;

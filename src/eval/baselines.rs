@@ -161,6 +161,11 @@ impl RuleScene {
     }
 }
 
+/// What the rule reads from one observed grid (side `n`, dB) of a scene of `scenario`.
+pub fn rule_estimate(grid: &[f32], n: usize, scenario: &str, p: &RuleParams) -> SceneEstimate {
+    analyse(grid, n, p).estimate(scenario)
+}
+
 /// Rule-baseline predictions for `records` with parameters `p`.
 pub fn rule_predictions(records: &[QaRecord], grids: &Grids, p: &RuleParams) -> Vec<Prediction> {
     let mut cache: BTreeMap<&str, RuleScene> = BTreeMap::new();

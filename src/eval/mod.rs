@@ -33,9 +33,12 @@ pub mod answer;
 pub mod baselines;
 mod error;
 pub mod metrics;
+pub mod predictor;
 pub mod question;
 mod read;
 mod report;
+pub mod runner;
+pub mod runs;
 mod score;
 #[cfg(test)]
 mod tests;

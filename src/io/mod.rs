@@ -5,6 +5,7 @@
 //! truncated, corrupt or lying files as an [`IoError`] naming the file.
 
 pub mod atomic;
+pub mod checksum;
 mod csv;
 mod error;
 mod fits;

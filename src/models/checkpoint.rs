@@ -35,7 +35,7 @@ pub enum CheckpointError {
 pub struct Entry {
     pub name: String,
     pub bytes: u64,
-    /// 64-bit FNV-1a over the content's 8-byte words, hex.
+    /// `io::checksum` of the content.
     pub hash: String,
 }
 
@@ -173,38 +173,9 @@ pub fn recover(dir: &Path) -> Result<Option<Manifest>, CheckpointError> {
     Ok(Some(manifest))
 }
 
-/// Length and a 64-bit FNV-1a hash (hex) of a file, read in 1 MiB pieces.
+/// Length and checksum of a file.
 fn fingerprint(path: &Path) -> Result<(u64, String), CheckpointError> {
-    use std::io::Read;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut file = std::fs::File::open(path).map_err(io_err("read", path))?;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut bytes = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        // Fill the buffer completely so that the words fall the same way on every read.
-        let mut n = 0;
-        while n < buf.len() {
-            match file.read(&mut buf[n..]).map_err(io_err("read", path))? {
-                0 => break,
-                k => n += k,
-            }
-        }
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        // Eight bytes a step (FNV-1a over 64-bit words; only equality matters here).
-        let mut words = buf[..n].chunks_exact(8);
-        for w in &mut words {
-            let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            hash = (hash ^ word).wrapping_mul(PRIME);
-        }
-        for &b in words.remainder() {
-            hash = (hash ^ u64::from(b)).wrapping_mul(PRIME);
-        }
-    }
-    Ok((bytes, format!("{hash:016x}")))
+    crate::io::checksum::of_file(path, None).map_err(io_err("read", path))
 }
 
 #[cfg(test)]

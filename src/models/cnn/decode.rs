@@ -4,7 +4,6 @@
 //! errors that name the file and tensor. Any thread that owns the model (a worker in the app, the
 //! caller in the CLI).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -15,9 +14,7 @@ use super::data::{normalize_db, resize};
 use super::loss::{LEVEL_UNIT_DB, corners};
 use super::resnet::{CnnConfig, CnnOutput, SpectrumResNet};
 use super::train::{TrainError, argmax, mask_box};
-use crate::eval::answer::{SceneEstimate, answer};
-use crate::eval::baselines::Grids;
-use crate::types::{Prediction, QaRecord, QuestionKind};
+use crate::eval::answer::SceneEstimate;
 
 /// The L3 box of a mask, after bilinear upsampling to `up` cells a side when that is larger.
 pub fn upsampled_box(mask: &[f32], m: usize, up: usize, threshold: f32) -> Option<[f32; 4]> {
@@ -159,6 +156,11 @@ impl CnnModel {
         )
     }
 
+    /// `io::checksum` of the bundled model's weights.
+    pub fn bundled_checksum() -> String {
+        crate::io::checksum::of_bytes(include_bytes!("../../../models/cnn-spectrum/model.safetensors"))
+    }
+
     /// Number of weights (batch-norm running statistics excluded).
     pub fn parameter_count(&self) -> usize {
         self.parameters
@@ -241,42 +243,6 @@ impl CnnModel {
         }
         Ok(out)
     }
-}
-
-/// The CNN's answers to every L1-L3 question in `records` whose scene is in `grids` (L4 is left to
-/// text models). `progress(done, total)` after each batch; returning false cancels.
-pub fn cnn_predictions(
-    model: &CnnModel,
-    records: &[QaRecord],
-    grids: &Grids,
-    progress: &mut dyn FnMut(usize, usize) -> bool,
-) -> Result<Vec<Prediction>, TrainError> {
-    let mut scenes: Vec<&str> = records.iter().map(|r| r.scene.as_str()).collect();
-    scenes.sort_unstable();
-    scenes.dedup();
-    let mut readings: BTreeMap<&str, CnnReading> = BTreeMap::new();
-    for (done, chunk) in scenes.chunks(16).enumerate() {
-        let found: Vec<(&str, usize, &[f32])> =
-            chunk.iter().filter_map(|s| grids.get(s).map(|(n, g)| (*s, n, g))).collect();
-        // A dataset has one grid size; group by size so mixtures still work.
-        let mut sizes: Vec<usize> = found.iter().map(|f| f.1).collect();
-        sizes.sort_unstable();
-        sizes.dedup();
-        for n in sizes {
-            let same: Vec<&(&str, usize, &[f32])> = found.iter().filter(|f| f.1 == n).collect();
-            let batch: Vec<&[f32]> = same.iter().map(|f| f.2).collect();
-            let r = model.read_grids(&batch, n)?;
-            readings.extend(same.iter().map(|f| f.0).zip(r));
-        }
-        if !progress(((done + 1) * 16).min(scenes.len()), scenes.len()) {
-            return Err(TrainError::Cancelled(0));
-        }
-    }
-    Ok(records
-        .iter()
-        .filter(|r| r.kind != QuestionKind::Explain)
-        .filter_map(|r| readings.get(r.scene.as_str()).and_then(|x| answer(r, &x.estimate())))
-        .collect())
 }
 
 #[cfg(test)]

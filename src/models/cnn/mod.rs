@@ -6,6 +6,7 @@ mod calibrate;
 pub(crate) mod data;
 mod decode;
 mod loss;
+mod predictor;
 mod resnet;
 mod train;
 
@@ -14,8 +15,9 @@ pub use calibrate::{
     reliability_svg,
 };
 pub use data::{DataError, Example, load_examples, normalize_db, resize};
-pub use decode::{CnnModel, CnnReading, cnn_predictions};
+pub use decode::{CnnModel, CnnReading};
 pub use loss::{Batch, LEVEL_UNIT_DB, LossParts, bce_with_logits, corners, loss, make_batch};
+pub use predictor::CnnPredictor;
 pub use resnet::{CnnConfig, CnnOutput, SpectrumResNet};
 pub use train::{
     EpochReport, Scores, TrainError, TrainEvent, TrainOptions, TrainState, evaluate, load_model, load_weights,

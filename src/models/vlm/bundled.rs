@@ -39,6 +39,11 @@ fn content_hash() -> u64 {
     h
 }
 
+/// The checksum of the bundled model's files (what a run records as the model's identity).
+pub fn checksum() -> String {
+    format!("{:016x}", content_hash())
+}
+
 fn cache_root() -> PathBuf {
     std::env::var_os("HEATSCOPE_CACHE")
         .or_else(|| std::env::var_os("XDG_CACHE_HOME"))

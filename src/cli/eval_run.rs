@@ -1,0 +1,164 @@
+//! `heatscope eval --model prior|rule|cnn|vlm [--run DIR [--resume]]`: the model named, through the
+//! library's runner (`eval::runner`), over the selected questions, with progress on stderr; with
+//! `--run` every answer also goes to a run folder (`eval::runs`) as it comes, so a killed run is
+//! continued with the same flags and `--resume`. Returns the questions asked and the predictions to
+//! score. Runs on the main thread plus the runner's threads.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+
+use super::eval_cmd::EvalArgs;
+use crate::eval::baselines::{Grids, tune_rule};
+use crate::eval::predictor::{Predictor, PriorPredictor, RulePredictor};
+use crate::eval::runner::{RunEnd, Selection, run, select};
+use crate::eval::runs::{RunFolder, RunLine, RunSettings};
+use crate::models::cnn::{CnnModel, CnnPredictor};
+use crate::types::{Prediction, QaRecord, Split};
+
+/// The model `kind` names, built from the flags.
+fn predictor(kind: &str, a: &EvalArgs, records: &[QaRecord]) -> anyhow::Result<Box<dyn Predictor>> {
+    Ok(match kind {
+        "prior" => Box::new(PriorPredictor::new(records)?),
+        "rule" => {
+            let val: Vec<QaRecord> = records.iter().filter(|r| r.split == Split::Val).cloned().collect();
+            let grids = Grids::load(&a.dataset, &val)?;
+            let (params, score) = tune_rule(records, &grids)?;
+            eprintln!(
+                "rule tuned on val: threshold {} dB, smoothing {} px (per 128 px); val mean of L1 acc and L3 IoU {score:.3}",
+                params.threshold_db, params.smooth_px
+            );
+            Box::new(RulePredictor { params })
+        }
+        "cnn" => {
+            let device = crate::models::compute_device();
+            let (model, name, checksum) = match &a.model_dir {
+                Some(dir) => {
+                    let m = CnnModel::load(dir, &device.device)
+                        .with_context(|| format!("loading the CNN from {}", dir.display()))?;
+                    let weights = dir.join("model.safetensors");
+                    let checksum = crate::io::checksum::of_file(&weights, None).ok().map(|(_, h)| h);
+                    (m, dir.display().to_string(), checksum)
+                }
+                None => {
+                    let m = CnnModel::bundled(&device.device).context("loading the bundled CNN")?;
+                    (m, "bundled cnn-spectrum".to_string(), Some(CnnModel::bundled_checksum()))
+                }
+            };
+            if let Some(why) = model.uncalibrated() {
+                eprintln!("heatscope: WARNING: {why}");
+            }
+            eprintln!("CNN on {}", device.label);
+            Box::new(CnnPredictor::new(Arc::new(model), name, checksum))
+        }
+        "vlm" => Box::new(a.vlm.predictor(a.model_dir.as_ref(), records)?),
+        other => bail!("unknown model {other:?}; expected prior, rule, cnn or vlm"),
+    })
+}
+
+/// The options of `kind` that change its answers (recorded in a run and checked on resume).
+fn options(kind: &str, a: &EvalArgs) -> serde_json::Value {
+    match kind {
+        "vlm" => serde_json::json!({"shots": a.vlm.shots, "cot": a.vlm.cot, "max_tokens": a.vlm.max_tokens}),
+        _ => serde_json::json!({}),
+    }
+}
+
+/// What a model run gives back: the questions asked, the predictions (with `--run`, every answer in
+/// the run folder, those of earlier runs included) and the run folder, whose summary the caller
+/// writes with the report.
+pub struct ModelRun {
+    pub asked: Vec<QaRecord>,
+    pub predictions: Vec<Prediction>,
+    pub folder: Option<RunFolder>,
+}
+
+/// Run `kind` over the selected records.
+pub fn model_run(kind: &str, a: &EvalArgs, records: &[QaRecord], split: Option<Split>) -> anyhow::Result<ModelRun> {
+    let model = predictor(kind, a, records)?;
+    let selection = Selection { split, levels: a.vlm.levels()?, limit: a.vlm.limit };
+    let asked = select(records, model.as_ref(), &selection);
+    if asked.is_empty() {
+        bail!("no questions match the split, --levels and what the {kind} model answers");
+    }
+    model.check(&asked).map_err(anyhow::Error::msg)?;
+    let mut folder = match &a.run {
+        Some(dir) => {
+            let manifest = a.dataset.join("manifest.jsonl");
+            let (_, checksum) = crate::io::checksum::of_file(&manifest, None)
+                .with_context(|| format!("reading {}", manifest.display()))?;
+            let settings = RunSettings {
+                dataset: a.dataset.clone(),
+                manifest_checksum: checksum,
+                model: model.identity(),
+                selection: selection.clone(),
+                options: options(kind, a),
+            };
+            let folder = if a.resume { RunFolder::resume(dir, settings)? } else { RunFolder::create(dir, settings)? };
+            Some(folder)
+        }
+        None => None,
+    };
+    let done = folder.as_ref().map(|f| f.done().clone()).unwrap_or_default();
+    let left = asked.iter().filter(|r| !done.contains(&r.id)).count();
+    let how = match kind {
+        "vlm" => format!(
+            ", {} shots{}, {} in flight",
+            a.vlm.shots,
+            if a.vlm.cot { ", chain of thought" } else { "" },
+            a.vlm.parallel
+        ),
+        _ => String::new(),
+    };
+    let before = if done.is_empty() { String::new() } else { format!(" ({} answered before)", asked.len() - left) };
+    eprintln!("{} answers {left} questions{how}{before}", model.identity().name);
+    let mut lines: Vec<RunLine> = Vec::new();
+    let mut failed = 0usize;
+    let result = run(&a.dataset, &asked, &done, model.as_ref(), &AtomicBool::new(false), &mut |step| {
+        failed += step.answers.iter().filter(|(_, ans)| ans.error.is_some()).count();
+        if let Some(f) = folder.as_mut() {
+            f.append(&step.answers).map_err(|e| e.to_string())?;
+        } else {
+            lines.extend(step.answers.iter().map(|(r, ans)| RunLine::of(r, ans)));
+        }
+        eprint!(
+            "\r{}/{} questions, {:.1}/s, about {:.0} s left   ",
+            step.done,
+            step.total,
+            step.rate(),
+            step.eta_s().min(1e9)
+        );
+        let _ = std::io::stderr().flush();
+        Ok(())
+    });
+    eprintln!();
+    if failed > 0 {
+        eprintln!(
+            "{failed} questions got no answer and count as wrong (their reasons are in the predictions' \"error\")"
+        );
+    }
+    let lines = folder.as_ref().map_or(lines, |f| f.lines().to_vec());
+    match result {
+        Ok(RunEnd::Finished) => {}
+        Ok(RunEnd::Cancelled) => bail!("the run was cancelled"),
+        Err(e) => {
+            let keep = match &folder {
+                Some(f) => format!(
+                    "; {} keeps {} answers: run the same command with --resume to continue",
+                    f.dir().display(),
+                    lines.len()
+                ),
+                None => String::new(),
+            };
+            return Err(anyhow::Error::new(e)).with_context(|| format!("the run stopped{keep}"));
+        }
+    }
+    let asked: Vec<QaRecord> = asked.into_iter().cloned().collect();
+    let predictions: Vec<Prediction> = lines.iter().map(RunLine::prediction).collect();
+    if let Some(p) = &a.save_predictions {
+        super::eval_cmd::write_predictions(p, &predictions)?;
+    }
+    Ok(ModelRun { asked, predictions, folder })
+}
