@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
-use heatscope::app::{
-    AppOptions, CnnResult, DocStatus, GsdModelState, GsdResult, HeatscopeApp, ModelState, TurnStatus, VlmState,
-};
+use heatscope::app::slot::Slot;
+use heatscope::app::{AppOptions, DocStatus, HeatscopeApp, TurnStatus};
 use heatscope::render::Colormap;
 use heatscope::workers::VlmSource;
 
@@ -36,11 +35,10 @@ fn settle(h: &mut Harness<'static, HeatscopeApp>) {
             .docs
             .iter()
             .any(|d| matches!(d.status, DocStatus::Loading { .. }) || (d.loaded.is_some() && !d.ranges_ready()))
-            || matches!(app.cnn.model, ModelState::Loading)
-            || matches!(app.chat.vlm, VlmState::Loading)
-            || app.cnn.results.values().any(|r| matches!(r, CnnResult::Running))
-            || matches!(app.gsd.model, GsdModelState::Loading)
-            || app.gsd.results.values().any(|r| matches!(r, GsdResult::Running));
+            || app.cnn.model.is_loading()
+            || app.chat.vlm.is_loading()
+            || app.gsd.model.is_loading()
+            || app.docs.iter().any(|d| d.results.cnn.is_loading() || d.results.gsd.is_loading());
         if !busy {
             break;
         }
@@ -240,13 +238,17 @@ fn the_cnn_reads_each_sample_on_open_and_its_overlays_toggle() {
     let Some(mut h) = harness(vec![]) else { return };
     settle_samples(&mut h);
     // The bundled model loaded and ran on the first scene on a worker.
-    assert!(matches!(h.state().cnn.model, ModelState::Ready(_)), "{:?}", h.state().cnn.model);
+    assert!(h.state().cnn.model().is_some(), "{:?}", h.state().cnn.model);
     let first = h.state().cnn_reading().expect("the CNN ran on open");
     let sum: f32 = first.probs.iter().sum();
     assert!((sum - 1.0).abs() < 1e-4, "{:?}", first.probs);
-    // The panel shows the class, its bars and the comparison with the truth.
+    // The panel shows the class, its bars and every level it answers scored against the truth.
     h.get_by_label_contains("severity: ");
-    h.get_by_label_contains("truth: ");
+    h.get_by_label_contains("against the truth: ");
+    // (The sample browser lists the same questions: each label shows twice.)
+    assert!(h.query_all_by_label_contains("L1 severity").count() >= 2);
+    assert!(h.query_all_by_label_contains("L3 localize").count() >= 2);
+    assert!(h.query_all_by_label_contains(" affected").count() >= 5, "one row per region the scene asks about (L2)");
     h.get_by_label("probability severe");
     // Overlay toggles by key, as the tooltips say.
     let before = h.state().persisted.cnn.clone();
@@ -266,7 +268,7 @@ fn the_cnn_reads_each_sample_on_open_and_its_overlays_toggle() {
     assert_ne!(first.mask, second.mask);
     h.key_press(egui::Key::ArrowLeft);
     h.run_steps(1);
-    assert!(h.state().cnn.results.values().all(|r| matches!(r, CnnResult::Done { .. })));
+    assert!(h.state().active_doc().is_some_and(|d| d.results.cnn.ready().is_some()), "kept when the scene closed");
     settle(&mut h);
     assert!(std::sync::Arc::ptr_eq(&first, &h.state().cnn_reading().unwrap()), "cached per file");
     // C runs it again on demand.
@@ -297,7 +299,7 @@ fn broken_cnn_weights_are_reported_and_images_still_open() {
     settle(&mut h);
     let app = h.state();
     assert!(matches!(app.docs[0].status, DocStatus::Ready), "the image still opens");
-    let ModelState::Failed(why) = &app.cnn.model else { panic!("{:?}", app.cnn.model) };
+    let Slot::Failed(why) = &app.cnn.model else { panic!("{:?}", app.cnn.model) };
     assert!(why.contains("model.safetensors"), "{why}");
     assert!(app.messages.iter().any(|m| m.error && m.text.contains("CNN")), "{:?}", app.messages);
     h.get_by_label_contains("The CNN could not be loaded");
@@ -328,7 +330,7 @@ fn asking_the_vlm_streams_an_answer_with_how_sure_it_was() {
     // A random-weight model writes arbitrary characters; draw boxes for those the font lacks.
     h.ctx.set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
     settle(&mut h);
-    assert!(matches!(h.state().chat.vlm, VlmState::Ready(_)), "{:?}", h.state().chat.vlm);
+    assert!(h.state().chat.vlm.ready().is_some(), "{:?}", h.state().chat.vlm);
     h.get_by_label_contains("VLM: ");
     // Type a question and press Enter, as a user would.
     let input = h.get_by_role(Role::TextInput);
@@ -385,7 +387,7 @@ fn an_unavailable_vlm_is_reported_and_images_still_open() {
     settle(&mut h);
     let app = h.state();
     assert!(matches!(app.docs[0].status, DocStatus::Ready), "the image still opens");
-    let VlmState::Failed(why) = &app.chat.vlm else { panic!("{:?}", app.chat.vlm) };
+    let Slot::Failed(why) = &app.chat.vlm else { panic!("{:?}", app.chat.vlm) };
     assert!(why.contains("no-model"), "{why}");
     h.get_by_label_contains("VLM unavailable");
 }
@@ -447,4 +449,98 @@ fn a_tile_without_metadata_gets_an_estimated_gsd_that_an_override_replaces() {
     h.get_by_label("Clear").click();
     h.run_steps(3);
     assert!(h.state().resolved_gsd().expect("resolved").is_estimated());
+}
+
+/// An OpenAI-compatible server that streams one token every 100 ms for as long as the client listens.
+fn slow_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                let mut buf = vec![0u8; 1 << 20];
+                let _ = s.read(&mut buf);
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+                let token = "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"north \"},\"finish_reason\":null}]}\n\n";
+                if s.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                while s.write_all(token.as_bytes()).is_ok() && s.flush().is_ok() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Step until `done` holds (at most 20 s).
+fn step_until(h: &mut Harness<'static, HeatscopeApp>, what: &str, done: impl Fn(&HeatscopeApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        h.step();
+        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn stepping_to_the_next_sample_while_an_answer_streams_stops_it_and_keeps_its_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let vlm = VlmSource::Server {
+        url: slow_server(),
+        model: "slow".into(),
+        api_key_env: "HEATSCOPE_TEST_NO_KEY".into(),
+        deadline: Duration::from_secs(60),
+    };
+    let options = AppOptions { vlm, chat_store: Some(dir.path().join("chat.json")), ..AppOptions::default() };
+    let Some(mut h) = harness_with(vec![], options) else { return };
+    settle_samples(&mut h);
+    let first = h.state().active_doc().unwrap().path.clone();
+    let input = h.get_by_role(Role::TextInput);
+    input.focus();
+    input.type_text("Which region is worst?");
+    h.run_steps(2);
+    h.key_press(egui::Key::Enter);
+    let streaming =
+        |app: &HeatscopeApp| app.chat.histories.get(&first).and_then(|t| t.last()).is_some_and(|t| t.tokens.len() >= 2);
+    step_until(&mut h, "no tokens arrived", streaming);
+    assert_eq!(h.state().chat.histories[&first].last().unwrap().status, TurnStatus::Streaming);
+    h.get_by_label("Stop");
+
+    // Step to the next scene with the answer still streaming.
+    h.get_by_label(">").click();
+    settle(&mut h);
+    assert_ne!(h.state().active_doc().unwrap().path, first);
+    let turn = h.state().chat.histories[&first].last().unwrap().clone();
+    assert_eq!(turn.status, TurnStatus::Done(heatscope::backend::Finish::Cancelled), "closing the scene stopped it");
+    assert!(turn.text().starts_with("north"), "what arrived is kept: {:?}", turn.text());
+    // The job itself stopped: nothing more arrives for the closed scene.
+    let n = turn.tokens.len();
+    h.run_steps(30);
+    std::thread::sleep(Duration::from_millis(300));
+    h.run_steps(5);
+    assert_eq!(h.state().chat.histories[&first].last().unwrap().tokens.len(), n);
+    assert!(!h.state().busy(), "the cancelled job finished");
+
+    // Back on the first scene: the chat is not stuck, the turn says it stopped, and a new question goes out.
+    h.get_by_label("<").click();
+    settle(&mut h);
+    assert_eq!(h.state().active_doc().unwrap().path, first);
+    h.get_by_label_contains("· stopped");
+    assert!(h.query_by_label_contains("answering…").is_none());
+    let input = h.get_by_role(Role::TextInput);
+    input.focus();
+    input.type_text("And now?");
+    h.run_steps(2);
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "the second question got no tokens", |app| {
+        app.chat.histories[&first].last().is_some_and(|t| t.question == "And now?" && !t.tokens.is_empty())
+    });
+    // The history on disk has the stopped answer.
+    let saved = std::fs::read_to_string(dir.path().join("chat.json")).unwrap();
+    assert!(saved.contains("Which region is worst?") && saved.contains("cancelled"), "{saved}");
 }

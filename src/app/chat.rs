@@ -14,6 +14,8 @@ use std::time::Instant;
 use egui::{Color32, RichText};
 
 use super::HeatscopeApp;
+use super::document;
+use super::slot::{Key, Slot};
 use crate::backend::{ChatBackend, ChatReply, Finish, final_answer};
 use crate::eval::metrics::match_option;
 use crate::models::vlm::{Message, Part};
@@ -36,14 +38,6 @@ impl Default for ChatSettings {
     fn default() -> Self {
         Self { cot: false, few_shot: false, shots: 3, max_tokens: 200 }
     }
-}
-
-/// The VLM's state.
-#[derive(Clone, Debug)]
-pub enum VlmState {
-    Loading,
-    Ready(Arc<dyn ChatBackend>),
-    Failed(String),
 }
 
 /// How a turn stands.
@@ -206,10 +200,10 @@ impl Turn {
     }
 }
 
-/// Everything the app keeps about the chat.
+/// Everything the app keeps about the chat (the answer streaming now is its document's).
 #[derive(Debug)]
 pub struct ChatState {
-    pub vlm: VlmState,
+    pub vlm: Slot<Arc<dyn ChatBackend>>,
     /// Where answers come from (shown in the panel).
     pub source: crate::workers::VlmSource,
     /// Conversation per image.
@@ -217,8 +211,6 @@ pub struct ChatState {
     pub input: String,
     /// The dataset question picked from the list (cleared when the text is edited).
     pub picked: Option<QaRecord>,
-    /// The image whose answer is streaming.
-    pub running: Option<PathBuf>,
     /// File the histories are written to after every answer (None: memory only).
     pub store: Option<PathBuf>,
 }
@@ -226,15 +218,21 @@ pub struct ChatState {
 impl Default for ChatState {
     fn default() -> Self {
         Self {
-            vlm: VlmState::Loading,
+            vlm: Slot::Empty,
             source: crate::workers::VlmSource::Bundled,
             histories: HashMap::new(),
             input: String::new(),
             picked: None,
-            running: None,
             store: None,
         }
     }
+}
+
+/// The job that opens the VLM: a model folder, a server, or (neither) the bundled model.
+pub(super) fn load_job(source: crate::workers::VlmSource) -> Job {
+    Job::task(format!("opening the VLM ({})", source.describe()), move |_| {
+        crate::backend::open(&source).map_err(|e| e.to_string())
+    })
 }
 
 /// Score of an answer against a dataset question, as a short verdict (the scorer's own rules,
@@ -256,7 +254,7 @@ fn token_colour(logprob: Option<f32>) -> Color32 {
 
 /// Start asking about the active image.
 fn ask(app: &mut HeatscopeApp) {
-    let VlmState::Ready(backend) = &app.chat.vlm else { return };
+    let Some(backend) = app.chat.vlm.ready() else { return };
     let backend = Arc::clone(backend);
     let Some(doc) = app.active_doc() else { return };
     let (doc_id, path) = (doc.id, doc.path.clone());
@@ -295,9 +293,9 @@ fn ask(app: &mut HeatscopeApp) {
         }
     };
     let job = Job::Chat { backend, messages, images, max_tokens: settings.max_tokens };
-    match app.workers.submit(format!("chat:{doc_id}"), job) {
-        Ok(_) => {
-            app.chat.histories.entry(path.clone()).or_default().push(Turn {
+    match app.workers.submit(Key::Doc(doc_id, document::Part::Chat), job) {
+        Ok(ticket) => {
+            app.chat.histories.entry(path).or_default().push(Turn {
                 question,
                 record,
                 shots,
@@ -309,7 +307,9 @@ fn ask(app: &mut HeatscopeApp) {
                 reply: None,
                 saved_rate: None,
             });
-            app.chat.running = Some(path);
+            if let Some(doc) = app.docs.iter_mut().find(|d| d.id == doc_id) {
+                doc.results.answer = Slot::loading(&ticket);
+            }
             app.chat.input.clear();
             app.chat.picked = None;
         }
@@ -317,10 +317,16 @@ fn ask(app: &mut HeatscopeApp) {
     }
 }
 
-/// Apply a chat event for the image at `path`.
-pub fn on_event(app: &mut HeatscopeApp, path: &PathBuf, kind: crate::workers::EventKind) {
+/// Apply an event of chat job `job` for document `doc_id`: tokens extend the streaming turn, the end
+/// settles it, fills the document's answer slot and saves the histories.
+pub(super) fn on_event(app: &mut HeatscopeApp, doc_id: u64, job: u64, kind: crate::workers::EventKind) {
     use crate::workers::{EventKind, Output};
-    let Some(turn) = app.chat.histories.get_mut(path).and_then(|h| h.last_mut()) else { return };
+    let Some(doc) = app.docs.iter_mut().find(|d| d.id == doc_id) else { return };
+    let Slot::Loading(pending) = &doc.results.answer else { return };
+    if pending.id != job {
+        return;
+    }
+    let Some(turn) = app.chat.histories.get_mut(&doc.path).and_then(|h| h.last_mut()) else { return };
     match kind {
         EventKind::Token { text, logprob, .. } => {
             turn.first_token.get_or_insert_with(|| turn.started.elapsed().as_secs_f64());
@@ -330,26 +336,45 @@ pub fn on_event(app: &mut HeatscopeApp, path: &PathBuf, kind: crate::workers::Ev
             turn.status = TurnStatus::Done(reply.finish);
             turn.reply = Some(*reply);
         }
+        EventKind::Done(_) => turn.status = TurnStatus::Failed("internal error: the worker returned no answer".into()),
         EventKind::Failed(why) => turn.status = TurnStatus::Failed(why),
         EventKind::Cancelled => turn.status = TurnStatus::Done(Finish::Cancelled),
-        _ => {}
+        EventKind::Progress { .. } => {}
     }
-    if !matches!(turn.status, TurnStatus::Streaming) {
-        if app.chat.running.as_ref() == Some(path) {
-            app.chat.running = None;
-        }
-        if let Some(store) = app.chat.store.clone()
-            && let Err(why) = store_histories(&app.chat, &store)
-        {
-            app.error(format!("the chat history was not saved: {why}"));
-        }
+    doc.results.answer = match &turn.status {
+        TurnStatus::Streaming => return,
+        TurnStatus::Done(finish) => Slot::Ready(*finish),
+        TurnStatus::Failed(why) => Slot::Failed(why.clone()),
+    };
+    save(app);
+}
+
+/// Write the histories to their file, saying so when that fails.
+fn save(app: &mut HeatscopeApp) {
+    if let Some(store) = app.chat.store.clone()
+        && let Err(why) = store_histories(&app.chat, &store)
+    {
+        app.error(format!("the chat history was not saved: {why}"));
     }
 }
 
+/// A document closes while its answer streams: stop the job and keep what arrived as a stopped turn
+/// (the job's own "cancelled" will find no document to report to).
+pub(super) fn on_close(app: &mut HeatscopeApp, doc: &super::Document) {
+    if !doc.results.answer.is_loading() {
+        return;
+    }
+    if let Some(turn) = app.chat.histories.get_mut(&doc.path).and_then(|h| h.last_mut())
+        && turn.status == TurnStatus::Streaming
+    {
+        turn.status = TurnStatus::Done(Finish::Cancelled);
+    }
+    save(app);
+}
+
 fn stop(app: &mut HeatscopeApp) {
-    if let Some(doc) = app.active_doc() {
-        let key = format!("chat:{}", doc.id);
-        app.workers.cancel_key(&key);
+    if let Some(Slot::Loading(pending)) = app.active_doc().map(|d| &d.results.answer) {
+        pending.cancel();
     }
 }
 
@@ -453,20 +478,9 @@ fn match_same(r: &QaRecord, a: &str, b: &str) -> bool {
 /// The "Ask the image" section of the right panel.
 pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     egui::CollapsingHeader::new(RichText::new("Ask the image").heading()).default_open(true).show(ui, |ui| {
-        match &app.chat.vlm {
-            VlmState::Loading => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("loading the VLM…");
-                });
-            }
-            VlmState::Failed(why) => {
-                ui.colored_label(Color32::from_rgb(230, 90, 80), format!("VLM unavailable: {why}"));
-            }
-            VlmState::Ready(b) => {
-                ui.label(RichText::new(format!("VLM: {}", app.chat.source.describe())).small().weak())
-                    .on_hover_text(b.describe());
-            }
+        if let Some(b) = app.chat.vlm.show(ui, "loading the VLM…", "VLM unavailable: ") {
+            ui.label(RichText::new(format!("VLM: {}", app.chat.source.describe())).small().weak())
+                .on_hover_text(b.describe());
         }
         let Some(path) = app.active_doc().map(|d| d.path.clone()) else {
             ui.weak("Open an image to ask about it.");
@@ -501,8 +515,8 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 },
             );
         }
-        let streaming = app.chat.running.as_ref() == Some(&path);
-        let ready = matches!(app.chat.vlm, VlmState::Ready(_));
+        let streaming = app.active_doc().is_some_and(|d| d.results.answer.is_loading());
+        let ready = app.chat.vlm.ready().is_some();
         ui.horizontal(|ui| {
             let edit =
                 egui::TextEdit::singleline(&mut app.chat.input).hint_text("Ask about this image…").desired_width(210.0);

@@ -3,15 +3,17 @@
 //! calibrated class probabilities as bars, the answers for every level it covers and the toggles; the
 //! overlay draws its box, exceedance mask and saliency over the image. UI thread.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use egui::{Color32, FontId, Painter, Rect, RichText, Stroke, vec2};
 
+use super::slot::{Slot, Timed};
 use super::{Command, HeatscopeApp};
+use crate::eval::score_question;
 use crate::models::cnn::{CnnModel, CnnReading};
-use crate::types::{REGIONS, SEVERITY_CLASSES};
+use crate::types::{QaRecord, QuestionKind, REGIONS, Raster, SEVERITY_CLASSES};
+use crate::workers::Job;
 
 /// What the user chose (kept between runs).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -33,83 +35,72 @@ impl Default for CnnSettings {
     }
 }
 
-/// The model's state.
-#[derive(Clone, Debug)]
-pub enum ModelState {
-    Loading,
-    Ready(Arc<CnnModel>),
-    Failed(String),
-}
-
-/// The CNN's answer for one file.
-#[derive(Clone, Debug)]
-pub enum CnnResult {
-    Running,
-    Done { reading: Arc<CnnReading>, ms: f64 },
-    Failed(String),
-}
-
-/// Everything the app keeps about the CNN.
-#[derive(Debug)]
+/// Everything the app keeps about the CNN besides the readings (those are the documents').
+#[derive(Debug, Default)]
 pub struct CnnState {
-    pub model: ModelState,
-    /// Results by file path (a file reopened or stepped back to is not run again).
-    pub results: HashMap<PathBuf, CnnResult>,
-}
-
-impl Default for CnnState {
-    fn default() -> Self {
-        CnnState { model: ModelState::Loading, results: HashMap::new() }
-    }
+    pub model: Slot<Arc<CnnModel>>,
 }
 
 impl CnnState {
     pub fn model(&self) -> Option<&Arc<CnnModel>> {
-        match &self.model {
-            ModelState::Ready(m) => Some(m),
-            _ => None,
-        }
+        self.model.ready()
     }
+}
+
+/// The job that loads the CNN: the folder given, or the bundled model.
+pub(super) fn load_job(dir: Option<PathBuf>) -> Job {
+    let what = match &dir {
+        Some(d) => format!("loading the CNN from {}", d.display()),
+        None => "loading the bundled CNN".into(),
+    };
+    Job::task(what, move |_| {
+        let device = crate::models::compute_device().device;
+        let model = match &dir {
+            Some(d) => CnnModel::load(d, &device),
+            None => CnnModel::bundled(&device),
+        };
+        model.map(Arc::new).map_err(|e| e.to_string())
+    })
+}
+
+/// The job that reads one raster (band 1 of a square grid in dB).
+pub(super) fn run_job(model: Arc<CnnModel>, raster: Arc<Raster>) -> Job {
+    Job::task("running the CNN", move |_| {
+        Timed::measure(|| {
+            crate::workers::cnn_input(&raster)?;
+            let mut readings = model.read_grids(&[&raster.bands[0]], raster.width).map_err(|e| e.to_string())?;
+            if readings.is_empty() {
+                return Err("the CNN returned nothing".into());
+            }
+            Ok(readings.remove(0))
+        })
+    })
 }
 
 /// The "CNN" section of the right panel.
 pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     egui::CollapsingHeader::new(RichText::new("CNN").heading()).default_open(true).show(ui, |ui| {
         let settings = &mut app.persisted.cnn;
-        match &app.cnn.model {
-            ModelState::Loading => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("loading the model…");
-                });
-            }
-            ModelState::Failed(why) => {
-                ui.label(RichText::new(format!("The CNN could not be loaded: {why}")).color(ui.visuals().error_fg_color));
-                return;
-            }
-            ModelState::Ready(m) => {
-                let c = &m.net.config;
-                let cal = &m.calibration;
-                let calibrated = if cal.val_scenes > 0 {
-                    format!("calibrated on {} val scenes (T = {:.2})", cal.val_scenes, cal.temperature)
-                } else {
-                    "not calibrated".to_string()
-                };
-                match m.uncalibrated() {
-                    None => {
-                        ui.weak(format!("ResNet width {}, {} px input, {}", c.width, c.input, calibrated))
-                            .on_hover_text("The SpectrumQA CNN: L1 severity, L2 regions, L3 box. Confidences are temperature-scaled on the validation split.");
-                    }
-                    Some(why) => {
-                        ui.weak(format!("ResNet width {}, {} px input", c.width, c.input));
-                        ui.label(
-                            RichText::new("Uncalibrated: no calibration.json, so the confidences are the raw softmax")
-                                .color(ui.visuals().warn_fg_color),
-                        )
-                        .on_hover_text(why);
-                    }
+        if let Some(m) = app.cnn.model.show(ui, "loading the model…", "The CNN could not be loaded: ") {
+            let c = &m.net.config;
+            let cal = &m.calibration;
+            match m.uncalibrated() {
+                None => {
+                    let calibrated = format!("calibrated on {} val scenes (T = {:.2})", cal.val_scenes, cal.temperature);
+                    ui.weak(format!("ResNet width {}, {} px input, {}", c.width, c.input, calibrated))
+                        .on_hover_text("The SpectrumQA CNN: L1 severity, L2 regions, L3 box. Confidences are temperature-scaled on the validation split.");
+                }
+                Some(why) => {
+                    ui.weak(format!("ResNet width {}, {} px input", c.width, c.input));
+                    ui.label(
+                        RichText::new("Uncalibrated: no calibration.json, so the confidences are the raw softmax")
+                            .color(ui.visuals().warn_fg_color),
+                    )
+                    .on_hover_text(why);
                 }
             }
+        } else if app.cnn.model.failure().is_some() {
+            return;
         }
         ui.horizontal(|ui| {
             ui.checkbox(&mut settings.run_on_open, "run on open")
@@ -134,44 +125,74 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
         ui.add(egui::Slider::new(&mut settings.opacity, 0.0..=1.0).text("overlay opacity"))
             .on_hover_text("Opacity of the mask and saliency overlays");
         let Some(doc) = app.active_doc() else { return };
-        match app.cnn.results.get(&doc.path) {
-            None => match doc.loaded.as_ref().map(|l| crate::workers::cnn_input(&l.raster)) {
+        let result = &doc.results.cnn;
+        if result.is_empty() {
+            match doc.loaded.as_ref().map(|l| crate::workers::cnn_input(&l.raster)) {
                 Some(Err(why)) => {
                     ui.weak(format!("Not run: {why}."));
                 }
                 _ => {
                     ui.weak("Not run on this image (it does not look like an I/N grid in dB). Press C to run it anyway.");
                 }
-            },
-            Some(CnnResult::Running) => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("running…");
-                });
             }
-            Some(CnnResult::Failed(why)) => {
-                ui.label(RichText::new(why).color(ui.visuals().error_fg_color));
-            }
-            Some(CnnResult::Done { reading, ms }) => {
-                let truth = app.ground_truth();
-                reading_view(ui, reading, *ms, truth.as_ref());
-            }
+        }
+        if let Some(done) = result.show(ui, "running…", "") {
+            let truth = app.samples.as_ref().filter(|s| s.owns(&doc.path)).map(|s| s.current_records());
+            reading_view(ui, &done.value, done.ms, truth.as_deref().unwrap_or_default());
         }
     });
     ui.separator();
 }
 
-fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, truth: Option<&super::GroundTruth>) {
+/// Colours of a right and a wrong answer.
+pub const RIGHT: Color32 = Color32::from_rgb(110, 200, 110);
+pub const WRONG: Color32 = Color32::from_rgb(230, 110, 90);
+
+/// The CNN's answer to every question of the scene it answers (L1 class, L2 per region, L3 box) beside
+/// the truth, scored by the one per-question scorer.
+fn truth_view(ui: &mut egui::Ui, r: &CnnReading, questions: &[&QaRecord]) {
+    let estimate = r.estimate();
+    let answered: Vec<(&QaRecord, crate::types::Prediction)> =
+        questions.iter().filter_map(|q| crate::eval::answer::answer(q, &estimate).map(|p| (*q, p))).collect();
+    if answered.is_empty() {
+        return;
+    }
+    let right = answered.iter().filter(|(q, p)| score_question(q, Some(p)).correct).count();
+    ui.label(RichText::new(format!("against the truth: {right} of {} right", answered.len())).strong())
+        .on_hover_text("Every question of this scene the CNN answers, scored as `heatscope eval` scores it (L3: IoU of at least 0.5 counts as right)");
+    egui::Grid::new("cnn vs truth").num_columns(3).striped(true).show(ui, |ui| {
+        for (q, p) in &answered {
+            let s = score_question(q, Some(p));
+            ui.label(format!("{} {}", q.level.name(), kind_label(q))).on_hover_text(&q.question);
+            ui.label(short(&p.answer)).on_hover_text(format!("CNN: {}\ntruth: {}", p.answer, q.answer));
+            ui.label(RichText::new(&s.verdict).color(if s.correct { RIGHT } else { WRONG }))
+                .on_hover_text(format!("truth: {}", q.answer));
+            ui.end_row();
+        }
+    });
+}
+
+/// A question's kind, with the region it asks about where it asks about one.
+fn kind_label(q: &QaRecord) -> String {
+    let region = REGIONS.iter().find(|x| q.question.contains(&format!(" {x} ")));
+    match (q.kind, region) {
+        (QuestionKind::RegionAffected, Some(r)) => format!("{r} affected"),
+        (kind, _) => kind.name().replace('_', " "),
+    }
+}
+
+/// An answer cut to fit the panel (boxes print four numbers).
+fn short(answer: &str) -> String {
+    let a = answer.trim();
+    if a.chars().count() > 28 { format!("{}…", a.chars().take(27).collect::<String>()) } else { a.to_string() }
+}
+
+fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, questions: &[&QaRecord]) {
     let class = SEVERITY_CLASSES[r.severity];
     let p = r.probs.get(r.severity).copied().unwrap_or(0.0);
     ui.label(RichText::new(format!("severity: {class} ({:.0} %)", p * 100.0)).strong())
         .on_hover_text("L1 class with its calibrated probability");
-    if let Some(t) = truth.and_then(|t| t.severity) {
-        let agree = t == r.severity;
-        let text = format!("truth: {} ({})", SEVERITY_CLASSES[t], if agree { "agrees" } else { "differs" });
-        let color = if agree { Color32::from_rgb(110, 200, 110) } else { Color32::from_rgb(230, 110, 90) };
-        ui.label(RichText::new(text).color(color));
-    }
+    truth_view(ui, r, questions);
     // Class probabilities as bars.
     for (k, name) in SEVERITY_CLASSES.iter().enumerate() {
         let v = r.probs.get(k).copied().unwrap_or(0.0);

@@ -8,6 +8,7 @@ use egui_plot::{Bar, BarChart, Plot, VLine};
 use super::HeatscopeApp;
 use super::document::Document;
 use super::panels::fmt_num;
+use super::slot::Slot;
 use crate::render::{Colormap, Scale};
 use crate::stats::RangeMode;
 
@@ -176,7 +177,7 @@ fn range_controls(ui: &mut egui::Ui, doc: &mut Document, slot: usize) {
     if changed && lo < hi && lo.is_finite() && hi.is_finite() {
         doc.range[slot] = RangeMode::Manual(lo, hi);
     }
-    let Some(stats) = doc.stats.get(&band) else {
+    let Some(stats) = doc.stats.get(&band).and_then(Slot::ready) else {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("computing statistics…");

@@ -1,14 +1,67 @@
-//! One open image in the app: where it is in loading, its rasters, cached statistics, display
-//! settings, range rules, view transform and inspected pixel. UI thread only; the data it holds was
-//! produced by workers.
+//! One open image in the app: where it is in loading, its rasters, its results (statistics, CNN
+//! reading, GSD estimate, the answer streaming in the chat, what a run recorded), display settings,
+//! range rules, view transform and inspected pixel. Each result is a [`Slot`] holding the cancel
+//! handle of the job filling it, so closing a document stops everything it started. UI thread only;
+//! the data it holds was produced by workers.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use super::slot::{Applied, Slot, Timed};
+use crate::backend::Finish;
+use crate::eval::runs::RunLine;
+use crate::models::cnn::CnnReading;
+use crate::models::gsd::TileEstimate;
 use crate::render::uniform::axis_range;
 use crate::render::{DisplaySettings, ViewTransform};
 use crate::stats::{BandStats, RangeMode};
-use crate::workers::Loaded;
+use crate::workers::{EventKind, Loaded};
+
+/// Which of a document's results a job fills (the second half of its [`super::slot::Key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Part {
+    Load,
+    Stats(usize),
+    Cnn,
+    Gsd,
+    Chat,
+}
+
+/// What the models said about one image. Kept by file path when the document closes (a file reopened
+/// or a sample stepped back to is not run again); jobs still running are cancelled then.
+#[derive(Clone, Debug, Default)]
+pub struct Results {
+    pub cnn: Slot<Timed<CnnReading>>,
+    pub gsd: Slot<Timed<TileEstimate>>,
+    /// The chat answer being streamed (its tokens go to the chat history); ready with how it ended.
+    pub answer: Slot<Finish>,
+    /// The answers a run recorded for this scene (File > Open run…, or a run started in the app).
+    pub recorded: Vec<RunLine>,
+}
+
+impl Results {
+    /// Stop every job still filling a slot.
+    pub fn cancel_all(&mut self) {
+        self.cnn.cancel();
+        self.gsd.cancel();
+        self.answer.cancel();
+    }
+
+    /// Apply a worker event to the slot `part` names (statistics, loading and chat are the
+    /// document's and the chat's own).
+    pub fn apply(&mut self, part: Part, job: u64, kind: EventKind) -> Applied {
+        match part {
+            Part::Cnn => self.cnn.apply(job, kind),
+            Part::Gsd => self.gsd.apply(job, kind),
+            Part::Load | Part::Stats(_) | Part::Chat => Applied::Nothing,
+        }
+    }
+
+    /// Whether a job is filling any slot.
+    pub fn busy(&self) -> bool {
+        self.cnn.is_loading() || self.gsd.is_loading() || self.answer.is_loading()
+    }
+}
 
 /// Where a document is in its life.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,8 +77,9 @@ pub struct Document {
     pub path: PathBuf,
     pub status: DocStatus,
     pub loaded: Option<Loaded>,
-    /// Statistics per band, computed on a worker once and kept.
-    pub stats: HashMap<usize, BandStats>,
+    /// Statistics per band, computed on a worker once and kept (a failed band is not retried).
+    pub stats: HashMap<usize, Slot<BandStats>>,
+    pub results: Results,
     pub settings: DisplaySettings,
     /// Range rule per channel (index 0 for single-band mode).
     pub range: [RangeMode; 3],
@@ -43,6 +97,7 @@ impl Document {
             status: DocStatus::Loading { fraction: 0.0, message: "queued".into(), job },
             loaded: None,
             stats: HashMap::new(),
+            results: Results::default(),
             settings,
             range: [range; 3],
             transform: None,
@@ -63,12 +118,17 @@ impl Document {
         }
     }
 
+    /// The statistics of `band`, when ready.
+    pub fn band_stats(&self, band: usize) -> Option<&BandStats> {
+        self.stats.get(&band).and_then(Slot::ready)
+    }
+
     /// Bands shown now: one in single-band mode, three in RGB mode.
     pub fn channels(&self) -> Vec<usize> {
         if self.settings.rgb_mode { self.settings.rgb.to_vec() } else { vec![self.settings.band] }
     }
 
-    /// Bands whose statistics are needed and not cached yet.
+    /// Bands whose statistics are needed and not asked for yet.
     pub fn missing_stats(&self) -> Vec<usize> {
         let mut out: Vec<usize> = self.channels().into_iter().filter(|b| !self.stats.contains_key(b)).collect();
         out.dedup();
@@ -79,7 +139,7 @@ impl Document {
     /// Channels whose statistics are not ready keep their limits.
     pub fn apply_ranges(&mut self) {
         for (slot, band) in self.channels().into_iter().enumerate() {
-            if let Some(st) = self.stats.get(&band) {
+            if let Some(st) = self.band_stats(band) {
                 let [lo, hi] = axis_range(st, self.range[slot], self.settings.scale);
                 self.settings.lo[slot] = lo;
                 self.settings.hi[slot] = hi;
@@ -87,8 +147,8 @@ impl Document {
         }
     }
 
-    /// Whether every shown channel has its statistics (so the range is meaningful).
+    /// Whether every shown channel has its statistics or gave up on them (so nothing more will come).
     pub fn ranges_ready(&self) -> bool {
-        self.missing_stats().is_empty()
+        self.channels().iter().all(|b| self.stats.get(b).is_some_and(|s| !s.is_loading()))
     }
 }

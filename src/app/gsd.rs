@@ -12,31 +12,17 @@ use std::sync::Arc;
 use egui::{Color32, RichText, Stroke};
 use egui_plot::{Line, Plot, PlotPoints, VLine};
 
+use super::document::Part;
+use super::slot::{Key, Slot, Timed};
 use super::{Command, HeatscopeApp};
 use crate::models::gsd::{GsdModel, ResolvedGsd, TileEstimate, format_metres, resolve};
 use crate::types::{PixelUnit, Raster};
+use crate::workers::Job;
 
-/// The estimator's state.
-#[derive(Clone, Debug)]
-pub enum GsdModelState {
-    Loading,
-    Ready(Arc<GsdModel>),
-    Failed(String),
-}
-
-/// The estimate for one file.
-#[derive(Clone, Debug)]
-pub enum GsdResult {
-    Running,
-    Done { estimate: Arc<TileEstimate>, ms: f64 },
-    Failed(String),
-}
-
-/// Everything the app keeps about GSD.
-#[derive(Debug)]
+/// Everything the app keeps about GSD besides the estimates (those are the documents').
+#[derive(Debug, Default)]
 pub struct GsdState {
-    pub model: GsdModelState,
-    pub results: HashMap<PathBuf, GsdResult>,
+    pub model: Slot<Arc<GsdModel>>,
     /// User overrides in metres, per file.
     pub overrides: HashMap<PathBuf, f64>,
     /// The override text box.
@@ -47,17 +33,11 @@ pub struct GsdState {
     pub show_crops: bool,
 }
 
-impl Default for GsdState {
-    fn default() -> Self {
-        GsdState {
-            model: GsdModelState::Loading,
-            results: HashMap::new(),
-            overrides: HashMap::new(),
-            override_input: String::new(),
-            ignore_metadata: false,
-            show_crops: false,
-        }
-    }
+/// The job that loads the bundled estimator.
+pub(super) fn load_job() -> Job {
+    Job::task("loading the GSD estimator", |_| {
+        GsdModel::bundled(&crate::models::compute_device().device).map(Arc::new).map_err(|e| e.to_string())
+    })
 }
 
 /// Whether a raster is a ground image the estimator should look at: not a sky image (pixel size in
@@ -75,10 +55,7 @@ impl HeatscopeApp {
     pub fn resolved_gsd(&self) -> Option<ResolvedGsd> {
         let doc = self.active_doc()?;
         let raster = &doc.loaded.as_ref()?.raster;
-        let estimate = match self.gsd.results.get(&doc.path) {
-            Some(GsdResult::Done { estimate, .. }) => Some(estimate.as_ref()),
-            _ => None,
-        };
+        let estimate = doc.results.gsd.ready().map(|t| t.value.as_ref());
         resolve(
             raster.meta.pixel_size.as_ref(),
             estimate,
@@ -89,36 +66,29 @@ impl HeatscopeApp {
 
     /// Estimate the GSD of the active image when it is a ground image not estimated yet.
     pub(super) fn request_gsd(&mut self) {
-        let GsdModelState::Ready(model) = &self.gsd.model else { return };
-        let Some(doc) = self.active_doc() else { return };
+        let Some(model) = self.gsd.model.ready().cloned() else { return };
+        let Some(doc) = self.active_doc_mut() else { return };
         let Some(loaded) = &doc.loaded else { return };
-        if self.gsd.results.contains_key(&doc.path) || !is_ground_image(&loaded.raster, &doc.path, model.config().input)
-        {
+        if !doc.results.gsd.is_empty() || !is_ground_image(&loaded.raster, &doc.path, model.config().input) {
             return;
         }
-        let (id, path, raster, model) = (doc.id, doc.path.clone(), Arc::clone(&loaded.raster), Arc::clone(model));
-        match self.workers.submit(format!("gsd:{id}"), crate::workers::Job::Gsd { model, raster }) {
-            Ok(_) => {
-                self.gsd.results.insert(path, GsdResult::Running);
+        let (id, raster) = (doc.id, Arc::clone(&loaded.raster));
+        let job = Job::task("estimating the GSD", move |_| {
+            Timed::measure(|| model.estimate_raster(&raster).map_err(|e| e.to_string()))
+        });
+        match self.workers.submit(Key::Doc(id, Part::Gsd), job) {
+            Ok(ticket) => {
+                if let Some(doc) = self.active_doc_mut() {
+                    doc.results.gsd = Slot::loading(&ticket);
+                }
             }
             Err(e) => {
-                self.gsd.results.insert(path, GsdResult::Failed(e.clone()));
+                if let Some(doc) = self.active_doc_mut() {
+                    doc.results.gsd = Slot::Failed(e.clone());
+                }
                 self.error(format!("cannot estimate the GSD: {e}"));
             }
         }
-    }
-}
-
-/// The estimator finished loading (or failed to).
-pub(super) fn on_model_event(app: &mut HeatscopeApp, kind: crate::workers::EventKind) {
-    use crate::workers::{EventKind, Output};
-    match kind {
-        EventKind::Done(Output::GsdModel(m)) => app.gsd.model = GsdModelState::Ready(m),
-        EventKind::Failed(why) => {
-            app.error(format!("the GSD estimator could not be loaded: {why}"));
-            app.gsd.model = GsdModelState::Failed(why);
-        }
-        _ => {}
     }
 }
 
@@ -129,8 +99,8 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     let path = doc.path.clone();
     let sky = raster.meta.pixel_size.as_ref().is_some_and(|p| p.unit != PixelUnit::Metres);
     let has_meta = raster.meta.pixel_size.as_ref().is_some_and(|p| p.unit == PixelUnit::Metres);
-    let result = app.gsd.results.get(&path).cloned();
-    if sky || (result.is_none() && !has_meta && !app.gsd.overrides.contains_key(&path)) {
+    let result = doc.results.gsd.clone();
+    if sky || (result.is_empty() && !has_meta && !app.gsd.overrides.contains_key(&path)) {
         // Sky images and grids have no ground sampling distance; say nothing.
         return;
     }
@@ -151,40 +121,23 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 ui.weak("No GSD yet.");
             }
         }
-        match &result {
-            Some(GsdResult::Running) => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("estimating from the pixels…");
-                });
-            }
-            Some(GsdResult::Failed(why)) => {
-                ui.label(RichText::new(format!("estimate: {why}")).color(ui.visuals().error_fg_color));
-            }
-            Some(GsdResult::Done { estimate: e, ms }) => {
-                ui.label(format!(
-                    "estimate {} (68 %: {} - {})",
-                    format_metres(e.metres()),
-                    format_metres(10f64.powf(e.mu - e.sigma)),
-                    format_metres(10f64.powf(e.mu + e.sigma))
-                ))
-                .on_hover_text(
-                    "The estimator's calibrated 1-sigma interval; sigma was scaled on scenes it never trained on",
-                );
-                let skipped = if e.skipped > 0 { format!(", {} flat skipped", e.skipped) } else { String::new() };
-                ui.weak(format!("{} crops, spread x/÷{:.2}{skipped}, {ms:.0} ms", e.crops.len(), 10f64.powf(e.spread)))
-                    .on_hover_text(
-                        "The tile is estimated on a grid of crops; their spread shows whether its parts agree",
-                    );
-                density_plot(ui, e, resolved.as_ref().and_then(|r| r.metadata), app.gsd.overrides.get(&path).copied());
-            }
-            None => {
-                if matches!(app.gsd.model, GsdModelState::Loading) {
-                    ui.weak("loading the estimator…");
-                } else if let GsdModelState::Failed(why) = &app.gsd.model {
-                    ui.label(RichText::new(format!("estimator unavailable: {why}")).color(ui.visuals().error_fg_color));
-                }
-            }
+        if let Some(done) = result.show(ui, "estimating from the pixels…", "estimate: ") {
+            let (e, ms) = (&done.value, done.ms);
+            ui.label(format!(
+                "estimate {} (68 %: {} - {})",
+                format_metres(e.metres()),
+                format_metres(10f64.powf(e.mu - e.sigma)),
+                format_metres(10f64.powf(e.mu + e.sigma))
+            ))
+            .on_hover_text(
+                "The estimator's calibrated 1-sigma interval; sigma was scaled on scenes it never trained on",
+            );
+            let skipped = if e.skipped > 0 { format!(", {} flat skipped", e.skipped) } else { String::new() };
+            ui.weak(format!("{} crops, spread x/÷{:.2}{skipped}, {ms:.0} ms", e.crops.len(), 10f64.powf(e.spread)))
+                .on_hover_text("The tile is estimated on a grid of crops; their spread shows whether its parts agree");
+            density_plot(ui, e, resolved.as_ref().and_then(|r| r.metadata), app.gsd.overrides.get(&path).copied());
+        } else if result.is_empty() {
+            app.gsd.model.show(ui, "loading the estimator…", "estimator unavailable: ");
         }
         ui.horizontal(|ui| {
             ui.checkbox(&mut app.gsd.ignore_metadata, "ignore metadata")

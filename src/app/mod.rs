@@ -10,9 +10,10 @@ mod gsd;
 mod overlays;
 mod panels;
 mod samples;
+pub mod slot;
 mod viewer;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
@@ -22,12 +23,14 @@ use crate::io::LoadOptions;
 use crate::render::DisplaySettings;
 use crate::stats::RangeMode;
 use crate::workers::{EventKind, Job, Output, Workers};
+use document::Part;
+use slot::{Applied, Key, ModelKind, Slot};
 
-pub use chat::{ChatSettings, ChatState, Turn, TurnStatus, VlmState};
-pub use cnn::{CnnResult, CnnSettings, CnnState, ModelState};
-pub use document::{DocStatus, Document};
+pub use chat::{ChatSettings, ChatState, Turn, TurnStatus};
+pub use cnn::{CnnSettings, CnnState};
+pub use document::{DocStatus, Document, Results};
 pub use frames::FrameMeter;
-pub use gsd::{GsdModelState, GsdResult, GsdState};
+pub use gsd::GsdState;
 pub use samples::{GroundTruth, SampleSet};
 
 /// Settings kept between runs (eframe storage; saved on exit and every 30 s).
@@ -103,7 +106,7 @@ pub struct HeatscopeApp {
     pub docs: Vec<Document>,
     pub active: Option<u64>,
     pub messages: Vec<Message>,
-    workers: Workers,
+    workers: Workers<Key>,
     next_doc: u64,
     /// Model device (candle) and GPU adapter, for the status bar.
     pub device_label: String,
@@ -114,8 +117,8 @@ pub struct HeatscopeApp {
     /// Typed path in File > Open path (works without a desktop file dialog).
     pub path_input: String,
     commands: Vec<Command>,
-    /// Statistics jobs already asked for ("stats:{doc}:{band}").
-    stats_requested: HashSet<String>,
+    /// Results of documents that closed, by path, handed back when the file opens again.
+    kept: HashMap<PathBuf, Results>,
     /// The SpectrumQA-sim dataset being browsed, if any.
     pub samples: Option<SampleSet>,
     /// Folder whose manifest a worker is reading.
@@ -176,7 +179,7 @@ impl HeatscopeApp {
             dialog: None,
             path_input: String::new(),
             commands: Vec::new(),
-            stats_requested: HashSet::new(),
+            kept: HashMap::new(),
             samples: None,
             manifest_pending: None,
             cnn: CnnState::default(),
@@ -184,17 +187,10 @@ impl HeatscopeApp {
             gsd: GsdState::default(),
             frames: FrameMeter::default(),
         };
-        if let Err(e) = app.workers.submit("gsdmodel:0", Job::LoadGsd) {
-            app.gsd.model = GsdModelState::Failed(e);
-        }
-        if let Err(e) = app.workers.submit("cnnmodel:0", Job::LoadCnn { dir: options.cnn_dir }) {
-            app.cnn.model = ModelState::Failed(e.clone());
-            app.error(format!("cannot load the CNN: {e}"));
-        }
+        app.load_model(ModelKind::Gsd, gsd::load_job());
+        app.load_model(ModelKind::Cnn, cnn::load_job(options.cnn_dir));
         app.chat.source = options.vlm.clone();
-        if let Err(e) = app.workers.submit("vlm:0", Job::LoadVlm { source: options.vlm }) {
-            app.chat.vlm = VlmState::Failed(e.clone());
-        }
+        app.load_model(ModelKind::Vlm, chat::load_job(options.vlm));
         if let Some(store) = options.chat_store {
             match chat::load_histories(&store) {
                 Ok(histories) => app.chat.histories = histories,
@@ -205,6 +201,20 @@ impl HeatscopeApp {
         let files = if files.is_empty() { samples::bundled_samples() } else { files };
         app.open(files);
         Ok(app)
+    }
+
+    /// Start loading a model into its slot.
+    fn load_model(&mut self, kind: ModelKind, job: Job) {
+        let submitted = self.workers.submit(Key::Model(kind), job);
+        let failed = submitted.as_ref().err().cloned();
+        match kind {
+            ModelKind::Cnn => self.cnn.model = submitted.map_or_else(Slot::Failed, |t| Slot::loading(&t)),
+            ModelKind::Gsd => self.gsd.model = submitted.map_or_else(Slot::Failed, |t| Slot::loading(&t)),
+            ModelKind::Vlm => self.chat.vlm = submitted.map_or_else(Slot::Failed, |t| Slot::loading(&t)),
+        }
+        if let Some(e) = failed {
+            self.error(format!("cannot load the {}: {e}", model_name(kind)));
+        }
     }
 
     /// Whether any worker job is queued or running.
@@ -240,15 +250,16 @@ impl HeatscopeApp {
                 options: LoadOptions::default(),
                 max_texture_dim: self.max_texture_dim,
             };
-            match self.workers.submit(format!("load:{id}"), job) {
+            match self.workers.submit(Key::Doc(id, Part::Load), job) {
                 Ok(ticket) => {
-                    let doc = Document::new(
+                    let mut doc = Document::new(
                         id,
                         path.clone(),
                         ticket.id,
                         self.persisted.defaults.clone(),
                         default_range(self.persisted.default_range),
                     );
+                    doc.results = self.kept.remove(&path).unwrap_or_default();
                     self.docs.push(doc);
                     self.active = Some(id);
                     self.persisted.recent.retain(|p| p != &path);
@@ -263,7 +274,7 @@ impl HeatscopeApp {
     /// Browse a SpectrumQA-sim dataset folder: its manifest is read on a worker.
     pub fn open_dataset(&mut self, dir: PathBuf) {
         let job = Job::Manifest { path: dir.join("manifest.jsonl") };
-        match self.workers.submit("manifest:0", job) {
+        match self.workers.submit(Key::Manifest, job) {
             Ok(_) => {
                 self.persisted.recent.retain(|p| p != &dir);
                 self.persisted.recent.insert(0, dir.clone());
@@ -330,126 +341,111 @@ impl HeatscopeApp {
         self.commands.push(c);
     }
 
-    /// Apply worker events (non-blocking).
+    /// Apply worker events (non-blocking): each goes to the slot its typed key names.
     fn drain_events(&mut self) {
         for event in self.workers.poll() {
-            let Some((kind, rest)) = event.ticket.key.split_once(':') else { continue };
-            if kind == "manifest" {
-                self.manifest_event(event.kind);
-                continue;
+            let job = event.ticket.id;
+            match event.ticket.key {
+                Key::Manifest => self.manifest_event(event.kind),
+                Key::Model(kind) => self.model_event(kind, job, event.kind),
+                Key::Run => {}
+                Key::Doc(doc, Part::Chat) => chat::on_event(self, doc, job, event.kind),
+                Key::Doc(doc, part) => self.doc_event(doc, part, job, event.kind),
             }
-            if kind == "vlm" {
-                match event.kind {
-                    EventKind::Done(Output::Vlm(b)) => self.chat.vlm = VlmState::Ready(b),
-                    EventKind::Failed(why) => {
-                        self.error(format!("the VLM could not be opened: {why}"));
-                        self.chat.vlm = VlmState::Failed(why);
-                    }
-                    _ => {}
-                }
-                continue;
-            }
-            if kind == "chat" {
-                let path = rest
-                    .parse::<u64>()
-                    .ok()
-                    .and_then(|id| self.docs.iter().find(|d| d.id == id))
-                    .map(|d| d.path.clone());
-                if let Some(path) = path {
-                    chat::on_event(self, &path, event.kind);
-                }
-                continue;
-            }
-            if kind == "gsdmodel" {
-                gsd::on_model_event(self, event.kind);
-                continue;
-            }
-            if kind == "cnnmodel" {
-                match event.kind {
-                    EventKind::Done(Output::CnnModel(m)) => self.cnn.model = ModelState::Ready(m),
-                    EventKind::Failed(why) => {
-                        self.error(format!("the CNN could not be loaded: {why}"));
-                        self.cnn.model = ModelState::Failed(why);
-                    }
-                    _ => {}
-                }
-                continue;
-            }
-            let Some(id) = rest.split(':').next().and_then(|s| s.parse::<u64>().ok()) else { continue };
-            let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { continue };
-            let mut failure = None;
-            match (kind, event.kind) {
-                ("load", EventKind::Progress { fraction, message }) => {
-                    if let DocStatus::Loading { job, .. } = doc.status {
-                        doc.status = DocStatus::Loading { fraction, message, job };
-                    }
-                }
-                ("load", EventKind::Done(Output::Loaded(loaded))) => {
-                    let bands = loaded.raster.band_count();
-                    if doc.settings.band >= bands {
-                        doc.settings.band = 0;
-                    }
-                    // Colour photographs (3-4 bands of 8-bit, or bands named R, G, B) open as RGB.
-                    let meta = &loaded.raster.meta;
-                    let named_rgb = meta.band_names.iter().take(3).map(String::as_str).eq(["R", "G", "B"]);
-                    let photo = (3..=4).contains(&bands) && meta.dtype == Some(crate::types::SampleType::U8);
-                    doc.settings.rgb_mode = bands >= 3 && (named_rgb || photo);
-                    doc.settings.rgb = [0, 1, 2];
-                    // Radio images: ZScale is the field's usual display (noise-dominated, bright sources).
-                    if meta.format == "FITS" {
-                        doc.range = [RangeMode::ZScale; 3];
-                    }
-                    if loaded.downsample > 1 {
-                        let (w, h) = (loaded.raster.width, loaded.raster.height);
-                        let f = loaded.downsample;
-                        self.messages.push(Message { error: false, text: format!("{}: {w} x {h} exceeds the GPU texture limit; shown downsampled {f}x (the readout reports full-resolution pixels)", doc.name()) });
-                    }
-                    doc.loaded = Some(loaded);
-                    doc.status = DocStatus::Ready;
-                }
-                ("load", EventKind::Failed(message)) => {
-                    failure = Some(message.clone());
-                    doc.status = DocStatus::Failed(message);
-                }
-                ("load", EventKind::Cancelled) => doc.status = DocStatus::Failed("loading cancelled".into()),
-                ("stats", EventKind::Cancelled) => {
-                    self.stats_requested.remove(&event.ticket.key);
-                }
-                ("stats", EventKind::Done(Output::Stats(stats))) => {
-                    if let Some(band) = rest.split(':').nth(1).and_then(|s| s.parse::<usize>().ok()) {
-                        doc.stats.insert(band, *stats);
+        }
+    }
+
+    fn model_event(&mut self, kind: ModelKind, job: u64, event: EventKind) {
+        let applied = match kind {
+            ModelKind::Cnn => self.cnn.model.apply(job, event),
+            ModelKind::Gsd => self.gsd.model.apply(job, event),
+            ModelKind::Vlm => self.chat.vlm.apply(job, event),
+        };
+        if let Applied::Failed(why) = applied {
+            let verb = if kind == ModelKind::Vlm { "opened" } else { "loaded" };
+            self.error(format!("the {} could not be {verb}: {why}", model_name(kind)));
+        }
+    }
+
+    fn doc_event(&mut self, id: u64, part: Part, job: u64, kind: EventKind) {
+        let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { return };
+        let failure = match part {
+            Part::Load => return self.load_event(id, kind),
+            Part::Stats(band) => {
+                let slot = doc.stats.entry(band).or_default();
+                let applied = slot.apply_with(job, kind, |o| match o {
+                    Output::Stats(s) => Some(*s),
+                    _ => None,
+                });
+                match applied {
+                    Applied::Ready => {
                         doc.apply_ranges();
+                        None
                     }
+                    Applied::Cancelled => {
+                        doc.stats.remove(&band);
+                        None
+                    }
+                    Applied::Failed(why) => Some(format!("{}: statistics failed: {why}", doc.name())),
+                    Applied::Nothing => None,
                 }
-                ("stats", EventKind::Failed(message)) => {
-                    failure = Some(format!("{}: statistics failed: {message}", doc.name()))
-                }
-                ("cnn", EventKind::Done(Output::Cnn(reading, ms))) => {
-                    let done = CnnResult::Done { reading: std::sync::Arc::from(reading), ms };
-                    self.cnn.results.insert(doc.path.clone(), done);
-                }
-                ("cnn", EventKind::Failed(message)) => {
-                    failure = Some(format!("{}: the CNN failed: {message}", doc.name()));
-                    self.cnn.results.insert(doc.path.clone(), CnnResult::Failed(message));
-                }
-                ("cnn", EventKind::Cancelled) => {
-                    self.cnn.results.remove(&doc.path);
-                }
-                ("gsd", EventKind::Done(Output::Gsd(estimate, ms))) => {
-                    let done = GsdResult::Done { estimate: std::sync::Arc::from(estimate), ms };
-                    self.gsd.results.insert(doc.path.clone(), done);
-                }
-                ("gsd", EventKind::Failed(message)) => {
-                    self.gsd.results.insert(doc.path.clone(), GsdResult::Failed(message));
-                }
-                ("gsd", EventKind::Cancelled) => {
-                    self.gsd.results.remove(&doc.path);
-                }
-                _ => {}
             }
-            if let Some(text) = failure {
-                self.error(text);
+            // The GSD panel shows its own failure (many images are simply not ground images).
+            Part::Gsd => {
+                doc.results.apply(part, job, kind);
+                None
             }
+            Part::Chat => None,
+            Part::Cnn => match doc.results.apply(part, job, kind) {
+                Applied::Failed(why) => Some(format!("{}: the CNN failed: {why}", doc.name())),
+                _ => None,
+            },
+        };
+        if let Some(text) = failure {
+            self.error(text);
+        }
+    }
+
+    fn load_event(&mut self, id: u64, kind: EventKind) {
+        let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { return };
+        match kind {
+            EventKind::Progress { fraction, message } => {
+                if let DocStatus::Loading { job, .. } = doc.status {
+                    doc.status = DocStatus::Loading { fraction, message, job };
+                }
+            }
+            EventKind::Done(Output::Loaded(loaded)) => {
+                let bands = loaded.raster.band_count();
+                if doc.settings.band >= bands {
+                    doc.settings.band = 0;
+                }
+                // Colour photographs (3-4 bands of 8-bit, or bands named R, G, B) open as RGB.
+                let meta = &loaded.raster.meta;
+                let named_rgb = meta.band_names.iter().take(3).map(String::as_str).eq(["R", "G", "B"]);
+                let photo = (3..=4).contains(&bands) && meta.dtype == Some(crate::types::SampleType::U8);
+                doc.settings.rgb_mode = bands >= 3 && (named_rgb || photo);
+                doc.settings.rgb = [0, 1, 2];
+                // Radio images: ZScale is the field's usual display (noise-dominated, bright sources).
+                if meta.format == "FITS" {
+                    doc.range = [RangeMode::ZScale; 3];
+                }
+                let notice = (loaded.downsample > 1).then(|| {
+                    let (w, h, f) = (loaded.raster.width, loaded.raster.height, loaded.downsample);
+                    format!("{}: {w} x {h} exceeds the GPU texture limit; shown downsampled {f}x (the readout reports full-resolution pixels)", doc.name())
+                });
+                doc.loaded = Some(loaded);
+                doc.status = DocStatus::Ready;
+                if let Some(text) = notice {
+                    self.info(text);
+                }
+            }
+            EventKind::Done(_) => doc.status = DocStatus::Failed("internal error: the loader returned no image".into()),
+            EventKind::Failed(message) => {
+                doc.status = DocStatus::Failed(message.clone());
+                self.error(message);
+            }
+            EventKind::Cancelled => doc.status = DocStatus::Failed("loading cancelled".into()),
+            EventKind::Token { .. } => {}
         }
     }
 
@@ -485,14 +481,16 @@ impl HeatscopeApp {
             }
         }
         for (id, band, raster) in wanted {
-            let key = format!("stats:{id}:{band}");
-            if self.stats_requested.contains(&key) {
-                continue;
-            }
-            // Remembered even on failure, so a band whose statistics fail is not retried every frame.
-            self.stats_requested.insert(key.clone());
-            if let Err(e) = self.workers.submit(key, Job::Stats { raster, band }) {
-                self.error(e);
+            // A slot even on failure, so a band whose statistics cannot start is not retried every frame.
+            let slot = match self.workers.submit(Key::Doc(id, Part::Stats(band)), Job::Stats { raster, band }) {
+                Ok(ticket) => Slot::loading(&ticket),
+                Err(e) => {
+                    self.error(e.clone());
+                    Slot::Failed(e)
+                }
+            };
+            if let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) {
+                doc.stats.insert(band, slot);
             }
         }
     }
@@ -500,12 +498,12 @@ impl HeatscopeApp {
     /// Run the CNN on the active image when it opened and "run on open" is on (square single-band
     /// grids only; other images wait for an explicit run, which explains why it cannot read them).
     fn request_cnn(&mut self) {
-        if !self.persisted.cnn.run_on_open {
+        if !self.persisted.cnn.run_on_open || self.cnn.model().is_none() {
             return;
         }
         let Some(doc) = self.active_doc() else { return };
         let Some(loaded) = &doc.loaded else { return };
-        if self.cnn.results.contains_key(&doc.path) || !crate::workers::cnn_runs_on_open(&loaded.raster) {
+        if !doc.results.cnn.is_empty() || !crate::workers::cnn_runs_on_open(&loaded.raster) {
             return;
         }
         self.run_cnn();
@@ -522,10 +520,12 @@ impl HeatscopeApp {
             self.info("the image is still loading; the CNN runs when it is ready".into());
             return;
         };
-        let (id, path, raster) = (doc.id, doc.path.clone(), std::sync::Arc::clone(&loaded.raster));
-        match self.workers.submit(format!("cnn:{id}"), Job::Cnn { model, raster }) {
-            Ok(_) => {
-                self.cnn.results.insert(path, CnnResult::Running);
+        let (id, raster) = (doc.id, std::sync::Arc::clone(&loaded.raster));
+        match self.workers.submit(Key::Doc(id, Part::Cnn), cnn::run_job(model, raster)) {
+            Ok(ticket) => {
+                if let Some(doc) = self.active_doc_mut() {
+                    doc.results.cnn = Slot::loading(&ticket);
+                }
             }
             Err(e) => self.error(format!("cannot run the CNN: {e}")),
         }
@@ -533,10 +533,7 @@ impl HeatscopeApp {
 
     /// The CNN's finished reading for the active image.
     pub fn cnn_reading(&self) -> Option<std::sync::Arc<crate::models::cnn::CnnReading>> {
-        match self.cnn.results.get(&self.active_doc()?.path)? {
-            CnnResult::Done { reading, .. } => Some(std::sync::Arc::clone(reading)),
-            _ => None,
-        }
+        self.active_doc()?.results.cnn.ready().map(|t| std::sync::Arc::clone(&t.value))
     }
 
     fn apply_commands(&mut self, ctx: &egui::Context) {
@@ -551,32 +548,24 @@ impl HeatscopeApp {
                 Command::Message(text) => self.error(text),
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
-                Command::CancelLoad(id) => self.workers.cancel_key(&format!("load:{id}")),
+                Command::CancelLoad(id) => self.workers.cancel_key(&Key::Doc(id, Part::Load)),
             }
         }
     }
 
-    /// Close a document and cancel its pending jobs.
+    /// Close a document: cancel every job it started, keep its finished results for when the file
+    /// opens again.
     fn close(&mut self, id: u64) {
-        self.workers.cancel_key(&format!("load:{id}"));
-        self.workers.cancel_key(&format!("cnn:{id}"));
-        self.workers.cancel_key(&format!("gsd:{id}"));
-        if let Some(doc) = self.docs.iter().find(|d| d.id == id) {
-            // A run that will never report back must not show as running when the file reopens.
-            if matches!(self.cnn.results.get(&doc.path), Some(CnnResult::Running)) {
-                self.cnn.results.remove(&doc.path);
-            }
-        }
-        let prefix = format!("stats:{id}:");
-        for key in self.stats_requested.iter().filter(|k| k.starts_with(&prefix)) {
-            self.workers.cancel_key(key);
-        }
-        let index = self.docs.iter().position(|d| d.id == id);
-        if let Some(i) = index {
-            self.docs.remove(i);
-            if self.active == Some(id) {
-                self.active = self.docs.get(i.min(self.docs.len().saturating_sub(1))).map(|d| d.id);
-            }
+        self.workers.cancel_where(|k| matches!(k, Key::Doc(d, _) if *d == id));
+        let Some(i) = self.docs.iter().position(|d| d.id == id) else { return };
+        let mut doc = self.docs.remove(i);
+        chat::on_close(self, &doc);
+        doc.results.cancel_all();
+        // An answer that was cut short is in the history; the slot itself need not be kept.
+        doc.results.answer = Slot::Empty;
+        self.kept.insert(doc.path.clone(), doc.results);
+        if self.active == Some(id) {
+            self.active = self.docs.get(i.min(self.docs.len().saturating_sub(1))).map(|d| d.id);
         }
     }
 
@@ -617,6 +606,15 @@ impl HeatscopeApp {
             Err(crossbeam_channel::TryRecvError::Empty) => {}
             Err(crossbeam_channel::TryRecvError::Disconnected) => self.dialog = None,
         }
+    }
+}
+
+/// A model's name in messages.
+fn model_name(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Cnn => "CNN",
+        ModelKind::Gsd => "GSD estimator",
+        ModelKind::Vlm => "VLM",
     }
 }
 

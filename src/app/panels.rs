@@ -241,7 +241,7 @@ pub fn images_panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                     });
                 }
                 (DocStatus::Ready, Some(loaded)) => {
-                    let stats = doc.stats.get(&doc.settings.band);
+                    let stats = doc.band_stats(doc.settings.band);
                     info_grid(ui, &loaded.raster, stats.map(|s| (s.min, s.max, s.count)));
                 }
                 (DocStatus::Ready, None) => {}

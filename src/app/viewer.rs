@@ -64,10 +64,9 @@ struct GsdView {
 }
 
 fn gsd_view(app: &HeatscopeApp) -> GsdView {
-    let crops = match (&app.gsd.model, app.active_doc().and_then(|d| app.gsd.results.get(&d.path))) {
-        (super::GsdModelState::Ready(m), Some(super::GsdResult::Done { estimate, .. })) if app.gsd.show_crops => {
-            Some((std::sync::Arc::clone(estimate), m.config().input as f32))
-        }
+    let estimate = app.active_doc().and_then(|d| d.results.gsd.ready());
+    let crops = match (app.gsd.model.ready(), estimate) {
+        (Some(m), Some(e)) if app.gsd.show_crops => Some((std::sync::Arc::clone(&e.value), m.config().input as f32)),
         _ => None,
     };
     GsdView { resolved: app.resolved_gsd(), crops }

@@ -8,11 +8,32 @@ use super::{CancelToken, EventKind, Job, Loaded, Output};
 use crate::{io, stats};
 
 /// How a running job talks back: progress and the cancel flag.
-pub(super) struct Reporter<'a> {
-    pub cancel: &'a CancelToken,
-    pub progress: &'a dyn Fn(f32, String),
+pub struct Reporter<'a> {
+    cancel: &'a CancelToken,
+    progress: &'a dyn Fn(f32, String),
     /// Streamed events that must arrive (tokens).
-    pub emit: &'a dyn Fn(EventKind),
+    emit: &'a dyn Fn(EventKind),
+}
+
+impl<'a> Reporter<'a> {
+    pub(super) fn new(cancel: &'a CancelToken, progress: &'a dyn Fn(f32, String), emit: &'a dyn Fn(EventKind)) -> Self {
+        Self { cancel, progress, emit }
+    }
+
+    /// Report the fraction done (0-1) with a short message; dropped when the UI is behind.
+    pub fn progress(&self, fraction: f32, message: impl Into<String>) {
+        (self.progress)(fraction, message.into());
+    }
+
+    /// Whether the job was asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The cancel flag itself, for code that polls an `AtomicBool`.
+    pub fn cancel_flag(&self) -> &std::sync::atomic::AtomicBool {
+        self.cancel.flag()
+    }
 }
 
 /// Whether the CNN can read `raster`: one band, square, 8-4096 pixels a side.
@@ -118,45 +139,16 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
             Ok(records) => EventKind::Done(Output::Manifest(records)),
             Err(e) => EventKind::Failed(e.to_string()),
         },
-        Job::LoadCnn { dir } => {
-            let device = crate::models::compute_device().device;
-            let model = match &dir {
-                Some(d) => crate::models::cnn::CnnModel::load(d, &device),
-                None => crate::models::cnn::CnnModel::bundled(&device),
-            };
-            match model {
-                Ok(m) => EventKind::Done(Output::CnnModel(Arc::new(m))),
-                Err(e) => EventKind::Failed(e.to_string()),
+        Job::Task { run, .. } => {
+            if r.cancelled() {
+                return EventKind::Cancelled;
+            }
+            match run(r) {
+                Ok(value) => EventKind::Done(Output::Any(value)),
+                Err(_) if r.cancelled() => EventKind::Cancelled,
+                Err(why) => EventKind::Failed(why),
             }
         }
-        Job::Cnn { model, raster } => {
-            if let Err(why) = cnn_input(&raster) {
-                return EventKind::Failed(why);
-            }
-            let start = std::time::Instant::now();
-            match model.read_grids(&[&raster.bands[0]], raster.width) {
-                Ok(mut readings) if !readings.is_empty() => {
-                    EventKind::Done(Output::Cnn(Box::new(readings.remove(0)), start.elapsed().as_secs_f64() * 1e3))
-                }
-                Ok(_) => EventKind::Failed("the CNN returned nothing".into()),
-                Err(e) => EventKind::Failed(e.to_string()),
-            }
-        }
-        Job::LoadGsd => match crate::models::gsd::GsdModel::bundled(&crate::models::compute_device().device) {
-            Ok(m) => EventKind::Done(Output::GsdModel(Arc::new(m))),
-            Err(e) => EventKind::Failed(e.to_string()),
-        },
-        Job::Gsd { model, raster } => {
-            let start = std::time::Instant::now();
-            match model.estimate_raster(&raster) {
-                Ok(e) => EventKind::Done(Output::Gsd(Box::new(e), start.elapsed().as_secs_f64() * 1e3)),
-                Err(e) => EventKind::Failed(e.to_string()),
-            }
-        }
-        Job::LoadVlm { source } => match crate::backend::open(&source) {
-            Ok(b) => EventKind::Done(Output::Vlm(b)),
-            Err(e) => EventKind::Failed(e.to_string()),
-        },
         Job::Chat { backend, messages, images, max_tokens } => {
             let mut rgb = Vec::with_capacity(images.len());
             for image in &images {

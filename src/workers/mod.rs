@@ -1,10 +1,12 @@
 //! Background work for the UI: a pool of named threads that takes [`Job`]s from a bounded channel and
 //! answers with [`Event`]s.
 //!
-//! The UI thread owns a [`Workers`] handle. It submits a job under a *key* (say, "stats of image 3,
-//! band 0"); submitting again under the same key cancels the older job and bumps the key's
-//! generation, and [`Workers::poll`] drops every event of an older generation, so a slow stale
-//! answer can never overwrite a fresh one. A job that panics becomes an [`EventKind::Failed`] and the
+//! The UI thread owns a [`Workers`] handle. It submits a job under a *key* of its own type (the app
+//! uses a typed enum, "statistics of document 3, band 0"; tests use strings); submitting again under
+//! the same key cancels the older job and bumps the key's generation, and [`Workers::poll`] drops
+//! every event of an older generation, so a slow stale answer can never overwrite a fresh one. Work
+//! that only the app knows about is a [`Job::Task`]: a closure whose typed result comes back as
+//! [`Output::Any`], so a new kind of result needs no new variant here. A job that panics becomes an [`EventKind::Failed`] and the
 //! thread keeps serving. Workers never touch egui: they call the `notify` closure (the app passes
 //! `request_repaint`) after each event.
 
@@ -20,16 +22,26 @@ use crate::stats::BandStats;
 use crate::types::Raster;
 
 pub use crate::backend::VlmSource;
-pub use exec::{cnn_input, cnn_runs_on_open};
+pub use exec::{Reporter, cnn_input, cnn_runs_on_open};
 pub use pool::Workers;
 
-/// Identifies one submitted job: a unique id plus the generation of its key at submission.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Ticket {
+/// What a key must be: cheap to copy around, comparable, and sendable to the worker threads.
+pub trait JobKey: Clone + Eq + std::hash::Hash + std::fmt::Debug + Send + 'static {}
+impl<K: Clone + Eq + std::hash::Hash + std::fmt::Debug + Send + 'static> JobKey for K {}
+
+/// Identifies one submitted job: a unique id, its key, the generation of its key at submission, and
+/// the handle that cancels it.
+#[derive(Clone, Debug)]
+pub struct Ticket<K = String> {
     pub id: u64,
-    pub key: String,
+    pub key: K,
     pub generation: u64,
+    pub cancel: CancelToken,
 }
+
+/// The work of a [`Job::Task`]: runs on a worker, reports through the [`Reporter`], and returns a value
+/// of its own type (or a message for the user).
+pub type TaskFn = Box<dyn FnOnce(&Reporter<'_>) -> Result<Box<dyn std::any::Any + Send>, String> + Send>;
 
 /// Shared flag a running job polls to stop early.
 #[derive(Clone, Debug, Default)]
@@ -51,7 +63,6 @@ impl CancelToken {
 }
 
 /// Work the UI can ask for.
-#[derive(Clone, Debug)]
 pub enum Job {
     /// Read a file into a raster; also prepares the copy the GPU can hold (`max_texture_dim`).
     Load { path: PathBuf, options: LoadOptions, max_texture_dim: usize },
@@ -59,16 +70,8 @@ pub enum Job {
     Stats { raster: Arc<Raster>, band: usize },
     /// Read a SpectrumQA-sim manifest (JSONL) for the sample browser.
     Manifest { path: PathBuf },
-    /// Load the CNN: the bundled model, or the folder given.
-    LoadCnn { dir: Option<PathBuf> },
-    /// Run the CNN on band 1 of a square raster (an I/N grid in dB).
-    Cnn { model: Arc<crate::models::cnn::CnnModel>, raster: Arc<Raster> },
-    /// Load the bundled GSD estimator.
-    LoadGsd,
-    /// Estimate the GSD of a ground image on a grid of crops.
-    Gsd { model: Arc<crate::models::gsd::GsdModel>, raster: Arc<Raster> },
-    /// Open the VLM backend: a model folder, a server, or (neither) the bundled model.
-    LoadVlm { source: VlmSource },
+    /// Any other work: `what` describes it ("running the CNN"), `run` does it.
+    Task { what: String, run: TaskFn },
     /// Ask the VLM; the worker loads or renders the images, tokens stream as [`EventKind::Token`].
     Chat {
         backend: Arc<dyn crate::backend::ChatBackend>,
@@ -83,18 +86,24 @@ pub enum Job {
 }
 
 impl Job {
+    /// A [`Job::Task`] whose result is a `T` (read back with [`Output::take`]).
+    pub fn task<T: Send + 'static>(
+        what: impl Into<String>,
+        run: impl FnOnce(&Reporter<'_>) -> Result<T, String> + Send + 'static,
+    ) -> Self {
+        Job::Task {
+            what: what.into(),
+            run: Box::new(move |r| run(r).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)),
+        }
+    }
+
     /// Short description for progress and error messages.
     pub fn describe(&self) -> String {
         match self {
             Self::Load { path, .. } => format!("loading {}", path.display()),
             Self::Stats { band, .. } => format!("statistics of band {}", band + 1),
             Self::Manifest { path } => format!("reading {}", path.display()),
-            Self::LoadCnn { dir: Some(d) } => format!("loading the CNN from {}", d.display()),
-            Self::LoadCnn { dir: None } => "loading the bundled CNN".into(),
-            Self::Cnn { .. } => "running the CNN".into(),
-            Self::LoadGsd => "loading the GSD estimator".into(),
-            Self::Gsd { .. } => "estimating the GSD".into(),
-            Self::LoadVlm { source } => format!("opening the VLM ({})", source.describe()),
+            Self::Task { what, .. } => what.clone(),
             Self::Chat { .. } => "asking the VLM".into(),
             Self::Sleep { .. } => "sleep".into(),
             Self::Panic { .. } => "panic test".into(),
@@ -125,15 +134,20 @@ pub enum Output {
     Loaded(Loaded),
     Stats(Box<BandStats>),
     Manifest(Vec<crate::types::QaRecord>),
-    CnnModel(Arc<crate::models::cnn::CnnModel>),
-    /// The CNN's reading and how long it took (ms).
-    Cnn(Box<crate::models::cnn::CnnReading>, f64),
-    GsdModel(Arc<crate::models::gsd::GsdModel>),
-    /// The GSD estimate and how long it took (ms).
-    Gsd(Box<crate::models::gsd::TileEstimate>, f64),
-    Vlm(Arc<dyn crate::backend::ChatBackend>),
     Reply(Box<crate::backend::ChatReply>),
     Value(u64),
+    /// What a [`Job::Task`] returned.
+    Any(Box<dyn std::any::Any + Send>),
+}
+
+impl Output {
+    /// The value of a [`Job::Task`] made with [`Job::task`], when it is a `T`.
+    pub fn take<T: 'static>(self) -> Option<T> {
+        match self {
+            Output::Any(b) => b.downcast::<T>().ok().map(|b| *b),
+            _ => None,
+        }
+    }
 }
 
 /// What a job reports.
@@ -158,12 +172,12 @@ pub enum EventKind {
 
 /// An event from a worker about one job.
 #[derive(Debug)]
-pub struct Event {
-    pub ticket: Ticket,
+pub struct Event<K = String> {
+    pub ticket: Ticket<K>,
     pub kind: EventKind,
 }
 
-impl Event {
+impl<K> Event<K> {
     /// True for the last event a job sends.
     pub fn is_final(&self) -> bool {
         !matches!(self.kind, EventKind::Progress { .. } | EventKind::Token { .. })

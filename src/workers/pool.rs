@@ -9,26 +9,26 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use super::exec::{self, Reporter};
-use super::{CancelToken, Event, EventKind, Job, Ticket};
+use super::{CancelToken, Event, EventKind, Job, JobKey, Ticket};
 
 type Notify = Arc<dyn Fn() + Send + Sync>;
 
-struct Envelope {
-    ticket: Ticket,
+struct Envelope<K> {
+    ticket: Ticket<K>,
     job: Job,
     cancel: CancelToken,
 }
 
 /// Handle to the worker threads, owned by the UI thread (or a CLI command).
-pub struct Workers {
-    jobs: Option<Sender<Envelope>>,
-    events: Receiver<Event>,
+pub struct Workers<K: JobKey = String> {
+    jobs: Option<Sender<Envelope<K>>>,
+    events: Receiver<Event<K>>,
     threads: Vec<JoinHandle<()>>,
     next_id: u64,
     /// Latest generation per key; events of older generations are dropped by [`Workers::poll`].
-    generations: HashMap<String, u64>,
+    generations: HashMap<K, u64>,
     /// Cancel tokens of jobs not yet finished, by id.
-    running: HashMap<u64, (String, CancelToken)>,
+    running: HashMap<u64, (K, CancelToken)>,
 }
 
 /// Jobs that may wait in the queue; `submit` reports an error past this.
@@ -36,12 +36,12 @@ const JOB_QUEUE: usize = 64;
 /// Events that may wait for the UI; progress events are dropped past this, final events wait.
 const EVENT_QUEUE: usize = 1024;
 
-impl Workers {
+impl<K: JobKey> Workers<K> {
     /// Start `threads` workers. `notify` is called after every event (the app passes
     /// `egui::Context::request_repaint`).
     pub fn new(threads: usize, notify: impl Fn() + Send + Sync + 'static) -> std::io::Result<Self> {
-        let (job_tx, job_rx) = bounded::<Envelope>(JOB_QUEUE);
-        let (event_tx, event_rx) = bounded::<Event>(EVENT_QUEUE);
+        let (job_tx, job_rx) = bounded::<Envelope<K>>(JOB_QUEUE);
+        let (event_tx, event_rx) = bounded::<Event<K>>(EVENT_QUEUE);
         let notify: Notify = Arc::new(notify);
         let mut handles = Vec::new();
         for n in 0..threads.max(1) {
@@ -67,12 +67,12 @@ impl Workers {
     ///
     /// # Errors
     /// When the queue is full (the UI should say "busy" and let the user retry) or the pool stopped.
-    pub fn submit(&mut self, key: impl Into<String>, job: Job) -> Result<Ticket, String> {
+    pub fn submit(&mut self, key: impl Into<K>, job: Job) -> Result<Ticket<K>, String> {
         let key = key.into();
         self.cancel_key(&key);
         let generation = self.generations.get(&key).map_or(1, |g| g + 1);
-        let ticket = Ticket { id: self.next_id, key: key.clone(), generation };
         let cancel = CancelToken::default();
+        let ticket = Ticket { id: self.next_id, key: key.clone(), generation, cancel: cancel.clone() };
         let envelope = Envelope { ticket: ticket.clone(), job, cancel: cancel.clone() };
         let sender = self.jobs.as_ref().ok_or("the worker pool has stopped")?;
         match sender.try_send(envelope) {
@@ -94,7 +94,7 @@ impl Workers {
     }
 
     /// Cancel every unfinished job submitted under `key`.
-    pub fn cancel_key(&mut self, key: &str) {
+    pub fn cancel_key(&mut self, key: &K) {
         for (k, token) in self.running.values() {
             if k == key {
                 token.cancel();
@@ -108,7 +108,7 @@ impl Workers {
     }
 
     /// Drain waiting events without blocking, dropping those of stale generations.
-    pub fn poll(&mut self) -> Vec<Event> {
+    pub fn poll(&mut self) -> Vec<Event<K>> {
         let mut out = Vec::new();
         while let Ok(event) = self.events.try_recv() {
             if let Some(event) = self.accept(event) {
@@ -119,7 +119,7 @@ impl Workers {
     }
 
     /// Wait up to `timeout` for the next current (non-stale) event.
-    pub fn wait(&mut self, timeout: std::time::Duration) -> Option<Event> {
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Option<Event<K>> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.checked_duration_since(std::time::Instant::now())?;
@@ -130,7 +130,16 @@ impl Workers {
         }
     }
 
-    fn accept(&mut self, event: Event) -> Option<Event> {
+    /// Cancel every unfinished job whose key `matches` (say, everything a closed document started).
+    pub fn cancel_where(&mut self, matches: impl Fn(&K) -> bool) {
+        for (k, token) in self.running.values() {
+            if matches(k) {
+                token.cancel();
+            }
+        }
+    }
+
+    fn accept(&mut self, event: Event<K>) -> Option<Event<K>> {
         if event.is_final() {
             self.running.remove(&event.ticket.id);
         }
@@ -139,7 +148,7 @@ impl Workers {
     }
 }
 
-impl Drop for Workers {
+impl<K: JobKey> Drop for Workers<K> {
     fn drop(&mut self) {
         for (_, token) in self.running.values() {
             token.cancel();
@@ -154,7 +163,7 @@ impl Drop for Workers {
 }
 
 /// One worker thread's loop: run jobs until the channel closes.
-fn serve(jobs: &Receiver<Envelope>, events: &Sender<Event>, notify: &Notify) {
+fn serve<K: JobKey>(jobs: &Receiver<Envelope<K>>, events: &Sender<Event<K>>, notify: &Notify) {
     while let Ok(Envelope { ticket, job, cancel }) = jobs.recv() {
         let send_progress = |fraction: f32, message: String| {
             let event = Event { ticket: ticket.clone(), kind: EventKind::Progress { fraction, message } };
@@ -168,7 +177,7 @@ fn serve(jobs: &Receiver<Envelope>, events: &Sender<Event>, notify: &Notify) {
                 notify();
             }
         };
-        let reporter = Reporter { cancel: &cancel, progress: &send_progress, emit: &emit };
+        let reporter = Reporter::new(&cancel, &send_progress, &emit);
         let kind = if cancel.is_cancelled() {
             EventKind::Cancelled
         } else {
