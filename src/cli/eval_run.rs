@@ -13,8 +13,9 @@ use anyhow::{Context, bail};
 use super::eval_cmd::EvalArgs;
 use crate::eval::baselines::{Grids, tune_rule};
 use crate::eval::predictor::{Predictor, PriorPredictor, RulePredictor};
-use crate::eval::runner::{RunEnd, Selection, run, select};
-use crate::eval::runs::{RunFolder, RunLine, RunSettings};
+use crate::eval::execute::{ExecuteError, Keep, Plan, execute};
+use crate::eval::runner::{RunEnd, Selection, Step};
+use crate::eval::runs::{RunFolder, RunLine};
 use crate::models::cnn::{CnnModel, CnnPredictor};
 use crate::types::{Prediction, QaRecord, Split};
 
@@ -79,30 +80,11 @@ pub struct ModelRun {
 pub fn model_run(kind: &str, a: &EvalArgs, records: &[QaRecord], split: Option<Split>) -> anyhow::Result<ModelRun> {
     let model = predictor(kind, a, records)?;
     let selection = Selection { split, levels: a.vlm.levels()?, limit: a.vlm.limit };
-    let asked = select(records, model.as_ref(), &selection);
-    if asked.is_empty() {
-        bail!("no questions match the split, --levels and what the {kind} model answers");
-    }
-    model.check(&asked).map_err(anyhow::Error::msg)?;
-    let mut folder = match &a.run {
-        Some(dir) => {
-            let manifest = a.dataset.join("manifest.jsonl");
-            let (_, checksum) = crate::io::checksum::of_file(&manifest, None)
-                .with_context(|| format!("reading {}", manifest.display()))?;
-            let settings = RunSettings {
-                dataset: a.dataset.clone(),
-                manifest_checksum: checksum,
-                model: model.identity(),
-                selection: selection.clone(),
-                options: options(kind, a),
-            };
-            let folder = if a.resume { RunFolder::resume(dir, settings)? } else { RunFolder::create(dir, settings)? };
-            Some(folder)
-        }
-        None => None,
+    let keep = match &a.run {
+        Some(dir) if a.resume => Keep::Resume(dir.clone()),
+        Some(dir) => Keep::New(dir.clone()),
+        None => Keep::Nothing,
     };
-    let done = folder.as_ref().map(|f| f.done().clone()).unwrap_or_default();
-    let left = asked.iter().filter(|r| !done.contains(&r.id)).count();
     let how = match kind {
         "vlm" => format!(
             ", {} shots{}, {} in flight",
@@ -112,17 +94,12 @@ pub fn model_run(kind: &str, a: &EvalArgs, records: &[QaRecord], split: Option<S
         ),
         _ => String::new(),
     };
-    let before = if done.is_empty() { String::new() } else { format!(" ({} answered before)", asked.len() - left) };
-    eprintln!("{} answers {left} questions{how}{before}", model.identity().name);
-    let mut lines: Vec<RunLine> = Vec::new();
-    let mut failed = 0usize;
-    let result = run(&a.dataset, &asked, &done, model.as_ref(), &AtomicBool::new(false), &mut |step| {
-        failed += step.answers.iter().filter(|(_, ans)| ans.error.is_some()).count();
-        if let Some(f) = folder.as_mut() {
-            f.append(&step.answers).map_err(|e| e.to_string())?;
-        } else {
-            lines.extend(step.answers.iter().map(|(r, ans)| RunLine::of(r, ans)));
-        }
+    let name = model.identity().name;
+    let mut on_start = |left: usize, before: usize| {
+        let before = if before == 0 { String::new() } else { format!(" ({before} answered before)") };
+        eprintln!("{name} answers {left} questions{how}{before}");
+    };
+    let mut on_step = |step: &Step<'_>, _: &[RunLine]| {
         eprint!(
             "\r{}/{} questions, {:.1}/s, about {:.0} s left   ",
             step.done,
@@ -131,34 +108,41 @@ pub fn model_run(kind: &str, a: &EvalArgs, records: &[QaRecord], split: Option<S
             step.eta_s().min(1e9)
         );
         let _ = std::io::stderr().flush();
-        Ok(())
-    });
+    };
+    let plan = Plan { dataset: a.dataset.clone(), selection, options: options(kind, a), keep };
+    let run = execute(&plan, records, model.as_ref(), &AtomicBool::new(false), &mut on_start, &mut on_step)
+        .map_err(|e| match e {
+            ExecuteError::NothingToAsk => {
+                anyhow::anyhow!("no questions match the split, --levels and what the {kind} model answers")
+            }
+            other => anyhow::Error::new(other),
+        })?;
     eprintln!();
+    let failed = run.failed();
     if failed > 0 {
         eprintln!(
             "{failed} questions got no answer and count as wrong (their reasons are in the predictions' \"error\")"
         );
     }
-    let lines = folder.as_ref().map_or(lines, |f| f.lines().to_vec());
-    match result {
+    match run.end {
         Ok(RunEnd::Finished) => {}
         Ok(RunEnd::Cancelled) => bail!("the run was cancelled"),
         Err(e) => {
-            let keep = match &folder {
+            let keep = match &run.folder {
                 Some(f) => format!(
                     "; {} keeps {} answers: run the same command with --resume to continue",
                     f.dir().display(),
-                    lines.len()
+                    run.lines.len()
                 ),
                 None => String::new(),
             };
             return Err(anyhow::Error::new(e)).with_context(|| format!("the run stopped{keep}"));
         }
     }
-    let asked: Vec<QaRecord> = asked.into_iter().cloned().collect();
-    let predictions: Vec<Prediction> = lines.iter().map(RunLine::prediction).collect();
+    let asked: Vec<QaRecord> = run.asked.into_iter().cloned().collect();
+    let predictions: Vec<Prediction> = run.lines.iter().map(RunLine::prediction).collect();
     if let Some(p) = &a.save_predictions {
         super::eval_cmd::write_predictions(p, &predictions)?;
     }
-    Ok(ModelRun { asked, predictions, folder })
+    Ok(ModelRun { asked, predictions, folder: run.folder })
 }

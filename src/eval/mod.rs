@@ -32,6 +32,7 @@
 pub mod answer;
 pub mod baselines;
 mod error;
+pub mod execute;
 pub mod metrics;
 pub mod predictor;
 pub mod question;
