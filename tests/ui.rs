@@ -544,3 +544,109 @@ fn stepping_to_the_next_sample_while_an_answer_streams_stops_it_and_keeps_its_te
     let saved = std::fs::read_to_string(dir.path().join("chat.json")).unwrap();
     assert!(saved.contains("Which region is worst?") && saved.contains("cancelled"), "{saved}");
 }
+
+/// Open the "Run a model" section of the sample browser.
+fn open_run_section(h: &mut Harness<'static, HeatscopeApp>) {
+    if h.query_by_label("Start run").is_none() && h.query_by_label("Cancel run").is_none() {
+        h.get_by_label("Run a model").click();
+        h.run_steps(2);
+    }
+}
+
+fn run_lines(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("predictions.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a whole line");
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_started_in_the_app_streams_into_the_sample_browser_cancels_continues_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run-vlm");
+    // A server that takes 0.1 s a token; answers of two tokens, four requests in flight.
+    let vlm = VlmSource::Server {
+        url: slow_server(),
+        model: "slow".into(),
+        api_key_env: "HEATSCOPE_TEST_NO_KEY".into(),
+        deadline: Duration::from_secs(60),
+    };
+    let Some(mut h) = harness_with(vec![], AppOptions { vlm, ..AppOptions::default() }) else { return };
+    settle_samples(&mut h);
+    {
+        let app = h.state_mut();
+        app.persisted.runs.model = heatscope::app::runs::RunModel::Vlm;
+        app.persisted.runs.split = "all".into();
+        app.persisted.runs.limit = 60;
+        app.persisted.chat.max_tokens = 2;
+        app.persisted.chat.few_shot = false;
+        app.runs.folder = run.display().to_string();
+    }
+    open_run_section(&mut h);
+    h.get_by_label("Start run").click();
+    step_until(&mut h, "no answer streamed in", |app| app.runs.shown.as_ref().is_some_and(|r| r.lines.len() >= 3));
+    h.get_by_label_contains("q/s");
+    h.get_by_label("Cancel run").click();
+    step_until(&mut h, "the run did not stop", |app| !app.runs.making.is_loading());
+    assert!(h.state().messages.iter().any(|m| m.text.contains("run cancelled")), "{:?}", h.state().messages);
+    let first = run_lines(&run);
+    assert!(!first.is_empty() && first.len() < 60, "{} answers kept after the cancel", first.len());
+
+    // Start again: the same folder continues, no question twice.
+    open_run_section(&mut h);
+    h.get_by_label("Start run").click();
+    step_until(&mut h, "the run did not finish", |app| app.runs.making.ready().is_some());
+    let all = run_lines(&run);
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), all.len(), "an id written twice");
+    assert!(all.starts_with(&first), "the answers before the cancel were kept");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["answered"].as_u64().unwrap() as usize + summary["failed"].as_u64().unwrap() as usize, 60);
+    assert_eq!(all.len(), 60);
+    // The scene shown has its recorded answers beside its questions, scored.
+    h.run_steps(3);
+    let recorded = h.state().active_doc().unwrap().results.recorded.clone();
+    assert!(recorded.len() >= 3, "{recorded:?}");
+    assert!(h.query_all_by_label_contains("run: ").count() >= 3);
+    drop(h);
+
+    // A new app opening the run folder (as a user would from the command line or File > Open path)
+    // shows the same answers without running anything.
+    let Some(mut h) = harness(vec![run.clone()]) else { return };
+    step_until(&mut h, "the run did not open", |app| app.runs.shown.is_some() && app.samples.is_some());
+    settle(&mut h);
+    h.run_steps(3);
+    let app = h.state();
+    assert_eq!(app.runs.shown.as_ref().unwrap().lines.len(), all.len());
+    assert!(!app.active_doc().unwrap().results.recorded.is_empty());
+    assert!(h.query_all_by_label_contains("run: ").count() >= 3);
+
+    // A run of another dataset is refused with the reason.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let mut s = summary.clone();
+    s["settings"]["manifest_checksum"] = "sha256:0000".into();
+    s["settings"]["dataset"] = "/nowhere/dataset".into();
+    std::fs::write(other.join("summary.json"), s.to_string()).unwrap();
+    std::fs::write(other.join("predictions.jsonl"), "").unwrap();
+    h.state_mut().open(vec![other]);
+    step_until(&mut h, "no refusal", |app| app.messages.iter().any(|m| m.error && m.text.contains("another dataset")));
+    // A run folder cut mid-line opens with the whole lines.
+    let cut = dir.path().join("cut");
+    std::fs::create_dir(&cut).unwrap();
+    std::fs::copy(run.join("summary.json"), cut.join("summary.json")).unwrap();
+    let text = std::fs::read_to_string(run.join("predictions.jsonl")).unwrap();
+    std::fs::write(cut.join("predictions.jsonl"), &text[..text.len() - 10]).unwrap();
+    h.state_mut().open(vec![cut.clone()]);
+    step_until(&mut h, "the cut run did not open", |app| {
+        app.runs.shown.as_ref().is_some_and(|r| r.dir == cut && r.lines.len() == all.len() - 1)
+    });
+}

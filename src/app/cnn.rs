@@ -163,9 +163,10 @@ fn truth_view(ui: &mut egui::Ui, r: &CnnReading, questions: &[&QaRecord]) {
     egui::Grid::new("cnn vs truth").num_columns(3).striped(true).show(ui, |ui| {
         for (q, p) in &answered {
             let s = score_question(q, Some(p));
-            ui.label(format!("{} {}", q.level.name(), kind_label(q))).on_hover_text(&q.question);
-            ui.label(short(&p.answer)).on_hover_text(format!("CNN: {}\ntruth: {}", p.answer, q.answer));
-            ui.label(RichText::new(&s.verdict).color(if s.correct { RIGHT } else { WRONG }))
+            ui.label(RichText::new(format!("{} {}", q.level.name(), kind_label(q))).small()).on_hover_text(&q.question);
+            ui.label(RichText::new(short(&p.answer)).small())
+                .on_hover_text(format!("CNN: {}\ntruth: {}", p.answer, q.answer));
+            ui.label(RichText::new(&s.verdict).small().color(if s.correct { RIGHT } else { WRONG }))
                 .on_hover_text(format!("truth: {}", q.answer));
             ui.end_row();
         }
@@ -184,7 +185,7 @@ fn kind_label(q: &QaRecord) -> String {
 /// An answer cut to fit the panel (boxes print four numbers).
 fn short(answer: &str) -> String {
     let a = answer.trim();
-    if a.chars().count() > 28 { format!("{}…", a.chars().take(27).collect::<String>()) } else { a.to_string() }
+    if a.chars().count() > 14 { format!("{}…", a.chars().take(13).collect::<String>()) } else { a.to_string() }
 }
 
 fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, questions: &[&QaRecord]) {

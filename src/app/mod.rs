@@ -9,6 +9,7 @@ mod frames;
 mod gsd;
 mod overlays;
 mod panels;
+pub mod runs;
 mod samples;
 pub mod slot;
 mod viewer;
@@ -45,6 +46,7 @@ pub struct Persisted {
     pub show_side_panels: bool,
     pub cnn: CnnSettings,
     pub chat: ChatSettings,
+    pub runs: runs::RunSettings,
 }
 
 impl Default for Persisted {
@@ -56,6 +58,7 @@ impl Default for Persisted {
             show_side_panels: true,
             cnn: CnnSettings::default(),
             chat: ChatSettings::default(),
+            runs: runs::RunSettings::default(),
         }
     }
 }
@@ -99,6 +102,10 @@ pub enum Command {
     RunCnn,
     /// Show an error message (from a panel that cannot reach the message list itself).
     Message(String),
+    /// Run the chosen model over the dataset browsed, in the background.
+    StartRun,
+    /// Ask for a run folder to show (File > Open run…).
+    OpenRunDialog,
 }
 
 pub struct HeatscopeApp {
@@ -127,8 +134,12 @@ pub struct HeatscopeApp {
     pub cnn: CnnState,
     /// The VLM and the conversations per image.
     pub chat: ChatState,
-    /// The GSD estimator, its estimates and overrides.
+    /// The GSD estimator and the overrides.
     pub gsd: GsdState,
+    /// Runs shown and made.
+    pub runs: runs::RunsState,
+    /// The CNN's folder (None: the bundled model), for the identity of the runs it makes.
+    cnn_dir: Option<PathBuf>,
     /// UI-thread time per frame (status bar).
     pub frames: FrameMeter,
 }
@@ -185,6 +196,8 @@ impl HeatscopeApp {
             cnn: CnnState::default(),
             chat: ChatState::default(),
             gsd: GsdState::default(),
+            runs: runs::RunsState::default(),
+            cnn_dir: options.cnn_dir.clone(),
             frames: FrameMeter::default(),
         };
         app.load_model(ModelKind::Gsd, gsd::load_job());
@@ -237,6 +250,10 @@ impl HeatscopeApp {
         for path in paths {
             if path.is_dir() && path.join("manifest.jsonl").is_file() {
                 self.open_dataset(path);
+                continue;
+            }
+            if path.is_dir() && runs::is_run_folder(&path) {
+                self.open_run(path);
                 continue;
             }
             if let Some(doc) = self.docs.iter().find(|d| d.path == path) {
@@ -348,7 +365,7 @@ impl HeatscopeApp {
             match event.ticket.key {
                 Key::Manifest => self.manifest_event(event.kind),
                 Key::Model(kind) => self.model_event(kind, job, event.kind),
-                Key::Run => {}
+                Key::Run(which) => self.run_event(which, job, event.kind),
                 Key::Doc(doc, Part::Chat) => chat::on_event(self, doc, job, event.kind),
                 Key::Doc(doc, part) => self.doc_event(doc, part, job, event.kind),
             }
@@ -435,6 +452,7 @@ impl HeatscopeApp {
                 });
                 doc.loaded = Some(loaded);
                 doc.status = DocStatus::Ready;
+                self.runs_changed();
                 if let Some(text) = notice {
                     self.info(text);
                 }
@@ -463,6 +481,7 @@ impl HeatscopeApp {
                     set.scenes.len()
                 ));
                 self.samples = Some(set);
+                self.runs_changed();
                 self.show_sample();
             }
             EventKind::Failed(why) => self.error(format!("cannot open the dataset {}: {why}", dir.display())),
@@ -546,6 +565,8 @@ impl HeatscopeApp {
                 Command::ShowSample => self.show_sample(),
                 Command::RunCnn => self.run_cnn(),
                 Command::Message(text) => self.error(text),
+                Command::StartRun => self.start_run(),
+                Command::OpenRunDialog => self.open_run_dialog(ctx),
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
                 Command::CancelLoad(id) => self.workers.cancel_key(&Key::Doc(id, Part::Load)),
@@ -634,6 +655,7 @@ impl eframe::App for HeatscopeApp {
                 self.error(e);
             }
         }
+        self.update_runs();
         self.request_stats();
         self.request_cnn();
         self.request_gsd();

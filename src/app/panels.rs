@@ -85,8 +85,15 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 {
                     app.command(Command::OpenDialog);
                 }
+                if ui
+                    .button("Open run…")
+                    .on_hover_text("Show a run folder (summary.json, predictions.jsonl) made by the app or by heatscope eval --run: each scene's recorded answers appear in the sample browser")
+                    .clicked()
+                {
+                    app.command(Command::OpenRunDialog);
+                }
                 ui.menu_button("Open path", |ui| {
-                    ui.label("Path of a file to open:");
+                    ui.label("Path of a file, dataset folder or run folder to open:");
                     let edit = ui.add(
                         egui::TextEdit::singleline(&mut app.path_input)
                             .hint_text("/path/to/image.tif")

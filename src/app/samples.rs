@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use egui::RichText;
 
 use super::{Command, HeatscopeApp};
+use crate::eval::runs::RunLine;
 use crate::types::{Level, QaRecord, QuestionKind, Split};
 
 /// Display range of sample grids (dB), the same as the PNGs a VLM sees.
@@ -108,6 +109,12 @@ impl SampleSet {
         is_scene_file(&self.dir, path)
     }
 
+    /// The scene a file of this set belongs to (`scenes/<scene>/...`).
+    pub fn scene_of<'p>(&self, path: &'p Path) -> Option<&'p str> {
+        let rest = path.strip_prefix(self.dir.join("scenes")).ok()?;
+        rest.components().next()?.as_os_str().to_str()
+    }
+
     /// The current scene's questions that pass the level filter.
     pub fn current_records(&self) -> Vec<&QaRecord> {
         self.scenes.get(self.current).map_or_else(Vec::new, |s| {
@@ -200,17 +207,6 @@ pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     if let Some(scene) = set.scenes.get(set.current) {
         ui.label(RichText::new(format!("{} ({})", scene.id, scene.split.name())).strong());
     }
-    egui::ScrollArea::vertical().id_salt("sample questions").max_height((ui.available_height() - 8.0).max(80.0)).show(
-        ui,
-        |ui| {
-            for r in set.current_records() {
-                ui.label(RichText::new(format!("{} {}", r.level.name(), r.kind.name())).small().weak());
-                ui.label(short_question(&r.question)).on_hover_text(&r.question);
-                ui.label(RichText::new(format!("-> {}", r.answer)).strong());
-                ui.add_space(4.0);
-            }
-        },
-    );
     if step != 0 {
         set.step(step);
         changed = true;
@@ -220,6 +216,48 @@ pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     if changed {
         app.command(Command::ShowSample);
     }
+    super::runs::section(app, ui);
+    // What the shown run recorded for this scene (the document's slot).
+    let recorded = app.active_doc().map(|d| d.results.recorded.clone()).unwrap_or_default();
+    let Some(set) = app.samples.as_ref() else { return };
+    egui::ScrollArea::vertical().id_salt("sample questions").max_height((ui.available_height() - 8.0).max(80.0)).show(
+        ui,
+        |ui| {
+            for r in set.current_records() {
+                ui.label(RichText::new(format!("{} {}", r.level.name(), r.kind.name())).small().weak());
+                ui.label(short_question(&r.question)).on_hover_text(&r.question);
+                ui.label(RichText::new(format!("-> {}", r.answer)).strong());
+                if let Some(line) = recorded.iter().find(|l| l.id == r.id) {
+                    recorded_answer(ui, r, line);
+                }
+                ui.add_space(4.0);
+            }
+        },
+    );
+}
+
+/// A run's answer to `r`, scored by the one per-question scorer (or the reason it has none).
+fn recorded_answer(ui: &mut egui::Ui, r: &QaRecord, line: &RunLine) {
+    let (text, colour) = match &line.error {
+        Some(why) => (format!("run: no answer ({why})"), super::cnn::WRONG),
+        None => {
+            let s = crate::eval::score_question(r, Some(&line.prediction()));
+            let colour = if s.correct { super::cnn::RIGHT } else { super::cnn::WRONG };
+            (format!("run: {} · {}", short_answer(&line.answer), s.verdict), colour)
+        }
+    };
+    let confidence = line.confidence.map(|c| format!("confidence {:.0} %, ", c * 100.0)).unwrap_or_default();
+    ui.label(RichText::new(text).color(colour)).on_hover_text(format!(
+        "{confidence}{:.0} ms\nraw output: {}",
+        line.latency_ms,
+        crate::backend::quote(line.raw.as_bytes())
+    ));
+}
+
+/// An answer cut to fit the panel.
+fn short_answer(answer: &str) -> String {
+    let a = answer.trim();
+    if a.chars().count() > 40 { format!("{}…", a.chars().take(39).collect::<String>()) } else { a.to_string() }
 }
 
 /// Sample files and SpectrumQA-sim sample datasets shipped in `assets/samples` (looked up beside the

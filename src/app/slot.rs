@@ -20,7 +20,7 @@ pub enum Key {
     /// Reading a dataset manifest for the sample browser.
     Manifest,
     /// Opening a run folder, or running a model over a dataset.
-    Run,
+    Run(super::runs::RunJob),
 }
 
 /// The models the app loads at start.

@@ -11,9 +11,8 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, bail};
 
 use super::eval_cmd::EvalArgs;
-use crate::eval::baselines::{Grids, tune_rule};
-use crate::eval::predictor::{Predictor, PriorPredictor, RulePredictor};
 use crate::eval::execute::{ExecuteError, Keep, Plan, execute};
+use crate::eval::predictor::{Predictor, PriorPredictor, RulePredictor};
 use crate::eval::runner::{RunEnd, Selection, Step};
 use crate::eval::runs::{RunFolder, RunLine};
 use crate::models::cnn::{CnnModel, CnnPredictor};
@@ -24,35 +23,26 @@ fn predictor(kind: &str, a: &EvalArgs, records: &[QaRecord]) -> anyhow::Result<B
     Ok(match kind {
         "prior" => Box::new(PriorPredictor::new(records)?),
         "rule" => {
-            let val: Vec<QaRecord> = records.iter().filter(|r| r.split == Split::Val).cloned().collect();
-            let grids = Grids::load(&a.dataset, &val)?;
-            let (params, score) = tune_rule(records, &grids)?;
+            let (rule, score) = RulePredictor::tuned(&a.dataset, records)?;
+            let p = rule.params;
             eprintln!(
                 "rule tuned on val: threshold {} dB, smoothing {} px (per 128 px); val mean of L1 acc and L3 IoU {score:.3}",
-                params.threshold_db, params.smooth_px
+                p.threshold_db, p.smooth_px
             );
-            Box::new(RulePredictor { params })
+            Box::new(rule)
         }
         "cnn" => {
             let device = crate::models::compute_device();
-            let (model, name, checksum) = match &a.model_dir {
-                Some(dir) => {
-                    let m = CnnModel::load(dir, &device.device)
-                        .with_context(|| format!("loading the CNN from {}", dir.display()))?;
-                    let weights = dir.join("model.safetensors");
-                    let checksum = crate::io::checksum::of_file(&weights, None).ok().map(|(_, h)| h);
-                    (m, dir.display().to_string(), checksum)
-                }
-                None => {
-                    let m = CnnModel::bundled(&device.device).context("loading the bundled CNN")?;
-                    (m, "bundled cnn-spectrum".to_string(), Some(CnnModel::bundled_checksum()))
-                }
+            let model = match &a.model_dir {
+                Some(dir) => CnnModel::load(dir, &device.device)
+                    .with_context(|| format!("loading the CNN from {}", dir.display()))?,
+                None => CnnModel::bundled(&device.device).context("loading the bundled CNN")?,
             };
             if let Some(why) = model.uncalibrated() {
                 eprintln!("heatscope: WARNING: {why}");
             }
             eprintln!("CNN on {}", device.label);
-            Box::new(CnnPredictor::new(Arc::new(model), name, checksum))
+            Box::new(CnnPredictor::of(Arc::new(model), a.model_dir.as_deref()))
         }
         "vlm" => Box::new(a.vlm.predictor(a.model_dir.as_ref(), records)?),
         other => bail!("unknown model {other:?}; expected prior, rule, cnn or vlm"),
@@ -110,12 +100,14 @@ pub fn model_run(kind: &str, a: &EvalArgs, records: &[QaRecord], split: Option<S
         let _ = std::io::stderr().flush();
     };
     let plan = Plan { dataset: a.dataset.clone(), selection, options: options(kind, a), keep };
-    let run = execute(&plan, records, model.as_ref(), &AtomicBool::new(false), &mut on_start, &mut on_step)
-        .map_err(|e| match e {
-            ExecuteError::NothingToAsk => {
-                anyhow::anyhow!("no questions match the split, --levels and what the {kind} model answers")
+    let run =
+        execute(&plan, records, model.as_ref(), &AtomicBool::new(false), &mut on_start, &mut on_step).map_err(|e| {
+            match e {
+                ExecuteError::NothingToAsk => {
+                    anyhow::anyhow!("no questions match the split, --levels and what the {kind} model answers")
+                }
+                other => anyhow::Error::new(other),
             }
-            other => anyhow::Error::new(other),
         })?;
     eprintln!();
     let failed = run.failed();

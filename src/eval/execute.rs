@@ -92,7 +92,8 @@ pub fn execute<'a>(
         let (_, checksum) = crate::io::checksum::of_file(&manifest, None)
             .map_err(|e| ExecuteError::Manifest(format!("{}: {e}", manifest.display())))?;
         Ok(RunSettings {
-            dataset: dataset.to_path_buf(),
+            // Absolute, so the app finds the dataset from any folder it starts in.
+            dataset: std::path::absolute(dataset).unwrap_or_else(|_| dataset.to_path_buf()),
             manifest_checksum: checksum,
             model: model.identity(),
             selection: selection.clone(),

@@ -156,6 +156,20 @@ pub struct RulePredictor {
     pub params: RuleParams,
 }
 
+impl RulePredictor {
+    /// The rule tuned on the val split of `records` (its grids read from `dataset`), with the tuning's
+    /// val score (mean of L1 accuracy and L3 IoU).
+    ///
+    /// # Errors
+    /// When the dataset has no val scenes or their grids cannot be read.
+    pub fn tuned(dataset: &Path, records: &[QaRecord]) -> Result<(Self, f64), super::baselines::BaselineError> {
+        let val: Vec<QaRecord> = records.iter().filter(|r| r.split == crate::types::Split::Val).cloned().collect();
+        let grids = super::baselines::Grids::load(dataset, &val)?;
+        let (params, score) = super::baselines::tune_rule(records, &grids)?;
+        Ok((Self { params }, score))
+    }
+}
+
 impl Predictor for RulePredictor {
     fn identity(&self) -> ModelIdentity {
         let p = self.params;

@@ -25,6 +25,19 @@ impl CnnPredictor {
     pub fn new(model: Arc<CnnModel>, name: String, checksum: Option<String>) -> Self {
         Self { model, identity: ModelIdentity { kind: "cnn".into(), name, checksum } }
     }
+
+    /// The model loaded from `dir` (named by its folder, checksum of its weights) or, without a
+    /// folder, the bundled one.
+    pub fn of(model: Arc<CnnModel>, dir: Option<&std::path::Path>) -> Self {
+        match dir {
+            Some(dir) => {
+                let weights = dir.join("model.safetensors");
+                let checksum = crate::io::checksum::of_file(&weights, None).ok().map(|(_, h)| h);
+                Self::new(model, dir.display().to_string(), checksum)
+            }
+            None => Self::new(model, "bundled cnn-spectrum".into(), Some(CnnModel::bundled_checksum())),
+        }
+    }
 }
 
 /// A reading in words, kept as a run's raw output.

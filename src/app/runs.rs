@@ -1,0 +1,588 @@
+//! Runs in the app: open a run folder (File > Open run…, or any folder with a `summary.json` opened
+//! like a file) made by the app or by `heatscope eval --run`, or run a model over the dataset being
+//! browsed in the background (progress, questions/s, ETA, cancel; the answers stream in and are kept
+//! in the run folder as they come, so a crash loses nothing and the same folder continues later).
+//! The answers land in the documents' `recorded` slots, so the sample browser shows each scene's
+//! recorded answers and scores without running the model again. The runs themselves are
+//! `eval::execute` on a worker; this file only asks for them and shows them. UI thread.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+use egui::RichText;
+
+use super::slot::{Applied, Key, Slot};
+use super::{Command, HeatscopeApp};
+use crate::eval::execute::{CpuShare, Executed, Keep, Plan, execute};
+use crate::eval::predictor::{Predictor, PriorPredictor, RulePredictor};
+use crate::eval::runner::{RunEnd, Selection};
+use crate::eval::runs::{RunLine, SUMMARY, Summary};
+use crate::types::{Level, QaRecord, Split};
+use crate::workers::{Job, Reporter};
+
+/// Which of the two run jobs an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RunJob {
+    /// Reading a run folder.
+    Open,
+    /// Running a model over the dataset.
+    Make,
+}
+
+/// The models a run can ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RunModel {
+    Prior,
+    Rule,
+    Cnn,
+    Vlm,
+}
+
+impl RunModel {
+    pub const ALL: [RunModel; 4] = [RunModel::Prior, RunModel::Rule, RunModel::Cnn, RunModel::Vlm];
+
+    /// The name `heatscope eval --model` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunModel::Prior => "prior",
+            RunModel::Rule => "rule",
+            RunModel::Cnn => "cnn",
+            RunModel::Vlm => "vlm",
+        }
+    }
+}
+
+/// What the user chose for the next run (kept between sessions).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct RunSettings {
+    pub model: RunModel,
+    /// "test", "val", "train" or "all".
+    pub split: String,
+    /// Ask only the first N questions (0: all).
+    pub limit: usize,
+    /// Share of the CPU a local model may use (the viewer keeps the rest).
+    pub cpu_share: f64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self { model: RunModel::Cnn, split: "test".into(), limit: 0, cpu_share: 0.5 }
+    }
+}
+
+/// A run as the app shows it: its folder, its summary (absent while the first answers of a new run
+/// stream in) and its answers by question id.
+#[derive(Clone, Debug, Default)]
+pub struct ShownRun {
+    pub dir: PathBuf,
+    pub summary: Option<Summary>,
+    pub lines: HashMap<String, RunLine>,
+    /// The dataset the run was made on, when it is on this machine with the same manifest.
+    pub dataset: Option<PathBuf>,
+}
+
+/// What the background run sends after each batch: its answers and where it stands.
+#[derive(Debug, Default)]
+struct Update {
+    lines: Vec<RunLine>,
+    done: usize,
+    total: usize,
+    rate: f64,
+    eta_s: f64,
+}
+
+/// A run going on in the background.
+#[derive(Debug)]
+pub struct Live {
+    updates: Receiver<Update>,
+    /// Questions answered (those of earlier runs in the folder included) and to answer in all.
+    pub done: usize,
+    pub total: usize,
+    /// Questions a second and seconds left, at this run's pace.
+    pub rate: f64,
+    pub eta_s: f64,
+}
+
+/// How a background run ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub run: ShownRun,
+    /// Questions asked and answers that came back with an error.
+    pub asked: usize,
+    pub failed: usize,
+    /// Why it stopped early, if it did (the folder keeps what was answered: Start continues it).
+    pub stopped: Option<String>,
+}
+
+/// Everything the app keeps about runs.
+#[derive(Debug, Default)]
+pub struct RunsState {
+    /// The run shown in the sample browser.
+    pub shown: Option<ShownRun>,
+    /// A run folder being read.
+    pub opening: Slot<ShownRun>,
+    /// A model run in the background, and its outcome.
+    pub making: Slot<Finished>,
+    pub live: Option<Live>,
+    /// The folder the next run is kept in (empty: a default beside the app's settings).
+    pub folder: String,
+    /// A folder dialog in flight.
+    dialog: Option<Receiver<Option<PathBuf>>>,
+    /// The documents' `recorded` slots need filling again.
+    dirty: bool,
+}
+
+/// Whether `dir` holds a run (its summary).
+pub fn is_run_folder(dir: &Path) -> bool {
+    dir.join(SUMMARY).is_file()
+}
+
+/// Read a run folder and find its dataset: the one browsed when its manifest is the run's, else the
+/// folder the run names when that one's is.
+fn read_run(dir: &Path, browsing: Option<&Path>) -> Result<ShownRun, String> {
+    let (summary, lines) = crate::eval::runs::open(dir).map_err(|e| e.to_string())?;
+    let wanted = &summary.settings.manifest_checksum;
+    let same = |d: &Path| {
+        crate::io::checksum::of_file(&d.join("manifest.jsonl"), None).ok().is_some_and(|(_, c)| &c == wanted)
+    };
+    let named = &summary.settings.dataset;
+    let dataset = match browsing {
+        Some(b) if same(b) => Some(b.to_path_buf()),
+        _ if same(named) => Some(named.clone()),
+        Some(b) => {
+            return Err(format!(
+                "{} is a run of another dataset ({}) than the one browsed ({}); open its dataset first",
+                dir.display(),
+                named.display(),
+                b.display()
+            ));
+        }
+        None => None,
+    };
+    let lines = lines.into_iter().map(|l| (l.id.clone(), l)).collect();
+    Ok(ShownRun { dir: dir.to_path_buf(), summary: Some(summary), lines, dataset })
+}
+
+impl HeatscopeApp {
+    /// Read the run in `dir` on a worker and show it.
+    pub fn open_run(&mut self, dir: PathBuf) {
+        let browsing = self.samples.as_ref().map(|s| s.dir.clone());
+        let what = format!("reading the run {}", dir.display());
+        let job = Job::task(what, move |_| read_run(&dir, browsing.as_deref()));
+        match self.workers.submit(Key::Run(RunJob::Open), job) {
+            Ok(ticket) => self.runs.opening = Slot::loading(&ticket),
+            Err(e) => self.error(format!("cannot open the run: {e}")),
+        }
+    }
+
+    /// Start running the chosen model over the dataset browsed, kept in the run folder chosen
+    /// (continued when it already holds this run).
+    pub fn start_run(&mut self) {
+        let Some(set) = &self.samples else {
+            return self.error("open a SpectrumQA-sim dataset first: a run asks the questions of its scenes".into());
+        };
+        let settings = self.persisted.runs.clone();
+        let split = match settings.split.as_str() {
+            "all" => None,
+            s => match Split::parse(s) {
+                Some(s) => Some(s),
+                None => return self.error(format!("unknown split {s:?}")),
+            },
+        };
+        let selection =
+            Selection { split, levels: Level::ALL.to_vec(), limit: (settings.limit > 0).then_some(settings.limit) };
+        let dataset = set.dir.clone();
+        let records = set.records.clone();
+        let folder = match self.runs.folder.trim() {
+            "" => default_folder(&dataset, &settings),
+            f => PathBuf::from(f),
+        };
+        let builder = match self.model_builder(settings.model) {
+            Ok(b) => b,
+            Err(why) => return self.error(why),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let plan = Plan { dataset, selection, options: builder.options.clone(), keep: Keep::Continue(folder.clone()) };
+        let share = if builder.local { settings.cpu_share } else { 1.0 };
+        let job = Job::task(format!("running {} over the dataset", settings.model.name()), move |r| {
+            make_run(&plan, &records, builder, share, &tx, r)
+        });
+        match self.workers.submit(Key::Run(RunJob::Make), job) {
+            Ok(ticket) => {
+                self.runs.making = Slot::loading(&ticket);
+                self.runs.live = Some(Live { updates: rx, done: 0, total: 0, rate: 0.0, eta_s: f64::INFINITY });
+                let mut shown = ShownRun { dir: folder.clone(), ..ShownRun::default() };
+                // Continuing a run: its earlier answers show at once.
+                if let Ok(earlier) = read_run(&folder, self.samples.as_ref().map(|s| s.dir.as_path())) {
+                    shown = earlier;
+                }
+                self.runs.shown = Some(shown);
+                self.runs.folder = folder.display().to_string();
+                self.runs.dirty = true;
+            }
+            Err(e) => self.error(format!("cannot start the run: {e}")),
+        }
+    }
+
+    /// How to build the chosen model on the worker, from what the app has loaded.
+    fn model_builder(&self, model: RunModel) -> Result<Builder, String> {
+        let loaded = |what: &str| format!("the {what} is not loaded yet (or failed to load); try again when it is");
+        Ok(match model {
+            RunModel::Prior => Builder { make: Make::Prior, options: serde_json::json!({}), local: true },
+            RunModel::Rule => Builder { make: Make::Rule, options: serde_json::json!({}), local: true },
+            RunModel::Cnn => {
+                let m = self.cnn.model().cloned().ok_or_else(|| loaded("CNN"))?;
+                let p = crate::models::cnn::CnnPredictor::of(m, self.cnn_dir.as_deref());
+                Builder { make: Make::Ready(Arc::new(p)), options: serde_json::json!({}), local: true }
+            }
+            RunModel::Vlm => {
+                let backend = self.chat.vlm.ready().cloned().ok_or_else(|| loaded("VLM"))?;
+                let c = &self.persisted.chat;
+                let shots = if c.few_shot { c.shots } else { 0 };
+                let ask = crate::backend::predictor::VlmAsk { shots, cot: c.cot, max_tokens: c.max_tokens };
+                let remote = matches!(self.chat.source, crate::workers::VlmSource::Server { .. });
+                let options = serde_json::json!({"shots": shots, "cot": c.cot, "max_tokens": c.max_tokens});
+                let source = self.chat.source.clone();
+                Builder {
+                    make: Make::Vlm { backend, source, ask, in_flight: if remote { 4 } else { 1 } },
+                    options,
+                    local: !remote,
+                }
+            }
+        })
+    }
+
+    /// Apply an event of a run job.
+    pub(super) fn run_event(&mut self, which: RunJob, job: u64, kind: crate::workers::EventKind) {
+        match which {
+            RunJob::Open => match self.runs.opening.apply(job, kind) {
+                Applied::Ready => {
+                    if let Slot::Ready(run) = std::mem::take(&mut self.runs.opening) {
+                        self.show_run(run);
+                    }
+                }
+                Applied::Failed(why) => self.error(format!("cannot open the run: {why}")),
+                _ => {}
+            },
+            RunJob::Make => match self.runs.making.apply(job, kind) {
+                Applied::Ready => {
+                    self.take_lines();
+                    self.runs.live = None;
+                    if let Slot::Ready(f) = &mut self.runs.making {
+                        let run = std::mem::take(&mut f.run);
+                        let text = match &f.stopped {
+                            Some(why) => format!(
+                                "the run stopped: {why}; its {} answers are kept in {}: Start continues it",
+                                run.lines.len(),
+                                run.dir.display()
+                            ),
+                            None => format!(
+                                "the run finished: {} questions ({} failed), kept in {}",
+                                f.asked,
+                                f.failed,
+                                run.dir.display()
+                            ),
+                        };
+                        if f.stopped.is_some() {
+                            self.error(text)
+                        } else {
+                            self.info(text)
+                        }
+                        self.runs.shown = Some(run);
+                        self.runs.dirty = true;
+                    }
+                }
+                Applied::Failed(why) => {
+                    self.take_lines();
+                    self.runs.live = None;
+                    self.error(format!("the run could not start: {why}"));
+                }
+                Applied::Cancelled => {
+                    self.take_lines();
+                    self.runs.live = None;
+                    let kept = self.runs.shown.as_ref().map_or(0, |r| r.lines.len());
+                    self.info(format!("run cancelled; the {kept} answers so far are kept: Start continues it"));
+                }
+                Applied::Nothing => {}
+            },
+        }
+    }
+
+    /// Show a run read from its folder: open its dataset when another one (or none) is browsed.
+    fn show_run(&mut self, run: ShownRun) {
+        let browsing = self.samples.as_ref().map(|s| s.dir.clone());
+        match (&run.dataset, &browsing) {
+            (Some(d), Some(b)) if d == b => {}
+            (Some(d), _) => {
+                self.info(format!("opening the run's dataset {}", d.display()));
+                self.open_dataset(d.clone());
+            }
+            (None, _) => {
+                let named = run.summary.as_ref().map(|s| s.settings.dataset.display().to_string()).unwrap_or_default();
+                self.error(format!("the run {} was made on {named}, which is not on this machine (or its manifest changed): its answers are shown once that dataset is open", run.dir.display()));
+            }
+        }
+        let n = run.lines.len();
+        let unknown = self
+            .samples
+            .as_ref()
+            .map_or(0, |s| run.lines.keys().filter(|id| !s.records.iter().any(|r| &r.id == *id)).count());
+        if unknown > 0 && run.dataset == browsing {
+            self.error(format!(
+                "{unknown} of the run's {n} answers have ids the dataset does not have; they are not shown"
+            ));
+        }
+        self.info(format!("run {}: {n} answers", run.dir.display()));
+        self.runs.shown = Some(run);
+        self.runs.dirty = true;
+    }
+
+    /// Answers and progress streamed from the background run so far.
+    fn take_lines(&mut self) {
+        let Some(live) = self.runs.live.as_mut() else { return };
+        let updates: Vec<Update> = live.updates.try_iter().collect();
+        let Some(last) = updates.last() else { return };
+        (live.done, live.total, live.rate, live.eta_s) = (last.done, last.total, last.rate, last.eta_s);
+        if let Some(shown) = self.runs.shown.as_mut() {
+            for line in updates.into_iter().flat_map(|u| u.lines) {
+                shown.lines.insert(line.id.clone(), line);
+            }
+        }
+        self.runs.dirty = true;
+    }
+
+    /// Per frame: streamed answers in, folder dialog answers, and the documents' recorded answers.
+    pub(super) fn update_runs(&mut self) {
+        self.take_lines();
+        if let Some(rx) = &self.runs.dialog
+            && let Ok(picked) = rx.try_recv()
+        {
+            self.runs.dialog = None;
+            match picked {
+                Some(dir) => self.open_run(dir),
+                None => self.info("No run folder chosen. Without a desktop file dialog, type the run folder in File > Open path (a folder with summary.json opens as a run).".into()),
+            }
+        }
+        if !self.runs.dirty {
+            return;
+        }
+        self.runs.dirty = false;
+        let (Some(set), Some(run)) = (&self.samples, &self.runs.shown) else { return };
+        for doc in &mut self.docs {
+            if !set.owns(&doc.path) {
+                continue;
+            }
+            let scene = set.scene_of(&doc.path);
+            doc.results.recorded = set
+                .records
+                .iter()
+                .filter(|r| Some(r.scene.as_str()) == scene)
+                .filter_map(|r| run.lines.get(&r.id).cloned())
+                .collect();
+        }
+    }
+
+    /// A document opened or the dataset changed: fill the recorded slots again.
+    pub(super) fn runs_changed(&mut self) {
+        self.runs.dirty = true;
+    }
+
+    /// File > Open run…: ask the desktop for a folder on a named thread.
+    pub(super) fn open_run_dialog(&mut self, ctx: &egui::Context) {
+        if self.runs.dialog.is_some() {
+            return;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("heatscope-run-dialog".into()).spawn(move || {
+            let picked = rfd::FileDialog::new().set_title("Open a run folder").pick_folder();
+            // The app may have closed meanwhile; then nobody waits for the answer.
+            let _ = tx.send(picked);
+            ctx.request_repaint();
+        });
+        match spawned {
+            Ok(_) => self.runs.dialog = Some(rx),
+            Err(e) => self.error(format!("cannot start the folder dialog: {e}")),
+        }
+    }
+}
+
+/// The default run folder: `runs/<dataset>-<model>-<split>` beside the app's settings (or in the
+/// temporary folder when there is no settings folder).
+fn default_folder(dataset: &Path, s: &RunSettings) -> PathBuf {
+    let base = eframe::storage_dir("heatscope").unwrap_or_else(std::env::temp_dir).join("runs");
+    let name = dataset.file_name().map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
+    base.join(format!("{name}-{}-{}", s.model.name(), s.split))
+}
+
+/// How to make the model on the worker.
+struct Builder {
+    make: Make,
+    options: serde_json::Value,
+    /// Whether it computes on this machine (then it is held to a share of the CPU).
+    local: bool,
+}
+
+enum Make {
+    Prior,
+    Rule,
+    Ready(Arc<dyn Predictor>),
+    Vlm {
+        backend: Arc<dyn crate::backend::ChatBackend>,
+        source: crate::workers::VlmSource,
+        ask: crate::backend::predictor::VlmAsk,
+        in_flight: usize,
+    },
+}
+
+/// The background run (on a worker).
+fn make_run(
+    plan: &Plan,
+    records: &[QaRecord],
+    builder: Builder,
+    share: f64,
+    tx: &Sender<Update>,
+    r: &Reporter<'_>,
+) -> Result<Finished, String> {
+    r.progress(0.0, "preparing the model");
+    let model: Arc<dyn Predictor> = match builder.make {
+        Make::Prior => Arc::new(PriorPredictor::new(records).map_err(|e| e.to_string())?),
+        Make::Rule => Arc::new(RulePredictor::tuned(&plan.dataset, records).map_err(|e| e.to_string())?.0),
+        Make::Ready(p) => p,
+        Make::Vlm { backend, source, ask, in_flight } => {
+            Arc::new(crate::backend::predictor::VlmPredictor::new(backend, &source, records, ask, in_flight))
+        }
+    };
+    let bounded = CpuShare { inner: model.as_ref(), share };
+    let before = std::cell::Cell::new(0);
+    let mut on_start = |left: usize, b: usize| {
+        before.set(b);
+        let _ = tx.send(Update { done: b, total: b + left, eta_s: f64::INFINITY, ..Update::default() });
+        r.progress(0.0, format!("{left} questions to ask"));
+    };
+    let mut on_step = |step: &crate::eval::runner::Step<'_>, lines: &[RunLine]| {
+        // The UI may have gone; the folder keeps the answers either way.
+        let _ = tx.send(Update {
+            lines: lines.to_vec(),
+            done: before.get() + step.done,
+            total: before.get() + step.total,
+            rate: step.rate(),
+            eta_s: step.eta_s(),
+        });
+        #[allow(clippy::cast_precision_loss)]
+        let fraction = step.done as f32 / step.total.max(1) as f32;
+        r.progress(fraction, format!("{}/{} questions", step.done, step.total));
+    };
+    let run: Executed<'_> =
+        execute(plan, records, &bounded, r.cancel_flag(), &mut on_start, &mut on_step).map_err(|e| e.to_string())?;
+    let asked = run.asked.len();
+    let failed = run.failed();
+    let stopped = match &run.end {
+        Ok(RunEnd::Finished) => None,
+        Ok(RunEnd::Cancelled) => return Err("cancelled".into()),
+        Err(e) => Some(e.to_string()),
+    };
+    if stopped.is_none()
+        && let Some(folder) = &run.folder
+    {
+        let asked_records: Vec<QaRecord> = run.asked.iter().map(|r| (*r).clone()).collect();
+        let predictions: Vec<_> = run.lines.iter().map(RunLine::prediction).collect();
+        let opts = crate::eval::ScoreOptions { split: plan.selection.split, ..crate::eval::ScoreOptions::default() };
+        let report = crate::eval::score(&asked_records, &predictions, &opts);
+        let json = serde_json::from_str(&report.to_json()).map_err(|e| e.to_string())?;
+        folder.write_summary(asked, Some(json)).map_err(|e| e.to_string())?;
+    }
+    let dir = run.folder.as_ref().map(|f| f.dir().to_path_buf()).unwrap_or_default();
+    let summary = crate::eval::runs::open(&dir).ok().map(|(s, _)| s);
+    let lines = run.lines.into_iter().map(|l| (l.id.clone(), l)).collect();
+    Ok(Finished { run: ShownRun { dir, summary, lines, dataset: Some(plan.dataset.clone()) }, asked, failed, stopped })
+}
+
+/// The run controls and the shown run's summary, in the sample browser.
+pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    let running = app.runs.making.is_loading();
+    egui::CollapsingHeader::new("Run a model").id_salt("run a model").default_open(running || app.runs.shown.is_some()).show(ui, |ui| {
+        let s = &mut app.persisted.runs;
+        ui.add_enabled_ui(!running, |ui| {
+            ui.horizontal(|ui| {
+                egui::ComboBox::from_id_salt("run model")
+                    .selected_text(s.model.name())
+                    .width(60.0)
+                    .show_ui(ui, |ui| {
+                        for m in RunModel::ALL {
+                            ui.selectable_value(&mut s.model, m, m.name());
+                        }
+                    })
+                    .response
+                    .accessible_name("Run model")
+                    .on_hover_text("prior and rule: the baselines; cnn: the loaded CNN; vlm: the VLM the chat uses, with its few-shot and chain-of-thought settings");
+                egui::ComboBox::from_id_salt("run split")
+                    .selected_text(s.split.clone())
+                    .width(50.0)
+                    .show_ui(ui, |ui| {
+                        for split in ["test", "val", "train", "all"] {
+                            ui.selectable_value(&mut s.split, split.to_string(), split);
+                        }
+                    })
+                    .response
+                    .accessible_name("Run split")
+                    .on_hover_text("Which split's questions to ask");
+                ui.add(egui::DragValue::new(&mut s.limit).range(0..=1_000_000).prefix("first "))
+                    .on_hover_text("Ask only the first N questions (0: all)");
+            });
+            ui.add(egui::Slider::new(&mut s.cpu_share, 0.1..=1.0).text("CPU share").custom_formatter(|v, _| format!("{:.0} %", v * 100.0)))
+                .on_hover_text("A local model rests between scenes so it uses at most this share of the time; the viewer stays responsive. A server's model is not held back.");
+            ui.add(egui::TextEdit::singleline(&mut app.runs.folder).hint_text("run folder (default beside the settings)").desired_width(250.0))
+                .on_hover_text("Where the run is kept (predictions.jsonl, summary.json). A folder holding the same run is continued.");
+        });
+        ui.horizontal(|ui| {
+            if running {
+                if ui.button("Cancel run").on_hover_text("Stop the run; the answers so far stay in its folder").clicked()
+                    && let Slot::Loading(p) = &app.runs.making
+                {
+                    p.cancel();
+                }
+            } else if ui.button("Start run").on_hover_text("Run the model over the dataset in the background (continues the folder's run)").clicked() {
+                app.commands.push(Command::StartRun);
+            }
+            if ui.button("Open run…").on_hover_text("Show a run folder made here or by heatscope eval --run").clicked() {
+                app.commands.push(Command::OpenRunDialog);
+            }
+        });
+        if let (true, Some(live)) = (running, &app.runs.live) {
+            #[allow(clippy::cast_precision_loss)]
+            let fraction = if live.total > 0 { live.done as f32 / live.total as f32 } else { 0.0 };
+            let eta = if live.eta_s.is_finite() { format!("about {:.0} s left", live.eta_s) } else { "starting…".into() };
+            ui.add(egui::ProgressBar::new(fraction).desired_width(250.0).text(format!("{}/{} · {:.2} q/s · {eta}", live.done, live.total, live.rate)));
+        }
+        app.runs.opening.show(ui, "reading the run…", "");
+        if let Some(run) = &app.runs.shown {
+            ui.label(RichText::new(format!("run: {}", run.dir.display())).small()).on_hover_text("The answers shown beside each question");
+            if let Some(sum) = &run.summary {
+                let m = &sum.settings.model;
+                ui.label(RichText::new(format!("{} · {} answers{}", m.name, run.lines.len(), if sum.complete { "" } else { " (incomplete)" })).small().weak());
+                if let Some(overall) = overall_line(sum) {
+                    ui.label(RichText::new(overall).small());
+                }
+            } else {
+                ui.label(RichText::new(format!("{} answers so far", run.lines.len())).small().weak());
+            }
+        }
+    });
+}
+
+/// The report's per-level scores on one line, when the run is complete.
+fn overall_line(sum: &Summary) -> Option<String> {
+    let report = sum.report.as_ref()?;
+    let overall = report.get("overall")?;
+    let mut parts = Vec::new();
+    for level in Level::ALL {
+        if let Some(v) = overall.get(level.name()).and_then(|l| l.get("value")).and_then(serde_json::Value::as_f64) {
+            parts.push(format!("{} {v:.3}", level.name()));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
