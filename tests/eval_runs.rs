@@ -201,3 +201,41 @@ fn a_server_that_dies_mid_run_stops_it_and_resume_finishes_it() {
     assert_eq!(all.len(), 10);
     assert_eq!(json(&run.join("summary.json"))["complete"], true);
 }
+
+#[test]
+fn a_dataset_with_missing_scene_folders_runs_and_records_why_those_scenes_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dataset(dir.path(), "4", "3");
+    let manifest = std::fs::read_to_string(Path::new(&d).join("manifest.jsonl")).unwrap();
+    let scenes: std::collections::BTreeSet<String> = manifest
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["scene"].as_str().unwrap().to_string())
+        .collect();
+    let gone: Vec<&String> = scenes.iter().take(2).collect();
+    for s in &gone {
+        std::fs::remove_dir_all(Path::new(&d).join("scenes").join(s)).unwrap();
+    }
+    // Scoring a predictions file refuses the broken dataset, naming the file.
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let o = heatscope(&["eval", "--dataset", &d, "--predictions", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("file not found"));
+    // A model run goes on, says so, and records the reason for every question of the missing scenes.
+    let run = dir.path().join("cnn-run");
+    let o = heatscope(&["eval", "--dataset", &d, "--model", "cnn", "--run", run.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("WARNING") && err.contains("2 scenes lack files"), "{err}");
+    let text = std::fs::read_to_string(run.join("predictions.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let failed: Vec<&serde_json::Value> = lines.iter().filter(|l| l["error"].is_string()).collect();
+    assert!(!failed.is_empty());
+    for l in &failed {
+        let id = l["id"].as_str().unwrap();
+        assert!(gone.iter().any(|s| id.starts_with(s.as_str())), "{id} failed but its scene is there");
+        assert!(l["error"].as_str().unwrap().contains("observed.npy"), "{}", l["error"]);
+    }
+    assert!(lines.len() > failed.len(), "the other scenes were answered");
+    assert_eq!(json(&run.join("summary.json"))["failed"].as_u64().unwrap() as usize, failed.len());
+}

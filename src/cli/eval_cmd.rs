@@ -91,8 +91,23 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
     let split = parse_split(&a.split)?;
     let manifest = a.dataset.join("manifest.jsonl");
     let records = read_manifest(&manifest)?;
-    // A dataset with missing files is broken; say which before scoring anything.
-    check_images(&manifest, &a.dataset)?;
+    // A dataset with missing files is broken; say which before scoring anything. A model run goes on:
+    // the questions of scenes whose files are missing are recorded as failed, with the reason.
+    if let Err(e) = check_images(&manifest, &a.dataset) {
+        if a.model.is_none() {
+            return Err(e.into());
+        }
+        let mut scenes: Vec<&str> = records
+            .iter()
+            .filter(|r| !a.dataset.join(&r.images.observed).is_file() || !a.dataset.join(&r.images.png).is_file())
+            .map(|r| r.scene.as_str())
+            .collect();
+        scenes.dedup();
+        eprintln!(
+            "heatscope: WARNING: {e}; {} scenes lack files and their questions will be recorded as failed, with the reason",
+            scenes.len()
+        );
+    }
     let (records, predictions, folder) = match (&a.model, &a.predictions) {
         (Some(kind), _) => {
             let run = super::eval_run::model_run(kind, a, &records, split)?;
