@@ -111,12 +111,13 @@ pub struct SimBenchArgs {
 
 fn report(label: &str, times: &mut [f64], b: usize) {
     times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let at = |q: f64| crate::stats::quantile::of_sorted(times, q).unwrap_or(f64::NAN);
+    let median = at(0.5);
     println!(
         "  {label}: median {:7.2} ms  (p10 {:.2}, p90 {:.2})  {:7.1} images/s",
         median * 1e3,
-        times[times.len() / 10] * 1e3,
-        times[times.len() * 9 / 10] * 1e3,
+        at(0.1) * 1e3,
+        at(0.9) * 1e3,
         b as f64 / median
     );
 }

@@ -251,7 +251,7 @@ fn thresholds(a: &ThresholdArgs) -> anyhow::Result<()> {
         bail!("too few train scenes to fit quartiles; use --scenes 20 or more");
     }
     pooled.sort_by(f64::total_cmp);
-    let q = |p: f64| pooled[((pooled.len() - 1) as f64 * p).round() as usize];
+    let q = |p: f64| crate::stats::quantile::of_sorted(&pooled, p).unwrap_or(f64::NAN);
     println!(
         "fitted on {} pooled train scenes ({:.0} s): quartiles {:.4} {:.4} {:.4}; frozen thresholds {:?}",
         pooled.len(),

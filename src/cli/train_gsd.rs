@@ -169,7 +169,7 @@ pub fn run(a: &GsdTrainArgs) -> anyhow::Result<()> {
             eprintln!(
                 "\r{label}: {} crops, median |log10 error| {:.3}  ({:.0} s so far)          ",
                 errs.len(),
-                errs.get(errs.len() / 2).copied().unwrap_or(f64::NAN),
+                crate::stats::quantile::of_sorted(&errs, 0.5).unwrap_or(f64::NAN),
                 start.elapsed().as_secs_f64()
             );
         }

@@ -267,7 +267,8 @@ pub fn run_bench(a: &VlmBenchArgs) -> anyhow::Result<()> {
     }
     ttft.sort_by(f64::total_cmp);
     decode.sort_by(f64::total_cmp);
-    let (t, d) = (ttft[ttft.len() / 2], decode[decode.len() / 2]);
+    let median = |v: &[f64]| crate::stats::quantile::of_sorted(v, 0.5).unwrap_or(f64::NAN);
+    let (t, d) = (median(&ttft), median(&decode));
     #[allow(clippy::cast_precision_loss)]
     let prefill_rate = prompt.input_ids.len() as f64 / t;
     println!("  time to first token  {:8.1} ms   (median of {}; vision tower + prefill)", t * 1e3, a.runs);

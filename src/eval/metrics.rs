@@ -157,16 +157,9 @@ pub fn percentile_interval(samples: &mut [f64], level: f64) -> (f64, f64) {
     (quantile(&finite, tail), quantile(&finite, 1.0 - tail))
 }
 
-/// The `q` quantile of sorted, non-empty `v` (linear interpolation, numpy's default).
+/// The `q` quantile of sorted, non-empty `v` by heatscope's one convention (`stats::quantile`).
 fn quantile(v: &[f64], q: f64) -> f64 {
-    let pos = q * (v.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    match (v.get(lo), v.get(hi)) {
-        (Some(&a), Some(&b)) => a + (b - a) * (pos - lo as f64),
-        (Some(&a), None) => a,
-        _ => v.last().copied().unwrap_or(0.0),
-    }
+    crate::stats::quantile::of_sorted(v, q).unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -83,9 +83,8 @@ pub fn region_stats(grid: &[f32], n: usize, threshold: f32) -> ([f64; 5], [f64; 
         }
         share[k] = vals.iter().filter(|&&v| v > threshold).count() as f64 / vals.len().max(1) as f64;
         vals.sort_by(f32::total_cmp);
-        // Nearest-rank percentile.
-        let idx = ((0.95 * vals.len() as f64).ceil() as usize).clamp(1, vals.len().max(1)) - 1;
-        p95[k] = vals.get(idx).copied().map_or(f64::NAN, f64::from);
+        // At the grid's own precision (f32), so the label reads back exactly from meta.json.
+        p95[k] = crate::stats::quantile::of_sorted_f32(&vals, 0.95).map_or(f64::NAN, |v| f64::from(v as f32));
     }
     (share, p95)
 }

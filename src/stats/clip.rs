@@ -40,11 +40,7 @@ fn window_stats(sorted: &[f32]) -> Option<(f64, f64, f64)> {
     }
     let mean = sorted.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
     let var = sorted.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n as f64;
-    let median = if n % 2 == 1 {
-        f64::from(sorted[n / 2])
-    } else {
-        (f64::from(sorted[n / 2 - 1]) + f64::from(sorted[n / 2])) / 2.0
-    };
+    let median = super::quantile::of_sorted_f32(sorted, 0.5)?;
     Some((mean, median, var.sqrt()))
 }
 

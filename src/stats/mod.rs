@@ -9,6 +9,7 @@ mod band;
 mod clip;
 mod downsample;
 mod histogram;
+pub mod quantile;
 mod range;
 mod sort;
 mod sorted;

@@ -93,26 +93,10 @@ impl SortedValues {
         }
     }
 
-    /// Exact quantile, numpy's default ('linear') method: the value at fractional rank
-    /// `q * (n - 1)`, interpolated between its two neighbours. NaN when empty or `q` is NaN;
-    /// `q` is clamped to [0, 1].
+    /// Exact quantile by heatscope's one convention ([`super::quantile`]: linear between order
+    /// statistics, numpy's default). NaN when empty or `q` is NaN; `q` is clamped to [0, 1].
     pub(crate) fn quantile(&self, q: f64) -> f32 {
-        let n = self.len();
-        if n == 0 || q.is_nan() {
-            return f32::NAN;
-        }
-        let h = q.clamp(0.0, 1.0) * (n - 1) as f64;
-        let i = (h.floor() as usize).min(n - 1);
-        let t = h - i as f64;
-        let a = f64::from(self.get(i));
-        if t <= 0.0 || i + 1 >= n {
-            return a as f32;
-        }
-        let b = f64::from(self.get(i + 1));
-        // Interpolate from the nearer end, as numpy does, so the result is monotonic in q and
-        // exact at both neighbours.
-        let v = if t >= 0.5 { b - (b - a) * (1.0 - t) } else { a + (b - a) * t };
-        v as f32
+        super::quantile::of_ranked(self.len(), q, |i| f64::from(self.get(i))).map_or(f32::NAN, |v| v as f32)
     }
 
     /// Heap bytes held.

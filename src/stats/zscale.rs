@@ -80,7 +80,7 @@ pub(crate) fn zscale_of_samples(mut samples: Vec<f32>, params: &ZScaleParams) ->
             slope /= params.contrast;
         }
         let center = (npix - 1) / 2;
-        let median = if npix % 2 == 1 { s[npix / 2] } else { (s[npix / 2 - 1] + s[npix / 2]) / 2.0 };
+        let median = super::quantile::median_of_sorted(&s).unwrap_or(vmin);
         zmin = vmin.max(median - (center as f64 - 1.0) * slope);
         zmax = vmax.min(median + (npix - center) as f64 * slope);
     }

@@ -74,13 +74,12 @@ fn chat_image(image: &super::ChatImage) -> Result<image::RgbImage, String> {
             let bands: Vec<usize> = if r.band_count() >= 3 { vec![0, 1, 2] } else { vec![0, 0, 0] };
             let stretch = |b: usize| -> (f32, f32) {
                 let mut v: Vec<f32> = r.bands[b].iter().copied().filter(|x| x.is_finite()).collect();
-                if v.is_empty() {
-                    return (0.0, 1.0);
+                v.sort_unstable_by(f32::total_cmp);
+                let at = |q: f64| stats::quantile::of_sorted_f32(&v, q).map(|x| x as f32);
+                match (at(0.02), at(0.98)) {
+                    (Some(lo), Some(hi)) => (lo, if hi > lo { hi } else { lo + 1.0 }),
+                    _ => (0.0, 1.0),
                 }
-                v.sort_by(f32::total_cmp);
-                let at = |q: f32| v[((v.len() - 1) as f32 * q) as usize];
-                let (lo, hi) = (at(0.02), at(0.98));
-                (lo, if hi > lo { hi } else { lo + 1.0 })
             };
             let ranges: Vec<(f32, f32)> = bands.iter().map(|&b| stretch(b)).collect();
             let mut out = image::RgbImage::new(w as u32, h as u32);

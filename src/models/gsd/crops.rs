@@ -196,15 +196,9 @@ pub fn gaussian_blur(p: &Plane, sigma: f64) -> Plane {
     Plane::new(p.width, p.height, data)
 }
 
-/// Value at quantile `q` (0-1) of the finite samples.
+/// Value at quantile `q` (0-1) of the finite samples (`stats::quantile`'s convention).
 pub fn quantile(values: &[f32], q: f64) -> Option<f32> {
-    let mut v: Vec<f32> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    let k = ((v.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
-    let (_, x, _) = v.select_nth_unstable_by(k, f32::total_cmp);
-    Some(*x)
+    crate::stats::quantile::of_finite(values, q)
 }
 
 /// An 8-bit render as a viewer or an exporter makes it: a linear stretch between two percentiles,

@@ -313,8 +313,7 @@ fn median(mut v: Vec<f64>) -> f64 {
         return f64::NAN;
     }
     v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
+    crate::stats::quantile::of_sorted(&v, 0.5).unwrap_or(f64::NAN)
 }
 
 /// Inverse of the standard normal CDF's central interval: k such that P(|Z| <= k) = p.
