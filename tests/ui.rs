@@ -650,3 +650,61 @@ fn a_run_started_in_the_app_streams_into_the_sample_browser_cancels_continues_an
         app.runs.shown.as_ref().is_some_and(|r| r.dir == cut && r.lines.len() == all.len() - 1)
     });
 }
+
+#[test]
+fn the_app_and_the_cli_give_the_same_rule_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_run = dir.path().join("app-rule");
+    // A dataset with val scenes (the rule is tuned on them; the bundled samples have none).
+    let ds = dir.path().join("ds");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heatscope"))
+        .args(["data", "spectrum", "--scenes", "20", "--size", "48", "--seed", "1", "--out"])
+        .arg(&ds)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let Some(mut h) = harness(vec![ds]) else { return };
+    settle_samples(&mut h);
+    {
+        let app = h.state_mut();
+        app.persisted.runs.model = heatscope::app::runs::RunModel::Rule;
+        app.persisted.runs.split = "test".into();
+        app.persisted.runs.limit = 0;
+        app.persisted.runs.cpu_share = 1.0;
+        app.runs.folder = app_run.display().to_string();
+    }
+    open_run_section(&mut h);
+    h.get_by_label("Start run").click();
+    step_until(&mut h, "the rule run did not finish", |app| {
+        app.runs.making.ready().is_some() || app.runs.making.failure().is_some()
+    });
+    assert!(h.state().runs.making.ready().is_some(), "{:?}", h.state().messages);
+    let dataset = h.state().samples.as_ref().unwrap().dir.clone();
+    drop(h);
+    let cli_run = dir.path().join("cli-rule");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heatscope"))
+        .args(["eval", "--dataset", dataset.to_str().unwrap(), "--model", "rule", "--split", "test", "--run"])
+        .arg(&cli_run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let answers = |run: &std::path::Path| -> Vec<(String, String)> {
+        std::fs::read_to_string(run.join("predictions.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["id"].as_str().unwrap().to_string(), v["answer"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let (a, c) = (answers(&app_run), answers(&cli_run));
+    assert!(!a.is_empty());
+    assert_eq!(a, c, "one runner: the same questions, in the same order, with the same answers");
+    let summary = |run: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap()
+    };
+    let (sa, sc) = (summary(&app_run), summary(&cli_run));
+    assert_eq!(sa["settings"], sc["settings"], "the same run as far as --resume is concerned");
+    assert_eq!(sa["report"]["overall"], sc["report"]["overall"]);
+}
