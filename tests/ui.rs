@@ -545,6 +545,27 @@ fn stepping_to_the_next_sample_while_an_answer_streams_stops_it_and_keeps_its_te
     assert!(saved.contains("Which region is worst?") && saved.contains("cancelled"), "{saved}");
 }
 
+/// Choose a run's model, split, question limit and folder, open the "Run a model" section of the
+/// sample browser and press Start run.
+fn start_run(
+    h: &mut Harness<'static, HeatscopeApp>,
+    model: heatscope::app::runs::RunModel,
+    split: &str,
+    limit: usize,
+    folder: &std::path::Path,
+) {
+    {
+        let app = h.state_mut();
+        app.persisted.runs.model = model;
+        app.persisted.runs.split = split.into();
+        app.persisted.runs.limit = limit;
+        app.persisted.runs.cpu_share = 1.0;
+        app.runs.folder = folder.display().to_string();
+    }
+    open_run_section(h);
+    h.get_by_label("Start run").click();
+}
+
 /// Open the "Run a model" section of the sample browser.
 fn open_run_section(h: &mut Harness<'static, HeatscopeApp>) {
     if h.query_by_label("Start run").is_none() && h.query_by_label("Cancel run").is_none() {
@@ -577,17 +598,9 @@ fn a_run_started_in_the_app_streams_into_the_sample_browser_cancels_continues_an
     };
     let Some(mut h) = harness_with(vec![], AppOptions { vlm, ..AppOptions::default() }) else { return };
     settle_samples(&mut h);
-    {
-        let app = h.state_mut();
-        app.persisted.runs.model = heatscope::app::runs::RunModel::Vlm;
-        app.persisted.runs.split = "all".into();
-        app.persisted.runs.limit = 60;
-        app.persisted.chat.max_tokens = 2;
-        app.persisted.chat.few_shot = false;
-        app.runs.folder = run.display().to_string();
-    }
-    open_run_section(&mut h);
-    h.get_by_label("Start run").click();
+    h.state_mut().persisted.chat.max_tokens = 2;
+    h.state_mut().persisted.chat.few_shot = false;
+    start_run(&mut h, heatscope::app::runs::RunModel::Vlm, "all", 60, &run);
     step_until(&mut h, "no answer streamed in", |app| app.runs.shown.as_ref().is_some_and(|r| r.lines.len() >= 3));
     h.get_by_label_contains("q/s");
     h.get_by_label("Cancel run").click();
@@ -665,16 +678,7 @@ fn the_app_and_the_cli_give_the_same_rule_run() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let Some(mut h) = harness(vec![ds]) else { return };
     settle_samples(&mut h);
-    {
-        let app = h.state_mut();
-        app.persisted.runs.model = heatscope::app::runs::RunModel::Rule;
-        app.persisted.runs.split = "test".into();
-        app.persisted.runs.limit = 0;
-        app.persisted.runs.cpu_share = 1.0;
-        app.runs.folder = app_run.display().to_string();
-    }
-    open_run_section(&mut h);
-    h.get_by_label("Start run").click();
+    start_run(&mut h, heatscope::app::runs::RunModel::Rule, "test", 0, &app_run);
     step_until(&mut h, "the rule run did not finish", |app| {
         app.runs.making.ready().is_some() || app.runs.making.failure().is_some()
     });
