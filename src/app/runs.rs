@@ -565,7 +565,8 @@ pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 let m = &sum.settings.model;
                 ui.label(RichText::new(format!("{} · {} answers{}", m.name, run.lines.len(), if sum.complete { "" } else { " (incomplete)" })).small().weak());
                 if let Some(overall) = overall_line(sum) {
-                    ui.label(RichText::new(overall).small());
+                    ui.label(RichText::new(overall).small())
+                        .on_hover_text("The run's report over the questions it asked (heatscope eval --predictions RUN/predictions.jsonl gives the whole table)");
                 }
             } else {
                 ui.label(RichText::new(format!("{} answers so far", run.lines.len())).small().weak());
@@ -574,15 +575,52 @@ pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     });
 }
 
-/// The report's per-level scores on one line, when the run is complete.
+/// The report's overall scores on one line (with their n), when the run is complete.
 fn overall_line(sum: &Summary) -> Option<String> {
-    let report = sum.report.as_ref()?;
-    let overall = report.get("overall")?;
+    let groups = sum.report.as_ref()?.get("groups")?.as_array()?;
+    let overall = groups.iter().find(|g| g.get("name").and_then(serde_json::Value::as_str) == Some("overall"))?;
     let mut parts = Vec::new();
-    for level in Level::ALL {
-        if let Some(v) = overall.get(level.name()).and_then(|l| l.get("value")).and_then(serde_json::Value::as_f64) {
-            parts.push(format!("{} {v:.3}", level.name()));
+    for (key, label) in
+        [("l1", "L1 acc"), ("l2", "L2 acc"), ("l3_iou", "L3 IoU"), ("l4_token_f1", "L4 F1"), ("composite", "composite")]
+    {
+        let Some(m) = overall.get(key) else { continue };
+        let n = m.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if let (Some(v), true) = (m.get("value").and_then(serde_json::Value::as_f64), n > 0) {
+            parts.push(format!("{label} {v:.3}"));
         }
     }
     (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_reads_the_reports_overall_group() {
+        let report = serde_json::json!({"groups": [
+            {"name": "leo-urban", "l1": {"value": 0.1, "n": 3}},
+            {"name": "overall", "l1": {"value": 0.6667, "n": 45}, "l3_iou": {"value": 0.5887, "n": 44},
+             "l4_token_f1": {"value": 0.0, "n": 0}, "composite": {"value": 0.68, "n": 256}}
+        ]});
+        let settings = crate::eval::runs::RunSettings {
+            dataset: PathBuf::from("ds"),
+            manifest_checksum: "x".into(),
+            model: crate::eval::predictor::ModelIdentity { kind: "cnn".into(), name: "m".into(), checksum: None },
+            selection: Selection::default(),
+            options: serde_json::json!({}),
+        };
+        let mut sum = Summary {
+            heatscope: "0".into(),
+            settings,
+            complete: true,
+            questions: 256,
+            answered: 256,
+            failed: 0,
+            report: Some(report),
+        };
+        assert_eq!(overall_line(&sum).as_deref(), Some("L1 acc 0.667 · L3 IoU 0.589 · composite 0.680"));
+        sum.report = None;
+        assert_eq!(overall_line(&sum), None);
+    }
 }
