@@ -113,7 +113,7 @@ fn a_corrupt_file_shows_why_and_the_app_keeps_going() {
     assert!(app.messages.iter().any(|m| m.error && m.text.contains("broken.npy")), "the message area names the file");
     h.get_by_label_contains("(!) broken.npy").click();
     h.run_steps(2);
-    h.get_by_label_contains("could not be opened");
+    assert!(h.query_all_by_label_contains("could not be opened").count() >= 1);
 }
 
 #[test]
@@ -333,7 +333,7 @@ fn asking_the_vlm_streams_an_answer_with_how_sure_it_was() {
     assert!(h.state().chat.vlm.ready().is_some(), "{:?}", h.state().chat.vlm);
     h.get_by_label_contains("VLM: ");
     // Type a question and press Enter, as a user would.
-    let input = h.get_by_role(Role::TextInput);
+    let input = h.get_by_role(Role::MultilineTextInput);
     input.focus();
     input.type_text("Which region is affected?");
     h.run_steps(2);
@@ -500,7 +500,7 @@ fn stepping_to_the_next_sample_while_an_answer_streams_stops_it_and_keeps_its_te
     let Some(mut h) = harness_with(vec![], options) else { return };
     settle_samples(&mut h);
     let first = h.state().active_doc().unwrap().path.clone();
-    let input = h.get_by_role(Role::TextInput);
+    let input = h.get_by_role(Role::MultilineTextInput);
     input.focus();
     input.type_text("Which region is worst?");
     h.run_steps(2);
@@ -532,7 +532,7 @@ fn stepping_to_the_next_sample_while_an_answer_streams_stops_it_and_keeps_its_te
     assert_eq!(h.state().active_doc().unwrap().path, first);
     h.get_by_label_contains("· stopped");
     assert!(h.query_by_label_contains("answering…").is_none());
-    let input = h.get_by_role(Role::TextInput);
+    let input = h.get_by_role(Role::MultilineTextInput);
     input.focus();
     input.type_text("And now?");
     h.run_steps(2);
@@ -564,6 +564,29 @@ fn start_run(
     }
     open_run_section(h);
     h.get_by_label("Start run").click();
+}
+
+/// A left click at `pos` (press and release).
+fn click_at(h: &mut Harness<'static, HeatscopeApp>, pos: egui::Pos2) {
+    h.hover_at(pos);
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.run_steps(1);
+    }
+    h.run_steps(1);
+}
+
+/// Replace the text of the focused single-line field with `text`, as typing would.
+fn field_text(h: &mut Harness<'static, HeatscopeApp>, text: &str) {
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.event(egui::Event::Text(text.to_string()));
+    h.run_steps(2);
 }
 
 /// Open the "Run a model" section of the sample browser.
@@ -711,4 +734,150 @@ fn the_app_and_the_cli_give_the_same_rule_run() {
     let (sa, sc) = (summary(&app_run), summary(&cli_run));
     assert_eq!(sa["settings"], sc["settings"], "the same run as far as --resume is concerned");
     assert_eq!(sa["report"]["overall"], sc["report"]["overall"]);
+}
+
+#[test]
+fn the_layout_holds_at_1280x800_with_a_long_chat_and_every_section_open() {
+    if common::headless().is_none() {
+        return;
+    }
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(move |cc| HeatscopeApp::new(cc, vec![]).expect("the app starts"));
+    settle_samples(&mut h);
+    // A long history on the scene shown: ten answers of about 600 characters.
+    let path = h.state().active_doc().unwrap().path.clone();
+    let long = "The interference is strongest in the top-left quarter, where several emitters overlap and \
+                the aggregate I/N rises well above the protection criterion; the centre is affected too. "
+        .repeat(3);
+    let turns: Vec<heatscope::app::SavedTurn> = (0..10)
+        .map(|k| heatscope::app::SavedTurn {
+            question: format!("Question {k}: which region is worst, and why?"),
+            record: None,
+            shots: Vec::new(),
+            cot: false,
+            tokens: long.split_inclusive(' ').map(|t| (t.to_string(), Some(-0.2))).collect(),
+            status: "stop".into(),
+            tokens_per_second: Some(20.0),
+        })
+        .collect();
+    let restored = heatscope::app::restore_histories(vec![(path.clone(), turns)]);
+    h.state_mut().chat.histories.extend(restored);
+    h.run_steps(4);
+    // Every section of the right column can be reached by scrolling it, and Display is whole.
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1280.0, 800.0));
+    let input = h.get_by_role(Role::MultilineTextInput);
+    input.scroll_to_me();
+    h.run_steps(3);
+    let r = h.get_by_role(Role::MultilineTextInput).rect();
+    assert!(window.contains_rect(r), "the question box is reachable: {r:?}");
+    let colormap = h.get_by_role_and_label(Role::ComboBox, "Colormap");
+    colormap.scroll_to_me();
+    h.run_steps(3);
+    let r = h.get_by_role_and_label(Role::ComboBox, "Colormap").rect();
+    assert!(window.contains_rect(r), "Display is reachable: {r:?}");
+    h.remove_cursor();
+    let gpu = h.get_by_label_contains("display: ").rect();
+    h.mask(gpu.expand(2.0));
+    h.snapshot_options("layout_1280x800_long_chat", &SnapshotOptions::new().threshold(1.0));
+}
+
+#[test]
+fn keys_typed_into_a_text_field_stay_there_and_arrows_follow_one_rule() {
+    let Some(mut h) = harness(vec![]) else { return };
+    settle_samples(&mut h);
+    let first = h.state().active_doc().unwrap().path.clone();
+    let zoom = h.state().active_doc().unwrap().transform.unwrap().zoom;
+    // Typing "1" and Left into the question box: no 1:1 zoom, no pin, no scene change.
+    let input = h.get_by_role(Role::MultilineTextInput);
+    input.focus();
+    input.type_text("1 region");
+    h.run_steps(2);
+    h.key_press(egui::Key::ArrowLeft);
+    h.key_press(egui::Key::T);
+    h.run_steps(2);
+    let doc = h.state().active_doc().unwrap();
+    assert_eq!(doc.path, first, "Left and T in a text field do not step scenes");
+    assert_eq!(doc.transform.unwrap().zoom, zoom, "1 in a text field does not zoom");
+    assert!(doc.pinned.is_none(), "Left in a text field does not pin a pixel");
+    assert!(h.state().chat.input.starts_with("1 region"), "{:?}", h.state().chat.input);
+    // Leave the field by clicking the image: that pins the pixel under the cursor.
+    let readout = h.get_by_label_contains("Hover over the image").rect();
+    click_at(&mut h, egui::pos2(readout.min.x + 200.0, readout.min.y - 200.0));
+    let pin = h.state().active_doc().unwrap().pinned.expect("clicking pins a pixel");
+    // With a pin, Right steps the pin...
+    h.key_press(egui::Key::ArrowRight);
+    h.run_steps(2);
+    let doc = h.state().active_doc().unwrap();
+    assert_eq!(doc.path, first);
+    assert_eq!(doc.pinned, Some([pin[0] + 1, pin[1]]));
+    // ...Esc releases it, and then Right steps the scene.
+    h.key_press(egui::Key::Escape);
+    h.run_steps(1);
+    h.key_press(egui::Key::ArrowRight);
+    settle(&mut h);
+    assert_ne!(h.state().active_doc().unwrap().path, first);
+    // The View menu names every shortcut.
+    h.get_by_label("View").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Left / Right: previous / next sample scene");
+    h.get_by_label_contains("T: sample");
+    h.get_by_label_contains("Ctrl+O");
+}
+
+#[test]
+fn without_a_desktop_dialog_files_folders_and_recent_files_open_from_inside_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("maps");
+    std::fs::create_dir(&sub).unwrap();
+    let file = common::write_npy(&sub, "inside.npy", 8, 8, &[2.0; 64]);
+    let Some(mut h) = harness(vec![ramp_file(dir.path())]) else { return };
+    settle(&mut h);
+    // This machine has no portal (as CI): Ctrl+O opens heatscope's own browser.
+    h.state_mut().browser.native = false;
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::O);
+    h.run_steps(3);
+    assert!(h.state().browser.open, "Ctrl+O opened the built-in browser");
+    // Type the folder into the path field: Enter goes there and lists it.
+    let field = h.get_by_role_and_label(Role::TextInput, "Path");
+    field.focus();
+    h.run_steps(1);
+    field_text(&mut h, &sub.display().to_string());
+    h.key_press(egui::Key::Enter);
+    let start = Instant::now();
+    while h.query_by_label_contains("inside.npy").is_none() {
+        h.step();
+        assert!(start.elapsed() < Duration::from_secs(10), "the folder was not listed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Select the file and press Open: it opens, the browser closes.
+    h.get_by_label_contains("inside.npy").click();
+    h.run_steps(2);
+    h.get_by_label("Open 1").click();
+    settle(&mut h);
+    assert_eq!(h.state().active_doc().unwrap().path, file);
+    assert!(!h.state().browser.open);
+    // Recent files are absolute and reopen from the menu.
+    assert!(h.state().persisted.recent.iter().all(|p| p.is_absolute()), "{:?}", h.state().persisted.recent);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::W);
+    h.run_steps(2);
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Open recent").click();
+    h.run_steps(2);
+    h.get_by_label(&file.display().to_string()).click();
+    settle(&mut h);
+    assert_eq!(h.state().active_doc().unwrap().path, file);
+    // A dataset folder typed into File > Open path… opens as a dataset.
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Open path…").click();
+    h.run_steps(2);
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/spectrumqa");
+    h.state_mut().browser.input = samples.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Open").click();
+    settle_samples(&mut h);
+    assert!(h.state().samples.is_some());
 }

@@ -269,7 +269,13 @@ fn ask(app: &mut HeatscopeApp) {
         (Some(dir), Some(r)) => ChatImage::File(dir.join(&r.images.png)),
         _ => match doc.loaded.as_ref() {
             Some(l) => ChatImage::Raster(Arc::clone(&l.raster)),
-            None => return app.error("the image is still loading".into()),
+            None => {
+                return match &doc.status {
+                    super::DocStatus::Failed(why) => app
+                        .error(format!("{} could not be opened, so there is nothing to ask about: {why}", doc.name())),
+                    _ => app.error("the image is still loading; ask again when it is shown".into()),
+                };
+            }
         },
     };
     let settings = app.persisted.chat.clone();
@@ -385,7 +391,7 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
             .id_salt(("shots", index))
             .show(ui, |ui| {
                 for (q, a) in &turn.shots {
-                    ui.label(RichText::new(format!("{} → {a}", crate::app::samples::short_question(q))).small());
+                    ui.label(format!("{} -> {a}", crate::app::samples::short_question(q)));
                 }
             });
     }
@@ -406,10 +412,14 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
             }
         });
     };
-    if turn.cot && !text.is_empty() {
+    let reasoned = text.to_lowercase().contains("answer:");
+    if turn.cot && reasoned {
         egui::CollapsingHeader::new("reasoning").id_salt(("cot", index)).show(ui, body);
         ui.label(RichText::new(format!("Answer: {}", turn.answer())).strong());
     } else {
+        if turn.cot && !text.is_empty() && turn.status != TurnStatus::Streaming {
+            ui.weak("No reasoning given (no \"Answer:\" line): the whole reply is the answer.");
+        }
         body(ui);
     }
     // How sure, how fast.
@@ -452,7 +462,8 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
         }
     });
     // Ground truth and the CNN, on a labelled sample.
-    if let (Some(r), TurnStatus::Done(_)) = (&turn.record, &turn.status) {
+    // A stopped answer is not scored: it was never finished.
+    if let (Some(r), TurnStatus::Done(Finish::Stop | Finish::Length)) = (&turn.record, &turn.status) {
         let (ok, how) = verdict(r, &turn.answer());
         let colour = if ok { Color32::from_rgb(90, 190, 110) } else { Color32::from_rgb(230, 110, 90) };
         ui.colored_label(colour, format!("truth: {} · {how}", r.answer));
@@ -464,6 +475,15 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
         }
     }
     ui.separator();
+}
+
+/// `text` cut to `n` characters with an ellipsis.
+fn clip(text: &str, n: usize) -> String {
+    if text.chars().count() > n {
+        format!("{}…", text.chars().take(n - 1).collect::<String>())
+    } else {
+        text.to_string()
+    }
 }
 
 /// Whether two answers to a choice question pick the same option.
@@ -494,15 +514,24 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             .map(|s| s.current_records().into_iter().cloned().collect())
             .unwrap_or_default();
         if !records.is_empty() {
-            egui::ComboBox::from_label("scene questions").selected_text("pick one…").width(190.0).show_ui(ui, |ui| {
-                for r in &records {
-                    let label = format!("{} {}", r.level.name(), crate::app::samples::short_question(&r.question));
-                    if ui.selectable_label(false, label).clicked() {
-                        app.chat.input = r.question.clone();
-                        app.chat.picked = Some(r.clone());
+            egui::ComboBox::from_id_salt("scene questions")
+                .selected_text("pick a scene question…")
+                .width(280.0)
+                .show_ui(ui, |ui| {
+                    // The list stays as wide as the panel; long questions are cut, the tooltip has them whole.
+                    ui.set_max_width(280.0);
+                    for r in &records {
+                        let short = crate::app::samples::short_question(&r.question);
+                        let label = format!("{} {}", r.level.name(), clip(short, 40));
+                        if ui.selectable_label(false, label).on_hover_text(&r.question).clicked() {
+                            app.chat.input = r.question.clone();
+                            app.chat.picked = Some(r.clone());
+                        }
                     }
-                }
-            });
+                })
+                .response
+                .accessible_name("Scene questions")
+                .on_hover_text("The dataset's questions about this scene: picked, they are scored against the truth");
         }
         let cnn = app.cnn_reading().map(|r| r.estimate());
         if let Some(history) = app.chat.histories.get(&path) {
@@ -518,10 +547,16 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
         let streaming = app.active_doc().is_some_and(|d| d.results.answer.is_loading());
         let ready = app.chat.vlm.ready().is_some();
         ui.horizontal(|ui| {
-            let edit =
-                egui::TextEdit::singleline(&mut app.chat.input).hint_text("Ask about this image…").desired_width(210.0);
-            let response = ui.add_enabled(ready && !streaming, edit);
-            let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            // Several lines, so a dataset question fits; Enter sends, Shift+Enter starts a new line.
+            let newline = egui::KeyboardShortcut::new(egui::Modifiers::SHIFT, egui::Key::Enter);
+            let edit = egui::TextEdit::multiline(&mut app.chat.input)
+                .hint_text("Ask about this image…")
+                .desired_width(220.0)
+                .desired_rows(2)
+                .return_key(Some(newline));
+            let response = ui.add_enabled(ready && !streaming, edit).on_hover_text("Enter sends; Shift+Enter starts a new line");
+            let enter = (response.has_focus() || response.lost_focus())
+                && ui.input(|i| i.key_pressed(egui::Key::Enter) && !i.modifiers.shift);
             if streaming {
                 if ui.button("Stop").on_hover_text("Stop the answer (Esc)").clicked()
                     || ui.input(|i| i.key_pressed(egui::Key::Escape))
@@ -542,12 +577,16 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             ui.checkbox(&mut settings.cot, "chain of thought")
                 .on_hover_text("Ask for reasoning first; the text after the last \"Answer:\" is the answer");
             let picked = app.chat.picked.is_some();
+            let why = "Few-shot shows the model examples of the same kind of question from the dataset: pick a scene question first";
             ui.add_enabled(picked, egui::Checkbox::new(&mut settings.few_shot, "few-shot"))
-                .on_hover_text("Show the model same-kind examples from the dataset's train split first");
+                .on_hover_text("Show the model same-kind examples from the dataset's train split first")
+                .on_disabled_hover_text(why);
             ui.add_enabled(
                 picked && settings.few_shot,
                 egui::DragValue::new(&mut settings.shots).range(1..=3).suffix(" ex"),
-            );
+            )
+            .on_hover_text("How many examples")
+            .on_disabled_hover_text(why);
         });
     });
 }

@@ -248,6 +248,11 @@ fn sample(grid: &[f32], n: usize, u: f32, v: f32) -> f32 {
     top * (1.0 - fy) + bottom * fy
 }
 
+/// The top edge of the reading's box on screen, when it has one.
+fn r_top(r: &CnnReading, to_screen: &impl Fn(f32, f32) -> egui::Pos2) -> Option<f32> {
+    r.bbox.map(|b| to_screen(b[0], b[1]).y.min(to_screen(b[2], b[3]).y))
+}
+
 /// Draw the reading over the image; `to_screen` maps normalized image coordinates to screen points.
 pub fn overlay(painter: &Painter, r: &CnnReading, settings: &CnnSettings, to_screen: impl Fn(f32, f32) -> egui::Pos2) {
     let cells = |grid: &[f32], n: usize, k: usize, color: &dyn Fn(f32) -> Color32| {
@@ -292,9 +297,17 @@ pub fn overlay(painter: &Painter, r: &CnnReading, settings: &CnnSettings, to_scr
             format!("{label} · no region ({:.0} %)", (1.0 - r.region_prob) * 100.0)
         };
         let galley = painter.layout_no_wrap(text, FontId::proportional(12.0), Color32::BLACK);
-        let bg = Rect::from_min_size(anchor, galley.size() + vec2(6.0, 2.0));
-        painter.rect_filled(bg, 2.0, orange);
-        painter.galley(anchor + vec2(3.0, 1.0), galley, Color32::BLACK);
+        // Inside the visible part of the view, even when the box reaches its bottom or side.
+        let size = galley.size() + vec2(6.0, 2.0);
+        let view = painter.clip_rect();
+        let mut at = anchor;
+        if at.y + size.y > view.max.y {
+            at.y = r_top(r, &to_screen).map_or(view.max.y - size.y, |top| top - size.y - 2.0);
+        }
+        at.x = at.x.clamp(view.min.x, (view.max.x - size.x).max(view.min.x));
+        at.y = at.y.clamp(view.min.y, (view.max.y - size.y).max(view.min.y));
+        painter.rect_filled(Rect::from_min_size(at, size), 2.0, orange);
+        painter.galley(at + vec2(3.0, 1.0), galley, Color32::BLACK);
     }
 }
 

@@ -13,25 +13,45 @@ use crate::render::{Colormap, Scale};
 use crate::stats::RangeMode;
 
 pub fn show(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    // The whole column scrolls: a long answer or chat history never pushes Display out of the window,
+    // and each section folds away.
     egui::Panel::right("display").exact_size(310.0).show(ui, |ui| {
-        super::gsd::panel(app, ui);
-        super::cnn::panel(app, ui);
-        super::chat::panel(app, ui);
-        ui.heading("Display");
-        let defaults = &mut app.persisted.defaults;
-        let Some(doc) = app.docs.iter_mut().find(|d| Some(d.id) == app.active) else {
-            ui.weak("No image open.");
-            return;
-        };
-        let Some(bands) = doc.loaded.as_ref().map(|l| l.raster.band_count()) else {
-            ui.weak("Waiting for the image…");
-            return;
-        };
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            let before = doc.settings.clone();
-            let before_range = doc.range;
-            channels(ui, doc, bands);
-            egui::Grid::new("display grid").num_columns(2).show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("right column").auto_shrink(false).show(ui, |ui| {
+            super::gsd::panel(app, ui);
+            super::cnn::panel(app, ui);
+            super::chat::panel(app, ui);
+            egui::CollapsingHeader::new(RichText::new("Display").heading())
+                .id_salt("display section")
+                .default_open(true)
+                .show(ui, |ui| display_section(app, ui));
+        });
+    });
+}
+
+/// The "Display" section: band or RGB composite, colormap, scale, sampling, nodata colour, range.
+fn display_section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    let defaults = &mut app.persisted.defaults;
+    let Some(doc) = app.docs.iter_mut().find(|d| Some(d.id) == app.active) else {
+        ui.weak("No image open.");
+        return;
+    };
+    let Some(bands) = doc.loaded.as_ref().map(|l| l.raster.band_count()) else {
+        match &doc.status {
+            super::DocStatus::Failed(why) => {
+                ui.label(
+                    RichText::new(format!("This image could not be opened: {why}")).color(ui.visuals().error_fg_color),
+                );
+            }
+            _ => {
+                ui.weak("Waiting for the image…");
+            }
+        }
+        return;
+    };
+    let before = doc.settings.clone();
+    let before_range = doc.range;
+    channels(ui, doc, bands);
+    egui::Grid::new("display grid").num_columns(2).show(ui, |ui| {
                 ui.label("Colormap");
                 ui.add_enabled_ui(!doc.settings.rgb_mode, |ui| {
                     egui::ComboBox::from_id_salt("colormap")
@@ -70,29 +90,29 @@ pub fn show(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 }
                 ui.end_row();
             });
-            ui.separator();
-            let slots = if doc.settings.rgb_mode { 3 } else { 1 };
-            for slot in 0..slots {
-                range_controls(ui, doc, slot);
-            }
-            let scale_changed = doc.settings.scale != before.scale;
-            let channels_changed = doc.settings.band != before.band || doc.settings.rgb != before.rgb || doc.settings.rgb_mode != before.rgb_mode;
-            if scale_changed || channels_changed || doc.range != before_range {
-                if scale_changed {
-                    // Manual limits live on the old axis; fall back to the preset rule.
-                    for r in &mut doc.range {
-                        if matches!(r, RangeMode::Manual(..)) {
-                            *r = RangeMode::Percentile(0.5, 99.5);
-                        }
-                    }
+    ui.separator();
+    let slots = if doc.settings.rgb_mode { 3 } else { 1 };
+    for slot in 0..slots {
+        range_controls(ui, doc, slot);
+    }
+    let scale_changed = doc.settings.scale != before.scale;
+    let channels_changed =
+        doc.settings.band != before.band || doc.settings.rgb != before.rgb || doc.settings.rgb_mode != before.rgb_mode;
+    if scale_changed || channels_changed || doc.range != before_range {
+        if scale_changed {
+            // Manual limits live on the old axis; fall back to the preset rule.
+            for r in &mut doc.range {
+                if matches!(r, RangeMode::Manual(..)) {
+                    *r = RangeMode::Percentile(0.5, 99.5);
                 }
-                doc.apply_ranges();
             }
-            // The choices a user makes become the defaults of the next image (and the next run).
-            let s = &doc.settings;
-            (defaults.colormap, defaults.scale, defaults.bilinear, defaults.nan_color) = (s.colormap, s.scale, s.bilinear, s.nan_color);
-        });
-    });
+        }
+        doc.apply_ranges();
+    }
+    // The choices a user makes become the defaults of the next image (and the next run).
+    let s = &doc.settings;
+    (defaults.colormap, defaults.scale, defaults.bilinear, defaults.nan_color) =
+        (s.colormap, s.scale, s.bilinear, s.nan_color);
 }
 
 fn channels(ui: &mut egui::Ui, doc: &mut Document, bands: usize) {

@@ -5,6 +5,7 @@ mod chat;
 mod cnn;
 mod display_panel;
 mod document;
+pub mod file_browser;
 mod frames;
 mod gsd;
 mod overlays;
@@ -18,7 +19,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use crossbeam_channel::Receiver;
 
 use crate::io::LoadOptions;
 use crate::render::DisplaySettings;
@@ -27,7 +27,7 @@ use crate::workers::{EventKind, Job, Output, Workers};
 use document::Part;
 use slot::{Applied, Key, ModelKind, Slot};
 
-pub use chat::{ChatSettings, ChatState, Turn, TurnStatus};
+pub use chat::{ChatSettings, ChatState, SavedTurn, Turn, TurnStatus, restore_histories};
 pub use cnn::{CnnSettings, CnnState};
 pub use document::{DocStatus, Document, Results};
 pub use frames::FrameMeter;
@@ -83,13 +83,18 @@ const RECENT_MAX: usize = 12;
 pub struct Message {
     pub error: bool,
     pub text: String,
+    /// An error that a later success made stale: kept in the list, no longer in the status bar.
+    pub settled: bool,
 }
 
 /// Structural changes requested by panels during a frame.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     Open(Vec<PathBuf>),
+    /// Choose files to open (the desktop's dialog, or the built-in browser without one).
     OpenDialog,
+    /// The built-in browser with its path field (File > Open path…).
+    OpenPath,
     Select(u64),
     Close(u64),
     ClearRecent,
@@ -120,9 +125,8 @@ pub struct HeatscopeApp {
     pub gpu_label: String,
     srgb_target: bool,
     max_texture_dim: usize,
-    dialog: Option<Receiver<Vec<PathBuf>>>,
-    /// Typed path in File > Open path (works without a desktop file dialog).
-    pub path_input: String,
+    /// The desktop's file dialog and the built-in browser.
+    pub browser: file_browser::FileBrowser,
     commands: Vec<Command>,
     /// Results of documents that closed, by path, handed back when the file opens again.
     kept: HashMap<PathBuf, Results>,
@@ -187,8 +191,7 @@ impl HeatscopeApp {
             gpu_label: format!("display: {} ({:?})", info.name, info.backend),
             srgb_target: crate::render::callback::target_is_srgb(rs),
             max_texture_dim: rs.device.limits().max_texture_dimension_2d as usize,
-            dialog: None,
-            path_input: String::new(),
+            browser: file_browser::FileBrowser::default(),
             commands: Vec::new(),
             kept: HashMap::new(),
             samples: None,
@@ -248,6 +251,8 @@ impl HeatscopeApp {
     /// Queue loads for `paths`; the last one becomes active.
     pub fn open(&mut self, paths: Vec<PathBuf>) {
         for path in paths {
+            // Absolute, so recent files and chat histories work from any folder the app starts in.
+            let path = std::path::absolute(&path).unwrap_or(path);
             if path.is_dir() && path.join("manifest.jsonl").is_file() {
                 self.open_dataset(path);
                 continue;
@@ -346,11 +351,11 @@ impl HeatscopeApp {
 
     pub fn error(&mut self, text: String) {
         tracing::warn!("{text}");
-        self.messages.push(Message { error: true, text });
+        self.messages.push(Message { error: true, text, settled: false });
     }
 
     pub fn info(&mut self, text: String) {
-        self.messages.push(Message { error: false, text });
+        self.messages.push(Message { error: false, text, settled: false });
     }
 
     /// Queue a panel's command for the end of the frame.
@@ -366,6 +371,7 @@ impl HeatscopeApp {
                 Key::Manifest => self.manifest_event(event.kind),
                 Key::Model(kind) => self.model_event(kind, job, event.kind),
                 Key::Run(which) => self.run_event(which, job, event.kind),
+                Key::Browse => self.browse_event(job, event.kind),
                 Key::Doc(doc, Part::Chat) => chat::on_event(self, doc, job, event.kind),
                 Key::Doc(doc, part) => self.doc_event(doc, part, job, event.kind),
             }
@@ -424,6 +430,8 @@ impl HeatscopeApp {
     }
 
     fn load_event(&mut self, id: u64, kind: EventKind) {
+        let in_dataset = |p: &std::path::Path| self.samples.as_ref().is_some_and(|s| s.owns(p));
+        let dataset_grid = self.docs.iter().find(|d| d.id == id).is_some_and(|d| in_dataset(&d.path));
         let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { return };
         match kind {
             EventKind::Progress { fraction, message } => {
@@ -431,7 +439,11 @@ impl HeatscopeApp {
                     doc.status = DocStatus::Loading { fraction, message, job };
                 }
             }
-            EventKind::Done(Output::Loaded(loaded)) => {
+            EventKind::Done(Output::Loaded(mut loaded)) => {
+                // A SpectrumQA-sim grid holds I/N in dB; the .npy cannot say so, the dataset can.
+                if dataset_grid && loaded.raster.meta.unit.is_none() {
+                    std::sync::Arc::make_mut(&mut loaded.raster).meta.unit = Some("dB".into());
+                }
                 let bands = loaded.raster.band_count();
                 if doc.settings.band >= bands {
                     doc.settings.band = 0;
@@ -453,6 +465,10 @@ impl HeatscopeApp {
                 doc.loaded = Some(loaded);
                 doc.status = DocStatus::Ready;
                 self.runs_changed();
+                // A file opened: earlier errors no longer describe what is on screen.
+                for m in self.messages.iter_mut().filter(|m| m.error) {
+                    m.settled = true;
+                }
                 if let Some(text) = notice {
                     self.info(text);
                 }
@@ -536,7 +552,13 @@ impl HeatscopeApp {
         };
         let Some(doc) = self.active_doc() else { return };
         let Some(loaded) = &doc.loaded else {
-            self.info("the image is still loading; the CNN runs when it is ready".into());
+            match &doc.status {
+                DocStatus::Failed(why) => {
+                    let text = format!("{} could not be opened, so the CNN cannot read it: {why}", doc.name());
+                    self.error(text);
+                }
+                _ => self.info("the image is still loading; press C again when it is ready".into()),
+            }
             return;
         };
         let (id, raster) = (doc.id, std::sync::Arc::clone(&loaded.raster));
@@ -559,14 +581,15 @@ impl HeatscopeApp {
         for command in std::mem::take(&mut self.commands) {
             match command {
                 Command::Open(paths) => self.open(paths),
-                Command::OpenDialog => self.open_dialog(ctx),
+                Command::OpenDialog => self.choose(ctx, file_browser::Purpose::Files),
+                Command::OpenPath => file_browser::open_path(self),
                 Command::Select(id) => self.active = Some(id),
                 Command::Close(id) => self.close(id),
                 Command::ShowSample => self.show_sample(),
                 Command::RunCnn => self.run_cnn(),
                 Command::Message(text) => self.error(text),
                 Command::StartRun => self.start_run(),
-                Command::OpenRunDialog => self.open_run_dialog(ctx),
+                Command::OpenRunDialog => self.choose(ctx, file_browser::Purpose::RunFolder),
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
                 Command::CancelLoad(id) => self.workers.cancel_key(&Key::Doc(id, Part::Load)),
@@ -587,45 +610,6 @@ impl HeatscopeApp {
         self.kept.insert(doc.path.clone(), doc.results);
         if self.active == Some(id) {
             self.active = self.docs.get(i.min(self.docs.len().saturating_sub(1))).map(|d| d.id);
-        }
-    }
-
-    /// Ask the desktop for files on a named thread; the answer arrives through `dialog`.
-    fn open_dialog(&mut self, ctx: &egui::Context) {
-        if self.dialog.is_some() {
-            return;
-        }
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new().name("heatscope-file-dialog".into()).spawn(move || {
-            let picked = rfd::FileDialog::new()
-                .set_title("Open images")
-                .add_filter("images and grids", crate::io::EXTENSIONS)
-                .add_filter("all files", &["*"])
-                .pick_files()
-                .unwrap_or_default();
-            // The app may have closed meanwhile; then nobody waits for the answer.
-            let _ = tx.send(picked);
-            ctx.request_repaint();
-        });
-        match spawned {
-            Ok(_) => self.dialog = Some(rx),
-            Err(e) => self.error(format!("cannot start the file dialog: {e}")),
-        }
-    }
-
-    fn poll_dialog(&mut self) {
-        let Some(rx) = &self.dialog else { return };
-        match rx.try_recv() {
-            Ok(paths) => {
-                self.dialog = None;
-                if paths.is_empty() {
-                    self.info("No file chosen. Without a desktop file dialog (xdg-desktop-portal), drop files on the window, use File > Open path, or pass them on the command line.".into());
-                }
-                self.open(paths);
-            }
-            Err(crossbeam_channel::TryRecvError::Empty) => {}
-            Err(crossbeam_channel::TryRecvError::Disconnected) => self.dialog = None,
         }
     }
 }
@@ -649,7 +633,7 @@ impl eframe::App for HeatscopeApp {
         let ctx = ui.ctx().clone();
         let frame_start = std::time::Instant::now();
         self.drain_events();
-        self.poll_dialog();
+        self.poll_native_dialog();
         if let Some(rs) = frame.wgpu_render_state() {
             for e in crate::render::callback::take_errors(rs) {
                 self.error(e);
@@ -673,6 +657,7 @@ impl eframe::App for HeatscopeApp {
             display_panel::show(self, ui);
         }
         viewer::central(self, ui, self.srgb_target);
+        file_browser::window(self, &ctx);
         self.apply_commands(&ctx);
         if self.workers.pending() > 0 {
             // Keep progress bars moving even if a worker is quiet for a while.

@@ -1,5 +1,6 @@
-//! Painted overlays on the image view: a notice strip, the colorbar with units, and the scale bar.
-//! UI thread.
+//! Painted overlays on and around the image view: a notice strip, the ground truth and its caption,
+//! the colorbar with round ticks and units (in its own strip beside the image, never over it), and the
+//! scale bar on a dark plate. Labels are kept inside the visible rect. UI thread.
 
 use super::GroundTruth;
 use egui::{Align2, Color32, FontId, Painter, Pos2, Rect, Stroke, pos2, vec2};
@@ -7,7 +8,7 @@ use egui::{Align2, Color32, FontId, Painter, Pos2, Rect, Stroke, pos2, vec2};
 use super::document::Document;
 use super::panels::fmt_num;
 use crate::render::Scale;
-use crate::render::colormap::unstretch;
+use crate::render::colormap::{stretch, unstretch};
 use crate::types::{PixelSize, PixelUnit};
 
 fn shadow_text(painter: &Painter, pos: Pos2, anchor: Align2, text: &str) {
@@ -29,20 +30,32 @@ pub fn notice(painter: &Painter, view: Rect, text: &str) {
     );
 }
 
-/// A sample's ground truth: its L3 box (white over black, dashed look by two strokes) labelled
-/// "truth", and a caption with the scene and its L1 class. `to_screen` maps normalized image
-/// coordinates to screen points.
+/// Text on a dark plate at `at` (its top-left), moved inside `view` when it would stick out.
+fn plate(painter: &Painter, view: Rect, at: Pos2, text: &str, color: Color32) {
+    let galley = painter.layout_no_wrap(text.into(), FontId::proportional(12.0), color);
+    let size = galley.size() + vec2(6.0, 2.0);
+    let x = at.x.clamp(view.min.x, (view.max.x - size.x).max(view.min.x));
+    let y = at.y.clamp(view.min.y, (view.max.y - size.y).max(view.min.y));
+    painter.rect_filled(Rect::from_min_size(pos2(x, y), size), 2.0, Color32::from_black_alpha(170));
+    painter.galley(pos2(x + 3.0, y + 1.0), galley, color);
+}
+
+/// A sample's ground truth: its L3 box (white over black) labelled "truth box" (above the box, or
+/// inside it when the box touches the top of the view). `to_screen` maps normalized image coordinates
+/// to screen points.
 pub fn ground_truth(painter: &Painter, view: Rect, gt: &GroundTruth, to_screen: impl Fn(f32, f32) -> egui::Pos2) {
     if let Some(b) = gt.bbox {
         let r = Rect::from_two_pos(to_screen(b[0], b[1]), to_screen(b[2], b[3]));
         painter.rect_stroke(r, 0.0, egui::Stroke::new(3.0, Color32::BLACK), egui::StrokeKind::Middle);
         painter.rect_stroke(r, 0.0, egui::Stroke::new(1.5, Color32::WHITE), egui::StrokeKind::Middle);
-        let tag = painter.layout_no_wrap("truth box".into(), FontId::proportional(12.0), Color32::WHITE);
-        let at = r.left_top() + vec2(0.0, -tag.size().y - 2.0);
-        painter.rect_filled(Rect::from_min_size(at, tag.size() + vec2(6.0, 0.0)), 2.0, Color32::from_black_alpha(170));
-        painter.galley(at + vec2(3.0, 0.0), tag, Color32::WHITE);
+        let above = r.left_top() + vec2(0.0, -18.0);
+        let at = if above.y < view.min.y { r.left_top() + vec2(2.0, 2.0) } else { above };
+        plate(painter, view, at, "truth box", Color32::WHITE);
     }
-    let strip = Rect::from_min_size(egui::pos2(view.min.x, view.max.y - 22.0), vec2(view.width(), 22.0));
+}
+
+/// The caption under the image: the sample's scene and its L1 class (in its own strip).
+pub fn caption(painter: &Painter, strip: Rect, gt: &GroundTruth) {
     painter.rect_filled(strip, 0.0, Color32::from_black_alpha(150));
     painter.text(
         strip.left_center() + vec2(8.0, 0.0),
@@ -53,15 +66,18 @@ pub fn ground_truth(painter: &Painter, view: Rect, gt: &GroundTruth, to_screen: 
     );
 }
 
-/// Vertical colorbar at the right edge with 5 ticks in data units (single-band mode only).
-pub fn colorbar(painter: &Painter, view: Rect, doc: &Document, unit: Option<&str>) {
+/// Width of the colorbar's strip beside the image.
+pub const COLORBAR_WIDTH: f32 = 96.0;
+
+/// Vertical colorbar in its own strip right of the image, with round ticks in data units (single-band
+/// mode only).
+pub fn colorbar(painter: &Painter, strip: Rect, doc: &Document, unit: Option<&str>) {
     let s = &doc.settings;
-    if s.rgb_mode || view.height() < 120.0 {
+    if s.rgb_mode || strip.height() < 120.0 {
         return;
     }
-    let height = (view.height() * 0.6).min(360.0);
-    let bar = Rect::from_min_size(pos2(view.max.x - 90.0, view.center().y - height / 2.0), vec2(16.0, height));
-    painter.rect_filled(bar.expand2(vec2(70.0, 28.0)).translate(vec2(34.0, 0.0)), 4.0, Color32::from_black_alpha(120));
+    let height = (strip.height() * 0.6).min(360.0);
+    let bar = Rect::from_min_size(pos2(strip.min.x + 14.0, strip.center().y - height / 2.0), vec2(16.0, height));
     let table = s.colormap.table();
     let mut mesh = egui::Mesh::default();
     for (i, c) in table.iter().enumerate() {
@@ -72,12 +88,10 @@ pub fn colorbar(painter: &Painter, view: Rect, doc: &Document, unit: Option<&str
     }
     painter.add(egui::Shape::mesh(mesh));
     painter.rect_stroke(bar, 0.0, Stroke::new(1.0, Color32::WHITE), egui::StrokeKind::Outside);
-    for k in 0..=4 {
-        let t = k as f32 / 4.0;
+    for (t, label) in ticks(s.lo[0], s.hi[0], s.scale) {
         let y = bar.max.y - bar.height() * t;
         painter.line_segment([pos2(bar.max.x, y), pos2(bar.max.x + 4.0, y)], Stroke::new(1.0, Color32::WHITE));
-        let v = unstretch(t, s.lo[0], s.hi[0], s.scale);
-        shadow_text(painter, pos2(bar.max.x + 6.0, y), Align2::LEFT_CENTER, &fmt_num(f64::from(v)));
+        shadow_text(painter, pos2(bar.max.x + 6.0, y), Align2::LEFT_CENTER, &label);
     }
     let label = match (s.scale, unit) {
         (Scale::Db, Some(u)) => format!("dB ({u})"),
@@ -85,8 +99,70 @@ pub fn colorbar(painter: &Painter, view: Rect, doc: &Document, unit: Option<&str
         (_, Some(u)) => u.to_string(),
         (_, None) => "value".into(),
     };
-    shadow_text(painter, pos2(bar.center().x, bar.min.y - 14.0), Align2::CENTER_CENTER, &label);
-    shadow_text(painter, pos2(bar.center().x, bar.max.y + 14.0), Align2::CENTER_CENTER, s.scale.name());
+    shadow_text(painter, pos2(bar.min.x, bar.min.y - 14.0), Align2::LEFT_CENTER, &label);
+    shadow_text(painter, pos2(bar.min.x, bar.max.y + 14.0), Align2::LEFT_CENTER, s.scale.name());
+}
+
+/// Round colorbar ticks between `lo` and `hi`: (position 0-1 along the bar, label). Steps of 1, 2 or
+/// 5 x 10^k, about five of them; on a non-linear scale also round values where the bar's quarters
+/// fall, so the stretched end gets ticks too. Ticks closer than 7 % of the bar are dropped.
+pub fn ticks(lo: f32, hi: f32, scale: Scale) -> Vec<(f32, String)> {
+    if !(lo.is_finite() && hi.is_finite()) {
+        return Vec::new();
+    }
+    let (a, b) = (f64::from(lo.min(hi)), f64::from(lo.max(hi)));
+    if !(a.is_finite() && b.is_finite()) {
+        return Vec::new();
+    }
+    if b <= a {
+        return vec![(0.5, fmt_num(a))];
+    }
+    let step = nice_step((b - a) / 5.0);
+    let mut cands: Vec<(f64, f64)> = Vec::new();
+    let first = (a / step).ceil() as i64;
+    let last = (b / step).floor() as i64;
+    for k in first..=last.min(first + 50) {
+        cands.push((k as f64 * step, step));
+    }
+    if !matches!(scale, Scale::Linear | Scale::Db) {
+        for q in [0.25f32, 0.5, 0.75] {
+            let v = f64::from(unstretch(q, lo, hi, scale));
+            let fine = nice_step((v - a).abs().max((b - a) * 1e-4) / 4.0);
+            cands.push(((v / fine).round() * fine, fine));
+        }
+    }
+    let mut out: Vec<(f32, String)> = Vec::new();
+    let mut placed: Vec<(f32, f64, f64)> = cands
+        .into_iter()
+        .filter(|(v, _)| *v >= a - 1e-9 * (b - a) && *v <= b + 1e-9 * (b - a))
+        .map(|(v, st)| (stretch(v as f32, lo, hi, scale).clamp(0.0, 1.0), v, st))
+        .collect();
+    placed.sort_by(|x, y| x.0.total_cmp(&y.0));
+    for (t, v, st) in placed {
+        if out.iter().all(|(u, _)| (u - t).abs() >= 0.07) {
+            out.push((t, tick_label(v, st)));
+        }
+    }
+    out
+}
+
+/// 1, 2 or 5 x 10^k at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    if raw <= 0.0 || !raw.is_finite() {
+        return 1.0;
+    }
+    let p = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * p).find(|&s| s >= raw * (1.0 - 1e-9)).unwrap_or(10.0 * p)
+}
+
+/// A tick value with as many decimals as its step needs.
+fn tick_label(v: f64, step: f64) -> String {
+    let v = if v.abs() < step * 1e-6 { 0.0 } else { v };
+    if !(1e-3..1e6).contains(&step) {
+        return if v == 0.0 { "0".into() } else { format!("{v:.1e}") };
+    }
+    let decimals = (-step.log10().floor()).clamp(0.0, 6.0) as usize;
+    format!("{v:.decimals$}")
 }
 
 /// A "nice" length (1, 2 or 5 x 10^k) no longer than `max`.
@@ -137,7 +213,9 @@ pub fn scale_bar(painter: &Painter, view: Rect, size: &PixelSize, points_per_pix
         painter.line_segment([b - vec2(0.0, 5.0), b + vec2(0.0, 5.0)], Stroke::new(stroke, color));
     }
     let approx = if size.approximate { "~" } else { "" };
-    shadow_text(painter, pos2((a.x + b.x) / 2.0, y - 12.0), Align2::CENTER_CENTER, &format!("{approx}{label}{note}"));
+    let text = format!("{approx}{label}{note}");
+    let width = painter.layout_no_wrap(text.clone(), FontId::proportional(12.0), Color32::WHITE).size().x;
+    plate(painter, view, pos2((a.x + b.x) / 2.0 - width / 2.0 - 3.0, y - 22.0), &text, Color32::WHITE);
 }
 
 #[cfg(test)]
@@ -155,5 +233,20 @@ mod tests {
         // 200 arcsec of room: a round number of arcmin (2), not 3.33 arcmin.
         assert_eq!(bar_length(200.0, PixelUnit::Arcsec), Some((120.0, "2 arcmin".into())));
         assert_eq!(bar_length(0.0, PixelUnit::Arcsec), None);
+    }
+
+    #[test]
+    fn colorbar_ticks_are_round_numbers() {
+        let labels = |lo, hi, scale| ticks(lo, hi, scale).into_iter().map(|(_, l)| l).collect::<Vec<_>>();
+        assert_eq!(labels(-9.56942, 2002.25, Scale::Linear), ["0", "500", "1000", "1500", "2000"]);
+        assert_eq!(labels(-20.0, 20.0, Scale::Linear), ["-20", "-10", "0", "10", "20"]);
+        assert_eq!(labels(0.0, 4.2534e-4, Scale::Linear), ["0", "1.0e-4", "2.0e-4", "3.0e-4", "4.0e-4"]);
+        assert_eq!(labels(0.0, 1.0, Scale::Linear), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        // Positions follow the stretch, from bottom (0) to top (1), and are never crowded.
+        let t = ticks(0.0, 1000.0, Scale::Log);
+        assert!(t.windows(2).all(|w| w[1].0 - w[0].0 >= 0.07), "{t:?}");
+        assert!(t.len() >= 3 && t.iter().any(|(p, _)| *p > 0.1 && *p < 0.6), "the stretched end has ticks: {t:?}");
+        assert_eq!(ticks(3.0, 3.0, Scale::Linear), vec![(0.5, "3".to_string())]);
+        assert!(ticks(f32::NAN, 1.0, Scale::Linear).is_empty());
     }
 }

@@ -13,8 +13,11 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     let close = KeyboardShortcut::new(Modifiers::COMMAND, Key::W);
     let next = KeyboardShortcut::new(Modifiers::NONE, Key::PageDown);
     let prev = KeyboardShortcut::new(Modifiers::NONE, Key::PageUp);
+    // Keys typed into a text field are the field's; only Ctrl shortcuts act then.
+    let typing = ctx.egui_wants_keyboard_input();
     let (o, w, n, p) = ctx.input_mut(|i| {
-        (i.consume_shortcut(&open), i.consume_shortcut(&close), i.consume_shortcut(&next), i.consume_shortcut(&prev))
+        let plain = |i: &mut egui::InputState, s| !typing && i.consume_shortcut(s);
+        (i.consume_shortcut(&open), i.consume_shortcut(&close), plain(i, &next), plain(i, &prev))
     });
     if o {
         app.command(Command::OpenDialog);
@@ -22,15 +25,14 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     if let (true, Some(id)) = (w, app.active) {
         app.command(Command::Close(id));
     }
-    // Sample browsing: Left/Right step through scenes, T toggles truth/observed, while a sample is shown.
+    // Sample browsing: Left/Right step through scenes, T toggles truth/observed, while a sample is shown
+    // and no pixel is pinned (with a pin, the arrows step the pin; Esc releases it).
+    let pinned = app.active_doc().is_some_and(|d| d.pinned.is_some());
     let on_sample = app.samples.as_ref().zip(app.active_doc()).is_some_and(|(s, d)| s.owns(&d.path));
-    if on_sample && !ctx.egui_wants_keyboard_input() {
+    if on_sample && !typing {
         let (left, right, t) = ctx.input_mut(|i| {
-            (
-                i.consume_key(Modifiers::NONE, Key::ArrowLeft),
-                i.consume_key(Modifiers::NONE, Key::ArrowRight),
-                i.consume_key(Modifiers::NONE, Key::T),
-            )
+            let step = |i: &mut egui::InputState, key| !pinned && i.consume_key(Modifiers::NONE, key);
+            (step(i, Key::ArrowLeft), step(i, Key::ArrowRight), i.consume_key(Modifiers::NONE, Key::T))
         });
         if let Some(set) = app.samples.as_mut() {
             let mut changed = false;
@@ -47,7 +49,7 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
         }
     }
     // CNN: C runs it on the active image, B / M / S toggle its box, mask and saliency overlays.
-    if app.active.is_some() && !ctx.egui_wants_keyboard_input() {
+    if app.active.is_some() && !typing {
         let (c, b, m, s) = ctx.input_mut(|i| {
             (
                 i.consume_key(Modifiers::NONE, Key::C),
@@ -92,21 +94,13 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 {
                     app.command(Command::OpenRunDialog);
                 }
-                ui.menu_button("Open path", |ui| {
-                    ui.label("Path of a file, dataset folder or run folder to open:");
-                    let edit = ui.add(
-                        egui::TextEdit::singleline(&mut app.path_input)
-                            .hint_text("/path/to/image.tif")
-                            .desired_width(320.0),
-                    );
-                    let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                    if (ui.button("Open").clicked() || enter) && !app.path_input.trim().is_empty() {
-                        let path = std::path::PathBuf::from(app.path_input.trim());
-                        app.path_input.clear();
-                        app.command(Command::Open(vec![path]));
-                        ui.close();
-                    }
-                });
+                if ui
+                    .button("Open path…")
+                    .on_hover_text("heatscope's own file browser with a path field: works on any machine, with or without a desktop file dialog")
+                    .clicked()
+                {
+                    app.command(Command::OpenPath);
+                }
                 ui.menu_button("Open recent", |ui| {
                     if app.persisted.recent.is_empty() {
                         ui.weak("(none yet)");
@@ -145,8 +139,9 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     });
 }
 
-/// Keyboard and mouse help shown in the View menu and the empty view.
-pub const VIEW_KEYS: [(&str, &str); 11] = [
+/// Keyboard and mouse help shown in the View menu and the empty view: every shortcut the app has.
+/// None acts while a text field has the keyboard.
+pub const VIEW_KEYS: [(&str, &str); 15] = [
     ("drag", "pan"),
     ("wheel", "zoom at the cursor"),
     ("F", "fit the image"),
@@ -154,19 +149,30 @@ pub const VIEW_KEYS: [(&str, &str); 11] = [
     ("+ / -", "zoom in / out"),
     ("click", "pin the readout to a pixel"),
     ("arrows", "step the pinned pixel by one"),
-    ("Esc", "release the pinned pixel"),
+    ("Esc", "release the pinned pixel (or stop an answer)"),
+    ("Left / Right", "previous / next sample scene (when no pixel is pinned)"),
+    ("T", "sample: true / observed map"),
     ("PgUp / PgDn", "previous / next image"),
     ("C", "run the CNN on this image"),
     ("B / M / S", "CNN box / exceedance mask / saliency"),
+    ("Ctrl+O", "open files (the built-in browser without a desktop dialog)"),
+    ("Ctrl+W", "close the image"),
 ];
 
 pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     egui::Panel::bottom("status").show(ui, |ui| {
         ui.horizontal(|ui| {
-            if let Some(last) = app.messages.last() {
-                let color = if last.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
-                ui.label(RichText::new(&last.text).color(color));
-                if app.messages.len() > 1 {
+            if !app.messages.is_empty() {
+                match app.messages.iter().rev().find(|m| !m.settled) {
+                    Some(last) => {
+                        let color = if last.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+                        ui.label(RichText::new(&last.text).color(color));
+                    }
+                    None => {
+                        ui.weak("Ready");
+                    }
+                }
+                if app.messages.len() > 1 || app.messages.iter().all(|m| m.settled) {
                     ui.menu_button(format!("{} messages", app.messages.len()), |ui| {
                         egui::ScrollArea::vertical().max_height(300.0).show(ui, |ui| {
                             for m in app.messages.iter().rev() {

@@ -129,8 +129,6 @@ pub struct RunsState {
     pub live: Option<Live>,
     /// The folder the next run is kept in (empty: a default beside the app's settings).
     pub folder: String,
-    /// A folder dialog in flight.
-    dialog: Option<Receiver<Option<PathBuf>>>,
     /// The documents' `recorded` slots need filling again.
     dirty: bool,
 }
@@ -357,15 +355,6 @@ impl HeatscopeApp {
     /// Per frame: streamed answers in, folder dialog answers, and the documents' recorded answers.
     pub(super) fn update_runs(&mut self) {
         self.take_lines();
-        if let Some(rx) = &self.runs.dialog
-            && let Ok(picked) = rx.try_recv()
-        {
-            self.runs.dialog = None;
-            match picked {
-                Some(dir) => self.open_run(dir),
-                None => self.info("No run folder chosen. Without a desktop file dialog, type the run folder in File > Open path (a folder with summary.json opens as a run).".into()),
-            }
-        }
         if !self.runs.dirty {
             return;
         }
@@ -388,25 +377,6 @@ impl HeatscopeApp {
     /// A document opened or the dataset changed: fill the recorded slots again.
     pub(super) fn runs_changed(&mut self) {
         self.runs.dirty = true;
-    }
-
-    /// File > Open run…: ask the desktop for a folder on a named thread.
-    pub(super) fn open_run_dialog(&mut self, ctx: &egui::Context) {
-        if self.runs.dialog.is_some() {
-            return;
-        }
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new().name("heatscope-run-dialog".into()).spawn(move || {
-            let picked = rfd::FileDialog::new().set_title("Open a run folder").pick_folder();
-            // The app may have closed meanwhile; then nobody waits for the answer.
-            let _ = tx.send(picked);
-            ctx.request_repaint();
-        });
-        match spawned {
-            Ok(_) => self.runs.dialog = Some(rx),
-            Err(e) => self.error(format!("cannot start the folder dialog: {e}")),
-        }
     }
 }
 

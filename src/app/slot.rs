@@ -19,6 +19,8 @@ pub enum Key {
     Model(ModelKind),
     /// Reading a dataset manifest for the sample browser.
     Manifest,
+    /// Listing a folder for the built-in file browser.
+    Browse,
     /// Opening a run folder, or running a model over a dataset.
     Run(super::runs::RunJob),
 }

@@ -119,10 +119,16 @@ fn image_view(
 ) {
     let Some(loaded) = doc.loaded.clone() else { return };
     let raster = &loaded.raster;
+    // The image gets what is left after the colorbar's strip (right), the caption (under it, on a
+    // sample) and the readout: no overlay sits on the data.
     let full = ui.available_rect_before_wrap();
-    let image_rect =
-        Rect::from_min_max(full.min, egui::pos2(full.max.x, (full.max.y - READOUT_HEIGHT).max(full.min.y + 10.0)));
-    let readout_rect = Rect::from_min_max(egui::pos2(full.min.x, image_rect.max.y), full.max);
+    let bar_w = if doc.settings.rgb_mode { 0.0 } else { overlays::COLORBAR_WIDTH.min(full.width() / 4.0) };
+    let caption_h = if truth.is_some() { 22.0 } else { 0.0 };
+    let bottom = (full.max.y - READOUT_HEIGHT - caption_h).max(full.min.y + 10.0);
+    let image_rect = Rect::from_min_max(full.min, egui::pos2(full.max.x - bar_w, bottom));
+    let bar_rect = Rect::from_min_max(egui::pos2(image_rect.max.x, full.min.y), egui::pos2(full.max.x, bottom));
+    let caption_rect = Rect::from_min_max(egui::pos2(full.min.x, bottom), egui::pos2(full.max.x, bottom + caption_h));
+    let readout_rect = Rect::from_min_max(egui::pos2(full.min.x, caption_rect.max.y), full.max);
     let response = ui.allocate_rect(image_rect, Sense::click_and_drag());
     let ppp = ui.ctx().pixels_per_point();
     let view_px = [image_rect.width() * ppp, image_rect.height() * ppp];
@@ -147,7 +153,12 @@ fn image_view(
         }
     }
     let centre = [view_px[0] / 2.0, view_px[1] / 2.0];
+    // Keys typed into a text field are the field's, never the view's.
+    let typing = ui.ctx().egui_wants_keyboard_input();
     ui.input(|i| {
+        if typing {
+            return;
+        }
         use egui::Key;
         if i.key_pressed(Key::F) {
             *transform = ViewTransform::fit(size, view_px);
@@ -224,8 +235,9 @@ fn image_view(
     }
     if let Some(gt) = truth {
         overlays::ground_truth(&painter, image_rect, gt, |x, y| to_pt([x * w, y * h]));
+        overlays::caption(&ui.painter_at(caption_rect), caption_rect, gt);
     }
-    overlays::colorbar(&painter, image_rect, doc, raster.meta.unit.as_deref());
+    overlays::colorbar(&ui.painter_at(bar_rect), bar_rect, doc, raster.meta.unit.as_deref());
     if let Some((e, side)) = &gsd.crops {
         super::gsd::overlay(&painter, e, *side, |x, y| to_pt([x, y]));
     }
