@@ -321,6 +321,7 @@ fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<D
     let mut bands = vec![vec![0f32; w * h]; band_count];
     let mut dtype = None;
     let short = || IoError::corrupt(path, "a TIFF strip or tile decoded to less data than declared");
+    let mut buffer = tiff::decoder::DecodingResult::U8(Vec::new());
 
     for unit in 0..per_plane {
         let Some(rect) = Rect::of_chunk(unit, (tw as usize, th as usize), w, h) else {
@@ -330,14 +331,21 @@ fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<D
         let info = dec.image_coding_unit_layout(code).map_err(err)?;
         let decoded = info.sample_type.ok_or_else(|| IoError::unsupported(path, "TIFF sample type"))?;
         let t = *dtype.insert(sample_type(decoded, layout.bits));
-        let mut buf = vec![0u8; info.complete_len];
-        dec.read_coding_unit_bytes(code, &mut buf).map_err(err)?;
-        let row_stride = info.row_stride.map_or(0, |s| s.get());
-        let plane_stride = info.plane_stride.map_or(0, |s| s.get());
-        let planes = if layout.planar { info.planes.min(band_count) } else { 1 };
+        let planes = if layout.planar { band_count } else { 1 };
         for p in 0..planes {
             let (plane, spp) = if layout.planar { (Some(p), 1) } else { (None, band_count) };
-            let at = |r: usize| buf.get(p * plane_stride + r * row_stride..);
+            // Whole chunk rows (padding included) in one read: the crate's row-by-row path for
+            // clipped edge tiles stalls the LZW decoder on short rows ("no lzw end code found").
+            let row_bytes = (tw as usize)
+                .checked_mul(spp)
+                .and_then(|n| n.checked_mul(usize::from(layout.bits)))
+                .map(|n| n.div_ceil(8))
+                .ok_or_else(|| IoError::corrupt(path, "TIFF chunk rows overflow"))?;
+            let chunk = u32::try_from(unit + p * per_plane).map_err(|_| short())?;
+            dec.read_chunk_to_buffer(&mut buffer, chunk, row_bytes).map_err(err)?;
+            let buf = buffer.as_buffer(0);
+            let bytes = buf.as_bytes();
+            let at = |r: usize| bytes.get(r * row_bytes..);
             place(&mut bands, w, rect, plane, spp, |r, i| sample_at(t, layout.bits, at(r)?, i)).ok_or_else(short)?;
         }
     }
