@@ -11,7 +11,7 @@ use heatscope::io::{LoadOptions, load, load_bytes};
 use heatscope::types::Raster;
 
 /// File endings of images (label and text files are skipped).
-const IMAGE_ENDINGS: &[&str] = &[".tif", ".png", ".jpg", ".jpeg", ".npy", ".fits"];
+const IMAGE_ENDINGS: &[&str] = &[".tif", ".png", ".jpg", ".jpeg", ".jp2", ".npy", ".fits"];
 
 /// The data folder and its MANIFEST.tsv, or None after saying loudly why the test is skipped.
 fn manifest() -> Option<(PathBuf, String)> {

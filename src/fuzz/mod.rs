@@ -117,6 +117,11 @@ pub fn builtin_seeds(target: Target) -> Vec<Seed> {
             structure::npz_file("cube.npy", &npy_cube, false).map(|b| seed("stored.npz", b)),
         ],
         Target::Fits => vec![Some(seed("f32.fits", fits_seed(-32))), Some(seed("i16-blank.fits", fits_seed(16)))],
+        // Written by OpenJPEG (tools/make_jp2_fixtures.py): heatscope writes no JPEG 2000 itself.
+        Target::Jp2 => vec![
+            Some(seed("gray16.jp2", include_bytes!("seeds/gray16.jp2").to_vec())),
+            Some(seed("rgb8.j2k", include_bytes!("seeds/rgb8.j2k").to_vec())),
+        ],
         Target::Csv => vec![
             Some(seed("grid.csv", b"1,2,3\n4,5.5,-6\n7,8,9e3\n".to_vec())),
             Some(seed("grid.tsv", b"# comment\n0.5\t1\n2\tnan\n".to_vec())),

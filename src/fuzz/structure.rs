@@ -4,7 +4,8 @@
 //! counts, lying lengths, tables), TIFF directory entries (types, counts, values and offsets of the
 //! tags a reader trusts), NPY headers (shapes, dtypes, order, header lengths), NPZ archives (the
 //! member mutated as NPY, or the zip's own sizes, methods and CRCs), FITS cards (NAXIS, BITPIX,
-//! BSCALE, BLANK, END) and CSV text (cells, separators, ragged rows). Falls back to byte mutations
+//! BSCALE, BLANK, END), CSV text (cells, separators, ragged rows) and JPEG 2000 (the ihdr box's and
+//! the SIZ marker's sizes, box lengths, bytes of the codestream after its header). Falls back to byte mutations
 //! where the input does not parse. Pure functions; any thread.
 
 use std::io::{Cursor, Read, Write};
@@ -23,6 +24,7 @@ pub fn mutate(target: Target, data: &[u8], rng: &mut Rng) -> Vec<u8> {
         Target::Npz => npz(data, rng),
         Target::Fits => fits(data, rng),
         Target::Csv => Some(csv(data, rng)),
+        Target::Jp2 => jp2(data, rng),
     };
     out.unwrap_or_else(|| {
         let mut d = data.to_vec();
@@ -539,6 +541,52 @@ fn csv(data: &[u8], rng: &mut Rng) -> Vec<u8> {
     }
     let newline = if rng.chance(0.2) { "\r\n" } else { "\n" };
     lines.join(newline).into_bytes()
+}
+
+// ---------------------------------------------------------------- JPEG 2000
+
+/// One JPEG 2000 mutation: a size in the ihdr box or the SIZ marker, a box length, or the coded data.
+fn jp2(data: &[u8], rng: &mut Rng) -> Option<Vec<u8>> {
+    let mut d = data.to_vec();
+    let find = |pat: &[u8]| d.windows(pat.len()).position(|w| w == pat);
+    let siz = find(&[0xFF, 0x51]);
+    let ihdr = find(b"ihdr");
+    match rng.below(4) {
+        // ihdr: height, width (u32), components (u16), bits.
+        0 if ihdr.is_some() => {
+            let at = ihdr? + 4 + 4 * rng.below(2);
+            d.get_mut(at..at + 4)?.copy_from_slice(&interesting_size(rng).to_be_bytes());
+        }
+        // SIZ: Xsiz, Ysiz, offsets, tile sizes (u32 each from byte 6), or Csiz.
+        1 if siz.is_some() => {
+            let at = siz? + 6 + 4 * rng.below(8);
+            d.get_mut(at..at + 4)?.copy_from_slice(&interesting_size(rng).to_be_bytes());
+        }
+        // A box length (the first four bytes of a box whose type follows).
+        2 => {
+            let kinds: [&[u8]; 4] = [b"jp2h", b"jp2c", b"ihdr", b"colr"];
+            let at = find(kinds[rng.below(kinds.len())])?.checked_sub(4)?;
+            d.get_mut(at..at + 4)?.copy_from_slice(&interesting_size(rng).to_be_bytes());
+        }
+        // The coded data after the main header.
+        _ => {
+            let start = siz.map_or(0, |s| s + 40).min(d.len());
+            let tail = d.get_mut(start..)?;
+            generic_into(tail, rng);
+        }
+    }
+    Some(d)
+}
+
+/// Byte mutations in place, keeping the length.
+fn generic_into(bytes: &mut [u8], rng: &mut Rng) {
+    if bytes.is_empty() {
+        return;
+    }
+    for _ in 0..=rng.below(4) {
+        let i = rng.below(bytes.len());
+        bytes[i] = rng.next_u64() as u8;
+    }
 }
 
 #[cfg(test)]

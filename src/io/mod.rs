@@ -10,6 +10,7 @@ mod csv;
 mod error;
 mod fits;
 mod geotiff;
+mod jp2;
 mod npy;
 mod options;
 mod raster_image;
@@ -34,11 +35,12 @@ pub enum Format {
     Npz,
     Fits,
     Csv,
+    Jp2,
 }
 
 impl Format {
-    pub const ALL: [Format; 7] =
-        [Format::Png, Format::Jpeg, Format::Tiff, Format::Npy, Format::Npz, Format::Fits, Format::Csv];
+    pub const ALL: [Format; 8] =
+        [Format::Png, Format::Jpeg, Format::Tiff, Format::Npy, Format::Npz, Format::Fits, Format::Csv, Format::Jp2];
 
     /// Lower-case name, as `heatscope fuzz --format` takes it.
     pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Format {
             Self::Npz => "npz",
             Self::Fits => "fits",
             Self::Csv => "csv",
+            Self::Jp2 => "jp2",
         }
     }
 
@@ -73,6 +76,7 @@ impl Format {
             "npz" => Self::Npz,
             "fits" | "fit" | "fts" => Self::Fits,
             "csv" | "tsv" | "txt" => Self::Csv,
+            "jp2" | "j2k" | "j2c" | "jpx" | "jpf" => Self::Jp2,
             _ => return None,
         })
     }
@@ -80,7 +84,7 @@ impl Format {
 
 /// File extensions offered in the open dialog.
 pub const EXTENSIONS: &[&str] =
-    &["tif", "tiff", "png", "jpg", "jpeg", "npy", "npz", "fits", "fit", "fts", "csv", "tsv", "txt"];
+    &["tif", "tiff", "png", "jpg", "jpeg", "jp2", "j2k", "npy", "npz", "fits", "fit", "fts", "csv", "tsv", "txt"];
 
 /// Guess the format from the first bytes, then from the extension.
 pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
@@ -105,6 +109,9 @@ pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
     }
     if head.starts_with(b"SIMPLE  =") {
         return Some(Format::Fits);
+    }
+    if jp2::is_jp2(head) {
+        return Some(Format::Jp2);
     }
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
@@ -149,7 +156,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raste
     let head = &bytes[..bytes.len().min(16)];
     let format = detect(path, head).ok_or_else(|| IoError::Unsupported {
         path: path.to_path_buf(),
-        what: "unknown file type (not PNG, JPEG, TIFF, NPY, NPZ, FITS or CSV)".into(),
+        what: "unknown file type (not PNG, JPEG, TIFF, JPEG 2000, NPY, NPZ, FITS or CSV)".into(),
     })?;
     let mut raster = match format {
         Format::Png | Format::Jpeg => raster_image::read(path, bytes, format, opts),
@@ -158,6 +165,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raste
         Format::Npz => npy::read_npz(path, bytes, opts),
         Format::Fits => fits::read(path, bytes, opts),
         Format::Csv => csv::read(path, bytes, opts),
+        Format::Jp2 => jp2::read(path, bytes, opts),
     }?;
     raster.meta.path = path.to_path_buf();
     Ok(raster)

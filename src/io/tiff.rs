@@ -69,6 +69,13 @@ impl Layout {
 }
 
 /// Reads the first image of a TIFF.
+/// The georeferencing of an embedded TIFF (GeoJP2's degenerate GeoTIFF) applied to a `w` x `h` image.
+pub(super) fn embedded_georef(bytes: &[u8], w: usize, h: usize) -> Option<geotiff::Georef> {
+    let mut dec = Decoder::new(std::io::Cursor::new(bytes)).ok()?;
+    let tags = GeoTags::read(&mut dec);
+    (!tags.is_empty()).then(|| geotiff::georeference(&tags, w, h))
+}
+
 pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
     let open = |source| Decoder::new(source).map_err(|e| tiff_error(path, e)).map(|d| d.with_limits(limits(opts)));
     let mut dec = open(Overlay::plain(bytes))?;
