@@ -431,13 +431,13 @@ mod tests {
         std::fs::create_dir(dir.path().join("a-dataset")).expect("dir");
         std::fs::write(dir.path().join("a-dataset/manifest.jsonl"), "").expect("file");
         std::fs::write(dir.path().join("image.TIF"), [0u8; 10]).expect("file");
-        std::fs::write(dir.path().join("notes.txt"), "x").expect("file");
+        std::fs::write(dir.path().join("notes.md"), "x").expect("file");
         let l = list(dir.path()).expect("listing");
         let names: Vec<&str> = l.entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["a-dataset", "b-folder", "image.TIF", "notes.txt"]);
+        assert_eq!(names, ["a-dataset", "b-folder", "image.TIF", "notes.md"]);
         assert!(l.entries[0].openable_dir && !l.entries[1].openable_dir);
         assert_eq!(l.entries[2].bytes, 10);
-        assert!(readable("image.TIF") && !readable("notes.txt"));
+        assert!(readable("image.TIF") && readable("grid.txt") && !readable("notes.md"));
         let e = list(&dir.path().join("missing")).expect_err("no folder");
         assert!(e.contains("missing"), "{e}");
         assert_eq!(size_text(1536), "1.5 KiB");

@@ -216,7 +216,18 @@ pub fn images_panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
         let mut commands = Vec::new();
         egui::ScrollArea::vertical().id_salt("image list").max_height(220.0).show(ui, |ui| {
             for doc in &app.docs {
-                ui.horizontal(|ui| {
+                // Right to left: the close button always shows; a long name is cut to the room left.
+                let row = egui::vec2(ui.available_width(), ui.spacing().interact_size.y);
+                ui.allocate_ui_with_layout(row, egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.small_button("×").on_hover_text("Close this image").clicked() {
+                        commands.push(Command::Close(doc.id));
+                    }
+                    if let DocStatus::Loading { fraction, .. } = doc.status {
+                        if ui.small_button("cancel").clicked() {
+                            commands.push(Command::CancelLoad(doc.id));
+                        }
+                        ui.add(egui::ProgressBar::new(fraction).desired_width(50.0));
+                    }
                     let selected = app.active == Some(doc.id);
                     let label = match &doc.status {
                         DocStatus::Failed(_) => {
@@ -224,19 +235,13 @@ pub fn images_panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                         }
                         _ => RichText::new(doc.name()),
                     };
-                    let r = ui.selectable_label(selected, label).on_hover_text(doc.path.display().to_string());
-                    if r.clicked() {
-                        commands.push(Command::Select(doc.id));
-                    }
-                    if let DocStatus::Loading { fraction, .. } = doc.status {
-                        ui.add(egui::ProgressBar::new(fraction).desired_width(50.0));
-                        if ui.small_button("cancel").clicked() {
-                            commands.push(Command::CancelLoad(doc.id));
+                    ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                        let button = egui::Button::selectable(selected, label).truncate();
+                        let r = ui.add(button).on_hover_text(doc.path.display().to_string());
+                        if r.clicked() {
+                            commands.push(Command::Select(doc.id));
                         }
-                    }
-                    if ui.small_button("×").on_hover_text("Close this image").clicked() {
-                        commands.push(Command::Close(doc.id));
-                    }
+                    });
                 });
             }
         });

@@ -33,7 +33,8 @@ impl Default for DisplaySettings {
             lo: [0.0; 3],
             hi: [1.0; 3],
             bilinear: false,
-            nan_color: [255, 0, 255, 255],
+            // A muted slate: apart from every colormap's hues without shouting (was magenta).
+            nan_color: [60, 64, 82, 255],
         }
     }
 }
