@@ -206,6 +206,18 @@ fn range_controls(ui: &mut egui::Ui, doc: &mut Document, slot: usize) {
     };
     // Histogram of raw values around the current limits; drag on it to move the nearer limit.
     let db = doc.settings.scale == Scale::Db;
+    if db && stats.min <= 0.0 {
+        // 10 log10 of a value at or below zero does not exist: those pixels show as nodata.
+        let lost = stats.count_at_most(0.0);
+        #[allow(clippy::cast_precision_loss)]
+        let share = 100.0 * lost as f64 / stats.count.max(1) as f64;
+        ui.label(
+            RichText::new(format!(
+                "dB scale: {share:.1} % of the pixels are 0 or negative and have no dB value; they show in the nodata colour. Values already in dB want the linear scale."
+            ))
+            .color(ui.visuals().warn_fg_color),
+        );
+    }
     let to_raw = |a: f32| if db { 10f32.powf(a / 10.0) } else { a };
     let (rlo, rhi) = (to_raw(doc.settings.lo[slot]), to_raw(doc.settings.hi[slot]));
     let pad = (rhi - rlo).abs() * 0.25;
@@ -227,6 +239,13 @@ fn range_controls(ui: &mut egui::Ui, doc: &mut Document, slot: usize) {
         .allow_double_click_reset(false)
         .show_y(false)
         .y_axis_label("log10(1+n)")
+        // Round values three or so apart (the plot labels marks at least 60 points apart), so the
+        // axis always has several labels.
+        .x_grid_spacer(|input| {
+            let (values, step) = super::overlays::round_values(input.bounds.0, input.bounds.1, 3);
+            values.into_iter().map(|value| egui_plot::GridMark { value, step_size: step }).collect()
+        })
+        .x_axis_formatter(|mark, _| super::overlays::round_label(mark.value, mark.step_size))
         .show(ui, |p| {
             p.bar_chart(BarChart::new("pixels", bars).color(Color32::from_gray(150)));
             p.vline(VLine::new("lo", f64::from(rlo)).color(Color32::from_rgb(80, 160, 255)));

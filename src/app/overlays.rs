@@ -146,6 +146,23 @@ pub fn ticks(lo: f32, hi: f32, scale: Scale) -> Vec<(f32, String)> {
     out
 }
 
+/// Round values (steps of 1, 2 or 5 x 10^k, about `count` of them) between `a` and `b`, with the step.
+pub fn round_values(a: f64, b: f64, count: usize) -> (Vec<f64>, f64) {
+    let (a, b) = (a.min(b), a.max(b));
+    if !(a.is_finite() && b.is_finite()) || b <= a {
+        return (Vec::new(), 1.0);
+    }
+    let step = nice_step((b - a) / count.max(1) as f64);
+    let first = (a / step).ceil() as i64;
+    let last = (b / step).floor() as i64;
+    ((first..=last.min(first + 50)).map(|k| k as f64 * step).collect(), step)
+}
+
+/// A round value's label, as many decimals as its step needs.
+pub fn round_label(v: f64, step: f64) -> String {
+    tick_label(v, step)
+}
+
 /// 1, 2 or 5 x 10^k at least `raw`.
 fn nice_step(raw: f64) -> f64 {
     if raw <= 0.0 || !raw.is_finite() {
@@ -248,5 +265,8 @@ mod tests {
         assert!(t.len() >= 3 && t.iter().any(|(p, _)| *p > 0.1 && *p < 0.6), "the stretched end has ticks: {t:?}");
         assert_eq!(ticks(3.0, 3.0, Scale::Linear), vec![(0.5, "3".to_string())]);
         assert!(ticks(f32::NAN, 1.0, Scale::Linear).is_empty());
+        // The histogram's axis: about three round values across what it shows.
+        assert_eq!(round_values(-3.0, 250.0, 3), (vec![0.0, 100.0, 200.0], 100.0));
+        assert_eq!(round_label(0.30000000000000004, 0.1), "0.3");
     }
 }

@@ -11,8 +11,8 @@ use crate::render::callback::{ImageCallback, paint_image};
 use crate::render::colormap::{lut_index, stretch};
 use crate::render::{ViewTransform, ViewUniform};
 
-/// Height of the readout strip under the image, in points.
-const READOUT_HEIGHT: f32 = 40.0;
+/// Height of the readout strip under the image, in points: room for three lines: the pixel, its size and map or sky coordinates (which wrap for long CRS names).
+const READOUT_HEIGHT: f32 = 58.0;
 
 pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) {
     let truth = app.ground_truth();

@@ -58,6 +58,11 @@ impl BandStats {
     /// Exact quantile of the valid values (`q` in [0, 1], clamped), numpy's default 'linear'
     /// method: the value at fractional rank `q * (count - 1)`, interpolated between neighbours.
     /// NaN when `count == 0` or `q` is NaN.
+    /// How many valid values are at most `x`.
+    pub fn count_at_most(&self, x: f64) -> usize {
+        self.sorted.count_at_most(x)
+    }
+
     pub fn quantile(&self, q: f64) -> f32 {
         self.sorted.quantile(q)
     }
