@@ -82,3 +82,21 @@ fn an_output_larger_than_the_gpu_allows_is_refused_with_the_width_that_fits() {
         heatscope(&["render", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--width", &widest.to_string()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn a_broken_tour_is_refused_before_any_window_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let tour = dir.path().join("tour.json");
+    std::fs::write(&tour, "{\"steps\": [{\"file\": \"a.tif\", \"overlays\": [\"glow\"]}]}").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heatscope")).arg("--tour").arg(&tour).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("tour.json: step 1: unknown overlay \"glow\""), "{err}");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heatscope"))
+        .arg("--tour")
+        .arg(dir.path().join("missing.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read the tour"));
+}

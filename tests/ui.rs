@@ -889,3 +889,43 @@ fn without_a_desktop_dialog_files_folders_and_recent_files_open_from_inside_the_
     settle_samples(&mut h);
     assert!(h.state().samples.is_some());
 }
+
+#[test]
+fn the_sample_tour_presents_each_step_with_its_overlays_and_question() {
+    let Some(mut h) = harness(vec![]) else { return };
+    settle_samples(&mut h);
+    h.get_by_label("View").click();
+    h.run_steps(2);
+    h.get_by_label("Start the sample tour").click();
+    step_until(&mut h, "the first step did not show its scene", |app| {
+        app.presenting && app.active_doc().is_some_and(|d| d.path.ends_with("scenes/leo-urban-00000/observed.npy"))
+    });
+    // Presenting (from the next frame on): larger, no image list, no Display section; the models'
+    // results stay.
+    h.run_steps(2);
+    assert_eq!(h.ctx.zoom_factor(), heatscope::app::tour::PRESENTATION_ZOOM);
+    assert!(h.query_by_label("Images").is_none() && h.query_by_label("Display").is_none());
+    h.get_by_label_contains("heatscope in five steps: 1 / 5");
+    // The step's question is the scene's severity question, asked and answered.
+    step_until(&mut h, "the step's question was not answered", |app| {
+        let path = app.active_doc().map(|d| d.path.clone());
+        path.and_then(|p| app.chat.histories.get(&p).and_then(|t| t.last().cloned())).is_some_and(|t| {
+            t.record.as_ref().is_some_and(|r| r.kind.name() == "severity") && t.status != TurnStatus::Streaming
+        })
+    });
+    // Right: step 2, another scene with the mask on.
+    h.key_press(egui::Key::ArrowRight);
+    step_until(&mut h, "step 2 did not show", |app| {
+        app.active_doc().is_some_and(|d| d.path.ends_with("scenes/leo-urban-00001/observed.npy"))
+    });
+    assert!(h.state().persisted.cnn.show_mask && h.state().persisted.cnn.show_box);
+    // Left goes back; P leaves presentation mode.
+    h.key_press(egui::Key::ArrowLeft);
+    step_until(&mut h, "back to step 1", |app| {
+        app.active_doc().is_some_and(|d| d.path.ends_with("scenes/leo-urban-00000/observed.npy"))
+    });
+    h.key_press(egui::Key::P);
+    h.run_steps(3);
+    assert!(!h.state().presenting);
+    assert_eq!(h.ctx.zoom_factor(), 1.0);
+}

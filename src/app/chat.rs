@@ -253,7 +253,7 @@ fn token_colour(logprob: Option<f32>) -> Color32 {
 }
 
 /// Start asking about the active image.
-fn ask(app: &mut HeatscopeApp) {
+pub(super) fn ask(app: &mut HeatscopeApp) {
     let Some(backend) = app.chat.vlm.ready() else { return };
     let backend = Arc::clone(backend);
     let Some(doc) = app.active_doc() else { return };

@@ -20,6 +20,9 @@ pub fn show(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             super::gsd::panel(app, ui);
             super::cnn::panel(app, ui);
             super::chat::panel(app, ui);
+            if app.presenting {
+                return;
+            }
             egui::CollapsingHeader::new(RichText::new("Display").heading())
                 .id_salt("display section")
                 .default_open(true)

@@ -13,6 +13,7 @@ mod panels;
 pub mod runs;
 mod samples;
 pub mod slot;
+pub mod tour;
 mod viewer;
 
 use std::collections::HashMap;
@@ -73,6 +74,8 @@ pub struct AppOptions {
     /// File the chat histories are kept in between runs (written after every answer); `None` keeps
     /// them in memory only (tests).
     pub chat_store: Option<PathBuf>,
+    /// A tour to start with (`heatscope --tour FILE`).
+    pub tour: Option<PathBuf>,
 }
 
 /// How many recent files the File menu keeps.
@@ -109,6 +112,14 @@ pub enum Command {
     Message(String),
     /// Run the chosen model over the dataset browsed, in the background.
     StartRun,
+    /// Presentation mode on or off (P).
+    TogglePresentation,
+    /// Start the bundled tour over the bundled samples.
+    StartSampleTour,
+    /// End the tour being given.
+    EndTour,
+    /// Walk the tour: +1 the next step, -1 the previous one.
+    TourStep(i32),
     /// Ask for a run folder to show (File > Open run…).
     OpenRunDialog,
 }
@@ -144,6 +155,10 @@ pub struct HeatscopeApp {
     pub runs: runs::RunsState,
     /// The CNN's folder (None: the bundled model), for the identity of the runs it makes.
     cnn_dir: Option<PathBuf>,
+    /// Presentation mode: the image and the models' results only, at a larger UI scale.
+    pub presenting: bool,
+    /// The tour being given, if any.
+    pub tour: Option<tour::Tour>,
     /// UI-thread time per frame (status bar).
     pub frames: FrameMeter,
 }
@@ -201,6 +216,8 @@ impl HeatscopeApp {
             gsd: GsdState::default(),
             runs: runs::RunsState::default(),
             cnn_dir: options.cnn_dir.clone(),
+            presenting: false,
+            tour: None,
             frames: FrameMeter::default(),
         };
         app.load_model(ModelKind::Gsd, gsd::load_job());
@@ -214,8 +231,14 @@ impl HeatscopeApp {
             }
             app.chat.store = Some(store);
         }
-        let files = if files.is_empty() { samples::bundled_samples() } else { files };
+        let files = if files.is_empty() && options.tour.is_none() { samples::bundled_samples() } else { files };
         app.open(files);
+        if let Some(path) = &options.tour {
+            match tour::read(path) {
+                Ok(t) => app.start_tour(&cc.egui_ctx, t),
+                Err(why) => app.error(why),
+            }
+        }
         Ok(app)
     }
 
@@ -589,6 +612,25 @@ impl HeatscopeApp {
                 Command::RunCnn => self.run_cnn(),
                 Command::Message(text) => self.error(text),
                 Command::StartRun => self.start_run(),
+                Command::TogglePresentation => self.set_presenting(ctx, !self.presenting),
+                Command::StartSampleTour => match tour::bundled_path().map(|p| tour::read(&p)) {
+                    Some(Ok(t)) => self.start_tour(ctx, t),
+                    Some(Err(why)) => self.error(why),
+                    None => self.error("the bundled tour (assets/tours/samples.json) is not installed".into()),
+                },
+                Command::EndTour => {
+                    self.tour = None;
+                    self.set_presenting(ctx, false);
+                }
+                Command::TourStep(delta) => {
+                    if let Some(t) = &self.tour {
+                        let n = t.steps.len() as i64;
+                        let next = (t.current as i64 + i64::from(delta)).clamp(0, n - 1) as usize;
+                        if next != t.current {
+                            self.go_step(next);
+                        }
+                    }
+                }
                 Command::OpenRunDialog => self.choose(ctx, file_browser::Purpose::RunFolder),
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
@@ -640,6 +682,7 @@ impl eframe::App for HeatscopeApp {
             }
         }
         self.update_runs();
+        self.update_tour();
         self.request_stats();
         self.request_cnn();
         self.request_gsd();
@@ -652,8 +695,11 @@ impl eframe::App for HeatscopeApp {
         panels::shortcuts(self, &ctx);
         panels::menu_bar(self, ui);
         panels::status_bar(self, ui);
-        if self.persisted.show_side_panels {
-            panels::images_panel(self, ui);
+        if self.persisted.show_side_panels || self.presenting {
+            // Presenting: the image and the models' results only.
+            if !self.presenting {
+                panels::images_panel(self, ui);
+            }
             display_panel::show(self, ui);
         }
         viewer::central(self, ui, self.srgb_target);

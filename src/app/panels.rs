@@ -15,6 +15,23 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     let prev = KeyboardShortcut::new(Modifiers::NONE, Key::PageUp);
     // Keys typed into a text field are the field's; only Ctrl shortcuts act then.
     let typing = ctx.egui_wants_keyboard_input();
+    // Presentation mode (P); with a tour, Right / Left walk its steps.
+    let (toggle, fwd, back) = ctx.input_mut(|i| {
+        if typing {
+            return (false, false, false);
+        }
+        let toggle = i.consume_key(Modifiers::NONE, Key::P);
+        let touring = app.tour.is_some() && app.presenting;
+        let fwd = touring && i.consume_key(Modifiers::NONE, Key::ArrowRight);
+        let back = touring && i.consume_key(Modifiers::NONE, Key::ArrowLeft);
+        (toggle, fwd, back)
+    });
+    if toggle {
+        app.command(Command::TogglePresentation);
+    }
+    if fwd || back {
+        app.command(Command::TourStep(if fwd { 1 } else { -1 }));
+    }
     let (o, w, n, p) = ctx.input_mut(|i| {
         let plain = |i: &mut egui::InputState, s| !typing && i.consume_shortcut(s);
         (i.consume_shortcut(&open), i.consume_shortcut(&close), plain(i, &next), plain(i, &prev))
@@ -129,6 +146,26 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             ui.menu_button("View", |ui| {
                 ui.checkbox(&mut app.persisted.show_side_panels, "Side panels")
                     .on_hover_text("Image list, info and display controls");
+                let mut presenting = app.presenting;
+                if ui
+                    .checkbox(&mut presenting, "Presentation mode (P)")
+                    .on_hover_text("The image and the models' results only, larger, for a projector")
+                    .changed()
+                {
+                    app.command(Command::TogglePresentation);
+                }
+                if ui
+                    .button("Start the sample tour")
+                    .on_hover_text("Five steps over the bundled samples: Right / Left walk them (heatscope --tour FILE opens your own)")
+                    .clicked()
+                {
+                    app.command(Command::StartSampleTour);
+                    ui.close();
+                }
+                if app.tour.is_some() && ui.button("End the tour").clicked() {
+                    app.command(Command::EndTour);
+                    ui.close();
+                }
                 ui.separator();
                 ui.label(RichText::new("In the image:").strong());
                 for (keys, what) in VIEW_KEYS {
@@ -141,7 +178,7 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
 
 /// Keyboard and mouse help shown in the View menu and the empty view: every shortcut the app has.
 /// None acts while a text field has the keyboard.
-pub const VIEW_KEYS: [(&str, &str); 15] = [
+pub const VIEW_KEYS: [(&str, &str); 16] = [
     ("drag", "pan"),
     ("wheel", "zoom at the cursor"),
     ("F", "fit the image"),
@@ -157,11 +194,17 @@ pub const VIEW_KEYS: [(&str, &str); 15] = [
     ("B / M / S", "CNN box / exceedance mask / saliency"),
     ("Ctrl+O", "open files (the built-in browser without a desktop dialog)"),
     ("Ctrl+W", "close the image"),
+    ("P", "presentation mode (with a tour, Left / Right walk its steps)"),
 ];
 
 pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     egui::Panel::bottom("status").show(ui, |ui| {
         ui.horizontal(|ui| {
+            if let Some(caption) = app.tour_caption() {
+                ui.label(RichText::new(caption).strong())
+                    .on_hover_text("Right / Left: next / previous step; View > End the tour");
+                ui.separator();
+            }
             if !app.messages.is_empty() {
                 match app.messages.iter().rev().find(|m| !m.settled) {
                     Some(last) => {

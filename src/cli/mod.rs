@@ -43,6 +43,10 @@ pub struct Cli {
     /// Environment variable with the server's API key (with --vlm-url).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub vlm_api_key_env: String,
+    /// Start a tour: a JSON list of steps (a file or a dataset scene, a question, the overlays),
+    /// walked with Right / Left in presentation mode. The README shows how to write one.
+    #[arg(long, value_name = "FILE")]
+    pub tour: Option<PathBuf>,
     /// Most memory one file may take to open (every copy a load makes counted), e.g. 8G or 512M;
     /// larger files are refused with a message. Default: a quarter of this machine's memory.
     #[arg(long, value_name = "SIZE", global = true, value_parser = crate::io::parse_size)]
@@ -121,7 +125,15 @@ pub fn main() -> ExitCode {
                 },
                 (None, None) => crate::backend::VlmSource::Bundled,
             };
-            crate::app::run(cli.files, crate::app::AppOptions { cnn_dir: cli.cnn_model, vlm, chat_store: None })
+            // A broken tour is a start-up error with its reason, before any window opens.
+            match cli.tour.as_deref().map(crate::app::tour::read) {
+                Some(Err(why)) => Err(anyhow::Error::msg(why)),
+                _ => {
+                    let options =
+                        crate::app::AppOptions { cnn_dir: cli.cnn_model, vlm, chat_store: None, tour: cli.tour };
+                    crate::app::run(cli.files, options)
+                }
+            }
         }
     };
     if std::env::var_os(bench_memory::REPORT_PEAK_ENV).is_some()
