@@ -628,3 +628,28 @@ fn real_spectrum_npy_arrays() {
         assert!(r.bands[0].iter().all(|v| v.is_finite()), "{name}");
     }
 }
+
+#[test]
+fn the_parkes_dynamic_spectrum_reads_with_its_time_and_frequency_axes() {
+    let Some(root) = common::real_data() else { return };
+    let dir = root.join("spectrum/parkes_J0437_dynspec");
+    let text = heatscope::io::load(&dir.join("p111220_084944.rf.pcm.dynspec"), &LoadOptions::default()).unwrap();
+    assert_eq!((text.width, text.height), (121, 512));
+    let a = text.meta.axes.clone().expect("axes");
+    // 1581.6 -> 1182.4 MHz down the rows, -0.781 MHz a channel; sub-integrations ~0.53 min apart.
+    assert!((a.y.at(0.0) - 1581.609).abs() < 1e-3 && (a.y.at(511.0) - 1182.390).abs() < 1e-3, "{a:?}");
+    assert!((a.y.step + 0.781).abs() < 1e-3 && (a.x.step - 0.532).abs() < 0.01, "{a:?}");
+    // The same samples as the float32 array converted from it (flagged zeros are nodata here).
+    let npy = heatscope::io::load(&dir.join("p111220_084944_flux_freq_x_time.npy"), &LoadOptions::default()).unwrap();
+    assert_eq!((npy.width, npy.height), (121, 512));
+    let mut compared = 0;
+    for (t, n) in text.bands[0].iter().zip(&npy.bands[0]) {
+        if t.is_finite() {
+            assert!((t - n).abs() <= 1e-6 * n.abs().max(1.0), "{t} vs {n}");
+            compared += 1;
+        } else {
+            assert_eq!(*n, 0.0);
+        }
+    }
+    assert!(compared > 40_000, "{compared}");
+}

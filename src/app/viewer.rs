@@ -320,6 +320,11 @@ fn readout(
     if let Some((ra, dec)) = raster.meta.wcs.as_ref().and_then(|w| w.world(col as f64, row as f64)) {
         second += &format!("   RA, Dec {}", crate::types::sexagesimal(ra, dec));
     }
+    // A spectrogram's physical axes (a dynamic spectrum: time across, frequency down).
+    if let Some(a) = &raster.meta.axes {
+        let (x, y) = (a.x.at(col as f64), a.y.at(row as f64));
+        second += &format!("   {} {} {}, {} {} {}", a.x.name, fmt_num(x), a.x.unit, a.y.name, fmt_num(y), a.y.unit);
+    }
     ui.horizontal(|ui| {
         if let Some(c) = swatch {
             let (r, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());

@@ -11,7 +11,7 @@ use crate::fuzz::{Campaign, Target, parse_target, run_campaign};
 
 #[derive(Debug, clap::Args)]
 pub struct FuzzArgs {
-    /// Formats to fuzz: all, or a comma-separated list of png, jpeg, tiff, npy, npz, fits, csv, jp2.
+    /// Formats to fuzz: all, or a comma-separated list of png, jpeg, tiff, npy, npz, fits, csv, jp2, dynspec.
     #[arg(long, default_value = "all")]
     pub format: String,
     /// Mutants per format.

@@ -122,6 +122,12 @@ pub fn builtin_seeds(target: Target) -> Vec<Seed> {
             Some(seed("gray16.jp2", include_bytes!("seeds/gray16.jp2").to_vec())),
             Some(seed("rgb8.j2k", include_bytes!("seeds/rgb8.j2k").to_vec())),
         ],
+        Target::Dynspec => vec![Some(seed(
+            "tiny.dynspec",
+            b"# Dynamic spectrum computed by psrflux\n# Flux units: ReferenceFluxDensity\n# MJD0: 55915.36\n\
+              0 0 0.2 1581.6 1.5 0\n0 1 0.2 1580.8 0 0\n1 0 0.7 1581.6 3.0 0\n1 1 0.7 1580.8 4.0 0\n"
+                .to_vec(),
+        ))],
         Target::Csv => vec![
             Some(seed("grid.csv", b"1,2,3\n4,5.5,-6\n7,8,9e3\n".to_vec())),
             Some(seed("grid.tsv", b"# comment\n0.5\t1\n2\tnan\n".to_vec())),

@@ -25,6 +25,8 @@ pub fn mutate(target: Target, data: &[u8], rng: &mut Rng) -> Vec<u8> {
         Target::Fits => fits(data, rng),
         Target::Csv => Some(csv(data, rng)),
         Target::Jp2 => jp2(data, rng),
+        // Text lines like CSV: cells, separators and ragged rows.
+        Target::Dynspec => Some(csv(data, rng)),
     };
     out.unwrap_or_else(|| {
         let mut d = data.to_vec();

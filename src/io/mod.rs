@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod checksum;
 mod csv;
+mod dynspec;
 mod error;
 mod fits;
 mod geotiff;
@@ -36,11 +37,21 @@ pub enum Format {
     Fits,
     Csv,
     Jp2,
+    Dynspec,
 }
 
 impl Format {
-    pub const ALL: [Format; 8] =
-        [Format::Png, Format::Jpeg, Format::Tiff, Format::Npy, Format::Npz, Format::Fits, Format::Csv, Format::Jp2];
+    pub const ALL: [Format; 9] = [
+        Format::Png,
+        Format::Jpeg,
+        Format::Tiff,
+        Format::Npy,
+        Format::Npz,
+        Format::Fits,
+        Format::Csv,
+        Format::Jp2,
+        Format::Dynspec,
+    ];
 
     /// Lower-case name, as `heatscope fuzz --format` takes it.
     pub fn name(self) -> &'static str {
@@ -53,6 +64,7 @@ impl Format {
             Self::Fits => "fits",
             Self::Csv => "csv",
             Self::Jp2 => "jp2",
+            Self::Dynspec => "dynspec",
         }
     }
 
@@ -77,14 +89,17 @@ impl Format {
             "fits" | "fit" | "fts" => Self::Fits,
             "csv" | "tsv" | "txt" => Self::Csv,
             "jp2" | "j2k" | "j2c" | "jpx" | "jpf" => Self::Jp2,
+            "dynspec" => Self::Dynspec,
             _ => return None,
         })
     }
 }
 
 /// File extensions offered in the open dialog.
-pub const EXTENSIONS: &[&str] =
-    &["tif", "tiff", "png", "jpg", "jpeg", "jp2", "j2k", "npy", "npz", "fits", "fit", "fts", "csv", "tsv", "txt"];
+pub const EXTENSIONS: &[&str] = &[
+    "tif", "tiff", "png", "jpg", "jpeg", "jp2", "j2k", "npy", "npz", "fits", "fit", "fts", "csv", "tsv", "txt",
+    "dynspec",
+];
 
 /// Guess the format from the first bytes, then from the extension.
 pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
@@ -113,10 +128,14 @@ pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
     if jp2::is_jp2(head) {
         return Some(Format::Jp2);
     }
+    if dynspec::is_dynspec(head) {
+        return Some(Format::Dynspec);
+    }
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
         "csv" | "tsv" | "txt" => Some(Format::Csv),
         "fits" | "fit" | "fts" => Some(Format::Fits),
+        "dynspec" => Some(Format::Dynspec),
         _ => None,
     }
 }
@@ -156,7 +175,8 @@ pub fn load_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raste
     let head = &bytes[..bytes.len().min(16)];
     let format = detect(path, head).ok_or_else(|| IoError::Unsupported {
         path: path.to_path_buf(),
-        what: "unknown file type (not PNG, JPEG, TIFF, JPEG 2000, NPY, NPZ, FITS or CSV)".into(),
+        what: "unknown file type (not PNG, JPEG, TIFF, JPEG 2000, NPY, NPZ, FITS, CSV or a psrflux dynamic spectrum)"
+            .into(),
     })?;
     let mut raster = match format {
         Format::Png | Format::Jpeg => raster_image::read(path, bytes, format, opts),
@@ -166,6 +186,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raste
         Format::Fits => fits::read(path, bytes, opts),
         Format::Csv => csv::read(path, bytes, opts),
         Format::Jp2 => jp2::read(path, bytes, opts),
+        Format::Dynspec => dynspec::read(path, bytes, opts),
     }?;
     raster.meta.path = path.to_path_buf();
     Ok(raster)

@@ -9,5 +9,5 @@ pub use qa::{
     EVIDENCE, Level, MITIGATIONS, NO_REGION, Prediction, QaRecord, QuestionKind, REGIONS, SEVERITY_CLASSES, SOURCES,
     ScenePaths, Split, box_answer, concepts_in, parse_box_answer,
 };
-pub use raster::{Beam, GeoTransform, PixelSize, PixelUnit, Raster, RasterMeta, SampleType};
+pub use raster::{Axes, Axis, Beam, GeoTransform, PixelSize, PixelUnit, Raster, RasterMeta, SampleType};
 pub use wcs::{CelestialWcs, Projection, sexagesimal};

@@ -140,8 +140,33 @@ pub struct RasterMeta {
     pub beam: Option<Beam>,
     /// Sky coordinates (FITS images with a TAN, SIN or NCP projection).
     pub wcs: Option<super::CelestialWcs>,
+    /// Physical axes of a spectrogram-like raster (a dynamic spectrum: time across, frequency down).
+    pub axes: Option<Axes>,
     /// Anything the loader wants the user to know (e.g. "complex samples shown as magnitude").
     pub notes: Vec<String>,
+}
+
+/// One physical axis of a raster: the value at pixel centre `i` is `start + step * i`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axis {
+    pub name: String,
+    pub unit: String,
+    pub start: f64,
+    pub step: f64,
+}
+
+impl Axis {
+    /// The axis value at (fractional) pixel index `i`.
+    pub fn at(&self, i: f64) -> f64 {
+        self.start + self.step * i
+    }
+}
+
+/// The axes across (x, columns) and down (y, rows).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axes {
+    pub x: Axis,
+    pub y: Axis,
 }
 
 /// An image as f32 bands plus metadata.
