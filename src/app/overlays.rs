@@ -99,6 +99,9 @@ pub fn colorbar(painter: &Painter, strip: Rect, doc: &Document, unit: Option<&st
         (_, Some(u)) => u.to_string(),
         (_, None) => "value".into(),
     };
+    // The strip is narrow: a long unit is cut (the info panel and the readout have it whole).
+    let label =
+        if label.chars().count() > 11 { format!("{}…", label.chars().take(10).collect::<String>()) } else { label };
     shadow_text(painter, pos2(bar.min.x, bar.min.y - 14.0), Align2::LEFT_CENTER, &label);
     shadow_text(painter, pos2(bar.min.x, bar.max.y + 14.0), Align2::LEFT_CENTER, s.scale.name());
 }
