@@ -1,7 +1,7 @@
 //! Every TIFF layout a writer commonly produces, written by tifffile (`tools/make_tiff_matrix.py`):
 //! tiles of 16, 32, 64 and 512 px with partial edge tiles, strips with a partial last strip, no
 //! compression, LZW, Deflate, PackBits, ZSTD and JPEG, predictors none / horizontal / floating point,
-//! chunky and planar, uint8 / uint16 / float32. Each must read back to the array it was written from,
+//! chunky and planar, uint8 / uint16 / float32, and 8-bit palette colour (its indices). Each must read back to the array it was written from,
 //! exactly; JPEG to what tifffile decodes, within decoder differences.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -32,7 +32,7 @@ fn every_layout_reads_back_to_what_was_written() {
         .filter(|p| p.extension().is_some_and(|e| e == "tif"))
         .collect();
     files.sort();
-    assert!(files.len() >= 280, "{} fixtures", files.len());
+    assert!(files.len() >= 292, "{} fixtures", files.len());
     let mut failures = Vec::new();
     for path in &files {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();

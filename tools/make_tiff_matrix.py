@@ -4,7 +4,7 @@ Every combination a writer commonly produces for one small 3-sample image (37 x 
 size leaves partial edge tiles and the strips a partial last strip; a 512 px tile, mostly padding, only compressed): tiles of 16, 32, 64 and 512 px,
 strips of 5 rows and one strip for the whole image; no compression, LZW, Deflate, PackBits, ZSTD and
 JPEG (8-bit only); predictors none, horizontal (integers) and floating point (floats); chunky and
-planar; uint8, uint16 and float32. The decoded truth is written once per sample type as
+planar; uint8, uint16 and float32; and 8-bit palette colour (read as its indices). The decoded truth is written once per sample type as
 truth_<dtype>.npy (rows, cols, samples); JPEG files get tifffile's own decode beside them
 (<name>.decoded.npy), since JPEG is lossy. File names say the combination:
 <dtype>_<chunking>_<compression>_p<predictor>_<chunky|planar>.tif
@@ -66,4 +66,16 @@ for dtype, arr in truth.items():
                         decoded = tifffile.imread(out / f"{name}.tif")
                         np.save(out / f"{name}.decoded.npy", decoded if planar == "chunky" else np.moveaxis(decoded, 0, -1))
                     count += 1
+# Palette colour (a classified map): the samples are colour-map indices, which is what is read back.
+classes = ((x // 6 + y // 5) % 9).astype(np.uint8)
+np.save(out / "truth_palette.npy", classes[..., None])
+cmap = np.zeros((3, 256), dtype=np.uint16)
+cmap[:, :9] = np.array([[i * 7000, 65535 - i * 7000, (i * 20000) % 65536] for i in range(9)]).T
+for chunk, kw in (("t16", {"tile": (16, 16)}), ("s5", {"rowsperstrip": 5})):
+    for cname, comp in (("none", None), ("lzw", "lzw")):
+        args = dict(photometric="palette", colormap=cmap, **kw)
+        if comp:
+            args["compression"] = comp
+        tifffile.imwrite(out / f"palette_{chunk}_{cname}_p1_chunky.tif", classes, **args)
+        count += 1
 print(f"{count} files in {out}")

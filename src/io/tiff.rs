@@ -90,6 +90,12 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
     {
         dec = open(overlay)?;
     }
+    // Palette colour (a classified map): the crate refuses it; its samples are colour-map indices,
+    // which is what tifffile and GDAL return too, so read them as a grey band.
+    let palette = layout.photometric == 3 && layout.samples == 1;
+    if palette && let Some(overlay) = Overlay::with_short(bytes, Tag::PhotometricInterpretation.to_u16(), 1) {
+        dec = open(overlay)?;
+    }
     let (w, h) = (layout.width, layout.height);
     opts.check(path, w as u64, h as u64, layout.samples as u64, bytes.len() as u64)?;
     let (tw, th) = dec.chunk_dimensions();
@@ -98,6 +104,12 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
     }
 
     let mut notes = Vec::new();
+    if palette {
+        notes.push(
+            "palette colour: the band holds the colour map's indices (class values), as tifffile and GDAL read them"
+                .to_string(),
+        );
+    }
     let (mut bands, dtype) = if layout.is_complex() {
         notes.push("complex samples shown as magnitude".to_string());
         if layout.format == 5 {
