@@ -477,15 +477,6 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
     ui.separator();
 }
 
-/// `text` cut to `n` characters with an ellipsis.
-fn clip(text: &str, n: usize) -> String {
-    if text.chars().count() > n {
-        format!("{}…", text.chars().take(n - 1).collect::<String>())
-    } else {
-        text.to_string()
-    }
-}
-
 /// Whether two answers to a choice question pick the same option.
 fn match_same(r: &QaRecord, a: &str, b: &str) -> bool {
     let choices: Vec<&str> = r.choices.iter().map(String::as_str).collect();
@@ -522,7 +513,7 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                     ui.set_max_width(280.0);
                     for r in &records {
                         let short = crate::app::samples::short_question(&r.question);
-                        let label = format!("{} {}", r.level.name(), clip(short, 40));
+                        let label = format!("{} {}", r.level.name(), super::panels::clip(short, 40));
                         if ui.selectable_label(false, label).on_hover_text(&r.question).clicked() {
                             app.chat.input = r.question.clone();
                             app.chat.picked = Some(r.clone());

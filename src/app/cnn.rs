@@ -164,7 +164,7 @@ fn truth_view(ui: &mut egui::Ui, r: &CnnReading, questions: &[&QaRecord]) {
         for (q, p) in &answered {
             let s = score_question(q, Some(p));
             ui.label(RichText::new(format!("{} {}", q.level.name(), kind_label(q))).small()).on_hover_text(&q.question);
-            ui.label(RichText::new(short(&p.answer)).small())
+            ui.label(RichText::new(super::panels::clip(p.answer.trim(), 14)).small())
                 .on_hover_text(format!("CNN: {}\ntruth: {}", p.answer, q.answer));
             ui.label(RichText::new(&s.verdict).small().color(if s.correct { RIGHT } else { WRONG }))
                 .on_hover_text(format!("truth: {}", q.answer));
@@ -180,12 +180,6 @@ fn kind_label(q: &QaRecord) -> String {
         (QuestionKind::RegionAffected, Some(r)) => format!("{r} affected"),
         (kind, _) => kind.name().replace('_', " "),
     }
-}
-
-/// An answer cut to fit the panel (boxes print four numbers).
-fn short(answer: &str) -> String {
-    let a = answer.trim();
-    if a.chars().count() > 14 { format!("{}…", a.chars().take(13).collect::<String>()) } else { a.to_string() }
 }
 
 fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, questions: &[&QaRecord]) {

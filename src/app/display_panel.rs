@@ -248,7 +248,7 @@ fn range_controls(ui: &mut egui::Ui, doc: &mut Document, slot: usize) {
             let (values, step) = super::overlays::round_values(input.bounds.0, input.bounds.1, 3);
             values.into_iter().map(|value| egui_plot::GridMark { value, step_size: step }).collect()
         })
-        .x_axis_formatter(|mark, _| super::overlays::round_label(mark.value, mark.step_size))
+        .x_axis_formatter(|mark, _| super::overlays::tick_label(mark.value, mark.step_size))
         .show(ui, |p| {
             p.bar_chart(BarChart::new("pixels", bars).color(Color32::from_gray(150)));
             p.vline(VLine::new("lo", f64::from(rlo)).color(Color32::from_rgb(80, 160, 255)));

@@ -62,17 +62,16 @@ pub fn list(dir: &Path) -> Result<Listing, String> {
         // Follows links: a link to a folder browses like a folder.
         let meta = std::fs::metadata(&path).ok();
         let dir = meta.as_ref().is_some_and(std::fs::Metadata::is_dir);
-        let openable_dir = dir && (path.join("manifest.jsonl").is_file() || path.join("summary.json").is_file());
+        let openable_dir = dir && opens_whole(&path);
         entries.push(Entry { path, name, dir, bytes: meta.map_or(0, |m| m.len()), openable_dir });
     }
     entries.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase())));
     Ok(Listing { dir: dir.to_path_buf(), entries, more })
 }
 
-/// Whether heatscope reads files with this name.
-pub fn readable(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    crate::io::EXTENSIONS.iter().any(|e| lower.ends_with(&format!(".{e}")))
+/// Whether `dir` opens as a whole (a dataset or a run) rather than being browsed into.
+fn opens_whole(dir: &Path) -> bool {
+    super::samples::is_dataset_folder(dir) || super::runs::is_run_folder(dir)
 }
 
 /// Whether the desktop has a file dialog rfd can use. On Linux that is xdg-desktop-portal, which
@@ -315,7 +314,8 @@ fn browser_ui(ui: &mut egui::Ui, b: &mut FileBrowser) -> Option<Action> {
                 .max_height((ui.available_height() - footer).max(80.0))
                 .auto_shrink(false)
                 .show(ui, |ui| {
-                    let shown = l.entries.iter().filter(|e| e.dir || b.show_all || readable(&e.name));
+                    let shown =
+                        l.entries.iter().filter(|e| e.dir || b.show_all || super::samples::is_openable(&e.path));
                     for e in shown {
                         let picked = b.selected.contains(&e.path);
                         let label = if e.dir {
@@ -400,7 +400,7 @@ fn typed(b: &FileBrowser) -> Action {
         None => PathBuf::from(text),
     };
     let path = if path.is_relative() { b.dir.join(path) } else { path };
-    let whole = path.join("manifest.jsonl").is_file() || path.join("summary.json").is_file();
+    let whole = opens_whole(&path);
     if path.is_dir() && !whole && b.purpose == Purpose::Files { Action::Go(path) } else { Action::Open(vec![path]) }
 }
 
@@ -437,6 +437,7 @@ mod tests {
         assert_eq!(names, ["a-dataset", "b-folder", "image.TIF", "notes.md"]);
         assert!(l.entries[0].openable_dir && !l.entries[1].openable_dir);
         assert_eq!(l.entries[2].bytes, 10);
+        let readable = |name: &str| super::super::samples::is_openable(Path::new(name));
         assert!(readable("image.TIF") && readable("grid.txt") && !readable("notes.md"));
         let e = list(&dir.path().join("missing")).expect_err("no folder");
         assert!(e.contains("missing"), "{e}");

@@ -276,11 +276,11 @@ impl HeatscopeApp {
         for path in paths {
             // Absolute, so recent files and chat histories work from any folder the app starts in.
             let path = std::path::absolute(&path).unwrap_or(path);
-            if path.is_dir() && path.join("manifest.jsonl").is_file() {
+            if samples::is_dataset_folder(&path) {
                 self.open_dataset(path);
                 continue;
             }
-            if path.is_dir() && runs::is_run_folder(&path) {
+            if runs::is_run_folder(&path) {
                 self.open_run(path);
                 continue;
             }

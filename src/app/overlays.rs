@@ -161,11 +161,6 @@ pub fn round_values(a: f64, b: f64, count: usize) -> (Vec<f64>, f64) {
     ((first..=last.min(first + 50)).map(|k| k as f64 * step).collect(), step)
 }
 
-/// A round value's label, as many decimals as its step needs.
-pub fn round_label(v: f64, step: f64) -> String {
-    tick_label(v, step)
-}
-
 /// 1, 2 or 5 x 10^k at least `raw`.
 fn nice_step(raw: f64) -> f64 {
     if raw <= 0.0 || !raw.is_finite() {
@@ -176,7 +171,7 @@ fn nice_step(raw: f64) -> f64 {
 }
 
 /// A tick value with as many decimals as its step needs.
-fn tick_label(v: f64, step: f64) -> String {
+pub fn tick_label(v: f64, step: f64) -> String {
     let v = if v.abs() < step * 1e-6 { 0.0 } else { v };
     if !(1e-3..1e6).contains(&step) {
         return if v == 0.0 { "0".into() } else { format!("{v:.1e}") };
@@ -270,6 +265,6 @@ mod tests {
         assert!(ticks(f32::NAN, 1.0, Scale::Linear).is_empty());
         // The histogram's axis: about three round values across what it shows.
         assert_eq!(round_values(-3.0, 250.0, 3), (vec![0.0, 100.0, 200.0], 100.0));
-        assert_eq!(round_label(0.30000000000000004, 0.1), "0.3");
+        assert_eq!(tick_label(0.30000000000000004, 0.1), "0.3");
     }
 }

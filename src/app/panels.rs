@@ -354,6 +354,15 @@ fn info_grid(ui: &mut egui::Ui, r: &Raster, minmax: Option<(f32, f32, usize)>) {
 }
 
 /// A number with about 6 significant digits, without trailing zeros (f32 noise such as
+/// `text` cut to `n` characters, an ellipsis marking the cut (for labels in narrow panels).
+pub fn clip(text: &str, n: usize) -> String {
+    if text.chars().count() > n {
+        format!("{}…", text.chars().take(n.saturating_sub(1)).collect::<String>())
+    } else {
+        text.to_string()
+    }
+}
+
 /// 216.009995 reads 216.01).
 pub fn fmt_num(v: f64) -> String {
     if !v.is_finite() {

@@ -142,6 +142,11 @@ impl SampleSet {
     }
 }
 
+/// Whether `dir` is a SpectrumQA-sim dataset (it has a manifest).
+pub fn is_dataset_folder(dir: &Path) -> bool {
+    dir.join("manifest.jsonl").is_file()
+}
+
 /// Whether `path` lies in the `scenes/` folder of the dataset at `dir`.
 pub fn is_scene_file(dir: &Path, path: &Path) -> bool {
     path.starts_with(dir.join("scenes"))
@@ -243,7 +248,7 @@ fn recorded_answer(ui: &mut egui::Ui, r: &QaRecord, line: &RunLine) {
         None => {
             let s = crate::eval::score_question(r, Some(&line.prediction()));
             let colour = if s.correct { super::cnn::RIGHT } else { super::cnn::WRONG };
-            (format!("run: {} · {}", short_answer(&line.answer), s.verdict), colour)
+            (format!("run: {} · {}", super::panels::clip(line.answer.trim(), 40), s.verdict), colour)
         }
     };
     let confidence = line.confidence.map(|c| format!("confidence {:.0} %, ", c * 100.0)).unwrap_or_default();
@@ -252,12 +257,6 @@ fn recorded_answer(ui: &mut egui::Ui, r: &QaRecord, line: &RunLine) {
         line.latency_ms,
         crate::backend::quote(line.raw.as_bytes())
     ));
-}
-
-/// An answer cut to fit the panel.
-fn short_answer(answer: &str) -> String {
-    let a = answer.trim();
-    if a.chars().count() > 40 { format!("{}…", a.chars().take(39).collect::<String>()) } else { a.to_string() }
 }
 
 /// Sample files and SpectrumQA-sim sample datasets shipped in `assets/samples` (looked up beside the
@@ -269,7 +268,7 @@ pub(super) fn bundled_samples() -> Vec<PathBuf> {
         .map(|it| {
             it.filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| (p.is_file() && is_openable(p)) || p.join("manifest.jsonl").is_file())
+                .filter(|p| (p.is_file() && is_openable(p)) || is_dataset_folder(p))
                 .collect()
         })
         .unwrap_or_default();
@@ -277,7 +276,8 @@ pub(super) fn bundled_samples() -> Vec<PathBuf> {
     files
 }
 
-fn is_openable(p: &std::path::Path) -> bool {
+/// Whether heatscope reads files with this name (by extension).
+pub(super) fn is_openable(p: &std::path::Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| crate::io::EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
