@@ -212,12 +212,8 @@ impl HeatscopeApp {
             Ok(ticket) => {
                 self.runs.making = Slot::loading(&ticket);
                 self.runs.live = Some(Live { updates: rx, done: 0, total: 0, rate: 0.0, eta_s: f64::INFINITY });
-                let mut shown = ShownRun { dir: folder.clone(), ..ShownRun::default() };
-                // Continuing a run: its earlier answers show at once.
-                if let Ok(earlier) = read_run(&folder, self.samples.as_ref().map(|s| s.dir.as_path())) {
-                    shown = earlier;
-                }
-                self.runs.shown = Some(shown);
+                // The folder's earlier answers, if it holds this run, arrive with the first update.
+                self.runs.shown = Some(ShownRun { dir: folder.clone(), ..ShownRun::default() });
                 self.runs.folder = folder.display().to_string();
                 self.runs.dirty = true;
             }
@@ -428,9 +424,11 @@ fn make_run(
     };
     let bounded = CpuShare { inner: model.as_ref(), share };
     let before = std::cell::Cell::new(0);
-    let mut on_start = |left: usize, b: usize| {
+    let mut on_start = |left: usize, b: usize, earlier: &[RunLine]| {
         before.set(b);
-        let _ = tx.send(Update { done: b, total: b + left, eta_s: f64::INFINITY, ..Update::default() });
+        // A continued run: its earlier answers show at once (read by the folder, on this worker).
+        let lines = earlier.to_vec();
+        let _ = tx.send(Update { lines, done: b, total: b + left, eta_s: f64::INFINITY, ..Update::default() });
         r.progress(0.0, format!("{left} questions to ask"));
     };
     let mut on_step = |step: &crate::eval::runner::Step<'_>, lines: &[RunLine]| {

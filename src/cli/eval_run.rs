@@ -85,7 +85,7 @@ pub fn model_run(kind: &str, a: &EvalArgs, records: &[QaRecord], split: Option<S
         _ => String::new(),
     };
     let name = model.identity().name;
-    let mut on_start = |left: usize, before: usize| {
+    let mut on_start = |left: usize, before: usize, _: &[RunLine]| {
         let before = if before == 0 { String::new() } else { format!(" ({before} answered before)") };
         eprintln!("{name} answers {left} questions{how}{before}");
     };

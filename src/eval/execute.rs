@@ -67,8 +67,8 @@ pub struct Plan {
 }
 
 /// Ask `model` the questions of `records` that the plan selects. `on_start` learns how many will be
-/// asked now and how many were answered before (a resumed run); `on_step` sees each batch with its
-/// run lines, in the order batches finish.
+/// asked now, how many were answered before (a resumed run) and the folder's earlier lines; `on_step`
+/// sees each batch with its run lines, in the order batches finish.
 ///
 /// # Errors
 /// Before anything is asked: no question to ask, one that cannot be asked, a folder that cannot be
@@ -78,7 +78,7 @@ pub fn execute<'a>(
     records: &'a [QaRecord],
     model: &dyn Predictor,
     cancel: &AtomicBool,
-    on_start: &mut dyn FnMut(usize, usize),
+    on_start: &mut dyn FnMut(usize, usize, &[RunLine]),
     on_step: &mut dyn FnMut(&Step<'_>, &[RunLine]),
 ) -> Result<Executed<'a>, ExecuteError> {
     let Plan { dataset, selection, options, keep } = plan;
@@ -109,7 +109,7 @@ pub fn execute<'a>(
     };
     let done = folder.as_ref().map(|f| f.done().clone()).unwrap_or_default();
     let answered_before = asked.iter().filter(|r| done.contains(&r.id)).count();
-    on_start(asked.len() - answered_before, answered_before);
+    on_start(asked.len() - answered_before, answered_before, folder.as_ref().map_or(&[], |f| f.lines()));
     let mut lines: Vec<RunLine> = Vec::new();
     let end = run(dataset, &asked, &done, model, cancel, &mut |step| {
         let batch: Vec<RunLine> = step.answers.iter().map(|(r, a)| RunLine::of(r, a)).collect();
