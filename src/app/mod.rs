@@ -5,6 +5,7 @@ mod chat;
 mod cnn;
 mod display_panel;
 mod document;
+mod events;
 pub mod file_browser;
 mod frames;
 mod gsd;
@@ -24,9 +25,9 @@ use anyhow::anyhow;
 use crate::io::LoadOptions;
 use crate::render::DisplaySettings;
 use crate::stats::RangeMode;
-use crate::workers::{EventKind, Job, Output, Workers};
+use crate::workers::{Job, Workers};
 use document::Part;
-use slot::{Applied, Key, ModelKind, Slot};
+use slot::{Key, ModelKind, Slot};
 
 pub use chat::{ChatSettings, ChatState, SavedTurn, Turn, TurnStatus, restore_histories};
 pub use cnn::{CnnSettings, CnnState};
@@ -384,149 +385,6 @@ impl HeatscopeApp {
     /// Queue a panel's command for the end of the frame.
     pub fn command(&mut self, c: Command) {
         self.commands.push(c);
-    }
-
-    /// Apply worker events (non-blocking): each goes to the slot its typed key names.
-    fn drain_events(&mut self) {
-        for event in self.workers.poll() {
-            let job = event.ticket.id;
-            match event.ticket.key {
-                Key::Manifest => self.manifest_event(event.kind),
-                Key::Model(kind) => self.model_event(kind, job, event.kind),
-                Key::Run(which) => self.run_event(which, job, event.kind),
-                Key::Browse => self.browse_event(job, event.kind),
-                Key::Doc(doc, Part::Chat) => chat::on_event(self, doc, job, event.kind),
-                Key::Doc(doc, part) => self.doc_event(doc, part, job, event.kind),
-            }
-        }
-    }
-
-    fn model_event(&mut self, kind: ModelKind, job: u64, event: EventKind) {
-        let applied = match kind {
-            ModelKind::Cnn => self.cnn.model.apply(job, event),
-            ModelKind::Gsd => self.gsd.model.apply(job, event),
-            ModelKind::Vlm => self.chat.vlm.apply(job, event),
-        };
-        if let Applied::Failed(why) = applied {
-            let verb = if kind == ModelKind::Vlm { "opened" } else { "loaded" };
-            self.error(format!("the {} could not be {verb}: {why}", model_name(kind)));
-        }
-    }
-
-    fn doc_event(&mut self, id: u64, part: Part, job: u64, kind: EventKind) {
-        let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { return };
-        let failure = match part {
-            Part::Load => return self.load_event(id, kind),
-            Part::Stats(band) => {
-                let slot = doc.stats.entry(band).or_default();
-                let applied = slot.apply_with(job, kind, |o| match o {
-                    Output::Stats(s) => Some(*s),
-                    _ => None,
-                });
-                match applied {
-                    Applied::Ready => {
-                        doc.apply_ranges();
-                        None
-                    }
-                    Applied::Cancelled => {
-                        doc.stats.remove(&band);
-                        None
-                    }
-                    Applied::Failed(why) => Some(format!("{}: statistics failed: {why}", doc.name())),
-                    Applied::Nothing => None,
-                }
-            }
-            // The GSD panel shows its own failure (many images are simply not ground images).
-            Part::Gsd => {
-                doc.results.apply(part, job, kind);
-                None
-            }
-            Part::Chat => None,
-            Part::Cnn => match doc.results.apply(part, job, kind) {
-                Applied::Failed(why) => Some(format!("{}: the CNN failed: {why}", doc.name())),
-                _ => None,
-            },
-        };
-        if let Some(text) = failure {
-            self.error(text);
-        }
-    }
-
-    fn load_event(&mut self, id: u64, kind: EventKind) {
-        let in_dataset = |p: &std::path::Path| self.samples.as_ref().is_some_and(|s| s.owns(p));
-        let dataset_grid = self.docs.iter().find(|d| d.id == id).is_some_and(|d| in_dataset(&d.path));
-        let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { return };
-        match kind {
-            EventKind::Progress { fraction, message } => {
-                if let DocStatus::Loading { job, .. } = doc.status {
-                    doc.status = DocStatus::Loading { fraction, message, job };
-                }
-            }
-            EventKind::Done(Output::Loaded(mut loaded)) => {
-                // A SpectrumQA-sim grid holds I/N in dB; the .npy cannot say so, the dataset can.
-                if dataset_grid && loaded.raster.meta.unit.is_none() {
-                    std::sync::Arc::make_mut(&mut loaded.raster).meta.unit = Some("dB".into());
-                }
-                let bands = loaded.raster.band_count();
-                if doc.settings.band >= bands {
-                    doc.settings.band = 0;
-                }
-                // Colour photographs (3-4 bands of 8-bit, or bands named R, G, B) open as RGB.
-                let meta = &loaded.raster.meta;
-                let named_rgb = meta.band_names.iter().take(3).map(String::as_str).eq(["R", "G", "B"]);
-                let photo = (3..=4).contains(&bands) && meta.dtype == Some(crate::types::SampleType::U8);
-                doc.settings.rgb_mode = bands >= 3 && (named_rgb || photo);
-                doc.settings.rgb = [0, 1, 2];
-                // Radio images: ZScale is the field's usual display (noise-dominated, bright sources).
-                if meta.format == "FITS" {
-                    doc.range = [RangeMode::ZScale; 3];
-                }
-                let notice = (loaded.downsample > 1).then(|| {
-                    let (w, h, f) = (loaded.raster.width, loaded.raster.height, loaded.downsample);
-                    format!("{}: {w} x {h} exceeds the GPU texture limit; shown downsampled {f}x (the readout reports full-resolution pixels)", doc.name())
-                });
-                doc.loaded = Some(loaded);
-                doc.status = DocStatus::Ready;
-                self.runs_changed();
-                // A file opened: earlier errors no longer describe what is on screen.
-                for m in self.messages.iter_mut().filter(|m| m.error) {
-                    m.settled = true;
-                }
-                if let Some(text) = notice {
-                    self.info(text);
-                }
-            }
-            EventKind::Done(_) => doc.status = DocStatus::Failed("internal error: the loader returned no image".into()),
-            EventKind::Failed(message) => {
-                doc.status = DocStatus::Failed(message.clone());
-                self.error(message);
-            }
-            EventKind::Cancelled => doc.status = DocStatus::Failed("loading cancelled".into()),
-            EventKind::Token { .. } => {}
-        }
-    }
-
-    fn manifest_event(&mut self, kind: EventKind) {
-        let Some(dir) = self.manifest_pending.take() else { return };
-        match kind {
-            EventKind::Done(Output::Manifest(records)) if records.is_empty() => {
-                self.error(format!("the dataset {} has no questions", dir.display()));
-            }
-            EventKind::Done(Output::Manifest(records)) => {
-                let n = records.len();
-                let set = SampleSet::new(dir, records);
-                self.info(format!(
-                    "{} SpectrumQA-sim scenes, {n} questions: Left/Right step through them, T shows the truth",
-                    set.scenes.len()
-                ));
-                self.samples = Some(set);
-                self.runs_changed();
-                self.show_sample();
-            }
-            EventKind::Failed(why) => self.error(format!("cannot open the dataset {}: {why}", dir.display())),
-            EventKind::Progress { .. } => self.manifest_pending = Some(dir),
-            _ => {}
-        }
     }
 
     /// Ask for statistics the visible channels still need.
