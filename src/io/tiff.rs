@@ -9,6 +9,8 @@ use tiff::TiffError;
 use tiff::decoder::{ChunkType, Decoder, DecodingSampleType, Limits, TiffCodingUnit};
 use tiff::tags::Tag;
 
+mod raw;
+
 use super::geotiff::{self, GeoTags};
 use super::tiff_overlay::Overlay;
 use super::{IoError, LoadOptions};
@@ -78,6 +80,16 @@ pub(super) fn embedded_georef(bytes: &[u8], w: usize, h: usize) -> Option<geotif
 
 pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
     let open = |source| Decoder::new(source).map_err(|e| tiff_error(path, e)).map(|d| d.with_limits(limits(opts)));
+    let short = |tag: Tag| super::tiff_overlay::first_short(bytes, tag.to_u16());
+    if matches!(short(Tag::Compression), Some(34676 | 34677))
+        || matches!(short(Tag::PhotometricInterpretation), Some(32844 | 32845))
+    {
+        return Err(IoError::unsupported(
+            path,
+            "SGI LogL / LogLuv high-dynamic-range encoding (tifffile refuses it too; convert it to a float TIFF, e.g. with \
+             gdal_translate -ot Float32)",
+        ));
+    }
     let mut dec = open(Overlay::plain(bytes))?;
     let layout = Layout::read(&mut dec, path)?;
     // The `tiff` crate decodes RGB as three samples (four with alpha) and drops any other extra
@@ -116,6 +128,8 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
             notes.push("complex integer samples: the sample type names each real/imaginary part".to_string());
         }
         read_complex(&mut dec, bytes, path, &layout)?
+    } else if raw::needed(&layout, raw::first_chunk(&mut dec, bytes)) {
+        raw::read(&mut dec, bytes, path, &layout, &mut notes)?
     } else {
         read_samples(&mut dec, path, &layout)?
     };

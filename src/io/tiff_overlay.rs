@@ -48,6 +48,14 @@ impl Seek for Overlay<'_> {
     }
 }
 
+/// The first image's `tag` when it is one inline SHORT (read before the crate parses the file, for
+/// encodings it rejects without naming them).
+pub(super) fn first_short(bytes: &[u8], tag: u16) -> Option<u16> {
+    let (at, big_endian) = short_value_offset(bytes, tag)?;
+    let b: [u8; 2] = bytes.get(usize::try_from(at).ok()?..)?.get(..2)?.try_into().ok()?;
+    Some(if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+}
+
 /// Where the first image's `tag` keeps its inline SHORT value, and whether the file is big-endian.
 fn short_value_offset(bytes: &[u8], tag: u16) -> Option<(u64, bool)> {
     let big_endian = match bytes.get(..2)? {
