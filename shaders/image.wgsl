@@ -6,7 +6,7 @@
 struct View {
     rect_min: vec2<f32>,     // framebuffer pixel of the view's top-left corner
     origin: vec2<f32>,       // image pixel coordinate at rect_min
-    inv_zoom: f32,           // image pixels per framebuffer pixel
+    inv_zoom: f32,           // image columns per framebuffer pixel
     scale: u32,              // 0 linear, 1 log, 2 sqrt, 3 asinh, 4 dB
     colormap: u32,           // row of the LUT texture
     mode: u32,               // 0 single band (layer bands.x), 1 RGB composite (bands.xyz)
@@ -18,7 +18,7 @@ struct View {
     texel_scale: f32,        // image pixels per texel (>1 when shown downsampled)
     bilinear: u32,
     srgb_target: u32,        // 1 when the target re-encodes to sRGB: output linear then
-    _pad0: u32,
+    inv_zoom_y: f32,         // image rows per framebuffer pixel (a stretched spectrogram differs)
     _pad1: u32,
     _pad2: u32,
 };
@@ -111,7 +111,7 @@ fn finish(c: vec4<f32>) -> vec4<f32> {
 
 @fragment
 fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
-    let img = view.origin + (pos.xy - view.rect_min) * view.inv_zoom;
+    let img = view.origin + (pos.xy - view.rect_min) * vec2<f32>(view.inv_zoom, view.inv_zoom_y);
     if (img.x < 0.0 || img.y < 0.0 || img.x >= view.image_size.x || img.y >= view.image_size.y) {
         discard;
     }

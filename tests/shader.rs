@@ -96,26 +96,33 @@ fn zoomed_and_panned_render_shows_the_pixel_the_transform_names() {
     let raster = test_raster(1);
     let settings =
         DisplaySettings { colormap: Colormap::Turbo, lo: [-10.0; 3], hi: [50.0; 3], ..DisplaySettings::default() };
-    let transform = ViewTransform { origin: [5.25, -3.5], zoom: 2.5 };
-    let (w, h) = (120u32, 90u32);
-    let px = gpu.render(&raster, &settings, &transform, [w, h]).expect("render");
-    let table = Colormap::Turbo.table();
-    for y in 0..h {
-        for x in 0..w {
-            let i = (y * w + x) as usize * 4;
-            let got = [px[i], px[i + 1], px[i + 2], px[i + 3]];
-            let [c, r] = transform.pixel_under([x as f32, y as f32]);
-            let what = format!("fragment ({x}, {y}) -> pixel ({c}, {r})");
-            if raster.index(c, r).is_none() {
-                assert_eq!(got, [0, 0, 0, 0], "{what}: outside the image must stay clear");
-                continue;
-            }
-            match raster.value(0, c, r) {
-                None => assert_eq!(got, settings.nan_color, "{what}"),
-                Some(v) => expect_close(got, stretch(v, -10.0, 50.0, Scale::Linear), &table, &what),
+    // Square pixels, and a spectrogram's pixels drawn 2.7 times taller than wide.
+    for stretch in [1.0, 2.7] {
+        let transform = ViewTransform { origin: [5.25, -3.5], zoom: 2.5, stretch };
+        let (w, h) = (120u32, 90u32);
+        let px = gpu.render(&raster, &settings, &transform, [w, h]).expect("render");
+        let table = Colormap::Turbo.table();
+        for y in 0..h {
+            for x in 0..w {
+                let i = (y * w + x) as usize * 4;
+                let got = [px[i], px[i + 1], px[i + 2], px[i + 3]];
+                let [c, r] = transform.pixel_under([x as f32, y as f32]);
+                let what = format!("stretch {stretch}: fragment ({x}, {y}) -> pixel ({c}, {r})");
+                if raster.index(c, r).is_none() {
+                    assert_eq!(got, [0, 0, 0, 0], "{what}: outside the image must stay clear");
+                    continue;
+                }
+                match raster.value(0, c, r) {
+                    None => assert_eq!(got, settings.nan_color, "{what}"),
+                    Some(v) => expect_close(got, stretch_value(v), &table, &what),
+                }
             }
         }
     }
+}
+
+fn stretch_value(v: f32) -> f32 {
+    stretch(v, -10.0, 50.0, Scale::Linear)
 }
 
 #[test]
@@ -160,8 +167,9 @@ fn bilinear_sampling_interpolates_between_pixel_centres() {
         bilinear: true,
         ..DisplaySettings::default()
     };
-    let px =
-        gpu.render(&raster, &settings, &ViewTransform { origin: [0.0, 0.0], zoom: 10.0 }, [20, 10]).expect("render");
+    let px = gpu
+        .render(&raster, &settings, &ViewTransform { origin: [0.0, 0.0], zoom: 10.0, stretch: 1.0 }, [20, 10])
+        .expect("render");
     let row: Vec<u8> = (0..20).map(|x| px[4 * (5 * 20 + x)]).collect();
     // Left of the first centre and right of the last: flat (clamped); between: a ramp.
     assert_eq!(row[0], 0);
@@ -181,7 +189,7 @@ fn a_render_streamed_in_bands_of_rows_is_the_render_made_at_once() {
     let raster = test_raster(1);
     let settings =
         DisplaySettings { colormap: Colormap::Magma, lo: [-10.0; 3], hi: [50.0; 3], ..DisplaySettings::default() };
-    let transform = ViewTransform { origin: [0.0, 0.0], zoom: 2.0 };
+    let transform = ViewTransform { origin: [0.0, 0.0], zoom: 2.0, stretch: 1.0 };
     let whole = gpu.render(&raster, &settings, &transform, [128, 96]).expect("render");
     let image = gpu.upload(&raster).expect("upload");
     let dir = tempfile::tempdir().unwrap();

@@ -929,3 +929,41 @@ fn the_sample_tour_presents_each_step_with_its_overlays_and_question() {
     assert!(!h.state().presenting);
     assert_eq!(h.ctx.zoom_factor(), 1.0);
 }
+
+#[test]
+fn a_spectrogram_with_an_axes_file_fills_the_view_and_reads_out_time_and_frequency() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 30 time steps across, 200 channels down: a tall strip, drawn as a ground image would be.
+    let (w, h) = (30, 200);
+    let values: Vec<f32> = (0..w * h).map(|i| (i % w + i / w) as f32).collect();
+    let file = common::write_npy(dir.path(), "obs1_flux_freq_x_time.npy", w, h, &values);
+    let freqs: Vec<f64> = (0..h).map(|i| 1500.0 - 2.0 * i as f64).collect();
+    let times: Vec<f64> = (0..w).map(|i| 0.5 * i as f64).collect();
+    let sidecar = serde_json::json!({"rows_freq_mhz": freqs, "cols_time_min": times});
+    std::fs::write(dir.path().join("obs1_axes.json"), sidecar.to_string()).expect("write sidecar");
+    let Some(mut harness) = harness(vec![file]) else { return };
+    settle(&mut harness);
+
+    let image_area = harness.get_by_label_contains("Hover over the image").rect();
+    let doc = harness.state().active_doc().expect("doc");
+    let t = doc.transform.expect("a view transform");
+    assert!(t.stretch < 0.5, "time and frequency fill the view instead of a thin strip: {t:?}");
+    let ppp = harness.ctx.pixels_per_point();
+    let corner = t.to_view([w as f32, h as f32]);
+    let (width, height) = (corner[0] / ppp, corner[1] / ppp);
+    assert!(width > 300.0 && height > 400.0, "the image covers the view: {width} x {height} points");
+
+    // The readout names the physical axes of the pixel under the cursor.
+    let pos = egui::pos2(image_area.min.x + 100.0, image_area.min.y - 200.0);
+    harness.hover_at(pos);
+    harness.run_steps(2);
+    let readout = harness.get_by_label_contains("frequency").accesskit_node().value().unwrap_or_default().to_string();
+    assert!(readout.contains("time") && readout.contains("MHz"), "{readout}");
+    // F refits and 1 shows square pixels.
+    harness.key_press(egui::Key::Num1);
+    harness.run_steps(2);
+    assert_eq!(harness.state().active_doc().and_then(|d| d.transform).map(|t| t.stretch), Some(1.0));
+    harness.key_press(egui::Key::F);
+    harness.run_steps(2);
+    assert_eq!(harness.state().active_doc().and_then(|d| d.transform).map(|t| t.stretch), Some(t.stretch));
+}

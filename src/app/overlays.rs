@@ -233,6 +233,58 @@ pub fn scale_bar(painter: &Painter, view: Rect, size: &PixelSize, points_per_pix
     plate(painter, view, pos2((a.x + b.x) / 2.0 - width / 2.0 - 3.0, y - 22.0), &text, Color32::WHITE);
 }
 
+/// Room left of and under the image for a spectrogram's axes, in points.
+pub const AXIS_LEFT: f32 = 62.0;
+pub const AXIS_BOTTOM: f32 = 30.0;
+
+/// Round-valued ticks of a raster's physical axes along the image's left and bottom edges, in the
+/// margins `left` and `bottom` (outside the image, so no label covers data). `to_x` and `to_y` map
+/// an image coordinate (pixel edges at integers) to points.
+pub fn axes(
+    painter: &Painter,
+    left: Rect,
+    bottom: Rect,
+    axes: &crate::types::Axes,
+    visible: [[f32; 2]; 2],
+    to_x: impl Fn(f32) -> f32,
+    to_y: impl Fn(f32) -> f32,
+) {
+    let font = FontId::proportional(11.0);
+    let ink = Color32::from_gray(200);
+    let stroke = Stroke::new(1.0, ink);
+    // Pixel i's centre (image coordinate i + 0.5) has the value start + step * i.
+    let value_at = |a: &crate::types::Axis, u: f32| a.at(f64::from(u) - 0.5);
+    let coord_of = |a: &crate::types::Axis, v: f64| (a.index_of(v) + 0.5) as f32;
+    let [[u0, u1], [w0, w1]] = visible;
+
+    let across = ((bottom.width() / 90.0).floor() as usize).clamp(2, 10);
+    let (values, step) = round_values(value_at(&axes.x, u0), value_at(&axes.x, u1), across);
+    for v in values {
+        let x = to_x(coord_of(&axes.x, v));
+        if !(bottom.min.x..=bottom.max.x).contains(&x) {
+            continue;
+        }
+        painter.line_segment([pos2(x, bottom.min.y), pos2(x, bottom.min.y + 4.0)], stroke);
+        painter.text(pos2(x, bottom.min.y + 5.0), Align2::CENTER_TOP, tick_label(v, step), font.clone(), ink);
+    }
+    let title = format!("{} ({})", axes.x.name, axes.x.unit);
+    painter.text(pos2(bottom.max.x - 2.0, bottom.max.y - 1.0), Align2::RIGHT_BOTTOM, title, font.clone(), ink);
+
+    let down = ((left.height() / 60.0).floor() as usize).clamp(2, 12);
+    let (values, step) = round_values(value_at(&axes.y, w0), value_at(&axes.y, w1), down);
+    for v in values {
+        let y = to_y(coord_of(&axes.y, v));
+        if !(left.min.y..=left.max.y).contains(&y) {
+            continue;
+        }
+        painter.line_segment([pos2(left.max.x - 4.0, y), pos2(left.max.x, y)], stroke);
+        painter.text(pos2(left.max.x - 6.0, y), Align2::RIGHT_CENTER, tick_label(v, step), font.clone(), ink);
+    }
+    // The y axis's name and unit sit in the corner under its labels, beside the x axis's ticks.
+    let title = format!("{}\n({})", axes.y.name, axes.y.unit);
+    painter.text(pos2(left.min.x + 2.0, bottom.min.y + 3.0), Align2::LEFT_TOP, title, font, ink);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,7 +125,14 @@ fn image_view(
     let bar_w = if doc.settings.rgb_mode { 0.0 } else { overlays::COLORBAR_WIDTH.min(full.width() / 4.0) };
     let caption_h = if truth.is_some() { 22.0 } else { 0.0 };
     let bottom = (full.max.y - READOUT_HEIGHT - caption_h).max(full.min.y + 10.0);
-    let image_rect = Rect::from_min_max(full.min, egui::pos2(full.max.x - bar_w, bottom));
+    // A spectrogram's physical axes get margins left of and under the image for their ticks.
+    let axes = raster.meta.axes.as_ref();
+    let (axis_left, axis_bottom) =
+        if axes.is_some() { (overlays::AXIS_LEFT, overlays::AXIS_BOTTOM) } else { (0.0, 0.0) };
+    let image_rect = Rect::from_min_max(
+        egui::pos2(full.min.x + axis_left, full.min.y),
+        egui::pos2(full.max.x - bar_w, (bottom - axis_bottom).max(full.min.y + 10.0)),
+    );
     let bar_rect = Rect::from_min_max(egui::pos2(image_rect.max.x, full.min.y), egui::pos2(full.max.x, bottom));
     let caption_rect = Rect::from_min_max(egui::pos2(full.min.x, bottom), egui::pos2(full.max.x, bottom + caption_h));
     let readout_rect = Rect::from_min_max(egui::pos2(full.min.x, caption_rect.max.y), full.max);
@@ -133,7 +140,10 @@ fn image_view(
     let ppp = ui.ctx().pixels_per_point();
     let view_px = [image_rect.width() * ppp, image_rect.height() * ppp];
     let size = [raster.width, raster.height];
-    let transform = doc.transform.get_or_insert_with(|| ViewTransform::fit(size, view_px));
+    // Ground images keep square pixels; a spectrogram's time and frequency axes fill the view.
+    let fit =
+        |view_px| if axes.is_some() { ViewTransform::fill(size, view_px) } else { ViewTransform::fit(size, view_px) };
+    let transform = doc.transform.get_or_insert_with(|| fit(view_px));
 
     // Interaction: drag to pan, wheel or pinch to zoom at the cursor, keys when hovered or focused.
     if response.dragged() {
@@ -161,11 +171,12 @@ fn image_view(
         }
         use egui::Key;
         if i.key_pressed(Key::F) {
-            *transform = ViewTransform::fit(size, view_px);
+            *transform = fit(view_px);
         }
         if i.key_pressed(Key::Num1) {
             let anchor = transform.to_image(centre);
             transform.zoom = 1.0;
+            transform.stretch = 1.0;
             transform.origin = [anchor[0] - centre[0], anchor[1] - centre[1]];
         }
         if i.key_pressed(Key::Plus) || i.key_pressed(Key::Equals) {
@@ -238,6 +249,18 @@ fn image_view(
         overlays::caption(&ui.painter_at(caption_rect), caption_rect, gt);
     }
     overlays::colorbar(&ui.painter_at(bar_rect), bar_rect, doc, raster.meta.unit.as_deref());
+    if let Some(a) = axes {
+        let left = Rect::from_min_max(
+            egui::pos2(full.min.x, image_rect.min.y),
+            egui::pos2(image_rect.min.x, image_rect.max.y),
+        );
+        let under = Rect::from_min_max(egui::pos2(full.min.x, image_rect.max.y), egui::pos2(image_rect.max.x, bottom));
+        let top_left = transform.to_image([0.0, 0.0]);
+        let bottom_right = transform.to_image(view_px);
+        let visible = [[top_left[0].max(0.0), bottom_right[0].min(w)], [top_left[1].max(0.0), bottom_right[1].min(h)]];
+        let painter = ui.painter_at(left.union(under));
+        overlays::axes(&painter, left, under, a, visible, |u| to_pt([u, 0.0]).x, |v| to_pt([0.0, v]).y);
+    }
     if let Some((e, side)) = &gsd.crops {
         super::gsd::overlay(&painter, e, *side, |x, y| to_pt([x, y]));
     }

@@ -38,6 +38,12 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An axis value with enough digits for frequencies in MHz and times in minutes.
+fn fmt_axis(v: f64) -> String {
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn describe_text(r: &Raster) -> String {
     let m = &r.meta;
     let mut s = format!(
@@ -60,6 +66,18 @@ fn describe_text(r: &Raster) -> String {
     }
     if let Some(u) = &m.unit {
         s += &format!("  unit: {u}\n");
+    }
+    if let Some(a) = &m.axes {
+        let span = |axis: &crate::types::Axis, n: usize| {
+            format!(
+                "{} {} -> {} {}",
+                axis.name,
+                fmt_axis(axis.at(0.0)),
+                fmt_axis(axis.at(n.saturating_sub(1) as f64)),
+                axis.unit
+            )
+        };
+        s += &format!("  axes: {} across, {} down\n", span(&a.x, r.width), span(&a.y, r.height));
     }
     if let Some(b) = &m.beam {
         s += &format!("  beam: {:.2} x {:.2} arcsec, PA {:.1} deg\n", b.major_arcsec, b.minor_arcsec, b.pa_deg);
@@ -84,6 +102,14 @@ fn describe_json(r: &Raster) -> serde_json::Value {
         })),
         "crs": m.crs,
         "unit": m.unit,
+        "axes": m.axes.as_ref().map(|a| {
+            let axis = |axis: &crate::types::Axis, n: usize| serde_json::json!({
+                "name": axis.name, "unit": axis.unit,
+                "first": axis.at(0.0), "last": axis.at(n.saturating_sub(1) as f64),
+                "tabulated": !axis.values.is_empty(),
+            });
+            serde_json::json!({"x": axis(&a.x, r.width), "y": axis(&a.y, r.height)})
+        }),
         "notes": m.notes,
     })
 }

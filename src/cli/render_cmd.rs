@@ -110,7 +110,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         bail!("{e}: the image is {w} x {h}, so choose --width {widest} or less", widest = widest as u32);
     }
     let zoom = out_w as f32 / w as f32;
-    let transform = ViewTransform { origin: [0.0, 0.0], zoom };
+    let transform = ViewTransform { origin: [0.0, 0.0], zoom, stretch: 1.0 };
     let image = gpu.upload(&shown)?;
     // The GPU holds the image now; the CPU copy is not needed for rendering.
     drop(shown);

@@ -94,7 +94,7 @@ pub(super) fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Rast
         let known: Vec<(usize, f64)> = values.iter().copied().enumerate().filter(|(_, v)| v.is_finite()).collect();
         let (first, last) = (known.first().copied().unwrap_or((0, 0.0)), known.last().copied().unwrap_or((0, 0.0)));
         let step = if last.0 > first.0 { (last.1 - first.1) / (last.0 - first.0) as f64 } else { 0.0 };
-        Axis { name: name.into(), unit: unit.into(), start: first.1 - step * first.0 as f64, step }
+        Axis::linear(name, unit, first.1 - step * first.0 as f64, step)
     };
     let axes = Axes { x: axis(&times, "time", "min"), y: axis(&freqs, "frequency", "MHz") };
     notes.push(format!(

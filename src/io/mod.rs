@@ -5,6 +5,7 @@
 //! truncated, corrupt or lying files as an [`IoError`] naming the file.
 
 pub mod atomic;
+mod axes_sidecar;
 pub mod checksum;
 mod csv;
 mod dynspec;
@@ -155,7 +156,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
     };
     file.rewind().map_err(read_err)?;
     let mut raster = match streamed {
-        Some(Format::Npy) => npy::read_npy_from(path, &mut std::io::BufReader::new(file), 0, opts)?,
+        Some(Format::Npy) => {
+            let mut raster = npy::read_npy_from(path, &mut std::io::BufReader::new(file), 0, opts)?;
+            axes_sidecar::attach(path, &mut raster);
+            raster
+        }
         Some(_) => npy::read_npz_from(path, std::io::BufReader::new(file), 0, opts)?,
         None => {
             let mut bytes = Vec::new();
@@ -181,7 +186,10 @@ pub fn load_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raste
     let mut raster = match format {
         Format::Png | Format::Jpeg => raster_image::read(path, bytes, format, opts),
         Format::Tiff => tiff::read(path, bytes, opts),
-        Format::Npy => npy::read_npy(path, bytes, opts),
+        Format::Npy => npy::read_npy(path, bytes, opts).map(|mut r| {
+            axes_sidecar::attach(path, &mut r);
+            r
+        }),
         Format::Npz => npy::read_npz(path, bytes, opts),
         Format::Fits => fits::read(path, bytes, opts),
         Format::Csv => csv::read(path, bytes, opts),

@@ -188,8 +188,8 @@ impl Headless {
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         #[allow(clippy::cast_precision_loss)]
         let shifted = ViewTransform {
-            origin: [transform.origin[0], transform.origin[1] + rows.start as f32 / transform.zoom],
-            zoom: transform.zoom,
+            origin: [transform.origin[0], transform.origin[1] + rows.start as f32 * transform.inv_zoom()[1]],
+            ..*transform
         };
         let result = self.draw_and_read(image, settings, &shifted, [width, height]);
         let invalid = pollster::block_on(validation.pop());

@@ -57,7 +57,9 @@ pub struct ViewUniform {
     pub texel_scale: f32,
     pub bilinear: u32,
     pub srgb_target: u32,
-    pub _pad: [u32; 3],
+    /// Image rows per framebuffer pixel (`inv_zoom` is columns per pixel).
+    pub inv_zoom_y: f32,
+    pub _pad: [u32; 2],
 }
 
 const _: () = assert!(std::mem::size_of::<ViewUniform>() == 128, "ViewUniform must match the WGSL layout");
@@ -84,7 +86,7 @@ impl ViewUniform {
         Self {
             rect_min,
             origin: transform.origin,
-            inv_zoom: 1.0 / transform.zoom,
+            inv_zoom: transform.inv_zoom()[0],
             scale: settings.scale.code(),
             colormap: settings.colormap.row(),
             mode: u32::from(rgb),
@@ -96,7 +98,8 @@ impl ViewUniform {
             texel_scale: texel_scale.max(1) as f32,
             bilinear: u32::from(settings.bilinear),
             srgb_target: u32::from(srgb_target),
-            _pad: [0; 3],
+            inv_zoom_y: transform.inv_zoom()[1],
+            _pad: [0; 2],
         }
     }
 }

@@ -146,19 +146,60 @@ pub struct RasterMeta {
     pub notes: Vec<String>,
 }
 
-/// One physical axis of a raster: the value at pixel centre `i` is `start + step * i`.
+/// One physical axis of a raster: the value at pixel centre `i` is `start + step * i`, or, when the
+/// file lists one value per pixel (`values`, monotonic), that list, interpolated between centres and
+/// continued linearly past the ends.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Axis {
     pub name: String,
     pub unit: String,
     pub start: f64,
     pub step: f64,
+    pub values: Vec<f64>,
 }
 
 impl Axis {
+    /// A linear axis.
+    pub fn linear(name: &str, unit: &str, start: f64, step: f64) -> Self {
+        Self { name: name.into(), unit: unit.into(), start, step, values: Vec::new() }
+    }
+
+    /// An axis listing the value at each pixel centre; None unless there are at least two values,
+    /// all finite and strictly monotonic. `start` and `step` hold the straight line through the ends.
+    pub fn tabulated(name: &str, unit: &str, values: Vec<f64>) -> Option<Self> {
+        let (&first, &last) = (values.first()?, values.last()?);
+        let rising = last > first;
+        let monotonic = values.windows(2).all(|p| if rising { p[1] > p[0] } else { p[1] < p[0] });
+        if values.len() < 2 || !monotonic || !values.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        let step = (last - first) / (values.len() - 1) as f64;
+        Some(Self { name: name.into(), unit: unit.into(), start: first, step, values })
+    }
+
     /// The axis value at (fractional) pixel index `i`.
     pub fn at(&self, i: f64) -> f64 {
-        self.start + self.step * i
+        let n = self.values.len();
+        if n < 2 {
+            return self.start + self.step * i;
+        }
+        let k = (i.floor().max(0.0) as usize).min(n - 2);
+        let (a, b) = (self.values[k], self.values[k + 1]);
+        a + (b - a) * (i - k as f64)
+    }
+
+    /// The (fractional) pixel index whose value is `v`: the inverse of [`Self::at`].
+    pub fn index_of(&self, v: f64) -> f64 {
+        let n = self.values.len();
+        if n < 2 {
+            return if self.step == 0.0 { 0.0 } else { (v - self.start) / self.step };
+        }
+        let rising = self.values[n - 1] > self.values[0];
+        // The segment holding v (the first or last one when v lies outside the table).
+        let below = self.values.partition_point(|&x| if rising { x < v } else { x > v });
+        let k = below.clamp(1, n - 1) - 1;
+        let (a, b) = (self.values[k], self.values[k + 1]);
+        k as f64 + (v - a) / (b - a)
     }
 }
 
@@ -235,5 +276,32 @@ impl Raster {
     /// Bytes the pixel data occupies in memory.
     pub fn memory_bytes(&self) -> usize {
         self.bands.len() * self.width * self.height * 4 + self.valid.as_ref().map_or(0, Vec::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Axis;
+
+    #[test]
+    fn a_linear_axis_and_its_inverse() {
+        let a = Axis::linear("frequency", "MHz", 1581.6, -0.78);
+        assert!((a.at(10.0) - (1581.6 - 7.8)).abs() < 1e-9);
+        assert!((a.index_of(a.at(37.25)) - 37.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_table_interpolates_continues_past_its_ends_and_refuses_non_monotonic_lists() {
+        let a = Axis::tabulated("time", "min", vec![0.2, 0.6665, 1.2, 1.8]).unwrap_or_else(|| panic!("table"));
+        assert!((a.at(1.0) - 0.6665).abs() < 1e-12);
+        assert!((a.at(3.5) - 2.1).abs() < 1e-12, "continued along the last segment");
+        assert!((a.at(-0.5) - (0.2 - 0.23325)).abs() < 1e-12, "and the first");
+        for i in [-0.5, 0.0, 0.3, 1.0, 2.7, 3.5] {
+            assert!((a.index_of(a.at(i)) - i).abs() < 1e-9, "{i}");
+        }
+        assert!(Axis::tabulated("t", "s", vec![1.0, 1.0]).is_none());
+        assert!(Axis::tabulated("t", "s", vec![1.0, 2.0, 1.5]).is_none());
+        assert!(Axis::tabulated("t", "s", vec![1.0]).is_none());
+        assert!(Axis::tabulated("t", "s", vec![1.0, f64::NAN]).is_none());
     }
 }
