@@ -118,21 +118,21 @@ pub(super) fn read(
                 data.len()
             )));
         }
-        values.clear();
-        for row in data.chunks_exact(row_bytes).take(rows) {
-            let start = values.len();
+        // Row by row: one row of u64 samples at a time, never a whole strip of them.
+        let plane = layout.planar.then_some(k / per_plane);
+        for (r, row) in data.chunks_exact(row_bytes).take(rect.height).enumerate() {
+            values.clear();
             unpack_row(row, layout.bits, tw * spp, bytes.starts_with(b"II"), &mut values);
             if predictor == 2 {
-                undo_horizontal_differencing(&mut values[start..], spp, layout.bits);
+                undo_horizontal_differencing(&mut values, spp, layout.bits);
             }
+            let line = Rect { row0: rect.row0 + r, height: 1, ..rect };
+            let bits = layout.bits;
+            place(&mut bands, w, line, plane, spp, |_, i| {
+                values.get(i).map(|&v| format.value(finish(format, bits, v)))
+            })
+            .ok_or_else(|| corrupt(format!("TIFF strip or tile {k} does not fit the image")))?;
         }
-        let plane = layout.planar.then_some(k / per_plane);
-        let across = tw * spp;
-        let bits = layout.bits;
-        place(&mut bands, w, rect, plane, spp, |r, i| {
-            values.get(r * across + i).map(|&v| format.value(finish(format, bits, v)))
-        })
-        .ok_or_else(|| corrupt(format!("TIFF strip or tile {k} does not fit the image")))?;
     }
 
     if !matches!(layout.bits, 1 | 8 | 16 | 32 | 64) {
