@@ -967,3 +967,63 @@ fn a_spectrogram_with_an_axes_file_fills_the_view_and_reads_out_time_and_frequen
     harness.run_steps(2);
     assert_eq!(harness.state().active_doc().and_then(|d| d.transform).map(|t| t.stretch), Some(t.stretch));
 }
+
+#[test]
+fn the_failure_list_filters_a_run_and_walks_its_wrong_answers_in_the_viewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run-cnn");
+    let Some(mut h) = harness(vec![]) else { return };
+    settle_samples(&mut h);
+    start_run(&mut h, heatscope::app::runs::RunModel::Cnn, "all", 60, &run);
+    step_until(&mut h, "the run did not finish", |app| app.runs.making.ready().is_some());
+    settle(&mut h);
+
+    // E opens the list: every answered question, then only the wrong ones.
+    h.key_press(egui::Key::E);
+    h.run_steps(3);
+    let answered = h.state().failures.answered();
+    assert!(answered > 0, "the run's answers are listed");
+    h.get_by_label_contains(&format!("of {answered} answered questions shown"));
+    h.get_by_label("wrong only").click();
+    h.run_steps(3);
+    let wrong: Vec<usize> = h.state().failures.shown().map(|r| r.scene).collect();
+    assert!(!wrong.is_empty() && wrong.len() < answered, "{} wrong of {answered}", wrong.len());
+    assert!(h.state().failures.shown().all(|r| !r.correct));
+
+    // Clicking a row shows its scene; Right steps to the next wrong answer's scene, not the next scene.
+    let first_scene = h.state().samples.as_ref().unwrap().scenes[wrong[0]].id.clone();
+    // The list's rows (not the image tab, which names the scene too): scene, level and kind.
+    let rows: Vec<_> = h
+        .query_all_by_label_contains(&first_scene)
+        .filter(|n| n.accesskit_node().label().is_some_and(|l| l.contains(" L")))
+        .collect();
+    assert!(!rows.is_empty(), "the first wrong answer's row is on screen");
+    rows[0].click();
+    settle(&mut h);
+    let scene_shown = |h: &Harness<'static, HeatscopeApp>| {
+        let app = h.state();
+        let set = app.samples.as_ref().unwrap();
+        (
+            set.current,
+            app.active_doc()
+                .map(|d| set.owns(&d.path) && d.path.to_string_lossy().contains(&set.scenes[set.current].id)),
+        )
+    };
+    assert_eq!(scene_shown(&h), (wrong[0], Some(true)));
+    if wrong.len() > 1 {
+        h.key_press(egui::Key::ArrowRight);
+        settle(&mut h);
+        assert_eq!(scene_shown(&h), (wrong[1], Some(true)));
+        assert_eq!(h.state().failures.selected, Some(1));
+        h.key_press(egui::Key::ArrowLeft);
+        settle(&mut h);
+        assert_eq!(scene_shown(&h).0, wrong[0]);
+    }
+    // E hides the list and brings it back; the row stays chosen.
+    h.key_press(egui::Key::E);
+    h.run_steps(2);
+    assert!(!h.state().failures.open);
+    h.key_press(egui::Key::E);
+    h.run_steps(2);
+    assert!(h.state().failures.open && h.state().failures.selected.is_some());
+}

@@ -6,6 +6,7 @@ mod cnn;
 mod display_panel;
 mod document;
 mod events;
+pub mod failures;
 pub mod file_browser;
 mod frames;
 mod gsd;
@@ -154,6 +155,8 @@ pub struct HeatscopeApp {
     pub gsd: GsdState,
     /// Runs shown and made.
     pub runs: runs::RunsState,
+    /// The failure list over the shown run (error analysis).
+    pub failures: failures::FailureList,
     /// The CNN's folder (None: the bundled model), for the identity of the runs it makes.
     cnn_dir: Option<PathBuf>,
     /// Presentation mode: the image and the models' results only, at a larger UI scale.
@@ -216,6 +219,7 @@ impl HeatscopeApp {
             chat: ChatState::default(),
             gsd: GsdState::default(),
             runs: runs::RunsState::default(),
+            failures: failures::FailureList::default(),
             cnn_dir: options.cnn_dir.clone(),
             presenting: false,
             tour: None,
@@ -561,6 +565,7 @@ impl eframe::App for HeatscopeApp {
             display_panel::show(self, ui);
         }
         viewer::central(self, ui, self.srgb_target);
+        failures::window(self, &ctx);
         file_browser::window(self, &ctx);
         self.apply_commands(&ctx);
         if self.workers.pending() > 0 {

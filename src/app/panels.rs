@@ -42,6 +42,8 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     if let (true, Some(id)) = (w, app.active) {
         app.command(Command::Close(id));
     }
+    // The failure list: E shows it; with a row chosen, Left/Right step its rows (before the scenes).
+    super::failures::keys(app, ctx);
     // Sample browsing: Left/Right step through scenes, T toggles truth/observed, while a sample is shown
     // and no pixel is pinned (with a pin, the arrows step the pin; Esc releases it).
     let pinned = app.active_doc().is_some_and(|d| d.pinned.is_some());
@@ -166,6 +168,9 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                     app.command(Command::EndTour);
                     ui.close();
                 }
+                ui.checkbox(&mut app.failures.open, "Error analysis (E)").on_hover_text(
+                    "Every question the shown run answered: filter, click one to see its scene, Left / Right for the next",
+                );
                 ui.separator();
                 ui.label(RichText::new("In the image:").strong());
                 for (keys, what) in VIEW_KEYS {
@@ -178,7 +183,7 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
 
 /// Keyboard and mouse help shown in the View menu and the empty view: every shortcut the app has.
 /// None acts while a text field has the keyboard.
-pub const VIEW_KEYS: [(&str, &str); 16] = [
+pub const VIEW_KEYS: [(&str, &str); 17] = [
     ("drag", "pan"),
     ("wheel", "zoom at the cursor"),
     ("F", "fit the image"),
@@ -195,6 +200,7 @@ pub const VIEW_KEYS: [(&str, &str); 16] = [
     ("Ctrl+O", "open files (the built-in browser without a desktop dialog)"),
     ("Ctrl+W", "close the image"),
     ("P", "presentation mode (with a tour, Left / Right walk its steps)"),
+    ("E", "error analysis list (with a row chosen, Left / Right step its rows)"),
 ];
 
 pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
