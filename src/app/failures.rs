@@ -1,6 +1,7 @@
 //! The failure list (error analysis, first part): every question of the browsed dataset that the shown
 //! run answered, with the truth, the run's answer and its verdict, filtered by level, kind, scenario,
-//! split, right or wrong and a scene-id search. Clicking a row shows its scene in the viewer; then
+//! split, right or wrong and a scene-id search, and a confusion matrix per closed question kind whose
+//! cells filter the list to their questions. Clicking a row shows its scene in the viewer; then
 //! Left / Right step through the filtered rows instead of through all scenes, and E brings the list
 //! back. Rows are scored once per run (not per frame) and only the visible rows are laid out, so the
 //! list stays smooth with a hundred thousand questions. UI thread.
@@ -12,8 +13,9 @@ use egui::{Color32, RichText};
 
 use super::samples::SampleSet;
 use super::{Command, HeatscopeApp};
+use crate::eval::metrics::match_option;
 use crate::eval::runs::RunLine;
-use crate::types::{Level, QuestionKind, Split};
+use crate::types::{Level, QaRecord, QuestionKind, REGIONS, SEVERITY_CLASSES, Split};
 
 /// One answered question.
 #[derive(Clone, Debug)]
@@ -27,6 +29,30 @@ pub struct Row {
     pub verdict: String,
     pub answer: String,
     pub confidence: Option<f32>,
+    /// For closed questions, the truth's and the answer's index in [`matrix_classes`] (None when
+    /// the answer names no class).
+    pub truth_class: Option<usize>,
+    pub guess_class: Option<usize>,
+}
+
+/// The classes of a closed kind's confusion matrix; empty for boxes and explanations. Which-is-worse
+/// questions offer two of the five regions each, so their matrix runs over all five.
+pub fn matrix_classes(kind: QuestionKind) -> &'static [&'static str] {
+    match kind {
+        QuestionKind::Severity => &SEVERITY_CLASSES,
+        QuestionKind::RegionAffected => &["yes", "no"],
+        QuestionKind::WhichWorse | QuestionKind::WorstRegion => &REGIONS,
+        QuestionKind::Localize | QuestionKind::Explain => &[],
+    }
+}
+
+/// The classes a record's truth and `answer` name in its kind's matrix.
+fn classes_of(r: &QaRecord, answer: &str) -> (Option<usize>, Option<usize>) {
+    let classes = matrix_classes(r.kind);
+    if classes.is_empty() {
+        return (None, None);
+    }
+    (match_option(&r.answer, classes), match_option(answer, classes))
 }
 
 /// Which rows to list.
@@ -40,6 +66,8 @@ pub struct Filter {
     pub correct: Option<bool>,
     /// Part of a scene id.
     pub search: String,
+    /// A confusion-matrix cell: the kind, the true class and the answered class (None: unparsed).
+    pub cell: Option<(QuestionKind, usize, Option<usize>)>,
 }
 
 /// The list's state: the scored rows of the shown run, the filtered view of them and the row shown.
@@ -52,6 +80,10 @@ pub struct FailureList {
     shown: Vec<usize>,
     /// Position in `shown` of the row whose scene is in the viewer; while set, Left / Right step it.
     pub selected: Option<usize>,
+    /// The row (index into `rows`) last chosen: selected again when a filter brings it back.
+    chosen: Option<usize>,
+    /// The kind whose confusion matrix is shown (None: severity).
+    pub matrix_kind: Option<QuestionKind>,
     /// What `rows` and `shown` were built from: the run folder, its answer count, the dataset and
     /// the filter.
     built: Option<(PathBuf, usize, PathBuf, Filter)>,
@@ -88,12 +120,11 @@ impl FailureList {
         let rows_stale = self.built.as_ref().is_none_or(|(d, n, s, _)| (d, *n, s) != (&key.0, key.1, &key.2));
         if rows_stale {
             self.rows = score_rows(set, lines);
-            self.selected = None;
+            self.chosen = None;
         }
-        let before = self.selected.and_then(|p| self.shown.get(p).copied());
         self.shown = (0..self.rows.len()).filter(|&i| self.passes(set, &self.rows[i])).collect();
-        // Keep the shown row selected when it still passes the new filter.
-        self.selected = before.and_then(|r| self.shown.iter().position(|&i| i == r));
+        // The chosen row stays selected while it passes the filter, and is again when it passes again.
+        self.selected = self.chosen.and_then(|r| self.shown.iter().position(|&i| i == r));
         self.built = Some(key);
     }
 
@@ -102,10 +133,34 @@ impl FailureList {
         let f = &self.filter;
         f.level.is_none_or(|l| r.level == l)
             && f.kind.is_none_or(|k| r.kind == k)
-            && f.scenario.as_ref().is_none_or(|s| &r.scenario == s)
-            && f.split.is_none_or(|s| r.split == s)
             && f.correct.is_none_or(|c| row.correct == c)
+            && self.context_passes(set, row)
+            && f.cell.is_none_or(|(k, t, g)| r.kind == k && row.truth_class == Some(t) && row.guess_class == g)
+    }
+
+    /// The filters that also shape the confusion matrix: scenario, split and scene id.
+    fn context_passes(&self, set: &SampleSet, row: &Row) -> bool {
+        let r = &set.records[row.record];
+        let f = &self.filter;
+        f.scenario.as_ref().is_none_or(|s| &r.scenario == s)
+            && f.split.is_none_or(|s| r.split == s)
             && (f.search.is_empty() || r.scene.to_lowercase().contains(&f.search.trim().to_lowercase()))
+    }
+
+    /// Counts of `kind`'s questions per (true class, answered class; the last column is
+    /// "unparsed"), over the rows passing the scenario, split and scene-id filters.
+    pub fn confusion(&self, set: &SampleSet, kind: QuestionKind) -> Vec<Vec<usize>> {
+        let n = matrix_classes(kind).len();
+        let mut m = vec![vec![0; n + 1]; n];
+        for row in &self.rows {
+            if set.records[row.record].kind != kind || !self.context_passes(set, row) {
+                continue;
+            }
+            if let Some(t) = row.truth_class.filter(|&t| t < n) {
+                m[t][row.guess_class.filter(|&g| g < n).unwrap_or(n)] += 1;
+            }
+        }
+        m
     }
 
     /// Select the filtered row at `pos` (wrapping) and return its scene index.
@@ -115,6 +170,7 @@ impl FailureList {
         }
         let p = pos.rem_euclid(self.shown.len() as isize) as usize;
         self.selected = Some(p);
+        self.chosen = Some(self.shown[p]);
         Some(self.rows[self.shown[p]].scene)
     }
 
@@ -139,7 +195,10 @@ fn score_rows(set: &SampleSet, lines: &HashMap<String, RunLine>) -> Vec<Row> {
                 Some(e) => format!("failed: {e}"),
                 None => s.verdict,
             };
+            let (truth_class, guess_class) = classes_of(r, &line.answer);
             Some(Row {
+                truth_class,
+                guess_class,
                 record: i,
                 scene,
                 correct: s.correct && line.error.is_none(),
@@ -229,6 +288,7 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Option<usize> {
         list.shown_len() - right
     ));
     filters(ui, &mut list.filter, set);
+    egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list, set));
     ui.separator();
 
     let records = &set.records;
@@ -276,6 +336,76 @@ fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet) {
         ui.add(egui::TextEdit::singleline(&mut f.search).hint_text("scene id…").desired_width(120.0))
             .on_hover_text("Show only scenes whose id contains this");
     });
+}
+
+/// The confusion matrix of one closed kind: rows are the true class, columns the answered class
+/// (and "unparsed"); a cell's shade is its share of the row, green on the diagonal. Clicking a cell
+/// lists its questions; clicking it again clears that.
+fn matrix(ui: &mut egui::Ui, list: &mut FailureList, set: &SampleSet) {
+    let kind = list.matrix_kind.unwrap_or(QuestionKind::Severity);
+    ui.horizontal(|ui| {
+        for k in
+            [QuestionKind::Severity, QuestionKind::RegionAffected, QuestionKind::WhichWorse, QuestionKind::WorstRegion]
+        {
+            if ui.selectable_label(kind == k, k.name()).clicked() {
+                list.matrix_kind = Some(k);
+            }
+        }
+    });
+    let classes = matrix_classes(kind);
+    let counts = list.confusion(set, kind);
+    let mut chosen = None;
+    egui::Grid::new("confusion").spacing([4.0, 2.0]).show(ui, |ui| {
+        ui.label(RichText::new("truth \\ answer").weak());
+        for c in classes.iter().chain(&["unparsed"]) {
+            ui.add_sized([48.0, 18.0], egui::Label::new(*c));
+        }
+        ui.end_row();
+        for (t, row) in counts.iter().enumerate() {
+            ui.label(classes[t]);
+            let total: usize = row.iter().sum();
+            for (g, &count) in row.iter().enumerate() {
+                let guess = (g < classes.len()).then_some(g);
+                let share = if total > 0 { count as f32 / total as f32 } else { 0.0 };
+                let hue =
+                    if guess == Some(t) { Color32::from_rgb(60, 150, 80) } else { Color32::from_rgb(170, 60, 60) };
+                let fill = if count == 0 { Color32::TRANSPARENT } else { hue.gamma_multiply(0.25 + 0.75 * share) };
+                let selected = list.filter.cell == Some((kind, t, guess));
+                let answered = guess.map_or("unparsed", |g| classes[g]);
+                let what = format!("truth {}, answer {answered}: {count}", classes[t]);
+                let response = ui
+                    .add(
+                        egui::Button::new(count.to_string())
+                            .fill(fill)
+                            .selected(selected)
+                            .min_size(egui::vec2(48.0, 0.0)),
+                    )
+                    .on_hover_text(format!("{what} ({:.0} % of {}); click to list them", 100.0 * share, classes[t]));
+                response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &what));
+                if response.clicked() {
+                    chosen = Some(if selected { None } else { Some((kind, t, guess)) });
+                }
+            }
+            ui.end_row();
+        }
+    });
+    if let Some(cell) = chosen {
+        list.filter.cell = cell;
+        if cell.is_some() {
+            // The cell decides right or wrong and the kind; other choices would hide it.
+            (list.filter.correct, list.filter.kind, list.filter.level) = (None, None, None);
+        }
+    }
+    if let Some((k, t, g)) = list.filter.cell {
+        let classes = matrix_classes(k);
+        let answered = g.map_or("unparsed", |g| classes[g]);
+        ui.horizontal(|ui| {
+            ui.label(format!("listing {} questions with truth {} answered {answered}", k.name(), classes[t]));
+            if ui.button("show all").clicked() {
+                list.filter.cell = None;
+            }
+        });
+    }
 }
 
 /// A labelled drop-down choosing `value` among "all" (None) and `options` (value, text).
@@ -365,6 +495,17 @@ mod tests {
         list.refresh(Some(&set), Some(&run), &lines);
         assert_eq!((list.shown_len(), list.selected), (0, None));
         assert_eq!(list.step(1), None);
+        list.filter.scenario = None;
+        list.refresh(Some(&set), Some(&run), &lines);
+        assert_eq!(list.selected, Some(0), "chosen again once the filter lets it through");
+        // The severity matrix (truth x answer, plus unparsed) and one of its cells as a filter.
+        list.filter = Filter::default();
+        list.refresh(Some(&set), Some(&run), &lines);
+        let m = list.confusion(&set, QuestionKind::Severity);
+        assert_eq!((m[2][2], m[0][2], m[2][0], m.iter().flatten().sum::<usize>()), (1, 1, 1, 3));
+        list.filter.cell = Some((QuestionKind::Severity, 0, Some(2)));
+        list.refresh(Some(&set), Some(&run), &lines);
+        assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [1], "a2: truth low, answered high");
         // Another run (more answers) rescores the rows.
         let mut more = lines.clone();
         more.insert("b2-q1".into(), line("b2-q1", "low"));
