@@ -1019,6 +1019,19 @@ fn the_failure_list_filters_a_run_and_walks_its_wrong_answers_in_the_viewer() {
         settle(&mut h);
         assert_eq!(scene_shown(&h).0, wrong[0]);
     }
+    // The severity matrix counts what the run's report counted.
+    {
+        let app = h.state();
+        let set = app.samples.as_ref().unwrap();
+        let m = app.failures.confusion(set, heatscope::types::QuestionKind::Severity);
+        let report = app.runs.shown.as_ref().unwrap().summary.as_ref().unwrap().report.clone().expect("a report");
+        let want: Vec<Vec<usize>> = serde_json::from_value(report["groups"][0]["l1_confusion"].clone()).unwrap();
+        let got: Vec<Vec<usize>> = m.iter().map(|row| row[..4].to_vec()).collect();
+        assert_eq!(got, want);
+    }
+    h.get_by_label("Summary").click();
+    h.run_steps(2);
+    h.get_by_label("L1 macro-F1");
     // A confusion-matrix cell off the diagonal lists exactly its questions.
     let (t, g, count) = {
         let app = h.state();

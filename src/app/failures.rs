@@ -252,8 +252,8 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
     let mut clicked = None;
     egui::Window::new("Error analysis")
         .open(&mut open)
-        .default_size([760.0, 460.0])
-        .default_pos([300.0, 120.0])
+        .default_size([820.0, 620.0])
+        .default_pos([290.0, 60.0])
         .show(ctx, |ui| clicked = contents(app, ui));
     app.failures.open = open;
     if let Some(pos) = clicked {
@@ -287,6 +287,14 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Option<usize> {
         right,
         list.shown_len() - right
     ));
+    egui::CollapsingHeader::new("Summary").default_open(false).show(ui, |ui| {
+        match run.summary.as_ref().and_then(|s| s.report.as_ref()) {
+            Some(report) => summary(ui, report),
+            None => {
+                ui.label("The summary appears when the run is complete (continue it with Start run).");
+            }
+        }
+    });
     filters(ui, &mut list.filter, set);
     egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list, set));
     ui.separator();
@@ -336,6 +344,65 @@ fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet) {
         ui.add(egui::TextEdit::singleline(&mut f.search).hint_text("scene id…").desired_width(120.0))
             .on_hover_text("Show only scenes whose id contains this");
     });
+}
+
+/// The headline metrics per group (overall, then each scenario) with their 95 % bootstrap
+/// intervals, as the run's report holds them (`eval --json`'s schema); the best scenario per column bold.
+fn summary(ui: &mut egui::Ui, report: &serde_json::Value) {
+    const COLUMNS: [(&str, &str); 8] = [
+        ("l1", "L1 acc"),
+        ("l1_macro_f1", "L1 macro-F1"),
+        ("l2", "L2 acc"),
+        ("l3_iou", "L3 IoU"),
+        ("l3_none_acc", "L3 none acc"),
+        ("l4_token_f1", "L4 token F1"),
+        ("l4_concept_f1", "L4 concept F1"),
+        ("composite", "composite"),
+    ];
+    let groups = report["groups"].as_array().cloned().unwrap_or_default();
+    let metric = |g: &serde_json::Value, key: &str| {
+        let m = &g[key];
+        let n = m["n"].as_u64().unwrap_or(0);
+        (n > 0).then(|| {
+            (m["value"].as_f64().unwrap_or(0.0), m["lo"].as_f64().unwrap_or(0.0), m["hi"].as_f64().unwrap_or(0.0))
+        })
+    };
+    egui::ScrollArea::horizontal().show(ui, |ui| {
+        egui::Grid::new("summary").striped(true).spacing([10.0, 2.0]).show(ui, |ui| {
+            ui.label("");
+            for (_, name) in COLUMNS {
+                ui.label(RichText::new(name).strong());
+            }
+            ui.end_row();
+            for g in &groups {
+                ui.label(g["name"].as_str().unwrap_or("?"));
+                for (key, _) in COLUMNS {
+                    // The best scenario per column (overall is not a rival of its parts).
+                    let scenarios = groups.iter().filter(|o| o["name"] != "overall");
+                    let best = scenarios.filter_map(|o| metric(o, key)).map(|m| m.0).fold(f64::MIN, f64::max);
+                    match metric(g, key) {
+                        Some((v, lo, hi)) => {
+                            let text = RichText::new(format!("{v:.3}")).monospace();
+                            let rival = g["name"] != "overall" && groups.len() > 2;
+                            let text = if rival && v >= best { text.strong() } else { text };
+                            ui.label(text).on_hover_text(format!("95 % interval {lo:.3} to {hi:.3}"));
+                        }
+                        None => {
+                            ui.label(RichText::new("-").weak()).on_hover_text("no questions of this level");
+                        }
+                    }
+                }
+                ui.end_row();
+            }
+        });
+    });
+    ui.label(
+        RichText::new(format!(
+            "hover a number for its 95 % bootstrap interval (over scenes, {} resamples)",
+            report["bootstrap"].as_u64().unwrap_or(0)
+        ))
+        .weak(),
+    );
 }
 
 /// The confusion matrix of one closed kind: rows are the true class, columns the answered class
