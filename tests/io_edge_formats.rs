@@ -374,7 +374,10 @@ fn fits_axes_planes_and_row_flip() {
     let e = load_bytes(Path::new("c.fits"), &fits(-32, &[3, 2, 2], &[], &f32_be(&cube)), &small).unwrap_err();
     assert!(matches!(e, IoError::TooLarge { bands: 2, .. }), "{e}");
 
-    assert!(matches!(err("1d.fits", &fits(-32, &[6], &[], &f32_be(&values))), IoError::Unsupported { .. }));
+    // A 1-D array (a spectrum, a light curve) is one row.
+    let r = ok("1d.fits", &fits(-32, &[6], &[], &f32_be(&values)));
+    assert_eq!((r.width, r.height, r.bands[0].clone()), (6, 1, values.clone()));
+    assert!(r.meta.notes.iter().any(|n| n.contains("1-D array of 6 samples")), "{:?}", r.meta.notes);
 }
 
 #[test]
@@ -469,7 +472,7 @@ fn fits_corrupt_and_lying_headers() {
     let e = err("h.fits", &fits(-32, &[2, 2, 4_000_000_000, 4_000_000_000], &[], &[0; 16]));
     assert!(matches!(e, IoError::TooLarge { .. }), "{e}");
     let e = err("n.fits", &fits(-32, &[2], &[], &[0; 8])[..2880]);
-    assert!(matches!(e, IoError::Unsupported { .. }), "{e}");
+    assert!(matches!(e, IoError::Corrupt { .. }) && e.to_string().contains("truncated"), "{e}");
 }
 
 // ---------------------------------------------------------------- CSV

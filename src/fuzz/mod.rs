@@ -116,7 +116,12 @@ pub fn builtin_seeds(target: Target) -> Vec<Seed> {
             structure::npz_file("grid.npy", &npy_plain, true).map(|b| seed("f4.npz", b)),
             structure::npz_file("cube.npy", &npy_cube, false).map(|b| seed("stored.npz", b)),
         ],
-        Target::Fits => vec![Some(seed("f32.fits", fits_seed(-32))), Some(seed("i16-blank.fits", fits_seed(16)))],
+        Target::Fits => vec![
+            Some(seed("f32.fits", fits_seed(-32))),
+            Some(seed("i16-blank.fits", fits_seed(16))),
+            // Tile-compressed (RICE_1, six tiles), written by astropy (tools/make_fits_tiles_fixtures.py).
+            Some(seed("rice-i16.fits", include_bytes!("seeds/rice-i16.fits").to_vec())),
+        ],
         // Written by OpenJPEG (tools/make_jp2_fixtures.py): heatscope writes no JPEG 2000 itself.
         Target::Jp2 => vec![
             Some(seed("gray16.jp2", include_bytes!("seeds/gray16.jp2").to_vec())),

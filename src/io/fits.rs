@@ -1,13 +1,16 @@
 //! FITS images -> [`Raster`].
 //!
 //! Owns the FITS header reader (2880-byte blocks of 80-character cards), the choice of the image
-//! HDU (the primary, or the first IMAGE extension with data when the primary is empty), the
-//! conversion of every BITPIX to f32 with BSCALE/BZERO/BLANK, the bottom-up row order, and the
-//! metadata radio astronomers expect (BUNIT, CDELT or CD pixel scale, restoring beam, CTYPE).
+//! HDU (the primary when it holds data, else the first extension holding an image: an IMAGE with
+//! data or a tile-compressed image, whose tiles `fits_tiles` decodes), the conversion of every
+//! BITPIX to f32 with BSCALE/BZERO/BLANK, the bottom-up row order, 1-D arrays as one row, the
+//! metadata radio astronomers expect (BUNIT, CDELT or CD pixel scale, restoring beam, CTYPE), and
+//! the refusals that say what a file holds instead of an image (tables, random groups, nothing).
 //! Pure functions of the bytes with no shared state: they run on worker threads.
 
 use std::path::Path;
 
+use super::fits_tiles::{self, Tiled};
 use super::{IoError, LoadOptions};
 use crate::types::{Beam, CelestialWcs, PixelSize, PixelUnit, Projection, Raster, RasterMeta, SampleType};
 
@@ -16,7 +19,7 @@ const CARD: usize = 80;
 
 /// A keyword value as written in a card.
 #[derive(Clone, Debug, PartialEq)]
-enum Value {
+pub(super) enum Value {
     Str(String),
     Bool(bool),
     Int(i64),
@@ -26,17 +29,17 @@ enum Value {
 
 /// One header: its keyword cards and where its data starts.
 #[derive(Debug)]
-struct Hdu {
-    cards: Vec<(String, Value)>,
-    data_start: usize,
+pub(super) struct Hdu {
+    pub(super) cards: Vec<(String, Value)>,
+    pub(super) data_start: usize,
 }
 
 impl Hdu {
-    fn get(&self, key: &str) -> Option<&Value> {
+    pub(super) fn get(&self, key: &str) -> Option<&Value> {
         self.cards.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    fn int(&self, key: &str) -> Option<i64> {
+    pub(super) fn int(&self, key: &str) -> Option<i64> {
         match self.get(key)? {
             Value::Int(i) => Some(*i),
             _ => None,
@@ -51,7 +54,7 @@ impl Hdu {
         }
     }
 
-    fn text(&self, key: &str) -> Option<&str> {
+    pub(super) fn text(&self, key: &str) -> Option<&str> {
         match self.get(key)? {
             Value::Str(s) if !s.is_empty() => Some(s),
             _ => None,
@@ -59,7 +62,7 @@ impl Hdu {
     }
 
     /// A mandatory non-negative integer keyword.
-    fn count(&self, path: &Path, key: &str) -> Result<u64, IoError> {
+    pub(super) fn count(&self, path: &Path, key: &str) -> Result<u64, IoError> {
         let v = self.int(key).ok_or_else(|| IoError::corrupt(path, format!("FITS header lacks an integer {key}")))?;
         u64::try_from(v).map_err(|_| IoError::corrupt(path, format!("FITS header has {key} = {v}")))
     }
@@ -73,6 +76,19 @@ impl Hdu {
         (1..=naxis).map(|i| self.count(path, &format!("NAXIS{i}"))).collect()
     }
 
+    /// Random groups (GROUPS = T with NAXIS1 = 0, or no axes at all): interferometer
+    /// visibilities, not an image.
+    fn random_groups(&self, path: &Path) -> bool {
+        self.get("GROUPS") == Some(&Value::Bool(true))
+            && self.axes(path).is_ok_and(|a| a.first().is_none_or(|&n| n == 0))
+    }
+
+    /// Whether the HDU declares an array with no axis of length 0 (its size is checked later).
+    fn has_image(&self, path: &Path) -> Result<bool, IoError> {
+        let axes = self.axes(path)?;
+        Ok(!axes.is_empty() && !axes.contains(&0))
+    }
+
     /// Bytes of data that follow the header, without the padding.
     fn data_len(&self, path: &Path) -> Result<usize, IoError> {
         let bits = self.int("BITPIX").ok_or_else(|| IoError::corrupt(path, "FITS header lacks BITPIX"))?;
@@ -80,9 +96,11 @@ impl Hdu {
         if axes.is_empty() {
             return Ok(0);
         }
+        // Random groups leave NAXIS1 (= 0) out of the product.
+        let dims = if self.random_groups(path) { &axes[1..] } else { &axes[..] };
         let pcount = u64::try_from(self.int("PCOUNT").unwrap_or(0)).unwrap_or(0);
         let gcount = u64::try_from(self.int("GCOUNT").unwrap_or(1)).unwrap_or(1);
-        axes.iter()
+        dims.iter()
             .try_fold(1u64, |n, &d| n.checked_mul(d))
             .and_then(|n| n.checked_add(pcount))
             .and_then(|n| n.checked_mul(gcount))
@@ -92,37 +110,91 @@ impl Hdu {
     }
 }
 
-/// Read the image of a FITS file held in memory.
+/// Read the image of a FITS file held in memory: the primary HDU when it holds data, else the
+/// first extension that holds an image (an IMAGE with data, or a tile-compressed image).
 pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
     if !bytes.starts_with(b"SIMPLE  =") {
-        return Err(IoError::corrupt(path, "not a FITS file: the first card is not SIMPLE"));
+        let misnamed = compressed_file(path, bytes);
+        return Err(misnamed.unwrap_or_else(|| IoError::corrupt(path, "not a FITS file: the first card is not SIMPLE")));
     }
     let primary = parse_header(path, bytes, 0)?;
     if primary.get("SIMPLE") != Some(&Value::Bool(true)) {
         return Err(IoError::unsupported(path, "SIMPLE = F: the file does not follow the FITS standard"));
     }
-    if !primary.axes(path)?.is_empty() {
+    if !primary.random_groups(path) && primary.has_image(path)? {
         return image(path, bytes, &primary, opts, None);
     }
     let mut offset = next_hdu(path, &primary)?;
     let mut index = 0;
-    let mut compressed = false;
+    // What the other HDUs hold, for the refusal.
+    let mut kinds = Vec::new();
     while bytes.get(offset..).is_some_and(|rest| rest.starts_with(b"XTENSION")) {
         index += 1;
         let hdu = parse_header(path, bytes, offset)?;
-        let kind = hdu.text("XTENSION").unwrap_or("").trim_end();
-        if kind == "IMAGE" && hdu.data_len(path)? > 0 {
+        let kind = hdu.text("XTENSION").unwrap_or("").trim_end().to_string();
+        if kind == "IMAGE" && hdu.has_image(path)? {
             return image(path, bytes, &hdu, opts, Some(index));
         }
-        compressed |= kind == "BINTABLE" && hdu.get("ZIMAGE") == Some(&Value::Bool(true));
+        if kind == "BINTABLE" && hdu.get("ZIMAGE") == Some(&Value::Bool(true)) {
+            return compressed_image(path, bytes, &hdu, opts, index);
+        }
+        kinds.push(if kind == "IMAGE" { "empty IMAGE".to_string() } else { kind });
         offset = next_hdu(path, &hdu)?;
     }
-    let why = if compressed {
-        "the image is tile-compressed (a BINTABLE with ZIMAGE = T), which heatscope does not read"
+    Err(no_image(path, &primary, &kinds))
+}
+
+/// The refusal for a whole file compressed by compress(1) (`.Z`, LZW) or gzip (`.gz`), which
+/// FITS archives often hand out: say what it is and how to open it.
+pub(super) fn compressed_file(path: &Path, head: &[u8]) -> Option<IoError> {
+    let what = if head.starts_with(&[0x1f, 0x9d]) {
+        "a compress(1) .Z file (Unix LZW); uncompress it first (uncompress or gunzip), then open the FITS file inside"
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        "a gzip-compressed file; gunzip it first, then open the file inside"
     } else {
-        "no image data: the primary HDU is empty and no IMAGE extension holds data"
+        return None;
     };
-    Err(IoError::unsupported(path, why))
+    Some(IoError::unsupported(path, what))
+}
+
+/// Why a file with no image is refused: what its HDUs hold instead.
+fn no_image(path: &Path, primary: &Hdu, kinds: &[String]) -> IoError {
+    let mut listed: Vec<(&str, usize)> = Vec::new();
+    for k in kinds {
+        match listed.iter_mut().find(|(name, _)| name == k) {
+            Some((_, n)) => *n += 1,
+            None => listed.push((k, 1)),
+        }
+    }
+    let listing = listed
+        .iter()
+        .map(|&(k, n)| if n == 1 { k.to_string() } else { format!("{n} x {k}") })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let others = if kinds.is_empty() { String::new() } else { format!("; the other HDUs hold no image ({listing})") };
+    let axes = primary.axes(path).unwrap_or_default();
+    let why = if primary.random_groups(path) {
+        if axes.is_empty() {
+            format!(
+                "the file is an empty random-groups file (GROUPS = T, the layout of an interferometer's uv data) \
+                 and holds no image; heatscope reads images{others}"
+            )
+        } else {
+            format!(
+                "the file holds random-groups visibilities (an interferometer's uv data, not an image: GROUPS = T, \
+                 NAXIS1 = 0); heatscope reads images{others}"
+            )
+        }
+    } else if !axes.is_empty() {
+        format!("the FITS image is empty (axes {axes:?}){others}")
+    } else if kinds.is_empty() {
+        "the file is empty: the primary HDU holds no data (NAXIS = 0) and no extension follows".to_string()
+    } else if kinds.iter().all(|k| matches!(k.as_str(), "BINTABLE" | "TABLE" | "A3DTABLE")) {
+        format!("the file holds only tables ({listing}) and no image; heatscope reads images")
+    } else {
+        format!("no image data: the primary HDU is empty and no extension holds an image ({listing})")
+    };
+    IoError::unsupported(path, why)
 }
 
 /// Offset of the header after `hdu`'s padded data.
@@ -198,6 +270,37 @@ fn sample_type(path: &Path, bitpix: i64) -> Result<SampleType, IoError> {
     })
 }
 
+/// An image's dimensions from its axes, checked against the load limits before anything is
+/// allocated: NAXIS1 x NAXIS2, further axes as planes, a 1-D array as one row.
+struct Shape {
+    w: usize,
+    h: usize,
+    planes: usize,
+    axes: Vec<u64>,
+}
+
+impl Shape {
+    /// `held` gives the bytes the reader holds besides the raster for a count of samples.
+    fn of(path: &Path, axes: Vec<u64>, opts: &LoadOptions, held: impl FnOnce(u64) -> u64) -> Result<Self, IoError> {
+        let (w, h, extra) = match axes.as_slice() {
+            [w] => (*w, 1, &[][..]),
+            [w, h, extra @ ..] => (*w, *h, extra),
+            [] => return Err(IoError::unsupported(path, "the FITS image is empty (NAXIS = 0)")),
+        };
+        let planes = extra.iter().try_fold(1u64, |n, &d| n.checked_mul(d)).unwrap_or(u64::MAX);
+        opts.check(path, w, h, planes, held(w.saturating_mul(h).saturating_mul(planes)))?;
+        if w == 0 || h == 0 || planes == 0 {
+            return Err(IoError::unsupported(path, format!("the FITS image is empty (axes {axes:?})")));
+        }
+        let size = |n: u64| usize::try_from(n).map_err(|_| IoError::corrupt(path, "FITS axis does not fit in memory"));
+        Ok(Self { w: size(w)?, h: size(h)?, planes: size(planes)?, axes })
+    }
+
+    fn samples(&self) -> usize {
+        self.w * self.h * self.planes
+    }
+}
+
 /// Convert one image HDU; `extension` is its index when it is not the primary.
 fn image(
     path: &Path,
@@ -208,34 +311,50 @@ fn image(
 ) -> Result<Raster, IoError> {
     let bitpix = hdu.int("BITPIX").ok_or_else(|| IoError::corrupt(path, "FITS header lacks BITPIX"))?;
     let stored = sample_type(path, bitpix)?;
-    let axes = hdu.axes(path)?;
-    let (w, h, extra) = match axes.as_slice() {
-        [w, h, extra @ ..] => (*w, *h, extra),
-        _ => {
-            return Err(IoError::unsupported(path, "a 1-D FITS array (spectrum or table); heatscope shows 2-D images"));
-        }
-    };
-    let planes = extra.iter().try_fold(1u64, |n, &d| n.checked_mul(d)).unwrap_or(u64::MAX);
-    opts.check(path, w, h, planes, bytes.len() as u64)?;
-    if w == 0 || h == 0 || planes == 0 {
-        return Err(IoError::unsupported(path, format!("the FITS image is empty (axes {axes:?})")));
-    }
-    let size = |n: u64| usize::try_from(n).map_err(|_| IoError::corrupt(path, "FITS axis does not fit in memory"));
-    let (w, h, planes) = (size(w)?, size(h)?, size(planes)?);
-    let bpp = stored.bytes();
-    let need = w.checked_mul(h).and_then(|n| n.checked_mul(planes)).and_then(|n| n.checked_mul(bpp));
+    let shape = Shape::of(path, hdu.axes(path)?, opts, |_| bytes.len() as u64)?;
+    let need = shape.samples().checked_mul(stored.bytes());
     let need = need.ok_or_else(|| IoError::corrupt(path, "FITS data size overflows"))?;
     let data = bytes.get(hdu.data_start..).unwrap_or_default();
     let Some(data) = data.get(..need) else {
         return Err(IoError::corrupt(
             path,
             format!(
-                "the FITS data is truncated: axes {axes:?} at BITPIX {bitpix} need {need} bytes, {} present",
+                "the FITS data is truncated: axes {:?} at BITPIX {bitpix} need {need} bytes, {} present",
+                shape.axes,
                 data.len()
             ),
         ));
     };
+    Ok(convert(hdu, data, &shape, extension, Vec::new()))
+}
 
+/// Decode a tile-compressed image (a BINTABLE with ZIMAGE = T, extension `index`) and convert it
+/// as the uncompressed image its header describes.
+fn compressed_image(
+    path: &Path,
+    bytes: &[u8],
+    table: &Hdu,
+    opts: &LoadOptions,
+    index: usize,
+) -> Result<Raster, IoError> {
+    let header = fits_tiles::image_header(path, table)?;
+    let tiled = Tiled::new(path, bytes, table)?;
+    let bitpix = header.int("BITPIX").unwrap_or(0);
+    let bpp = sample_type(path, bitpix)?.bytes() as u64;
+    // The file, the decoded samples and one tile's working copies.
+    let held = |samples: u64| {
+        (bytes.len() as u64).saturating_add(samples.saturating_mul(bpp)).saturating_add(tiled.scratch_bytes())
+    };
+    let shape = Shape::of(path, header.axes(path)?, opts, held)?;
+    let data = tiled.decode(path)?;
+    Ok(convert(&header, &data, &shape, Some(index), tiled.notes()))
+}
+
+/// The raster of an image HDU whose raw samples (big-endian BITPIX, FITS order) are `data`.
+fn convert(hdu: &Hdu, data: &[u8], shape: &Shape, extension: Option<usize>, notes: Vec<String>) -> Raster {
+    let bitpix = hdu.int("BITPIX").unwrap_or(-32);
+    let stored = sample_type(Path::new(""), bitpix).unwrap_or(SampleType::F32);
+    let (w, h, planes, axes) = (shape.w, shape.h, shape.planes, &shape.axes);
     let bscale = hdu.float("BSCALE").unwrap_or(1.0);
     let bzero = hdu.float("BZERO").unwrap_or(0.0);
     let blank = if bitpix > 0 { hdu.int("BLANK") } else { None };
@@ -253,10 +372,14 @@ fn image(
         let name = hdu.text("EXTNAME").map(|n| format!(" '{}'", n.trim_end())).unwrap_or_default();
         meta.notes.push(format!("image read from extension HDU {i}{name} (the primary HDU has no data)"));
     }
+    meta.notes.extend(notes);
+    if axes.len() == 1 {
+        meta.notes.push(format!("a 1-D array of {w} samples, shown as an image 1 pixel high"));
+    }
     if planes > 1 {
         meta.band_names = (1..=planes).map(|i| format!("plane {i}")).collect();
         meta.notes.push(format!("{planes} image planes (axes {axes:?}) shown as bands"));
-    } else if !extra.is_empty() {
+    } else if axes.len() > 2 {
         meta.notes.push(format!("degenerate axes 3..{} (length 1) ignored", axes.len()));
     }
     meta.unit = hdu.text("BUNIT").map(normalise_unit);
@@ -271,7 +394,7 @@ fn image(
 
     let mut raster = Raster::new(w, h, bands, meta);
     raster.valid = valid;
-    Ok(raster)
+    raster
 }
 
 /// Convert big-endian samples (plane after plane, bottom row first) to f32 bands with the top row

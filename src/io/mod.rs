@@ -11,6 +11,7 @@ mod csv;
 mod dynspec;
 mod error;
 mod fits;
+mod fits_tiles;
 mod geotiff;
 mod jp2;
 mod npy;
@@ -87,7 +88,7 @@ impl Format {
             "tif" | "tiff" => Self::Tiff,
             "npy" => Self::Npy,
             "npz" => Self::Npz,
-            "fits" | "fit" | "fts" => Self::Fits,
+            "fits" | "fit" | "fts" | "fz" => Self::Fits,
             "csv" | "tsv" | "txt" => Self::Csv,
             "jp2" | "j2k" | "j2c" | "jpx" | "jpf" => Self::Jp2,
             "dynspec" => Self::Dynspec,
@@ -98,7 +99,7 @@ impl Format {
 
 /// File extensions offered in the open dialog.
 pub const EXTENSIONS: &[&str] = &[
-    "tif", "tiff", "png", "jpg", "jpeg", "jp2", "j2k", "npy", "npz", "fits", "fit", "fts", "csv", "tsv", "txt",
+    "tif", "tiff", "png", "jpg", "jpeg", "jp2", "j2k", "npy", "npz", "fits", "fit", "fts", "fz", "csv", "tsv", "txt",
     "dynspec",
 ];
 
@@ -178,10 +179,14 @@ pub fn load_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raste
         return Err(IoError::corrupt(path, "the file is empty"));
     }
     let head = &bytes[..bytes.len().min(16)];
-    let format = detect(path, head).ok_or_else(|| IoError::Unsupported {
-        path: path.to_path_buf(),
-        what: "unknown file type (not PNG, JPEG, TIFF, JPEG 2000, NPY, NPZ, FITS, CSV or a psrflux dynamic spectrum)"
-            .into(),
+    let format = detect(path, head).ok_or_else(|| {
+        // A FITS file compressed whole (lzw.fits.Z, image.fits.gz) is named as such.
+        fits::compressed_file(path, head).unwrap_or_else(|| IoError::Unsupported {
+            path: path.to_path_buf(),
+            what:
+                "unknown file type (not PNG, JPEG, TIFF, JPEG 2000, NPY, NPZ, FITS, CSV or a psrflux dynamic spectrum)"
+                    .into(),
+        })
     })?;
     let mut raster = match format {
         Format::Png | Format::Jpeg => raster_image::read(path, bytes, format, opts),
