@@ -33,6 +33,44 @@ pub struct Row {
     /// the answer names no class).
     pub truth_class: Option<usize>,
     pub guess_class: Option<usize>,
+    /// The compared run's answer to the same question, when there is a compared run and it answered.
+    pub other: Option<Other>,
+}
+
+/// The compared run's outcome on a row's question.
+#[derive(Clone, Debug)]
+pub struct Other {
+    pub correct: bool,
+    pub answer: String,
+    pub verdict: String,
+}
+
+/// Where the two compared runs stand on a question.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Agreement {
+    /// Exactly one of them is right.
+    Disagree,
+    /// Only the shown run (A) is right.
+    OnlyA,
+    /// Only the compared run (B) is right.
+    OnlyB,
+}
+
+/// One level's comparison of the shown run (A) with the compared one (B), on the questions both
+/// answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LevelComparison {
+    pub level: Level,
+    pub both: usize,
+    pub a_right: usize,
+    pub b_right: usize,
+    /// Right in A only, and in B only.
+    pub only_a: usize,
+    pub only_b: usize,
+    /// B's accuracy minus A's, with its 95 % interval.
+    pub delta: (f64, f64, f64),
+    /// McNemar's exact two-sided p-value.
+    pub p: f64,
 }
 
 /// The classes of a closed kind's confusion matrix; empty for boxes and explanations. Which-is-worse
@@ -68,7 +106,12 @@ pub struct Filter {
     pub search: String,
     /// A confusion-matrix cell: the kind, the true class and the answered class (None: unparsed).
     pub cell: Option<(QuestionKind, usize, Option<usize>)>,
+    /// With a compared run: questions where the runs disagree, or only one of them is right.
+    pub agreement: Option<Agreement>,
 }
+
+/// The runs and dataset the rows were scored from (folder and answer count of each run).
+type Built = ((PathBuf, usize), Option<(PathBuf, usize)>, PathBuf);
 
 /// The list's state: the scored rows of the shown run, the filtered view of them and the row shown.
 #[derive(Debug, Default)]
@@ -84,9 +127,9 @@ pub struct FailureList {
     chosen: Option<usize>,
     /// The kind whose confusion matrix is shown (None: severity).
     pub matrix_kind: Option<QuestionKind>,
-    /// What `rows` and `shown` were built from: the run folder, its answer count, the dataset and
-    /// the filter.
-    built: Option<(PathBuf, usize, PathBuf, Filter)>,
+    /// What `rows` and `shown` were built from: the run folder and its answer count, the compared
+    /// run's, the dataset and the filter.
+    built: Option<(Built, Filter)>,
 }
 
 impl FailureList {
@@ -105,27 +148,67 @@ impl FailureList {
 
     /// Brings rows and the filtered view up to date with the run and the dataset (cheap when
     /// nothing changed: one comparison per frame).
-    pub fn refresh(&mut self, set: Option<&SampleSet>, run_dir: Option<&PathBuf>, lines: &HashMap<String, RunLine>) {
-        let (Some(set), Some(dir)) = (set, run_dir) else {
+    pub fn refresh(
+        &mut self,
+        set: Option<&SampleSet>,
+        run: Option<(&PathBuf, &HashMap<String, RunLine>)>,
+        other: Option<(&PathBuf, &HashMap<String, RunLine>)>,
+    ) {
+        let (Some(set), Some((dir, lines))) = (set, run) else {
             self.rows.clear();
             self.shown.clear();
             self.built = None;
             self.selected = None;
             return;
         };
-        let key = (dir.clone(), lines.len(), set.dir.clone(), self.filter.clone());
-        if self.built.as_ref() == Some(&key) {
+        let built: Built = ((dir.clone(), lines.len()), other.map(|(d, l)| (d.clone(), l.len())), set.dir.clone());
+        if self.built.as_ref().is_some_and(|(b, f)| b == &built && f == &self.filter) {
             return;
         }
-        let rows_stale = self.built.as_ref().is_none_or(|(d, n, s, _)| (d, *n, s) != (&key.0, key.1, &key.2));
-        if rows_stale {
-            self.rows = score_rows(set, lines);
+        if self.built.as_ref().is_none_or(|(b, _)| b != &built) {
+            self.rows = score_rows(set, lines, other.map(|(_, l)| l));
             self.chosen = None;
         }
         self.shown = (0..self.rows.len()).filter(|&i| self.passes(set, &self.rows[i])).collect();
         // The chosen row stays selected while it passes the filter, and is again when it passes again.
         self.selected = self.chosen.and_then(|r| self.shown.iter().position(|&i| i == r));
-        self.built = Some(key);
+        self.built = Some((built, self.filter.clone()));
+    }
+
+    /// Whether the rows carry a compared run's answers.
+    pub fn comparing(&self) -> bool {
+        self.built.as_ref().is_some_and(|((_, other, _), _)| other.is_some())
+    }
+
+    /// A against B per level, over the questions both answered that pass the scenario, split and
+    /// scene-id filters.
+    pub fn compare_levels(&self, set: &SampleSet) -> Vec<LevelComparison> {
+        Level::ALL
+            .into_iter()
+            .filter_map(|level| {
+                let pairs: Vec<(bool, bool)> = self
+                    .rows
+                    .iter()
+                    .filter(|r| set.records[r.record].level == level && self.context_passes(set, r))
+                    .filter_map(|r| r.other.as_ref().map(|o| (r.correct, o.correct)))
+                    .collect();
+                if pairs.is_empty() {
+                    return None;
+                }
+                let count = |f: fn(&(bool, bool)) -> bool| pairs.iter().filter(|p| f(p)).count();
+                let (only_a, only_b) = (count(|p| p.0 && !p.1), count(|p| !p.0 && p.1));
+                Some(LevelComparison {
+                    level,
+                    both: pairs.len(),
+                    a_right: count(|p| p.0),
+                    b_right: count(|p| p.1),
+                    only_a,
+                    only_b,
+                    delta: crate::eval::metrics::paired_difference(only_a, only_b, pairs.len()),
+                    p: crate::eval::metrics::mcnemar_exact(only_a, only_b),
+                })
+            })
+            .collect()
     }
 
     fn passes(&self, set: &SampleSet, row: &Row) -> bool {
@@ -136,6 +219,14 @@ impl FailureList {
             && f.correct.is_none_or(|c| row.correct == c)
             && self.context_passes(set, row)
             && f.cell.is_none_or(|(k, t, g)| r.kind == k && row.truth_class == Some(t) && row.guess_class == g)
+            && f.agreement.is_none_or(|a| {
+                let b = row.other.as_ref().map(|o| o.correct);
+                match a {
+                    Agreement::Disagree => b.is_some_and(|b| b != row.correct),
+                    Agreement::OnlyA => b == Some(false) && row.correct,
+                    Agreement::OnlyB => b == Some(true) && !row.correct,
+                }
+            })
     }
 
     /// The filters that also shape the confusion matrix: scenario, split and scene id.
@@ -181,31 +272,40 @@ impl FailureList {
     }
 }
 
-/// Every record the run answered, scored once.
-fn score_rows(set: &SampleSet, lines: &HashMap<String, RunLine>) -> Vec<Row> {
+/// Every record the run answered, scored once, with the compared run's answer where it has one.
+fn score_rows(set: &SampleSet, lines: &HashMap<String, RunLine>, other: Option<&HashMap<String, RunLine>>) -> Vec<Row> {
     let scene_of: HashMap<&str, usize> = set.scenes.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    // A line's verdict: right or not, and what to say.
+    let judge = |r: &QaRecord, line: &RunLine| {
+        let s = crate::eval::score_question(r, Some(&line.prediction()));
+        match &line.error {
+            Some(e) => (false, s.score, format!("failed: {e}")),
+            None => (s.correct, s.score, s.verdict),
+        }
+    };
     set.records
         .iter()
         .enumerate()
         .filter_map(|(i, r)| {
             let line = lines.get(&r.id)?;
             let scene = *scene_of.get(r.scene.as_str())?;
-            let s = crate::eval::score_question(r, Some(&line.prediction()));
-            let verdict = match &line.error {
-                Some(e) => format!("failed: {e}"),
-                None => s.verdict,
-            };
+            let (correct, score, verdict) = judge(r, line);
             let (truth_class, guess_class) = classes_of(r, &line.answer);
+            let other = other.and_then(|o| o.get(&r.id)).map(|l| {
+                let (correct, _, verdict) = judge(r, l);
+                Other { correct, answer: l.answer.clone(), verdict }
+            });
             Some(Row {
-                truth_class,
-                guess_class,
                 record: i,
                 scene,
-                correct: s.correct && line.error.is_none(),
-                score: s.score,
+                correct,
+                score,
                 verdict,
                 answer: line.answer.clone(),
                 confidence: line.confidence,
+                truth_class,
+                guess_class,
+                other,
             })
         })
         .collect()
@@ -242,42 +342,64 @@ fn show_scene(app: &mut HeatscopeApp, scene: Option<usize>) {
 
 /// The list's window (View > Error analysis, E).
 pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
-    let lines = app.runs.shown.as_ref().map(|r| &r.lines);
-    let empty = HashMap::new();
-    app.failures.refresh(app.samples.as_ref(), app.runs.shown.as_ref().map(|r| &r.dir), lines.unwrap_or(&empty));
+    let run = app.runs.shown.as_ref().map(|r| (&r.dir, &r.lines));
+    let other = app.runs.compare.as_ref().map(|r| (&r.dir, &r.lines));
+    app.failures.refresh(app.samples.as_ref(), run, other);
     if !app.failures.open {
         return;
     }
     let mut open = true;
-    let mut clicked = None;
+    let mut asked = Asked::default();
     egui::Window::new("Error analysis")
         .open(&mut open)
         .default_size([820.0, 620.0])
         .default_pos([290.0, 60.0])
-        .show(ctx, |ui| clicked = contents(app, ui));
+        .show(ctx, |ui| asked = contents(app, ui));
     app.failures.open = open;
-    if let Some(pos) = clicked {
+    if let Some(pos) = asked.row {
         let scene = app.failures.select(pos as isize);
         show_scene(app, scene);
     }
+    if asked.compare {
+        app.command(Command::CompareRunDialog);
+    }
+    if asked.stop_comparing {
+        app.runs.compare = None;
+    }
 }
 
-/// The window's contents; the position (in the filtered list) of a clicked row.
-fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Option<usize> {
+/// What the window's contents asked for.
+#[derive(Default)]
+struct Asked {
+    /// The position (in the filtered list) of a clicked row.
+    row: Option<usize>,
+    compare: bool,
+    stop_comparing: bool,
+}
+
+/// The window's contents.
+fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
+    let mut asked = Asked::default();
     let (Some(set), Some(run)) = (app.samples.as_ref(), app.runs.shown.as_ref()) else {
         ui.label(
             "Open a dataset and a run to list its answers: File > Open run…, or run a model from the sample browser.",
         );
-        return None;
+        return asked;
     };
-    let model = run.summary.as_ref().map_or_else(
-        || "model unknown".to_string(),
-        |s| {
-            let m = &s.settings.model;
-            format!("{} {}", m.kind, m.name)
-        },
-    );
-    ui.label(RichText::new(format!("run {} ({model})", run.dir.display())).weak());
+    let model = model_of(run);
+    ui.label(RichText::new(format!("A: run {} ({model})", run.dir.display())).weak());
+    ui.horizontal(|ui| match &app.runs.compare {
+        Some(b) => {
+            ui.label(RichText::new(format!("B: run {} ({})", b.dir.display(), model_of(b))).weak());
+            asked.stop_comparing = ui.button("stop comparing").clicked();
+        }
+        None => {
+            asked.compare = ui
+                .button("Compare with a run…")
+                .on_hover_text("Another run of this dataset (another model, or another checkpoint): A vs B per level, and the questions where they differ")
+                .clicked();
+        }
+    });
     let list = &mut app.failures;
     let right = list.shown().filter(|r| r.correct).count();
     ui.label(format!(
@@ -295,44 +417,99 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Option<usize> {
             }
         }
     });
-    filters(ui, &mut list.filter, set);
+    if list.comparing() {
+        egui::CollapsingHeader::new("A vs B")
+            .default_open(true)
+            .show(ui, |ui| comparison(ui, &list.compare_levels(set)));
+    }
+    let comparing = list.comparing();
+    filters(ui, &mut list.filter, set, comparing);
     egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list, set));
     ui.separator();
 
     let records = &set.records;
     let row_h = ui.text_style_height(&egui::TextStyle::Monospace) + 6.0;
-    let mut clicked = None;
     let selected = list.selected;
     let rows: Vec<&Row> = list.shown().collect();
-    let columns = |scene: &str, question: &str, truth: &str, answer: &str, verdict: &str| {
-        format!("{scene:<20} {question:<20} {truth:<14} {answer:<14} {verdict}")
+    let columns = |scene: &str, question: &str, truth: &str, answer: &str, verdict: &str, b: Option<(&str, &str)>| {
+        let b = b.map_or_else(String::new, |(answer, verdict)| format!(" | B {answer:<12} {verdict}"));
+        format!("{scene:<20} {question:<20} {truth:<14} {answer:<14} {verdict:<16}{b}")
     };
-    ui.label(RichText::new(columns("scene", "question", "truth", "answer", "verdict")).monospace().strong());
-    egui::ScrollArea::vertical().auto_shrink([false, false]).show_rows(ui, row_h, rows.len(), |ui, range| {
+    let header_b = comparing.then_some(("answer", "verdict"));
+    let header = columns("scene", "question", "truth", "answer", "verdict", header_b);
+    ui.add(egui::Label::new(RichText::new(header).monospace().strong()).extend());
+    egui::ScrollArea::both().auto_shrink([false, false]).show_rows(ui, row_h, rows.len(), |ui, range| {
         for pos in range {
             let row = rows[pos];
             let r = &records[row.record];
             let colour = if row.correct { Color32::from_rgb(120, 200, 120) } else { Color32::from_rgb(235, 110, 100) };
             let conf = row.confidence.map_or_else(String::new, |c| format!(" (p {c:.2})"));
+            let b = row.other.as_ref().map(|o| (super::panels::clip(&o.answer, 12), o.verdict.clone()));
+            let missing = comparing && b.is_none();
             let text = columns(
                 &super::panels::clip(&r.scene, 20),
                 &format!("{} {}", r.level.name(), r.kind.name()),
                 &super::panels::clip(&r.answer, 14),
                 &super::panels::clip(&row.answer, 14),
                 &format!("{}{conf}", row.verdict),
+                if missing { Some(("-", "not answered")) } else { b.as_ref().map(|(a, v)| (a.as_str(), v.as_str())) },
             );
             let label = egui::Button::selectable(selected == Some(pos), RichText::new(text).monospace().color(colour))
-                .truncate();
-            let hover = format!("{}\ntruth: {}\nanswer: {}", r.question, r.answer, row.answer);
+                .wrap_mode(egui::TextWrapMode::Extend);
+            let mut hover = format!("{}\ntruth: {}\nanswer: {}", r.question, r.answer, row.answer);
+            if let Some(o) = &row.other {
+                hover += &format!("\nB's answer: {} ({})", o.answer, o.verdict);
+            }
             if ui.add(label).on_hover_text(hover).clicked() {
-                clicked = Some(pos);
+                asked.row = Some(pos);
             }
         }
     });
-    clicked
+    asked
 }
 
-fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet) {
+/// The runs compared level by level: questions both answered, each one's right answers, those only
+/// one got right, B's accuracy minus A's with its 95 % interval, and McNemar's exact p-value.
+fn comparison(ui: &mut egui::Ui, levels: &[LevelComparison]) {
+    if levels.is_empty() {
+        ui.label("The two runs answered no question in common (within the filters).");
+        return;
+    }
+    egui::Grid::new("a-vs-b").striped(true).spacing([12.0, 2.0]).show(ui, |ui| {
+        for h in ["level", "both answered", "A right", "B right", "only A", "only B", "B - A (95 %)", "McNemar p"] {
+            ui.label(RichText::new(h).strong());
+        }
+        ui.end_row();
+        for l in levels {
+            let pct = |k: usize| format!("{k} ({:.1} %)", 100.0 * k as f64 / l.both as f64);
+            let (d, lo, hi) = l.delta;
+            ui.label(l.level.name());
+            ui.label(l.both.to_string());
+            ui.label(pct(l.a_right));
+            ui.label(pct(l.b_right));
+            ui.label(l.only_a.to_string());
+            ui.label(l.only_b.to_string());
+            ui.label(format!("{:+.1} [{:+.1}, {:+.1}] pt", 100.0 * d, 100.0 * lo, 100.0 * hi));
+            let p = RichText::new(format!("{:.3}", l.p));
+            ui.label(if l.p < 0.05 { p.strong() } else { p }).on_hover_text(
+                "the chance of a split at least this uneven between only-A and only-B if the two were equally good",
+            );
+            ui.end_row();
+        }
+    });
+}
+
+fn model_of(run: &super::runs::ShownRun) -> String {
+    run.summary.as_ref().map_or_else(
+        || "model unknown".to_string(),
+        |s| {
+            let m = &s.settings.model;
+            format!("{} {}", m.kind, m.name)
+        },
+    )
+}
+
+fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet, comparing: bool) {
     ui.horizontal_wrapped(|ui| {
         combo(ui, "level", &mut f.level, Level::ALL.map(|l| (l, l.name().to_string())).into());
         combo(ui, "kind", &mut f.kind, QuestionKind::ALL.map(|k| (k, k.name().to_string())).into());
@@ -343,6 +520,15 @@ fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet) {
         ui.selectable_value(&mut f.correct, Some(true), "right only");
         ui.add(egui::TextEdit::singleline(&mut f.search).hint_text("scene id…").desired_width(120.0))
             .on_hover_text("Show only scenes whose id contains this");
+        if comparing {
+            ui.separator();
+            ui.selectable_value(&mut f.agreement, None, "A and B");
+            ui.selectable_value(&mut f.agreement, Some(Agreement::Disagree), "exactly one right");
+            ui.selectable_value(&mut f.agreement, Some(Agreement::OnlyA), "only A right");
+            ui.selectable_value(&mut f.agreement, Some(Agreement::OnlyB), "only B right");
+        } else {
+            f.agreement = None;
+        }
     });
 }
 
@@ -544,10 +730,10 @@ mod tests {
             .collect();
         let run = PathBuf::from("/runs/cnn");
         let mut list = FailureList::default();
-        list.refresh(Some(&set), Some(&run), &lines);
+        list.refresh(Some(&set), Some((&run, &lines)), None);
         assert_eq!(list.answered(), 3);
         list.filter.correct = Some(false);
-        list.refresh(Some(&set), Some(&run), &lines);
+        list.refresh(Some(&set), Some((&run, &lines)), None);
         let wrong: Vec<usize> = list.shown().map(|r| r.scene).collect();
         assert_eq!(wrong, [1, 2], "a2 and b1 are the wrong answers");
         assert_eq!(list.select(0), Some(1));
@@ -555,29 +741,66 @@ mod tests {
         assert_eq!(list.step(1), Some(1), "wraps within the filtered rows");
         assert_eq!(list.step(-1), Some(2), "and back");
         list.filter.search = "B1".into();
-        list.refresh(Some(&set), Some(&run), &lines);
+        list.refresh(Some(&set), Some((&run, &lines)), None);
         assert_eq!(list.shown_len(), 1);
         assert_eq!(list.selected, Some(0), "the shown row stays selected when it still passes");
         list.filter.scenario = Some("leo-urban".into());
-        list.refresh(Some(&set), Some(&run), &lines);
+        list.refresh(Some(&set), Some((&run, &lines)), None);
         assert_eq!((list.shown_len(), list.selected), (0, None));
         assert_eq!(list.step(1), None);
         list.filter.scenario = None;
-        list.refresh(Some(&set), Some(&run), &lines);
+        list.refresh(Some(&set), Some((&run, &lines)), None);
         assert_eq!(list.selected, Some(0), "chosen again once the filter lets it through");
         // The severity matrix (truth x answer, plus unparsed) and one of its cells as a filter.
         list.filter = Filter::default();
-        list.refresh(Some(&set), Some(&run), &lines);
+        list.refresh(Some(&set), Some((&run, &lines)), None);
         let m = list.confusion(&set, QuestionKind::Severity);
         assert_eq!((m[2][2], m[0][2], m[2][0], m.iter().flatten().sum::<usize>()), (1, 1, 1, 3));
         list.filter.cell = Some((QuestionKind::Severity, 0, Some(2)));
-        list.refresh(Some(&set), Some(&run), &lines);
+        list.refresh(Some(&set), Some((&run, &lines)), None);
         assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [1], "a2: truth low, answered high");
         // Another run (more answers) rescores the rows.
         let mut more = lines.clone();
         more.insert("b2-q1".into(), line("b2-q1", "low"));
         list.filter = Filter::default();
-        list.refresh(Some(&set), Some(&run), &more);
+        list.refresh(Some(&set), Some((&run, &more)), None);
         assert_eq!((list.answered(), list.shown().filter(|r| r.correct).count()), (4, 2));
+    }
+
+    #[test]
+    fn a_compared_run_gives_per_level_counts_and_agreement_filters() {
+        let records = vec![
+            record("a1-q1", "a1", QuestionKind::Severity, "high"),
+            record("a2-q1", "a2", QuestionKind::Severity, "low"),
+            record("b1-q1", "b1", QuestionKind::Severity, "high"),
+            record("b2-q1", "b2", QuestionKind::Severity, "low"),
+        ];
+        let set = SampleSet::new(PathBuf::from("/data"), records);
+        let map = |v: Vec<RunLine>| v.into_iter().map(|l| (l.id.clone(), l)).collect::<HashMap<_, _>>();
+        // A: right on a1, a2; wrong on b1, b2. B: right on a1, b1, b2; wrong on a2.
+        let a = map(vec![line("a1-q1", "high"), line("a2-q1", "low"), line("b1-q1", "low"), line("b2-q1", "high")]);
+        let b = map(vec![line("a1-q1", "high"), line("a2-q1", "high"), line("b1-q1", "high"), line("b2-q1", "low")]);
+        let (da, db) = (PathBuf::from("/runs/a"), PathBuf::from("/runs/b"));
+        let mut list = FailureList::default();
+        list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
+        assert!(list.comparing());
+        let l1 = &list.compare_levels(&set)[0];
+        assert_eq!((l1.both, l1.a_right, l1.b_right, l1.only_a, l1.only_b), (4, 2, 3, 1, 2));
+        assert!((l1.delta.0 - 0.25).abs() < 1e-12);
+        assert!((l1.p - crate::eval::metrics::mcnemar_exact(1, 2)).abs() < 1e-12);
+        let scenes = |list: &FailureList| list.shown().map(|r| r.scene).collect::<Vec<_>>();
+        list.filter.agreement = Some(Agreement::OnlyB);
+        list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
+        assert_eq!(scenes(&list), [2, 3]);
+        list.filter.agreement = Some(Agreement::OnlyA);
+        list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
+        assert_eq!(scenes(&list), [1]);
+        list.filter.agreement = Some(Agreement::Disagree);
+        list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
+        assert_eq!(scenes(&list), [1, 2, 3]);
+        // Without B the rows carry no second answer.
+        list.filter = Filter::default();
+        list.refresh(Some(&set), Some((&da, &a)), None);
+        assert!(!list.comparing() && list.shown().all(|r| r.other.is_none()));
     }
 }

@@ -22,6 +22,8 @@ pub enum Purpose {
     Files,
     /// A run folder, to show.
     RunFolder,
+    /// A second run folder, to compare the shown run with.
+    CompareRun,
 }
 
 /// One entry of a folder.
@@ -161,6 +163,9 @@ impl HeatscopeApp {
                     .pick_files()
                     .unwrap_or_default(),
                 Purpose::RunFolder => dialog.set_title("Open a run folder").pick_folder().into_iter().collect(),
+                Purpose::CompareRun => {
+                    dialog.set_title("Compare with a run folder").pick_folder().into_iter().collect()
+                }
             };
             // The app may have closed meanwhile; then nobody waits for the answer.
             let _ = tx.send(picked);
@@ -234,6 +239,11 @@ impl HeatscopeApp {
                     self.open_run(p);
                 }
             }
+            Purpose::CompareRun => {
+                if let Some(p) = paths.into_iter().next() {
+                    self.open_compare(p);
+                }
+            }
         }
     }
 }
@@ -255,6 +265,7 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
     let title = match app.browser.purpose {
         Purpose::Files => "Open files",
         Purpose::RunFolder => "Open a run folder",
+        Purpose::CompareRun => "Compare with a run folder",
     };
     egui::Window::new(title)
         .open(&mut open)
@@ -363,6 +374,7 @@ fn browser_ui(ui: &mut egui::Ui, b: &mut FileBrowser) -> Option<Action> {
         let chosen: Vec<PathBuf> = if b.selected.is_empty() { Vec::new() } else { b.selected.clone() };
         let label = match (b.purpose, chosen.len()) {
             (Purpose::RunFolder, _) => "Open run".to_string(),
+            (Purpose::CompareRun, _) => "Compare".to_string(),
             (_, 0) => "Open".to_string(),
             (_, n) => format!("Open {n}"),
         };

@@ -124,6 +124,8 @@ pub enum Command {
     TourStep(i32),
     /// Ask for a run folder to show (File > Open run…).
     OpenRunDialog,
+    /// Ask for a second run folder to compare the shown run with (Error analysis).
+    CompareRunDialog,
 }
 
 pub struct HeatscopeApp {
@@ -494,6 +496,7 @@ impl HeatscopeApp {
                     }
                 }
                 Command::OpenRunDialog => self.choose(ctx, file_browser::Purpose::RunFolder),
+                Command::CompareRunDialog => self.choose(ctx, file_browser::Purpose::CompareRun),
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
                 Command::CancelLoad(id) => self.workers.cancel_key(&Key::Doc(id, Part::Load)),

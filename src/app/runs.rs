@@ -29,6 +29,8 @@ pub enum RunJob {
     Open,
     /// Running a model over the dataset.
     Make,
+    /// Reading a second run to compare the shown one with.
+    Compare,
 }
 
 /// The models a run can ask.
@@ -124,6 +126,10 @@ pub struct RunsState {
     pub shown: Option<ShownRun>,
     /// A run folder being read.
     pub opening: Slot<ShownRun>,
+    /// A second run of the same dataset, compared with the shown one in the error analysis.
+    pub compare: Option<ShownRun>,
+    /// The second run's folder being read.
+    pub comparing: Slot<ShownRun>,
     /// A model run in the background, and its outcome.
     pub making: Slot<Finished>,
     pub live: Option<Live>,
@@ -173,6 +179,26 @@ impl HeatscopeApp {
         match self.workers.submit(Key::Run(RunJob::Open), job) {
             Ok(ticket) => self.runs.opening = Slot::loading(&ticket),
             Err(e) => self.error(format!("cannot open the run: {e}")),
+        }
+    }
+
+    /// Read the run in `dir` on a worker to compare the shown run with. It must be a run of the
+    /// dataset browsed.
+    pub fn open_compare(&mut self, dir: PathBuf) {
+        let Some(browsing) = self.samples.as_ref().map(|s| s.dir.clone()) else {
+            return self.error("open a run first: the comparison is of two runs of the same dataset".into());
+        };
+        let what = format!("reading the run {} to compare", dir.display());
+        let job = Job::task(what, move |_| {
+            let run = read_run(&dir, Some(&browsing))?;
+            match run.dataset {
+                Some(_) => Ok(run),
+                None => Err(format!("{} is not a run of the dataset browsed ({})", dir.display(), browsing.display())),
+            }
+        });
+        match self.workers.submit(Key::Run(RunJob::Compare), job) {
+            Ok(ticket) => self.runs.comparing = Slot::loading(&ticket),
+            Err(e) => self.error(format!("cannot open the run to compare: {e}")),
         }
     }
 
@@ -252,6 +278,16 @@ impl HeatscopeApp {
     /// Apply an event of a run job.
     pub(super) fn run_event(&mut self, which: RunJob, job: u64, kind: crate::workers::EventKind) {
         match which {
+            RunJob::Compare => match self.runs.comparing.apply(job, kind) {
+                Applied::Ready => {
+                    if let Slot::Ready(run) = std::mem::take(&mut self.runs.comparing) {
+                        self.info(format!("comparing with the run {}: {} answers", run.dir.display(), run.lines.len()));
+                        self.runs.compare = Some(run);
+                    }
+                }
+                Applied::Failed(why) => self.error(format!("cannot compare with the run: {why}")),
+                _ => {}
+            },
             RunJob::Open => match self.runs.opening.apply(job, kind) {
                 Applied::Ready => {
                     if let Slot::Ready(run) = std::mem::take(&mut self.runs.opening) {

@@ -162,6 +162,41 @@ fn quantile(v: &[f64], q: f64) -> f64 {
     crate::stats::quantile::of_sorted(v, q).unwrap_or(0.0)
 }
 
+/// McNemar's exact test of two models on the same questions: `b` questions only the first got
+/// right, `c` only the second. The two-sided p-value of b against Binomial(b + c, 1/2) (1 when they
+/// never differ). Computed in log space, so it holds for hundreds of thousands of questions.
+pub fn mcnemar_exact(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // ln C(n, i) - n ln 2, summed over i <= k with the log-sum-exp trick.
+    let mut ln_choose = 0.0f64;
+    let mut terms = Vec::with_capacity(k + 1);
+    for i in 0..=k {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        terms.push(ln_choose - n as f64 * std::f64::consts::LN_2);
+    }
+    let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let tail = top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln();
+    (2.0 * tail.exp()).min(1.0)
+}
+
+/// The difference of two paired accuracies, `(c - b) / n` (second minus first, `b` and `c` as in
+/// [`mcnemar_exact`], `n` questions both answered), with its 95 % Wald interval for paired proportions.
+pub fn paired_difference(b: usize, c: usize, n: usize) -> (f64, f64, f64) {
+    if n == 0 {
+        return (0.0, 0.0, 0.0);
+    }
+    let (b, c, n) = (b as f64, c as f64, n as f64);
+    let d = (c - b) / n;
+    let se = ((b + c) - (c - b).powi(2) / n).max(0.0).sqrt() / n;
+    (d, d - 1.96 * se, d + 1.96 * se)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +279,19 @@ mod tests {
         assert_eq!(percentile_interval(&mut [0.7; 5], 0.95), (0.7, 0.7));
         assert_eq!(percentile_interval(&mut [], 0.95), (0.0, 0.0));
         assert_eq!(percentile_interval(&mut [f64::NAN, 0.5], 0.95), (0.5, 0.5));
+    }
+
+    #[test]
+    fn mcnemar_matches_the_binomial_tail() {
+        // b = 10, c = 2: 2 * (C(12,0) + C(12,1) + C(12,2)) / 2^12 = 158 / 4096.
+        assert!((mcnemar_exact(10, 2) - 158.0 / 4096.0).abs() < 1e-12);
+        assert_eq!(mcnemar_exact(3, 3), 1.0);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        assert!((mcnemar_exact(0, 5) - 2.0 / 32.0).abs() < 1e-12);
+        // Large counts stay finite and small.
+        let p = mcnemar_exact(50_000, 51_000);
+        assert!(p > 0.0 && p < 0.01, "{p}");
+        let (d, lo, hi) = paired_difference(10, 2, 100);
+        assert!((d + 0.08).abs() < 1e-12 && lo < d && d < hi && hi < 0.0);
     }
 }
