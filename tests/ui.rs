@@ -1108,6 +1108,24 @@ fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
     let only_b = levels.iter().map(|l| l.only_b).sum::<usize>();
     assert_eq!(app.failures.shown_len(), only_b);
     assert!(app.failures.shown().all(|r| !r.correct && r.other.as_ref().is_some_and(|o| o.correct)));
+    // Export: the listed rows (with B's columns) and the summary, into the run's analysis/ folder.
+    let listed = h.state().failures.shown_len();
+    h.get_by_label("Export").click();
+    step_until(&mut h, "the export did not finish", |app| app.messages.iter().any(|m| m.text.contains("exported")));
+    let analysis = prior.join("analysis");
+    let list = std::fs::read_dir(&analysis)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("list-"))
+        .expect("a list CSV");
+    let text = std::fs::read_to_string(list).unwrap();
+    assert!(text.lines().next().unwrap().ends_with("b_answer,b_verdict,b_correct"));
+    assert_eq!(text.lines().count(), listed + 1, "a header and one line per listed question");
+    assert!(text.lines().skip(1).all(|l| l.contains(",false,") && l.ends_with(",true")));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(analysis.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["groups"].is_array());
+    assert!(std::fs::read_to_string(analysis.join("summary.csv")).unwrap().starts_with("group,metric,value,lo,hi,n"));
     // Stop comparing: back to one run.
     h.get_by_label("stop comparing").click();
     h.run_steps(3);

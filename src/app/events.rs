@@ -18,6 +18,7 @@ impl HeatscopeApp {
                 Key::Model(kind) => self.model_event(kind, job, event.kind),
                 Key::Run(which) => self.run_event(which, job, event.kind),
                 Key::Browse => self.browse_event(job, event.kind),
+                Key::Export => self.export_event(job, event.kind),
                 Key::Doc(doc, Part::Chat) => chat::on_event(self, doc, job, event.kind),
                 Key::Doc(doc, part) => self.doc_event(doc, part, job, event.kind),
             }

@@ -23,6 +23,8 @@ pub enum Key {
     Browse,
     /// Opening a run folder, or running a model over a dataset.
     Run(super::runs::RunJob),
+    /// Writing the error analysis's exports.
+    Export,
 }
 
 /// The models the app loads at start.
