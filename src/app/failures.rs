@@ -35,6 +35,25 @@ pub struct Row {
     pub guess_class: Option<usize>,
     /// The compared run's answer to the same question, when there is a compared run and it answered.
     pub other: Option<Other>,
+    /// L3 with a box in both truth and answer: their IoU.
+    pub iou: Option<f64>,
+}
+
+/// Bins of the L3 IoU histogram and of the L1 reliability diagram (tenths of 0..1).
+pub const BINS: usize = 10;
+
+/// Which plot a bin belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plotted {
+    /// The L3 IoU histogram.
+    Iou,
+    /// The L1 reliability diagram (confidence bins).
+    Confidence,
+}
+
+/// The tenth of 0..1 that `v` falls in (1.0 in the last).
+fn bin_of(v: f64) -> usize {
+    ((v * BINS as f64).floor().max(0.0) as usize).min(BINS - 1)
 }
 
 /// The compared run's outcome on a row's question.
@@ -108,6 +127,8 @@ pub struct Filter {
     pub cell: Option<(QuestionKind, usize, Option<usize>)>,
     /// With a compared run: questions where the runs disagree, or only one of them is right.
     pub agreement: Option<Agreement>,
+    /// A bar of the IoU histogram or of the reliability diagram.
+    pub bin: Option<(Plotted, usize)>,
 }
 
 /// The runs and dataset the rows were scored from (folder and answer count of each run).
@@ -182,6 +203,26 @@ impl FailureList {
         self.built.as_ref().is_some_and(|((_, other, _), _)| other.is_some())
     }
 
+    /// The L3 IoU histogram (questions per tenth) and the L1 reliability diagram (per confidence
+    /// tenth: questions and right answers), over the rows passing scenario, split and scene id.
+    pub fn plots(&self, set: &SampleSet) -> ([usize; BINS], [(usize, usize); BINS]) {
+        let mut iou = [0; BINS];
+        let mut reliability = [(0, 0); BINS];
+        for row in self.rows.iter().filter(|r| self.context_passes(set, r)) {
+            if let Some(v) = row.iou {
+                iou[bin_of(v)] += 1;
+            }
+            if set.records[row.record].kind == QuestionKind::Severity
+                && let Some(c) = row.confidence
+            {
+                let b = &mut reliability[bin_of(f64::from(c))];
+                b.0 += 1;
+                b.1 += usize::from(row.correct);
+            }
+        }
+        (iou, reliability)
+    }
+
     /// A against B per level, over the questions both answered that pass the scenario, split and
     /// scene-id filters.
     pub fn compare_levels(&self, set: &SampleSet) -> Vec<LevelComparison> {
@@ -221,6 +262,12 @@ impl FailureList {
             && f.correct.is_none_or(|c| row.correct == c)
             && self.context_passes(set, row)
             && f.cell.is_none_or(|(k, t, g)| r.kind == k && row.truth_class == Some(t) && row.guess_class == g)
+            && f.bin.is_none_or(|(plot, b)| match plot {
+                Plotted::Iou => row.iou.is_some_and(|v| bin_of(v) == b),
+                Plotted::Confidence => {
+                    r.kind == QuestionKind::Severity && row.confidence.is_some_and(|c| bin_of(f64::from(c)) == b)
+                }
+            })
             && f.agreement.is_none_or(|a| {
                 let b = row.other.as_ref().map(|o| o.correct);
                 match a {
@@ -293,6 +340,12 @@ fn score_rows(set: &SampleSet, lines: &HashMap<String, RunLine>, other: Option<&
             let scene = *scene_of.get(r.scene.as_str())?;
             let (correct, score, verdict) = judge(r, line);
             let (truth_class, guess_class) = classes_of(r, &line.answer);
+            let iou = match crate::eval::question::outcome(r, Some(&line.prediction())) {
+                crate::eval::question::Outcome::Region { truth: Some(t), guess: Some(g) } if line.error.is_none() => {
+                    Some(crate::eval::metrics::iou(t, g))
+                }
+                _ => None,
+            };
             let other = other.and_then(|o| o.get(&r.id)).map(|l| {
                 let (correct, _, verdict) = judge(r, l);
                 Other { correct, answer: l.answer.clone(), verdict }
@@ -308,6 +361,7 @@ fn score_rows(set: &SampleSet, lines: &HashMap<String, RunLine>, other: Option<&
                 truth_class,
                 guess_class,
                 other,
+                iou,
             })
         })
         .collect()
@@ -552,6 +606,7 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
     let comparing = list.comparing();
     filters(ui, &mut list.filter, set, comparing);
     egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list, set));
+    egui::CollapsingHeader::new("L3 IoU and L1 reliability").default_open(false).show(ui, |ui| plots(ui, list, set));
     ui.separator();
 
     let records = &set.records;
@@ -788,6 +843,96 @@ fn matrix(ui: &mut egui::Ui, list: &mut FailureList, set: &SampleSet) {
     }
 }
 
+/// The L3 IoU histogram and the L1 reliability diagram side by side; clicking a bar lists its
+/// questions, clicking it again (or "show all") lists all.
+fn plots(ui: &mut egui::Ui, list: &mut FailureList, set: &SampleSet) {
+    use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints};
+    let (iou, reliability) = list.plots(set);
+    let mut chosen = None;
+    let centre = |b: usize| (b as f64 + 0.5) / BINS as f64;
+    let selected = |plot: Plotted, b: usize| list.filter.bin == Some((plot, b));
+    let colour = |on: bool| if on { Color32::from_rgb(250, 200, 80) } else { Color32::from_gray(150) };
+    ui.columns(2, |cols| {
+        let bars: Vec<Bar> = (0..BINS)
+            .map(|b| {
+                Bar::new(centre(b), iou[b] as f64)
+                    .width(0.9 / BINS as f64)
+                    .fill(colour(selected(Plotted::Iou, b)))
+                    .name(format!("IoU {:.1}-{:.1}: {}", b as f64 / 10.0, (b + 1) as f64 / 10.0, iou[b]))
+            })
+            .collect();
+        let plot = Plot::new("iou-histogram")
+            .height(150.0)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .allow_boxed_zoom(false)
+            .x_axis_label("L3 IoU (answers with a box)")
+            .y_axis_label("questions")
+            .include_x(0.0)
+            .include_x(1.0)
+            .show(&mut cols[0], |p| p.bar_chart(BarChart::new("IoU", bars)));
+        if plot.response.clicked()
+            && let Some(pos) = plot.response.interact_pointer_pos()
+        {
+            let x = plot.transform.value_from_position(pos).x;
+            if (0.0..=1.0).contains(&x) {
+                chosen = Some((Plotted::Iou, bin_of(x)));
+            }
+        }
+        let bars: Vec<Bar> = (0..BINS)
+            .map(|b| {
+                let (n, right) = reliability[b];
+                let acc = if n > 0 { right as f64 / n as f64 } else { 0.0 };
+                Bar::new(centre(b), acc).width(0.9 / BINS as f64).fill(colour(selected(Plotted::Confidence, b))).name(
+                    format!("confidence {:.1}-{:.1}: {right} of {n} right", b as f64 / 10.0, (b + 1) as f64 / 10.0),
+                )
+            })
+            .collect();
+        let plot = Plot::new("reliability")
+            .height(150.0)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .allow_boxed_zoom(false)
+            .x_axis_label("L1 confidence")
+            .y_axis_label("share right")
+            .include_x(0.0)
+            .include_x(1.0)
+            .include_y(1.0)
+            .show(&mut cols[1], |p| {
+                p.bar_chart(BarChart::new("accuracy", bars));
+                let diagonal = PlotPoints::from(vec![[0.0, 0.0], [1.0, 1.0]]);
+                p.line(Line::new("calibrated", diagonal).color(Color32::from_rgb(80, 160, 255)));
+            });
+        if plot.response.clicked()
+            && let Some(pos) = plot.response.interact_pointer_pos()
+        {
+            let x = plot.transform.value_from_position(pos).x;
+            if (0.0..=1.0).contains(&x) {
+                chosen = Some((Plotted::Confidence, bin_of(x)));
+            }
+        }
+    });
+    if let Some(bin) = chosen {
+        list.filter.bin = if list.filter.bin == Some(bin) { None } else { Some(bin) };
+    }
+    if let Some((plot, b)) = list.filter.bin {
+        let what = match plot {
+            Plotted::Iou => "L3 answers with an IoU of",
+            Plotted::Confidence => "L1 answers with a confidence of",
+        };
+        ui.horizontal(|ui| {
+            ui.label(format!("listing {what} {:.1}-{:.1}", b as f64 / 10.0, (b + 1) as f64 / 10.0));
+            if ui.button("show all answers").clicked() {
+                list.filter.bin = None;
+            }
+        });
+    } else {
+        ui.label(RichText::new("click a bar to list its questions").weak());
+    }
+}
+
 /// A labelled drop-down choosing `value` among "all" (None) and `options` (value, text).
 fn combo<T: PartialEq + Clone>(ui: &mut egui::Ui, name: &str, value: &mut Option<T>, options: Vec<(T, String)>) {
     let label = ui.label(name);
@@ -938,5 +1083,36 @@ mod tests {
         assert_eq!(csv_field("say \"no\""), "\"say \"\"no\"\"\"");
         assert_eq!(csv_field("bell\u{7}tab\there"), "belltabhere");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn the_iou_histogram_and_reliability_bins_count_and_filter() {
+        let boxed = |id: &str, scene: &str| {
+            let mut r = record(id, scene, QuestionKind::Localize, "[0, 0, 0.5, 0.5]");
+            r.bbox = Some([0.0, 0.0, 0.5, 0.5]);
+            r
+        };
+        let records =
+            vec![boxed("a1-q3", "a1"), boxed("a2-q3", "a2"), record("a3-q1", "a3", QuestionKind::Severity, "high")];
+        let set = SampleSet::new(PathBuf::from("/data"), records);
+        let with_box = |id: &str, b: [f32; 4]| RunLine { bbox: Some(b), ..line(id, "box") };
+        let sure = RunLine { confidence: Some(0.73), ..line("a3-q1", "high") };
+        let lines: HashMap<String, RunLine> =
+            [with_box("a1-q3", [0.0, 0.0, 0.5, 0.5]), with_box("a2-q3", [0.0, 0.0, 0.25, 0.5]), sure]
+                .into_iter()
+                .map(|l| (l.id.clone(), l))
+                .collect();
+        let run = PathBuf::from("/runs/cnn");
+        let mut list = FailureList::default();
+        list.refresh(Some(&set), Some((&run, &lines)), None);
+        let (iou, reliability) = list.plots(&set);
+        assert_eq!((iou[9], iou[5], iou.iter().sum::<usize>()), (1, 1, 2), "IoU 1.0 and 0.5");
+        assert_eq!(reliability[7], (1, 1), "one severity answer at 0.73, right");
+        list.filter.bin = Some((Plotted::Iou, 5));
+        list.refresh(Some(&set), Some((&run, &lines)), None);
+        assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [1]);
+        list.filter.bin = Some((Plotted::Confidence, 7));
+        list.refresh(Some(&set), Some((&run, &lines)), None);
+        assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [2]);
     }
 }
