@@ -406,8 +406,10 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
     }
     let mut open = true;
     let mut asked = Asked::default();
+    let screen = ctx.content_rect();
     egui::Window::new("Error analysis")
         .open(&mut open)
+        .max_height((screen.height() - 90.0).max(200.0))
         .default_size([820.0, 620.0])
         .default_pos([290.0, 60.0])
         .show(ctx, |ui| asked = contents(app, ui));
@@ -590,23 +592,29 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
                 .clicked();
         }
     });
-    egui::CollapsingHeader::new("Summary").default_open(false).show(ui, |ui| {
-        match run.summary.as_ref().and_then(|s| s.report.as_ref()) {
-            Some(report) => summary(ui, report),
-            None => {
-                ui.label("The summary appears when the run is complete (continue it with Start run).");
-            }
-        }
-    });
-    if list.comparing() {
-        egui::CollapsingHeader::new("A vs B")
-            .default_open(true)
-            .show(ui, |ui| comparison(ui, &list.compare_levels(set)));
-    }
     let comparing = list.comparing();
-    filters(ui, &mut list.filter, set, comparing);
-    egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list, set));
-    egui::CollapsingHeader::new("L3 IoU and L1 reliability").default_open(false).show(ui, |ui| plots(ui, list, set));
+    // The tables and plots scroll on their own, so the list below keeps at least half the window.
+    let top = (ui.available_height() * 0.5).max(120.0);
+    egui::ScrollArea::vertical().id_salt("analysis-top").max_height(top).show(ui, |ui| {
+        egui::CollapsingHeader::new("Summary").default_open(false).show(ui, |ui| {
+            match run.summary.as_ref().and_then(|s| s.report.as_ref()) {
+                Some(report) => summary(ui, report),
+                None => {
+                    ui.label("The summary appears when the run is complete (continue it with Start run).");
+                }
+            }
+        });
+        if list.comparing() {
+            egui::CollapsingHeader::new("A vs B")
+                .default_open(true)
+                .show(ui, |ui| comparison(ui, &list.compare_levels(set)));
+        }
+        filters(ui, &mut list.filter, set, comparing);
+        egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list, set));
+        egui::CollapsingHeader::new("L3 IoU and L1 reliability")
+            .default_open(false)
+            .show(ui, |ui| plots(ui, list, set));
+    });
     ui.separator();
 
     let records = &set.records;
