@@ -144,8 +144,11 @@ pub struct FailureList {
     shown: Vec<usize>,
     /// Position in `shown` of the row whose scene is in the viewer; while set, Left / Right step it.
     pub selected: Option<usize>,
-    /// The row (index into `rows`) last chosen: selected again when a filter brings it back.
+    /// The record of the row last chosen: selected again when a filter brings it back.
     chosen: Option<usize>,
+    /// Which records have a row (indexed like the dataset's records), so a growing run scores only
+    /// its new answers.
+    scored: Vec<bool>,
     /// Exports being written (the message to show when done).
     pub export: super::slot::Slot<String>,
     /// The kind whose confusion matrix is shown (None: severity).
@@ -188,13 +191,27 @@ impl FailureList {
         if self.built.as_ref().is_some_and(|(b, f)| b == &built && f == &self.filter) {
             return;
         }
-        if self.built.as_ref().is_none_or(|(b, _)| b != &built) {
-            self.rows = score_rows(set, lines, other.map(|(_, l)| l));
+        let before = self.built.as_ref().map(|(b, _)| b);
+        // The same runs and dataset with more answers in A (a run streaming in): score just those.
+        let grew = before.is_some_and(|b| b.0.0 == built.0.0 && b.0.1 < built.0.1 && b.1 == built.1 && b.2 == built.2);
+        if grew {
+            let fresh: Vec<usize> = (0..set.records.len())
+                .filter(|&i| !self.scored.get(i).copied().unwrap_or(false) && lines.contains_key(&set.records[i].id))
+                .collect();
+            self.rows.extend(score_rows(set, lines, other.map(|(_, l)| l), &fresh));
+            self.rows.sort_by_key(|r| r.record);
+        } else if before != Some(&built) {
+            let all: Vec<usize> = (0..set.records.len()).collect();
+            self.rows = score_rows(set, lines, other.map(|(_, l)| l), &all);
             self.chosen = None;
+        }
+        self.scored = vec![false; set.records.len()];
+        for r in &self.rows {
+            self.scored[r.record] = true;
         }
         self.shown = (0..self.rows.len()).filter(|&i| self.passes(set, &self.rows[i])).collect();
         // The chosen row stays selected while it passes the filter, and is again when it passes again.
-        self.selected = self.chosen.and_then(|r| self.shown.iter().position(|&i| i == r));
+        self.selected = self.chosen.and_then(|c| self.shown.iter().position(|&i| self.rows[i].record == c));
         self.built = Some((built, self.filter.clone()));
     }
 
@@ -310,7 +327,7 @@ impl FailureList {
         }
         let p = pos.rem_euclid(self.shown.len() as isize) as usize;
         self.selected = Some(p);
-        self.chosen = Some(self.shown[p]);
+        self.chosen = Some(self.rows[self.shown[p]].record);
         Some(self.rows[self.shown[p]].scene)
     }
 
@@ -321,8 +338,14 @@ impl FailureList {
     }
 }
 
-/// Every record the run answered, scored once, with the compared run's answer where it has one.
-fn score_rows(set: &SampleSet, lines: &HashMap<String, RunLine>, other: Option<&HashMap<String, RunLine>>) -> Vec<Row> {
+/// The records of `which` (indices) that the run answered, scored, with the compared run's answer
+/// where it has one.
+fn score_rows(
+    set: &SampleSet,
+    lines: &HashMap<String, RunLine>,
+    other: Option<&HashMap<String, RunLine>>,
+    which: &[usize],
+) -> Vec<Row> {
     let scene_of: HashMap<&str, usize> = set.scenes.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
     // A line's verdict: right or not, and what to say.
     let judge = |r: &QaRecord, line: &RunLine| {
@@ -332,10 +355,10 @@ fn score_rows(set: &SampleSet, lines: &HashMap<String, RunLine>, other: Option<&
             None => (s.correct, s.score, s.verdict),
         }
     };
-    set.records
+    which
         .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
+        .filter_map(|&i| {
+            let r = set.records.get(i)?;
             let line = lines.get(&r.id)?;
             let scene = *scene_of.get(r.scene.as_str())?;
             let (correct, score, verdict) = judge(r, line);
@@ -1039,12 +1062,23 @@ mod tests {
         list.filter.cell = Some((QuestionKind::Severity, 0, Some(2)));
         list.refresh(Some(&set), Some((&run, &lines)), None);
         assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [1], "a2: truth low, answered high");
+        // A run that grows (answers streaming in) gains rows for its new answers only, in dataset
+        // order, the chosen row kept.
+        list.filter = Filter::default();
+        list.refresh(Some(&set), Some((&run, &lines)), None);
+        assert_eq!(list.select(2), Some(2));
         // Another run (more answers) rescores the rows.
         let mut more = lines.clone();
         more.insert("b2-q1".into(), line("b2-q1", "low"));
         list.filter = Filter::default();
         list.refresh(Some(&set), Some((&run, &more)), None);
         assert_eq!((list.answered(), list.shown().filter(|r| r.correct).count()), (4, 2));
+        assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(list.selected, Some(2), "b1 stays chosen as b2's row arrives");
+        let mut fresh = FailureList::default();
+        fresh.refresh(Some(&set), Some((&run, &more)), None);
+        let key = |l: &FailureList| l.shown().map(|r| (r.record, r.correct, r.verdict.clone())).collect::<Vec<_>>();
+        assert_eq!(key(&list), key(&fresh), "the same rows as scoring the whole run");
     }
 
     #[test]
