@@ -626,6 +626,13 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
                     ui.label("The summary appears when the run is complete (continue it with Start run).");
                 }
             }
+            let b = app.runs.compare.as_ref().and_then(|r| r.summary.as_ref()).and_then(|s| s.report.as_ref());
+            let a = run.summary.as_ref().and_then(|s| s.report.as_ref());
+            let runs: Vec<(&str, &serde_json::Value)> =
+                [("A", a), ("B", b)].into_iter().filter_map(|(n, r)| r.map(|r| (n, r))).collect();
+            if !runs.is_empty() {
+                level_plot(ui, &runs);
+            }
         });
         if list.comparing() {
             egui::CollapsingHeader::new("A vs B")
@@ -802,6 +809,55 @@ fn summary(ui: &mut egui::Ui, report: &serde_json::Value) {
         ))
         .weak(),
     );
+}
+
+/// Each run's headline score per level, overall, as bars with their 95 % intervals as error bars
+/// (the SpectrumQA paper's Figure 1): L1 accuracy, L2 accuracy, L3 IoU, L4 concept F1.
+fn level_plot(ui: &mut egui::Ui, runs: &[(&str, &serde_json::Value)]) {
+    use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+    const LEVELS: [(&str, &str); 4] =
+        [("l1", "L1 acc"), ("l2", "L2 acc"), ("l3_iou", "L3 IoU"), ("l4_concept_f1", "L4 concept F1")];
+    let colours = [Color32::from_rgb(120, 170, 230), Color32::from_rgb(240, 160, 80)];
+    let width = 0.8 / runs.len() as f64;
+    Plot::new("levels")
+        .height(170.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .include_y(0.0)
+        .include_y(1.0)
+        .legend(Legend::default())
+        .x_grid_spacer(|_| (0..LEVELS.len()).map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 }).collect())
+        .x_axis_formatter(|mark, _| {
+            LEVELS.get(mark.value.round() as usize).map_or_else(String::new, |l| l.1.to_string())
+        })
+        .show(ui, |p| {
+            for (k, (name, report)) in runs.iter().enumerate() {
+                let groups = report["groups"].as_array().cloned().unwrap_or_default();
+                let overall =
+                    groups.iter().find(|g| g["name"] == "overall").or(groups.first()).cloned().unwrap_or_default();
+                let mut bars = Vec::new();
+                for (i, (key, label)) in LEVELS.iter().enumerate() {
+                    let m = &overall[*key];
+                    if m["n"].as_u64().unwrap_or(0) == 0 {
+                        continue;
+                    }
+                    let (v, lo, hi) = (
+                        m["value"].as_f64().unwrap_or(0.0),
+                        m["lo"].as_f64().unwrap_or(0.0),
+                        m["hi"].as_f64().unwrap_or(0.0),
+                    );
+                    let x = i as f64 - 0.4 + width * (k as f64 + 0.5);
+                    bars.push(
+                        Bar::new(x, v).width(width * 0.9).name(format!("{name} {label}: {v:.3} [{lo:.3}, {hi:.3}]")),
+                    );
+                    let whisker = PlotPoints::from(vec![[x, lo], [x, hi]]);
+                    p.line(Line::new("95 % intervals", whisker).color(Color32::WHITE).width(1.5));
+                }
+                p.bar_chart(BarChart::new(format!("run {name}"), bars).color(colours[k % 2]));
+            }
+        });
 }
 
 /// The confusion matrix of one closed kind: rows are the true class, columns the answered class
