@@ -664,14 +664,14 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
             let r = &records[row.record];
             let colour = if row.correct { Color32::from_rgb(120, 200, 120) } else { Color32::from_rgb(235, 110, 100) };
             let conf = row.confidence.map_or_else(String::new, |c| format!(" (p {c:.2})"));
-            let b = row.other.as_ref().map(|o| (super::panels::clip(&o.answer, 12), o.verdict.clone()));
+            let b = row.other.as_ref().map(|o| (cell(&o.answer, 12), cell(&o.verdict, 40)));
             let missing = comparing && b.is_none();
             let text = columns(
-                &super::panels::clip(&r.scene, 20),
+                &cell(&r.scene, 20),
                 &format!("{} {}", r.level.name(), r.kind.name()),
-                &super::panels::clip(&r.answer, 14),
-                &super::panels::clip(&row.answer, 14),
-                &format!("{}{conf}", row.verdict),
+                &cell(&r.answer, 14),
+                &cell(&row.answer, 14),
+                &format!("{}{conf}", cell(&row.verdict, 60)),
                 if missing { Some(("-", "not answered")) } else { b.as_ref().map(|(a, v)| (a.as_str(), v.as_str())) },
             );
             let label = egui::Button::selectable(selected == Some(pos), RichText::new(text).monospace().color(colour))
@@ -717,6 +717,13 @@ fn comparison(ui: &mut egui::Ui, levels: &[LevelComparison]) {
             ui.end_row();
         }
     });
+}
+
+/// `text` on one line of at most `n` characters: line breaks and other control characters become
+/// spaces (a row of the list is one line high), the rest cut with an ellipsis.
+fn cell(text: &str, n: usize) -> String {
+    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    super::panels::clip(&flat, n)
 }
 
 fn model_of(run: &super::runs::ShownRun) -> String {
@@ -1212,5 +1219,43 @@ mod tests {
         list.filter.bin = Some((Plotted::Confidence, 7));
         list.refresh(Some(&set), Some((&run, &lines)), None);
         assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn list_cells_are_one_line() {
+        assert_eq!(cell("two\nlines\tand\u{7}bell", 40), "two lines and bell");
+        assert_eq!(cell(&"x".repeat(100), 5), "xxxx…");
+    }
+
+    #[test]
+    fn a_hundred_thousand_questions_list_filter_and_grow() {
+        // 16,667 scenes of six questions (the run answers five in six), long answers with line breaks.
+        let kinds = [QuestionKind::Severity, QuestionKind::RegionAffected, QuestionKind::WorstRegion];
+        let records: Vec<QaRecord> = (0..100_000)
+            .map(|i| record(&format!("s{}-q{}", i / 6, i % 6), &format!("s{}", i / 6), kinds[i % 3], "high"))
+            .collect();
+        let set = SampleSet::new(PathBuf::from("/data"), records);
+        assert_eq!(set.scenes.len(), 16_667);
+        let answer = |i: usize| if i % 2 == 0 { "high" } else { "low\nbecause\tof noise" };
+        let lines: HashMap<String, RunLine> = set
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 6 != 5)
+            .map(|(i, r)| (r.id.clone(), line(&r.id, answer(i))))
+            .collect();
+        let run = PathBuf::from("/runs/big");
+        let mut list = FailureList::default();
+        list.refresh(Some(&set), Some((&run, &lines)), None);
+        assert_eq!(list.answered(), lines.len());
+        list.filter.correct = Some(true);
+        list.filter.kind = Some(QuestionKind::Severity);
+        list.refresh(Some(&set), Some((&run, &lines)), None);
+        assert!(list.shown().all(|r| r.correct && set.records[r.record].kind == QuestionKind::Severity));
+        assert!(list.shown_len() > 10_000);
+        let mut more = lines.clone();
+        more.extend(set.records.iter().skip(5).step_by(6).map(|r| (r.id.clone(), line(&r.id, "high"))));
+        list.refresh(Some(&set), Some((&run, &more)), None);
+        assert_eq!(list.answered(), 100_000);
     }
 }

@@ -48,16 +48,22 @@ pub struct GroundTruth {
 
 impl SampleSet {
     pub fn new(dir: PathBuf, records: Vec<QaRecord>) -> Self {
+        // Scenes in order of first appearance, found by id through an index (a 100k-question set
+        // has some 15k scenes: a linear search per question would be quadratic).
         let mut scenes: Vec<SceneEntry> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (i, r) in records.iter().enumerate() {
-            match scenes.iter_mut().find(|s| s.id == r.scene) {
-                Some(s) => s.records.push(i),
-                None => scenes.push(SceneEntry {
-                    id: r.scene.clone(),
-                    scenario: r.scenario.clone(),
-                    split: r.split,
-                    records: vec![i],
-                }),
+            match index.get(&r.scene) {
+                Some(&k) => scenes[k].records.push(i),
+                None => {
+                    index.insert(r.scene.clone(), scenes.len());
+                    scenes.push(SceneEntry {
+                        id: r.scene.clone(),
+                        scenario: r.scenario.clone(),
+                        split: r.split,
+                        records: vec![i],
+                    });
+                }
             }
         }
         Self { dir, records, scenes, current: 0, show_truth: false, scenario_filter: None, level_filter: None }
