@@ -1236,7 +1236,7 @@ mod tests {
             .collect();
         let set = SampleSet::new(PathBuf::from("/data"), records);
         assert_eq!(set.scenes.len(), 16_667);
-        let answer = |i: usize| if i % 2 == 0 { "high" } else { "low\nbecause\tof noise" };
+        let answer = |i: usize| if i.is_multiple_of(2) { "high" } else { "low\nbecause\tof noise" };
         let lines: HashMap<String, RunLine> = set
             .records
             .iter()
