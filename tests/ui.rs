@@ -1096,6 +1096,13 @@ fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
     step_until(&mut h, "the compared run did not open", |app| app.runs.compare.is_some());
     h.run_steps(3);
     h.get_by_label("A vs B");
+    // Each run's details on hover: dataset, questions asked, answers, when it was written.
+    h.get_by_label_contains("A: run").hover();
+    // Tooltips wait for the pointer to rest (half a second of frames).
+    h.run_steps(60);
+    let node = h.get_by_label_contains("60 of 60 answered, 0 failed");
+    let details = format!("{:?} {:?}", node.accesskit_node().label(), node.accesskit_node().value());
+    assert!(details.contains("questions: all splits") && details.contains("written"), "{details}");
     let levels = {
         let app = h.state();
         app.failures.compare_levels(app.samples.as_ref().unwrap())

@@ -581,10 +581,15 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
         return asked;
     };
     let model = model_of(run);
-    ui.label(RichText::new(format!("A: run {} ({model})", run.dir.display())).weak());
+    ui.label(RichText::new(format!("A: run {} ({model})", run.dir.display())).weak()).on_hover_ui(|ui| {
+        ui.label(run_details(run));
+    });
     ui.horizontal(|ui| match &app.runs.compare {
         Some(b) => {
-            ui.label(RichText::new(format!("B: run {} ({})", b.dir.display(), model_of(b))).weak());
+            ui.label(RichText::new(format!("B: run {} ({})", b.dir.display(), model_of(b))).weak())
+                .on_hover_ui(|ui| {
+                    ui.label(run_details(b));
+                });
             asked.stop_comparing = ui.button("stop comparing").clicked();
         }
         None => {
@@ -724,6 +729,37 @@ fn comparison(ui: &mut egui::Ui, levels: &[LevelComparison]) {
 fn cell(text: &str, n: usize) -> String {
     let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     super::panels::clip(&flat, n)
+}
+
+/// What makes a run this run, for a tooltip: model, dataset, questions asked, options, answers,
+/// whether it is complete, and when its summary was last written.
+fn run_details(run: &super::runs::ShownRun) -> String {
+    let mut text = format!("folder {}\nmodel {}", run.dir.display(), model_of(run));
+    if let Some(s) = &run.summary {
+        let sel = &s.settings.selection;
+        let split = sel.split.map_or("all splits", Split::name);
+        let levels: Vec<&str> = sel.levels.iter().map(|l| l.name()).collect();
+        let limit = sel.limit.map_or_else(String::new, |n| format!(", first {n}"));
+        text += &format!(
+            "\ndataset {}\nquestions: {split}, {}{limit}\noptions {}\n{} of {} answered, {} failed{}",
+            s.settings.dataset.display(),
+            levels.join(" "),
+            s.settings.options,
+            s.answered,
+            s.questions,
+            s.failed,
+            if s.complete { "" } else { " (not complete)" }
+        );
+    }
+    if let Some(age) = run.written.map(|t| t.elapsed().unwrap_or_default()) {
+        let hours = age.as_secs_f64() / 3600.0;
+        text += &if hours < 48.0 {
+            format!("\nwritten {hours:.1} h ago")
+        } else {
+            format!("\nwritten {:.0} days ago", hours / 24.0)
+        };
+    }
+    text
 }
 
 fn model_of(run: &super::runs::ShownRun) -> String {

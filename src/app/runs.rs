@@ -84,6 +84,8 @@ pub struct ShownRun {
     pub lines: HashMap<String, RunLine>,
     /// The dataset the run was made on, when it is on this machine with the same manifest.
     pub dataset: Option<PathBuf>,
+    /// When its summary was last written (read on the worker that read the run).
+    pub written: Option<std::time::SystemTime>,
 }
 
 /// What the background run sends after each batch: its answers and where it stands.
@@ -167,7 +169,8 @@ fn read_run(dir: &Path, browsing: Option<&Path>) -> Result<ShownRun, String> {
         None => None,
     };
     let lines = lines.into_iter().map(|l| (l.id.clone(), l)).collect();
-    Ok(ShownRun { dir: dir.to_path_buf(), summary: Some(summary), lines, dataset })
+    let written = std::fs::metadata(dir.join(SUMMARY)).and_then(|m| m.modified()).ok();
+    Ok(ShownRun { dir: dir.to_path_buf(), summary: Some(summary), lines, dataset, written })
 }
 
 impl HeatscopeApp {
@@ -502,7 +505,9 @@ fn make_run(
     let dir = run.folder.as_ref().map(|f| f.dir().to_path_buf()).unwrap_or_default();
     let summary = crate::eval::runs::open(&dir).ok().map(|(s, _)| s);
     let lines = run.lines.into_iter().map(|l| (l.id.clone(), l)).collect();
-    Ok(Finished { run: ShownRun { dir, summary, lines, dataset: Some(plan.dataset.clone()) }, asked, failed, stopped })
+    let written = Some(std::time::SystemTime::now());
+    let run = ShownRun { dir, summary, lines, dataset: Some(plan.dataset.clone()), written };
+    Ok(Finished { run, asked, failed, stopped })
 }
 
 /// The run controls and the shown run's summary, in the sample browser.
