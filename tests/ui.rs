@@ -174,7 +174,7 @@ fn settle_samples(h: &mut Harness<'static, HeatscopeApp>) {
     let start = Instant::now();
     while h.state().samples.is_none() || h.state().docs.is_empty() {
         h.step();
-        assert!(start.elapsed() < PATIENCE, "the sample set did not open");
+        assert!(start.elapsed() < PATIENCE, "the sample set did not open: {:?}", h.state().messages);
         std::thread::sleep(Duration::from_millis(10));
     }
     settle(h);
@@ -887,6 +887,9 @@ fn without_a_desktop_dialog_files_folders_and_recent_files_open_from_inside_the_
     h.get_by_label("Open path…").click();
     h.run_steps(2);
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/spectrumqa");
+    // The folder's listing arrives from a worker and resizes the window: click once it is there.
+    step_until(&mut h, "the folder was not listed", |app| app.browser.listing.ready().is_some());
+    h.run_steps(2);
     h.state_mut().browser.input = samples.display().to_string();
     h.run_steps(1);
     h.get_by_label("Open").click();
