@@ -1,0 +1,114 @@
+//! The error analysis's exports: the listed questions as CSV (B's columns when comparing) and the
+//! run's summary as JSON and CSV, written into `analysis/` in the run's folder on a worker.
+
+use super::super::slot::{Applied, Key, Slot};
+use super::{FailureList, HeatscopeApp, SampleSet};
+
+/// Writes the listed rows (CSV) and the run's summary (JSON and CSV) into `analysis/` in the run's
+/// folder, on a worker; the paths come back as a message.
+pub(super) fn export(app: &mut HeatscopeApp) {
+    let (Some(set), Some(run)) = (app.samples.as_ref(), app.runs.shown.as_ref()) else { return };
+    let list = list_csv(&app.failures, set);
+    let report = run.summary.as_ref().and_then(|s| s.report.clone());
+    let dir = run.dir.join("analysis");
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let rows = app.failures.shown_len();
+    let job = crate::workers::Job::task("writing the error analysis", move |_| {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let write = |name: String, text: String| {
+            let path = dir.join(name);
+            crate::io::atomic::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok::<_, String>(path)
+        };
+        let mut written = vec![write(format!("list-{stamp}.csv"), list)?];
+        if let Some(r) = report {
+            let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+            written.push(write("summary.json".into(), json + "\n")?);
+            written.push(write("summary.csv".into(), summary_csv(&r))?);
+        }
+        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        Ok(format!("exported {rows} listed questions: {}", names.join(", ")))
+    });
+    match app.workers.submit(Key::Export, job) {
+        Ok(ticket) => app.failures.export = Slot::loading(&ticket),
+        Err(e) => app.error(format!("cannot export: {e}")),
+    }
+}
+
+impl HeatscopeApp {
+    /// The export's outcome, as a message.
+    pub(in crate::app) fn export_event(&mut self, job: u64, kind: crate::workers::EventKind) {
+        match self.failures.export.apply(job, kind) {
+            Applied::Ready => {
+                if let Slot::Ready(text) = std::mem::take(&mut self.failures.export) {
+                    self.info(text);
+                }
+            }
+            Applied::Failed(why) => self.error(format!("the export failed: {why}")),
+            _ => {}
+        }
+    }
+}
+
+/// One CSV field: quoted when it holds a comma, quote or line break; control characters dropped.
+pub(super) fn csv_field(text: &str) -> String {
+    let clean: String = text.chars().filter(|c| !c.is_control() || *c == '\n').collect();
+    if clean.contains([',', '"', '\n']) { format!("\"{}\"", clean.replace('"', "\"\"")) } else { clean }
+}
+
+/// The listed rows as CSV, B's columns included when comparing.
+fn list_csv(list: &FailureList, set: &SampleSet) -> String {
+    use std::fmt::Write;
+    let comparing = list.comparing();
+    let mut s = String::from("id,scene,scenario,split,level,kind,truth,answer,verdict,correct,score,confidence");
+    if comparing {
+        s += ",b_answer,b_verdict,b_correct";
+    }
+    s.push('\n');
+    for row in list.shown() {
+        let r = &set.records[row.record];
+        let conf = row.confidence.map_or_else(String::new, |c| format!("{c:.4}"));
+        let _ = write!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{:.4},{conf}",
+            csv_field(&r.id),
+            csv_field(&r.scene),
+            csv_field(&r.scenario),
+            r.split.name(),
+            r.level.name(),
+            r.kind.name(),
+            csv_field(&r.answer),
+            csv_field(&row.answer),
+            csv_field(&row.verdict),
+            row.correct,
+            row.score
+        );
+        if comparing {
+            match &row.other {
+                Some(o) => {
+                    let _ = write!(s, ",{},{},{}", csv_field(&o.answer), csv_field(&o.verdict), o.correct);
+                }
+                None => s += ",,,",
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The report's headline metrics as CSV: group, metric, value and 95 % interval, n.
+fn summary_csv(report: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut s = String::from("group,metric,value,lo,hi,n\n");
+    for g in report["groups"].as_array().into_iter().flatten() {
+        let name = csv_field(g["name"].as_str().unwrap_or("?"));
+        for (key, m) in g.as_object().into_iter().flatten() {
+            if let (Some(v), Some(lo), Some(hi), Some(n)) =
+                (m["value"].as_f64(), m["lo"].as_f64(), m["hi"].as_f64(), m["n"].as_u64())
+            {
+                let _ = writeln!(s, "{name},{key},{v:.6},{lo:.6},{hi:.6},{n}");
+            }
+        }
+    }
+    s
+}

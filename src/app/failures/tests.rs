@@ -1,0 +1,217 @@
+//! The failure list's filters, matrix, plots, comparison, growth and exports on small runs.
+
+use super::export::csv_field;
+use super::view::cell;
+use super::*;
+use crate::types::{QaRecord, ScenePaths};
+
+fn record(id: &str, scene: &str, kind: QuestionKind, answer: &str) -> QaRecord {
+    QaRecord {
+        id: id.into(),
+        scene: scene.into(),
+        scenario: if scene.starts_with('a') { "leo-urban" } else { "geo-rural" }.into(),
+        split: Split::Test,
+        level: kind.level(),
+        kind,
+        question: "?".into(),
+        answer: answer.into(),
+        choices: vec!["low".into(), "high".into()],
+        bbox: None,
+        concepts: Vec::new(),
+        examples: Vec::new(),
+        images: ScenePaths::default(),
+    }
+}
+
+fn line(id: &str, answer: &str) -> RunLine {
+    RunLine {
+        id: id.into(),
+        answer: answer.into(),
+        bbox: None,
+        confidence: None,
+        parsed: true,
+        score: 0.0,
+        latency_ms: 1.0,
+        raw: answer.into(),
+        error: None,
+    }
+}
+
+#[test]
+fn filters_narrow_the_rows_and_stepping_walks_only_them() {
+    let records = vec![
+        record("a1-q1", "a1", QuestionKind::Severity, "high"),
+        record("a2-q1", "a2", QuestionKind::Severity, "low"),
+        record("b1-q1", "b1", QuestionKind::Severity, "high"),
+        record("b2-q1", "b2", QuestionKind::Severity, "low"),
+    ];
+    let set = SampleSet::new(PathBuf::from("/data"), records);
+    // Right on a1 and b2, wrong on a2 and b1; b2's answer is missing from the run.
+    let lines: HashMap<String, RunLine> = [line("a1-q1", "high"), line("a2-q1", "high"), line("b1-q1", "low")]
+        .into_iter()
+        .map(|l| (l.id.clone(), l))
+        .collect();
+    let run = PathBuf::from("/runs/cnn");
+    let mut list = FailureList::default();
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert_eq!(list.answered(), 3);
+    list.filter.correct = Some(false);
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    let wrong: Vec<usize> = list.shown().map(|r| r.scene).collect();
+    assert_eq!(wrong, [1, 2], "a2 and b1 are the wrong answers");
+    assert_eq!(list.select(0), Some(1));
+    assert_eq!(list.step(1), Some(2));
+    assert_eq!(list.step(1), Some(1), "wraps within the filtered rows");
+    assert_eq!(list.step(-1), Some(2), "and back");
+    list.filter.search = "B1".into();
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert_eq!(list.shown_len(), 1);
+    assert_eq!(list.selected, Some(0), "the shown row stays selected when it still passes");
+    list.filter.scenario = Some("leo-urban".into());
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert_eq!((list.shown_len(), list.selected), (0, None));
+    assert_eq!(list.step(1), None);
+    list.filter.scenario = None;
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert_eq!(list.selected, Some(0), "chosen again once the filter lets it through");
+    // The severity matrix (truth x answer, plus unparsed) and one of its cells as a filter.
+    list.filter = Filter::default();
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    let m = list.confusion(&set, QuestionKind::Severity);
+    assert_eq!((m[2][2], m[0][2], m[2][0], m.iter().flatten().sum::<usize>()), (1, 1, 1, 3));
+    list.filter.cell = Some((QuestionKind::Severity, 0, Some(2)));
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [1], "a2: truth low, answered high");
+    // A run that grows (answers streaming in) gains rows for its new answers only, in dataset
+    // order, the chosen row kept.
+    list.filter = Filter::default();
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert_eq!(list.select(2), Some(2));
+    // Another run (more answers) rescores the rows.
+    let mut more = lines.clone();
+    more.insert("b2-q1".into(), line("b2-q1", "low"));
+    list.filter = Filter::default();
+    list.refresh(Some(&set), Some((&run, &more)), None);
+    assert_eq!((list.answered(), list.shown().filter(|r| r.correct).count()), (4, 2));
+    assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(list.selected, Some(2), "b1 stays chosen as b2's row arrives");
+    let mut fresh = FailureList::default();
+    fresh.refresh(Some(&set), Some((&run, &more)), None);
+    let key = |l: &FailureList| l.shown().map(|r| (r.record, r.correct, r.verdict.clone())).collect::<Vec<_>>();
+    assert_eq!(key(&list), key(&fresh), "the same rows as scoring the whole run");
+}
+
+#[test]
+fn a_compared_run_gives_per_level_counts_and_agreement_filters() {
+    let records = vec![
+        record("a1-q1", "a1", QuestionKind::Severity, "high"),
+        record("a2-q1", "a2", QuestionKind::Severity, "low"),
+        record("b1-q1", "b1", QuestionKind::Severity, "high"),
+        record("b2-q1", "b2", QuestionKind::Severity, "low"),
+    ];
+    let set = SampleSet::new(PathBuf::from("/data"), records);
+    let map = |v: Vec<RunLine>| v.into_iter().map(|l| (l.id.clone(), l)).collect::<HashMap<_, _>>();
+    // A: right on a1, a2; wrong on b1, b2. B: right on a1, b1, b2; wrong on a2.
+    let a = map(vec![line("a1-q1", "high"), line("a2-q1", "low"), line("b1-q1", "low"), line("b2-q1", "high")]);
+    let b = map(vec![line("a1-q1", "high"), line("a2-q1", "high"), line("b1-q1", "high"), line("b2-q1", "low")]);
+    let (da, db) = (PathBuf::from("/runs/a"), PathBuf::from("/runs/b"));
+    let mut list = FailureList::default();
+    list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
+    assert!(list.comparing());
+    let l1 = &list.compare_levels(&set)[0];
+    assert_eq!((l1.both, l1.a_right, l1.b_right, l1.only_a, l1.only_b), (4, 2, 3, 1, 2));
+    assert!((l1.delta.0 - 0.25).abs() < 1e-12);
+    assert!((l1.p - crate::eval::metrics::mcnemar_exact(1, 2)).abs() < 1e-12);
+    let scenes = |list: &FailureList| list.shown().map(|r| r.scene).collect::<Vec<_>>();
+    list.filter.agreement = Some(Agreement::OnlyB);
+    list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
+    assert_eq!(scenes(&list), [2, 3]);
+    list.filter.agreement = Some(Agreement::OnlyA);
+    list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
+    assert_eq!(scenes(&list), [1]);
+    list.filter.agreement = Some(Agreement::Disagree);
+    list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
+    assert_eq!(scenes(&list), [1, 2, 3]);
+    // Without B the rows carry no second answer.
+    list.filter = Filter::default();
+    list.refresh(Some(&set), Some((&da, &a)), None);
+    assert!(!list.comparing() && list.shown().all(|r| r.other.is_none()));
+}
+
+#[test]
+fn csv_fields_are_quoted_when_they_must_be_and_lose_control_characters() {
+    assert_eq!(csv_field("high"), "high");
+    assert_eq!(csv_field("a, b"), "\"a, b\"");
+    assert_eq!(csv_field("say \"no\""), "\"say \"\"no\"\"\"");
+    assert_eq!(csv_field("bell\u{7}tab\there"), "belltabhere");
+    assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+}
+
+#[test]
+fn the_iou_histogram_and_reliability_bins_count_and_filter() {
+    let boxed = |id: &str, scene: &str| {
+        let mut r = record(id, scene, QuestionKind::Localize, "[0, 0, 0.5, 0.5]");
+        r.bbox = Some([0.0, 0.0, 0.5, 0.5]);
+        r
+    };
+    let records =
+        vec![boxed("a1-q3", "a1"), boxed("a2-q3", "a2"), record("a3-q1", "a3", QuestionKind::Severity, "high")];
+    let set = SampleSet::new(PathBuf::from("/data"), records);
+    let with_box = |id: &str, b: [f32; 4]| RunLine { bbox: Some(b), ..line(id, "box") };
+    let sure = RunLine { confidence: Some(0.73), ..line("a3-q1", "high") };
+    let lines: HashMap<String, RunLine> =
+        [with_box("a1-q3", [0.0, 0.0, 0.5, 0.5]), with_box("a2-q3", [0.0, 0.0, 0.25, 0.5]), sure]
+            .into_iter()
+            .map(|l| (l.id.clone(), l))
+            .collect();
+    let run = PathBuf::from("/runs/cnn");
+    let mut list = FailureList::default();
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    let (iou, reliability) = list.plots(&set);
+    assert_eq!((iou[9], iou[5], iou.iter().sum::<usize>()), (1, 1, 2), "IoU 1.0 and 0.5");
+    assert_eq!(reliability[7], (1, 1), "one severity answer at 0.73, right");
+    list.filter.bin = Some((Plotted::Iou, 5));
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [1]);
+    list.filter.bin = Some((Plotted::Confidence, 7));
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [2]);
+}
+
+#[test]
+fn list_cells_are_one_line() {
+    assert_eq!(cell("two\nlines\tand\u{7}bell", 40), "two lines and bell");
+    assert_eq!(cell(&"x".repeat(100), 5), "xxxx…");
+}
+
+#[test]
+fn a_hundred_thousand_questions_list_filter_and_grow() {
+    // 16,667 scenes of six questions (the run answers five in six), long answers with line breaks.
+    let kinds = [QuestionKind::Severity, QuestionKind::RegionAffected, QuestionKind::WorstRegion];
+    let records: Vec<QaRecord> = (0..100_000)
+        .map(|i| record(&format!("s{}-q{}", i / 6, i % 6), &format!("s{}", i / 6), kinds[i % 3], "high"))
+        .collect();
+    let set = SampleSet::new(PathBuf::from("/data"), records);
+    assert_eq!(set.scenes.len(), 16_667);
+    let answer = |i: usize| if i.is_multiple_of(2) { "high" } else { "low\nbecause\tof noise" };
+    let lines: HashMap<String, RunLine> = set
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 6 != 5)
+        .map(|(i, r)| (r.id.clone(), line(&r.id, answer(i))))
+        .collect();
+    let run = PathBuf::from("/runs/big");
+    let mut list = FailureList::default();
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert_eq!(list.answered(), lines.len());
+    list.filter.correct = Some(true);
+    list.filter.kind = Some(QuestionKind::Severity);
+    list.refresh(Some(&set), Some((&run, &lines)), None);
+    assert!(list.shown().all(|r| r.correct && set.records[r.record].kind == QuestionKind::Severity));
+    assert!(list.shown_len() > 10_000);
+    let mut more = lines.clone();
+    more.extend(set.records.iter().skip(5).step_by(6).map(|r| (r.id.clone(), line(&r.id, "high"))));
+    list.refresh(Some(&set), Some((&run, &more)), None);
+    assert_eq!(list.answered(), 100_000);
+}
