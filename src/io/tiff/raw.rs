@@ -99,6 +99,7 @@ pub(super) fn read(
     let codec = Codec { compression: layout.compression, fill_order, width: tw };
     let mut bands = vec![vec![0f32; w * h]; layout.samples];
     let mut values = Vec::new();
+    let mut old_lzw = false;
     for k in 0..per_plane * planes {
         let Some(rect) = Rect::of_chunk(k % per_plane, (tw, th), w, h) else {
             continue;
@@ -110,6 +111,7 @@ pub(super) fn read(
         let stored =
             bytes.get(start..).ok_or_else(|| corrupt(format!("TIFF strip or tile {k} lies outside the file")))?;
         let stored = &stored[..usize::try_from(counts[k]).unwrap_or(usize::MAX).min(stored.len())];
+        old_lzw |= layout.compression == 5 && is_old_style_lzw(stored);
         let data =
             codec.decode(stored, expected, rows).map_err(|why| corrupt(format!("TIFF strip or tile {k}: {why}")))?;
         if data.len() < expected {
@@ -141,7 +143,7 @@ pub(super) fn read(
     if layout.photometric == 0 {
         notes.push("WhiteIsZero: values as stored (0 is white), as tifffile and GDAL read them".into());
     }
-    if layout.compression == 5 && is_old_style_lzw(first_chunk(dec, bytes)) {
+    if old_lzw {
         notes.push("old-style LZW (codes least significant bit first, written by libtiff before 1995)".into());
     }
     Ok((bands, format.sample_type(layout.bits)))
