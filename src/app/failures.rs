@@ -97,6 +97,24 @@ pub struct LevelComparison {
     pub p: f64,
 }
 
+/// The closed kinds, each with a confusion matrix.
+pub const MATRIX_KINDS: [QuestionKind; 4] =
+    [QuestionKind::Severity, QuestionKind::RegionAffected, QuestionKind::WhichWorse, QuestionKind::WorstRegion];
+
+/// What the window draws from the rows, counted when the rows or the filter change, not per frame.
+#[derive(Clone, Debug, Default)]
+pub struct Tallies {
+    /// Right answers among the rows shown.
+    pub right: usize,
+    /// Each closed kind's confusion matrix ([`FailureList::confusion`]).
+    pub confusion: Vec<(QuestionKind, Vec<Vec<usize>>)>,
+    /// The IoU histogram and the reliability diagram ([`FailureList::plots`]).
+    pub iou: [usize; BINS],
+    pub reliability: [(usize, usize); BINS],
+    /// A against B per level, when comparing ([`FailureList::compare_levels`]).
+    pub levels: Vec<LevelComparison>,
+}
+
 /// The classes of a closed kind's confusion matrix; empty for boxes and explanations. Which-is-worse
 /// questions offer two of the five regions each, so their matrix runs over all five.
 pub fn matrix_classes(kind: QuestionKind) -> &'static [&'static str] {
@@ -161,6 +179,9 @@ pub struct FailureList {
     /// What `rows` and `shown` were built from: the run folder and its answer count, the compared
     /// run's, the dataset and the filter.
     built: Option<(Built, Filter)>,
+    /// The scene-id search, lowercased once per filter change.
+    needle: String,
+    tallies: Tallies,
 }
 
 impl FailureList {
@@ -177,6 +198,11 @@ impl FailureList {
         self.rows.len()
     }
 
+    /// The counts behind the window's matrix, plots and comparison, as of the last refresh.
+    pub fn tallies(&self) -> &Tallies {
+        &self.tallies
+    }
+
     /// Brings rows and the filtered view up to date with the run and the dataset (cheap when
     /// nothing changed: one comparison per frame).
     pub fn refresh(
@@ -190,6 +216,7 @@ impl FailureList {
             self.shown.clear();
             self.built = None;
             self.selected = None;
+            self.tallies = Tallies::default();
             return;
         };
         let built: Built = ((dir.clone(), lines.len()), other.map(|(d, l)| (d.clone(), l.len())), set.dir.clone());
@@ -210,14 +237,25 @@ impl FailureList {
             self.rows = score_rows(set, lines, other.map(|(_, l)| l), &all);
             self.chosen = None;
         }
-        self.scored = vec![false; set.records.len()];
-        for r in &self.rows {
-            self.scored[r.record] = true;
+        if before != Some(&built) {
+            self.scored = vec![false; set.records.len()];
+            for r in &self.rows {
+                self.scored[r.record] = true;
+            }
         }
+        self.needle = self.filter.search.trim().to_lowercase();
         self.shown = (0..self.rows.len()).filter(|&i| self.passes(set, &self.rows[i])).collect();
         // The chosen row stays selected while it passes the filter, and is again when it passes again.
         self.selected = self.chosen.and_then(|c| self.shown.iter().position(|&i| self.rows[i].record == c));
         self.built = Some((built, self.filter.clone()));
+        let (iou, reliability) = self.plots(set);
+        self.tallies = Tallies {
+            right: self.shown().filter(|r| r.correct).count(),
+            confusion: MATRIX_KINDS.iter().map(|&k| (k, self.confusion(set, k))).collect(),
+            iou,
+            reliability,
+            levels: if self.comparing() { self.compare_levels(set) } else { Vec::new() },
+        };
     }
 
     /// Whether the rows carry a compared run's answers.
@@ -306,7 +344,7 @@ impl FailureList {
         let f = &self.filter;
         f.scenario.as_ref().is_none_or(|s| &r.scenario == s)
             && f.split.is_none_or(|s| r.split == s)
-            && (f.search.is_empty() || r.scene.to_lowercase().contains(&f.search.trim().to_lowercase()))
+            && (self.needle.is_empty() || r.scene.to_lowercase().contains(&self.needle))
     }
 
     /// Counts of `kind`'s questions per (true class, answered class; the last column is

@@ -47,5 +47,5 @@ mod tests;
 pub use error::EvalError;
 pub use question::{QuestionScore, score_question};
 pub use read::{check_images, parse_manifest, parse_predictions, read_manifest, read_predictions};
-pub use report::{GroupScore, KindMetric, LevelCounts, Metric, Report};
+pub use report::{GroupScore, KindMetric, LevelCounts, Metric, Report, csv_field};
 pub use score::{ScoreOptions, Weights, score};

@@ -113,7 +113,8 @@ fn cell(m: &Metric) -> String {
     if m.n == 0 { "-".to_string() } else { format!("{:.3} [{:.2},{:.2}]", m.value, m.lo, m.hi) }
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV field, quoted (quotes doubled) when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 

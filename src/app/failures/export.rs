@@ -50,10 +50,10 @@ impl HeatscopeApp {
     }
 }
 
-/// One CSV field: quoted when it holds a comma, quote or line break; control characters dropped.
+/// One CSV field without control characters (line breaks kept, quoted), for text a model wrote.
 pub(super) fn csv_field(text: &str) -> String {
     let clean: String = text.chars().filter(|c| !c.is_control() || *c == '\n').collect();
-    if clean.contains([',', '"', '\n']) { format!("\"{}\"", clean.replace('"', "\"\"")) } else { clean }
+    crate::eval::csv_field(&clean)
 }
 
 /// The listed rows as CSV, B's columns included when comparing.

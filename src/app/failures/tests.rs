@@ -37,20 +37,27 @@ fn line(id: &str, answer: &str) -> RunLine {
     }
 }
 
-#[test]
-fn filters_narrow_the_rows_and_stepping_walks_only_them() {
+/// Four scenes with one severity question each: a1 and b1 truly high, a2 and b2 low.
+fn four_scenes() -> SampleSet {
     let records = vec![
         record("a1-q1", "a1", QuestionKind::Severity, "high"),
         record("a2-q1", "a2", QuestionKind::Severity, "low"),
         record("b1-q1", "b1", QuestionKind::Severity, "high"),
         record("b2-q1", "b2", QuestionKind::Severity, "low"),
     ];
-    let set = SampleSet::new(PathBuf::from("/data"), records);
+    SampleSet::new(PathBuf::from("/data"), records)
+}
+
+/// A run's lines by question id, as a run folder holds them.
+fn by_id(lines: impl IntoIterator<Item = RunLine>) -> HashMap<String, RunLine> {
+    lines.into_iter().map(|l| (l.id.clone(), l)).collect()
+}
+
+#[test]
+fn filters_narrow_the_rows_and_stepping_walks_only_them() {
+    let set = four_scenes();
     // Right on a1 and b2, wrong on a2 and b1; b2's answer is missing from the run.
-    let lines: HashMap<String, RunLine> = [line("a1-q1", "high"), line("a2-q1", "high"), line("b1-q1", "low")]
-        .into_iter()
-        .map(|l| (l.id.clone(), l))
-        .collect();
+    let lines = by_id([line("a1-q1", "high"), line("a2-q1", "high"), line("b1-q1", "low")]);
     let run = PathBuf::from("/runs/cnn");
     let mut list = FailureList::default();
     list.refresh(Some(&set), Some((&run, &lines)), None);
@@ -79,6 +86,7 @@ fn filters_narrow_the_rows_and_stepping_walks_only_them() {
     list.refresh(Some(&set), Some((&run, &lines)), None);
     let m = list.confusion(&set, QuestionKind::Severity);
     assert_eq!((m[2][2], m[0][2], m[2][0], m.iter().flatten().sum::<usize>()), (1, 1, 1, 3));
+    assert_eq!(list.tallies().confusion[0], (QuestionKind::Severity, m.clone()), "counted once at refresh");
     list.filter.cell = Some((QuestionKind::Severity, 0, Some(2)));
     list.refresh(Some(&set), Some((&run, &lines)), None);
     assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [1], "a2: truth low, answered high");
@@ -103,17 +111,10 @@ fn filters_narrow_the_rows_and_stepping_walks_only_them() {
 
 #[test]
 fn a_compared_run_gives_per_level_counts_and_agreement_filters() {
-    let records = vec![
-        record("a1-q1", "a1", QuestionKind::Severity, "high"),
-        record("a2-q1", "a2", QuestionKind::Severity, "low"),
-        record("b1-q1", "b1", QuestionKind::Severity, "high"),
-        record("b2-q1", "b2", QuestionKind::Severity, "low"),
-    ];
-    let set = SampleSet::new(PathBuf::from("/data"), records);
-    let map = |v: Vec<RunLine>| v.into_iter().map(|l| (l.id.clone(), l)).collect::<HashMap<_, _>>();
+    let set = four_scenes();
     // A: right on a1, a2; wrong on b1, b2. B: right on a1, b1, b2; wrong on a2.
-    let a = map(vec![line("a1-q1", "high"), line("a2-q1", "low"), line("b1-q1", "low"), line("b2-q1", "high")]);
-    let b = map(vec![line("a1-q1", "high"), line("a2-q1", "high"), line("b1-q1", "high"), line("b2-q1", "low")]);
+    let a = by_id(vec![line("a1-q1", "high"), line("a2-q1", "low"), line("b1-q1", "low"), line("b2-q1", "high")]);
+    let b = by_id(vec![line("a1-q1", "high"), line("a2-q1", "high"), line("b1-q1", "high"), line("b2-q1", "low")]);
     let (da, db) = (PathBuf::from("/runs/a"), PathBuf::from("/runs/b"));
     let mut list = FailureList::default();
     list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
@@ -122,6 +123,7 @@ fn a_compared_run_gives_per_level_counts_and_agreement_filters() {
     assert_eq!((l1.both, l1.a_right, l1.b_right, l1.only_a, l1.only_b), (4, 2, 3, 1, 2));
     assert!((l1.delta.0 - 0.25).abs() < 1e-12);
     assert!((l1.p - crate::eval::metrics::mcnemar_exact(1, 2)).abs() < 1e-12);
+    assert_eq!(list.tallies().levels, list.compare_levels(&set));
     let scenes = |list: &FailureList| list.shown().map(|r| r.scene).collect::<Vec<_>>();
     list.filter.agreement = Some(Agreement::OnlyB);
     list.refresh(Some(&set), Some((&da, &a)), Some((&db, &b)));
@@ -159,17 +161,14 @@ fn the_iou_histogram_and_reliability_bins_count_and_filter() {
     let set = SampleSet::new(PathBuf::from("/data"), records);
     let with_box = |id: &str, b: [f32; 4]| RunLine { bbox: Some(b), ..line(id, "box") };
     let sure = RunLine { confidence: Some(0.73), ..line("a3-q1", "high") };
-    let lines: HashMap<String, RunLine> =
-        [with_box("a1-q3", [0.0, 0.0, 0.5, 0.5]), with_box("a2-q3", [0.0, 0.0, 0.25, 0.5]), sure]
-            .into_iter()
-            .map(|l| (l.id.clone(), l))
-            .collect();
+    let lines = by_id([with_box("a1-q3", [0.0, 0.0, 0.5, 0.5]), with_box("a2-q3", [0.0, 0.0, 0.25, 0.5]), sure]);
     let run = PathBuf::from("/runs/cnn");
     let mut list = FailureList::default();
     list.refresh(Some(&set), Some((&run, &lines)), None);
     let (iou, reliability) = list.plots(&set);
     assert_eq!((iou[9], iou[5], iou.iter().sum::<usize>()), (1, 1, 2), "IoU 1.0 and 0.5");
     assert_eq!(reliability[7], (1, 1), "one severity answer at 0.73, right");
+    assert_eq!((list.tallies().iou, list.tallies().reliability), (iou, reliability));
     list.filter.bin = Some((Plotted::Iou, 5));
     list.refresh(Some(&set), Some((&run, &lines)), None);
     assert_eq!(list.shown().map(|r| r.scene).collect::<Vec<_>>(), [1]);

@@ -5,8 +5,8 @@ use egui::{Color32, RichText};
 
 use super::super::runs::ShownRun;
 use super::{
-    Agreement, BINS, Command, FailureList, Filter, HeatscopeApp, LevelComparison, Plotted, Row, SampleSet, bin_of,
-    matrix_classes, show_scene,
+    Agreement, BINS, Command, FailureList, Filter, HeatscopeApp, LevelComparison, MATRIX_KINDS, Plotted, Row,
+    SampleSet, bin_of, matrix_classes, show_scene,
 };
 use crate::types::{Level, QuestionKind, Split};
 
@@ -82,7 +82,7 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
         }
     });
     let list = &mut app.failures;
-    let right = list.shown().filter(|r| r.correct).count();
+    let right = list.tallies().right;
     ui.horizontal(|ui| {
         ui.label(format!(
             "{} of {} answered questions shown: {} right, {} wrong",
@@ -124,13 +124,11 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
         if list.comparing() {
             egui::CollapsingHeader::new("A vs B")
                 .default_open(true)
-                .show(ui, |ui| comparison(ui, &list.compare_levels(set)));
+                .show(ui, |ui| comparison(ui, &list.tallies().levels));
         }
         filters(ui, &mut list.filter, set, comparing);
-        egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list, set));
-        egui::CollapsingHeader::new("L3 IoU and L1 reliability")
-            .default_open(false)
-            .show(ui, |ui| plots(ui, list, set));
+        egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list));
+        egui::CollapsingHeader::new("L3 IoU and L1 reliability").default_open(false).show(ui, |ui| plots(ui, list));
     });
     ui.separator();
 
@@ -339,17 +337,12 @@ fn summary(ui: &mut egui::Ui, report: &serde_json::Value) {
 /// Each run's headline score per level, overall, as bars with their 95 % intervals as error bars
 /// (the SpectrumQA paper's Figure 1): L1 accuracy, L2 accuracy, L3 IoU, L4 concept F1.
 fn level_plot(ui: &mut egui::Ui, runs: &[(&str, &serde_json::Value)]) {
-    use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+    use egui_plot::{Bar, BarChart, Legend, Line, PlotPoints};
     const LEVELS: [(&str, &str); 4] =
         [("l1", "L1 acc"), ("l2", "L2 acc"), ("l3_iou", "L3 IoU"), ("l4_concept_f1", "L4 concept F1")];
     let colours = [Color32::from_rgb(120, 170, 230), Color32::from_rgb(240, 160, 80)];
     let width = 0.8 / runs.len() as f64;
-    Plot::new("levels")
-        .height(170.0)
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .allow_boxed_zoom(false)
+    still_plot("levels", 170.0)
         .include_y(0.0)
         .include_y(1.0)
         .legend(Legend::default())
@@ -388,19 +381,17 @@ fn level_plot(ui: &mut egui::Ui, runs: &[(&str, &serde_json::Value)]) {
 /// The confusion matrix of one closed kind: rows are the true class, columns the answered class
 /// (and "unparsed"); a cell's shade is its share of the row, green on the diagonal. Clicking a cell
 /// lists its questions; clicking it again clears that.
-fn matrix(ui: &mut egui::Ui, list: &mut FailureList, set: &SampleSet) {
+fn matrix(ui: &mut egui::Ui, list: &mut FailureList) {
     let kind = list.matrix_kind.unwrap_or(QuestionKind::Severity);
     ui.horizontal(|ui| {
-        for k in
-            [QuestionKind::Severity, QuestionKind::RegionAffected, QuestionKind::WhichWorse, QuestionKind::WorstRegion]
-        {
+        for k in MATRIX_KINDS {
             if ui.selectable_label(kind == k, k.name()).clicked() {
                 list.matrix_kind = Some(k);
             }
         }
     });
     let classes = matrix_classes(kind);
-    let counts = list.confusion(set, kind);
+    let counts = list.tallies().confusion.iter().find(|(k, _)| *k == kind).map(|(_, m)| m.clone()).unwrap_or_default();
     let mut chosen = None;
     egui::Grid::new("confusion").spacing([4.0, 2.0]).show(ui, |ui| {
         ui.label(RichText::new("truth \\ answer").weak());
@@ -457,73 +448,34 @@ fn matrix(ui: &mut egui::Ui, list: &mut FailureList, set: &SampleSet) {
 
 /// The L3 IoU histogram and the L1 reliability diagram side by side; clicking a bar lists its
 /// questions, clicking it again (or "show all") lists all.
-fn plots(ui: &mut egui::Ui, list: &mut FailureList, set: &SampleSet) {
-    use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints};
-    let (iou, reliability) = list.plots(set);
+fn plots(ui: &mut egui::Ui, list: &mut FailureList) {
+    use egui_plot::Bar;
+    let (iou, reliability) = (list.tallies().iou, list.tallies().reliability);
     let mut chosen = None;
-    let centre = |b: usize| (b as f64 + 0.5) / BINS as f64;
-    let selected = |plot: Plotted, b: usize| list.filter.bin == Some((plot, b));
-    let colour = |on: bool| if on { Color32::from_rgb(250, 200, 80) } else { Color32::from_gray(150) };
+    let colour = |plot: Plotted, b: usize| {
+        if list.filter.bin == Some((plot, b)) { Color32::from_rgb(250, 200, 80) } else { Color32::from_gray(150) }
+    };
+    let tenth = |b: usize| format!("{:.1}-{:.1}", b as f64 / 10.0, (b + 1) as f64 / 10.0);
     ui.columns(2, |cols| {
-        let bars: Vec<Bar> = (0..BINS)
+        let bars = (0..BINS)
             .map(|b| {
-                Bar::new(centre(b), iou[b] as f64)
-                    .width(0.9 / BINS as f64)
-                    .fill(colour(selected(Plotted::Iou, b)))
-                    .name(format!("IoU {:.1}-{:.1}: {}", b as f64 / 10.0, (b + 1) as f64 / 10.0, iou[b]))
+                Bar::new(0.0, iou[b] as f64).fill(colour(Plotted::Iou, b)).name(format!("IoU {}: {}", tenth(b), iou[b]))
             })
             .collect();
-        let plot = Plot::new("iou-histogram")
-            .height(150.0)
-            .allow_drag(false)
-            .allow_zoom(false)
-            .allow_scroll(false)
-            .allow_boxed_zoom(false)
-            .x_axis_label("L3 IoU (answers with a box)")
-            .y_axis_label("questions")
-            .include_x(0.0)
-            .include_x(1.0)
-            .show(&mut cols[0], |p| p.bar_chart(BarChart::new("IoU", bars)));
-        if plot.response.clicked()
-            && let Some(pos) = plot.response.interact_pointer_pos()
-        {
-            let x = plot.transform.value_from_position(pos).x;
-            if (0.0..=1.0).contains(&x) {
-                chosen = Some((Plotted::Iou, bin_of(x)));
-            }
+        let axes = ("L3 IoU (answers with a box)", "questions");
+        if let Some(b) = tenths_plot(&mut cols[0], "iou-histogram", axes, bars, false) {
+            chosen = Some((Plotted::Iou, b));
         }
-        let bars: Vec<Bar> = (0..BINS)
+        let bars = (0..BINS)
             .map(|b| {
                 let (n, right) = reliability[b];
                 let acc = if n > 0 { right as f64 / n as f64 } else { 0.0 };
-                Bar::new(centre(b), acc).width(0.9 / BINS as f64).fill(colour(selected(Plotted::Confidence, b))).name(
-                    format!("confidence {:.1}-{:.1}: {right} of {n} right", b as f64 / 10.0, (b + 1) as f64 / 10.0),
-                )
+                let name = format!("confidence {}: {right} of {n} right", tenth(b));
+                Bar::new(0.0, acc).fill(colour(Plotted::Confidence, b)).name(name)
             })
             .collect();
-        let plot = Plot::new("reliability")
-            .height(150.0)
-            .allow_drag(false)
-            .allow_zoom(false)
-            .allow_scroll(false)
-            .allow_boxed_zoom(false)
-            .x_axis_label("L1 confidence")
-            .y_axis_label("share right")
-            .include_x(0.0)
-            .include_x(1.0)
-            .include_y(1.0)
-            .show(&mut cols[1], |p| {
-                p.bar_chart(BarChart::new("accuracy", bars));
-                let diagonal = PlotPoints::from(vec![[0.0, 0.0], [1.0, 1.0]]);
-                p.line(Line::new("calibrated", diagonal).color(Color32::from_rgb(80, 160, 255)));
-            });
-        if plot.response.clicked()
-            && let Some(pos) = plot.response.interact_pointer_pos()
-        {
-            let x = plot.transform.value_from_position(pos).x;
-            if (0.0..=1.0).contains(&x) {
-                chosen = Some((Plotted::Confidence, bin_of(x)));
-            }
+        if let Some(b) = tenths_plot(&mut cols[1], "reliability", ("L1 confidence", "share right"), bars, true) {
+            chosen = Some((Plotted::Confidence, b));
         }
     });
     if let Some(bin) = chosen {
@@ -543,6 +495,49 @@ fn plots(ui: &mut egui::Ui, list: &mut FailureList, set: &SampleSet) {
     } else {
         ui.label(RichText::new("click a bar to list its questions").weak());
     }
+}
+
+/// A still bar plot over the tenths of 0..1 (`bars` in order, placed here), with the diagonal of a
+/// calibrated model when `diagonal`; the tenth clicked, if any.
+fn tenths_plot(
+    ui: &mut egui::Ui,
+    id: &str,
+    (x_label, y_label): (&str, &str),
+    bars: Vec<egui_plot::Bar>,
+    diagonal: bool,
+) -> Option<usize> {
+    use egui_plot::{BarChart, Line, PlotPoints};
+    let bars = bars
+        .into_iter()
+        .enumerate()
+        .map(|(b, bar)| egui_plot::Bar { argument: (b as f64 + 0.5) / BINS as f64, ..bar }.width(0.9 / BINS as f64))
+        .collect();
+    let plot = still_plot(id, 150.0)
+        .x_axis_label(x_label)
+        .y_axis_label(y_label)
+        .include_x(0.0)
+        .include_x(1.0)
+        .include_y(if diagonal { 1.0 } else { 0.0 })
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new(y_label, bars));
+            if diagonal {
+                let line = PlotPoints::from(vec![[0.0, 0.0], [1.0, 1.0]]);
+                p.line(Line::new("calibrated", line).color(Color32::from_rgb(80, 160, 255)));
+            }
+        });
+    let pos = plot.response.clicked().then(|| plot.response.interact_pointer_pos()).flatten()?;
+    let x = plot.transform.value_from_position(pos).x;
+    (0.0..=1.0).contains(&x).then(|| bin_of(x))
+}
+
+/// A plot that does not pan or zoom (its bars are clicked instead).
+fn still_plot(id: &str, height: f32) -> egui_plot::Plot<'static> {
+    egui_plot::Plot::new(id)
+        .height(height)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
 }
 
 /// A labelled drop-down choosing `value` among "all" (None) and `options` (value, text).
