@@ -1074,10 +1074,38 @@ fn the_failure_list_filters_a_run_and_walks_its_wrong_answers_in_the_viewer() {
 fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
     let dir = tempfile::tempdir().unwrap();
     let (cnn, prior) = (dir.path().join("run-cnn"), dir.path().join("run-prior"));
+    let edited = dir.path().join("run-edited");
     let Some(mut h) = harness(vec![]) else { return };
     settle_samples(&mut h);
     start_run(&mut h, heatscope::app::runs::RunModel::Cnn, "all", 60, &cnn);
     step_until(&mut h, "the CNN run did not finish", |app| app.runs.making.ready().is_some());
+    // A third run, C: the CNN's run with every L1 and L2 question answered with its truth (a run
+    // edited by hand, right wherever A and B both fail there).
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/spectrumqa/manifest.jsonl");
+    let truth: std::collections::HashMap<String, (String, String)> = std::fs::read_to_string(manifest)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let text = |k: &str| v[k].as_str().unwrap().to_string();
+            (text("id"), (text("level"), text("answer")))
+        })
+        .collect();
+    std::fs::create_dir_all(&edited).unwrap();
+    std::fs::copy(cnn.join("summary.json"), edited.join("summary.json")).unwrap();
+    let lines: String = std::fs::read_to_string(cnn.join("predictions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let (level, answer) = &truth[v["id"].as_str().unwrap()];
+            if level == "L1" || level == "L2" {
+                v["answer"] = answer.as_str().into();
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(edited.join("predictions.jsonl"), lines).unwrap();
     start_run(&mut h, heatscope::app::runs::RunModel::Prior, "all", 60, &prior);
     step_until(&mut h, "the prior run did not finish", |app| {
         app.runs.making.ready().is_some() && app.runs.shown.as_ref().is_some_and(|r| r.dir == prior)
@@ -1096,11 +1124,11 @@ fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
     h.run_steps(1);
     field_text(&mut h, &cnn.display().to_string());
     h.key_press(egui::Key::Enter);
-    step_until(&mut h, "the compared run did not open", |app| app.runs.compare.is_some());
+    step_until(&mut h, "the compared run did not open", |app| !app.runs.compared.is_empty());
     h.run_steps(3);
     h.get_by_label("A vs B");
     // Each run's details on hover: dataset, questions asked, answers, when it was written.
-    h.get_by_label_contains("A: run").hover();
+    h.get_by_label("A").hover();
     // Tooltips wait for the pointer to rest (half a second of frames).
     h.run_steps(60);
     let node = h.get_by_label_contains("60 of 60 answered, 0 failed");
@@ -1108,7 +1136,7 @@ fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
     assert!(details.contains("questions: all splits") && details.contains("written"), "{details}");
     let levels = {
         let app = h.state();
-        app.failures.compare_levels(app.samples.as_ref().unwrap())
+        app.failures.compare_levels(app.samples.as_ref().unwrap(), 1)
     };
     let l1 = levels.iter().find(|l| l.level == heatscope::types::Level::L1).expect("L1 compared");
     assert_eq!(l1.a_right + l1.only_b, l1.b_right + l1.only_a, "right counts and only-one counts agree");
@@ -1120,7 +1148,7 @@ fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
     let app = h.state();
     let only_b = levels.iter().map(|l| l.only_b).sum::<usize>();
     assert_eq!(app.failures.shown_len(), only_b);
-    assert!(app.failures.shown().all(|r| !r.correct && r.other.as_ref().is_some_and(|o| o.correct)));
+    assert!(app.failures.shown().all(|r| !r.correct && r.right_in(1) == Some(true)));
     // Export: the listed rows (with B's columns) and the summary, into the run's analysis/ folder.
     let listed = h.state().failures.shown_len();
     h.get_by_label("Export").click();
@@ -1139,8 +1167,41 @@ fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
         serde_json::from_str(&std::fs::read_to_string(analysis.join("summary.json")).unwrap()).unwrap();
     assert!(summary["groups"].is_array());
     assert!(std::fs::read_to_string(analysis.join("summary.csv")).unwrap().starts_with("group,metric,value,lo,hi,n"));
+    // A third run (C, the edited one): each run's answer in the list, A vs C, "only C right", and
+    // the runs side by side in the summary.
+    h.get_by_label("Compare with a run…").click();
+    h.run_steps(3);
+    let field = h.get_by_role_and_label(Role::TextInput, "Path");
+    field.focus();
+    h.run_steps(1);
+    field_text(&mut h, &edited.display().to_string());
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "the third run did not open", |app| app.runs.compared.len() == 2);
+    h.run_steps(3);
+    assert_eq!(h.state().failures.compared(), 2);
+    h.get_by_label("A vs C");
+    // The filters sit below the runs and the comparisons: fold A vs B to bring them into view.
+    h.get_by_label("A vs B").click();
+    h.run_steps(2);
+    h.get_by_label("only C right").click();
+    h.run_steps(3);
+    let app = h.state();
+    let rows: Vec<_> = app.failures.shown().map(|r| (r.record, r.correct, r.right_in(1), r.right_in(2))).collect();
+    let records = &app.samples.as_ref().unwrap().records;
+    let both_wrong =
+        levels.iter().filter(|l| matches!(l.level.name(), "L1" | "L2")).map(|l| l.both - l.a_right - l.only_b);
+    assert_eq!(rows.len(), both_wrong.sum::<usize>(), "{rows:?}");
+    assert!(!rows.is_empty() && rows.iter().all(|r| (r.1, r.2, r.3) == (false, Some(false), Some(true))), "{rows:?}");
+    assert!(rows.iter().all(|r| matches!(records[r.0].level.name(), "L1" | "L2")));
+    h.get_by_label("Summary").click();
+    h.run_steps(3);
+    h.get_by_label_contains("runs side by side");
+    // Hiding C leaves A and B; the filters naming C fall back.
+    h.get_by_label("show run C").click();
+    h.run_steps(3);
+    assert_eq!((h.state().failures.compared(), h.state().failures.filter.agreement), (1, None));
     // Stop comparing: back to one run.
     h.get_by_label("stop comparing").click();
     h.run_steps(3);
-    assert!(h.state().runs.compare.is_none() && !h.state().failures.comparing());
+    assert!(h.state().runs.compared.is_empty() && !h.state().failures.comparing());
 }

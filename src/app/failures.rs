@@ -38,8 +38,9 @@ pub struct Row {
     /// the answer names no class).
     pub truth_class: Option<usize>,
     pub guess_class: Option<usize>,
-    /// The compared run's answer to the same question, when there is a compared run and it answered.
-    pub other: Option<Other>,
+    /// Each compared run's answer to the same question (B, C, … in order; None where it did not
+    /// answer).
+    pub others: Vec<Option<Other>>,
     /// L3 with a box in both truth and answer: their IoU.
     pub iou: Option<f64>,
 }
@@ -61,26 +62,94 @@ fn bin_of(v: f64) -> usize {
     ((v * BINS as f64).floor().max(0.0) as usize).min(BINS - 1)
 }
 
-/// The compared run's outcome on a row's question.
+impl Row {
+    /// Whether run `k` (0: A, then the compared runs) got the question right; None where it did not
+    /// answer it.
+    pub fn right_in(&self, k: usize) -> Option<bool> {
+        match k {
+            0 => Some(self.correct),
+            _ => self.others.get(k - 1)?.as_ref().map(|o| o.correct),
+        }
+    }
+
+    /// Run `k`'s confidence in its answer, where it gave one.
+    pub fn confidence_in(&self, k: usize) -> Option<f32> {
+        match k {
+            0 => self.confidence,
+            _ => self.others.get(k - 1)?.as_ref()?.confidence,
+        }
+    }
+
+    /// Run `k`'s score on the question (0 where it did not answer).
+    pub fn score_in(&self, k: usize) -> f64 {
+        match k {
+            0 => self.score,
+            _ => self.others.get(k - 1).and_then(Option::as_ref).map_or(0.0, |o| o.score),
+        }
+    }
+}
+
+/// A compared run's outcome on a row's question.
 #[derive(Clone, Debug)]
 pub struct Other {
     pub correct: bool,
+    pub score: f64,
     pub answer: String,
     pub verdict: String,
+    pub confidence: Option<f32>,
 }
 
-/// Where the two compared runs stand on a question.
+/// Where the runs stand on a question.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Agreement {
-    /// Exactly one of them is right.
+    /// At least two runs answered it, and some are right and some wrong.
     Disagree,
-    /// Only the shown run (A) is right.
-    OnlyA,
-    /// Only the compared run (B) is right.
-    OnlyB,
+    /// Every run answered it and only run `k` (0: A, 1: B, …) is right.
+    Only(usize),
 }
 
-/// One level's comparison of the shown run (A) with the compared one (B), on the questions both
+/// The letter naming run `k` in the window and the exports: A (the run shown), then B, C, …
+pub fn letter(k: usize) -> char {
+    char::from(b'A' + (k.min(25) as u8))
+}
+
+/// The most runs compared with the shown one at once (B to H).
+pub const MAX_COMPARED: usize = 7;
+
+/// Bands of a run's confidence in its answer, for the filter: [lo, hi).
+pub const CONFIDENCE_BANDS: [(f32, f32); 4] = [(0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, f32::INFINITY)];
+
+/// The order of the listed rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// As the dataset lists its questions.
+    #[default]
+    Dataset,
+    /// The most confident answers first (confident mistakes are the ones to look at).
+    ConfidenceHigh,
+    /// The least confident answers first.
+    ConfidenceLow,
+    /// The lowest scores first.
+    ScoreLow,
+    /// By scene id.
+    Scene,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 5] = [Sort::Dataset, Sort::ConfidenceHigh, Sort::ConfidenceLow, Sort::ScoreLow, Sort::Scene];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Dataset => "dataset order",
+            Sort::ConfidenceHigh => "most confident first",
+            Sort::ConfidenceLow => "least confident first",
+            Sort::ScoreLow => "lowest score first",
+            Sort::Scene => "scene id",
+        }
+    }
+}
+
+/// One level's comparison of the shown run (A) with a compared one (B, C, …), on the questions both
 /// answered.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LevelComparison {
@@ -111,8 +180,8 @@ pub struct Tallies {
     /// The IoU histogram and the reliability diagram ([`FailureList::plots`]).
     pub iou: [usize; BINS],
     pub reliability: [(usize, usize); BINS],
-    /// A against B per level, when comparing ([`FailureList::compare_levels`]).
-    pub levels: Vec<LevelComparison>,
+    /// A against each compared run per level ([`FailureList::compare_levels`]).
+    pub levels: Vec<Vec<LevelComparison>>,
 }
 
 /// The classes of a closed kind's confusion matrix; empty for boxes and explanations. Which-is-worse
@@ -142,20 +211,29 @@ pub struct Filter {
     pub kind: Option<QuestionKind>,
     pub scenario: Option<String>,
     pub split: Option<Split>,
-    /// Some(false): wrong answers only; Some(true): right only.
+    /// Some(false): wrong answers only; Some(true): right only (of run `run`).
     pub correct: Option<bool>,
+    /// The run whose right / wrong and confidence the filters read (0: A, 1: B, …).
+    pub run: usize,
+    /// A band of [`CONFIDENCE_BANDS`] (of run `run`'s confidence).
+    pub confidence: Option<usize>,
+    /// The order of the list.
+    pub sort: Sort,
     /// Part of a scene id.
     pub search: String,
     /// A confusion-matrix cell: the kind, the true class and the answered class (None: unparsed).
     pub cell: Option<(QuestionKind, usize, Option<usize>)>,
-    /// With a compared run: questions where the runs disagree, or only one of them is right.
+    /// With compared runs: questions where the runs disagree, or only one of them is right.
     pub agreement: Option<Agreement>,
     /// A bar of the IoU histogram or of the reliability diagram.
     pub bin: Option<(Plotted, usize)>,
 }
 
 /// The runs and dataset the rows were scored from (folder and answer count of each run).
-type Built = ((PathBuf, usize), Option<(PathBuf, usize)>, PathBuf);
+type Built = ((PathBuf, usize), Vec<(PathBuf, usize)>, PathBuf);
+
+/// A run as the list reads it: its folder and its answers by question id.
+pub type RunRef<'a> = (&'a PathBuf, &'a HashMap<String, RunLine>);
 
 /// The list's state: the scored rows of the shown run, the filtered view of them and the row shown.
 #[derive(Debug, Default)]
@@ -177,7 +255,7 @@ pub struct FailureList {
     /// The kind whose confusion matrix is shown (None: severity).
     pub matrix_kind: Option<QuestionKind>,
     /// What `rows` and `shown` were built from: the run folder and its answer count, the compared
-    /// run's, the dataset and the filter.
+    /// runs', the dataset and the filter.
     built: Option<(Built, Filter)>,
     /// The scene-id search, lowercased once per filter change.
     needle: String,
@@ -205,12 +283,7 @@ impl FailureList {
 
     /// Brings rows and the filtered view up to date with the run and the dataset (cheap when
     /// nothing changed: one comparison per frame).
-    pub fn refresh(
-        &mut self,
-        set: Option<&SampleSet>,
-        run: Option<(&PathBuf, &HashMap<String, RunLine>)>,
-        other: Option<(&PathBuf, &HashMap<String, RunLine>)>,
-    ) {
+    pub fn refresh(&mut self, set: Option<&SampleSet>, run: Option<RunRef>, others: &[RunRef]) {
         let (Some(set), Some((dir, lines))) = (set, run) else {
             self.rows.clear();
             self.shown.clear();
@@ -219,7 +292,12 @@ impl FailureList {
             self.tallies = Tallies::default();
             return;
         };
-        let built: Built = ((dir.clone(), lines.len()), other.map(|(d, l)| (d.clone(), l.len())), set.dir.clone());
+        let built: Built = (
+            (dir.clone(), lines.len()),
+            others.iter().map(|(d, l)| ((*d).clone(), l.len())).collect(),
+            set.dir.clone(),
+        );
+        let other_lines: Vec<&HashMap<String, RunLine>> = others.iter().map(|(_, l)| *l).collect();
         if self.built.as_ref().is_some_and(|(b, f)| b == &built && f == &self.filter) {
             return;
         }
@@ -230,11 +308,11 @@ impl FailureList {
             let fresh: Vec<usize> = (0..set.records.len())
                 .filter(|&i| !self.scored.get(i).copied().unwrap_or(false) && lines.contains_key(&set.records[i].id))
                 .collect();
-            self.rows.extend(score_rows(set, lines, other.map(|(_, l)| l), &fresh));
+            self.rows.extend(score_rows(set, lines, &other_lines, &fresh));
             self.rows.sort_by_key(|r| r.record);
         } else if before != Some(&built) {
             let all: Vec<usize> = (0..set.records.len()).collect();
-            self.rows = score_rows(set, lines, other.map(|(_, l)| l), &all);
+            self.rows = score_rows(set, lines, &other_lines, &all);
             self.chosen = None;
         }
         if before != Some(&built) {
@@ -244,7 +322,9 @@ impl FailureList {
             }
         }
         self.needle = self.filter.search.trim().to_lowercase();
+        self.filter.run = self.filter.run.min(others.len());
         self.shown = (0..self.rows.len()).filter(|&i| self.passes(set, &self.rows[i])).collect();
+        self.sort(set);
         // The chosen row stays selected while it passes the filter, and is again when it passes again.
         self.selected = self.chosen.and_then(|c| self.shown.iter().position(|&i| self.rows[i].record == c));
         self.built = Some((built, self.filter.clone()));
@@ -254,13 +334,40 @@ impl FailureList {
             confusion: MATRIX_KINDS.iter().map(|&k| (k, self.confusion(set, k))).collect(),
             iou,
             reliability,
-            levels: if self.comparing() { self.compare_levels(set) } else { Vec::new() },
+            levels: (1..=others.len()).map(|k| self.compare_levels(set, k)).collect(),
         };
     }
 
     /// Whether the rows carry a compared run's answers.
     pub fn comparing(&self) -> bool {
-        self.built.as_ref().is_some_and(|((_, other, _), _)| other.is_some())
+        self.compared() > 0
+    }
+
+    /// How many compared runs the rows carry (B, C, …).
+    pub fn compared(&self) -> usize {
+        self.built.as_ref().map_or(0, |((_, others, _), _)| others.len())
+    }
+
+    /// Orders the filtered rows as the filter asks (stable: dataset order among equals).
+    fn sort(&mut self, set: &SampleSet) {
+        let (rows, k) = (&self.rows, self.filter.run);
+        let confidence = |i: &usize| rows[*i].confidence_in(k);
+        match self.filter.sort {
+            Sort::Dataset => {}
+            // Answers without a confidence go last either way.
+            Sort::ConfidenceHigh => self.shown.sort_by(|a, b| {
+                let key = |i| confidence(i).map_or(f32::INFINITY, |c| -c);
+                key(a).total_cmp(&key(b))
+            }),
+            Sort::ConfidenceLow => self.shown.sort_by(|a, b| {
+                let key = |i| confidence(i).unwrap_or(f32::INFINITY);
+                key(a).total_cmp(&key(b))
+            }),
+            Sort::ScoreLow => self.shown.sort_by(|a, b| rows[*a].score_in(k).total_cmp(&rows[*b].score_in(k))),
+            Sort::Scene => {
+                self.shown.sort_by(|a, b| set.records[rows[*a].record].scene.cmp(&set.records[rows[*b].record].scene))
+            }
+        }
     }
 
     /// The L3 IoU histogram (questions per tenth) and the L1 reliability diagram (per confidence
@@ -283,9 +390,9 @@ impl FailureList {
         (iou, reliability)
     }
 
-    /// A against B per level, over the questions both answered that pass the scenario, split and
-    /// scene-id filters.
-    pub fn compare_levels(&self, set: &SampleSet) -> Vec<LevelComparison> {
+    /// A against compared run `k` (1: B, 2: C, …) per level, over the questions both answered that
+    /// pass the scenario, split and scene-id filters.
+    pub fn compare_levels(&self, set: &SampleSet, k: usize) -> Vec<LevelComparison> {
         Level::ALL
             .into_iter()
             .filter_map(|level| {
@@ -293,7 +400,7 @@ impl FailureList {
                     .rows
                     .iter()
                     .filter(|r| set.records[r.record].level == level && self.context_passes(set, r))
-                    .filter_map(|r| r.other.as_ref().map(|o| (r.correct, o.correct)))
+                    .filter_map(|r| r.right_in(k).map(|b| (r.correct, b)))
                     .collect();
                 if pairs.is_empty() {
                     return None;
@@ -319,7 +426,11 @@ impl FailureList {
         let f = &self.filter;
         f.level.is_none_or(|l| r.level == l)
             && f.kind.is_none_or(|k| r.kind == k)
-            && f.correct.is_none_or(|c| row.correct == c)
+            && f.correct.is_none_or(|c| row.right_in(f.run) == Some(c))
+            && f.confidence.is_none_or(|band| {
+                let (lo, hi) = CONFIDENCE_BANDS[band.min(CONFIDENCE_BANDS.len() - 1)];
+                row.confidence_in(f.run).is_some_and(|c| c >= lo && c < hi)
+            })
             && self.context_passes(set, row)
             && f.cell.is_none_or(|(k, t, g)| r.kind == k && row.truth_class == Some(t) && row.guess_class == g)
             && f.bin.is_none_or(|(plot, b)| match plot {
@@ -329,11 +440,15 @@ impl FailureList {
                 }
             })
             && f.agreement.is_none_or(|a| {
-                let b = row.other.as_ref().map(|o| o.correct);
+                let outcomes = (0..=row.others.len()).map(|k| row.right_in(k));
                 match a {
-                    Agreement::Disagree => b.is_some_and(|b| b != row.correct),
-                    Agreement::OnlyA => b == Some(false) && row.correct,
-                    Agreement::OnlyB => b == Some(true) && !row.correct,
+                    Agreement::Disagree => {
+                        let answered: Vec<bool> = outcomes.flatten().collect();
+                        answered.len() > 1 && answered.iter().any(|&c| c != answered[0])
+                    }
+                    Agreement::Only(only) => {
+                        !row.others.is_empty() && outcomes.enumerate().all(|(k, c)| c == Some(k == only))
+                    }
                 }
             })
     }
@@ -381,12 +496,12 @@ impl FailureList {
     }
 }
 
-/// The records of `which` (indices) that the run answered, scored, with the compared run's answer
+/// The records of `which` (indices) that the run answered, scored, with each compared run's answer
 /// where it has one.
 fn score_rows(
     set: &SampleSet,
     lines: &HashMap<String, RunLine>,
-    other: Option<&HashMap<String, RunLine>>,
+    others: &[&HashMap<String, RunLine>],
     which: &[usize],
 ) -> Vec<Row> {
     let scene_of: HashMap<&str, usize> = set.scenes.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
@@ -412,10 +527,15 @@ fn score_rows(
                 }
                 _ => None,
             };
-            let other = other.and_then(|o| o.get(&r.id)).map(|l| {
-                let (correct, _, verdict) = judge(r, l);
-                Other { correct, answer: l.answer.clone(), verdict }
-            });
+            let others = others
+                .iter()
+                .map(|o| {
+                    o.get(&r.id).map(|l| {
+                        let (correct, score, verdict) = judge(r, l);
+                        Other { correct, score, answer: l.answer.clone(), verdict, confidence: l.confidence }
+                    })
+                })
+                .collect();
             Some(Row {
                 record: i,
                 scene,
@@ -426,7 +546,7 @@ fn score_rows(
                 confidence: line.confidence,
                 truth_class,
                 guess_class,
-                other,
+                others,
                 iou,
             })
         })

@@ -88,6 +88,20 @@ pub struct ShownRun {
     pub written: Option<std::time::SystemTime>,
 }
 
+/// A run compared with the shown one, and whether the error analysis shows it.
+#[derive(Clone, Debug)]
+pub struct Compared {
+    pub run: ShownRun,
+    pub show: bool,
+}
+
+impl RunsState {
+    /// The compared runs the error analysis shows, in order (B, C, …).
+    pub fn shown_compared(&self) -> impl Iterator<Item = &ShownRun> {
+        self.compared.iter().filter(|c| c.show).map(|c| &c.run)
+    }
+}
+
 /// What the background run sends after each batch: its answers and where it stands.
 #[derive(Debug, Default)]
 struct Update {
@@ -128,9 +142,9 @@ pub struct RunsState {
     pub shown: Option<ShownRun>,
     /// A run folder being read.
     pub opening: Slot<ShownRun>,
-    /// A second run of the same dataset, compared with the shown one in the error analysis.
-    pub compare: Option<ShownRun>,
-    /// The second run's folder being read.
+    /// Other runs of the same dataset, compared with the shown one in the error analysis (B, C, …).
+    pub compared: Vec<Compared>,
+    /// A compared run's folder being read.
     pub comparing: Slot<ShownRun>,
     /// A model run in the background, and its outcome.
     pub making: Slot<Finished>,
@@ -186,11 +200,22 @@ impl HeatscopeApp {
     }
 
     /// Read the run in `dir` on a worker to compare the shown run with. It must be a run of the
-    /// dataset browsed.
+    /// dataset browsed (the runs are aligned by question id, so another dataset's run is refused).
     pub fn open_compare(&mut self, dir: PathBuf) {
         let Some(browsing) = self.samples.as_ref().map(|s| s.dir.clone()) else {
-            return self.error("open a run first: the comparison is of two runs of the same dataset".into());
+            return self.error("open a run first: the comparison is of runs of the same dataset".into());
         };
+        let same = |d: &Path| d == dir || d.canonicalize().ok().is_some_and(|c| Some(c) == dir.canonicalize().ok());
+        if self.runs.shown.as_ref().is_some_and(|r| same(&r.dir)) || self.runs.compared.iter().any(|c| same(&c.run.dir))
+        {
+            return self.error(format!("{} is already open in the error analysis", dir.display()));
+        }
+        if self.runs.compared.len() >= super::failures::MAX_COMPARED {
+            return self.error(format!(
+                "at most {} runs are compared with the shown one: remove one (remove, in the Runs table) first",
+                super::failures::MAX_COMPARED
+            ));
+        }
         let what = format!("reading the run {} to compare", dir.display());
         let job = Job::task(what, move |_| {
             let run = read_run(&dir, Some(&browsing))?;
@@ -284,8 +309,13 @@ impl HeatscopeApp {
             RunJob::Compare => match self.runs.comparing.apply(job, kind) {
                 Applied::Ready => {
                     if let Slot::Ready(run) = std::mem::take(&mut self.runs.comparing) {
-                        self.info(format!("comparing with the run {}: {} answers", run.dir.display(), run.lines.len()));
-                        self.runs.compare = Some(run);
+                        let k = self.runs.compared.len() + 1;
+                        let (dir, n) = (run.dir.display(), run.lines.len());
+                        self.info(format!(
+                            "comparing with the run {dir} as {}: {n} answers",
+                            super::failures::letter(k)
+                        ));
+                        self.runs.compared.push(Compared { run, show: true });
                     }
                 }
                 Applied::Failed(why) => self.error(format!("cannot compare with the run: {why}")),

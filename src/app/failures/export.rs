@@ -1,5 +1,6 @@
-//! The error analysis's exports: the listed questions as CSV (B's columns when comparing) and the
-//! run's summary as JSON and CSV, written into `analysis/` in the run's folder on a worker.
+//! The error analysis's exports: the listed questions as CSV (each compared run's columns too), the
+//! run's summary as JSON and CSV, and the shown runs' summaries side by side as CSV, written into
+//! `analysis/` in the run's folder on a worker.
 
 use super::super::slot::{Applied, Key, Slot};
 use super::{FailureList, HeatscopeApp, SampleSet};
@@ -8,8 +9,13 @@ use super::{FailureList, HeatscopeApp, SampleSet};
 /// folder, on a worker; the paths come back as a message.
 pub(super) fn export(app: &mut HeatscopeApp) {
     let (Some(set), Some(run)) = (app.samples.as_ref(), app.runs.shown.as_ref()) else { return };
-    let list = list_csv(&app.failures, set);
+    let letters = super::view::shown_letters(app);
+    let list = list_csv(&app.failures, set, &letters);
     let report = run.summary.as_ref().and_then(|s| s.report.clone());
+    let compared: Vec<(char, &super::super::runs::ShownRun)> =
+        letters[1..].iter().copied().zip(app.runs.shown_compared()).collect();
+    let runs_csv = (!compared.is_empty())
+        .then(|| summary_of_runs_csv(&std::iter::once(('A', run)).chain(compared).collect::<Vec<_>>()));
     let dir = run.dir.join("analysis");
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let rows = app.failures.shown_len();
@@ -25,6 +31,9 @@ pub(super) fn export(app: &mut HeatscopeApp) {
             let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
             written.push(write("summary.json".into(), json + "\n")?);
             written.push(write("summary.csv".into(), summary_csv(&r))?);
+        }
+        if let Some(text) = runs_csv {
+            written.push(write(format!("runs-{stamp}.csv"), text)?);
         }
         let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
         Ok(format!("exported {rows} listed questions: {}", names.join(", ")))
@@ -56,13 +65,13 @@ pub(super) fn csv_field(text: &str) -> String {
     crate::eval::csv_field(&clean)
 }
 
-/// The listed rows as CSV, B's columns included when comparing.
-fn list_csv(list: &FailureList, set: &SampleSet) -> String {
+/// The listed rows as CSV, each compared run's answer, verdict and right or wrong after A's (columns
+/// named by the run's letter: `b_answer`, `b_verdict`, `b_correct`, `c_answer`, …).
+fn list_csv(list: &FailureList, set: &SampleSet, letters: &[char]) -> String {
     use std::fmt::Write;
-    let comparing = list.comparing();
     let mut s = String::from("id,scene,scenario,split,level,kind,truth,answer,verdict,correct,score,confidence");
-    if comparing {
-        s += ",b_answer,b_verdict,b_correct";
+    for l in letters.iter().skip(1).map(char::to_ascii_lowercase) {
+        let _ = write!(s, ",{l}_answer,{l}_verdict,{l}_correct");
     }
     s.push('\n');
     for row in list.shown() {
@@ -83,8 +92,8 @@ fn list_csv(list: &FailureList, set: &SampleSet) -> String {
             row.correct,
             row.score
         );
-        if comparing {
-            match &row.other {
+        for o in &row.others {
+            match o {
                 Some(o) => {
                     let _ = write!(s, ",{},{},{}", csv_field(&o.answer), csv_field(&o.verdict), o.correct);
                 }
@@ -98,17 +107,40 @@ fn list_csv(list: &FailureList, set: &SampleSet) -> String {
 
 /// The report's headline metrics as CSV: group, metric, value and 95 % interval, n.
 fn summary_csv(report: &serde_json::Value) -> String {
-    use std::fmt::Write;
     let mut s = String::from("group,metric,value,lo,hi,n\n");
+    metric_lines(&mut s, "", report);
+    s
+}
+
+/// The shown runs' headline metrics side by side as CSV: run letter, folder and model, then group,
+/// metric, value and 95 % interval, n (runs without a report yet are left out).
+fn summary_of_runs_csv(runs: &[(char, &super::super::runs::ShownRun)]) -> String {
+    let mut s = String::from("run,folder,model,group,metric,value,lo,hi,n\n");
+    for (l, run) in runs {
+        let Some(summary) = &run.summary else { continue };
+        let Some(report) = &summary.report else { continue };
+        let m = &summary.settings.model;
+        let prefix = format!(
+            "{l},{},{},",
+            csv_field(&run.dir.display().to_string()),
+            csv_field(&format!("{} {}", m.kind, m.name))
+        );
+        metric_lines(&mut s, &prefix, report);
+    }
+    s
+}
+
+/// One CSV line per group and metric of `report`, each after `prefix`.
+fn metric_lines(s: &mut String, prefix: &str, report: &serde_json::Value) {
+    use std::fmt::Write;
     for g in report["groups"].as_array().into_iter().flatten() {
         let name = csv_field(g["name"].as_str().unwrap_or("?"));
         for (key, m) in g.as_object().into_iter().flatten() {
             if let (Some(v), Some(lo), Some(hi), Some(n)) =
                 (m["value"].as_f64(), m["lo"].as_f64(), m["hi"].as_f64(), m["n"].as_u64())
             {
-                let _ = writeln!(s, "{name},{key},{v:.6},{lo:.6},{hi:.6},{n}");
+                let _ = writeln!(s, "{prefix}{name},{key},{v:.6},{lo:.6},{hi:.6},{n}");
             }
         }
     }
-    s
 }

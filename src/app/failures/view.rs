@@ -1,20 +1,22 @@
-//! The error analysis's window: runs, summary and per-level plot, A vs B, filters, confusion matrix,
-//! IoU histogram and reliability diagram, and the list of questions. UI thread.
+//! The error analysis's window: the runs, summary (runs x levels) and per-level plot, A vs each
+//! compared run, filters, confusion matrix, IoU histogram and reliability diagram, and the list of
+//! questions with each run's answer. UI thread.
 
 use egui::{Color32, RichText};
 
 use super::super::runs::ShownRun;
 use super::{
-    Agreement, BINS, Command, FailureList, Filter, HeatscopeApp, LevelComparison, MATRIX_KINDS, Plotted, Row,
-    SampleSet, bin_of, matrix_classes, show_scene,
+    Agreement, BINS, CONFIDENCE_BANDS, Command, FailureList, Filter, HeatscopeApp, LevelComparison, MATRIX_KINDS,
+    Plotted, Row, RunRef, SampleSet, Sort, bin_of, letter, matrix_classes, show_scene,
 };
 use crate::types::{Level, QuestionKind, Split};
 
 /// The list's window (View > Error analysis, E).
 pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
+    drop_foreign_runs(app);
     let run = app.runs.shown.as_ref().map(|r| (&r.dir, &r.lines));
-    let other = app.runs.compare.as_ref().map(|r| (&r.dir, &r.lines));
-    app.failures.refresh(app.samples.as_ref(), run, other);
+    let others: Vec<RunRef> = app.runs.shown_compared().map(|r| (&r.dir, &r.lines)).collect();
+    app.failures.refresh(app.samples.as_ref(), run, &others);
     if !app.failures.open {
         return;
     }
@@ -35,8 +37,15 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
     if asked.compare {
         app.command(Command::CompareRunDialog);
     }
+    if let Some(i) = asked.remove {
+        app.runs.compared.remove(i);
+    }
     if asked.stop_comparing {
-        app.runs.compare = None;
+        app.runs.compared.clear();
+    }
+    if asked.remove.is_some() || asked.stop_comparing || asked.toggled {
+        // Run-relative filters name runs by position among those shown.
+        (app.failures.filter.run, app.failures.filter.agreement) = (0, None);
     }
     if asked.export {
         super::export::export(app);
@@ -50,7 +59,33 @@ struct Asked {
     row: Option<usize>,
     compare: bool,
     stop_comparing: bool,
+    /// A compared run to remove (its index in `RunsState::compared`).
+    remove: Option<usize>,
+    /// A compared run was shown or hidden.
+    toggled: bool,
     export: bool,
+}
+
+/// Compared runs of a dataset other than the one browsed (another dataset was opened) are dropped,
+/// and the user told so: their question ids mean nothing here.
+fn drop_foreign_runs(app: &mut HeatscopeApp) {
+    let Some(dir) = app.samples.as_ref().map(|s| s.dir.clone()) else { return };
+    let before = app.runs.compared.len();
+    app.runs.compared.retain(|c| c.run.dataset.as_ref() == Some(&dir));
+    let dropped = before - app.runs.compared.len();
+    if dropped > 0 {
+        app.info(format!(
+            "stopped comparing {dropped} run(s) of another dataset than the one now open ({})",
+            dir.display()
+        ));
+    }
+}
+
+/// The letters of the runs the list shows, in its order: A, then each shown compared run's (a
+/// compared run keeps its letter while others are hidden).
+pub(super) fn shown_letters(app: &HeatscopeApp) -> Vec<char> {
+    let compared = app.runs.compared.iter().enumerate().filter(|(_, c)| c.show).map(|(i, _)| letter(i + 1));
+    std::iter::once('A').chain(compared).collect()
 }
 
 /// The window's contents.
@@ -62,24 +97,9 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
         );
         return asked;
     };
-    let model = model_of(run);
-    ui.label(RichText::new(format!("A: run {} ({model})", run.dir.display())).weak()).on_hover_ui(|ui| {
-        ui.label(run_details(run));
-    });
-    ui.horizontal(|ui| match &app.runs.compare {
-        Some(b) => {
-            ui.label(RichText::new(format!("B: run {} ({})", b.dir.display(), model_of(b))).weak())
-                .on_hover_ui(|ui| {
-                    ui.label(run_details(b));
-                });
-            asked.stop_comparing = ui.button("stop comparing").clicked();
-        }
-        None => {
-            asked.compare = ui
-                .button("Compare with a run…")
-                .on_hover_text("Another run of this dataset (another model, or another checkpoint): A vs B per level, and the questions where they differ")
-                .clicked();
-        }
+    let letters = shown_letters(app);
+    egui::CollapsingHeader::new("Runs").default_open(true).show(ui, |ui| {
+        runs_table(ui, run, &mut app.runs.compared, &mut asked);
     });
     let list = &mut app.failures;
     let right = list.tallies().right;
@@ -102,7 +122,6 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
                 .clicked();
         }
     });
-    let comparing = list.comparing();
     // The tables and plots scroll on their own, so the list below keeps at least half the window.
     let top = (ui.available_height() * 0.5).max(120.0);
     egui::ScrollArea::vertical().id_salt("analysis-top").max_height(top).show(ui, |ui| {
@@ -113,35 +132,44 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
                     ui.label("The summary appears when the run is complete (continue it with Start run).");
                 }
             }
-            let b = app.runs.compare.as_ref().and_then(|r| r.summary.as_ref()).and_then(|s| s.report.as_ref());
-            let a = run.summary.as_ref().and_then(|s| s.report.as_ref());
-            let runs: Vec<(&str, &serde_json::Value)> =
-                [("A", a), ("B", b)].into_iter().filter_map(|(n, r)| r.map(|r| (n, r))).collect();
+            let runs = reports(run, &app.runs.compared);
+            if runs.len() > 1 {
+                ui.separator();
+                summary_of_runs(ui, &runs);
+            }
             if !runs.is_empty() {
                 level_plot(ui, &runs);
             }
         });
-        if list.comparing() {
-            egui::CollapsingHeader::new("A vs B")
-                .default_open(true)
-                .show(ui, |ui| comparison(ui, &list.tallies().levels));
+        for (k, levels) in list.tallies().levels.iter().enumerate() {
+            let b = letters[k + 1];
+            egui::CollapsingHeader::new(format!("A vs {b}"))
+                .default_open(k == 0)
+                .show(ui, |ui| comparison(ui, levels, b));
         }
-        filters(ui, &mut list.filter, set, comparing);
+        filters(ui, &mut list.filter, set, &letters);
         egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list));
         egui::CollapsingHeader::new("L3 IoU and L1 reliability").default_open(false).show(ui, |ui| plots(ui, list));
     });
     ui.separator();
+    narrowed(ui, list);
 
     let records = &set.records;
     let row_h = ui.text_style_height(&egui::TextStyle::Monospace) + 6.0;
     let selected = list.selected;
     let rows: Vec<&Row> = list.shown().collect();
-    let columns = |scene: &str, question: &str, truth: &str, answer: &str, verdict: &str, b: Option<(&str, &str)>| {
-        let b = b.map_or_else(String::new, |(answer, verdict)| format!(" | B {answer:<12} {verdict}"));
-        format!("{scene:<20} {question:<20} {truth:<14} {answer:<14} {verdict:<16}{b}")
-    };
-    let header_b = comparing.then_some(("answer", "verdict"));
-    let header = columns("scene", "question", "truth", "answer", "verdict", header_b);
+    // Each compared run's answer and verdict after A's, under its letter.
+    let columns =
+        |scene: &str, question: &str, truth: &str, answer: &str, verdict: &str, others: &[(String, String)]| {
+            let mut text = format!("{scene:<20} {question:<20} {truth:<14} {answer:<14} {verdict:<16}");
+            for ((a, v), l) in others.iter().zip(&letters[1..]) {
+                text += &format!(" | {l} {a:<12} {v:<16}");
+            }
+            text
+        };
+    let header_others: Vec<(String, String)> =
+        (1..letters.len()).map(|_| ("answer".into(), "verdict".into())).collect();
+    let header = columns("scene", "question", "truth", "answer", "verdict", &header_others);
     ui.add(egui::Label::new(RichText::new(header).monospace().strong()).extend());
     egui::ScrollArea::both().auto_shrink([false, false]).show_rows(ui, row_h, rows.len(), |ui, range| {
         for pos in range {
@@ -149,21 +177,30 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
             let r = &records[row.record];
             let colour = if row.correct { Color32::from_rgb(120, 200, 120) } else { Color32::from_rgb(235, 110, 100) };
             let conf = row.confidence.map_or_else(String::new, |c| format!(" (p {c:.2})"));
-            let b = row.other.as_ref().map(|o| (cell(&o.answer, 12), cell(&o.verdict, 40)));
-            let missing = comparing && b.is_none();
+            let others: Vec<(String, String)> = row
+                .others
+                .iter()
+                .map(|o| match o {
+                    Some(o) => (cell(&o.answer, 12), cell(&o.verdict, 40)),
+                    None => ("-".into(), "not answered".into()),
+                })
+                .collect();
             let text = columns(
                 &cell(&r.scene, 20),
                 &format!("{} {}", r.level.name(), r.kind.name()),
                 &cell(&r.answer, 14),
                 &cell(&row.answer, 14),
                 &format!("{}{conf}", cell(&row.verdict, 60)),
-                if missing { Some(("-", "not answered")) } else { b.as_ref().map(|(a, v)| (a.as_str(), v.as_str())) },
+                &others,
             );
             let label = egui::Button::selectable(selected == Some(pos), RichText::new(text).monospace().color(colour))
                 .wrap_mode(egui::TextWrapMode::Extend);
             let mut hover = format!("{}\ntruth: {}\nanswer: {}", r.question, r.answer, row.answer);
-            if let Some(o) = &row.other {
-                hover += &format!("\nB's answer: {} ({})", o.answer, o.verdict);
+            for (o, l) in row.others.iter().zip(&letters[1..]) {
+                match o {
+                    Some(o) => hover += &format!("\n{l}'s answer: {} ({})", o.answer, o.verdict),
+                    None => hover += &format!("\n{l} did not answer"),
+                }
             }
             if ui.add(label).on_hover_text(hover).clicked() {
                 asked.row = Some(pos);
@@ -173,15 +210,17 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
     asked
 }
 
-/// The runs compared level by level: questions both answered, each one's right answers, those only
-/// one got right, B's accuracy minus A's with its 95 % interval, and McNemar's exact p-value.
-fn comparison(ui: &mut egui::Ui, levels: &[LevelComparison]) {
+/// A and run `b` compared level by level: questions both answered, each one's right answers, those
+/// only one got right, b's accuracy minus A's with its 95 % interval, and McNemar's exact p-value.
+fn comparison(ui: &mut egui::Ui, levels: &[LevelComparison], b: char) {
     if levels.is_empty() {
-        ui.label("The two runs answered no question in common (within the filters).");
+        ui.label(format!("A and {b} answered no question in common (within the filters)."));
         return;
     }
-    egui::Grid::new("a-vs-b").striped(true).spacing([12.0, 2.0]).show(ui, |ui| {
-        for h in ["level", "both answered", "A right", "B right", "only A", "only B", "B - A (95 %)", "McNemar p"] {
+    egui::Grid::new(("a-vs", b)).striped(true).spacing([12.0, 2.0]).show(ui, |ui| {
+        let heads =
+            ["level", "both answered", "A right", &format!("{b} right"), "only A", &format!("only {b}"), &format!("{b} - A (95 %)"), "McNemar p"];
+        for h in heads {
             ui.label(RichText::new(h).strong());
         }
         ui.end_row();
@@ -197,7 +236,7 @@ fn comparison(ui: &mut egui::Ui, levels: &[LevelComparison]) {
             ui.label(format!("{:+.1} [{:+.1}, {:+.1}] pt", 100.0 * d, 100.0 * lo, 100.0 * hi));
             let p = RichText::new(format!("{:.3}", l.p));
             ui.label(if l.p < 0.05 { p.strong() } else { p }).on_hover_text(
-                "the chance of a split at least this uneven between only-A and only-B if the two were equally good",
+                "the chance of a split at least this uneven between the questions only one of them got right, if the two were equally good",
             );
             ui.end_row();
         }
@@ -211,19 +250,102 @@ pub(super) fn cell(text: &str, n: usize) -> String {
     super::super::panels::clip(&flat, n)
 }
 
+/// One row per run: its letter, whether it is shown, its folder, model, dataset, questions asked,
+/// answers and when it was written (the details on hover); compared runs can be hidden or removed.
+fn runs_table(ui: &mut egui::Ui, a: &ShownRun, compared: &mut [super::super::runs::Compared], asked: &mut Asked) {
+    egui::Grid::new("runs").striped(true).spacing([10.0, 2.0]).show(ui, |ui| {
+        for h in ["run", "show", "folder", "model", "dataset", "questions", "answers", "written", ""] {
+            ui.label(RichText::new(h).strong());
+        }
+        ui.end_row();
+        let mut row = |ui: &mut egui::Ui, k: usize, run: &ShownRun, show: Option<&mut bool>| {
+            ui.label(RichText::new(letter(k).to_string()).strong()).on_hover_text(run_details(run));
+            match show {
+                Some(show) => {
+                    let response = ui
+                        .checkbox(show, "")
+                        .on_hover_text("Show this run's answers in the list and its scores in the summary");
+                    let now = *show;
+                    let name = format!("show run {}", letter(k));
+                    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::CheckBox, true, now, &name));
+                    asked.toggled |= response.changed();
+                }
+                None => {
+                    let response = ui
+                        .add_enabled(false, egui::Checkbox::new(&mut true, ""))
+                        .on_disabled_hover_text("A is the run shown in the sample browser: always listed");
+                    response.widget_info(|| {
+                        egui::WidgetInfo::selected(egui::Role::CheckBox, false, true, "show run A (always)")
+                    });
+                }
+            }
+            let folder =
+                run.dir.file_name().map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into());
+            ui.label(cell(&folder, 28)).on_hover_text(run_details(run));
+            ui.label(model_of(run));
+            let dataset = run.summary.as_ref().map(|s| {
+                let d = &s.settings.dataset;
+                d.file_name().map_or_else(|| d.display().to_string(), |n| n.to_string_lossy().into())
+            });
+            ui.label(cell(dataset.as_deref().unwrap_or("-"), 24));
+            ui.label(run.summary.as_ref().map_or_else(|| "-".to_string(), |s| selection_of(&s.settings.selection)));
+            ui.label(run.lines.len().to_string());
+            ui.label(run.written.map_or_else(|| "-".to_string(), age));
+        };
+        row(ui, 0, a, None);
+        ui.label("");
+        ui.end_row();
+        for (i, c) in compared.iter_mut().enumerate() {
+            row(ui, i + 1, &c.run, Some(&mut c.show));
+            if ui.small_button("remove").on_hover_text("Stop comparing with this run").clicked() {
+                asked.remove = Some(i);
+            }
+            ui.end_row();
+        }
+    });
+    ui.horizontal(|ui| {
+        if compared.len() < super::MAX_COMPARED {
+            asked.compare = ui
+                .button("Compare with a run…")
+                .on_hover_text("Another run of this dataset (another model, or another checkpoint): A vs it per level, and the questions where they differ")
+                .clicked();
+        }
+        if !compared.is_empty() {
+            asked.stop_comparing = ui.button("stop comparing").on_hover_text("Remove every compared run").clicked();
+        }
+    });
+}
+
+/// The questions a run asked, in a few words: split, levels, limit.
+fn selection_of(sel: &crate::eval::runner::Selection) -> String {
+    let split = sel.split.map_or("all splits", Split::name);
+    let levels: Vec<&str> = sel.levels.iter().map(|l| l.name()).collect();
+    let limit = sel.limit.map_or_else(String::new, |n| format!(", first {n}"));
+    format!("{split}, {}{limit}", levels.join(" "))
+}
+
+/// How long ago a run was written, in hours or days.
+fn age(written: std::time::SystemTime) -> String {
+    let hours = written.elapsed().unwrap_or_default().as_secs_f64() / 3600.0;
+    if hours < 48.0 { format!("{hours:.1} h ago") } else { format!("{:.0} days ago", hours / 24.0) }
+}
+
+/// The reports of A and of each shown compared run that has one, under their letters.
+fn reports<'a>(a: &'a ShownRun, compared: &'a [super::super::runs::Compared]) -> Vec<(char, &'a serde_json::Value)> {
+    let report = |r: &'a ShownRun| r.summary.as_ref().and_then(|s| s.report.as_ref());
+    let others = compared.iter().enumerate().filter(|(_, c)| c.show).map(|(i, c)| (letter(i + 1), report(&c.run)));
+    std::iter::once(('A', report(a))).chain(others).filter_map(|(l, r)| r.map(|r| (l, r))).collect()
+}
+
 /// What makes a run this run, for a tooltip: model, dataset, questions asked, options, answers,
 /// whether it is complete, and when its summary was last written.
 fn run_details(run: &ShownRun) -> String {
     let mut text = format!("folder {}\nmodel {}", run.dir.display(), model_of(run));
     if let Some(s) = &run.summary {
-        let sel = &s.settings.selection;
-        let split = sel.split.map_or("all splits", Split::name);
-        let levels: Vec<&str> = sel.levels.iter().map(|l| l.name()).collect();
-        let limit = sel.limit.map_or_else(String::new, |n| format!(", first {n}"));
         text += &format!(
-            "\ndataset {}\nquestions: {split}, {}{limit}\noptions {}\n{} of {} answered, {} failed{}",
+            "\ndataset {}\nquestions: {}\noptions {}\n{} of {} answered, {} failed{}",
             s.settings.dataset.display(),
-            levels.join(" "),
+            selection_of(&s.settings.selection),
             s.settings.options,
             s.answered,
             s.questions,
@@ -231,13 +353,8 @@ fn run_details(run: &ShownRun) -> String {
             if s.complete { "" } else { " (not complete)" }
         );
     }
-    if let Some(age) = run.written.map(|t| t.elapsed().unwrap_or_default()) {
-        let hours = age.as_secs_f64() / 3600.0;
-        text += &if hours < 48.0 {
-            format!("\nwritten {hours:.1} h ago")
-        } else {
-            format!("\nwritten {:.0} days ago", hours / 24.0)
-        };
+    if let Some(t) = run.written {
+        text += &format!("\nwritten {}", age(t));
     }
     text
 }
@@ -252,50 +369,76 @@ fn model_of(run: &ShownRun) -> String {
     )
 }
 
-fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet, comparing: bool) {
+fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet, letters: &[char]) {
+    let comparing = letters.len() > 1;
     ui.horizontal_wrapped(|ui| {
         combo(ui, "level", &mut f.level, Level::ALL.map(|l| (l, l.name().to_string())).into());
         combo(ui, "kind", &mut f.kind, QuestionKind::ALL.map(|k| (k, k.name().to_string())).into());
         combo(ui, "scenario", &mut f.scenario, set.scenarios().into_iter().map(|s| (s.clone(), s)).collect());
         combo(ui, "split", &mut f.split, Split::ALL.map(|s| (s, s.name().to_string())).into());
+        let bands = CONFIDENCE_BANDS
+            .iter()
+            .enumerate()
+            .map(|(i, (lo, hi))| {
+                (i, if hi.is_finite() { format!("{lo:.1}-{hi:.1}") } else { format!("{lo:.1} and above") })
+            })
+            .collect();
+        combo(ui, "confidence", &mut f.confidence, bands);
+        ui.add(egui::TextEdit::singleline(&mut f.search).hint_text("scene id…").desired_width(120.0))
+            .on_hover_text("Show only scenes whose id contains this");
+    });
+    ui.horizontal_wrapped(|ui| {
         ui.selectable_value(&mut f.correct, None, "right and wrong");
         ui.selectable_value(&mut f.correct, Some(false), "wrong only");
         ui.selectable_value(&mut f.correct, Some(true), "right only");
-        ui.add(egui::TextEdit::singleline(&mut f.search).hint_text("scene id…").desired_width(120.0))
-            .on_hover_text("Show only scenes whose id contains this");
         if comparing {
-            ui.separator();
-            ui.selectable_value(&mut f.agreement, None, "A and B");
-            ui.selectable_value(&mut f.agreement, Some(Agreement::Disagree), "exactly one right");
-            ui.selectable_value(&mut f.agreement, Some(Agreement::OnlyA), "only A right");
-            ui.selectable_value(&mut f.agreement, Some(Agreement::OnlyB), "only B right");
+            let label = ui.label("of run");
+            egui::ComboBox::from_id_salt(("failures", "run"))
+                .selected_text(letters.get(f.run).copied().unwrap_or('A').to_string())
+                .show_ui(ui, |ui| {
+                    for (k, l) in letters.iter().enumerate() {
+                        ui.selectable_value(&mut f.run, k, l.to_string());
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text(
+                    "The run whose right / wrong answers, confidence and score the filters and the order read",
+                );
         } else {
-            f.agreement = None;
+            f.run = 0;
         }
+        let label = ui.label("order");
+        egui::ComboBox::from_id_salt(("failures", "order"))
+            .selected_text(f.sort.name())
+            .show_ui(ui, |ui| {
+                for s in Sort::ALL {
+                    ui.selectable_value(&mut f.sort, s, s.name());
+                }
+            })
+            .response
+            .labelled_by(label.id);
     });
+    if comparing {
+        ui.horizontal_wrapped(|ui| {
+            let all = if letters.len() == 2 { "A and B".to_string() } else { "all runs".to_string() };
+            ui.selectable_value(&mut f.agreement, None, all);
+            ui.selectable_value(&mut f.agreement, Some(Agreement::Disagree), "runs disagree")
+                .on_hover_text("Questions at least two runs answered, some right and some wrong");
+            for (k, l) in letters.iter().enumerate() {
+                ui.selectable_value(&mut f.agreement, Some(Agreement::Only(k)), format!("only {l} right"))
+                    .on_hover_text(format!("Questions every run answered, {l} right and all the others wrong"));
+            }
+        });
+    } else {
+        f.agreement = None;
+    }
 }
 
 /// The headline metrics per group (overall, then each scenario) with their 95 % bootstrap
 /// intervals, as the run's report holds them (`eval --json`'s schema); the best scenario per column bold.
 fn summary(ui: &mut egui::Ui, report: &serde_json::Value) {
-    const COLUMNS: [(&str, &str); 8] = [
-        ("l1", "L1 acc"),
-        ("l1_macro_f1", "L1 macro-F1"),
-        ("l2", "L2 acc"),
-        ("l3_iou", "L3 IoU"),
-        ("l3_none_acc", "L3 none acc"),
-        ("l4_token_f1", "L4 token F1"),
-        ("l4_concept_f1", "L4 concept F1"),
-        ("composite", "composite"),
-    ];
     let groups = report["groups"].as_array().cloned().unwrap_or_default();
-    let metric = |g: &serde_json::Value, key: &str| {
-        let m = &g[key];
-        let n = m["n"].as_u64().unwrap_or(0);
-        (n > 0).then(|| {
-            (m["value"].as_f64().unwrap_or(0.0), m["lo"].as_f64().unwrap_or(0.0), m["hi"].as_f64().unwrap_or(0.0))
-        })
-    };
     egui::ScrollArea::horizontal().show(ui, |ui| {
         egui::Grid::new("summary").striped(true).spacing([10.0, 2.0]).show(ui, |ui| {
             ui.label("");
@@ -334,13 +477,85 @@ fn summary(ui: &mut egui::Ui, report: &serde_json::Value) {
     );
 }
 
+/// The summary's columns: the report's key and the heading.
+const COLUMNS: [(&str, &str); 8] = [
+    ("l1", "L1 acc"),
+    ("l1_macro_f1", "L1 macro-F1"),
+    ("l2", "L2 acc"),
+    ("l3_iou", "L3 IoU"),
+    ("l3_none_acc", "L3 none acc"),
+    ("l4_token_f1", "L4 token F1"),
+    ("l4_concept_f1", "L4 concept F1"),
+    ("composite", "composite"),
+];
+
+/// A group's metric `key` in a report: value and 95 % interval, None when no question counted.
+fn metric(g: &serde_json::Value, key: &str) -> Option<(f64, f64, f64)> {
+    let m = &g[key];
+    (m["n"].as_u64().unwrap_or(0) > 0)
+        .then(|| (m["value"].as_f64().unwrap_or(0.0), m["lo"].as_f64().unwrap_or(0.0), m["hi"].as_f64().unwrap_or(0.0)))
+}
+
+/// Runs x levels: each group (overall, then the scenarios) with one line per run, the best run per
+/// group and column in bold (ties too); intervals on hover.
+fn summary_of_runs(ui: &mut egui::Ui, runs: &[(char, &serde_json::Value)]) {
+    let groups_of = |r: &serde_json::Value| r["groups"].as_array().cloned().unwrap_or_default();
+    let mut names: Vec<String> = Vec::new();
+    for (_, r) in runs {
+        for g in groups_of(r) {
+            let name = g["name"].as_str().unwrap_or("?").to_string();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    let group = |r: &serde_json::Value, name: &str| groups_of(r).into_iter().find(|g| g["name"] == name);
+    ui.label(RichText::new("runs side by side (bold: the best run of the group)").weak());
+    egui::ScrollArea::horizontal().id_salt("runs-summary").show(ui, |ui| {
+        egui::Grid::new("runs-summary").striped(true).spacing([10.0, 2.0]).show(ui, |ui| {
+            ui.label("");
+            ui.label("");
+            for (_, name) in COLUMNS {
+                ui.label(RichText::new(name).strong());
+            }
+            ui.end_row();
+            for name in &names {
+                let rows: Vec<(char, Option<serde_json::Value>)> =
+                    runs.iter().map(|(l, r)| (*l, group(r, name))).collect();
+                for (i, (l, g)) in rows.iter().enumerate() {
+                    ui.label(if i == 0 { name.as_str() } else { "" });
+                    ui.label(RichText::new(l.to_string()).strong());
+                    for (key, _) in COLUMNS {
+                        let best = rows
+                            .iter()
+                            .filter_map(|(_, g)| g.as_ref().and_then(|g| metric(g, key)))
+                            .map(|m| m.0)
+                            .fold(f64::MIN, f64::max);
+                        match g.as_ref().and_then(|g| metric(g, key)) {
+                            Some((v, lo, hi)) => {
+                                let text = RichText::new(format!("{v:.3}")).monospace();
+                                let text = if v >= best { text.strong() } else { text };
+                                ui.label(text).on_hover_text(format!("{l}: 95 % interval {lo:.3} to {hi:.3}"));
+                            }
+                            None => {
+                                ui.label(RichText::new("-").weak());
+                            }
+                        }
+                    }
+                    ui.end_row();
+                }
+            }
+        });
+    });
+}
+
 /// Each run's headline score per level, overall, as bars with their 95 % intervals as error bars
 /// (the SpectrumQA paper's Figure 1): L1 accuracy, L2 accuracy, L3 IoU, L4 concept F1.
-fn level_plot(ui: &mut egui::Ui, runs: &[(&str, &serde_json::Value)]) {
+fn level_plot(ui: &mut egui::Ui, runs: &[(char, &serde_json::Value)]) {
     use egui_plot::{Bar, BarChart, Legend, Line, PlotPoints};
     const LEVELS: [(&str, &str); 4] =
         [("l1", "L1 acc"), ("l2", "L2 acc"), ("l3_iou", "L3 IoU"), ("l4_concept_f1", "L4 concept F1")];
-    let colours = [Color32::from_rgb(120, 170, 230), Color32::from_rgb(240, 160, 80)];
+    let colours = RUN_COLOURS;
     let width = 0.8 / runs.len() as f64;
     still_plot("levels", 170.0)
         .include_y(0.0)
@@ -373,10 +588,22 @@ fn level_plot(ui: &mut egui::Ui, runs: &[(&str, &serde_json::Value)]) {
                     let whisker = PlotPoints::from(vec![[x, lo], [x, hi]]);
                     p.line(Line::new("95 % intervals", whisker).color(Color32::WHITE).width(1.5));
                 }
-                p.bar_chart(BarChart::new(format!("run {name}"), bars).color(colours[k % 2]));
+                p.bar_chart(BarChart::new(format!("run {name}"), bars).color(colours[k % colours.len()]));
             }
         });
 }
+
+/// One colour per run in the plots (A, B, …).
+const RUN_COLOURS: [Color32; 8] = [
+    Color32::from_rgb(120, 170, 230),
+    Color32::from_rgb(240, 160, 80),
+    Color32::from_rgb(130, 200, 120),
+    Color32::from_rgb(220, 110, 160),
+    Color32::from_rgb(180, 150, 230),
+    Color32::from_rgb(230, 210, 90),
+    Color32::from_rgb(100, 200, 200),
+    Color32::from_rgb(200, 200, 200),
+];
 
 /// The confusion matrix of one closed kind: rows are the true class, columns the answered class
 /// (and "unparsed"); a cell's shade is its share of the row, green on the diagonal. Clicking a cell
@@ -434,6 +661,11 @@ fn matrix(ui: &mut egui::Ui, list: &mut FailureList) {
             (list.filter.correct, list.filter.kind, list.filter.level) = (None, None, None);
         }
     }
+}
+
+/// The narrowing chosen in the matrix or the plots, with a button to undo it: kept in sight above
+/// the list, whatever the sections above scroll to.
+fn narrowed(ui: &mut egui::Ui, list: &mut FailureList) {
     if let Some((k, t, g)) = list.filter.cell {
         let classes = matrix_classes(k);
         let answered = g.map_or("unparsed", |g| classes[g]);
@@ -441,6 +673,18 @@ fn matrix(ui: &mut egui::Ui, list: &mut FailureList) {
             ui.label(format!("listing {} questions with truth {} answered {answered}", k.name(), classes[t]));
             if ui.button("show all").clicked() {
                 list.filter.cell = None;
+            }
+        });
+    }
+    if let Some((plot, b)) = list.filter.bin {
+        let what = match plot {
+            Plotted::Iou => "L3 answers with an IoU of",
+            Plotted::Confidence => "L1 answers with a confidence of",
+        };
+        ui.horizontal(|ui| {
+            ui.label(format!("listing {what} {:.1}-{:.1}", b as f64 / 10.0, (b + 1) as f64 / 10.0));
+            if ui.button("show all answers").clicked() {
+                list.filter.bin = None;
             }
         });
     }
@@ -481,18 +725,7 @@ fn plots(ui: &mut egui::Ui, list: &mut FailureList) {
     if let Some(bin) = chosen {
         list.filter.bin = if list.filter.bin == Some(bin) { None } else { Some(bin) };
     }
-    if let Some((plot, b)) = list.filter.bin {
-        let what = match plot {
-            Plotted::Iou => "L3 answers with an IoU of",
-            Plotted::Confidence => "L1 answers with a confidence of",
-        };
-        ui.horizontal(|ui| {
-            ui.label(format!("listing {what} {:.1}-{:.1}", b as f64 / 10.0, (b + 1) as f64 / 10.0));
-            if ui.button("show all answers").clicked() {
-                list.filter.bin = None;
-            }
-        });
-    } else {
+    if list.filter.bin.is_none() {
         ui.label(RichText::new("click a bar to list its questions").weak());
     }
 }
