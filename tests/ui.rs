@@ -1167,6 +1167,25 @@ fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
         serde_json::from_str(&std::fs::read_to_string(analysis.join("summary.json")).unwrap()).unwrap();
     assert!(summary["groups"].is_array());
     assert!(std::fs::read_to_string(analysis.join("summary.csv")).unwrap().starts_with("group,metric,value,lo,hi,n"));
+    // Every plot as SVG and PNG; the runs side by side.
+    let find = |prefix: &str| {
+        std::fs::read_dir(&analysis)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}* in {}", analysis.display()))
+    };
+    let plots = find("plots-");
+    for name in ["levels", "iou", "reliability", "confusion-severity", "confusion-worst_region"] {
+        let svg = std::fs::read_to_string(plots.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
+        let png = image::open(plots.join(format!("{name}.png"))).unwrap();
+        assert!(png.width() > 400, "{name}");
+    }
+    let level_plot = std::fs::read_to_string(plots.join("levels.svg")).unwrap();
+    assert!(level_plot.contains("A: prior") && level_plot.contains("B: cnn"), "both runs in the level plot");
+    let runs = std::fs::read_to_string(find("runs-")).unwrap();
+    assert!(runs.starts_with("run,folder,model,group,metric") && runs.contains("\nA,") && runs.contains("\nB,"));
     // A third run (C, the edited one): each run's answer in the list, A vs C, "only C right", and
     // the runs side by side in the summary.
     h.get_by_label("Compare with a run…").click();

@@ -16,6 +16,7 @@ use crate::eval::runs::RunLine;
 use crate::types::{Level, QaRecord, QuestionKind, REGIONS, SEVERITY_CLASSES, Split};
 
 mod export;
+pub mod figures;
 #[cfg(test)]
 mod tests;
 mod view;

@@ -1,6 +1,6 @@
 //! The error analysis's exports: the listed questions as CSV (each compared run's columns too), the
-//! run's summary as JSON and CSV, and the shown runs' summaries side by side as CSV, written into
-//! `analysis/` in the run's folder on a worker.
+//! run's summary as JSON and CSV, the shown runs' summaries side by side as CSV, and every plot as
+//! SVG and PNG, written into `analysis/` in the run's folder on a worker.
 
 use super::super::slot::{Applied, Key, Slot};
 use super::{FailureList, HeatscopeApp, SampleSet};
@@ -19,6 +19,7 @@ pub(super) fn export(app: &mut HeatscopeApp) {
     let dir = run.dir.join("analysis");
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let rows = app.failures.shown_len();
+    let plots = plot_files(app, &letters);
     let job = crate::workers::Job::task("writing the error analysis", move |_| {
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let write = |name: String, text: String| {
@@ -35,7 +36,17 @@ pub(super) fn export(app: &mut HeatscopeApp) {
         if let Some(text) = runs_csv {
             written.push(write(format!("runs-{stamp}.csv"), text)?);
         }
-        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        let folder = dir.join(format!("plots-{stamp}"));
+        std::fs::create_dir_all(&folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+        for (name, svg) in &plots {
+            let png = super::figures::png(svg, 2.0)?;
+            for (ext, bytes) in [("svg", svg.as_bytes()), ("png", png.as_slice())] {
+                let path = folder.join(format!("{name}.{ext}"));
+                crate::io::atomic::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+        }
+        let mut names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        names.push(format!("{} plots as SVG and PNG in {}", plots.len(), folder.display()));
         Ok(format!("exported {rows} listed questions: {}", names.join(", ")))
     });
     match app.workers.submit(Key::Export, job) {
@@ -57,6 +68,55 @@ impl HeatscopeApp {
             _ => {}
         }
     }
+}
+
+/// Each plot of the window as SVG, by file name: the per-level plot of the shown runs, and A's IoU
+/// histogram, reliability diagram and confusion matrices (over the scenario, split and scene-id
+/// filters, as the window draws them).
+fn plot_files(app: &HeatscopeApp, letters: &[char]) -> Vec<(String, String)> {
+    use super::figures;
+    let Some(run) = app.runs.shown.as_ref() else { return Vec::new() };
+    let f = &app.failures.filter;
+    let mut context = Vec::new();
+    if let Some(s) = &f.scenario {
+        context.push(format!("scenario {s}"));
+    }
+    if let Some(s) = f.split {
+        context.push(format!("{} split", s.name()));
+    }
+    if !f.search.trim().is_empty() {
+        context.push(format!("scenes \"{}\"", f.search.trim()));
+    }
+    let context = if context.is_empty() { String::new() } else { format!(" ({})", context.join(", ")) };
+    let a = format!("A: {}", super::view::model_of(run));
+    let tallies = app.failures.tallies();
+    let mut plots = vec![
+        ("iou".to_string(), figures::iou_svg(&format!("L3 IoU, {a}{context}"), &tallies.iou)),
+        (
+            "reliability".to_string(),
+            figures::reliability_svg(&format!("L1 reliability, {a}{context}"), &tallies.reliability),
+        ),
+    ];
+    for (kind, counts) in &tallies.confusion {
+        let title = format!("{} confusion, {a}{context}", kind.name());
+        plots.push((
+            format!("confusion-{}", kind.name()),
+            figures::confusion_svg(&title, super::matrix_classes(*kind), counts),
+        ));
+    }
+    let reports = super::view::reports(run, &app.runs.compared);
+    if !reports.is_empty() {
+        let model = |l: char| {
+            let k = letters.iter().position(|&x| x == l).unwrap_or(0);
+            let run = if k == 0 { Some(run) } else { app.runs.shown_compared().nth(k - 1) };
+            run.map_or_else(String::new, super::view::model_of)
+        };
+        let runs: Vec<(String, _)> =
+            reports.iter().map(|(l, r)| (format!("{l}: {}", model(*l)), figures::level_scores(r))).collect();
+        plots
+            .insert(0, ("levels".to_string(), figures::levels_svg("Score per level, overall (95 % intervals)", &runs)));
+    }
+    plots
 }
 
 /// One CSV field without control characters (line breaks kept, quoted), for text a model wrote.

@@ -117,7 +117,7 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
             asked.export = ui
                 .button("Export")
                 .on_hover_text(
-                    "The listed questions (CSV) and the run's summary (JSON, CSV), into analysis/ in the run's folder",
+                    "The listed questions (CSV), the runs' summaries (JSON, CSV) and every plot (SVG and PNG), into analysis/ in the run's folder",
                 )
                 .clicked();
         }
@@ -331,7 +331,10 @@ fn age(written: std::time::SystemTime) -> String {
 }
 
 /// The reports of A and of each shown compared run that has one, under their letters.
-fn reports<'a>(a: &'a ShownRun, compared: &'a [super::super::runs::Compared]) -> Vec<(char, &'a serde_json::Value)> {
+pub(super) fn reports<'a>(
+    a: &'a ShownRun,
+    compared: &'a [super::super::runs::Compared],
+) -> Vec<(char, &'a serde_json::Value)> {
     let report = |r: &'a ShownRun| r.summary.as_ref().and_then(|s| s.report.as_ref());
     let others = compared.iter().enumerate().filter(|(_, c)| c.show).map(|(i, c)| (letter(i + 1), report(&c.run)));
     std::iter::once(('A', report(a))).chain(others).filter_map(|(l, r)| r.map(|r| (l, r))).collect()
@@ -359,7 +362,7 @@ fn run_details(run: &ShownRun) -> String {
     text
 }
 
-fn model_of(run: &ShownRun) -> String {
+pub(super) fn model_of(run: &ShownRun) -> String {
     run.summary.as_ref().map_or_else(
         || "model unknown".to_string(),
         |s| {
@@ -552,10 +555,8 @@ fn summary_of_runs(ui: &mut egui::Ui, runs: &[(char, &serde_json::Value)]) {
 /// Each run's headline score per level, overall, as bars with their 95 % intervals as error bars
 /// (the SpectrumQA paper's Figure 1): L1 accuracy, L2 accuracy, L3 IoU, L4 concept F1.
 fn level_plot(ui: &mut egui::Ui, runs: &[(char, &serde_json::Value)]) {
+    use super::figures::{LEVELS, level_scores};
     use egui_plot::{Bar, BarChart, Legend, Line, PlotPoints};
-    const LEVELS: [(&str, &str); 4] =
-        [("l1", "L1 acc"), ("l2", "L2 acc"), ("l3_iou", "L3 IoU"), ("l4_concept_f1", "L4 concept F1")];
-    let colours = RUN_COLOURS;
     let width = 0.8 / runs.len() as f64;
     still_plot("levels", 170.0)
         .include_y(0.0)
@@ -567,43 +568,27 @@ fn level_plot(ui: &mut egui::Ui, runs: &[(char, &serde_json::Value)]) {
         })
         .show(ui, |p| {
             for (k, (name, report)) in runs.iter().enumerate() {
-                let groups = report["groups"].as_array().cloned().unwrap_or_default();
-                let overall =
-                    groups.iter().find(|g| g["name"] == "overall").or(groups.first()).cloned().unwrap_or_default();
                 let mut bars = Vec::new();
-                for (i, (key, label)) in LEVELS.iter().enumerate() {
-                    let m = &overall[*key];
-                    if m["n"].as_u64().unwrap_or(0) == 0 {
-                        continue;
-                    }
-                    let (v, lo, hi) = (
-                        m["value"].as_f64().unwrap_or(0.0),
-                        m["lo"].as_f64().unwrap_or(0.0),
-                        m["hi"].as_f64().unwrap_or(0.0),
-                    );
+                for (i, score) in level_scores(report).into_iter().enumerate() {
+                    let Some((v, lo, hi)) = score else { continue };
                     let x = i as f64 - 0.4 + width * (k as f64 + 0.5);
+                    let label = LEVELS[i].1;
                     bars.push(
                         Bar::new(x, v).width(width * 0.9).name(format!("{name} {label}: {v:.3} [{lo:.3}, {hi:.3}]")),
                     );
                     let whisker = PlotPoints::from(vec![[x, lo], [x, hi]]);
                     p.line(Line::new("95 % intervals", whisker).color(Color32::WHITE).width(1.5));
                 }
-                p.bar_chart(BarChart::new(format!("run {name}"), bars).color(colours[k % colours.len()]));
+                p.bar_chart(BarChart::new(format!("run {name}"), bars).color(run_colour(k)));
             }
         });
 }
 
 /// One colour per run in the plots (A, B, …).
-const RUN_COLOURS: [Color32; 8] = [
-    Color32::from_rgb(120, 170, 230),
-    Color32::from_rgb(240, 160, 80),
-    Color32::from_rgb(130, 200, 120),
-    Color32::from_rgb(220, 110, 160),
-    Color32::from_rgb(180, 150, 230),
-    Color32::from_rgb(230, 210, 90),
-    Color32::from_rgb(100, 200, 200),
-    Color32::from_rgb(200, 200, 200),
-];
+fn run_colour(k: usize) -> Color32 {
+    let [r, g, b] = super::figures::RUN_RGB[k % super::figures::RUN_RGB.len()];
+    Color32::from_rgb(r, g, b)
+}
 
 /// The confusion matrix of one closed kind: rows are the true class, columns the answered class
 /// (and "unparsed"); a cell's shade is its share of the row, green on the diagonal. Clicking a cell
