@@ -1223,4 +1223,12 @@ fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
     h.get_by_label("stop comparing").click();
     h.run_steps(3);
     assert!(h.state().runs.compared.is_empty() && !h.state().failures.comparing());
+    // Several run folders opened at once (as `heatscope RUN RUN RUN` does): the first is A, the
+    // others are compared with it once its dataset is open.
+    h.state_mut().open(vec![cnn.clone(), prior.clone(), edited.clone()]);
+    step_until(&mut h, "the runs opened together were not compared", |app| app.runs.compared.len() == 2);
+    let app = h.state();
+    assert_eq!(app.runs.shown.as_ref().map(|r| &r.dir), Some(&cnn));
+    let dirs: Vec<_> = app.runs.compared.iter().map(|c| c.run.dir.clone()).collect();
+    assert_eq!(dirs, [prior, edited]);
 }

@@ -280,6 +280,9 @@ impl HeatscopeApp {
 
     /// Queue loads for `paths`; the last one becomes active.
     pub fn open(&mut self, paths: Vec<PathBuf>) {
+        // Several run folders at once: the first is shown (A), the others compared with it in the
+        // error analysis once its dataset is open.
+        let mut first_run = true;
         for path in paths {
             // Absolute, so recent files and chat histories work from any folder the app starts in.
             let path = std::path::absolute(&path).unwrap_or(path);
@@ -288,7 +291,13 @@ impl HeatscopeApp {
                 continue;
             }
             if runs::is_run_folder(&path) {
-                self.open_run(path);
+                if first_run {
+                    self.open_run(path);
+                    first_run = false;
+                } else {
+                    self.runs.pending_compare.push_back(path);
+                    self.failures.open = true;
+                }
                 continue;
             }
             if let Some(doc) = self.docs.iter().find(|d| d.path == path) {

@@ -146,6 +146,9 @@ pub struct RunsState {
     pub compared: Vec<Compared>,
     /// A compared run's folder being read.
     pub comparing: Slot<ShownRun>,
+    /// Run folders to compare with the shown run once it and its dataset are open (several run
+    /// folders opened at once), read one at a time.
+    pub pending_compare: std::collections::VecDeque<PathBuf>,
     /// A model run in the background, and its outcome.
     pub making: Slot<Finished>,
     pub live: Option<Live>,
@@ -327,7 +330,10 @@ impl HeatscopeApp {
                         self.show_run(run);
                     }
                 }
-                Applied::Failed(why) => self.error(format!("cannot open the run: {why}")),
+                Applied::Failed(why) => {
+                    self.error(format!("cannot open the run: {why}"));
+                    self.drop_pending_compare("the run to compare them with did not open");
+                }
                 _ => {}
             },
             RunJob::Make => match self.runs.making.apply(job, kind) {
@@ -386,6 +392,7 @@ impl HeatscopeApp {
             (None, _) => {
                 let named = run.summary.as_ref().map(|s| s.settings.dataset.display().to_string()).unwrap_or_default();
                 self.error(format!("the run {} was made on {named}, which is not on this machine (or its manifest changed): its answers are shown once that dataset is open", run.dir.display()));
+                self.drop_pending_compare("the shown run's dataset is not on this machine");
             }
         }
         let n = run.lines.len();
@@ -420,6 +427,7 @@ impl HeatscopeApp {
     /// Per frame: streamed answers in, folder dialog answers, and the documents' recorded answers.
     pub(super) fn update_runs(&mut self) {
         self.take_lines();
+        self.next_pending_compare();
         if !self.runs.dirty {
             return;
         }
@@ -436,6 +444,28 @@ impl HeatscopeApp {
                 .filter(|r| Some(r.scene.as_str()) == scene)
                 .filter_map(|r| run.lines.get(&r.id).cloned())
                 .collect();
+        }
+    }
+
+    /// Read the next run folder waiting to be compared, once the shown run's dataset is the one
+    /// browsed and no other run is being read.
+    fn next_pending_compare(&mut self) {
+        if self.runs.pending_compare.is_empty() || self.runs.comparing.is_loading() || self.runs.opening.is_loading() {
+            return;
+        }
+        let browsing = self.samples.as_ref().map(|s| &s.dir);
+        let ready = self.runs.shown.as_ref().is_some_and(|r| r.dataset.is_some() && r.dataset.as_ref() == browsing);
+        if ready && let Some(dir) = self.runs.pending_compare.pop_front() {
+            self.open_compare(dir);
+        }
+    }
+
+    /// Give up on the run folders waiting to be compared, saying why.
+    fn drop_pending_compare(&mut self, why: &str) {
+        if !self.runs.pending_compare.is_empty() {
+            let n = self.runs.pending_compare.len();
+            self.runs.pending_compare.clear();
+            self.error(format!("{n} run folder(s) not compared: {why}"));
         }
     }
 

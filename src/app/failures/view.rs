@@ -26,7 +26,7 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
     egui::Window::new("Error analysis")
         .open(&mut open)
         .max_height((screen.height() - 90.0).max(200.0))
-        .default_size([820.0, 620.0])
+        .default_size([820.0, (screen.height() - 110.0).clamp(400.0, 900.0)])
         .default_pos([290.0, 60.0])
         .show(ctx, |ui| asked = contents(app, ui));
     app.failures.open = open;
@@ -158,43 +158,58 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
     let row_h = ui.text_style_height(&egui::TextStyle::Monospace) + 6.0;
     let selected = list.selected;
     let rows: Vec<&Row> = list.shown().collect();
-    // Each compared run's answer and verdict after A's, under its letter.
-    let columns =
-        |scene: &str, question: &str, truth: &str, answer: &str, verdict: &str, others: &[(String, String)]| {
-            let mut text = format!("{scene:<20} {question:<20} {truth:<14} {answer:<14} {verdict:<16}");
-            for ((a, v), l) in others.iter().zip(&letters[1..]) {
-                text += &format!(" | {l} {a:<12} {v:<16}");
-            }
-            text
-        };
-    let header_others: Vec<(String, String)> =
-        (1..letters.len()).map(|_| ("answer".into(), "verdict".into())).collect();
-    let header = columns("scene", "question", "truth", "answer", "verdict", &header_others);
-    ui.add(egui::Label::new(RichText::new(header).monospace().strong()).extend());
-    egui::ScrollArea::both().auto_shrink([false, false]).show_rows(ui, row_h, rows.len(), |ui, range| {
+    // A's columns, then each compared run's answer and verdict under its letter.
+    let mut header = format!("{:<20} {:<20} {:<14} {:<14} {:<28}", "scene", "question", "truth", "answer", "verdict");
+    for l in &letters[1..] {
+        header += &format!(" | {l} {:<12} {:<24}", "answer", "verdict");
+    }
+    // The header follows the rows sideways (their scroll offset of the last frame), and neither
+    // widens the window: both scroll inside it.
+    let offset_id = egui::Id::unique("failures-list-offset");
+    let x = ui.data(|d| d.get_temp::<f32>(offset_id)).unwrap_or(0.0);
+    egui::ScrollArea::horizontal()
+        .id_salt("list-header")
+        .horizontal_scroll_offset(x)
+        .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysHidden)
+        .scroll_source(egui::scroll_area::ScrollSource::NONE)
+        .show(ui, |ui| ui.add(egui::Label::new(RichText::new(header).monospace().strong()).extend()));
+    let font = egui::TextStyle::Monospace.resolve(ui.style());
+    let shown = egui::ScrollArea::both().auto_shrink([false, false]).show_rows(ui, row_h, rows.len(), |ui, range| {
         for pos in range {
             let row = rows[pos];
             let r = &records[row.record];
-            let colour = if row.correct { Color32::from_rgb(120, 200, 120) } else { Color32::from_rgb(235, 110, 100) };
+            // Each run's part of the line in its own colour: green right, red wrong, grey silent.
+            let mut job = egui::text::LayoutJob::default();
+            let mut part = |text: String, right: Option<bool>| {
+                let color = match right {
+                    Some(true) => Color32::from_rgb(120, 200, 120),
+                    Some(false) => Color32::from_rgb(235, 110, 100),
+                    None => Color32::GRAY,
+                };
+                job.append(&text, 0.0, egui::TextFormat { font_id: font.clone(), color, ..Default::default() });
+            };
             let conf = row.confidence.map_or_else(String::new, |c| format!(" (p {c:.2})"));
-            let others: Vec<(String, String)> = row
-                .others
-                .iter()
-                .map(|o| match o {
-                    Some(o) => (cell(&o.answer, 12), cell(&o.verdict, 40)),
-                    None => ("-".into(), "not answered".into()),
-                })
-                .collect();
-            let text = columns(
-                &cell(&r.scene, 20),
-                &format!("{} {}", r.level.name(), r.kind.name()),
-                &cell(&r.answer, 14),
-                &cell(&row.answer, 14),
-                &format!("{}{conf}", cell(&row.verdict, 60)),
-                &others,
+            let question = format!("{} {}", r.level.name(), r.kind.name());
+            let verdict = format!("{}{conf}", cell(&row.verdict, 28 - conf.chars().count()));
+            part(
+                format!(
+                    "{:<20} {question:<20} {:<14} {:<14} {verdict:<28}",
+                    cell(&r.scene, 20),
+                    cell(&r.answer, 14),
+                    cell(&row.answer, 14)
+                ),
+                Some(row.correct),
             );
-            let label = egui::Button::selectable(selected == Some(pos), RichText::new(text).monospace().color(colour))
-                .wrap_mode(egui::TextWrapMode::Extend);
+            for (o, l) in row.others.iter().zip(&letters[1..]) {
+                match o {
+                    Some(o) => part(
+                        format!(" | {l} {:<12} {:<24}", cell(&o.answer, 12), cell(&o.verdict, 24)),
+                        Some(o.correct),
+                    ),
+                    None => part(format!(" | {l} {:<12} {:<24}", "-", "not answered"), None),
+                }
+            }
+            let label = egui::Button::selectable(selected == Some(pos), job).wrap_mode(egui::TextWrapMode::Extend);
             let mut hover = format!("{}\ntruth: {}\nanswer: {}", r.question, r.answer, row.answer);
             for (o, l) in row.others.iter().zip(&letters[1..]) {
                 match o {
@@ -207,6 +222,7 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
             }
         }
     });
+    ui.data_mut(|d| d.insert_temp(offset_id, shown.state.clamped_offset().x));
     asked
 }
 
