@@ -244,6 +244,10 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     assert!(e.contains("not a model folder"), "{e}");
     let e = failed(&tune(other, &["--rope-theta", "0.5"]));
     assert!(e.contains("--rope-theta"), "{e}");
+    let e = failed(&tune(other, &["--scenario", "mars-dusty"]));
+    assert!(e.contains("unknown scenario \"mars-dusty\"") && e.contains("geo-rural"), "{e}");
+    let e = failed(&tune(other, &["--rope-theta", "0.5"]));
+    assert!(e.contains("--rope-theta"), "{e}");
     let e = failed(&tune(dir.path().join("q2grid").to_str().unwrap(), &["--family", "qwen2-vl", "--grid-positions"]));
     assert!(e.contains("--grid-positions") && e.contains("qwen2-vl"), "{e}");
     // A usage error (clap's exit status 2).
@@ -258,6 +262,8 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     // With grounding drills (drawn at the dataset's 48 px) and a step budget shorter than the epoch.
     let mut drilled = small.to_vec();
     drilled.extend_from_slice(&["--drills", "3", "--max-steps", "3", "--grid-positions", "--question-first"]);
+    // Trained on one scenario's questions only, and marked so.
+    drilled.extend_from_slice(&["--scenario", "leo-urban"]);
     let o = tune(q3_path, &drilled);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -267,6 +273,11 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
         serde_json::from_str(&std::fs::read_to_string(q3.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model_type"], "qwen3_vl");
     assert_eq!(config["heatscope_question_first"], true, "--question-first marks the model");
+    assert_eq!(config["heatscope_trained_on"], "leo-urban", "--scenario marks the model");
+    assert_eq!(
+        heatscope::models::vlm::QwenVlConfig::from_json(&config.to_string()).unwrap().trained_on.as_deref(),
+        Some("leo-urban")
+    );
     assert_eq!(config["text_config"]["rope_parameters"]["mrope_interleaved"], true);
     assert_eq!(
         config["vision_config"]["num_position_embeddings"], 64,

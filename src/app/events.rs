@@ -130,23 +130,26 @@ impl HeatscopeApp {
         }
     }
 
+    /// Browse the dataset in `dir` whose manifest held `records`.
+    pub(super) fn install_samples(&mut self, dir: std::path::PathBuf, records: Vec<crate::types::QaRecord>) {
+        let n = records.len();
+        let set = SampleSet::new(dir, records);
+        self.info(format!(
+            "{} SpectrumQA-sim scenes, {n} questions: Left/Right step through them, T shows the truth",
+            set.scenes.len()
+        ));
+        self.samples = Some(set);
+        self.runs_changed();
+        self.show_sample();
+    }
+
     fn manifest_event(&mut self, kind: EventKind) {
         let Some(dir) = self.manifest_pending.take() else { return };
         match kind {
             EventKind::Done(Output::Manifest(records)) if records.is_empty() => {
                 self.error(format!("the dataset {} has no questions", dir.display()));
             }
-            EventKind::Done(Output::Manifest(records)) => {
-                let n = records.len();
-                let set = SampleSet::new(dir, records);
-                self.info(format!(
-                    "{} SpectrumQA-sim scenes, {n} questions: Left/Right step through them, T shows the truth",
-                    set.scenes.len()
-                ));
-                self.samples = Some(set);
-                self.runs_changed();
-                self.show_sample();
-            }
+            EventKind::Done(Output::Manifest(records)) => self.install_samples(dir, records),
             EventKind::Failed(why) => self.error(format!("cannot open the dataset {}: {why}", dir.display())),
             EventKind::Progress { .. } => self.manifest_pending = Some(dir),
             _ => {}

@@ -15,6 +15,7 @@ use crate::eval::metrics::match_option;
 use crate::eval::runs::RunLine;
 use crate::types::{Level, QaRecord, QuestionKind, REGIONS, SEVERITY_CLASSES, Split};
 
+pub mod cross;
 mod export;
 pub mod figures;
 #[cfg(test)]
@@ -233,8 +234,22 @@ pub struct Filter {
 /// The runs and dataset the rows were scored from (folder and answer count of each run).
 type Built = ((PathBuf, usize), Vec<(PathBuf, usize)>, PathBuf);
 
+/// A run's answers by question id, shared with the thread that scores a large run.
+pub type Lines = std::sync::Arc<HashMap<String, RunLine>>;
+
 /// A run as the list reads it: its folder and its answers by question id.
-pub type RunRef<'a> = (&'a PathBuf, &'a HashMap<String, RunLine>);
+pub type RunRef<'a> = (&'a PathBuf, &'a Lines);
+
+/// From this many questions on, a run's rows are scored on another thread (a 100k-question run
+/// takes most of a second), the list saying so meanwhile; smaller ones at once.
+const SCORE_APART_FROM: usize = 20_000;
+
+/// Rows being scored on another thread, and what they are scored from.
+#[derive(Debug)]
+struct Scoring {
+    built: Built,
+    rows: std::sync::mpsc::Receiver<Vec<Row>>,
+}
 
 /// The list's state: the scored rows of the shown run, the filtered view of them and the row shown.
 #[derive(Debug, Default)]
@@ -258,9 +273,18 @@ pub struct FailureList {
     /// What `rows` and `shown` were built from: the run folder and its answer count, the compared
     /// runs', the dataset and the filter.
     built: Option<(Built, Filter)>,
+    /// The metric of the cross-scenario matrix (index into [`cross::METRICS`]).
+    pub cross_metric: usize,
+    /// Where the list's rows were drawn last frame and how far down they were scrolled (points).
+    pub list_rect: Option<egui::Rect>,
+    pub list_offset: f32,
     /// The scene-id search, lowercased once per filter change.
     needle: String,
     tallies: Tallies,
+    /// A large run's rows being scored on another thread.
+    scoring: Option<Scoring>,
+    /// Rows arrived from that thread: the filtered view and the tallies are due.
+    arrived: bool,
 }
 
 impl FailureList {
@@ -298,10 +322,14 @@ impl FailureList {
             others.iter().map(|(d, l)| ((*d).clone(), l.len())).collect(),
             set.dir.clone(),
         );
-        let other_lines: Vec<&HashMap<String, RunLine>> = others.iter().map(|(_, l)| *l).collect();
-        if self.built.as_ref().is_some_and(|(b, f)| b == &built && f == &self.filter) {
+        let other_lines: Vec<&HashMap<String, RunLine>> = others.iter().map(|(_, l)| l.as_ref()).collect();
+        if self.collect_scored(&built, set) {
             return;
         }
+        if !self.arrived && self.built.as_ref().is_some_and(|(b, f)| b == &built && f == &self.filter) {
+            return;
+        }
+        self.arrived = false;
         let before = self.built.as_ref().map(|(b, _)| b);
         // The same runs and dataset with more answers in A (a run streaming in): score just those.
         let grew = before.is_some_and(|b| b.0.0 == built.0.0 && b.0.1 < built.0.1 && b.1 == built.1 && b.2 == built.2);
@@ -311,6 +339,9 @@ impl FailureList {
                 .collect();
             self.rows.extend(score_rows(set, lines, &other_lines, &fresh));
             self.rows.sort_by_key(|r| r.record);
+        } else if before != Some(&built) && set.records.len() >= SCORE_APART_FROM {
+            self.score_apart(built, set, lines, others);
+            return;
         } else if before != Some(&built) {
             let all: Vec<usize> = (0..set.records.len()).collect();
             self.rows = score_rows(set, lines, &other_lines, &all);
@@ -337,6 +368,80 @@ impl FailureList {
             reliability,
             levels: (1..=others.len()).map(|k| self.compare_levels(set, k)).collect(),
         };
+    }
+
+    /// Score every answer of a large run on another thread; until the rows arrive the list is empty
+    /// and says so.
+    fn score_apart(&mut self, built: Built, set: &SampleSet, lines: &Lines, others: &[RunRef]) {
+        use std::sync::Arc;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (records, a) = (Arc::clone(&set.records), Arc::clone(lines));
+        let b: Vec<Lines> = others.iter().map(|(_, l)| Arc::clone(l)).collect();
+        let spawned = std::thread::Builder::new().name("score-run".into()).spawn(move || {
+            let b: Vec<&HashMap<String, RunLine>> = b.iter().map(AsRef::as_ref).collect();
+            let all: Vec<usize> = (0..records.len()).collect();
+            let scenes = super::samples::scene_order(&records);
+            // On every core, in record order.
+            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
+            let rows: Vec<Row> = std::thread::scope(|s| {
+                let parts: Vec<_> = all
+                    .chunks(all.len().div_ceil(threads).max(1))
+                    .map(|part| s.spawn(|| score_records(&records, &scenes, &a, &b, part)))
+                    .collect();
+                parts.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+            });
+            let _ = tx.send(rows);
+        });
+        (self.rows, self.shown, self.tallies) = (Vec::new(), Vec::new(), Tallies::default());
+        (self.selected, self.chosen, self.built) = (None, None, None);
+        match spawned {
+            Ok(_) => self.scoring = Some(Scoring { built, rows: rx }),
+            // No thread to be had: score here, late rather than never.
+            Err(_) => {
+                let b: Vec<&HashMap<String, RunLine>> = others.iter().map(|(_, l)| l.as_ref()).collect();
+                let all: Vec<usize> = (0..set.records.len()).collect();
+                let (tx, rx) = std::sync::mpsc::channel();
+                let _ = tx.send(score_rows(set, lines, &b, &all));
+                self.scoring = Some(Scoring { built, rows: rx });
+            }
+        }
+    }
+
+    /// Whether rows are being scored on another thread.
+    pub fn scoring(&self) -> bool {
+        self.scoring.is_some()
+    }
+
+    /// Take the rows scored apart once they have arrived (true while still waiting for them). Rows
+    /// of other runs or another dataset than those now shown are dropped.
+    fn collect_scored(&mut self, now: &Built, set: &SampleSet) -> bool {
+        let Some(scoring) = &self.scoring else { return false };
+        let b = &scoring.built;
+        let same = b.0.0 == now.0.0 && b.2 == now.2 && b.1.iter().map(|o| &o.0).eq(now.1.iter().map(|o| &o.0));
+        if !same {
+            self.scoring = None;
+            return false;
+        }
+        match scoring.rows.try_recv() {
+            Ok(rows) => {
+                let built = self.scoring.take().map(|s| s.built);
+                self.rows = rows;
+                self.scored = vec![false; set.records.len()];
+                for r in &self.rows {
+                    self.scored[r.record] = true;
+                }
+                // As scored; answers that came in meanwhile are then scored as a run that grew.
+                self.built = built.map(|b| (b, self.filter.clone()));
+                self.arrived = true;
+                false
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => true,
+            // The scoring thread died (a bug): list nothing rather than score again and again.
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.built = self.scoring.take().map(|s| (s.built, self.filter.clone()));
+                true
+            }
+        }
     }
 
     /// Whether the rows carry a compared run's answers.
@@ -506,33 +611,48 @@ fn score_rows(
     which: &[usize],
 ) -> Vec<Row> {
     let scene_of: HashMap<&str, usize> = set.scenes.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    score_records(&set.records, &scene_of, lines, others, which)
+}
+
+/// [`score_rows`] on the records themselves, scenes numbered by `scene_of` (any thread).
+fn score_records(
+    records: &[QaRecord],
+    scene_of: &HashMap<&str, usize>,
+    lines: &HashMap<String, RunLine>,
+    others: &[&HashMap<String, RunLine>],
+    which: &[usize],
+) -> Vec<Row> {
     // A line's verdict: right or not, and what to say.
+    use crate::eval::question::{Outcome, outcome, score_outcome};
+    // A line's verdict (right or not, its score, what to say) and, for a box against a box, their IoU;
+    // the outcome worked out once (an explanation's F1s are the dear part).
     let judge = |r: &QaRecord, line: &RunLine| {
-        let s = crate::eval::score_question(r, Some(&line.prediction()));
+        let o = outcome(r, Some(&line.prediction()));
+        let iou = match &o {
+            Outcome::Region { truth: Some(t), guess: Some(g) } if line.error.is_none() => {
+                Some(crate::eval::metrics::iou(*t, *g))
+            }
+            _ => None,
+        };
+        let s = score_outcome(r, o);
         match &line.error {
-            Some(e) => (false, s.score, format!("failed: {e}")),
-            None => (s.correct, s.score, s.verdict),
+            Some(e) => (false, s.score, format!("failed: {e}"), None),
+            None => (s.correct, s.score, s.verdict, iou),
         }
     };
     which
         .iter()
         .filter_map(|&i| {
-            let r = set.records.get(i)?;
+            let r = records.get(i)?;
             let line = lines.get(&r.id)?;
             let scene = *scene_of.get(r.scene.as_str())?;
-            let (correct, score, verdict) = judge(r, line);
+            let (correct, score, verdict, iou) = judge(r, line);
             let (truth_class, guess_class) = classes_of(r, &line.answer);
-            let iou = match crate::eval::question::outcome(r, Some(&line.prediction())) {
-                crate::eval::question::Outcome::Region { truth: Some(t), guess: Some(g) } if line.error.is_none() => {
-                    Some(crate::eval::metrics::iou(t, g))
-                }
-                _ => None,
-            };
             let others = others
                 .iter()
                 .map(|o| {
                     o.get(&r.id).map(|l| {
-                        let (correct, score, verdict) = judge(r, l);
+                        let (correct, score, verdict, _) = judge(r, l);
                         Other { correct, score, answer: l.answer.clone(), verdict, confidence: l.confidence }
                     })
                 })

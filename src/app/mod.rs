@@ -16,6 +16,7 @@ pub mod runs;
 mod samples;
 pub mod slot;
 pub mod tour;
+pub mod view_bench;
 mod viewer;
 
 use std::collections::HashMap;
@@ -78,6 +79,10 @@ pub struct AppOptions {
     pub chat_store: Option<PathBuf>,
     /// A tour to start with (`heatscope --tour FILE`).
     pub tour: Option<PathBuf>,
+    /// `heatscope bench eval-view`'s script and where its numbers go (nothing else is opened, and
+    /// the settings are not saved).
+    pub view_bench:
+        Option<(view_bench::ViewBenchConfig, std::sync::Arc<std::sync::Mutex<view_bench::ViewBenchReport>>)>,
 }
 
 /// How many recent files the File menu keeps.
@@ -167,6 +172,8 @@ pub struct HeatscopeApp {
     pub tour: Option<tour::Tour>,
     /// UI-thread time per frame (status bar).
     pub frames: FrameMeter,
+    /// The benchmark script being played, if any.
+    bench: Option<view_bench::ViewBench>,
 }
 
 impl HeatscopeApp {
@@ -226,6 +233,7 @@ impl HeatscopeApp {
             presenting: false,
             tour: None,
             frames: FrameMeter::default(),
+            bench: options.view_bench.map(|(config, report)| view_bench::ViewBench::new(config, report)),
         };
         app.load_model(ModelKind::Gsd, gsd::load_job());
         app.load_model(ModelKind::Cnn, cnn::load_job(options.cnn_dir));
@@ -238,7 +246,15 @@ impl HeatscopeApp {
             }
             app.chat.store = Some(store);
         }
-        let files = if files.is_empty() && options.tour.is_none() { samples::bundled_samples() } else { files };
+        let files = match &app.bench {
+            // The script opens its run once the models have loaded.
+            Some(_) => {
+                app.failures.open = true;
+                Vec::new()
+            }
+            None if files.is_empty() && options.tour.is_none() => samples::bundled_samples(),
+            None => files,
+        };
         app.open(files);
         if let Some(path) = &options.tour {
             match tour::read(path) {
@@ -333,13 +349,18 @@ impl HeatscopeApp {
     }
 
     /// Browse a SpectrumQA-sim dataset folder: its manifest is read on a worker.
+    /// Put `dir` first in the recent files.
+    fn remember_recent(&mut self, dir: &std::path::Path) {
+        self.persisted.recent.retain(|p| p != dir);
+        self.persisted.recent.insert(0, dir.to_path_buf());
+        self.persisted.recent.truncate(RECENT_MAX);
+    }
+
     pub fn open_dataset(&mut self, dir: PathBuf) {
         let job = Job::Manifest { path: dir.join("manifest.jsonl") };
         match self.workers.submit(Key::Manifest, job) {
             Ok(_) => {
-                self.persisted.recent.retain(|p| p != &dir);
-                self.persisted.recent.insert(0, dir.clone());
-                self.persisted.recent.truncate(RECENT_MAX);
+                self.remember_recent(&dir);
                 self.manifest_pending = Some(dir);
             }
             Err(e) => self.error(format!("cannot open the dataset {}: {e}", dir.display())),
@@ -548,6 +569,10 @@ impl eframe::App for HeatscopeApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         let frame_start = std::time::Instant::now();
+        if let Some(mut bench) = self.bench.take() {
+            bench.tick(self, &ctx);
+            self.bench = Some(bench);
+        }
         self.drain_events();
         self.poll_native_dialog();
         if let Some(rs) = frame.wgpu_render_state() {
@@ -584,11 +609,24 @@ impl eframe::App for HeatscopeApp {
             // Keep progress bars moving even if a worker is quiet for a while.
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
-        self.frames.record(frame_start, frame_start.elapsed().as_secs_f64() * 1e3);
+        let update_ms = frame_start.elapsed().as_secs_f64() * 1e3;
+        self.frames.record(frame_start, update_ms);
+        if let Some(bench) = &mut self.bench {
+            bench.end_frame(update_ms);
+        }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, eframe::APP_KEY, &self.persisted);
+        if self.bench.is_none() {
+            eframe::set_value(storage, eframe::APP_KEY, &self.persisted);
+        }
+    }
+
+    fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        if let Some(mut bench) = self.bench.take() {
+            bench.input(self, raw_input);
+            self.bench = Some(bench);
+        }
     }
 }
 

@@ -65,14 +65,20 @@ pub struct RunSettings {
     pub split: String,
     /// Ask only the first N questions (0: all).
     pub limit: usize,
-    /// Share of the CPU a local model may use (the viewer keeps the rest).
+    /// Share of the machine's cores a local model may use (the viewer keeps the rest).
     pub cpu_share: f64,
 }
 
 impl Default for RunSettings {
+    /// One core's worth by default, so the viewer stays smooth.
     fn default() -> Self {
-        Self { model: RunModel::Cnn, split: "test".into(), limit: 0, cpu_share: 0.5 }
+        Self { model: RunModel::Cnn, split: "test".into(), limit: 0, cpu_share: 1.0 / cores() as f64 }
     }
+}
+
+/// This machine's cores.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 /// A run as the app shows it: its folder, its summary (absent while the first answers of a new run
@@ -81,11 +87,15 @@ impl Default for RunSettings {
 pub struct ShownRun {
     pub dir: PathBuf,
     pub summary: Option<Summary>,
-    pub lines: HashMap<String, RunLine>,
+    /// Shared, so the error analysis can score them on another thread (copied on write while it does).
+    pub lines: Arc<HashMap<String, RunLine>>,
     /// The dataset the run was made on, when it is on this machine with the same manifest.
     pub dataset: Option<PathBuf>,
     /// When its summary was last written (read on the worker that read the run).
     pub written: Option<std::time::SystemTime>,
+    /// Its dataset's questions, read with the run when that dataset is not the one browsed (so
+    /// opening a run opens its dataset without reading the manifest a second time); taken when shown.
+    pub records: Option<Vec<QaRecord>>,
 }
 
 /// A run compared with the shown one, and whether the error analysis shows it.
@@ -166,28 +176,40 @@ pub fn is_run_folder(dir: &Path) -> bool {
 /// Read a run folder and find its dataset: the one browsed when its manifest is the run's, else the
 /// folder the run names when that one's is.
 fn read_run(dir: &Path, browsing: Option<&Path>) -> Result<ShownRun, String> {
-    let (summary, lines) = crate::eval::runs::open(dir).map_err(|e| e.to_string())?;
-    let wanted = &summary.settings.manifest_checksum;
-    let same = |d: &Path| {
-        crate::io::checksum::of_file(&d.join("manifest.jsonl"), None).ok().is_some_and(|(_, c)| &c == wanted)
-    };
-    let named = &summary.settings.dataset;
-    let dataset = match browsing {
-        Some(b) if same(b) => Some(b.to_path_buf()),
-        _ if same(named) => Some(named.clone()),
-        Some(b) => {
-            return Err(format!(
-                "{} is a run of another dataset ({}) than the one browsed ({}); open its dataset first",
-                dir.display(),
-                named.display(),
-                b.display()
-            ));
-        }
-        None => None,
-    };
-    let lines = lines.into_iter().map(|l| (l.id.clone(), l)).collect();
-    let written = std::fs::metadata(dir.join(SUMMARY)).and_then(|m| m.modified()).ok();
-    Ok(ShownRun { dir: dir.to_path_buf(), summary: Some(summary), lines, dataset, written })
+    // The answers are read beside the dataset's manifest (a large run's two big files at once).
+    std::thread::scope(|s| {
+        let answers = s.spawn(|| crate::eval::runs::open(dir).map_err(|e| e.to_string()));
+        let summary = crate::eval::runs::read_summary(dir).map_err(|e| e.to_string())?;
+        let wanted = &summary.settings.manifest_checksum;
+        let same = |d: &Path| {
+            crate::io::checksum::of_file(&d.join("manifest.jsonl"), None).ok().is_some_and(|(_, c)| &c == wanted)
+        };
+        let named = &summary.settings.dataset;
+        let dataset = match browsing {
+            Some(b) if same(b) => Some(b.to_path_buf()),
+            _ if same(named) => Some(named.clone()),
+            Some(b) => {
+                return Err(format!(
+                    "{} is a run of another dataset ({}) than the one browsed ({}); open its dataset first",
+                    dir.display(),
+                    named.display(),
+                    b.display()
+                ));
+            }
+            None => None,
+        };
+        let records = match &dataset {
+            Some(d) if Some(d.as_path()) != browsing => Some(
+                crate::eval::read_manifest(&d.join("manifest.jsonl"))
+                    .map_err(|e| format!("the run's dataset {}: {e}", d.display()))?,
+            ),
+            _ => None,
+        };
+        let (summary, lines) = answers.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        let lines = Arc::new(lines.into_iter().map(|l| (l.id.clone(), l)).collect());
+        let written = std::fs::metadata(dir.join(SUMMARY)).and_then(|m| m.modified()).ok();
+        Ok(ShownRun { dir: dir.to_path_buf(), summary: Some(summary), lines, dataset, written, records })
+    })
 }
 
 impl HeatscopeApp {
@@ -381,13 +403,19 @@ impl HeatscopeApp {
     }
 
     /// Show a run read from its folder: open its dataset when another one (or none) is browsed.
-    fn show_run(&mut self, run: ShownRun) {
+    fn show_run(&mut self, mut run: ShownRun) {
         let browsing = self.samples.as_ref().map(|s| s.dir.clone());
         match (&run.dataset, &browsing) {
             (Some(d), Some(b)) if d == b => {}
             (Some(d), _) => {
                 self.info(format!("opening the run's dataset {}", d.display()));
-                self.open_dataset(d.clone());
+                match run.records.take() {
+                    Some(records) => {
+                        self.remember_recent(d);
+                        self.install_samples(d.clone(), records);
+                    }
+                    None => self.open_dataset(d.clone()),
+                }
             }
             (None, _) => {
                 let named = run.summary.as_ref().map(|s| s.settings.dataset.display().to_string()).unwrap_or_default();
@@ -396,10 +424,11 @@ impl HeatscopeApp {
             }
         }
         let n = run.lines.len();
-        let unknown = self
-            .samples
-            .as_ref()
-            .map_or(0, |s| run.lines.keys().filter(|id| !s.records.iter().any(|r| &r.id == *id)).count());
+        // Through a set of the dataset's ids: a 100k-question run against a 100k-question dataset.
+        let unknown = self.samples.as_ref().map_or(0, |s| {
+            let ids: std::collections::HashSet<&str> = s.records.iter().map(|r| r.id.as_str()).collect();
+            run.lines.keys().filter(|id| !ids.contains(id.as_str())).count()
+        });
         if unknown > 0 && run.dataset == browsing {
             self.error(format!(
                 "{unknown} of the run's {n} answers have ids the dataset does not have; they are not shown"
@@ -418,7 +447,7 @@ impl HeatscopeApp {
         (live.done, live.total, live.rate, live.eta_s) = (last.done, last.total, last.rate, last.eta_s);
         if let Some(shown) = self.runs.shown.as_mut() {
             for line in updates.into_iter().flat_map(|u| u.lines) {
-                shown.lines.insert(line.id.clone(), line);
+                Arc::make_mut(&mut shown.lines).insert(line.id.clone(), line);
             }
         }
         self.runs.dirty = true;
@@ -521,7 +550,7 @@ fn make_run(
             Arc::new(crate::backend::predictor::VlmPredictor::new(backend, &source, records, ask, in_flight))
         }
     };
-    let bounded = CpuShare { inner: model.as_ref(), share };
+    let bounded = CpuShare::new(model.as_ref(), share, cores());
     let before = std::cell::Cell::new(0);
     let mut on_start = |left: usize, b: usize, earlier: &[RunLine]| {
         before.set(b);
@@ -564,9 +593,9 @@ fn make_run(
     }
     let dir = run.folder.as_ref().map(|f| f.dir().to_path_buf()).unwrap_or_default();
     let summary = crate::eval::runs::open(&dir).ok().map(|(s, _)| s);
-    let lines = run.lines.into_iter().map(|l| (l.id.clone(), l)).collect();
+    let lines = Arc::new(run.lines.into_iter().map(|l| (l.id.clone(), l)).collect());
     let written = Some(std::time::SystemTime::now());
-    let run = ShownRun { dir, summary, lines, dataset: Some(plan.dataset.clone()), written };
+    let run = ShownRun { dir, summary, lines, dataset: Some(plan.dataset.clone()), written, records: None };
     Ok(Finished { run, asked, failed, stopped })
 }
 
@@ -602,8 +631,13 @@ pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 ui.add(egui::DragValue::new(&mut s.limit).range(0..=1_000_000).prefix("first "))
                     .on_hover_text("Ask only the first N questions (0: all)");
             });
-            ui.add(egui::Slider::new(&mut s.cpu_share, 0.1..=1.0).text("CPU share").custom_formatter(|v, _| format!("{:.0} %", v * 100.0)))
-                .on_hover_text("A local model rests between scenes so it uses at most this share of the time; the viewer stays responsive. A server's model is not held back.");
+            let n = cores() as f64;
+            ui.add(
+                egui::Slider::new(&mut s.cpu_share, (0.25 / n).min(0.1)..=1.0)
+                    .text("CPU share")
+                    .custom_formatter(move |v, _| format!("{:.0} % ({:.1} of {n} cores)", v * 100.0, v * n)),
+            )
+            .on_hover_text("A local model computes on this share of the cores (below one core, one thread that rests between scenes); the viewer keeps the rest and stays responsive. A server's model is not held back.");
             ui.add(egui::TextEdit::singleline(&mut app.runs.folder).hint_text("run folder (default beside the settings)").desired_width(250.0))
                 .on_hover_text("Where the run is kept (predictions.jsonl, summary.json). A folder holding the same run is continued.");
         });
@@ -675,7 +709,12 @@ mod tests {
         let settings = crate::eval::runs::RunSettings {
             dataset: PathBuf::from("ds"),
             manifest_checksum: "x".into(),
-            model: crate::eval::predictor::ModelIdentity { kind: "cnn".into(), name: "m".into(), checksum: None },
+            model: crate::eval::predictor::ModelIdentity {
+                kind: "cnn".into(),
+                name: "m".into(),
+                checksum: None,
+                trained_on: None,
+            },
             selection: Selection::default(),
             options: serde_json::json!({}),
         };

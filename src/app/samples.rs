@@ -27,7 +27,8 @@ pub struct SceneEntry {
 #[derive(Clone, Debug)]
 pub struct SampleSet {
     pub dir: PathBuf,
-    pub records: Vec<QaRecord>,
+    /// Shared, so the error analysis can score a large run's answers on another thread.
+    pub records: std::sync::Arc<Vec<QaRecord>>,
     pub scenes: Vec<SceneEntry>,
     /// Index into `scenes` of the scene shown.
     pub current: usize,
@@ -46,27 +47,43 @@ pub struct GroundTruth {
     pub label: String,
 }
 
+/// Each scene's index among `records`' scenes in order of first appearance (the order
+/// [`SampleSet::scenes`] lists them in), found through a map: a 100k-question set has some 15k scenes,
+/// and a linear search per question would be quadratic.
+pub fn scene_order(records: &[QaRecord]) -> std::collections::HashMap<&str, usize> {
+    let mut index = std::collections::HashMap::new();
+    for r in records {
+        let next = index.len();
+        index.entry(r.scene.as_str()).or_insert(next);
+    }
+    index
+}
+
 impl SampleSet {
     pub fn new(dir: PathBuf, records: Vec<QaRecord>) -> Self {
-        // Scenes in order of first appearance, found by id through an index (a 100k-question set
-        // has some 15k scenes: a linear search per question would be quadratic).
-        let mut scenes: Vec<SceneEntry> = Vec::new();
-        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let index = scene_order(&records);
+        let mut scenes: Vec<SceneEntry> = Vec::with_capacity(index.len());
         for (i, r) in records.iter().enumerate() {
-            match index.get(&r.scene) {
-                Some(&k) => scenes[k].records.push(i),
-                None => {
-                    index.insert(r.scene.clone(), scenes.len());
-                    scenes.push(SceneEntry {
-                        id: r.scene.clone(),
-                        scenario: r.scenario.clone(),
-                        split: r.split,
-                        records: vec![i],
-                    });
-                }
+            match index[r.scene.as_str()] {
+                k if k == scenes.len() => scenes.push(SceneEntry {
+                    id: r.scene.clone(),
+                    scenario: r.scenario.clone(),
+                    split: r.split,
+                    records: vec![i],
+                }),
+                k => scenes[k].records.push(i),
             }
         }
-        Self { dir, records, scenes, current: 0, show_truth: false, scenario_filter: None, level_filter: None }
+        drop(index);
+        Self {
+            dir,
+            records: std::sync::Arc::new(records),
+            scenes,
+            current: 0,
+            show_truth: false,
+            scenario_filter: None,
+            level_filter: None,
+        }
     }
 
     pub fn scenarios(&self) -> Vec<String> {

@@ -103,6 +103,10 @@ impl ChatBackend for LocalBackend {
         format!("local {:?} ({})", self.model.config.family, self.model.dir.display())
     }
 
+    fn trained_on(&self) -> Option<String> {
+        self.model.config.trained_on.clone()
+    }
+
     fn chat(
         &self,
         req: &ChatRequest,

@@ -217,6 +217,11 @@ pub trait ChatBackend: Send + Sync + std::fmt::Debug {
     /// E.g. "local Qwen2-VL (…/Qwen2-VL-2B-Instruct)" or "remote http://gpu:8000/v1 (qwen2-vl-7b)".
     fn describe(&self) -> String;
 
+    /// The one scenario the model was trained on, when its config says (`train vlm --scenario`).
+    fn trained_on(&self) -> Option<String> {
+        None
+    }
+
     /// Answer `req`, calling `on_token` as tokens arrive; returns early with [`Finish::Cancelled`] once
     /// `cancel` is set.
     fn chat(

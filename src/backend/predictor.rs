@@ -45,8 +45,12 @@ impl VlmPredictor {
         ask: VlmAsk,
         in_flight: usize,
     ) -> Self {
-        let identity =
-            ModelIdentity { kind: "vlm".into(), name: backend.describe(), checksum: source_checksum(source) };
+        let identity = ModelIdentity {
+            kind: "vlm".into(),
+            name: backend.describe(),
+            checksum: source_checksum(source),
+            trained_on: backend.trained_on(),
+        };
         let by_id = records.iter().map(|r| (r.id.clone(), r.clone())).collect();
         Self { backend, by_id, ask, in_flight, identity }
     }

@@ -23,6 +23,9 @@ pub enum BenchCommand {
     Gsd(GsdBenchArgs),
     /// Peak memory of `info` and `render` on large generated files against 3x the raster + 200 MB.
     Memory(super::bench_memory::MemoryBenchArgs),
+    /// The error analysis with a 100,000-question run in the real app window: open, idle, scroll and
+    /// filter times, and frame times while a CNN run streams in.
+    EvalView(super::bench_view::EvalViewBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -185,6 +188,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Gsd(a) => bench_gsd(a),
         BenchCommand::Vlm(a) => super::vlm_cmd::run_bench(a),
         BenchCommand::Memory(a) => super::bench_memory::run(a),
+        BenchCommand::EvalView(a) => super::bench_view::run(a),
         BenchCommand::Sim(a) => {
             let sizes: Vec<usize> = a
                 .sizes

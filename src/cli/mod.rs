@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod bench_memory;
+mod bench_view;
 mod data_cmd;
 mod eval_cmd;
 mod eval_run;
@@ -129,8 +130,13 @@ pub fn main() -> ExitCode {
             match cli.tour.as_deref().map(crate::app::tour::read) {
                 Some(Err(why)) => Err(anyhow::Error::msg(why)),
                 _ => {
-                    let options =
-                        crate::app::AppOptions { cnn_dir: cli.cnn_model, vlm, chat_store: None, tour: cli.tour };
+                    let options = crate::app::AppOptions {
+                        cnn_dir: cli.cnn_model,
+                        vlm,
+                        chat_store: None,
+                        tour: cli.tour,
+                        view_bench: None,
+                    };
                     crate::app::run(cli.files, options)
                 }
             }

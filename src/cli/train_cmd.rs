@@ -76,7 +76,13 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         TrainCommand::Vlm(a) => return super::train_vlm::run(a),
         TrainCommand::Gsd(a) => return super::train_gsd::run(a),
     };
-    let config = CnnConfig { width: a.width, input: a.input, stem_stride: a.stem_stride, ..CnnConfig::default() };
+    let config = CnnConfig {
+        width: a.width,
+        input: a.input,
+        stem_stride: a.stem_stride,
+        trained_on: a.scenario.clone(),
+        ..CnnConfig::default()
+    };
     config.validate().map_err(|e| anyhow::anyhow!("invalid network: {e}"))?;
     if a.out.join("state.json").is_file() && !a.resume {
         bail!("{} already holds a training run; pass --resume to continue it or choose another --out", a.out.display());

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::models::checkpoint;
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer, jinja_template};
-use crate::models::vlm::config::QUESTION_FIRST_KEY;
+use crate::models::vlm::config::{QUESTION_FIRST_KEY, TRAINED_ON_KEY};
 use crate::models::vlm::train::{
     Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, set_grid_positions, write_weights,
 };
@@ -123,6 +123,11 @@ pub struct VlmTrainArgs {
     /// Stop after this many steps (the learning-rate schedule spans them) instead of after --epochs.
     #[arg(long)]
     pub max_steps: Option<usize>,
+    /// Train and validate on this scenario's questions only (leo-urban, geo-rural, haps-coastal), and
+    /// record it in config.json (`heatscope_trained_on`): the cross-scenario experiments, whose
+    /// matrix the error analysis draws from runs of such models.
+    #[arg(long)]
+    pub scenario: Option<String>,
 }
 
 /// Patches merged into one language-model token along each side.
@@ -267,6 +272,16 @@ fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
     }
     let n = n.min(all.len());
     (0..n).map(|i| &all[i * all.len() / n]).collect()
+}
+
+/// Record in `out`'s config.json the one scenario the model is trained on.
+fn mark_trained_on(out: &Path, scenario: &str) -> anyhow::Result<()> {
+    let path = out.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut config: serde_json::Value = serde_json::from_str(&text)?;
+    config[TRAINED_ON_KEY] = json!(scenario);
+    crate::io::atomic::write(&path, serde_json::to_string_pretty(&config)?)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Mark the model folder `out` as asked with the question first: the config key the engine reads and
@@ -448,9 +463,20 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     if a.width < 64 || !a.width.is_multiple_of(64) {
         bail!("--width must be a multiple of 64");
     }
+    if let Some(s) = &a.scenario
+        && Scenario::parse(s).is_none()
+    {
+        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+        bail!("unknown scenario {s:?}; expected one of {}", names.join(", "));
+    }
     let records = crate::eval::read_manifest(&a.dataset.join("manifest.jsonl"))?;
     let pick = |split: Split| -> Vec<QaRecord> {
-        records.iter().filter(|r| r.split == split && levels.contains(&r.level)).cloned().collect()
+        records
+            .iter()
+            .filter(|r| r.split == split && levels.contains(&r.level))
+            .filter(|r| a.scenario.as_ref().is_none_or(|s| &r.scenario == s))
+            .cloned()
+            .collect()
     };
     let (train_records, val) = (pick(Split::Train), pick(Split::Val));
     if train_records.is_empty() {
@@ -511,6 +537,10 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
         }
         if a.question_first {
             mark_question_first(&a.out)?;
+        }
+        // A model started from another keeps that one's mark unless this run narrows it.
+        if let Some(s) = &a.scenario {
+            mark_trained_on(&a.out, s)?;
         }
     }
     let steps_per_epoch = train.len().div_ceil(a.batch);

@@ -125,12 +125,36 @@ pub fn execute<'a>(
     Ok(Executed { asked, lines, folder, answered_before, end })
 }
 
-/// A local model held to a share of the CPU: after each call it rests so that it works at most
-/// `share` of the wall time (0.5: it rests as long as it worked). The viewer keeps the rest; a remote
-/// model, whose work is on its server, needs no such bound.
+/// A local model held to a share of the machine's cores: it computes on `floor(share x cores)`
+/// threads (at least one; its own thread pool, so the model's parallel kernels stay on them), and
+/// when the share is less than one core it also rests after each call so that one thread works that
+/// fraction of the wall time (half a core: it rests as long as it worked). The viewer keeps the rest;
+/// a remote model, whose work is on its server, needs no such bound.
 pub struct CpuShare<'a> {
-    pub inner: &'a dyn Predictor,
-    pub share: f64,
+    inner: &'a dyn Predictor,
+    /// The share of the wall time the threads work.
+    duty: f64,
+    threads: usize,
+    /// None when the model may use every core.
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl<'a> CpuShare<'a> {
+    /// `inner` held to `share` (0-1) of `cores` cores.
+    pub fn new(inner: &'a dyn Predictor, share: f64, cores: usize) -> Self {
+        let cores = cores.max(1);
+        let want = share.clamp(0.01, 1.0) * cores as f64;
+        let threads = (want.floor() as usize).clamp(1, cores);
+        let duty = (want / threads as f64).min(1.0);
+        let pool =
+            (threads < cores).then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok()).flatten();
+        Self { inner, duty, threads, pool }
+    }
+
+    /// The threads the model computes on.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
 }
 
 impl Predictor for CpuShare<'_> {
@@ -161,9 +185,12 @@ impl Predictor for CpuShare<'_> {
         cancel: &AtomicBool,
     ) -> Result<Vec<Answer>, Fatal> {
         let start = Instant::now();
-        let answers = self.inner.predict(dataset, scenes, cancel);
-        let share = self.share.clamp(0.05, 1.0);
-        let rest = start.elapsed().mul_f64((1.0 - share) / share);
+        let answers = match &self.pool {
+            Some(pool) => pool.install(|| self.inner.predict(dataset, scenes, cancel)),
+            None => self.inner.predict(dataset, scenes, cancel),
+        };
+        let duty = self.duty.clamp(0.05, 1.0);
+        let rest = start.elapsed().mul_f64((1.0 - duty) / duty);
         let until = Instant::now() + rest;
         // Rest in short naps so a cancel is seen at once.
         while !cancel.load(Ordering::Relaxed) {
@@ -185,7 +212,7 @@ mod tests {
 
     impl Predictor for Busy {
         fn identity(&self) -> ModelIdentity {
-            ModelIdentity { kind: "test".into(), name: "busy".into(), checksum: None }
+            ModelIdentity { kind: "test".into(), name: "busy".into(), checksum: None, trained_on: None }
         }
         fn asks(&self, _: &QaRecord) -> bool {
             true
@@ -199,17 +226,51 @@ mod tests {
         }
     }
 
+    /// Answers nothing; records how many threads rayon offers inside its call.
+    struct Counts(std::sync::atomic::AtomicUsize);
+
+    impl Predictor for Counts {
+        fn identity(&self) -> ModelIdentity {
+            Busy { ms: 0 }.identity()
+        }
+
+        fn asks(&self, _: &QaRecord) -> bool {
+            true
+        }
+
+        fn predict(&self, _: &Path, _: &[SceneQuestions<'_>], _: &AtomicBool) -> Result<Vec<Answer>, Fatal> {
+            self.0.store(rayon::current_num_threads(), Ordering::Relaxed);
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_cpu_share_computes_on_its_share_of_the_cores() {
+        let scenes = [SceneQuestions { scene: "s", questions: Vec::new() }];
+        let counts = Counts(std::sync::atomic::AtomicUsize::new(0));
+        for (share, cores, threads) in [(0.5, 2, 1), (0.5, 16, 8), (0.01, 16, 1), (1.0, 4, 4)] {
+            let bounded = CpuShare::new(&counts, share, cores);
+            assert_eq!(bounded.threads(), threads, "{share} of {cores}");
+            bounded.predict(Path::new("."), &scenes, &AtomicBool::new(false)).expect("answers");
+            if threads < cores {
+                assert_eq!(counts.0.load(Ordering::Relaxed), threads, "rayon's threads inside the call");
+            }
+        }
+    }
+
     #[test]
     fn a_cpu_share_rests_in_proportion_and_stops_resting_on_cancel() {
         let busy = Busy { ms: 40 };
         let scenes = [SceneQuestions { scene: "s", questions: Vec::new() }];
-        let half = CpuShare { inner: &busy, share: 0.5 };
+        // A quarter of two cores: one thread, working half the time.
+        let half = CpuShare::new(&busy, 0.25, 2);
+        assert_eq!(half.threads(), 1);
         let t = Instant::now();
         half.predict(Path::new("."), &scenes, &AtomicBool::new(false)).expect("answers");
         let took = t.elapsed();
         assert!(took >= Duration::from_millis(78), "worked 40 ms, rests 40 ms: {took:?}");
         let cancelled = AtomicBool::new(false);
-        let slow = CpuShare { inner: &busy, share: 0.05 };
+        let slow = CpuShare::new(&busy, 0.025, 2);
         std::thread::scope(|s| {
             s.spawn(|| {
                 std::thread::sleep(Duration::from_millis(100));
@@ -217,7 +278,7 @@ mod tests {
             });
             let t = Instant::now();
             let _ = slow.predict(Path::new("."), &scenes, &cancelled);
-            // 40 ms of work would be followed by 760 ms of rest; the cancel cuts it short.
+            // 40 ms of work would be followed by 760 ms of rest (5 % of one core); the cancel cuts it short.
             assert!(t.elapsed() < Duration::from_millis(600), "{:?}", t.elapsed());
         });
     }

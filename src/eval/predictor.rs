@@ -55,6 +55,10 @@ pub struct ModelIdentity {
     pub name: String,
     /// A checksum of its weights (or of what defines it), when it has any.
     pub checksum: Option<String>,
+    /// The one scenario its training data came from, when its config records one (`train cnn
+    /// --scenario`, `train vlm --scenario`): the error analysis's cross-scenario matrix reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_on: Option<String>,
 }
 
 /// An error that stops a run (the server is gone, the model cannot run at all), with the answers
@@ -128,7 +132,12 @@ impl PriorPredictor {
 
 impl Predictor for PriorPredictor {
     fn identity(&self) -> ModelIdentity {
-        ModelIdentity { kind: "prior".into(), name: "train-split majority answers".into(), checksum: None }
+        ModelIdentity {
+            kind: "prior".into(),
+            name: "train-split majority answers".into(),
+            checksum: None,
+            trained_on: None,
+        }
     }
 
     fn asks(&self, _: &QaRecord) -> bool {
@@ -177,6 +186,7 @@ impl Predictor for RulePredictor {
             kind: "rule".into(),
             name: format!("rule baseline: threshold {} dB, smoothing {} px", p.threshold_db, p.smooth_px),
             checksum: None,
+            trained_on: None,
         }
     }
 

@@ -106,8 +106,13 @@ pub struct QuestionScore {
 
 /// [`outcome`] as a [`QuestionScore`].
 pub fn score_question(r: &QaRecord, pred: Option<&Prediction>) -> QuestionScore {
+    score_outcome(r, outcome(r, pred))
+}
+
+/// [`score_question`] from the answer's [`outcome`], for callers that need the outcome too.
+pub fn score_outcome(r: &QaRecord, outcome: Outcome) -> QuestionScore {
     let make = |score: f64, correct: bool, verdict: String| QuestionScore { score, correct, parsed: true, verdict };
-    match outcome(r, pred) {
+    match outcome {
         Outcome::Missing => QuestionScore { score: 0.0, correct: false, parsed: false, verdict: "no answer".into() },
         Outcome::Unparsed => {
             let what = if r.kind == QuestionKind::Localize { "no box or none" } else { "no option" };

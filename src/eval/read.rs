@@ -61,11 +61,40 @@ fn read_text(path: &Path, what: &'static str) -> Result<String, EvalError> {
 /// that ids are unique, that the level is the kind's level, that reference answers are valid options
 /// and that an L3 answer agrees with its box.
 pub fn parse_manifest(text: &str, path: &Path) -> Result<Vec<QaRecord>, EvalError> {
-    let mut out = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (line, obj) in json_lines(text, path)? {
-        let f = Fields { path, line, obj: &obj };
-        let record = f.record()?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text.lines().collect();
+    // Large manifests (a 100k-question one is ~100 MB) are parsed on every core, in line order.
+    let threads = if lines.len() < 4096 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8)
+    };
+    let chunk = lines.len().div_ceil(threads).max(1);
+    let parse = |first: usize, part: &[&str]| -> Result<Vec<(usize, QaRecord)>, EvalError> {
+        let mut out = Vec::with_capacity(part.len());
+        for (i, raw) in part.iter().enumerate() {
+            let line = first + i + 1;
+            if let Some(obj) = json_object(raw, line, path)? {
+                out.push((line, Fields { path, line, obj: &obj }.record()?));
+            }
+        }
+        Ok(out)
+    };
+    let parts: Vec<Result<Vec<(usize, QaRecord)>, EvalError>> = if threads == 1 {
+        vec![parse(0, &lines)]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> =
+                lines.chunks(chunk).enumerate().map(|(c, part)| s.spawn(move || parse(c * chunk, part))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        })
+    };
+    let mut out = Vec::with_capacity(lines.len());
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(lines.len());
+    // The first error in line order, as a reading line by line would give.
+    for (line, record) in
+        parts.into_iter().map(|p| p.map(Vec::into_iter)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten()
+    {
         if let Some(&first_line) = seen.get(&record.id) {
             return Err(EvalError::Duplicate { path: path.to_path_buf(), line, id: record.id, first_line });
         }
@@ -110,25 +139,24 @@ fn json_lines(text: &str, path: &Path) -> Result<Vec<JsonLine>, EvalError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let value: Value =
-            serde_json::from_str(raw).map_err(|e| EvalError::line(path, line, "", format!("invalid JSON: {e}")))?;
-        match value {
-            Value::Object(obj) => out.push((line, obj)),
-            other => {
-                return Err(EvalError::line(
-                    path,
-                    line,
-                    "",
-                    format!("expected a JSON object, got {}", type_name(&other)),
-                ));
-            }
+        if let Some(obj) = json_object(raw, i + 1, path)? {
+            out.push((i + 1, obj));
         }
     }
     Ok(out)
+}
+
+/// One line as a JSON object; None for a blank line.
+fn json_object(raw: &str, line: usize, path: &Path) -> Result<Option<Map<String, Value>>, EvalError> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: Value =
+        serde_json::from_str(raw).map_err(|e| EvalError::line(path, line, "", format!("invalid JSON: {e}")))?;
+    match value {
+        Value::Object(obj) => Ok(Some(obj)),
+        other => Err(EvalError::line(path, line, "", format!("expected a JSON object, got {}", type_name(&other)))),
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -352,6 +380,28 @@ mod tests {
         format!(
             r#"{{"id":"{id}","scene":"s1","scenario":"leo","split":"test","level":"{level}","kind":"{kind}","question":"q?","answer":{answer}{extra},{IMAGES}}}"#
         )
+    }
+
+    #[test]
+    fn a_large_manifest_parses_in_order_and_reports_the_first_bad_line() {
+        let line = |i: usize| rec(&format!("q{i}"), "L1", "severity", r#""low""#, r#","choices":["low","high"]"#);
+        let lines: Vec<String> = (0..20_000).map(line).collect();
+        let records = parse_manifest(&lines.join("\n"), Path::new("m.jsonl")).expect("parses");
+        assert_eq!(records.len(), 20_000);
+        assert!(records.iter().enumerate().all(|(i, r)| r.id == format!("q{i}")), "in line order");
+        // Errors in two chunks: the earlier line is the one reported, as line by line.
+        let mut bad = lines.clone();
+        bad[17_000] = "{not json".into();
+        bad[12_345] = rec("x", "L1", "severity", r#""purple""#, r#","choices":["low","high"]"#);
+        let (at, _, _) = manifest_err(&bad.join("\n"));
+        assert_eq!(at, 12_346);
+        // A duplicate id across chunks names both lines.
+        let mut dup = lines;
+        dup[19_999] = line(3);
+        match parse_manifest(&dup.join("\n"), Path::new("m.jsonl")) {
+            Err(EvalError::Duplicate { line, first_line, .. }) => assert_eq!((line, first_line), (20_000, 4)),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn manifest_err(text: &str) -> (usize, String, String) {

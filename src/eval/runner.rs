@@ -215,7 +215,7 @@ mod tests {
 
     impl Predictor for Echo {
         fn identity(&self) -> ModelIdentity {
-            ModelIdentity { kind: "test".into(), name: "echo".into(), checksum: None }
+            ModelIdentity { kind: "test".into(), name: "echo".into(), checksum: None, trained_on: None }
         }
         fn asks(&self, r: &QaRecord) -> bool {
             r.kind != QuestionKind::Explain

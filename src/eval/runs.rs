@@ -234,12 +234,20 @@ pub fn open(dir: &Path) -> Result<(Summary, Vec<RunLine>), RunFolderError> {
     read(dir).map(|(summary, lines, _)| (summary, lines))
 }
 
-/// [`open`], with the length of the predictions' whole lines in bytes.
-fn read(dir: &Path) -> Result<(Summary, Vec<RunLine>, u64), RunFolderError> {
+/// A run folder's summary alone.
+///
+/// # Errors
+/// When it is missing or damaged.
+pub fn read_summary(dir: &Path) -> Result<Summary, RunFolderError> {
     let path = dir.join(SUMMARY);
     let text = std::fs::read(&path).map_err(io("read", &path))?;
-    let summary: Summary = serde_json::from_slice(&text)
-        .map_err(|e| RunFolderError::Summary { path: path.clone(), why: format!("not a run summary: {e}") })?;
+    serde_json::from_slice(&text)
+        .map_err(|e| RunFolderError::Summary { path: path.clone(), why: format!("not a run summary: {e}") })
+}
+
+/// [`open`], with the length of the predictions' whole lines in bytes.
+fn read(dir: &Path) -> Result<(Summary, Vec<RunLine>, u64), RunFolderError> {
+    let summary = read_summary(dir)?;
     let path = dir.join(PREDICTIONS);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -306,7 +314,7 @@ mod tests {
         RunSettings {
             dataset: "ds".into(),
             manifest_checksum: checksum.into(),
-            model: ModelIdentity { kind: "rule".into(), name: "rule".into(), checksum: None },
+            model: ModelIdentity { kind: "rule".into(), name: "rule".into(), checksum: None, trained_on: None },
             selection: Selection::default(),
             options: serde_json::json!({"shots": 0}),
         }

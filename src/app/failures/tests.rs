@@ -49,8 +49,8 @@ fn four_scenes() -> SampleSet {
 }
 
 /// A run's lines by question id, as a run folder holds them.
-fn by_id(lines: impl IntoIterator<Item = RunLine>) -> HashMap<String, RunLine> {
-    lines.into_iter().map(|l| (l.id.clone(), l)).collect()
+fn by_id(lines: impl IntoIterator<Item = RunLine>) -> Lines {
+    std::sync::Arc::new(lines.into_iter().map(|l| (l.id.clone(), l)).collect())
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn filters_narrow_the_rows_and_stepping_walks_only_them() {
     assert_eq!(list.select(2), Some(2));
     // Another run (more answers) rescores the rows.
     let mut more = lines.clone();
-    more.insert("b2-q1".into(), line("b2-q1", "low"));
+    std::sync::Arc::make_mut(&mut more).insert("b2-q1".into(), line("b2-q1", "low"));
     list.filter = Filter::default();
     list.refresh(Some(&set), Some((&run, &more)), &[]);
     assert_eq!((list.answered(), list.shown().filter(|r| r.correct).count()), (4, 2));
@@ -259,16 +259,28 @@ fn a_hundred_thousand_questions_list_filter_and_grow() {
         .map(|(i, r)| (r.id.clone(), line(&r.id, answer(i))))
         .collect();
     let run = PathBuf::from("/runs/big");
+    let lines = std::sync::Arc::new(lines);
     let mut list = FailureList::default();
+    // Scored on another thread: nothing listed until the rows arrive.
     list.refresh(Some(&set), Some((&run, &lines)), &[]);
+    assert!(list.scoring() && list.shown_len() == 0);
+    let start = std::time::Instant::now();
+    while list.scoring() {
+        assert!(start.elapsed().as_secs() < 60, "the rows never arrived");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        list.refresh(Some(&set), Some((&run, &lines)), &[]);
+    }
     assert_eq!(list.answered(), lines.len());
+    assert_eq!(list.shown_len(), lines.len(), "the filtered view is made once they arrive");
     list.filter.correct = Some(true);
     list.filter.kind = Some(QuestionKind::Severity);
     list.refresh(Some(&set), Some((&run, &lines)), &[]);
     assert!(list.shown().all(|r| r.correct && set.records[r.record].kind == QuestionKind::Severity));
     assert!(list.shown_len() > 10_000);
-    let mut more = lines.clone();
+    let mut more = (*lines).clone();
     more.extend(set.records.iter().skip(5).step_by(6).map(|r| (r.id.clone(), line(&r.id, "high"))));
+    let more = std::sync::Arc::new(more);
     list.refresh(Some(&set), Some((&run, &more)), &[]);
+    assert!(!list.scoring(), "a run that grew scores its new answers at once");
     assert_eq!(list.answered(), 100_000);
 }

@@ -17,6 +17,9 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
     let run = app.runs.shown.as_ref().map(|r| (&r.dir, &r.lines));
     let others: Vec<RunRef> = app.runs.shown_compared().map(|r| (&r.dir, &r.lines)).collect();
     app.failures.refresh(app.samples.as_ref(), run, &others);
+    if app.failures.scoring() {
+        ctx.request_repaint_after(std::time::Duration::from_millis(50));
+    }
     if !app.failures.open {
         return;
     }
@@ -102,6 +105,13 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
         runs_table(ui, run, &mut app.runs.compared, &mut asked);
     });
     let list = &mut app.failures;
+    if list.scoring() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!("scoring the run's {} answers…", run.lines.len()));
+        });
+        return asked;
+    }
     let right = list.tallies().right;
     ui.horizontal(|ui| {
         ui.label(format!(
@@ -140,6 +150,9 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
             if !runs.is_empty() {
                 level_plot(ui, &runs);
             }
+        });
+        egui::CollapsingHeader::new("Cross-scenario").default_open(false).show(ui, |ui| {
+            cross_scenario(ui, run, &app.runs.compared, &mut list.cross_metric);
         });
         for (k, levels) in list.tallies().levels.iter().enumerate() {
             let b = letters[k + 1];
@@ -223,6 +236,7 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
         }
     });
     ui.data_mut(|d| d.insert_temp(offset_id, shown.state.clamped_offset().x));
+    (list.list_rect, list.list_offset) = (Some(shown.inner_rect), shown.state.clamped_offset().y);
     asked
 }
 
@@ -354,6 +368,73 @@ pub(super) fn reports<'a>(
     let report = |r: &'a ShownRun| r.summary.as_ref().and_then(|s| s.report.as_ref());
     let others = compared.iter().enumerate().filter(|(_, c)| c.show).map(|(i, c)| (letter(i + 1), report(&c.run)));
     std::iter::once(('A', report(a))).chain(others).filter_map(|(l, r)| r.map(|r| (l, r))).collect()
+}
+
+/// The cross-scenario matrices of the shown runs whose models were trained on one scenario: per
+/// family, trained on x tested on, each off-diagonal cell with its drop from the row's diagonal.
+fn cross_scenario(ui: &mut egui::Ui, a: &ShownRun, compared: &[super::super::runs::Compared], metric: &mut usize) {
+    use super::cross::{METRICS, matrices, vlm_drops_less};
+    use crate::sim::Scenario;
+    let identity = |r: &ShownRun| r.summary.as_ref().map(|s| s.settings.model.clone());
+    let shown = compared.iter().enumerate().filter(|(_, c)| c.show).map(|(i, c)| (letter(i + 1), &c.run));
+    let owned: Vec<(char, crate::eval::predictor::ModelIdentity, &serde_json::Value)> = std::iter::once(('A', a))
+        .chain(shown)
+        .filter_map(|(l, r)| Some((l, identity(r)?, r.summary.as_ref()?.report.as_ref()?)))
+        .collect();
+    let runs: Vec<(char, &crate::eval::predictor::ModelIdentity, &serde_json::Value)> =
+        owned.iter().map(|(l, m, r)| (*l, m, *r)).collect();
+    ui.horizontal(|ui| {
+        for (i, (_, name)) in METRICS.iter().enumerate() {
+            ui.selectable_value(metric, i, *name);
+        }
+    });
+    let found = matrices(&runs, METRICS[(*metric).min(METRICS.len() - 1)].0);
+    if found.is_empty() {
+        ui.label(
+            "Open runs (over every scenario's test questions) of models trained on one scenario each              (heatscope train cnn --scenario NAME, train vlm --scenario NAME): each fills its row of its family's              3 x 3 matrix here.",
+        );
+        return;
+    }
+    ui.columns(found.len(), |cols| {
+        for (m, ui) in found.iter().zip(cols.iter_mut()) {
+            ui.label(RichText::new(m.family.to_uppercase()).strong());
+            egui::Grid::new(("cross", m.family)).striped(true).spacing([8.0, 2.0]).show(ui, |ui| {
+                ui.label(RichText::new("trained \\ tested").weak());
+                for s in Scenario::ALL {
+                    ui.label(RichText::new(s.name()).strong());
+                }
+                ui.end_row();
+                for (i, s) in Scenario::ALL.iter().enumerate() {
+                    let from = m.runs[i].map_or_else(String::new, |l| format!(" ({l})"));
+                    ui.label(format!("{}{from}", s.name()));
+                    for j in 0..3 {
+                        match (m.cells[i][j], m.drop(i, j)) {
+                            (Some(v), Some(d)) if i != j => {
+                                let text = RichText::new(format!("{v:.3} ({d:+.3})")).monospace();
+                                ui.label(if d < 0.0 { text.color(Color32::from_rgb(235, 110, 100)) } else { text })
+                                    .on_hover_text("the value, and its change from the row's own scenario");
+                            }
+                            (Some(v), _) => {
+                                ui.label(RichText::new(format!("{v:.3}")).monospace().strong());
+                            }
+                            _ => {
+                                ui.label(RichText::new("-").weak());
+                            }
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+        }
+    });
+    if let [cnn, vlm] = found.as_slice() {
+        let (fewer, compared) = vlm_drops_less(cnn, vlm);
+        if compared > 0 {
+            ui.label(format!(
+                "The VLM drops less than the CNN in {fewer} of {compared} directions (the paper: 5 of 6)."
+            ));
+        }
+    }
 }
 
 /// What makes a run this run, for a tooltip: model, dataset, questions asked, options, answers,

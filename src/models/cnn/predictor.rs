@@ -23,7 +23,8 @@ pub struct CnnPredictor {
 impl CnnPredictor {
     /// `name` says which model it is (its folder, or the bundled one); `checksum` is of its weights.
     pub fn new(model: Arc<CnnModel>, name: String, checksum: Option<String>) -> Self {
-        Self { model, identity: ModelIdentity { kind: "cnn".into(), name, checksum } }
+        let trained_on = model.net.config.trained_on.clone();
+        Self { model, identity: ModelIdentity { kind: "cnn".into(), name, checksum, trained_on } }
     }
 
     /// The model loaded from `dir` (named by its folder, checksum of its weights) or, without a

@@ -26,6 +26,9 @@ pub struct CnnConfig {
     /// cells a side.
     #[serde(default = "default_stem_stride")]
     pub stem_stride: usize,
+    /// The one scenario the model was trained on (`train cnn --scenario`); absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_on: Option<String>,
 }
 
 fn default_stem_stride() -> usize {
@@ -42,6 +45,7 @@ impl Default for CnnConfig {
             classes: 4,
             regions: 5,
             stem_stride: 4,
+            trained_on: None,
         }
     }
 }

@@ -89,6 +89,8 @@ pub struct QwenVlConfig {
     /// before its images, so prompts are laid out that way (see [`super::chat::question_first`]).
     /// Published checkpoints do not have it: images first, as users write them.
     pub question_first: bool,
+    /// heatscope's own key `heatscope_trained_on`: the one scenario the model was trained on.
+    pub trained_on: Option<String>,
 }
 
 /// Token ids of a value that is one id or a list of ids (how `eos_token_id` is written); others: none.
@@ -157,6 +159,9 @@ impl Keys<'_> {
 /// The `config.json` key that marks a model trained with the question before the map.
 pub const QUESTION_FIRST_KEY: &str = "heatscope_question_first";
 
+/// heatscope's key for the one scenario a model was trained on (`train vlm --scenario`).
+pub const TRAINED_ON_KEY: &str = "heatscope_trained_on";
+
 impl QwenVlConfig {
     /// Parse and check `config.json` text.
     pub fn from_json(text: &str) -> Result<Self, VlmError> {
@@ -207,6 +212,10 @@ impl QwenVlConfig {
             vision_end_token_id: top.token("vision_end_token_id")?,
             eos_token_ids,
             question_first: top.bool_or(QUESTION_FIRST_KEY, false)?,
+            trained_on: match top.str_or(TRAINED_ON_KEY, "")? {
+                "" => None,
+                s => Some(s.to_string()),
+            },
         };
         for (key, id) in [
             ("image_token_id", config.image_token_id),
