@@ -1232,3 +1232,62 @@ fn two_runs_compare_level_by_level_and_list_where_only_one_is_right() {
     let dirs: Vec<_> = app.runs.compared.iter().map(|c| c.run.dir.clone()).collect();
     assert_eq!(dirs, [prior, edited]);
 }
+
+#[test]
+fn the_cross_scenario_matrix_reads_each_runs_training_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let cnn = dir.path().join("run-cnn");
+    let Some(mut h) = harness(vec![]) else { return };
+    settle_samples(&mut h);
+    start_run(&mut h, heatscope::app::runs::RunModel::Cnn, "all", 0, &cnn);
+    step_until(&mut h, "the CNN run did not finish", |app| app.runs.making.ready().is_some());
+    // Three copies of the run, each marked as a CNN trained on one scenario (as `train cnn
+    // --scenario` marks its model and every run of it).
+    let scenarios = ["leo-urban", "geo-rural", "haps-coastal"];
+    let copies: Vec<std::path::PathBuf> = scenarios
+        .iter()
+        .map(|s| {
+            let copy = dir.path().join(format!("cnn-{s}"));
+            std::fs::create_dir_all(&copy).unwrap();
+            std::fs::copy(cnn.join("predictions.jsonl"), copy.join("predictions.jsonl")).unwrap();
+            let mut summary: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(cnn.join("summary.json")).unwrap()).unwrap();
+            summary["settings"]["model"]["trained_on"] = (*s).into();
+            std::fs::write(copy.join("summary.json"), summary.to_string()).unwrap();
+            copy
+        })
+        .collect();
+    h.state_mut().open(copies.clone());
+    step_until(&mut h, "the runs did not open", |app| {
+        app.runs.compared.len() == 2 && app.runs.shown.as_ref().is_some_and(|r| r.dir == copies[0])
+    });
+    h.state_mut().failures.open = true;
+    h.run_steps(3);
+    h.get_by_label("Cross-scenario").click();
+    h.run_steps(3);
+    // The CNN's matrix, one row per run, trained on its scenario; no VLM run, so no comparison.
+    h.get_by_label("CNN: trained on (rows) x tested on");
+    for (s, l) in scenarios.iter().zip(['A', 'B', 'C']) {
+        h.get_by_label(&format!("{s} ({l})"));
+    }
+    assert!(h.query_by_label_contains("directions").is_none());
+    // The diagonal is the run's own scenario group: leo-urban's L1 accuracy from A's report.
+    let report = h.state().runs.shown.as_ref().unwrap().summary.as_ref().unwrap().report.clone().unwrap();
+    let group = report["groups"].as_array().unwrap().iter().find(|g| g["name"] == "leo-urban").unwrap().clone();
+    let value = group["l1"]["value"].as_f64().unwrap();
+    assert!(h.query_all_by_label(&format!("{value:.3}")).next().is_some(), "the diagonal shows {value:.3}");
+    // A run started from here streams in as A; the run shown so far becomes B.
+    let prior = dir.path().join("run-prior");
+    {
+        let app = h.state_mut();
+        (app.persisted.runs.model, app.persisted.runs.split) = (heatscope::app::runs::RunModel::Prior, "all".into());
+        app.runs.folder = prior.display().to_string();
+    }
+    h.get_by_label("Start a run").click();
+    step_until(&mut h, "the run started from the error analysis did not finish", |app| {
+        app.runs.making.ready().is_some() && app.runs.shown.as_ref().is_some_and(|r| r.dir == prior)
+    });
+    let app = h.state();
+    assert_eq!(app.runs.compared.first().map(|c| &c.run.dir), Some(&copies[0]));
+    assert!(prior.join("summary.json").is_file());
+}

@@ -53,6 +53,19 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
     if asked.export {
         super::export::export(app);
     }
+    if asked.start {
+        // The run shown so far is compared with the new one, which goes to its default folder
+        // rather than into the shown run's (that would continue it).
+        if let Some(old) = app.runs.shown.take() {
+            if std::path::Path::new(app.runs.folder.trim()) == old.dir {
+                app.runs.folder.clear();
+            }
+            if app.runs.compared.len() < super::MAX_COMPARED {
+                app.runs.compared.insert(0, super::super::runs::Compared { run: old, show: true });
+            }
+        }
+        app.command(Command::StartRun);
+    }
 }
 
 /// What the window's contents asked for.
@@ -66,6 +79,8 @@ struct Asked {
     remove: Option<usize>,
     /// A compared run was shown or hidden.
     toggled: bool,
+    /// Start a run with the chosen model and split, A becoming a compared run.
+    start: bool,
     export: bool,
 }
 
@@ -103,6 +118,7 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
     let letters = shown_letters(app);
     egui::CollapsingHeader::new("Runs").default_open(true).show(ui, |ui| {
         runs_table(ui, run, &mut app.runs.compared, &mut asked);
+        new_run(ui, &mut app.persisted.runs, app.runs.making.is_loading(), &mut asked);
     });
     let list = &mut app.failures;
     if list.scoring() {
@@ -346,6 +362,41 @@ fn runs_table(ui: &mut egui::Ui, a: &ShownRun, compared: &mut [super::super::run
     });
 }
 
+/// Start a run from here: a model and a split, then "Start a run" (the sample browser's "Run a model"
+/// has every setting); the run shown so far becomes a compared run.
+fn new_run(ui: &mut egui::Ui, s: &mut super::super::runs::RunSettings, running: bool, asked: &mut Asked) {
+    use super::super::runs::RunModel;
+    ui.horizontal(|ui| {
+        let label = ui.label("new run:");
+        egui::ComboBox::from_id_salt(("failures", "new-run-model"))
+            .selected_text(s.model.name())
+            .show_ui(ui, |ui| {
+                for m in RunModel::ALL {
+                    ui.selectable_value(&mut s.model, m, m.name());
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        let label = ui.label("split");
+        egui::ComboBox::from_id_salt(("failures", "new-run-split"))
+            .selected_text(s.split.clone())
+            .show_ui(ui, |ui| {
+                for split in ["test", "val", "train", "all"] {
+                    ui.selectable_value(&mut s.split, split.to_string(), split);
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        let start = ui.add_enabled(!running, egui::Button::new("Start a run")).on_hover_text(
+            "Run this model over the dataset's questions in the background (into runs/<dataset>-<model>-<split> beside the settings); it streams in as A, the run shown so far compared with it. The sample browser's \"Run a model\" has the other settings (question limit, CPU share, folder).",
+        );
+        asked.start = start.clicked();
+        if running {
+            ui.label(RichText::new("a run is going on").weak());
+        }
+    });
+}
+
 /// The questions a run asked, in a few words: split, levels, limit.
 fn selection_of(sel: &crate::eval::runner::Selection) -> String {
     let split = sel.split.map_or("all splits", Split::name);
@@ -397,7 +448,7 @@ fn cross_scenario(ui: &mut egui::Ui, a: &ShownRun, compared: &[super::super::run
     }
     ui.columns(found.len(), |cols| {
         for (m, ui) in found.iter().zip(cols.iter_mut()) {
-            ui.label(RichText::new(m.family.to_uppercase()).strong());
+            ui.label(RichText::new(format!("{}: trained on (rows) x tested on", m.family.to_uppercase())).strong());
             egui::Grid::new(("cross", m.family)).striped(true).spacing([8.0, 2.0]).show(ui, |ui| {
                 ui.label(RichText::new("trained \\ tested").weak());
                 for s in Scenario::ALL {
@@ -463,8 +514,9 @@ pub(super) fn model_of(run: &ShownRun) -> String {
     run.summary.as_ref().map_or_else(
         || "model unknown".to_string(),
         |s| {
+            // "rule baseline: …" names its kind already; "bundled cnn-spectrum" and folders do not.
             let m = &s.settings.model;
-            format!("{} {}", m.kind, m.name)
+            if m.name.starts_with(&m.kind) { m.name.clone() } else { format!("{} {}", m.kind, m.name) }
         },
     )
 }
