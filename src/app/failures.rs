@@ -285,6 +285,10 @@ pub struct FailureList {
     scoring: Option<Scoring>,
     /// Rows arrived from that thread: the filtered view and the tallies are due.
     arrived: bool,
+    /// The filter changed: the list goes back to its top (once).
+    pub to_top: bool,
+    /// Left / Right stepped to this position: the list brings it into sight (once).
+    pub reveal: Option<usize>,
 }
 
 impl FailureList {
@@ -352,6 +356,9 @@ impl FailureList {
             for r in &self.rows {
                 self.scored[r.record] = true;
             }
+        }
+        if self.built.as_ref().is_none_or(|(_, f)| f != &self.filter) {
+            self.to_top = true;
         }
         self.needle = self.filter.search.trim().to_lowercase();
         self.filter.run = self.filter.run.min(others.len());
@@ -598,7 +605,9 @@ impl FailureList {
     /// Step `delta` filtered rows from the selected one; the scene index to show.
     pub fn step(&mut self, delta: isize) -> Option<usize> {
         let at = self.selected? as isize;
-        self.select(at + delta)
+        let scene = self.select(at + delta);
+        self.reveal = self.selected;
+        scene
     }
 }
 

@@ -148,8 +148,8 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
                 .clicked();
         }
     });
-    // The tables and plots scroll on their own, so the list below keeps at least half the window.
-    let top = (ui.available_height() * 0.5).max(120.0);
+    // The tables and plots scroll on their own, so the filters and the list below keep most of the window.
+    let top = (ui.available_height() * 0.4).max(120.0);
     egui::ScrollArea::vertical().id_salt("analysis-top").max_height(top).show(ui, |ui| {
         egui::CollapsingHeader::new("Summary").default_open(false).show(ui, |ui| {
             match run.summary.as_ref().and_then(|s| s.report.as_ref()) {
@@ -176,16 +176,19 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
                 .default_open(k == 0)
                 .show(ui, |ui| comparison(ui, levels, b));
         }
-        filters(ui, &mut list.filter, set, &letters);
         egui::CollapsingHeader::new("Confusion matrix").default_open(true).show(ui, |ui| matrix(ui, list));
         egui::CollapsingHeader::new("L3 IoU and L1 reliability").default_open(false).show(ui, |ui| plots(ui, list));
     });
+    // The filters stay in sight above the list, whatever the sections above scroll to.
     ui.separator();
+    filters(ui, &mut list.filter, set, &letters);
     narrowed(ui, list);
 
     let records = &set.records;
     let row_h = ui.text_style_height(&egui::TextStyle::Monospace) + 6.0;
     let selected = list.selected;
+    let to_top = std::mem::take(&mut list.to_top);
+    let (reveal, list_rect, list_offset) = (list.reveal.take(), list.list_rect, list.list_offset);
     let rows: Vec<&Row> = list.shown().collect();
     // A's columns, then each compared run's answer and verdict under its letter.
     let mut header = format!("{:<20} {:<20} {:<14} {:<14} {:<28}", "scene", "question", "truth", "answer", "verdict");
@@ -203,7 +206,19 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
         .scroll_source(egui::scroll_area::ScrollSource::NONE)
         .show(ui, |ui| ui.add(egui::Label::new(RichText::new(header).monospace().strong()).extend()));
     let font = egui::TextStyle::Monospace.resolve(ui.style());
-    let shown = egui::ScrollArea::both().auto_shrink([false, false]).show_rows(ui, row_h, rows.len(), |ui, range| {
+    let mut area = egui::ScrollArea::both().auto_shrink([false, false]);
+    if to_top {
+        area = area.vertical_scroll_offset(0.0);
+    }
+    // A row stepped to with Left / Right and out of sight comes into view, a few rows from the top.
+    if let Some(pos) = reveal {
+        let height = list_rect.map_or(0.0, |r| r.height());
+        let y = pos as f32 * row_h;
+        if y < list_offset || y + row_h > list_offset + height {
+            area = area.vertical_scroll_offset((y - 3.0 * row_h).max(0.0));
+        }
+    }
+    let shown = area.show_rows(ui, row_h, rows.len(), |ui, range| {
         for pos in range {
             let row = rows[pos];
             let r = &records[row.record];
