@@ -382,26 +382,9 @@ fn runs_table(ui: &mut egui::Ui, a: &ShownRun, compared: &mut [super::super::run
 fn new_run(ui: &mut egui::Ui, s: &mut super::super::runs::RunSettings, running: bool, asked: &mut Asked) {
     use super::super::runs::RunModel;
     ui.horizontal(|ui| {
-        let label = ui.label("new run:");
-        egui::ComboBox::from_id_salt(("failures", "new-run-model"))
-            .selected_text(s.model.name())
-            .show_ui(ui, |ui| {
-                for m in RunModel::ALL {
-                    ui.selectable_value(&mut s.model, m, m.name());
-                }
-            })
-            .response
-            .labelled_by(label.id);
-        let label = ui.label("split");
-        egui::ComboBox::from_id_salt(("failures", "new-run-split"))
-            .selected_text(s.split.clone())
-            .show_ui(ui, |ui| {
-                for split in ["test", "val", "train", "all"] {
-                    ui.selectable_value(&mut s.split, split.to_string(), split);
-                }
-            })
-            .response
-            .labelled_by(label.id);
+        pick(ui, "new run:", &mut s.model, RunModel::ALL.map(|m| (m, m.name().to_string())).into());
+        let splits = ["test", "val", "train", "all"].map(|x| (x.to_string(), x.to_string()));
+        pick(ui, "split", &mut s.split, splits.into());
         let start = ui.add_enabled(!running, egui::Button::new("Start a run")).on_hover_text(
             "Run this model over the dataset's questions in the background (into runs/<dataset>-<model>-<split> beside the settings); it streams in as A, the run shown so far compared with it. The sample browser's \"Run a model\" has the other settings (question limit, CPU share, folder).",
         );
@@ -559,32 +542,14 @@ fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet, letters: &[char])
         ui.selectable_value(&mut f.correct, Some(false), "wrong only");
         ui.selectable_value(&mut f.correct, Some(true), "right only");
         if comparing {
-            let label = ui.label("of run");
-            egui::ComboBox::from_id_salt(("failures", "run"))
-                .selected_text(letters.get(f.run).copied().unwrap_or('A').to_string())
-                .show_ui(ui, |ui| {
-                    for (k, l) in letters.iter().enumerate() {
-                        ui.selectable_value(&mut f.run, k, l.to_string());
-                    }
-                })
-                .response
-                .labelled_by(label.id)
+            pick(ui, "of run", &mut f.run, letters.iter().enumerate().map(|(k, l)| (k, l.to_string())).collect())
                 .on_hover_text(
                     "The run whose right / wrong answers, confidence and score the filters and the order read",
                 );
         } else {
             f.run = 0;
         }
-        let label = ui.label("order");
-        egui::ComboBox::from_id_salt(("failures", "order"))
-            .selected_text(f.sort.name())
-            .show_ui(ui, |ui| {
-                for s in Sort::ALL {
-                    ui.selectable_value(&mut f.sort, s, s.name());
-                }
-            })
-            .response
-            .labelled_by(label.id);
+        pick(ui, "order", &mut f.sort, Sort::ALL.map(|s| (s, s.name().to_string())).into());
     });
     if comparing {
         ui.horizontal_wrapped(|ui| {
@@ -920,6 +885,26 @@ fn still_plot(id: &str, height: f32) -> egui_plot::Plot<'static> {
         .allow_zoom(false)
         .allow_scroll(false)
         .allow_boxed_zoom(false)
+}
+
+/// A labelled drop-down choosing `value` among `options` (value, text).
+fn pick<T: PartialEq + Clone>(
+    ui: &mut egui::Ui,
+    name: &str,
+    value: &mut T,
+    options: Vec<(T, String)>,
+) -> egui::Response {
+    let label = ui.label(name);
+    let current = options.iter().find(|(v, _)| v == value).map_or_else(String::new, |(_, t)| t.clone());
+    egui::ComboBox::from_id_salt(("failures", name))
+        .selected_text(current)
+        .show_ui(ui, |ui| {
+            for (v, text) in options {
+                ui.selectable_value(value, v, text);
+            }
+        })
+        .response
+        .labelled_by(label.id)
 }
 
 /// A labelled drop-down choosing `value` among "all" (None) and `options` (value, text).
