@@ -88,7 +88,7 @@ fn plot_files(app: &HeatscopeApp, letters: &[char]) -> Vec<(String, String)> {
         context.push(format!("scenes \"{}\"", f.search.trim()));
     }
     let context = if context.is_empty() { String::new() } else { format!(" ({})", context.join(", ")) };
-    let a = format!("A: {}", super::view::model_of(run));
+    let a = format!("A: {}", super::runs_view::model_of(run));
     let tallies = app.failures.tallies();
     let mut plots = vec![
         ("iou".to_string(), figures::iou_svg(&format!("L3 IoU, {a}{context}"), &tallies.iou)),
@@ -104,12 +104,12 @@ fn plot_files(app: &HeatscopeApp, letters: &[char]) -> Vec<(String, String)> {
             figures::confusion_svg(&title, super::matrix_classes(*kind), counts),
         ));
     }
-    let reports = super::view::reports(run, &app.runs.compared);
+    let reports = super::runs_view::reports(run, &app.runs.compared);
     if !reports.is_empty() {
         let model = |l: char| {
             let k = letters.iter().position(|&x| x == l).unwrap_or(0);
             let run = if k == 0 { Some(run) } else { app.runs.shown_compared().nth(k - 1) };
-            run.map_or_else(String::new, super::view::model_of)
+            run.map_or_else(String::new, super::runs_view::model_of)
         };
         let runs: Vec<(String, _)> =
             reports.iter().map(|(l, r)| (format!("{l}: {}", model(*l)), figures::level_scores(r))).collect();

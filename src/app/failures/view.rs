@@ -4,10 +4,11 @@
 
 use egui::{Color32, RichText};
 
-use super::super::runs::ShownRun;
+use super::runs_view::{new_run, reports, runs_table};
+use super::tables::{comparison, cross_scenario, level_plot, still_plot, summary, summary_of_runs};
 use super::{
-    Agreement, BINS, CONFIDENCE_BANDS, Command, FailureList, Filter, HeatscopeApp, LevelComparison, MATRIX_KINDS,
-    Plotted, Row, RunRef, SampleSet, Sort, bin_of, letter, matrix_classes, show_scene,
+    Agreement, BINS, CONFIDENCE_BANDS, Command, FailureList, Filter, HeatscopeApp, MATRIX_KINDS, Plotted, Row, RunRef,
+    SampleSet, Sort, bin_of, letter, matrix_classes, show_scene,
 };
 use crate::types::{Level, QuestionKind, Split};
 
@@ -70,18 +71,18 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
 
 /// What the window's contents asked for.
 #[derive(Default)]
-struct Asked {
+pub(super) struct Asked {
     /// The position (in the filtered list) of a clicked row.
-    row: Option<usize>,
-    compare: bool,
-    stop_comparing: bool,
+    pub(super) row: Option<usize>,
+    pub(super) compare: bool,
+    pub(super) stop_comparing: bool,
     /// A compared run to remove (its index in `RunsState::compared`).
-    remove: Option<usize>,
+    pub(super) remove: Option<usize>,
     /// A compared run was shown or hidden.
-    toggled: bool,
+    pub(super) toggled: bool,
     /// Start a run with the chosen model and split, A becoming a compared run.
-    start: bool,
-    export: bool,
+    pub(super) start: bool,
+    pub(super) export: bool,
 }
 
 /// Compared runs of a dataset other than the one browsed (another dataset was opened) are dropped,
@@ -271,252 +272,11 @@ fn contents(app: &mut HeatscopeApp, ui: &mut egui::Ui) -> Asked {
     asked
 }
 
-/// A and run `b` compared level by level: questions both answered, each one's right answers, those
-/// only one got right, b's accuracy minus A's with its 95 % interval, and McNemar's exact p-value.
-fn comparison(ui: &mut egui::Ui, levels: &[LevelComparison], b: char) {
-    if levels.is_empty() {
-        ui.label(format!("A and {b} answered no question in common (within the filters)."));
-        return;
-    }
-    egui::Grid::new(("a-vs", b)).striped(true).spacing([12.0, 2.0]).show(ui, |ui| {
-        let heads =
-            ["level", "both answered", "A right", &format!("{b} right"), "only A", &format!("only {b}"), &format!("{b} - A (95 %)"), "McNemar p"];
-        for h in heads {
-            ui.label(RichText::new(h).strong());
-        }
-        ui.end_row();
-        for l in levels {
-            let pct = |k: usize| format!("{k} ({:.1} %)", 100.0 * k as f64 / l.both as f64);
-            let (d, lo, hi) = l.delta;
-            ui.label(l.level.name());
-            ui.label(l.both.to_string());
-            ui.label(pct(l.a_right));
-            ui.label(pct(l.b_right));
-            ui.label(l.only_a.to_string());
-            ui.label(l.only_b.to_string());
-            ui.label(format!("{:+.1} [{:+.1}, {:+.1}] pt", 100.0 * d, 100.0 * lo, 100.0 * hi));
-            let p = RichText::new(format!("{:.3}", l.p));
-            ui.label(if l.p < 0.05 { p.strong() } else { p }).on_hover_text(
-                "the chance of a split at least this uneven between the questions only one of them got right, if the two were equally good",
-            );
-            ui.end_row();
-        }
-    });
-}
-
 /// `text` on one line of at most `n` characters: line breaks and other control characters become
 /// spaces (a row of the list is one line high), the rest cut with an ellipsis.
 pub(super) fn cell(text: &str, n: usize) -> String {
     let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     super::super::panels::clip(&flat, n)
-}
-
-/// One row per run: its letter, whether it is shown, its folder, model, dataset, questions asked,
-/// answers and when it was written (the details on hover); compared runs can be hidden or removed.
-fn runs_table(ui: &mut egui::Ui, a: &ShownRun, compared: &mut [super::super::runs::Compared], asked: &mut Asked) {
-    egui::Grid::new("runs").striped(true).spacing([10.0, 2.0]).show(ui, |ui| {
-        for h in ["run", "show", "folder", "model", "dataset", "questions", "answers", "written", ""] {
-            ui.label(RichText::new(h).strong());
-        }
-        ui.end_row();
-        let mut row = |ui: &mut egui::Ui, k: usize, run: &ShownRun, show: Option<&mut bool>| {
-            ui.label(RichText::new(letter(k).to_string()).strong()).on_hover_text(run_details(run));
-            match show {
-                Some(show) => {
-                    let response = ui
-                        .checkbox(show, "")
-                        .on_hover_text("Show this run's answers in the list and its scores in the summary");
-                    let now = *show;
-                    let name = format!("show run {}", letter(k));
-                    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::CheckBox, true, now, &name));
-                    asked.toggled |= response.changed();
-                }
-                None => {
-                    let response = ui
-                        .add_enabled(false, egui::Checkbox::new(&mut true, ""))
-                        .on_disabled_hover_text("A is the run shown in the sample browser: always listed");
-                    response.widget_info(|| {
-                        egui::WidgetInfo::selected(egui::Role::CheckBox, false, true, "show run A (always)")
-                    });
-                }
-            }
-            let folder =
-                run.dir.file_name().map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into());
-            ui.label(cell(&folder, 28)).on_hover_text(run_details(run));
-            ui.label(model_of(run));
-            let dataset = run.summary.as_ref().map(|s| {
-                let d = &s.settings.dataset;
-                d.file_name().map_or_else(|| d.display().to_string(), |n| n.to_string_lossy().into())
-            });
-            ui.label(cell(dataset.as_deref().unwrap_or("-"), 24));
-            ui.label(run.summary.as_ref().map_or_else(|| "-".to_string(), |s| selection_of(&s.settings.selection)));
-            ui.label(run.lines.len().to_string());
-            ui.label(run.written.map_or_else(|| "-".to_string(), age));
-        };
-        row(ui, 0, a, None);
-        ui.label("");
-        ui.end_row();
-        for (i, c) in compared.iter_mut().enumerate() {
-            row(ui, i + 1, &c.run, Some(&mut c.show));
-            if ui.small_button("remove").on_hover_text("Stop comparing with this run").clicked() {
-                asked.remove = Some(i);
-            }
-            ui.end_row();
-        }
-    });
-    ui.horizontal(|ui| {
-        if compared.len() < super::MAX_COMPARED {
-            asked.compare = ui
-                .button("Compare with a run…")
-                .on_hover_text("Another run of this dataset (another model, or another checkpoint): A vs it per level, and the questions where they differ")
-                .clicked();
-        }
-        if !compared.is_empty() {
-            asked.stop_comparing = ui.button("stop comparing").on_hover_text("Remove every compared run").clicked();
-        }
-    });
-}
-
-/// Start a run from here: a model and a split, then "Start a run" (the sample browser's "Run a model"
-/// has every setting); the run shown so far becomes a compared run.
-fn new_run(ui: &mut egui::Ui, s: &mut super::super::runs::RunSettings, running: bool, asked: &mut Asked) {
-    use super::super::runs::RunModel;
-    ui.horizontal(|ui| {
-        pick(ui, "new run:", &mut s.model, RunModel::ALL.map(|m| (m, m.name().to_string())).into());
-        let splits = ["test", "val", "train", "all"].map(|x| (x.to_string(), x.to_string()));
-        pick(ui, "split", &mut s.split, splits.into());
-        let start = ui.add_enabled(!running, egui::Button::new("Start a run")).on_hover_text(
-            "Run this model over the dataset's questions in the background (into runs/<dataset>-<model>-<split> beside the settings); it streams in as A, the run shown so far compared with it. The sample browser's \"Run a model\" has the other settings (question limit, CPU share, folder).",
-        );
-        asked.start = start.clicked();
-        if running {
-            ui.label(RichText::new("a run is going on").weak());
-        }
-    });
-}
-
-/// The questions a run asked, in a few words: split, levels, limit.
-fn selection_of(sel: &crate::eval::runner::Selection) -> String {
-    let split = sel.split.map_or("all splits", Split::name);
-    let levels: Vec<&str> = sel.levels.iter().map(|l| l.name()).collect();
-    let limit = sel.limit.map_or_else(String::new, |n| format!(", first {n}"));
-    format!("{split}, {}{limit}", levels.join(" "))
-}
-
-/// How long ago a run was written, in hours or days.
-fn age(written: std::time::SystemTime) -> String {
-    let hours = written.elapsed().unwrap_or_default().as_secs_f64() / 3600.0;
-    if hours < 48.0 { format!("{hours:.1} h ago") } else { format!("{:.0} days ago", hours / 24.0) }
-}
-
-/// The reports of A and of each shown compared run that has one, under their letters.
-pub(super) fn reports<'a>(
-    a: &'a ShownRun,
-    compared: &'a [super::super::runs::Compared],
-) -> Vec<(char, &'a serde_json::Value)> {
-    let report = |r: &'a ShownRun| r.summary.as_ref().and_then(|s| s.report.as_ref());
-    let others = compared.iter().enumerate().filter(|(_, c)| c.show).map(|(i, c)| (letter(i + 1), report(&c.run)));
-    std::iter::once(('A', report(a))).chain(others).filter_map(|(l, r)| r.map(|r| (l, r))).collect()
-}
-
-/// The cross-scenario matrices of the shown runs whose models were trained on one scenario: per
-/// family, trained on x tested on, each off-diagonal cell with its drop from the row's diagonal.
-fn cross_scenario(ui: &mut egui::Ui, a: &ShownRun, compared: &[super::super::runs::Compared], metric: &mut usize) {
-    use super::cross::{METRICS, matrices, vlm_drops_less};
-    use crate::sim::Scenario;
-    let identity = |r: &ShownRun| r.summary.as_ref().map(|s| s.settings.model.clone());
-    let shown = compared.iter().enumerate().filter(|(_, c)| c.show).map(|(i, c)| (letter(i + 1), &c.run));
-    let owned: Vec<(char, crate::eval::predictor::ModelIdentity, &serde_json::Value)> = std::iter::once(('A', a))
-        .chain(shown)
-        .filter_map(|(l, r)| Some((l, identity(r)?, r.summary.as_ref()?.report.as_ref()?)))
-        .collect();
-    let runs: Vec<(char, &crate::eval::predictor::ModelIdentity, &serde_json::Value)> =
-        owned.iter().map(|(l, m, r)| (*l, m, *r)).collect();
-    ui.horizontal(|ui| {
-        for (i, (_, name)) in METRICS.iter().enumerate() {
-            ui.selectable_value(metric, i, *name);
-        }
-    });
-    let found = matrices(&runs, METRICS[(*metric).min(METRICS.len() - 1)].0);
-    if found.is_empty() {
-        ui.label(
-            "Open runs (over every scenario's test questions) of models trained on one scenario each              (heatscope train cnn --scenario NAME, train vlm --scenario NAME): each fills its row of its family's              3 x 3 matrix here.",
-        );
-        return;
-    }
-    ui.columns(found.len(), |cols| {
-        for (m, ui) in found.iter().zip(cols.iter_mut()) {
-            ui.label(RichText::new(format!("{}: trained on (rows) x tested on", m.family.to_uppercase())).strong());
-            egui::Grid::new(("cross", m.family)).striped(true).spacing([8.0, 2.0]).show(ui, |ui| {
-                ui.label(RichText::new("trained \\ tested").weak());
-                for s in Scenario::ALL {
-                    ui.label(RichText::new(s.name()).strong());
-                }
-                ui.end_row();
-                for (i, s) in Scenario::ALL.iter().enumerate() {
-                    let from = m.runs[i].map_or_else(String::new, |l| format!(" ({l})"));
-                    ui.label(format!("{}{from}", s.name()));
-                    for j in 0..3 {
-                        match (m.cells[i][j], m.drop(i, j)) {
-                            (Some(v), Some(d)) if i != j => {
-                                let text = RichText::new(format!("{v:.3} ({d:+.3})")).monospace();
-                                ui.label(if d < 0.0 { text.color(Color32::from_rgb(235, 110, 100)) } else { text })
-                                    .on_hover_text("the value, and its change from the row's own scenario");
-                            }
-                            (Some(v), _) => {
-                                ui.label(RichText::new(format!("{v:.3}")).monospace().strong());
-                            }
-                            _ => {
-                                ui.label(RichText::new("-").weak());
-                            }
-                        }
-                    }
-                    ui.end_row();
-                }
-            });
-        }
-    });
-    if let [cnn, vlm] = found.as_slice() {
-        let (fewer, compared) = vlm_drops_less(cnn, vlm);
-        if compared > 0 {
-            ui.label(format!(
-                "The VLM drops less than the CNN in {fewer} of {compared} directions (the paper: 5 of 6)."
-            ));
-        }
-    }
-}
-
-/// What makes a run this run, for a tooltip: model, dataset, questions asked, options, answers,
-/// whether it is complete, and when its summary was last written.
-fn run_details(run: &ShownRun) -> String {
-    let mut text = format!("folder {}\nmodel {}", run.dir.display(), model_of(run));
-    if let Some(s) = &run.summary {
-        text += &format!(
-            "\ndataset {}\nquestions: {}\noptions {}\n{} of {} answered, {} failed{}",
-            s.settings.dataset.display(),
-            selection_of(&s.settings.selection),
-            s.settings.options,
-            s.answered,
-            s.questions,
-            s.failed,
-            if s.complete { "" } else { " (not complete)" }
-        );
-    }
-    if let Some(t) = run.written {
-        text += &format!("\nwritten {}", age(t));
-    }
-    text
-}
-
-pub(super) fn model_of(run: &ShownRun) -> String {
-    run.summary.as_ref().map_or_else(
-        || "model unknown".to_string(),
-        |s| {
-            // "rule baseline: …" names its kind already; "bundled cnn-spectrum" and folders do not.
-            let m = &s.settings.model;
-            if m.name.starts_with(&m.kind) { m.name.clone() } else { format!("{} {}", m.kind, m.name) }
-        },
-    )
 }
 
 fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet, letters: &[char]) {
@@ -565,158 +325,6 @@ fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet, letters: &[char])
     } else {
         f.agreement = None;
     }
-}
-
-/// The headline metrics per group (overall, then each scenario) with their 95 % bootstrap
-/// intervals, as the run's report holds them (`eval --json`'s schema); the best scenario per column bold.
-fn summary(ui: &mut egui::Ui, report: &serde_json::Value) {
-    let groups = report["groups"].as_array().cloned().unwrap_or_default();
-    egui::ScrollArea::horizontal().show(ui, |ui| {
-        egui::Grid::new("summary").striped(true).spacing([10.0, 2.0]).show(ui, |ui| {
-            ui.label("");
-            for (_, name) in COLUMNS {
-                ui.label(RichText::new(name).strong());
-            }
-            ui.end_row();
-            for g in &groups {
-                ui.label(g["name"].as_str().unwrap_or("?"));
-                for (key, _) in COLUMNS {
-                    // The best scenario per column (overall is not a rival of its parts).
-                    let scenarios = groups.iter().filter(|o| o["name"] != "overall");
-                    let best = scenarios.filter_map(|o| metric(o, key)).map(|m| m.0).fold(f64::MIN, f64::max);
-                    match metric(g, key) {
-                        Some((v, lo, hi)) => {
-                            let text = RichText::new(format!("{v:.3}")).monospace();
-                            let rival = g["name"] != "overall" && groups.len() > 2;
-                            let text = if rival && v >= best { text.strong() } else { text };
-                            ui.label(text).on_hover_text(format!("95 % interval {lo:.3} to {hi:.3}"));
-                        }
-                        None => {
-                            ui.label(RichText::new("-").weak()).on_hover_text("no questions of this level");
-                        }
-                    }
-                }
-                ui.end_row();
-            }
-        });
-    });
-    ui.label(
-        RichText::new(format!(
-            "hover a number for its 95 % bootstrap interval (over scenes, {} resamples)",
-            report["bootstrap"].as_u64().unwrap_or(0)
-        ))
-        .weak(),
-    );
-}
-
-/// The summary's columns: the report's key and the heading.
-const COLUMNS: [(&str, &str); 8] = [
-    ("l1", "L1 acc"),
-    ("l1_macro_f1", "L1 macro-F1"),
-    ("l2", "L2 acc"),
-    ("l3_iou", "L3 IoU"),
-    ("l3_none_acc", "L3 none acc"),
-    ("l4_token_f1", "L4 token F1"),
-    ("l4_concept_f1", "L4 concept F1"),
-    ("composite", "composite"),
-];
-
-/// A group's metric `key` in a report: value and 95 % interval, None when no question counted.
-fn metric(g: &serde_json::Value, key: &str) -> Option<(f64, f64, f64)> {
-    let m = &g[key];
-    (m["n"].as_u64().unwrap_or(0) > 0)
-        .then(|| (m["value"].as_f64().unwrap_or(0.0), m["lo"].as_f64().unwrap_or(0.0), m["hi"].as_f64().unwrap_or(0.0)))
-}
-
-/// Runs x levels: each group (overall, then the scenarios) with one line per run, the best run per
-/// group and column in bold (ties too); intervals on hover.
-fn summary_of_runs(ui: &mut egui::Ui, runs: &[(char, &serde_json::Value)]) {
-    let groups_of = |r: &serde_json::Value| r["groups"].as_array().cloned().unwrap_or_default();
-    let mut names: Vec<String> = Vec::new();
-    for (_, r) in runs {
-        for g in groups_of(r) {
-            let name = g["name"].as_str().unwrap_or("?").to_string();
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    let group = |r: &serde_json::Value, name: &str| groups_of(r).into_iter().find(|g| g["name"] == name);
-    ui.label(RichText::new("runs side by side (bold: the best run of the group)").weak());
-    egui::ScrollArea::horizontal().id_salt("runs-summary").show(ui, |ui| {
-        egui::Grid::new("runs-summary").striped(true).spacing([10.0, 2.0]).show(ui, |ui| {
-            ui.label("");
-            ui.label("");
-            for (_, name) in COLUMNS {
-                ui.label(RichText::new(name).strong());
-            }
-            ui.end_row();
-            for name in &names {
-                let rows: Vec<(char, Option<serde_json::Value>)> =
-                    runs.iter().map(|(l, r)| (*l, group(r, name))).collect();
-                for (i, (l, g)) in rows.iter().enumerate() {
-                    ui.label(if i == 0 { name.as_str() } else { "" });
-                    ui.label(RichText::new(l.to_string()).strong());
-                    for (key, _) in COLUMNS {
-                        let best = rows
-                            .iter()
-                            .filter_map(|(_, g)| g.as_ref().and_then(|g| metric(g, key)))
-                            .map(|m| m.0)
-                            .fold(f64::MIN, f64::max);
-                        match g.as_ref().and_then(|g| metric(g, key)) {
-                            Some((v, lo, hi)) => {
-                                let text = RichText::new(format!("{v:.3}")).monospace();
-                                let text = if v >= best { text.strong() } else { text };
-                                ui.label(text).on_hover_text(format!("{l}: 95 % interval {lo:.3} to {hi:.3}"));
-                            }
-                            None => {
-                                ui.label(RichText::new("-").weak());
-                            }
-                        }
-                    }
-                    ui.end_row();
-                }
-            }
-        });
-    });
-}
-
-/// Each run's headline score per level, overall, as bars with their 95 % intervals as error bars
-/// (the SpectrumQA paper's Figure 1): L1 accuracy, L2 accuracy, L3 IoU, L4 concept F1.
-fn level_plot(ui: &mut egui::Ui, runs: &[(char, &serde_json::Value)]) {
-    use super::figures::{LEVELS, level_scores};
-    use egui_plot::{Bar, BarChart, Legend, Line, PlotPoints};
-    let width = 0.8 / runs.len() as f64;
-    still_plot("levels", 170.0)
-        .include_y(0.0)
-        .include_y(1.0)
-        .legend(Legend::default())
-        .x_grid_spacer(|_| (0..LEVELS.len()).map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 }).collect())
-        .x_axis_formatter(|mark, _| {
-            LEVELS.get(mark.value.round() as usize).map_or_else(String::new, |l| l.1.to_string())
-        })
-        .show(ui, |p| {
-            for (k, (name, report)) in runs.iter().enumerate() {
-                let mut bars = Vec::new();
-                for (i, score) in level_scores(report).into_iter().enumerate() {
-                    let Some((v, lo, hi)) = score else { continue };
-                    let x = i as f64 - 0.4 + width * (k as f64 + 0.5);
-                    let label = LEVELS[i].1;
-                    bars.push(
-                        Bar::new(x, v).width(width * 0.9).name(format!("{name} {label}: {v:.3} [{lo:.3}, {hi:.3}]")),
-                    );
-                    let whisker = PlotPoints::from(vec![[x, lo], [x, hi]]);
-                    p.line(Line::new("95 % intervals", whisker).color(Color32::WHITE).width(1.5));
-                }
-                p.bar_chart(BarChart::new(format!("run {name}"), bars).color(run_colour(k)));
-            }
-        });
-}
-
-/// One colour per run in the plots (A, B, …).
-fn run_colour(k: usize) -> Color32 {
-    let [r, g, b] = super::figures::RUN_RGB[k % super::figures::RUN_RGB.len()];
-    Color32::from_rgb(r, g, b)
 }
 
 /// The confusion matrix of one closed kind: rows are the true class, columns the answered class
@@ -877,18 +485,8 @@ fn tenths_plot(
     (0.0..=1.0).contains(&x).then(|| bin_of(x))
 }
 
-/// A plot that does not pan or zoom (its bars are clicked instead).
-fn still_plot(id: &str, height: f32) -> egui_plot::Plot<'static> {
-    egui_plot::Plot::new(id)
-        .height(height)
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .allow_boxed_zoom(false)
-}
-
 /// A labelled drop-down choosing `value` among `options` (value, text).
-fn pick<T: PartialEq + Clone>(
+pub(super) fn pick<T: PartialEq + Clone>(
     ui: &mut egui::Ui,
     name: &str,
     value: &mut T,
