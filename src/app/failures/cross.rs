@@ -8,8 +8,10 @@
 use crate::eval::predictor::ModelIdentity;
 use crate::sim::Scenario;
 
-/// The metrics the matrix can show: the report's key and a heading.
-pub const METRICS: [(&str, &str); 3] = [("l1", "L1 acc"), ("l3_iou", "L3 IoU"), ("l4_concept_f1", "L4 concept F1")];
+/// The metrics the matrix can show: the report's key and a heading (the paper's three, and L2
+/// accuracy, the level both of heatscope's model families answer).
+pub const METRICS: [(&str, &str); 4] =
+    [("l1", "L1 acc"), ("l2", "L2 acc"), ("l3_iou", "L3 IoU"), ("l4_concept_f1", "L4 concept F1")];
 
 /// The families compared side by side.
 pub const FAMILIES: [&str; 2] = ["cnn", "vlm"];
