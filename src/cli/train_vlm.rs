@@ -16,7 +16,6 @@ use serde_json::json;
 
 use crate::models::checkpoint;
 use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer, jinja_template};
-use crate::models::vlm::config::{QUESTION_FIRST_KEY, TRAINED_ON_KEY};
 use crate::models::vlm::train::{
     Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, set_grid_positions, write_weights,
 };
@@ -25,6 +24,9 @@ use crate::sim::labels::StoredLabels;
 use crate::sim::questions::{affected_questions, pair_questions, ranking_question, region_values_question};
 use crate::sim::scenario::Scenario;
 use crate::types::{Level, QaRecord, Split};
+
+mod marks;
+use marks::{mark_question_first, mark_trained_on};
 
 #[derive(Debug, clap::Args)]
 pub struct VlmTrainArgs {
@@ -272,30 +274,6 @@ fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
     }
     let n = n.min(all.len());
     (0..n).map(|i| &all[i * all.len() / n]).collect()
-}
-
-/// Record in `out`'s config.json the one scenario the model is trained on.
-fn mark_trained_on(out: &Path, scenario: &str) -> anyhow::Result<()> {
-    let path = out.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut config: serde_json::Value = serde_json::from_str(&text)?;
-    config[TRAINED_ON_KEY] = json!(scenario);
-    crate::io::atomic::write(&path, serde_json::to_string_pretty(&config)?)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-/// Mark the model folder `out` as asked with the question first: the config key the engine reads and
-/// the chat template other runtimes (transformers, vLLM) render with.
-fn mark_question_first(out: &Path) -> anyhow::Result<()> {
-    let path = out.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let family = crate::models::vlm::QwenVlConfig::from_json(&text)?.family;
-    let mut config: serde_json::Value = serde_json::from_str(&text)?;
-    config[QUESTION_FIRST_KEY] = json!(true);
-    crate::io::atomic::write(&path, serde_json::to_string_pretty(&config)?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    crate::io::atomic::write(&out.join("chat_template.jinja"), jinja_template(family, true))?;
-    Ok(())
 }
 
 /// Write config, tokenizer and processor files for a fresh model whose images are at most `side`
