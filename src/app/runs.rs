@@ -187,25 +187,32 @@ fn read_run(dir: &Path, browsing: Option<&Path>) -> Result<ShownRun, String> {
             crate::io::checksum::of_file(&d.join("manifest.jsonl"), None).ok().is_some_and(|(_, c)| &c == wanted)
         };
         let named = &summary.settings.dataset;
-        let dataset = match browsing {
-            Some(b) if same(b) => Some(b.to_path_buf()),
-            _ if same(named) => Some(named.clone()),
-            Some(b) => {
-                return Err(format!(
-                    "{} is a run of another dataset ({}) than the one browsed ({}); open its dataset first",
-                    dir.display(),
-                    named.display(),
-                    b.display()
-                ));
-            }
-            None => None,
-        };
-        let records = match &dataset {
-            Some(d) if Some(d.as_path()) != browsing => Some(
-                crate::eval::read_manifest(&d.join("manifest.jsonl"))
-                    .map_err(|e| format!("the run's dataset {}: {e}", d.display()))?,
-            ),
-            _ => None,
+        let manifest = named.join("manifest.jsonl");
+        // The named dataset's manifest is read once: checksummed, then parsed when it is the run's.
+        let named_bytes = || std::fs::read(&manifest).ok().filter(|b| &crate::io::checksum::of_bytes(b) == wanted);
+        let (dataset, records) = match browsing {
+            Some(b) if same(b) => (Some(b.to_path_buf()), None),
+            _ => match named_bytes() {
+                Some(bytes) => {
+                    let records = match String::from_utf8(bytes) {
+                        Ok(text) => crate::eval::parse_manifest(&text, &manifest),
+                        Err(_) => crate::eval::read_manifest(&manifest),
+                    };
+                    let records = records.map_err(|e| format!("the run's dataset {}: {e}", named.display()))?;
+                    (Some(named.clone()), Some(records))
+                }
+                None => match browsing {
+                    Some(b) => {
+                        return Err(format!(
+                            "{} is a run of another dataset ({}) than the one browsed ({}); open its dataset first",
+                            dir.display(),
+                            named.display(),
+                            b.display()
+                        ));
+                    }
+                    None => (None, None),
+                },
+            },
         };
         let (summary, lines) = answers.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
         let lines = Arc::new(lines.into_iter().map(|l| (l.id.clone(), l)).collect());
