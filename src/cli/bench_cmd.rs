@@ -26,6 +26,62 @@ pub enum BenchCommand {
     /// The error analysis with a 100,000-question run in the real app window: open, idle, scroll and
     /// filter times, and frame times while a CNN run streams in.
     EvalView(super::bench_view::EvalViewBenchArgs),
+    /// The router: microseconds per question (typed questions and whole dataset questions) and the
+    /// time to train it.
+    Router(RouterBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RouterBenchArgs {
+    /// Router folder; default: the bundled router.
+    #[arg(long, value_name = "DIR")]
+    pub router: Option<PathBuf>,
+    /// Times each question set is routed.
+    #[arg(long, default_value_t = 200)]
+    pub rounds: usize,
+}
+
+fn bench_router(a: &RouterBenchArgs) -> anyhow::Result<()> {
+    use crate::models::router::train::{
+        BUNDLED_PHRASINGS, TrainOptions, fit, labels, phrasing_examples, template_examples,
+    };
+    let router = match &a.router {
+        Some(d) => crate::models::router::Router::load(d)?,
+        None => crate::models::router::Router::bundled()?,
+    };
+    let labels = labels();
+    let templates = template_examples(0);
+    let phrasings = phrasing_examples("bundled", BUNDLED_PHRASINGS, &labels, 0)?;
+    let typed: Vec<&str> = phrasings.iter().map(|e| e.text.as_str()).collect();
+    let asked: Vec<&str> = templates.iter().filter(|e| e.wrapped).map(|e| e.text.as_str()).collect();
+    for (what, set) in [("typed questions", &typed), ("dataset questions (context and format lines)", &asked)] {
+        let start = std::time::Instant::now();
+        let mut abstained = 0usize;
+        for _ in 0..a.rounds.max(1) {
+            for q in set.iter() {
+                abstained += usize::from(std::hint::black_box(router.route(q)).abstained);
+            }
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let us = start.elapsed().as_secs_f64() * 1e6 / (a.rounds.max(1) * set.len().max(1)) as f64;
+        let chars = set.iter().map(|q| q.chars().count()).sum::<usize>() / set.len().max(1);
+        println!(
+            "route: {what}: {us:.1} us/question (mean {chars} characters, {} questions x {} rounds, {abstained} abstentions)",
+            set.len(),
+            a.rounds.max(1)
+        );
+    }
+    let all: Vec<_> = templates.into_iter().chain(phrasings).collect();
+    let start = std::time::Instant::now();
+    let trained = fit(&all, &labels, &TrainOptions::default())?;
+    println!(
+        "train: {:.2} s for {} questions and their typo'd copies ({} labels x 2^{} buckets)",
+        start.elapsed().as_secs_f64(),
+        all.len(),
+        trained.config.labels.len(),
+        trained.config.bits
+    );
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -189,6 +245,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Vlm(a) => super::vlm_cmd::run_bench(a),
         BenchCommand::Memory(a) => super::bench_memory::run(a),
         BenchCommand::EvalView(a) => super::bench_view::run(a),
+        BenchCommand::Router(a) => bench_router(a),
         BenchCommand::Sim(a) => {
             let sizes: Vec<usize> = a
                 .sizes

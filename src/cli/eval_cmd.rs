@@ -20,7 +20,8 @@ pub struct EvalArgs {
     #[arg(long, required_unless_present = "model", conflicts_with = "model")]
     pub predictions: Option<PathBuf>,
     /// Run a model on the dataset and score its answers instead: `prior` or `rule` (the baselines),
-    /// `cnn` (L1-L3) or `vlm` (any level, a local Qwen-VL folder via --model-dir or a server via --url).
+    /// `cnn` (L1-L3), `vlm` (any level, a local Qwen-VL folder via --model-dir or a server via --url),
+    /// or `router` (each question routed by --policy to the CNN, the VLM or the rule).
     #[arg(long)]
     pub model: Option<String>,
     /// Keep the run in this folder: predictions.jsonl (one line per question, written as answers
@@ -33,11 +34,13 @@ pub struct EvalArgs {
     #[arg(long, requires = "run")]
     pub resume: bool,
     /// The model's folder (CNN: config.json, model.safetensors, calibration.json, default the bundled
-    /// one; VLM: a Qwen-VL folder as published).
+    /// one; VLM and router: a Qwen-VL folder as published).
     #[arg(long, requires = "model")]
     pub model_dir: Option<PathBuf>,
     #[command(flatten)]
     pub vlm: super::eval_vlm::VlmEvalArgs,
+    #[command(flatten)]
+    pub router: super::eval_run::RouterEvalArgs,
     /// Also write the model's predictions (JSONL) here.
     #[arg(long, requires = "model")]
     pub save_predictions: Option<PathBuf>,
@@ -114,7 +117,7 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
             (run.asked, run.predictions, run.folder)
         }
         (None, Some(p)) => (records, read_predictions(p)?, None),
-        (None, None) => bail!("pass --predictions FILE or --model prior|rule|cnn|vlm"),
+        (None, None) => bail!("pass --predictions FILE or --model prior|rule|cnn|vlm|router"),
     };
     let opts = ScoreOptions { weights, bootstrap: a.bootstrap, seed: a.seed, split };
     let report = score(&records, &predictions, &opts);

@@ -5,6 +5,7 @@
 //! score. Runs on the main thread plus the runner's threads.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -13,10 +14,72 @@ use anyhow::{Context, bail};
 use super::eval_cmd::EvalArgs;
 use crate::eval::execute::{ExecuteError, Keep, Plan, execute};
 use crate::eval::predictor::{Predictor, PriorPredictor, RulePredictor};
+use crate::eval::routed::{Models, RouteSettings, RoutedPredictor, needed};
 use crate::eval::runner::{RunEnd, Selection, Step};
 use crate::eval::runs::{RunFolder, RunLine};
 use crate::models::cnn::{CnnModel, CnnPredictor};
+use crate::models::router::policy::{OnAbstain, Policy};
 use crate::types::{Prediction, QaRecord, Split};
+
+/// What `--model router` needs beyond the dataset and the VLM's flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RouterEvalArgs {
+    /// The routing policy: oracle, learned, best-on-val, cascade, cnn-only, vlm-only or rule-only.
+    #[arg(long, default_value = "best-on-val")]
+    pub policy: String,
+    /// The router folder (default the bundled models/router).
+    #[arg(long, value_name = "DIR")]
+    pub router: Option<PathBuf>,
+    /// The CNN the router sends questions to (default the bundled one).
+    #[arg(long, value_name = "DIR")]
+    pub cnn_dir: Option<PathBuf>,
+    /// What a question the router abstains on gets: vlm (the VLM answers) or ask (no answer).
+    #[arg(long, default_value = "vlm")]
+    pub on_abstain: String,
+    /// The cascade hands a question to the VLM when the CNN's confidence is below this.
+    #[arg(long, default_value_t = 0.5)]
+    pub cascade_threshold: f64,
+}
+
+/// The CNN in `dir` (default the bundled one), with its warnings on stderr.
+fn load_cnn(dir: Option<&std::path::Path>) -> anyhow::Result<CnnPredictor> {
+    let device = crate::models::compute_device();
+    let model = match dir {
+        Some(dir) => {
+            CnnModel::load(dir, &device.device).with_context(|| format!("loading the CNN from {}", dir.display()))?
+        }
+        None => CnnModel::bundled(&device.device).context("loading the bundled CNN")?,
+    };
+    if let Some(why) = model.uncalibrated() {
+        eprintln!("heatscope: WARNING: {why}");
+    }
+    eprintln!("CNN on {}", device.label);
+    Ok(CnnPredictor::of(Arc::new(model), dir))
+}
+
+/// The router and the models its policy needs.
+fn routed(a: &EvalArgs, records: &[QaRecord]) -> anyhow::Result<RoutedPredictor> {
+    let r = &a.router;
+    let policy = Policy::parse(&r.policy).map_err(|e| anyhow::anyhow!("--policy: {e}"))?;
+    let on_abstain = OnAbstain::parse(&r.on_abstain).map_err(|e| anyhow::anyhow!("--on-abstain: {e}"))?;
+    if !(0.0..=1.0).contains(&r.cascade_threshold) {
+        bail!("--cascade-threshold must be between 0 and 1");
+    }
+    let router = Arc::new(super::route_cmd::load_router(r.router.as_ref())?);
+    let need = needed(policy, &router, on_abstain);
+    let mut models = Models::default();
+    if need.contains(&"cnn") {
+        models.cnn = Some(Box::new(load_cnn(r.cnn_dir.as_deref())?));
+    }
+    if need.contains(&"rule") {
+        models.rule = Some(predictor("rule", a, records)?);
+    }
+    if need.contains(&"vlm") {
+        models.vlm = Some(Box::new(a.vlm.predictor(a.model_dir.as_ref(), records)?));
+    }
+    let settings = RouteSettings { policy, on_abstain, cascade_threshold: r.cascade_threshold };
+    RoutedPredictor::new(router, settings, models).map_err(anyhow::Error::msg)
+}
 
 /// The model `kind` names, built from the flags.
 fn predictor(kind: &str, a: &EvalArgs, records: &[QaRecord]) -> anyhow::Result<Box<dyn Predictor>> {
@@ -31,21 +94,10 @@ fn predictor(kind: &str, a: &EvalArgs, records: &[QaRecord]) -> anyhow::Result<B
             );
             Box::new(rule)
         }
-        "cnn" => {
-            let device = crate::models::compute_device();
-            let model = match &a.model_dir {
-                Some(dir) => CnnModel::load(dir, &device.device)
-                    .with_context(|| format!("loading the CNN from {}", dir.display()))?,
-                None => CnnModel::bundled(&device.device).context("loading the bundled CNN")?,
-            };
-            if let Some(why) = model.uncalibrated() {
-                eprintln!("heatscope: WARNING: {why}");
-            }
-            eprintln!("CNN on {}", device.label);
-            Box::new(CnnPredictor::of(Arc::new(model), a.model_dir.as_deref()))
-        }
+        "cnn" => Box::new(load_cnn(a.model_dir.as_deref())?),
         "vlm" => Box::new(a.vlm.predictor(a.model_dir.as_ref(), records)?),
-        other => bail!("unknown model {other:?}; expected prior, rule, cnn or vlm"),
+        "router" => Box::new(routed(a, records)?),
+        other => bail!("unknown model {other:?}; expected prior, rule, cnn, vlm or router"),
     })
 }
 
@@ -53,6 +105,11 @@ fn predictor(kind: &str, a: &EvalArgs, records: &[QaRecord]) -> anyhow::Result<B
 fn options(kind: &str, a: &EvalArgs) -> serde_json::Value {
     match kind {
         "vlm" => serde_json::json!({"shots": a.vlm.shots, "cot": a.vlm.cot, "max_tokens": a.vlm.max_tokens}),
+        "router" => serde_json::json!({
+            "policy": a.router.policy, "on_abstain": a.router.on_abstain,
+            "cascade_threshold": a.router.cascade_threshold,
+            "shots": a.vlm.shots, "cot": a.vlm.cot, "max_tokens": a.vlm.max_tokens,
+        }),
         _ => serde_json::json!({}),
     }
 }

@@ -12,8 +12,10 @@ mod fuzz_cmd;
 mod gsd_cmd;
 mod info;
 mod render_cmd;
+mod route_cmd;
 mod train_cmd;
 mod train_gsd;
+mod train_router;
 mod train_vlm;
 mod vlm_cmd;
 
@@ -84,6 +86,9 @@ pub enum Command {
     /// Ground sampling distance of remote-sensing images: metadata, or the estimate with its
     /// uncertainty (the bundled models/gsd), and any disagreement.
     Gsd(gsd_cmd::GsdArgs),
+    /// Which model answers each question, from its text alone: level, kind, regions, confidence,
+    /// abstention and the model the policy picks, one JSON object per question.
+    Route(route_cmd::RouteArgs),
     /// Fuzz the file loaders with mutants of real and built-in files; exits non-zero on a panic, a
     /// hang or a load over the memory budget.
     Fuzz(fuzz_cmd::FuzzArgs),
@@ -115,6 +120,7 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => vlm_cmd::run_serve(&args),
         Some(Command::Gsd(args)) => gsd_cmd::run(&args),
         Some(Command::Fuzz(args)) => fuzz_cmd::run(&args),
+        Some(Command::Route(args)) => route_cmd::run(&args),
         None => {
             let vlm = match (cli.vlm_model, cli.vlm_url) {
                 (Some(dir), _) => crate::backend::VlmSource::Folder(dir),

@@ -24,6 +24,9 @@ pub enum TrainCommand {
     /// Train the GSD estimator on real remote-sensing images (scale augmentation and degradation),
     /// optionally scored leave-one-scene-out, its sigma calibrated on those held-out scores.
     Gsd(super::train_gsd::GsdTrainArgs),
+    /// Train the question router (kind, level, regions from the text alone) on the generator's
+    /// question families and hand-written phrasings; validate on held-out families and free-form text.
+    Router(super::train_router::RouterTrainArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +78,7 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         TrainCommand::Cnn(a) => a,
         TrainCommand::Vlm(a) => return super::train_vlm::run(a),
         TrainCommand::Gsd(a) => return super::train_gsd::run(a),
+        TrainCommand::Router(a) => return super::train_router::run(a),
     };
     let config = CnnConfig {
         width: a.width,

@@ -38,6 +38,8 @@ pub mod predictor;
 pub mod question;
 mod read;
 mod report;
+pub mod route_table;
+pub mod routed;
 pub mod runner;
 pub mod runs;
 mod score;

@@ -6,6 +6,7 @@ pub mod cnn;
 mod device;
 pub mod gsd;
 pub mod optim;
+pub mod router;
 pub mod vlm;
 
 pub use device::{ComputeDevice, compute_device};

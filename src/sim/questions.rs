@@ -88,6 +88,60 @@ fn severity_format() -> String {
     )
 }
 
+/// A question family: one kind's paraphrases. `{r}` stands for the one region asked about, `{a}` and
+/// `{b}` for the two compared. The router (`models::router`) trains on these, so a kind added here
+/// with its paraphrases and wrapper ([`ask`]) is routed without other code changes.
+#[derive(Clone, Copy, Debug)]
+pub struct Family {
+    pub kind: QuestionKind,
+    pub paraphrases: &'static [&'static str],
+    /// Regions the question names (and a structured query of it needs): 0, 1 or 2.
+    pub regions: usize,
+}
+
+/// Every question family the generator asks, in [`QuestionKind::ALL`] order.
+pub fn families() -> [Family; 6] {
+    let family = |kind, paraphrases: &'static [&'static str], regions| Family { kind, paraphrases, regions };
+    [
+        family(QuestionKind::Severity, &SEVERITY_Q, 0),
+        family(QuestionKind::RegionAffected, &AFFECTED_Q, 1),
+        family(QuestionKind::WhichWorse, &WORSE_Q, 2),
+        family(QuestionKind::WorstRegion, &WORST_Q, 0),
+        family(QuestionKind::Localize, &LOCALIZE_Q, 0),
+        family(QuestionKind::Explain, &EXPLAIN_Q, 0),
+    ]
+}
+
+/// `paraphrase` with its region placeholders filled from `regions` (indices into [`REGIONS`]).
+pub fn fill(paraphrase: &str, regions: &[usize]) -> String {
+    let name = |i: usize| regions.get(i).map_or("centre", |&k| REGIONS[k]);
+    paraphrase.replace("{r}", name(0)).replace("{a}", name(0)).replace("{b}", name(1))
+}
+
+/// The whole question text the generator writes for a filled paraphrase `q` of `kind`: the context
+/// line `ctx` ([`context`]), the question, then the kind's definitions and answer format.
+pub fn ask(kind: QuestionKind, ctx: &str, q: &str) -> String {
+    match kind {
+        QuestionKind::Severity => format!("{ctx} {q} {}", severity_format()),
+        QuestionKind::RegionAffected => format!(
+            "{ctx} {q} A region is affected when at least {:.0} % of its pixels exceed -6 dB. Answer yes or no.",
+            REGION_AFFECTED_SHARE * 100.0
+        ),
+        QuestionKind::WhichWorse => {
+            format!("{ctx} {q} Compare the 95th-percentile I/N of the two regions. Answer with the region's name.")
+        }
+        QuestionKind::WorstRegion => format!(
+            "{ctx} {q} Regions: top-left, top-right, bottom-left, bottom-right quadrants and the centre (the middle half \
+             of the map in each direction); compare their 95th-percentile I/N. Answer with one region name."
+        ),
+        QuestionKind::Localize => format!(
+            "{ctx} {q} Answer with [x0, y0, x1, y1] as fractions of the width and height (x to the right, y down), \
+             or none if no area is affected."
+        ),
+        QuestionKind::Explain => format!("{ctx} {q}"),
+    }
+}
+
 /// One generated question before it gets its id and paths.
 #[derive(Debug, Clone)]
 pub struct Question {
@@ -131,11 +185,7 @@ pub fn region_questions(
     if let Some(k) = worst_region {
         out.push(Question {
             kind: QuestionKind::WorstRegion,
-            text: format!(
-                "{ctx} {} Regions: top-left, top-right, bottom-left, bottom-right quadrants and the centre (the middle half \
-                 of the map in each direction); compare their 95th-percentile I/N. Answer with one region name.",
-                pick(rng, &WORST_Q)
-            ),
+            text: ask(QuestionKind::WorstRegion, ctx, pick(rng, &WORST_Q)),
             answer: REGIONS[k].to_string(),
             choices: strings(&REGIONS),
             bbox: None,
@@ -147,13 +197,10 @@ pub fn region_questions(
 
 /// "Is region `k` affected" in a random paraphrase.
 fn affected_question(ctx: &str, region_share: &[f64; 5], k: usize, rng: &mut Rng) -> Question {
-    let q = pick(rng, &AFFECTED_Q).replace("{r}", REGIONS[k]);
+    let q = fill(pick(rng, &AFFECTED_Q), &[k]);
     Question {
         kind: QuestionKind::RegionAffected,
-        text: format!(
-            "{ctx} {q} A region is affected when at least {:.0} % of its pixels exceed -6 dB. Answer yes or no.",
-            REGION_AFFECTED_SHARE * 100.0
-        ),
+        text: ask(QuestionKind::RegionAffected, ctx, &q),
         answer: if region_share[k] >= REGION_AFFECTED_SHARE { "yes" } else { "no" }.to_string(),
         choices: vec!["yes".to_string(), "no".to_string()],
         bbox: None,
@@ -175,10 +222,10 @@ fn far_apart(region_p95_db: &[f64; 5], a: usize, b: usize) -> bool {
 fn which_worse_question(ctx: &str, region_p95_db: &[f64; 5], a: usize, b: usize, rng: &mut Rng) -> Question {
     let (a, b) = if rng.chance(0.5) { (a, b) } else { (b, a) };
     let worse = if region_p95_db[a] > region_p95_db[b] { a } else { b };
-    let q = pick(rng, &WORSE_Q).replace("{a}", REGIONS[a]).replace("{b}", REGIONS[b]);
+    let q = fill(pick(rng, &WORSE_Q), &[a, b]);
     Question {
         kind: QuestionKind::WhichWorse,
-        text: format!("{ctx} {q} Compare the 95th-percentile I/N of the two regions. Answer with the region's name."),
+        text: ask(QuestionKind::WhichWorse, ctx, &q),
         answer: REGIONS[worse].to_string(),
         choices: vec![REGIONS[a].to_string(), REGIONS[b].to_string()],
         bbox: None,
@@ -195,7 +242,7 @@ pub fn questions(scenario: Scenario, labels: &Labels, rng: &mut Rng) -> Vec<Ques
 
     out.push(Question {
         kind: QuestionKind::Severity,
-        text: format!("{ctx} {} {}", pick(rng, &SEVERITY_Q), severity_format()),
+        text: ask(QuestionKind::Severity, &ctx, pick(rng, &SEVERITY_Q)),
         answer: SEVERITY_CLASSES[labels.severity].to_string(),
         choices: strings(&SEVERITY_CLASSES),
         bbox: None,
@@ -206,11 +253,7 @@ pub fn questions(scenario: Scenario, labels: &Labels, rng: &mut Rng) -> Vec<Ques
 
     out.push(Question {
         kind: QuestionKind::Localize,
-        text: format!(
-            "{ctx} {} Answer with [x0, y0, x1, y1] as fractions of the width and height (x to the right, y down), \
-             or none if no area is affected.",
-            pick(rng, &LOCALIZE_Q)
-        ),
+        text: ask(QuestionKind::Localize, &ctx, pick(rng, &LOCALIZE_Q)),
         answer: labels.region_box.map_or_else(|| NO_REGION.to_string(), box_answer),
         choices: vec![],
         // The reference box is exactly the one its answer text states (three decimals).
@@ -221,7 +264,7 @@ pub fn questions(scenario: Scenario, labels: &Labels, rng: &mut Rng) -> Vec<Ques
     let answer = labels.explanation();
     out.push(Question {
         kind: QuestionKind::Explain,
-        text: format!("{ctx} {}", pick(rng, &EXPLAIN_Q)),
+        text: ask(QuestionKind::Explain, &ctx, pick(rng, &EXPLAIN_Q)),
         concepts: crate::types::concepts_in(&answer),
         answer,
         choices: vec![],

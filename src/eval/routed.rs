@@ -1,0 +1,301 @@
+//! The router as a model: each question is read by the router from its text alone and sent to the
+//! CNN, the VLM or the rule as its policy says (`models::router::policy`). The CNN and the rule get the
+//! router's structured query (its kind, and the regions it read, in the generator's canonical
+//! wording), never the dataset's kind; the VLM gets the question as written. A wrong route is scored
+//! as the model's answer to the wrong question. Any thread.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use super::predictor::{Answer, Fatal, ModelIdentity, Predictor, SceneQuestions};
+use crate::models::router::policy::{Decision, OnAbstain, Policy, decide};
+use crate::models::router::{Route, Router};
+use crate::sim::questions::{families, fill};
+use crate::types::{QaRecord, QuestionKind, REGIONS};
+
+/// The models a routed run may send questions to.
+#[derive(Default)]
+pub struct Models {
+    pub cnn: Option<Box<dyn Predictor>>,
+    pub vlm: Option<Box<dyn Predictor>>,
+    pub rule: Option<Box<dyn Predictor>>,
+}
+
+impl Models {
+    fn get(&self, name: &str) -> Option<&dyn Predictor> {
+        match name {
+            "cnn" => self.cnn.as_deref(),
+            "vlm" => self.vlm.as_deref(),
+            "rule" => self.rule.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// How a routed run decides.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RouteSettings {
+    pub policy: Policy,
+    pub on_abstain: OnAbstain,
+    pub cascade_threshold: f64,
+}
+
+/// The router and the models it routes to, as one [`Predictor`].
+pub struct RoutedPredictor {
+    router: Arc<Router>,
+    settings: RouteSettings,
+    models: Models,
+}
+
+/// The models a policy needs with `router` (the best-on-val table may name the rule).
+pub fn needed(policy: Policy, router: &Router, on_abstain: OnAbstain) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = match policy {
+        Policy::BestOnVal => {
+            let mut v = vec!["cnn", "vlm"];
+            if router.config.best_on_val.iter().any(|c| c.model == "rule") {
+                v.push("rule");
+            }
+            v
+        }
+        p => p.models().to_vec(),
+    };
+    if on_abstain == OnAbstain::Vlm && matches!(policy, Policy::Learned | Policy::BestOnVal | Policy::Cascade) {
+        out.push("vlm");
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+impl RoutedPredictor {
+    /// # Errors
+    /// A model the policy needs is not loaded (named).
+    pub fn new(router: Arc<Router>, settings: RouteSettings, models: Models) -> Result<Self, String> {
+        let missing: Vec<&str> = needed(settings.policy, &router, settings.on_abstain)
+            .into_iter()
+            .filter(|m| models.get(m).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "the {} policy sends questions to {}, which {} not loaded",
+                settings.policy.name(),
+                missing.join(" and "),
+                if missing.len() == 1 { "is" } else { "are" }
+            ));
+        }
+        Ok(Self { router, settings, models })
+    }
+
+    fn decide(&self, r: &QaRecord, route: &Route) -> Decision {
+        let s = self.settings;
+        decide(s.policy, &self.router.config, route, Some(r.level.name()), s.on_abstain, s.cascade_threshold)
+            .unwrap_or_else(|why| Decision { model: None, why, cascade_below: None })
+    }
+}
+
+/// The question the CNN or the rule is asked for `route`: the routed kind in the generator's first
+/// paraphrase with the regions the router read, on the same scene; `None` when the route has no kind
+/// they answer or lacks the regions it needs.
+pub fn structured_query(r: &QaRecord, route: &Route) -> Result<QaRecord, String> {
+    let kind = route.kind.as_deref().ok_or("the router abstained")?;
+    let family = families()
+        .into_iter()
+        .find(|f| f.kind.name() == kind)
+        .ok_or_else(|| format!("no structured form for {kind} questions"))?;
+    let regions: Vec<usize> =
+        route.regions.iter().filter_map(|n| REGIONS.iter().position(|x| x == n)).take(family.regions).collect();
+    if regions.len() < family.regions {
+        return Err(format!(
+            "the question names {} of the {} regions a {kind} question needs",
+            regions.len(),
+            family.regions
+        ));
+    }
+    let mut q = r.clone();
+    q.kind = family.kind;
+    q.level = family.kind.level();
+    q.question = fill(family.paraphrases[0], &regions);
+    q.choices = match family.kind {
+        QuestionKind::WhichWorse => regions.iter().map(|&k| REGIONS[k].to_string()).collect(),
+        _ => Vec::new(),
+    };
+    Ok(q)
+}
+
+/// Where one question went.
+struct Sent {
+    model: &'static str,
+    record: QaRecord,
+    decision: Decision,
+    route_ms: f64,
+}
+
+impl Predictor for RoutedPredictor {
+    fn identity(&self) -> ModelIdentity {
+        let mut names = Vec::new();
+        let mut sum = crate::io::checksum::Fnv::default();
+        sum.update(self.router.checksum().as_bytes());
+        for m in ["cnn", "vlm", "rule"] {
+            if let Some(p) = self.models.get(m) {
+                let id = p.identity();
+                names.push(format!("{m}: {}", id.name));
+                sum.update(id.checksum.unwrap_or_default().as_bytes());
+            }
+        }
+        ModelIdentity {
+            kind: "router".into(),
+            name: format!("router, {} policy ({})", self.settings.policy.name(), names.join("; ")),
+            checksum: Some(sum.hex()),
+            trained_on: None,
+        }
+    }
+
+    fn asks(&self, _: &QaRecord) -> bool {
+        true
+    }
+
+    fn batch(&self) -> usize {
+        self.models.cnn.as_ref().map_or(1, |c| c.batch()).max(1)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.models.vlm.as_ref().map_or(1, |v| v.in_flight())
+    }
+
+    fn predict(
+        &self,
+        dataset: &Path,
+        scenes: &[SceneQuestions<'_>],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Answer>, Fatal> {
+        // Route every question, then ask each model its share in one call.
+        let mut sent: Vec<Result<Sent, Answer>> = Vec::new();
+        for r in scenes.iter().flat_map(|s| s.questions.iter()) {
+            let start = Instant::now();
+            let route = self.router.route(&r.question);
+            let decision = self.decide(r, &route);
+            let route_ms = start.elapsed().as_secs_f64() * 1000.0;
+            let why = decision.why.clone();
+            sent.push(match decision.model {
+                None => Err(Answer::failed(r, format!("not answered: {why}"))),
+                Some("vlm") => Ok(Sent { model: "vlm", record: (*r).clone(), decision, route_ms }),
+                Some(model) => match structured_query(r, &route) {
+                    Ok(record) => Ok(Sent { model, record, decision, route_ms }),
+                    Err(e) if self.settings.policy.models() == [model] => {
+                        Err(Answer::failed(r, format!("the {} cannot be asked: {e}", model.to_uppercase())))
+                    }
+                    // A routed policy asks the VLM what the CNN cannot read.
+                    Err(e) => Ok(Sent {
+                        model: "vlm",
+                        record: (*r).clone(),
+                        decision: Decision {
+                            model: Some("vlm"),
+                            why: format!("{why}; {e} -> VLM"),
+                            cascade_below: None,
+                        },
+                        route_ms,
+                    }),
+                },
+            });
+        }
+        let mut answers: Vec<Option<Answer>> = vec![None; sent.len()];
+        for model in ["cnn", "rule", "vlm"] {
+            self.ask(model, dataset, &sent, &mut answers, cancel)?;
+        }
+        // The cascade: the CNN's answers below the threshold (or without a confidence) go to the VLM.
+        let handed: Vec<usize> = (0..sent.len())
+            .filter(|&i| match (&sent[i], &answers[i]) {
+                (Ok(s), Some(a)) => s
+                    .decision
+                    .cascade_below
+                    .is_some_and(|t| a.error.is_some() || a.prediction.confidence.is_none_or(|c| f64::from(c) < t)),
+                _ => false,
+            })
+            .collect();
+        if !handed.is_empty() {
+            let originals: Vec<&QaRecord> = scenes.iter().flat_map(|s| s.questions.iter().copied()).collect();
+            let mut second: Vec<Result<Sent, Answer>> = Vec::new();
+            for &i in &handed {
+                let Ok(s) = &sent[i] else { continue };
+                let why = match answers[i].as_ref().and_then(|a| a.prediction.confidence) {
+                    Some(c) => format!("{}; the CNN's confidence {c:.2} is below it -> VLM", s.decision.why),
+                    None => format!("{}; the CNN gives no confidence for this kind -> VLM", s.decision.why),
+                };
+                let decision = Decision { model: Some("vlm"), why, cascade_below: None };
+                second.push(Ok(Sent { model: "vlm", record: originals[i].clone(), decision, route_ms: s.route_ms }));
+            }
+            let mut again: Vec<Option<Answer>> = vec![None; second.len()];
+            self.ask("vlm", dataset, &second, &mut again, cancel)?;
+            for ((&i, later), s2) in handed.iter().zip(again).zip(second) {
+                let cnn_ms = answers[i].as_ref().map_or(0.0, |a| a.latency_ms);
+                answers[i] = later.map(|mut a| {
+                    a.latency_ms += cnn_ms;
+                    a
+                });
+                sent[i] = s2;
+            }
+        }
+        let originals = scenes.iter().flat_map(|s| s.questions.iter());
+        Ok(sent
+            .into_iter()
+            .zip(answers)
+            .zip(originals)
+            .map(|((s, a), r)| match (s, a) {
+                (Err(a), _) => a,
+                (Ok(s), Some(mut a)) => {
+                    a.prediction.id.clone_from(&r.id);
+                    a.raw = format!("[{}] {}", s.decision.why, a.raw);
+                    a.latency_ms += s.route_ms;
+                    a
+                }
+                (Ok(s), None) => Answer::failed(r, format!("{} gave no answer", s.model.to_uppercase())),
+            })
+            .collect())
+    }
+}
+
+impl RoutedPredictor {
+    /// Ask `model` the questions `sent` to it, scene by scene, into `answers` (by position).
+    fn ask(
+        &self,
+        model: &'static str,
+        dataset: &Path,
+        sent: &[Result<Sent, Answer>],
+        answers: &mut [Option<Answer>],
+        cancel: &AtomicBool,
+    ) -> Result<(), Fatal> {
+        let mine: Vec<usize> = (0..sent.len()).filter(|&i| matches!(&sent[i], Ok(s) if s.model == model)).collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let Some(predictor) = self.models.get(model) else {
+            for &i in &mine {
+                if let Ok(s) = &sent[i] {
+                    answers[i] = Some(Answer::failed(&s.record, format!("{model} is not loaded")));
+                }
+            }
+            return Ok(());
+        };
+        let mut grouped: Vec<SceneQuestions<'_>> = Vec::new();
+        for &i in &mine {
+            let Ok(s) = &sent[i] else { continue };
+            match grouped.last_mut() {
+                Some(g) if g.scene == s.record.scene => g.questions.push(&s.record),
+                _ => grouped.push(SceneQuestions { scene: &s.record.scene, questions: vec![&s.record] }),
+            }
+        }
+        let got =
+            predictor.predict(dataset, &grouped, cancel).map_err(|f| Fatal::new(format!("{model}: {}", f.reason)))?;
+        // Answers come back by question id; a structured query keeps the question's id.
+        let mut by_id: std::collections::HashMap<String, Answer> =
+            got.into_iter().map(|a| (a.prediction.id.clone(), a)).collect();
+        for &i in &mine {
+            if let Ok(s) = &sent[i] {
+                answers[i] = by_id.remove(&s.record.id);
+            }
+        }
+        Ok(())
+    }
+}
