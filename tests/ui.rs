@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::ui::{PATIENCE, harness, settle, settle_samples};
+
 use std::time::{Duration, Instant};
 
 use egui::accesskit::Role;
@@ -14,44 +16,6 @@ use heatscope::app::slot::Slot;
 use heatscope::app::{AppOptions, DocStatus, HeatscopeApp, TurnStatus};
 use heatscope::render::Colormap;
 use heatscope::workers::VlmSource;
-
-fn harness(files: Vec<std::path::PathBuf>) -> Option<Harness<'static, HeatscopeApp>> {
-    // The app needs an adapter; the helper says loudly when there is none (and fails under CI).
-    common::headless()?;
-    let h = Harness::builder()
-        .with_size(egui::vec2(1200.0, 760.0))
-        .wgpu()
-        .build_eframe(move |cc| HeatscopeApp::new(cc, files).expect("the app starts"));
-    Some(h)
-}
-
-/// How long a UI test waits for work on workers: generous, because CI runs twenty of these tests at
-/// once on two cores (some of them running models); a real hang still fails.
-const PATIENCE: Duration = Duration::from_secs(90);
-
-/// Step the UI until every document finished loading and has its statistics.
-fn settle(h: &mut Harness<'static, HeatscopeApp>) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        let app = h.state();
-        let busy = app
-            .docs
-            .iter()
-            .any(|d| matches!(d.status, DocStatus::Loading { .. }) || (d.loaded.is_some() && !d.ranges_ready()))
-            || app.cnn.model.is_loading()
-            || app.chat.vlm.is_loading()
-            || app.gsd.model.is_loading()
-            || app.docs.iter().any(|d| d.results.cnn.is_loading() || d.results.gsd.is_loading());
-        if !busy {
-            break;
-        }
-        assert!(start.elapsed() < PATIENCE, "documents did not settle");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // Let layout and animations come to rest (the snapshot must not depend on timing).
-    h.run();
-}
 
 fn ramp_file(dir: &std::path::Path) -> std::path::PathBuf {
     let (w, h) = (50, 40);
@@ -170,16 +134,6 @@ fn dropping_files_opens_them_and_pagedown_switches() {
 }
 
 /// Wait until the sample set has arrived from its worker and its scene is loaded.
-fn settle_samples(h: &mut Harness<'static, HeatscopeApp>) {
-    let start = Instant::now();
-    while h.state().samples.is_none() || h.state().docs.is_empty() {
-        h.step();
-        assert!(start.elapsed() < PATIENCE, "the sample set did not open: {:?}", h.state().messages);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    settle(h);
-}
-
 #[test]
 fn bundled_spectrum_samples_step_with_arrows_toggle_truth_and_filter() {
     // Started with no files, the app opens the bundled SpectrumQA-sim samples.
@@ -509,7 +463,8 @@ fn stepping_to_the_next_sample_while_an_answer_streams_stops_it_and_keeps_its_te
     let first = h.state().active_doc().unwrap().path.clone();
     let input = h.get_by_role(Role::MultilineTextInput);
     input.focus();
-    input.type_text("Which region is worst?");
+    // An explanation question: the router sends it to the VLM.
+    input.type_text("What is the dominant source of this interference, and how would you mitigate it?");
     h.run_steps(2);
     h.key_press(egui::Key::Enter);
     let streaming =
@@ -549,7 +504,7 @@ fn stepping_to_the_next_sample_while_an_answer_streams_stops_it_and_keeps_its_te
     });
     // The history on disk has the stopped answer.
     let saved = std::fs::read_to_string(dir.path().join("chat.json")).unwrap();
-    assert!(saved.contains("Which region is worst?") && saved.contains("cancelled"), "{saved}");
+    assert!(saved.contains("how would you mitigate it?") && saved.contains("cancelled"), "{saved}");
 }
 
 /// Choose a run's model, split, question limit and folder, open the "Run a model" section of the
@@ -767,6 +722,8 @@ fn the_layout_holds_at_1280x800_with_a_long_chat_and_every_section_open() {
             tokens: long.split_inclusive(' ').map(|t| (t.to_string(), Some(-0.2))).collect(),
             status: "stop".into(),
             tokens_per_second: Some(20.0),
+            by: None,
+            route: None,
         })
         .collect();
     let restored = heatscope::app::restore_histories(vec![(path.clone(), turns)]);

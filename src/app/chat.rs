@@ -32,11 +32,13 @@ pub struct ChatSettings {
     pub few_shot: bool,
     pub shots: usize,
     pub max_tokens: usize,
+    /// Which model answers a typed question.
+    pub routing: super::chat_route::RoutingSettings,
 }
 
 impl Default for ChatSettings {
     fn default() -> Self {
-        Self { cot: false, few_shot: false, shots: 3, max_tokens: 200 }
+        Self { cot: false, few_shot: false, shots: 3, max_tokens: 200, routing: Default::default() }
     }
 }
 
@@ -65,6 +67,9 @@ pub struct Turn {
     pub reply: Option<ChatReply>,
     /// Tokens/s of an answer restored from a previous run (its reply is not kept).
     pub saved_rate: Option<f64>,
+    /// Which model answered ("CNN", "VLM") and why it was sent there, when the router chose.
+    pub by: Option<String>,
+    pub route: Option<String>,
 }
 
 /// A turn as kept between runs (eframe storage, saved on exit and every 30 s): the question, the
@@ -79,6 +84,10 @@ pub struct SavedTurn {
     /// "stop", "length", "cancelled" or "failed: <why>".
     pub status: String,
     pub tokens_per_second: Option<f64>,
+    #[serde(default)]
+    pub by: Option<String>,
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 /// Turns kept per image when saving (the latest).
@@ -107,6 +116,8 @@ pub fn saved_histories(state: &ChatState) -> Vec<(PathBuf, Vec<SavedTurn>)> {
                         TurnStatus::Failed(why) => format!("failed: {why}"),
                     },
                     tokens_per_second: t.reply.as_ref().and_then(ChatReply::tokens_per_second).or(t.saved_rate),
+                    by: t.by.clone(),
+                    route: t.route.clone(),
                 })
                 .collect();
             (path.clone(), saved)
@@ -182,6 +193,8 @@ pub fn restore_histories(saved: Vec<(PathBuf, Vec<SavedTurn>)>) -> HashMap<PathB
                     first_token: None,
                     reply: None,
                     saved_rate: s.tokens_per_second,
+                    by: s.by,
+                    route: s.route,
                 })
                 .collect();
             (path, turns)
@@ -213,6 +226,8 @@ pub struct ChatState {
     pub picked: Option<QaRecord>,
     /// File the histories are written to after every answer (None: memory only).
     pub store: Option<PathBuf>,
+    /// The router and its reading of the question being typed.
+    pub routing: super::chat_route::Routing,
 }
 
 impl Default for ChatState {
@@ -224,6 +239,7 @@ impl Default for ChatState {
             input: String::new(),
             picked: None,
             store: None,
+            routing: super::chat_route::Routing::default(),
         }
     }
 }
@@ -252,9 +268,129 @@ fn token_colour(logprob: Option<f32>) -> Color32 {
     Color32::from_rgba_unmultiplied(r, g, 40, 70)
 }
 
-/// Start asking about the active image.
+/// Who answers a question asked now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Where the router's policy sends it (the VLM when routing is off).
+    Routed,
+    /// The other model than the policy's.
+    Other,
+    /// The CNN and the VLM.
+    Both,
+}
+
+/// Start asking about the active image, where the router sends the question.
 pub(super) fn ask(app: &mut HeatscopeApp) {
-    let Some(backend) = app.chat.vlm.ready() else { return };
+    ask_with(app, Choice::Routed);
+}
+
+/// Start asking about the active image: the CNN answers at once from its reading of the image, the VLM
+/// on a worker.
+pub(super) fn ask_with(app: &mut HeatscopeApp, choice: Choice) {
+    let question = app.chat.input.trim().to_string();
+    if question.is_empty() {
+        return;
+    }
+    let settings = app.persisted.chat.routing.clone();
+    let plan = match super::chat_route::plan(&mut app.chat.routing, &settings, &question) {
+        None => return ask_vlm(app, None),
+        Some(Err(why)) => return ask_vlm(app, Some(why)),
+        Some(Ok(p)) => p,
+    };
+    let why = plan.decision.why.clone();
+    let routed = plan.decision.model;
+    let (cnn, vlm) = match (choice, routed) {
+        (Choice::Both, _) => (true, true),
+        (Choice::Other, Some("vlm")) => (true, false),
+        (Choice::Other, _) | (Choice::Routed, Some("vlm")) => (false, true),
+        (Choice::Routed, Some(_)) => (true, false),
+        (Choice::Routed, None) => {
+            let turn = note_turn(
+                &question,
+                app.chat.picked.clone(),
+                "router",
+                why,
+                TurnStatus::Failed("not answered: rephrase the question, or send it with \"ask the VLM\"".into()),
+            );
+            return push_turn(app, turn, false);
+        }
+    };
+    let note = match choice {
+        Choice::Routed => why.clone(),
+        Choice::Other => format!("you chose it (the router: {why})"),
+        Choice::Both => format!("you asked both (the router: {why})"),
+    };
+    if cnn {
+        let reading = app.cnn_reading();
+        match super::chat_route::cnn_answer(&plan.route, &question, reading.as_deref()) {
+            // The cascade hands an unsure CNN answer to the VLM.
+            Ok((_, c))
+                if choice == Choice::Routed
+                    && plan.decision.cascade_below.is_some_and(|t| c.is_none_or(|c| f64::from(c) < t)) =>
+            {
+                let c = c.map_or_else(|| "no confidence".to_string(), |c| format!("confidence {c:.2}"));
+                return ask_vlm(app, Some(format!("{why}; the CNN answered with {c}, so the VLM answers")));
+            }
+            Ok((answer, confidence)) => {
+                let mut turn =
+                    note_turn(&question, app.chat.picked.clone(), "CNN", note.clone(), TurnStatus::Done(Finish::Stop));
+                turn.tokens = vec![(answer, confidence.map(f32::ln))];
+                push_turn(app, turn, !vlm);
+            }
+            Err(e) if !vlm => {
+                return ask_vlm(app, Some(format!("{note}; the CNN cannot answer: {e}; the VLM answers")));
+            }
+            Err(e) => {
+                let turn = note_turn(
+                    &question,
+                    app.chat.picked.clone(),
+                    "CNN",
+                    note.clone(),
+                    TurnStatus::Failed(format!("the CNN cannot answer: {e}")),
+                );
+                push_turn(app, turn, false);
+            }
+        }
+    }
+    if vlm {
+        ask_vlm(app, Some(note));
+    }
+}
+
+/// A turn answered (or refused) without the VLM.
+fn note_turn(question: &str, record: Option<QaRecord>, by: &str, route: String, status: TurnStatus) -> Turn {
+    Turn {
+        question: question.to_string(),
+        record: record.filter(|r| r.question == question),
+        shots: Vec::new(),
+        cot: false,
+        tokens: Vec::new(),
+        status,
+        started: Instant::now(),
+        first_token: None,
+        reply: None,
+        saved_rate: None,
+        by: Some(by.to_string()),
+        route: Some(route),
+    }
+}
+
+/// Add `turn` to the active image's history; `done` clears the question box (nothing more is asked).
+fn push_turn(app: &mut HeatscopeApp, turn: Turn, done: bool) {
+    let Some(path) = app.active_doc().map(|d| d.path.clone()) else { return };
+    app.chat.histories.entry(path).or_default().push(turn);
+    if done {
+        app.chat.input.clear();
+        app.chat.picked = None;
+    }
+    save(app);
+}
+
+/// Ask the VLM about the active image; `route` says why it was sent there (routing on).
+fn ask_vlm(app: &mut HeatscopeApp, route: Option<String>) {
+    let Some(backend) = app.chat.vlm.ready() else {
+        return app.error("the VLM is not ready yet (see the panel); ask again when it is".into());
+    };
     let backend = Arc::clone(backend);
     let Some(doc) = app.active_doc() else { return };
     let (doc_id, path) = (doc.id, doc.path.clone());
@@ -312,6 +448,8 @@ pub(super) fn ask(app: &mut HeatscopeApp) {
                 first_token: None,
                 reply: None,
                 saved_rate: None,
+                by: route.as_ref().map(|_| "VLM".to_string()),
+                route,
             });
             if let Some(doc) = app.docs.iter_mut().find(|d| d.id == doc_id) {
                 doc.results.answer = Slot::loading(&ticket);
@@ -386,6 +524,10 @@ fn stop(app: &mut HeatscopeApp) {
 
 fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eval::answer::SceneEstimate>) {
     ui.label(RichText::new(format!("Q: {}", crate::app::samples::short_question(&turn.question))).weak());
+    if let Some(by) = &turn.by {
+        let why = turn.route.as_deref().unwrap_or_default();
+        ui.add(egui::Label::new(RichText::new(format!("{by}: {why}")).small().weak()).wrap());
+    }
     if !turn.shots.is_empty() {
         egui::CollapsingHeader::new(format!("{} examples shown first", turn.shots.len()))
             .id_salt(("shots", index))
@@ -536,7 +678,9 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             );
         }
         let streaming = app.active_doc().is_some_and(|d| d.results.answer.is_loading());
-        let ready = app.chat.vlm.ready().is_some();
+        // With routing on, a question the CNN answers needs no VLM.
+        let ready = app.chat.vlm.ready().is_some() || app.persisted.chat.routing.on;
+        let mut choice = None;
         ui.horizontal(|ui| {
             // Several lines, so a dataset question fits; Enter sends, Shift+Enter starts a new line.
             let newline = egui::KeyboardShortcut::new(egui::Modifiers::SHIFT, egui::Key::Enter);
@@ -546,8 +690,11 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 .desired_rows(2)
                 .return_key(Some(newline));
             let response = ui.add_enabled(ready && !streaming, edit).on_hover_text("Enter sends; Shift+Enter starts a new line");
-            let enter = (response.has_focus() || response.lost_focus())
-                && ui.input(|i| i.key_pressed(egui::Key::Enter) && !i.modifiers.shift);
+            let focused = response.has_focus() || response.lost_focus();
+            let enter = focused && ui.input(|i| i.key_pressed(egui::Key::Enter) && !i.modifiers.shift && !i.modifiers.command);
+            if focused && ui.input(|i| i.key_pressed(egui::Key::Enter) && i.modifiers.command) {
+                choice = Some(Choice::Other);
+            }
             if streaming {
                 if ui.button("Stop").on_hover_text("Stop the answer (Esc)").clicked()
                     || ui.input(|i| i.key_pressed(egui::Key::Escape))
@@ -556,13 +703,26 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 }
             } else if ui
                 .add_enabled(ready, egui::Button::new("Ask"))
-                .on_hover_text("Send the question (Enter)")
+                .on_hover_text("Send the question (Enter) to the model the line below names")
                 .clicked()
                 || enter
             {
-                ask(app);
+                choice = Some(Choice::Routed);
             }
         });
+        // Where the question will go, and why.
+        let settings = app.persisted.chat.routing.clone();
+        if !streaming && let Some(plan) = super::chat_route::plan(&mut app.chat.routing, &settings, &app.chat.input) {
+            match super::chat_route::line(ui, &plan) {
+                Some(true) => choice = Some(Choice::Other),
+                Some(false) => choice = Some(Choice::Both),
+                None => {}
+            }
+        }
+        if let Some(c) = choice.filter(|_| !streaming) {
+            ask_with(app, c);
+        }
+        super::chat_route::settings_ui(ui, &mut app.persisted.chat.routing);
         let settings = &mut app.persisted.chat;
         ui.horizontal(|ui| {
             ui.checkbox(&mut settings.cot, "chain of thought")
@@ -600,6 +760,8 @@ mod tests {
             first_token: None,
             reply: None,
             saved_rate: Some(12.5),
+            by: Some("CNN".into()),
+            route: Some("L1 severity question -> CNN".into()),
         };
         state.histories.insert(
             PathBuf::from("a.png"),
@@ -622,6 +784,10 @@ mod tests {
         assert_eq!(turns[2].status, TurnStatus::Failed("gone".into()));
         assert_eq!(turns[0].tokens[0].1, Some(-0.1));
         assert_eq!(turns[0].saved_rate, Some(12.5));
+        assert_eq!(
+            (turns[0].by.as_deref(), turns[0].route.as_deref()),
+            (Some("CNN"), Some("L1 severity question -> CNN"))
+        );
         assert!(turns[0].cot && turns[0].shots.len() == 1);
         assert_eq!(visible("a\u{8}b"), "a\\u{8}b");
         assert_eq!(visible("line\n"), "line\n");

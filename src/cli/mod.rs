@@ -13,6 +13,7 @@ mod gsd_cmd;
 mod info;
 mod render_cmd;
 mod route_cmd;
+mod route_report;
 mod train_cmd;
 mod train_gsd;
 mod train_router;
@@ -89,6 +90,9 @@ pub enum Command {
     /// Which model answers each question, from its text alone: level, kind, regions, confidence,
     /// abstention and the model the policy picks, one JSON object per question.
     Route(route_cmd::RouteArgs),
+    /// What routing is worth, from single-model runs of one split: each policy's composite and cost,
+    /// the composite as routing errors grow, the cascade's cost-quality curve.
+    RouteReport(route_report::RouteReportArgs),
     /// Fuzz the file loaders with mutants of real and built-in files; exits non-zero on a panic, a
     /// hang or a load over the memory budget.
     Fuzz(fuzz_cmd::FuzzArgs),
@@ -121,6 +125,7 @@ pub fn main() -> ExitCode {
         Some(Command::Gsd(args)) => gsd_cmd::run(&args),
         Some(Command::Fuzz(args)) => fuzz_cmd::run(&args),
         Some(Command::Route(args)) => route_cmd::run(&args),
+        Some(Command::RouteReport(args)) => route_report::run(&args),
         None => {
             let vlm = match (cli.vlm_model, cli.vlm_url) {
                 (Some(dir), _) => crate::backend::VlmSource::Folder(dir),

@@ -38,6 +38,7 @@ pub mod predictor;
 pub mod question;
 mod read;
 mod report;
+pub mod route_analysis;
 pub mod route_table;
 pub mod routed;
 pub mod runner;

@@ -2,6 +2,8 @@
 //! and the GPU adapter check.
 #![allow(dead_code)]
 
+pub mod ui;
+
 use std::path::{Path, PathBuf};
 
 /// Bytes of a little-endian float32 C-order .npy holding `values` with `shape`.

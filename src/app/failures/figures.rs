@@ -124,6 +124,7 @@ struct Frame {
     top: f64,
     width: f64,
     height: f64,
+    y_min: f64,
     y_max: f64,
 }
 
@@ -131,13 +132,24 @@ impl Frame {
     /// The frame of a `w` x `h` picture, y from 0 to `y_max`; draws the y axis with its ticks and
     /// label, and the x axis label.
     fn new(svg: &mut Svg, y_max: f64, y_label: &str, x_label: &str) -> Frame {
-        let frame = Frame { left: 64.0, top: 40.0, width: svg.width - 84.0, height: svg.height - 96.0, y_max };
-        let step = nice_step(y_max);
-        let mut v = 0.0;
+        Frame::ranged(svg, 0.0, y_max, y_label, x_label)
+    }
+
+    /// [`Frame::new`] with y from `y_min` (a multiple of the tick step) to `y_max`.
+    fn ranged(svg: &mut Svg, y_min: f64, y_max: f64, y_label: &str, x_label: &str) -> Frame {
+        let frame = Frame { left: 64.0, top: 40.0, width: svg.width - 84.0, height: svg.height - 96.0, y_min, y_max };
+        let step = nice_step(y_max - y_min);
+        let mut v = y_min;
         while v <= y_max + step * 1e-6 {
             let y = frame.y(v);
             svg.line((frame.left, y), (frame.left + frame.width, y), "#e4e4e4", 1.0);
-            let label = if step < 1.0 { format!("{v:.1}") } else { format!("{v:.0}") };
+            let label = if step < 0.1 {
+                format!("{v:.2}")
+            } else if step < 1.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.0}")
+            };
             svg.text(frame.left - 6.0, y + 4.0, "end", 11.0, &label);
             v += step;
         }
@@ -150,7 +162,7 @@ impl Frame {
     }
 
     fn y(&self, v: f64) -> f64 {
-        self.top + self.height * (1.0 - (v / self.y_max).clamp(0.0, 1.0))
+        self.top + self.height * (1.0 - ((v - self.y_min) / (self.y_max - self.y_min)).clamp(0.0, 1.0))
     }
 
     /// x of a fraction of the width.
@@ -164,6 +176,76 @@ fn nice_step(max: f64) -> f64 {
     let rough = (max / 5.0).max(1e-9);
     let power = 10f64.powf(rough.log10().floor());
     [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * power).find(|&s| s >= rough).unwrap_or(10.0 * power)
+}
+
+/// One line of a [`curves_svg`] plot: points (x, y, interval low, interval high), x in [0, 1].
+pub struct Curve {
+    pub name: String,
+    pub colour: [u8; 3],
+    pub points: Vec<(f64, f64, f64, f64)>,
+}
+
+/// Lines over x in [0, `x_max`] with their intervals as shaded bands, dashed vertical marks with their
+/// labels, and a legend; y spans the data (with a margin) at round ticks.
+pub fn curves_svg(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x_max: f64,
+    curves: &[Curve],
+    marks: &[(f64, String)],
+) -> String {
+    let mut svg = Svg::new(640.0, 400.0, title);
+    let ys = curves.iter().flat_map(|c| c.points.iter().flat_map(|p| [p.1, p.2, p.3])).filter(|v| v.is_finite());
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo.is_finite() { (lo, hi.max(lo + 0.01)) } else { (0.0, 1.0) };
+    let step = nice_step(hi - lo);
+    let y_min = ((lo - step * 0.5) / step).floor() * step;
+    let y_max = ((hi + step * 0.5) / step).ceil() * step;
+    let frame = Frame::ranged(&mut svg, y_min.max(0.0), y_max, y_label, x_label);
+    let x_max = if x_max > 0.0 { x_max } else { 1.0 };
+    let x = |v: f64| frame.x(v / x_max);
+    for k in 0..=5 {
+        let v = x_max * f64::from(k) / 5.0;
+        let bottom = frame.top + frame.height;
+        svg.line((x(v), bottom), (x(v), bottom + 4.0), "#404040", 1.0);
+        svg.text(x(v), bottom + 16.0, "middle", 11.0, &format!("{:.0} %", v * 100.0));
+    }
+    for c in curves {
+        let colour = rgb(c.colour);
+        let band: Vec<String> = c
+            .points
+            .iter()
+            .map(|p| format!("{:.2},{:.2}", x(p.0), frame.y(p.3)))
+            .chain(c.points.iter().rev().map(|p| format!("{:.2},{:.2}", x(p.0), frame.y(p.2))))
+            .collect();
+        let _ = writeln!(svg.body, r#"<polygon points="{}" fill="{colour}" fill-opacity="0.18"/>"#, band.join(" "));
+        let line: Vec<String> = c.points.iter().map(|p| format!("{:.2},{:.2}", x(p.0), frame.y(p.1))).collect();
+        let _ = writeln!(
+            svg.body,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+            line.join(" ")
+        );
+    }
+    for (i, (at, label)) in marks.iter().enumerate() {
+        let _ = writeln!(
+            svg.body,
+            r##"<line x1="{0:.2}" y1="{1:.2}" x2="{0:.2}" y2="{2:.2}" stroke="#505050" stroke-width="1" stroke-dasharray="4 3"/>"##,
+            x(*at),
+            frame.top,
+            frame.top + frame.height
+        );
+        #[allow(clippy::cast_precision_loss)]
+        svg.text(x(*at) + 4.0, frame.top + 14.0 + 14.0 * i as f64, "start", 11.0, label);
+    }
+    for (i, c) in curves.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let y = frame.top + frame.height - 12.0 - 16.0 * (curves.len() - 1 - i) as f64;
+        let left = frame.left + frame.width - 200.0;
+        svg.rect(left, y - 9.0, 14.0, 10.0, &rgb(c.colour));
+        svg.text(left + 20.0, y, "start", 11.0, &c.name);
+    }
+    svg.finish()
 }
 
 /// The per-level plot (the SpectrumQA paper's Figure 1): each run's overall score per level as a
