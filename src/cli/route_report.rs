@@ -158,33 +158,21 @@ pub fn run(a: &RouteReportArgs) -> anyhow::Result<()> {
         write("policies.csv", &csv)?;
         write("sensitivity.csv", &sens_csv)?;
         write("cascade.csv", &casc_csv)?;
-        write(
-            "sensitivity.svg",
-            &curves_svg(
-                "Composite vs injected routing error",
-                "routing error rate",
-                "composite",
-                a.max_error,
-                &curves,
-                &marks,
-            ),
-        )?;
+        let plot = |name: &str, svg: String| -> anyhow::Result<()> {
+            write(&format!("{name}.svg"), &svg)?;
+            let png = crate::app::failures::figures::png(&svg, 2.0).map_err(anyhow::Error::msg)?;
+            crate::io::atomic::write(&out.join(format!("{name}.png")), png)
+                .with_context(|| format!("writing {name}.png"))
+        };
+        let title = "Composite vs injected routing error";
+        plot("sensitivity", curves_svg(title, "routing error rate", "composite", a.max_error, &curves, &marks))?;
         let cascade_curve = Curve {
             name: format!("cascade (APGR {g:.2})"),
             colour: [44, 160, 44],
             points: pts.iter().map(|p| (p.0, p.1, p.1, p.1)).collect(),
         };
-        write(
-            "cascade.svg",
-            &curves_svg(
-                "Cascade: composite vs share sent to the VLM",
-                "questions answered by the VLM",
-                "composite",
-                1.0,
-                &[cascade_curve],
-                &[],
-            ),
-        )?;
+        let title = "Cascade: composite vs share sent to the VLM";
+        plot("cascade", curves_svg(title, "questions answered by the VLM", "composite", 1.0, &[cascade_curve], &[]))?;
         println!("wrote {}", out.display());
     }
     Ok(())

@@ -135,11 +135,12 @@ impl Frame {
         Frame::ranged(svg, 0.0, y_max, y_label, x_label)
     }
 
-    /// [`Frame::new`] with y from `y_min` (a multiple of the tick step) to `y_max`.
+    /// [`Frame::new`] with y from `y_min` to `y_max`.
     fn ranged(svg: &mut Svg, y_min: f64, y_max: f64, y_label: &str, x_label: &str) -> Frame {
         let frame = Frame { left: 64.0, top: 40.0, width: svg.width - 84.0, height: svg.height - 96.0, y_min, y_max };
         let step = nice_step(y_max - y_min);
-        let mut v = y_min;
+        // Ticks at the multiples of the step inside the range.
+        let mut v = (y_min / step - 1e-9).ceil() * step;
         while v <= y_max + step * 1e-6 {
             let y = frame.y(v);
             svg.line((frame.left, y), (frame.left + frame.width, y), "#e4e4e4", 1.0);
