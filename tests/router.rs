@@ -207,6 +207,53 @@ fn eval_with_the_router_sends_each_question_where_its_policy_says() {
         serde_json::from_slice(&std::fs::read(dir.path().join("run-learned/summary.json")).unwrap()).unwrap();
     assert_eq!(summary["settings"]["model"]["kind"], "router");
     assert_eq!(summary["settings"]["options"]["policy"], "learned");
+    // route-report computes every policy from the single models' runs: the same composite as the live run.
+    let single = |m: &str| {
+        let folder = dir.path().join(format!("single-{m}"));
+        ok(&heatscope(&[
+            "eval",
+            "--dataset",
+            d,
+            "--split",
+            "test",
+            "--bootstrap",
+            "0",
+            "--model",
+            m,
+            "--run",
+            folder.to_str().unwrap(),
+        ]));
+        folder.to_str().unwrap().to_string()
+    };
+    let (cnn, vlm, rule) = (single("cnn"), single("vlm"), single("rule"));
+    let report = dir.path().join("report");
+    let text = ok(&heatscope(&[
+        "route-report",
+        "--runs",
+        &cnn,
+        &vlm,
+        &rule,
+        "--seeds",
+        "3",
+        "--out",
+        report.to_str().unwrap(),
+    ]));
+    assert!(text.contains("APGR") && text.contains("injected routing errors"), "{text}");
+    let csv = std::fs::read_to_string(report.join("policies.csv")).unwrap();
+    let composite = |policy: &str| -> f64 {
+        let line = csv.lines().find(|l| l.starts_with(&format!("{policy},"))).expect(policy);
+        line.split(',').nth(1).unwrap().parse().unwrap()
+    };
+    let live = overall(&dir.path().join("learned.json"), "composite");
+    assert!((composite("learned") - live).abs() < 1e-6, "route-report {} vs live {live}", composite("learned"));
+    for f in ["sensitivity.svg", "sensitivity.png", "cascade.svg", "sensitivity.csv", "cascade.csv"] {
+        assert!(report.join(f).is_file(), "{f}");
+    }
+    // Runs of one model twice, or a router run, are refused with the reason.
+    let e = failed(&heatscope(&["route-report", "--runs", &cnn, &cnn]));
+    assert!(e.contains("both runs of cnn"), "{e}");
+    let e = failed(&heatscope(&["route-report", "--runs", &cnn, dir.path().join("run-learned").to_str().unwrap()]));
+    assert!(e.contains("a run of router"), "{e}");
     // An unreachable VLM server stops the run with the reason.
     let e = failed(&heatscope(&[
         "eval",

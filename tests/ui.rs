@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::ui::{PATIENCE, harness, settle, settle_samples};
+use common::ui::{PATIENCE, harness, harness_with, settle, settle_samples};
 
 use std::time::{Duration, Instant};
 
@@ -268,16 +268,6 @@ fn broken_cnn_weights_are_reported_and_images_still_open() {
     h.key_press(egui::Key::C);
     h.run_steps(2);
     assert!(h.state().messages.iter().any(|m| m.text.contains("not loaded")));
-}
-
-fn harness_with(files: Vec<std::path::PathBuf>, options: AppOptions) -> Option<Harness<'static, HeatscopeApp>> {
-    common::headless()?;
-    Some(
-        Harness::builder()
-            .with_size(egui::vec2(1200.0, 760.0))
-            .wgpu()
-            .build_eframe(move |cc| HeatscopeApp::with_options(cc, files, options).expect("the app starts")),
-    )
 }
 
 #[test]

@@ -85,3 +85,33 @@ fn a_typed_question_goes_where_the_router_says_and_the_user_can_override_it() {
         turns[before].status
     );
 }
+
+#[test]
+fn a_broken_router_folder_is_reported_and_questions_go_to_the_vlm() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/router/model.safetensors");
+    std::fs::copy(bundled, dir.path().join("model.safetensors")).unwrap();
+    std::fs::write(dir.path().join("config.json"), "{\"format\": \"heatscope-router\", \"bits\": 15").unwrap();
+    let options = heatscope::app::AppOptions { router_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let Some(mut h) = common::ui::harness_with(vec![], options) else { return };
+    settle_samples(&mut h);
+    let said = h.state().messages.iter().map(|m| m.text.clone()).collect::<Vec<_>>().join("\n");
+    assert!(said.contains("config.json") && said.contains("routing is off"), "{said}");
+    let path = h.state().active_doc().unwrap().path.clone();
+    type_question(&mut h, "is the upper left affected?");
+    h.get_by_label_contains("routing is off");
+    h.key_press(egui::Key::Enter);
+    let start = Instant::now();
+    loop {
+        h.step();
+        if let Some(t) = h.state().chat.histories.get(&path).and_then(|t| t.last())
+            && t.status != TurnStatus::Streaming
+        {
+            assert_eq!(t.by.as_deref(), Some("VLM"));
+            assert!(t.route.as_deref().unwrap().contains("routing is off"));
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "the VLM did not answer");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

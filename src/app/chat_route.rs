@@ -49,7 +49,21 @@ pub struct Routing {
 }
 
 impl Routing {
-    /// The bundled router, loaded on first use; why it cannot be used.
+    /// The router in `dir` (default the bundled one), or why it cannot be used.
+    pub fn load(dir: Option<&std::path::Path>) -> Self {
+        let router = match dir {
+            Some(d) => Router::load(d).map_err(|e| {
+                format!(
+                    "the router in {} cannot be used ({e}); routing is off: the VLM answers typed questions",
+                    d.display()
+                )
+            }),
+            None => Router::bundled().map_err(|e| format!("the bundled router cannot be used ({e}); routing is off")),
+        };
+        Self { router: Some(router.map(Arc::new)), last: None }
+    }
+
+    /// The router (the bundled one when none was loaded), or why it cannot be used.
     pub fn router(&mut self) -> Result<Arc<Router>, String> {
         self.router
             .get_or_insert_with(|| Router::bundled().map(Arc::new).map_err(|e| format!("routing is off: {e}")))

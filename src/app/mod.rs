@@ -73,6 +73,8 @@ impl Default for Persisted {
 pub struct AppOptions {
     /// CNN folder (config.json, model.safetensors, calibration.json); `None`: the bundled model.
     pub cnn_dir: Option<PathBuf>,
+    /// Router folder (config.json, model.safetensors); `None`: the bundled router.
+    pub router_dir: Option<PathBuf>,
     /// Where VLM answers come from (default: the bundled vlm-spectrum-tiny).
     pub vlm: crate::workers::VlmSource,
     /// File the chat histories are kept in between runs (written after every answer); `None` keeps
@@ -238,6 +240,11 @@ impl HeatscopeApp {
         };
         app.load_model(ModelKind::Gsd, gsd::load_job());
         app.load_model(ModelKind::Cnn, cnn::load_job(options.cnn_dir));
+        // The router loads in milliseconds; a broken folder leaves routing off, with the reason.
+        app.chat.routing = chat_route::Routing::load(options.router_dir.as_deref());
+        if let Err(why) = app.chat.routing.router() {
+            app.error(why);
+        }
         app.chat.source = options.vlm.clone();
         app.load_model(ModelKind::Vlm, chat::load_job(options.vlm));
         if let Some(store) = options.chat_store {

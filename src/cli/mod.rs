@@ -35,6 +35,10 @@ pub struct Cli {
     /// (default: the bundled model).
     #[arg(long, value_name = "DIR")]
     pub cnn_model: Option<PathBuf>,
+    /// The router that picks the model for a typed question: a folder with config.json and
+    /// model.safetensors (default: the bundled models/router).
+    #[arg(long, value_name = "DIR")]
+    pub router_model: Option<PathBuf>,
     /// The viewer's VLM: a Qwen2-VL / Qwen3-VL folder (default: the bundled vlm-spectrum-tiny).
     #[arg(long, value_name = "DIR", conflicts_with = "vlm_url")]
     pub vlm_model: Option<PathBuf>,
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
                 _ => {
                     let options = crate::app::AppOptions {
                         cnn_dir: cli.cnn_model,
+                        router_dir: cli.router_model,
                         vlm,
                         chat_store: None,
                         tour: cli.tour,

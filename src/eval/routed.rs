@@ -299,3 +299,62 @@ impl RoutedPredictor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::predictor::PriorPredictor;
+    use crate::types::{QuestionKind, ScenePaths, Split};
+
+    fn record(kind: QuestionKind, question: &str, choices: &[&str]) -> QaRecord {
+        QaRecord {
+            id: "q1".into(),
+            scene: "s".into(),
+            scenario: "leo-urban".into(),
+            split: Split::Train,
+            level: kind.level(),
+            kind,
+            question: question.into(),
+            answer: "yes".into(),
+            choices: choices.iter().map(|c| c.to_string()).collect(),
+            bbox: None,
+            concepts: vec![],
+            examples: vec![],
+            images: ScenePaths::default(),
+        }
+    }
+
+    #[test]
+    fn a_policy_needing_a_model_that_is_not_loaded_is_refused_naming_it() {
+        let router = Arc::new(Router::bundled().unwrap());
+        let settings = RouteSettings { policy: Policy::Learned, on_abstain: OnAbstain::Vlm, cascade_threshold: 0.5 };
+        let prior = || -> Box<dyn Predictor> {
+            Box::new(PriorPredictor::new(&[record(QuestionKind::Severity, "q", &[])]).unwrap())
+        };
+        let e = RoutedPredictor::new(Arc::clone(&router), settings, Models { cnn: Some(prior()), ..Models::default() })
+            .err()
+            .unwrap();
+        assert_eq!(e, "the learned policy sends questions to vlm, which is not loaded");
+        let only = RouteSettings { policy: Policy::CnnOnly, ..settings };
+        assert!(RoutedPredictor::new(router, only, Models { cnn: Some(prior()), ..Models::default() }).is_ok());
+    }
+
+    #[test]
+    fn the_structured_query_carries_the_routed_kind_and_regions_in_canonical_words() {
+        let router = Router::bundled().unwrap();
+        let r =
+            record(QuestionKind::RegionAffected, "yo, upper right vs the middle: which one's worse?", &["yes", "no"]);
+        let route = router.route(&r.question);
+        let q = structured_query(&r, &route).unwrap();
+        assert_eq!((q.kind, q.id.as_str()), (QuestionKind::WhichWorse, "q1"));
+        assert_eq!(q.choices, ["top-right", "centre"]);
+        let r = record(QuestionKind::RegionAffected, "is the NW corner affected?", &["yes", "no"]);
+        let q = structured_query(&r, &router.route(&r.question)).unwrap();
+        assert!(q.question.contains(" top-left "), "{}", q.question);
+        let r = record(QuestionKind::RegionAffected, "is that region affected by interference?", &["yes", "no"]);
+        let route = router.route(&r.question);
+        if route.kind.as_deref() == Some("region_affected") {
+            assert!(structured_query(&r, &route).unwrap_err().contains("names 0 of the 1 regions"));
+        }
+    }
+}

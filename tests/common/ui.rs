@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use heatscope::app::{DocStatus, HeatscopeApp};
+use heatscope::app::{AppOptions, DocStatus, HeatscopeApp};
 
 pub fn harness(files: Vec<std::path::PathBuf>) -> Option<Harness<'static, HeatscopeApp>> {
     // The app needs an adapter; the helper says loudly when there is none (and fails under CI).
@@ -52,4 +52,15 @@ pub fn settle_samples(h: &mut Harness<'static, HeatscopeApp>) {
         std::thread::sleep(Duration::from_millis(10));
     }
     settle(h);
+}
+
+/// [`harness`] with the app's options.
+pub fn harness_with(files: Vec<std::path::PathBuf>, options: AppOptions) -> Option<Harness<'static, HeatscopeApp>> {
+    super::headless()?;
+    Some(
+        Harness::builder()
+            .with_size(egui::vec2(1200.0, 760.0))
+            .wgpu()
+            .build_eframe(move |cc| HeatscopeApp::with_options(cc, files, options).expect("the app starts")),
+    )
 }
