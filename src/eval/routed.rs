@@ -102,7 +102,7 @@ pub fn structured_query(r: &QaRecord, route: &Route) -> Result<QaRecord, String>
     let kind = route.kind.as_deref().ok_or("the router abstained")?;
     let family = families()
         .into_iter()
-        .find(|f| f.kind.name() == kind)
+        .find(|f| f.kind.name() == kind && f.structured)
         .ok_or_else(|| format!("no structured form for {kind} questions"))?;
     let regions: Vec<usize> =
         route.regions.iter().filter_map(|n| REGIONS.iter().position(|x| x == n)).take(family.regions).collect();

@@ -97,18 +97,25 @@ pub struct Family {
     pub paraphrases: &'static [&'static str],
     /// Regions the question names (and a structured query of it needs): 0, 1 or 2.
     pub regions: usize,
+    /// Whether the CNN and the rule answer it from their reading of the map (else only the VLM does).
+    pub structured: bool,
 }
 
 /// Every question family the generator asks, in [`QuestionKind::ALL`] order.
 pub fn families() -> [Family; 6] {
-    let family = |kind, paraphrases: &'static [&'static str], regions| Family { kind, paraphrases, regions };
+    let family = |kind, paraphrases: &'static [&'static str], regions, structured| Family {
+        kind,
+        paraphrases,
+        regions,
+        structured,
+    };
     [
-        family(QuestionKind::Severity, &SEVERITY_Q, 0),
-        family(QuestionKind::RegionAffected, &AFFECTED_Q, 1),
-        family(QuestionKind::WhichWorse, &WORSE_Q, 2),
-        family(QuestionKind::WorstRegion, &WORST_Q, 0),
-        family(QuestionKind::Localize, &LOCALIZE_Q, 0),
-        family(QuestionKind::Explain, &EXPLAIN_Q, 0),
+        family(QuestionKind::Severity, &SEVERITY_Q, 0, true),
+        family(QuestionKind::RegionAffected, &AFFECTED_Q, 1, true),
+        family(QuestionKind::WhichWorse, &WORSE_Q, 2, true),
+        family(QuestionKind::WorstRegion, &WORST_Q, 0, true),
+        family(QuestionKind::Localize, &LOCALIZE_Q, 0, true),
+        family(QuestionKind::Explain, &EXPLAIN_Q, 0, false),
     ]
 }
 

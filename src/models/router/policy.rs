@@ -5,7 +5,6 @@
 //! sure), and the single models. Pure functions; any thread.
 
 use super::{BestCell, Route, RouterConfig};
-use crate::types::QuestionKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Policy {
@@ -99,9 +98,10 @@ fn to(model: &'static str, why: impl Into<String>) -> Decision {
     Decision { model: Some(model), why: why.into(), cascade_below: None }
 }
 
-/// Whether a question of `kind` has a structured form the CNN and the rule answer.
+/// Whether a question of `kind` has a structured form the CNN and the rule answer (the generator's
+/// family says so).
 pub fn structured(kind: &str) -> bool {
-    QuestionKind::ALL.iter().any(|k| k.name() == kind && *k != QuestionKind::Explain)
+    crate::sim::questions::families().iter().any(|f| f.kind.name() == kind && f.structured)
 }
 
 /// The paper's fixed mapping: L1 and L3 to the CNN, L2 and L4 (and anything else) to the VLM.
