@@ -2,22 +2,10 @@
 //! input is wrong: the file, the line and the field, with exit status 1.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod common;
+
+use common::cli::{failed, heatscope, ok};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn heatscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_heatscope")).args(args).output().expect("run heatscope")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn failed(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(1), "stdout: {}", String::from_utf8_lossy(&o.stdout));
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn generate(dir: &Path, scenes: &str) {
     let out = dir.to_str().unwrap();

@@ -4,26 +4,15 @@
 //! `eval --model router` with each policy on a small dataset.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod common;
+
+use common::cli::{failed, heatscope, ok};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use heatscope::models::router::Router;
 use heatscope::models::router::train::{read_labelled, score};
-
-fn heatscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_heatscope")).args(args).output().expect("run heatscope")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn failed(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(1), "stdout: {}", String::from_utf8_lossy(&o.stdout));
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines().map(|l| serde_json::from_str(l).expect(l)).collect()
@@ -181,20 +170,28 @@ fn eval_with_the_router_sends_each_question_where_its_policy_says() {
     };
     // cnn-only through the router equals the CNN run on L1-L3; its L4 fails with the reason.
     let (json, lines) = run("cnn-only", &[]);
-    let cnn_json = dir.path().join("cnn.json");
-    ok(&heatscope(&[
-        "eval",
-        "--dataset",
-        d,
-        "--split",
-        "test",
-        "--bootstrap",
-        "0",
-        "--model",
-        "cnn",
-        "--json",
-        cnn_json.to_str().unwrap(),
-    ]));
+    let single = |m: &str| {
+        let folder = dir.path().join(format!("single-{m}"));
+        let json = dir.path().join(format!("single-{m}.json"));
+        let (f, j) = (folder.to_str().unwrap(), json.to_str().unwrap());
+        ok(&heatscope(&[
+            "eval",
+            "--dataset",
+            d,
+            "--split",
+            "test",
+            "--bootstrap",
+            "0",
+            "--model",
+            m,
+            "--run",
+            f,
+            "--json",
+            j,
+        ]));
+        (f.to_string(), json)
+    };
+    let (cnn, cnn_json) = single("cnn");
     for m in ["l1", "l2", "l3_iou"] {
         assert!((overall(&json, m) - overall(&cnn_json, m)).abs() < 1e-9, "{m}");
     }
@@ -208,24 +205,7 @@ fn eval_with_the_router_sends_each_question_where_its_policy_says() {
     assert_eq!(summary["settings"]["model"]["kind"], "router");
     assert_eq!(summary["settings"]["options"]["policy"], "learned");
     // route-report computes every policy from the single models' runs: the same composite as the live run.
-    let single = |m: &str| {
-        let folder = dir.path().join(format!("single-{m}"));
-        ok(&heatscope(&[
-            "eval",
-            "--dataset",
-            d,
-            "--split",
-            "test",
-            "--bootstrap",
-            "0",
-            "--model",
-            m,
-            "--run",
-            folder.to_str().unwrap(),
-        ]));
-        folder.to_str().unwrap().to_string()
-    };
-    let (cnn, vlm, rule) = (single("cnn"), single("vlm"), single("rule"));
+    let ((vlm, _), (rule, _)) = (single("vlm"), single("rule"));
     let report = dir.path().join("report");
     let text = ok(&heatscope(&[
         "route-report",

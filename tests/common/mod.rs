@@ -2,6 +2,7 @@
 //! and the GPU adapter check.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod ui;
 
 use std::path::{Path, PathBuf};

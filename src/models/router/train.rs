@@ -141,6 +141,15 @@ pub struct PhrasingError {
     pub why: String,
 }
 
+/// The lines of a tab-separated data file that hold data (not empty, not a `#` comment), with their
+/// index, a Windows line end dropped.
+fn data_lines(tsv: &str) -> impl Iterator<Item = (usize, &str)> {
+    tsv.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+}
+
 /// Examples from a phrasings file (`kind<TAB>question`, `#` comments): placeholders filled with a few
 /// regions written the ways people write them.
 ///
@@ -154,12 +163,8 @@ pub fn phrasing_examples(
 ) -> Result<Vec<Example>, PhrasingError> {
     let mut rng = Rng::derive(seed, &[2]);
     let mut out = Vec::new();
-    for (i, line) in tsv.lines().enumerate() {
+    for (i, line) in data_lines(tsv) {
         let err = |why: String| PhrasingError { source_name: source_name.into(), line: i + 1, why };
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
         let (kind, question) =
             line.split_once('\t').ok_or_else(|| err("no tab between the kind and the question".into()))?;
         let label =
@@ -275,12 +280,8 @@ pub struct Labelled {
 /// A line without four fields or with an unknown level.
 pub fn read_labelled(source_name: &str, tsv: &str) -> Result<Vec<Labelled>, PhrasingError> {
     let mut out = Vec::new();
-    for (i, line) in tsv.lines().enumerate() {
+    for (i, line) in data_lines(tsv) {
         let err = |why: String| PhrasingError { source_name: source_name.into(), line: i + 1, why };
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
         let f: Vec<&str> = line.splitn(4, '\t').collect();
         let [level, kind, regions, question] = f.as_slice() else {
             return Err(err("expected level, kind, regions and question separated by tabs".into()));
