@@ -68,6 +68,10 @@ fn a_typed_question_goes_where_the_router_says_and_the_user_can_override_it() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 
+    // The table picks the rule for which-is-worse; in the app the CNN's reading answers it.
+    type_question(&mut h, "upper left vs centre, which is worse?");
+    h.get_by_label_contains("-> CNN · L2 which worse, top-left and centre");
+    h.get_by_label_contains("so here the CNN does");
     // An explanation question goes to the VLM; an off-topic one is refused when the user asked to be asked.
     type_question(&mut h, "what causes this interference and how could we mitigate it?");
     h.get_by_label_contains("-> VLM · L4 explain");

@@ -574,11 +574,16 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
         _ => turn.saved_rate,
     };
     let probs: Vec<f32> = turn.tokens.iter().filter_map(|(_, l)| l.map(f32::exp)).collect();
-    let mut line = format!("{n} tokens");
-    if let Some(r) = rate {
+    let from_cnn = turn.by.as_deref() == Some("CNN");
+    let mut line = if from_cnn { "from the CNN's reading of this image".to_string() } else { format!("{n} tokens") };
+    if let Some(r) = rate.filter(|_| !from_cnn) {
         line += &format!(" · {r:.1} tok/s");
     }
-    if !probs.is_empty() {
+    if from_cnn {
+        if let Some(p) = probs.first() {
+            line += &format!(" · confidence {p:.2}");
+        }
+    } else if !probs.is_empty() {
         #[allow(clippy::cast_precision_loss)]
         let mean = turn.tokens.iter().filter_map(|(_, l)| *l).sum::<f32>() / probs.len() as f32;
         let weakest = turn.tokens.iter().filter_map(|(t, l)| l.map(|l| (t, l))).min_by(|a, b| a.1.total_cmp(&b.1));
