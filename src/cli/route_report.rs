@@ -172,7 +172,14 @@ pub fn run(a: &RouteReportArgs) -> anyhow::Result<()> {
             points: pts.iter().map(|p| (p.0, p.1, p.1, p.1)).collect(),
         };
         let title = "Cascade: composite vs share sent to the VLM";
-        plot("cascade", curves_svg(title, "questions answered by the VLM", "composite", 1.0, &[cascade_curve], &[]))?;
+        // The other policies where they sit: their share sent to the VLM, with their composite.
+        let others: Vec<(f64, String)> = results
+            .iter()
+            .filter(|r| matches!(r.name.as_str(), "oracle" | "best-on-val" | "cnn-only"))
+            .map(|r| (r.vlm_share, format!("{} {:.3}", r.name, r.composite)))
+            .collect();
+        let x = "questions answered by the VLM";
+        plot("cascade", curves_svg(title, x, "composite", 1.0, &[cascade_curve], &others))?;
         println!("wrote {}", out.display());
     }
     Ok(())

@@ -13,6 +13,8 @@ pub struct SceneEstimate {
     pub severity_confidence: Option<f32>,
     /// L2: is each of [`REGIONS`] affected.
     pub region_affected: [bool; 5],
+    /// The model's probability that each of those answers is right, when it has one.
+    pub region_confidence: Option<[f32; 5]>,
     /// L2: 95th-percentile I/N per region (dB), for "which is worse" and "worst region".
     pub region_p95_db: [f64; 5],
     /// L3 box, `None` for "no region".
@@ -34,6 +36,7 @@ pub fn answer(r: &QaRecord, e: &SceneEstimate) -> Option<Prediction> {
         }
         QuestionKind::RegionAffected => {
             let k = REGIONS.iter().position(|x| r.question.contains(&format!(" {x} "))).unwrap_or(4);
+            confidence = e.region_confidence.map(|c| c[k]);
             if e.region_affected[k] { "yes" } else { "no" }.to_string()
         }
         QuestionKind::WhichWorse => {

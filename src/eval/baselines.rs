@@ -153,6 +153,7 @@ impl RuleScene {
             severity: severity_class(self.share),
             severity_confidence: None,
             region_affected: self.region_share.map(|s| s >= REGION_AFFECTED_SHARE),
+            region_confidence: None,
             region_p95_db: self.region_p95,
             bbox: self.bbox,
             box_confidence: None,

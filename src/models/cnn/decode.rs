@@ -54,6 +54,8 @@ impl CnnReading {
             severity: self.severity,
             severity_confidence: self.probs.get(self.severity).copied(),
             region_affected: self.region_affected,
+            // The region head's probability (a mask share is not one).
+            region_confidence: (!self.regions_from_mask).then(|| self.region_score.map(|p| p.max(1.0 - p))),
             region_p95_db: self.region_p95_db.map(f64::from),
             bbox: self.bbox,
             box_confidence: Some(if self.bbox.is_some() { self.region_prob } else { 1.0 - self.region_prob }),
