@@ -2,6 +2,7 @@
 //! `workers::{Job, Event}`; panels return [`Command`]s that are applied at the end of the frame.
 
 mod chat;
+mod chat_history;
 pub mod chat_route;
 mod cnn;
 mod display_panel;
