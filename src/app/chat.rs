@@ -218,7 +218,7 @@ pub(super) fn ask_with(app: &mut HeatscopeApp, choice: Choice) {
             // The cascade hands an unsure CNN answer to the VLM.
             Ok((_, c))
                 if choice == Choice::Routed
-                    && plan.decision.cascade_below.is_some_and(|t| c.is_none_or(|c| f64::from(c) < t)) =>
+                    && plan.decision.cascade_below.is_some_and(|t| crate::models::router::policy::hands_over(c, t)) =>
             {
                 let c = c.map_or_else(|| "no confidence".to_string(), |c| format!("confidence {c:.2}"));
                 return ask_vlm(app, Some(format!("{why}; the CNN answered with {c}, so the VLM answers")));

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::app::failures::figures::{Curve, curves_svg};
-use crate::eval::route_analysis::{Analysis, ModelLines, apgr, spread};
+use crate::eval::route_analysis::{Analysis, apgr, spread};
+use crate::eval::route_table::ModelRun;
 use crate::models::router::policy::Policy;
 
 #[derive(Debug, clap::Args)]
@@ -46,7 +47,7 @@ pub fn run(a: &RouteReportArgs) -> anyhow::Result<()> {
         anyhow::bail!("--max-error must be between 0 and 1 and --seeds at least 1");
     }
     let router = super::route_cmd::load_router(a.router.as_ref())?;
-    let runs = a.runs.iter().map(|d| crate::eval::route_table::read_scores(d)).collect::<Result<Vec<_>, _>>()?;
+    let runs = a.runs.iter().map(|d| crate::eval::route_table::read_run(d)).collect::<Result<Vec<_>, _>>()?;
     crate::eval::route_table::check_runs(&runs)?;
     for need in ["cnn", "vlm"] {
         if !runs.iter().any(|r| r.0.model == need) {
@@ -56,14 +57,8 @@ pub fn run(a: &RouteReportArgs) -> anyhow::Result<()> {
     let dataset = a.dataset.clone().unwrap_or_else(|| runs[0].2.clone());
     let records = crate::eval::read_manifest(&dataset.join("manifest.jsonl"))
         .with_context(|| format!("reading the runs' dataset {} (pass --dataset DIR if it moved)", dataset.display()))?;
-    let mut lines = Vec::new();
-    for (scores, _, _) in &runs {
-        let (_, l) = crate::eval::runs::open(&scores.dir)?;
-        lines.push(ModelLines {
-            model: scores.model.clone(),
-            lines: l.into_iter().map(|l| (l.id.clone(), l)).collect(),
-        });
-    }
+    let lines: Vec<ModelRun> = runs.into_iter().map(|r| r.0).collect();
+    let has_rule = lines.iter().any(|m| m.model == "rule");
     // The questions every run was asked or could have been (the CNN is not asked L4): those of the VLM run.
     let asked: std::collections::HashSet<&String> =
         lines.iter().filter(|m| m.model == "vlm").flat_map(|m| m.lines.keys()).collect();
@@ -81,7 +76,7 @@ pub fn run(a: &RouteReportArgs) -> anyhow::Result<()> {
     println!("{:<16} {:>9} {:>9} {:>12} {:>10}", "policy", "composite", "VLM share", "ms/question", "total s");
     let mut results = Vec::new();
     for p in Policy::ALL {
-        if p == Policy::RuleOnly && !runs.iter().any(|r| r.0.model == "rule") {
+        if p == Policy::RuleOnly && !has_rule {
             continue;
         }
         let r = analysis.policy(p, a.cascade_threshold);
@@ -135,7 +130,7 @@ pub fn run(a: &RouteReportArgs) -> anyhow::Result<()> {
     println!("cascade: threshold, share of questions to the VLM, composite");
     for k in 0..=20 {
         let t = f64::from(k) / 20.0;
-        let r = analysis.cascade(t);
+        let r = analysis.policy(Policy::Cascade, t);
         println!("  {t:.2}  {:.3}  {:.4}", r.vlm_share, r.composite);
         let _ = writeln!(casc_csv, "{t:.2},{:.6},{:.6},{:.4}", r.vlm_share, r.composite, r.ms_per_question);
         pts.push((r.vlm_share, r.composite));

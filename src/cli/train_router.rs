@@ -172,8 +172,8 @@ pub fn run(a: &RouterTrainArgs) -> anyhow::Result<()> {
 
 /// Fit the best-on-val table from `--runs` and print it.
 fn best_on_val(router: &mut crate::models::router::Router, a: &RouterTrainArgs) -> anyhow::Result<()> {
-    use crate::eval::route_table::{check_runs, fit_table, read_scores};
-    let runs = a.runs.iter().map(|d| read_scores(d)).collect::<Result<Vec<_>, _>>()?;
+    use crate::eval::route_table::{check_runs, fit_table, read_run};
+    let runs = a.runs.iter().map(|d| read_run(d)).collect::<Result<Vec<_>, _>>()?;
     check_runs(&runs)?;
     let dataset = a.dataset.clone().unwrap_or_else(|| runs[0].2.clone());
     let manifest = dataset.join("manifest.jsonl");

@@ -6,26 +6,19 @@
 //! question itself, so its answer stands whatever the route. Scored by the report's own scorer. Any
 //! thread.
 
-use std::collections::HashMap;
-
+use super::route_table::ModelRun;
 use super::routed::structured_query;
 use super::runs::RunLine;
 use super::{ScoreOptions, Weights, score};
-use crate::models::router::policy::{OnAbstain, Policy, cell, decide, structured};
+use crate::models::router::policy::{OnAbstain, Policy, decide, hands_over};
 use crate::models::router::{Route, Router};
 use crate::sim::rng::Rng;
 use crate::types::{Prediction, QaRecord, QuestionKind};
 
-/// One model's run: its lines by question id.
-pub struct ModelLines {
-    pub model: String,
-    pub lines: HashMap<String, RunLine>,
-}
-
 /// The single-model runs of one split, and the router's reading of each question.
 pub struct Analysis<'a> {
     pub records: Vec<&'a QaRecord>,
-    runs: Vec<ModelLines>,
+    runs: Vec<ModelRun>,
     routes: Vec<Route>,
     /// Whether the router's structured query of each question is the dataset's own (kind and regions).
     query_right: Vec<bool>,
@@ -61,7 +54,7 @@ fn dataset_regions(r: &QaRecord) -> Vec<String> {
 
 impl<'a> Analysis<'a> {
     /// `records` (the split's questions) with the runs' lines; every question is routed once.
-    pub fn new(router: &'a Router, records: Vec<&'a QaRecord>, runs: Vec<ModelLines>) -> Self {
+    pub fn new(router: &'a Router, records: Vec<&'a QaRecord>, runs: Vec<ModelRun>) -> Self {
         let routes: Vec<Route> = records.iter().map(|r| router.route(&r.question)).collect();
         let query_right = records
             .iter()
@@ -132,53 +125,31 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    /// A policy's composite and cost (the cascade at `threshold`).
+    /// A policy's composite and cost (the cascade at `threshold`: the CNN answers where it can read
+    /// the question and is at least that confident, else the VLM).
     pub fn policy(&self, policy: Policy, threshold: f64) -> PolicyResult {
-        if policy == Policy::Cascade {
-            return self.cascade(threshold);
-        }
         let config = &self.router.config;
+        let mut extra = vec![0.0; self.records.len()];
         let (composite, chosen) = self.composite(|i| {
             let r = self.records[i];
             let d = decide(policy, config, &self.routes[i], Some(r.level.name()), OnAbstain::Vlm, threshold).ok()?;
             let model = d.model?;
-            let right = match policy {
-                Policy::Oracle | Policy::CnnOnly | Policy::RuleOnly | Policy::VlmOnly => true,
-                _ => self.query_right[i],
-            };
+            if model == "vlm" || policy.reads_dataset_query() {
+                return Some((model, true));
+            }
             // A routed policy asks the VLM what the CNN cannot read (as the routed predictor does).
-            if model != "vlm"
-                && !matches!(policy, Policy::CnnOnly | Policy::RuleOnly | Policy::Oracle)
-                && structured_query(r, &self.routes[i]).is_err()
-            {
+            if structured_query(r, &self.routes[i]).is_err() {
                 return Some(("vlm", true));
             }
-            Some((model, right))
-        });
-        self.result(policy.name(), composite, &chosen, &[])
-    }
-
-    /// The cascade at `threshold`: the CNN answers where it can read the question and is at least
-    /// that confident (an answer without a confidence is handed over), else the VLM.
-    pub fn cascade(&self, threshold: f64) -> PolicyResult {
-        let mut extra = vec![0.0; self.records.len()];
-        let (composite, chosen) = self.composite(|i| {
-            let r = self.records[i];
-            let route = &self.routes[i];
-            let cnn_can = route.kind.as_deref().is_some_and(structured) && route.complete && !route.abstained;
-            if !cnn_can {
+            let cnn = self.line("cnn", &r.id);
+            if d.cascade_below.is_some_and(|t| hands_over(cnn.and_then(|l| l.confidence), t)) {
+                extra[i] = cnn.map_or(0.0, |l| l.latency_ms);
                 return Some(("vlm", true));
             }
-            let confident =
-                self.line("cnn", &r.id).and_then(|l| l.confidence).is_some_and(|c| f64::from(c) >= threshold);
-            if confident {
-                Some(("cnn", self.query_right[i]))
-            } else {
-                extra[i] = self.line("cnn", &r.id).map_or(0.0, |l| l.latency_ms);
-                Some(("vlm", true))
-            }
+            Some((model, self.query_right[i]))
         });
-        self.result(&format!("cascade@{threshold:.2}"), composite, &chosen, &extra)
+        let name = if policy == Policy::Cascade { format!("cascade@{threshold:.2}") } else { policy.name().into() };
+        self.result(&name, composite, &chosen, &extra)
     }
 
     /// The router's kind error rate on these questions (abstentions count as errors).
@@ -195,11 +166,11 @@ impl<'a> Analysis<'a> {
     }
 
     /// The composite with routing errors injected at `rate`: each question's kind is replaced, with
-    /// that probability, by one of the other kinds drawn uniformly, and `mapping` (the paper's, or the
-    /// best-on-val table) sends it on; without an error the question is routed by its true kind.
+    /// that probability, by one of the other kinds drawn uniformly, and the paper's mapping (`learned`)
+    /// or the best-on-val table sends it on; without an error the question is routed by its true kind.
     pub fn with_errors(&self, best_on_val: bool, rate: f64, seed: u64) -> f64 {
         let mut rng = Rng::derive(seed, &[u64::from(best_on_val), (rate * 1e6) as u64]);
-        let table = &self.router.config.best_on_val;
+        let policy = if best_on_val { Policy::BestOnVal } else { Policy::Learned };
         let (composite, _) = self.composite(|i| {
             let r = self.records[i];
             let kind = if rng.chance(rate) {
@@ -208,25 +179,21 @@ impl<'a> Analysis<'a> {
             } else {
                 r.kind
             };
-            let level = kind.level().name();
-            let model = if best_on_val {
-                match cell(table, level, kind.name()).map(|c| c.model.as_str()) {
-                    Some("cnn") => "cnn",
-                    Some("rule") => "rule",
-                    Some(_) => "vlm",
-                    None => paper(level),
-                }
-            } else {
-                paper(level)
+            let route = Route {
+                level: Some(kind.level().name().into()),
+                kind: Some(kind.name().into()),
+                regions: Vec::new(),
+                confidence: 1.0,
+                abstained: false,
+                best: kind.name().into(),
+                why: String::new(),
+                complete: true,
             };
-            Some((model, kind == r.kind))
+            let d = decide(policy, &self.router.config, &route, None, OnAbstain::Vlm, 0.5).ok()?;
+            Some((d.model?, kind == r.kind))
         });
         composite
     }
-}
-
-fn paper(level: &str) -> &'static str {
-    if matches!(level, "L1" | "L3") { "cnn" } else { "vlm" }
 }
 
 /// Mean and the 2.5 and 97.5 percentiles of `v`.

@@ -6,19 +6,27 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::runs::RunLine;
 use crate::models::router::{BestCell, Router};
 use crate::types::{QaRecord, Split};
 
 /// Cheapest first: among models scoring the same, the cheaper one is chosen.
 const BY_COST: [&str; 3] = ["rule", "cnn", "vlm"];
 
-/// One single-model run's score per question id (the level's number: L1/L2 right or wrong, L3 IoU,
-/// L4 token F1).
+/// One single-model run: its lines by question id.
 #[derive(Clone, Debug)]
-pub struct ModelScores {
+pub struct ModelRun {
     pub model: String,
     pub dir: PathBuf,
-    pub scores: HashMap<String, f64>,
+    pub lines: HashMap<String, RunLine>,
+}
+
+impl ModelRun {
+    /// The level's number for question `id` (L1/L2 right or wrong, L3 IoU, L4 token F1; 0 for a
+    /// failed answer), when the run answered it.
+    pub fn score(&self, id: &str) -> Option<f64> {
+        self.lines.get(id).map(|l| if l.error.is_some() { 0.0 } else { l.score })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,19 +43,19 @@ pub enum TableError {
     NoQuestions { split: &'static str },
 }
 
-/// The scores of the run in `dir`, with its dataset's manifest checksum and folder.
+/// The run in `dir`, with its dataset's manifest checksum and folder.
 ///
 /// # Errors
 /// An unreadable run, or a run of something other than a single model.
-pub fn read_scores(dir: &Path) -> Result<(ModelScores, String, PathBuf), TableError> {
+pub fn read_run(dir: &Path) -> Result<(ModelRun, String, PathBuf), TableError> {
     let (summary, lines) = super::runs::open(dir)?;
     let kind = summary.settings.model.kind.clone();
     if !BY_COST.contains(&kind.as_str()) {
         return Err(TableError::NotSingle { dir: dir.to_path_buf(), kind });
     }
-    let scores = lines.into_iter().map(|l| (l.id, if l.error.is_some() { 0.0 } else { l.score })).collect();
+    let lines = lines.into_iter().map(|l| (l.id.clone(), l)).collect();
     Ok((
-        ModelScores { model: kind, dir: dir.to_path_buf(), scores },
+        ModelRun { model: kind, dir: dir.to_path_buf(), lines },
         summary.settings.manifest_checksum,
         summary.settings.dataset,
     ))
@@ -57,7 +65,7 @@ pub fn read_scores(dir: &Path) -> Result<(ModelScores, String, PathBuf), TableEr
 ///
 /// # Errors
 /// Two runs of one model, or runs of different datasets.
-pub fn check_runs(runs: &[(ModelScores, String, PathBuf)]) -> Result<(), TableError> {
+pub fn check_runs(runs: &[(ModelRun, String, PathBuf)]) -> Result<(), TableError> {
     for (i, (a, sum_a, _)) in runs.iter().enumerate() {
         for (b, sum_b, _) in &runs[..i] {
             if a.model == b.model {
@@ -85,12 +93,12 @@ pub fn check_runs(runs: &[(ModelScores, String, PathBuf)]) -> Result<(), TableEr
 pub fn fit_table(
     router: &Router,
     records: &[QaRecord],
-    runs: &[ModelScores],
+    runs: &[ModelRun],
     split: Split,
 ) -> Result<Vec<BestCell>, TableError> {
     let mut groups: BTreeMap<(String, String), Vec<&QaRecord>> = BTreeMap::new();
     for r in records.iter().filter(|r| r.split == split) {
-        if !runs.iter().any(|m| m.scores.contains_key(&r.id)) {
+        if !runs.iter().any(|m| m.lines.contains_key(&r.id)) {
             continue;
         }
         let route = router.route(&r.question);
@@ -107,7 +115,7 @@ pub fn fit_table(
         let n = qs.len() as f64;
         let scores: BTreeMap<String, f64> = runs
             .iter()
-            .map(|m| (m.model.clone(), qs.iter().map(|r| m.scores.get(&r.id).copied().unwrap_or(0.0)).sum::<f64>() / n))
+            .map(|m| (m.model.clone(), qs.iter().map(|r| m.score(&r.id).unwrap_or(0.0)).sum::<f64>() / n))
             .collect();
         let cost = |m: &str| BY_COST.iter().position(|x| *x == m).unwrap_or(BY_COST.len());
         let best = scores
@@ -158,10 +166,21 @@ mod tests {
             record("c", QuestionKind::Explain, "Why is there interference here and how do we fix it?", Split::Val),
             record("d", QuestionKind::Severity, "How severe is it overall?", Split::Test),
         ];
-        let scores = |m: &str, s: &[(&str, f64)]| ModelScores {
+        let line = |id: &str, score: f64| RunLine {
+            id: id.into(),
+            answer: String::new(),
+            bbox: None,
+            confidence: None,
+            parsed: true,
+            score,
+            latency_ms: 0.0,
+            raw: String::new(),
+            error: None,
+        };
+        let scores = |m: &str, s: &[(&str, f64)]| ModelRun {
             model: m.into(),
             dir: PathBuf::from(m),
-            scores: s.iter().map(|(i, v)| (i.to_string(), *v)).collect(),
+            lines: s.iter().map(|(i, v)| (i.to_string(), line(i, *v))).collect(),
         };
         let runs = [
             scores("cnn", &[("a", 1.0), ("b", 0.0), ("d", 1.0)]),

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::predictor::{Answer, Fatal, ModelIdentity, Predictor, SceneQuestions};
-use crate::models::router::policy::{Decision, OnAbstain, Policy, decide};
+use crate::models::router::policy::{Decision, OnAbstain, Policy, decide, hands_over};
 use crate::models::router::{Route, Router};
 use crate::sim::questions::{families, fill};
 use crate::types::{QaRecord, QuestionKind, REGIONS};
@@ -210,7 +210,7 @@ impl Predictor for RoutedPredictor {
                 (Ok(s), Some(a)) => s
                     .decision
                     .cascade_below
-                    .is_some_and(|t| a.error.is_some() || a.prediction.confidence.is_none_or(|c| f64::from(c) < t)),
+                    .is_some_and(|t| a.error.is_some() || hands_over(a.prediction.confidence, t)),
                 _ => false,
             })
             .collect();

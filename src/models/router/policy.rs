@@ -49,6 +49,12 @@ impl Policy {
         })
     }
 
+    /// Whether the model it picks answers the dataset's own question (the oracle and the single
+    /// models), not the router's structured reading of it.
+    pub fn reads_dataset_query(self) -> bool {
+        matches!(self, Policy::Oracle | Policy::CnnOnly | Policy::VlmOnly | Policy::RuleOnly)
+    }
+
     /// The models this policy may send questions to.
     pub fn models(self) -> &'static [&'static str] {
         match self {
@@ -96,6 +102,12 @@ pub struct Decision {
 
 fn to(model: &'static str, why: impl Into<String>) -> Decision {
     Decision { model: Some(model), why: why.into(), cascade_below: None }
+}
+
+/// Whether the cascade hands a CNN answer with `confidence` over to the VLM: below `threshold`, or
+/// no confidence at all.
+pub fn hands_over(confidence: Option<f32>, threshold: f64) -> bool {
+    confidence.is_none_or(|c| f64::from(c) < threshold)
 }
 
 /// Whether a question of `kind` has a structured form the CNN and the rule answer (the generator's
