@@ -1,7 +1,8 @@
 //! The router as a model: each question is read by the router from its text alone and sent to the
 //! CNN, the VLM or the rule as its policy says (`models::router::policy`). The CNN and the rule get the
 //! router's structured query (its kind, and the regions it read, in the generator's canonical
-//! wording), never the dataset's kind; the VLM gets the question as written. A wrong route is scored
+//! wording), never the dataset's kind, except under the oracle and the single-model policies, which
+//! answer the dataset's own question; the VLM gets the question as written. A wrong route is scored
 //! as the model's answer to the wrong question. Any thread.
 
 use std::path::Path;
@@ -180,12 +181,12 @@ impl Predictor for RoutedPredictor {
             let why = decision.why.clone();
             sent.push(match decision.model {
                 None => Err(Answer::failed(r, format!("not answered: {why}"))),
-                Some("vlm") => Ok(Sent { model: "vlm", record: (*r).clone(), decision, route_ms }),
+                // The oracle and the single models answer the dataset's own question.
+                Some(model) if model == "vlm" || self.settings.policy.reads_dataset_query() => {
+                    Ok(Sent { model, record: (*r).clone(), decision, route_ms })
+                }
                 Some(model) => match structured_query(r, &route) {
                     Ok(record) => Ok(Sent { model, record, decision, route_ms }),
-                    Err(e) if self.settings.policy.models() == [model] => {
-                        Err(Answer::failed(r, format!("the {} cannot be asked: {e}", model.to_uppercase())))
-                    }
                     // A routed policy asks the VLM what the CNN cannot read.
                     Err(e) => Ok(Sent {
                         model: "vlm",
@@ -337,6 +338,53 @@ mod tests {
         assert_eq!(e, "the learned policy sends questions to vlm, which is not loaded");
         let only = RouteSettings { policy: Policy::CnnOnly, ..settings };
         assert!(RoutedPredictor::new(router, only, Models { cnn: Some(prior()), ..Models::default() }).is_ok());
+    }
+
+    /// A model that answers with the kind it was asked and the question it read.
+    struct Echo;
+
+    impl Predictor for Echo {
+        fn identity(&self) -> ModelIdentity {
+            ModelIdentity { kind: "cnn".into(), name: "echo".into(), checksum: None, trained_on: None }
+        }
+        fn asks(&self, _: &QaRecord) -> bool {
+            true
+        }
+        fn predict(&self, _: &Path, scenes: &[SceneQuestions<'_>], _: &AtomicBool) -> Result<Vec<Answer>, Fatal> {
+            let all = scenes.iter().flat_map(|s| s.questions.iter());
+            Ok(all
+                .map(|r| {
+                    let p = crate::types::Prediction {
+                        id: r.id.clone(),
+                        answer: format!("{}: {}", r.kind.name(), r.question),
+                        bbox: None,
+                        confidence: None,
+                    };
+                    Answer::ok(p, String::new(), 0.0)
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn the_oracle_asks_the_dataset_question_and_learned_the_routers_reading() {
+        let router = Arc::new(Router::bundled().unwrap());
+        // A severity question the dataset files as L3 localize: the oracle reads the dataset.
+        let mut r = record(QuestionKind::Localize, "How severe is the interference overall?", &[]);
+        r.level = QuestionKind::Localize.level();
+        let scene = [SceneQuestions { scene: "s", questions: vec![&r] }];
+        let ask = |policy| {
+            let settings = RouteSettings { policy, on_abstain: OnAbstain::Vlm, cascade_threshold: 0.5 };
+            let models = Models { cnn: Some(Box::new(Echo)), vlm: Some(Box::new(Echo)), rule: None };
+            let p = RoutedPredictor::new(Arc::clone(&router), settings, models).unwrap();
+            p.predict(Path::new("."), &scene, &AtomicBool::new(false)).unwrap().remove(0)
+        };
+        let oracle = ask(Policy::Oracle);
+        assert_eq!(oracle.prediction.answer, "localize: How severe is the interference overall?");
+        assert!(oracle.raw.contains("-> CNN"), "{}", oracle.raw);
+        let learned = ask(Policy::Learned);
+        assert!(learned.prediction.answer.starts_with("severity: "), "{}", learned.prediction.answer);
+        assert_eq!(ask(Policy::CnnOnly).prediction.answer, oracle.prediction.answer);
     }
 
     #[test]
