@@ -34,7 +34,14 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn write(dir: &Path, seed: u64, threads: usize) -> heatscope::sim::DatasetSummary {
-    let opts = DatasetOptions { scenarios: Scenario::ALL.to_vec(), scenes: 4, seed, size: 32, threads };
+    let opts = DatasetOptions {
+        scenarios: Scenario::ALL.to_vec(),
+        scenes: 4,
+        seed,
+        size: 32,
+        variants: Default::default(),
+        threads,
+    };
     write_dataset(dir, &opts, &Colormap::Turbo.table(), &|_, _| true).unwrap()
 }
 
@@ -74,7 +81,14 @@ fn written_grids_open_in_the_viewer_and_match_the_generator() {
 #[test]
 fn cancelling_stops_generation_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = DatasetOptions { scenarios: vec![Scenario::GeoRural], scenes: 50, seed: 0, size: 32, threads: 1 };
+    let opts = DatasetOptions {
+        scenarios: vec![Scenario::GeoRural],
+        scenes: 50,
+        seed: 0,
+        size: 32,
+        variants: Default::default(),
+        threads: 1,
+    };
     let r = write_dataset(dir.path(), &opts, &Colormap::Turbo.table(), &|done, _| done < 3);
     assert!(matches!(r, Err(heatscope::sim::SimError::Cancelled)));
     assert!(!dir.path().join("dataset.json").exists());
@@ -121,7 +135,13 @@ fn generator_matches_the_hand_link_budget_at_three_pixels_per_scenario() {
     let size = 64;
     for scenario in Scenario::ALL {
         let layout = sample_layout(scenario, &mut Rng::new(21));
-        let truth = compute_truth(scenario, &layout, size, TruthOptions { shadowing: false }, &mut Rng::new(1));
+        let truth = compute_truth(
+            scenario,
+            &layout,
+            size,
+            TruthOptions { shadowing: false, ..TruthOptions::default() },
+            &mut Rng::new(1),
+        );
         for (r, c) in [(0, 0), (31, 40), (63, 17)] {
             let want = by_hand(scenario, &layout, size, r, c);
             let got = f64::from(truth.in_db[r * size + c]);
@@ -148,7 +168,13 @@ fn nadir_pixel_under_a_haps_beam_is_a_plain_free_space_budget() {
     layout.platform.beams[0].aim_y_m = y;
     layout.sites.clear();
     layout.channel_isolation_db = 0.0;
-    let truth = compute_truth(scenario, &layout, size, TruthOptions { shadowing: false }, &mut Rng::new(1));
+    let truth = compute_truth(
+        scenario,
+        &layout,
+        size,
+        TruthOptions { shadowing: false, ..TruthOptions::default() },
+        &mut Rng::new(1),
+    );
     let h = layout.platform.altitude_m - p.victim.height_m;
     let env = layout.clutter_env(scenario, x, y);
     let expected = layout.platform.beams[0].eirp_dbw_per_mhz + 10.0 * (p.victim.bandwidth_hz / 1e6).log10()

@@ -146,7 +146,13 @@ pub(super) fn load_job(source: crate::workers::VlmSource) -> Job {
 /// Score of an answer against a dataset question, as a short verdict (the scorer's own rules,
 /// `eval::score_question`).
 pub fn verdict(r: &QaRecord, answer: &str) -> (bool, String) {
-    let p = crate::types::Prediction { id: r.id.clone(), answer: answer.to_string(), bbox: None, confidence: None };
+    let p = crate::types::Prediction {
+        id: r.id.clone(),
+        answer: answer.to_string(),
+        bbox: None,
+        confidence: None,
+        out_of_domain: None,
+    };
     let s = crate::eval::score_question(r, Some(&p));
     (s.correct, s.verdict)
 }

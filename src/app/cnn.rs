@@ -72,7 +72,14 @@ pub(super) fn run_job(model: Arc<CnnModel>, raster: Arc<Raster>) -> Job {
             if readings.is_empty() {
                 return Err("the CNN returned nothing".into());
             }
-            Ok(readings.remove(0))
+            let mut reading = readings.remove(0);
+            if let Some(why) = crate::models::cnn::domain::unit_reason(raster.meta.unit.as_deref())
+                && reading.domain.score.is_finite()
+            {
+                let score = reading.domain.score.max(1.0);
+                reading.domain = crate::models::cnn::DomainVerdict { out_of_domain: true, score, reason: Some(why) };
+            }
+            Ok(reading)
         })
     })
 }
@@ -182,7 +189,31 @@ fn kind_label(q: &QaRecord) -> String {
     }
 }
 
+/// An out-of-domain reading: greyed, the reason, no class; the model's numbers only on request.
+fn out_of_domain_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64) {
+    let why = r.domain.reason.as_deref().unwrap_or("the map is unlike the CNN's training maps");
+    ui.label(RichText::new("Out of domain: no answer").strong().color(ui.visuals().weak_text_color()))
+        .on_hover_text("The CNN checks whether a map is the kind it was trained on (an I/N map in dB) before it answers; this one is not, so its class would mean nothing");
+    ui.label(RichText::new(why).color(ui.visuals().weak_text_color()).italics());
+    egui::CollapsingHeader::new(RichText::new("what the model would have said").weak()).default_open(false).show(
+        ui,
+        |ui| {
+            let class = SEVERITY_CLASSES[r.severity];
+            ui.weak(format!(
+                "{class} ({:.0} %), not to be trusted on this input (domain score {:.1}, limit 1)",
+                100.0 * r.probs.get(r.severity).copied().unwrap_or(0.0),
+                r.domain.score
+            ));
+        },
+    );
+    ui.weak(format!("{ms:.0} ms on a worker"));
+}
+
 fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, questions: &[&QaRecord]) {
+    if r.domain.out_of_domain {
+        out_of_domain_view(ui, r, ms);
+        return;
+    }
     let class = SEVERITY_CLASSES[r.severity];
     let p = r.probs.get(r.severity).copied().unwrap_or(0.0);
     ui.label(RichText::new(format!("severity: {class} ({:.0} %)", p * 100.0)).strong())
@@ -249,6 +280,18 @@ fn r_top(r: &CnnReading, to_screen: &impl Fn(f32, f32) -> egui::Pos2) -> Option<
 
 /// Draw the reading over the image; `to_screen` maps normalized image coordinates to screen points.
 pub fn overlay(painter: &Painter, r: &CnnReading, settings: &CnnSettings, to_screen: impl Fn(f32, f32) -> egui::Pos2) {
+    if r.domain.out_of_domain {
+        // No class, box or mask on an input of another kind: one grey tag says why not.
+        let galley = painter.layout_no_wrap(
+            "CNN: out of domain, no answer".into(),
+            FontId::proportional(12.0),
+            Color32::from_gray(230),
+        );
+        let at = to_screen(0.0, 0.0) + vec2(4.0, 4.0);
+        painter.rect_filled(Rect::from_min_size(at, galley.size() + vec2(6.0, 2.0)), 2.0, Color32::from_gray(90));
+        painter.galley(at + vec2(3.0, 1.0), galley, Color32::from_gray(230));
+        return;
+    }
     let cells = |grid: &[f32], n: usize, k: usize, color: &dyn Fn(f32) -> Color32| {
         let mut mesh = egui::Mesh::default();
         for row in 0..k {

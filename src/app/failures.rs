@@ -40,6 +40,8 @@ pub struct Row {
     pub verdict: String,
     pub answer: String,
     pub confidence: Option<f32>,
+    /// What the model's domain check said of the input (run A; None: the model has none).
+    pub out_of_domain: Option<bool>,
     /// For closed questions, the truth's and the answer's index in [`matrix_classes`] (None when
     /// the answer names no class).
     pub truth_class: Option<usize>,
@@ -223,6 +225,8 @@ pub struct Filter {
     pub run: usize,
     /// A band of [`CONFIDENCE_BANDS`] (of run `run`'s confidence).
     pub confidence: Option<usize>,
+    /// Some(true): answers on inputs run A's model judged out of its domain; Some(false): in domain.
+    pub domain: Option<bool>,
     /// The order of the list.
     pub sort: Sort,
     /// Part of a scene id.
@@ -474,6 +478,7 @@ impl FailureList {
                 let (lo, hi) = CONFIDENCE_BANDS[band.min(CONFIDENCE_BANDS.len() - 1)];
                 row.confidence_in(f.run).is_some_and(|c| c >= lo && c < hi)
             })
+            && f.domain.is_none_or(|d| row.out_of_domain == Some(d))
             && self.context_passes(set, row)
             && f.cell.is_none_or(|(k, t, g)| r.kind == k && row.truth_class == Some(t) && row.guess_class == g)
             && f.bin.is_none_or(|(plot, b)| match plot {

@@ -78,7 +78,7 @@ pub fn prediction(r: &QaRecord, reply: &ChatReply, cot: bool) -> Prediction {
     // their first token), when the answer is given directly.
     let confidence =
         (r.kind == QuestionKind::Severity && !cot).then(|| reply.logprobs.first().map(|(_, l)| l.exp())).flatten();
-    Prediction { id: r.id.clone(), answer, bbox: None, confidence }
+    Prediction { id: r.id.clone(), answer, bbox: None, confidence, out_of_domain: None }
 }
 
 /// Whether a backend error means the model cannot go on (rather than failing one question).

@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 
 use crate::render::Colormap;
 use crate::sim::labels::{PROTECTION_DB, SEVERITY_THRESHOLDS, severity_class};
-use crate::sim::{DatasetOptions, Scenario, generate_scene, split_of, write_dataset};
+use crate::sim::{
+    DatasetOptions, ObservationVariant, PhysicsVariant, Scenario, Variants, generate_scene, split_of, write_dataset,
+};
 use crate::types::Split;
 
 #[derive(Debug, clap::Subcommand)]
@@ -47,6 +49,34 @@ pub struct SpectrumArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Observation campaign family, a training and stress aid (frozen = the benchmark): frozen,
+    /// varied, dense, sparse, many, roads, biased, noisy, shadowed, nearest, linear, smooth, idw,
+    /// coarse, clipped. See docs/spectrumqa-sim.md section 7.
+    #[arg(long, default_value = "frozen")]
+    pub observation: String,
+    /// Physics family, a training and stress aid (frozen = the benchmark): frozen, varied,
+    /// terrain-swap, clutter, shadowing, obstruction, sidelobes.
+    #[arg(long, default_value = "frozen")]
+    pub physics: String,
+}
+
+/// Parse `--observation` and `--physics`.
+pub fn variants(observation: &str, physics: &str) -> anyhow::Result<Variants> {
+    let names = |all: &mut dyn Iterator<Item = &'static str>| all.collect::<Vec<_>>().join(", ");
+    Ok(Variants {
+        observation: ObservationVariant::parse(observation).with_context(|| {
+            format!(
+                "unknown observation family {observation:?}; expected one of {}",
+                names(&mut ObservationVariant::ALL.iter().map(|v| v.name()))
+            )
+        })?,
+        physics: PhysicsVariant::parse(physics).with_context(|| {
+            format!(
+                "unknown physics family {physics:?}; expected one of {}",
+                names(&mut PhysicsVariant::ALL.iter().map(|v| v.name()))
+            )
+        })?,
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +131,7 @@ fn threads(arg: Option<usize>) -> usize {
 }
 
 fn spectrum(a: &SpectrumArgs) -> anyhow::Result<()> {
+    let variants = variants(&a.observation, &a.physics)?;
     if a.out.join("dataset.json").exists() && !a.force {
         bail!("a dataset already exists in {} (use --force to replace it)", a.out.display());
     }
@@ -119,6 +150,7 @@ fn spectrum(a: &SpectrumArgs) -> anyhow::Result<()> {
         scenes: a.scenes,
         seed: a.seed,
         size: a.size,
+        variants,
         threads: threads(a.threads),
     };
     let lut = Colormap::Turbo.table();

@@ -4,6 +4,7 @@
 mod bench_cmd;
 mod bench_memory;
 mod bench_view;
+mod cnn_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod eval_run;
@@ -11,6 +12,7 @@ mod eval_vlm;
 mod fuzz_cmd;
 mod gsd_cmd;
 mod info;
+mod ood_report;
 mod render_cmd;
 mod route_cmd;
 mod route_report;
@@ -97,6 +99,13 @@ pub enum Command {
     /// What routing is worth, from single-model runs of one split: each policy's composite and cost,
     /// the composite as routing errors grow, the cascade's cost-quality curve.
     RouteReport(route_report::RouteReportArgs),
+    /// Run a CNN headless on files: severity, box, regions and whether each file is the kind of input
+    /// it was trained on (out_of_domain, ood_score, reason); one JSON object per file with --json.
+    Cnn(cnn_cmd::CnnArgs),
+    /// How well the CNN's domain check separates its own kind of input from others: AUROC per
+    /// out-of-domain set (real and synthetic, also rescaled into the I/N range), false abstention in
+    /// domain and on variant datasets.
+    OodReport(ood_report::OodReportArgs),
     /// Fuzz the file loaders with mutants of real and built-in files; exits non-zero on a panic, a
     /// hang or a load over the memory budget.
     Fuzz(fuzz_cmd::FuzzArgs),
@@ -129,6 +138,8 @@ pub fn main() -> ExitCode {
         Some(Command::Gsd(args)) => gsd_cmd::run(&args),
         Some(Command::Fuzz(args)) => fuzz_cmd::run(&args),
         Some(Command::Route(args)) => route_cmd::run(&args),
+        Some(Command::Cnn(args)) => cnn_cmd::run(&args),
+        Some(Command::OodReport(args)) => ood_report::run(&args),
         Some(Command::RouteReport(args)) => route_report::run(&args),
         None => {
             let vlm = match (cli.vlm_model, cli.vlm_url) {

@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 use crate::models::cnn::{
-    CnnConfig, TrainEvent, TrainOptions, evaluate, fit_calibration, load_examples, load_model, load_weights, train,
-    write_f16,
+    CnnConfig, CnnModel, TrainEvent, TrainOptions, evaluate, fit_calibration, load_examples, load_model, load_weights,
+    train, write_f16,
 };
 use crate::types::Split;
 
@@ -27,13 +27,17 @@ pub enum TrainCommand {
     /// Train the question router (kind, level, regions from the text alone) on the generator's
     /// question families and hand-written phrasings; validate on held-out families and free-form text.
     Router(super::train_router::RouterTrainArgs),
+    /// Fit a CNN folder's domain check (domain.json) on datasets' val maps: what counts as the kind of
+    /// input it was trained on (`train cnn` does this itself).
+    Domain(super::cnn_cmd::DomainArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct CnnArgs {
-    /// Dataset folder (heatscope data spectrum).
-    #[arg(long)]
-    pub dataset: PathBuf,
+    /// Dataset folder (heatscope data spectrum); repeat it to train on several (e.g. the benchmark's
+    /// and one made with --observation varied --physics varied): train and val splits of all of them.
+    #[arg(long, required = true)]
+    pub dataset: Vec<PathBuf>,
     /// Output folder: model.safetensors + config.json (best on val), last.safetensors + state.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -79,6 +83,7 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         TrainCommand::Vlm(a) => return super::train_vlm::run(a),
         TrainCommand::Gsd(a) => return super::train_gsd::run(a),
         TrainCommand::Router(a) => return super::train_router::run(a),
+        TrainCommand::Domain(a) => return super::cnn_cmd::run_domain(a),
     };
     let config = CnnConfig {
         width: a.width,
@@ -96,8 +101,11 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
     {
         bail!("unknown scenario {s:?}; expected one of {}", scenario_names());
     }
-    eprintln!("reading {} ...", a.dataset.display());
-    let examples = load_examples(&a.dataset, a.input)?;
+    let mut examples = Vec::new();
+    for d in &a.dataset {
+        eprintln!("reading {} ...", d.display());
+        examples.extend(load_examples(d, a.input)?);
+    }
     let (train_set, val_set): (Vec<_>, Vec<_>) = examples
         .into_iter()
         .filter(|e| e.split != Split::Test && a.scenario.as_ref().is_none_or(|s| &e.scenario == s))
@@ -180,6 +188,16 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         cal.val_l1,
         cal.val_regions_head,
         cal.val_regions_mask,
+        path.display()
+    );
+    // What counts as in domain: the maps of every dataset trained on (covariance on train, limit on val).
+    let domain = super::cnn_cmd::fit_domain(&CnnModel::load(&a.out, &device.device)?, &train_set, &val_set, 0.995)?;
+    let path = a.out.join("domain.json");
+    super::write_output(&path, serde_json::to_vec(&domain)?, "the domain model")?;
+    println!(
+        "domain check fitted on {} val maps, limit {:.1} -> {}",
+        domain.val_maps,
+        domain.threshold,
         path.display()
     );
     // A half-precision copy, and whether accuracy holds with it.

@@ -51,5 +51,5 @@ pub fn answer(r: &QaRecord, e: &SceneEstimate) -> Option<Prediction> {
         }
         QuestionKind::Explain => e.explanation.clone()?,
     };
-    Some(Prediction { id: r.id.clone(), answer: text, bbox: None, confidence })
+    Some(Prediction { id: r.id.clone(), answer: text, bbox: None, confidence, out_of_domain: None })
 }

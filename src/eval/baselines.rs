@@ -258,7 +258,7 @@ pub fn prior_predictions(records: &[QaRecord]) -> Result<Vec<Prediction>, Baseli
                     .unwrap_or_default(),
                 kind => majority(kind),
             };
-            Prediction { id: r.id.clone(), answer, bbox: None, confidence: None }
+            Prediction { id: r.id.clone(), answer, bbox: None, confidence: None, out_of_domain: None }
         })
         .collect())
 }

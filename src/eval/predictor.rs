@@ -41,7 +41,8 @@ impl Answer {
 
     /// No answer to `r`, for `why`.
     pub fn failed(r: &QaRecord, why: impl Into<String>) -> Self {
-        let prediction = Prediction { id: r.id.clone(), answer: String::new(), bbox: None, confidence: None };
+        let prediction =
+            Prediction { id: r.id.clone(), answer: String::new(), bbox: None, confidence: None, out_of_domain: None };
         Self { prediction, raw: String::new(), latency_ms: 0.0, error: Some(why.into()) }
     }
 }

@@ -157,7 +157,7 @@ mod tests {
     }
 
     fn said(text: &str) -> Prediction {
-        Prediction { id: "q".into(), answer: text.into(), bbox: None, confidence: None }
+        Prediction { id: "q".into(), answer: text.into(), bbox: None, confidence: None, out_of_domain: None }
     }
 
     #[test]

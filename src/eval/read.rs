@@ -118,6 +118,7 @@ pub fn parse_predictions(text: &str, path: &Path) -> Result<Vec<Prediction>, Eva
             answer: f.str("answer")?,
             bbox: f.opt_box("box")?,
             confidence: f.opt_confidence("confidence")?,
+            out_of_domain: f.obj.get("out_of_domain").and_then(serde_json::Value::as_bool),
         };
         if let Some(&first_line) = seen.get(&prediction.id) {
             return Err(EvalError::Duplicate { path: path.to_path_buf(), line, id: prediction.id, first_line });

@@ -91,6 +91,14 @@ impl GroupScore {
     }
 }
 
+/// How many scored answers came with a domain verdict, and how many of those said out of domain.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OutOfDomain {
+    pub judged: usize,
+    pub flagged: usize,
+    pub rate: f64,
+}
+
 /// The whole scoring result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -102,6 +110,10 @@ pub struct Report {
     /// Predictions whose id is not in the manifest, and the first few of those ids.
     pub unknown: usize,
     pub unknown_ids: Vec<String>,
+    /// Scored answers the model judged out of its domain, of those it judged (absent when the model
+    /// has no domain check). The answers are scored either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_domain: Option<OutOfDomain>,
     /// Composite weights, normalized to sum 1.
     pub weights: Weights,
     pub split: Option<Split>,
@@ -205,6 +217,15 @@ impl Report {
         if self.missing > 0 {
             let more = if self.missing > self.missing_ids.len() { ", ..." } else { "" };
             let _ = write!(s, " (ids: {}{more})", self.missing_ids.join(", "));
+        }
+        if let Some(o) = self.out_of_domain {
+            let _ = write!(
+                s,
+                "\nanswers the model judged out of its domain (scored anyway): {} of {} ({:.1} %)",
+                o.flagged,
+                o.judged,
+                100.0 * o.rate
+            );
         }
         let _ = write!(s, "\npredictions for ids not in the manifest (ignored): {}", self.unknown);
         if self.unknown > 0 {

@@ -171,6 +171,7 @@ mod tests {
             answer: String::new(),
             bbox: None,
             confidence: None,
+            out_of_domain: None,
             parsed: true,
             score,
             latency_ms: 0.0,

@@ -359,6 +359,7 @@ mod tests {
                         answer: format!("{}: {}", r.kind.name(), r.question),
                         bbox: None,
                         confidence: None,
+                        out_of_domain: None,
                     };
                     Answer::ok(p, String::new(), 0.0)
                 })

@@ -235,7 +235,13 @@ mod tests {
             Ok(qs
                 .skip(1)
                 .map(|r| {
-                    let p = Prediction { id: r.id.clone(), answer: "high".into(), bbox: None, confidence: None };
+                    let p = Prediction {
+                        id: r.id.clone(),
+                        answer: "high".into(),
+                        bbox: None,
+                        confidence: None,
+                        out_of_domain: None,
+                    };
                     Answer::ok(p, "high".into(), 1.0)
                 })
                 .collect())

@@ -58,6 +58,8 @@ pub struct RunLine {
     pub bbox: Option<[f32; 4]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_domain: Option<bool>,
     pub parsed: bool,
     pub score: f64,
     pub latency_ms: f64,
@@ -75,6 +77,7 @@ impl RunLine {
             answer: a.prediction.answer.clone(),
             bbox: a.prediction.bbox,
             confidence: a.prediction.confidence,
+            out_of_domain: a.prediction.out_of_domain,
             parsed: scored.as_ref().is_some_and(|s| s.parsed),
             score: scored.map_or(0.0, |s| s.score),
             latency_ms: a.latency_ms,
@@ -84,7 +87,13 @@ impl RunLine {
     }
 
     pub fn prediction(&self) -> Prediction {
-        Prediction { id: self.id.clone(), answer: self.answer.clone(), bbox: self.bbox, confidence: self.confidence }
+        Prediction {
+            id: self.id.clone(),
+            answer: self.answer.clone(),
+            bbox: self.bbox,
+            confidence: self.confidence,
+            out_of_domain: self.out_of_domain,
+        }
     }
 }
 
@@ -340,7 +349,13 @@ mod tests {
 
     fn said(r: &QaRecord, text: &str) -> Answer {
         Answer::ok(
-            Prediction { id: r.id.clone(), answer: text.into(), bbox: None, confidence: Some(0.7) },
+            Prediction {
+                id: r.id.clone(),
+                answer: text.into(),
+                bbox: None,
+                confidence: Some(0.7),
+                out_of_domain: None,
+            },
             text.into(),
             3.0,
         )

@@ -278,10 +278,22 @@ pub fn score(records: &[QaRecord], predictions: &[Prediction], opts: &ScoreOptio
     for (name, scenes) in &scenarios {
         groups.push(group_score(name, scenes, &weights, opts));
     }
+    let verdicts: Vec<bool> = records
+        .iter()
+        .filter(|r| opts.split.is_none_or(|s| r.split == s))
+        .filter_map(|r| by_id.get(r.id.as_str()).and_then(|p| p.out_of_domain))
+        .collect();
+    let flagged = verdicts.iter().filter(|&&b| b).count();
+    let out_of_domain = (!verdicts.is_empty()).then(|| super::report::OutOfDomain {
+        judged: verdicts.len(),
+        flagged,
+        rate: flagged as f64 / verdicts.len() as f64,
+    });
     Report {
         groups,
         missing,
         missing_ids,
+        out_of_domain,
         unknown: unknown_ids.len(),
         unknown_ids: unknown_ids.into_iter().take(LISTED_IDS).collect(),
         weights,

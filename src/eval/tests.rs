@@ -62,12 +62,18 @@ fn manifest(n: usize) -> Vec<QaRecord> {
 fn perfect(records: &[QaRecord]) -> Vec<Prediction> {
     records
         .iter()
-        .map(|r| Prediction { id: r.id.clone(), answer: r.answer.clone(), bbox: r.bbox, confidence: None })
+        .map(|r| Prediction {
+            id: r.id.clone(),
+            answer: r.answer.clone(),
+            bbox: r.bbox,
+            confidence: None,
+            out_of_domain: None,
+        })
         .collect()
 }
 
 fn pred(id: &str, answer: &str) -> Prediction {
-    Prediction { id: id.into(), answer: answer.into(), bbox: None, confidence: None }
+    Prediction { id: id.into(), answer: answer.into(), bbox: None, confidence: None, out_of_domain: None }
 }
 
 fn opts(bootstrap: usize) -> ScoreOptions {
@@ -294,4 +300,24 @@ fn renderings_are_complete_and_valid() {
     assert_eq!(empty.groups.len(), 1);
     let json: serde_json::Value = serde_json::from_str(&empty.to_json()).unwrap();
     assert_eq!(json["groups"][0]["composite"], serde_json::json!({"value": 0.0, "lo": 0.0, "hi": 0.0, "n": 0}));
+}
+
+#[test]
+fn the_out_of_domain_rate_counts_judged_answers_and_scores_them_anyway() {
+    let records = manifest(6);
+    let mut preds = perfect(&records);
+    assert_eq!(score(&records, &preds, &opts(0)).out_of_domain, None, "no domain check, no rate");
+    let judged = preds.len() / 2;
+    for (k, p) in preds.iter_mut().take(judged).enumerate() {
+        p.out_of_domain = Some(k % 3 == 0);
+    }
+    let report = score(&records, &preds, &opts(0));
+    let o = report.out_of_domain.expect("a rate");
+    assert_eq!((o.judged, o.flagged), (judged, judged.div_ceil(3)));
+    assert!((o.rate - o.flagged as f64 / judged as f64).abs() < 1e-12);
+    assert!(report.to_text().contains("out of its domain (scored anyway)"));
+    assert_eq!(
+        report.overall().map(|g| g.composite.value),
+        score(&records, &perfect(&records), &opts(0)).overall().map(|g| g.composite.value)
+    );
 }

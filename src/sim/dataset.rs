@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::observe::ObservationModel;
 use super::rng::Rng;
 use super::scenario::{Layout, Scenario, ScenarioParams};
-use super::{GENERATOR_VERSION, Labels, Scene, generate_scene};
+use super::{GENERATOR_VERSION, Labels, Scene, Variants, generate_scene_with};
 use crate::types::{QaRecord, ScenePaths, Split};
 
 /// Fixed colour range of the PNGs a VLM sees (dB).
@@ -39,6 +39,10 @@ pub struct DatasetOptions {
     pub seed: u64,
     /// Grid side in pixels.
     pub size: usize,
+    /// Observation and physics variants (training aids); not written when frozen, so benchmark
+    /// datasets read as before.
+    #[serde(skip_serializing_if = "Variants::is_frozen")]
+    pub variants: Variants,
     #[serde(skip)]
     pub threads: usize,
 }
@@ -152,7 +156,7 @@ fn write_scene(dir: &Path, scene: &Scene, opts: &DatasetOptions, lut: &[[u8; 4];
         params: scene.scenario.params(),
         noise_dbw: scene.truth.noise_dbw,
         layout: &scene.layout,
-        observation: ObservationModel::for_scenario(scene.scenario),
+        observation: scene.observation_model,
         readings: scene.observation.readings.len(),
         png_range_db: PNG_RANGE_DB,
         labels: &scene.labels,
@@ -270,7 +274,7 @@ pub fn write_dataset(
                         break;
                     }
                     let (scenario, index) = jobs[k];
-                    let scene = generate_scene(scenario, index, opts.seed, opts.size);
+                    let scene = generate_scene_with(scenario, index, opts.seed, opts.size, opts.variants);
                     let out = write_scene(dir, &scene, opts, lut).map(|paths| {
                         (
                             records(&scene, &paths),

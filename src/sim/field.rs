@@ -27,11 +27,26 @@ pub fn pixel_sigma_factor(pixel_m: f64) -> f64 {
 pub struct TruthOptions {
     /// Apply log-normal shadow fading (off only in tests that check the mean path by hand).
     pub shadowing: bool,
+    /// Scale of the TR 38.811 clutter loss on satellite and HAPS paths (1 in the benchmark; the
+    /// physics variants use others).
+    pub clutter_scale: f64,
+    /// Scale of every shadow-fading sigma (1 in the benchmark).
+    pub shadow_scale: f64,
+    /// Terrain-like obstruction (physics variants only): extra loss of up to about `db` x 2 dB where
+    /// a correlated field with 1/e distance `corr_m` is positive (hills), full on terrestrial paths and
+    /// falling with elevation on sky paths.
+    pub obstruction: Option<Obstruction>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Obstruction {
+    pub db: f64,
+    pub corr_m: f64,
 }
 
 impl Default for TruthOptions {
     fn default() -> Self {
-        TruthOptions { shadowing: true }
+        TruthOptions { shadowing: true, clutter_scale: 1.0, shadow_scale: 1.0, obstruction: None }
     }
 }
 
@@ -145,13 +160,18 @@ pub fn compute_truth(scenario: Scenario, layout: &Layout, size: usize, opts: Tru
     let floor = noise + layout.channel_isolation_db;
     let bw_db = 10.0 * (params.victim.bandwidth_hz / 1e6).log10();
     let corr_px = SHADOW_CORR_M.max(pixel_m) / pixel_m;
-    let sigma_factor = pixel_sigma_factor(pixel_m);
+    let sigma_factor = pixel_sigma_factor(pixel_m) * opts.shadow_scale;
     // One shadowing field per platform and per site, drawn in a fixed order.
     let unit_field = |rng: &mut Rng| {
         if opts.shadowing { correlated_field(size, corr_px, rng) } else { vec![0f32; n] }
     };
     let platform_sf = unit_field(rng);
     let site_sf: Vec<Vec<f32>> = layout.sites.iter().map(|_| unit_field(rng)).collect();
+    // Drawn after the benchmark's fields, so scenes without it are unchanged.
+    let hills: Option<Vec<f32>> = opts.obstruction.map(|o| {
+        let f = correlated_field(size, o.corr_m.max(pixel_m) / pixel_m, rng);
+        f.into_iter().map(|v| (o.db * f64::from(v).max(0.0)) as f32).collect()
+    });
 
     let mut land = vec![true; n];
     let mut parts = [vec![0f32; n], vec![0f32; n], vec![0f32; n]];
@@ -166,7 +186,8 @@ pub fn compute_truth(scenario: Scenario, layout: &Layout, size: usize, opts: Tru
             let sky = sky_path(platform, x, y, victim_h);
             if sky.elevation_deg > 0.0 {
                 let clutter = tr38811_clutter(env, sky.elevation_deg);
-                let path = fspl_db(sky.slant_m, params.freq_hz) + clutter.mean_db
+                let hill = hills.as_ref().map_or(0.0, |h| f64::from(h[i]) * (1.0 - sky.elevation_deg / 90.0));
+                let path = fspl_db(sky.slant_m, params.freq_hz) + opts.clutter_scale * clutter.mean_db + hill
                     - sigma_factor * clutter.sigma_db * f64::from(platform_sf[i]);
                 let rx = params.victim.antenna.gain_dbi(sky.elevation_deg);
                 for beam in &platform.beams {
@@ -179,7 +200,8 @@ pub fn compute_truth(scenario: Scenario, layout: &Layout, size: usize, opts: Tru
             }
             for (site, sf) in layout.sites.iter().zip(&site_sf) {
                 let (i_dbw, sigma) = site_interference_dbw(site, x, y, victim_h, land[i], &params);
-                let i_dbw = i_dbw + sigma_factor * sigma * f64::from(sf[i]);
+                let hill = hills.as_ref().map_or(0.0, |h| f64::from(h[i]));
+                let i_dbw = i_dbw + sigma_factor * sigma * f64::from(sf[i]) - hill;
                 parts[2][i] += 10f64.powf((i_dbw - floor) / 10.0) as f32;
             }
         }

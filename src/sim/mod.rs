@@ -15,6 +15,8 @@ pub mod propagation;
 pub mod questions;
 pub mod rng;
 pub mod scenario;
+mod triangulate;
+pub mod variants;
 
 pub use dataset::{
     DatasetOptions, DatasetSummary, PNG_RANGE_DB, SimError, map_colour, render_png, write_dataset, write_npy_f32,
@@ -24,6 +26,7 @@ pub use labels::{Labels, label};
 pub use observe::{Observation, ObservationModel, observe};
 pub use questions::{Question, questions};
 pub use scenario::{Layout, Scenario, sample_layout};
+pub use variants::{ObservationVariant, PhysicsVariant, Variants};
 
 use crate::types::Split;
 use rng::Rng;
@@ -41,6 +44,8 @@ pub struct Scene {
     pub layout: Layout,
     pub truth: Truth,
     pub observation: Observation,
+    /// The campaign that made `observation` (the scenario's frozen one unless a variant was asked).
+    pub observation_model: ObservationModel,
     pub labels: Labels,
     pub questions: Vec<Question>,
 }
@@ -63,10 +68,18 @@ pub fn scene_id(scenario: Scenario, index: usize) -> String {
 /// Generate scene `index` of `scenario` for run `seed` on a `size` x `size` grid. Scenes do not
 /// depend on each other, so any subset can be made in any order.
 pub fn generate_scene(scenario: Scenario, index: usize, seed: u64, size: usize) -> Scene {
+    generate_scene_with(scenario, index, seed, size, Variants::FROZEN)
+}
+
+/// [`generate_scene`] under observation and physics variants (training aids; `Variants::FROZEN` is
+/// the benchmark). A variant's own draws come from streams the benchmark never uses.
+pub fn generate_scene_with(scenario: Scenario, index: usize, seed: u64, size: usize, variants: Variants) -> Scene {
     let stream = |part: u64| Rng::derive(seed, &[scenario as u64, index as u64, part]);
-    let layout = sample_layout(scenario, &mut stream(0));
-    let truth = compute_truth(scenario, &layout, size, TruthOptions::default(), &mut stream(1));
-    let observation = observe(scenario, &layout, &truth, &ObservationModel::for_scenario(scenario), &mut stream(2));
+    let mut layout = sample_layout(scenario, &mut stream(0));
+    let truth_options = variants.physics.apply(&mut layout, &mut stream(5));
+    let truth = compute_truth(scenario, &layout, size, truth_options, &mut stream(1));
+    let observation_model = variants.observation.draw(ObservationModel::for_scenario(scenario), &mut stream(4));
+    let observation = observe(scenario, &layout, &truth, &observation_model, &mut stream(2));
     let labels = label(scenario, &layout, &truth);
     let questions = questions(scenario, &labels, &mut stream(3));
     Scene {
@@ -77,6 +90,7 @@ pub fn generate_scene(scenario: Scenario, index: usize, seed: u64, size: usize) 
         layout,
         truth,
         observation,
+        observation_model,
         labels,
         questions,
     }

@@ -181,6 +181,10 @@ pub struct Prediction {
     /// The model's confidence in its answer (0-1), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,
+    /// Whether the model judged the input out of its domain (models with a domain check only); the
+    /// answer is scored either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_domain: Option<bool>,
 }
 
 /// Every concept label (`source:...`, `evidence:...`, `mitigation:...`) whose term occurs in `text`

@@ -147,6 +147,7 @@ fn score_records(
                 verdict,
                 answer: line.answer.clone(),
                 confidence: line.confidence,
+                out_of_domain: line.out_of_domain,
                 truth_class,
                 guess_class,
                 others,

@@ -29,6 +29,7 @@ fn line(id: &str, answer: &str) -> RunLine {
         answer: answer.into(),
         bbox: None,
         confidence: None,
+        out_of_domain: None,
         parsed: true,
         score: 0.0,
         latency_ms: 1.0,
@@ -283,4 +284,21 @@ fn a_hundred_thousand_questions_list_filter_and_grow() {
     list.refresh(Some(&set), Some((&run, &more)), &[]);
     assert!(!list.scoring(), "a run that grew scores its new answers at once");
     assert_eq!(list.answered(), 100_000);
+}
+
+#[test]
+fn the_domain_filter_lists_answers_by_what_the_domain_check_said() {
+    let set = four_scenes();
+    let judged = |id: &str, ood: Option<bool>| RunLine { out_of_domain: ood, ..line(id, "high") };
+    let lines = by_id([judged("a1-q1", Some(true)), judged("a2-q1", Some(false)), judged("b1-q1", None)]);
+    let run = PathBuf::from("/runs/cnn");
+    let mut list = FailureList::default();
+    let scenes = |list: &mut FailureList, domain: Option<bool>| {
+        list.filter.domain = domain;
+        list.refresh(Some(&set), Some((&run, &lines)), &[]);
+        list.shown().map(|r| r.scene).collect::<Vec<_>>()
+    };
+    assert_eq!(scenes(&mut list, None), [0, 1, 2]);
+    assert_eq!(scenes(&mut list, Some(true)), [0]);
+    assert_eq!(scenes(&mut list, Some(false)), [1], "a run without a verdict is neither");
 }

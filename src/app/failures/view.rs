@@ -294,6 +294,8 @@ fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet, letters: &[char])
             })
             .collect();
         combo(ui, "confidence", &mut f.confidence, bands);
+        // What run A's model said of each input before answering (its answers are scored anyway).
+        combo(ui, "domain", &mut f.domain, vec![(false, "in domain".into()), (true, "out of domain".into())]);
         ui.add(egui::TextEdit::singleline(&mut f.search).hint_text("scene id…").desired_width(120.0))
             .on_hover_text("Show only scenes whose id contains this");
     });

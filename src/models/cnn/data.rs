@@ -264,6 +264,7 @@ mod tests {
             scenes: 2,
             seed: 9,
             size: 32,
+            variants: Default::default(),
             threads: 2,
         };
         let lut = [[0u8; 4]; 256];

@@ -6,11 +6,12 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{D, DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::calibrate::{Calibration, L3Source, pooled_probs, share_probs};
 use super::data::{normalize_db, resize};
+use super::domain::{DomainModel, DomainVerdict, grid_stats, value_reason};
 use super::loss::{LEVEL_UNIT_DB, corners};
 use super::resnet::{CnnConfig, CnnOutput, SpectrumResNet};
 use super::train::{TrainError, argmax, mask_box};
@@ -45,6 +46,10 @@ pub struct CnnReading {
     /// Class activation of the predicted class on the last feature map, scaled to [0, 1].
     pub saliency: Vec<f32>,
     pub saliency_side: usize,
+    /// Whether the map is the kind the model was trained on ([`super::domain`]).
+    pub domain: DomainVerdict,
+    /// The vector the domain check reads: pooled features, then the map's statistics.
+    pub domain_features: Vec<f32>,
 }
 
 impl CnnReading {
@@ -71,24 +76,42 @@ pub struct CnnModel {
     pub calibration: Calibration,
     pub device: Device,
     parameters: usize,
+    /// The in-domain distribution (`domain.json`); without it only the rules on the values apply.
+    pub domain: Option<DomainModel>,
     /// Set when the folder had no calibration.json: what every place that uses the model says.
     uncalibrated: Option<String>,
 }
 
 impl CnnModel {
-    /// Load `config.json`, `model.safetensors` and `calibration.json` (identity when absent) from `dir`.
+    /// Load `config.json`, `model.safetensors`, `calibration.json` (identity when absent) and
+    /// `domain.json` (rules only when absent) from `dir`.
     pub fn load(dir: &Path, device: &Device) -> Result<CnnModel, TrainError> {
+        let model = CnnModel::load_without_domain(dir, device)?;
+        if !dir.join("domain.json").is_file() {
+            return Ok(model);
+        }
+        let path = dir.join("domain.json");
+        let bytes = std::fs::read(&path).map_err(|source| TrainError::Io { what: "read", path, source })?;
+        model.with_domain(&bytes).map_err(|e| match e {
+            TrainError::Invalid(m) => TrainError::Invalid(format!("{}: {m}", dir.display())),
+            other => other,
+        })
+    }
+
+    /// [`CnnModel::load`] without `domain.json` (to fit a new one).
+    pub fn load_without_domain(dir: &Path, device: &Device) -> Result<CnnModel, TrainError> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|source| TrainError::Io { what: "read", path, source })
         };
         let calibration = if dir.join("calibration.json").is_file() { Some(read("calibration.json")?) } else { None };
+        let in_dir = |e| match e {
+            TrainError::Invalid(m) => TrainError::Invalid(format!("{}: {m}", dir.display())),
+            other => other,
+        };
         let mut model =
             CnnModel::from_bytes(&read("config.json")?, &read("model.safetensors")?, calibration.as_deref(), device)
-                .map_err(|e| match e {
-                    TrainError::Invalid(m) => TrainError::Invalid(format!("{}: {m}", dir.display())),
-                    other => other,
-                })?;
+                .map_err(in_dir)?;
         if calibration.is_none() {
             model.uncalibrated = Some(format!(
                 "{} has no calibration.json, so its confidences are the raw softmax (uncalibrated: expect a \
@@ -145,7 +168,27 @@ impl CnnModel {
             )));
         }
         let uncalibrated = None;
-        Ok(CnnModel { net, calibration, device: device.clone(), parameters, uncalibrated })
+        Ok(CnnModel { net, calibration, device: device.clone(), parameters, domain: None, uncalibrated })
+    }
+
+    /// Attach the in-domain distribution from `domain.json`'s bytes; it must match the network's
+    /// pooled features plus the map statistics.
+    pub fn with_domain(mut self, bytes: &[u8]) -> Result<CnnModel, TrainError> {
+        let d: DomainModel =
+            serde_json::from_slice(bytes).map_err(|e| TrainError::Invalid(format!("domain.json: {e}")))?;
+        let want = self.net.config.width << (self.net.config.blocks.len() - 1);
+        let want = want + super::domain::STAT_NAMES.len();
+        if d.dims != want || d.mean.len() != want || d.precision.len() != want * want || d.sd.len() != want {
+            return Err(TrainError::Invalid(format!(
+                "domain.json: fitted on {} features, this network gives {want} (it belongs to another model)",
+                d.dims
+            )));
+        }
+        if !(d.threshold.is_finite() && d.threshold > 0.0) {
+            return Err(TrainError::Invalid(format!("domain.json: threshold {} must be positive", d.threshold)));
+        }
+        self.domain = Some(d);
+        Ok(self)
     }
 
     /// The model shipped in `models/cnn-spectrum`, embedded in the binary (no file or download needed).
@@ -155,7 +198,8 @@ impl CnnModel {
             include_bytes!("../../../models/cnn-spectrum/model.safetensors"),
             Some(include_bytes!("../../../models/cnn-spectrum/calibration.json")),
             device,
-        )
+        )?
+        .with_domain(include_bytes!("../../../models/cnn-spectrum/domain.json"))
     }
 
     /// `io::checksum` of the bundled model's weights.
@@ -168,26 +212,57 @@ impl CnnModel {
         self.parameters
     }
 
-    /// Read square dB grids of side `n` (NaN/Inf read as the -20 dB floor), a batch at a time.
+    /// Read square dB grids of side `n` (NaN/Inf read as the -20 dB floor), a batch at a time. Each
+    /// reading says whether its map is in the model's domain (rules on the values, then `domain`).
     pub fn read_grids(&self, grids: &[&[f32]], n: usize) -> Result<Vec<CnnReading>, TrainError> {
         let m = self.net.config.input;
-        let mut out = Vec::with_capacity(grids.len());
-        for chunk in grids.chunks(16) {
+        let mut inputs = Vec::with_capacity(grids.len());
+        let mut rules = Vec::with_capacity(grids.len());
+        for g in grids {
+            if g.len() != n * n {
+                return Err(TrainError::Invalid(format!("a grid of side {n} needs {} values, got {}", n * n, g.len())));
+            }
+            let norm: Vec<f32> = g.iter().map(|&v| normalize_db(v)).collect();
+            inputs.push(resize(&norm, n, m));
+            rules.push(value_reason(g));
+        }
+        let mut out = self.read_inputs(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
+        for (reading, rule) in out.iter_mut().zip(rules) {
+            if let Some(reason) = rule {
+                reading.domain = DomainVerdict::ruled_out(reason);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Read grids already normalized and resized to the network's input (training examples).
+    pub fn read_inputs(&self, inputs: &[&[f32]]) -> Result<Vec<CnnReading>, TrainError> {
+        let m = self.net.config.input;
+        let mut out = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(16) {
             let mut x = Vec::with_capacity(chunk.len() * m * m);
             for g in chunk {
-                if g.len() != n * n {
+                if g.len() != m * m {
                     return Err(TrainError::Invalid(format!(
-                        "a grid of side {n} needs {} values, got {}",
-                        n * n,
+                        "an input of side {m} needs {} values, got {}",
+                        m * m,
                         g.len()
                     )));
                 }
-                let norm: Vec<f32> = g.iter().map(|&v| normalize_db(v)).collect();
-                x.extend(resize(&norm, n, m));
+                x.extend_from_slice(g);
             }
-            let x = Tensor::from_vec(x, (chunk.len(), 1, m, m), &self.device)?;
-            let raw = self.net.forward_t(&x, false)?;
-            out.extend(self.decode(&raw)?);
+            let t = Tensor::from_vec(x, (chunk.len(), 1, m, m), &self.device)?;
+            let raw = self.net.forward_t(&t, false)?;
+            let pooled = raw.features.mean(D::Minus1)?.mean(D::Minus1)?.to_vec2::<f32>()?;
+            for ((mut reading, mut v), g) in self.decode(&raw)?.into_iter().zip(pooled).zip(chunk) {
+                v.extend(grid_stats(g, m));
+                reading.domain = match &self.domain {
+                    Some(d) => d.verdict(&v),
+                    None => DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None },
+                };
+                reading.domain_features = v;
+                out.push(reading);
+            }
         }
         Ok(out)
     }
@@ -241,6 +316,8 @@ impl CnnModel {
                 mask_side: m,
                 saliency,
                 saliency_side: s,
+                domain: DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None },
+                domain_features: Vec::new(),
             });
         }
         Ok(out)
@@ -280,7 +357,14 @@ mod tests {
         g[6] = f32::INFINITY;
         let r = m.read_grids(&[&g, &g], 48).unwrap();
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0], r[1]);
+        assert_eq!((&r[0].probs, &r[0].mask, &r[0].domain_features), (&r[1].probs, &r[1].mask, &r[1].domain_features));
+        assert!(!r[0].domain.out_of_domain && r[0].domain.score.is_nan(), "no domain.json: unchecked");
+        assert_eq!(r[0].domain_features.len(), 64 + super::super::domain::STAT_NAMES.len());
+        // A domain model of another network is refused by name.
+        let other = serde_json::json!({"dims": 3, "mean": [0, 0, 0], "precision": [1, 0, 0, 0, 1, 0, 0, 0, 1],
+            "threshold": 1.0, "quantile": 0.99, "sd": [1, 1, 1], "val_maps": 10, "shrinkage": 0.1});
+        let err = m.clone().with_domain(other.to_string().as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("domain.json") && err.contains("another model"), "{err}");
         let sum: f32 = r[0].probs.iter().sum();
         assert!((sum - 1.0).abs() < 1e-5 && r[0].probs.iter().all(|p| p.is_finite()));
         assert_eq!((r[0].mask_side, r[0].mask.len()), (16, 256));

@@ -5,6 +5,7 @@
 mod calibrate;
 pub(crate) mod data;
 mod decode;
+pub mod domain;
 mod loss;
 mod predictor;
 mod resnet;
@@ -16,6 +17,7 @@ pub use calibrate::{
 };
 pub use data::{DataError, Example, load_examples, normalize_db, resize};
 pub use decode::{CnnModel, CnnReading};
+pub use domain::{DomainModel, DomainVerdict};
 pub use loss::{Batch, LEVEL_UNIT_DB, LossParts, bce_with_logits, corners, loss, make_batch};
 pub use predictor::CnnPredictor;
 pub use resnet::{CnnConfig, CnnOutput, SpectrumResNet};

@@ -45,8 +45,13 @@ impl CnnPredictor {
 fn describe(r: &CnnReading) -> String {
     let probs: Vec<String> = SEVERITY_CLASSES.iter().zip(&r.probs).map(|(c, p)| format!("{c} {p:.3}")).collect();
     let bbox = r.bbox.map_or_else(|| "none".to_string(), |b| format!("{b:?}"));
+    let domain = match (&r.domain.reason, r.domain.out_of_domain) {
+        (Some(why), true) => format!("; out of domain: {why}"),
+        _ if r.domain.score.is_nan() => String::new(),
+        _ => format!("; in domain (score {:.2})", r.domain.score),
+    };
     format!(
-        "severity {}; box {bbox} (p region {:.3}); regions affected {:?}",
+        "severity {}; box {bbox} (p region {:.3}); regions affected {:?}{domain}",
         probs.join(", "),
         r.region_prob,
         r.region_affected
@@ -115,7 +120,11 @@ impl Predictor for CnnPredictor {
                 let raw = describe(&reading);
                 for r in &scene.questions {
                     match answer(r, &estimate) {
-                        Some(p) => out.push(Answer::ok(p, raw.clone(), ms)),
+                        Some(mut p) => {
+                            // Scored either way; the run records what the domain check said.
+                            p.out_of_domain = Some(reading.domain.out_of_domain);
+                            out.push(Answer::ok(p, raw.clone(), ms));
+                        }
                         None => out.push(Answer::failed(r, "the CNN does not answer this kind of question")),
                     }
                 }
