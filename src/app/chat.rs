@@ -17,7 +17,7 @@ use super::HeatscopeApp;
 pub use super::chat_history::{SavedTurn, load_histories, restore_histories, store_histories};
 use super::document;
 use super::slot::{Key, Slot};
-use crate::backend::{ChatBackend, ChatReply, Finish, final_answer};
+use crate::backend::{AnswerFormat, ChatBackend, ChatReply, Finish, final_answer};
 use crate::eval::metrics::match_option;
 use crate::models::vlm::{Message, Part};
 use crate::types::QaRecord;
@@ -191,12 +191,13 @@ pub(super) fn ask_with(app: &mut HeatscopeApp, choice: Choice) {
     }
     let settings = app.persisted.chat.routing.clone();
     let plan = match super::chat_route::plan(&mut app.chat.routing, &settings, &question) {
-        None => return ask_vlm(app, None),
-        Some(Err(why)) => return ask_vlm(app, Some(why)),
+        None => return ask_vlm(app, None, AnswerFormat::default()),
+        Some(Err(why)) => return ask_vlm(app, Some(why), AnswerFormat::default()),
         Some(Ok(p)) => p,
     };
     let why = plan.decision.why.clone();
     let routed = plan.decision.model;
+    let options = crate::models::router::answer_format(&plan.route);
     let (cnn, vlm) = match (choice, routed) {
         (Choice::Both, _) => (true, true),
         (Choice::Other, Some("vlm")) => (true, false),
@@ -227,7 +228,7 @@ pub(super) fn ask_with(app: &mut HeatscopeApp, choice: Choice) {
                     && plan.decision.cascade_below.is_some_and(|t| crate::models::router::policy::hands_over(c, t)) =>
             {
                 let c = c.map_or_else(|| "no confidence".to_string(), |c| format!("confidence {c:.2}"));
-                return ask_vlm(app, Some(format!("{why}; the CNN answered with {c}, so the VLM answers")));
+                return ask_vlm(app, Some(format!("{why}; the CNN answered with {c}, so the VLM answers")), options);
             }
             Ok((answer, confidence)) => {
                 let mut turn =
@@ -236,7 +237,7 @@ pub(super) fn ask_with(app: &mut HeatscopeApp, choice: Choice) {
                 push_turn(app, turn, !vlm);
             }
             Err(e) if !vlm => {
-                return ask_vlm(app, Some(format!("{note}; the CNN cannot answer: {e}; the VLM answers")));
+                return ask_vlm(app, Some(format!("{note}; the CNN cannot answer: {e}; the VLM answers")), options);
             }
             Err(e) => {
                 let turn = note_turn(
@@ -251,7 +252,7 @@ pub(super) fn ask_with(app: &mut HeatscopeApp, choice: Choice) {
         }
     }
     if vlm {
-        ask_vlm(app, Some(note));
+        ask_vlm(app, Some(note), options);
     }
 }
 
@@ -284,8 +285,11 @@ fn push_turn(app: &mut HeatscopeApp, turn: Turn, done: bool) {
     save(app);
 }
 
-/// Ask the VLM about the active image; `route` says why it was sent there (routing on).
-fn ask_vlm(app: &mut HeatscopeApp, route: Option<String>) {
+/// Ask the VLM about the active image; `route` says why it was sent there (routing on). A closed
+/// question (a dataset question's options, else `options` from the router's reading) is answered
+/// under constrained decoding, one of its options exactly, and the route line says so; not under
+/// chain of thought.
+fn ask_vlm(app: &mut HeatscopeApp, route: Option<String>, options: AnswerFormat) {
     let Some(backend) = app.chat.vlm.ready() else {
         return app.error("the VLM is not ready yet (see the panel); ask again when it is".into());
     };
@@ -332,7 +336,17 @@ fn ask_vlm(app: &mut HeatscopeApp, route: Option<String>) {
             (vec![Message::user(vec![Part::Image, Part::Text(text)])], vec![image], Vec::new())
         }
     };
-    let job = Job::Chat { backend, messages, images, max_tokens: settings.max_tokens };
+    let format = match &record {
+        _ if settings.cot => AnswerFormat::default(),
+        Some(r) => AnswerFormat::for_kind(r.kind, &r.choices),
+        None => options,
+    };
+    let route = match (&route, format.is_free()) {
+        (_, true) => route,
+        (Some(r), false) => Some(format!("{r}; {}", format.describe())),
+        (None, false) => Some(format.describe()),
+    };
+    let job = Job::Chat { backend, messages, images, max_tokens: settings.max_tokens, format };
     match app.workers.submit(Key::Doc(doc_id, document::Part::Chat), job) {
         Ok(ticket) => {
             app.chat.histories.entry(path).or_default().push(Turn {

@@ -324,7 +324,8 @@ impl HeatscopeApp {
                 let backend = self.chat.vlm.ready().cloned().ok_or_else(|| loaded("VLM"))?;
                 let c = &self.persisted.chat;
                 let shots = if c.few_shot { c.shots } else { 0 };
-                let ask = crate::backend::predictor::VlmAsk { shots, cot: c.cot, max_tokens: c.max_tokens };
+                let ask =
+                    crate::backend::predictor::VlmAsk { shots, cot: c.cot, max_tokens: c.max_tokens, constrain: false };
                 let remote = matches!(self.chat.source, crate::workers::VlmSource::Server { .. });
                 let options = serde_json::json!({"shots": shots, "cot": c.cot, "max_tokens": c.max_tokens});
                 let source = self.chat.source.clone();

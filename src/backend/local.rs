@@ -12,6 +12,8 @@ use crate::models::vlm::{GenerateOptions, Prepared, QwenVl, StopReason, generate
 pub struct LocalBackend {
     model: Arc<QwenVl>,
     busy: Mutex<()>,
+    /// Every token's text (invalid UTF-8 alone: empty), made on the first request with a format.
+    token_texts: std::sync::OnceLock<Arc<Vec<String>>>,
 }
 
 impl std::fmt::Debug for LocalBackend {
@@ -22,11 +24,19 @@ impl std::fmt::Debug for LocalBackend {
 
 impl LocalBackend {
     pub fn new(model: Arc<QwenVl>) -> Self {
-        Self { model, busy: Mutex::new(()) }
+        Self { model, busy: Mutex::new(()), token_texts: std::sync::OnceLock::new() }
     }
 
     pub fn model(&self) -> &QwenVl {
         &self.model
+    }
+
+    fn token_texts(&self) -> &Arc<Vec<String>> {
+        self.token_texts.get_or_init(|| {
+            let t = &self.model.tokenizer;
+            let n = u32::try_from(t.vocab_size()).unwrap_or(u32::MAX);
+            Arc::new((0..n).map(|id| String::from_utf8(t.token_bytes(id)).unwrap_or_default()).collect())
+        })
     }
 
     /// Answer a prompt already prepared from `req` (the server prepares once, to answer 400 on bad
@@ -48,6 +58,11 @@ impl LocalBackend {
             stop_tokens: None,
             stop_strings: req.stop.clone(),
             top_logprobs: req.top_logprobs,
+            choices: (!req.choices.is_empty())
+                .then(|| req.choices.iter().map(|c| self.model.tokenizer.encode(c)).collect::<Result<Vec<_>, _>>())
+                .transpose()
+                .map_err(|e| BackendError::Request(format!("cannot tokenize the answer options: {e}")))?,
+            pattern: req.pattern.map(|p| (Arc::clone(self.token_texts()), p)),
         };
         let mut first = None;
         let mut logprobs = Vec::new();

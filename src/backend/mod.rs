@@ -99,6 +99,69 @@ pub struct ChatRequest {
     pub stop: Vec<String>,
     /// How many of the most likely alternatives to report with each token (0: none).
     pub top_logprobs: usize,
+    /// A closed question's options: the local engine constrains its answer to exactly one of them
+    /// (empty: free text). Servers get the question as it is (see the README).
+    pub choices: Vec<String>,
+    /// A text format the answer must follow (e.g. an L3 box): the local engine keeps only tokens that
+    /// fit it; a server gets it as vLLM's `guided_regex`.
+    pub pattern: Option<crate::models::vlm::AnswerPattern>,
+}
+
+/// What a constrained answer must be: one of `choices`, or text of `pattern`'s format (neither: free).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnswerFormat {
+    pub choices: Vec<String>,
+    pub pattern: Option<crate::models::vlm::AnswerPattern>,
+}
+
+impl AnswerFormat {
+    /// The format of a SpectrumQA question of `kind` (`regions`: the two a which-is-worse question
+    /// names): a severity class, yes/no, a region, the L3 box or "none", the L4 answer sentence
+    /// with its slots filled from the vocabularies.
+    pub fn for_kind(kind: crate::types::QuestionKind, regions: &[String]) -> AnswerFormat {
+        use crate::types::{MITIGATIONS, QuestionKind, REGIONS, SEVERITY_CLASSES, SOURCES};
+        let owned = |xs: &[&str]| xs.iter().map(|x| (*x).to_string()).collect();
+        let choices = match kind {
+            QuestionKind::Severity => owned(&SEVERITY_CLASSES),
+            QuestionKind::RegionAffected => owned(&["yes", "no"]),
+            QuestionKind::WhichWorse if regions.len() == 2 => regions.to_vec(),
+            QuestionKind::WhichWorse | QuestionKind::Localize => Vec::new(),
+            QuestionKind::WorstRegion => owned(&REGIONS),
+            QuestionKind::Explain => {
+                let mut all = Vec::new();
+                for source in SOURCES {
+                    for evidence in crate::types::EVIDENCE {
+                        for severity in 0..SEVERITY_CLASSES.len() {
+                            for region in 0..REGIONS.len() {
+                                for mitigation in MITIGATIONS {
+                                    all.push(crate::sim::labels::explanation_text(
+                                        source, evidence, severity, region, mitigation,
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                all
+            }
+        };
+        let pattern = (kind == QuestionKind::Localize).then_some(crate::models::vlm::AnswerPattern::Box);
+        AnswerFormat { choices, pattern }
+    }
+
+    pub fn is_free(&self) -> bool {
+        self.choices.is_empty() && self.pattern.is_none()
+    }
+
+    /// In words, for a note beside the answer.
+    pub fn describe(&self) -> String {
+        match (&self.pattern, self.choices.len()) {
+            (Some(_), _) => "answer constrained to a box or \"none\"".into(),
+            (None, 0) => "free answer".into(),
+            (None, n) if n > 8 => format!("answer constrained to the answer sentence's form ({n} fillings)"),
+            (None, _) => format!("answer constrained to {}", self.choices.join(" / ")),
+        }
+    }
 }
 
 impl Default for ChatRequest {
@@ -112,6 +175,8 @@ impl Default for ChatRequest {
             seed: 0,
             stop: Vec::new(),
             top_logprobs: 0,
+            choices: Vec::new(),
+            pattern: None,
         }
     }
 }

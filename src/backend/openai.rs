@@ -56,6 +56,12 @@ pub fn request_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Valu
     if req.top_logprobs > 0 {
         body["top_logprobs"] = json!(req.top_logprobs);
     }
+    if !req.choices.is_empty() {
+        // vLLM's extensions (heatscope serve reads them too).
+        body["guided_choice"] = json!(req.choices);
+    } else if let Some(p) = req.pattern {
+        body["guided_regex"] = json!(p.regex());
+    }
     if stream {
         body["stream_options"] = json!({"include_usage": true});
     }

@@ -126,6 +126,32 @@ pub fn parse(body: Value, max_image_pixels: u64) -> Result<Incoming, Refusal> {
         }
     }
     let _user = take("user").map(|v| string(&v, "user")).transpose()?;
+    // vLLM's extension: the answer must be exactly one of these strings.
+    let choices = match take("guided_choice") {
+        None => Vec::new(),
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|v| match v.as_str() {
+                Some(s) if !s.is_empty() => Ok(s.to_string()),
+                _ => Err(Refusal::bad(format!("guided_choice: every option must be a non-empty string, not {v}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(v) => return Err(Refusal::bad(format!("guided_choice: must be a non-empty list of strings, not {v}"))),
+    };
+    // Only the formats heatscope knows, written as its clients write them.
+    let pattern = match take("guided_regex") {
+        None => None,
+        Some(v) => {
+            let known = [crate::models::vlm::AnswerPattern::Box];
+            let found = v.as_str().and_then(|s| known.into_iter().find(|p| p.regex() == s));
+            Some(found.ok_or_else(|| {
+                Refusal::bad(format!(
+                    "guided_regex: only the L3 box format is supported ({}), not {v}",
+                    known[0].regex()
+                ))
+            })?)
+        }
+    };
     for penalty in ["frequency_penalty", "presence_penalty"] {
         if let Some(v) = take(penalty)
             && number(&v, penalty, -2.0, 2.0)? != 0.0
@@ -153,6 +179,8 @@ pub fn parse(body: Value, max_image_pixels: u64) -> Result<Incoming, Refusal> {
         seed: seed.unwrap_or(defaults.seed),
         stop,
         top_logprobs: if logprobs { top_logprobs.unwrap_or(0) as usize } else { 0 },
+        choices,
+        pattern,
     };
     Ok(Incoming { chat, stream, include_usage, logprobs })
 }
@@ -303,6 +331,28 @@ mod tests {
         let r = parse(json!({"messages": text(), "stop": "END", "seed": -1, "max_tokens": 4}), PIXELS).unwrap();
         assert_eq!((r.chat.stop, r.chat.seed, r.chat.max_tokens), (vec!["END".to_string()], u64::MAX, 4));
         assert!(!r.stream && !r.include_usage && !r.logprobs && r.chat.top_logprobs == 0);
+    }
+
+    #[test]
+    fn guided_choice_and_the_box_regex_constrain_the_answer() {
+        let r = parse(json!({"messages": text(), "guided_choice": ["yes", "no"]}), PIXELS).unwrap();
+        assert_eq!(r.chat.choices, ["yes", "no"]);
+        let regex = crate::models::vlm::AnswerPattern::Box.regex();
+        let r = parse(json!({"messages": text(), "guided_regex": regex}), PIXELS).unwrap();
+        assert_eq!(r.chat.pattern, Some(crate::models::vlm::AnswerPattern::Box));
+        // What the client sends, the server reads back.
+        let messages = vec![crate::models::vlm::Message::user_text("how bad?")];
+        let req = ChatRequest { messages, choices: vec!["low".into(), "high".into()], ..ChatRequest::default() };
+        let body = crate::backend::openai::request_body("m", &req, false).unwrap();
+        assert_eq!(parse(body, PIXELS).unwrap().chat.choices, ["low", "high"]);
+        for (body, want) in [
+            (json!({"messages": text(), "guided_choice": []}), "guided_choice: must be a non-empty list"),
+            (json!({"messages": text(), "guided_choice": ["a", 3]}), "guided_choice: every option"),
+            (json!({"messages": text(), "guided_regex": "[a-z]+"}), "guided_regex: only the L3 box format"),
+        ] {
+            let r = refused(body.clone());
+            assert!(r.status == 400 && r.message.contains(want), "{body}: {r:?}");
+        }
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub struct VlmAsk {
     /// Chain of thought: reason first, then "Answer: ...".
     pub cot: bool,
     pub max_tokens: usize,
+    /// Closed questions answered under constrained decoding: exactly one of the question's options
+    /// (the local engine masks every other token; a server gets vLLM's `guided_choice`). Not with
+    /// chain of thought, whose answer comes after free reasoning.
+    #[serde(default)]
+    pub constrain: bool,
 }
 
 pub struct VlmPredictor {
@@ -62,10 +67,17 @@ impl VlmPredictor {
         };
         let c =
             conversation(r, self.ask.shots, self.ask.cot, |id| self.by_id.get(id), image).map_err(|e| e.to_string())?;
+        let format = if self.ask.constrain && !self.ask.cot {
+            super::AnswerFormat::for_kind(r.kind, &r.choices)
+        } else {
+            super::AnswerFormat::default()
+        };
         Ok(ChatRequest {
             messages: c.messages,
             images: c.images,
             max_tokens: self.ask.max_tokens,
+            choices: format.choices,
+            pattern: format.pattern,
             ..ChatRequest::default()
         })
     }

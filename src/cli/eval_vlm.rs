@@ -32,6 +32,11 @@ pub struct VlmEvalArgs {
     pub parallel: usize,
     #[arg(long, default_value_t = 200)]
     pub max_tokens: usize,
+    /// Constrained decoding on closed questions (L1 classes, L2 yes/no and regions): the answer is
+    /// exactly one of the question's options. The local engine masks every other token; a server must
+    /// accept vLLM's `guided_choice` (vLLM, heatscope serve). Recorded in the run's settings.
+    #[arg(long)]
+    pub constrain: bool,
 }
 
 impl VlmEvalArgs {
@@ -42,7 +47,10 @@ impl VlmEvalArgs {
         }
         let source = self.server.source(model_dir)?;
         let backend = crate::backend::open(&source).with_context(|| format!("opening {}", source.describe()))?;
-        let ask = VlmAsk { shots: self.shots, cot: self.cot, max_tokens: self.max_tokens };
+        if self.constrain && self.cot {
+            bail!("--constrain and --cot do not go together: chain of thought reasons in free text before its answer");
+        }
+        let ask = VlmAsk { shots: self.shots, cot: self.cot, max_tokens: self.max_tokens, constrain: self.constrain };
         Ok(VlmPredictor::new(backend, &source, records, ask, self.parallel))
     }
 

@@ -96,6 +96,13 @@ pub struct AskArgs {
     pub top_p: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Constrained decoding: the answer is exactly one of these (repeat the flag per option).
+    #[arg(long = "choice", value_name = "OPTION")]
+    pub choices: Vec<String>,
+    /// Constrain a closed question's answer to its options, read from the question by the bundled
+    /// router (a severity class, yes/no, the regions); open questions are answered freely.
+    #[arg(long, conflicts_with = "choices")]
+    pub constrain: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -168,6 +175,15 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
     };
     let mut parts: Vec<Part> = images.iter().map(|_| Part::Image).collect();
     parts.push(Part::Text(a.prompt.clone()));
+    let format = if a.constrain {
+        let router = crate::models::router::Router::bundled().context("loading the bundled router")?;
+        crate::models::router::answer_format(&router.route(&a.prompt))
+    } else {
+        crate::backend::AnswerFormat { choices: a.choices.clone(), pattern: None }
+    };
+    if !format.is_free() {
+        eprintln!("{}", format.describe());
+    }
     let request = ChatRequest {
         messages: vec![Message::user(parts)],
         images,
@@ -175,6 +191,8 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
         temperature: a.temperature,
         top_p: a.top_p,
         seed: a.seed,
+        choices: format.choices,
+        pattern: format.pattern,
         ..ChatRequest::default()
     };
     let mut out = std::io::stdout().lock();

@@ -148,7 +148,7 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
                 Err(why) => EventKind::Failed(why),
             }
         }
-        Job::Chat { backend, messages, images, max_tokens } => {
+        Job::Chat { backend, messages, images, max_tokens, format } => {
             let mut rgb = Vec::with_capacity(images.len());
             for image in &images {
                 match chat_image(image) {
@@ -160,6 +160,8 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
                 messages,
                 images: rgb,
                 max_tokens,
+                choices: format.choices,
+                pattern: format.pattern,
                 ..crate::backend::ChatRequest::default()
             };
             let mut on_token = |t: crate::backend::ChatToken<'_>| {

@@ -78,6 +78,8 @@ pub enum Job {
         messages: Vec<crate::models::vlm::Message>,
         images: Vec<ChatImage>,
         max_tokens: usize,
+        /// What the answer must be (a closed question's options, the L3 box format; default: free).
+        format: crate::backend::AnswerFormat,
     },
     /// Test and diagnostics job: sleeps in small steps, reporting progress, then returns its value.
     Sleep { steps: u32, step_ms: u64, value: u64 },

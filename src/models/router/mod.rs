@@ -97,6 +97,16 @@ pub struct Router {
     checksum: String,
 }
 
+/// The answer format of the question the router read (free for abstentions and unknown kinds): a
+/// VLM's answer is constrained to it (the app's chat, `ask --constrain`).
+pub fn answer_format(route: &Route) -> crate::backend::AnswerFormat {
+    let kind = route.kind.as_deref().and_then(|k| crate::types::QuestionKind::ALL.into_iter().find(|q| q.name() == k));
+    match kind {
+        Some(kind) if !route.abstained => crate::backend::AnswerFormat::for_kind(kind, &route.regions),
+        _ => crate::backend::AnswerFormat::default(),
+    }
+}
+
 impl Router {
     /// A router from its parts (training builds one).
     ///

@@ -29,6 +29,77 @@ pub struct GenerateOptions {
     pub stop_strings: Vec<String>,
     /// How many of the most likely tokens to report with each token (0: none).
     pub top_logprobs: usize,
+    /// Constrained decoding: the answer must be one of these token sequences, then a stop token
+    /// (a closed question's options, tokenized); `None` or empty: free text. Log-probabilities stay
+    /// the model's own (before the constraint).
+    pub choices: Option<Vec<Vec<u32>>>,
+    /// Constrained decoding by a text format (e.g. a box): the text of every token (index = id) and
+    /// the format; each step keeps the tokens whose text leaves the answer a prefix of the format.
+    pub pattern: Option<(std::sync::Arc<Vec<String>>, AnswerPattern)>,
+}
+
+/// A text format an answer must follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerPattern {
+    /// An L3 answer: `none`, or `[x0, y0, x1, y1]` with each number 0 or 1, a point and three digits.
+    Box,
+}
+
+/// Where a text stands against a format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// Not the start of any answer of the format.
+    No,
+    /// The start of one, not yet a whole one.
+    Prefix,
+    /// A whole answer (nothing more may follow).
+    Whole,
+}
+
+impl AnswerPattern {
+    /// The same format as a regular expression (servers' `guided_regex`).
+    pub fn regex(self) -> &'static str {
+        match self {
+            AnswerPattern::Box => r"none|\[[01]\.[0-9]{3}, [01]\.[0-9]{3}, [01]\.[0-9]{3}, [01]\.[0-9]{3}\]",
+        }
+    }
+
+    /// How `text` fits the format.
+    pub fn fit(self, text: &str) -> Fit {
+        match self {
+            AnswerPattern::Box => {
+                const SHAPE: &str = "[a.ddd, a.ddd, a.ddd, a.ddd]";
+                let literal = |whole: &str| {
+                    if text == whole {
+                        Fit::Whole
+                    } else if whole.starts_with(text) {
+                        Fit::Prefix
+                    } else {
+                        Fit::No
+                    }
+                };
+                if text.starts_with('n') || text.is_empty() {
+                    return match literal("none") {
+                        Fit::No if text.is_empty() => Fit::Prefix,
+                        f => f,
+                    };
+                }
+                if text.len() > SHAPE.len() {
+                    return Fit::No;
+                }
+                let ok = text.chars().zip(SHAPE.chars()).all(|(c, s)| match s {
+                    'a' => c == '0' || c == '1',
+                    'd' => c.is_ascii_digit(),
+                    other => c == other,
+                });
+                match (ok, text.len() == SHAPE.len()) {
+                    (false, _) => Fit::No,
+                    (true, true) => Fit::Whole,
+                    (true, false) => Fit::Prefix,
+                }
+            }
+        }
+    }
 }
 
 impl Default for GenerateOptions {
@@ -41,6 +112,8 @@ impl Default for GenerateOptions {
             stop_tokens: None,
             stop_strings: Vec::new(),
             top_logprobs: 0,
+            choices: None,
+            pattern: None,
         }
     }
 }
@@ -128,9 +201,26 @@ pub fn generate(
     let stop_strings: Vec<&str> = opts.stop_strings.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
     // Bytes of `out.text` already streamed; the rest is held back.
     let mut streamed = 0;
+    let choices = opts.choices.as_ref().filter(|c| c.iter().any(|s| !s.is_empty()));
     loop {
         let logprobs = log_softmax(&logits)?;
-        let token = pick(&logits, &logprobs, opts, &mut rng)?;
+        let allowed = match (choices, &opts.pattern) {
+            (Some(c), _) => Some(allowed_next(c, &answer_ids, &stops)),
+            (None, Some((texts, pattern))) => Some(pattern_next(*pattern, texts, &out.text, &stops)),
+            (None, None) => None,
+        };
+        let token = match allowed {
+            Some(allowed) => {
+                let vocab = logits.dim(D::Minus1)?;
+                let mut mask = vec![f32::NEG_INFINITY; vocab];
+                for &t in allowed.iter().filter(|&&t| (t as usize) < vocab) {
+                    mask[t as usize] = 0.0;
+                }
+                let masked = (&logits + Tensor::from_vec(mask, vocab, logits.device())?)?;
+                pick(&masked, &log_softmax(&masked)?, opts, &mut rng)?
+            }
+            None => pick(&logits, &logprobs, opts, &mut rng)?,
+        };
         let logprob = logprobs.get(token as usize)?.to_scalar::<f32>()?;
         let top = if opts.top_logprobs > 0 { most_likely(&logprobs, opts.top_logprobs)? } else { Vec::new() };
         out.tokens.push(token);
@@ -178,6 +268,47 @@ pub fn generate(
     }
     out.decode_secs = decode_start.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// Tokens that keep `so_far` a prefix of `pattern` (by each token's text), and the stop tokens once
+/// it is a whole answer; when nothing fits, the stop tokens.
+pub fn pattern_next(pattern: AnswerPattern, texts: &[String], so_far: &str, stops: &[u32]) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    let mut next = String::with_capacity(so_far.len() + 16);
+    for (id, t) in texts.iter().enumerate() {
+        if t.is_empty() || stops.contains(&(id as u32)) {
+            continue;
+        }
+        next.clear();
+        next.push_str(so_far);
+        next.push_str(t);
+        if pattern.fit(&next) != Fit::No {
+            out.push(id as u32);
+        }
+    }
+    if out.is_empty() || pattern.fit(so_far) == Fit::Whole {
+        out.extend_from_slice(stops);
+    }
+    out
+}
+
+/// Tokens that may come after `so_far` when the answer must be one of `choices` then a stop token:
+/// the next token of every choice `so_far` begins, and the stop tokens when it is a whole choice.
+pub fn allowed_next(choices: &[Vec<u32>], so_far: &[u32], stops: &[u32]) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    for c in choices.iter().filter(|c| c.starts_with(so_far)) {
+        match c.get(so_far.len()) {
+            Some(&t) => out.push(t),
+            None => out.extend_from_slice(stops),
+        }
+    }
+    if out.is_empty() {
+        // Off every choice (it cannot happen from the start): end the answer.
+        out.extend_from_slice(stops);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// The `k` most likely tokens of a log-probability vector, most likely first.
@@ -336,5 +467,39 @@ mod tests {
         };
         assert_eq!(draw(3), draw(3));
         assert_ne!(draw(3), draw(4));
+    }
+}
+
+#[cfg(test)]
+mod choice_tests {
+    use super::{AnswerPattern, Fit, allowed_next, pattern_next};
+
+    #[test]
+    fn the_box_format_accepts_boxes_and_none_and_their_starts() {
+        let b = AnswerPattern::Box;
+        assert_eq!(b.fit("[0.125, 0.000, 1.000, 0.750]"), Fit::Whole);
+        assert_eq!(b.fit("none"), Fit::Whole);
+        for prefix in ["", "[", "[0.1", "[0.125, 0.", "no"] {
+            assert_eq!(b.fit(prefix), Fit::Prefix, "{prefix:?}");
+        }
+        for bad in ["[2.", "[0.125,0.", "nonex", "-left", "[0.125, 0.000, 1.000, 0.750]]", "yes"] {
+            assert_eq!(b.fit(bad), Fit::No, "{bad:?}");
+        }
+        let texts: Vec<String> =
+            ["<eos>", "[", "0", ".", "125", ", ", "]", "none", "left", "1.000"].map(String::from).into();
+        assert_eq!(pattern_next(b, &texts, "", &[0]), [1, 7]);
+        assert_eq!(pattern_next(b, &texts, "[0.125, 0.000, 1.000, ", &[0]), [2, 9]);
+        assert_eq!(pattern_next(b, &texts, "none", &[0]), [0], "a whole answer: only the stop");
+    }
+
+    #[test]
+    fn choices_allow_their_next_tokens_and_the_stop_only_after_a_whole_one() {
+        let choices = vec![vec![5, 6], vec![5, 7, 8], vec![9]];
+        assert_eq!(allowed_next(&choices, &[], &[0]), [5, 9]);
+        assert_eq!(allowed_next(&choices, &[5], &[0]), [6, 7]);
+        assert_eq!(allowed_next(&choices, &[5, 6], &[0, 1]), [0, 1], "a whole choice: only the stop tokens");
+        assert_eq!(allowed_next(&choices, &[5, 7], &[0]), [8]);
+        assert_eq!(allowed_next(&[vec![5], vec![5, 6]], &[5], &[0]), [0, 6], "a choice that begins another");
+        assert_eq!(allowed_next(&choices, &[4], &[0]), [0], "off every choice: end");
     }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use chat::{Message, Part};
 pub use config::{Family, QwenVlConfig};
-pub use generate::{GenerateOptions, Generation, StopReason, TokenEvent, generate};
+pub use generate::{AnswerPattern, Fit, GenerateOptions, Generation, StopReason, TokenEvent, generate};
 pub use model::{Prepared, QwenVl};
 
 /// Everything that can go wrong loading or running a VLM, each with what a user needs to fix it.

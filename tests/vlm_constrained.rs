@@ -1,0 +1,82 @@
+//! Constrained decoding with the bundled VLM: `eval --model vlm --constrain` answers every closed
+//! question with one of its options, every L3 question with a box or "none" and every L4 question
+//! in the answer sentence's form; `ask --constrain` reads the format from a typed question.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod common;
+
+use common::cli::{failed, heatscope, ok};
+use serde_json::Value;
+
+#[test]
+fn constrained_answers_are_always_well_formed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    ok(&heatscope(&["data", "spectrum", "--scenes", "20", "--seed", "6", "--out", ds.to_str().unwrap()]));
+    let preds = dir.path().join("p.jsonl");
+    let ds_s = ds.to_str().unwrap();
+    ok(&heatscope(&[
+        "eval",
+        "--dataset",
+        ds_s,
+        "--model",
+        "vlm",
+        "--split",
+        "test",
+        "--constrain",
+        "--bootstrap",
+        "0",
+        "--save-predictions",
+        preds.to_str().unwrap(),
+    ]));
+    let manifest: std::collections::HashMap<String, Value> = std::fs::read_to_string(ds.join("manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["id"].as_str().unwrap().to_string(), v))
+        .collect();
+    let mut kinds = std::collections::BTreeSet::new();
+    for line in std::fs::read_to_string(&preds).unwrap().lines() {
+        let p: Value = serde_json::from_str(line).unwrap();
+        let r = &manifest[p["id"].as_str().unwrap()];
+        let (kind, answer) = (r["kind"].as_str().unwrap(), p["answer"].as_str().unwrap());
+        kinds.insert(kind.to_string());
+        let choices: Vec<&str> = r["choices"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        match kind {
+            "localize" => assert!(
+                answer == "none" || heatscope::types::parse_box_answer(answer).is_ok_and(|b| b.is_some()),
+                "{answer:?}"
+            ),
+            "explain" => assert!(
+                answer.starts_with("The ")
+                    && answer.contains(" dominates the interference: ")
+                    && answer.contains(". Mitigation: "),
+                "{answer:?}"
+            ),
+            _ => assert!(choices.contains(&answer), "{kind}: {answer:?} not in {choices:?}"),
+        }
+    }
+    assert_eq!(kinds.len(), 6, "every kind was asked: {kinds:?}");
+    assert!(
+        failed(&heatscope(&["eval", "--dataset", ds_s, "--model", "vlm", "--constrain", "--cot", "--limit", "1"]))
+            .contains("do not go together")
+    );
+}
+
+#[test]
+fn ask_reads_the_format_from_a_typed_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    ok(&heatscope(&["data", "spectrum", "--scenes", "1", "--scenario", "geo-rural", "--out", ds.to_str().unwrap()]));
+    let png = ds.join("scenes/geo-rural-00000/observed.png");
+    let png = png.to_str().unwrap();
+    let o = heatscope(&["ask", "--image", png, "--constrain", "Which region is worst affected?"]);
+    let answer = ok(&o).trim().to_string();
+    assert!(heatscope::types::REGIONS.contains(&answer.as_str()), "{answer:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("answer constrained to top-left / top-right"));
+    let o = heatscope(&["ask", "--image", png, "--choice", "yes", "--choice", "no", "anything at all?"]);
+    assert!(["yes", "no"].contains(&ok(&o).trim()));
+    let boxed = ok(&heatscope(&["ask", "--image", png, "--constrain", "where is the affected area? give a box"]));
+    let boxed = boxed.trim();
+    assert!(boxed == "none" || heatscope::types::parse_box_answer(boxed).is_ok_and(|b| b.is_some()), "{boxed:?}");
+}
