@@ -122,7 +122,9 @@ impl Predictor for CnnPredictor {
                     match answer(r, &estimate) {
                         Some(mut p) => {
                             // Scored either way; the run records what the domain check said.
-                            p.out_of_domain = Some(reading.domain.out_of_domain);
+                            // (None when the model has no domain check and no rule fired: it did not judge.)
+                            let judged = reading.domain.out_of_domain || !reading.domain.score.is_nan();
+                            p.out_of_domain = judged.then_some(reading.domain.out_of_domain);
                             out.push(Answer::ok(p, raw.clone(), ms));
                         }
                         None => out.push(Answer::failed(r, "the CNN does not answer this kind of question")),

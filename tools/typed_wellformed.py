@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Share of well-formed VLM answers to typed questions, free and constrained.
+
+Asks `heatscope ask --image MAP QUESTION` (and again with --constrain) for every in-scope question of
+hand-labelled TSV files (level, kind, regions, question; the router's free-form sets) and checks the
+answer against the form of the question's labelled kind: a severity class, yes/no, a region, a box
+or "none", the L4 answer sentence.
+
+    python3 tools/typed_wellformed.py --heatscope target/release/heatscope --image MAP.png \\
+        tests/data/router_freeform2.tsv
+"""
+import argparse
+import re
+import subprocess
+
+CLASSES = ["low", "moderate", "high", "severe"]
+REGIONS = ["top-left", "top-right", "bottom-left", "bottom-right", "centre"]
+BOX = re.compile(r"\[\s*[-0-9.]+\s*,\s*[-0-9.]+\s*,\s*[-0-9.]+\s*,\s*[-0-9.]+\s*\]")
+
+
+def well_formed(kind, answer):
+    a = answer.strip().lower().rstrip(".")
+    if kind == "severity":
+        return a in CLASSES
+    if kind == "region_affected":
+        return a in ("yes", "no")
+    if kind in ("which_worse", "worst_region"):
+        return a in REGIONS
+    if kind == "localize":
+        return a == "none" or BOX.fullmatch(a) is not None
+    if kind == "explain":
+        return "dominates the interference" in a and "mitigation:" in a
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--heatscope", default="target/release/heatscope")
+    ap.add_argument("--image", required=True)
+    ap.add_argument("files", nargs="+")
+    a = ap.parse_args()
+    tally = {}
+    for path in a.files:
+        for line in open(path, encoding="utf-8"):
+            if line.startswith("#") or not line.strip():
+                continue
+            _level, kind, _regions, question = line.rstrip("\n").split("\t")
+            if kind == "out_of_scope":
+                continue
+            for mode in ("free", "constrained"):
+                cmd = [a.heatscope, "ask", "--image", a.image, question, "--max-tokens", "80"]
+                if mode == "constrained":
+                    cmd.append("--constrain")
+                out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+                ok = well_formed(kind, out)
+                for key in ((mode, kind), (mode, "all")):
+                    tally.setdefault(key, []).append(ok)
+    for (mode, kind), oks in sorted(tally.items()):
+        print(f"{mode:12s} {kind:16s} {sum(oks)}/{len(oks)} = {sum(oks) / len(oks):.3f}")
+
+
+if __name__ == "__main__":
+    main()
