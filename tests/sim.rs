@@ -130,18 +130,16 @@ fn by_hand(scenario: Scenario, layout: &heatscope::sim::Layout, size: usize, r: 
     10.0 * watts.log10() - noise
 }
 
+/// The benchmark's physics without shadow fading: the mean path a hand budget computes.
+const MEAN_PATH: TruthOptions =
+    TruthOptions { shadowing: false, clutter_scale: 1.0, shadow_scale: 1.0, obstruction: None };
+
 #[test]
 fn generator_matches_the_hand_link_budget_at_three_pixels_per_scenario() {
     let size = 64;
     for scenario in Scenario::ALL {
         let layout = sample_layout(scenario, &mut Rng::new(21));
-        let truth = compute_truth(
-            scenario,
-            &layout,
-            size,
-            TruthOptions { shadowing: false, ..TruthOptions::default() },
-            &mut Rng::new(1),
-        );
+        let truth = compute_truth(scenario, &layout, size, MEAN_PATH, &mut Rng::new(1));
         for (r, c) in [(0, 0), (31, 40), (63, 17)] {
             let want = by_hand(scenario, &layout, size, r, c);
             let got = f64::from(truth.in_db[r * size + c]);
@@ -168,13 +166,7 @@ fn nadir_pixel_under_a_haps_beam_is_a_plain_free_space_budget() {
     layout.platform.beams[0].aim_y_m = y;
     layout.sites.clear();
     layout.channel_isolation_db = 0.0;
-    let truth = compute_truth(
-        scenario,
-        &layout,
-        size,
-        TruthOptions { shadowing: false, ..TruthOptions::default() },
-        &mut Rng::new(1),
-    );
+    let truth = compute_truth(scenario, &layout, size, MEAN_PATH, &mut Rng::new(1));
     let h = layout.platform.altitude_m - p.victim.height_m;
     let env = layout.clutter_env(scenario, x, y);
     let expected = layout.platform.beams[0].eirp_dbw_per_mhz + 10.0 * (p.victim.bandwidth_hz / 1e6).log10()
