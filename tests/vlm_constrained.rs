@@ -80,3 +80,46 @@ fn ask_reads_the_format_from_a_typed_question() {
     let boxed = boxed.trim();
     assert!(boxed == "none" || heatscope::types::parse_box_answer(boxed).is_ok_and(|b| b.is_some()), "{boxed:?}");
 }
+
+#[test]
+fn the_vlm_says_whether_an_image_is_a_map_like_its_training_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    ok(&heatscope(&["data", "spectrum", "--scenes", "1", "--scenario", "leo-urban", "--out", ds.to_str().unwrap()]));
+    let map = ds.join("scenes/leo-urban-00000/observed.png");
+    let o = heatscope(&["ask", "--image", map.to_str().unwrap(), "is the centre affected?"]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("in domain (score"), "{}", String::from_utf8_lossy(&o.stderr));
+    if let Some(real) = common::real_data() {
+        let photo = real.join("rs/deepforest_2019_BLAN_3_751000_4330000_image_crop.jpg");
+        let o = heatscope(&["ask", "--image", photo.to_str().unwrap(), "is the centre affected?"]);
+        ok(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("out of domain: the image is unlike the maps the VLM was trained on"), "{err}");
+    }
+    // A folder whose domain.json does not fit the model: every image is refused with the reason; one
+    // that cannot be read turns the check off and the answer still comes.
+    let folder = dir.path().join("vlm");
+    std::fs::create_dir(&folder).unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm/qwen3vl-untied");
+    for e in std::fs::read_dir(&fixture).unwrap().flatten().filter(|e| e.path().is_file()) {
+        std::fs::copy(e.path(), folder.join(e.file_name())).unwrap();
+    }
+    let wrong = serde_json::json!({"dims": 3, "mean": [0, 0, 0], "precision": [1, 0, 0, 0, 1, 0, 0, 0, 1],
+        "threshold": 1.0, "quantile": 0.99, "sd": [1, 1, 1], "val_maps": 10, "shrinkage": 0.1});
+    std::fs::write(folder.join("domain.json"), wrong.to_string()).unwrap();
+    let args =
+        ["ask", "--model", folder.to_str().unwrap(), "--image", map.to_str().unwrap(), "--max-tokens", "3", "hi"];
+    let o = heatscope(&args);
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("expects 3 features"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(folder.join("domain.json"), "{not json").unwrap();
+    let o = heatscope(&args);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("domain (score") && !err.contains("out of domain"), "{err}");
+}

@@ -476,6 +476,21 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
         }
         body(ui);
     }
+    // What the model's domain check said of the image, before it answered.
+    if let Some(d) = turn.reply.as_ref().and_then(|r| r.domain.as_ref()).filter(|d| d.out_of_domain) {
+        let why = d.reason.as_deref().unwrap_or("the image is unlike the VLM's training maps");
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!("Out of domain: {why}. Do not trust this answer."))
+                    .small()
+                    .color(ui.visuals().warn_fg_color),
+            )
+            .wrap(),
+        )
+        .on_hover_text(
+            "The VLM compares the image's vision features with the maps it was trained on before it answers",
+        );
+    }
     // How sure, how fast.
     let elapsed = turn.started.elapsed().as_secs_f64();
     let n = turn.tokens.len();

@@ -14,6 +14,9 @@ pub struct LocalBackend {
     busy: Mutex<()>,
     /// Every token's text (invalid UTF-8 alone: empty), made on the first request with a format.
     token_texts: std::sync::OnceLock<Arc<Vec<String>>>,
+    /// The image domain check (`domain.json` in the model's folder), read on first use; `None` when
+    /// the folder has none or it cannot be read (said once in the log).
+    domain: std::sync::OnceLock<Option<crate::models::cnn::DomainModel>>,
 }
 
 impl std::fmt::Debug for LocalBackend {
@@ -24,11 +27,42 @@ impl std::fmt::Debug for LocalBackend {
 
 impl LocalBackend {
     pub fn new(model: Arc<QwenVl>) -> Self {
-        Self { model, busy: Mutex::new(()), token_texts: std::sync::OnceLock::new() }
+        Self {
+            model,
+            busy: Mutex::new(()),
+            token_texts: std::sync::OnceLock::new(),
+            domain: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn model(&self) -> &QwenVl {
         &self.model
+    }
+
+    fn domain(&self) -> Option<&crate::models::cnn::DomainModel> {
+        self.domain
+            .get_or_init(|| {
+                let path = self.model.dir.join("domain.json");
+                let bytes = std::fs::read(&path).ok()?;
+                match serde_json::from_slice(&bytes) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        tracing::warn!("{}: {e}; the VLM's domain check is off", path.display());
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// Whether `image` is the kind of image the model was trained on (None: no domain check).
+    pub fn image_domain(
+        &self,
+        image: &image::RgbImage,
+    ) -> Result<Option<crate::models::cnn::DomainVerdict>, BackendError> {
+        let Some(d) = self.domain() else { return Ok(None) };
+        let v = self.model.image_features(image).map_err(|e| BackendError::Request(e.to_string()))?;
+        Ok(Some(d.verdict_named(&v, &[], "the image is unlike the maps the VLM was trained on")))
     }
 
     fn token_texts(&self) -> &Arc<Vec<String>> {
@@ -50,6 +84,12 @@ impl LocalBackend {
     ) -> Result<ChatReply, BackendError> {
         let start = Instant::now();
         let _turn = self.busy.lock().map_err(|_| BackendError::Request("the model crashed earlier".into()))?;
+        // Before it answers: is the image asked about (the last; earlier ones are examples) the kind it
+        // was trained on?
+        let domain = match req.images.last() {
+            Some(image) => self.image_domain(image)?,
+            None => None,
+        };
         let opts = GenerateOptions {
             max_tokens: req.max_tokens,
             temperature: req.temperature,
@@ -109,6 +149,7 @@ impl LocalBackend {
             prompt_tokens: Some(g.prompt_tokens),
             first_token_secs: first,
             total_secs: start.elapsed().as_secs_f64(),
+            domain,
         })
     }
 }

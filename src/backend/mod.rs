@@ -231,6 +231,9 @@ pub struct ChatReply {
     /// Seconds until the first token arrived.
     pub first_token_secs: Option<f64>,
     pub total_secs: f64,
+    /// Whether the (first) image is the kind the model was trained on, when the model has a domain
+    /// check (`domain.json` in its folder; the local engine only).
+    pub domain: Option<crate::models::cnn::DomainVerdict>,
 }
 
 impl ChatReply {

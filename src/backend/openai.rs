@@ -309,6 +309,7 @@ mod tests {
             prompt_tokens: Some(5),
             first_token_secs: None,
             total_secs: 0.1,
+            domain: None,
         };
         let with = completion_body("c", "m", &reply, "stop", true);
         let entry = &with["choices"][0]["logprobs"]["content"][0];

@@ -90,7 +90,8 @@ pub fn prediction(r: &QaRecord, reply: &ChatReply, cot: bool) -> Prediction {
     // their first token), when the answer is given directly.
     let confidence =
         (r.kind == QuestionKind::Severity && !cot).then(|| reply.logprobs.first().map(|(_, l)| l.exp())).flatten();
-    Prediction { id: r.id.clone(), answer, bbox: None, confidence, out_of_domain: None }
+    let out_of_domain = reply.domain.as_ref().map(|d| d.out_of_domain);
+    Prediction { id: r.id.clone(), answer, bbox: None, confidence, out_of_domain }
 }
 
 /// Whether a backend error means the model cannot go on (rather than failing one question).

@@ -253,6 +253,7 @@ impl ChatBackend for RemoteBackend {
             prompt_tokens: None,
             first_token_secs: None,
             total_secs: 0.0,
+            domain: None,
         };
         let mut attempt = 0;
         let reader = loop {

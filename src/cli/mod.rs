@@ -21,6 +21,7 @@ mod train_gsd;
 mod train_router;
 mod train_vlm;
 mod vlm_cmd;
+mod vlm_domain;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

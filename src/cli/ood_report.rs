@@ -38,6 +38,13 @@ pub struct OodReportArgs {
     /// Folder for report.md and report.json.
     #[arg(long)]
     pub out: PathBuf,
+    /// Report the bundled VLM's image domain check instead (or the VLM folder in --vlm-dir): every map
+    /// is rendered as the datasets render it (turbo, -20..+20 dB) before the model sees it.
+    #[arg(long)]
+    pub vlm: bool,
+    /// A VLM folder with a domain.json (with --vlm).
+    #[arg(long)]
+    pub vlm_dir: Option<PathBuf>,
 }
 
 /// One map: raw values (NaN = no data), its side.
@@ -115,13 +122,35 @@ fn rescaled(m: &Map) -> Map {
     Map { grid, n: m.n }
 }
 
-fn scores(model: &CnnModel, maps: &[Map]) -> anyhow::Result<Vec<(f32, bool)>> {
-    let mut out = Vec::with_capacity(maps.len());
-    for m in maps {
+/// A model's domain verdict on one map: (score, out of domain).
+type Judge<'a> = Box<dyn Fn(&Map) -> anyhow::Result<(f32, bool)> + 'a>;
+
+fn cnn_judge(model: &CnnModel) -> Judge<'_> {
+    Box::new(move |m: &Map| {
         let r = model.read_grids(&[&m.grid], m.n)?.remove(0);
-        out.push((r.domain.score, r.domain.out_of_domain));
-    }
-    Ok(out)
+        Ok((r.domain.score, r.domain.out_of_domain))
+    })
+}
+
+/// The VLM's verdict on a map rendered as the datasets render it (turbo over -20..+20 dB, NaN at the
+/// floor's colour): the rules on the values first, as for the CNN, then its image features.
+fn vlm_judge(model: &crate::backend::LocalBackend) -> Judge<'_> {
+    let lut = crate::render::Colormap::Turbo.table();
+    Box::new(move |m: &Map| {
+        if let Some(_why) = crate::models::cnn::domain::value_reason(&m.grid) {
+            return Ok((f32::INFINITY, true));
+        }
+        let mut img = image::RgbImage::new(m.n as u32, m.n as u32);
+        for (p, &v) in img.pixels_mut().zip(&m.grid) {
+            *p = image::Rgb(crate::sim::map_colour(if v.is_finite() { v } else { -20.0 }, &lut));
+        }
+        let verdict = model.image_domain(&img)?.ok_or_else(|| anyhow::anyhow!("the VLM folder has no domain.json"))?;
+        Ok((verdict.score, verdict.out_of_domain))
+    })
+}
+
+fn scores(judge: &Judge<'_>, maps: &[Map]) -> anyhow::Result<Vec<(f32, bool)>> {
+    maps.iter().map(judge).collect()
 }
 
 /// AUROC of `neg` (in domain) below `pos` (out of domain), ties half; NaN scores count as 0.
@@ -144,10 +173,29 @@ pub fn auroc(neg: &[f32], pos: &[f32]) -> f64 {
 }
 
 pub fn run(a: &OodReportArgs) -> anyhow::Result<()> {
-    let model = super::cnn_cmd::load_model("cnn", a.model_dir.as_deref())?;
-    if model.domain.is_none() {
-        bail!("the model has no domain.json; fit one with `heatscope train domain`");
-    }
+    let cnn;
+    let vlm;
+    let judge = if a.vlm {
+        let source = match &a.vlm_dir {
+            Some(d) => crate::backend::VlmSource::Folder(d.clone()),
+            None => crate::backend::VlmSource::Bundled,
+        };
+        let dir = match &source {
+            crate::backend::VlmSource::Folder(d) => d.clone(),
+            _ => crate::models::vlm::bundled::folder()?,
+        };
+        let device = crate::models::compute_device().device;
+        let model = crate::models::vlm::QwenVl::load(&dir, candle_core::DType::F32, &device)
+            .with_context(|| format!("cannot load the VLM from {}", dir.display()))?;
+        vlm = crate::backend::LocalBackend::new(std::sync::Arc::new(model));
+        vlm_judge(&vlm)
+    } else {
+        cnn = super::cnn_cmd::load_model("cnn", a.model_dir.as_deref())?;
+        if cnn.domain.is_none() {
+            bail!("the model has no domain.json; fit one with `heatscope train domain`");
+        }
+        cnn_judge(&cnn)
+    };
     let real = a.real.clone().unwrap_or_else(|| {
         std::env::var_os("HEATSCOPE_REAL_DATA").map_or_else(|| PathBuf::from("../shared/data/real"), PathBuf::from)
     });
@@ -156,7 +204,7 @@ pub fn run(a: &OodReportArgs) -> anyhow::Result<()> {
     }
     let mut rng = Rng::new(7);
     let test = test_maps(&a.dataset)?;
-    let reference = scores(&model, &test)?;
+    let reference = scores(&judge, &test)?;
     let ref_scores: Vec<f32> = reference.iter().map(|s| s.0).collect();
     let flagged = |s: &[(f32, bool)]| s.iter().filter(|x| x.1).count() as f64 / s.len().max(1) as f64;
     let mut rows = vec![SetRow {
@@ -167,7 +215,7 @@ pub fn run(a: &OodReportArgs) -> anyhow::Result<()> {
         auroc: None,
     }];
     for v in &a.variant {
-        let s = scores(&model, &test_maps(v)?)?;
+        let s = scores(&judge, &test_maps(v)?)?;
         let name = v.file_name().map_or(v.display().to_string(), |n| n.to_string_lossy().into_owned());
         rows.push(SetRow { set: name, kind: "in domain (variant)", maps: s.len(), flagged: flagged(&s), auroc: None });
     }
@@ -214,7 +262,7 @@ pub fn run(a: &OodReportArgs) -> anyhow::Result<()> {
     for (name, maps) in sets {
         let stretched: Vec<Map> = maps.iter().map(rescaled).collect();
         for (label, set) in [(name.clone(), maps), (format!("{name}, rescaled"), stretched)] {
-            let s = scores(&model, &set)?;
+            let s = scores(&judge, &set)?;
             let pos: Vec<f32> = s.iter().map(|x| x.0).collect();
             rows.push(SetRow {
                 set: label,

@@ -30,6 +30,9 @@ pub enum TrainCommand {
     /// Fit a CNN folder's domain check (domain.json) on datasets' val maps: what counts as the kind of
     /// input it was trained on (`train cnn` does this itself).
     Domain(super::cnn_cmd::DomainArgs),
+    /// Fit a VLM folder's image domain check (domain.json) on datasets' rendered maps: the local
+    /// engine then says whether an image is the kind the model was trained on.
+    VlmDomain(super::vlm_domain::VlmDomainArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,6 +87,7 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         TrainCommand::Gsd(a) => return super::train_gsd::run(a),
         TrainCommand::Router(a) => return super::train_router::run(a),
         TrainCommand::Domain(a) => return super::cnn_cmd::run_domain(a),
+        TrainCommand::VlmDomain(a) => return super::vlm_domain::run(a),
     };
     let config = CnnConfig {
         width: a.width,

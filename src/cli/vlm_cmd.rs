@@ -202,6 +202,12 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
     })?;
     drop(out);
     println!();
+    if let Some(d) = &reply.domain {
+        match (&d.reason, d.out_of_domain) {
+            (Some(why), true) => eprintln!("out of domain: {why}: do not trust this answer"),
+            _ => eprintln!("in domain (score {:.2}, limit 1)", d.score),
+        }
+    }
     let mut weakest = reply.logprobs.clone();
     weakest.sort_by(|x, y| x.1.total_cmp(&y.1));
     let weak: Vec<String> = weakest.iter().take(3).map(|(t, l)| format!("{t:?} p={:.2}", l.exp())).collect();

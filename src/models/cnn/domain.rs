@@ -229,6 +229,16 @@ impl DomainModel {
 
     /// The verdict on a feature vector whose last [`STAT_NAMES`]`.len()` entries are the map's statistics.
     pub fn verdict(&self, v: &[f32]) -> DomainVerdict {
+        self.verdict_named(
+            v,
+            &STAT_NAMES,
+            "the map and the CNN's reading of it are unlike the I/N maps it was trained on",
+        )
+    }
+
+    /// The verdict on `v`, whose last `stats.len()` entries are statistics named for the reason text;
+    /// `unlike` opens the reason.
+    pub fn verdict_named(&self, v: &[f32], stats: &[&str], unlike: &str) -> DomainVerdict {
         if v.len() != self.dims {
             return DomainVerdict::ruled_out(format!(
                 "the domain check expects {} features, the model gave {} (domain.json does not belong to this model)",
@@ -244,7 +254,7 @@ impl DomainModel {
             return DomainVerdict { out_of_domain: false, score, reason: None };
         }
         // The map statistic furthest from training, in standard deviations, to say what is unusual.
-        let k = STAT_NAMES.len();
+        let k = stats.len().min(self.dims);
         let first = self.dims - k;
         let worst = (0..k)
             .map(|i| (i, (f64::from(v[first + i]) - self.mean[first + i]) / self.sd[first + i].max(1e-9)))
@@ -252,7 +262,7 @@ impl DomainModel {
         let detail = worst.map_or(String::new(), |(i, z)| {
             format!(
                 "; most unusual: {} {:.3} (training {:.3} +- {:.3}, {z:+.1} sd)",
-                STAT_NAMES[i],
+                stats[i],
                 v[first + i],
                 self.mean[first + i],
                 self.sd[first + i]
@@ -261,10 +271,7 @@ impl DomainModel {
         DomainVerdict {
             out_of_domain: true,
             score,
-            reason: Some(format!(
-                "the map and the CNN's reading of it are unlike the I/N maps it was trained on (distance {score:.1}x \
-                 the in-domain limit){detail}"
-            )),
+            reason: Some(format!("{unlike} (distance {score:.1}x the in-domain limit){detail}")),
         }
     }
 }

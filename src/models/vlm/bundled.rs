@@ -18,7 +18,7 @@ macro_rules! bundled_file {
     };
 }
 
-const FILES: [(&str, &[u8]); 7] = [
+const FILES: [(&str, &[u8]); 8] = [
     bundled_file!("config.json"),
     bundled_file!("model.safetensors"),
     bundled_file!("tokenizer.json"),
@@ -26,6 +26,7 @@ const FILES: [(&str, &[u8]); 7] = [
     bundled_file!("preprocessor_config.json"),
     bundled_file!("generation_config.json"),
     bundled_file!("chat_template.jinja"),
+    bundled_file!("domain.json"),
 ];
 
 /// FNV-1a over every embedded file: names the cache folder, so a new build never reads old files.

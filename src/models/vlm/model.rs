@@ -156,6 +156,15 @@ impl QwenVl {
 
     /// Render, preprocess and tokenize a conversation; `images` fill the messages' image parts in order.
     /// A model trained with the question first gets each user turn's text before its images.
+    /// The mean of an image's merged vision tokens (what the language model sees of it), in f32: the
+    /// vector the domain check compares with the training images'.
+    pub fn image_features(&self, image: &RgbImage) -> Result<Vec<f32>, VlmError> {
+        let p = self.prepare(&[Message::user(vec![super::Part::Image])], std::slice::from_ref(image))?;
+        let pixels = p.pixels.as_ref().ok_or_else(|| VlmError::Prompt("the image gave no pixels".into()))?;
+        let vision = self.vision.forward(pixels, &p.grids)?;
+        Ok(vision.tokens.to_dtype(DType::F32)?.mean(0)?.to_vec1::<f32>()?)
+    }
+
     pub fn prepare(&self, messages: &[Message], images: &[RgbImage]) -> Result<Prepared, VlmError> {
         let wanted: usize = messages.iter().map(Message::images).sum();
         if wanted != images.len() {
