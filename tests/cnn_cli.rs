@@ -91,3 +91,74 @@ fn unreadable_files_get_an_error_line_and_a_failing_exit() {
             .contains("config.json")
     );
 }
+
+#[test]
+fn train_domain_and_train_vlm_domain_fit_a_folder_that_then_judges_its_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    ok(&heatscope(&[
+        "data",
+        "spectrum",
+        "--scenes",
+        "60",
+        "--seed",
+        "8",
+        "--size",
+        "32",
+        "--out",
+        ds.to_str().unwrap(),
+    ]));
+    // The bundled CNN's files, without its domain check.
+    let cnn = dir.path().join("cnn");
+    std::fs::create_dir(&cnn).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cnn-spectrum");
+    for f in ["config.json", "model.safetensors", "calibration.json"] {
+        std::fs::copy(shipped.join(f), cnn.join(f)).unwrap();
+    }
+    let (cnn_s, ds_s) = (cnn.to_str().unwrap(), ds.to_str().unwrap());
+    let scene = ds.join("scenes/geo-rural-00017/observed.npy");
+    let noise: Vec<f32> = (0..32 * 32).map(|i| ((i * 7919) % 41) as f32 - 20.0).collect();
+    let noise = common::write_npy(dir.path(), "noise.npy", 32, 32, &noise);
+    let judge = || {
+        lines(&ok(&heatscope(&[
+            "cnn",
+            "--json",
+            "--model-dir",
+            cnn_s,
+            scene.to_str().unwrap(),
+            noise.to_str().unwrap(),
+        ])))
+    };
+    let before = judge();
+    assert!(before[0]["ood_score"].is_null() && before[1]["ood_score"].is_null(), "no domain.json: not judged");
+    let out = ok(&heatscope(&["train", "domain", "--model-dir", cnn_s, "--dataset", ds_s]));
+    assert!(out.contains("fitted on 126 train maps, limit on 27 val maps"), "{out}");
+    let after = judge();
+    assert_eq!((after[0]["out_of_domain"].as_bool(), after[1]["out_of_domain"].as_bool()), (Some(false), Some(true)));
+    assert!(
+        failed(&heatscope(&["train", "domain", "--model-dir", cnn_s, "--dataset", ds_s, "--quantile", "1.5"]))
+            .contains("--quantile")
+    );
+    // The VLM's: a fixture model folder.
+    let vlm = dir.path().join("vlm");
+    std::fs::create_dir(&vlm).unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm/qwen3vl-untied");
+    for e in std::fs::read_dir(&fixture).unwrap().flatten().filter(|e| e.path().is_file()) {
+        std::fs::copy(e.path(), vlm.join(e.file_name())).unwrap();
+    }
+    let out = ok(&heatscope(&["train", "vlm-domain", "--model-dir", vlm.to_str().unwrap(), "--dataset", ds_s]));
+    assert!(out.contains("limit on 27 val maps") && vlm.join("domain.json").is_file(), "{out}");
+    let png = ds.join("scenes/geo-rural-00017/observed.png");
+    let o = heatscope(&[
+        "ask",
+        "--model",
+        vlm.to_str().unwrap(),
+        "--image",
+        png.to_str().unwrap(),
+        "--max-tokens",
+        "2",
+        "hi",
+    ]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("domain"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -37,6 +37,13 @@ pub struct DomainArgs {
     /// The model folder; domain.json is written into it.
     #[arg(long)]
     pub model_dir: PathBuf,
+    #[command(flatten)]
+    pub maps: InDomain,
+}
+
+/// The in-domain maps a domain check is fitted on, and where its limit lies.
+#[derive(Debug, clap::Args)]
+pub struct InDomain {
     /// Datasets whose maps are in domain (repeat: the benchmark's and its variants'): the mean and
     /// covariance from their train split, the limit from their val split.
     #[arg(long, required = true)]
@@ -204,11 +211,13 @@ pub fn domain_examples(datasets: &[PathBuf], input: usize) -> anyhow::Result<(Ve
         out.extend(ex.into_iter().filter(|e| e.split != Split::Test));
     }
     let (train, val): (Vec<_>, Vec<_>) = out.into_iter().partition(|e| e.split == Split::Train);
-    if train.len() < 200 || val.len() < 50 {
+    if train.len() < MIN_DOMAIN_MAPS.0 || val.len() < MIN_DOMAIN_MAPS.1 {
         bail!(
-            "{} train and {} val scenes in the datasets given; the domain check needs at least 200 and 50",
+            "{} train and {} val scenes in the datasets given; the domain check needs at least {} and {}",
             train.len(),
-            val.len()
+            val.len(),
+            MIN_DOMAIN_MAPS.0,
+            MIN_DOMAIN_MAPS.1
         );
     }
     Ok((train, val))
@@ -227,6 +236,10 @@ pub fn fit_domain(model: &CnnModel, train: &[Example], val: &[Example], quantile
     DomainModel::fit(&vectors(train)?, &vectors(val)?, quantile, DOMAIN_SHRINKAGE).map_err(anyhow::Error::msg)
 }
 
+/// The fewest train and val maps a domain check is fitted on (the covariance is shrunk, so fewer
+/// maps than features still give an invertible one; the limit is a quantile of the val maps).
+pub const MIN_DOMAIN_MAPS: (usize, usize) = (100, 20);
+
 /// Share of the diagonal mixed into the feature covariance.
 pub const DOMAIN_SHRINKAGE: f64 = 0.2;
 
@@ -234,8 +247,8 @@ pub fn run_domain(a: &DomainArgs) -> anyhow::Result<()> {
     let device = crate::models::compute_device().device;
     let model = CnnModel::load_without_domain(&a.model_dir, &device)
         .with_context(|| format!("cannot load the CNN from {}", a.model_dir.display()))?;
-    let (train, val) = domain_examples(&a.dataset, model.net.config.input)?;
-    let domain = fit_domain(&model, &train, &val, a.quantile)?;
+    let (train, val) = domain_examples(&a.maps.dataset, model.net.config.input)?;
+    let domain = fit_domain(&model, &train, &val, a.maps.quantile)?;
     let path = a.model_dir.join("domain.json");
     super::write_output(&path, serde_json::to_vec(&domain)?, "the domain model")?;
     println!(

@@ -15,26 +15,23 @@ pub struct VlmDomainArgs {
     /// The VLM folder (as published); domain.json is written into it.
     #[arg(long)]
     pub model_dir: PathBuf,
-    /// Datasets whose rendered maps are in domain (repeat: the benchmark's and its variants').
-    #[arg(long, required = true)]
-    pub dataset: Vec<PathBuf>,
-    /// Share of in-domain val images inside the limit.
-    #[arg(long, default_value_t = 0.995)]
-    pub quantile: f64,
+    /// The datasets whose rendered maps are in domain, and the limit's quantile.
+    #[command(flatten)]
+    pub maps: super::cnn_cmd::InDomain,
     /// Use at most this many train scenes per dataset (the features of each image take a vision pass).
     #[arg(long, default_value_t = 1500)]
     pub max_train: usize,
 }
 
 pub fn run(a: &VlmDomainArgs) -> anyhow::Result<()> {
-    if !(0.5..1.0).contains(&a.quantile) {
-        bail!("--quantile {} must be in [0.5, 1)", a.quantile);
+    if !(0.5..1.0).contains(&a.maps.quantile) {
+        bail!("--quantile {} must be in [0.5, 1)", a.maps.quantile);
     }
     let device = crate::models::compute_device().device;
     let model = crate::models::vlm::QwenVl::load(&a.model_dir, candle_core::DType::F32, &device)
         .with_context(|| format!("cannot load the VLM from {}", a.model_dir.display()))?;
     let (mut train, mut val) = (Vec::new(), Vec::new());
-    for d in &a.dataset {
+    for d in &a.maps.dataset {
         let records = crate::eval::read_manifest(&d.join("manifest.jsonl"))
             .with_context(|| format!("cannot read the dataset {}", d.display()))?;
         let mut taken = 0;
@@ -50,8 +47,13 @@ pub fn run(a: &VlmDomainArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if train.len() < 200 || val.len() < 50 {
-        bail!("{} train and {} val maps; the domain check needs at least 200 and 50", train.len(), val.len());
+    let (min_train, min_val) = super::cnn_cmd::MIN_DOMAIN_MAPS;
+    if train.len() < min_train || val.len() < min_val {
+        bail!(
+            "{} train and {} val maps; the domain check needs at least {min_train} and {min_val}",
+            train.len(),
+            val.len()
+        );
     }
     let features = |paths: &[PathBuf], what: &str| -> anyhow::Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(paths.len());
@@ -68,7 +70,7 @@ pub fn run(a: &VlmDomainArgs) -> anyhow::Result<()> {
     let domain = DomainModel::fit(
         &features(&train, "train maps")?,
         &features(&val, "val maps")?,
-        a.quantile,
+        a.maps.quantile,
         super::cnn_cmd::DOMAIN_SHRINKAGE,
     )
     .map_err(anyhow::Error::msg)?;
