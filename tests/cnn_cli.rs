@@ -140,12 +140,7 @@ fn train_domain_and_train_vlm_domain_fit_a_folder_that_then_judges_its_inputs() 
             .contains("--quantile")
     );
     // The VLM's: a fixture model folder.
-    let vlm = dir.path().join("vlm");
-    std::fs::create_dir(&vlm).unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm/qwen3vl-untied");
-    for e in std::fs::read_dir(&fixture).unwrap().flatten().filter(|e| e.path().is_file()) {
-        std::fs::copy(e.path(), vlm.join(e.file_name())).unwrap();
-    }
+    let vlm = common::vlm_fixture_copy("qwen3vl-untied", dir.path());
     let out = ok(&heatscope(&["train", "vlm-domain", "--model-dir", vlm.to_str().unwrap(), "--dataset", ds_s]));
     assert!(out.contains("limit on 27 val maps") && vlm.join("domain.json").is_file(), "{out}");
     let png = ds.join("scenes/geo-rural-00017/observed.png");

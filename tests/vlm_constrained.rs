@@ -99,12 +99,7 @@ fn the_vlm_says_whether_an_image_is_a_map_like_its_training_maps() {
     }
     // A folder whose domain.json does not fit the model: every image is refused with the reason; one
     // that cannot be read turns the check off and the answer still comes.
-    let folder = dir.path().join("vlm");
-    std::fs::create_dir(&folder).unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm/qwen3vl-untied");
-    for e in std::fs::read_dir(&fixture).unwrap().flatten().filter(|e| e.path().is_file()) {
-        std::fs::copy(e.path(), folder.join(e.file_name())).unwrap();
-    }
+    let folder = common::vlm_fixture_copy("qwen3vl-untied", dir.path());
     let wrong = serde_json::json!({"dims": 3, "mean": [0, 0, 0], "precision": [1, 0, 0, 0, 1, 0, 0, 0, 1],
         "threshold": 1.0, "quantile": 0.99, "sd": [1, 1, 1], "val_maps": 10, "shrinkage": 0.1});
     std::fs::write(folder.join("domain.json"), wrong.to_string()).unwrap();

@@ -32,6 +32,17 @@ pub fn write_npy(dir: &Path, name: &str, width: usize, height: usize, values: &[
     path
 }
 
+/// A writable copy of the VLM fixture folder `name` (tests/fixtures/vlm/NAME) in `dir`.
+pub fn vlm_fixture_copy(name: &str, dir: &Path) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::create_dir_all(&to).expect("create the fixture copy");
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vlm").join(name);
+    for e in std::fs::read_dir(&from).expect("the VLM fixture").flatten().filter(|e| e.path().is_file()) {
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy a fixture file");
+    }
+    to
+}
+
 /// The shared real-data folder, or None (with a loud message) when it is absent.
 pub fn real_data() -> Option<PathBuf> {
     let dir = std::env::var_os("HEATSCOPE_REAL_DATA")
