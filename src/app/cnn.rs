@@ -73,12 +73,8 @@ pub(super) fn run_job(model: Arc<CnnModel>, raster: Arc<Raster>) -> Job {
                 return Err("the CNN returned nothing".into());
             }
             let mut reading = readings.remove(0);
-            if let Some(why) = crate::models::cnn::domain::unit_reason(raster.meta.unit.as_deref())
-                && reading.domain.score.is_finite()
-            {
-                let score = reading.domain.score.max(1.0);
-                reading.domain = crate::models::cnn::DomainVerdict { out_of_domain: true, score, reason: Some(why) };
-            }
+            let unit = crate::models::cnn::domain::unit_reason(raster.meta.unit.as_deref());
+            reading.domain = reading.domain.overruled(unit);
             Ok(reading)
         })
     })

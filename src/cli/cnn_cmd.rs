@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::models::cnn::domain::{DomainVerdict, unit_reason};
+use crate::models::cnn::domain::unit_reason;
 use crate::models::cnn::{CnnModel, CnnReading, DomainModel, Example, load_examples};
 use crate::types::{REGIONS, Raster, SEVERITY_CLASSES, Split};
 
@@ -108,11 +108,7 @@ pub fn read_file(model: &CnnModel, path: &Path) -> anyhow::Result<CnnReading> {
     }
     let mut reading = model.read_grids(&[&grid], n)?.remove(0);
     // The form of the file says most plainly what it is, unless a rule on its values already spoke.
-    if let Some(why) = shape
-        && reading.domain.score.is_finite()
-    {
-        reading.domain = DomainVerdict { out_of_domain: true, score: reading.domain.score.max(1.0), reason: Some(why) };
-    }
+    reading.domain = reading.domain.overruled(shape);
     Ok(reading)
 }
 
@@ -249,10 +245,16 @@ pub fn run_domain(a: &DomainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot load the CNN from {}", a.model_dir.display()))?;
     let (train, val) = domain_examples(&a.maps.dataset, model.net.config.input)?;
     let domain = fit_domain(&model, &train, &val, a.maps.quantile)?;
-    let path = a.model_dir.join("domain.json");
-    super::write_output(&path, serde_json::to_vec(&domain)?, "the domain model")?;
+    write_domain(&a.model_dir, &domain)
+}
+
+/// Write `domain` as `dir/domain.json` and say what it was fitted on.
+pub fn write_domain(dir: &Path, domain: &DomainModel) -> anyhow::Result<()> {
+    let path = dir.join("domain.json");
+    super::write_output(&path, serde_json::to_vec(domain)?, "the domain model")?;
     println!(
-        "fitted on {} train maps, limit on {} val maps: {} features, limit {:.1} (squared distance at the {:.1} % quantile) -> {}",
+        "domain check fitted on {} train maps, limit on {} val maps: {} features, limit {:.1} (squared distance at \
+         the {:.1} % quantile) -> {}",
         domain.fit_maps,
         domain.val_maps,
         domain.dims,

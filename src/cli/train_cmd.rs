@@ -27,8 +27,8 @@ pub enum TrainCommand {
     /// Train the question router (kind, level, regions from the text alone) on the generator's
     /// question families and hand-written phrasings; validate on held-out families and free-form text.
     Router(super::train_router::RouterTrainArgs),
-    /// Fit a CNN folder's domain check (domain.json) on datasets' val maps: what counts as the kind of
-    /// input it was trained on (`train cnn` does this itself).
+    /// Fit a CNN folder's domain check (domain.json) on datasets' train and val maps: what counts as
+    /// the kind of input it was trained on (`train cnn` does this itself).
     Domain(super::cnn_cmd::DomainArgs),
     /// Fit a VLM folder's image domain check (domain.json) on datasets' rendered maps: the local
     /// engine then says whether an image is the kind the model was trained on.
@@ -195,15 +195,8 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         path.display()
     );
     // What counts as in domain: the maps of every dataset trained on (covariance on train, limit on val).
-    let domain = super::cnn_cmd::fit_domain(&CnnModel::load(&a.out, &device.device)?, &train_set, &val_set, 0.995)?;
-    let path = a.out.join("domain.json");
-    super::write_output(&path, serde_json::to_vec(&domain)?, "the domain model")?;
-    println!(
-        "domain check fitted on {} val maps, limit {:.1} -> {}",
-        domain.val_maps,
-        domain.threshold,
-        path.display()
-    );
+    let model = CnnModel::load_without_domain(&a.out, &device.device)?;
+    super::cnn_cmd::write_domain(&a.out, &super::cnn_cmd::fit_domain(&model, &train_set, &val_set, 0.995)?)?;
     // A half-precision copy, and whether accuracy holds with it.
     let half = a.out.join("model.f16.safetensors");
     write_f16(&a.out.join("model.safetensors"), &half)?;

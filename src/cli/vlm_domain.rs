@@ -74,15 +74,5 @@ pub fn run(a: &VlmDomainArgs) -> anyhow::Result<()> {
         super::cnn_cmd::DOMAIN_SHRINKAGE,
     )
     .map_err(anyhow::Error::msg)?;
-    let path = a.model_dir.join("domain.json");
-    super::write_output(&path, serde_json::to_vec(&domain)?, "the domain model")?;
-    println!(
-        "fitted on {} train maps, limit on {} val maps: {} features, limit {:.1} -> {}",
-        domain.fit_maps,
-        domain.val_maps,
-        domain.dims,
-        domain.threshold,
-        path.display()
-    );
-    Ok(())
+    super::cnn_cmd::write_domain(&a.model_dir, &domain)
 }

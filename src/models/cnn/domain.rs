@@ -61,6 +61,18 @@ impl DomainVerdict {
     pub fn ruled_out(reason: String) -> DomainVerdict {
         DomainVerdict { out_of_domain: true, score: f32::INFINITY, reason: Some(reason) }
     }
+
+    /// The verdict once a rule on the file itself (its unit, bands or shape) says it is another kind
+    /// of input: that reason is shown when the model judged the map by its features (a finite score);
+    /// the score stays at least at the limit.
+    pub fn overruled(self, reason: Option<String>) -> DomainVerdict {
+        match reason {
+            Some(why) if self.score.is_finite() => {
+                DomainVerdict { out_of_domain: true, score: self.score.max(1.0), reason: Some(why) }
+            }
+            _ => self,
+        }
+    }
 }
 
 /// [`STAT_NAMES`] of a normalized `m` x `m` grid.
@@ -347,6 +359,16 @@ mod tests {
         assert!(wrong.out_of_domain && wrong.reason.unwrap().contains("expects"));
         assert!(DomainModel::fit(&train[..5], &val, 0.99, 0.1).is_err());
         assert!(DomainModel::fit(&train, &[], 0.99, 0.1).is_err());
+    }
+
+    #[test]
+    fn a_rule_on_the_file_overrules_only_a_verdict_from_the_features() {
+        let by_features = DomainVerdict { out_of_domain: false, score: 0.4, reason: None };
+        let v = by_features.clone().overruled(Some("3 bands".into()));
+        assert_eq!((v.out_of_domain, v.score, v.reason.as_deref()), (true, 1.0, Some("3 bands")));
+        assert_eq!(by_features.clone().overruled(None), by_features);
+        let by_values = DomainVerdict::ruled_out("values 137-203 dB".into());
+        assert_eq!(by_values.clone().overruled(Some("3 bands".into())), by_values, "the value rule keeps its reason");
     }
 
     #[test]
