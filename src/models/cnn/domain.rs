@@ -63,12 +63,13 @@ impl DomainVerdict {
     }
 
     /// The verdict once a rule on the file itself (its unit, bands or shape) says it is another kind
-    /// of input: that reason is shown when the model judged the map by its features (a finite score);
-    /// the score stays at least at the limit.
+    /// of input: that reason is shown unless a rule on the values already spoke (an infinite score),
+    /// also when the model has no feature check (a NaN score); the score is at least the limit.
     pub fn overruled(self, reason: Option<String>) -> DomainVerdict {
         match reason {
-            Some(why) if self.score.is_finite() => {
-                DomainVerdict { out_of_domain: true, score: self.score.max(1.0), reason: Some(why) }
+            Some(why) if self.score != f32::INFINITY => {
+                let score = if self.score.is_nan() { 1.0 } else { self.score.max(1.0) };
+                DomainVerdict { out_of_domain: true, score, reason: Some(why) }
             }
             _ => self,
         }
@@ -369,6 +370,9 @@ mod tests {
         assert_eq!(by_features.clone().overruled(None), by_features);
         let by_values = DomainVerdict::ruled_out("values 137-203 dB".into());
         assert_eq!(by_values.clone().overruled(Some("3 bands".into())), by_values, "the value rule keeps its reason");
+        let unchecked = DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None };
+        let v = unchecked.overruled(Some("in Jy/beam".into()));
+        assert!(v.out_of_domain && v.score == 1.0, "no domain.json: the file's rule still flags it");
     }
 
     #[test]
