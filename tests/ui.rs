@@ -714,6 +714,7 @@ fn the_layout_holds_at_1280x800_with_a_long_chat_and_every_section_open() {
             tokens_per_second: Some(20.0),
             by: None,
             route: None,
+            gsd_in_prompt: None,
         })
         .collect();
     let restored = heatscope::app::restore_histories(vec![(path.clone(), turns)]);

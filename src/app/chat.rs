@@ -2,7 +2,8 @@
 //! SpectrumQA-sim sample, k same-kind train examples) go to a worker as a [`Job::Chat`]; the answer
 //! streams in token by token with tokens/s, each token shaded by how sure the model was; Stop cancels;
 //! chain of thought folds the reasoning and shows the extracted answer; each image keeps its history;
-//! Copy puts an answer on the clipboard. On a labelled sample the parsed answer sits beside the ground
+//! Copy puts an answer on the clipboard; "tell the model the GSD" puts the image's GSD before the
+//! question (`chat_gsd.rs`). On a labelled sample the parsed answer sits beside the ground
 //! truth with its score and beside the CNN's answer where the CNN answers that level. UI thread: no
 //! file is read here (the worker loads the images).
 
@@ -35,11 +36,13 @@ pub struct ChatSettings {
     pub max_tokens: usize,
     /// Which model answers a typed question.
     pub routing: super::chat_route::RoutingSettings,
+    /// Put the open image's GSD before the question as one sentence (`chat_gsd.rs`).
+    pub tell_gsd: bool,
 }
 
 impl Default for ChatSettings {
     fn default() -> Self {
-        Self { cot: false, few_shot: false, shots: 3, max_tokens: 200, routing: Default::default() }
+        Self { cot: false, few_shot: false, shots: 3, max_tokens: 200, routing: Default::default(), tell_gsd: false }
     }
 }
 
@@ -71,6 +74,8 @@ pub struct Turn {
     /// Which model answered ("CNN", "VLM") and why it was sent there, when the router chose.
     pub by: Option<String>,
     pub route: Option<String>,
+    /// The GSD sentence that went before the question ("tell the model the GSD"), when one did.
+    pub gsd_in_prompt: Option<String>,
 }
 
 /// A token as it can be shown: control characters (other than newline and tab) as `\u{..}` escapes,
@@ -271,6 +276,7 @@ fn note_turn(question: &str, record: Option<QaRecord>, by: &str, route: String, 
         saved_rate: None,
         by: Some(by.to_string()),
         route: Some(route),
+        gsd_in_prompt: None,
     }
 }
 
@@ -317,7 +323,8 @@ fn ask_vlm(app: &mut HeatscopeApp, route: Option<String>, options: AnswerFormat)
         },
     };
     let settings = app.persisted.chat.clone();
-    let (messages, images, shots) = match (&record, &sample_dir, &app.samples) {
+    let gsd_in_prompt = super::chat_gsd::sentence(app);
+    let (mut messages, images, shots) = match (&record, &sample_dir, &app.samples) {
         // A dataset question: the shared builder, with its examples when few-shot is on.
         (Some(r), Some(dir), Some(set)) => {
             let shots = if settings.few_shot { settings.shots } else { 0 };
@@ -346,6 +353,9 @@ fn ask_vlm(app: &mut HeatscopeApp, route: Option<String>, options: AnswerFormat)
         (Some(r), false) => Some(format!("{r}; {}", format.describe())),
         (None, false) => Some(format.describe()),
     };
+    if let Some(s) = &gsd_in_prompt {
+        crate::backend::gsd_prompt::prepend(&mut messages, s);
+    }
     let job = Job::Chat { backend, messages, images, max_tokens: settings.max_tokens, format };
     match app.workers.submit(Key::Doc(doc_id, document::Part::Chat), job) {
         Ok(ticket) => {
@@ -362,6 +372,7 @@ fn ask_vlm(app: &mut HeatscopeApp, route: Option<String>, options: AnswerFormat)
                 saved_rate: None,
                 by: route.as_ref().map(|_| "VLM".to_string()),
                 route,
+                gsd_in_prompt,
             });
             if let Some(doc) = app.docs.iter_mut().find(|d| d.id == doc_id) {
                 doc.results.answer = Slot::loading(&ticket);
@@ -440,6 +451,7 @@ fn turn_ui(ui: &mut egui::Ui, index: usize, turn: &Turn, cnn: Option<&crate::eva
         let why = turn.route.as_deref().unwrap_or_default();
         ui.add(egui::Label::new(RichText::new(format!("{by}: {why}")).small().weak()).wrap());
     }
+    super::chat_gsd::note(ui, turn);
     if !turn.shots.is_empty() {
         egui::CollapsingHeader::new(format!("{} examples shown first", turn.shots.len()))
             .id_salt(("shots", index))
@@ -655,6 +667,7 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             ask_with(app, c);
         }
         super::chat_route::settings_ui(ui, &mut app.persisted.chat.routing);
+        let resolved = app.resolved_gsd();
         let settings = &mut app.persisted.chat;
         ui.horizontal(|ui| {
             ui.checkbox(&mut settings.cot, "chain of thought")
@@ -671,5 +684,6 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             .on_hover_text("How many examples")
             .on_disabled_hover_text(why);
         });
+        super::chat_gsd::checkbox(ui, &mut settings.tell_gsd, resolved.as_ref());
     });
 }

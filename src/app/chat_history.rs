@@ -26,6 +26,9 @@ pub struct SavedTurn {
     pub by: Option<String>,
     #[serde(default)]
     pub route: Option<String>,
+    /// The GSD sentence that went before the question (absent in histories saved before it existed).
+    #[serde(default)]
+    pub gsd_in_prompt: Option<String>,
 }
 
 /// Turns kept per image when saving (the latest).
@@ -56,6 +59,7 @@ pub fn saved_histories(state: &ChatState) -> Vec<(PathBuf, Vec<SavedTurn>)> {
                     tokens_per_second: t.reply.as_ref().and_then(ChatReply::tokens_per_second).or(t.saved_rate),
                     by: t.by.clone(),
                     route: t.route.clone(),
+                    gsd_in_prompt: t.gsd_in_prompt.clone(),
                 })
                 .collect();
             (path.clone(), saved)
@@ -112,6 +116,7 @@ pub fn restore_histories(saved: Vec<(PathBuf, Vec<SavedTurn>)>) -> HashMap<PathB
                     saved_rate: s.tokens_per_second,
                     by: s.by,
                     route: s.route,
+                    gsd_in_prompt: s.gsd_in_prompt,
                 })
                 .collect();
             (path, turns)
@@ -140,6 +145,7 @@ mod tests {
             saved_rate: Some(12.5),
             by: Some("CNN".into()),
             route: Some("L1 severity question -> CNN".into()),
+            gsd_in_prompt: Some("The ground sampling distance of this image is 0.6 m per pixel.".into()),
         };
         state.histories.insert(
             PathBuf::from("a.png"),
@@ -167,6 +173,15 @@ mod tests {
             (Some("CNN"), Some("L1 severity question -> CNN"))
         );
         assert!(turns[0].cot && turns[0].shots.len() == 1);
+        assert_eq!(
+            turns[0].gsd_in_prompt.as_deref(),
+            Some("The ground sampling distance of this image is 0.6 m per pixel.")
+        );
+        // A history saved before the GSD option existed still loads, with no sentence.
+        let mut old: serde_json::Value = serde_json::from_str(&json).expect("json");
+        old[0][1][0].as_object_mut().expect("a turn").remove("gsd_in_prompt");
+        let old: Vec<(PathBuf, Vec<SavedTurn>)> = serde_json::from_value(old).expect("old histories load");
+        assert_eq!(old[0].1[0].gsd_in_prompt, None);
         assert_eq!(visible("a\u{8}b"), "a\\u{8}b");
         assert_eq!(visible("line\n"), "line\n");
         assert_eq!(visible("\u{301}x"), "\\u{301}x");

@@ -1,5 +1,5 @@
 //! One open image in the app: where it is in loading, its rasters, its results (statistics, CNN
-//! reading, GSD estimate, the answer streaming in the chat, what a run recorded), display settings,
+//! reading, GSD estimate and spoofing sweep, the answer streaming in the chat, what a run recorded), display settings,
 //! range rules, view transform and inspected pixel. Each result is a [`Slot`] holding the cancel
 //! handle of the job filling it, so closing a document stops everything it started. UI thread only;
 //! the data it holds was produced by workers.
@@ -24,6 +24,8 @@ pub enum Part {
     Stats(usize),
     Cnn,
     Gsd,
+    /// The GSD spoofing sweep (`gsd_sweep.rs`).
+    GsdSweep,
     Chat,
 }
 
@@ -33,6 +35,8 @@ pub enum Part {
 pub struct Results {
     pub cnn: Slot<Timed<CnnReading>>,
     pub gsd: Slot<Timed<TileEstimate>>,
+    /// The last GSD spoofing sweep of this image.
+    pub sweep: Slot<std::sync::Arc<super::gsd_sweep::SweepResult>>,
     /// The chat answer being streamed (its tokens go to the chat history); ready with how it ended.
     pub answer: Slot<Finish>,
     /// The answers a run recorded for this scene (File > Open run…, or a run started in the app).
@@ -44,6 +48,7 @@ impl Results {
     pub fn cancel_all(&mut self) {
         self.cnn.cancel();
         self.gsd.cancel();
+        self.sweep.cancel();
         self.answer.cancel();
     }
 
@@ -53,13 +58,14 @@ impl Results {
         match part {
             Part::Cnn => self.cnn.apply(job, kind),
             Part::Gsd => self.gsd.apply(job, kind),
+            Part::GsdSweep => self.sweep.apply(job, kind),
             Part::Load | Part::Stats(_) | Part::Chat => Applied::Nothing,
         }
     }
 
     /// Whether a job is filling any slot.
     pub fn busy(&self) -> bool {
-        self.cnn.is_loading() || self.gsd.is_loading() || self.answer.is_loading()
+        self.cnn.is_loading() || self.gsd.is_loading() || self.sweep.is_loading() || self.answer.is_loading()
     }
 }
 

@@ -60,8 +60,8 @@ impl HeatscopeApp {
                     Applied::Nothing => None,
                 }
             }
-            // The GSD panel shows its own failure (many images are simply not ground images).
-            Part::Gsd => {
+            // The GSD panel shows its own failures (many images are simply not ground images).
+            Part::Gsd | Part::GsdSweep => {
                 doc.results.apply(part, job, kind);
                 None
             }

@@ -31,6 +31,8 @@ pub struct GsdState {
     pub ignore_metadata: bool,
     /// Draw the crops and their estimates over the image.
     pub show_crops: bool,
+    /// The spoofing sweep's question and points (`gsd_sweep.rs`).
+    pub sweep: super::gsd_sweep::SweepUi,
 }
 
 /// The job that loads the bundled estimator.
@@ -168,6 +170,7 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 app.gsd.overrides.remove(&path);
             }
         });
+        super::gsd_sweep::section(app, ui, resolved.as_ref());
     });
     ui.separator();
 }

@@ -2,6 +2,7 @@
 //! `workers::{Job, Event}`; panels return [`Command`]s that are applied at the end of the frame.
 
 mod chat;
+mod chat_gsd;
 mod chat_history;
 pub mod chat_route;
 mod cnn;
@@ -12,6 +13,7 @@ pub mod failures;
 pub mod file_browser;
 mod frames;
 mod gsd;
+mod gsd_sweep;
 mod overlays;
 mod panels;
 pub mod runs;

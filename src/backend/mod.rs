@@ -1,10 +1,13 @@
 //! Where the VLM answers come from, behind one trait: the local engine (`local`), any
 //! OpenAI-compatible server (`remote`: vLLM, Ollama, llama.cpp server, or `heatscope serve`), and the
 //! server that puts the local engine behind that API (`server`). The wire format lives in `openai`.
+//! The GSD sentence (`gsd_prompt`) and the spoofing sweep (`gsd_sweep`) work with any of them.
 //! Every call streams tokens with their log-probabilities, can be cancelled from another thread, and
 //! fails with an error that says what to do. Runs on worker threads and in the CLI.
 
 pub mod fewshot;
+pub mod gsd_prompt;
+pub mod gsd_sweep;
 pub mod local;
 pub mod openai;
 pub mod openai_request;

@@ -1,6 +1,7 @@
 //! Command line: `heatscope [FILES]` opens the GUI; subcommands run headless. Never imports the
 //! GUI's panels: `render` uses the same shader through `render::Headless`. Runs on the main thread.
 
+mod ask_sweep;
 mod bench_cmd;
 mod bench_memory;
 mod bench_view;

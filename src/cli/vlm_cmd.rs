@@ -1,7 +1,7 @@
 //! `heatscope ask`: one question to a Qwen2-VL or Qwen3-VL model folder, the answer streamed to stdout with how sure
 //! the model was. `heatscope bench vlm`: time to first token, prefill and decode tokens/s and peak
 //! memory on a fixed prompt (tools/bench_vlm_torch.py times the reference on the same prompt).
-//! Runs on the main thread.
+//! `ask --tell-gsd M` and `ask --gsd-sweep` are in `ask_sweep.rs`. Runs on the main thread.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -103,6 +103,12 @@ pub struct AskArgs {
     /// router (a severity class, yes/no, the regions); open questions are answered freely.
     #[arg(long, conflicts_with = "choices")]
     pub constrain: bool,
+    /// Tell the model the GSD: put "The ground sampling distance of this image is M m per pixel."
+    /// before the question (the README's "Telling a VLM the GSD" has the template).
+    #[arg(long, value_name = "M", allow_negative_numbers = true, conflicts_with = "gsd_sweep")]
+    pub tell_gsd: Option<f64>,
+    #[command(flatten)]
+    pub sweep: super::ask_sweep::SweepArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -160,6 +166,9 @@ fn check_sampling(temperature: f32, top_p: f32) -> anyhow::Result<()> {
 
 pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
     check_sampling(a.temperature, a.top_p)?;
+    // A sweep that cannot run says so before any model loads.
+    let sweep = a.sweep.gsd_sweep.then(|| super::ask_sweep::plan(&a.sweep, &a.images)).transpose()?;
+    let told = a.tell_gsd.map(super::ask_sweep::told).transpose()?;
     let images: Vec<RgbImage> = a
         .images
         .iter()
@@ -175,6 +184,11 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
     };
     let mut parts: Vec<Part> = images.iter().map(|_| Part::Image).collect();
     parts.push(Part::Text(a.prompt.clone()));
+    let mut messages = vec![Message::user(parts)];
+    if let Some(sentence) = &told {
+        crate::backend::gsd_prompt::prepend(&mut messages, sentence);
+        eprintln!("GSD in the prompt: {sentence}");
+    }
     let format = if a.constrain {
         let router = crate::models::router::Router::bundled().context("loading the bundled router")?;
         crate::models::router::answer_format(&router.route(&a.prompt))
@@ -185,7 +199,7 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
         eprintln!("{}", format.describe());
     }
     let request = ChatRequest {
-        messages: vec![Message::user(parts)],
+        messages,
         images,
         max_tokens: a.max_tokens,
         temperature: a.temperature,
@@ -195,6 +209,10 @@ pub fn run_ask(a: &AskArgs) -> anyhow::Result<()> {
         pattern: format.pattern,
         ..ChatRequest::default()
     };
+    if let Some(plan) = sweep {
+        let bundled = source == VlmSource::Bundled;
+        return super::ask_sweep::run(&plan, &a.prompt, backend.as_ref(), bundled, &request);
+    }
     let mut out = std::io::stdout().lock();
     let reply = backend.chat(&request, &AtomicBool::new(false), &mut |t| {
         let _ = out.write_all(t.text.as_bytes());

@@ -60,8 +60,9 @@ pub fn cnn_runs_on_open(raster: &crate::types::Raster) -> bool {
 }
 
 /// The RGB image the VLM sees: a file as it is; a raster's first band (or its first three as RGB)
-/// stretched between its 2nd and 98th percentiles, NaN and nodata black.
-fn chat_image(image: &super::ChatImage) -> Result<image::RgbImage, String> {
+/// stretched between its 2nd and 98th percentiles, NaN and nodata black. Also for app tasks that ask the
+/// VLM themselves (the GSD spoofing sweep), so every question sees the same picture.
+pub fn chat_image(image: &super::ChatImage) -> Result<image::RgbImage, String> {
     match image {
         super::ChatImage::File(path) => {
             crate::io::read_rgb(path, &crate::io::LoadOptions::default()).map_err(|e| e.to_string())

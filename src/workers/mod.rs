@@ -22,7 +22,7 @@ use crate::stats::BandStats;
 use crate::types::Raster;
 
 pub use crate::backend::VlmSource;
-pub use exec::{Reporter, cnn_input, cnn_runs_on_open};
+pub use exec::{Reporter, chat_image, cnn_input, cnn_runs_on_open};
 pub use pool::Workers;
 
 /// What a key must be: cheap to copy around, comparable, and sendable to the worker threads.
