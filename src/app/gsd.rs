@@ -37,9 +37,7 @@ pub struct GsdState {
 
 /// The job that loads the bundled estimator.
 pub(super) fn load_job() -> Job {
-    Job::task("loading the GSD estimator", |_| {
-        GsdModel::bundled(&crate::models::compute_device().device).map(Arc::new).map_err(|e| e.to_string())
-    })
+    Job::task("loading the GSD estimator", |_| GsdModel::bundled().map(Arc::new).map_err(|e| e.to_string()))
 }
 
 /// Whether a raster is a ground image the estimator should look at: not a sky image (pixel size in

@@ -233,6 +233,11 @@ pub fn scale_bar(painter: &Painter, view: Rect, size: &PixelSize, points_per_pix
     plate(painter, view, pos2((a.x + b.x) / 2.0 - width / 2.0 - 3.0, y - 22.0), &text, Color32::WHITE);
 }
 
+/// In the scale bar's place, why there is none (an estimate too uncertain to draw one from).
+pub fn scale_bar_refused(painter: &Painter, view: Rect, why: &str) {
+    plate(painter, view, pos2(view.min.x + 16.0, view.max.y - 30.0), why, Color32::from_rgb(255, 200, 120));
+}
+
 /// Room left of and under the image for a spectrogram's axes, in points.
 pub const AXIS_LEFT: f32 = 62.0;
 pub const AXIS_BOTTOM: f32 = 30.0;

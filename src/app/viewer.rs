@@ -265,8 +265,10 @@ fn image_view(
         super::gsd::overlay(&painter, e, *side, |x, y| to_pt([x, y]));
     }
     let shown = shown_pixel_size(gsd, raster);
-    if let Some((p, origin)) = &shown {
-        overlays::scale_bar(&painter, image_rect, p, transform.zoom / ppp, origin.note());
+    match (&shown, gsd.resolved.as_ref().and_then(crate::models::gsd::ResolvedGsd::scale_bar_refusal)) {
+        (Some(_), Some(why)) => overlays::scale_bar_refused(&painter, image_rect, &why),
+        (Some((p, origin)), None) => overlays::scale_bar(&painter, image_rect, p, transform.zoom / ppp, origin.note()),
+        (None, _) => {}
     }
 
     // Readout: the pinned pixel, else the one under the cursor.

@@ -34,12 +34,9 @@ pub fn run(a: &GsdArgs) -> anyhow::Result<()> {
     if let Some(v) = a.override_m {
         anyhow::ensure!(v > 0.0 && v.is_finite(), "--override must be a positive number of metres, got {v}");
     }
-    let device = crate::models::compute_device().device;
     let model = match &a.model {
-        Some(dir) => {
-            GsdModel::load(dir, &device).with_context(|| format!("loading the GSD model in {}", dir.display()))?
-        }
-        None => GsdModel::bundled(&device).context("loading the bundled GSD model")?,
+        Some(dir) => GsdModel::load(dir).with_context(|| format!("loading the GSD model in {}", dir.display()))?,
+        None => GsdModel::bundled().context("loading the bundled GSD model")?,
     };
     let mut failed = 0;
     for path in &a.files {
@@ -85,6 +82,8 @@ pub fn run(a: &GsdArgs) -> anyhow::Result<()> {
                 "estimate": est,
                 "estimate_error": estimate.as_ref().err().map(|e| e.to_string()),
                 "warnings": resolved.as_ref().map(|r| r.warnings.clone()).unwrap_or_default(),
+                "scale_bar": resolved.as_ref().is_some_and(|r| r.scale_bar_refusal().is_none()),
+                "scale_bar_refused": resolved.as_ref().and_then(|r| r.scale_bar_refusal()),
             });
             println!("{}", serde_json::to_string(&out).context("writing JSON")?);
             continue;
@@ -110,6 +109,9 @@ pub fn run(a: &GsdArgs) -> anyhow::Result<()> {
         }
         if let Some(m) = metadata {
             println!("  metadata: {} x {} {} ({})", m.x, m.y, m.unit.symbol(), m.source);
+        }
+        if let Some(why) = resolved.as_ref().and_then(|r| r.scale_bar_refusal()) {
+            println!("  {why}");
         }
         for w in resolved.iter().flat_map(|r| &r.warnings) {
             println!("  warning: {w}");

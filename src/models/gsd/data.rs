@@ -163,7 +163,7 @@ pub fn discover(dir: &Path, min_side: usize) -> Result<(Vec<SourceImage>, Vec<Ex
     for path in paths {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-        if !["tif", "tiff", "png", "jpg", "jpeg"].contains(&ext.as_str()) {
+        if !["tif", "tiff", "png", "jpg", "jpeg", "jp2", "j2k"].contains(&ext.as_str()) {
             continue;
         }
         let row = manifest.get(&name);

@@ -1,20 +1,66 @@
-//! The GSD estimate of a whole image: the trained network on a grid of crops at the image's own
-//! resolution, combined into one mu and sigma, with the spread of the crops and a flag when they
-//! disagree. Loading checks every tensor's name and shape and names the first that does not fit. Any
-//! thread that owns the model (a worker or the CLI).
+//! The GSD estimate of a whole image: features of a grid of crops at the image's own resolution
+//! ([`super::features`]) through the boosted trees ([`super::boost`]), combined into one mu and sigma,
+//! with the spread of the crops and a flag when they disagree. Loading checks the feature list, the
+//! crop side and every tree, and says what does not fit. Any thread that owns the model (a worker or
+//! the CLI).
 
 use std::path::Path;
 
-use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
 
-use super::crops::{Plane, standardize};
-use super::net::{GsdConfig, GsdNet};
+use super::boost::Forest;
+use super::crops::{Plane, Reject, standardize};
+use super::data::GSD_RANGE_M;
+use super::features::{FEATURE_NAMES, MIN_SIDE, N_FEATURES, features, render};
 use crate::types::Raster;
 
 /// The shipped estimator, compiled into the binary.
-const BUNDLED_CONFIG: &[u8] = include_bytes!("../../../models/gsd/config.json");
-const BUNDLED_WEIGHTS: &[u8] = include_bytes!("../../../models/gsd/model.safetensors");
+const BUNDLED: &[u8] = include_bytes!("../../../models/gsd/model.json");
+
+/// What a model needs besides its trees (saved with them in `model.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GsdConfig {
+    /// Crop side in pixels (a multiple of 64).
+    pub input: usize,
+    /// The calibrated 1-sigma of one crop's log10 GSD, fitted on held-out scenes.
+    pub sigma: f64,
+    /// The features the trees were fitted on, in order.
+    pub features: Vec<String>,
+}
+
+impl Default for GsdConfig {
+    fn default() -> Self {
+        GsdConfig { input: 128, sigma: 1.0, features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect() }
+    }
+}
+
+impl GsdConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.input < MIN_SIDE || self.input > 512 || !self.input.is_multiple_of(MIN_SIDE) {
+            return Err(format!("input {} must be a multiple of {MIN_SIDE} in {MIN_SIDE}-512", self.input));
+        }
+        if !(self.sigma > 0.0 && self.sigma.is_finite()) {
+            return Err(format!("sigma {} must be positive", self.sigma));
+        }
+        let ours: Vec<&str> = FEATURE_NAMES.to_vec();
+        if self.features.iter().map(String::as_str).ne(ours.iter().copied()) {
+            return Err(format!(
+                "the model was fitted on {} features ({}...), this heatscope computes {N_FEATURES} ({}...)",
+                self.features.len(),
+                self.features.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+                ours[..3].join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A saved model: `model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedModel {
+    pub config: GsdConfig,
+    pub forest: Forest,
+}
 
 /// Crops a side of the estimation grid (at most this squared, fewer on small images).
 pub const GRID: usize = 4;
@@ -23,12 +69,8 @@ pub const GRID: usize = 4;
 pub enum GsdError {
     #[error("cannot read {path}: {source}")]
     Read { path: std::path::PathBuf, source: std::io::Error },
-    #[error("config.json of the GSD model is not valid: {0}")]
+    #[error("the GSD model is not valid: {0}")]
     Config(String),
-    #[error("GSD weights do not fit the network: {0}")]
-    Weights(String),
-    #[error("model error: {0}")]
-    Model(#[from] candle_core::Error),
     #[error("the image is {w} x {h}; the GSD estimator needs at least {side} x {side} pixels")]
     TooSmall { w: usize, h: usize, side: usize },
     #[error("no crop of the image has texture and data (all {0} crops were flat or had more than 2 % no data)")]
@@ -111,72 +153,48 @@ pub fn format_metres(m: f64) -> String {
 }
 
 /// The trained estimator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GsdModel {
-    pub net: GsdNet,
-    device: Device,
+    config: GsdConfig,
+    forest: Forest,
 }
 
 impl GsdModel {
-    /// `config.json` + `model.safetensors` from a folder.
-    pub fn load(dir: &Path, device: &Device) -> Result<GsdModel, GsdError> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read(&path).map_err(|source| GsdError::Read { path, source })
-        };
-        GsdModel::from_bytes(&read("config.json")?, &read("model.safetensors")?, device)
+    /// `model.json` from a folder.
+    pub fn load(dir: &Path) -> Result<GsdModel, GsdError> {
+        let path = dir.join("model.json");
+        let bytes = std::fs::read(&path).map_err(|source| GsdError::Read { path, source })?;
+        GsdModel::from_bytes(&bytes)
     }
 
     /// The model compiled into heatscope (models/gsd).
-    pub fn bundled(device: &Device) -> Result<GsdModel, GsdError> {
-        GsdModel::from_bytes(BUNDLED_CONFIG, BUNDLED_WEIGHTS, device)
+    pub fn bundled() -> Result<GsdModel, GsdError> {
+        GsdModel::from_bytes(BUNDLED)
     }
 
-    pub fn from_bytes(config: &[u8], weights: &[u8], device: &Device) -> Result<GsdModel, GsdError> {
-        let config: GsdConfig = serde_json::from_slice(config).map_err(|e| GsdError::Config(e.to_string()))?;
+    pub fn from_bytes(bytes: &[u8]) -> Result<GsdModel, GsdError> {
+        let saved: SavedModel = serde_json::from_slice(bytes)
+            .map_err(|e| GsdError::Config(format!("model.json is not a GSD model heatscope wrote: {e}")))?;
+        GsdModel::new(saved.config, saved.forest)
+    }
+
+    pub fn new(config: GsdConfig, forest: Forest) -> Result<GsdModel, GsdError> {
         config.validate().map_err(GsdError::Config)?;
-        let tensors = candle_core::safetensors::load_buffer(weights, device)
-            .map_err(|e| GsdError::Weights(format!("not a safetensors file: {e}")))?;
-        // Build once on a recording builder to learn every expected name and shape, then compare.
-        let expected = candle_nn::VarMap::new();
-        GsdNet::new(&config, VarBuilder::from_varmap(&expected, DType::F32, &Device::Cpu))?;
-        let mut names: Vec<(String, Vec<usize>)> = expected
-            .data()
-            .lock()
-            .map_err(|_| GsdError::Weights("internal lock poisoned".into()))?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.dims().to_vec()))
-            .collect();
-        names.sort();
-        for (name, shape) in &names {
-            match tensors.get(name) {
-                None => return Err(GsdError::Weights(format!("tensor {name} is missing (expected shape {shape:?})"))),
-                Some(t) if t.dims() != shape.as_slice() => {
-                    return Err(GsdError::Weights(format!(
-                        "tensor {name} has shape {:?}, the config needs {shape:?}",
-                        t.dims()
-                    )));
-                }
-                Some(_) => {}
-            }
-        }
-        let tensors = tensors
-            .into_iter()
-            .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?)))
-            .collect::<candle_core::Result<std::collections::HashMap<_, _>>>()?;
-        let net = GsdNet::new(&config, VarBuilder::from_tensors(tensors, DType::F32, device))?;
-        Ok(GsdModel { net, device: device.clone() })
+        forest.check(N_FEATURES).map_err(GsdError::Config)?;
+        Ok(GsdModel { config, forest })
     }
 
     pub fn config(&self) -> &GsdConfig {
-        self.net.config()
+        &self.config
     }
 
-    /// Calibrated (mu, sigma) of standardized crops.
-    pub fn predict(&self, crops: &[Vec<f32>]) -> Result<Vec<(f64, f64)>, GsdError> {
-        let raw = super::train::predict(&self.net, crops, &self.device)?;
-        let s = self.config().sigma_scale;
-        Ok(raw.into_iter().map(|(mu, sigma)| (mu, sigma * s)).collect())
+    pub fn saved(&self) -> SavedModel {
+        SavedModel { config: self.config.clone(), forest: self.forest.clone() }
+    }
+
+    /// log10 GSD of one crop's features, kept inside the range the model knows.
+    pub fn predict(&self, f: &[f32; N_FEATURES]) -> f64 {
+        self.forest.predict(f).clamp(GSD_RANGE_M.0.log10(), GSD_RANGE_M.1.log10())
     }
 
     /// Estimate for a raster (its luminance at native resolution), on up to [`GRID`] x [`GRID`] crops.
@@ -191,7 +209,7 @@ impl GsdModel {
             return Err(GsdError::TooSmall { w, h, side });
         }
         let (nx, ny) = ((w / side).clamp(1, GRID), (h / side).clamp(1, GRID));
-        let mut pixels = Vec::new();
+        let mut feats = Vec::new();
         let mut centres = Vec::new();
         let mut skipped = 0;
         for j in 0..ny {
@@ -202,22 +220,30 @@ impl GsdModel {
                 let data: Vec<f32> = (0..side)
                     .flat_map(|r| plane.data[(y0 + r) * w + x0..(y0 + r) * w + x0 + side].iter().copied())
                     .collect();
-                match standardize(&Plane::new(side, side, data)) {
-                    Ok(px) => {
-                        pixels.push(px);
+                match crop_features(&Plane::new(side, side, data)) {
+                    Ok(f) => {
+                        feats.push(f);
                         centres.push(((x0 + side / 2) as f64, (y0 + side / 2) as f64));
                     }
                     Err(_) => skipped += 1,
                 }
             }
         }
-        if pixels.is_empty() {
+        if feats.is_empty() {
             return Err(GsdError::NoTexture(skipped));
         }
-        let pred = self.predict(&pixels)?;
-        let crops = centres.iter().zip(pred).map(|(&(x, y), (mu, sigma))| CropEstimate { x, y, mu, sigma }).collect();
+        let sigma = self.config.sigma;
+        let crops =
+            centres.iter().zip(&feats).map(|(&(x, y), f)| CropEstimate { x, y, mu: self.predict(f), sigma }).collect();
         TileEstimate::combine(crops, skipped).ok_or(GsdError::NoTexture(skipped))
     }
+}
+
+/// The features of one crop as the estimator sees it: refused when more than 2 % of it has no data or
+/// it has no texture.
+pub fn crop_features(crop: &Plane) -> Result<[f32; N_FEATURES], Reject> {
+    standardize(crop)?;
+    features(&render(crop)).ok_or(Reject::Flat)
 }
 
 #[cfg(test)]
@@ -246,31 +272,31 @@ mod tests {
     }
 
     #[test]
-    fn bundled_model_loads_and_bad_weights_name_the_tensor() {
-        let dev = Device::Cpu;
-        let m = GsdModel::bundled(&dev).expect("bundled GSD model");
-        assert!(m.config().sigma_scale > 0.0);
-        // A config with another width: the first conv no longer fits, and the error says which.
-        let mut cfg = m.config().clone();
-        cfg.width = 8;
-        let err = GsdModel::from_bytes(&serde_json::to_vec(&cfg).expect("json"), BUNDLED_WEIGHTS, &dev)
-            .expect_err("shape mismatch");
-        let msg = err.to_string();
-        assert!(msg.contains("tensor ") && msg.contains("the config needs"), "{msg}");
-        let err = GsdModel::from_bytes(BUNDLED_CONFIG, &BUNDLED_WEIGHTS[..100], &dev).expect_err("truncated");
-        assert!(err.to_string().contains("safetensors"), "{err}");
-        let err = GsdModel::from_bytes(b"{", BUNDLED_WEIGHTS, &dev).expect_err("bad json");
-        assert!(err.to_string().contains("config.json"), "{err}");
+    fn bundled_model_loads_and_bad_models_say_why() {
+        let m = GsdModel::bundled().expect("bundled GSD model");
+        assert!(m.config().sigma > 0.0 && m.config().input == 128);
+        let mut saved = m.saved();
+        saved.config.features.pop();
+        let err = GsdModel::new(saved.config.clone(), saved.forest.clone()).expect_err("feature mismatch");
+        assert!(err.to_string().contains("fitted on 22 features"), "{err}");
+        let mut saved = m.saved();
+        saved.forest.trees[0].nodes[0].feature = Some(99);
+        let err = GsdModel::new(saved.config, saved.forest).expect_err("bad tree");
+        assert!(err.to_string().contains("feature 99"), "{err}");
+        let err = GsdModel::from_bytes(&BUNDLED[..100]).expect_err("truncated");
+        assert!(err.to_string().contains("not a GSD model"), "{err}");
+        let err = GsdModel::from_bytes(b"{").expect_err("bad json");
+        assert!(err.to_string().contains("model.json"), "{err}");
     }
 
     #[test]
     fn small_and_flat_images_give_reasons() {
-        let m = GsdModel::bundled(&Device::Cpu).expect("bundled");
-        let err = m.estimate_plane(&Plane::new(10, 10, vec![1.0; 100])).expect_err("small");
+        let m = GsdModel::bundled().expect("bundled");
+        let err = m.estimate_plane(&Plane::new(100, 300, vec![1.0; 30000])).expect_err("small");
         assert!(matches!(err, GsdError::TooSmall { .. }));
-        let err = m.estimate_plane(&Plane::new(128, 128, vec![3.0; 128 * 128])).expect_err("flat");
+        let err = m.estimate_plane(&Plane::new(256, 256, vec![3.0; 256 * 256])).expect_err("flat");
         assert!(matches!(err, GsdError::NoTexture(4)), "{err}");
-        let nan = m.estimate_plane(&Plane::new(64, 64, vec![f32::NAN; 64 * 64])).expect_err("no data");
+        let nan = m.estimate_plane(&Plane::new(128, 128, vec![f32::NAN; 128 * 128])).expect_err("no data");
         assert!(matches!(nan, GsdError::NoTexture(1)));
     }
 }

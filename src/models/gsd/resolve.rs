@@ -57,6 +57,20 @@ impl ResolvedGsd {
         }
     }
 
+    /// Why no scale bar may be drawn from this GSD, if none may: an estimate whose 68 % interval spans
+    /// more than a factor of [`SCALE_BAR_MAX_SPAN`] (the bar's length would be a guess).
+    pub fn scale_bar_refusal(&self) -> Option<String> {
+        let (GsdSource::Estimate, Some((mu, sigma))) = (&self.source, self.estimate) else { return None };
+        let span = 10f64.powf(2.0 * sigma);
+        (span > SCALE_BAR_MAX_SPAN).then(|| {
+            format!(
+                "no scale bar: the estimated GSD's 68 % interval ({} to {}) spans a factor of {span:.0}",
+                format_metres(10f64.powf(mu - sigma)),
+                format_metres(10f64.powf(mu + sigma))
+            )
+        })
+    }
+
     /// A pixel size the scale bar can draw (square pixels of the resolved GSD unless the metadata,
     /// in use, has its own x and y).
     pub fn pixel_size(&self, metadata: Option<&PixelSize>) -> PixelSize {
@@ -73,8 +87,13 @@ impl ResolvedGsd {
     }
 }
 
-/// An estimate in use whose 1-sigma interval spans more than a factor of 10 either way gets a warning.
-pub const UNCERTAIN_SIGMA: f64 = 1.0;
+/// The widest 68 % interval (high end over low end) an estimate may have for a scale bar to be drawn
+/// from it.
+pub const SCALE_BAR_MAX_SPAN: f64 = 10.0;
+
+/// An estimate in use whose 68 % interval spans more than a factor of 10 (sigma over half a decade)
+/// gets a warning, and no scale bar.
+pub const UNCERTAIN_SIGMA: f64 = 0.5;
 
 /// Decide the GSD. A sky image (pixel size in arcsec) has none, whatever else is known; `ignore_metadata` forces
 /// the estimate; `override_m` wins when positive and finite.
@@ -118,7 +137,7 @@ pub fn resolve(
         && sigma > UNCERTAIN_SIGMA
     {
         warnings.push(format!(
-            "the estimate is uncertain: 68 % between {} and {}, so distances from it are rough; set an override if you know the GSD",
+            "the estimate is uncertain: 68 % between {} and {}, more than a factor of 10, so no scale bar is drawn from it and distances from it are rough; set an override if you know the GSD",
             format_metres(10f64.powf(mu - sigma)),
             format_metres(10f64.powf(mu + sigma))
         ));
@@ -150,6 +169,19 @@ mod tests {
         assert!(resolve(Some(&meta(1.0)), Some(&wide), None, false).unwrap().warnings.is_empty());
         assert!(resolve(None, Some(&wide), Some(2.0), false).unwrap().warnings.is_empty());
         assert!(resolve(None, Some(&est(0.0, 0.3)), None, false).unwrap().warnings.is_empty());
+    }
+
+    #[test]
+    fn no_scale_bar_from_an_estimate_whose_68_percent_interval_spans_more_than_10x() {
+        // sigma 0.6 decades: 68 % from 0.25 m to 4 m, a factor of 16.
+        let r = resolve(None, Some(&est(0.0, 0.6)), None, false).unwrap();
+        let why = r.scale_bar_refusal().expect("refused");
+        assert!(why.contains("0.25 m to 3.98 m") && why.contains("factor of 16"), "{why}");
+        assert!(r.warnings[0].contains("no scale bar"), "{:?}", r.warnings);
+        // sigma 0.45: a factor of 7.9, the bar is drawn; metadata and overrides always draw it.
+        assert!(resolve(None, Some(&est(0.0, 0.45)), None, false).unwrap().scale_bar_refusal().is_none());
+        assert!(resolve(Some(&meta(1.0)), Some(&est(0.0, 3.0)), None, false).unwrap().scale_bar_refusal().is_none());
+        assert!(resolve(None, Some(&est(0.0, 3.0)), Some(2.0), false).unwrap().scale_bar_refusal().is_none());
     }
 
     #[test]

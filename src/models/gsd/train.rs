@@ -1,57 +1,54 @@
-//! Training the GSD estimator on crops drawn on the fly (scale augmentation from each image's native
-//! GSD plus degradation), leave-one-scene-out scoring, and the sigma calibration. Runs on the caller's
-//! thread (the CLI's), reporting progress through a callback that can cancel.
+//! Fitting the GSD estimator: crops drawn from every training image at random coarser GSDs (area
+//! resampling from the native one) with random sensor and render degradation, their features, the
+//! boosted trees fitted with every scene weighing the same, the fixed scoring crops of a held-out
+//! scene (1x, 2x, 4x and 8x the native GSD, 8-bit renders), leave-one-scene-out scoring and the sigma
+//! calibration. Runs on the caller's thread (the CLI's), reporting progress through a callback that
+//! can cancel.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use super::crops::{Degradation, standardize};
+use super::boost::{BoostOptions, Forest, fit};
+use super::crops::{Degradation, Plane};
 use super::data::{GSD_RANGE_M, SourceImage};
-use super::net::{GsdConfig, GsdNet, nll_loss};
+use super::estimate::{GsdConfig, GsdModel, crop_features};
+use super::features::N_FEATURES;
 use crate::io::atomic;
-use crate::models::optim::{AdamParams, AdamW};
 use crate::sim::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
-    pub steps: usize,
-    pub batch: usize,
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub seed: u64,
-    /// Weight of the extra squared error on mu (see [`nll_loss`]).
-    pub mse_weight: f64,
-    /// Share of crops taken at the image's native GSD (the rest are downsampled).
+    /// Training crops drawn per scene (each scene weighs the same whatever its number of images).
+    pub crops_per_scene: usize,
+    /// Share of crops taken at the image's native GSD (the rest at random coarser GSDs).
     pub native_share: f64,
-    /// Draw the downsampled crops' GSD uniformly in log over the whole range first (then a scene that
-    /// allows it), so coarse and fine scales weigh the same; otherwise scene first, then GSD.
-    #[serde(default)]
-    pub balance: bool,
+    /// Share of crops given a random sensor/render degradation (the rest: the plain 8-bit render).
+    #[serde(default = "one")]
+    pub degrade_share: f64,
+    pub boost: BoostOptions,
+    pub seed: u64,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            steps: 1500,
-            batch: 32,
-            lr: 3e-3,
-            weight_decay: 1e-4,
+            crops_per_scene: 160,
+            native_share: 0.25,
+            degrade_share: 0.0,
+            boost: BoostOptions::default(),
             seed: 0,
-            mse_weight: 0.1,
-            native_share: 0.2,
-            balance: true,
         }
     }
 }
 
+fn one() -> f64 {
+    1.0
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GsdTrainError {
-    #[error("model error: {0}")]
-    Model(#[from] candle_core::Error),
     #[error("cannot {what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{0}")]
@@ -60,12 +57,13 @@ pub enum GsdTrainError {
     Cancelled,
 }
 
-/// A crop ready for the network with its truth.
+/// A crop's features with its truth.
 #[derive(Debug, Clone)]
-pub struct Crop {
-    pub pixels: Vec<f32>,
+pub struct Sample {
+    pub features: [f32; N_FEATURES],
     /// log10 of the crop's GSD in metres.
     pub log_gsd: f64,
+    /// Index of the source image.
     pub image: usize,
 }
 
@@ -77,174 +75,128 @@ pub fn log_range(img: &SourceImage, side: usize) -> (f64, f64) {
     (lo, hi.max(lo))
 }
 
-/// One crop of `img` at `log_gsd` (clamped to what the image allows), degraded, standardized; a few
+/// One crop of `img` at `log_gsd` (clamped to what the image allows), degraded, as features; a few
 /// positions are tried before giving up on flat or no-data ground.
-pub fn make_crop(img: &SourceImage, log_gsd: f64, side: usize, deg: &Degradation, rng: &mut Rng) -> Option<Vec<f32>> {
+pub fn make_sample(
+    img: &SourceImage,
+    log_gsd: f64,
+    side: usize,
+    deg: &Degradation,
+    rng: &mut Rng,
+) -> Option<[f32; N_FEATURES]> {
     let (lo, hi) = log_range(img, side);
     let t = log_gsd.clamp(lo, hi);
     let factor = 10f64.powf(t - lo).max(1.0);
     for _ in 0..24 {
-        let raw = img.pyramid.crop(factor, side, rng.uniform(), rng.uniform())?;
-        if standardize(&raw).is_err() {
+        let raw: Plane = img.pyramid.crop(factor, side, rng.uniform(), rng.uniform())?;
+        if crop_features(&raw).is_err() {
             continue;
         }
-        if let Ok(px) = standardize(&deg.apply(&raw, rng)) {
-            return Some(px);
+        if let Ok(f) = crop_features(&deg.apply(&raw, rng)) {
+            return Some(f);
         }
     }
     None
 }
 
-/// Draws training crops from a fixed set of images: the scene groups and each image's log-GSD range are
-/// worked out once, not per crop.
-struct Sampler<'a> {
-    images: &'a [&'a SourceImage],
-    /// Image indices per scene, scenes in first-seen order.
-    groups: Vec<Vec<usize>>,
-    /// Each image's (lowest, highest) log10 GSD for the crop side.
-    ranges: Vec<(f64, f64)>,
-    lowest: f64,
-    highest: f64,
-}
-
-impl<'a> Sampler<'a> {
-    fn new(images: &'a [&'a SourceImage], side: usize) -> Self {
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        let mut names: Vec<&str> = Vec::new();
-        for (i, img) in images.iter().enumerate() {
-            match names.iter().position(|n| *n == img.scene) {
-                Some(g) => groups[g].push(i),
-                None => {
-                    names.push(&img.scene);
-                    groups.push(vec![i]);
-                }
-            }
-        }
-        let ranges: Vec<(f64, f64)> = images.iter().map(|img| log_range(img, side)).collect();
-        let lowest = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
-        let highest = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
-        Sampler { images, groups, ranges, lowest, highest }
-    }
-
-    /// A random training crop: at the native GSD (`native_share` of the time, scene then image), else
-    /// with `balance` the GSD first and then a scene and image that allow it, without it scene, image,
-    /// then GSD (so scenes with several images are not favoured either way).
-    fn crop(&self, opts: &TrainOptions, side: usize, rng: &mut Rng) -> Crop {
-        let (groups, ranges) = (&self.groups, &self.ranges);
-        loop {
-            let native = rng.chance(opts.native_share);
-            let (i, t) = if native || !opts.balance {
-                let members = &groups[rng.below(groups.len())];
-                let i = members[rng.below(members.len())];
-                let (lo, hi) = ranges[i];
-                (i, if native { lo } else { rng.range(lo, hi) })
-            } else {
-                let t = rng.range(self.lowest, self.highest);
-                let allows = |i: usize| ranges[i].0 <= t && t <= ranges[i].1;
-                let able: Vec<&Vec<usize>> = groups.iter().filter(|g| g.iter().any(|&i| allows(i))).collect();
-                let Some(group) = rng.pick(&able) else { continue };
-                let members: Vec<usize> = group.iter().copied().filter(|&i| allows(i)).collect();
-                (members[rng.below(members.len())], t)
-            };
-            let deg = Degradation::random(rng);
-            if let Some(pixels) = make_crop(self.images[i], t, side, &deg, rng) {
-                return Crop { pixels, log_gsd: t, image: i };
-            }
-        }
-    }
-}
-
-/// Progress of training.
+/// Progress of drawing crops.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
-    pub step: usize,
-    pub steps: usize,
-    pub loss: f32,
+    pub done: usize,
+    pub total: usize,
     pub eta_s: f64,
 }
 
-/// Train a fresh network on `images`; `progress` returns false to cancel.
-pub fn train(
-    images: &[&SourceImage],
-    config: &GsdConfig,
-    opts: &TrainOptions,
-    device: &Device,
-    progress: &mut dyn FnMut(Progress) -> bool,
-) -> Result<(VarMap, GsdNet), GsdTrainError> {
-    config.validate().map_err(GsdTrainError::Invalid)?;
-    if images.is_empty() {
-        return Err(GsdTrainError::Invalid("no training images".into()));
-    }
-    let vm = VarMap::new();
-    let net = GsdNet::new(config, VarBuilder::from_varmap(&vm, DType::F32, device))?;
-    let mut opt = AdamW::new(
-        AdamW::named(&vm),
-        AdamParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamParams::default() },
-    )?;
-    let mut rng = Rng::new(opts.seed);
-    let side = config.input;
-    let warm = (opts.steps / 20).max(1);
-    let start = Instant::now();
-    let mut smoothed = None::<f32>;
-    let sampler = Sampler::new(images, side);
-    for step in 0..opts.steps {
-        let lr = if step < warm {
-            opts.lr * (step + 1) as f64 / warm as f64
-        } else {
-            let t = (step - warm) as f64 / (opts.steps - warm).max(1) as f64;
-            opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
-        };
-        opt.set_lr(lr);
-        let crops: Vec<Crop> = (0..opts.batch).map(|_| sampler.crop(opts, side, &mut rng)).collect();
-        let (x, y) = batch(&crops, side, device)?;
-        let out = net.forward_t(&x, true)?;
-        let loss = nll_loss(&out, &y, opts.mse_weight)?;
-        opt.backward_step(&loss)?;
-        let l = loss.to_scalar::<f32>()?;
-        let s = smoothed.map_or(l, |s| 0.95 * s + 0.05 * l);
-        smoothed = Some(s);
-        let per_step = start.elapsed().as_secs_f64() / (step + 1) as f64;
-        let p =
-            Progress { step: step + 1, steps: opts.steps, loss: s, eta_s: per_step * (opts.steps - step - 1) as f64 };
-        if !progress(p) {
-            return Err(GsdTrainError::Cancelled);
+/// Indices of `images` per scene, scenes in first-seen order.
+fn groups(images: &[SourceImage]) -> Vec<(String, Vec<usize>)> {
+    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, img) in images.iter().enumerate() {
+        match out.iter_mut().find(|(s, _)| *s == img.scene) {
+            Some((_, members)) => members.push(i),
+            None => out.push((img.scene.clone(), vec![i])),
         }
     }
-    Ok((vm, net))
+    out
 }
 
-fn batch(crops: &[Crop], side: usize, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
-    let flat: Vec<f32> = crops.iter().flat_map(|c| c.pixels.iter().copied()).collect();
-    let x = Tensor::from_vec(flat, (crops.len(), 1, side, side), device)?;
-    let y = Tensor::from_vec(crops.iter().map(|c| c.log_gsd as f32).collect::<Vec<_>>(), crops.len(), device)?;
-    Ok((x, y))
-}
-
-/// (mu, raw sigma) in log10 m for each crop, in batches of 64 (eval mode).
-pub fn predict(net: &GsdNet, pixels: &[Vec<f32>], device: &Device) -> candle_core::Result<Vec<(f64, f64)>> {
-    let side = net.config().input;
-    let mut out = Vec::with_capacity(pixels.len());
-    for chunk in pixels.chunks(64) {
-        let flat: Vec<f32> = chunk.iter().flat_map(|p| p.iter().copied()).collect();
-        let x = Tensor::from_vec(flat, (chunk.len(), 1, side, side), device)?;
-        let y = net.forward_t(&x, false)?.to_vec2::<f32>()?;
-        out.extend(y.iter().map(|r| (r[0] as f64, (0.5 * r[1] as f64).exp())));
+/// Training crops of every scene: `crops_per_scene` each, the image drawn at random within the
+/// scene, the GSD native (`native_share`) or uniform in log up to what the image allows, a random
+/// degradation. `progress` returns false to cancel.
+pub fn training_samples(
+    images: &[SourceImage],
+    side: usize,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> Result<Vec<Sample>, GsdTrainError> {
+    let groups = groups(images);
+    let total = groups.len() * opts.crops_per_scene;
+    let start = Instant::now();
+    let mut out = Vec::with_capacity(total);
+    for (g, (scene, members)) in groups.iter().enumerate() {
+        let mut rng = Rng::derive(opts.seed, &[g as u64, scene.bytes().map(u64::from).sum()]);
+        let mut misses = 0;
+        let mut made = 0;
+        while made < opts.crops_per_scene && misses < 4 * opts.crops_per_scene {
+            let i = members[rng.below(members.len())];
+            let (lo, hi) = log_range(&images[i], side);
+            let t = if rng.chance(opts.native_share) { lo } else { rng.range(lo, hi) };
+            let deg = if rng.chance(opts.degrade_share) {
+                Degradation::random(&mut rng)
+            } else {
+                Degradation { symmetry: rng.below(8) as u8, ..Degradation::EVAL }
+            };
+            match make_sample(&images[i], t, side, &deg, &mut rng) {
+                Some(features) => {
+                    out.push(Sample { features, log_gsd: t, image: i });
+                    made += 1;
+                }
+                None => misses += 1,
+            }
+        }
+        let done = (g + 1) * opts.crops_per_scene;
+        let eta_s = start.elapsed().as_secs_f64() / done as f64 * (total - done) as f64;
+        if !progress(Progress { done, total, eta_s }) {
+            return Err(GsdTrainError::Cancelled);
+        }
     }
     Ok(out)
 }
 
-/// The fixed scoring crops of one scene: `per_scene` crops at evenly spaced GSDs across what its images
-/// allow, rendered to 8 bits with a 1-99 % stretch, no added blur, noise or JPEG; seeded by `seed`.
-pub fn eval_crops(images: &[SourceImage], scene: &str, per_scene: usize, side: usize, seed: u64) -> Vec<Crop> {
+/// Fit the trees on `samples` (of `images`), leaving out the scene `without` if given; every scene
+/// weighs the same.
+pub fn fit_forest(images: &[SourceImage], samples: &[Sample], without: Option<&str>, opts: &TrainOptions) -> Forest {
+    let used: Vec<&Sample> = samples.iter().filter(|s| Some(images[s.image].scene.as_str()) != without).collect();
+    let mut per_scene: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for s in &used {
+        *per_scene.entry(images[s.image].scene.as_str()).or_default() += 1;
+    }
+    let x: Vec<Vec<f32>> = used.iter().map(|s| s.features.to_vec()).collect();
+    let y: Vec<f64> = used.iter().map(|s| s.log_gsd).collect();
+    let w: Vec<f64> = used.iter().map(|s| 1.0 / per_scene[images[s.image].scene.as_str()] as f64).collect();
+    fit(&x, &y, &w, &opts.boost)
+}
+
+/// The fixed scoring crops of one scene, as a user's tiles come: each image at 1x, 2x, 4x and 8x its
+/// native GSD (those that fit and stay within range), `per_scene` crops spread over images and
+/// factors, 8-bit renders with a 1-99 % stretch and no added blur, noise or JPEG; seeded by `seed`.
+pub fn eval_samples(images: &[SourceImage], scene: &str, per_scene: usize, side: usize, seed: u64) -> Vec<Sample> {
     let members: Vec<usize> = (0..images.len()).filter(|&i| images[i].scene == scene).collect();
     let mut rng = Rng::derive(seed, &[scene.len() as u64, scene.bytes().map(u64::from).sum()]);
-    let mut out = Vec::new();
-    for k in 0..per_scene {
-        let i = members[k % members.len()];
+    let mut slots: Vec<(usize, f64)> = Vec::new();
+    for &i in &members {
         let (lo, hi) = log_range(&images[i], side);
-        let t = lo + (hi - lo) * (k as f64 + 0.5) / per_scene as f64;
-        if let Some(pixels) = make_crop(&images[i], t, side, &Degradation::EVAL, &mut rng) {
-            out.push(Crop { pixels, log_gsd: t, image: i });
+        for k in 0..4 {
+            let t = lo + k as f64 * 2f64.log10();
+            if t <= hi + 1e-9 {
+                slots.push((i, t));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for k in 0..per_scene.min(slots.len() * 8) {
+        let (i, t) = slots[k % slots.len()];
+        if let Some(features) = make_sample(&images[i], t, side, &Degradation::EVAL, &mut rng) {
+            out.push(Sample { features, log_gsd: t, image: i });
         }
     }
     out
@@ -257,8 +209,29 @@ pub struct LosoRecord {
     pub image: String,
     pub true_log_gsd: f64,
     pub mu: f64,
-    /// The network's sigma before calibration (log10 units).
+    /// The model's sigma before calibration (log10 units; 1 for a model with one sigma for all).
     pub sigma_raw: f64,
+    /// The constant guess of this fold: the median log10 GSD of its training crops.
+    #[serde(default = "nan")]
+    pub constant: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// Scores of the crops whose true GSD lies in one decade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecadeRow {
+    /// floor(log10 GSD): -1 is 0.1-1 m.
+    pub decade: i32,
+    pub crops: usize,
+    pub scenes: usize,
+    pub median_abs_log_error: f64,
+    /// The same for each fold's constant guess.
+    pub median_abs_log_error_constant: f64,
+    pub coverage_1sigma: f64,
+    pub coverage_2sigma: f64,
 }
 
 /// Coverage of the central +-k sigma interval for sigmas scaled by `s`.
@@ -306,6 +279,13 @@ pub struct LosoSummary {
     pub reliability: Vec<(f64, f64)>,
     /// Per scene: (scene, crops, median |error|).
     pub per_scene: Vec<(String, usize, f64)>,
+    /// Each fold's constant guess (the median of its training crops) on the same crops.
+    pub median_abs_log_error_constant: f64,
+    /// The single constant with the lowest median |error| on these crops (chosen looking at them: a
+    /// bound no constant guess can beat) and that error.
+    pub best_constant: f64,
+    pub median_abs_log_error_best_constant: f64,
+    pub per_decade: Vec<DecadeRow>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -352,13 +332,15 @@ pub fn summarize(records: &[LosoRecord]) -> LosoSummary {
         }
         s
     };
-    let mut scaled_z = Vec::with_capacity(records.len());
+    let mut scaled_z = vec![f64::NAN; records.len()];
     let mut per_scene = Vec::new();
     for scene in &scenes {
         let others: Vec<&LosoRecord> = records.iter().filter(|r| &r.scene != scene).collect();
         let s = fit_sigma_scale(&others);
         let mine: Vec<&LosoRecord> = records.iter().filter(|r| &r.scene == scene).collect();
-        scaled_z.extend(mine.iter().map(|r| (r.true_log_gsd - r.mu).abs() / (s * r.sigma_raw)));
+        for (z, r) in scaled_z.iter_mut().zip(records).filter(|(_, r)| &r.scene == scene) {
+            *z = (r.true_log_gsd - r.mu).abs() / (s * r.sigma_raw);
+        }
         per_scene.push((
             scene.clone(),
             mine.len(),
@@ -368,6 +350,32 @@ pub fn summarize(records: &[LosoRecord]) -> LosoSummary {
     let all: Vec<&LosoRecord> = records.iter().collect();
     let abs: Vec<f64> = records.iter().map(|r| (r.true_log_gsd - r.mu).abs()).collect();
     let frac = |k: f64| scaled_z.iter().filter(|z| **z <= k).count() as f64 / scaled_z.len().max(1) as f64;
+    let truths: Vec<f64> = records.iter().map(|r| r.true_log_gsd).collect();
+    let (best_constant, best_err) = best_constant(&truths);
+    let mut decades: Vec<i32> = truths.iter().map(|t| t.floor() as i32).collect();
+    decades.sort_unstable();
+    decades.dedup();
+    let per_decade = decades
+        .iter()
+        .map(|&d| {
+            let idx: Vec<usize> = (0..records.len()).filter(|&i| truths[i].floor() as i32 == d).collect();
+            let mut scenes_in: Vec<&str> = idx.iter().map(|&i| records[i].scene.as_str()).collect();
+            scenes_in.sort_unstable();
+            scenes_in.dedup();
+            let within = |k: f64| idx.iter().filter(|&&i| scaled_z[i] <= k).count() as f64 / idx.len() as f64;
+            DecadeRow {
+                decade: d,
+                crops: idx.len(),
+                scenes: scenes_in.len(),
+                median_abs_log_error: median(idx.iter().map(|&i| abs[i]).collect()),
+                median_abs_log_error_constant: median(
+                    idx.iter().map(|&i| (records[i].constant - truths[i]).abs()).collect(),
+                ),
+                coverage_1sigma: within(1.0),
+                coverage_2sigma: within(2.0),
+            }
+        })
+        .collect();
     let reliability =
         [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95].iter().map(|&p| (p, frac(central_k(p)))).collect();
     LosoSummary {
@@ -382,7 +390,28 @@ pub fn summarize(records: &[LosoRecord]) -> LosoSummary {
         sigma_scale: fit_sigma_scale(&all),
         reliability,
         per_scene,
+        median_abs_log_error_constant: median(records.iter().map(|r| (r.constant - r.true_log_gsd).abs()).collect()),
+        best_constant,
+        median_abs_log_error_best_constant: best_err,
+        per_decade,
     }
+}
+
+/// The constant (on a 0.01-decade grid over the range of `truths`) with the lowest median |error|.
+fn best_constant(truths: &[f64]) -> (f64, f64) {
+    let lo = truths.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = truths.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if lo.is_nan() || hi.is_nan() || lo > hi {
+        return (f64::NAN, f64::NAN);
+    }
+    let steps = ((hi - lo) / 0.01).ceil() as usize;
+    (0..=steps)
+        .map(|k| {
+            let c = lo + k as f64 * 0.01;
+            (c, median(truths.iter().map(|t| (t - c).abs()).collect()))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or((f64::NAN, f64::NAN))
 }
 
 /// A reliability diagram (nominal vs observed central-interval coverage) as a small SVG.
@@ -426,16 +455,16 @@ pub fn reliability_svg(points: &[(f64, f64)], title: &str) -> String {
     s
 }
 
-/// Save weights + config atomically into `dir`.
-pub fn save(vm: &VarMap, config: &GsdConfig, dir: &Path) -> Result<(), GsdTrainError> {
+/// Save `model.json` atomically into `dir`.
+pub fn save(model: &GsdModel, dir: &Path) -> Result<(), GsdTrainError> {
     std::fs::create_dir_all(dir).map_err(|source| GsdTrainError::Io { what: "create", path: dir.into(), source })?;
-    let dst = dir.join("model.safetensors");
-    atomic::replace(&dst, |tmp| vm.save(tmp).map_err(std::io::Error::other)).map_err(|source| GsdTrainError::Io {
-        what: "write",
-        path: dst,
-        source,
-    })?;
-    write_json(&dir.join("config.json"), config)
+    write_json(&dir.join("model.json"), &model.saved())
+}
+
+/// A model from a fitted forest and its calibrated sigma.
+pub fn model(forest: Forest, side: usize, sigma: f64) -> Result<GsdModel, GsdTrainError> {
+    let config = GsdConfig { input: side, sigma, ..GsdConfig::default() };
+    GsdModel::new(config, forest).map_err(|e| GsdTrainError::Invalid(e.to_string()))
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), GsdTrainError> {
@@ -448,7 +477,14 @@ mod tests {
     use super::*;
 
     fn rec(scene: &str, err: f64, sigma: f64) -> LosoRecord {
-        LosoRecord { scene: scene.into(), image: scene.into(), true_log_gsd: err, mu: 0.0, sigma_raw: sigma }
+        LosoRecord {
+            scene: scene.into(),
+            image: scene.into(),
+            true_log_gsd: err,
+            mu: 0.0,
+            sigma_raw: sigma,
+            constant: 0.0,
+        }
     }
 
     #[test]
