@@ -132,7 +132,7 @@ fn bench_gsd(a: &GsdBenchArgs) -> anyhow::Result<()> {
     let mut times = Vec::with_capacity(a.runs);
     for i in 0..a.runs + 3 {
         let t = Instant::now();
-        let f = crate::models::gsd::estimate::crop_features(&first)
+        let f = crate::models::gsd::estimate::crop_features(&first, None)
             .map_err(|e| anyhow::anyhow!("bench crop rejected: {e:?}"))?;
         std::hint::black_box(model.predict(&f));
         if i >= 3 {

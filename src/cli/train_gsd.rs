@@ -239,6 +239,10 @@ fn print_summary(s: &LosoSummary) {
         100.0 * s.coverage_2sigma,
         s.sigma_scale
     );
+    println!(
+        "  within one image the estimate moves {:.2} decades per decade of true GSD (median slope over images)",
+        s.within_image_slope
+    );
     println!("  decade            crops scenes  median |err|  constant  cover 1s  cover 2s");
     for d in &s.per_decade {
         println!(

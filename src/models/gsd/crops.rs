@@ -38,6 +38,25 @@ impl Plane {
         Plane::new(raster.width, raster.height, data)
     }
 
+    /// The two opponent-colour planes of a colour raster (3 or 4 bands, the first three taken as red,
+    /// green, blue): red - green and (red + green) / 2 - blue, NaN where masked; None for other rasters.
+    /// Area resampling is linear, so a crop of these is the opponent colour of the crop.
+    pub fn chroma(raster: &Raster) -> Option<(Plane, Plane)> {
+        if !matches!(raster.bands.len(), 3 | 4) {
+            return None;
+        }
+        let n = raster.width * raster.height;
+        let (r, g, b) = (&raster.bands[0], &raster.bands[1], &raster.bands[2]);
+        let (mut rg, mut yb) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in 0..n {
+            let masked = raster.valid.as_ref().is_some_and(|m| !m[i]);
+            let ok = !masked && r[i].is_finite() && g[i].is_finite() && b[i].is_finite();
+            rg.push(if ok { r[i] - g[i] } else { f32::NAN });
+            yb.push(if ok { 0.5 * (r[i] + g[i]) - b[i] } else { f32::NAN });
+        }
+        Some((Plane::new(raster.width, raster.height, rg), Plane::new(raster.width, raster.height, yb)))
+    }
+
     /// Half the size by 2x2 means of the valid samples (NaN where all four are missing).
     pub fn halve(&self) -> Plane {
         let (w, h) = (self.width / 2, self.height / 2);

@@ -26,6 +26,8 @@ pub struct SourceImage {
     pub licence: String,
     pub scene: String,
     pub pyramid: Pyramid,
+    /// Pyramids of the two opponent-colour planes of a colour image (same levels as `pyramid`).
+    pub chroma: Option<(Pyramid, Pyramid)>,
 }
 
 impl SourceImage {
@@ -215,7 +217,8 @@ pub fn discover(dir: &Path, min_side: usize) -> Result<(Vec<SourceImage>, Vec<Ex
             .map(|i| images[i].scene.clone())
             .unwrap_or_else(|| path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string());
         footprints.push((crs.unwrap_or_default(), fp));
-        images.push(SourceImage { name, path, gsd_m, gsd_source, licence, scene, pyramid });
+        let chroma = Plane::chroma(&raster).map(|(a, b)| (Pyramid::new(a, min_side), Pyramid::new(b, min_side)));
+        images.push(SourceImage { name, path, gsd_m, gsd_source, licence, scene, pyramid, chroma });
     }
     if images.is_empty() {
         return Err(DataError::Empty(dir.into()));

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::boost::Forest;
 use super::crops::{Plane, Reject, standardize};
 use super::data::GSD_RANGE_M;
-use super::features::{FEATURE_NAMES, MIN_SIDE, N_FEATURES, features, render};
+use super::features::{FEATURE_NAMES, MIN_SIDE, N_FEATURES, colour_features, features, render};
 use crate::types::Raster;
 
 /// The shipped estimator, compiled into the binary.
@@ -197,12 +197,20 @@ impl GsdModel {
         self.forest.predict(f).clamp(GSD_RANGE_M.0.log10(), GSD_RANGE_M.1.log10())
     }
 
-    /// Estimate for a raster (its luminance at native resolution), on up to [`GRID`] x [`GRID`] crops.
+    /// Estimate for a raster (its luminance and, for a colour image, its opponent colours, at native
+    /// resolution), on up to [`GRID`] x [`GRID`] crops.
     pub fn estimate_raster(&self, raster: &Raster) -> Result<TileEstimate, GsdError> {
-        self.estimate_plane(&Plane::luminance(raster))
+        let chroma = Plane::chroma(raster);
+        self.estimate_planes(&Plane::luminance(raster), chroma.as_ref().map(|(a, b)| (a, b)))
     }
 
+    /// Estimate for a grey image.
     pub fn estimate_plane(&self, plane: &Plane) -> Result<TileEstimate, GsdError> {
+        self.estimate_planes(plane, None)
+    }
+
+    /// Estimate from a luminance plane and, for a colour image, its two opponent-colour planes (same size).
+    pub fn estimate_planes(&self, plane: &Plane, chroma: Option<(&Plane, &Plane)>) -> Result<TileEstimate, GsdError> {
         let side = self.config().input;
         let (w, h) = (plane.width, plane.height);
         if w < side || h < side {
@@ -217,10 +225,13 @@ impl GsdModel {
                 // Crops evenly spread: the first at the top-left corner, the last at the far corner.
                 let x0 = if nx == 1 { (w - side) / 2 } else { i * (w - side) / (nx - 1) };
                 let y0 = if ny == 1 { (h - side) / 2 } else { j * (h - side) / (ny - 1) };
-                let data: Vec<f32> = (0..side)
-                    .flat_map(|r| plane.data[(y0 + r) * w + x0..(y0 + r) * w + x0 + side].iter().copied())
-                    .collect();
-                match crop_features(&Plane::new(side, side, data)) {
+                let cut = |p: &Plane| {
+                    let data =
+                        (0..side).flat_map(|r| p.data[(y0 + r) * w + x0..(y0 + r) * w + x0 + side].iter().copied());
+                    Plane::new(side, side, data.collect())
+                };
+                let colour = chroma.map(|(a, b)| (cut(a), cut(b)));
+                match crop_features(&cut(plane), colour.as_ref().map(|(a, b)| (a, b))) {
                     Ok(f) => {
                         feats.push(f);
                         centres.push(((x0 + side / 2) as f64, (y0 + side / 2) as f64));
@@ -241,9 +252,9 @@ impl GsdModel {
 
 /// The features of one crop as the estimator sees it: refused when more than 2 % of it has no data or
 /// it has no texture.
-pub fn crop_features(crop: &Plane) -> Result<[f32; N_FEATURES], Reject> {
+pub fn crop_features(crop: &Plane, chroma: Option<(&Plane, &Plane)>) -> Result<[f32; N_FEATURES], Reject> {
     standardize(crop)?;
-    features(&render(crop)).ok_or(Reject::Flat)
+    features(&render(crop), colour_features(crop, chroma)).ok_or(Reject::Flat)
 }
 
 #[cfg(test)]
@@ -278,7 +289,7 @@ mod tests {
         let mut saved = m.saved();
         saved.config.features.pop();
         let err = GsdModel::new(saved.config.clone(), saved.forest.clone()).expect_err("feature mismatch");
-        assert!(err.to_string().contains("fitted on 22 features"), "{err}");
+        assert!(err.to_string().contains("fitted on 24 features"), "{err}");
         let mut saved = m.saved();
         saved.forest.trees[0].nodes[0].feature = Some(99);
         let err = GsdModel::new(saved.config, saved.forest).expect_err("bad tree");

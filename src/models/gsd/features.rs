@@ -3,7 +3,8 @@
 //! percentiles), so raw floats, 16-bit data and 8-bit renders of the same ground give the same numbers.
 //! Gradient statistics (how sharp and how sparse edges are), the variance left after averaging
 //! 2x2 ... 32x32 blocks (how fast detail fades with scale), the autocorrelation at lags 1 ... 32 and
-//! the grey-level histogram. Pure Rust; any thread.
+//! the grey-level histogram; and, for colour images, how much the two opponent colours vary against the
+//! brightness (2 more, 0 for grey images). Pure Rust; any thread.
 
 use super::crops::{Plane, render_8bit};
 
@@ -11,7 +12,7 @@ use super::crops::{Plane, render_8bit};
 const SCALES: [usize; 6] = [1, 2, 4, 8, 16, 32];
 
 /// Names of the features, in order (saved with a model so a mismatched model is refused).
-pub const FEATURE_NAMES: [&str; 23] = [
+pub const FEATURE_NAMES: [&str; 25] = [
     "grad_mean",
     "grad_q50",
     "grad_q90",
@@ -35,7 +36,12 @@ pub const FEATURE_NAMES: [&str; 23] = [
     "log_kurtosis",
     "saturated_share",
     "log2_levels",
+    "red_green_sd_ratio",
+    "yellow_blue_sd_ratio",
 ];
+
+/// How many of the features come from the grey render (the rest are colour).
+pub const N_GREY: usize = 23;
 
 pub const N_FEATURES: usize = FEATURE_NAMES.len();
 
@@ -50,9 +56,24 @@ pub fn render(crop: &Plane) -> Plane {
     render_8bit(&filled, 0.01, 0.99, 1.0)
 }
 
-/// The features of a square crop already rendered to 8 bits (values 0-255, side a multiple of
-/// [`MIN_SIDE`]). None for a crop with no texture (every sample equal).
-pub fn features(r: &Plane) -> Option<[f32; N_FEATURES]> {
+/// The colour features of a crop: the standard deviation of each opponent-colour crop over that of
+/// the luminance crop (all at the same place and scale, raw values); zeros for a grey image.
+pub fn colour_features(luminance: &Plane, chroma: Option<(&Plane, &Plane)>) -> [f32; N_FEATURES - N_GREY] {
+    let Some((rg, yb)) = chroma else { return [0.0; N_FEATURES - N_GREY] };
+    let sd = |p: &Plane| {
+        let v: Vec<f64> = p.data.iter().filter(|x| x.is_finite()).map(|&x| f64::from(x)).collect();
+        moments(&v).1.sqrt()
+    };
+    let base = sd(luminance);
+    if base.is_nan() || base <= 0.0 {
+        return [0.0; N_FEATURES - N_GREY];
+    }
+    [(sd(rg) / base) as f32, (sd(yb) / base) as f32]
+}
+
+/// The features of a crop: the grey ones of its 8-bit render `r` (values 0-255, side a multiple of
+/// [`MIN_SIDE`]) and the `colour` ones. None for a crop with no texture (every sample equal).
+pub fn features(r: &Plane, colour: [f32; N_FEATURES - N_GREY]) -> Option<[f32; N_FEATURES]> {
     let n = r.width;
     debug_assert!(r.height == n && n.is_multiple_of(MIN_SIDE));
     let count = (n * n) as f64;
@@ -139,6 +160,7 @@ pub fn features(r: &Plane) -> Option<[f32; N_FEATURES]> {
     f.push((z.iter().map(|v| v.powi(4)).sum::<f64>() / count).max(1e-9).ln());
     f.push((hist[0] + hist[255]) as f64 / count);
     f.push((hist.iter().filter(|&&c| c > 0).count() as f64).log2());
+    f.extend(colour.iter().map(|&c| f64::from(c)));
 
     let mut out = [0f32; N_FEATURES];
     for (o, v) in out.iter_mut().zip(&f) {
@@ -174,8 +196,8 @@ mod tests {
         // Cells 2 px wide vs 16 px wide: the fine one has more edges and less variance after 8x8 block
         // averaging; its autocorrelation flips sign every 2 px, the coarse one's fades over 16 (0.6 at
         // lag 4 on a 64 px crop: 12 of 60 shifted pairs cross a cell edge).
-        let fine = features(&checker(64, 2)).expect("texture");
-        let coarse = features(&checker(64, 16)).expect("texture");
+        let fine = features(&checker(64, 2), [0.0; 2]).expect("texture");
+        let coarse = features(&checker(64, 16), [0.0; 2]).expect("texture");
         let idx = |name: &str| FEATURE_NAMES.iter().position(|n| *n == name).expect(name);
         assert!(fine[idx("grad_mean")] > 4.0 * coarse[idx("grad_mean")]);
         assert!(fine[idx("block8_log_var")] < coarse[idx("block8_log_var")] - 3.0);
@@ -189,13 +211,26 @@ mod tests {
 
     #[test]
     fn flat_crops_have_no_features_and_no_data_is_filled() {
-        assert!(features(&Plane::new(64, 64, vec![9.0; 64 * 64])).is_none());
+        assert!(features(&Plane::new(64, 64, vec![9.0; 64 * 64]), [0.0; 2]).is_none());
         let mut p = checker(64, 4);
         p.data[5] = f32::NAN;
         let r = render(&p);
         assert!(r.data.iter().all(|v| v.is_finite() && (0.0..=255.0).contains(v)));
         // An affine change of the values (16-bit vs 8-bit) gives the same render and features.
         let scaled = Plane::new(64, 64, checker(64, 4).data.iter().map(|v| v * 300.0 + 1000.0).collect());
-        assert_eq!(features(&render(&scaled)), features(&render(&checker(64, 4))));
+        assert_eq!(features(&render(&scaled), [0.0; 2]), features(&render(&checker(64, 4)), [0.0; 2]));
+    }
+
+    #[test]
+    fn colour_features_measure_chroma_against_brightness() {
+        let lum = checker(64, 4);
+        // Chroma varying with half the luminance's spread on one axis, none on the other.
+        let rg = Plane::new(64, 64, lum.data.iter().map(|v| 0.5 * v).collect());
+        let yb = Plane::new(64, 64, vec![3.0; 64 * 64]);
+        let c = colour_features(&lum, Some((&rg, &yb)));
+        assert!((c[0] - 0.5).abs() < 1e-6 && c[1].abs() < 1e-6, "{c:?}");
+        assert_eq!(colour_features(&lum, None), [0.0, 0.0]);
+        let f = features(&render(&lum), c).expect("texture");
+        assert_eq!(&f[N_GREY..], &c);
     }
 }

@@ -1,5 +1,5 @@
-//! Ground sampling distance for remote-sensing tiles (issues 6 and 26): 23 scale features of a crop's
-//! 8-bit render ([`features`]) through gradient-boosted trees ([`boost`]) give log10(GSD in m), with
+//! Ground sampling distance for remote-sensing tiles (issues 6 and 26): 25 features of a crop's 8-bit
+//! render and colour ([`features`]) through gradient-boosted trees ([`boost`]) give log10(GSD in m), with
 //! one sigma calibrated on held-out scenes; trained on real imagery with scale augmentation and
 //! sensor/render degradation ([`crops`], [`data`], [`train`]); the estimate over a grid of crops of a
 //! whole tile ([`estimate`]); and the resolver that picks metadata or estimate and honours a user

@@ -14,7 +14,7 @@ use super::boost::{BoostOptions, Forest, fit};
 use super::crops::{Degradation, Plane};
 use super::data::{GSD_RANGE_M, SourceImage};
 use super::estimate::{GsdConfig, GsdModel, crop_features};
-use super::features::N_FEATURES;
+use super::features::{N_FEATURES, N_GREY, colour_features};
 use crate::io::atomic;
 use crate::sim::rng::Rng;
 
@@ -88,11 +88,18 @@ pub fn make_sample(
     let t = log_gsd.clamp(lo, hi);
     let factor = 10f64.powf(t - lo).max(1.0);
     for _ in 0..24 {
-        let raw: Plane = img.pyramid.crop(factor, side, rng.uniform(), rng.uniform())?;
-        if crop_features(&raw).is_err() {
+        let (fx, fy) = (rng.uniform(), rng.uniform());
+        let raw: Plane = img.pyramid.crop(factor, side, fx, fy)?;
+        let colour =
+            img.chroma.as_ref().and_then(|(a, b)| Some((a.crop(factor, side, fx, fy)?, b.crop(factor, side, fx, fy)?)));
+        let colour = colour.as_ref().map(|(a, b)| (a, b));
+        if crop_features(&raw, colour).is_err() {
             continue;
         }
-        if let Ok(f) = crop_features(&deg.apply(&raw, rng)) {
+        // The colour features are taken on the undegraded crop (degradation acts on the luminance).
+        let grey = deg.apply(&raw, rng);
+        if let Ok(mut f) = crop_features(&grey, None) {
+            f[N_GREY..].copy_from_slice(&colour_features(&raw, colour));
             return Some(f);
         }
     }
@@ -286,6 +293,10 @@ pub struct LosoSummary {
     pub best_constant: f64,
     pub median_abs_log_error_best_constant: f64,
     pub per_decade: Vec<DecadeRow>,
+    /// How the estimate follows the GSD within one image: the median over images scored at more than one
+    /// GSD of the least-squares slope of mu on the true log10 GSD (1 = follows it exactly, 0 = ignores it).
+    #[serde(default = "nan")]
+    pub within_image_slope: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -394,7 +405,30 @@ pub fn summarize(records: &[LosoRecord]) -> LosoSummary {
         best_constant,
         median_abs_log_error_best_constant: best_err,
         per_decade,
+        within_image_slope: within_image_slope(records),
     }
+}
+
+/// See [`LosoSummary::within_image_slope`]; images whose crops span less than 0.25 decades are skipped.
+fn within_image_slope(records: &[LosoRecord]) -> f64 {
+    let mut names: Vec<&str> = records.iter().map(|r| r.image.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let slopes = names
+        .iter()
+        .filter_map(|name| {
+            let mine: Vec<&LosoRecord> = records.iter().filter(|r| r.image == *name).collect();
+            let n = mine.len() as f64;
+            let mx = mine.iter().map(|r| r.true_log_gsd).sum::<f64>() / n;
+            let my = mine.iter().map(|r| r.mu).sum::<f64>() / n;
+            let sxx: f64 = mine.iter().map(|r| (r.true_log_gsd - mx).powi(2)).sum();
+            let sxy: f64 = mine.iter().map(|r| (r.true_log_gsd - mx) * (r.mu - my)).sum();
+            let span = mine.iter().map(|r| r.true_log_gsd).fold(f64::NEG_INFINITY, f64::max)
+                - mine.iter().map(|r| r.true_log_gsd).fold(f64::INFINITY, f64::min);
+            (span >= 0.25 && sxx > 0.0).then(|| sxy / sxx)
+        })
+        .collect();
+    median(slopes)
 }
 
 /// The constant (on a 0.01-decade grid over the range of `truths`) with the lowest median |error|.
@@ -508,5 +542,19 @@ mod tests {
         assert!((sum.coverage_2sigma - 0.954).abs() < 0.03, "{sum:?}");
         assert!(sum.coverage_1sigma_raw < 0.35);
         assert!((sum.median_abs_log_error - 0.3 * 0.6745).abs() < 0.02);
+        // An estimate that ignores the GSD within an image has slope 0; one that follows half of it 0.5.
+        let image = |name: &str, k: f64| -> Vec<LosoRecord> {
+            (0..4)
+                .map(|j| LosoRecord {
+                    image: name.into(),
+                    true_log_gsd: 0.3 * j as f64,
+                    mu: 1.0 + k * 0.3 * j as f64,
+                    ..rec("s", 0.0, 1.0)
+                })
+                .collect()
+        };
+        let flat = [image("a", 0.0), image("b", 0.0), image("c", 0.5)].concat();
+        assert!(within_image_slope(&flat).abs() < 1e-12);
+        assert!((within_image_slope(&[image("a", 0.5), image("b", 0.5)].concat()) - 0.5).abs() < 1e-12);
     }
 }
