@@ -1,6 +1,7 @@
 //! Constrained decoding with the bundled VLM: `eval --model vlm --constrain` answers every closed
 //! question with one of its options, every L3 question with a box or "none" and every L4 question
-//! in the answer sentence's form; `ask --constrain` reads the format from a typed question.
+//! in the answer sentence's form; `ask --constrain` reads the format from a typed question; the domain
+//! check of the image asked about reuses the prefill's vision tokens.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 mod common;
@@ -117,4 +118,26 @@ fn the_vlm_says_whether_an_image_is_a_map_like_its_training_maps() {
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("domain (score") && !err.contains("out of domain"), "{err}");
+}
+
+#[test]
+fn the_domain_check_reuses_the_prefills_vision_tokens_of_the_last_image() {
+    // A few-shot prompt with two different images: the prefill's mean vision token of the last one is
+    // what `image_features` gives for that image alone, so the chat needs no second vision pass.
+    use heatscope::models::vlm::text::KvCache;
+    use heatscope::models::vlm::{Message, Part};
+    let model = heatscope::models::vlm::bundled::load(candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let image =
+        |k: u32| image::RgbImage::from_fn(96, 80, |x, y| image::Rgb([(x * k) as u8, (y * 3) as u8, (x + y * k) as u8]));
+    let (first, last) = (image(2), image(7));
+    let msg = Message::user(vec![Part::Image, Part::Image, Part::Text("Which region is worst?".into())]);
+    let prepared = model.prepare(&[msg], &[first.clone(), last.clone()]).unwrap();
+    let (_, seen) = model.prefill_observed(&prepared, &mut KvCache::default(), true).unwrap();
+    let seen = seen.expect("features of the last image");
+    let alone = model.image_features(&last).unwrap();
+    let other = model.image_features(&first).unwrap();
+    let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert_eq!(seen.len(), alone.len());
+    assert!(diff(&seen, &alone) < 1e-4, "last image: {}", diff(&seen, &alone));
+    assert!(diff(&seen, &other) > 1e-3, "the first image's features must differ: {}", diff(&seen, &other));
 }

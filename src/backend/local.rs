@@ -9,6 +9,9 @@ use std::time::Instant;
 use super::{Alternative, BackendError, ChatBackend, ChatReply, ChatRequest, ChatToken, Finish};
 use crate::models::vlm::{GenerateOptions, Prepared, QwenVl, StopReason, generate};
 
+/// Why an image fails the VLM's domain check.
+const IMAGE_UNLIKE: &str = "the image is unlike the maps the VLM was trained on";
+
 pub struct LocalBackend {
     model: Arc<QwenVl>,
     busy: Mutex<()>,
@@ -55,14 +58,15 @@ impl LocalBackend {
             .as_ref()
     }
 
-    /// Whether `image` is the kind of image the model was trained on (None: no domain check).
+    /// Whether `image` is the kind of image the model was trained on (None: no domain check). A chat
+    /// judges its image from the prefill's vision tokens instead (see `chat_prepared`).
     pub fn image_domain(
         &self,
         image: &image::RgbImage,
     ) -> Result<Option<crate::models::cnn::DomainVerdict>, BackendError> {
         let Some(d) = self.domain() else { return Ok(None) };
         let v = self.model.image_features(image).map_err(|e| BackendError::Request(e.to_string()))?;
-        Ok(Some(d.verdict_named(&v, &[], "the image is unlike the maps the VLM was trained on")))
+        Ok(Some(d.verdict_named(&v, &[], IMAGE_UNLIKE)))
     }
 
     fn token_texts(&self) -> &Arc<Vec<String>> {
@@ -84,12 +88,6 @@ impl LocalBackend {
     ) -> Result<ChatReply, BackendError> {
         let start = Instant::now();
         let _turn = self.busy.lock().map_err(|_| BackendError::Request("the model crashed earlier".into()))?;
-        // Before it answers: is the image asked about (the last; earlier ones are examples) the kind it
-        // was trained on?
-        let domain = match req.images.last() {
-            Some(image) => self.image_domain(image)?,
-            None => None,
-        };
         let opts = GenerateOptions {
             max_tokens: req.max_tokens,
             temperature: req.temperature,
@@ -136,6 +134,14 @@ impl LocalBackend {
                 top_logprobs.push(top);
             }
         })?;
+        // Is the image asked about (the last; earlier ones are examples) the kind the model was trained
+        // on? Judged on the vision tokens the prefill already computed; only a run that stopped before
+        // its prefill runs the vision tower again.
+        let domain = match (req.images.last(), self.domain(), &g.image_features) {
+            (Some(_), Some(d), Some(v)) => Some(d.verdict_named(v, &[], IMAGE_UNLIKE)),
+            (Some(image), Some(_), None) => self.image_domain(image)?,
+            _ => None,
+        };
         Ok(ChatReply {
             text: g.text,
             logprobs,

@@ -155,6 +155,9 @@ pub struct Generation {
     pub prefill_secs: f64,
     /// Seconds spent on the tokens after the first.
     pub decode_secs: f64,
+    /// The mean vision token of the prompt's last image, from the prefill (None without images or
+    /// when nothing was generated).
+    pub image_features: Option<Vec<f32>>,
 }
 
 impl Generation {
@@ -185,6 +188,7 @@ pub fn generate(
         prompt_tokens: prompt.input_ids.len(),
         prefill_secs: 0.0,
         decode_secs: 0.0,
+        image_features: None,
     };
     if opts.max_tokens == 0 {
         return Ok(out);
@@ -193,7 +197,9 @@ pub fn generate(
         out.stop = StopReason::Cancelled;
         return Ok(out);
     }
-    let mut logits = model.prefill(prompt, &mut cache, true)?.squeeze(0)?;
+    let (logits, image_features) = model.prefill_observed(prompt, &mut cache, true)?;
+    let mut logits = logits.squeeze(0)?;
+    out.image_features = image_features;
     out.prefill_secs = start.elapsed().as_secs_f64();
     let decode_start = Instant::now();
     let mut next_position = prompt.positions.next();

@@ -274,12 +274,20 @@ impl QwenVl {
     /// Token embeddings with each image's merged vision features in place of its image tokens, and
     /// the deepstack additions (`[n, hidden]`, zero at text tokens) for the first decoder layers.
     pub fn input_embeddings(&self, p: &Prepared) -> Result<(Tensor, Vec<Tensor>), VlmError> {
+        self.input_embeddings_observed(p).map(|(embeds, deepstack, _)| (embeds, deepstack))
+    }
+
+    /// [`QwenVl::input_embeddings`] and, when the prompt has images, the mean of the last image's merged
+    /// vision tokens in f32 (what [`QwenVl::image_features`] gives for it alone), so a domain check of
+    /// the image asked about needs no second pass through the vision tower.
+    #[allow(clippy::type_complexity)]
+    pub fn input_embeddings_observed(&self, p: &Prepared) -> Result<(Tensor, Vec<Tensor>, Option<Vec<f32>>), VlmError> {
         let text = self.text.embed(&p.input_ids)?;
         let Some(pixels) = &p.pixels else {
             if p.image_tokens(self.config.image_token_id) > 0 {
                 return Err(VlmError::Prompt("the prompt has image tokens but no image was given".into()));
             }
-            return Ok((text, Vec::new()));
+            return Ok((text, Vec::new(), None));
         };
         let vision = self.vision.forward(pixels, &p.grids)?;
         let needed = p.image_tokens(self.config.image_token_id);
@@ -289,6 +297,14 @@ impl QwenVl {
                 vision.tokens.dim(0)?
             )));
         }
+        let last = match p.grids.last() {
+            Some(g) => {
+                let n = g.tokens(self.config.vision.spatial_merge_size);
+                let rows = vision.tokens.narrow(0, needed.saturating_sub(n), n.min(needed))?;
+                Some(rows.to_dtype(DType::F32)?.mean(0)?.to_vec1::<f32>()?)
+            }
+            None => None,
+        };
         let dtype = text.dtype();
         let embeds = self.splice(&p.input_ids, &text, &vision.tokens.to_dtype(dtype)?)?;
         let zeros = text.zeros_like()?;
@@ -297,7 +313,7 @@ impl QwenVl {
             .iter()
             .map(|d| self.splice(&p.input_ids, &zeros, &d.to_dtype(dtype)?))
             .collect::<Result<_, _>>()?;
-        Ok((embeds, deepstack))
+        Ok((embeds, deepstack, last))
     }
 
     /// Rows of `text` at text tokens and consecutive rows of `image` at image tokens, in prompt order.
@@ -321,12 +337,23 @@ impl QwenVl {
 
     /// Run the whole prompt into an empty cache. Logits `[n, vocab]` (or the last row when `last_only`).
     pub fn prefill(&self, p: &Prepared, cache: &mut KvCache, last_only: bool) -> Result<Tensor, VlmError> {
+        self.prefill_observed(p, cache, last_only).map(|(logits, _)| logits)
+    }
+
+    /// [`QwenVl::prefill`] and the last image's mean vision token (see
+    /// [`QwenVl::input_embeddings_observed`]).
+    pub fn prefill_observed(
+        &self,
+        p: &Prepared,
+        cache: &mut KvCache,
+        last_only: bool,
+    ) -> Result<(Tensor, Option<Vec<f32>>), VlmError> {
         if !cache.is_empty() {
             return Err(VlmError::Prompt("prefill needs an empty KV cache".into()));
         }
-        let (embeds, deepstack) = self.input_embeddings(p)?;
+        let (embeds, deepstack, last) = self.input_embeddings_observed(p)?;
         let embeds = embeds.to_dtype(self.dtype)?;
-        Ok(self.text.forward(&embeds, &p.positions, cache, last_only, &deepstack)?)
+        Ok((self.text.forward(&embeds, &p.positions, cache, last_only, &deepstack)?, last))
     }
 
     /// One more token at `position` (on all three axes) after the cache. Logits `[1, vocab]`.
