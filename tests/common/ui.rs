@@ -64,3 +64,62 @@ pub fn harness_with(files: Vec<std::path::PathBuf>, options: AppOptions) -> Opti
             .build_eframe(move |cc| HeatscopeApp::with_options(cc, files, options).expect("the app starts")),
     )
 }
+
+/// An OpenAI-compatible server that streams one token every 100 ms for as long as the client listens.
+pub fn slow_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                let mut buf = vec![0u8; 1 << 20];
+                let _ = s.read(&mut buf);
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+                let token = "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"north \"},\"finish_reason\":null}]}\n\n";
+                if s.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                while s.write_all(token.as_bytes()).is_ok() && s.flush().is_ok() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Step until `done` holds (at most 20 s).
+pub fn step_until(h: &mut Harness<'static, HeatscopeApp>, what: &str, done: impl Fn(&HeatscopeApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        h.step();
+        assert!(start.elapsed() < PATIENCE, "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A left click at `pos` (press and release).
+pub fn click_at(h: &mut Harness<'static, HeatscopeApp>, pos: egui::Pos2) {
+    h.hover_at(pos);
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.run_steps(1);
+    }
+    h.run_steps(1);
+}
+
+/// Replace the text of the focused single-line field with `text`, as typing would.
+pub fn field_text(h: &mut Harness<'static, HeatscopeApp>, text: &str) {
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.event(egui::Event::Text(text.to_string()));
+    h.run_steps(2);
+}
