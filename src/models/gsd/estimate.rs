@@ -220,23 +220,37 @@ impl GsdModel {
         let mut feats = Vec::new();
         let mut centres = Vec::new();
         let mut skipped = 0;
+        let (cx, cy) = ((w - side) / 2, (h - side) / 2);
+        let mut used: Vec<(usize, usize)> = Vec::new();
         for j in 0..ny {
             for i in 0..nx {
                 // Crops evenly spread: the first at the top-left corner, the last at the far corner.
-                let x0 = if nx == 1 { (w - side) / 2 } else { i * (w - side) / (nx - 1) };
-                let y0 = if ny == 1 { (h - side) / 2 } else { j * (h - side) / (ny - 1) };
-                let cut = |p: &Plane| {
-                    let data =
-                        (0..side).flat_map(|r| p.data[(y0 + r) * w + x0..(y0 + r) * w + x0 + side].iter().copied());
-                    Plane::new(side, side, data.collect())
-                };
-                let colour = chroma.map(|(a, b)| (cut(a), cut(b)));
-                match crop_features(&cut(plane), colour.as_ref().map(|(a, b)| (a, b))) {
-                    Ok(f) => {
+                let gx = if nx == 1 { cx } else { i * (w - side) / (nx - 1) };
+                let gy = if ny == 1 { cy } else { j * (h - side) / (ny - 1) };
+                // A crop that falls on no data (a rotated scene's collar, a mask) moves a quarter of the
+                // way toward the centre at a time, to a place no other crop took.
+                let found = (0..4).find_map(|step| {
+                    let toward = |g: usize, c: usize| (g * (4 - step) + c * step) / 4;
+                    let (x0, y0) = (toward(gx, cx), toward(gy, cy));
+                    if used.contains(&(x0, y0)) {
+                        return None;
+                    }
+                    let cut = |p: &Plane| {
+                        let data =
+                            (0..side).flat_map(|r| p.data[(y0 + r) * w + x0..(y0 + r) * w + x0 + side].iter().copied());
+                        Plane::new(side, side, data.collect())
+                    };
+                    let colour = chroma.map(|(a, b)| (cut(a), cut(b)));
+                    let f = crop_features(&cut(plane), colour.as_ref().map(|(a, b)| (a, b))).ok()?;
+                    Some((f, x0, y0))
+                });
+                match found {
+                    Some((f, x0, y0)) => {
+                        used.push((x0, y0));
                         feats.push(f);
                         centres.push(((x0 + side / 2) as f64, (y0 + side / 2) as f64));
                     }
-                    Err(_) => skipped += 1,
+                    None => skipped += 1,
                 }
             }
         }
@@ -298,6 +312,31 @@ mod tests {
         assert!(err.to_string().contains("not a GSD model"), "{err}");
         let err = GsdModel::from_bytes(b"{").expect_err("bad json");
         assert!(err.to_string().contains("model.json"), "{err}");
+    }
+
+    #[test]
+    fn crops_on_a_no_data_collar_move_inward() {
+        // A 512 px image whose data is a disc of radius 200 px (a rotated scene's footprint): the
+        // corner crops fall on no data and move toward the centre; no two crops share a place.
+        let n = 512;
+        let data: Vec<f32> = (0..n * n)
+            .map(|k| {
+                let (x, y) = ((k % n) as f32 - 256.0, (k / n) as f32 - 256.0);
+                if x.hypot(y) > 200.0 {
+                    f32::NAN
+                } else {
+                    100.0 + 40.0 * (x * 0.3).sin() * (y * 0.23).cos() + (x * 1.7).sin() * 9.0
+                }
+            })
+            .collect();
+        let m = GsdModel::bundled().expect("bundled");
+        let e = m.estimate_plane(&Plane::new(n, n, data)).expect("an estimate from the disc");
+        assert!(e.crops.len() >= 8, "{} crops, {} skipped", e.crops.len(), e.skipped);
+        assert_eq!(e.crops.len() + e.skipped, 16);
+        let mut places: Vec<(u64, u64)> = e.crops.iter().map(|c| (c.x as u64, c.y as u64)).collect();
+        places.sort_unstable();
+        places.dedup();
+        assert_eq!(places.len(), e.crops.len());
     }
 
     #[test]
