@@ -205,16 +205,13 @@ impl Shape {
 /// The rows as CSV: `gsd_m,is_true,answer,mean_logprob,tokens`; a missing log-prob is `NaN`, missing
 /// tokens empty; the answer quoted when it holds a comma, quote or line break.
 pub fn to_csv(rows: &[SweepRow]) -> String {
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-    };
     let mut out = String::from("gsd_m,is_true,answer,mean_logprob,tokens\n");
     for r in rows {
         out += &format!(
             "{},{},{},{},{}\n",
             r.gsd_m,
             r.is_true,
-            quote(&r.answer),
+            crate::eval::csv_field(&r.answer),
             r.mean_logprob.map_or_else(|| "NaN".to_string(), |l| format!("{l:.6}")),
             r.tokens.map_or_else(String::new, |t| t.to_string())
         );

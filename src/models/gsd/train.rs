@@ -11,10 +11,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::boost::{BoostOptions, Forest, fit};
-use super::crops::{Degradation, Plane};
+use super::crops::{Degradation, Plane, standardize};
 use super::data::{GSD_RANGE_M, SourceImage};
-use super::estimate::{GsdConfig, GsdModel, crop_features};
-use super::features::{N_FEATURES, N_GREY, colour_features};
+use super::estimate::{GsdConfig, GsdModel};
+use super::features::{N_FEATURES, colour_features, features, render};
 use crate::io::atomic;
 use crate::sim::rng::Rng;
 
@@ -90,16 +90,17 @@ pub fn make_sample(
     for _ in 0..24 {
         let (fx, fy) = (rng.uniform(), rng.uniform());
         let raw: Plane = img.pyramid.crop(factor, side, fx, fy)?;
-        let colour =
-            img.chroma.as_ref().and_then(|(a, b)| Some((a.crop(factor, side, fx, fy)?, b.crop(factor, side, fx, fy)?)));
-        let colour = colour.as_ref().map(|(a, b)| (a, b));
-        if crop_features(&raw, colour).is_err() {
+        if standardize(&raw).is_err() {
             continue;
         }
         // The colour features are taken on the undegraded crop (degradation acts on the luminance).
+        let chroma =
+            img.chroma.as_ref().and_then(|(a, b)| Some((a.crop(factor, side, fx, fy)?, b.crop(factor, side, fx, fy)?)));
+        let colour = colour_features(&raw, chroma.as_ref().map(|(a, b)| (a, b)));
         let grey = deg.apply(&raw, rng);
-        if let Ok(mut f) = crop_features(&grey, None) {
-            f[N_GREY..].copy_from_slice(&colour_features(&raw, colour));
+        if standardize(&grey).is_ok()
+            && let Some(f) = features(&render(&grey), colour)
+        {
             return Some(f);
         }
     }
