@@ -27,6 +27,10 @@ pub enum Part {
     /// The GSD spoofing sweep (`gsd_sweep.rs`).
     GsdSweep,
     Chat,
+    /// Contour lines (`measure.rs`).
+    Contours,
+    /// Statistics of a drawn region (`measure.rs`).
+    Region,
 }
 
 /// What the models said about one image. Kept by file path when the document closes (a file reopened
@@ -59,7 +63,7 @@ impl Results {
             Part::Cnn => self.cnn.apply(job, kind),
             Part::Gsd => self.gsd.apply(job, kind),
             Part::GsdSweep => self.sweep.apply(job, kind),
-            Part::Load | Part::Stats(_) | Part::Chat => Applied::Nothing,
+            Part::Load | Part::Stats(_) | Part::Chat | Part::Contours | Part::Region => Applied::Nothing,
         }
     }
 
@@ -93,6 +97,10 @@ pub struct Document {
     pub transform: Option<ViewTransform>,
     /// Pixel the readout is pinned to (click to pin, arrows to step, Esc to release).
     pub pinned: Option<[i64; 2]>,
+    /// Contours, the shape drawn and what was measured on it.
+    pub measure: super::measure::DocMeasure,
+    /// Where the image was drawn last frame and the points per pixel then (None before the first).
+    pub view_rect: Option<(egui::Rect, f32)>,
 }
 
 impl Document {
@@ -108,6 +116,8 @@ impl Document {
             range: [range; 3],
             transform: None,
             pinned: None,
+            measure: super::measure::DocMeasure::default(),
+            view_rect: None,
         }
     }
 
@@ -122,6 +132,14 @@ impl Document {
             Some(scene) if in_scenes => format!("{}/{file}", scene.to_string_lossy()),
             _ => file,
         }
+    }
+
+    /// Where image coordinates `p` (pixels, (0, 0) the image's top-left corner) were on screen last
+    /// frame; None before the image was first drawn.
+    pub fn screen_pos(&self, p: [f32; 2]) -> Option<egui::Pos2> {
+        let ((rect, ppp), transform) = (self.view_rect?, self.transform?);
+        let v = transform.to_view(p);
+        Some(egui::pos2(rect.min.x + v[0] / ppp, rect.min.y + v[1] / ppp))
     }
 
     /// The statistics of `band`, when ready.

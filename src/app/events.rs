@@ -66,6 +66,9 @@ impl HeatscopeApp {
                 None
             }
             Part::Chat => None,
+            Part::Contours | Part::Region => {
+                doc.measure.apply(part, job, kind).map(|why| format!("{}: {why}", doc.name()))
+            }
             Part::Cnn => match doc.results.apply(part, job, kind) {
                 Applied::Failed(why) => Some(format!("{}: the CNN failed: {why}", doc.name())),
                 _ => None,

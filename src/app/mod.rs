@@ -14,6 +14,9 @@ pub mod file_browser;
 mod frames;
 mod gsd;
 mod gsd_sweep;
+pub mod measure;
+mod measure_panel;
+mod measure_view;
 mod overlays;
 mod panels;
 pub mod runs;
@@ -166,6 +169,8 @@ pub struct HeatscopeApp {
     pub chat: ChatState,
     /// The GSD estimator and the overrides.
     pub gsd: GsdState,
+    /// The measuring tool and whether contours show.
+    pub measure: measure::MeasureState,
     /// Runs shown and made.
     pub runs: runs::RunsState,
     /// The failure list over the shown run (error analysis).
@@ -233,6 +238,7 @@ impl HeatscopeApp {
             cnn: CnnState::default(),
             chat: ChatState::default(),
             gsd: GsdState::default(),
+            measure: measure::MeasureState::default(),
             runs: runs::RunsState::default(),
             failures: failures::FailureList::default(),
             cnn_dir: options.cnn_dir.clone(),
@@ -553,6 +559,7 @@ impl HeatscopeApp {
         let mut doc = self.docs.remove(i);
         chat::on_close(self, &doc);
         doc.results.cancel_all();
+        doc.measure.cancel_all();
         // An answer that was cut short is in the history; the slot itself need not be kept.
         doc.results.answer = Slot::Empty;
         self.kept.insert(doc.path.clone(), doc.results);
@@ -596,6 +603,7 @@ impl eframe::App for HeatscopeApp {
         self.request_stats();
         self.request_cnn();
         self.request_gsd();
+        self.request_measure();
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });

@@ -42,6 +42,9 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     if let (true, Some(id)) = (w, app.active) {
         app.command(Command::Close(id));
     }
+    // Measuring tools: L / R / G, contours I, Enter / Backspace / Esc while drawing.
+    let m = app.docs.iter_mut().find(|d| Some(d.id) == app.active).map(|d| &mut d.measure);
+    super::measure_view::keys(&mut app.measure, m, ctx);
     // The failure list: E shows it; with a row chosen, Left/Right step its rows (before the scenes).
     super::failures::keys(app, ctx);
     // Sample browsing: Left/Right step through scenes, T toggles truth/observed, while a sample is shown
@@ -183,8 +186,8 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
 
 /// Keyboard and mouse help shown in the View menu and the empty view: every shortcut the app has.
 /// None acts while a text field has the keyboard.
-pub const VIEW_KEYS: [(&str, &str); 17] = [
-    ("drag", "pan"),
+pub const VIEW_KEYS: [(&str, &str); 22] = [
+    ("drag", "pan (right-drag while a measuring tool is on)"),
     ("wheel", "zoom at the cursor"),
     ("F", "fit the image"),
     ("1", "one image pixel per screen pixel"),
@@ -201,6 +204,11 @@ pub const VIEW_KEYS: [(&str, &str); 17] = [
     ("Ctrl+W", "close the image"),
     ("P", "presentation mode (with a tour, Left / Right walk its steps)"),
     ("E", "error analysis list (with a row chosen, Left / Right step its rows)"),
+    ("L", "profile tool: drag a line for the values along it"),
+    ("R", "box tool: drag a box for its statistics"),
+    ("G", "polygon tool: click corners, double-click or Enter to close, Backspace drops a corner"),
+    ("I", "contour lines at the Measure panel's levels"),
+    ("Esc (measuring)", "drop the shape being drawn, then the shape, then the tool"),
 ];
 
 pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
@@ -359,7 +367,6 @@ fn info_grid(ui: &mut egui::Ui, r: &Raster, minmax: Option<(f32, f32, usize)>) {
     }
 }
 
-/// A number with about 6 significant digits, without trailing zeros (f32 noise such as
 /// `text` cut to `n` characters, an ellipsis marking the cut (for labels in narrow panels).
 pub fn clip(text: &str, n: usize) -> String {
     if text.chars().count() > n {
@@ -369,24 +376,12 @@ pub fn clip(text: &str, n: usize) -> String {
     }
 }
 
-/// 216.009995 reads 216.01).
-pub fn fmt_num(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    let a = v.abs();
-    if a != 0.0 && !(1e-3..1e6).contains(&a) {
-        return format!("{v:.4e}");
-    }
-    let decimals = if a == 0.0 { 0 } else { (5 - a.log10().floor() as i32).clamp(0, 8) as usize };
-    let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
-    if s == "-0" { "0".into() } else { s.to_string() }
-}
+/// Values as the app prints them (kept here for the panels that import it from here).
+pub use crate::types::fmt_num;
 
 #[cfg(test)]
 mod tests {
-    use super::fmt_num;
+    use crate::types::fmt_num;
 
     #[test]
     fn numbers_read_cleanly() {

@@ -5,6 +5,8 @@ use super::GroundTruth;
 use egui::{Rect, RichText, Sense, UiBuilder, Vec2};
 
 use super::document::Document;
+use super::measure::Tool;
+use super::measure_view::{self, Geometry};
 use super::panels::{VIEW_KEYS, fmt_num};
 use super::{DocStatus, HeatscopeApp, overlays};
 use crate::render::callback::{ImageCallback, paint_image};
@@ -18,13 +20,14 @@ pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) {
     let truth = app.ground_truth();
     let cnn = app.cnn_reading().map(|r| (r, app.persisted.cnn.clone()));
     let gsd = gsd_view(app);
+    let tools = (app.measure.tool, app.measure.show_contours);
     egui::CentralPanel::default().show(ui, |ui| {
         let Some(doc) = app.active_doc_mut() else {
             empty_view(ui);
             return;
         };
         match &doc.status {
-            DocStatus::Ready => image_view(doc, ui, srgb_target, truth.as_ref(), cnn.as_ref(), &gsd),
+            DocStatus::Ready => image_view(doc, ui, srgb_target, truth.as_ref(), cnn.as_ref(), &gsd, tools),
             DocStatus::Loading { fraction, message, .. } => {
                 ui.centered_and_justified(|ui| {
                     ui.add(egui::ProgressBar::new(*fraction).text(message.clone()).desired_width(300.0));
@@ -116,6 +119,7 @@ fn image_view(
     truth: Option<&GroundTruth>,
     cnn: Option<&CnnOverlay>,
     gsd: &GsdView,
+    (tool, show_contours): (Tool, bool),
 ) {
     let Some(loaded) = doc.loaded.clone() else { return };
     let raster = &loaded.raster;
@@ -138,6 +142,7 @@ fn image_view(
     let readout_rect = Rect::from_min_max(egui::pos2(full.min.x, caption_rect.max.y), full.max);
     let response = ui.allocate_rect(image_rect, Sense::click_and_drag());
     let ppp = ui.ctx().pixels_per_point();
+    doc.view_rect = Some((image_rect, ppp));
     let view_px = [image_rect.width() * ppp, image_rect.height() * ppp];
     let size = [raster.width, raster.height];
     // Ground images keep square pixels; a spectrogram's time and frequency axes fill the view.
@@ -145,8 +150,16 @@ fn image_view(
         |view_px| if axes.is_some() { ViewTransform::fill(size, view_px) } else { ViewTransform::fit(size, view_px) };
     let transform = doc.transform.get_or_insert_with(|| fit(view_px));
 
-    // Interaction: drag to pan, wheel or pinch to zoom at the cursor, keys when hovered or focused.
-    if response.dragged() {
+    // Interaction: drag to pan (the secondary or middle button while a measuring tool has the
+    // primary one), wheel or pinch to zoom at the cursor, keys when hovered or focused.
+    let geometry = Geometry { rect: image_rect, ppp, transform: *transform };
+    let tool_has_primary = measure_view::interact(&mut doc.measure, &response, tool, &geometry);
+    let pans = if tool_has_primary {
+        response.dragged_by(egui::PointerButton::Secondary) || response.dragged_by(egui::PointerButton::Middle)
+    } else {
+        response.dragged()
+    };
+    if pans {
         let d = response.drag_delta() * ppp;
         transform.pan([d.x, d.y]);
     }
@@ -158,7 +171,7 @@ fn image_view(
         if (factor - 1.0).abs() > 1e-4 {
             transform.zoom_at(rel, factor);
         }
-        if response.clicked() {
+        if response.clicked() && !tool_has_primary {
             doc.pinned = Some(transform.pixel_under(rel));
         }
     }
@@ -261,6 +274,11 @@ fn image_view(
         let painter = ui.painter_at(left.union(under));
         overlays::axes(&painter, left, under, a, visible, |u| to_pt([u, 0.0]).x, |v| to_pt([0.0, v]).y);
     }
+    let geometry = Geometry { rect: image_rect, ppp, transform };
+    if show_contours && let Some(set) = doc.measure.contours.ready() {
+        measure_view::paint_contours(&painter, set, &geometry);
+    }
+    measure_view::paint_shapes(&painter, &doc.measure, &geometry, pointer, tool);
     if let Some((e, side)) = &gsd.crops {
         super::gsd::overlay(&painter, e, *side, |x, y| to_pt([x, y]));
     }

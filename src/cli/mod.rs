@@ -1,6 +1,7 @@
 //! Command line: `heatscope [FILES]` opens the GUI; subcommands run headless. Never imports the
 //! GUI's panels: `render` uses the same shader through `render::Headless`. Runs on the main thread.
 
+mod annotations_cmd;
 mod ask_sweep;
 mod bench_cmd;
 mod bench_memory;
@@ -111,6 +112,9 @@ pub enum Command {
     /// Fuzz the file loaders with mutants of real and built-in files; exits non-zero on a panic, a
     /// hang or a load over the memory budget.
     Fuzz(fuzz_cmd::FuzzArgs),
+    /// Annotations other tools drew on an image (COCO, YOLO, Pascal VOC, GeoJSON, DeepForest CSV):
+    /// counts by label and notes, one JSON object per file with --json; --to/--out exports them.
+    Annotations(annotations_cmd::AnnotationsArgs),
 }
 
 /// Parse arguments and run; errors are printed with their causes and give exit status 1
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
         Some(Command::Cnn(args)) => cnn_cmd::run(&args),
         Some(Command::OodReport(args)) => ood_report::run(&args),
         Some(Command::RouteReport(args)) => route_report::run(&args),
+        Some(Command::Annotations(args)) => annotations_cmd::run(&args),
         None => {
             let vlm = match (cli.vlm_model, cli.vlm_url) {
                 (Some(dir), _) => crate::backend::VlmSource::Folder(dir),

@@ -4,6 +4,7 @@
 //! checks the declared size against [`LoadOptions::max_samples`] before it allocates, and reports
 //! truncated, corrupt or lying files as an [`IoError`] naming the file.
 
+pub mod annotations;
 pub mod atomic;
 mod axes_sidecar;
 pub mod checksum;

@@ -7,10 +7,12 @@
 
 mod band;
 mod clip;
+pub mod contour;
 mod downsample;
 mod histogram;
 pub mod quantile;
 mod range;
+pub mod region;
 mod sort;
 mod sorted;
 #[cfg(test)]
