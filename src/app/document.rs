@@ -31,6 +31,10 @@ pub enum Part {
     Contours,
     /// Statistics of a drawn region (`measure.rs`).
     Region,
+    /// A batch of annotation files (`annotations.rs`: 0 the sidecars, then each file added).
+    Annotations(usize),
+    /// Writing the annotations shown into one file.
+    AnnotationExport,
 }
 
 /// What the models said about one image. Kept by file path when the document closes (a file reopened
@@ -63,7 +67,13 @@ impl Results {
             Part::Cnn => self.cnn.apply(job, kind),
             Part::Gsd => self.gsd.apply(job, kind),
             Part::GsdSweep => self.sweep.apply(job, kind),
-            Part::Load | Part::Stats(_) | Part::Chat | Part::Contours | Part::Region => Applied::Nothing,
+            Part::Load
+            | Part::Stats(_)
+            | Part::Chat
+            | Part::Contours
+            | Part::Region
+            | Part::Annotations(_)
+            | Part::AnnotationExport => Applied::Nothing,
         }
     }
 
@@ -99,6 +109,8 @@ pub struct Document {
     pub pinned: Option<[i64; 2]>,
     /// Contours, the shape drawn and what was measured on it.
     pub measure: super::measure::DocMeasure,
+    /// Other tools' annotations of this image.
+    pub annotations: super::annotations::DocAnnotations,
     /// Where the image was drawn last frame and the points per pixel then (None before the first).
     pub view_rect: Option<(egui::Rect, f32)>,
 }
@@ -117,6 +129,7 @@ impl Document {
             transform: None,
             pinned: None,
             measure: super::measure::DocMeasure::default(),
+            annotations: super::annotations::DocAnnotations::default(),
             view_rect: None,
         }
     }

@@ -69,6 +69,11 @@ impl HeatscopeApp {
             Part::Contours | Part::Region => {
                 doc.measure.apply(part, job, kind).map(|why| format!("{}: {why}", doc.name()))
             }
+            // The Annotations section lists each file's failure beside it; an export's too.
+            Part::Annotations(_) | Part::AnnotationExport => {
+                let why = doc.annotations.apply(part, job, kind);
+                why.map(|why| format!("{}: annotations: {why}", doc.name()))
+            }
             Part::Cnn => match doc.results.apply(part, job, kind) {
                 Applied::Failed(why) => Some(format!("{}: the CNN failed: {why}", doc.name())),
                 _ => None,

@@ -24,6 +24,8 @@ pub enum Purpose {
     RunFolder,
     /// A second run folder, to compare the shown run with.
     CompareRun,
+    /// Annotation files, to add to the active image.
+    Annotations,
 }
 
 /// One entry of a folder.
@@ -163,6 +165,12 @@ impl HeatscopeApp {
                     .pick_files()
                     .unwrap_or_default(),
                 Purpose::RunFolder => dialog.set_title("Open a run folder").pick_folder().into_iter().collect(),
+                Purpose::Annotations => dialog
+                    .set_title("Add annotations")
+                    .add_filter("annotations", &["json", "geojson", "xml", "txt", "csv"])
+                    .add_filter("all files", &["*"])
+                    .pick_files()
+                    .unwrap_or_default(),
                 Purpose::CompareRun => {
                     dialog.set_title("Compare with a run folder").pick_folder().into_iter().collect()
                 }
@@ -234,6 +242,7 @@ impl HeatscopeApp {
     fn take_chosen(&mut self, purpose: Purpose, paths: Vec<PathBuf>) {
         match purpose {
             Purpose::Files => self.open(paths),
+            Purpose::Annotations => self.add_annotations(paths),
             Purpose::RunFolder => {
                 for p in paths {
                     self.open_run(p);
@@ -266,6 +275,7 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
         Purpose::Files => "Open files",
         Purpose::RunFolder => "Open a run folder",
         Purpose::CompareRun => "Compare with a run folder",
+        Purpose::Annotations => "Add annotations",
     };
     egui::Window::new(title)
         .open(&mut open)
@@ -375,6 +385,8 @@ fn browser_ui(ui: &mut egui::Ui, b: &mut FileBrowser) -> Option<Action> {
         let label = match (b.purpose, chosen.len()) {
             (Purpose::RunFolder, _) => "Open run".to_string(),
             (Purpose::CompareRun, _) => "Compare".to_string(),
+            (Purpose::Annotations, 0) => "Add".to_string(),
+            (Purpose::Annotations, n) => format!("Add {n}"),
             (_, 0) => "Open".to_string(),
             (_, n) => format!("Open {n}"),
         };
@@ -413,7 +425,11 @@ fn typed(b: &FileBrowser) -> Action {
     };
     let path = if path.is_relative() { b.dir.join(path) } else { path };
     let whole = opens_whole(&path);
-    if path.is_dir() && !whole && b.purpose == Purpose::Files { Action::Go(path) } else { Action::Open(vec![path]) }
+    if path.is_dir() && !whole && matches!(b.purpose, Purpose::Files | Purpose::Annotations) {
+        Action::Go(path)
+    } else {
+        Action::Open(vec![path])
+    }
 }
 
 fn size_text(bytes: u64) -> String {

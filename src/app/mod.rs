@@ -1,6 +1,7 @@
 //! The desktop app (egui/eframe), UI thread only. It reaches files and statistics only through
 //! `workers::{Job, Event}`; panels return [`Command`]s that are applied at the end of the frame.
 
+mod annotations;
 mod chat;
 mod chat_gsd;
 mod chat_history;
@@ -140,6 +141,8 @@ pub enum Command {
     OpenRunDialog,
     /// Ask for a second run folder to compare the shown run with (Error analysis).
     CompareRunDialog,
+    /// Ask for annotation files to add to the active image.
+    AddAnnotationsDialog,
 }
 
 pub struct HeatscopeApp {
@@ -171,6 +174,8 @@ pub struct HeatscopeApp {
     pub gsd: GsdState,
     /// The measuring tool and whether contours show.
     pub measure: measure::MeasureState,
+    /// Annotation layers on or off (A).
+    pub show_annotations: bool,
     /// Runs shown and made.
     pub runs: runs::RunsState,
     /// The failure list over the shown run (error analysis).
@@ -239,6 +244,7 @@ impl HeatscopeApp {
             chat: ChatState::default(),
             gsd: GsdState::default(),
             measure: measure::MeasureState::default(),
+            show_annotations: true,
             runs: runs::RunsState::default(),
             failures: failures::FailureList::default(),
             cnn_dir: options.cnn_dir.clone(),
@@ -544,6 +550,7 @@ impl HeatscopeApp {
                 }
                 Command::OpenRunDialog => self.choose(ctx, file_browser::Purpose::RunFolder),
                 Command::CompareRunDialog => self.choose(ctx, file_browser::Purpose::CompareRun),
+                Command::AddAnnotationsDialog => self.choose(ctx, file_browser::Purpose::Annotations),
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
                 Command::CancelLoad(id) => self.workers.cancel_key(&Key::Doc(id, Part::Load)),
@@ -560,6 +567,7 @@ impl HeatscopeApp {
         chat::on_close(self, &doc);
         doc.results.cancel_all();
         doc.measure.cancel_all();
+        doc.annotations.cancel_all();
         // An answer that was cut short is in the history; the slot itself need not be kept.
         doc.results.answer = Slot::Empty;
         self.kept.insert(doc.path.clone(), doc.results);
@@ -604,6 +612,7 @@ impl eframe::App for HeatscopeApp {
         self.request_cnn();
         self.request_gsd();
         self.request_measure();
+        self.request_annotations();
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });

@@ -45,6 +45,9 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     // Measuring tools: L / R / G, contours I, Enter / Backspace / Esc while drawing.
     let m = app.docs.iter_mut().find(|d| Some(d.id) == app.active).map(|d| &mut d.measure);
     super::measure_view::keys(&mut app.measure, m, ctx);
+    if !typing && app.active.is_some() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::A)) {
+        app.show_annotations = !app.show_annotations;
+    }
     // The failure list: E shows it; with a row chosen, Left/Right step its rows (before the scenes).
     super::failures::keys(app, ctx);
     // Sample browsing: Left/Right step through scenes, T toggles truth/observed, while a sample is shown
@@ -117,6 +120,13 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                     app.command(Command::OpenRunDialog);
                 }
                 if ui
+                    .button("Add annotations…")
+                    .on_hover_text("Boxes, polygons or points of another tool on the image shown: COCO JSON, YOLO .txt, Pascal VOC XML, GeoJSON, DeepForest CSV")
+                    .clicked()
+                {
+                    app.command(Command::AddAnnotationsDialog);
+                }
+                if ui
                     .button("Open path…")
                     .on_hover_text("heatscope's own file browser with a path field: works on any machine, with or without a desktop file dialog")
                     .clicked()
@@ -186,7 +196,7 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
 
 /// Keyboard and mouse help shown in the View menu and the empty view: every shortcut the app has.
 /// None acts while a text field has the keyboard.
-pub const VIEW_KEYS: [(&str, &str); 22] = [
+pub const VIEW_KEYS: [(&str, &str); 23] = [
     ("drag", "pan (right-drag while a measuring tool is on)"),
     ("wheel", "zoom at the cursor"),
     ("F", "fit the image"),
@@ -208,6 +218,7 @@ pub const VIEW_KEYS: [(&str, &str); 22] = [
     ("R", "box tool: drag a box for its statistics"),
     ("G", "polygon tool: click corners, double-click or Enter to close, Backspace drops a corner"),
     ("I", "contour lines at the Measure panel's levels"),
+    ("A", "annotation layers (other tools' boxes) on or off"),
     ("Esc (measuring)", "drop the shape being drawn, then the shape, then the tool"),
 ];
 

@@ -20,7 +20,7 @@ pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) {
     let truth = app.ground_truth();
     let cnn = app.cnn_reading().map(|r| (r, app.persisted.cnn.clone()));
     let gsd = gsd_view(app);
-    let tools = (app.measure.tool, app.measure.show_contours);
+    let tools = (app.measure.tool, app.measure.show_contours, app.show_annotations);
     egui::CentralPanel::default().show(ui, |ui| {
         let Some(doc) = app.active_doc_mut() else {
             empty_view(ui);
@@ -119,7 +119,7 @@ fn image_view(
     truth: Option<&GroundTruth>,
     cnn: Option<&CnnOverlay>,
     gsd: &GsdView,
-    (tool, show_contours): (Tool, bool),
+    (tool, show_contours, show_annotations): (Tool, bool, bool),
 ) {
     let Some(loaded) = doc.loaded.clone() else { return };
     let raster = &loaded.raster;
@@ -277,6 +277,10 @@ fn image_view(
     let geometry = Geometry { rect: image_rect, ppp, transform };
     if show_contours && let Some(set) = doc.measure.contours.ready() {
         measure_view::paint_contours(&painter, set, &geometry);
+    }
+    if show_annotations {
+        let sets: Vec<&crate::types::AnnotationSet> = doc.annotations.shown().collect();
+        super::annotations::paint(&painter, &sets, &geometry);
     }
     measure_view::paint_shapes(&painter, &doc.measure, &geometry, pointer, tool);
     if let Some((e, side)) = &gsd.crops {

@@ -142,6 +142,19 @@ pub fn parse(path: &Path, bytes: &[u8], image: &ImageContext) -> Result<Annotati
     Ok(set)
 }
 
+/// Whether `head` (a file's first bytes) reads as annotations by its content alone: JSON, an XML
+/// `<annotation>`, a CSV header with xmin,ymin,xmax,ymax or YOLO lines. The sidecar search uses it to
+/// tell a data CSV or a readme beside an image from a broken annotation file.
+pub fn recognizes(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head));
+    let first_line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+    match text.trim_start().chars().next() {
+        Some('{' | '[') => true,
+        Some('<') => text.contains("<annotation"),
+        _ => first_line.is_some_and(|l| csv::looks_like(l) || yolo::looks_like(l)),
+    }
+}
+
 /// The file as text: UTF-8 (a byte-order mark dropped; other encodings read lossily), binary files
 /// refused.
 fn text_of(path: &Path, bytes: &[u8]) -> Result<String, AnnotationError> {
