@@ -111,6 +111,8 @@ pub struct Document {
     pub measure: super::measure::DocMeasure,
     /// Other tools' annotations of this image.
     pub annotations: super::annotations::DocAnnotations,
+    /// Display settings, ranges and view came from a session: loading keeps them.
+    pub restored: bool,
     /// Where the image was drawn last frame and the points per pixel then (None before the first).
     pub view_rect: Option<(egui::Rect, f32)>,
 }
@@ -131,6 +133,7 @@ impl Document {
             measure: super::measure::DocMeasure::default(),
             annotations: super::annotations::DocAnnotations::default(),
             view_rect: None,
+            restored: false,
         }
     }
 

@@ -19,6 +19,8 @@ impl HeatscopeApp {
                 Key::Run(which) => self.run_event(which, job, event.kind),
                 Key::Browse => self.browse_event(job, event.kind),
                 Key::Export => self.export_event(job, event.kind),
+                Key::SessionOpen | Key::SessionSave => self.session_event(job, event.kind),
+                Key::ViewExport => self.view_export_event(job, event.kind),
                 Key::Doc(doc, Part::Chat) => chat::on_event(self, doc, job, event.kind),
                 Key::Doc(doc, part) => self.doc_event(doc, part, job, event.kind),
             }
@@ -103,15 +105,20 @@ impl HeatscopeApp {
                 if doc.settings.band >= bands {
                     doc.settings.band = 0;
                 }
-                // Colour photographs (3-4 bands of 8-bit, or bands named R, G, B) open as RGB.
                 let meta = &loaded.raster.meta;
-                let named_rgb = meta.band_names.iter().take(3).map(String::as_str).eq(["R", "G", "B"]);
-                let photo = (3..=4).contains(&bands) && meta.dtype == Some(crate::types::SampleType::U8);
-                doc.settings.rgb_mode = bands >= 3 && (named_rgb || photo);
-                doc.settings.rgb = [0, 1, 2];
-                // Radio images: ZScale is the field's usual display (noise-dominated, bright sources).
-                if meta.format == "FITS" {
-                    doc.range = [RangeMode::ZScale; 3];
+                if doc.restored {
+                    // A restored session's display stands, as far as the file still allows it.
+                    doc.settings.rgb_mode &= bands >= 3 && doc.settings.rgb.iter().all(|&b| b < bands);
+                } else {
+                    // Colour photographs (3-4 bands of 8-bit, or bands named R, G, B) open as RGB.
+                    let named_rgb = meta.band_names.iter().take(3).map(String::as_str).eq(["R", "G", "B"]);
+                    let photo = (3..=4).contains(&bands) && meta.dtype == Some(crate::types::SampleType::U8);
+                    doc.settings.rgb_mode = bands >= 3 && (named_rgb || photo);
+                    doc.settings.rgb = [0, 1, 2];
+                    // Radio images: ZScale is the field's usual display (noise-dominated, bright sources).
+                    if meta.format == "FITS" {
+                        doc.range = [RangeMode::ZScale; 3];
+                    }
                 }
                 let notice = (loaded.downsample > 1).then(|| {
                     let (w, h, f) = (loaded.raster.width, loaded.raster.height, loaded.downsample);

@@ -161,6 +161,7 @@ impl HeatscopeApp {
                 Purpose::Files => dialog
                     .set_title("Open images")
                     .add_filter("images and grids", crate::io::EXTENSIONS)
+                    .add_filter("sessions", &[super::session::EXTENSION])
                     .add_filter("all files", &["*"])
                     .pick_files()
                     .unwrap_or_default(),

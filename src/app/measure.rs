@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::HeatscopeApp;
-use super::document::{Document, Part};
+use super::document::Part;
 use super::slot::{Key, Slot};
 use crate::stats::contour::{self, ContourLine, LevelBasis, LevelSpec};
 use crate::stats::region::{self, Profile, Region, RegionStats};
@@ -16,7 +16,7 @@ use crate::types::Raster;
 use crate::workers::Job;
 
 /// Which tool a primary drag or click on the image uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Tool {
     /// Drag pans, click pins the readout.
     #[default]
@@ -64,7 +64,7 @@ impl Tool {
 }
 
 /// What was drawn on an image, in image pixel coordinates.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Drawn {
     Line([f64; 2], [f64; 2]),
     Region(Region),
@@ -183,12 +183,6 @@ pub fn default_levels(raster: &Raster) -> String {
     }
 }
 
-/// The bands measurements read: the one shown, or the three of an RGB composite.
-pub fn shown_bands(doc: &Document) -> Vec<usize> {
-    let s = &doc.settings;
-    if s.rgb_mode { s.rgb.to_vec() } else { vec![s.band] }
-}
-
 /// A band's name for tables and legends.
 pub fn band_name(raster: &Raster, band: usize) -> String {
     raster.meta.band_names.get(band).filter(|n| !n.is_empty()).cloned().unwrap_or_else(|| format!("band {}", band + 1))
@@ -208,7 +202,7 @@ impl HeatscopeApp {
         let Some(raster) = doc.loaded.as_ref().map(|l| Arc::clone(&l.raster)) else { return };
         let id = doc.id;
         let levels = doc.measure.levels.get_or_insert_with(|| default_levels(&raster)).clone();
-        let bands = shown_bands(doc);
+        let bands = doc.channels();
         let mut jobs: Vec<(Part, Job)> = Vec::new();
         let m = &mut doc.measure;
         match m.drawn.clone() {

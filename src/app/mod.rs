@@ -7,6 +7,7 @@ mod chat_gsd;
 mod chat_history;
 pub mod chat_route;
 mod cnn;
+pub mod compare;
 mod display_panel;
 mod document;
 mod events;
@@ -15,6 +16,7 @@ pub mod file_browser;
 mod frames;
 mod gsd;
 mod gsd_sweep;
+pub mod image_bench;
 pub mod measure;
 mod measure_panel;
 mod measure_view;
@@ -22,9 +24,11 @@ mod overlays;
 mod panels;
 pub mod runs;
 mod samples;
+pub mod session;
 pub mod slot;
 pub mod tour;
 pub mod view_bench;
+mod view_export;
 mod viewer;
 
 use std::collections::HashMap;
@@ -87,12 +91,17 @@ pub struct AppOptions {
     /// File the chat histories are kept in between runs (written after every answer); `None` keeps
     /// them in memory only (tests).
     pub chat_store: Option<PathBuf>,
+    /// Where the last session is kept (every 30 s and on exit); `None` keeps none (tests).
+    pub session_store: Option<PathBuf>,
     /// A tour to start with (`heatscope --tour FILE`).
     pub tour: Option<PathBuf>,
     /// `heatscope bench eval-view`'s script and where its numbers go (nothing else is opened, and
     /// the settings are not saved).
     pub view_bench:
         Option<(view_bench::ViewBenchConfig, std::sync::Arc<std::sync::Mutex<view_bench::ViewBenchReport>>)>,
+    /// `heatscope bench view`'s script and where its numbers go (it opens its own file; nothing is saved).
+    pub image_bench:
+        Option<(image_bench::ImageBenchConfig, std::sync::Arc<std::sync::Mutex<image_bench::ImageBenchReport>>)>,
 }
 
 /// How many recent files the File menu keeps.
@@ -143,6 +152,14 @@ pub enum Command {
     CompareRunDialog,
     /// Ask for annotation files to add to the active image.
     AddAnnotationsDialog,
+    /// Save the session where it was last saved or opened (Ctrl+S), else ask where.
+    SaveSession,
+    /// Ask where to save the session.
+    SaveSessionAs,
+    /// Restore the session kept at the last exit.
+    RestoreLastSession,
+    /// Ask where to export the view as PNG.
+    ExportView,
 }
 
 pub struct HeatscopeApp {
@@ -176,6 +193,16 @@ pub struct HeatscopeApp {
     pub measure: measure::MeasureState,
     /// Annotation layers on or off (A).
     pub show_annotations: bool,
+    /// Session files being read or written, and where they go.
+    pub session: session::SessionState,
+    /// File > Export view as PNG in progress.
+    pub view_export: view_export::ViewExport,
+    /// Two images compared (View > Compare with, V).
+    pub compare: Option<compare::Compare>,
+    /// The image shown before the active one (V compares with it).
+    pub previous_active: Option<u64>,
+    /// The active image when the last frame began.
+    frame_active: Option<u64>,
     /// Runs shown and made.
     pub runs: runs::RunsState,
     /// The failure list over the shown run (error analysis).
@@ -190,6 +217,8 @@ pub struct HeatscopeApp {
     pub frames: FrameMeter,
     /// The benchmark script being played, if any.
     bench: Option<view_bench::ViewBench>,
+    /// `heatscope bench view`'s script being played, if any.
+    image_bench: Option<image_bench::ImageBench>,
 }
 
 impl HeatscopeApp {
@@ -245,6 +274,11 @@ impl HeatscopeApp {
             gsd: GsdState::default(),
             measure: measure::MeasureState::default(),
             show_annotations: true,
+            session: session::SessionState { last: options.session_store.clone(), ..Default::default() },
+            view_export: view_export::ViewExport::default(),
+            compare: None,
+            previous_active: None,
+            frame_active: None,
             runs: runs::RunsState::default(),
             failures: failures::FailureList::default(),
             cnn_dir: options.cnn_dir.clone(),
@@ -252,6 +286,7 @@ impl HeatscopeApp {
             tour: None,
             frames: FrameMeter::default(),
             bench: options.view_bench.map(|(config, report)| view_bench::ViewBench::new(config, report)),
+            image_bench: options.image_bench.map(|(config, report)| image_bench::ImageBench::new(config, report)),
         };
         app.load_model(ModelKind::Gsd, gsd::load_job());
         app.load_model(ModelKind::Cnn, cnn::load_job(options.cnn_dir));
@@ -275,6 +310,8 @@ impl HeatscopeApp {
                 app.failures.open = true;
                 Vec::new()
             }
+            // `bench view` opens its file itself, after its no-image phase.
+            None if app.image_bench.is_some() => Vec::new(),
             None if files.is_empty() && options.tour.is_none() => samples::bundled_samples(),
             None => files,
         };
@@ -325,6 +362,10 @@ impl HeatscopeApp {
         for path in paths {
             // Absolute, so recent files and chat histories work from any folder the app starts in.
             let path = std::path::absolute(&path).unwrap_or(path);
+            if session::is_session_file(&path) {
+                self.open_session(path);
+                continue;
+            }
             if samples::is_dataset_folder(&path) {
                 self.open_dataset(path);
                 continue;
@@ -551,6 +592,18 @@ impl HeatscopeApp {
                 Command::OpenRunDialog => self.choose(ctx, file_browser::Purpose::RunFolder),
                 Command::CompareRunDialog => self.choose(ctx, file_browser::Purpose::CompareRun),
                 Command::AddAnnotationsDialog => self.choose(ctx, file_browser::Purpose::Annotations),
+                Command::SaveSession => match self.session.path.clone() {
+                    Some(path) => self.save_session(path),
+                    None => self.session.save_as = Some(session::default_path(self).display().to_string()),
+                },
+                Command::SaveSessionAs => {
+                    self.session.save_as = Some(session::default_path(self).display().to_string());
+                }
+                Command::ExportView => self.ask_export_view(),
+                Command::RestoreLastSession => match self.session.last.clone() {
+                    Some(path) => self.open_session(path),
+                    None => self.error("no last session is kept in this mode".into()),
+                },
                 Command::ClearRecent => self.persisted.recent.clear(),
                 Command::ClearMessages => self.messages.clear(),
                 Command::CancelLoad(id) => self.workers.cancel_key(&Key::Doc(id, Part::Load)),
@@ -599,6 +652,10 @@ impl eframe::App for HeatscopeApp {
             bench.tick(self, &ctx);
             self.bench = Some(bench);
         }
+        if let Some(mut bench) = self.image_bench.take() {
+            bench.tick(self, &ctx);
+            self.image_bench = Some(bench);
+        }
         self.drain_events();
         self.poll_native_dialog();
         if let Some(rs) = frame.wgpu_render_state() {
@@ -612,7 +669,12 @@ impl eframe::App for HeatscopeApp {
         self.request_cnn();
         self.request_gsd();
         self.request_measure();
+        if self.active != self.frame_active {
+            self.previous_active = self.frame_active.or(self.previous_active);
+            self.frame_active = self.active;
+        }
         self.request_annotations();
+        self.request_session_annotations();
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });
@@ -629,9 +691,13 @@ impl eframe::App for HeatscopeApp {
             }
             display_panel::show(self, ui);
         }
-        viewer::central(self, ui, self.srgb_target);
+        // Before the view: a click on Export makes this frame the one drawn with the footer.
+        view_export::window(self, &ctx);
+        let captured = viewer::central(self, ui, self.srgb_target);
         failures::window(self, &ctx);
         file_browser::window(self, &ctx);
+        session::save_window(self, &ctx);
+        self.update_view_export(&ctx, captured);
         self.apply_commands(&ctx);
         if self.workers.pending() > 0 {
             // Keep progress bars moving even if a worker is quiet for a while.
@@ -642,11 +708,15 @@ impl eframe::App for HeatscopeApp {
         if let Some(bench) = &mut self.bench {
             bench.end_frame(update_ms);
         }
+        if let Some(bench) = &mut self.image_bench {
+            bench.end_frame(update_ms);
+        }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        if self.bench.is_none() {
+        if self.bench.is_none() && self.image_bench.is_none() {
             eframe::set_value(storage, eframe::APP_KEY, &self.persisted);
+            self.keep_last_session();
         }
     }
 
@@ -654,6 +724,10 @@ impl eframe::App for HeatscopeApp {
         if let Some(mut bench) = self.bench.take() {
             bench.input(self, raw_input);
             self.bench = Some(bench);
+        }
+        if let Some(mut bench) = self.image_bench.take() {
+            bench.input(self, raw_input);
+            self.image_bench = Some(bench);
         }
     }
 }
@@ -665,6 +739,10 @@ impl eframe::App for HeatscopeApp {
 pub fn run(files: Vec<PathBuf>, mut start: AppOptions) -> anyhow::Result<()> {
     if start.chat_store.is_none() {
         start.chat_store = eframe::storage_dir("heatscope").map(|d| d.join("chat-history.json"));
+    }
+    if start.session_store.is_none() {
+        start.session_store =
+            eframe::storage_dir("heatscope").map(|d| d.join(format!("last-session.{}", session::EXTENSION)));
     }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

@@ -10,6 +10,8 @@ use crate::types::Raster;
 pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     use egui::{Key, KeyboardShortcut, Modifiers};
     let open = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+    let save = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
+    let export = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
     let close = KeyboardShortcut::new(Modifiers::COMMAND, Key::W);
     let next = KeyboardShortcut::new(Modifiers::NONE, Key::PageDown);
     let prev = KeyboardShortcut::new(Modifiers::NONE, Key::PageUp);
@@ -39,6 +41,12 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     if o {
         app.command(Command::OpenDialog);
     }
+    if ctx.input_mut(|i| i.consume_shortcut(&save)) {
+        app.command(Command::SaveSession);
+    }
+    if ctx.input_mut(|i| i.consume_shortcut(&export)) {
+        app.command(Command::ExportView);
+    }
     if let (true, Some(id)) = (w, app.active) {
         app.command(Command::Close(id));
     }
@@ -47,6 +55,9 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     super::measure_view::keys(&mut app.measure, m, ctx);
     if !typing && app.active.is_some() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::A)) {
         app.show_annotations = !app.show_annotations;
+    }
+    if !typing && app.active.is_some() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::V)) {
+        app.cycle_compare();
     }
     // The failure list: E shows it; with a row chosen, Left/Right step its rows (before the scenes).
     super::failures::keys(app, ctx);
@@ -119,6 +130,32 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 {
                     app.command(Command::OpenRunDialog);
                 }
+                ui.separator();
+                if ui
+                    .add(egui::Button::new("Export view as PNG…").shortcut_text("Ctrl+E"))
+                    .on_hover_text("The image as shown with its overlays, colour bar, scale bar and a provenance footer")
+                    .clicked()
+                {
+                    app.command(Command::ExportView);
+                }
+                if ui
+                    .add(egui::Button::new("Save session").shortcut_text("Ctrl+S"))
+                    .on_hover_text("Images, views, display settings, shapes and annotation layers, to a .heatscope file (open it to restore)")
+                    .clicked()
+                {
+                    app.command(Command::SaveSession);
+                }
+                if ui.button("Save session as…").clicked() {
+                    app.command(Command::SaveSessionAs);
+                }
+                if ui
+                    .button("Restore last session")
+                    .on_hover_text("What was open when heatscope last closed (kept every 30 s, so a crash loses little)")
+                    .clicked()
+                {
+                    app.command(Command::RestoreLastSession);
+                }
+                ui.separator();
                 if ui
                     .button("Add annotations…")
                     .on_hover_text("Boxes, polygons or points of another tool on the image shown: COCO JSON, YOLO .txt, Pascal VOC XML, GeoJSON, DeepForest CSV")
@@ -161,6 +198,7 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             ui.menu_button("View", |ui| {
                 ui.checkbox(&mut app.persisted.show_side_panels, "Side panels")
                     .on_hover_text("Image list, info and display controls");
+                super::compare::menu(app, ui);
                 let mut presenting = app.presenting;
                 if ui
                     .checkbox(&mut presenting, "Presentation mode (P)")
@@ -196,7 +234,7 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
 
 /// Keyboard and mouse help shown in the View menu and the empty view: every shortcut the app has.
 /// None acts while a text field has the keyboard.
-pub const VIEW_KEYS: [(&str, &str); 23] = [
+pub const VIEW_KEYS: [(&str, &str); 26] = [
     ("drag", "pan (right-drag while a measuring tool is on)"),
     ("wheel", "zoom at the cursor"),
     ("F", "fit the image"),
@@ -212,6 +250,8 @@ pub const VIEW_KEYS: [(&str, &str); 23] = [
     ("B / M / S", "CNN box / exceedance mask / saliency"),
     ("Ctrl+O", "open files (the built-in browser without a desktop dialog)"),
     ("Ctrl+W", "close the image"),
+    ("Ctrl+S", "save the session (images, views, shapes, layers)"),
+    ("Ctrl+E", "export the view as PNG with overlays and a provenance footer"),
     ("P", "presentation mode (with a tour, Left / Right walk its steps)"),
     ("E", "error analysis list (with a row chosen, Left / Right step its rows)"),
     ("L", "profile tool: drag a line for the values along it"),
@@ -219,6 +259,7 @@ pub const VIEW_KEYS: [(&str, &str); 23] = [
     ("G", "polygon tool: click corners, double-click or Enter to close, Backspace drops a corner"),
     ("I", "contour lines at the Measure panel's levels"),
     ("A", "annotation layers (other tools' boxes) on or off"),
+    ("V", "compare with the image shown before: side by side, swipe, off"),
     ("Esc (measuring)", "drop the shape being drawn, then the shape, then the tool"),
 ];
 

@@ -132,6 +132,12 @@ impl SampleSet {
         is_scene_file(&self.dir, path)
     }
 
+    /// The true map of the scene whose observed map is `path` (None for any other file).
+    pub fn truth_of(&self, path: &Path) -> Option<PathBuf> {
+        let r = self.records.iter().find(|r| self.dir.join(&r.images.observed) == path)?;
+        Some(self.dir.join(&r.images.truth))
+    }
+
     /// The scene a file of this set belongs to (`scenes/<scene>/...`).
     pub fn scene_of<'p>(&self, path: &'p Path) -> Option<&'p str> {
         let rest = path.strip_prefix(self.dir.join("scenes")).ok()?;
@@ -301,9 +307,10 @@ pub(super) fn bundled_samples() -> Vec<PathBuf> {
 
 /// Whether heatscope reads files with this name (by extension).
 pub(super) fn is_openable(p: &std::path::Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| crate::io::EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    super::session::is_session_file(p)
+        || p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| crate::io::EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 #[cfg(test)]

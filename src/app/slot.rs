@@ -25,6 +25,12 @@ pub enum Key {
     Run(super::runs::RunJob),
     /// Writing the error analysis's exports.
     Export,
+    /// Reading a session file (a later one replaces it).
+    SessionOpen,
+    /// Writing a session file.
+    SessionSave,
+    /// Writing the exported view.
+    ViewExport,
 }
 
 /// The models the app loads at start.

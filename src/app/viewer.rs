@@ -5,6 +5,9 @@ use super::GroundTruth;
 use egui::{Rect, RichText, Sense, UiBuilder, Vec2};
 
 use super::document::Document;
+use std::sync::Arc;
+
+use super::compare::{Compare, Mode, SwipeLayer, map_transform};
 use super::measure::Tool;
 use super::measure_view::{self, Geometry};
 use super::panels::{VIEW_KEYS, fmt_num};
@@ -16,18 +19,40 @@ use crate::render::{ViewTransform, ViewUniform};
 /// Height of the readout strip under the image, in points: room for three lines: the pixel, its size and map or sky coordinates (which wrap for long CRS names).
 const READOUT_HEIGHT: f32 = 58.0;
 
-pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) {
+/// The central view: the active image, or two compared (side by side, or swiped). Returns the rect
+/// to capture (points, and pixels per point) on a frame that draws the export footer.
+pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) -> Option<(Rect, f32)> {
     let truth = app.ground_truth();
     let cnn = app.cnn_reading().map(|r| (r, app.persisted.cnn.clone()));
     let gsd = gsd_view(app);
-    let tools = (app.measure.tool, app.measure.show_contours, app.show_annotations);
+    let footer = app.view_export.drawing().then(|| super::view_export::footer(app));
+    let pair = app.compare_pair();
+    let mut compare = app.compare.clone();
+    let extras = Extras {
+        srgb_target,
+        truth: truth.as_ref(),
+        cnn: cnn.as_ref(),
+        gsd: &gsd,
+        tool: app.measure.tool,
+        show_contours: app.measure.show_contours,
+        show_annotations: app.show_annotations,
+        footer: footer.as_deref(),
+        keys: true,
+        linked: None,
+        swipe: None,
+    };
+    let mut captured = None;
     egui::CentralPanel::default().show(ui, |ui| {
-        let Some(doc) = app.active_doc_mut() else {
+        if let (Some((a, b, mode)), Some(c)) = (pair, compare.as_mut()) {
+            captured = compared(&mut app.docs, (a, b, mode), c, ui, &extras);
+            return;
+        }
+        let Some(doc) = app.docs.iter_mut().find(|d| Some(d.id) == app.active) else {
             empty_view(ui);
             return;
         };
         match &doc.status {
-            DocStatus::Ready => image_view(doc, ui, srgb_target, truth.as_ref(), cnn.as_ref(), &gsd, tools),
+            DocStatus::Ready => captured = image_view(doc, ui, &extras).captured,
             DocStatus::Loading { fraction, message, .. } => {
                 ui.centered_and_justified(|ui| {
                     ui.add(egui::ProgressBar::new(*fraction).text(message.clone()).desired_width(300.0));
@@ -44,6 +69,91 @@ pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) {
             }
         }
     });
+    if pair.is_some() {
+        app.compare = compare;
+    }
+    captured
+}
+
+/// Two images compared: side by side (each with its own colour bar and readout, the other's cursor
+/// shown as a cross) or swiped; pan and zoom of either drive both.
+fn compared(
+    docs: &mut [Document],
+    (a, b, mode): (usize, usize, Mode),
+    c: &mut Compare,
+    ui: &mut egui::Ui,
+    x: &Extras<'_>,
+) -> Option<(Rect, f32)> {
+    let size = |d: &Document| d.loaded.as_ref().map_or([1, 1], |l| [l.raster.width, l.raster.height]);
+    let (size_a, size_b) = (size(&docs[a]), size(&docs[b]));
+    let before = (docs[a].transform, docs[b].transform);
+    let (da, db) = if a < b {
+        let (l, r) = docs.split_at_mut(b);
+        (&mut l[a], &mut r[0])
+    } else {
+        let (l, r) = docs.split_at_mut(a);
+        (&mut r[0], &mut l[b])
+    };
+    let (captured, hovered_a, hovered_b) = match mode {
+        Mode::SideBySide => {
+            let full = ui.available_rect_before_wrap();
+            let mid = full.center().x;
+            let left = Rect::from_min_max(full.min, egui::pos2(mid - 3.0, full.max.y));
+            let right = Rect::from_min_max(egui::pos2(mid + 3.0, full.min.y), full.max);
+            let xa = Extras { linked: c.cursor, ..x.clone() };
+            let other_footer = x.footer.map(|_| format!("compared with {}", db.path.display()));
+            let xb = Extras {
+                truth: None,
+                cnn: None,
+                gsd: &GsdView::default(),
+                keys: false,
+                linked: c.cursor,
+                footer: other_footer.as_deref(),
+                ..x.clone()
+            };
+            let oa = ui.scope_builder(UiBuilder::new().max_rect(left), |ui| image_view(da, ui, &xa)).inner;
+            let ob = ui.scope_builder(UiBuilder::new().max_rect(right), |ui| image_view(db, ui, &xb)).inner;
+            ui.painter().vline(
+                mid,
+                full.y_range(),
+                egui::Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color),
+            );
+            let captured = match (oa.captured, ob.captured) {
+                (Some((ra, ppp)), Some((rb, _))) => Some((ra.union(rb), ppp)),
+                (one, other) => one.or(other),
+            };
+            (captured, oa.hovered, ob.hovered)
+        }
+        Mode::Swipe => {
+            let layer = db.loaded.as_ref().map(|l| SwipeLayer {
+                id: db.id,
+                display: Arc::clone(&l.display),
+                settings: db.settings.clone(),
+                size: size_b,
+                downsample: l.downsample,
+                fraction: c.swipe,
+                name: db.name(),
+                dragging: c.dragging_line,
+            });
+            let xa = Extras { swipe: layer, ..x.clone() };
+            let oa = image_view(da, ui, &xa);
+            if let Some((fraction, dragging)) = oa.swipe {
+                c.swipe = fraction;
+                c.dragging_line = dragging;
+            }
+            (oa.captured, oa.hovered, None)
+        }
+    };
+    c.cursor = hovered_a.or(hovered_b);
+    // Pan and zoom of either view drive the other (by extent when the sizes differ).
+    match (da.transform, db.transform) {
+        (Some(ta), _) if Some(ta) != before.0 || mode == Mode::Swipe => {
+            db.transform = Some(map_transform(ta, size_a, size_b))
+        }
+        (_, Some(tb)) if Some(tb) != before.1 => da.transform = Some(map_transform(tb, size_b, size_a)),
+        _ => {}
+    }
+    captured
 }
 
 fn empty_view(ui: &mut egui::Ui) {
@@ -112,16 +222,40 @@ fn shown_pixel_size(gsd: &GsdView, raster: &crate::types::Raster) -> Option<(cra
 
 type CnnOverlay = (std::sync::Arc<crate::models::cnn::CnnReading>, super::CnnSettings);
 
-fn image_view(
-    doc: &mut Document,
-    ui: &mut egui::Ui,
+/// What a view draws besides its image, and how it takes input.
+#[derive(Clone)]
+struct Extras<'a> {
     srgb_target: bool,
-    truth: Option<&GroundTruth>,
-    cnn: Option<&CnnOverlay>,
-    gsd: &GsdView,
-    (tool, show_contours, show_annotations): (Tool, bool, bool),
-) {
-    let Some(loaded) = doc.loaded.clone() else { return };
+    truth: Option<&'a GroundTruth>,
+    cnn: Option<&'a CnnOverlay>,
+    gsd: &'a GsdView,
+    tool: Tool,
+    show_contours: bool,
+    show_annotations: bool,
+    /// An export frame: this footer in place of the readout.
+    footer: Option<&'a str>,
+    /// Whether the view's keys (F, 1, +, -, arrows, Esc) act on it.
+    keys: bool,
+    /// A compared view's cursor, as a fraction of the image: a cross here, and the readout there.
+    linked: Option<[f32; 2]>,
+    /// Swipe: the other image, right of the line.
+    swipe: Option<SwipeLayer>,
+}
+
+/// What a view reports back.
+#[derive(Default)]
+struct Outcome {
+    captured: Option<(Rect, f32)>,
+    /// The cursor, as a fraction of the image's width and height.
+    hovered: Option<[f32; 2]>,
+    /// Swipe: where the line is now and whether it is being dragged.
+    swipe: Option<(f32, bool)>,
+}
+
+fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome {
+    let Extras { srgb_target, truth, cnn, gsd, tool, show_contours, show_annotations, footer, .. } = x.clone();
+    let mut outcome = Outcome::default();
+    let Some(loaded) = doc.loaded.clone() else { return outcome };
     let raster = &loaded.raster;
     // The image gets what is left after the colorbar's strip (right), the caption (under it, on a
     // sample) and the readout: no overlay sits on the data.
@@ -153,7 +287,34 @@ fn image_view(
     // Interaction: drag to pan (the secondary or middle button while a measuring tool has the
     // primary one), wheel or pinch to zoom at the cursor, keys when hovered or focused.
     let geometry = Geometry { rect: image_rect, ppp, transform: *transform };
-    let tool_has_primary = measure_view::interact(&mut doc.measure, &response, tool, &geometry);
+    // Swipe: a drag that starts on the line moves it instead of panning.
+    let mut on_line = false;
+    // The line runs at a fraction of the image's width as shown (within the view).
+    let span = {
+        let a = image_rect.min.x + transform.to_view([0.0, 0.0])[0] / ppp;
+        #[allow(clippy::cast_precision_loss)]
+        let b = image_rect.min.x + transform.to_view([raster.width as f32, 0.0])[0] / ppp;
+        (a.max(image_rect.min.x), b.min(image_rect.max.x).max(a.max(image_rect.min.x) + 1.0))
+    };
+    let line_at = |fraction: f32| span.0 + fraction * (span.1 - span.0);
+    if let Some(layer) = &x.swipe {
+        let line_x = line_at(layer.fraction);
+        let mut dragging = layer.dragging;
+        let origin = ui.input(|i| i.pointer.press_origin());
+        if response.drag_started() && origin.is_some_and(|p| (p.x - line_x).abs() <= 8.0) {
+            dragging = true;
+        }
+        let mut fraction = layer.fraction;
+        if dragging && let Some(p) = response.interact_pointer_pos() {
+            fraction = ((p.x - span.0) / (span.1 - span.0)).clamp(0.0, 1.0);
+        }
+        on_line = dragging;
+        if response.drag_stopped() || !ui.input(|i| i.pointer.any_down()) {
+            dragging = false;
+        }
+        outcome.swipe = Some((fraction, dragging));
+    }
+    let tool_has_primary = on_line || measure_view::interact(&mut doc.measure, &response, tool, &geometry);
     let pans = if tool_has_primary {
         response.dragged_by(egui::PointerButton::Secondary) || response.dragged_by(egui::PointerButton::Middle)
     } else {
@@ -179,7 +340,7 @@ fn image_view(
     // Keys typed into a text field are the field's, never the view's.
     let typing = ui.ctx().egui_wants_keyboard_input();
     ui.input(|i| {
-        if typing {
+        if typing || !x.keys {
             return;
         }
         use egui::Key;
@@ -226,6 +387,24 @@ fn image_view(
         image_rect,
         ImageCallback { image_id: doc.id, display: loaded.display.clone(), uniform },
     );
+    if let Some(layer) = &x.swipe {
+        let line_x = line_at(outcome.swipe.map_or(layer.fraction, |s| s.0));
+        let right = Rect::from_min_max(egui::pos2(line_x, image_rect.min.y), image_rect.max);
+        let t = super::compare::map_transform(transform, size, layer.size);
+        let uniform = ViewUniform::new(
+            &layer.settings,
+            &t,
+            [image_rect.min.x * ppp, image_rect.min.y * ppp],
+            layer.size,
+            layer.downsample,
+            srgb_target,
+        );
+        paint_image(
+            ui.painter_at(right),
+            image_rect,
+            ImageCallback { image_id: layer.id, display: Arc::clone(&layer.display), uniform },
+        );
+    }
 
     // Overlays: pinned pixel outline, notices, colorbar, scale bar.
     let painter = ui.painter_at(image_rect);
@@ -286,6 +465,17 @@ fn image_view(
     if let Some((e, side)) = &gsd.crops {
         super::gsd::overlay(&painter, e, *side, |x, y| to_pt([x, y]));
     }
+    if let Some(layer) = &x.swipe {
+        let line_x = line_at(outcome.swipe.map_or(layer.fraction, |s| s.0));
+        super::compare::paint_line(&painter, image_rect, line_x, (&doc.name(), &layer.name));
+    }
+    let hovered_at = pointer.map(|p| geometry.image_at(p));
+    #[allow(clippy::cast_possible_truncation)]
+    if let Some(p) = hovered_at {
+        outcome.hovered = Some([p[0] as f32 / w, p[1] as f32 / h]);
+    } else if let Some([fx, fy]) = x.linked {
+        super::compare::paint_cursor(&painter, to_pt([fx * w, fy * h]));
+    }
     let shown = shown_pixel_size(gsd, raster);
     match (&shown, gsd.resolved.as_ref().and_then(crate::models::gsd::ResolvedGsd::scale_bar_refusal)) {
         (Some(_), Some(why)) => overlays::scale_bar_refused(&painter, image_rect, &why),
@@ -296,10 +486,30 @@ fn image_view(
     // Readout: the pinned pixel, else the one under the cursor.
     let hovered =
         pointer.map(|pos| transform.pixel_under([(pos.x - image_rect.min.x) * ppp, (pos.y - image_rect.min.y) * ppp]));
-    let pixel = doc.pinned.or(hovered);
+    #[allow(clippy::cast_possible_truncation)]
+    let linked =
+        x.linked.filter(|_| hovered.is_none()).map(|[fx, fy]| [(fx * w).floor() as i64, (fy * h).floor() as i64]);
+    let pixel = doc.pinned.or(hovered).or(linked);
+    // An export frame: the provenance footer in place of the readout, and the rect to keep.
+    if let Some(text) = footer {
+        let painter = ui.painter_at(readout_rect);
+        painter.rect_filled(readout_rect, 0.0, ui.visuals().panel_fill);
+        let galley = painter.layout(
+            text.to_string(),
+            egui::FontId::proportional(11.0),
+            ui.visuals().text_color(),
+            readout_rect.width() - 12.0,
+        );
+        painter.galley(readout_rect.min + Vec2::new(6.0, 4.0), galley, ui.visuals().text_color());
+        outcome.captured = Some((full, ppp));
+        return outcome;
+    }
     ui.scope_builder(UiBuilder::new().max_rect(readout_rect.shrink2(Vec2::new(6.0, 2.0))), |ui| {
+        // Long lines stop at the view's edge (a compared view sits beside it).
+        ui.set_clip_rect(readout_rect.intersect(ui.clip_rect()));
         readout(ui, doc, pixel, &loaded.raster, shown.as_ref());
     });
+    outcome
 }
 
 /// Text for the inspected pixel: position, raw value with unit, displayed value and colour, pixel

@@ -26,6 +26,9 @@ pub enum BenchCommand {
     /// The error analysis with a 100,000-question run in the real app window: open, idle, scroll and
     /// filter times, and frame times while a CNN run streams in.
     EvalView(super::bench_view::EvalViewBenchArgs),
+    /// One large image in the real app window: read time, first frame, frame times while panning and
+    /// zooming against the same app with no image, resident memory against the raw data.
+    View(super::bench_image_view::ImageViewBenchArgs),
     /// The router: microseconds per question (typed questions and whole dataset questions) and the
     /// time to train it.
     Router(RouterBenchArgs),
@@ -243,6 +246,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Vlm(a) => super::vlm_cmd::run_bench(a),
         BenchCommand::Memory(a) => super::bench_memory::run(a),
         BenchCommand::EvalView(a) => super::bench_view::run(a),
+        BenchCommand::View(a) => super::bench_image_view::run(a),
         BenchCommand::Router(a) => bench_router(a),
         BenchCommand::Sim(a) => {
             let sizes: Vec<usize> = a

@@ -4,6 +4,8 @@
 mod annotations_cmd;
 mod ask_sweep;
 mod bench_cmd;
+mod bench_image_fixtures;
+mod bench_image_view;
 mod bench_memory;
 mod bench_view;
 mod cnn_cmd;
@@ -167,9 +169,8 @@ pub fn main() -> ExitCode {
                         cnn_dir: cli.cnn_model,
                         router_dir: cli.router_model,
                         vlm,
-                        chat_store: None,
                         tour: cli.tour,
-                        view_bench: None,
+                        ..Default::default()
                     };
                     crate::app::run(cli.files, options)
                 }

@@ -7,7 +7,7 @@ use std::fmt;
 use super::BandStats;
 
 /// How the display range is derived from a band's statistics.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum RangeMode {
     /// Full data range.
     MinMax,

@@ -14,7 +14,7 @@ use super::quantile::interpolate;
 use crate::types::Raster;
 
 /// A drawn region.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Region {
     /// Corners in any order.
     Rect { x0: f64, y0: f64, x1: f64, y1: f64 },
