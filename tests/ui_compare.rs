@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::ui::{harness, settle, settle_samples, step_until};
+use common::ui::{drag, harness, settle, settle_samples, step_until};
 
 use egui::Pos2;
 use egui_kittest::Harness;
@@ -17,24 +17,6 @@ use heatscope::app::compare::Mode;
 fn grid(dir: &std::path::Path, name: &str, w: usize, h: usize) -> std::path::PathBuf {
     let values: Vec<f32> = (0..w * h).map(|i| ((i % w) * 100 / w + (i / w) * 1000 / h) as f32).collect();
     common::write_npy(dir, name, w, h, &values)
-}
-
-fn drag(h: &mut Harness<'static, HeatscopeApp>, a: Pos2, b: Pos2) {
-    let button = |pos, pressed| egui::Event::PointerButton {
-        pos,
-        button: egui::PointerButton::Primary,
-        pressed,
-        modifiers: egui::Modifiers::NONE,
-    };
-    h.hover_at(a);
-    h.event(button(a, true));
-    h.run_steps(1);
-    for k in 1..=6 {
-        h.event(egui::Event::PointerMoved(a.lerp(b, k as f32 / 6.0)));
-        h.run_steps(1);
-    }
-    h.event(button(b, false));
-    h.run_steps(2);
 }
 
 fn screen(h: &Harness<'static, HeatscopeApp>, id: u64, p: [f32; 2]) -> Pos2 {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::ui::{click_at, field_text, harness, settle, step_until};
+use common::ui::{click_at, drag, field_text, harness, settle, step_until};
 
 use egui::Pos2;
 use egui::accesskit::Role;
@@ -39,25 +39,6 @@ fn screen(h: &Harness<'static, HeatscopeApp>, p: [f32; 2]) -> Pos2 {
 
 fn key(h: &mut Harness<'static, HeatscopeApp>, key: egui::Key) {
     h.key_press(key);
-    h.run_steps(2);
-}
-
-/// A primary-button drag from `a` to `b` in small steps.
-fn drag(h: &mut Harness<'static, HeatscopeApp>, a: Pos2, b: Pos2) {
-    let button = |pos, pressed| egui::Event::PointerButton {
-        pos,
-        button: egui::PointerButton::Primary,
-        pressed,
-        modifiers: egui::Modifiers::NONE,
-    };
-    h.hover_at(a);
-    h.event(button(a, true));
-    h.run_steps(1);
-    for k in 1..=6 {
-        h.event(egui::Event::PointerMoved(a.lerp(b, k as f32 / 6.0)));
-        h.run_steps(1);
-    }
-    h.event(button(b, false));
     h.run_steps(2);
 }
 

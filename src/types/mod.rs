@@ -8,7 +8,7 @@ mod raster;
 mod wcs;
 
 pub use annotation::{Annotation, AnnotationFormat, AnnotationSet, AnnotationShape};
-pub use number::fmt_num;
+pub use number::{fmt_num, xml_escape};
 pub use qa::{
     EVIDENCE, Level, MITIGATIONS, NO_REGION, Prediction, QaRecord, QuestionKind, REGIONS, SEVERITY_CLASSES, SOURCES,
     ScenePaths, Split, box_answer, concepts_in, parse_box_answer,

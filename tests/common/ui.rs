@@ -101,6 +101,25 @@ pub fn step_until(h: &mut Harness<'static, HeatscopeApp>, what: &str, done: impl
     }
 }
 
+/// A primary-button drag from `a` to `b` in six steps (so egui sees a drag, not a click).
+pub fn drag(h: &mut Harness<'static, HeatscopeApp>, a: egui::Pos2, b: egui::Pos2) {
+    let button = |pos, pressed| egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: egui::Modifiers::NONE,
+    };
+    h.hover_at(a);
+    h.event(button(a, true));
+    h.run_steps(1);
+    for k in 1..=6 {
+        h.event(egui::Event::PointerMoved(a.lerp(b, k as f32 / 6.0)));
+        h.run_steps(1);
+    }
+    h.event(button(b, false));
+    h.run_steps(2);
+}
+
 /// A left click at `pos` (press and release).
 pub fn click_at(h: &mut Harness<'static, HeatscopeApp>, pos: egui::Pos2) {
     h.hover_at(pos);

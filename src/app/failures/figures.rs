@@ -39,22 +39,6 @@ pub fn level_scores(report: &serde_json::Value) -> LevelScores {
     })
 }
 
-/// Text safe inside SVG markup (control characters dropped).
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn rgb([r, g, b]: [u8; 3]) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
@@ -95,7 +79,7 @@ impl Svg {
         let _ = writeln!(
             self.body,
             r##"<text x="{x:.2}" y="{y:.2}" font-family="Ubuntu" font-size="{size}" fill="#202020" text-anchor="{anchor}">{}</text>"##,
-            escape(text)
+            crate::types::xml_escape(text)
         );
     }
 
@@ -104,7 +88,7 @@ impl Svg {
         let _ = writeln!(
             self.body,
             r##"<text x="{x:.2}" y="{y:.2}" font-family="Ubuntu" font-size="{size}" fill="#202020" text-anchor="middle" transform="rotate(-90 {x:.2} {y:.2})">{}</text>"##,
-            escape(text)
+            crate::types::xml_escape(text)
         );
     }
 

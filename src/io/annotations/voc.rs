@@ -78,7 +78,7 @@ pub(super) fn write(
 ) -> Result<(String, Vec<String>), AnnotationError> {
     let (boxes, notes) = as_boxes(set, FORMAT);
     let mut s = String::from("<annotation>\n");
-    s += &format!("    <filename>{}</filename>\n", escape(&image.file_name));
+    s += &format!("    <filename>{}</filename>\n", crate::types::xml_escape(&image.file_name));
     s += &format!(
         "    <size>\n        <width>{}</width>\n        <height>{}</height>\n    </size>\n",
         image.width, image.height
@@ -86,7 +86,7 @@ pub(super) fn write(
     s += "    <segmented>0</segmented>\n";
     for (a, [x0, y0, x1, y1]) in boxes {
         s += "    <object>\n";
-        s += &format!("        <name>{}</name>\n", escape(&a.label));
+        s += &format!("        <name>{}</name>\n", crate::types::xml_escape(&a.label));
         s += &format!("        <difficult>{}</difficult>\n", u8::from(a.difficult));
         if let Some(score) = a.score {
             s += &format!("        <score>{}</score>\n", num(score));
@@ -99,20 +99,4 @@ pub(super) fn write(
     }
     s += "</annotation>\n";
     Ok((s, notes))
-}
-
-/// Text as XML character data.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
