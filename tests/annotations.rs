@@ -448,3 +448,39 @@ fn cli_exports_every_file_given_into_one() {
     assert!(err.contains("line 2") && err.contains("short_line.txt"), "{err}");
     assert!(!again.exists());
 }
+
+#[test]
+fn geojson_on_real_georeferenced_tiles_lands_where_it_was_drawn() {
+    let Some(real) = common::real_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // UTM 18N (rasterio's RGB tile) and a second projected tile: boxes written as GeoJSON in the
+    // file's own CRS come back on the same pixels, and their map coordinates lie inside the tile.
+    for name in ["rs/rasterio_RGB.byte.tif", "rs/opengeos_naip_m_4709963_se_14_1_20200831.tif"] {
+        let raster = heatscope::io::load(&real.join(name), &heatscope::io::LoadOptions::default()).unwrap();
+        let image = ImageContext::of(&raster);
+        assert!(image.crs.as_deref().is_some_and(|c| c.starts_with("EPSG:")), "{name}: {:?}", image.crs);
+        let (w, h) = (raster.width as f64, raster.height as f64);
+        let set = AnnotationSet {
+            source: PathBuf::new(),
+            format: AnnotationFormat::GeoJson,
+            items: vec![
+                Annotation::new("field", rect(w * 0.1, h * 0.2, w * 0.4, h * 0.5)),
+                Annotation::new("pond", AnnotationShape::Point([w * 0.75, h * 0.25])),
+            ],
+            notes: vec![],
+        };
+        let out = dir.path().join("tile.geojson");
+        write(&set, AnnotationFormat::GeoJson, &image, &out).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let t = raster.meta.transform.unwrap();
+        let (x0, y0) = t.apply(0.0, 0.0);
+        let (x1, y1) = t.apply(w, h);
+        let first = &json["features"][0]["geometry"]["coordinates"][0][0];
+        let (x, y) = (first[0].as_f64().unwrap(), first[1].as_f64().unwrap());
+        assert!(x > x0.min(x1) && x < x0.max(x1) && y > y0.min(y1) && y < y0.max(y1), "{name}: ({x}, {y})");
+        let back = read(&out, &image).unwrap();
+        assert_eq!(labels(&back), ["field", "pond"]);
+        assert_bounds(&back.items[0].shape, [w * 0.1, h * 0.2, w * 0.4, h * 0.5], 1e-6);
+        assert_bounds(&back.items[1].shape, [w * 0.75, h * 0.25, w * 0.75, h * 0.25], 1e-6);
+    }
+}
