@@ -151,12 +151,22 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
     let mut file = std::fs::File::open(path).map_err(read_err)?;
     let mut head = Vec::with_capacity(16);
     (&mut file).take(16).read_to_end(&mut head).map_err(read_err)?;
-    let streamed = match detect(path, &head) {
+    let format = detect(path, &head);
+    let streamed = match format {
         Some(Format::Npy) => Some(Format::Npy),
         Some(Format::Npz) => Some(Format::Npz),
         _ => None,
     };
     file.rewind().map_err(read_err)?;
+    // A TIFF's first image is sized from its header before the file is read whole: one too large
+    // for the budget is refused without holding its bytes.
+    if format == Some(Format::Tiff) {
+        let held = file.metadata().map_err(read_err)?.len();
+        if let Some((w, h, samples)) = tiff::declared_size(std::io::BufReader::new(&mut file)) {
+            opts.check(path, w, h, samples, held)?;
+        }
+        file.rewind().map_err(read_err)?;
+    }
     let mut raster = match streamed {
         Some(Format::Npy) => {
             let mut raster = npy::read_npy_from(path, &mut std::io::BufReader::new(file), 0, opts)?;

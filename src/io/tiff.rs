@@ -78,6 +78,15 @@ pub(super) fn embedded_georef(bytes: &[u8], w: usize, h: usize) -> Option<geotif
     (!tags.is_empty()).then(|| geotiff::georeference(&tags, w, h))
 }
 
+/// Width, height and samples per pixel of a TIFF's first image, read from its header and first IFD
+/// only; None when the header does not parse (the full read then says why).
+pub(super) fn declared_size<R: std::io::Read + std::io::Seek>(source: R) -> Option<(u64, u64, u64)> {
+    let mut dec = Decoder::new(source).ok()?;
+    let (w, h) = dec.dimensions().ok()?;
+    let samples = dec.get_tag_u32(Tag::SamplesPerPixel).unwrap_or(1);
+    Some((u64::from(w), u64::from(h), u64::from(samples)))
+}
+
 pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
     let open = |source| Decoder::new(source).map_err(|e| tiff_error(path, e)).map(|d| d.with_limits(limits(opts)));
     let short = |tag: Tag| super::tiff_overlay::first_short(bytes, tag.to_u16());
@@ -544,6 +553,23 @@ mod tests {
 
     fn le_bytes<const N: usize, T: Copy>(values: &[T], f: fn(T) -> [u8; N]) -> Vec<u8> {
         values.iter().flat_map(|&v| f(v)).collect()
+    }
+
+    #[test]
+    fn a_huge_declared_size_is_refused_from_the_header_before_the_file_is_read() {
+        // 3 x 2 of 3 samples: the header alone sizes it.
+        let small = tiff_file(striped(3, 2, [8, 3, 1], 18), &[0; 18]);
+        assert_eq!(declared_size(std::io::Cursor::new(&small)), Some((3, 2, 3)));
+        // A few hundred bytes declaring 20000 x 20000 float32: refused by `load` as too large.
+        let lie = tiff_file(striped(20_000, 20_000, [32, 1, 3], 1_600_000_000), &[0; 16]);
+        let dir = std::env::temp_dir().join(format!("heatscope-tiff-lie-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lie.tif");
+        std::fs::write(&path, &lie).unwrap();
+        let e = crate::io::load(&path, &LoadOptions::default()).unwrap_err();
+        assert!(matches!(e, IoError::TooLarge { width: 20_000, height: 20_000, .. }), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(declared_size(std::io::Cursor::new(b"II*\0garbage".as_slice())), None);
     }
 
     #[test]
