@@ -11,6 +11,7 @@ use common::ui::{field_text, harness, settle, step_until};
 
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
+use heatscope::app::compare::Mode;
 use heatscope::app::measure::{Drawn, Tool};
 use heatscope::app::{Command, HeatscopeApp};
 use heatscope::render::{Colormap, ViewTransform};
@@ -35,6 +36,11 @@ fn a_saved_session_restores_images_views_and_shapes() {
     let view = ViewTransform { origin: [3.0, 4.0], zoom: 2.5, ..ViewTransform::fit([48, 32], [400.0, 300.0]) };
     {
         let app = h.state_mut();
+        let (id_a, id_b) =
+            (app.docs.iter().find(|d| d.path == a).unwrap().id, app.docs.iter().find(|d| d.path == b).unwrap().id);
+        app.active = Some(id_a);
+        app.compare_with(Some(id_b), Mode::Swipe);
+        app.compare.as_mut().unwrap().swipe = 0.3;
         let first = app.docs.iter_mut().find(|d| d.path == a).unwrap();
         first.settings.colormap = Colormap::ALL[3];
         first.range = [RangeMode::Manual(5.0, 20.0); 3];
@@ -83,6 +89,9 @@ fn a_saved_session_restores_images_views_and_shapes() {
     assert_eq!((first.settings.lo[0], first.settings.hi[0]), (5.0, 20.0));
     assert_eq!(h2.state().active, Some(first.id));
     assert_eq!(again.panels, saved.panels);
+    let c = h2.state().compare.clone().expect("the comparison restored");
+    assert_eq!((c.mode, c.swipe), (Mode::Swipe, 0.3));
+    assert_eq!(h2.state().docs.iter().find(|d| d.id == c.other).unwrap().path, b);
     assert_eq!(h2.state().session.path.as_deref(), Some(path.as_path()));
     // The restored box is measured again.
     step_until(&mut h2, "the box statistics", |app| app.active_doc().unwrap().measure.stats.ready().is_some());

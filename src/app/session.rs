@@ -67,6 +67,9 @@ pub struct SavedPanels {
     pub contours: bool,
     pub tool: Tool,
     pub error_analysis: bool,
+    /// Index into `images` of the image compared with the active one, how, and where the swipe
+    /// line is.
+    pub compare: Option<(usize, super::compare::Mode, f32)>,
 }
 
 /// Whether `path` names a session file.
@@ -151,7 +154,9 @@ impl HeatscopeApp {
                 }
             })
             .collect();
-        let active = self.docs.iter().position(|d| Some(d.id) == self.active);
+        let saved_ids: Vec<u64> =
+            self.docs.iter().filter(|d| !matches!(d.status, super::DocStatus::Failed(_))).map(|d| d.id).collect();
+        let active = saved_ids.iter().position(|&id| Some(id) == self.active);
         Session {
             heatscope_session: VERSION,
             images,
@@ -162,6 +167,10 @@ impl HeatscopeApp {
                 contours: self.measure.show_contours,
                 tool: self.measure.tool,
                 error_analysis: self.failures.open,
+                compare: self.compare.as_ref().and_then(|c| {
+                    let k = saved_ids.iter().position(|&id| id == c.other)?;
+                    Some((k, c.mode, c.swipe))
+                }),
             },
         }
     }
@@ -205,6 +214,28 @@ impl HeatscopeApp {
         self.measure.show_contours = p.contours;
         self.measure.tool = p.tool;
         self.failures.open = p.error_analysis;
+        let other = p.compare.and_then(|(k, mode, swipe)| {
+            let path = session.images.get(k)?.path.clone();
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let id = self.docs.iter().find(|d| d.path == path)?.id;
+            Some((id, mode, swipe))
+        });
+        match other {
+            Some((id, mode, swipe)) => {
+                self.compare_with(Some(id), mode);
+                if let Some(c) = self.compare.as_mut() {
+                    c.swipe = swipe.clamp(0.0, 1.0);
+                }
+                // The saved views stand (compare_with refits for a new comparison).
+                for saved in &present {
+                    let path = std::path::absolute(&saved.path).unwrap_or_else(|_| saved.path.clone());
+                    if let Some(doc) = self.docs.iter_mut().find(|d| d.path == path) {
+                        doc.transform = saved.view;
+                    }
+                }
+            }
+            None => self.compare = None,
+        }
     }
 
     /// Read the session file `path` on a worker; it is restored when read.
@@ -362,6 +393,7 @@ mod tests {
                 contours: true,
                 tool: Tool::Rect,
                 error_analysis: false,
+                compare: Some((0, super::super::compare::Mode::Swipe, 0.3)),
             },
         };
         let text = serde_json::to_string(&s).unwrap();
