@@ -163,14 +163,13 @@ fn explain(r: &ImageBenchReport, figures: &[(&str, f64)]) {
     if let Some(why) = &r.error {
         eprintln!("  the app's script stopped: {why}");
     }
-    eprintln!(
-        "  pan and zoom: {} + {} frames; the image zoomed {:.2}x to {:.2}x of its start, its centre moved up to {:.0} pt",
-        r.noimage.len(),
-        r.image.len(),
-        r.zoom_range.0,
-        r.zoom_range.1,
-        r.moved_pt
-    );
+    eprint!("  pan and zoom: {} frames with no image, {} with it", r.noimage.len(), r.image.len());
+    if r.image.is_empty() {
+        eprintln!();
+    } else {
+        let (least, most) = r.zoom_range;
+        eprintln!("; it zoomed {least:.2}x to {most:.2}x of its start, its centre moved up to {:.0} pt", r.moved_pt);
+    }
     if !r.baseline_on_view && w > 0 {
         eprintln!("  (the no-image phase's events fell outside the area the image was drawn in)");
     }

@@ -17,8 +17,9 @@ const FALLBACK_MACHINE_BYTES: u64 = 16 << 30;
 /// Limits a loader enforces before allocating.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoadOptions {
-    /// Largest `width * height * bands` accepted. The default (2^28 samples, 1 GiB as f32) holds any
-    /// real tile we know of and refuses headers that claim absurd sizes.
+    /// Largest `width * height * bands` accepted. The default (2^31 samples, 8 GiB as f32) refuses
+    /// headers that claim absurd sizes; the memory budget (`max_bytes`) decides what this machine can
+    /// hold (a 20000 x 20000 float32 scene, 1.6 GB, opens within a quarter of 24 GiB).
     pub max_samples: u64,
     /// Most bytes one load may hold at its peak ([`memory_budget`] by default).
     pub max_bytes: u64,
@@ -26,7 +27,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { max_samples: 1 << 28, max_bytes: memory_budget() }
+        Self { max_samples: 1 << 31, max_bytes: memory_budget() }
     }
 }
 

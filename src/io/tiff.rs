@@ -560,14 +560,14 @@ mod tests {
         // 3 x 2 of 3 samples: the header alone sizes it.
         let small = tiff_file(striped(3, 2, [8, 3, 1], 18), &[0; 18]);
         assert_eq!(declared_size(std::io::Cursor::new(&small)), Some((3, 2, 3)));
-        // A few hundred bytes declaring 20000 x 20000 float32: refused by `load` as too large.
-        let lie = tiff_file(striped(20_000, 20_000, [32, 1, 3], 1_600_000_000), &[0; 16]);
+        // A few hundred bytes declaring 100000 x 100000 float32: refused by `load` as too large.
+        let lie = tiff_file(striped(100_000, 100_000, [32, 1, 3], 4_000_000_000), &[0; 16]);
         let dir = std::env::temp_dir().join(format!("heatscope-tiff-lie-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("lie.tif");
         std::fs::write(&path, &lie).unwrap();
         let e = crate::io::load(&path, &LoadOptions::default()).unwrap_err();
-        assert!(matches!(e, IoError::TooLarge { width: 20_000, height: 20_000, .. }), "{e}");
+        assert!(matches!(e, IoError::TooLarge { width: 100_000, height: 100_000, .. }), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(declared_size(std::io::Cursor::new(b"II*\0garbage".as_slice())), None);
     }
