@@ -106,3 +106,24 @@ fn a_broken_sidecar_is_reported_and_a_data_csv_is_not_annotations() {
     assert!(h.state().active_doc().unwrap().loaded.is_some());
     assert!(h.query_by_label_contains("Could not open").is_none());
 }
+
+#[test]
+fn a_crowd_of_boxes_is_drawn_up_to_the_cap_and_the_rest_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<f32> = (0..200 * 100).map(|i| (i % 200) as f32).collect();
+    let image = common::write_npy(dir.path(), "crowd.npy", 200, 100, &values);
+    let mut csv = String::from("image_path,xmin,ymin,xmax,ymax,label\n");
+    for k in 0..30_000 {
+        let (x, y) = ((k % 200) as f64, ((k / 200) % 100) as f64);
+        let side = if k < 100 { 20.0 } else { 0.8 };
+        csv += &format!("crowd.npy,{x},{y},{},{},{}\n", x + side, y + side, if k < 100 { "big" } else { "speck" });
+    }
+    std::fs::write(dir.path().join("crowd.csv"), csv).unwrap();
+    let Some(mut h) = harness(vec![image]) else { return };
+    settle(&mut h);
+    step_until(&mut h, "the sidecar read", annotations_read);
+    assert_eq!(shown(&h), 30_000);
+    h.run_steps(2);
+    // The notice is painted on the image; the count behind it is the document's.
+    assert_eq!(h.state().active_doc().unwrap().annotations.left_out, 10_000);
+}

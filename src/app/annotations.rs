@@ -42,6 +42,8 @@ pub struct DocAnnotations {
     pub export_path: String,
     pub export_format: Option<AnnotationFormat>,
     pub export: Slot<Arc<String>>,
+    /// Annotations on screen left out of the last frame (over [`MAX_DRAWN`]).
+    pub left_out: usize,
 }
 
 impl DocAnnotations {
@@ -209,53 +211,63 @@ pub fn label_colour(label: &str) -> Color32 {
     PALETTE[(h % PALETTE.len() as u64) as usize]
 }
 
+/// Most annotations drawn in one frame: beyond it the smallest on screen are left out (a million
+/// boxes zoomed out would stall the UI thread).
+pub const MAX_DRAWN: usize = 20_000;
+
 /// Paint the shown annotations; a label is written on a shape wide enough on screen to hold it.
-pub fn paint(painter: &Painter, sets: &[&AnnotationSet], g: &Geometry) {
+/// Returns how many on screen were left out to stay within [`MAX_DRAWN`].
+pub fn paint(painter: &Painter, sets: &[&AnnotationSet], g: &Geometry) -> usize {
     let clip = painter.clip_rect();
-    for set in sets {
-        for a in &set.items {
-            let Some(b) = a.shape.bounds() else { continue };
+    let mut visible: Vec<(&crate::types::Annotation, egui::Rect)> = sets
+        .iter()
+        .flat_map(|s| s.items.iter())
+        .filter_map(|a| {
+            let b = a.shape.bounds()?;
             let r = egui::Rect::from_two_pos(g.screen_at([b[0], b[1]]), g.screen_at([b[2], b[3]]));
-            if !r.intersects(clip) {
-                continue;
+            r.intersects(clip).then_some((a, r))
+        })
+        .collect();
+    let mut left_out = 0;
+    if visible.len() > MAX_DRAWN {
+        let size = |r: &egui::Rect| r.width().max(r.height());
+        visible.select_nth_unstable_by(MAX_DRAWN, |x, y| size(&y.1).total_cmp(&size(&x.1)));
+        left_out = visible.len() - MAX_DRAWN;
+        visible.truncate(MAX_DRAWN);
+    }
+    for (a, r) in visible {
+        let colour = label_colour(&a.label);
+        let stroke = Stroke::new(1.5, colour);
+        match &a.shape {
+            AnnotationShape::Box { .. } => {
+                painter.rect_stroke(r, 0.0, Stroke::new(3.0, Color32::from_black_alpha(160)), egui::StrokeKind::Middle);
+                painter.rect_stroke(r, 0.0, stroke, egui::StrokeKind::Middle);
             }
-            let colour = label_colour(&a.label);
-            let stroke = Stroke::new(1.5, colour);
-            match &a.shape {
-                AnnotationShape::Box { .. } => {
-                    painter.rect_stroke(
-                        r,
-                        0.0,
-                        Stroke::new(3.0, Color32::from_black_alpha(160)),
-                        egui::StrokeKind::Middle,
-                    );
-                    painter.rect_stroke(r, 0.0, stroke, egui::StrokeKind::Middle);
-                }
-                AnnotationShape::Polygon(v) => {
-                    let pts: Vec<egui::Pos2> = v.iter().map(|p| g.screen_at(*p)).collect();
-                    for k in 0..pts.len() {
-                        painter.line_segment([pts[k], pts[(k + 1) % pts.len()]], stroke);
-                    }
-                }
-                AnnotationShape::Point(p) => {
-                    painter.circle(g.screen_at(*p), 4.0, colour, Stroke::new(1.0, Color32::BLACK));
+            AnnotationShape::Polygon(v) => {
+                let pts: Vec<egui::Pos2> = v.iter().map(|p| g.screen_at(*p)).collect();
+                for k in 0..pts.len() {
+                    painter.line_segment([pts[k], pts[(k + 1) % pts.len()]], stroke);
                 }
             }
-            let text = match a.score {
-                Some(s) => format!("{} {:.2}", a.label, s),
-                None => a.label.clone(),
-            };
-            #[allow(clippy::cast_precision_loss)]
-            let room = r.width() >= 7.0 * text.chars().count() as f32;
-            if room {
-                let galley = painter.layout_no_wrap(text, egui::FontId::proportional(11.0), colour);
-                let at = r.left_top() - egui::vec2(0.0, galley.size().y + 1.0);
-                let plate = egui::Rect::from_min_size(at, galley.size() + egui::vec2(4.0, 0.0));
-                painter.rect_filled(plate, 2.0, Color32::from_black_alpha(170));
-                painter.galley(at + egui::vec2(2.0, 0.0), galley, colour);
+            AnnotationShape::Point(p) => {
+                painter.circle(g.screen_at(*p), 4.0, colour, Stroke::new(1.0, Color32::BLACK));
             }
         }
+        let text = match a.score {
+            Some(s) => format!("{} {:.2}", a.label, s),
+            None => a.label.clone(),
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let room = r.width() >= 7.0 * text.chars().count() as f32;
+        if room {
+            let galley = painter.layout_no_wrap(text, egui::FontId::proportional(11.0), colour);
+            let at = r.left_top() - egui::vec2(0.0, galley.size().y + 1.0);
+            let plate = egui::Rect::from_min_size(at, galley.size() + egui::vec2(4.0, 0.0));
+            painter.rect_filled(plate, 2.0, Color32::from_black_alpha(170));
+            painter.galley(at + egui::vec2(2.0, 0.0), galley, colour);
+        }
     }
+    left_out
 }
 
 /// The "Annotations" section: one row per file (toggle, format, count, notes or why it failed), the

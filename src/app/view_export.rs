@@ -239,7 +239,8 @@ mod tests {
         let png = crop_png(&image, egui::Rect::from_min_max(egui::pos2(2.0, 1.0), egui::pos2(4.0, 3.0)), 2.0).unwrap();
         let decoded = image::load_from_memory(&png).unwrap().to_rgba8();
         assert_eq!(decoded.dimensions(), (4, 4));
-        assert_eq!(decoded.get_pixel(0, 2).0, [200, 10, 20, 255]);
+        // Pixel (4, 3) of the image is (0, 1) of the crop from (4, 2).
+        assert_eq!(decoded.get_pixel(0, 1).0, [200, 10, 20, 255]);
         assert_eq!(decoded.get_pixel(1, 1).0, [0, 0, 0, 255]);
         assert!(crop_png(&image, egui::Rect::from_min_max(egui::pos2(20.0, 1.0), egui::pos2(30.0, 3.0)), 1.0).is_err());
     }

@@ -459,7 +459,15 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     }
     if show_annotations {
         let sets: Vec<&crate::types::AnnotationSet> = doc.annotations.shown().collect();
-        super::annotations::paint(&painter, &sets, &geometry);
+        let left_out = super::annotations::paint(&painter, &sets, &geometry);
+        doc.annotations.left_out = left_out;
+        if left_out > 0 {
+            let text = format!(
+                "{left_out} annotations too small to draw at this zoom ({} drawn); zoom in for them",
+                super::annotations::MAX_DRAWN
+            );
+            overlays::notice(&painter, image_rect, &text);
+        }
     }
     measure_view::paint_shapes(&painter, &doc.measure, &geometry, pointer, tool);
     if let Some((e, side)) = &gsd.crops {
