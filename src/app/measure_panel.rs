@@ -98,6 +98,7 @@ fn contours_status(ui: &mut egui::Ui, slot: &mut Slot<std::sync::Arc<ContourSet>
             );
         }
         Slot::Ready(set) => {
+            ui.weak(format!("lines of band {}", set.band + 1));
             for (k, level) in set.levels.iter().enumerate() {
                 ui.horizontal(|ui| {
                     let (r, _) = ui.allocate_exact_size(egui::vec2(18.0, 10.0), egui::Sense::hover());
