@@ -19,6 +19,8 @@ struct View {
     bilinear: u32,
     srgb_target: u32,        // 1 when the target re-encodes to sRGB: output linear then
     inv_zoom_y: f32,         // image rows per framebuffer pixel (a stretched spectrogram differs)
+    window_origin: vec2<f32>,// image pixel of texel (0, 0): 0 for the whole image, else a zoomed-in window
+    window_size: vec2<f32>,  // image pixels the texture covers; fragments outside are left to what is below
     _pad1: u32,
     _pad2: u32,
 };
@@ -50,7 +52,7 @@ fn texel(layer: u32, p: vec2<i32>) -> f32 {
 
 // Value of a band at an image coordinate; NaN means nodata.
 fn sample_band(layer: u32, img: vec2<f32>) -> f32 {
-    let t = img / view.texel_scale;
+    let t = (img - view.window_origin) / view.texel_scale;
     if (view.bilinear == 0u) {
         return texel(layer, vec2<i32>(floor(t)));
     }
@@ -113,6 +115,10 @@ fn finish(c: vec4<f32>) -> vec4<f32> {
 fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     let img = view.origin + (pos.xy - view.rect_min) * vec2<f32>(view.inv_zoom, view.inv_zoom_y);
     if (img.x < 0.0 || img.y < 0.0 || img.x >= view.image_size.x || img.y >= view.image_size.y) {
+        discard;
+    }
+    let w = img - view.window_origin;
+    if (w.x < 0.0 || w.y < 0.0 || w.x >= view.window_size.x || w.y >= view.window_size.y) {
         discard;
     }
     if (view.mode == 0u) {

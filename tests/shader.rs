@@ -201,3 +201,63 @@ fn a_render_streamed_in_bands_of_rows_is_the_render_made_at_once() {
     // The masked pixel (index 500: column 52, row 7) shows the nodata colour in both.
     assert_eq!(png.get_pixel(2 * 52, 2 * 7).0, settings.nan_color);
 }
+
+#[test]
+fn a_zoomed_in_window_shows_the_full_resolution_pixels_and_nothing_outside_it() {
+    // The viewer's detail: a window cut from the full-resolution data, drawn at the image's
+    // coordinates. Inside it every fragment shows the pixel the transform names (no seam, no
+    // offset); outside it the fragment is left clear for the overview below. Two blocks: 1 and 2.
+    let Some(gpu) = common::headless() else { return };
+    let raster = test_raster(1);
+    let settings =
+        DisplaySettings { colormap: Colormap::Turbo, lo: [-10.0; 3], hi: [50.0; 3], ..DisplaySettings::default() };
+    let transform = ViewTransform { origin: [10.0, 6.0], zoom: 3.0, stretch: 1.0 };
+    let (w, h) = (120u32, 96u32);
+    let table = Colormap::Turbo.table();
+    let (origin, covers) = ([16usize, 10usize], [24usize, 18usize]);
+    let window = heatscope::stats::window_mean(&raster, [origin[0], origin[1], covers[0], covers[1]], 1);
+    let px = gpu
+        .render_window(&window, [64, 48], (origin, covers, 1), &settings, &transform, [w, h])
+        .expect("render the window");
+    for y in 0..h {
+        for x in 0..w {
+            let i = (y * w + x) as usize * 4;
+            let got = [px[i], px[i + 1], px[i + 2], px[i + 3]];
+            let [c, r] = transform.pixel_under([x as f32, y as f32]);
+            let inside = (origin[0] as i64..(origin[0] + covers[0]) as i64).contains(&c)
+                && (origin[1] as i64..(origin[1] + covers[1]) as i64).contains(&r);
+            let what = format!("fragment ({x}, {y}) -> pixel ({c}, {r})");
+            if !inside {
+                assert_eq!(got, [0, 0, 0, 0], "{what}: outside the window must stay clear");
+                continue;
+            }
+            match raster.value(0, c, r) {
+                None => assert_eq!(got, settings.nan_color, "{what}"),
+                Some(v) => expect_close(got, stretch_value(v), &table, &what),
+            }
+        }
+    }
+    // Blocks of 2: each fragment shows the mean of the valid pixels of its block.
+    let window = heatscope::stats::window_mean(&raster, [origin[0], origin[1], covers[0], covers[1]], 2);
+    let px = gpu
+        .render_window(&window, [64, 48], (origin, covers, 2), &settings, &transform, [w, h])
+        .expect("render the window");
+    for y in (0..h).step_by(7) {
+        for x in (0..w).step_by(5) {
+            let i = (y * w + x) as usize * 4;
+            let got = [px[i], px[i + 1], px[i + 2], px[i + 3]];
+            let [c, r] = transform.pixel_under([x as f32, y as f32]);
+            let (bx, by) = ((c - origin[0] as i64).div_euclid(2), (r - origin[1] as i64).div_euclid(2));
+            if !(0..12).contains(&bx) || !(0..9).contains(&by) {
+                continue;
+            }
+            let v = window.bands[0][(by * 12 + bx) as usize];
+            let what = format!("fragment ({x}, {y}) -> block ({bx}, {by})");
+            if v.is_nan() {
+                assert_eq!(got, settings.nan_color, "{what}");
+            } else {
+                expect_close(got, stretch_value(v), &table, &what);
+            }
+        }
+    }
+}

@@ -31,6 +31,8 @@ pub enum Part {
     Contours,
     /// Statistics of a drawn region (`measure.rs`).
     Region,
+    /// Cutting the zoomed-in window (`detail.rs`).
+    Detail,
     /// A batch of annotation files (`annotations.rs`: 0 the sidecars, then each file added).
     Annotations(usize),
     /// Writing the annotations shown into one file.
@@ -73,7 +75,8 @@ impl Results {
             | Part::Contours
             | Part::Region
             | Part::Annotations(_)
-            | Part::AnnotationExport => Applied::Nothing,
+            | Part::AnnotationExport
+            | Part::Detail => Applied::Nothing,
         }
     }
 
@@ -109,6 +112,8 @@ pub struct Document {
     pub pinned: Option<[i64; 2]>,
     /// Contours, the shape drawn and what was measured on it.
     pub measure: super::measure::DocMeasure,
+    /// The zoomed-in window at full resolution (images larger than the overview).
+    pub detail: super::detail::DocDetail,
     /// Other tools' annotations of this image.
     pub annotations: super::annotations::DocAnnotations,
     /// Display settings, ranges and view came from a session: loading keeps them.
@@ -132,6 +137,7 @@ impl Document {
             pinned: None,
             measure: super::measure::DocMeasure::default(),
             annotations: super::annotations::DocAnnotations::default(),
+            detail: super::detail::DocDetail::default(),
             view_rect: None,
             restored: false,
         }

@@ -71,6 +71,7 @@ impl HeatscopeApp {
             Part::Contours | Part::Region => {
                 doc.measure.apply(part, job, kind).map(|why| format!("{}: {why}", doc.name()))
             }
+            Part::Detail => doc.detail.apply(job, kind).map(|why| format!("{}: zoomed-in window: {why}", doc.name())),
             // The Annotations section lists each file's failure beside it; an export's too.
             Part::Annotations(_) | Part::AnnotationExport => {
                 let why = doc.annotations.apply(part, job, kind);
@@ -122,7 +123,7 @@ impl HeatscopeApp {
                 }
                 let notice = (loaded.downsample > 1).then(|| {
                     let (w, h, f) = (loaded.raster.width, loaded.raster.height, loaded.downsample);
-                    format!("{}: {w} x {h} exceeds the GPU texture limit; shown downsampled {f}x (the readout reports full-resolution pixels)", doc.name())
+                    format!("{}: {w} x {h}: the GPU holds a {f}x overview and, zoomed in, the part in view at full resolution (the readout reports full-resolution pixels)", doc.name())
                 });
                 doc.loaded = Some(loaded);
                 doc.status = DocStatus::Ready;

@@ -8,6 +8,7 @@ mod chat_history;
 pub mod chat_route;
 mod cnn;
 pub mod compare;
+pub mod detail;
 mod display_panel;
 mod document;
 mod events;
@@ -203,6 +204,8 @@ pub struct HeatscopeApp {
     pub previous_active: Option<u64>,
     /// The active image when the last frame began.
     frame_active: Option<u64>,
+    /// Versions of zoomed-in windows handed out (each upload is told apart by it).
+    next_detail: u64,
     /// Runs shown and made.
     pub runs: runs::RunsState,
     /// The failure list over the shown run (error analysis).
@@ -279,6 +282,7 @@ impl HeatscopeApp {
             compare: None,
             previous_active: None,
             frame_active: None,
+            next_detail: 0,
             runs: runs::RunsState::default(),
             failures: failures::FailureList::default(),
             cnn_dir: options.cnn_dir.clone(),
@@ -389,7 +393,7 @@ impl HeatscopeApp {
             let job = Job::Load {
                 path: path.clone(),
                 options: LoadOptions::default(),
-                max_texture_dim: self.max_texture_dim,
+                max_texture_dim: self.max_texture_dim.min(detail::OVERVIEW_MAX),
             };
             match self.workers.submit(Key::Doc(id, Part::Load), job) {
                 Ok(ticket) => {
@@ -621,6 +625,7 @@ impl HeatscopeApp {
         doc.results.cancel_all();
         doc.measure.cancel_all();
         doc.annotations.cancel_all();
+        doc.detail.cancel();
         // An answer that was cut short is in the history; the slot itself need not be kept.
         doc.results.answer = Slot::Empty;
         self.kept.insert(doc.path.clone(), doc.results);
@@ -674,6 +679,7 @@ impl eframe::App for HeatscopeApp {
             self.frame_active = self.active;
         }
         self.request_annotations();
+        self.request_detail();
         self.request_session_annotations();
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()

@@ -385,8 +385,29 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     paint_image(
         ui.painter_at(image_rect),
         image_rect,
-        ImageCallback { image_id: doc.id, display: loaded.display.clone(), uniform },
+        ImageCallback { image_id: doc.id, version: 0, display: loaded.display.clone(), uniform },
     );
+    // Zoomed in past the overview: the window cut at the block the screen needs, over it.
+    let visible = super::detail::visible(&transform, view_px, size);
+    let needed = super::detail::needed_factor(&transform, loaded.downsample);
+    let held = doc.detail.held.clone().filter(|_| needed.is_some());
+    doc.detail.want = needed.and_then(|f| {
+        let serves = held.as_ref().is_some_and(|d| d.spec.serves(visible, f));
+        if serves { None } else { super::detail::window_for(visible, size, f, loaded.downsample) }
+    });
+    if let Some(d) = &held {
+        let s = d.spec;
+        paint_image(
+            ui.painter_at(image_rect),
+            image_rect,
+            ImageCallback {
+                image_id: doc.id | (1 << 62),
+                version: d.version,
+                display: Arc::clone(&d.raster),
+                uniform: uniform.windowed([s.x0, s.y0], [s.w, s.h], s.factor),
+            },
+        );
+    }
     if let Some(layer) = &x.swipe {
         let line_x = line_at(outcome.swipe.map_or(layer.fraction, |s| s.0));
         let right = Rect::from_min_max(egui::pos2(line_x, image_rect.min.y), image_rect.max);
@@ -402,7 +423,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         paint_image(
             ui.painter_at(right),
             image_rect,
-            ImageCallback { image_id: layer.id, display: Arc::clone(&layer.display), uniform },
+            ImageCallback { image_id: layer.id, version: 0, display: Arc::clone(&layer.display), uniform },
         );
     }
 
@@ -421,9 +442,11 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
             egui::StrokeKind::Outside,
         );
     }
-    if loaded.downsample > 1 {
-        let text =
-            format!("shown downsampled {}x (GPU texture limit); readout uses full resolution", loaded.downsample);
+    if doc.detail.want.is_some() {
+        let text = format!(
+            "overview {}x; cutting the part in view at full resolution… (the readout uses full resolution)",
+            loaded.downsample
+        );
         overlays::notice(&painter, image_rect, &text);
     } else if !doc.ranges_ready() {
         overlays::notice(&painter, image_rect, "computing statistics for the display range…");

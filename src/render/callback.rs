@@ -14,7 +14,8 @@ use crate::types::Raster;
 /// GPU state kept across frames: the pipeline and the uploaded images by image id.
 pub struct GpuCache {
     pipeline: ImagePipeline,
-    images: HashMap<u64, (GpuImage, u64)>,
+    /// By image id: the upload, the frame it was last drawn in and the version it holds.
+    images: HashMap<u64, (GpuImage, u64, u64)>,
     frame: u64,
     /// Errors from uploads, drained by the app into its message area.
     pub errors: Vec<String>,
@@ -52,6 +53,9 @@ pub fn take_errors(render_state: &egui_wgpu::RenderState) -> Vec<String> {
 pub struct ImageCallback {
     /// Unique per opened image (never reused), so the cache can key uploads on it.
     pub image_id: u64,
+    /// What `display` holds under this id: a new version replaces the upload (a zoomed-in window
+    /// that moved); 0 for images that never change.
+    pub version: u64,
     /// The raster as the GPU holds it (downsampled when over the texture limit, NaN for nodata).
     pub display: Arc<Raster>,
     pub uniform: ViewUniform,
@@ -69,10 +73,11 @@ impl CallbackTrait for ImageCallback {
         let Some(cache) = resources.get_mut::<GpuCache>() else { return Vec::new() };
         cache.frame += 1;
         let frame = cache.frame;
-        if !cache.images.contains_key(&self.image_id) {
+        if cache.images.get(&self.image_id).is_none_or(|(_, _, v)| *v != self.version) {
+            cache.images.remove(&self.image_id);
             match cache.pipeline.upload(device, queue, &self.display, &self.image_id.to_string()) {
                 Ok(image) => {
-                    cache.images.insert(self.image_id, (image, frame));
+                    cache.images.insert(self.image_id, (image, frame, self.version));
                 }
                 Err(e) => {
                     cache.errors.push(e.to_string());
@@ -80,13 +85,13 @@ impl CallbackTrait for ImageCallback {
                 }
             }
             while cache.images.len() > KEEP_IMAGES {
-                let oldest = cache.images.iter().min_by_key(|(_, (_, used))| *used).map(|(id, _)| *id);
+                let oldest = cache.images.iter().min_by_key(|(_, (_, used, _))| *used).map(|(id, _)| *id);
                 if let Some(id) = oldest {
                     cache.images.remove(&id);
                 }
             }
         }
-        if let Some((image, used)) = cache.images.get_mut(&self.image_id) {
+        if let Some((image, used, _)) = cache.images.get_mut(&self.image_id) {
             *used = frame;
             cache.pipeline.set_view(queue, image, &self.uniform);
         }
@@ -100,7 +105,7 @@ impl CallbackTrait for ImageCallback {
         resources: &CallbackResources,
     ) {
         let Some(cache) = resources.get::<GpuCache>() else { return };
-        if let Some((image, _)) = cache.images.get(&self.image_id) {
+        if let Some((image, _, _)) = cache.images.get(&self.image_id) {
             cache.pipeline.draw(pass, image);
         }
     }

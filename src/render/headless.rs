@@ -191,7 +191,9 @@ impl Headless {
             origin: [transform.origin[0], transform.origin[1] + rows.start as f32 * transform.inv_zoom()[1]],
             ..*transform
         };
-        let result = self.draw_and_read(image, settings, &shifted, [width, height]);
+        let [iw, ih, _] = image.size;
+        let uniform = ViewUniform::new(settings, &shifted, [0.0, 0.0], [iw as usize, ih as usize], 1, false);
+        let result = self.draw_and_read(image, &uniform, [width, height]);
         let invalid = pollster::block_on(validation.pop());
         let out_of_memory = pollster::block_on(memory.pop());
         match invalid.or(out_of_memory) {
@@ -219,16 +221,31 @@ impl Headless {
         Ok(())
     }
 
-    fn draw_and_read(
+    /// Render a window of an `image_size` image (what the viewer draws zoomed in): `window` holds
+    /// one texel per `factor` pixels from image pixel `origin` and covers `covers` pixels; fragments
+    /// outside it are transparent black.
+    ///
+    /// # Errors
+    /// As [`Headless::render`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn render_window(
         &self,
-        image: &GpuImage,
+        window: &Raster,
+        image_size: [usize; 2],
+        (origin, covers, factor): ([usize; 2], [usize; 2], usize),
         settings: &DisplaySettings,
         transform: &ViewTransform,
         size: [u32; 2],
     ) -> Result<Vec<u8>, RenderError> {
-        let [iw, ih, _] = image.size;
-        let uniform = ViewUniform::new(settings, transform, [0.0, 0.0], [iw as usize, ih as usize], 1, false);
-        self.pipeline.set_view(&self.queue, image, &uniform);
+        self.check_output(size[0], size[1])?;
+        let image = self.upload(window)?;
+        let uniform =
+            ViewUniform::new(settings, transform, [0.0, 0.0], image_size, 1, false).windowed(origin, covers, factor);
+        self.draw_and_read(&image, &uniform, size)
+    }
+
+    fn draw_and_read(&self, image: &GpuImage, uniform: &ViewUniform, size: [u32; 2]) -> Result<Vec<u8>, RenderError> {
+        self.pipeline.set_view(&self.queue, image, uniform);
         let [w, h] = size;
         let target = self.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("heatscope headless target"),

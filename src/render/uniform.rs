@@ -59,10 +59,14 @@ pub struct ViewUniform {
     pub srgb_target: u32,
     /// Image rows per framebuffer pixel (`inv_zoom` is columns per pixel).
     pub inv_zoom_y: f32,
+    /// Image pixel of texel (0, 0) and the image pixels the texture covers: the whole image, or a
+    /// zoomed-in window drawn over the overview (fragments outside it are discarded).
+    pub window_origin: [f32; 2],
+    pub window_size: [f32; 2],
     pub _pad: [u32; 2],
 }
 
-const _: () = assert!(std::mem::size_of::<ViewUniform>() == 128, "ViewUniform must match the WGSL layout");
+const _: () = assert!(std::mem::size_of::<ViewUniform>() == 144, "ViewUniform must match the WGSL layout");
 
 impl ViewUniform {
     /// Uniform for drawing an image of `image_size` (full resolution) whose texture holds one texel
@@ -99,8 +103,23 @@ impl ViewUniform {
             bilinear: u32::from(settings.bilinear),
             srgb_target: u32::from(srgb_target),
             inv_zoom_y: transform.inv_zoom()[1],
+            window_origin: [0.0, 0.0],
+            window_size: [image_size[0] as f32, image_size[1] as f32],
             _pad: [0; 2],
         }
+    }
+
+    /// The same view drawing a window of the image: its texture starts at image pixel `origin`,
+    /// covers `size` image pixels and holds one texel per `texel_scale` pixels.
+    #[must_use]
+    pub fn windowed(mut self, origin: [usize; 2], size: [usize; 2], texel_scale: usize) -> Self {
+        #[allow(clippy::cast_precision_loss)]
+        {
+            self.window_origin = [origin[0] as f32, origin[1] as f32];
+            self.window_size = [size[0] as f32, size[1] as f32];
+            self.texel_scale = texel_scale.max(1) as f32;
+        }
+        self
     }
 }
 

@@ -44,6 +44,32 @@ pub fn downsample_to_fit(raster: &Raster, max_dim: usize) -> (Raster, usize) {
 
 /// Mean of the valid pixels of each block of one band.
 fn block_mean(band: &[f32], mask: Option<&[bool]>, w: usize, h: usize, factor: usize) -> Vec<f32> {
+    block_mean_in(band, mask, w, [0, 0, w, h], factor)
+}
+
+/// A window of a raster for the GPU: `[x0, y0, width, height]` in pixels (clipped to the image), each
+/// texel the mean of the valid pixels of a `factor x factor` block (NaN when none), nodata as NaN and
+/// no mask: what the viewer draws over the overview when zoomed in. Metadata is not copied.
+pub fn window_mean(raster: &Raster, window: [usize; 4], factor: usize) -> Raster {
+    let factor = factor.max(1);
+    let x0 = window[0].min(raster.width);
+    let y0 = window[1].min(raster.height);
+    let w = window[2].min(raster.width - x0);
+    let h = window[3].min(raster.height - y0);
+    let mask = raster.valid.as_deref().filter(|m| m.len() == raster.width * raster.height);
+    let bands =
+        raster.bands.iter().map(|band| block_mean_in(band, mask, raster.width, [x0, y0, w, h], factor)).collect();
+    Raster::new(w.div_ceil(factor), h.div_ceil(factor), bands, crate::types::RasterMeta::default())
+}
+
+/// [`block_mean`] over the window `[x0, y0, w, h]` of a band `stride` pixels wide.
+fn block_mean_in(
+    band: &[f32],
+    mask: Option<&[bool]>,
+    stride: usize,
+    [wx, wy, w, h]: [usize; 4],
+    factor: usize,
+) -> Vec<f32> {
     let out_w = w.div_ceil(factor);
     let mut out = Vec::with_capacity(out_w * h.div_ceil(factor));
     let mut sums = vec![0f64; out_w];
@@ -52,8 +78,9 @@ fn block_mean(band: &[f32], mask: Option<&[bool]>, w: usize, h: usize, factor: u
         sums.fill(0.0);
         counts.fill(0);
         for row in row0..h.min(row0 + factor) {
-            let line = &band[row * w..(row + 1) * w];
-            let line_mask = mask.map(|m| &m[row * w..(row + 1) * w]);
+            let start = (wy + row) * stride + wx;
+            let line = &band[start..start + w];
+            let line_mask = mask.map(|m| &m[start..start + w]);
             for (ox, (sum, count)) in sums.iter_mut().zip(counts.iter_mut()).enumerate() {
                 let x0 = ox * factor;
                 for x in x0..w.min(x0 + factor) {
@@ -90,6 +117,27 @@ mod tests {
 
     fn raster(w: usize, h: usize, band: Vec<f32>) -> Raster {
         Raster::new(w, h, vec![band], RasterMeta::default())
+    }
+
+    #[test]
+    fn a_window_averages_its_blocks_and_carries_nodata_as_nan() {
+        let (w, h) = (7, 5);
+        let mut r = raster(w, h, (0..w * h).map(|i| i as f32).collect());
+        r.valid = Some((0..w * h).map(|i| i != 2 * w + 3).collect());
+        // Full resolution: a copy of the window, the masked pixel NaN.
+        let win = window_mean(&r, [2, 1, 3, 3], 1);
+        assert_eq!((win.width, win.height), (3, 3));
+        assert_eq!(win.bands[0][0], (w + 2) as f32);
+        assert!(win.bands[0][4].is_nan());
+        assert!(win.valid.is_none());
+        // 2 x 2 blocks from (2, 0): the first block holds 2, 3, 9, 10.
+        let win = window_mean(&r, [2, 0, 4, 4], 2);
+        assert_eq!((win.width, win.height), (2, 2));
+        assert_eq!(win.bands[0][0], 6.0);
+        // Clipped at the image's edge.
+        let win = window_mean(&r, [5, 3, 10, 10], 1);
+        assert_eq!((win.width, win.height), (2, 2));
+        assert_eq!(win.bands[0][3], (4 * w + 6) as f32);
     }
 
     #[test]

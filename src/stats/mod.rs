@@ -21,7 +21,7 @@ mod zscale;
 
 pub use band::{BandStats, band_stats};
 pub use clip::sigma_clip;
-pub use downsample::{downsample_factor, downsample_to_fit};
+pub use downsample::{downsample_factor, downsample_to_fit, window_mean};
 pub use histogram::{HISTOGRAM_BINS, Histogram};
 pub use range::{RangeMode, widen};
 pub use zscale::{ZScaleParams, zscale};
