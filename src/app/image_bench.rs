@@ -135,19 +135,6 @@ pub fn script_events(frame: usize, centre: Pos2) -> Vec<Event> {
     ]
 }
 
-/// A `/proc/self/status` field given in kB (`VmRSS`, `VmHWM`), in MiB.
-pub fn status_mib(status: &str, field: &str) -> Option<f64> {
-    let line = status.lines().find(|l| l.split(':').next() == Some(field))?;
-    let mut words = line.split(':').nth(1)?.split_whitespace();
-    let kib: f64 = words.next()?.parse().ok()?;
-    (words.next() == Some("kB")).then_some(kib / 1024.0)
-}
-
-/// This process's `field` now (Linux; None elsewhere).
-fn own_status_mib(field: &str) -> Option<f64> {
-    status_mib(&std::fs::read_to_string("/proc/self/status").ok()?, field)
-}
-
 /// Reset this process's `VmHWM` to its current resident size (Linux 4.0+); false when refused.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -240,7 +227,7 @@ impl ImageBench {
             Phase::Done
         };
         if !matches!(self.phase, Phase::Start | Phase::Done)
-            && let Some(rss) = own_status_mib("VmRSS")
+            && let Some(rss) = crate::io::own_status_mib("VmRSS")
         {
             self.rss_seen = self.rss_seen.max(rss);
         }
@@ -256,7 +243,7 @@ impl ImageBench {
                 if report.noimage.len() < self.config.frames {
                     Phase::NoImage
                 } else {
-                    report.idle_rss_mib = own_status_mib("VmRSS");
+                    report.idle_rss_mib = crate::io::own_status_mib("VmRSS");
                     report.peak_from_hwm = reset_peak();
                     self.rss_seen = report.idle_rss_mib.unwrap_or(0.0);
                     app.open(vec![self.config.file.clone()]);
@@ -297,7 +284,7 @@ impl ImageBench {
                     Phase::Image
                 } else {
                     report.peak_rss_mib =
-                        if report.peak_from_hwm { own_status_mib("VmHWM") } else { Some(self.rss_seen) };
+                        if report.peak_from_hwm { crate::io::own_status_mib("VmHWM") } else { Some(self.rss_seen) };
                     mark(&mut report, "the end");
                     Phase::Done
                 }
@@ -364,7 +351,7 @@ impl ImageBench {
 
 /// Note resident memory and its high-water mark now.
 fn mark(report: &mut ImageBenchReport, moment: &'static str) {
-    if let (Some(rss), Some(hwm)) = (own_status_mib("VmRSS"), own_status_mib("VmHWM")) {
+    if let (Some(rss), Some(hwm)) = (crate::io::own_status_mib("VmRSS"), crate::io::own_status_mib("VmHWM")) {
         report.memory_marks.push((moment, rss, hwm));
     }
 }
@@ -384,13 +371,13 @@ mod tests {
     #[test]
     fn proc_status_fields_are_read_in_mib() {
         let status = "Name:\theatscope\nVmPeak:\t 4000000 kB\nVmHWM:\t  524288 kB\nVmRSS:\t  262144 kB\nThreads:\t12\n";
-        assert_eq!(status_mib(status, "VmRSS"), Some(256.0));
-        assert_eq!(status_mib(status, "VmHWM"), Some(512.0));
+        assert_eq!(crate::io::status_mib(status, "VmRSS"), Some(256.0));
+        assert_eq!(crate::io::status_mib(status, "VmHWM"), Some(512.0));
         // A field that is not a size, and one that is missing.
-        assert_eq!(status_mib(status, "Threads"), None);
-        assert_eq!(status_mib(status, "VmSwap"), None);
+        assert_eq!(crate::io::status_mib(status, "Threads"), None);
+        assert_eq!(crate::io::status_mib(status, "VmSwap"), None);
         // The whole field name must match (VmHWM is not found as "VmH").
-        assert_eq!(status_mib(status, "VmH"), None);
+        assert_eq!(crate::io::status_mib(status, "VmH"), None);
     }
 
     #[test]

@@ -26,7 +26,9 @@ use std::path::Path;
 use crate::types::Raster;
 
 pub use error::IoError;
-pub use options::{LoadOptions, human_bytes, machine_memory, memory_budget, parse_size, set_memory_budget};
+pub use options::{
+    LoadOptions, human_bytes, machine_memory, memory_budget, own_status_mib, parse_size, set_memory_budget, status_mib,
+};
 pub use raster_image::{decode_rgb, read_rgb};
 
 /// The formats heatscope reads.

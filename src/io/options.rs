@@ -56,6 +56,19 @@ pub fn machine_memory() -> u64 {
         .unwrap_or(FALLBACK_MACHINE_BYTES)
 }
 
+/// A `/proc/self/status` field given in kB (`VmRSS`, `VmHWM`), in MiB.
+pub fn status_mib(status: &str, field: &str) -> Option<f64> {
+    let line = status.lines().find(|l| l.split(':').next() == Some(field))?;
+    let mut words = line.split(':').nth(1)?.split_whitespace();
+    let kib: f64 = words.next()?.parse().ok()?;
+    (words.next() == Some("kB")).then_some(kib / 1024.0)
+}
+
+/// This process's `field` now (Linux; None elsewhere).
+pub fn own_status_mib(field: &str) -> Option<f64> {
+    status_mib(&std::fs::read_to_string("/proc/self/status").ok()?, field)
+}
+
 /// Read a size such as `6G`, `6GiB`, `500MB`, `1.5g` or `1073741824` (binary units: K = 1024).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
