@@ -120,8 +120,11 @@ fn a_crowd_of_boxes_is_drawn_up_to_the_cap_and_the_rest_counted() {
     }
     std::fs::write(dir.path().join("crowd.csv"), csv).unwrap();
     let Some(mut h) = harness(vec![image]) else { return };
-    settle(&mut h);
+    // The 30 000-row sidecar is read first: settling waits for repaints to stop, and a worker still
+    // reading keeps asking for them.
+    step_until(&mut h, "the image", |app| app.active_doc().is_some_and(|d| d.loaded.is_some()));
     step_until(&mut h, "the sidecar read", annotations_read);
+    settle(&mut h);
     assert_eq!(shown(&h), 30_000);
     h.run_steps(2);
     // The notice is painted on the image; the count behind it is the document's.
