@@ -141,7 +141,7 @@ impl HeatscopeApp {
         if doc.annotations.batches.is_empty() && paths.is_some() {
             doc.annotations.batches.push(Slot::Empty);
             let sidecars = read_job(Arc::clone(&raster), None);
-            let slot = slot_of(self.workers.submit(Key::Doc(id, Part::Annotations(0)), sidecars));
+            let slot = Slot::submitted(&self.workers.submit(Key::Doc(id, Part::Annotations(0)), sidecars));
             if let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) {
                 doc.annotations.batches[0] = slot;
             }
@@ -149,7 +149,7 @@ impl HeatscopeApp {
         let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { return };
         let k = doc.annotations.batches.len();
         doc.annotations.batches.push(Slot::Empty);
-        let slot = slot_of(self.workers.submit(Key::Doc(id, Part::Annotations(k)), read_job(raster, paths)));
+        let slot = Slot::submitted(&self.workers.submit(Key::Doc(id, Part::Annotations(k)), read_job(raster, paths)));
         if let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) {
             doc.annotations.batches[k] = slot;
         }
@@ -180,17 +180,10 @@ impl HeatscopeApp {
             }
             Ok(Arc::new(text))
         });
-        let slot = slot_of(self.workers.submit(Key::Doc(id, Part::AnnotationExport), job));
+        let slot = Slot::submitted(&self.workers.submit(Key::Doc(id, Part::AnnotationExport), job));
         if let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) {
             doc.annotations.export = slot;
         }
-    }
-}
-
-fn slot_of<T>(submitted: Result<crate::workers::Ticket<Key>, String>) -> Slot<T> {
-    match submitted {
-        Ok(ticket) => Slot::loading(&ticket),
-        Err(e) => Slot::Failed(e),
     }
 }
 

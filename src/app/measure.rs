@@ -238,19 +238,11 @@ impl HeatscopeApp {
             let submitted = self.workers.submit(Key::Doc(id, part), job);
             let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) else { return };
             if part == Part::Contours {
-                doc.measure.contours = slot_of(&submitted);
+                doc.measure.contours = Slot::submitted(&submitted);
             } else {
-                doc.measure.stats = slot_of(&submitted);
+                doc.measure.stats = Slot::submitted(&submitted);
             }
         }
-    }
-}
-
-/// The slot a submitted job fills: loading, or failed with why it could not start.
-fn slot_of<T>(submitted: &Result<crate::workers::Ticket<Key>, String>) -> Slot<T> {
-    match submitted {
-        Ok(ticket) => Slot::loading(ticket),
-        Err(e) => Slot::Failed(e.clone()),
     }
 }
 

@@ -111,6 +111,14 @@ impl<T> Slot<T> {
         Slot::Loading(Pending::of(ticket))
     }
 
+    /// The slot a submission fills: waiting for its job, or failed with why it could not start.
+    pub fn submitted<K>(submitted: &Result<Ticket<K>, String>) -> Self {
+        match submitted {
+            Ok(ticket) => Slot::loading(ticket),
+            Err(e) => Slot::Failed(e.clone()),
+        }
+    }
+
     pub fn ready(&self) -> Option<&T> {
         match self {
             Slot::Ready(v) => Some(v),
