@@ -1,6 +1,6 @@
-//! `heatscope data ...`: generate SpectrumQA-sim datasets, render a true-vs-observed contact sheet,
-//! and refit/report the L1 class thresholds. Runs on the main thread; generation uses
-//! `sim::write_dataset`'s worker threads.
+//! `heatscope data ...`: generate SpectrumQA-sim and RadioQA-sim datasets, render a true-vs-observed
+//! contact sheet, and refit/report the L1 class thresholds. Runs on the main thread; generation uses
+//! the writers' worker threads (`sim::write_dataset`, `sim::radio::write_radio_dataset`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,6 +19,9 @@ use crate::types::Split;
 pub enum DataCommand {
     /// Generate a SpectrumQA-sim dataset folder (grids, PNGs, metadata, manifest, LLaVA JSON).
     Spectrum(SpectrumArgs),
+    /// Generate a RadioQA-sim dataset folder: simulated radio-continuum cutouts (FITS in Jy/beam, the
+    /// noiseless model, a display PNG, metadata) with questions in radio-llava's six task formats.
+    Radio(RadioArgs),
     /// Render a contact sheet: per scene the true I/N (left) and the observed map (right), the
     /// ground-truth box in white and the -6 dB contour of the truth in black; one row per scenario.
     Sheet(SheetArgs),
@@ -58,6 +61,35 @@ pub struct SpectrumArgs {
     /// terrain-swap, clutter, shadowing, obstruction, sidelobes.
     #[arg(long, default_value = "frozen")]
     pub physics: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RadioArgs {
+    /// Scenes (split by scene, about 70/15/15 train/val/test, fixed by the scene's index).
+    #[arg(long, default_value_t = 600)]
+    pub scenes: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Cutout side in pixels (96-1024).
+    #[arg(long, default_value_t = 128)]
+    pub size: usize,
+    /// Output folder (created; an existing dataset there is only replaced with --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing dataset in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Folder of real radio FITS images (Jy/beam, with BMAJ/BMIN): half the scenes take a
+    /// source-free window of one as their noise. A MANIFEST.tsv there or in its parent (column 3 the
+    /// licence) must list each file; GPL-licensed files are skipped. Default: simulated noise only.
+    #[arg(long)]
+    pub backgrounds: Option<PathBuf>,
+    /// Use GPL-licensed background files too (test data only: never for a model that ships).
+    #[arg(long)]
+    pub allow_gpl_backgrounds: bool,
 }
 
 /// Parse `--observation` and `--physics`.
@@ -107,6 +139,7 @@ pub struct ThresholdArgs {
 pub fn run(cmd: &DataCommand) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Spectrum(a) => spectrum(a),
+        DataCommand::Radio(a) => radio(a),
         DataCommand::Sheet(a) => sheet(a),
         DataCommand::Thresholds(a) => thresholds(a),
     }
@@ -130,21 +163,44 @@ fn threads(arg: Option<usize>) -> usize {
     arg.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
 }
 
-fn spectrum(a: &SpectrumArgs) -> anyhow::Result<()> {
-    let variants = variants(&a.observation, &a.physics)?;
-    if a.out.join("dataset.json").exists() && !a.force {
-        bail!("a dataset already exists in {} (use --force to replace it)", a.out.display());
+/// Refuse an existing dataset in `out`, or with `force` remove only what a dataset consists of.
+fn clear_old_dataset(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    if !out.join("dataset.json").exists() {
+        return Ok(());
     }
-    if a.force && a.out.join("dataset.json").exists() {
-        // Remove only what a dataset consists of.
-        for entry in ["scenes", "manifest.jsonl", "llava.json", "dataset.json"] {
-            let p = a.out.join(entry);
-            let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
-            if p.exists() {
-                r.with_context(|| format!("cannot remove the old {entry}: {}", p.display()))?;
-            }
+    if !force {
+        bail!("a dataset already exists in {} (use --force to replace it)", out.display());
+    }
+    for entry in ["scenes", "manifest.jsonl", "llava.json", "dataset.json"] {
+        let p = out.join(entry);
+        let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        if p.exists() {
+            r.with_context(|| format!("cannot remove the old {entry}: {}", p.display()))?;
         }
     }
+    Ok(())
+}
+
+/// A progress line on stderr, at most five times a second and always at the end.
+fn progress_printer(start: Instant) -> impl Fn(usize, usize) -> bool + Sync {
+    let last = std::sync::Mutex::new(0.0f64);
+    move |done: usize, total: usize| {
+        let el = start.elapsed().as_secs_f64();
+        if let Ok(mut last) = last.lock()
+            && (el - *last >= 0.2 || done == total)
+        {
+            *last = el;
+            let eta = el / done as f64 * (total - done) as f64;
+            eprint!("\rgenerating scenes: {done}/{total}  {el:.1} s elapsed, ~{eta:.0} s left   ");
+            let _ = std::io::stderr().flush();
+        }
+        true
+    }
+}
+
+fn spectrum(a: &SpectrumArgs) -> anyhow::Result<()> {
+    let variants = variants(&a.observation, &a.physics)?;
+    clear_old_dataset(&a.out, a.force)?;
     let opts = DatasetOptions {
         scenarios: scenarios(&a.scenario)?,
         scenes: a.scenes,
@@ -155,20 +211,7 @@ fn spectrum(a: &SpectrumArgs) -> anyhow::Result<()> {
     };
     let lut = Colormap::Turbo.table();
     let start = Instant::now();
-    let last = std::sync::Mutex::new(0.0f64);
-    let progress = |done: usize, total: usize| {
-        let el = start.elapsed().as_secs_f64();
-        // At most five updates a second, and always the last one.
-        if let Ok(mut last) = last.lock()
-            && (el - *last >= 0.2 || done == total)
-        {
-            *last = el;
-            let eta = el / done as f64 * (total - done) as f64;
-            eprint!("\rgenerating scenes: {done}/{total}  {el:.1} s elapsed, ~{eta:.0} s left   ");
-            let _ = std::io::stderr().flush();
-        }
-        true
-    };
+    let progress = progress_printer(start);
     let summary = write_dataset(&a.out, &opts, &lut, &progress)?;
     eprintln!();
     let el = start.elapsed().as_secs_f64();
@@ -183,6 +226,78 @@ fn spectrum(a: &SpectrumArgs) -> anyhow::Result<()> {
         println!("  {name}: L1 classes low/moderate/high/severe = {c:?}");
     }
     println!("  L3 scenes without a region: {}", summary.l3_none);
+    Ok(())
+}
+
+fn radio(a: &RadioArgs) -> anyhow::Result<()> {
+    let (lo, hi) = crate::sim::radio::SIZES;
+    if !(lo..=hi).contains(&a.size) {
+        bail!("--size {} is outside {lo}-{hi} pixels", a.size);
+    }
+    if a.scenes == 0 {
+        bail!("--scenes must be at least 1");
+    }
+    clear_old_dataset(&a.out, a.force)?;
+    let backgrounds = match &a.backgrounds {
+        Some(dir) => {
+            let b = crate::sim::radio::Backgrounds::load(dir, a.size, a.allow_gpl_backgrounds)?;
+            match &b.manifest {
+                Some(m) => println!("backgrounds: licences from {}", m.display()),
+                None => {
+                    println!("backgrounds: no MANIFEST.tsv in {} or its parent: licences not checked", dir.display())
+                }
+            }
+            for f in b.report() {
+                match (&f.skipped, f.windows) {
+                    (Some(why), _) => println!("  skipped {}: {why}", f.file),
+                    (None, w) => println!(
+                        "  using {} ({}): {} source-free windows",
+                        f.file,
+                        f.licence.as_deref().unwrap_or("licence not listed"),
+                        w.unwrap_or(0)
+                    ),
+                }
+            }
+            if b.files.is_empty() {
+                eprintln!("warning: no usable background in {}: every scene gets simulated noise", dir.display());
+            }
+            Some(b)
+        }
+        None => None,
+    };
+    let opts = crate::sim::radio::RadioOptions {
+        scenes: a.scenes,
+        seed: a.seed,
+        size: a.size,
+        backgrounds: a.backgrounds.clone(),
+        allow_gpl_backgrounds: a.allow_gpl_backgrounds,
+        threads: threads(a.threads),
+    };
+    let start = Instant::now();
+    let progress = progress_printer(start);
+    let summary = crate::sim::radio::write_radio_dataset(&a.out, &opts, backgrounds.as_ref(), &progress)?;
+    eprintln!();
+    let el = start.elapsed().as_secs_f64();
+    println!(
+        "wrote {} scenes and {} questions to {} in {el:.1} s ({:.1} scenes/s); {} on real noise, {} with NaN borders",
+        summary.scenes,
+        summary.questions,
+        a.out.display(),
+        summary.scenes as f64 / el,
+        summary.real_background_scenes,
+        summary.nan_border_scenes,
+    );
+    for kind in crate::types::QuestionKind::RADIO {
+        let per_split = summary.counts.get(kind.name());
+        let line: Vec<String> = Split::ALL
+            .iter()
+            .map(|s| {
+                let n = per_split.and_then(|m| m.get(s.name())).and_then(|c| c.values().next()).copied().unwrap_or(0);
+                format!("{} {n}", s.name())
+            })
+            .collect();
+        println!("  {:10} {} classes, per class: {}", kind.name(), kind.radio_classes().len(), line.join(", "));
+    }
     Ok(())
 }
 

@@ -196,7 +196,7 @@ fn records(scene: &Scene, paths: &ScenePaths) -> Vec<QaRecord> {
 
 /// Three in-context examples per question: same kind, another scene, train split; chosen with
 /// their own random stream so they do not disturb the scenes.
-fn assign_examples(records: &mut [QaRecord], seed: u64) {
+pub(crate) fn assign_examples(records: &mut [QaRecord], seed: u64) {
     let train: Vec<(usize, &str, crate::types::QuestionKind)> = records
         .iter()
         .enumerate()

@@ -13,6 +13,7 @@ pub mod labels;
 pub mod observe;
 pub mod propagation;
 pub mod questions;
+pub mod radio;
 pub mod rng;
 pub mod scenario;
 mod triangulate;
