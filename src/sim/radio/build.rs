@@ -4,13 +4,13 @@
 //! the model by construction and checked. Runs on the `heatscope-sim-N` threads.
 
 use super::Recipe;
+use super::artefact::ring_artefact;
 use super::beam::Gaussian;
 use super::galaxies::{self, GalaxyKind};
 use super::labels::MORPHOLOGY_COUNTS;
 use super::measure;
 use super::sources::{
-    BRIGHT_SNR, Ctx, Part, Sky, SourceKind, diffuse, field_points, island_group, log_uniform, ring_artefact, shell,
-    snr_in_bin,
+    BRIGHT_SNR, Ctx, Part, Sky, SourceKind, diffuse, field_points, island_group, log_uniform, shell, snr_in_bin,
 };
 use crate::sim::rng::Rng;
 

@@ -7,9 +7,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::artefact::RingArtefact;
 use super::labels::{Labels, Measures};
 use super::noise::NanMask;
-use super::sources::{Component, RingArtefact, SNR_BINS, Source};
+use super::sources::{Component, SNR_BINS, Source};
 use super::{BackgroundInfo, GENERATOR_VERSION, RadioError, RadioScene};
 use crate::io::fits_write::{Card, CardValue, image_f32};
 use crate::stats::{ZScaleParams, sigma_clip, zscale};

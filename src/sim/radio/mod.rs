@@ -6,6 +6,7 @@
 //! Everything is a pure function of (scene index, seed, cutout size, background files); any thread.
 //! The writer runs scenes on scoped `heatscope-sim-N` threads. Definitions: docs/radioqa-sim.md.
 
+pub mod artefact;
 pub mod backgrounds;
 pub mod beam;
 mod build;
