@@ -3,8 +3,11 @@
 //! separated, column 1 the path relative to the manifest's folder, column 3 the licence) decides
 //! which files may feed a dataset: GPL-licensed files are test-only and skipped unless asked for,
 //! files the manifest does not list are skipped (licence unknown); without a manifest every file is
-//! used. A window is source-free when none of its pixels exceeds 4 sigma of the file's
-//! sigma-clipped noise; NaN pixels are kept (they make the NaN borders of real cutouts). Files are
+//! used. A window is source-free when none of its pixels lies more than 4 sigma from the file's
+//! sigma-clipped median (a source above, a deconvolution bowl or stripe below), the mean of every
+//! block of 4 x 4 beams in it is within one sigma of that median (no faint large-scale emission) and
+//! its rms is within 25 % of sigma;
+//! NaN pixels are kept (they make the NaN borders of real cutouts). Files are
 //! resampled so their beam falls in the simulated range of 3-6 pixels. Loading and the window
 //! search run once on the calling thread; cutting a scene's window runs on the `heatscope-sim-N`
 //! threads.
@@ -19,8 +22,12 @@ use crate::types::{CelestialWcs, PixelUnit};
 
 /// Beam FWHM range (major axis, pixels) of every RadioQA-sim cutout, simulated or real.
 pub const BEAM_PX: (f64, f64) = (3.0, 6.0);
-/// A window holds no pixel above the file's sigma-clipped median plus this many sigma.
+/// A window holds no pixel further than this many sigma from the file's sigma-clipped median.
 pub const SOURCE_FREE_SIGMA: f64 = 4.0;
+/// The mean of every block of 4 x 4 beams in a window lies within this many sigma of the median.
+pub const BLOCK_MEAN_SIGMA: f64 = 1.0;
+/// A window's rms lies within this factor of the file's sigma (either way).
+pub const WINDOW_RMS_FACTOR: f64 = 1.25;
 /// A window needs at least this share of finite pixels.
 pub const MIN_FINITE_SHARE: f64 = 0.5;
 
@@ -232,33 +239,61 @@ impl BackgroundFile {
         Ok(Ok(file))
     }
 
-    /// Window corners on a grid of a quarter window whose pixels are all below the source-free limit
-    /// and at least half finite.
+    /// Source-free window corners (module docs) on a grid of a quarter window, at least half finite.
     fn source_free_windows(&self) -> Vec<(usize, usize)> {
         let (w, n) = (self.window_px, self.width);
         if w > self.width || w > self.height {
             return Vec::new();
         }
-        let limit = (self.median + SOURCE_FREE_SIGMA * self.sigma) as f32;
+        let (lo, hi) = (self.median - SOURCE_FREE_SIGMA * self.sigma, self.median + SOURCE_FREE_SIGMA * self.sigma);
         let stride = (w / 4).max(4);
         let mut out = Vec::new();
         for y0 in (0..=self.height - w).step_by(stride) {
             for x0 in (0..=self.width - w).step_by(stride) {
-                let (mut finite, mut clean) = (0usize, true);
+                let (mut finite, mut sum, mut sum2, mut clean) = (0usize, 0f64, 0f64, true);
                 for row in y0..y0 + w {
                     for &v in &self.values[row * n + x0..row * n + x0 + w] {
                         if v.is_finite() {
+                            let v = f64::from(v);
                             finite += 1;
-                            clean &= v <= limit;
+                            sum += v;
+                            sum2 += v * v;
+                            clean &= (lo..=hi).contains(&v);
                         }
                     }
                 }
-                if clean && finite as f64 >= MIN_FINITE_SHARE * (w * w) as f64 {
+                if !clean || (finite as f64) < MIN_FINITE_SHARE * (w * w) as f64 {
+                    continue;
+                }
+                let mean = sum / finite as f64;
+                let rms = (sum2 / finite as f64 - mean * mean).max(0.0).sqrt();
+                let noise_like = rms <= WINDOW_RMS_FACTOR * self.sigma && rms * WINDOW_RMS_FACTOR >= self.sigma;
+                if noise_like && self.blocks_flat(x0, y0) {
                     out.push((x0, y0));
                 }
             }
         }
         out
+    }
+
+    /// Whether every block of 4 x 4 beams of the window at (`x0`, `y0`) that is at least half finite
+    /// has its mean within [`BLOCK_MEAN_SIGMA`] of the median.
+    fn blocks_flat(&self, x0: usize, y0: usize) -> bool {
+        let block = ((4.0 * self.beam.major).ceil() as usize).max(8);
+        let count = self.window_px / block;
+        (0..count * count).all(|k| {
+            let (bx, by) = (x0 + (k % count) * block, y0 + (k / count) * block);
+            let (mut finite, mut sum) = (0usize, 0f64);
+            for row in by..by + block {
+                for &v in
+                    self.values[row * self.width + bx..row * self.width + bx + block].iter().filter(|v| v.is_finite())
+                {
+                    finite += 1;
+                    sum += f64::from(v);
+                }
+            }
+            2 * finite < block * block || (sum / finite as f64 - self.median).abs() <= BLOCK_MEAN_SIGMA * self.sigma
+        })
     }
 
     pub fn windows(&self) -> usize {

@@ -269,6 +269,8 @@ fn definitions() -> serde_json::Value {
         "simulated_pixel_arcsec": SIM_PIXEL_ARCSEC,
         "real_background_share": REAL_SHARE,
         "source_free_sigma": backgrounds::SOURCE_FREE_SIGMA,
+        "source_free_block_mean_sigma": backgrounds::BLOCK_MEAN_SIGMA,
+        "source_free_window_rms_factor": backgrounds::WINDOW_RMS_FACTOR,
         "nan_mask_share": NAN_SHARE,
         "display": {"clip_sigma": DISPLAY_CLIP_SIGMA, "zscale_contrast": DISPLAY_CONTRAST},
         "splits": "scene i: round r = i / 36, slot s = i % 36; split of (r + 7 s) mod 20: 0-13 train, 14-16 val, 17-19 test",
