@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::backgrounds::{self, Backgrounds};
 use super::build::{DIFFUSE_MAX_SHARE, DIFFUSE_SNR, LARGE_MIN_SHARE, MIN_RIDGES};
 use super::files::{DISPLAY_CLIP_SIGMA, DISPLAY_CONTRAST, write_scene};
-use super::galaxies::{BENT_MIN_DEG, FR1_MAX_RATIO, FR2_MIN_RATIO, MIN_LAS_BEAMS};
+use super::galaxies::{BENT_MIN_DEG, BENT_MIN_GAP_BEAMS, FR1_MAX_RATIO, FR2_MIN_RATIO, MIN_LAS_BEAMS};
 use super::labels::ARTEFACT_NO_MIN_SNR;
 use super::questions::RadioQuestion;
 use super::sources::{BRIGHT_SNR, ISLAND_SIGMA, PEAK_SIGMA, RESOLVED_BEAMS, SNR_BINS};
@@ -261,6 +261,7 @@ fn definitions() -> serde_json::Value {
         "fr2_drawn_min_ratio": FR2_MIN_RATIO,
         "galaxy_min_size_beams": MIN_LAS_BEAMS,
         "bent_tail_min_bend_deg": BENT_MIN_DEG,
+        "bent_tail_min_end_gap_beams": BENT_MIN_GAP_BEAMS,
         "artefact_min_ridges_above_5_sigma_over_half_circle": MIN_RIDGES,
         "artefact_bright_source_sigma": BRIGHT_SNR,
         "artefact_no_min_peak_sigma": ARTEFACT_NO_MIN_SNR,

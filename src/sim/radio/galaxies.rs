@@ -18,6 +18,9 @@ pub const FR1_MAX_RATIO: f64 = 0.4;
 pub const FR2_MIN_RATIO: f64 = 0.6;
 /// Bent tails turn at least this far from a straight line (degrees).
 pub const BENT_MIN_DEG: f64 = 50.0;
+/// The ends of a bent galaxy's two tails are at least this many beam majors apart (tails that
+/// merge into one blob are not a visible bend).
+pub const BENT_MIN_GAP_BEAMS: f64 = 4.0;
 /// Every galaxy spans at least this many beam majors above the island threshold.
 pub const MIN_LAS_BEAMS: f64 = 4.0;
 
@@ -177,7 +180,7 @@ pub fn draw(kind: GalaxyKind, ctx: &Ctx, peak_snr: f64, rng: &mut Rng) -> Option
                 let phi0 = theta + if side == 2 { PI } else { 0.0 };
                 let turn = wrap(psi - phi0);
                 let want = 0.5 * total * rng.range(0.8, 1.2);
-                let scale = want * rng.range(0.15, 0.4);
+                let scale = want * rng.range(0.3, 0.6);
                 // Integrate the path in steps of a tenth of a beam, stopping short of the border.
                 let step = 0.1 * b;
                 let mut track = vec![(core, phi0)];
@@ -237,7 +240,10 @@ pub fn draw(kind: GalaxyKind, ctx: &Ctx, peak_snr: f64, rng: &mut Rng) -> Option
         && match kind {
             GalaxyKind::FrI => fr_ratio <= FR1_MAX_RATIO,
             GalaxyKind::FrII => fr_ratio >= FR2_MIN_RATIO,
-            GalaxyKind::BentTail => fr_ratio <= FR1_MAX_RATIO && bend_deg >= BENT_MIN_DEG,
+            GalaxyKind::BentTail => {
+                let gap = (ends[0].0 - ends[1].0).hypot(ends[0].1 - ends[1].1);
+                fr_ratio <= FR1_MAX_RATIO && bend_deg >= BENT_MIN_DEG && gap >= BENT_MIN_GAP_BEAMS * b
+            }
         };
     ok.then(|| Galaxy { core, comps, fr_ratio, las_px, bend_deg: (kind == GalaxyKind::BentTail).then_some(bend_deg) })
 }
