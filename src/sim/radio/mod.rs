@@ -54,7 +54,7 @@ pub enum RadioError {
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("cannot encode {what}: {message}")]
     Encode { what: &'static str, message: String },
-    #[error("cannot use a background image: {message}: {path}")]
+    #[error("cannot use the backgrounds: {message}: {path}")]
     Background { path: PathBuf, message: String },
     #[error("cancelled")]
     Cancelled,

@@ -57,7 +57,9 @@ pub enum SourceKind {
     Resolved,
     /// Two or three components drawn to share one island.
     Multi,
+    #[serde(rename = "fr-i")]
     FrI,
+    #[serde(rename = "fr-ii")]
     FrII,
     BentTail,
     Diffuse,
@@ -327,6 +329,15 @@ pub fn field_points(ctx: &Ctx, occupied: &[bool], count: usize, snr: (f64, f64),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_kinds_have_readable_names() {
+        let names: Vec<String> = [SourceKind::FrI, SourceKind::FrII, SourceKind::BentTail]
+            .iter()
+            .map(|k| serde_json::to_value(k).unwrap().as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["fr-i", "fr-ii", "bent-tail"]);
+    }
 
     #[test]
     fn a_shell_encloses_a_hole_and_diffuse_emission_is_scaled() {
