@@ -13,6 +13,7 @@ mod histogram;
 pub mod quantile;
 mod range;
 pub mod region;
+pub mod sources;
 mod sort;
 mod sorted;
 #[cfg(test)]
