@@ -200,6 +200,12 @@ pub fn matrix_classes(kind: QuestionKind) -> &'static [&'static str] {
         QuestionKind::RegionAffected => &["yes", "no"],
         QuestionKind::WhichWorse | QuestionKind::WorstRegion => &REGIONS,
         QuestionKind::Localize | QuestionKind::Explain => &[],
+        QuestionKind::Morphology
+        | QuestionKind::Extended
+        | QuestionKind::Fr
+        | QuestionKind::Galaxy
+        | QuestionKind::Artefact
+        | QuestionKind::Anomaly => kind.radio_classes(),
     }
 }
 

@@ -130,6 +130,12 @@ impl AnswerFormat {
             QuestionKind::WhichWorse if regions.len() == 2 => regions.to_vec(),
             QuestionKind::WhichWorse | QuestionKind::Localize => Vec::new(),
             QuestionKind::WorstRegion => owned(&REGIONS),
+            QuestionKind::Morphology
+            | QuestionKind::Extended
+            | QuestionKind::Fr
+            | QuestionKind::Galaxy
+            | QuestionKind::Artefact
+            | QuestionKind::Anomaly => owned(kind.radio_classes()),
             QuestionKind::Explain => {
                 let mut all = Vec::new();
                 for source in SOURCES {

@@ -50,6 +50,13 @@ pub fn answer(r: &QaRecord, e: &SceneEstimate) -> Option<Prediction> {
             e.bbox.map_or_else(|| NO_REGION.to_string(), box_answer)
         }
         QuestionKind::Explain => e.explanation.clone()?,
+        // RadioQA-sim kinds: a spectrum map's reading says nothing about them.
+        QuestionKind::Morphology
+        | QuestionKind::Extended
+        | QuestionKind::Fr
+        | QuestionKind::Galaxy
+        | QuestionKind::Artefact
+        | QuestionKind::Anomaly => return None,
     };
     Some(Prediction { id: r.id.clone(), answer: text, bbox: None, confidence, out_of_domain: None })
 }

@@ -191,8 +191,9 @@ impl Predictor for RulePredictor {
         }
     }
 
-    fn asks(&self, _: &QaRecord) -> bool {
-        true
+    fn asks(&self, r: &QaRecord) -> bool {
+        // It reads a spectrum map: RadioQA-sim questions are not answered.
+        !r.kind.is_radio()
     }
 
     fn predict(&self, dataset: &Path, scenes: &[SceneQuestions<'_>], _: &AtomicBool) -> Result<Vec<Answer>, Fatal> {

@@ -7,6 +7,7 @@
 use super::metrics::{iou, match_option, set_f1, token_f1};
 use crate::types::{
     NO_REGION, Prediction, QaRecord, QuestionKind, REGIONS, SEVERITY_CLASSES, concepts_in, parse_box_answer,
+    radio_answer,
 };
 
 /// An L3 IoU and an L4 concept F1 at or above this count as right in a verdict.
@@ -37,6 +38,12 @@ pub fn options(r: &QaRecord) -> Vec<&str> {
         QuestionKind::WhichWorse => r.choices.iter().map(String::as_str).collect(),
         QuestionKind::WorstRegion => REGIONS.to_vec(),
         QuestionKind::Localize | QuestionKind::Explain => Vec::new(),
+        QuestionKind::Morphology
+        | QuestionKind::Extended
+        | QuestionKind::Fr
+        | QuestionKind::Galaxy
+        | QuestionKind::Artefact
+        | QuestionKind::Anomaly => r.kind.radio_classes().to_vec(),
     }
 }
 
@@ -62,6 +69,16 @@ pub fn outcome(r: &QaRecord, pred: Option<&Prediction>) -> Outcome {
         QuestionKind::Explain => Outcome::Explain {
             token_f1: token_f1(&p.answer, &r.answer),
             concept_f1: set_f1(&concepts_in(&p.answer), &r.concepts),
+        },
+        // RadioQA-sim: the bare label as radio-llava reads it; anything else names no option.
+        QuestionKind::Morphology
+        | QuestionKind::Extended
+        | QuestionKind::Fr
+        | QuestionKind::Galaxy
+        | QuestionKind::Artefact
+        | QuestionKind::Anomaly => match radio_answer(r.kind, &p.answer) {
+            Some(label) => Outcome::Choice { correct: label == r.answer },
+            None => Outcome::Unparsed,
         },
     }
 }

@@ -287,7 +287,8 @@ impl Fields<'_> {
     /// Check every field by name, then let serde build the record from the canonicalized object (so
     /// fields added to [`QaRecord`] with serde defaults need no change here).
     fn record(&self) -> Result<QaRecord, EvalError> {
-        let kinds = QuestionKind::ALL.map(QuestionKind::name).join(", ");
+        let kinds = QuestionKind::ALL.into_iter().chain(QuestionKind::RADIO).map(QuestionKind::name);
+        let kinds = kinds.collect::<Vec<_>>().join(", ");
         let mut obj = self.obj.clone();
         for field in ["id", "scene", "scenario"] {
             self.non_empty_str(field)?;
@@ -343,6 +344,12 @@ impl Fields<'_> {
             }
             QuestionKind::Localize => self.check_box(r),
             QuestionKind::Explain => Ok(()),
+            QuestionKind::Morphology
+            | QuestionKind::Extended
+            | QuestionKind::Fr
+            | QuestionKind::Galaxy
+            | QuestionKind::Artefact
+            | QuestionKind::Anomaly => one_of(r.kind.radio_classes()),
         }
     }
 
@@ -368,7 +375,7 @@ impl Fields<'_> {
 }
 
 fn parse_kind(s: &str) -> Option<QuestionKind> {
-    QuestionKind::ALL.into_iter().find(|k| k.name().eq_ignore_ascii_case(s.trim()))
+    QuestionKind::parse(s)
 }
 
 #[cfg(test)]

@@ -198,6 +198,10 @@ impl Values {
 /// One question's contribution to the tallies, from its [`Outcome`].
 fn tally(r: &QaRecord, pred: Option<&Prediction>) -> Tally {
     let mut t = Tally::default();
+    if r.kind.is_radio() {
+        // RadioQA-sim questions are no part of the SpectrumQA levels and composite.
+        return t;
+    }
     let level = r.kind.level() as usize;
     let outcome = outcome(r, pred);
     match outcome {
@@ -237,6 +241,12 @@ fn tally(r: &QaRecord, pred: Option<&Prediction>) -> Tally {
                 }
             }
         }
+        QuestionKind::Morphology
+        | QuestionKind::Extended
+        | QuestionKind::Fr
+        | QuestionKind::Galaxy
+        | QuestionKind::Artefact
+        | QuestionKind::Anomaly => {}
         QuestionKind::Explain => {
             t.l4_n = 1;
             if let Outcome::Explain { token_f1, concept_f1 } = outcome {

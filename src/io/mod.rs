@@ -13,6 +13,7 @@ mod dynspec;
 mod error;
 mod fits;
 mod fits_tiles;
+pub mod fits_write;
 mod geotiff;
 mod jp2;
 mod npy;

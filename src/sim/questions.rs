@@ -146,6 +146,15 @@ pub fn ask(kind: QuestionKind, ctx: &str, q: &str) -> String {
              or none if no area is affected."
         ),
         QuestionKind::Explain => format!("{ctx} {q}"),
+        // RadioQA-sim writes its own prompts (`sim::radio::questions`); this is the bare form.
+        QuestionKind::Morphology
+        | QuestionKind::Extended
+        | QuestionKind::Fr
+        | QuestionKind::Galaxy
+        | QuestionKind::Artefact
+        | QuestionKind::Anomaly => {
+            format!("{ctx} {q} Choose one of: {}. Report only the class label.", kind.radio_classes().join(", "))
+        }
     }
 }
 

@@ -1,9 +1,11 @@
-//! SpectrumQA-sim question records, predictions and the controlled vocabularies both the generator
-//! (`sim`) and the scorer (`eval`) speak. Plain serde data; any thread.
+//! SpectrumQA-sim and RadioQA-sim question records, predictions and the controlled vocabularies both
+//! the generators (`sim`, `sim::radio`) and the scorer (`eval`) speak. Plain serde data; any thread.
 //!
-//! One manifest line is one [`QaRecord`]; one predictions line is one [`Prediction`]. Answers are
-//! canonical lowercase strings: an L1 class name, `yes`/`no` or a region name for L2, a box
-//! `[x0, y0, x1, y1]` (normalized, x to the right, y down) or `none` for L3, free text for L4.
+//! One manifest line is one [`QaRecord`]; one predictions line is one [`Prediction`]. SpectrumQA
+//! answers are canonical lowercase strings: an L1 class name, `yes`/`no` or a region name for L2, a
+//! box `[x0, y0, x1, y1]` (normalized, x to the right, y down) or `none` for L3, free text for L4.
+//! RadioQA answers are radio-llava's bare upper-case labels ([`MORPHOLOGY_CLASSES`] and the other
+//! radio vocabularies), read from a model's text by [`radio_answer`].
 
 use serde::{Deserialize, Serialize};
 
@@ -74,9 +76,22 @@ pub enum QuestionKind {
     Localize,
     /// L4: free text naming source, evidence and mitigation.
     Explain,
+    /// RadioQA-sim, L1: one of [`MORPHOLOGY_CLASSES`] (islands and flux peaks).
+    Morphology,
+    /// RadioQA-sim, L1: one of [`EXTENDED_CLASSES`].
+    Extended,
+    /// RadioQA-sim, L1: one of [`FR_CLASSES`] (scenes with a radio galaxy only).
+    Fr,
+    /// RadioQA-sim, L1: [`YES_NO`], "is an extended radio galaxy present".
+    Galaxy,
+    /// RadioQA-sim, L1: [`YES_NO`], "are there ring artefacts around a bright source".
+    Artefact,
+    /// RadioQA-sim, L1: one of [`ANOMALY_CLASSES`].
+    Anomaly,
 }
 
 impl QuestionKind {
+    /// The SpectrumQA-sim kinds (the router, the CNN and the spectrum report speak these).
     pub const ALL: [QuestionKind; 6] = [
         QuestionKind::Severity,
         QuestionKind::RegionAffected,
@@ -86,9 +101,25 @@ impl QuestionKind {
         QuestionKind::Explain,
     ];
 
+    /// The RadioQA-sim kinds: classification tasks in radio-llava's formats, all L1.
+    pub const RADIO: [QuestionKind; 6] = [
+        QuestionKind::Morphology,
+        QuestionKind::Extended,
+        QuestionKind::Fr,
+        QuestionKind::Galaxy,
+        QuestionKind::Artefact,
+        QuestionKind::Anomaly,
+    ];
+
     pub fn level(self) -> Level {
         match self {
-            QuestionKind::Severity => Level::L1,
+            QuestionKind::Severity
+            | QuestionKind::Morphology
+            | QuestionKind::Extended
+            | QuestionKind::Fr
+            | QuestionKind::Galaxy
+            | QuestionKind::Artefact
+            | QuestionKind::Anomaly => Level::L1,
             QuestionKind::RegionAffected | QuestionKind::WhichWorse | QuestionKind::WorstRegion => Level::L2,
             QuestionKind::Localize => Level::L3,
             QuestionKind::Explain => Level::L4,
@@ -103,8 +134,66 @@ impl QuestionKind {
             QuestionKind::WorstRegion => "worst_region",
             QuestionKind::Localize => "localize",
             QuestionKind::Explain => "explain",
+            QuestionKind::Morphology => "morphology",
+            QuestionKind::Extended => "extended",
+            QuestionKind::Fr => "fr",
+            QuestionKind::Galaxy => "galaxy",
+            QuestionKind::Artefact => "artefact",
+            QuestionKind::Anomaly => "anomaly",
         }
     }
+
+    /// Whether this is a RadioQA-sim kind ([`QuestionKind::RADIO`]).
+    pub fn is_radio(self) -> bool {
+        !self.radio_classes().is_empty()
+    }
+
+    /// A RadioQA-sim kind's labels, in their documented order; empty for the SpectrumQA kinds.
+    pub fn radio_classes(self) -> &'static [&'static str] {
+        match self {
+            QuestionKind::Morphology => &MORPHOLOGY_CLASSES,
+            QuestionKind::Extended => &EXTENDED_CLASSES,
+            QuestionKind::Fr => &FR_CLASSES,
+            QuestionKind::Galaxy | QuestionKind::Artefact => &YES_NO,
+            QuestionKind::Anomaly => &ANOMALY_CLASSES,
+            QuestionKind::Severity
+            | QuestionKind::RegionAffected
+            | QuestionKind::WhichWorse
+            | QuestionKind::WorstRegion
+            | QuestionKind::Localize
+            | QuestionKind::Explain => &[],
+        }
+    }
+
+    /// Any kind, SpectrumQA or RadioQA, by its name (case-insensitive, surrounding spaces ignored).
+    pub fn parse(name: &str) -> Option<QuestionKind> {
+        QuestionKind::ALL.into_iter().chain(QuestionKind::RADIO).find(|k| k.name().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+/// RadioQA-sim source morphology: `nC-mP` = n islands (connected emission above 3 sigma) holding m
+/// flux peaks in all. The exact definitions are in docs/radioqa-sim.md.
+pub const MORPHOLOGY_CLASSES: [&str; 6] = ["1C-1P", "1C-2P", "1C-3P", "2C-2P", "2C-3P", "3C-3P"];
+
+/// RadioQA-sim extended-source classes.
+pub const EXTENDED_CLASSES: [&str; 4] = ["COMPACT", "EXTENDED", "DIFFUSE", "DIFFUSE-LARGE"];
+
+/// Fanaroff-Riley classes of a radio galaxy.
+pub const FR_CLASSES: [&str; 2] = ["FR-I", "FR-II"];
+
+/// The two answers of RadioQA-sim's yes/no tasks.
+pub const YES_NO: [&str; 2] = ["YES", "NO"];
+
+/// RadioQA-sim anomaly classes.
+pub const ANOMALY_CLASSES: [&str; 3] = ["ORDINARY", "COMPLEX", "PECULIAR"];
+
+/// A model's answer to a RadioQA-sim question read as radio-llava reads it: upper-cased, the
+/// characters `,` `!` `.` `;` removed and surrounding whitespace trimmed; the label when that is one
+/// of `kind`'s labels, else `None` (no answer). `None` also for SpectrumQA kinds.
+pub fn radio_answer(kind: QuestionKind, text: &str) -> Option<String> {
+    let cleaned: String = text.to_uppercase().chars().filter(|c| !matches!(c, ',' | '!' | '.' | ';')).collect();
+    let label = cleaned.trim();
+    kind.radio_classes().iter().find(|&&c| c == label).map(|c| (*c).to_string())
 }
 
 /// L1 classes, in order of increasing affected share.
@@ -260,6 +349,29 @@ mod tests {
         assert!(parse_box_answer("[0.5, 0.2, 0.3, 0.4]").is_err());
         assert!(parse_box_answer("[0.1, 0.2, 1.3]").is_err());
         assert!(parse_box_answer("[0.1, 0.2, nan, 0.4]").is_err());
+    }
+
+    #[test]
+    fn radio_answers_are_read_as_radio_llava_reads_them() {
+        assert_eq!(radio_answer(QuestionKind::Fr, " fr-ii. "), Some("FR-II".into()));
+        assert_eq!(radio_answer(QuestionKind::Morphology, "1c-3p!"), Some("1C-3P".into()));
+        assert_eq!(radio_answer(QuestionKind::Galaxy, "Yes;"), Some("YES".into()));
+        assert_eq!(radio_answer(QuestionKind::Extended, "diffuse-large,"), Some("DIFFUSE-LARGE".into()));
+        // An unknown label, a label of another task, a sentence: no answer.
+        assert_eq!(radio_answer(QuestionKind::Anomaly, "WEIRD"), None);
+        assert_eq!(radio_answer(QuestionKind::Fr, "YES"), None);
+        assert_eq!(radio_answer(QuestionKind::Galaxy, "Yes, there is one"), None);
+        assert_eq!(radio_answer(QuestionKind::Severity, "low"), None);
+        for kind in QuestionKind::RADIO {
+            assert!(kind.is_radio() && kind.level() == Level::L1);
+            assert_eq!(QuestionKind::parse(&kind.name().to_uppercase()), Some(kind));
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.name());
+            for c in kind.radio_classes() {
+                assert_eq!(radio_answer(kind, &c.to_lowercase()).as_deref(), Some(*c));
+            }
+        }
+        assert!(QuestionKind::ALL.iter().all(|k| !k.is_radio()));
     }
 
     #[test]

@@ -64,7 +64,8 @@ impl Predictor for CnnPredictor {
     }
 
     fn asks(&self, r: &QaRecord) -> bool {
-        r.kind != QuestionKind::Explain
+        // The spectrum CNN answers no L4 and no RadioQA-sim question.
+        r.kind != QuestionKind::Explain && !r.kind.is_radio()
     }
 
     fn batch(&self) -> usize {
