@@ -23,6 +23,7 @@ mod route_report;
 mod sources_cmd;
 mod train_cmd;
 mod train_gsd;
+mod train_radio;
 mod train_router;
 mod train_vlm;
 mod vlm_cmd;

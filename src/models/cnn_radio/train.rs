@@ -1,0 +1,294 @@
+//! Training the radio CNN: the sum over tasks of each task's cross-entropy on the scenes that ask it,
+//! AdamW with warm-up and cosine decay, the eight symmetries as augmentation, validation every epoch
+//! (the mean of the six task accuracies), checkpoints through `models::checkpoint` (best, last,
+//! optimizer moments; resumable). Calibration: one temperature per task fitted on val. Runs on the
+//! caller's thread.
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use super::data::RadioExample;
+use super::net::{CHANNELS, RadioConfig, RadioNet, TASKS, task_span};
+use crate::models::checkpoint;
+use crate::models::cnn::{TrainError, TrainOptions, ece, fit_temperature};
+use crate::models::optim::{AdamParams, AdamW};
+use crate::sim::rng::Rng;
+
+/// One epoch's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RadioEpoch {
+    pub epoch: usize,
+    pub train_loss: f32,
+    /// Val accuracy per task of [`TASKS`] (NaN where val has no scene asking it).
+    pub val_accuracy: [f64; 6],
+    /// Mean of the finite accuracies: what "best" means.
+    pub val_score: f64,
+    pub best: bool,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone)]
+pub enum RadioEvent {
+    Step { epoch: usize, step: usize, steps: usize, loss: f32, eta_s: f64 },
+    Epoch(RadioEpoch),
+}
+
+/// Saved beside the checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RadioTrainState {
+    pub epochs_done: usize,
+    pub best_score: f64,
+    pub best_epoch: usize,
+    pub history: Vec<RadioEpoch>,
+    pub options: TrainOptions,
+    pub config: RadioConfig,
+}
+
+/// Temperatures per task (`calibration.json`), fitted on val, with the ECE before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RadioCalibration {
+    /// Task name -> temperature.
+    pub temperature: Vec<(String, f64)>,
+    pub ece_before: Vec<(String, f64)>,
+    pub ece_after: Vec<(String, f64)>,
+    pub fitted_on: usize,
+}
+
+impl RadioCalibration {
+    /// The temperature of task `task` (1 when absent).
+    pub fn temperature_of(&self, task: usize) -> f64 {
+        let name = TASKS[task].name();
+        self.temperature.iter().find(|(n, _)| n == name).map_or(1.0, |t| t.1)
+    }
+}
+
+/// A batch's inputs, (batch, 2, side, side).
+pub fn inputs(examples: &[&RadioExample], device: &Device) -> candle_core::Result<Tensor> {
+    let side = examples.first().map_or(0, |e| e.side);
+    let mut x = Vec::with_capacity(examples.len() * CHANNELS * side * side);
+    for e in examples {
+        if e.side != side {
+            candle_core::bail!("examples of one batch must share the input size ({} vs {side})", e.side);
+        }
+        x.extend_from_slice(&e.x);
+    }
+    Tensor::from_vec(x, (examples.len(), CHANNELS, side, side), device)
+}
+
+/// Sum over tasks of the mean cross-entropy over the examples that carry the task.
+fn loss(logits: &Tensor, examples: &[&RadioExample], device: &Device) -> candle_core::Result<Tensor> {
+    let mut total = Tensor::zeros((), DType::F32, device)?;
+    for task in 0..TASKS.len() {
+        let labelled: Vec<(usize, u32)> =
+            examples.iter().enumerate().filter_map(|(i, e)| e.labels[task].map(|c| (i, c as u32))).collect();
+        if labelled.is_empty() {
+            continue;
+        }
+        let (start, len) = task_span(task);
+        let rows = Tensor::from_vec(labelled.iter().map(|p| p.0 as u32).collect::<Vec<_>>(), labelled.len(), device)?;
+        let targets = Tensor::from_vec(labelled.iter().map(|p| p.1).collect::<Vec<_>>(), labelled.len(), device)?;
+        let part = logits.narrow(1, start, len)?.index_select(&rows, 0)?;
+        total = (total + candle_nn::loss::cross_entropy(&part, &targets)?)?;
+    }
+    Ok(total)
+}
+
+/// Raw logits of `net` on `examples` (eval mode), one row per example.
+pub fn logits_of(net: &RadioNet, examples: &[RadioExample], device: &Device) -> Result<Vec<Vec<f32>>, TrainError> {
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(64) {
+        let refs: Vec<&RadioExample> = chunk.iter().collect();
+        out.extend(net.forward_t(&inputs(&refs, device)?, false)?.to_vec2::<f32>()?);
+    }
+    Ok(out)
+}
+
+/// Accuracy per task (NaN where no example carries it).
+pub fn accuracy(logits: &[Vec<f32>], examples: &[RadioExample]) -> [f64; 6] {
+    let mut acc = [f64::NAN; 6];
+    for (task, slot) in acc.iter_mut().enumerate() {
+        let (start, len) = task_span(task);
+        let (mut right, mut n) = (0usize, 0usize);
+        for (row, e) in logits.iter().zip(examples) {
+            if let Some(c) = e.labels[task] {
+                n += 1;
+                right += usize::from(argmax(&row[start..start + len]) == c);
+            }
+        }
+        if n > 0 {
+            *slot = right as f64 / n as f64;
+        }
+    }
+    acc
+}
+
+pub fn argmax(v: &[f32]) -> usize {
+    (1..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+}
+
+fn mean_finite(v: &[f64]) -> f64 {
+    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if f.is_empty() { 0.0 } else { f.iter().sum::<f64>() / f.len() as f64 }
+}
+
+/// Train on `train`, validate on `val`, checkpoints into `out` (as `train cnn` does).
+pub fn train(
+    train: &[RadioExample],
+    val: &[RadioExample],
+    config: &RadioConfig,
+    opts: &TrainOptions,
+    out: &Path,
+    device: &Device,
+    progress: &mut dyn FnMut(&RadioEvent) -> bool,
+) -> Result<RadioTrainState, TrainError> {
+    config.validate().map_err(TrainError::Invalid)?;
+    if train.is_empty() || val.is_empty() {
+        return Err(TrainError::Invalid(format!("need train and val scenes, got {} and {}", train.len(), val.len())));
+    }
+    if let Some(e) = train.iter().chain(val).find(|e| e.side != config.input) {
+        return Err(TrainError::Invalid(format!("scene {} has input {} but the model wants {}", e.scene, e.side, config.input)));
+    }
+    if opts.batch == 0 || opts.epochs == 0 || opts.lr.is_nan() || opts.lr <= 0.0 {
+        return Err(TrainError::Invalid("batch, epochs and lr must be positive".into()));
+    }
+    std::fs::create_dir_all(out).map_err(|source| TrainError::Io { what: "create", path: out.into(), source })?;
+    let mut vm = VarMap::new();
+    let net = RadioNet::new(config, VarBuilder::from_varmap(&vm, DType::F32, device))?;
+    let mut state = RadioTrainState {
+        epochs_done: 0,
+        best_score: f64::MIN,
+        best_epoch: 0,
+        history: Vec::new(),
+        options: opts.clone(),
+        config: config.clone(),
+    };
+    let (last_path, state_path) = (out.join("last.safetensors"), out.join("state.json"));
+    if opts.resume {
+        checkpoint::recover(out)?;
+        if last_path.is_file() && state_path.is_file() {
+            let text = std::fs::read_to_string(&state_path)
+                .map_err(|source| TrainError::Io { what: "read", path: state_path.clone(), source })?;
+            let saved: RadioTrainState = serde_json::from_str(&text)
+                .map_err(|e| TrainError::Invalid(format!("{}: {e}", state_path.display())))?;
+            if saved.config != *config {
+                return Err(TrainError::Invalid(format!(
+                    "{} was trained with {:?}; resume with the same architecture",
+                    state_path.display(),
+                    saved.config
+                )));
+            }
+            vm.load(&last_path)?;
+            state = RadioTrainState { options: opts.clone(), ..saved };
+        }
+    }
+    let params = AdamParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamParams::default() };
+    let mut opt = AdamW::new(AdamW::named(&vm), params)?;
+    let opt_path = out.join("optimizer.safetensors");
+    if state.epochs_done > 0 && opt_path.is_file() {
+        opt.load(&opt_path)?;
+    }
+    let steps_per_epoch = train.len().div_ceil(opts.batch);
+    let total_steps = steps_per_epoch * opts.epochs;
+    let warmup = (total_steps / 20).max(1);
+    let started = Instant::now();
+    let first_epoch = state.epochs_done;
+    for epoch in first_epoch..opts.epochs {
+        let t0 = Instant::now();
+        let mut rng = Rng::derive(opts.seed, &[epoch as u64]);
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        rng.shuffle(&mut order);
+        let mut loss_sum = 0f32;
+        for (step, idx) in order.chunks(opts.batch).enumerate() {
+            let global = epoch * steps_per_epoch + step;
+            let lr = if global < warmup {
+                opts.lr * (global + 1) as f64 / warmup as f64
+            } else {
+                let t = (global - warmup) as f64 / (total_steps - warmup).max(1) as f64;
+                opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            };
+            opt.set_lr(lr);
+            let owned: Vec<RadioExample> = idx
+                .iter()
+                .map(|&i| if opts.augment { train[i].symmetry((rng.next_u64() % 8) as u8) } else { train[i].clone() })
+                .collect();
+            let refs: Vec<&RadioExample> = owned.iter().collect();
+            let l = loss(&net.forward_t(&inputs(&refs, device)?, true)?, &refs, device)?;
+            opt.backward_step(&l)?;
+            let value = l.to_scalar::<f32>()?;
+            loss_sum += value;
+            let done = (epoch - first_epoch) * steps_per_epoch + step + 1;
+            let remaining = (opts.epochs - first_epoch) * steps_per_epoch - done;
+            let eta_s = started.elapsed().as_secs_f64() / done as f64 * remaining as f64;
+            let event = RadioEvent::Step { epoch: epoch + 1, step: step + 1, steps: steps_per_epoch, loss: value, eta_s };
+            if !progress(&event) {
+                return Err(TrainError::Cancelled(state.epochs_done));
+            }
+        }
+        let val_accuracy = accuracy(&logits_of(&net, val, device)?, val);
+        let val_score = mean_finite(&val_accuracy);
+        let best = val_score > state.best_score;
+        let report = RadioEpoch {
+            epoch: epoch + 1,
+            train_loss: loss_sum / steps_per_epoch as f32,
+            val_accuracy,
+            val_score,
+            best,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        if best {
+            state.best_score = val_score;
+            state.best_epoch = epoch + 1;
+        }
+        state.epochs_done = epoch + 1;
+        state.history.push(report);
+        let (state_json, config_json) = (json(&state)?, json(config)?);
+        let best_files = [("config.json", config_json.as_slice())];
+        checkpoint::commit_training(
+            out,
+            &|p| vm.save(p).map_err(std::io::Error::other),
+            &|p| opt.write(p),
+            &state_json,
+            best.then_some(&best_files[..]),
+        )?;
+        if !progress(&RadioEvent::Epoch(report)) {
+            return Err(TrainError::Cancelled(state.epochs_done));
+        }
+    }
+    Ok(state)
+}
+
+/// Pretty JSON of a checkpoint file.
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, TrainError> {
+    serde_json::to_vec_pretty(v).map_err(|e| TrainError::Invalid(e.to_string()))
+}
+
+/// One temperature per task fitted on `val`, with each task's ECE (`ECE_BINS` bins) before and after.
+pub fn calibrate(net: &RadioNet, val: &[RadioExample], device: &Device) -> Result<RadioCalibration, TrainError> {
+    let logits = logits_of(net, val, device)?;
+    let mut cal = RadioCalibration { temperature: vec![], ece_before: vec![], ece_after: vec![], fitted_on: val.len() };
+    for (task, kind) in TASKS.iter().enumerate() {
+        let (start, len) = task_span(task);
+        let (rows, labels): (Vec<Vec<f32>>, Vec<usize>) = logits
+            .iter()
+            .zip(val)
+            .filter_map(|(row, e)| e.labels[task].map(|c| (row[start..start + len].to_vec(), c)))
+            .unzip();
+        if rows.is_empty() {
+            continue;
+        }
+        let t = fit_temperature(&rows, &labels);
+        let ece_at = |t: f64| {
+            let (conf, right) = crate::models::cnn::confidences(&rows, &labels, t);
+            ece(&conf, &right, crate::models::cnn::ECE_BINS).0
+        };
+        let name = kind.name().to_string();
+        cal.ece_before.push((name.clone(), ece_at(1.0)));
+        cal.ece_after.push((name.clone(), ece_at(t)));
+        cal.temperature.push((name, t));
+    }
+    Ok(cal)
+}
