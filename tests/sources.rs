@@ -22,8 +22,10 @@ fn separation_arcsec(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
 fn islands_match_aegean_on_the_real_images() {
     let Some(real) = common::real_data() else { return };
     let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/radio/aegean_islands.json"))
-            .expect("the Aegean reference"),
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/radio/aegean_islands.json"),
+        )
+        .expect("the Aegean reference"),
     )
     .expect("reference JSON");
     for (name, islands) in reference["images"].as_object().expect("images") {
@@ -62,7 +64,9 @@ fn islands_match_aegean_on_the_real_images() {
                 }
             }
         }
-        eprintln!("{name}: {matched}/{bright} reference islands at >= 10 sigma found; fluxes within 15 %: {flux_ok}/{fluxes}");
+        eprintln!(
+            "{name}: {matched}/{bright} reference islands at >= 10 sigma found; fluxes within 15 %: {flux_ok}/{fluxes}"
+        );
         assert!(bright > 0, "{name}: the reference has bright islands");
         assert!(matched as f64 >= 0.95 * bright as f64, "{name}: {matched} of {bright} found");
         assert!(flux_ok as f64 >= 0.8 * fluxes as f64, "{name}: {flux_ok} of {fluxes} fluxes agree");

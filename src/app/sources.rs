@@ -179,12 +179,7 @@ pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
 }
 
 fn summary(ui: &mut egui::Ui, cat: &SourceCatalog, unit: &str) {
-    ui.label(format!(
-        "{} islands, {} peaks; noise {} {unit}",
-        cat.islands.len(),
-        cat.peak_count(),
-        fmt_num(cat.rms)
-    ));
+    ui.label(format!("{} islands, {} peaks; noise {} {unit}", cat.islands.len(), cat.peak_count(), fmt_num(cat.rms)));
     let rate = cat.false_per_deg2.map_or_else(String::new, |r| format!(" ({} per deg²)", fmt_num(r)));
     ui.label(RichText::new(format!("{} islands on the negated image{rate}", cat.negative_islands)).small().weak())
         .on_hover_text("The same search on the image turned upside down finds only noise and artefacts: about as many false islands are expected among those found");

@@ -59,7 +59,8 @@ pub struct InDomain {
 pub fn load_radio(dir: Option<&Path>) -> anyhow::Result<RadioCnn> {
     let device = crate::models::compute_device();
     let model = match dir {
-        Some(d) => RadioCnn::load(d, &device.device).with_context(|| format!("cannot load the radio CNN from {}", d.display()))?,
+        Some(d) => RadioCnn::load(d, &device.device)
+            .with_context(|| format!("cannot load the radio CNN from {}", d.display()))?,
         None => bail!("no radio CNN is bundled yet; pass --model-dir with a folder `heatscope train cnn-radio` wrote"),
     };
     if model.calibration.temperature.is_empty() {
@@ -110,7 +111,10 @@ fn run_radio(a: &CnnArgs) -> anyhow::Result<()> {
             Err(e) => {
                 failed += 1;
                 if a.json {
-                    println!("{}", json!({"file": file.display().to_string(), "model": a.model, "error": format!("{e:#}")}));
+                    println!(
+                        "{}",
+                        json!({"file": file.display().to_string(), "model": a.model, "error": format!("{e:#}")})
+                    );
                 } else {
                     eprintln!("{}: error: {e:#}", file.display());
                 }
@@ -126,7 +130,10 @@ fn run_radio(a: &CnnArgs) -> anyhow::Result<()> {
 /// Load the CNN `name` from `dir` or the bundled weights.
 pub fn load_model(name: &str, dir: Option<&Path>) -> anyhow::Result<CnnModel> {
     if name != CNN_MODELS[0] {
-        bail!("{name:?} is not the spectrum CNN here; CNNs: {} (cnn-radio only reads radio cutouts)", CNN_MODELS.join(", "));
+        bail!(
+            "{name:?} is not the spectrum CNN here; CNNs: {} (cnn-radio only reads radio cutouts)",
+            CNN_MODELS.join(", ")
+        );
     }
     let device = crate::models::compute_device().device;
     match dir {

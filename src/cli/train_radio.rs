@@ -129,7 +129,8 @@ pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
     let cal = calibrate(&net, &val_set, &device.device)?;
     let path = a.out.join("calibration.json");
     super::write_output(&path, serde_json::to_vec_pretty(&cal)?, "the calibration")?;
-    for ((name, t), ((_, before), (_, after))) in cal.temperature.iter().zip(cal.ece_before.iter().zip(&cal.ece_after)) {
+    for ((name, t), ((_, before), (_, after))) in cal.temperature.iter().zip(cal.ece_before.iter().zip(&cal.ece_after))
+    {
         println!("calibrated {name}: temperature {t:.3}, val ECE {before:.3} -> {after:.3}");
     }
     if !test_set.is_empty() {

@@ -13,9 +13,9 @@ mod histogram;
 pub mod quantile;
 mod range;
 pub mod region;
-pub mod sources;
 mod sort;
 mod sorted;
+pub mod sources;
 #[cfg(test)]
 mod tests;
 mod zscale;

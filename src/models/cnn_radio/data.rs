@@ -135,14 +135,7 @@ fn read_one(
     let fail = |message: String| RadioDataError::Scene { scene: scene.clone(), path: path.clone(), message };
     let raster = crate::io::load(&path, &crate::io::LoadOptions::default()).map_err(|e| fail(e.to_string()))?;
     let x = radio_input(&raster, side).map_err(fail)?;
-    Ok(RadioExample {
-        scene: scene.clone(),
-        split: *split,
-        observed: observed.clone(),
-        side,
-        x,
-        labels: *labels,
-    })
+    Ok(RadioExample { scene: scene.clone(), split: *split, observed: observed.clone(), side, x, labels: *labels })
 }
 
 #[cfg(test)]

@@ -124,7 +124,8 @@ impl RadioCnn {
                 Ok((example, no_source(r)))
             })
             .collect();
-        let ok: Vec<&super::data::RadioExample> = prepared.iter().filter_map(|p| p.as_ref().ok().map(|p| &p.0)).collect();
+        let ok: Vec<&super::data::RadioExample> =
+            prepared.iter().filter_map(|p| p.as_ref().ok().map(|p| &p.0)).collect();
         let mut rows = Vec::new();
         for chunk in ok.chunks(64) {
             rows.extend(self.net.forward_t(&inputs(chunk, &self.device)?, false)?.to_vec2::<f32>()?);
@@ -177,7 +178,12 @@ fn no_source(r: &Raster) -> Option<String> {
 
 impl Predictor for RadioCnn {
     fn identity(&self) -> ModelIdentity {
-        ModelIdentity { kind: "cnn-radio".into(), name: self.name.clone(), checksum: Some(self.checksum.clone()), trained_on: None }
+        ModelIdentity {
+            kind: "cnn-radio".into(),
+            name: self.name.clone(),
+            checksum: Some(self.checksum.clone()),
+            trained_on: None,
+        }
     }
 
     fn asks(&self, r: &QaRecord) -> bool {
@@ -188,7 +194,12 @@ impl Predictor for RadioCnn {
         32
     }
 
-    fn predict(&self, dataset: &Path, scenes: &[SceneQuestions<'_>], cancel: &AtomicBool) -> Result<Vec<Answer>, Fatal> {
+    fn predict(
+        &self,
+        dataset: &Path,
+        scenes: &[SceneQuestions<'_>],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Answer>, Fatal> {
         let start = Instant::now();
         let mut out = Vec::new();
         let mut loaded: Vec<(&SceneQuestions<'_>, Raster)> = Vec::new();

@@ -150,7 +150,10 @@ pub fn train(
         return Err(TrainError::Invalid(format!("need train and val scenes, got {} and {}", train.len(), val.len())));
     }
     if let Some(e) = train.iter().chain(val).find(|e| e.side != config.input) {
-        return Err(TrainError::Invalid(format!("scene {} has input {} but the model wants {}", e.scene, e.side, config.input)));
+        return Err(TrainError::Invalid(format!(
+            "scene {} has input {} but the model wants {}",
+            e.scene, e.side, config.input
+        )));
     }
     if opts.batch == 0 || opts.epochs == 0 || opts.lr.is_nan() || opts.lr <= 0.0 {
         return Err(TrainError::Invalid("batch, epochs and lr must be positive".into()));
@@ -170,8 +173,11 @@ pub fn train(
     if opts.resume {
         checkpoint::recover(out)?;
         if last_path.is_file() && state_path.is_file() {
-            let text = std::fs::read_to_string(&state_path)
-                .map_err(|source| TrainError::Io { what: "read", path: state_path.clone(), source })?;
+            let text = std::fs::read_to_string(&state_path).map_err(|source| TrainError::Io {
+                what: "read",
+                path: state_path.clone(),
+                source,
+            })?;
             let saved: RadioTrainState = serde_json::from_str(&text)
                 .map_err(|e| TrainError::Invalid(format!("{}: {e}", state_path.display())))?;
             if saved.config != *config {
@@ -223,7 +229,8 @@ pub fn train(
             let done = (epoch - first_epoch) * steps_per_epoch + step + 1;
             let remaining = (opts.epochs - first_epoch) * steps_per_epoch - done;
             let eta_s = started.elapsed().as_secs_f64() / done as f64 * remaining as f64;
-            let event = RadioEvent::Step { epoch: epoch + 1, step: step + 1, steps: steps_per_epoch, loss: value, eta_s };
+            let event =
+                RadioEvent::Step { epoch: epoch + 1, step: step + 1, steps: steps_per_epoch, loss: value, eta_s };
             if !progress(&event) {
                 return Err(TrainError::Cancelled(state.epochs_done));
             }

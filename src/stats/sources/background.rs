@@ -183,8 +183,7 @@ mod tests {
     fn empty_boxes_borrow_and_an_all_nan_image_is_an_error() {
         let (w, h) = (100, 100);
         let mut rng = Rng::new(4);
-        let data: Vec<f32> =
-            (0..w * h).map(|i| if i % w < 50 { f32::NAN } else { rng.normal() as f32 }).collect();
+        let data: Vec<f32> = (0..w * h).map(|i| if i % w < 50 { f32::NAN } else { rng.normal() as f32 }).collect();
         let raster = Raster::new(w, h, vec![data], RasterMeta::default());
         let map = background_map(&raster, 0, 20, &AtomicBool::new(false)).unwrap();
         assert!(map.rms[10 * w + 10].is_nan(), "nodata pixels get no noise");

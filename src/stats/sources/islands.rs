@@ -95,9 +95,8 @@ pub fn islands(
         }
         let mut pixels = members.remove(&root).unwrap_or_default();
         pixels.sort_unstable();
-        let mut peaks: Vec<usize> = std::iter::once(region.summit)
-            .chain(region.peaks.into_iter().filter(|&q| snr[q] >= t.seed))
-            .collect();
+        let mut peaks: Vec<usize> =
+            std::iter::once(region.summit).chain(region.peaks.into_iter().filter(|&q| snr[q] >= t.seed)).collect();
         peaks.sort_by(|&a, &b| snr[b].total_cmp(&snr[a]).then(a.cmp(&b)));
         out.push(RawIsland { pixels, peaks });
     }

@@ -30,7 +30,9 @@ pub enum SourceError {
         "more than {max} islands above the thresholds: raise the seed and flood thresholds, or check that this is a radio continuum image"
     )]
     TooManyIslands { max: usize },
-    #[error("thresholds must satisfy seed >= flood > 0 and prominence >= 0 (got seed {seed}, flood {flood}, prominence {prominence})")]
+    #[error(
+        "thresholds must satisfy seed >= flood > 0 and prominence >= 0 (got seed {seed}, flood {flood}, prominence {prominence})"
+    )]
     BadThresholds { seed: f32, flood: f32, prominence: f32 },
     #[error("cancelled")]
     Cancelled,
@@ -134,7 +136,10 @@ impl Island {
     /// The island's outline as pixel-edge segments (image coordinates, pixel corners at integers).
     pub fn outline(&self, width: usize) -> Vec<[[f32; 2]; 2]> {
         let inside = |c: i64, r: i64| {
-            c >= 0 && r >= 0 && (c as usize) < width && self.members.binary_search(&(r as usize * width + c as usize)).is_ok()
+            c >= 0
+                && r >= 0
+                && (c as usize) < width
+                && self.members.binary_search(&(r as usize * width + c as usize)).is_ok()
         };
         let mut out = Vec::new();
         for &p in &self.members {
@@ -219,7 +224,11 @@ pub fn find_sources(
         (0..data.len())
             .map(|i| {
                 let (b, s) = (map.background[i], map.rms[i]);
-                if raster.is_valid(band, i) && data[i].is_finite() && s > 0.0 { sign * (data[i] - b) / s } else { f32::NAN }
+                if raster.is_valid(band, i) && data[i].is_finite() && s > 0.0 {
+                    sign * (data[i] - b) / s
+                } else {
+                    f32::NAN
+                }
             })
             .collect()
     };
@@ -236,11 +245,8 @@ pub fn find_sources(
     drop(snr);
     let valid = (0..data.len()).filter(|&i| map.rms[i].is_finite()).count();
     let area_deg2 = geometry.pixel_arcsec.map(|(px, py)| valid as f64 * px * py / 3600f64.powi(2));
-    let islands: Vec<Island> = raw
-        .into_iter()
-        .enumerate()
-        .map(|(k, island)| measure(k + 1, island, raster, band, &map, &geometry))
-        .collect();
+    let islands: Vec<Island> =
+        raw.into_iter().enumerate().map(|(k, island)| measure(k + 1, island, raster, band, &map, &geometry)).collect();
     Ok(SourceCatalog {
         options: opts.clone(),
         band,

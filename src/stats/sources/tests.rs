@@ -21,7 +21,8 @@ pub(crate) fn beam_noise(w: usize, h: usize, fwhm: f64, seed: u64) -> Vec<f32> {
                 let mut s = 0.0;
                 for (k, wk) in kernel.iter().enumerate() {
                     let d = k as i64 - half;
-                    let (cc, rr) = if along_rows { ((c + d).rem_euclid(w as i64), r) } else { (c, (r + d).rem_euclid(h as i64)) };
+                    let (cc, rr) =
+                        if along_rows { ((c + d).rem_euclid(w as i64), r) } else { (c, (r + d).rem_euclid(h as i64)) };
                     s += wk * src[(rr * w as i64 + cc) as usize];
                 }
                 out[(r * w as i64 + c) as usize] = s;
@@ -51,7 +52,13 @@ pub(crate) fn add_gaussian(data: &mut [f32], w: usize, x: f64, y: f64, peak: f64
 fn sky(w: usize, h: usize, data: Vec<f32>, fwhm: f64) -> Raster {
     let meta = RasterMeta {
         unit: Some("Jy/beam".into()),
-        pixel_size: Some(PixelSize { x: 2.0, y: 2.0, unit: PixelUnit::Arcsec, source: "test".into(), approximate: false }),
+        pixel_size: Some(PixelSize {
+            x: 2.0,
+            y: 2.0,
+            unit: PixelUnit::Arcsec,
+            source: "test".into(),
+            approximate: false,
+        }),
         beam: Some(Beam { major_arcsec: 2.0 * fwhm, minor_arcsec: 2.0 * fwhm, pa_deg: 0.0 }),
         ..RasterMeta::default()
     };
@@ -76,16 +83,19 @@ fn injected_sources_at_seven_sigma_and_above_are_found() {
     let cat = find_sources(&sky(w, h, data, fwhm), 0, &FinderOptions::default(), &AtomicBool::new(false)).unwrap();
     let found = injected
         .iter()
-        .filter(|&&(x, y, _)| {
-            cat.islands.iter().flat_map(|i| &i.peaks).any(|p| (p.x - x).hypot(p.y - y) <= 0.5 * fwhm)
-        })
+        .filter(|&&(x, y, _)| cat.islands.iter().flat_map(|i| &i.peaks).any(|p| (p.x - x).hypot(p.y - y) <= 0.5 * fwhm))
         .count();
     let recall = found as f64 / injected.len() as f64;
     assert!(recall >= 0.95, "found {found} of {} ({recall:.3})", injected.len());
     // Every island is an injected source: none sits further than a beam from one.
     for island in &cat.islands {
         let p = &island.peaks[0];
-        assert!(injected.iter().any(|&(x, y, _)| (p.x - x).hypot(p.y - y) <= fwhm), "spurious island at {:.1},{:.1}", p.x, p.y);
+        assert!(
+            injected.iter().any(|&(x, y, _)| (p.x - x).hypot(p.y - y) <= fwhm),
+            "spurious island at {:.1},{:.1}",
+            p.x,
+            p.y
+        );
     }
     assert!((cat.rms - 1.0).abs() < 0.1, "rms {}", cat.rms);
     assert!(cat.negative_islands <= 2, "{} negative islands on clean noise", cat.negative_islands);
