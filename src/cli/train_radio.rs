@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 
 use crate::models::cnn::TrainOptions;
 use crate::models::cnn_radio::{
-    RadioCnn, RadioConfig, RadioEvent, TASKS, accuracy, calibrate, load_radio_examples, logits_of, train,
+    RadioConfig, RadioEvent, TASKS, accuracy, calibrate, load_net, load_radio_examples, logits_of, train,
 };
 use crate::types::Split;
 
@@ -117,15 +117,7 @@ pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
     .with_context(|| format!("training into {}", a.out.display()))?;
     println!("done: best val mean accuracy {:.3} at epoch {}", state.best_score, state.best_epoch);
     // Calibrate the best checkpoint on val.
-    let model = RadioCnn::load(&a.out, &device.device)?;
-    let net = crate::models::cnn_radio::RadioNet::new(
-        &config,
-        candle_nn::VarBuilder::from_tensors(
-            candle_core::safetensors::load(a.out.join("model.safetensors"), &device.device)?,
-            candle_core::DType::F32,
-            &device.device,
-        ),
-    )?;
+    let net = load_net(&a.out, &device.device)?;
     let cal = calibrate(&net, &val_set, &device.device)?;
     let path = a.out.join("calibration.json");
     super::write_output(&path, serde_json::to_vec_pretty(&cal)?, "the calibration")?;
@@ -138,6 +130,5 @@ pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
         let per_task: Vec<String> = TASKS.iter().zip(acc).map(|(k, v)| format!("{} {v:.3}", k.name())).collect();
         println!("test accuracy ({} scenes): {}", test_set.len(), per_task.join(", "));
     }
-    drop(model);
     Ok(())
 }

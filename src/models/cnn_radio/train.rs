@@ -91,7 +91,7 @@ fn loss(logits: &Tensor, examples: &[&RadioExample], device: &Device) -> candle_
         let (start, len) = task_span(task);
         let rows = Tensor::from_vec(labelled.iter().map(|p| p.0 as u32).collect::<Vec<_>>(), labelled.len(), device)?;
         let targets = Tensor::from_vec(labelled.iter().map(|p| p.1).collect::<Vec<_>>(), labelled.len(), device)?;
-        let part = logits.narrow(1, start, len)?.index_select(&rows, 0)?;
+        let part = logits.narrow(1, start, len)?.contiguous()?.index_select(&rows, 0)?;
         total = (total + candle_nn::loss::cross_entropy(&part, &targets)?)?;
     }
     Ok(total)
@@ -273,6 +273,17 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, TrainError> {
     serde_json::to_vec_pretty(v).map_err(|e| TrainError::Invalid(e.to_string()))
 }
 
+/// The trained network in `dir` (`config.json`, `model.safetensors`), batch norm not folded.
+pub fn load_net(dir: &Path, device: &Device) -> Result<RadioNet, TrainError> {
+    let path = dir.join("config.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| TrainError::Io { what: "read", path: path.clone(), source })?;
+    let config: RadioConfig =
+        serde_json::from_str(&text).map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))?;
+    let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), device)?;
+    Ok(RadioNet::new(&config, VarBuilder::from_tensors(tensors, DType::F32, device))?)
+}
+
 /// One temperature per task fitted on `val`, with each task's ECE (`ECE_BINS` bins) before and after.
 pub fn calibrate(net: &RadioNet, val: &[RadioExample], device: &Device) -> Result<RadioCalibration, TrainError> {
     let logits = logits_of(net, val, device)?;
@@ -298,4 +309,65 @@ pub fn calibrate(net: &RadioNet, val: &[RadioExample], device: &Device) -> Resul
         cal.temperature.push((name, t));
     }
     Ok(cal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Split;
+
+    /// Cutouts with one (class 0) or two (class 1) bright blobs on noise, labelled for morphology
+    /// only (1C-1P or 2C-2P), as network inputs of side 32.
+    fn examples(n: usize, seed: u64) -> Vec<RadioExample> {
+        let mut rng = Rng::new(seed);
+        (0..n)
+            .map(|k| {
+                let two = k % 2 == 1;
+                let side = 32;
+                let mut img = vec![0f32; side * side];
+                let blobs: Vec<(f64, f64)> = if two { vec![(9.0, 16.0), (23.0, 16.0)] } else { vec![(16.0, 16.0)] };
+                for (i, v) in img.iter_mut().enumerate() {
+                    let (x, y) = ((i % side) as f64, (i / side) as f64);
+                    let s: f64 =
+                        blobs.iter().map(|(bx, by)| (-((x - bx).powi(2) + (y - by).powi(2)) / 8.0).exp()).sum();
+                    *v = (s + 0.05 * rng.normal()) as f32;
+                }
+                let mut x = img.clone();
+                x.extend(img);
+                let mut labels = [None; 6];
+                labels[0] = Some(if two { 3 } else { 0 });
+                RadioExample { scene: format!("s{k}"), split: Split::Train, observed: String::new(), side, x, labels }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn learns_a_separable_task_checkpoints_and_calibrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RadioConfig { width: 4, blocks: [1, 1, 1, 1], input: 32, stem_stride: 1 };
+        let (tr, va) = (examples(32, 1), examples(12, 2));
+        let opts = TrainOptions { epochs: 6, batch: 8, lr: 1e-2, ..TrainOptions::default() };
+        let state = train(&tr, &va, &config, &opts, dir.path(), &Device::Cpu, &mut |_| true).unwrap();
+        assert_eq!(state.epochs_done, 6);
+        let best = state.history.iter().find(|r| r.epoch == state.best_epoch).unwrap();
+        assert!(best.val_accuracy[0] >= 0.9, "{best:?}");
+        assert!(best.val_accuracy[1].is_nan(), "no scene asks the second task");
+        for f in ["model.safetensors", "config.json", "last.safetensors", "optimizer.safetensors", "state.json"] {
+            assert!(dir.path().join(f).is_file(), "{f}");
+        }
+        // The saved best model scores what training said; its calibration covers the one task asked.
+        let model = super::super::RadioCnn::load(dir.path(), &Device::Cpu).unwrap();
+        let cal = calibrate(&load_net(dir.path(), &Device::Cpu).unwrap(), &va, &Device::Cpu).unwrap();
+        assert_eq!(cal.temperature.len(), 1);
+        assert!(cal.temperature[0].1 > 0.0);
+        assert_eq!(model.config(), &config);
+        // Mismatched weights are refused with the reason.
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"width": 8, "blocks": [1,1,1,1], "input": 32, "stem_stride": 1}"#,
+        )
+        .unwrap();
+        let err = super::super::RadioCnn::load(dir.path(), &Device::Cpu).err().unwrap().to_string();
+        assert!(err.contains("does not fit config.json"), "{err}");
+    }
 }
