@@ -161,6 +161,7 @@ pub fn train(
     std::fs::create_dir_all(out).map_err(|source| TrainError::Io { what: "create", path: out.into(), source })?;
     let mut vm = VarMap::new();
     let net = RadioNet::new(config, VarBuilder::from_varmap(&vm, DType::F32, device))?;
+    seeded_init(&vm, opts.seed)?;
     let mut state = RadioTrainState {
         epochs_done: 0,
         best_score: f64::MIN,
@@ -268,6 +269,33 @@ pub fn train(
     Ok(state)
 }
 
+/// Replace candle's unseeded initial weights with the same distributions drawn from `seed`, so a run
+/// is reproducible: convolution and linear weights He-normal (std sqrt(2 / fan-in)), the head's bias
+/// uniform in +-1/sqrt(fan-in); batch-norm scales and shifts keep their constant 1 and 0.
+fn seeded_init(vm: &VarMap, seed: u64) -> candle_core::Result<()> {
+    let data = vm.data().lock().map_err(|_| candle_core::Error::msg("the variable map's lock is poisoned"))?;
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut rng = Rng::derive(seed, &[0x1417]);
+    let fan_in_of_head = data.get("head.weight").map(|w| w.dims().get(1).copied().unwrap_or(1));
+    for name in names {
+        let var = &data[name];
+        let dims = var.dims().to_vec();
+        let values: Vec<f32> = if dims.len() >= 2 {
+            let fan_in: usize = dims[1..].iter().product();
+            let std = (2.0 / fan_in.max(1) as f64).sqrt();
+            (0..var.elem_count()).map(|_| (std * rng.normal()) as f32).collect()
+        } else if name == "head.bias" {
+            let bound = 1.0 / (fan_in_of_head.unwrap_or(1).max(1) as f64).sqrt();
+            (0..var.elem_count()).map(|_| rng.range(-bound, bound) as f32).collect()
+        } else {
+            continue;
+        };
+        var.set(&Tensor::from_vec(values, dims, var.device())?)?;
+    }
+    Ok(())
+}
+
 /// Pretty JSON of a checkpoint file.
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, TrainError> {
     serde_json::to_vec_pretty(v).map_err(|e| TrainError::Invalid(e.to_string()))
@@ -355,6 +383,11 @@ mod tests {
         for f in ["model.safetensors", "config.json", "last.safetensors", "optimizer.safetensors", "state.json"] {
             assert!(dir.path().join(f).is_file(), "{f}");
         }
+        // The same seed gives the same weights.
+        let again = tempfile::tempdir().unwrap();
+        train(&tr, &va, &config, &opts, again.path(), &Device::Cpu, &mut |_| true).unwrap();
+        let bytes = |d: &Path| std::fs::read(d.join("last.safetensors")).unwrap();
+        assert!(bytes(dir.path()) == bytes(again.path()), "a run is reproducible from its seed");
         // The saved best model scores what training said; its calibration covers the one task asked.
         let model = super::super::RadioCnn::load(dir.path(), &Device::Cpu).unwrap();
         let cal = calibrate(&load_net(dir.path(), &Device::Cpu).unwrap(), &va, &Device::Cpu).unwrap();
