@@ -308,8 +308,8 @@ pub fn score(records: &[QaRecord], predictions: &[Prediction], opts: &ScoreOptio
         }
         overall.entry(r.scene.as_str()).or_default().add(&t, radio);
         scenarios.entry(r.scenario.as_str()).or_default().entry(r.scene.as_str()).or_default().add(&t, radio);
-        if let (Some(bin), Some(_)) = (r.snr_bin.as_deref(), radio) {
-            snr_bins.entry(bin).or_default().entry(r.scene.as_str()).or_default().add(&Tally::default(), radio);
+        if let Some(bin) = r.snr_bin.as_deref() {
+            snr_bins.entry(bin).or_default().entry(r.scene.as_str()).or_default().add(&t, radio);
         }
     }
 
