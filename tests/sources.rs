@@ -2,6 +2,8 @@
 //! images with the same seed and flood thresholds (`tools/aegean_reference.py` made
 //! tests/fixtures/radio/aegean_islands.json); and `heatscope sources` as a user runs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 mod common;
 
 use std::path::Path;
