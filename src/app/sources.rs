@@ -52,6 +52,16 @@ impl DocSources {
         self.found.ready()?.catalog.islands.iter().find(|i| i.id == id)
     }
 
+    /// The cutout the models are shown of the selected island: [`CUTOUT_SIDE`] px (the benchmark's
+    /// cutouts), or twice the island's extent when it is larger, centred on its centroid.
+    pub fn selected_cutout(&self, raster: &Raster) -> Option<(usize, Raster)> {
+        let island = self.selected_island()?;
+        let band = self.found.ready()?.catalog.band;
+        let extent = (island.bbox[2] - island.bbox[0]).max(island.bbox[3] - island.bbox[1]) + 1;
+        let side = CUTOUT_SIDE.max(2 * extent);
+        Some((island.id, crate::stats::sources::cutout(raster, band, island.x + 0.5, island.y + 0.5, side)))
+    }
+
     /// Select the island under image point `p` (none when it is on no island).
     pub fn select_at(&mut self, p: [f64; 2]) {
         let Some(found) = self.found.ready() else { return };
@@ -64,6 +74,9 @@ impl DocSources {
         self.selected = found.catalog.island_at(c, r).map(|i| i.id);
     }
 }
+
+/// Side of the cutout a selected source is shown to the models as (RadioQA-sim's cutouts).
+pub const CUTOUT_SIDE: usize = 128;
 
 /// App-wide source settings.
 #[derive(Debug)]

@@ -382,6 +382,40 @@ fn measure(id: usize, raw: RawIsland, raster: &Raster, band: usize, map: &Backgr
     }
 }
 
+/// A `side` x `side` cutout of `band` centred on pixel (`x`, `y`), as a one-band raster with the
+/// image's unit, beam and pixel size and its sky coordinates moved with it; pixels off the image are
+/// nodata (NaN). What a model is shown of one source.
+pub fn cutout(raster: &Raster, band: usize, x: f64, y: f64, side: usize) -> Raster {
+    let side = side.max(1);
+    #[allow(clippy::cast_possible_truncation)]
+    let (x0, y0) = ((x - side as f64 / 2.0).round() as i64, (y - side as f64 / 2.0).round() as i64);
+    let mut data = vec![f32::NAN; side * side];
+    let mut valid = vec![false; side * side];
+    for r in 0..side {
+        for c in 0..side {
+            if let Some(v) = raster.value(band, x0 + c as i64, y0 + r as i64) {
+                data[r * side + c] = v;
+                valid[r * side + c] = v.is_finite();
+            }
+        }
+    }
+    let mut meta = raster.meta.clone();
+    meta.band_names = raster.meta.band_names.get(band).cloned().into_iter().collect();
+    meta.transform = None;
+    meta.axes = None;
+    meta.notes = vec![format!("a {side} x {side} px cutout at column {x0}, row {y0} of {}", raster.meta.path.display())];
+    if let Some(w) = meta.wcs.as_mut() {
+        // FITS pixel p1 of the cutout is p1 + x0 of the image; rows count up from the bottom, so the
+        // cutout's bottom row (FITS row 1) is image FITS row height - (y0 + side) + 1.
+        w.crpix[0] -= x0 as f64;
+        w.crpix[1] -= raster.height as f64 - (y0 + side as i64) as f64;
+        w.height = side;
+    }
+    let mut out = Raster::new(side, side, vec![data], meta);
+    out.valid = Some(valid);
+    out
+}
+
 fn centre(pixels: &[usize], w: usize) -> (f64, f64) {
     let n = pixels.len().max(1) as f64;
     let (sx, sy) = pixels.iter().fold((0.0, 0.0), |(a, b), &i| (a + (i % w) as f64, b + (i / w) as f64));

@@ -160,3 +160,30 @@ fn bad_options_and_empty_images_are_errors() {
     let noise = sky(64, 64, beam_noise(64, 64, 3.0, 1), 3.0);
     assert!(matches!(find_sources(&noise, 0, &FinderOptions::default(), &cancelled), Err(SourceError::Cancelled)));
 }
+
+#[test]
+fn a_cutout_keeps_values_beam_and_sky_positions() {
+    let (w, h) = (60, 40);
+    let data: Vec<f32> = (0..w * h).map(|i| i as f32).collect();
+    let mut raster = sky(w, h, data, 3.0);
+    raster.meta.wcs = Some(crate::types::CelestialWcs {
+        crpix: [30.0, 20.0],
+        crval: [150.0, -30.0],
+        cd: [-1e-3, 0.0, 0.0, 1e-3],
+        projection: crate::types::Projection::Sin,
+        height: h,
+    });
+    let cut = cutout(&raster, 0, 50.0, 10.0, 16);
+    assert_eq!((cut.width, cut.height), (16, 16));
+    // Column 42, row 2 of the image is column 0, row 0 of the cutout.
+    assert_eq!(cut.value(0, 0, 0), raster.value(0, 42, 2));
+    assert_eq!(cut.value(0, 10, 5), raster.value(0, 52, 7));
+    // Off the image's right edge: nodata.
+    assert_eq!(cut.value(0, 15, 0), raster.value(0, 57, 2));
+    assert!(cut.value(0, 15, 0).is_some());
+    let off = cutout(&raster, 0, 58.0, 10.0, 16);
+    assert_eq!(off.value(0, 15, 5), None);
+    assert_eq!(cut.meta.beam, raster.meta.beam);
+    let (a, b) = (cut.meta.wcs.unwrap().world(3.0, 4.0).unwrap(), raster.meta.wcs.unwrap().world(45.0, 6.0).unwrap());
+    assert!((a.0 - b.0).abs() < 1e-9 && (a.1 - b.1).abs() < 1e-9, "{a:?} vs {b:?}");
+}
