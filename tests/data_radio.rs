@@ -34,6 +34,8 @@ fn a_radio_dataset_reads_as_qa_records_with_every_class_of_every_task() {
             let ex = by_id[e.as_str()];
             assert!(ex.kind == r.kind && ex.split == Split::Train && ex.scene != r.scene, "{} -> {e}", r.id);
         }
+        let bin = r.snr_bin.as_deref().unwrap_or("none");
+        assert!(["5-10", "10-30", "30-100", ">100"].contains(&bin), "{}: snr_bin {bin}", r.id);
         seen.entry((r.kind, r.split)).or_default().insert(r.answer.as_str());
     }
     for kind in QuestionKind::RADIO {

@@ -230,3 +230,83 @@ fn bench_cnn_reports_both_batch_sizes() {
     let e = failed(&heatscope(&["bench", "cnn", "--batches", "0"]));
     assert!(e.contains("batch sizes"), "{e}");
 }
+
+/// A RadioQA-sim manifest of `(id, scene, split, kind, answer, snr_bin)`, with empty image files.
+fn radio_dataset(dir: &Path, rows: &[(&str, &str, &str, &str, &str, &str)]) {
+    let mut lines = Vec::new();
+    for (id, scene, split, kind, answer, snr) in rows {
+        let files = ["observed.fits", "truth.fits", "image.png", "meta.json"].map(|f| format!("scenes/{scene}/{f}"));
+        std::fs::create_dir_all(dir.join(format!("scenes/{scene}"))).unwrap();
+        for f in &files {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+        let choices: &[&str] = if *kind == "morphology" {
+            &["1C-1P", "1C-2P", "1C-3P", "2C-2P", "2C-3P", "3C-3P"]
+        } else {
+            &["YES", "NO"]
+        };
+        lines.push(
+            serde_json::json!({
+                "id": id, "scene": scene, "scenario": "radio-sky", "split": split, "level": "L1", "kind": kind,
+                "question": "?", "answer": answer, "choices": choices, "snr_bin": snr,
+                "images": {"observed": files[0], "truth": files[1], "png": files[2], "meta": files[3]},
+            })
+            .to_string(),
+        );
+    }
+    std::fs::write(dir.join("manifest.jsonl"), lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn eval_scores_a_radio_dataset_per_task_with_weighted_f1_confusion_and_snr_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("radio");
+    radio_dataset(
+        &ds,
+        &[
+            ("t0", "s9", "train", "morphology", "1C-2P", ">100"),
+            ("t1", "s9", "train", "galaxy", "NO", ">100"),
+            ("m0", "s0", "test", "morphology", "1C-1P", "5-10"),
+            ("m1", "s1", "test", "morphology", "1C-1P", "10-30"),
+            ("m2", "s2", "test", "morphology", "1C-2P", "10-30"),
+            ("m3", "s3", "test", "morphology", "1C-2P", "5-10"),
+            ("g0", "s0", "test", "galaxy", "YES", "5-10"),
+            ("g1", "s1", "test", "galaxy", "NO", "10-30"),
+        ],
+    );
+    let preds = dir.path().join("preds.jsonl");
+    let answers =
+        [("m0", "1c-1p."), ("m1", "1C-2P"), ("m2", "1C-2P"), ("m3", "two islands"), ("g0", "Yes"), ("g1", "NO")];
+    let lines: Vec<String> =
+        answers.iter().map(|(id, a)| serde_json::json!({"id": id, "answer": a}).to_string()).collect();
+    std::fs::write(&preds, lines.join("\n")).unwrap();
+    let json = dir.path().join("report.json");
+    let d = ds.to_str().unwrap();
+    let args = ["eval", "--dataset", d, "--split", "test", "--bootstrap", "100", "--json", json.to_str().unwrap()];
+    let text = ok(&heatscope(&[&args[..], &["--predictions", preds.to_str().unwrap()]].concat()));
+    assert!(text.contains("RadioQA-sim scores") && !text.contains("SpectrumQA-sim scores"), "{text}");
+    assert!(text.contains("morphology confusion") && text.contains("snr 10-30"), "{text}");
+
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let overall = &v["groups"][0];
+    // m0 and m2 right, m1 wrong, m3 unreadable.
+    assert_eq!(overall["morphology"]["value"], 0.5);
+    assert_eq!(overall["morphology"]["n"], 4);
+    // 1C-1P: P 1, R 1/2, F1 2/3; 1C-2P: P 1/2, R 1/2, F1 1/2; support 2 each.
+    let f1 = overall["morphology_weighted_f1"]["value"].as_f64().unwrap();
+    assert!((f1 - 7.0 / 12.0).abs() < 1e-9, "{f1}");
+    let confusion = &overall["morphology_confusion"];
+    assert_eq!(confusion["columns"][6], "no answer");
+    assert_eq!(confusion["normalized"][0], serde_json::json!([0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0]));
+    assert_eq!(confusion["normalized"][1], serde_json::json!([0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.5]));
+    assert_eq!(overall["galaxy"]["value"], 1.0);
+    let names: Vec<&str> = v["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["overall", "radio-sky", "snr 5-10", "snr 10-30"]);
+
+    // The prior run as a model ends in the same scoring: the train majority per task.
+    let prior = dir.path().join("prior.json");
+    ok(&heatscope(&[&args[..7], &["--json", prior.to_str().unwrap(), "--model", "prior"]].concat()));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&prior).unwrap()).unwrap();
+    assert_eq!(v["groups"][0]["morphology"]["value"], 0.5, "1C-2P for every morphology question");
+    assert_eq!(v["groups"][0]["galaxy"]["value"], 0.5, "NO for every galaxy question");
+}

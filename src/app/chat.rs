@@ -312,6 +312,13 @@ fn ask_vlm(app: &mut HeatscopeApp, route: Option<String>, options: AnswerFormat)
     let image = match (&sample_dir, &record) {
         (Some(dir), Some(r)) => ChatImage::File(dir.join(&r.images.png)),
         _ => match doc.loaded.as_ref() {
+            // A source selected on a sky image: the question is about its cutout.
+            Some(l) if app.sources.show && doc.sources.selected.is_some() => {
+                match doc.sources.selected_cutout(&l.raster) {
+                    Some((_, cut)) => ChatImage::Raster(Arc::new(cut)),
+                    None => ChatImage::Raster(Arc::clone(&l.raster)),
+                }
+            }
             Some(l) => ChatImage::Raster(Arc::clone(&l.raster)),
             None => {
                 return match &doc.status {
@@ -583,6 +590,10 @@ pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             ui.weak("Open an image to ask about it.");
             return;
         };
+        if let Some(island) = app.active_doc().and_then(|d| d.sources.selected_island()).filter(|_| app.sources.show) {
+            ui.label(RichText::new(format!("About source #{} (its cutout, not the whole image)", island.id)).small())
+                .on_hover_text("A click off the islands (or K) asks about the whole image again");
+        }
         // Dataset questions of this scene, to ask with one click.
         let records: Vec<QaRecord> = app
             .samples

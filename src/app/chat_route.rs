@@ -128,6 +128,7 @@ fn typed_record(question: &str) -> QaRecord {
         concepts: Vec::new(),
         examples: Vec::new(),
         images: crate::types::ScenePaths::default(),
+        snr_bin: None,
     }
 }
 

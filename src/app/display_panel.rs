@@ -23,6 +23,7 @@ pub fn show(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             if app.presenting {
                 return;
             }
+            super::sources::section(app, ui);
             super::annotations::section(app, ui);
             super::measure_panel::section(app, ui);
             egui::CollapsingHeader::new(RichText::new("Display").heading())

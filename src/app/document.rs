@@ -37,6 +37,8 @@ pub enum Part {
     Annotations(usize),
     /// Writing the annotations shown into one file.
     AnnotationExport,
+    /// The radio source finder (`sources.rs`).
+    Sources,
 }
 
 /// What the models said about one image. Kept by file path when the document closes (a file reopened
@@ -76,6 +78,7 @@ impl Results {
             | Part::Region
             | Part::Annotations(_)
             | Part::AnnotationExport
+            | Part::Sources
             | Part::Detail => Applied::Nothing,
         }
     }
@@ -116,6 +119,8 @@ pub struct Document {
     pub detail: super::detail::DocDetail,
     /// Other tools' annotations of this image.
     pub annotations: super::annotations::DocAnnotations,
+    /// Radio sources found on this image.
+    pub sources: super::sources::DocSources,
     /// Display settings, ranges and view came from a session: loading keeps them.
     pub restored: bool,
     /// Where the image was drawn last frame and the points per pixel then (None before the first).
@@ -137,6 +142,7 @@ impl Document {
             pinned: None,
             measure: super::measure::DocMeasure::default(),
             annotations: super::annotations::DocAnnotations::default(),
+            sources: super::sources::DocSources::default(),
             detail: super::detail::DocDetail::default(),
             view_rect: None,
             restored: false,

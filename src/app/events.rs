@@ -71,6 +71,7 @@ impl HeatscopeApp {
             Part::Contours | Part::Region => {
                 doc.measure.apply(part, job, kind).map(|why| format!("{}: {why}", doc.name()))
             }
+            Part::Sources => doc.sources.apply(job, kind).map(|why| format!("{}: source finder: {why}", doc.name())),
             Part::Detail => doc.detail.apply(job, kind).map(|why| format!("{}: zoomed-in window: {why}", doc.name())),
             // The Annotations section lists each file's failure beside it; an export's too.
             Part::Annotations(_) | Part::AnnotationExport => {

@@ -32,7 +32,7 @@ impl Geometry {
     }
 
     /// The image area on screen, `[x0, y0, x1, y1]` in image coordinates.
-    fn visible(self) -> [f32; 4] {
+    pub fn visible(self) -> [f32; 4] {
         let a = self.transform.to_image([0.0, 0.0]);
         let b = self.transform.to_image([self.rect.width() * self.ppp, self.rect.height() * self.ppp]);
         [a[0].min(b[0]), a[1].min(b[1]), a[0].max(b[0]), a[1].max(b[1])]

@@ -27,6 +27,8 @@ pub mod runs;
 mod samples;
 pub mod session;
 pub mod slot;
+pub mod sources;
+mod sources_view;
 pub mod tour;
 pub mod view_bench;
 mod view_export;
@@ -194,6 +196,8 @@ pub struct HeatscopeApp {
     pub gsd: GsdState,
     /// The measuring tool and whether contours show.
     pub measure: measure::MeasureState,
+    /// Radio sources on sky images (K).
+    pub sources: sources::SourcesState,
     /// Annotation layers on or off (A).
     pub show_annotations: bool,
     /// Session files being read or written, and where they go.
@@ -278,6 +282,7 @@ impl HeatscopeApp {
             chat: ChatState::default(),
             gsd: GsdState::default(),
             measure: measure::MeasureState::default(),
+            sources: sources::SourcesState::default(),
             show_annotations: true,
             session: session::SessionState { last: options.session_store.clone(), ..Default::default() },
             view_export: view_export::ViewExport::default(),
@@ -627,6 +632,7 @@ impl HeatscopeApp {
         doc.results.cancel_all();
         doc.measure.cancel_all();
         doc.annotations.cancel_all();
+        doc.sources.cancel();
         doc.detail.cancel();
         // An answer that was cut short is in the history; the slot itself need not be kept.
         doc.results.answer = Slot::Empty;

@@ -53,6 +53,9 @@ pub fn shortcuts(app: &mut HeatscopeApp, ctx: &egui::Context) {
     // Measuring tools: L / R / G, contours I, Enter / Backspace / Esc while drawing.
     let m = app.docs.iter_mut().find(|d| Some(d.id) == app.active).map(|d| &mut d.measure);
     super::measure_view::keys(&mut app.measure, m, ctx);
+    if !typing && app.active.is_some() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::K)) {
+        app.sources.show = !app.sources.show;
+    }
     if !typing && app.active.is_some() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::A)) {
         app.show_annotations = !app.show_annotations;
     }

@@ -338,6 +338,7 @@ mod tests {
                 png: String::new(),
                 meta: String::new(),
             },
+            snr_bin: None,
         }
     }
 

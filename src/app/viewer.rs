@@ -36,6 +36,7 @@ pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) -> 
         tool: app.measure.tool,
         show_contours: app.measure.show_contours,
         show_annotations: app.show_annotations,
+        show_sources: app.sources.show,
         footer: footer.as_deref(),
         keys: true,
         linked: None,
@@ -232,6 +233,7 @@ struct Extras<'a> {
     tool: Tool,
     show_contours: bool,
     show_annotations: bool,
+    show_sources: bool,
     /// An export frame: this footer in place of the readout.
     footer: Option<&'a str>,
     /// Whether the view's keys (F, 1, +, -, arrows, Esc) act on it.
@@ -253,7 +255,8 @@ struct Outcome {
 }
 
 fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome {
-    let Extras { srgb_target, truth, cnn, gsd, tool, show_contours, show_annotations, footer, .. } = x.clone();
+    let Extras { srgb_target, truth, cnn, gsd, tool, show_contours, show_annotations, show_sources, footer, .. } =
+        x.clone();
     let mut outcome = Outcome::default();
     let Some(loaded) = doc.loaded.clone() else { return outcome };
     let raster = &loaded.raster;
@@ -334,6 +337,10 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         }
         if response.clicked() && !tool_has_primary {
             doc.pinned = Some(transform.pixel_under(rel));
+            if show_sources {
+                let p = transform.to_image(rel);
+                doc.sources.select_at([f64::from(p[0]), f64::from(p[1])]);
+            }
         }
     }
     let centre = [view_px[0] / 2.0, view_px[1] / 2.0];
@@ -490,6 +497,12 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
                 super::annotations::MAX_DRAWN
             );
             overlays::notice(&painter, image_rect, &text);
+        }
+    }
+    if show_sources && let Some(found) = doc.sources.found.ready() {
+        super::sources_view::paint(&painter, found, doc.sources.selected, &geometry);
+        if let (Some(beam), Some(px)) = (&raster.meta.beam, &raster.meta.pixel_size) {
+            super::sources_view::paint_beam(&painter, image_rect, beam, px, &geometry);
         }
     }
     measure_view::paint_shapes(&painter, &doc.measure, &geometry, pointer, tool);

@@ -33,6 +33,7 @@ impl eframe::App for HeatscopeApp {
         self.request_cnn();
         self.request_gsd();
         self.request_measure();
+        self.request_sources();
         if self.active != self.frame_active {
             self.previous_active = self.frame_active.or(self.previous_active);
             self.frame_active = self.active;

@@ -92,6 +92,7 @@ mod tests {
             concepts: Vec::new(),
             examples: examples.iter().map(|e| (*e).to_string()).collect(),
             images: ScenePaths::default(),
+            snr_bin: None,
         }
     }
 

@@ -9,17 +9,19 @@ use serde_json::{Value, json};
 
 use crate::models::cnn::domain::unit_reason;
 use crate::models::cnn::{CnnModel, CnnReading, DomainModel, Example, load_examples};
+use crate::models::cnn_radio::{RadioCnn, RadioReading};
 use crate::types::{REGIONS, Raster, SEVERITY_CLASSES, Split};
 
 /// The CNNs `--model` names.
-pub const CNN_MODELS: [&str; 1] = ["cnn"];
+pub const CNN_MODELS: [&str; 2] = ["cnn", "cnn-radio"];
 
 #[derive(Debug, clap::Args)]
 pub struct CnnArgs {
     /// Files to read (any format heatscope opens; band 1 of a square grid in dB is what the CNN knows).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Which CNN: `cnn`, the shipped spectrum CNN.
+    /// Which CNN: `cnn`, the shipped spectrum CNN, or `cnn-radio`, the radio morphology CNN (cutouts:
+    /// FITS of any size and orientation or 8-bit PNG; per task its label and probabilities).
     #[arg(long, default_value = "cnn")]
     pub model: String,
     /// A model folder (config.json, model.safetensors, calibration.json, domain.json) instead of the
@@ -53,10 +55,85 @@ pub struct InDomain {
     pub quantile: f64,
 }
 
+/// The radio CNN from `dir` or the bundled weights.
+pub fn load_radio(dir: Option<&Path>) -> anyhow::Result<RadioCnn> {
+    let device = crate::models::compute_device();
+    let model = match dir {
+        Some(d) => RadioCnn::load(d, &device.device)
+            .with_context(|| format!("cannot load the radio CNN from {}", d.display()))?,
+        None => bail!("no radio CNN is bundled yet; pass --model-dir with a folder `heatscope train cnn-radio` wrote"),
+    };
+    if model.calibration.temperature.is_empty() {
+        eprintln!("heatscope: WARNING: the radio CNN has no calibration.json: its probabilities are uncalibrated");
+    }
+    eprintln!("radio CNN on {}", device.label);
+    Ok(model)
+}
+
+/// The JSON line of one radio reading: per task its label (radio-llava's spelling) and probabilities;
+/// out of domain (no source in the cutout), no labels and the model's numbers under `model_probs`.
+pub fn radio_json(file: &Path, model: &str, r: &RadioReading) -> Value {
+    let ood = r.out_of_domain.is_some();
+    let tasks: serde_json::Map<String, Value> = r
+        .tasks
+        .iter()
+        .map(|t| {
+            let probs: serde_json::Map<String, Value> =
+                t.probs.iter().map(|(c, p)| ((*c).to_string(), json!(round(*p)))).collect();
+            let entry = if ood {
+                json!({"label": null, "probs": null, "model_probs": probs})
+            } else {
+                json!({"label": t.label, "probs": probs})
+            };
+            (t.task.to_string(), entry)
+        })
+        .collect();
+    json!({
+        "file": file.display().to_string(),
+        "model": model,
+        "tasks": tasks,
+        "out_of_domain": ood,
+        "reason": r.out_of_domain,
+    })
+}
+
+fn run_radio(a: &CnnArgs) -> anyhow::Result<()> {
+    let model = load_radio(a.model_dir.as_deref())?;
+    let mut failed = 0;
+    for file in &a.files {
+        let reading = crate::io::load(file, &crate::io::LoadOptions::default())
+            .map_err(anyhow::Error::from)
+            .and_then(|r| model.read(&[&r]).map_err(anyhow::Error::from))
+            .and_then(|mut v| v.remove(0).map_err(anyhow::Error::msg));
+        match reading {
+            Ok(r) if a.json => println!("{}", radio_json(file, &a.model, &r)),
+            Ok(r) => println!("{}: {}", file.display(), crate::models::cnn_radio::describe(&r)),
+            Err(e) => {
+                failed += 1;
+                if a.json {
+                    println!(
+                        "{}",
+                        json!({"file": file.display().to_string(), "model": a.model, "error": format!("{e:#}")})
+                    );
+                } else {
+                    eprintln!("{}: error: {e:#}", file.display());
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} files could not be read", a.files.len());
+    }
+    Ok(())
+}
+
 /// Load the CNN `name` from `dir` or the bundled weights.
 pub fn load_model(name: &str, dir: Option<&Path>) -> anyhow::Result<CnnModel> {
-    if !CNN_MODELS.contains(&name) {
-        bail!("unknown CNN {name:?}; available: {}", CNN_MODELS.join(", "));
+    if name != CNN_MODELS[0] {
+        bail!(
+            "{name:?} is not the spectrum CNN here; CNNs: {} (cnn-radio only reads radio cutouts)",
+            CNN_MODELS.join(", ")
+        );
     }
     let device = crate::models::compute_device().device;
     match dir {
@@ -168,6 +245,9 @@ fn reading_text(file: &Path, r: &CnnReading) -> String {
 }
 
 pub fn run(a: &CnnArgs) -> anyhow::Result<()> {
+    if a.model == "cnn-radio" {
+        return run_radio(a);
+    }
     let model = load_model(&a.model, a.model_dir.as_deref())?;
     if model.domain.is_none() {
         eprintln!(

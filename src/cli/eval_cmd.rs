@@ -1,6 +1,6 @@
-//! `heatscope eval` scores a predictions file against a SpectrumQA-sim manifest and prints the table
-//! (text; JSON and CSV on request); `heatscope baseline prior|rule` writes the baselines' predictions.
-//! Runs on the main thread.
+//! `heatscope eval` scores a predictions file against a SpectrumQA-sim or RadioQA-sim manifest (or a
+//! mixed one) and prints the tables (text; JSON and CSV on request); `heatscope baseline prior|rule`
+//! writes the baselines' predictions. Runs on the main thread.
 
 use std::path::{Path, PathBuf};
 

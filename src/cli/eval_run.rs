@@ -95,9 +95,10 @@ fn predictor(kind: &str, a: &EvalArgs, records: &[QaRecord]) -> anyhow::Result<B
             Box::new(rule)
         }
         "cnn" => Box::new(load_cnn(a.model_dir.as_deref())?),
+        "cnn-radio" => Box::new(super::cnn_cmd::load_radio(a.model_dir.as_deref())?),
         "vlm" => Box::new(a.vlm.predictor(a.model_dir.as_ref(), records)?),
         "router" => Box::new(routed(a, records)?),
-        other => bail!("unknown model {other:?}; expected prior, rule, cnn, vlm or router"),
+        other => bail!("unknown model {other:?}; expected prior, rule, cnn, cnn-radio, vlm or router"),
     })
 }
 

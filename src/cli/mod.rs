@@ -20,8 +20,10 @@ mod ood_report;
 mod render_cmd;
 mod route_cmd;
 mod route_report;
+mod sources_cmd;
 mod train_cmd;
 mod train_gsd;
+mod train_radio;
 mod train_router;
 mod train_vlm;
 mod vlm_cmd;
@@ -117,6 +119,10 @@ pub enum Command {
     /// Annotations other tools drew on an image (COCO, YOLO, Pascal VOC, GeoJSON, DeepForest CSV):
     /// counts by label and notes, one JSON object per file with --json; --to/--out exports them.
     Annotations(annotations_cmd::AnnotationsArgs),
+    /// Radio sources on images: local noise, islands above --seed sigma grown to --flood sigma,
+    /// their peaks, integrated fluxes, sizes and sky positions, and the false-island estimate from
+    /// the negated image; one JSON catalogue per file with --json, all islands as CSV with --csv.
+    Sources(sources_cmd::SourcesArgs),
 }
 
 /// Parse arguments and run; errors are printed with their causes and give exit status 1
@@ -150,6 +156,7 @@ pub fn main() -> ExitCode {
         Some(Command::OodReport(args)) => ood_report::run(&args),
         Some(Command::RouteReport(args)) => route_report::run(&args),
         Some(Command::Annotations(args)) => annotations_cmd::run(&args),
+        Some(Command::Sources(args)) => sources_cmd::run(&args),
         None => {
             let vlm = match (cli.vlm_model, cli.vlm_url) {
                 (Some(dir), _) => crate::backend::VlmSource::Folder(dir),

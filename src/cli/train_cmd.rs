@@ -33,6 +33,9 @@ pub enum TrainCommand {
     /// Fit a VLM folder's image domain check (domain.json) on datasets' rendered maps: the local
     /// engine then says whether an image is the kind the model was trained on.
     VlmDomain(super::vlm_domain::VlmDomainArgs),
+    /// Train the radio morphology CNN (the six RadioQA tasks) on a RadioQA-sim dataset (`data radio`),
+    /// calibrate it on val and score it on test.
+    CnnRadio(super::train_radio::RadioTrainArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,6 +91,7 @@ pub fn run(cmd: &TrainCommand) -> anyhow::Result<()> {
         TrainCommand::Router(a) => return super::train_router::run(a),
         TrainCommand::Domain(a) => return super::cnn_cmd::run_domain(a),
         TrainCommand::VlmDomain(a) => return super::vlm_domain::run(a),
+        TrainCommand::CnnRadio(a) => return super::train_radio::run(a),
     };
     let config = CnnConfig {
         width: a.width,

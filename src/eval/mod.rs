@@ -1,6 +1,7 @@
-//! Scoring SpectrumQA-sim predictions: read a manifest and a predictions file (JSONL), score every
-//! question, and report per level, per scenario and overall with bootstrap intervals. Pure
-//! computation and file reading; any thread.
+//! Scoring SpectrumQA-sim and RadioQA-sim predictions: read a manifest and a predictions file
+//! (JSONL), score every question, and report per level (SpectrumQA) or per task (RadioQA), per
+//! scenario, per SNR bin and overall with bootstrap intervals. Pure computation and file reading; any
+//! thread.
 //!
 //! Definitions:
 //! - **L1** (`severity`): accuracy, macro-F1 over the four [`SEVERITY_CLASSES`] (classes absent from
@@ -21,13 +22,21 @@
 //! anything else is unparseable, counted wrong and tallied. A question with no prediction is counted
 //! wrong and listed; predictions for unknown ids are listed and ignored.
 //!
-//! Groups are `overall` and one per scenario, optionally for one split. Each number has a 95 %
+//! - **RadioQA-sim** (`morphology`, `extended`, `fr`, `galaxy`, `artefact`, `anomaly`; all L1 and
+//!   outside the levels and composite above): per task, accuracy and support-weighted precision,
+//!   recall and F1, and the confusion matrix with a "no answer" column, as radio-llava scores them;
+//!   an answer [`radio_answer`] reads no label in is no answer (wrong, and a prediction of no class).
+//!   See [`radio_metrics`].
+//!
+//! Groups are `overall`, one per scenario and one per RadioQA SNR bin (`snr 5-10`, records with a
+//! `snr_bin` only, in the bins' numeric order), optionally for one split. Each number has a 95 %
 //! percentile bootstrap interval from resampling the group's *scenes* (their questions are
 //! correlated) with a fixed seed; the interval is widened to include the point value if needed.
 //!
 //! [`SEVERITY_CLASSES`]: crate::types::SEVERITY_CLASSES
 //! [`REGIONS`]: crate::types::REGIONS
 //! [`concepts_in`]: crate::types::concepts_in
+//! [`radio_answer`]: crate::types::radio_answer
 
 pub mod answer;
 pub mod baselines;
@@ -36,6 +45,8 @@ pub mod execute;
 pub mod metrics;
 pub mod predictor;
 pub mod question;
+pub mod radio_metrics;
+mod radio_report;
 mod read;
 mod report;
 pub mod route_analysis;
@@ -46,9 +57,12 @@ pub mod runs;
 mod score;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_radio;
 
 pub use error::EvalError;
 pub use question::{QuestionScore, score_question};
+pub use radio_report::{Confusion, RadioScores, TaskScore};
 pub use read::{check_images, parse_manifest, parse_predictions, read_manifest, read_predictions};
 pub use report::{GroupScore, KindMetric, LevelCounts, Metric, Report, csv_field};
 pub use score::{ScoreOptions, Weights, score};

@@ -170,6 +170,7 @@ mod tests {
             concepts: vec!["source:satellite main beam".into()],
             examples: Vec::new(),
             images: ScenePaths::default(),
+            snr_bin: None,
         }
     }
 

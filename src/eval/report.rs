@@ -1,10 +1,12 @@
 //! The scorer's result: per-group metrics with bootstrap intervals, and its renderings as a
-//! fixed-width text table, pretty JSON and long-format CSV. Plain data; any thread.
+//! fixed-width text table, pretty JSON and long-format CSV. The RadioQA-sim tasks' part is in
+//! `radio_report.rs`. Plain data; any thread.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::radio_report::{RadioScores, radio_text};
 use super::score::Weights;
 use crate::types::{SEVERITY_CLASSES, Split};
 
@@ -40,7 +42,7 @@ pub struct KindMetric {
     pub metric: Metric,
 }
 
-/// All metrics of one group of questions: `overall` or one scenario.
+/// All metrics of one group of questions: `overall`, one scenario or one SNR bin (`snr 5-10`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupScore {
     pub name: String,
@@ -69,11 +71,21 @@ pub struct GroupScore {
     pub unparsed: LevelCounts,
     /// Questions with no prediction, per level.
     pub missing: LevelCounts,
+    /// The RadioQA-sim tasks of the report (none for SpectrumQA-sim), as fields of the group.
+    #[serde(flatten)]
+    pub radio: RadioScores,
 }
 
 impl GroupScore {
-    /// Every metric with its CSV name, in table order.
+    /// Every metric with its CSV name, in table order: the SpectrumQA ones, then the radio tasks'.
     pub fn metrics(&self) -> Vec<(String, Metric)> {
+        let mut out = self.spectrum_metrics();
+        out.extend(self.radio.metrics());
+        out
+    }
+
+    /// The SpectrumQA metrics with their CSV names, in table order.
+    pub fn spectrum_metrics(&self) -> Vec<(String, Metric)> {
         let mut out = vec![
             ("l1_acc".to_string(), self.l1),
             ("l1_macro_f1".to_string(), self.l1_macro_f1),
@@ -102,7 +114,8 @@ pub struct OutOfDomain {
 /// The whole scoring result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// `overall` first, then one group per scenario, sorted by name.
+    /// `overall` first, then one group per scenario, sorted by name, then one per SNR bin of the
+    /// RadioQA-sim records that have one (`snr 5-10`), in the bins' numeric order.
     pub groups: Vec<GroupScore>,
     /// Scored questions with no prediction, and the first few of their ids.
     pub missing: usize,
@@ -136,15 +149,57 @@ impl Report {
         self.groups.first()
     }
 
-    /// A group by name (`overall` or a scenario).
+    /// A group by name (`overall`, a scenario or `snr BIN`).
     pub fn group(&self, name: &str) -> Option<&GroupScore> {
         self.groups.iter().find(|g| g.name == name)
     }
 
-    /// A readable fixed-width summary: one row per group, the overall L1 confusion matrix, L2 by kind
-    /// and the missing / unknown / unparsed tallies.
+    /// Whether the SpectrumQA part is shown: the report has SpectrumQA questions, or no radio ones
+    /// (an empty report still shows its zeros). A RadioQA-only report leaves out the empty table.
+    pub fn shows_spectrum(&self) -> bool {
+        self.overall().is_none_or(|o| o.questions.total() > 0 || o.radio.is_empty())
+    }
+
+    /// A readable fixed-width summary: the SpectrumQA part (one row per group, the overall L1
+    /// confusion matrix, L2 by kind, the unparsed tally) unless the report is RadioQA-only, the
+    /// RadioQA part when it has radio tasks, then the missing / out-of-domain / unknown tallies.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
+        if self.shows_spectrum() {
+            self.spectrum_text(&mut s);
+        }
+        let radio = radio_text(self);
+        if !radio.is_empty() {
+            if !s.is_empty() {
+                s.push('\n');
+            }
+            s.push_str(&radio);
+        }
+        let _ = write!(s, "missing predictions (counted wrong): {}", self.missing);
+        if self.missing > 0 {
+            let more = if self.missing > self.missing_ids.len() { ", ..." } else { "" };
+            let _ = write!(s, " (ids: {}{more})", self.missing_ids.join(", "));
+        }
+        if let Some(o) = self.out_of_domain {
+            let _ = write!(
+                s,
+                "\nanswers the model judged out of its domain (scored anyway): {} of {} ({:.1} %)",
+                o.flagged,
+                o.judged,
+                100.0 * o.rate
+            );
+        }
+        let _ = write!(s, "\npredictions for ids not in the manifest (ignored): {}", self.unknown);
+        if self.unknown > 0 {
+            let more = if self.unknown > self.unknown_ids.len() { ", ..." } else { "" };
+            let _ = write!(s, " (ids: {}{more})", self.unknown_ids.join(", "));
+        }
+        s.push('\n');
+        s
+    }
+
+    /// The SpectrumQA part of [`Self::to_text`].
+    fn spectrum_text(&self, s: &mut String) {
         let split = self.split.map_or("all splits", Split::name);
         let w = &self.weights;
         let _ = writeln!(
@@ -153,15 +208,24 @@ impl Report {
              95% bootstrap over scenes, {} resamples, seed {})",
             w.l1, w.l2, w.l3, w.l4, self.bootstrap, self.seed
         );
-        let name_w = self.groups.iter().map(|g| g.name.len()).max().unwrap_or(5).max(7);
+        // Overall always; other groups when they hold SpectrumQA questions (not the SNR groups).
+        let shown: Vec<&GroupScore> = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(i, g)| *i == 0 || g.questions.total() > 0)
+            .map(|(_, g)| g)
+            .collect();
+        let name_w = shown.iter().map(|g| g.name.len()).max().unwrap_or(5).max(7);
         let heads = ["L1 acc", "L1 mF1", "L2 acc", "L3 IoU", "L3 none-acc", "L4 tokF1", "L4 conF1", "composite"];
         let _ = write!(s, "{:<name_w$} {:>6} {:>6}", "group", "scenes", "qs");
         for h in heads {
             let _ = write!(s, "  {h:<18}");
         }
-        s = s.trim_end().to_string();
+        let trimmed = s.trim_end().len();
+        s.truncate(trimmed);
         s.push('\n');
-        for g in &self.groups {
+        for g in shown {
             let _ = write!(s, "{:<name_w$} {:>6} {:>6}", g.name, g.scenes, g.questions.total());
             for m in [
                 &g.l1,
@@ -213,27 +277,6 @@ impl Report {
                 u.l4
             );
         }
-        let _ = write!(s, "missing predictions (counted wrong): {}", self.missing);
-        if self.missing > 0 {
-            let more = if self.missing > self.missing_ids.len() { ", ..." } else { "" };
-            let _ = write!(s, " (ids: {}{more})", self.missing_ids.join(", "));
-        }
-        if let Some(o) = self.out_of_domain {
-            let _ = write!(
-                s,
-                "\nanswers the model judged out of its domain (scored anyway): {} of {} ({:.1} %)",
-                o.flagged,
-                o.judged,
-                100.0 * o.rate
-            );
-        }
-        let _ = write!(s, "\npredictions for ids not in the manifest (ignored): {}", self.unknown);
-        if self.unknown > 0 {
-            let more = if self.unknown > self.unknown_ids.len() { ", ..." } else { "" };
-            let _ = write!(s, " (ids: {}{more})", self.unknown_ids.join(", "));
-        }
-        s.push('\n');
-        s
     }
 
     /// The whole report as pretty-printed JSON.
@@ -242,11 +285,15 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()))
     }
 
-    /// Long-format CSV: `group,metric,value,lo,hi,n`, one row per group and metric.
+    /// Long-format CSV: `group,metric,value,lo,hi,n`, one row per group and metric (the SpectrumQA
+    /// metrics left out of a RadioQA-only report).
     pub fn to_csv(&self) -> String {
         let mut s = String::from("group,metric,value,lo,hi,n\n");
+        let spectrum = self.shows_spectrum();
         for g in &self.groups {
-            for (name, m) in g.metrics() {
+            let mut metrics = if spectrum { g.spectrum_metrics() } else { Vec::new() };
+            metrics.extend(g.radio.metrics());
+            for (name, m) in metrics {
                 let _ = writeln!(s, "{},{name},{:.6},{:.6},{:.6},{}", csv_field(&g.name), m.value, m.lo, m.hi, m.n);
             }
         }

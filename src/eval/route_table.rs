@@ -151,6 +151,7 @@ mod tests {
             concepts: vec![],
             images: ScenePaths::default(),
             examples: vec![],
+            snr_bin: None,
         }
     }
 

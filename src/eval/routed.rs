@@ -322,6 +322,7 @@ mod tests {
             concepts: vec![],
             examples: vec![],
             images: ScenePaths::default(),
+            snr_bin: None,
         }
     }
 

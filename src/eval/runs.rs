@@ -344,6 +344,7 @@ mod tests {
             concepts: Vec::new(),
             examples: Vec::new(),
             images: ScenePaths::default(),
+            snr_bin: None,
         }
     }
 

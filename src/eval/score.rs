@@ -1,13 +1,18 @@
-//! Scoring predictions against a manifest: per-question outcomes summed per scene, groups (overall and
-//! per scenario), and bootstrap intervals that resample scenes within each group. Pure computation on
-//! slices; any thread.
+//! Scoring predictions against a manifest: per-question outcomes summed per scene, groups (overall,
+//! per scenario, and per SNR bin of the RadioQA-sim records that have one), and bootstrap intervals
+//! that resample scenes within each group (one resampling for a group's SpectrumQA and RadioQA
+//! numbers; the radio numbers themselves are `radio_metrics.rs`'s). Pure computation on slices; any
+//! thread.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::metrics::{iou, macro_f1_with_unanswered, match_option, percentile_interval};
+use super::metrics::{iou, macro_f1_with_unanswered, match_option};
 use super::question::{Outcome, outcome};
+use super::radio_metrics::{
+    RadioBootstrap, RadioOutcome, RadioTally, TASKS, interval_metric, radio_outcome, snr_bin_order,
+};
 use super::report::{GroupScore, KindMetric, LevelCounts, Metric, Report};
 use crate::sim::rng::Rng;
 use crate::types::{Prediction, QaRecord, QuestionKind, SEVERITY_CLASSES, Split};
@@ -154,6 +159,20 @@ impl Tally {
     }
 }
 
+/// One scene's questions in a group: the SpectrumQA tally and the RadioQA outcomes.
+#[derive(Debug, Clone, Default)]
+struct Scene {
+    spectrum: Tally,
+    radio: Vec<RadioOutcome>,
+}
+
+impl Scene {
+    fn add(&mut self, t: &Tally, radio: Option<RadioOutcome>) {
+        self.spectrum.add(t);
+        self.radio.extend(radio);
+    }
+}
+
 fn add_counts<const N: usize>(a: &mut [usize; N], b: &[usize; N]) {
     for (x, y) in a.iter_mut().zip(b) {
         *x += y;
@@ -267,8 +286,11 @@ pub fn score(records: &[QaRecord], predictions: &[Prediction], opts: &ScoreOptio
         predictions.iter().filter(|p| !known.contains(p.id.as_str())).map(|p| p.id.clone()).collect();
 
     // group name -> scene -> tally; "overall" is kept apart so a scenario of that name cannot merge.
-    let mut overall: BTreeMap<&str, Tally> = BTreeMap::new();
-    let mut scenarios: BTreeMap<&str, BTreeMap<&str, Tally>> = BTreeMap::new();
+    let mut overall: BTreeMap<&str, Scene> = BTreeMap::new();
+    let mut scenarios: BTreeMap<&str, BTreeMap<&str, Scene>> = BTreeMap::new();
+    let mut snr_bins: BTreeMap<&str, BTreeMap<&str, Scene>> = BTreeMap::new();
+    // The radio tasks with a question: every group reports these.
+    let mut present = [false; TASKS.len()];
     let mut missing_ids = Vec::new();
     let mut missing = 0usize;
     for r in records.iter().filter(|r| opts.split.is_none_or(|s| r.split == s)) {
@@ -280,13 +302,25 @@ pub fn score(records: &[QaRecord], predictions: &[Prediction], opts: &ScoreOptio
             }
         }
         let t = tally(r, pred);
-        overall.entry(r.scene.as_str()).or_default().add(&t);
-        scenarios.entry(r.scenario.as_str()).or_default().entry(r.scene.as_str()).or_default().add(&t);
+        let radio = radio_outcome(r, pred);
+        if let Some(o) = radio {
+            present[o.task] = true;
+        }
+        overall.entry(r.scene.as_str()).or_default().add(&t, radio);
+        scenarios.entry(r.scenario.as_str()).or_default().entry(r.scene.as_str()).or_default().add(&t, radio);
+        if let Some(bin) = r.snr_bin.as_deref() {
+            snr_bins.entry(bin).or_default().entry(r.scene.as_str()).or_default().add(&t, radio);
+        }
     }
 
-    let mut groups = vec![group_score("overall", &overall, &weights, opts)];
+    let mut groups = vec![group_score("overall", &overall, &weights, opts, present)];
     for (name, scenes) in &scenarios {
-        groups.push(group_score(name, scenes, &weights, opts));
+        groups.push(group_score(name, scenes, &weights, opts, present));
+    }
+    let mut bins: Vec<(&str, BTreeMap<&str, Scene>)> = snr_bins.into_iter().collect();
+    bins.sort_by(|a, b| snr_bin_order(a.0, b.0));
+    for (bin, scenes) in &bins {
+        groups.push(group_score(&format!("snr {bin}"), scenes, &weights, opts, present));
     }
     let verdicts: Vec<bool> = records
         .iter()
@@ -328,23 +362,37 @@ fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-fn group_score(name: &str, scenes: &BTreeMap<&str, Tally>, w: &Weights, opts: &ScoreOptions) -> GroupScore {
-    let scene_tallies: Vec<&Tally> = scenes.values().collect();
+fn group_score(
+    name: &str,
+    scenes: &BTreeMap<&str, Scene>,
+    w: &Weights,
+    opts: &ScoreOptions,
+    present: [bool; TASKS.len()],
+) -> GroupScore {
+    let scene_list: Vec<&Scene> = scenes.values().collect();
+    let scene_tallies: Vec<&Tally> = scene_list.iter().map(|s| &s.spectrum).collect();
     let mut total = Tally::default();
-    for t in &scene_tallies {
-        total.add(t);
+    let mut radio_total = RadioTally::default();
+    for s in &scene_list {
+        total.add(&s.spectrum);
+        radio_total.add_all(&s.radio);
     }
     let point = total.values(w).to_array();
+    let mut radio = RadioBootstrap::new(present, opts.bootstrap);
 
     // Bootstrap over scenes; a resample in which a metric has no question gives no sample for it.
     let mut samples: Vec<Vec<f64>> = (0..N_VALUES).map(|_| Vec::with_capacity(opts.bootstrap)).collect();
-    if !scene_tallies.is_empty() {
+    if !scene_list.is_empty() {
         let mut rng = Rng::derive(opts.seed, &[name_hash(name)]);
         for _ in 0..opts.bootstrap {
             let mut t = Tally::default();
-            for _ in 0..scene_tallies.len() {
-                t.add(scene_tallies[rng.below(scene_tallies.len())]);
+            radio.start();
+            for _ in 0..scene_list.len() {
+                let scene = scene_list[rng.below(scene_list.len())];
+                t.add(&scene.spectrum);
+                radio.add(&scene.radio);
             }
+            radio.finish();
             for (s, v) in samples.iter_mut().zip(t.values(w).to_array()) {
                 if let Some(x) = v {
                     s.push(x);
@@ -352,16 +400,7 @@ fn group_score(name: &str, scenes: &BTreeMap<&str, Tally>, w: &Weights, opts: &S
             }
         }
     }
-    let mut metric = |i: usize, n: usize| -> Metric {
-        match point[i] {
-            Some(value) if n > 0 => {
-                let (lo, hi) =
-                    if samples[i].is_empty() { (value, value) } else { percentile_interval(&mut samples[i], 0.95) };
-                Metric { value, lo: lo.min(value), hi: hi.max(value), n }
-            }
-            _ => Metric { value: 0.0, lo: 0.0, hi: 0.0, n: 0 },
-        }
-    };
+    let mut metric = |i: usize, n: usize| -> Metric { interval_metric(point[i], n, &mut samples[i]) };
     let l2_total: usize = total.l2_n.iter().sum();
     GroupScore {
         name: name.to_string(),
@@ -383,6 +422,7 @@ fn group_score(name: &str, scenes: &BTreeMap<&str, Tally>, w: &Weights, opts: &S
         composite: metric(10, total.composite_n()),
         unparsed: counts(total.unparsed),
         missing: counts(total.missing),
+        radio: radio.scores(&radio_total),
     }
 }
 

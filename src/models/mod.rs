@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod cnn;
+pub mod cnn_radio;
 mod device;
 pub mod gsd;
 pub mod optim;

@@ -190,6 +190,7 @@ fn records(scene: &Scene, paths: &ScenePaths) -> Vec<QaRecord> {
             concepts: q.concepts.clone(),
             examples: vec![],
             images: paths.clone(),
+            snr_bin: None,
         })
         .collect()
 }

@@ -15,6 +15,7 @@ mod range;
 pub mod region;
 mod sort;
 mod sorted;
+pub mod sources;
 #[cfg(test)]
 mod tests;
 mod zscale;

@@ -257,6 +257,10 @@ pub struct QaRecord {
     #[serde(default)]
     pub examples: Vec<String>,
     pub images: ScenePaths,
+    /// RadioQA-sim: the scene's peak-significance bin (e.g. `5-10`, `>100`), an extra group of the
+    /// report; absent in SpectrumQA-sim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snr_bin: Option<String>,
 }
 
 /// One predictions line, from any model or baseline.
@@ -390,6 +394,7 @@ mod tests {
             concepts: vec![],
             examples: vec!["e1".into()],
             images: ScenePaths { observed: "a".into(), truth: "b".into(), png: "c".into(), meta: "d".into() },
+            snr_bin: None,
         };
         let j = serde_json::to_value(&r).unwrap();
         assert_eq!(j["box"], serde_json::json!([0.0, 0.0, 1.0, 1.0]));

@@ -20,6 +20,7 @@ fn record(id: &str, scene: &str, kind: QuestionKind, answer: &str) -> QaRecord {
         concepts: Vec::new(),
         examples: Vec::new(),
         images: ScenePaths::default(),
+        snr_bin: None,
     }
 }
 

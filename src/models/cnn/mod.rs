@@ -8,7 +8,7 @@ mod decode;
 pub mod domain;
 mod loss;
 mod predictor;
-mod resnet;
+pub(crate) mod resnet;
 mod train;
 
 pub use calibrate::{

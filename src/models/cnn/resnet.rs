@@ -80,7 +80,7 @@ impl CnnConfig {
 
 /// Conv + batch norm (+ ReLU by the caller).
 #[derive(Debug, Clone)]
-struct ConvBn {
+pub(crate) struct ConvBn {
     conv: Conv2d,
     bn: BatchNorm,
     /// The convolution with the batch norm's running statistics folded in, used in eval mode once
@@ -89,7 +89,7 @@ struct ConvBn {
 }
 
 impl ConvBn {
-    fn new(c_in: usize, c_out: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+    pub(crate) fn new(c_in: usize, c_out: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
         let cfg = Conv2dConfig { padding: k / 2, stride, ..Default::default() };
         Ok(ConvBn {
             conv: conv2d_no_bias(c_in, c_out, k, cfg, vb.pp("conv"))?,
@@ -98,7 +98,7 @@ impl ConvBn {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         match (&self.folded, train) {
             (Some(f), false) => f.forward(x),
             _ => self.bn.forward_t(&self.conv.forward(x)?, train),
@@ -106,7 +106,7 @@ impl ConvBn {
     }
 
     /// W' = W * g / sqrt(var + eps) per output channel, b' = beta - mean * g / sqrt(var + eps).
-    fn fold(&mut self) -> Result<()> {
+    pub(crate) fn fold(&mut self) -> Result<()> {
         let scale = (self.bn.running_var() + self.bn.eps())?.sqrt()?.recip()?;
         let (shift, scale) = match self.bn.weight_and_bias() {
             Some((g, b)) => {
@@ -123,14 +123,14 @@ impl ConvBn {
 
 /// The basic residual block: two 3x3 conv-bn, a 1x1 projection when the shape changes.
 #[derive(Debug, Clone)]
-struct Block {
+pub(crate) struct Block {
     a: ConvBn,
     b: ConvBn,
     skip: Option<ConvBn>,
 }
 
 impl Block {
-    fn new(c_in: usize, c_out: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+    pub(crate) fn new(c_in: usize, c_out: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
         let skip =
             if stride != 1 || c_in != c_out { Some(ConvBn::new(c_in, c_out, 1, stride, vb.pp("skip"))?) } else { None };
         Ok(Block {
@@ -140,7 +140,17 @@ impl Block {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    /// Fold every batch norm of the block into its convolution (inference copies only).
+    pub(crate) fn fold(&mut self) -> Result<()> {
+        self.a.fold()?;
+        self.b.fold()?;
+        if let Some(s) = self.skip.as_mut() {
+            s.fold()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let y = self.a.forward_t(x, train)?.relu()?;
         let y = self.b.forward_t(&y, train)?;
         let s = match &self.skip {

@@ -56,6 +56,7 @@ pub struct RadioSummary {
 struct SceneOut {
     id: String,
     split: Split,
+    snr_bin: String,
     real: bool,
     nan: bool,
     paths: ScenePaths,
@@ -150,6 +151,7 @@ pub fn write_radio_dataset(
                             nan: scene.observed.iter().any(|v| !v.is_finite()),
                             id: scene.id,
                             split: scene.split,
+                            snr_bin: super::sources::snr_bin_name(scene.measures.snr_bin),
                             paths,
                             questions: scene.questions,
                         })
@@ -204,6 +206,7 @@ pub fn write_radio_dataset(
                 concepts: vec![],
                 examples: vec![],
                 images: o.paths.clone(),
+                snr_bin: Some(o.snr_bin.clone()),
             });
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::artefact::RingArtefact;
 use super::labels::{Labels, Measures};
 use super::noise::NanMask;
-use super::sources::{Component, SNR_BINS, Source};
+use super::sources::{Component, Source, snr_bin_name};
 use super::{BackgroundInfo, GENERATOR_VERSION, RadioError, RadioScene};
 use crate::io::fits_write::{Card, CardValue, image_f32};
 use crate::stats::{ZScaleParams, sigma_clip, zscale};
@@ -127,8 +127,7 @@ pub fn write_scene(dir: &Path, scene: &RadioScene, seed: u64) -> Result<ScenePat
     write_file(&dir.join(&paths.observed), &fits_bytes(scene)?, "observed FITS")?;
     write_file(&dir.join(&paths.truth), &crate::sim::write_npy_f32(&scene.truth, n, n), "noiseless model")?;
     write_file(&dir.join(&paths.png), &display_png(&scene.observed, n)?, "display PNG")?;
-    let (lo, hi) = SNR_BINS[scene.measures.snr_bin];
-    let snr_bin = if scene.measures.snr_bin + 1 == SNR_BINS.len() { format!(">{lo}") } else { format!("{lo}-{hi}") };
+    let snr_bin = snr_bin_name(scene.measures.snr_bin);
     let b = scene.beam;
     let meta = SceneMeta {
         generator: GENERATOR_VERSION,

@@ -166,6 +166,12 @@ impl Ctx<'_> {
     }
 }
 
+/// The name of `SNR_BINS[bin]` as the manifest and the report groups write it: `5-10`, ..., `>100`.
+pub fn snr_bin_name(bin: usize) -> String {
+    let (lo, hi) = SNR_BINS[bin.min(SNR_BINS.len() - 1)];
+    if bin + 1 >= SNR_BINS.len() { format!(">{lo}") } else { format!("{lo}-{hi}") }
+}
+
 /// A peak SNR drawn log-uniformly from `SNR_BINS[bin]`.
 pub fn snr_in_bin(bin: usize, rng: &mut Rng) -> f64 {
     let (lo, hi) = SNR_BINS[bin.min(SNR_BINS.len() - 1)];

@@ -1,0 +1,254 @@
+//! A trained radio CNN ready to answer: loaded from a folder (`config.json`, `model.safetensors`,
+//! `calibration.json`) or the bundled `models/cnn-radio`, batch norm folded, each task's
+//! probabilities through its calibrated temperature; a reading per cutout with every task's label and
+//! probabilities, and the one rule that says a cutout is not what it knows (nothing 5 sigma above the
+//! noise: no source to classify). As an `eval::Predictor` it answers the RadioQA questions of a
+//! dataset in batches. Any thread that owns it.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use serde::Serialize;
+
+use super::input::radio_input;
+use super::net::{RadioConfig, RadioNet, TASKS, task_span};
+use super::train::{RadioCalibration, inputs};
+use crate::eval::predictor::{Answer, Fatal, ModelIdentity, Predictor, SceneQuestions};
+use crate::models::cnn::TrainError;
+use crate::types::{Prediction, QaRecord, Raster};
+
+/// Significance a cutout's brightest pixel needs for the model to classify it.
+pub const MIN_PEAK_SIGMA: f32 = 5.0;
+
+pub struct RadioCnn {
+    net: RadioNet,
+    pub calibration: RadioCalibration,
+    pub name: String,
+    pub checksum: String,
+    device: Device,
+}
+
+/// One task's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskReading {
+    pub task: &'static str,
+    pub label: &'static str,
+    /// Calibrated probabilities in the task's class order.
+    pub probs: Vec<(&'static str, f32)>,
+}
+
+impl TaskReading {
+    pub fn confidence(&self) -> f32 {
+        self.probs.iter().map(|p| p.1).fold(0.0, f32::max)
+    }
+}
+
+/// What the model says about one cutout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RadioReading {
+    pub tasks: Vec<TaskReading>,
+    /// Why the cutout is not the kind of input the model knows (then `tasks` still holds its numbers,
+    /// not to be shown as answers).
+    pub out_of_domain: Option<String>,
+}
+
+impl RadioReading {
+    pub fn task(&self, name: &str) -> Option<&TaskReading> {
+        self.tasks.iter().find(|t| t.task == name)
+    }
+}
+
+impl RadioCnn {
+    /// From a model folder.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, TrainError> {
+        let read = |name: &str| {
+            let p = dir.join(name);
+            std::fs::read(&p).map_err(|source| TrainError::Io { what: "read", path: p, source })
+        };
+        let calibration = match read("calibration.json") {
+            Ok(bytes) => Some(bytes),
+            Err(TrainError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let name = dir.file_name().map_or_else(|| "cnn-radio".into(), |n| n.to_string_lossy().into_owned());
+        Self::from_bytes(&name, &read("config.json")?, read("model.safetensors")?, calibration.as_deref(), device)
+    }
+
+    fn from_bytes(
+        name: &str,
+        config: &[u8],
+        weights: Vec<u8>,
+        calibration: Option<&[u8]>,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let config: RadioConfig =
+            serde_json::from_slice(config).map_err(|e| TrainError::Invalid(format!("config.json: {e}")))?;
+        config.validate().map_err(|e| TrainError::Invalid(format!("config.json: {e}")))?;
+        let checksum = crate::io::checksum::of_bytes(&weights);
+        let tensors = candle_core::safetensors::load_buffer(&weights, device)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let net = RadioNet::new(&config, vb)
+            .map_err(|e| TrainError::Invalid(format!("model.safetensors does not fit config.json: {e}")))?
+            .folded()?;
+        let calibration = match calibration {
+            Some(bytes) => {
+                serde_json::from_slice(bytes).map_err(|e| TrainError::Invalid(format!("calibration.json: {e}")))?
+            }
+            None => RadioCalibration { temperature: vec![], ece_before: vec![], ece_after: vec![], fitted_on: 0 },
+        };
+        Ok(Self { net, calibration, name: name.into(), checksum, device: device.clone() })
+    }
+
+    pub fn config(&self) -> &RadioConfig {
+        &self.net.config
+    }
+
+    /// Readings of `cutouts` (each any size: the centre square is read), or per cutout why not.
+    pub fn read(&self, cutouts: &[&Raster]) -> Result<Vec<Result<RadioReading, String>>, TrainError> {
+        let side = self.net.config.input;
+        let prepared: Vec<Result<(super::data::RadioExample, Option<String>), String>> = cutouts
+            .iter()
+            .map(|r| {
+                let x = radio_input(r, side)?;
+                let example = super::data::RadioExample {
+                    scene: String::new(),
+                    split: crate::types::Split::Test,
+                    observed: String::new(),
+                    side,
+                    x,
+                    labels: [None; 6],
+                };
+                Ok((example, no_source(r)))
+            })
+            .collect();
+        let ok: Vec<&super::data::RadioExample> =
+            prepared.iter().filter_map(|p| p.as_ref().ok().map(|p| &p.0)).collect();
+        let mut rows = Vec::new();
+        for chunk in ok.chunks(64) {
+            rows.extend(self.net.forward_t(&inputs(chunk, &self.device)?, false)?.to_vec2::<f32>()?);
+        }
+        let mut rows = rows.into_iter();
+        Ok(prepared
+            .into_iter()
+            .map(|p| {
+                let (_, ood) = p?;
+                let row = rows.next().ok_or_else(|| "internal: missing model output".to_string())?;
+                Ok(RadioReading { tasks: self.decode(&row), out_of_domain: ood })
+            })
+            .collect())
+    }
+
+    /// Each task's calibrated probabilities and label from one output row.
+    fn decode(&self, row: &[f32]) -> Vec<TaskReading> {
+        TASKS
+            .iter()
+            .enumerate()
+            .map(|(task, kind)| {
+                let (start, len) = task_span(task);
+                let t = self.calibration.temperature_of(task);
+                let logits: Vec<f64> = row[start..start + len].iter().map(|&v| f64::from(v) / t).collect();
+                let max = logits.iter().copied().fold(f64::MIN, f64::max);
+                let exp: Vec<f64> = logits.iter().map(|v| (v - max).exp()).collect();
+                let sum: f64 = exp.iter().sum();
+                let classes = kind.radio_classes();
+                #[allow(clippy::cast_possible_truncation)]
+                let probs: Vec<(&'static str, f32)> =
+                    classes.iter().zip(&exp).map(|(c, e)| (*c, (e / sum) as f32)).collect();
+                let best = super::train::argmax(&probs.iter().map(|p| p.1).collect::<Vec<_>>());
+                TaskReading { task: kind.name(), label: classes[best], probs }
+            })
+            .collect()
+    }
+}
+
+/// "no source": the brightest pixel of the cutout is under [`MIN_PEAK_SIGMA`] of its noise.
+fn no_source(r: &Raster) -> Option<String> {
+    let band = r.bands.first()?;
+    let values: Vec<f32> = (0..band.len()).filter(|&i| r.is_valid(0, i)).map(|i| band[i]).collect();
+    let (_, median, std) = crate::stats::sigma_clip(&values, 3.0, 5);
+    let peak = values.iter().copied().filter(|v| v.is_finite()).fold(f32::MIN, f32::max);
+    let snr = (peak - median) / std;
+    (snr < MIN_PEAK_SIGMA).then(|| {
+        format!("no source: the brightest pixel is {snr:.1} sigma above the noise (the model classifies sources of at least {MIN_PEAK_SIGMA} sigma)")
+    })
+}
+
+impl Predictor for RadioCnn {
+    fn identity(&self) -> ModelIdentity {
+        ModelIdentity {
+            kind: "cnn-radio".into(),
+            name: self.name.clone(),
+            checksum: Some(self.checksum.clone()),
+            trained_on: None,
+        }
+    }
+
+    fn asks(&self, r: &QaRecord) -> bool {
+        r.kind.is_radio()
+    }
+
+    fn batch(&self) -> usize {
+        32
+    }
+
+    fn predict(
+        &self,
+        dataset: &Path,
+        scenes: &[SceneQuestions<'_>],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Answer>, Fatal> {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        let mut loaded: Vec<(&SceneQuestions<'_>, Raster)> = Vec::new();
+        for scene in scenes {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(out);
+            }
+            let Some(first) = scene.questions.first() else { continue };
+            match crate::io::load(&dataset.join(&first.images.observed), &crate::io::LoadOptions::default()) {
+                Ok(r) => loaded.push((scene, r)),
+                Err(e) => out.extend(scene.questions.iter().map(|q| Answer::failed(q, e.to_string()))),
+            }
+        }
+        let rasters: Vec<&Raster> = loaded.iter().map(|l| &l.1).collect();
+        let readings = self.read(&rasters).map_err(|e| Fatal::new(format!("the radio CNN failed: {e}")))?;
+        let questions: usize = loaded.iter().map(|l| l.0.questions.len()).sum();
+        #[allow(clippy::cast_precision_loss)]
+        let ms = start.elapsed().as_secs_f64() * 1000.0 / questions.max(1) as f64;
+        for ((scene, _), reading) in loaded.iter().zip(readings) {
+            for q in &scene.questions {
+                let answer = match &reading {
+                    Ok(r) => match r.task(q.kind.name()) {
+                        Some(t) => {
+                            let p = Prediction {
+                                id: q.id.clone(),
+                                answer: t.label.to_string(),
+                                bbox: None,
+                                confidence: Some(t.confidence()),
+                                out_of_domain: Some(r.out_of_domain.is_some()),
+                            };
+                            Answer::ok(p, describe(r), ms)
+                        }
+                        None => Answer::failed(q, "the radio CNN does not answer this kind of question"),
+                    },
+                    Err(why) => Answer::failed(q, why.clone()),
+                };
+                out.push(answer);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A reading in words: each task's label and probability.
+pub fn describe(r: &RadioReading) -> String {
+    let tasks: Vec<String> =
+        r.tasks.iter().map(|t| format!("{} {} ({:.0} %)", t.task, t.label, 100.0 * t.confidence())).collect();
+    match &r.out_of_domain {
+        Some(why) => format!("out of domain: {why}; {}", tasks.join(", ")),
+        None => tasks.join(", "),
+    }
+}
