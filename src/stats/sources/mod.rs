@@ -403,7 +403,8 @@ pub fn cutout(raster: &Raster, band: usize, x: f64, y: f64, side: usize) -> Rast
     meta.band_names = raster.meta.band_names.get(band).cloned().into_iter().collect();
     meta.transform = None;
     meta.axes = None;
-    meta.notes = vec![format!("a {side} x {side} px cutout at column {x0}, row {y0} of {}", raster.meta.path.display())];
+    meta.notes =
+        vec![format!("a {side} x {side} px cutout at column {x0}, row {y0} of {}", raster.meta.path.display())];
     if let Some(w) = meta.wcs.as_mut() {
         // FITS pixel p1 of the cutout is p1 + x0 of the image; rows count up from the bottom, so the
         // cutout's bottom row (FITS row 1) is image FITS row height - (y0 + side) + 1.
