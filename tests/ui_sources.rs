@@ -29,6 +29,18 @@ fn islands_are_found_selected_and_toggled() {
     h.run_steps(2);
     assert_eq!(h.state().active_doc().unwrap().sources.selected, Some(1));
     h.get_by_label_contains("island #1: 2 peak(s)");
+    // The specialist CNN reads the island's cutout: a label and probabilities for each of the six tasks.
+    step_until(&mut h, "the radio CNN read the source", |app| {
+        app.active_doc().unwrap().sources.reading.ready().is_some()
+    });
+    let reading = std::sync::Arc::clone(h.state().active_doc().unwrap().sources.reading.ready().unwrap());
+    assert_eq!(reading.tasks.len(), 6);
+    for t in &reading.tasks {
+        let total: f32 = t.probs.iter().map(|p| p.1).sum();
+        assert!((total - 1.0).abs() < 1e-4, "{t:?}");
+    }
+    h.get_by_label_contains("Specialist CNN (cnn-radio)");
+    h.get_by_label_contains("About source #1");
     // A click off every island clears the selection.
     let corner = h.state().active_doc().unwrap().screen_pos([2.5, 2.5]).unwrap();
     click_at(&mut h, corner);

@@ -39,6 +39,8 @@ pub enum Part {
     AnnotationExport,
     /// The radio source finder (`sources.rs`).
     Sources,
+    /// The radio CNN on the selected source's cutout (`sources.rs`).
+    SourceCnn,
 }
 
 /// What the models said about one image. Kept by file path when the document closes (a file reopened
@@ -79,6 +81,7 @@ impl Results {
             | Part::Annotations(_)
             | Part::AnnotationExport
             | Part::Sources
+            | Part::SourceCnn
             | Part::Detail => Applied::Nothing,
         }
     }

@@ -32,6 +32,7 @@ impl HeatscopeApp {
             ModelKind::Cnn => self.cnn.model.apply(job, event),
             ModelKind::Gsd => self.gsd.model.apply(job, event),
             ModelKind::Vlm => self.chat.vlm.apply(job, event),
+            ModelKind::RadioCnn => self.sources.model.apply(job, event),
         };
         if let Applied::Failed(why) = applied {
             let verb = if kind == ModelKind::Vlm { "opened" } else { "loaded" };
@@ -71,6 +72,10 @@ impl HeatscopeApp {
             Part::Contours | Part::Region => {
                 doc.measure.apply(part, job, kind).map(|why| format!("{}: {why}", doc.name()))
             }
+            Part::SourceCnn => match doc.sources.reading.apply(job, kind) {
+                Applied::Failed(why) => Some(format!("{}: radio CNN: {why}", doc.name())),
+                _ => None,
+            },
             Part::Sources => doc.sources.apply(job, kind).map(|why| format!("{}: source finder: {why}", doc.name())),
             Part::Detail => doc.detail.apply(job, kind).map(|why| format!("{}: zoomed-in window: {why}", doc.name())),
             // The Annotations section lists each file's failure beside it; an export's too.

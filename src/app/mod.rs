@@ -301,6 +301,7 @@ impl HeatscopeApp {
         };
         app.load_model(ModelKind::Gsd, gsd::load_job());
         app.load_model(ModelKind::Cnn, cnn::load_job(options.cnn_dir));
+        app.load_model(ModelKind::RadioCnn, sources::load_job());
         // The router loads in milliseconds; a broken folder leaves routing off, with the reason.
         app.chat.routing = chat_route::Routing::load(options.router_dir.as_deref());
         if let Err(why) = app.chat.routing.router() {
@@ -344,6 +345,7 @@ impl HeatscopeApp {
             ModelKind::Cnn => self.cnn.model = Slot::submitted(&submitted),
             ModelKind::Gsd => self.gsd.model = Slot::submitted(&submitted),
             ModelKind::Vlm => self.chat.vlm = Slot::submitted(&submitted),
+            ModelKind::RadioCnn => self.sources.model = Slot::submitted(&submitted),
         }
         if let Some(e) = failed {
             self.error(format!("cannot load the {}: {e}", model_name(kind)));
@@ -649,6 +651,7 @@ fn model_name(kind: ModelKind) -> &'static str {
         ModelKind::Cnn => "CNN",
         ModelKind::Gsd => "GSD estimator",
         ModelKind::Vlm => "VLM",
+        ModelKind::RadioCnn => "radio CNN",
     }
 }
 

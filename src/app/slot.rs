@@ -39,6 +39,8 @@ pub enum ModelKind {
     Cnn,
     Gsd,
     Vlm,
+    /// The radio morphology CNN (`sources.rs`).
+    RadioCnn,
 }
 
 /// A job in flight: its id, its cancel handle, its latest progress and when it started.

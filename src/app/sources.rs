@@ -12,6 +12,7 @@ use egui::RichText;
 use super::HeatscopeApp;
 use super::document::Part;
 use super::slot::{Key, Slot};
+use crate::models::cnn_radio::{RadioCnn, RadioReading};
 use crate::stats::sources::{FinderOptions, Island, SourceCatalog, find_sources};
 use crate::types::{Raster, fmt_num};
 use crate::workers::Job;
@@ -31,11 +32,15 @@ pub struct DocSources {
     asked: Option<(usize, [f32; 3])>,
     /// The selected island's id.
     pub selected: Option<usize>,
+    /// The radio CNN's reading of the selected island's cutout, and the island it read.
+    pub reading: Slot<Arc<RadioReading>>,
+    reading_for: Option<usize>,
 }
 
 impl DocSources {
     pub fn cancel(&mut self) {
         self.found.cancel();
+        self.reading.cancel();
     }
 
     /// Apply a worker event; the failure message, if it failed.
@@ -79,17 +84,33 @@ impl DocSources {
 pub const CUTOUT_SIDE: usize = 128;
 
 /// App-wide source settings.
-#[derive(Debug)]
 pub struct SourcesState {
     /// Find and draw sources on sky images (K).
     pub show: bool,
     pub options: FinderOptions,
+    /// The radio CNN, loaded at start.
+    pub model: Slot<Arc<RadioCnn>>,
 }
 
 impl Default for SourcesState {
     fn default() -> Self {
-        Self { show: true, options: FinderOptions::default() }
+        Self { show: true, options: FinderOptions::default(), model: Slot::Empty }
     }
+}
+
+/// The job that loads the bundled radio CNN.
+pub(super) fn load_job() -> Job {
+    Job::task("loading the radio CNN", |_| {
+        RadioCnn::bundled(&crate::models::compute_device().device).map(Arc::new).map_err(|e| e.to_string())
+    })
+}
+
+/// The job that reads one cutout.
+fn read_job(model: Arc<RadioCnn>, cutout: Raster) -> Job {
+    Job::task("radio CNN on the source", move |_| {
+        let mut readings = model.read(&[&cutout]).map_err(|e| e.to_string())?;
+        readings.pop().unwrap_or_else(|| Err("no reading".into())).map(Arc::new)
+    })
 }
 
 /// Whether `raster` is a sky image: the finder runs on it by itself.
@@ -112,6 +133,21 @@ impl HeatscopeApp {
         }
         let want = (doc.settings.band, [opts.seed_sigma, opts.flood_sigma, opts.prominence_sigma]);
         if doc.sources.asked == Some(want) {
+            // The radio CNN reads a newly selected source.
+            let model = self.sources.model.ready().map(Arc::clone);
+            let Some(doc) = self.active_doc_mut() else { return };
+            if doc.sources.reading_for == doc.sources.selected {
+                return;
+            }
+            doc.sources.reading.cancel();
+            doc.sources.reading = Slot::Empty;
+            doc.sources.reading_for = doc.sources.selected;
+            let (Some(model), Some((_, cut))) = (model, doc.sources.selected_cutout(&raster)) else { return };
+            let id = doc.id;
+            let submitted = self.workers.submit(Key::Doc(id, Part::SourceCnn), read_job(model, cut));
+            if let Some(doc) = self.docs.iter_mut().find(|d| d.id == id) {
+                doc.sources.reading = Slot::submitted(&submitted);
+            }
             return;
         }
         doc.sources.cancel();
@@ -184,6 +220,7 @@ pub fn section(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                     list(ui, &found.catalog, &mut doc.sources.selected, &unit);
                     if let Some(island) = doc.sources.selected_island() {
                         details(ui, island, &unit);
+                        specialist(ui, &doc.sources.reading, &state.model);
                     }
                 }
             }
@@ -258,5 +295,48 @@ fn details(ui: &mut egui::Ui, i: &Island, unit: &str) {
     ui.label(RichText::new(text.trim_end()).monospace().small());
     if ui.button("Copy").on_hover_text("Copy the island's measurements as text").clicked() {
         ui.ctx().copy_text(text);
+    }
+}
+
+/// The radio CNN's answer on the selected source: each task's label and probability.
+fn specialist(ui: &mut egui::Ui, reading: &Slot<Arc<RadioReading>>, model: &Slot<Arc<RadioCnn>>) {
+    ui.separator();
+    ui.label(RichText::new("Specialist CNN (cnn-radio) on the cutout").strong())
+        .on_hover_text("The vision-only radio CNN, trained on RadioQA-sim, read on a 128 px cutout around the island; probabilities calibrated on its val split");
+    match (reading, model) {
+        (_, Slot::Failed(why)) => {
+            ui.label(RichText::new(format!("radio CNN unavailable: {why}")).color(ui.visuals().error_fg_color));
+        }
+        (Slot::Ready(r), _) => {
+            if let Some(why) = &r.out_of_domain {
+                ui.label(RichText::new(format!("Out of domain: no answer ({why})")).color(ui.visuals().warn_fg_color));
+                return;
+            }
+            // FR class is only asked of radio galaxies: shown faint when the model sees none.
+            let no_galaxy = r.task("galaxy").is_some_and(|g| g.label == "NO");
+            egui::Grid::new("radio cnn").num_columns(3).show(ui, |ui| {
+                for t in &r.tasks {
+                    ui.label(RichText::new(t.task).small());
+                    if t.task == "fr" && no_galaxy {
+                        ui.label(RichText::new(t.label).weak())
+                            .on_hover_text("FR class is asked only of extended radio galaxies, and the model sees none here");
+                    } else {
+                        ui.label(RichText::new(t.label).strong());
+                    }
+                    ui.add(egui::ProgressBar::new(t.confidence()).desired_width(90.0).text(format!("{:.0} %", 100.0 * t.confidence())))
+                        .on_hover_text(t.probs.iter().map(|(c, p)| format!("{c} {:.1} %", 100.0 * p)).collect::<Vec<_>>().join("\n"));
+                    ui.end_row();
+                }
+            });
+        }
+        (Slot::Failed(why), _) => {
+            ui.label(RichText::new(format!("radio CNN failed: {why}")).color(ui.visuals().error_fg_color));
+        }
+        _ => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("reading the cutout…");
+            });
+        }
     }
 }

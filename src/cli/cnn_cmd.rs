@@ -61,7 +61,7 @@ pub fn load_radio(dir: Option<&Path>) -> anyhow::Result<RadioCnn> {
     let model = match dir {
         Some(d) => RadioCnn::load(d, &device.device)
             .with_context(|| format!("cannot load the radio CNN from {}", d.display()))?,
-        None => bail!("no radio CNN is bundled yet; pass --model-dir with a folder `heatscope train cnn-radio` wrote"),
+        None => RadioCnn::bundled(&device.device).context("cannot load the bundled radio CNN")?,
     };
     if model.calibration.temperature.is_empty() {
         eprintln!("heatscope: WARNING: the radio CNN has no calibration.json: its probabilities are uncalibrated");

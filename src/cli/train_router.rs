@@ -35,6 +35,10 @@ pub struct RouterTrainArgs {
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
     /// Features are hashed into 2^bits buckets.
+    /// Keep the best-on-val table of this router folder (its config.json) instead of fitting one
+    /// from --runs: the table is keyed by level and kind, so a retrained classifier can reuse it.
+    #[arg(long, value_name = "DIR", conflicts_with = "runs")]
+    pub table_from: Option<PathBuf>,
     #[arg(long, default_value_t = 15)]
     pub bits: u32,
     #[arg(long, default_value_t = 12)]
@@ -162,6 +166,12 @@ pub fn run(a: &RouterTrainArgs) -> anyhow::Result<()> {
     let mut router = router;
     if !a.runs.is_empty() {
         best_on_val(&mut router, a)?;
+    } else if let Some(dir) = &a.table_from {
+        let old = crate::models::router::Router::load(dir)
+            .with_context(|| format!("reading the best-on-val table of {}", dir.display()))?;
+        println!("best-on-val table kept from {} ({} cells)", dir.display(), old.config.best_on_val.len());
+        router.config.best_on_val = old.config.best_on_val;
+        router.config.best_on_val_from = old.config.best_on_val_from;
     }
     router.save(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
     let json = serde_json::to_string_pretty(&serde_json::Value::Object(validation))? + "\n";

@@ -77,6 +77,17 @@ impl RadioCnn {
         Self::from_bytes(&name, &read("config.json")?, read("model.safetensors")?, calibration.as_deref(), device)
     }
 
+    /// The model shipped in `models/cnn-radio`, embedded in the binary.
+    pub fn bundled(device: &Device) -> Result<Self, TrainError> {
+        Self::from_bytes(
+            "cnn-radio",
+            include_bytes!("../../../models/cnn-radio/config.json"),
+            include_bytes!("../../../models/cnn-radio/model.safetensors").to_vec(),
+            Some(include_bytes!("../../../models/cnn-radio/calibration.json")),
+            device,
+        )
+    }
+
     fn from_bytes(
         name: &str,
         config: &[u8],

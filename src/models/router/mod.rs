@@ -100,7 +100,7 @@ pub struct Router {
 /// The answer format of the question the router read (free for abstentions and unknown kinds): a
 /// VLM's answer is constrained to it (the app's chat, `ask --constrain`).
 pub fn answer_format(route: &Route) -> crate::backend::AnswerFormat {
-    let kind = route.kind.as_deref().and_then(|k| crate::types::QuestionKind::ALL.into_iter().find(|q| q.name() == k));
+    let kind = route.kind.as_deref().and_then(crate::types::QuestionKind::parse);
     match kind {
         Some(kind) if !route.abstained => crate::backend::AnswerFormat::for_kind(kind, &route.regions),
         _ => crate::backend::AnswerFormat::default(),

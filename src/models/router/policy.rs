@@ -169,6 +169,13 @@ pub fn decide(
         });
     };
     let what = format!("{} question", kind.replace('_', " "));
+    // A RadioQA task: the spectrum CNN and the rule know nothing of radio images.
+    if crate::types::QuestionKind::parse(kind).is_some_and(crate::types::QuestionKind::is_radio) {
+        return Ok(to(
+            "vlm",
+            format!("{what} is a radio task -> VLM (the radio CNN answers a selected source in the Sources panel)"),
+        ));
+    }
     let needs_regions =
         |m: &'static str| to("vlm", format!("{level} {what} names no region a {} can read -> VLM", model_label(m)));
     Ok(match policy {

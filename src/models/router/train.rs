@@ -11,7 +11,7 @@ use super::{FORMAT, Label, OUT_OF_SCOPE, Route, Router, RouterConfig, RouterErro
 use crate::sim::Scenario;
 use crate::sim::questions::{ask, context, families, fill};
 use crate::sim::rng::Rng;
-use crate::types::REGIONS;
+use crate::types::{QuestionKind, REGIONS};
 
 /// The hand-written phrasings shipped with the router (`kind<TAB>question`).
 pub const BUNDLED_PHRASINGS: &str = include_str!("../../../models/router/phrasings.tsv");
@@ -45,12 +45,18 @@ impl Default for TrainOptions {
     }
 }
 
-/// The labels: every generator family's kind with its level and regions, then [`OUT_OF_SCOPE`].
+/// The labels: every SpectrumQA-sim family's kind with its level and regions, the six RadioQA-sim
+/// tasks (L1, no regions), then [`OUT_OF_SCOPE`].
 pub fn labels() -> Vec<Label> {
     let mut out: Vec<Label> = families()
         .iter()
         .map(|f| Label { kind: f.kind.name().into(), level: Some(f.kind.level().name().into()), regions: f.regions })
         .collect();
+    out.extend(
+        QuestionKind::RADIO
+            .iter()
+            .map(|k| Label { kind: k.name().into(), level: Some(k.level().name().into()), regions: 0 }),
+    );
     out.push(Label { kind: OUT_OF_SCOPE.into(), level: None, regions: 0 });
     out
 }
@@ -127,6 +133,15 @@ pub fn template_examples(seed: u64) -> Vec<Example> {
                 }
                 out.push(example(canonical, false));
             }
+        }
+    }
+    // RadioQA-sim's tasks: each paraphrase bare and as the dataset asks it.
+    for kind in QuestionKind::RADIO {
+        let Some(label) = labels().iter().position(|l| l.kind == kind.name()) else { continue };
+        for (family, p) in crate::sim::radio::questions::paraphrases(kind).iter().enumerate() {
+            let example = |text: String, wrapped| Example { text, label, family: Some(family), wrapped, line: None };
+            out.push(example((*p).to_string(), false));
+            out.push(example(crate::sim::radio::questions::ask(kind, p), true));
         }
     }
     out
