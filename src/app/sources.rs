@@ -318,13 +318,20 @@ fn specialist(ui: &mut egui::Ui, reading: &Slot<Arc<RadioReading>>, model: &Slot
                 for t in &r.tasks {
                     ui.label(RichText::new(t.task).small());
                     if t.task == "fr" && no_galaxy {
-                        ui.label(RichText::new(t.label).weak())
-                            .on_hover_text("FR class is asked only of extended radio galaxies, and the model sees none here");
+                        ui.label(RichText::new(t.label).weak()).on_hover_text(
+                            "FR class is asked only of extended radio galaxies, and the model sees none here",
+                        );
                     } else {
                         ui.label(RichText::new(t.label).strong());
                     }
-                    ui.add(egui::ProgressBar::new(t.confidence()).desired_width(90.0).text(format!("{:.0} %", 100.0 * t.confidence())))
-                        .on_hover_text(t.probs.iter().map(|(c, p)| format!("{c} {:.1} %", 100.0 * p)).collect::<Vec<_>>().join("\n"));
+                    ui.add(
+                        egui::ProgressBar::new(t.confidence())
+                            .desired_width(90.0)
+                            .text(format!("{:.0} %", 100.0 * t.confidence())),
+                    )
+                    .on_hover_text(
+                        t.probs.iter().map(|(c, p)| format!("{c} {:.1} %", 100.0 * p)).collect::<Vec<_>>().join("\n"),
+                    );
                     ui.end_row();
                 }
             });

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::models::cnn::TrainOptions;
+use crate::models::cnn::{ECE_BINS, TrainOptions, confidences};
 use crate::models::cnn_radio::{
-    RadioConfig, RadioEvent, TASKS, accuracy, calibrate, load_net, load_radio_examples, logits_of, train,
+    RadioConfig, RadioEvent, TASKS, accuracy, calibrate, load_net, load_radio_examples, logits_of, task_span, train,
 };
 use crate::types::Split;
 
@@ -39,6 +39,10 @@ pub struct RadioTrainArgs {
     pub input: usize,
     #[arg(long, default_value_t = 2)]
     pub stem_stride: usize,
+    /// Input channels: 4 (display stretch, significance, the source finder's islands and peaks) or 2
+    /// (the first two).
+    #[arg(long, default_value_t = 4)]
+    pub channels: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long)]
@@ -49,7 +53,13 @@ pub struct RadioTrainArgs {
 }
 
 pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
-    let config = RadioConfig { width: a.width, input: a.input, stem_stride: a.stem_stride, ..RadioConfig::default() };
+    let config = RadioConfig {
+        width: a.width,
+        input: a.input,
+        stem_stride: a.stem_stride,
+        channels: a.channels,
+        ..RadioConfig::default()
+    };
     config.validate().map_err(|e| anyhow::anyhow!("invalid network: {e}"))?;
     if a.out.join("state.json").is_file() && !a.resume {
         bail!("{} already holds a training run; pass --resume to continue it or choose another --out", a.out.display());
@@ -58,7 +68,7 @@ pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
     let (mut train_set, mut val_set, mut test_set) = (Vec::new(), Vec::new(), Vec::new());
     for d in &a.dataset {
         eprintln!("reading {} ...", d.display());
-        for e in load_radio_examples(d, a.input, &Split::ALL, threads)? {
+        for e in load_radio_examples(d, a.input, a.channels, &Split::ALL, threads)? {
             match e.split {
                 Split::Train => train_set.push(e),
                 Split::Val => val_set.push(e),
@@ -126,9 +136,20 @@ pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
         println!("calibrated {name}: temperature {t:.3}, val ECE {before:.3} -> {after:.3}");
     }
     if !test_set.is_empty() {
-        let acc = accuracy(&logits_of(&net, &test_set, &device.device)?, &test_set);
-        let per_task: Vec<String> = TASKS.iter().zip(acc).map(|(k, v)| format!("{} {v:.3}", k.name())).collect();
-        println!("test accuracy ({} scenes): {}", test_set.len(), per_task.join(", "));
+        let logits = logits_of(&net, &test_set, &device.device)?;
+        let acc = accuracy(&logits, &test_set);
+        println!("test split ({} scenes), calibrated:", test_set.len());
+        for (task, kind) in TASKS.iter().enumerate() {
+            let (start, len) = task_span(task);
+            let (rows, labels): (Vec<Vec<f32>>, Vec<usize>) = logits
+                .iter()
+                .zip(&test_set)
+                .filter_map(|(row, e)| e.labels[task].map(|c| (row[start..start + len].to_vec(), c)))
+                .unzip();
+            let (conf, right) = confidences(&rows, &labels, cal.temperature_of(task));
+            let ece = crate::models::cnn::ece(&conf, &right, ECE_BINS).0;
+            println!("  {:<10} accuracy {:.3}  ECE {ece:.3}  ({} scenes)", kind.name(), acc[task], rows.len());
+        }
     }
     Ok(())
 }

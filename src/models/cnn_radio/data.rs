@@ -83,10 +83,12 @@ pub fn scenes_of(records: &[QaRecord]) -> Vec<(String, Split, String, [Option<us
         .collect()
 }
 
-/// Every radio scene of `dataset` in `splits`, read into inputs of `side` pixels on `threads` threads.
+/// Every radio scene of `dataset` in `splits`, read into inputs of `side` pixels and `channels`
+/// channels on `threads` threads.
 pub fn load_radio_examples(
     dataset: &Path,
     side: usize,
+    channels: usize,
     splits: &[Split],
     threads: usize,
 ) -> Result<Vec<RadioExample>, RadioDataError> {
@@ -108,7 +110,7 @@ pub fn load_radio_examples(
             .map(|(k, part)| {
                 std::thread::Builder::new()
                     .name(format!("radio-data-{k}"))
-                    .spawn_scoped(scope, move || part.iter().map(|s| read_one(dataset, s, side)).collect())
+                    .spawn_scoped(scope, move || part.iter().map(|s| read_one(dataset, s, side, channels)).collect())
             })
             .collect();
         handles
@@ -130,11 +132,12 @@ fn read_one(
     dataset: &Path,
     (scene, split, observed, labels): &(String, Split, String, [Option<usize>; 6]),
     side: usize,
+    channels: usize,
 ) -> Result<RadioExample, RadioDataError> {
     let path = dataset.join(observed);
     let fail = |message: String| RadioDataError::Scene { scene: scene.clone(), path: path.clone(), message };
     let raster = crate::io::load(&path, &crate::io::LoadOptions::default()).map_err(|e| fail(e.to_string()))?;
-    let x = radio_input(&raster, side).map_err(fail)?;
+    let x = radio_input(&raster, side, channels).map_err(fail)?;
     Ok(RadioExample { scene: scene.clone(), split: *split, observed: observed.clone(), side, x, labels: *labels })
 }
 

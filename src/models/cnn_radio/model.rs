@@ -120,10 +120,16 @@ impl RadioCnn {
     /// Readings of `cutouts` (each any size: the centre square is read), or per cutout why not.
     pub fn read(&self, cutouts: &[&Raster]) -> Result<Vec<Result<RadioReading, String>>, TrainError> {
         let side = self.net.config.input;
+        // A cutout with no noise to measure (blank, constant, all NaN, a few pixels) has no source
+        // either: out of domain, with no task read.
+        let blank: Vec<Option<String>> =
+            cutouts.iter().map(|r| radio_input(r, 8, 2).err().map(|why| format!("no source: {why}"))).collect();
         let prepared: Vec<Result<(super::data::RadioExample, Option<String>), String>> = cutouts
             .iter()
-            .map(|r| {
-                let x = radio_input(r, side)?;
+            .zip(&blank)
+            .filter(|(_, b)| b.is_none())
+            .map(|(r, _)| {
+                let x = radio_input(r, side, self.net.config.channels)?;
                 let example = super::data::RadioExample {
                     scene: String::new(),
                     split: crate::types::Split::Test,
@@ -142,10 +148,14 @@ impl RadioCnn {
             rows.extend(self.net.forward_t(&inputs(chunk, &self.device)?, false)?.to_vec2::<f32>()?);
         }
         let mut rows = rows.into_iter();
-        Ok(prepared
+        let mut prepared = prepared.into_iter();
+        Ok(blank
             .into_iter()
-            .map(|p| {
-                let (_, ood) = p?;
+            .map(|b| {
+                if let Some(why) = b {
+                    return Ok(RadioReading { tasks: Vec::new(), out_of_domain: Some(why) });
+                }
+                let (_, ood) = prepared.next().ok_or_else(|| "internal: missing input".to_string())??;
                 let row = rows.next().ok_or_else(|| "internal: missing model output".to_string())?;
                 Ok(RadioReading { tasks: self.decode(&row), out_of_domain: ood })
             })
@@ -175,8 +185,13 @@ impl RadioCnn {
     }
 }
 
-/// "no source": the brightest pixel of the cutout is under [`MIN_PEAK_SIGMA`] of its noise.
+/// "no source": the brightest pixel of the cutout is under [`MIN_PEAK_SIGMA`] of its noise. Not
+/// judged on 8-bit renderings: their display stretch saturates sources and spreads the noise over
+/// the grey levels, so their significance says nothing.
 fn no_source(r: &Raster) -> Option<String> {
+    if matches!(r.meta.dtype, Some(crate::types::SampleType::U8)) {
+        return None;
+    }
     let band = r.bands.first()?;
     let values: Vec<f32> = (0..band.len()).filter(|&i| r.is_valid(0, i)).map(|i| band[i]).collect();
     let (_, median, std) = crate::stats::sigma_clip(&values, 3.0, 5);
@@ -232,6 +247,9 @@ impl Predictor for RadioCnn {
         for ((scene, _), reading) in loaded.iter().zip(readings) {
             for q in &scene.questions {
                 let answer = match &reading {
+                    Ok(RadioReading { tasks, out_of_domain: Some(why) }) if tasks.is_empty() => {
+                        Answer::failed(q, why.clone())
+                    }
                     Ok(r) => match r.task(q.kind.name()) {
                         Some(t) => {
                             let p = Prediction {

@@ -34,16 +34,21 @@ pub struct RadioConfig {
     pub input: usize,
     /// Stride of the 3x3 (stride 1-2) or 5x5 (stride 3-4) stem.
     pub stem_stride: usize,
+    /// Input channels: 2 (the display stretch and the significance) or 4 (also the source finder's
+    /// islands and peaks, `input::radio_input`).
+    #[serde(default = "two")]
+    pub channels: usize,
+}
+
+fn two() -> usize {
+    2
 }
 
 impl Default for RadioConfig {
     fn default() -> Self {
-        Self { width: 16, blocks: [1, 1, 1, 1], input: 96, stem_stride: 2 }
+        Self { width: 16, blocks: [1, 1, 1, 1], input: 96, stem_stride: 2, channels: 4 }
     }
 }
-
-/// Input channels: the ZScale display stretch and asinh of the significance.
-pub const CHANNELS: usize = 2;
 
 impl RadioConfig {
     pub fn validate(&self) -> std::result::Result<(), String> {
@@ -56,6 +61,9 @@ impl RadioConfig {
         let unit = 8 * self.stem_stride;
         if self.input < 32 || self.input > 512 || !self.input.is_multiple_of(unit) {
             return Err(format!("input {} must be a multiple of {unit} in 32-512", self.input));
+        }
+        if ![2, 4].contains(&self.channels) {
+            return Err(format!("channels {} must be 2 or 4", self.channels));
         }
         if self.blocks.contains(&0) {
             return Err(format!("every stage needs at least one block, got {:?}", self.blocks));
@@ -78,7 +86,7 @@ impl RadioNet {
         config.validate().map_err(candle_core::Error::msg)?;
         let w = config.width;
         let k = if config.stem_stride <= 2 { 3 } else { 5 };
-        let stem = ConvBn::new(CHANNELS, w, k, config.stem_stride, vb.pp("stem"))?;
+        let stem = ConvBn::new(config.channels, w, k, config.stem_stride, vb.pp("stem"))?;
         let mut stages = Vec::new();
         let mut c_in = w;
         for (i, &n) in config.blocks.iter().enumerate() {

@@ -12,7 +12,7 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use super::data::RadioExample;
-use super::net::{CHANNELS, RadioConfig, RadioNet, TASKS, task_span};
+use super::net::{RadioConfig, RadioNet, TASKS, task_span};
 use crate::models::checkpoint;
 use crate::models::cnn::{TrainError, TrainOptions, ece, fit_temperature};
 use crate::models::optim::{AdamParams, AdamW};
@@ -66,17 +66,18 @@ impl RadioCalibration {
     }
 }
 
-/// A batch's inputs, (batch, 2, side, side).
+/// A batch's inputs, (batch, channels, side, side).
 pub fn inputs(examples: &[&RadioExample], device: &Device) -> candle_core::Result<Tensor> {
     let side = examples.first().map_or(0, |e| e.side);
-    let mut x = Vec::with_capacity(examples.len() * CHANNELS * side * side);
+    let channels = examples.first().map_or(0, |e| e.x.len() / (side * side).max(1));
+    let mut x = Vec::with_capacity(examples.len() * channels * side * side);
     for e in examples {
-        if e.side != side {
+        if e.side != side || e.x.len() != channels * side * side {
             candle_core::bail!("examples of one batch must share the input size ({} vs {side})", e.side);
         }
         x.extend_from_slice(&e.x);
     }
-    Tensor::from_vec(x, (examples.len(), CHANNELS, side, side), device)
+    Tensor::from_vec(x, (examples.len(), channels, side, side), device)
 }
 
 /// Sum over tasks of the mean cross-entropy over the examples that carry the task.
@@ -149,10 +150,15 @@ pub fn train(
     if train.is_empty() || val.is_empty() {
         return Err(TrainError::Invalid(format!("need train and val scenes, got {} and {}", train.len(), val.len())));
     }
-    if let Some(e) = train.iter().chain(val).find(|e| e.side != config.input) {
+    let wrong = |e: &&RadioExample| e.side != config.input || e.x.len() != config.channels * e.side * e.side;
+    if let Some(e) = train.iter().chain(val).find(wrong) {
         return Err(TrainError::Invalid(format!(
-            "scene {} has input {} but the model wants {}",
-            e.scene, e.side, config.input
+            "scene {} has input {} px x {} channels but the model wants {} x {}",
+            e.scene,
+            e.side,
+            e.x.len() / (e.side * e.side).max(1),
+            config.input,
+            config.channels
         )));
     }
     if opts.batch == 0 || opts.epochs == 0 || opts.lr.is_nan() || opts.lr <= 0.0 {
@@ -312,6 +318,9 @@ pub fn load_net(dir: &Path, device: &Device) -> Result<RadioNet, TrainError> {
     Ok(RadioNet::new(&config, VarBuilder::from_tensors(tensors, DType::F32, device))?)
 }
 
+/// The lowest temperature a task's calibration may set.
+pub const MIN_TEMPERATURE: f64 = 0.5;
+
 /// One temperature per task fitted on `val`, with each task's ECE (`ECE_BINS` bins) before and after.
 pub fn calibrate(net: &RadioNet, val: &[RadioExample], device: &Device) -> Result<RadioCalibration, TrainError> {
     let logits = logits_of(net, val, device)?;
@@ -326,7 +335,10 @@ pub fn calibrate(net: &RadioNet, val: &[RadioExample], device: &Device) -> Resul
         if rows.is_empty() {
             continue;
         }
-        let t = fit_temperature(&rows, &labels);
+        // A val split the model makes no mistake on only says "sharper": the fit runs to its lower
+        // bound. Such a temperature is not evidence, and would make every answer certain on images
+        // unlike the training set; it is held at MIN_TEMPERATURE.
+        let t = fit_temperature(&rows, &labels).max(MIN_TEMPERATURE);
         let ece_at = |t: f64| {
             let (conf, right) = crate::models::cnn::confidences(&rows, &labels, t);
             ece(&conf, &right, crate::models::cnn::ECE_BINS).0
@@ -372,7 +384,7 @@ mod tests {
     #[test]
     fn learns_a_separable_task_checkpoints_and_calibrates() {
         let dir = tempfile::tempdir().unwrap();
-        let config = RadioConfig { width: 4, blocks: [1, 1, 1, 1], input: 32, stem_stride: 1 };
+        let config = RadioConfig { width: 4, blocks: [1, 1, 1, 1], input: 32, stem_stride: 1, channels: 2 };
         let (tr, va) = (examples(32, 1), examples(12, 2));
         let opts = TrainOptions { epochs: 8, batch: 8, lr: 1e-2, ..TrainOptions::default() };
         let state = train(&tr, &va, &config, &opts, dir.path(), &Device::Cpu, &mut |_| true).unwrap();
@@ -397,7 +409,7 @@ mod tests {
         // Mismatched weights are refused with the reason.
         std::fs::write(
             dir.path().join("config.json"),
-            r#"{"width": 8, "blocks": [1,1,1,1], "input": 32, "stem_stride": 1}"#,
+            r#"{"width": 8, "blocks": [1,1,1,1], "input": 32, "stem_stride": 1, "channels": 2}"#,
         )
         .unwrap();
         let err = super::super::RadioCnn::load(dir.path(), &Device::Cpu).err().unwrap().to_string();

@@ -52,11 +52,11 @@ pub fn labels() -> Vec<Label> {
         .iter()
         .map(|f| Label { kind: f.kind.name().into(), level: Some(f.kind.level().name().into()), regions: f.regions })
         .collect();
-    out.extend(
-        QuestionKind::RADIO
-            .iter()
-            .map(|k| Label { kind: k.name().into(), level: Some(k.level().name().into()), regions: 0 }),
-    );
+    out.extend(QuestionKind::RADIO.iter().map(|k| Label {
+        kind: k.name().into(),
+        level: Some(k.level().name().into()),
+        regions: 0,
+    }));
     out.push(Label { kind: OUT_OF_SCOPE.into(), level: None, regions: 0 });
     out
 }
