@@ -99,15 +99,21 @@ pub fn radio_json(file: &Path, model: &str, r: &RadioReading) -> Value {
 
 fn run_radio(a: &CnnArgs) -> anyhow::Result<()> {
     let model = load_radio(a.model_dir.as_deref())?;
+    each_file(a, |file| {
+        let raster = crate::io::load(file, &crate::io::LoadOptions::default())?;
+        let r = model.read(&[&raster])?.remove(0).map_err(anyhow::Error::msg)?;
+        Ok((radio_json(file, &a.model, &r), format!("{}: {}", file.display(), crate::models::cnn_radio::describe(&r))))
+    })
+}
+
+/// Read every file of `a` with `read` (its JSON line and its line for a person), print one or the
+/// other, a failure as an `error` line or on stderr; exit 1 when any file failed.
+fn each_file(a: &CnnArgs, read: impl Fn(&Path) -> anyhow::Result<(Value, String)>) -> anyhow::Result<()> {
     let mut failed = 0;
     for file in &a.files {
-        let reading = crate::io::load(file, &crate::io::LoadOptions::default())
-            .map_err(anyhow::Error::from)
-            .and_then(|r| model.read(&[&r]).map_err(anyhow::Error::from))
-            .and_then(|mut v| v.remove(0).map_err(anyhow::Error::msg));
-        match reading {
-            Ok(r) if a.json => println!("{}", radio_json(file, &a.model, &r)),
-            Ok(r) => println!("{}: {}", file.display(), crate::models::cnn_radio::describe(&r)),
+        match read(file) {
+            Ok((line, _)) if a.json => println!("{line}"),
+            Ok((_, text)) => println!("{text}"),
             Err(e) => {
                 failed += 1;
                 if a.json {
@@ -255,28 +261,10 @@ pub fn run(a: &CnnArgs) -> anyhow::Result<()> {
              out of domain (`heatscope train domain --model-dir DIR --dataset DS` fits it)"
         );
     }
-    let mut failed = 0;
-    for file in &a.files {
-        match read_file(&model, file) {
-            Ok(r) if a.json => println!("{}", reading_json(file, &a.model, &r)),
-            Ok(r) => println!("{}", reading_text(file, &r)),
-            Err(e) => {
-                failed += 1;
-                if a.json {
-                    println!(
-                        "{}",
-                        json!({"file": file.display().to_string(), "model": a.model, "error": format!("{e:#}")})
-                    );
-                } else {
-                    eprintln!("{}: error: {e:#}", file.display());
-                }
-            }
-        }
-    }
-    if failed > 0 {
-        bail!("{failed} of {} files could not be read", a.files.len());
-    }
-    Ok(())
+    each_file(a, |file| {
+        let r = read_file(&model, file)?;
+        Ok((reading_json(file, &a.model, &r), reading_text(file, &r)))
+    })
 }
 
 /// The train and val examples of `datasets` (the in-domain maps a domain model is fitted on).

@@ -160,6 +160,18 @@ impl AdamW {
     }
 }
 
+/// The learning rate at `step` of `total`: a linear warm-up over the first twentieth, then a cosine
+/// decay to zero (both CNN trainers use it).
+pub fn warmup_cosine(base: f64, step: usize, total: usize) -> f64 {
+    let warmup = (total / 20).max(1);
+    if step < warmup {
+        base * (step + 1) as f64 / warmup as f64
+    } else {
+        let t = (step - warmup) as f64 / (total.saturating_sub(warmup)).max(1) as f64;
+        base * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ pub mod domain;
 mod loss;
 mod predictor;
 pub(crate) mod resnet;
-mod train;
+pub(crate) mod train;
 
 pub use calibrate::{
     Calibration, ECE_BINS, L3Source, ReliabilityBin, confidences, ece, fit_calibration, fit_temperature, nll,

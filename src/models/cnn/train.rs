@@ -164,6 +164,25 @@ pub fn evaluate(net: &SpectrumResNet, examples: &[Example], device: &Device) -> 
     Ok(Scores { l1: correct as f64 / n, iou_head: per_box(iou_head), iou_mask: per_box(iou_mask) })
 }
 
+/// A run's saved `state.json`.
+pub(crate) fn read_state<S: serde::de::DeserializeOwned>(path: &Path) -> Result<S, TrainError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| TrainError::Io { what: "read", path: path.into(), source })?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// AdamW over `vm` with the run's rate and decay; its moments from `out` when a run resumes (a state
+/// written before the optimizer's was saved resumes with fresh moments). Both CNN trainers use it.
+pub(crate) fn optimizer(vm: &VarMap, opts: &TrainOptions, out: &Path, epochs_done: usize) -> Result<AdamW, TrainError> {
+    let params = AdamParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamParams::default() };
+    let mut opt = AdamW::new(AdamW::named(vm), params)?;
+    let opt_path = out.join("optimizer.safetensors");
+    if epochs_done > 0 && opt_path.is_file() {
+        opt.load(&opt_path)?;
+    }
+    Ok(opt)
+}
+
 /// Train on `train`, validate on `val`, write checkpoints into `out`:
 /// `model.safetensors` + `config.json` (best on val), `last.safetensors` + `optimizer.safetensors` +
 /// `state.json` (resume).
@@ -211,13 +230,7 @@ pub fn train(
         checkpoint::recover(out)?;
     }
     if opts.resume && last_path.is_file() && state_path.is_file() {
-        let text = std::fs::read_to_string(&state_path).map_err(|source| TrainError::Io {
-            what: "read",
-            path: state_path.clone(),
-            source,
-        })?;
-        let saved: TrainState =
-            serde_json::from_str(&text).map_err(|e| TrainError::Invalid(format!("{}: {e}", state_path.display())))?;
+        let saved: TrainState = read_state(&state_path)?;
         if saved.config != *config {
             return Err(TrainError::Invalid(format!(
                 "{} was trained with {:?}; resume with the same architecture",
@@ -228,16 +241,9 @@ pub fn train(
         vm.load(&last_path)?;
         state = TrainState { options: opts.clone(), ..saved };
     }
-    let params = AdamParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamParams::default() };
-    let mut opt = AdamW::new(AdamW::named(&vm), params)?;
-    // A state written before the optimizer's was saved resumes with fresh moments.
-    let opt_path = out.join("optimizer.safetensors");
-    if state.epochs_done > 0 && opt_path.is_file() {
-        opt.load(&opt_path)?;
-    }
+    let mut opt = optimizer(&vm, opts, out, state.epochs_done)?;
     let steps_per_epoch = train.len().div_ceil(opts.batch);
     let total_steps = steps_per_epoch * opts.epochs;
-    let warmup = (total_steps / 20).max(1);
     let started = Instant::now();
     let first_epoch = state.epochs_done;
     for epoch in first_epoch..opts.epochs {
@@ -248,13 +254,7 @@ pub fn train(
         let mut loss_sum = 0f32;
         for (step, idx) in order.chunks(opts.batch).enumerate() {
             let global = epoch * steps_per_epoch + step;
-            let lr = if global < warmup {
-                opts.lr * (global + 1) as f64 / warmup as f64
-            } else {
-                let t = (global - warmup) as f64 / (total_steps - warmup).max(1) as f64;
-                opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
-            };
-            opt.set_lr(lr);
+            opt.set_lr(crate::models::optim::warmup_cosine(opts.lr, global, total_steps));
             let owned: Vec<Example> = idx
                 .iter()
                 .map(|&i| if opts.augment { train[i].symmetry((rng.next_u64() % 8) as u8) } else { train[i].clone() })

@@ -272,12 +272,12 @@ impl Predictor for RadioCnn {
     }
 }
 
-/// A reading in words: each task's label and probability.
+/// A reading in words: each task's label and probability, or why the cutout is out of domain.
 pub fn describe(r: &RadioReading) -> String {
     let tasks: Vec<String> =
         r.tasks.iter().map(|t| format!("{} {} ({:.0} %)", t.task, t.label, 100.0 * t.confidence())).collect();
     match &r.out_of_domain {
-        Some(why) => format!("out of domain: {why}; {}", tasks.join(", ")),
+        Some(why) => format!("out of domain: {why}"),
         None => tasks.join(", "),
     }
 }

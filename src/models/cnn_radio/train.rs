@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::data::RadioExample;
 use super::net::{RadioConfig, RadioNet, TASKS, task_span};
 use crate::models::checkpoint;
+use crate::models::cnn::train::{optimizer, read_state};
 use crate::models::cnn::{TrainError, TrainOptions, ece, fit_temperature};
-use crate::models::optim::{AdamParams, AdamW};
 use crate::sim::rng::Rng;
 
 /// One epoch's numbers.
@@ -180,13 +180,7 @@ pub fn train(
     if opts.resume {
         checkpoint::recover(out)?;
         if last_path.is_file() && state_path.is_file() {
-            let text = std::fs::read_to_string(&state_path).map_err(|source| TrainError::Io {
-                what: "read",
-                path: state_path.clone(),
-                source,
-            })?;
-            let saved: RadioTrainState = serde_json::from_str(&text)
-                .map_err(|e| TrainError::Invalid(format!("{}: {e}", state_path.display())))?;
+            let saved: RadioTrainState = read_state(&state_path)?;
             if saved.config != *config {
                 return Err(TrainError::Invalid(format!(
                     "{} was trained with {:?}; resume with the same architecture",
@@ -198,15 +192,9 @@ pub fn train(
             state = RadioTrainState { options: opts.clone(), ..saved };
         }
     }
-    let params = AdamParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamParams::default() };
-    let mut opt = AdamW::new(AdamW::named(&vm), params)?;
-    let opt_path = out.join("optimizer.safetensors");
-    if state.epochs_done > 0 && opt_path.is_file() {
-        opt.load(&opt_path)?;
-    }
+    let mut opt = optimizer(&vm, opts, out, state.epochs_done)?;
     let steps_per_epoch = train.len().div_ceil(opts.batch);
     let total_steps = steps_per_epoch * opts.epochs;
-    let warmup = (total_steps / 20).max(1);
     let started = Instant::now();
     let first_epoch = state.epochs_done;
     for epoch in first_epoch..opts.epochs {
@@ -217,13 +205,7 @@ pub fn train(
         let mut loss_sum = 0f32;
         for (step, idx) in order.chunks(opts.batch).enumerate() {
             let global = epoch * steps_per_epoch + step;
-            let lr = if global < warmup {
-                opts.lr * (global + 1) as f64 / warmup as f64
-            } else {
-                let t = (global - warmup) as f64 / (total_steps - warmup).max(1) as f64;
-                opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
-            };
-            opt.set_lr(lr);
+            opt.set_lr(crate::models::optim::warmup_cosine(opts.lr, global, total_steps));
             let owned: Vec<RadioExample> = idx
                 .iter()
                 .map(|&i| if opts.augment { train[i].symmetry((rng.next_u64() % 8) as u8) } else { train[i].clone() })
