@@ -55,12 +55,23 @@ fn cutouts_get_a_label_per_task_and_bad_files_an_error() {
     assert!(objs[2]["tasks"]["morphology"]["label"].is_null());
     assert!(objs[3]["error"].as_str().unwrap().contains("missing.fits"));
 
-    // A real radio image of any size: its centre square is read.
+    // A real radio image of any size: its centre square is read. A whole survey field with dozens of
+    // sources is no single source's cutout: out of domain.
     if let Some(real) = common::real_data() {
         let file = real.join("radio/aegean_PD_2000_sub.fits");
-        let o = &lines(&ok(&heatscope(&["cnn", "--model", "cnn-radio", "--json", file.to_str().unwrap()])))[0];
-        assert_eq!(o["out_of_domain"], false, "{o}");
-        assert!(o["tasks"]["galaxy"]["label"].is_string());
+        let field = real.join("radio/aegean_1904-66_SIN.fits");
+        let out = lines(&ok(&heatscope(&[
+            "cnn",
+            "--model",
+            "cnn-radio",
+            "--json",
+            file.to_str().unwrap(),
+            field.to_str().unwrap(),
+        ])));
+        assert_eq!(out[0]["out_of_domain"], false, "{}", out[0]);
+        assert!(out[0]["tasks"]["galaxy"]["label"].is_string());
+        assert_eq!(out[1]["out_of_domain"], true, "{}", out[1]);
+        assert!(out[1]["reason"].as_str().unwrap().contains("islands in the cutout"), "{}", out[1]);
     }
 
     // The scores of the bundled model on this dataset's test split: the six tasks in the report.

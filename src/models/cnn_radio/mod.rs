@@ -11,7 +11,7 @@ mod train;
 
 pub use data::{RadioDataError, RadioExample, class_of, load_radio_examples, scenes_of};
 pub use input::radio_input;
-pub use model::{MIN_PEAK_SIGMA, RadioCnn, RadioReading, TaskReading, describe};
+pub use model::{MAX_ISLANDS, MIN_PEAK_SIGMA, RadioCnn, RadioReading, TaskReading, describe};
 pub use net::{RadioConfig, RadioNet, TASKS, outputs, task_span};
 pub use train::{
     RadioCalibration, RadioEpoch, RadioEvent, RadioTrainState, accuracy, calibrate, load_net, logits_of, train,
