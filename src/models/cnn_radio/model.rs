@@ -212,7 +212,7 @@ fn no_source(r: &Raster) -> Option<String> {
         crate::stats::sources::find_sources(r, 0, &opts, &AtomicBool::new(false)).map_or(0, |c| c.islands.len());
     (islands > MAX_ISLANDS).then(|| {
         format!(
-            "{islands} islands in the cutout: the model was trained on cutouts of one source (at most {MAX_ISLANDS} islands); select one source"
+            "{islands} islands in the cutout: the model was trained on cutouts around one source, holding at most {MAX_ISLANDS} islands (a wide-field map's cutout holds many)"
         )
     })
 }
