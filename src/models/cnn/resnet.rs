@@ -161,6 +161,26 @@ impl Block {
     }
 }
 
+/// The four residual stages of the ResNet-18 family (`stage{i}.{j}.*`): `width << i` channels, the
+/// first block of every stage after the first at stride 2; with the channels of the last stage.
+/// The spectrum and radio CNNs build theirs with it.
+pub(crate) fn stages(width: usize, blocks: &[usize; 4], vb: &VarBuilder) -> Result<(Vec<Vec<Block>>, usize)> {
+    let mut stages = Vec::new();
+    let mut c_in = width;
+    for (i, &n) in blocks.iter().enumerate() {
+        let c_out = width << i;
+        let vs = vb.pp(format!("stage{i}"));
+        let mut stage = Vec::new();
+        for j in 0..n {
+            let stride = if j == 0 && i > 0 { 2 } else { 1 };
+            stage.push(Block::new(c_in, c_out, stride, vs.pp(j.to_string()))?);
+            c_in = c_out;
+        }
+        stages.push(stage);
+    }
+    Ok((stages, c_in))
+}
+
 /// What the network says about a batch (raw outputs; `cnn::decode` turns them into answers).
 #[derive(Debug, Clone)]
 pub struct CnnOutput {
@@ -201,19 +221,7 @@ impl SpectrumResNet {
         // Kernel 3 at stride 1 or 2, 7 at stride 4, so every input pixel is seen.
         let stem =
             ConvBn::new(config.in_channels, w, 2 * config.stem_stride.max(2) - 1, config.stem_stride, vb.pp("stem"))?;
-        let mut stages = Vec::new();
-        let mut c_in = w;
-        for (i, &n) in config.blocks.iter().enumerate() {
-            let c_out = w << i;
-            let vs = vb.pp(format!("stage{i}"));
-            let mut blocks = Vec::new();
-            for j in 0..n {
-                let stride = if j == 0 && i > 0 { 2 } else { 1 };
-                blocks.push(Block::new(c_in, c_out, stride, vs.pp(j.to_string()))?);
-                c_in = c_out;
-            }
-            stages.push(blocks);
-        }
+        let (stages, c_in) = stages(w, &config.blocks, &vb)?;
         let head = vb.pp("head");
         let one = |c: usize, name: &str| candle_nn::conv2d(c, 1, 1, Conv2dConfig::default(), head.pp(name));
         let mask = [one(w, "mask0")?, one(w << 2, "mask2")?, one(w << 3, "mask3")?];

@@ -7,7 +7,7 @@ use candle_core::{D, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder, linear};
 use serde::{Deserialize, Serialize};
 
-use crate::models::cnn::resnet::{Block, ConvBn};
+use crate::models::cnn::resnet::{Block, ConvBn, stages};
 use crate::types::QuestionKind;
 
 /// The tasks the network answers, in the order of its outputs.
@@ -87,19 +87,7 @@ impl RadioNet {
         let w = config.width;
         let k = if config.stem_stride <= 2 { 3 } else { 5 };
         let stem = ConvBn::new(config.channels, w, k, config.stem_stride, vb.pp("stem"))?;
-        let mut stages = Vec::new();
-        let mut c_in = w;
-        for (i, &n) in config.blocks.iter().enumerate() {
-            let c_out = w << i;
-            let vs = vb.pp(format!("stage{i}"));
-            let mut blocks = Vec::new();
-            for j in 0..n {
-                let stride = if j == 0 && i > 0 { 2 } else { 1 };
-                blocks.push(Block::new(c_in, c_out, stride, vs.pp(j.to_string()))?);
-                c_in = c_out;
-            }
-            stages.push(blocks);
-        }
+        let (stages, c_in) = stages(w, &config.blocks, &vb)?;
         let head = linear(c_in, outputs(), vb.pp("head"))?;
         Ok(Self { config: config.clone(), stem, stages, head })
     }
