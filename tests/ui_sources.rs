@@ -41,6 +41,27 @@ fn islands_are_found_selected_and_toggled() {
     }
     h.get_by_label_contains("Specialist CNN (cnn-radio)");
     h.get_by_label_contains("About source #1");
+
+    // A typed radio question goes to the radio CNN, which answers from its reading of the selected cutout.
+    let path = h.state().active_doc().unwrap().path.clone();
+    h.state_mut().chat.input.clear();
+    let input = h.get_by_role(egui::accesskit::Role::MultilineTextInput);
+    input.focus();
+    input.type_text("is this radio galaxy FR-I or FR-II?");
+    h.run_steps(3);
+    h.get_by_label_contains("-> RADIO CNN · L1 fr");
+    h.key_press(egui::Key::Enter);
+    h.run_steps(3);
+    let turn = h.state().chat.histories[&path].last().cloned().expect("a turn");
+    match &reading.out_of_domain {
+        None => {
+            assert_eq!(turn.by.as_deref(), Some("radio CNN"));
+            assert_eq!(turn.text(), reading.task("fr").unwrap().label, "the answer is the panel's reading");
+            assert!(turn.route.as_deref().unwrap().contains("-> the radio CNN"), "{:?}", turn.route);
+        }
+        // A cutout outside the model's domain is not answered by it: the VLM answers, saying why.
+        Some(_) => assert!(turn.route.as_deref().unwrap().contains("the radio CNN cannot answer"), "{:?}", turn.route),
+    }
     // A click off every island clears the selection.
     let corner = h.state().active_doc().unwrap().screen_pos([2.5, 2.5]).unwrap();
     click_at(&mut h, corner);

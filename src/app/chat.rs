@@ -225,8 +225,15 @@ pub(super) fn ask_with(app: &mut HeatscopeApp, choice: Choice) {
         Choice::Both => format!("you asked both (the router: {why})"),
     };
     if cnn {
-        let reading = app.cnn_reading();
-        match super::chat_route::cnn_answer(&plan.route, &question, reading.as_deref()) {
+        // A RadioQA task is the radio CNN's (on the selected source), any other the spectrum CNN's.
+        let radio = super::chat_route::is_radio(&plan.route);
+        let (by, answered) = if radio {
+            ("radio CNN", super::chat_route::radio_answer(&plan.route, app.radio_reading().as_deref()))
+        } else {
+            let reading = app.cnn_reading();
+            ("CNN", super::chat_route::cnn_answer(&plan.route, &question, reading.as_deref()))
+        };
+        match answered {
             // The cascade hands an unsure CNN answer to the VLM.
             Ok((_, c))
                 if choice == Choice::Routed
@@ -237,20 +244,20 @@ pub(super) fn ask_with(app: &mut HeatscopeApp, choice: Choice) {
             }
             Ok((answer, confidence)) => {
                 let mut turn =
-                    note_turn(&question, app.chat.picked.clone(), "CNN", note.clone(), TurnStatus::Done(Finish::Stop));
+                    note_turn(&question, app.chat.picked.clone(), by, note.clone(), TurnStatus::Done(Finish::Stop));
                 turn.tokens = vec![(answer, confidence.map(f32::ln))];
                 push_turn(app, turn, !vlm);
             }
             Err(e) if !vlm => {
-                return ask_vlm(app, Some(format!("{note}; the CNN cannot answer: {e}; the VLM answers")), options);
+                return ask_vlm(app, Some(format!("{note}; the {by} cannot answer: {e}; the VLM answers")), options);
             }
             Err(e) => {
                 let turn = note_turn(
                     &question,
                     app.chat.picked.clone(),
-                    "CNN",
+                    by,
                     note.clone(),
-                    TurnStatus::Failed(format!("the CNN cannot answer: {e}")),
+                    TurnStatus::Failed(format!("the {by} cannot answer: {e}")),
                 );
                 push_turn(app, turn, false);
             }

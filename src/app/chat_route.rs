@@ -147,6 +147,28 @@ pub fn cnn_answer(
     Ok((p.answer, p.confidence))
 }
 
+/// The radio CNN's answer to the RadioQA task the router read, from its reading of the selected
+/// source's cutout (with its calibrated probability), or why it cannot answer.
+pub fn radio_answer(
+    route: &Route,
+    reading: Option<&crate::models::cnn_radio::RadioReading>,
+) -> Result<(String, Option<f32>), String> {
+    let kind = route.kind.as_deref().ok_or("the router abstained")?;
+    let reading = reading.ok_or(
+        "no source is selected: click a source on the image (Sources panel, K) for the radio CNN to read its cutout",
+    )?;
+    if let Some(why) = &reading.out_of_domain {
+        return Err(format!("the selected cutout is outside what the radio CNN was trained on ({why})"));
+    }
+    let task = reading.task(kind).ok_or_else(|| format!("the radio CNN does not answer {kind} questions"))?;
+    Ok((task.label.to_string(), Some(task.confidence())))
+}
+
+/// Whether the router read `route` as a RadioQA task (the radio CNN's, not the spectrum CNN's).
+pub fn is_radio(route: &Route) -> bool {
+    route.kind.as_deref().and_then(crate::types::QuestionKind::parse).is_some_and(crate::types::QuestionKind::is_radio)
+}
+
 /// The line under the question: where it goes and why; the override and compare buttons. Returns
 /// what the user clicked: `Some(true)` ask the other model, `Some(false)` ask both.
 pub fn line(ui: &mut egui::Ui, plan: &Result<Plan, String>) -> Option<bool> {
@@ -157,7 +179,10 @@ pub fn line(ui: &mut egui::Ui, plan: &Result<Plan, String>) -> Option<bool> {
         }
         Ok(p) => {
             let r = &p.route;
-            let target = p.decision.model.map_or_else(|| "nobody".to_string(), str::to_uppercase);
+            let target = match p.decision.model {
+                Some("radio") => "RADIO CNN".to_string(),
+                m => m.map_or_else(|| "nobody".to_string(), str::to_uppercase),
+            };
             let reading = match (&r.level, &r.kind) {
                 (Some(level), Some(kind)) => {
                     let regions =
@@ -170,7 +195,8 @@ pub fn line(ui: &mut egui::Ui, plan: &Result<Plan, String>) -> Option<bool> {
                 .on_hover_text("The router reads the text only; the policy and what an abstention does are set below");
             ui.add(egui::Label::new(RichText::new(&p.decision.why).small().weak()).wrap());
             ui.horizontal_wrapped(|ui| {
-                let other = if p.decision.model == Some("vlm") { "CNN" } else { "VLM" };
+                let specialist = if is_radio(r) { "radio CNN" } else { "CNN" };
+                let other = if p.decision.model == Some("vlm") { specialist } else { "VLM" };
                 if ui
                     .small_button(format!("ask the {other}"))
                     .on_hover_text(format!("Send this question to the {other} instead (Ctrl+Enter)"))
@@ -180,7 +206,7 @@ pub fn line(ui: &mut egui::Ui, plan: &Result<Plan, String>) -> Option<bool> {
                 }
                 if ui
                     .small_button("both")
-                    .on_hover_text("Ask the CNN and the VLM, answers one under the other")
+                    .on_hover_text(format!("Ask the {specialist} and the VLM, answers one under the other"))
                     .clicked()
                 {
                     clicked = Some(false);

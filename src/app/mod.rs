@@ -571,6 +571,11 @@ impl HeatscopeApp {
         self.active_doc()?.results.cnn.ready().map(|t| std::sync::Arc::clone(&t.value))
     }
 
+    /// The radio CNN's reading of the active image's selected source.
+    pub fn radio_reading(&self) -> Option<std::sync::Arc<crate::models::cnn_radio::RadioReading>> {
+        self.active_doc()?.sources.selected_reading()
+    }
+
     fn apply_commands(&mut self, ctx: &egui::Context) {
         for command in std::mem::take(&mut self.commands) {
             match command {

@@ -57,6 +57,12 @@ impl DocSources {
         self.found.ready()?.catalog.islands.iter().find(|i| i.id == id)
     }
 
+    /// The radio CNN's reading of the selected island, when it is ready and is of that island.
+    pub fn selected_reading(&self) -> Option<Arc<RadioReading>> {
+        let selected = self.selected?;
+        (self.reading_for == Some(selected)).then(|| self.reading.ready().map(Arc::clone)).flatten()
+    }
+
     /// The cutout the models are shown of the selected island: [`CUTOUT_SIDE`] px (the benchmark's
     /// cutouts), or twice the island's extent when it is larger, centred on its centroid.
     pub fn selected_cutout(&self, raster: &Raster) -> Option<(usize, Raster)> {

@@ -33,6 +33,10 @@ pub struct RouterEvalArgs {
     /// The CNN the router sends questions to (default the bundled one).
     #[arg(long, value_name = "DIR")]
     pub cnn_dir: Option<PathBuf>,
+    /// The radio CNN the router sends RadioQA questions to (default the bundled one; loaded when the
+    /// dataset has radio questions and the policy routes).
+    #[arg(long, value_name = "DIR")]
+    pub radio_dir: Option<PathBuf>,
     /// What a question the router abstains on gets: vlm (the VLM answers) or ask (no answer).
     #[arg(long, default_value = "vlm")]
     pub on_abstain: String,
@@ -76,6 +80,10 @@ fn routed(a: &EvalArgs, records: &[QaRecord]) -> anyhow::Result<RoutedPredictor>
     }
     if need.contains(&"vlm") {
         models.vlm = Some(Box::new(a.vlm.predictor(a.model_dir.as_ref(), records)?));
+    }
+    let routes = matches!(policy, Policy::Learned | Policy::BestOnVal | Policy::Cascade);
+    if routes && records.iter().any(|q| q.kind.is_radio()) {
+        models.radio = Some(Box::new(super::cnn_cmd::load_radio(r.radio_dir.as_deref())?));
     }
     let settings = RouteSettings { policy, on_abstain, cascade_threshold: r.cascade_threshold };
     RoutedPredictor::new(router, settings, models).map_err(anyhow::Error::msg)

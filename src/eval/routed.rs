@@ -2,8 +2,9 @@
 //! CNN, the VLM or the rule as its policy says (`models::router::policy`). The CNN and the rule get the
 //! router's structured query (its kind, and the regions it read, in the generator's canonical
 //! wording), never the dataset's kind, except under the oracle and the single-model policies, which
-//! answer the dataset's own question; the VLM gets the question as written. A wrong route is scored
-//! as the model's answer to the wrong question. Any thread.
+//! answer the dataset's own question; the VLM gets the question as written. A RadioQA task goes to the
+//! radio CNN (asked the routed task on the same cutout) when one is loaded, else to the VLM. A wrong
+//! route is scored as the model's answer to the wrong question. Any thread.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub struct Models {
     pub cnn: Option<Box<dyn Predictor>>,
     pub vlm: Option<Box<dyn Predictor>>,
     pub rule: Option<Box<dyn Predictor>>,
+    /// The radio CNN, for RadioQA tasks (optional: without it they go to the VLM).
+    pub radio: Option<Box<dyn Predictor>>,
 }
 
 impl Models {
@@ -30,6 +33,7 @@ impl Models {
             "cnn" => self.cnn.as_deref(),
             "vlm" => self.vlm.as_deref(),
             "rule" => self.rule.as_deref(),
+            "radio" => self.radio.as_deref(),
             _ => None,
         }
     }
@@ -125,6 +129,18 @@ pub fn structured_query(r: &QaRecord, route: &Route) -> Result<QaRecord, String>
     Ok(q)
 }
 
+/// The question the radio CNN is asked for `route`: the routed RadioQA task on the same cutout, with
+/// that task's classes as the choices.
+pub fn radio_query(r: &QaRecord, route: &Route) -> Result<QaRecord, String> {
+    let kind = route.kind.as_deref().ok_or("the router abstained")?;
+    let kind = QuestionKind::parse(kind).filter(|k| k.is_radio()).ok_or_else(|| format!("{kind} is no radio task"))?;
+    let mut q = r.clone();
+    q.kind = kind;
+    q.level = kind.level();
+    q.choices = kind.radio_classes().iter().map(|c| (*c).to_string()).collect();
+    Ok(q)
+}
+
 /// Where one question went.
 struct Sent {
     model: &'static str,
@@ -138,7 +154,7 @@ impl Predictor for RoutedPredictor {
         let mut names = Vec::new();
         let mut sum = crate::io::checksum::Fnv::default();
         sum.update(self.router.checksum().as_bytes());
-        for m in ["cnn", "vlm", "rule"] {
+        for m in ["cnn", "vlm", "rule", "radio"] {
             if let Some(p) = self.models.get(m) {
                 let id = p.identity();
                 names.push(format!("{m}: {}", id.name));
@@ -181,6 +197,20 @@ impl Predictor for RoutedPredictor {
             let why = decision.why.clone();
             sent.push(match decision.model {
                 None => Err(Answer::failed(r, format!("not answered: {why}"))),
+                Some("radio") if self.models.radio.is_none() => Ok(Sent {
+                    model: "vlm",
+                    record: (*r).clone(),
+                    decision: Decision {
+                        model: Some("vlm"),
+                        why: format!("{why}; no radio CNN is loaded -> VLM"),
+                        cascade_below: None,
+                    },
+                    route_ms,
+                }),
+                Some("radio") => match radio_query(r, &route) {
+                    Ok(record) => Ok(Sent { model: "radio", record, decision, route_ms }),
+                    Err(e) => Err(Answer::failed(r, format!("not answered: {why}; {e}"))),
+                },
                 // The oracle and the single models answer the dataset's own question.
                 Some(model) if model == "vlm" || self.settings.policy.reads_dataset_query() => {
                     Ok(Sent { model, record: (*r).clone(), decision, route_ms })
@@ -202,7 +232,7 @@ impl Predictor for RoutedPredictor {
             });
         }
         let mut answers: Vec<Option<Answer>> = vec![None; sent.len()];
-        for model in ["cnn", "rule", "vlm"] {
+        for model in ["cnn", "rule", "radio", "vlm"] {
             self.ask(model, dataset, &sent, &mut answers, cancel)?;
         }
         // The cascade: the CNN's answers below the threshold (or without a confidence) go to the VLM.
@@ -377,7 +407,7 @@ mod tests {
         let scene = [SceneQuestions { scene: "s", questions: vec![&r] }];
         let ask = |policy| {
             let settings = RouteSettings { policy, on_abstain: OnAbstain::Vlm, cascade_threshold: 0.5 };
-            let models = Models { cnn: Some(Box::new(Echo)), vlm: Some(Box::new(Echo)), rule: None };
+            let models = Models { cnn: Some(Box::new(Echo)), vlm: Some(Box::new(Echo)), ..Models::default() };
             let p = RoutedPredictor::new(Arc::clone(&router), settings, models).unwrap();
             p.predict(Path::new("."), &scene, &AtomicBool::new(false)).unwrap().remove(0)
         };
@@ -406,5 +436,34 @@ mod tests {
         if route.kind.as_deref() == Some("region_affected") {
             assert!(structured_query(&r, &route).unwrap_err().contains("names 0 of the 1 regions"));
         }
+    }
+
+    #[test]
+    fn a_radio_task_goes_to_the_radio_cnn_when_loaded_else_to_the_vlm() {
+        let router = Arc::new(Router::bundled().unwrap());
+        let mut r = record(QuestionKind::Morphology, "Is this radio galaxy FR-I or FR-II?", &["1C-1P"]);
+        r.answer = "1C-1P".into();
+        let scene = [SceneQuestions { scene: "s", questions: vec![&r] }];
+        let settings = RouteSettings { policy: Policy::Learned, on_abstain: OnAbstain::Vlm, cascade_threshold: 0.5 };
+        let ask = |radio: bool| {
+            let models = Models {
+                cnn: Some(Box::new(Echo)),
+                vlm: Some(Box::new(Echo)),
+                radio: radio.then(|| Box::new(Echo) as Box<dyn Predictor>),
+                ..Models::default()
+            };
+            let p = RoutedPredictor::new(Arc::clone(&router), settings, models).unwrap();
+            p.predict(Path::new("."), &scene, &AtomicBool::new(false)).unwrap().remove(0)
+        };
+        // The router reads the text (an FR question), not the dataset's kind: the radio CNN is asked fr.
+        let with = ask(true);
+        assert!(with.prediction.answer.starts_with("fr: "), "{}", with.prediction.answer);
+        assert!(with.raw.contains("-> the radio CNN"), "{}", with.raw);
+        assert_eq!(with.prediction.id, "q1");
+        let without = ask(false);
+        assert!(without.raw.contains("no radio CNN is loaded -> VLM"), "{}", without.raw);
+        assert!(without.prediction.answer.starts_with("morphology: "), "the VLM reads the question as written");
+        let q = radio_query(&r, &Router::bundled().unwrap().route("Is this radio galaxy FR-I or FR-II?")).unwrap();
+        assert_eq!(q.choices, ["FR-I", "FR-II"]);
     }
 }

@@ -111,10 +111,11 @@ fn plot_files(app: &HeatscopeApp, letters: &[char]) -> Vec<(String, String)> {
             let run = if k == 0 { Some(run) } else { app.runs.shown_compared().nth(k - 1) };
             run.map_or_else(String::new, super::runs_view::model_of)
         };
+        let metrics = figures::plot_metrics(&reports.iter().map(|(_, r)| *r).collect::<Vec<_>>());
         let runs: Vec<(String, _)> =
-            reports.iter().map(|(l, r)| (format!("{l}: {}", model(*l)), figures::level_scores(r))).collect();
-        plots
-            .insert(0, ("levels".to_string(), figures::levels_svg("Score per level, overall (95 % intervals)", &runs)));
+            reports.iter().map(|(l, r)| (format!("{l}: {}", model(*l)), figures::level_scores(r, &metrics))).collect();
+        let svg = figures::levels_svg("Score per level or task, overall (95 % intervals)", &metrics, &runs);
+        plots.insert(0, ("levels".to_string(), svg));
     }
     plots
 }

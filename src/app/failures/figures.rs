@@ -24,19 +24,48 @@ pub const RUN_RGB: [[u8; 3]; 8] = [
     [160, 160, 160],
 ];
 
-/// A run's overall score per level of [`LEVELS`], each with its 95 % interval (None: no question).
-pub type LevelScores = [Option<(f64, f64, f64)>; 4];
+/// A run's overall score per plotted metric (see [`plot_metrics`]), each with its 95 % interval
+/// (None: no question).
+pub type LevelScores = Vec<Option<(f64, f64, f64)>>;
 
-/// A report's overall score per level of [`LEVELS`] with its 95 % interval (None: no question).
-pub fn level_scores(report: &serde_json::Value) -> LevelScores {
+/// What the per-level plot shows for `reports`: the SpectrumQA levels of [`LEVELS`] and each
+/// RadioQA task's accuracy (the report's key and the axis label), those some report has questions
+/// of; the four levels when none has any.
+pub fn plot_metrics(reports: &[&serde_json::Value]) -> Vec<(String, String)> {
+    let radio = crate::types::QuestionKind::RADIO.map(|k| (k.name().to_string(), k.name().to_string()));
+    let all: Vec<(String, String)> =
+        LEVELS.iter().map(|(k, l)| ((*k).to_string(), (*l).to_string())).chain(radio).collect();
+    with_questions(all, reports, || LEVELS.iter().map(|(k, l)| ((*k).to_string(), (*l).to_string())).collect())
+}
+
+/// The `(key, label)` pairs of `all` some group of some report has questions of, else `fallback()`.
+pub fn with_questions(
+    all: Vec<(String, String)>,
+    reports: &[&serde_json::Value],
+    fallback: impl FnOnce() -> Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let asked = |key: &str| {
+        reports
+            .iter()
+            .any(|r| r["groups"].as_array().into_iter().flatten().any(|g| g[key]["n"].as_u64().unwrap_or(0) > 0))
+    };
+    let kept: Vec<(String, String)> = all.into_iter().filter(|(key, _)| asked(key)).collect();
+    if kept.is_empty() { fallback() } else { kept }
+}
+
+/// A report's overall score per metric key of `metrics` with its 95 % interval (None: no question).
+pub fn level_scores(report: &serde_json::Value, metrics: &[(String, String)]) -> LevelScores {
     let groups = report["groups"].as_array().cloned().unwrap_or_default();
     let overall = groups.iter().find(|g| g["name"] == "overall").or(groups.first()).cloned().unwrap_or_default();
-    LEVELS.map(|(key, _)| {
-        let m = &overall[key];
-        (m["n"].as_u64().unwrap_or(0) > 0).then(|| {
-            (m["value"].as_f64().unwrap_or(0.0), m["lo"].as_f64().unwrap_or(0.0), m["hi"].as_f64().unwrap_or(0.0))
+    metrics
+        .iter()
+        .map(|(key, _)| {
+            let m = &overall[key.as_str()];
+            (m["n"].as_u64().unwrap_or(0) > 0).then(|| {
+                (m["value"].as_f64().unwrap_or(0.0), m["lo"].as_f64().unwrap_or(0.0), m["hi"].as_f64().unwrap_or(0.0))
+            })
         })
-    })
+        .collect()
 }
 
 fn rgb([r, g, b]: [u8; 3]) -> String {
@@ -233,14 +262,17 @@ pub fn curves_svg(
     svg.finish()
 }
 
-/// The per-level plot (the SpectrumQA paper's Figure 1): each run's overall score per level as a
-/// bar, its 95 % interval as an error bar, a legend naming the runs.
-pub fn levels_svg(title: &str, runs: &[(String, LevelScores)]) -> String {
+/// The per-level plot (the SpectrumQA paper's Figure 1): each run's overall score per metric of
+/// `metrics` (levels, or RadioQA tasks) as a bar, its 95 % interval as an error bar, a legend naming
+/// the runs.
+pub fn levels_svg(title: &str, metrics: &[(String, String)], runs: &[(String, LevelScores)]) -> String {
     let mut svg = Svg::new(680.0, 380.0, title);
-    let frame = Frame::new(&mut svg, 1.0, "score (95 % interval)", "level");
-    let slot = 1.0 / LEVELS.len() as f64;
+    let radio_only = metrics.iter().all(|(key, _)| !key.starts_with('l'));
+    let frame =
+        Frame::new(&mut svg, 1.0, "score (95 % interval)", if radio_only { "task (accuracy)" } else { "level" });
+    let slot = 1.0 / metrics.len().max(1) as f64;
     let bar = 0.8 * slot / runs.len().max(1) as f64;
-    for (i, (_, label)) in LEVELS.iter().enumerate() {
+    for (i, (_, label)) in metrics.iter().enumerate() {
         svg.text(frame.x(slot * (i as f64 + 0.5)), frame.top + frame.height + 16.0, "middle", 11.0, label);
     }
     for (k, (name, scores)) in runs.iter().enumerate() {
@@ -376,9 +408,10 @@ mod tests {
         iou[4] = 3;
         let mut rel = [(0, 0); BINS];
         rel[8] = (10, 6);
-        let levels = [Some((0.7, 0.6, 0.8)), None, Some((0.5, 0.4, 0.6)), Some((0.3, 0.2, 0.4))];
+        let levels = vec![Some((0.7, 0.6, 0.8)), None, Some((0.5, 0.4, 0.6)), Some((0.3, 0.2, 0.4))];
+        let metrics: Vec<(String, String)> = LEVELS.iter().map(|(k, l)| ((*k).into(), (*l).into())).collect();
         let plots = [
-            levels_svg("levels <&> \"A\"", &[("A: cnn".into(), levels), ("B: prior".into(), [None; 4])]),
+            levels_svg("levels <&> \"A\"", &metrics, &[("A: cnn".into(), levels), ("B: prior".into(), vec![None; 4])]),
             iou_svg("IoU", &iou),
             reliability_svg("reliability", &rel),
             confusion_svg("severity", &["low", "high"], &[vec![3, 1, 0], vec![0, 5, 2]]),
@@ -416,7 +449,20 @@ mod tests {
             {"name": "leo-urban", "l1": {"value": 0.1, "lo": 0.0, "hi": 0.2, "n": 5}},
             {"name": "overall", "l1": {"value": 0.5, "lo": 0.4, "hi": 0.6, "n": 10}, "l2": {"n": 0}},
         ]});
-        let s = level_scores(&report);
-        assert_eq!((s[0], s[1], s[2]), (Some((0.5, 0.4, 0.6)), None, None));
+        let metrics = plot_metrics(&[&report]);
+        assert_eq!(metrics, vec![("l1".to_string(), "L1 acc".to_string())], "only the levels asked");
+        let s = level_scores(&report, &metrics);
+        assert_eq!(s, vec![Some((0.5, 0.4, 0.6))]);
+        // A RadioQA run plots its tasks; a report with nothing asked the four levels.
+        let radio = serde_json::json!({"groups": [
+            {"name": "overall", "l1": {"n": 0}, "morphology": {"value": 0.8, "lo": 0.7, "hi": 0.9, "n": 30},
+             "fr": {"value": 0.9, "lo": 0.8, "hi": 1.0, "n": 20}, "galaxy": {"n": 0}},
+        ]});
+        let metrics = plot_metrics(&[&radio]);
+        let keys: Vec<&str> = metrics.iter().map(|m| m.0.as_str()).collect();
+        assert_eq!(keys, ["morphology", "fr"]);
+        assert_eq!(level_scores(&radio, &metrics)[1], Some((0.9, 0.8, 1.0)));
+        assert!(levels_svg("t", &metrics, &[("A".into(), level_scores(&radio, &metrics))]).contains("morphology"));
+        assert_eq!(plot_metrics(&[&serde_json::json!({"groups": []})]).len(), LEVELS.len());
     }
 }

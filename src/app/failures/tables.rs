@@ -115,16 +115,17 @@ pub(super) fn cross_scenario(
 /// intervals, as the run's report holds them (`eval --json`'s schema); the best scenario per column bold.
 pub(super) fn summary(ui: &mut egui::Ui, report: &serde_json::Value) {
     let groups = report["groups"].as_array().cloned().unwrap_or_default();
+    let columns = columns(&[report]);
     egui::ScrollArea::horizontal().show(ui, |ui| {
         egui::Grid::new("summary").striped(true).spacing([10.0, 2.0]).show(ui, |ui| {
             ui.label("");
-            for (_, name) in COLUMNS {
+            for (_, name) in &columns {
                 ui.label(RichText::new(name).strong());
             }
             ui.end_row();
             for g in &groups {
                 ui.label(g["name"].as_str().unwrap_or("?"));
-                for (key, _) in COLUMNS {
+                for (key, _) in &columns {
                     // The best scenario per column (overall is not a rival of its parts).
                     let scenarios = groups.iter().filter(|o| o["name"] != "overall");
                     let best = scenarios.filter_map(|o| metric(o, key)).map(|m| m.0).fold(f64::MIN, f64::max);
@@ -153,7 +154,19 @@ pub(super) fn summary(ui: &mut egui::Ui, report: &serde_json::Value) {
     );
 }
 
-/// The summary's columns: the report's key and the heading.
+/// The summary's columns for `reports`: the SpectrumQA headline metrics of [`COLUMNS`] and, per
+/// RadioQA task, its accuracy and weighted F1, those some report has questions of (all of
+/// [`COLUMNS`] when none has any).
+pub(super) fn columns(reports: &[&serde_json::Value]) -> Vec<(String, String)> {
+    let spectrum = || COLUMNS.iter().map(|(k, h)| ((*k).to_string(), (*h).to_string())).collect::<Vec<_>>();
+    let radio = crate::types::QuestionKind::RADIO.into_iter().flat_map(|k| {
+        let task = k.name();
+        [(task.to_string(), format!("{task} acc")), (format!("{task}_weighted_f1"), format!("{task} wF1"))]
+    });
+    super::figures::with_questions(spectrum().into_iter().chain(radio).collect(), reports, spectrum)
+}
+
+/// The SpectrumQA summary columns: the report's key and the heading.
 pub(super) const COLUMNS: [(&str, &str); 8] = [
     ("l1", "L1 acc"),
     ("l1_macro_f1", "L1 macro-F1"),
@@ -186,12 +199,13 @@ pub(super) fn summary_of_runs(ui: &mut egui::Ui, runs: &[(char, &serde_json::Val
         }
     }
     let group = |r: &serde_json::Value, name: &str| groups_of(r).into_iter().find(|g| g["name"] == name);
+    let columns = columns(&runs.iter().map(|(_, r)| *r).collect::<Vec<_>>());
     ui.label(RichText::new("runs side by side (bold: the best run of the group)").weak());
     egui::ScrollArea::horizontal().id_salt("runs-summary").show(ui, |ui| {
         egui::Grid::new("runs-summary").striped(true).spacing([10.0, 2.0]).show(ui, |ui| {
             ui.label("");
             ui.label("");
-            for (_, name) in COLUMNS {
+            for (_, name) in &columns {
                 ui.label(RichText::new(name).strong());
             }
             ui.end_row();
@@ -201,7 +215,7 @@ pub(super) fn summary_of_runs(ui: &mut egui::Ui, runs: &[(char, &serde_json::Val
                 for (i, (l, g)) in rows.iter().enumerate() {
                     ui.label(if i == 0 { name.as_str() } else { "" });
                     ui.label(RichText::new(l.to_string()).strong());
-                    for (key, _) in COLUMNS {
+                    for (key, _) in &columns {
                         let best = rows
                             .iter()
                             .filter_map(|(_, g)| g.as_ref().and_then(|g| metric(g, key)))
@@ -226,26 +240,28 @@ pub(super) fn summary_of_runs(ui: &mut egui::Ui, runs: &[(char, &serde_json::Val
 }
 
 /// Each run's headline score per level, overall, as bars with their 95 % intervals as error bars
-/// (the SpectrumQA paper's Figure 1): L1 accuracy, L2 accuracy, L3 IoU, L4 concept F1.
+/// (the SpectrumQA paper's Figure 1): L1 accuracy, L2 accuracy, L3 IoU, L4 concept F1; for RadioQA
+/// runs each task's accuracy.
 pub(super) fn level_plot(ui: &mut egui::Ui, runs: &[(char, &serde_json::Value)]) {
-    use super::figures::{LEVELS, level_scores};
+    use super::figures::{level_scores, plot_metrics};
     use egui_plot::{Bar, BarChart, Legend, Line, PlotPoints};
     let width = 0.8 / runs.len() as f64;
+    let metrics = plot_metrics(&runs.iter().map(|(_, r)| *r).collect::<Vec<_>>());
+    let labels: Vec<String> = metrics.iter().map(|m| m.1.clone()).collect();
+    let count = metrics.len();
     still_plot("levels", 170.0)
         .include_y(0.0)
         .include_y(1.0)
         .legend(Legend::default())
-        .x_grid_spacer(|_| (0..LEVELS.len()).map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 }).collect())
-        .x_axis_formatter(|mark, _| {
-            LEVELS.get(mark.value.round() as usize).map_or_else(String::new, |l| l.1.to_string())
-        })
+        .x_grid_spacer(move |_| (0..count).map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 }).collect())
+        .x_axis_formatter(move |mark, _| labels.get(mark.value.round() as usize).cloned().unwrap_or_default())
         .show(ui, |p| {
             for (k, (name, report)) in runs.iter().enumerate() {
                 let mut bars = Vec::new();
-                for (i, score) in level_scores(report).into_iter().enumerate() {
+                for (i, score) in level_scores(report, &metrics).into_iter().enumerate() {
                     let Some((v, lo, hi)) = score else { continue };
                     let x = i as f64 - 0.4 + width * (k as f64 + 0.5);
-                    let label = LEVELS[i].1;
+                    let label = &metrics[i].1;
                     bars.push(
                         Bar::new(x, v).width(width * 0.9).name(format!("{name} {label}: {v:.3} [{lo:.3}, {hi:.3}]")),
                     );

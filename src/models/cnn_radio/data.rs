@@ -1,7 +1,9 @@
 //! Training examples of the radio CNN from a RadioQA-sim dataset: the manifest's questions grouped by
 //! scene, each radio task's reference label as a class index (a task a scene does not carry is
 //! masked out of the loss), the observed cutout read through `io::load` and turned into the network's
-//! input; the eight symmetries of the square, which change none of the labels. Read on scoped
+//! input; the eight symmetries of the square, which change none of the labels. For training, a
+//! train scene may also carry every label its metadata holds (the manifest keeps only a class-
+//! balanced share of the questions) and its 8-bit PNG rendering as a second input. Read on scoped
 //! `radio-data-N` threads; any thread.
 
 use std::collections::BTreeMap;
@@ -33,14 +35,40 @@ pub struct RadioExample {
     pub x: Vec<f32>,
     /// Class index per task of [`TASKS`], None where the scene does not ask it.
     pub labels: [Option<usize>; 6],
+    /// The same scene's 8-bit PNG rendering as network input, when loaded.
+    pub rendering: Option<Vec<f32>>,
+}
+
+/// What [`load_radio_examples`] reads.
+#[derive(Debug, Clone)]
+pub struct RadioLoad {
+    pub side: usize,
+    pub channels: usize,
+    pub splits: Vec<Split>,
+    pub threads: usize,
+    /// Train scenes take every label of their metadata file (`labels`), not only the asked ones.
+    pub scene_labels: bool,
+    /// Train and val scenes also read their PNG rendering into [`RadioExample::rendering`] (train
+    /// trains on them, val sets the domain check's limit on them too).
+    pub renderings: bool,
 }
 
 impl RadioExample {
     /// Symmetry `k` of the square (0-7: rotations by k % 4 quarter turns, mirrored when k >= 4).
     pub fn symmetry(&self, k: u8) -> RadioExample {
+        RadioExample { x: self.symmetric(&self.x, k), rendering: None, ..self.clone() }
+    }
+
+    /// Symmetry `k` of the PNG rendering's input (the observed one where no rendering was read).
+    pub fn rendering_symmetry(&self, k: u8) -> RadioExample {
+        let source = self.rendering.as_ref().unwrap_or(&self.x);
+        RadioExample { x: self.symmetric(source, k), rendering: None, ..self.clone() }
+    }
+
+    fn symmetric(&self, input: &[f32], k: u8) -> Vec<f32> {
         let n = self.side;
-        let mut x = Vec::with_capacity(self.x.len());
-        for channel in self.x.chunks(n * n) {
+        let mut x = Vec::with_capacity(input.len());
+        for channel in input.chunks(n * n) {
             for r in 0..n {
                 for c in 0..n {
                     let (mut sr, mut sc) = (r, c);
@@ -54,7 +82,7 @@ impl RadioExample {
                 }
             }
         }
-        RadioExample { x, ..self.clone() }
+        x
     }
 }
 
@@ -83,25 +111,38 @@ pub fn scenes_of(records: &[QaRecord]) -> Vec<(String, Split, String, [Option<us
         .collect()
 }
 
-/// Every radio scene of `dataset` in `splits`, read into inputs of `side` pixels and `channels`
-/// channels on `threads` threads.
-pub fn load_radio_examples(
-    dataset: &Path,
-    side: usize,
-    channels: usize,
-    splits: &[Split],
-    threads: usize,
-) -> Result<Vec<RadioExample>, RadioDataError> {
+/// One scene to read: id, split, observed cutout, PNG rendering, metadata file, asked labels.
+struct SceneRef {
+    scene: String,
+    split: Split,
+    observed: String,
+    png: String,
+    meta: String,
+    labels: [Option<usize>; 6],
+}
+
+/// Every radio scene of `dataset` in `load.splits`, read into network inputs on `load.threads`
+/// threads.
+pub fn load_radio_examples(dataset: &Path, load: &RadioLoad) -> Result<Vec<RadioExample>, RadioDataError> {
     let records = crate::eval::read_manifest(&dataset.join("manifest.jsonl"))?;
-    let scenes: Vec<_> = scenes_of(&records).into_iter().filter(|s| splits.contains(&s.1)).collect();
+    let files: BTreeMap<&str, &crate::types::ScenePaths> =
+        records.iter().map(|r| (r.scene.as_str(), &r.images)).collect();
+    let scenes: Vec<SceneRef> = scenes_of(&records)
+        .into_iter()
+        .filter(|s| load.splits.contains(&s.1))
+        .filter_map(|(scene, split, observed, labels)| {
+            let paths = files.get(scene.as_str())?;
+            Some(SceneRef { png: paths.png.clone(), meta: paths.meta.clone(), scene, split, observed, labels })
+        })
+        .collect();
     if scenes.is_empty() {
         return Err(RadioDataError::Invalid(format!(
             "{} has no RadioQA scenes in the {} split(s); make one with `heatscope data radio`",
             dataset.display(),
-            splits.iter().map(|s| s.name()).collect::<Vec<_>>().join("/")
+            load.splits.iter().map(|s| s.name()).collect::<Vec<_>>().join("/")
         )));
     }
-    let threads = threads.clamp(1, 16);
+    let threads = load.threads.clamp(1, 16);
     let chunk = scenes.len().div_ceil(threads);
     let results: Vec<Result<Vec<RadioExample>, RadioDataError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = scenes
@@ -110,7 +151,7 @@ pub fn load_radio_examples(
             .map(|(k, part)| {
                 std::thread::Builder::new()
                     .name(format!("radio-data-{k}"))
-                    .spawn_scoped(scope, move || part.iter().map(|s| read_one(dataset, s, side, channels)).collect())
+                    .spawn_scoped(scope, move || part.iter().map(|s| read_one(dataset, s, load)).collect())
             })
             .collect();
         handles
@@ -128,17 +169,59 @@ pub fn load_radio_examples(
     Ok(out)
 }
 
-fn read_one(
-    dataset: &Path,
-    (scene, split, observed, labels): &(String, Split, String, [Option<usize>; 6]),
-    side: usize,
-    channels: usize,
-) -> Result<RadioExample, RadioDataError> {
-    let path = dataset.join(observed);
-    let fail = |message: String| RadioDataError::Scene { scene: scene.clone(), path: path.clone(), message };
-    let raster = crate::io::load(&path, &crate::io::LoadOptions::default()).map_err(|e| fail(e.to_string()))?;
-    let x = radio_input(&raster, side, channels).map_err(fail)?;
-    Ok(RadioExample { scene: scene.clone(), split: *split, observed: observed.clone(), side, x, labels: *labels })
+fn read_one(dataset: &Path, s: &SceneRef, load: &RadioLoad) -> Result<RadioExample, RadioDataError> {
+    let input_of = |rel: &str| {
+        let path = dataset.join(rel);
+        let fail = |message: String| RadioDataError::Scene { scene: s.scene.clone(), path: path.clone(), message };
+        let raster = crate::io::load(&path, &crate::io::LoadOptions::default()).map_err(|e| fail(e.to_string()))?;
+        radio_input(&raster, load.side, load.channels).map_err(fail)
+    };
+    let train = s.split == Split::Train;
+    let mut labels = s.labels;
+    if train && load.scene_labels {
+        for (task, label) in scene_labels(&dataset.join(&s.meta))
+            .map_err(|message| RadioDataError::Scene { scene: s.scene.clone(), path: dataset.join(&s.meta), message })?
+            .into_iter()
+            .enumerate()
+        {
+            labels[task] = labels[task].or(label);
+        }
+    }
+    let rendering = if s.split != Split::Test && load.renderings { Some(input_of(&s.png)?) } else { None };
+    Ok(RadioExample {
+        scene: s.scene.clone(),
+        split: s.split,
+        observed: s.observed.clone(),
+        side: load.side,
+        x: input_of(&s.observed)?,
+        labels,
+        rendering,
+    })
+}
+
+/// Every task label a scene's metadata file holds (`"labels": {"morphology": "2C-3P", ...}`, null
+/// where the task does not apply), as class indices.
+fn scene_labels(path: &Path) -> Result<[Option<usize>; 6], String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the scene metadata: {e}"))?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("scene metadata is not JSON: {e}"))?;
+    let Some(labels) = meta.get("labels").and_then(serde_json::Value::as_object) else {
+        return Err("scene metadata has no `labels` object".into());
+    };
+    let mut out = [None; 6];
+    for (task, kind) in TASKS.iter().enumerate() {
+        match labels.get(kind.name()) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(label)) => {
+                out[task] = Some(
+                    class_of(task, label)
+                        .ok_or_else(|| format!("{} label {label:?} is not one of the task's classes", kind.name()))?,
+                );
+            }
+            Some(other) => return Err(format!("{} label {other} is not a string", kind.name())),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -155,6 +238,7 @@ mod tests {
             side: n,
             x: (0..2 * n * n).map(|v| v as f32).collect(),
             labels: [Some(0); 6],
+            rendering: Some((0..2 * n * n).map(|v| 100.0 + v as f32).collect()),
         };
         let all: std::collections::BTreeSet<Vec<i32>> =
             (0..8).map(|k| e.symmetry(k).x.iter().map(|&v| v as i32).collect()).collect();
@@ -165,6 +249,28 @@ mod tests {
             assert!(s.x[..9].iter().zip(&s.x[9..]).all(|(a, b)| (b - a - 9.0).abs() < 1e-6));
         }
         assert_eq!(e.symmetry(0).x, e.x);
+        // The rendering turns the same way as the observed input.
+        for k in 0..8 {
+            let (a, b) = (e.symmetry(k), e.rendering_symmetry(k));
+            assert!(a.x.iter().zip(&b.x).all(|(x, y)| (y - x - 100.0).abs() < 1e-6));
+            assert!(a.rendering.is_none() && b.rendering.is_none());
+        }
+    }
+
+    #[test]
+    fn scene_metadata_labels_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        std::fs::write(&path, r#"{"labels": {"morphology": "2C-3P", "extended": null, "fr": "FR-II"}}"#).unwrap();
+        let labels = scene_labels(&path).unwrap();
+        assert_eq!(labels[0], Some(4));
+        assert_eq!(labels[1], None);
+        assert_eq!(labels[2], Some(1));
+        std::fs::write(&path, r#"{"labels": {"morphology": "4C-9P"}}"#).unwrap();
+        assert!(scene_labels(&path).unwrap_err().contains("4C-9P"));
+        std::fs::write(&path, r#"{"labels": "#).unwrap();
+        assert!(scene_labels(&path).unwrap_err().contains("not JSON"));
+        assert!(scene_labels(&dir.path().join("missing.json")).unwrap_err().contains("cannot read"));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! A trained radio CNN ready to answer: loaded from a folder (`config.json`, `model.safetensors`,
 //! `calibration.json`) or the bundled `models/cnn-radio`, batch norm folded, each task's
 //! probabilities through its calibrated temperature; a reading per cutout with every task's label and
-//! probabilities, and the one rule that says a cutout is not what it knows (nothing 5 sigma above the
-//! noise: no source to classify). As an `eval::Predictor` it answers the RadioQA questions of a
-//! dataset in batches. Any thread that owns it.
+//! probabilities, and what says a cutout is not what it knows: two rules (nothing 5 sigma above the
+//! noise: no source to classify; a crowded field) and, with `domain.json`, a Mahalanobis distance of
+//! the network's pooled features and a few input statistics from the training cutouts'. As an
+//! `eval::Predictor` it answers the RadioQA questions of a dataset in batches. Any thread that owns it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,7 @@ use super::net::{RadioConfig, RadioNet, TASKS, task_span};
 use super::train::{RadioCalibration, inputs};
 use crate::eval::predictor::{Answer, Fatal, ModelIdentity, Predictor, SceneQuestions};
 use crate::models::cnn::TrainError;
+use crate::models::cnn::domain::DomainModel;
 use crate::types::{Prediction, QaRecord, Raster};
 
 /// Significance a cutout's brightest pixel needs for the model to classify it.
@@ -28,9 +30,21 @@ pub const MIN_PEAK_SIGMA: f32 = 5.0;
 /// is not one source's cutout.
 pub const MAX_ISLANDS: usize = 10;
 
+/// Statistics of the network's input appended to its pooled features in the domain check.
+pub const INPUT_STAT_NAMES: [&str; 6] = [
+    "mean display level",
+    "share of black pixels",
+    "share of saturated pixels",
+    "mean significance",
+    "share of island pixels",
+    "share of peak marks",
+];
+
 pub struct RadioCnn {
     net: RadioNet,
     pub calibration: RadioCalibration,
+    /// The in-domain distribution of [`RadioCnn::domain_vectors`] (`domain.json`), when fitted.
+    pub domain: Option<DomainModel>,
     pub name: String,
     pub checksum: String,
     device: Device,
@@ -79,7 +93,48 @@ impl RadioCnn {
             Err(e) => return Err(e),
         };
         let name = dir.file_name().map_or_else(|| "cnn-radio".into(), |n| n.to_string_lossy().into_owned());
-        Self::from_bytes(&name, &read("config.json")?, read("model.safetensors")?, calibration.as_deref(), device)
+        let mut model =
+            Self::from_bytes(&name, &read("config.json")?, read("model.safetensors")?, calibration.as_deref(), device)?;
+        match read("domain.json") {
+            Ok(bytes) => model.set_domain(&bytes)?,
+            Err(TrainError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(model)
+    }
+
+    /// Use the domain check in `bytes` (`domain.json`); refused when it does not fit this network.
+    pub fn set_domain(&mut self, bytes: &[u8]) -> Result<(), TrainError> {
+        let domain: DomainModel =
+            serde_json::from_slice(bytes).map_err(|e| TrainError::Invalid(format!("domain.json: {e}")))?;
+        let dims = self.feature_dims();
+        if domain.dims != dims || domain.mean.len() != dims || domain.precision.len() != dims * dims {
+            return Err(TrainError::Invalid(format!(
+                "domain.json holds {} features but this network gives {dims}: it belongs to another model",
+                domain.dims
+            )));
+        }
+        self.domain = Some(domain);
+        Ok(())
+    }
+
+    /// Length of a domain feature vector: the last stage's channels, then [`INPUT_STAT_NAMES`].
+    pub fn feature_dims(&self) -> usize {
+        let c = &self.net.config;
+        (c.width << (c.blocks.len() - 1)) + INPUT_STAT_NAMES.len()
+    }
+
+    /// The domain check's feature vector of each prepared input: the pooled features the head reads,
+    /// then the input's statistics.
+    pub fn domain_vectors(&self, examples: &[&super::data::RadioExample]) -> Result<Vec<Vec<f32>>, TrainError> {
+        let mut out = Vec::with_capacity(examples.len());
+        for chunk in examples.chunks(64) {
+            let (_, pooled) = self.net.forward_features(&inputs(chunk, &self.device)?, false)?;
+            for (e, features) in chunk.iter().zip(pooled.to_vec2::<f32>()?) {
+                out.push(features.into_iter().chain(input_stats(&e.x, e.side)).collect());
+            }
+        }
+        Ok(out)
     }
 
     /// The model shipped in `models/cnn-radio`, embedded in the binary.
@@ -115,7 +170,7 @@ impl RadioCnn {
             }
             None => RadioCalibration { temperature: vec![], ece_before: vec![], ece_after: vec![], fitted_on: 0 },
         };
-        Ok(Self { net, calibration, name: name.into(), checksum, device: device.clone() })
+        Ok(Self { net, calibration, domain: None, name: name.into(), checksum, device: device.clone() })
     }
 
     pub fn config(&self) -> &RadioConfig {
@@ -142,6 +197,7 @@ impl RadioCnn {
                     side,
                     x,
                     labels: [None; 6],
+                    rendering: None,
                 };
                 Ok((example, no_source(r)))
             })
@@ -149,10 +205,20 @@ impl RadioCnn {
         let ok: Vec<&super::data::RadioExample> =
             prepared.iter().filter_map(|p| p.as_ref().ok().map(|p| &p.0)).collect();
         let mut rows = Vec::new();
+        let mut verdicts = Vec::new();
         for chunk in ok.chunks(64) {
-            rows.extend(self.net.forward_t(&inputs(chunk, &self.device)?, false)?.to_vec2::<f32>()?);
+            let (logits, pooled) = self.net.forward_features(&inputs(chunk, &self.device)?, false)?;
+            rows.extend(logits.to_vec2::<f32>()?);
+            for (e, features) in chunk.iter().zip(pooled.to_vec2::<f32>()?) {
+                verdicts.push(self.domain.as_ref().and_then(|d| {
+                    let v: Vec<f32> = features.into_iter().chain(input_stats(&e.x, e.side)).collect();
+                    let verdict = d.verdict_named(&v, &INPUT_STAT_NAMES, UNLIKE);
+                    verdict.out_of_domain.then(|| verdict.reason.unwrap_or_else(|| UNLIKE.to_string()))
+                }));
+            }
         }
         let mut rows = rows.into_iter();
+        let mut verdicts = verdicts.into_iter();
         let mut prepared = prepared.into_iter();
         Ok(blank
             .into_iter()
@@ -162,7 +228,8 @@ impl RadioCnn {
                 }
                 let (_, ood) = prepared.next().ok_or_else(|| "internal: missing input".to_string())??;
                 let row = rows.next().ok_or_else(|| "internal: missing model output".to_string())?;
-                Ok(RadioReading { tasks: self.decode(&row), out_of_domain: ood })
+                let unlike = verdicts.next().flatten();
+                Ok(RadioReading { tasks: self.decode(&row), out_of_domain: ood.or(unlike) })
             })
             .collect())
     }
@@ -188,6 +255,31 @@ impl RadioCnn {
             })
             .collect()
     }
+}
+
+/// How the domain check's reason opens.
+const UNLIKE: &str =
+    "the cutout and the radio CNN's reading of it are unlike the RadioQA-sim cutouts it was trained on";
+
+/// [`INPUT_STAT_NAMES`] of a network input (`side` x `side` per channel; two or four channels).
+pub fn input_stats(x: &[f32], side: usize) -> [f32; 6] {
+    let n = side * side;
+    let channel = |k: usize| x.get(k * n..(k + 1) * n).unwrap_or(&[]);
+    #[allow(clippy::cast_precision_loss)]
+    let mean = |v: &[f32]| if v.is_empty() { 0.0 } else { v.iter().sum::<f32>() / v.len() as f32 };
+    #[allow(clippy::cast_precision_loss)]
+    let share = |v: &[f32], f: &dyn Fn(f32) -> bool| {
+        if v.is_empty() { 0.0 } else { v.iter().filter(|&&p| f(p)).count() as f32 / v.len() as f32 }
+    };
+    let stretch = channel(0);
+    [
+        mean(stretch),
+        share(stretch, &|p| p <= 0.0),
+        share(stretch, &|p| p >= 1.0),
+        mean(channel(1)),
+        mean(channel(2)),
+        mean(channel(3)),
+    ]
 }
 
 /// "no source": the brightest pixel of the cutout is under [`MIN_PEAK_SIGMA`] of its noise; or a

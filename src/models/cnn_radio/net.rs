@@ -92,14 +92,19 @@ impl RadioNet {
         Ok(Self { config: config.clone(), stem, stages, head })
     }
 
-    /// Logits of every task, (batch, [`outputs`]), from (batch, 2, input, input).
+    /// Logits of every task, (batch, [`outputs`]), from (batch, channels, input, input).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_features(x, train).map(|(logits, _)| logits)
+    }
+
+    /// Logits and the pooled features the head reads, (batch, last stage's channels).
+    pub fn forward_features(&self, x: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
         let mut h = self.stem.forward_t(x, train)?.relu()?;
         for block in self.stages.iter().flatten() {
             h = block.forward_t(&h, train)?;
         }
         let pooled = h.mean(D::Minus1)?.mean(D::Minus1)?;
-        self.head.forward(&pooled)
+        Ok((self.head.forward(&pooled)?, pooled))
     }
 
     /// The same network with batch norms folded into the convolutions (inference only).

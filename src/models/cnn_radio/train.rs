@@ -80,8 +80,32 @@ pub fn inputs(examples: &[&RadioExample], device: &Device) -> candle_core::Resul
     Tensor::from_vec(x, (examples.len(), channels, side, side), device)
 }
 
-/// Sum over tasks of the mean cross-entropy over the examples that carry the task.
-fn loss(logits: &Tensor, examples: &[&RadioExample], device: &Device) -> candle_core::Result<Tensor> {
+/// Per task of [`TASKS`], a weight per class that makes every class weigh the same in the loss
+/// whatever its share of `train` (`n / (k * n_c)`; 1 for a class no example carries): the
+/// benchmark's val and test splits are balanced, a training set with every scene's labels is not.
+pub fn class_weights(train: &[RadioExample]) -> Vec<Vec<f32>> {
+    (0..TASKS.len())
+        .map(|task| {
+            let (_, k) = task_span(task);
+            let mut counts = vec![0usize; k];
+            for c in train.iter().filter_map(|e| e.labels[task]) {
+                if c < k {
+                    counts[c] += 1;
+                }
+            }
+            let n: usize = counts.iter().sum();
+            counts.iter().map(|&c| if c == 0 { 1.0 } else { n as f32 / (k * c) as f32 }).collect()
+        })
+        .collect()
+}
+
+/// Sum over tasks of the class-weighted mean cross-entropy over the examples that carry the task.
+fn loss(
+    logits: &Tensor,
+    examples: &[&RadioExample],
+    weights: &[Vec<f32>],
+    device: &Device,
+) -> candle_core::Result<Tensor> {
     let mut total = Tensor::zeros((), DType::F32, device)?;
     for task in 0..TASKS.len() {
         let labelled: Vec<(usize, u32)> =
@@ -90,10 +114,15 @@ fn loss(logits: &Tensor, examples: &[&RadioExample], device: &Device) -> candle_
             continue;
         }
         let (start, len) = task_span(task);
-        let rows = Tensor::from_vec(labelled.iter().map(|p| p.0 as u32).collect::<Vec<_>>(), labelled.len(), device)?;
-        let targets = Tensor::from_vec(labelled.iter().map(|p| p.1).collect::<Vec<_>>(), labelled.len(), device)?;
+        let n = labelled.len();
+        let rows = Tensor::from_vec(labelled.iter().map(|p| p.0 as u32).collect::<Vec<_>>(), n, device)?;
+        let targets = Tensor::from_vec(labelled.iter().map(|p| p.1).collect::<Vec<_>>(), (n, 1), device)?;
+        let w: Vec<f32> = labelled.iter().map(|p| weights[task].get(p.1 as usize).copied().unwrap_or(1.0)).collect();
+        let w_sum: f32 = w.iter().sum();
+        let w = Tensor::from_vec(w, n, device)?;
         let part = logits.narrow(1, start, len)?.contiguous()?.index_select(&rows, 0)?;
-        total = (total + candle_nn::loss::cross_entropy(&part, &targets)?)?;
+        let nll = candle_nn::ops::log_softmax(&part, 1)?.gather(&targets, 1)?.squeeze(1)?.neg()?;
+        total = (total + ((nll * w)?.sum_all()? / f64::from(w_sum))?)?;
     }
     Ok(total)
 }
@@ -136,12 +165,16 @@ fn mean_finite(v: &[f64]) -> f64 {
     if f.is_empty() { 0.0 } else { f.iter().sum::<f64>() / f.len() as f64 }
 }
 
-/// Train on `train`, validate on `val`, checkpoints into `out` (as `train cnn` does).
+/// Train on `train`, validate on `val`, checkpoints into `out` (as `train cnn` does). A step draws
+/// an example's PNG rendering instead of its observed cutout with probability `rendering_share`
+/// (where the example carries one), so the network reads 8-bit renderings too.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     train: &[RadioExample],
     val: &[RadioExample],
     config: &RadioConfig,
     opts: &TrainOptions,
+    rendering_share: f64,
     out: &Path,
     device: &Device,
     progress: &mut dyn FnMut(&RadioEvent) -> bool,
@@ -164,6 +197,10 @@ pub fn train(
     if opts.batch == 0 || opts.epochs == 0 || opts.lr.is_nan() || opts.lr <= 0.0 {
         return Err(TrainError::Invalid("batch, epochs and lr must be positive".into()));
     }
+    if !(0.0..=1.0).contains(&rendering_share) {
+        return Err(TrainError::Invalid(format!("the rendering share {rendering_share} is not in [0, 1]")));
+    }
+    let weights = class_weights(train);
     std::fs::create_dir_all(out).map_err(|source| TrainError::Io { what: "create", path: out.into(), source })?;
     let mut vm = VarMap::new();
     let net = RadioNet::new(config, VarBuilder::from_varmap(&vm, DType::F32, device))?;
@@ -208,10 +245,14 @@ pub fn train(
             opt.set_lr(crate::models::optim::warmup_cosine(opts.lr, global, total_steps));
             let owned: Vec<RadioExample> = idx
                 .iter()
-                .map(|&i| if opts.augment { train[i].symmetry((rng.next_u64() % 8) as u8) } else { train[i].clone() })
+                .map(|&i| {
+                    let k = if opts.augment { (rng.next_u64() % 8) as u8 } else { 0 };
+                    let rendered = train[i].rendering.is_some() && rng.uniform() < rendering_share;
+                    if rendered { train[i].rendering_symmetry(k) } else { train[i].symmetry(k) }
+                })
                 .collect();
             let refs: Vec<&RadioExample> = owned.iter().collect();
-            let l = loss(&net.forward_t(&inputs(&refs, device)?, true)?, &refs, device)?;
+            let l = loss(&net.forward_t(&inputs(&refs, device)?, true)?, &refs, &weights, device)?;
             opt.backward_step(&l)?;
             let value = l.to_scalar::<f32>()?;
             loss_sum += value;
@@ -358,9 +399,45 @@ mod tests {
                 x.extend(img);
                 let mut labels = [None; 6];
                 labels[0] = Some(if two { 3 } else { 0 });
-                RadioExample { scene: format!("s{k}"), split: Split::Train, observed: String::new(), side, x, labels }
+                RadioExample {
+                    scene: format!("s{k}"),
+                    split: Split::Train,
+                    observed: String::new(),
+                    side,
+                    x,
+                    labels,
+                    rendering: None,
+                }
             })
             .collect()
+    }
+
+    #[test]
+    fn class_weights_even_out_the_classes_and_the_weighted_loss_is_cross_entropy_when_balanced() {
+        let mut ex = examples(6, 3);
+        // Morphology: four of class 0 (1C-1P), two of class 3 (2C-2P); no other task labelled.
+        ex[1].labels[0] = Some(0);
+        let w = class_weights(&ex);
+        // n / (k * n_c) with n = 6, k = 6 classes: 6 / 24 and 6 / 12.
+        assert!((w[0][0] - 0.25).abs() < 1e-6 && (w[0][3] - 0.5).abs() < 1e-6, "{:?}", w[0]);
+        assert!(w[1].iter().all(|&v| (v - 1.0).abs() < 1e-6), "an unlabelled task weighs 1");
+        // With equal weights the loss is candle's mean cross-entropy.
+        let refs: Vec<&RadioExample> = ex.iter().collect();
+        let outputs = task_span(TASKS.len() - 1).0 + task_span(TASKS.len() - 1).1;
+        let logits = Tensor::from_vec(
+            (0..6 * outputs).map(|i| ((i * 7 % 11) as f32) / 5.0).collect::<Vec<_>>(),
+            (6, outputs),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let ones: Vec<Vec<f32>> = (0..TASKS.len()).map(|t| vec![1.0; task_span(t).1]).collect();
+        let ours = loss(&logits, &refs, &ones, &Device::Cpu).unwrap().to_scalar::<f32>().unwrap();
+        let (start, len) = task_span(0);
+        let targets =
+            Tensor::new(ex.iter().map(|e| e.labels[0].unwrap() as u32).collect::<Vec<_>>(), &Device::Cpu).unwrap();
+        let part = logits.narrow(1, start, len).unwrap().contiguous().unwrap();
+        let theirs = candle_nn::loss::cross_entropy(&part, &targets).unwrap().to_scalar::<f32>().unwrap();
+        assert!((ours - theirs).abs() < 1e-5, "{ours} vs {theirs}");
     }
 
     #[test]
@@ -369,7 +446,7 @@ mod tests {
         let config = RadioConfig { width: 4, blocks: [1, 1, 1, 1], input: 32, stem_stride: 1, channels: 2 };
         let (tr, va) = (examples(32, 1), examples(12, 2));
         let opts = TrainOptions { epochs: 8, batch: 8, lr: 1e-2, ..TrainOptions::default() };
-        let state = train(&tr, &va, &config, &opts, dir.path(), &Device::Cpu, &mut |_| true).unwrap();
+        let state = train(&tr, &va, &config, &opts, 0.0, dir.path(), &Device::Cpu, &mut |_| true).unwrap();
         assert_eq!(state.epochs_done, 8);
         let best = state.history.iter().find(|r| r.epoch == state.best_epoch).unwrap();
         assert!(best.val_accuracy[0] >= 0.9, "{best:?}");
@@ -379,7 +456,7 @@ mod tests {
         }
         // The same seed gives the same weights.
         let again = tempfile::tempdir().unwrap();
-        train(&tr, &va, &config, &opts, again.path(), &Device::Cpu, &mut |_| true).unwrap();
+        train(&tr, &va, &config, &opts, 0.0, again.path(), &Device::Cpu, &mut |_| true).unwrap();
         let bytes = |d: &Path| std::fs::read(d.join("last.safetensors")).unwrap();
         assert!(bytes(dir.path()) == bytes(again.path()), "a run is reproducible from its seed");
         // The saved best model scores what training said; its calibration covers the one task asked.

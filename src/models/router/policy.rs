@@ -169,11 +169,12 @@ pub fn decide(
         });
     };
     let what = format!("{} question", kind.replace('_', " "));
-    // A RadioQA task: the spectrum CNN and the rule know nothing of radio images.
+    // A RadioQA task: the spectrum CNN and the rule know nothing of radio images; the radio CNN, the
+    // vision-only specialist, beats the VLM on every radio task (models/cnn-radio), as radio-llava found.
     if crate::types::QuestionKind::parse(kind).is_some_and(crate::types::QuestionKind::is_radio) {
         return Ok(to(
-            "vlm",
-            format!("{what} is a radio task -> VLM (the radio CNN answers a selected source in the Sources panel)"),
+            "radio",
+            format!("{what} is a radio task -> the radio CNN (the specialist beats the VLM on every radio task)"),
         ));
     }
     let needs_regions =
