@@ -97,3 +97,74 @@ fn cutouts_get_a_label_per_task_and_bad_files_an_error() {
     // Extended and galaxy are what the model is surest of: far above chance even on a few scenes.
     assert!(overall["galaxy"]["value"].as_f64().unwrap() >= 0.75, "{}", overall["galaxy"]);
 }
+
+/// A 128 x 128 cutout of unit noise (a fixed LCG) plus `extra(x, y)`, as .npy.
+fn cutout(dir: &std::path::Path, name: &str, extra: impl Fn(f32, f32) -> f32) -> std::path::PathBuf {
+    let mut state = 0x2545_f491_u64;
+    let mut normal = || {
+        // Sum of 12 uniforms minus 6: close enough to a unit normal for a noise floor.
+        (0..12)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .sum::<f32>()
+            - 6.0
+    };
+    let values: Vec<f32> = (0..128 * 128).map(|i| normal() + extra((i % 128) as f32, (i / 128) as f32)).collect();
+    common::write_npy(dir, name, 128, 128, &values)
+}
+
+#[test]
+fn training_fits_a_domain_check_that_flags_what_the_model_never_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("radio");
+    let m = dir.path().join("m");
+    let (ds_s, m_s) = (ds.to_str().unwrap(), m.to_str().unwrap());
+    ok(&heatscope(&["data", "radio", "--scenes", "80", "--seed", "9", "--out", ds_s]));
+    let small = ["--width", "4", "--input", "32", "--batch", "16"];
+    let out = ok(&heatscope(
+        &[&["train", "cnn-radio", "--dataset", ds_s, "--out", m_s, "--epochs", "1"][..], &small].concat(),
+    ));
+    assert!(out.contains("domain check: 38 features"), "{out}");
+    let domain: Value = serde_json::from_str(&std::fs::read_to_string(m.join("domain.json")).unwrap()).unwrap();
+    assert_eq!(domain["dims"], 38, "4 x 8 pooled features and 6 input statistics");
+
+    // A training cutout is in domain; a disk of bright emission filling a third of the cutout, unlike
+    // any RadioQA-sim source, is not, and the reason says so.
+    let manifest = std::fs::read_to_string(ds.join("manifest.jsonl")).unwrap();
+    let train =
+        manifest.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|r| r["split"] == "train").unwrap();
+    let seen = ds.join(train["images"]["observed"].as_str().unwrap());
+    let disk = cutout(dir.path(), "disk.npy", |x, y| if (x - 64.0).hypot(y - 64.0) < 40.0 { 60.0 } else { 0.0 });
+    let read = |model_dir: &str| {
+        heatscope(&[
+            "cnn",
+            "--model",
+            "cnn-radio",
+            "--model-dir",
+            model_dir,
+            "--json",
+            seen.to_str().unwrap(),
+            disk.to_str().unwrap(),
+        ])
+    };
+    let objs = lines(&ok(&read(m_s)));
+    assert_eq!(objs[0]["out_of_domain"], false, "{}", objs[0]);
+    assert_eq!(objs[1]["out_of_domain"], true, "{}", objs[1]);
+    assert!(objs[1]["reason"].as_str().unwrap().contains("unlike the RadioQA-sim cutouts"), "{}", objs[1]);
+
+    // --refit recalibrates and refits without training; it needs a model to refit.
+    let out = ok(&heatscope(&["train", "cnn-radio", "--dataset", ds_s, "--out", m_s, "--refit"]));
+    assert!(out.contains("refitting") && out.contains("domain check: 38 features"), "{out}");
+    let empty = dir.path().join("empty");
+    let e = failed(&heatscope(&["train", "cnn-radio", "--dataset", ds_s, "--out", empty.to_str().unwrap(), "--refit"]));
+    assert!(e.contains("holds no model.safetensors"), "{e}");
+
+    // A domain.json of another network is refused, naming the file.
+    let mut other = domain.clone();
+    other["dims"] = 70.into();
+    std::fs::write(m.join("domain.json"), other.to_string()).unwrap();
+    let e = failed(&read(m_s));
+    assert!(e.contains("domain.json") && e.contains("another model"), "{e}");
+}

@@ -66,6 +66,12 @@ pub fn load_radio(dir: Option<&Path>) -> anyhow::Result<RadioCnn> {
     if model.calibration.temperature.is_empty() {
         eprintln!("heatscope: WARNING: the radio CNN has no calibration.json: its probabilities are uncalibrated");
     }
+    if model.domain.is_none() {
+        eprintln!(
+            "heatscope: WARNING: the radio CNN has no domain.json, so only the no-source and crowded-field rules say what \
+             is out of domain (`heatscope train cnn-radio --refit --dataset DS --out DIR` fits it)"
+        );
+    }
     eprintln!("radio CNN on {}", device.label);
     Ok(model)
 }

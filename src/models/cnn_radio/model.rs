@@ -292,8 +292,11 @@ fn no_source(r: &Raster) -> Option<String> {
     let band = r.bands.first()?;
     let values: Vec<f32> = (0..band.len()).filter(|&i| r.is_valid(0, i)).map(|i| band[i]).collect();
     let (_, median, std) = crate::stats::sigma_clip(&values, 3.0, 5);
+    // The noise from the values below the median: a source filling much of the cutout inflates the
+    // clipped spread, and would read as no source at all.
+    let rms = crate::stats::sources::lower_rms(&values, median, std);
     let peak = values.iter().copied().filter(|v| v.is_finite()).fold(f32::MIN, f32::max);
-    let snr = (peak - median) / std;
+    let snr = (peak - median) / rms;
     if snr < MIN_PEAK_SIGMA {
         return Some(format!(
             "no source: the brightest pixel is {snr:.1} sigma above the noise (the model classifies sources of at least {MIN_PEAK_SIGMA} sigma)"

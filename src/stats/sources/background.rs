@@ -111,7 +111,7 @@ pub fn background_map(
 /// to an image, so the lower half stays pure noise where a box is full of diffuse emission, which
 /// inflates the clipped standard deviation several times. For Gaussian noise it is the standard
 /// deviation itself.
-fn lower_rms(values: &[f32], median: f32, std: f32) -> f32 {
+pub fn lower_rms(values: &[f32], median: f32, std: f32) -> f32 {
     let floor = median - 5.0 * std;
     let (sum, n) = values
         .iter()

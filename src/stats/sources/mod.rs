@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
-pub use background::{BackgroundMap, background_map};
+pub use background::{BackgroundMap, background_map, lower_rms};
 use islands::{RawIsland, Thresholds, islands};
 
 use crate::types::{Raster, sexagesimal};
