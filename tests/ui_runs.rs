@@ -496,3 +496,54 @@ fn the_cross_scenario_matrix_reads_each_runs_training_scenario() {
     assert_eq!(app.runs.compared.first().map(|c| &c.run.dir), Some(&copies[0]));
     assert!(prior.join("summary.json").is_file());
 }
+
+#[test]
+fn a_radio_run_shows_each_task_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("radio");
+    let run = dir.path().join("run-radio");
+    let cli = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_heatscope")).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    cli(&["data", "radio", "--scenes", "60", "--seed", "4", "--out", ds.to_str().unwrap()]);
+    cli(&[
+        "eval",
+        "--dataset",
+        ds.to_str().unwrap(),
+        "--model",
+        "prior",
+        "--split",
+        "test",
+        "--run",
+        run.to_str().unwrap(),
+    ]);
+    let Some(mut h) = harness(vec![ds]) else { return };
+    settle_samples(&mut h);
+    h.state_mut().open_run(run);
+    step_until(&mut h, "the run did not open", |app| app.runs.shown.is_some());
+    h.key_press(egui::Key::E);
+    h.run_steps(3);
+    h.get_by_label("Summary").click();
+    h.run_steps(3);
+    // The radio tasks' columns, not the SpectrumQA levels (which hold no question of this run).
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run-radio/summary.json")).unwrap()).unwrap();
+    let overall = &report["report"]["groups"][0];
+    let asked: Vec<&str> = heatscope::types::QuestionKind::RADIO
+        .iter()
+        .map(|k| k.name())
+        .filter(|t| overall[*t]["n"].as_u64().unwrap_or(0) > 0)
+        .collect();
+    assert!(!asked.is_empty(), "{overall}");
+    for task in &asked {
+        assert!(!h.query_all_by_label(&format!("{task} acc")).collect::<Vec<_>>().is_empty(), "{task} acc");
+        assert!(!h.query_all_by_label(&format!("{task} wF1")).collect::<Vec<_>>().is_empty(), "{task} wF1");
+    }
+    assert!(h.query_by_label("L3 IoU").is_none(), "no SpectrumQA column for a radio run");
+    // The confusion matrix offers the run's radio tasks, not SpectrumQA's kinds.
+    let matrices: Vec<heatscope::types::QuestionKind> =
+        h.state().failures.tallies().confusion.iter().map(|(k, _)| *k).collect();
+    assert!(!matrices.is_empty() && matrices.iter().all(|k| k.is_radio()), "{matrices:?}");
+    assert!(h.query_by_label("severity").is_none());
+}

@@ -174,16 +174,27 @@ pub struct LevelComparison {
     pub p: f64,
 }
 
-/// The closed kinds, each with a confusion matrix.
-pub const MATRIX_KINDS: [QuestionKind; 4] =
-    [QuestionKind::Severity, QuestionKind::RegionAffected, QuestionKind::WhichWorse, QuestionKind::WorstRegion];
+/// The closed kinds, each with a confusion matrix: SpectrumQA's, then the RadioQA tasks.
+pub const MATRIX_KINDS: [QuestionKind; 10] = [
+    QuestionKind::Severity,
+    QuestionKind::RegionAffected,
+    QuestionKind::WhichWorse,
+    QuestionKind::WorstRegion,
+    QuestionKind::Morphology,
+    QuestionKind::Extended,
+    QuestionKind::Fr,
+    QuestionKind::Galaxy,
+    QuestionKind::Artefact,
+    QuestionKind::Anomaly,
+];
 
 /// What the window draws from the rows, counted when the rows or the filter change, not per frame.
 #[derive(Clone, Debug, Default)]
 pub struct Tallies {
     /// Right answers among the rows shown.
     pub right: usize,
-    /// Each closed kind's confusion matrix ([`FailureList::confusion`]).
+    /// Each closed kind's confusion matrix ([`FailureList::confusion`]), for the kinds the run
+    /// has questions of.
     pub confusion: Vec<(QuestionKind, Vec<Vec<usize>>)>,
     /// The IoU histogram and the reliability diagram ([`FailureList::plots`]).
     pub iou: [usize; BINS],
@@ -384,7 +395,11 @@ impl FailureList {
         let (iou, reliability) = self.plots(set);
         self.tallies = Tallies {
             right: self.shown().filter(|r| r.correct).count(),
-            confusion: MATRIX_KINDS.iter().map(|&k| (k, self.confusion(set, k))).collect(),
+            confusion: MATRIX_KINDS
+                .iter()
+                .filter(|&&k| self.rows.iter().any(|r| set.records[r.record].kind == k))
+                .map(|&k| (k, self.confusion(set, k)))
+                .collect(),
             iou,
             reliability,
             levels: (1..=others.len()).map(|k| self.compare_levels(set, k)).collect(),

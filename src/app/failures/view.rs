@@ -7,8 +7,8 @@ use egui::{Color32, RichText};
 use super::runs_view::{new_run, reports, runs_table};
 use super::tables::{comparison, cross_scenario, level_plot, still_plot, summary, summary_of_runs};
 use super::{
-    Agreement, BINS, CONFIDENCE_BANDS, Command, FailureList, Filter, HeatscopeApp, MATRIX_KINDS, Plotted, Row, RunRef,
-    SampleSet, Sort, bin_of, letter, matrix_classes, show_scene,
+    Agreement, BINS, CONFIDENCE_BANDS, Command, FailureList, Filter, HeatscopeApp, Plotted, Row, RunRef, SampleSet,
+    Sort, bin_of, letter, matrix_classes, show_scene,
 };
 use crate::types::{Level, QuestionKind, Split};
 
@@ -333,9 +333,15 @@ fn filters(ui: &mut egui::Ui, f: &mut Filter, set: &SampleSet, letters: &[char])
 /// (and "unparsed"); a cell's shade is its share of the row, green on the diagonal. Clicking a cell
 /// lists its questions; clicking it again clears that.
 fn matrix(ui: &mut egui::Ui, list: &mut FailureList) {
-    let kind = list.matrix_kind.unwrap_or(QuestionKind::Severity);
-    ui.horizontal(|ui| {
-        for k in MATRIX_KINDS {
+    // The run's closed kinds (SpectrumQA's or the RadioQA tasks); the chosen one while the run has it.
+    let kinds: Vec<QuestionKind> = list.tallies().confusion.iter().map(|(k, _)| *k).collect();
+    let Some(&first) = kinds.first() else {
+        ui.label(RichText::new("no closed question (a class to choose) in this run").weak());
+        return;
+    };
+    let kind = list.matrix_kind.filter(|k| kinds.contains(k)).unwrap_or(first);
+    ui.horizontal_wrapped(|ui| {
+        for k in kinds {
             if ui.selectable_label(kind == k, k.name()).clicked() {
                 list.matrix_kind = Some(k);
             }
