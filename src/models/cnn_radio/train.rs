@@ -107,7 +107,7 @@ fn loss(
     device: &Device,
 ) -> candle_core::Result<Tensor> {
     let mut total = Tensor::zeros((), DType::F32, device)?;
-    for task in 0..TASKS.len() {
+    for (task, class_weight) in weights.iter().enumerate().take(TASKS.len()) {
         let labelled: Vec<(usize, u32)> =
             examples.iter().enumerate().filter_map(|(i, e)| e.labels[task].map(|c| (i, c as u32))).collect();
         if labelled.is_empty() {
@@ -117,7 +117,7 @@ fn loss(
         let n = labelled.len();
         let rows = Tensor::from_vec(labelled.iter().map(|p| p.0 as u32).collect::<Vec<_>>(), n, device)?;
         let targets = Tensor::from_vec(labelled.iter().map(|p| p.1).collect::<Vec<_>>(), (n, 1), device)?;
-        let w: Vec<f32> = labelled.iter().map(|p| weights[task].get(p.1 as usize).copied().unwrap_or(1.0)).collect();
+        let w: Vec<f32> = labelled.iter().map(|p| class_weight.get(p.1 as usize).copied().unwrap_or(1.0)).collect();
         let w_sum: f32 = w.iter().sum();
         let w = Tensor::from_vec(w, n, device)?;
         let part = logits.narrow(1, start, len)?.contiguous()?.index_select(&rows, 0)?;
