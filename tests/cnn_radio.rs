@@ -33,6 +33,7 @@ fn cutouts_get_a_label_per_task_and_bad_files_an_error() {
         missing.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "a missing file makes the exit status 1");
+    assert!(!failed(&out).contains("no domain.json"), "the bundled model carries its domain check");
     assert!(failed(&out).contains("1 of 4 files could not be read"));
     let objs = lines(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(objs.len(), 4, "one object per file, in order");

@@ -139,13 +139,15 @@ impl RadioCnn {
 
     /// The model shipped in `models/cnn-radio`, embedded in the binary.
     pub fn bundled(device: &Device) -> Result<Self, TrainError> {
-        Self::from_bytes(
+        let mut model = Self::from_bytes(
             "cnn-radio",
             include_bytes!("../../../models/cnn-radio/config.json"),
             include_bytes!("../../../models/cnn-radio/model.safetensors").to_vec(),
             Some(include_bytes!("../../../models/cnn-radio/calibration.json")),
             device,
-        )
+        )?;
+        model.set_domain(include_bytes!("../../../models/cnn-radio/domain.json"))?;
+        Ok(model)
     }
 
     fn from_bytes(
