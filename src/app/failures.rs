@@ -175,18 +175,11 @@ pub struct LevelComparison {
 }
 
 /// The closed kinds, each with a confusion matrix: SpectrumQA's, then the RadioQA tasks.
-pub const MATRIX_KINDS: [QuestionKind; 10] = [
-    QuestionKind::Severity,
-    QuestionKind::RegionAffected,
-    QuestionKind::WhichWorse,
-    QuestionKind::WorstRegion,
-    QuestionKind::Morphology,
-    QuestionKind::Extended,
-    QuestionKind::Fr,
-    QuestionKind::Galaxy,
-    QuestionKind::Artefact,
-    QuestionKind::Anomaly,
-];
+pub fn matrix_kinds() -> impl Iterator<Item = QuestionKind> {
+    [QuestionKind::Severity, QuestionKind::RegionAffected, QuestionKind::WhichWorse, QuestionKind::WorstRegion]
+        .into_iter()
+        .chain(QuestionKind::RADIO)
+}
 
 /// What the window draws from the rows, counted when the rows or the filter change, not per frame.
 #[derive(Clone, Debug, Default)]
@@ -395,10 +388,9 @@ impl FailureList {
         let (iou, reliability) = self.plots(set);
         self.tallies = Tallies {
             right: self.shown().filter(|r| r.correct).count(),
-            confusion: MATRIX_KINDS
-                .iter()
-                .filter(|&&k| self.rows.iter().any(|r| set.records[r.record].kind == k))
-                .map(|&k| (k, self.confusion(set, k)))
+            confusion: matrix_kinds()
+                .filter(|&k| self.rows.iter().any(|r| set.records[r.record].kind == k))
+                .map(|k| (k, self.confusion(set, k)))
                 .collect(),
             iou,
             reliability,
