@@ -38,6 +38,24 @@ fn the_bundled_router_meets_its_targets_on_free_form_questions_it_never_saw() {
 }
 
 #[test]
+fn typed_radio_questions_it_never_saw_are_read_as_their_task_and_go_to_the_radio_cnn() {
+    let file = "router_radio_freeform.tsv";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(file);
+    let items = read_labelled(file, &std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(items.len() >= 40, "{file} has {} questions", items.len());
+    let s = score(&Router::bundled().unwrap(), &items);
+    // Every radio task is L1, so the kind is what has to be right.
+    assert!(s.kind_accuracy >= 0.90, "kind accuracy {:.3}; mistakes: {:#?}", s.kind_accuracy, s.mistakes);
+    assert!(s.out_of_scope_recall >= 0.85, "out-of-scope recall {:.3}", s.out_of_scope_recall);
+    // Under the learned policy the radio tasks go to the radio CNN, the near-misses to the VLM.
+    let out =
+        ok(&heatscope(&["route", "--policy", "learned", "FRI or FRII?", "what is the spectral index of this source?"]));
+    let v = json_lines(&out);
+    assert_eq!((v[0]["kind"].as_str(), v[0]["model"].as_str()), (Some("fr"), Some("radio")), "{out}");
+    assert_eq!(v[1]["model"], "vlm", "{out}");
+}
+
+#[test]
 fn route_prints_one_object_per_question_in_order() {
     let out = ok(&heatscope(&[
         "route",
