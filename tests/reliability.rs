@@ -137,7 +137,11 @@ fn a_training_run_killed_at_any_moment_resumes_from_a_whole_checkpoint() {
     };
     let mut rng = Lcg(7);
     let mut epochs_before = 0;
-    for round in 0..16 {
+    // At least 16 kills; more (up to 40) while a loaded machine has not let the run finish 3 epochs.
+    for round in 0..40 {
+        if round >= 16 && epochs_before >= 3 {
+            break;
+        }
         kill_after(train(), 400 + rng.below(1200));
         // What a resume does first: finish or discard the interrupted commit, check every file.
         let manifest = heatscope::models::checkpoint::recover(&out).unwrap_or_else(|e| panic!("round {round}: {e}"));
