@@ -19,7 +19,7 @@ pub fn show(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
         egui::ScrollArea::vertical().id_salt("right column").auto_shrink(false).show(ui, |ui| {
             super::gsd::panel(app, ui);
             super::cnn::panel(app, ui);
-            super::chat::panel(app, ui);
+            super::chat_view::panel(app, ui);
             if app.presenting {
                 return;
             }

@@ -6,6 +6,7 @@ mod chat;
 mod chat_gsd;
 mod chat_history;
 pub mod chat_route;
+mod chat_view;
 mod cnn;
 pub mod compare;
 pub mod detail;

@@ -144,7 +144,9 @@ pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
         .map(|(t, k)| format!("{} {}", k.name(), train_set.iter().filter(|e| e.labels[t].is_some()).count()))
         .collect();
     eprintln!("train labels ({:?}): {}", a.labels, labelled.join(", "));
-    if !a.refit {
+    if a.refit {
+        println!("refitting the calibration and domain check of {}", a.out.display());
+    } else {
         eprintln!(
             "training on {} scenes ({:.0} % of steps on PNG renderings), validating on {}, {} ({} epochs, batch {}, input {} px, width {})",
             train_set.len(),
@@ -156,10 +158,6 @@ pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
             a.input,
             a.width
         );
-    }
-    if a.refit {
-        println!("refitting the calibration and domain check of {}", a.out.display());
-    } else {
         train_epochs(a, &config, &opts, &train_set, &val_set, &device.device)?;
     }
     // Calibrate the best checkpoint on val.
@@ -242,13 +240,11 @@ fn fit_domain(
     device: &candle_core::Device,
 ) -> anyhow::Result<()> {
     let model = crate::models::cnn_radio::RadioCnn::load(&a.out, device)?;
-    let both = |set: &[RadioExample]| -> Vec<RadioExample> {
-        set.iter()
-            .flat_map(|e| std::iter::once(e.symmetry(0)).chain(e.rendering.as_ref().map(|_| e.rendering_symmetry(0))))
-            .collect()
-    };
+    fn both(set: &[RadioExample]) -> Vec<&[f32]> {
+        set.iter().flat_map(|e| std::iter::once(e.x.as_slice()).chain(e.rendering.as_deref())).collect()
+    }
     let (train, val) = (both(train_set), both(val_set));
-    let vectors = |set: &[RadioExample]| model.domain_vectors(&set.iter().collect::<Vec<_>>());
+    let vectors = |xs: &[&[f32]]| model.domain_vectors(xs);
     let domain = crate::models::cnn::domain::DomainModel::fit(
         &vectors(&train)?,
         &vectors(&val)?,

@@ -149,6 +149,13 @@ struct Sent {
     route_ms: f64,
 }
 
+impl Sent {
+    /// `record` asked of the VLM as written, for the reason `why`.
+    fn to_vlm(record: QaRecord, why: String, route_ms: f64) -> Sent {
+        Sent { model: "vlm", record, decision: Decision { model: Some("vlm"), why, cascade_below: None }, route_ms }
+    }
+}
+
 impl Predictor for RoutedPredictor {
     fn identity(&self) -> ModelIdentity {
         let mut names = Vec::new();
@@ -197,16 +204,9 @@ impl Predictor for RoutedPredictor {
             let why = decision.why.clone();
             sent.push(match decision.model {
                 None => Err(Answer::failed(r, format!("not answered: {why}"))),
-                Some("radio") if self.models.radio.is_none() => Ok(Sent {
-                    model: "vlm",
-                    record: (*r).clone(),
-                    decision: Decision {
-                        model: Some("vlm"),
-                        why: format!("{why}; no radio CNN is loaded -> VLM"),
-                        cascade_below: None,
-                    },
-                    route_ms,
-                }),
+                Some("radio") if self.models.radio.is_none() => {
+                    Ok(Sent::to_vlm((*r).clone(), format!("{why}; no radio CNN is loaded -> VLM"), route_ms))
+                }
                 Some("radio") => match radio_query(r, &route) {
                     Ok(record) => Ok(Sent { model: "radio", record, decision, route_ms }),
                     Err(e) => Err(Answer::failed(r, format!("not answered: {why}; {e}"))),
@@ -218,16 +218,7 @@ impl Predictor for RoutedPredictor {
                 Some(model) => match structured_query(r, &route) {
                     Ok(record) => Ok(Sent { model, record, decision, route_ms }),
                     // A routed policy asks the VLM what the CNN cannot read.
-                    Err(e) => Ok(Sent {
-                        model: "vlm",
-                        record: (*r).clone(),
-                        decision: Decision {
-                            model: Some("vlm"),
-                            why: format!("{why}; {e} -> VLM"),
-                            cascade_below: None,
-                        },
-                        route_ms,
-                    }),
+                    Err(e) => Ok(Sent::to_vlm((*r).clone(), format!("{why}; {e} -> VLM"), route_ms)),
                 },
             });
         }
@@ -254,8 +245,7 @@ impl Predictor for RoutedPredictor {
                     Some(c) => format!("{}; the CNN's confidence {c:.2} is below it -> VLM", s.decision.why),
                     None => format!("{}; the CNN gives no confidence for this kind -> VLM", s.decision.why),
                 };
-                let decision = Decision { model: Some("vlm"), why, cascade_below: None };
-                second.push(Ok(Sent { model: "vlm", record: originals[i].clone(), decision, route_ms: s.route_ms }));
+                second.push(Ok(Sent::to_vlm(originals[i].clone(), why, s.route_ms)));
             }
             let mut again: Vec<Option<Answer>> = vec![None; second.len()];
             self.ask("vlm", dataset, &second, &mut again, cancel)?;

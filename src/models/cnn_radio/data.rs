@@ -93,48 +93,34 @@ pub fn class_of(task: usize, answer: &str) -> Option<usize> {
     kind.radio_classes().iter().position(|c| *c == label)
 }
 
+/// One scene to read: its id, split, files and asked labels (a class index per task of [`TASKS`]).
+struct SceneRef {
+    scene: String,
+    split: Split,
+    images: crate::types::ScenePaths,
+    labels: [Option<usize>; 6],
+}
+
 /// Scenes of the radio questions in `records`, in first-appearance order, with their labels.
-pub fn scenes_of(records: &[QaRecord]) -> Vec<(String, Split, String, [Option<usize>; 6])> {
+fn scenes_of(records: &[QaRecord]) -> Vec<SceneRef> {
     let mut order: Vec<String> = Vec::new();
-    let mut by_scene: BTreeMap<String, (Split, String, [Option<usize>; 6])> = BTreeMap::new();
+    let mut by_scene: BTreeMap<String, SceneRef> = BTreeMap::new();
     for r in records.iter().filter(|r| r.kind.is_radio()) {
         let Some(task) = TASKS.iter().position(|k| *k == r.kind) else { continue };
         let entry = by_scene.entry(r.scene.clone()).or_insert_with(|| {
             order.push(r.scene.clone());
-            (r.split, r.images.observed.clone(), [None; 6])
+            SceneRef { scene: r.scene.clone(), split: r.split, images: r.images.clone(), labels: [None; 6] }
         });
-        entry.2[task] = class_of(task, &r.answer);
+        entry.labels[task] = class_of(task, &r.answer);
     }
-    order
-        .into_iter()
-        .filter_map(|s| by_scene.remove(&s).map(|(split, observed, labels)| (s, split, observed, labels)))
-        .collect()
-}
-
-/// One scene to read: id, split, observed cutout, PNG rendering, metadata file, asked labels.
-struct SceneRef {
-    scene: String,
-    split: Split,
-    observed: String,
-    png: String,
-    meta: String,
-    labels: [Option<usize>; 6],
+    order.into_iter().filter_map(|s| by_scene.remove(&s)).collect()
 }
 
 /// Every radio scene of `dataset` in `load.splits`, read into network inputs on `load.threads`
 /// threads.
 pub fn load_radio_examples(dataset: &Path, load: &RadioLoad) -> Result<Vec<RadioExample>, RadioDataError> {
     let records = crate::eval::read_manifest(&dataset.join("manifest.jsonl"))?;
-    let files: BTreeMap<&str, &crate::types::ScenePaths> =
-        records.iter().map(|r| (r.scene.as_str(), &r.images)).collect();
-    let scenes: Vec<SceneRef> = scenes_of(&records)
-        .into_iter()
-        .filter(|s| load.splits.contains(&s.1))
-        .filter_map(|(scene, split, observed, labels)| {
-            let paths = files.get(scene.as_str())?;
-            Some(SceneRef { png: paths.png.clone(), meta: paths.meta.clone(), scene, split, observed, labels })
-        })
-        .collect();
+    let scenes: Vec<SceneRef> = scenes_of(&records).into_iter().filter(|s| load.splits.contains(&s.split)).collect();
     if scenes.is_empty() {
         return Err(RadioDataError::Invalid(format!(
             "{} has no RadioQA scenes in the {} split(s); make one with `heatscope data radio`",
@@ -179,21 +165,25 @@ fn read_one(dataset: &Path, s: &SceneRef, load: &RadioLoad) -> Result<RadioExamp
     let train = s.split == Split::Train;
     let mut labels = s.labels;
     if train && load.scene_labels {
-        for (task, label) in scene_labels(&dataset.join(&s.meta))
-            .map_err(|message| RadioDataError::Scene { scene: s.scene.clone(), path: dataset.join(&s.meta), message })?
+        for (task, label) in scene_labels(&dataset.join(&s.images.meta))
+            .map_err(|message| RadioDataError::Scene {
+                scene: s.scene.clone(),
+                path: dataset.join(&s.images.meta),
+                message,
+            })?
             .into_iter()
             .enumerate()
         {
             labels[task] = labels[task].or(label);
         }
     }
-    let rendering = if s.split != Split::Test && load.renderings { Some(input_of(&s.png)?) } else { None };
+    let rendering = if s.split != Split::Test && load.renderings { Some(input_of(&s.images.png)?) } else { None };
     Ok(RadioExample {
         scene: s.scene.clone(),
         split: s.split,
-        observed: s.observed.clone(),
+        observed: s.images.observed.clone(),
         side: load.side,
-        x: input_of(&s.observed)?,
+        x: input_of(&s.images.observed)?,
         labels,
         rendering,
     })

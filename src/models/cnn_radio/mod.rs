@@ -9,7 +9,7 @@ mod model;
 mod net;
 mod train;
 
-pub use data::{RadioDataError, RadioExample, RadioLoad, class_of, load_radio_examples, scenes_of};
+pub use data::{RadioDataError, RadioExample, RadioLoad, class_of, load_radio_examples};
 pub use input::radio_input;
 pub use model::{MAX_ISLANDS, MIN_PEAK_SIGMA, RadioCnn, RadioReading, TaskReading, describe};
 pub use net::{RadioConfig, RadioNet, TASKS, outputs, task_span};

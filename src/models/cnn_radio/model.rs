@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::input::radio_input;
 use super::net::{RadioConfig, RadioNet, TASKS, task_span};
-use super::train::{RadioCalibration, inputs};
+use super::train::{RadioCalibration, input_tensor};
 use crate::eval::predictor::{Answer, Fatal, ModelIdentity, Predictor, SceneQuestions};
 use crate::models::cnn::TrainError;
 use crate::models::cnn::domain::DomainModel;
@@ -124,14 +124,20 @@ impl RadioCnn {
         (c.width << (c.blocks.len() - 1)) + INPUT_STAT_NAMES.len()
     }
 
-    /// The domain check's feature vector of each prepared input: the pooled features the head reads,
-    /// then the input's statistics.
-    pub fn domain_vectors(&self, examples: &[&super::data::RadioExample]) -> Result<Vec<Vec<f32>>, TrainError> {
-        let mut out = Vec::with_capacity(examples.len());
-        for chunk in examples.chunks(64) {
-            let (_, pooled) = self.net.forward_features(&inputs(chunk, &self.device)?, false)?;
-            for (e, features) in chunk.iter().zip(pooled.to_vec2::<f32>()?) {
-                out.push(features.into_iter().chain(input_stats(&e.x, e.side)).collect());
+    /// The domain check's feature vector of each network input (`radio_input`'s layout at this model's
+    /// side and channels): the pooled features the head reads, then the input's statistics.
+    pub fn domain_vectors(&self, xs: &[&[f32]]) -> Result<Vec<Vec<f32>>, TrainError> {
+        Ok(self.forward(xs)?.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// Per network input, the output row (every task's logits) and the domain feature vector.
+    fn forward(&self, xs: &[&[f32]]) -> Result<Vec<Outputs>, TrainError> {
+        let side = self.net.config.input;
+        let mut out = Vec::with_capacity(xs.len());
+        for chunk in xs.chunks(64) {
+            let (logits, pooled) = self.net.forward_features(&input_tensor(chunk, side, &self.device)?, false)?;
+            for ((x, row), features) in chunk.iter().zip(logits.to_vec2::<f32>()?).zip(pooled.to_vec2::<f32>()?) {
+                out.push((row, features.into_iter().chain(input_stats(x, side)).collect()));
             }
         }
         Ok(out)
@@ -186,41 +192,15 @@ impl RadioCnn {
         // either: out of domain, with no task read.
         let blank: Vec<Option<String>> =
             cutouts.iter().map(|r| radio_input(r, 8, 2).err().map(|why| format!("no source: {why}"))).collect();
-        let prepared: Vec<Result<(super::data::RadioExample, Option<String>), String>> = cutouts
+        // Each readable cutout's network input, and why it holds no single source if it does not.
+        let prepared: Vec<Result<Prepared, String>> = cutouts
             .iter()
             .zip(&blank)
             .filter(|(_, b)| b.is_none())
-            .map(|(r, _)| {
-                let x = radio_input(r, side, self.net.config.channels)?;
-                let example = super::data::RadioExample {
-                    scene: String::new(),
-                    split: crate::types::Split::Test,
-                    observed: String::new(),
-                    side,
-                    x,
-                    labels: [None; 6],
-                    rendering: None,
-                };
-                Ok((example, no_source(r)))
-            })
+            .map(|(r, _)| Ok((radio_input(r, side, self.net.config.channels)?, no_source(r))))
             .collect();
-        let ok: Vec<&super::data::RadioExample> =
-            prepared.iter().filter_map(|p| p.as_ref().ok().map(|p| &p.0)).collect();
-        let mut rows = Vec::new();
-        let mut verdicts = Vec::new();
-        for chunk in ok.chunks(64) {
-            let (logits, pooled) = self.net.forward_features(&inputs(chunk, &self.device)?, false)?;
-            rows.extend(logits.to_vec2::<f32>()?);
-            for (e, features) in chunk.iter().zip(pooled.to_vec2::<f32>()?) {
-                verdicts.push(self.domain.as_ref().and_then(|d| {
-                    let v: Vec<f32> = features.into_iter().chain(input_stats(&e.x, e.side)).collect();
-                    let verdict = d.verdict_named(&v, &INPUT_STAT_NAMES, UNLIKE);
-                    verdict.out_of_domain.then(|| verdict.reason.unwrap_or_else(|| UNLIKE.to_string()))
-                }));
-            }
-        }
-        let mut rows = rows.into_iter();
-        let mut verdicts = verdicts.into_iter();
+        let ok: Vec<&[f32]> = prepared.iter().filter_map(|p| p.as_ref().ok().map(|p| p.0.as_slice())).collect();
+        let mut outputs = self.forward(&ok)?.into_iter();
         let mut prepared = prepared.into_iter();
         Ok(blank
             .into_iter()
@@ -229,8 +209,11 @@ impl RadioCnn {
                     return Ok(RadioReading { tasks: Vec::new(), out_of_domain: Some(why) });
                 }
                 let (_, ood) = prepared.next().ok_or_else(|| "internal: missing input".to_string())??;
-                let row = rows.next().ok_or_else(|| "internal: missing model output".to_string())?;
-                let unlike = verdicts.next().flatten();
+                let (row, features) = outputs.next().ok_or_else(|| "internal: missing model output".to_string())?;
+                let unlike = self.domain.as_ref().and_then(|d| {
+                    let verdict = d.verdict_named(&features, &INPUT_STAT_NAMES, UNLIKE);
+                    verdict.out_of_domain.then(|| verdict.reason.unwrap_or_else(|| UNLIKE.to_string()))
+                });
                 Ok(RadioReading { tasks: self.decode(&row), out_of_domain: ood.or(unlike) })
             })
             .collect())
@@ -258,6 +241,12 @@ impl RadioCnn {
             .collect()
     }
 }
+
+/// One input's output row (every task's logits) and domain feature vector.
+type Outputs = (Vec<f32>, Vec<f32>);
+
+/// A cutout's network input, and why it holds no single source if it does not.
+type Prepared = (Vec<f32>, Option<String>);
 
 /// How the domain check's reason opens.
 const UNLIKE: &str =

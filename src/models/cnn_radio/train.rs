@@ -69,15 +69,27 @@ impl RadioCalibration {
 /// A batch's inputs, (batch, channels, side, side).
 pub fn inputs(examples: &[&RadioExample], device: &Device) -> candle_core::Result<Tensor> {
     let side = examples.first().map_or(0, |e| e.side);
-    let channels = examples.first().map_or(0, |e| e.x.len() / (side * side).max(1));
-    let mut x = Vec::with_capacity(examples.len() * channels * side * side);
-    for e in examples {
-        if e.side != side || e.x.len() != channels * side * side {
-            candle_core::bail!("examples of one batch must share the input size ({} vs {side})", e.side);
-        }
-        x.extend_from_slice(&e.x);
+    if let Some(e) = examples.iter().find(|e| e.side != side) {
+        candle_core::bail!("examples of one batch must share the input size ({} vs {side})", e.side);
     }
-    Tensor::from_vec(x, (examples.len(), channels, side, side), device)
+    input_tensor(&examples.iter().map(|e| e.x.as_slice()).collect::<Vec<_>>(), side, device)
+}
+
+/// Network inputs of `side` pixels (channel-major, every channel `side * side`) as one batch.
+pub fn input_tensor(xs: &[&[f32]], side: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let channels = xs.first().map_or(0, |x| x.len() / (side * side).max(1));
+    let mut batch = Vec::with_capacity(xs.len() * channels * side * side);
+    for x in xs {
+        if x.len() != channels * side * side {
+            candle_core::bail!(
+                "inputs of one batch must share the input size ({} vs {} values)",
+                x.len(),
+                channels * side * side
+            );
+        }
+        batch.extend_from_slice(x);
+    }
+    Tensor::from_vec(batch, (xs.len(), channels, side, side), device)
 }
 
 /// Per task of [`TASKS`], a weight per class that makes every class weigh the same in the loss
