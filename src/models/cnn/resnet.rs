@@ -90,12 +90,21 @@ pub(crate) struct ConvBn {
 
 impl ConvBn {
     pub(crate) fn new(c_in: usize, c_out: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        ConvBn::named(c_in, c_out, k, stride, vb.pp("conv"), vb.pp("bn"))
+    }
+
+    /// A k x k convolution (padding k / 2, no bias) and its batch norm, read from any two prefixes
+    /// (torchvision names them `conv1` and `bn1`).
+    pub(crate) fn named(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        conv: VarBuilder,
+        bn: VarBuilder,
+    ) -> Result<Self> {
         let cfg = Conv2dConfig { padding: k / 2, stride, ..Default::default() };
-        Ok(ConvBn {
-            conv: conv2d_no_bias(c_in, c_out, k, cfg, vb.pp("conv"))?,
-            bn: batch_norm(c_out, 1e-5, vb.pp("bn"))?,
-            folded: None,
-        })
+        Ok(ConvBn { conv: conv2d_no_bias(c_in, c_out, k, cfg, conv)?, bn: batch_norm(c_out, 1e-5, bn)?, folded: None })
     }
 
     pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
