@@ -142,8 +142,7 @@ pub fn cnn_answer(
     let reading =
         reading.ok_or("the CNN has not read this image (it reads SpectrumQA heatmaps; run it from the CNN panel)")?;
     let query = crate::eval::routed::structured_query(&typed_record(question), route)?;
-    let p = crate::eval::answer::answer(&query, &reading.estimate())
-        .ok_or("the CNN does not answer this kind of question")?;
+    let p = reading.answer(&query).ok_or("the CNN does not answer this kind of question")?;
     Ok((p.answer, p.confidence))
 }
 

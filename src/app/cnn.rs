@@ -11,7 +11,7 @@ use egui::{Color32, FontId, Painter, Rect, RichText, Stroke, vec2};
 use super::slot::{Slot, Timed};
 use super::{Command, HeatscopeApp};
 use crate::eval::score_question;
-use crate::models::cnn::{CnnModel, CnnReading};
+use crate::models::cnn::{CnnModel, CnnNet, CnnReading};
 use crate::types::{QaRecord, QuestionKind, REGIONS, Raster, SEVERITY_CLASSES};
 use crate::workers::Job;
 
@@ -83,18 +83,37 @@ pub(super) fn run_job(model: Arc<CnnModel>, raster: Arc<Raster>) -> Job {
 /// The "CNN" section of the right panel.
 pub fn panel(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     egui::CollapsingHeader::new(RichText::new("CNN").heading()).default_open(true).show(ui, |ui| {
+        ui.horizontal(|ui| {
+            if ui
+                .small_button("Load…")
+                .on_hover_text("Use another CNN folder: heatscope's own (config.json) or your torchvision ResNet (heatscope.json)")
+                .clicked()
+            {
+                app.commands.push(Command::LoadCnnDialog);
+            }
+            if app.cnn_dir.is_some()
+                && ui.small_button("Bundled").on_hover_text("Go back to the bundled cnn-spectrum").clicked()
+            {
+                app.commands.push(Command::LoadCnn(None));
+            }
+            let from = app.cnn_dir.as_ref().map_or_else(|| "bundled cnn-spectrum".to_string(), |d| d.display().to_string());
+            ui.add(egui::Label::new(RichText::new(&from).weak()).truncate()).on_hover_text(format!("The CNN in use: {from}"));
+        });
         let settings = &mut app.persisted.cnn;
         if let Some(m) = app.cnn.model.show(ui, "loading the model…", "The CNN could not be loaded: ") {
-            let c = &m.net.config;
             let cal = &m.calibration;
+            let what = match &m.net {
+                CnnNet::Spectrum(_) => "The SpectrumQA CNN: L1 severity, L2 regions, L3 box.",
+                CnnNet::Torchvision(_) => "Your own CNN, imported from a torchvision ResNet checkpoint with heatscope.json: it answers the L1 classes it was trained on (and L3 when it has a box head), nothing else.",
+            };
             match m.uncalibrated() {
                 None => {
                     let calibrated = format!("calibrated on {} val scenes (T = {:.2})", cal.val_scenes, cal.temperature);
-                    ui.weak(format!("ResNet width {}, {} px input, {}", c.width, c.input, calibrated))
-                        .on_hover_text("The SpectrumQA CNN: L1 severity, L2 regions, L3 box. Confidences are temperature-scaled on the validation split.");
+                    ui.weak(format!("{}, {}", m.net.describe(), calibrated))
+                        .on_hover_text(format!("{what} Confidences are temperature-scaled on the validation split."));
                 }
                 Some(why) => {
-                    ui.weak(format!("ResNet width {}, {} px input", c.width, c.input));
+                    ui.weak(m.net.describe()).on_hover_text(what);
                     ui.label(
                         RichText::new("Uncalibrated: no calibration.json, so the confidences are the raw softmax")
                             .color(ui.visuals().warn_fg_color),
@@ -154,9 +173,8 @@ pub const WRONG: Color32 = Color32::from_rgb(230, 110, 90);
 /// The CNN's answer to every question of the scene it answers (L1 class, L2 per region, L3 box) beside
 /// the truth, scored by the one per-question scorer.
 fn truth_view(ui: &mut egui::Ui, r: &CnnReading, questions: &[&QaRecord]) {
-    let estimate = r.estimate();
     let answered: Vec<(&QaRecord, crate::types::Prediction)> =
-        questions.iter().filter_map(|q| crate::eval::answer::answer(q, &estimate).map(|p| (*q, p))).collect();
+        questions.iter().filter_map(|q| r.answer(q).map(|p| (*q, p))).collect();
     if answered.is_empty() {
         return;
     }
@@ -225,12 +243,22 @@ fn reading_view(ui: &mut egui::Ui, r: &CnnReading, ms: f64, questions: &[&QaReco
             ui.add(bar).accessible_name(format!("probability {name}"));
         });
     }
-    let region = match r.bbox {
-        Some(b) => format!("region: [{:.2}, {:.2}, {:.2}, {:.2}]", b[0], b[1], b[2], b[3]),
-        None => "region: none".to_string(),
-    };
-    ui.label(format!("{region}  (p = {:.0} %)", r.region_prob * 100.0))
-        .on_hover_text("L3 box (x0, y0, x1, y1 as fractions of the image) and the probability that there is a region");
+    if r.heads.bbox {
+        let region = match r.bbox {
+            Some(b) => format!("region: [{:.2}, {:.2}, {:.2}, {:.2}]", b[0], b[1], b[2], b[3]),
+            None => "region: none".to_string(),
+        };
+        ui.label(format!("{region}  (p = {:.0} %)", r.region_prob * 100.0)).on_hover_text(
+            "L3 box (x0, y0, x1, y1 as fractions of the image) and the probability that there is a region",
+        );
+    } else {
+        ui.weak("no box head: this model gives no L3 region");
+    }
+    if !r.heads.regions {
+        ui.weak("no region head: this model gives no L2 answers");
+        ui.weak(format!("{ms:.0} ms on a worker"));
+        return;
+    }
     egui::Grid::new("cnn regions").num_columns(3).striped(true).show(ui, |ui| {
         ui.weak("region");
         ui.weak("affected").on_hover_text(if r.regions_from_mask {
@@ -324,7 +352,9 @@ pub fn overlay(painter: &Painter, r: &CnnReading, settings: &CnnSettings, to_scr
             }
             None => to_screen(0.0, 0.0) + vec2(4.0, 4.0),
         };
-        let text = if r.bbox.is_some() {
+        let text = if !r.heads.bbox {
+            label
+        } else if r.bbox.is_some() {
             format!("{label} · region {:.0} %", r.region_prob * 100.0)
         } else {
             format!("{label} · no region ({:.0} %)", (1.0 - r.region_prob) * 100.0)

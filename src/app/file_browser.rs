@@ -26,6 +26,8 @@ pub enum Purpose {
     CompareRun,
     /// Annotation files, to add to the active image.
     Annotations,
+    /// A CNN folder (heatscope's config.json or an imported model's heatscope.json), to load.
+    CnnFolder,
 }
 
 /// One entry of a folder.
@@ -175,6 +177,7 @@ impl HeatscopeApp {
                 Purpose::CompareRun => {
                     dialog.set_title("Compare with a run folder").pick_folder().into_iter().collect()
                 }
+                Purpose::CnnFolder => dialog.set_title("Load a CNN folder").pick_folder().into_iter().collect(),
             };
             // The app may have closed meanwhile; then nobody waits for the answer.
             let _ = tx.send(picked);
@@ -254,6 +257,11 @@ impl HeatscopeApp {
                     self.open_compare(p);
                 }
             }
+            Purpose::CnnFolder => {
+                if let Some(p) = paths.into_iter().next() {
+                    self.load_cnn(Some(p));
+                }
+            }
         }
     }
 }
@@ -277,6 +285,7 @@ pub fn window(app: &mut HeatscopeApp, ctx: &egui::Context) {
         Purpose::RunFolder => "Open a run folder",
         Purpose::CompareRun => "Compare with a run folder",
         Purpose::Annotations => "Add annotations",
+        Purpose::CnnFolder => "Load a CNN folder",
     };
     egui::Window::new(title)
         .open(&mut open)
@@ -386,6 +395,7 @@ fn browser_ui(ui: &mut egui::Ui, b: &mut FileBrowser) -> Option<Action> {
         let label = match (b.purpose, chosen.len()) {
             (Purpose::RunFolder, _) => "Open run".to_string(),
             (Purpose::CompareRun, _) => "Compare".to_string(),
+            (Purpose::CnnFolder, _) => "Load CNN".to_string(),
             (Purpose::Annotations, 0) => "Add".to_string(),
             (Purpose::Annotations, n) => format!("Add {n}"),
             (_, 0) => "Open".to_string(),

@@ -154,6 +154,11 @@ pub enum Command {
     TourStep(i32),
     /// Ask for a run folder to show (File > Open run…).
     OpenRunDialog,
+    /// Ask for a CNN folder to load (File > Load CNN folder…): heatscope's own or an imported
+    /// torchvision ResNet.
+    LoadCnnDialog,
+    /// Load the CNN from this folder (`None`: the bundled one) and read the open images again with it.
+    LoadCnn(Option<PathBuf>),
     /// Ask for a second run folder to compare the shown run with (Error analysis).
     CompareRunDialog,
     /// Ask for annotation files to add to the active image.
@@ -218,7 +223,7 @@ pub struct HeatscopeApp {
     /// The failure list over the shown run (error analysis).
     pub failures: failures::FailureList,
     /// The CNN's folder (None: the bundled model), for the identity of the runs it makes.
-    cnn_dir: Option<PathBuf>,
+    pub cnn_dir: Option<PathBuf>,
     /// Presentation mode: the image and the models' results only, at a larger UI scale.
     pub presenting: bool,
     /// The tour being given, if any.
@@ -539,6 +544,16 @@ impl HeatscopeApp {
         self.run_cnn();
     }
 
+    /// Load the CNN from `dir` (`None`: the bundled one) on a worker; every image's reading by the
+    /// previous model is dropped, so the active one is read again once the new model is ready.
+    pub(super) fn load_cnn(&mut self, dir: Option<PathBuf>) {
+        self.cnn_dir.clone_from(&dir);
+        self.load_model(ModelKind::Cnn, cnn::load_job(dir));
+        for doc in &mut self.docs {
+            doc.results.cnn = Slot::default();
+        }
+    }
+
     /// Run the CNN on the active image now.
     fn run_cnn(&mut self) {
         let Some(model) = self.cnn.model().cloned() else {
@@ -609,6 +624,8 @@ impl HeatscopeApp {
                     }
                 }
                 Command::OpenRunDialog => self.choose(ctx, file_browser::Purpose::RunFolder),
+                Command::LoadCnnDialog => self.choose(ctx, file_browser::Purpose::CnnFolder),
+                Command::LoadCnn(dir) => self.load_cnn(dir),
                 Command::CompareRunDialog => self.choose(ctx, file_browser::Purpose::CompareRun),
                 Command::AddAnnotationsDialog => self.choose(ctx, file_browser::Purpose::Annotations),
                 Command::SaveSession => match self.session.path.clone() {

@@ -133,6 +133,13 @@ pub fn menu_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
                 {
                     app.command(Command::OpenRunDialog);
                 }
+                if ui
+                    .button("Load CNN folder…")
+                    .on_hover_text("Use another CNN: a folder made by heatscope train cnn (config.json), or your own torchvision ResNet-18/34/50 saved as model.safetensors with a heatscope.json that names its classes and input (see the README)")
+                    .clicked()
+                {
+                    app.command(Command::LoadCnnDialog);
+                }
                 ui.separator();
                 if ui
                     .add(egui::Button::new("Export view as PNG…").shortcut_text("Ctrl+E"))

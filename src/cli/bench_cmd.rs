@@ -199,16 +199,13 @@ fn bench_cnn(a: &CnnBenchArgs) -> anyhow::Result<()> {
     if let Some(why) = model.uncalibrated() {
         eprintln!("heatscope: WARNING: {why}");
     }
-    let c = &model.net.config;
     let max = batches.iter().copied().max().unwrap_or(1);
     let scenes: Vec<Vec<f32>> =
         (0..max).map(|i| generate_scene(Scenario::ALL[i % 3], i, 77, 128).observation.in_db).collect();
+    let (side, channels) = (model.net.input_side(), model.net.input_channels());
     println!(
-        "CNN width {} blocks {:?}, input {} px (stem stride {}), {} parameters; {}, {} threads",
-        c.width,
-        c.blocks,
-        c.input,
-        c.stem_stride,
+        "CNN: {}, {} parameters; {}, {} threads",
+        model.net.describe(),
         model.parameter_count(),
         device.label,
         candle_core::utils::get_num_threads()
@@ -227,11 +224,11 @@ fn bench_cnn(a: &CnnBenchArgs) -> anyhow::Result<()> {
         }
         report(&format!("batch {b:3}"), &mut times, b);
         // The network alone (what tools/bench_cnn_torch.py times in PyTorch).
-        let x = candle_core::Tensor::zeros((b, 1, c.input, c.input), candle_core::DType::F32, &device.device)?;
+        let x = candle_core::Tensor::zeros((b, channels, side, side), candle_core::DType::F32, &device.device)?;
         let mut times = Vec::with_capacity(a.runs);
         for _ in 0..a.runs {
             let t = Instant::now();
-            std::hint::black_box(model.net.forward_t(&x, false)?);
+            std::hint::black_box(model.net.forward(&x)?);
             times.push(t.elapsed().as_secs_f64());
         }
         report("  forward only", &mut times, b);

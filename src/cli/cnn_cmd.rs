@@ -24,8 +24,8 @@ pub struct CnnArgs {
     /// FITS of any size and orientation or 8-bit PNG; per task its label and probabilities).
     #[arg(long, default_value = "cnn")]
     pub model: String,
-    /// A model folder (config.json, model.safetensors, calibration.json, domain.json) instead of the
-    /// bundled weights.
+    /// A model folder (config.json, model.safetensors, calibration.json, domain.json), or your own
+    /// torchvision ResNet (model.safetensors + heatscope.json), instead of the bundled weights.
     #[arg(long)]
     pub model_dir: Option<PathBuf>,
     /// One JSON object per file, in order: file, model, tasks, box, regions, out_of_domain, ood_score,
@@ -202,7 +202,8 @@ pub fn read_file(model: &CnnModel, path: &Path) -> anyhow::Result<CnnReading> {
 }
 
 /// The JSON line of one reading. Out of domain: no label, no probabilities, no box or regions (the
-/// model's own numbers are kept under `model_probs`).
+/// model's own numbers are kept under `model_probs`). A model without a box or region head (an
+/// imported CNN) gives `null` for them.
 pub fn reading_json(file: &Path, model: &str, r: &CnnReading) -> Value {
     let ood = r.domain.out_of_domain;
     let probs: serde_json::Map<String, Value> =
@@ -226,9 +227,9 @@ pub fn reading_json(file: &Path, model: &str, r: &CnnReading) -> Value {
         "file": file.display().to_string(),
         "model": model,
         "tasks": {"severity": severity},
-        "box": if ood { Value::Null } else { r.bbox.map_or(Value::Null, |b| json!(b.map(round))) },
-        "region_prob": round(r.region_prob),
-        "regions": if ood { Value::Null } else { Value::Object(regions) },
+        "box": if ood || !r.heads.bbox { Value::Null } else { r.bbox.map_or(Value::Null, |b| json!(b.map(round))) },
+        "region_prob": if r.heads.bbox { json!(round(r.region_prob)) } else { Value::Null },
+        "regions": if ood || !r.heads.regions { Value::Null } else { Value::Object(regions) },
         "out_of_domain": ood,
         "ood_score": if score.is_finite() { json!(round(score)) } else if score.is_nan() { Value::Null } else { json!("inf") },
         "reason": r.domain.reason,
@@ -245,14 +246,21 @@ fn reading_text(file: &Path, r: &CnnReading) -> String {
         return format!("{}: out of domain: {}", file.display(), r.domain.reason.as_deref().unwrap_or("no reason"));
     }
     let regions: Vec<&str> = REGIONS.iter().zip(&r.region_affected).filter(|(_, a)| **a).map(|(n, _)| *n).collect();
-    let bbox =
-        r.bbox.map_or("no region".to_string(), |b| format!("box {:.2},{:.2}-{:.2},{:.2}", b[0], b[1], b[2], b[3]));
+    let bbox = match (r.heads.bbox, r.bbox) {
+        (false, _) => "no box head".to_string(),
+        (true, None) => "no region".to_string(),
+        (true, Some(b)) => format!("box {:.2},{:.2}-{:.2},{:.2}", b[0], b[1], b[2], b[3]),
+    };
+    let affected = match (r.heads.regions, regions.is_empty()) {
+        (false, _) => "no region head".to_string(),
+        (true, true) => "none".to_string(),
+        (true, false) => regions.join(", "),
+    };
     format!(
-        "{}: {} ({:.0} %), {bbox}, affected: {}",
+        "{}: {} ({:.0} %), {bbox}, affected: {affected}",
         file.display(),
         SEVERITY_CLASSES[r.severity],
-        100.0 * r.probs[r.severity],
-        if regions.is_empty() { "none".to_string() } else { regions.join(", ") }
+        100.0 * r.probs[r.severity]
     )
 }
 
@@ -317,7 +325,7 @@ pub fn run_domain(a: &DomainArgs) -> anyhow::Result<()> {
     let device = crate::models::compute_device().device;
     let model = CnnModel::load_without_domain(&a.model_dir, &device)
         .with_context(|| format!("cannot load the CNN from {}", a.model_dir.display()))?;
-    let (train, val) = domain_examples(&a.maps.dataset, model.net.config.input)?;
+    let (train, val) = domain_examples(&a.maps.dataset, model.net.input_side())?;
     let domain = fit_domain(&model, &train, &val, a.maps.quantile)?;
     write_domain(&a.model_dir, &domain)
 }

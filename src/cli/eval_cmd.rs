@@ -34,7 +34,7 @@ pub struct EvalArgs {
     #[arg(long, requires = "run")]
     pub resume: bool,
     /// The model's folder (CNN: config.json, model.safetensors, calibration.json, default the bundled
-    /// one; VLM and router: a Qwen-VL folder as published).
+    /// one, or a torchvision ResNet with heatscope.json; VLM and router: a Qwen-VL folder as published).
     #[arg(long, requires = "model")]
     pub model_dir: Option<PathBuf>,
     #[command(flatten)]

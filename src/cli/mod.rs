@@ -40,8 +40,8 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     /// Files to open in the viewer.
     pub files: Vec<PathBuf>,
-    /// The viewer's CNN: a folder with config.json, model.safetensors and calibration.json
-    /// (default: the bundled model).
+    /// The viewer's CNN: a folder with config.json, model.safetensors and calibration.json, or your
+    /// own torchvision ResNet (model.safetensors + heatscope.json) (default: the bundled model).
     #[arg(long, value_name = "DIR")]
     pub cnn_model: Option<PathBuf>,
     /// The router that picks the model for a typed question: a folder with config.json and

@@ -13,9 +13,12 @@ use super::calibrate::{Calibration, L3Source, pooled_probs, share_probs};
 use super::data::{normalize_db, resize};
 use super::domain::{DomainModel, DomainVerdict, grid_stats, value_reason};
 use super::loss::{LEVEL_UNIT_DB, corners};
+use super::network::{CnnNet, Heads, RawOutput};
 use super::resnet::{CnnConfig, CnnOutput, SpectrumResNet};
+use super::torchvision::{IMPORT_FILE, ImportSpec, TorchOutput, TorchResNet};
 use super::train::{TrainError, argmax, mask_box};
 use crate::eval::answer::SceneEstimate;
+use crate::types::{Prediction, QaRecord};
 
 /// The L3 box of a mask, after bilinear upsampling to `up` cells a side when that is larger.
 pub fn upsampled_box(mask: &[f32], m: usize, up: usize, threshold: f32) -> Option<[f32; 4]> {
@@ -50,6 +53,9 @@ pub struct CnnReading {
     pub domain: DomainVerdict,
     /// The vector the domain check reads: pooled features, then the map's statistics.
     pub domain_features: Vec<f32>,
+    /// What the network has heads for: an imported CNN without a region head leaves the region
+    /// fields at zero and answers no L2 question; without a box head, no L3.
+    pub heads: Heads,
 }
 
 impl CnnReading {
@@ -67,12 +73,17 @@ impl CnnReading {
             explanation: None,
         }
     }
+
+    /// The answer to `r`, or `None` when the network has no head for its kind.
+    pub fn answer(&self, r: &QaRecord) -> Option<Prediction> {
+        if self.heads.answer(r.kind) { crate::eval::answer::answer(r, &self.estimate()) } else { None }
+    }
 }
 
 /// A loaded CNN with its calibration.
 #[derive(Debug, Clone)]
 pub struct CnnModel {
-    pub net: SpectrumResNet,
+    pub net: CnnNet,
     pub calibration: Calibration,
     pub device: Device,
     parameters: usize,
@@ -84,7 +95,8 @@ pub struct CnnModel {
 
 impl CnnModel {
     /// Load `config.json`, `model.safetensors`, `calibration.json` (identity when absent) and
-    /// `domain.json` (rules only when absent) from `dir`.
+    /// `domain.json` (rules only when absent) from `dir`; or, when `dir` holds `heatscope.json`, the
+    /// torchvision ResNet it describes (see [`super::torchvision`]).
     pub fn load(dir: &Path, device: &Device) -> Result<CnnModel, TrainError> {
         let model = CnnModel::load_without_domain(dir, device)?;
         if !dir.join("domain.json").is_file() {
@@ -109,6 +121,20 @@ impl CnnModel {
             TrainError::Invalid(m) => TrainError::Invalid(format!("{}: {m}", dir.display())),
             other => other,
         };
+        if dir.join(IMPORT_FILE).is_file() {
+            let spec = read(IMPORT_FILE)?;
+            let weights = ImportSpec::parse(&spec).map(|s| s.weights).map_err(TrainError::Invalid).map_err(in_dir)?;
+            let mut model =
+                CnnModel::import(&spec, &read(&weights)?, calibration.as_deref(), device).map_err(in_dir)?;
+            if calibration.is_none() {
+                model.uncalibrated = Some(format!(
+                    "{} is an imported model without calibration.json, so its confidences are its own softmax \
+                     (uncalibrated); a calibration.json with a \"temperature\" beside it divides the logits by it",
+                    dir.display()
+                ));
+            }
+            return Ok(model);
+        }
         let mut model =
             CnnModel::from_bytes(&read("config.json")?, &read("model.safetensors")?, calibration.as_deref(), device)
                 .map_err(in_dir)?;
@@ -155,20 +181,40 @@ impl CnnModel {
         let net = SpectrumResNet::new(&config, vb)
             .and_then(|n| n.fold_batch_norm())
             .map_err(|e| TrainError::Invalid(format!("model.safetensors does not fit config.json: {e}")))?;
-        let calibration: Calibration = match calibration {
-            Some(bytes) => {
-                serde_json::from_slice(bytes).map_err(|e| TrainError::Invalid(format!("calibration.json: {e}")))?
-            }
-            None => Calibration::default(),
-        };
-        if !(calibration.temperature.is_finite() && calibration.temperature > 0.0) {
-            return Err(TrainError::Invalid(format!(
-                "calibration.json: temperature {} must be positive",
-                calibration.temperature
-            )));
+        let calibration = parse_calibration(calibration)?;
+        let net = CnnNet::Spectrum(net);
+        Ok(CnnModel { net, calibration, device: device.clone(), parameters, domain: None, uncalibrated: None })
+    }
+
+    /// Build a user's torchvision ResNet from `heatscope.json`'s and the weights' contents. Errors
+    /// name the file and, for weights, the tensor.
+    pub fn import(
+        spec: &[u8],
+        weights: &[u8],
+        calibration: Option<&[u8]>,
+        device: &Device,
+    ) -> Result<CnnModel, TrainError> {
+        let spec = ImportSpec::parse(spec).map_err(TrainError::Invalid)?;
+        let file = &spec.weights;
+        let mut tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
+            .map_err(|e| TrainError::Invalid(format!("{file} is not a readable safetensors file: {e}")))?;
+        // PyTorch's batch-norm step counters (int64) are not weights.
+        tensors.retain(|k, _| !k.ends_with("num_batches_tracked"));
+        if let Some((name, _)) =
+            tensors.iter().find(|(_, t)| !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16 | DType::F64))
+        {
+            return Err(TrainError::Invalid(format!("{file}: tensor {name} is not a float tensor")));
         }
-        let uncalibrated = None;
-        Ok(CnnModel { net, calibration, device: device.clone(), parameters, domain: None, uncalibrated })
+        let parameters = tensors
+            .iter()
+            .filter(|(k, _)| !k.ends_with("running_mean") && !k.ends_with("running_var"))
+            .map(|(_, t)| t.elem_count())
+            .sum();
+        let net = TorchResNet::new(&spec, tensors, device)
+            .map_err(|e| TrainError::Invalid(format!("{file} does not fit {IMPORT_FILE}: {e}")))?;
+        let calibration = parse_calibration(calibration)?;
+        let net = CnnNet::Torchvision(net);
+        Ok(CnnModel { net, calibration, device: device.clone(), parameters, domain: None, uncalibrated: None })
     }
 
     /// Attach the in-domain distribution from `domain.json`'s bytes; it must match the network's
@@ -176,8 +222,7 @@ impl CnnModel {
     pub fn with_domain(mut self, bytes: &[u8]) -> Result<CnnModel, TrainError> {
         let d: DomainModel =
             serde_json::from_slice(bytes).map_err(|e| TrainError::Invalid(format!("domain.json: {e}")))?;
-        let want = self.net.config.width << (self.net.config.blocks.len() - 1);
-        let want = want + super::domain::STAT_NAMES.len();
+        let want = self.net.feature_dims() + super::domain::STAT_NAMES.len();
         if d.dims != want || d.mean.len() != want || d.precision.len() != want * want || d.sd.len() != want {
             return Err(TrainError::Invalid(format!(
                 "domain.json: fitted on {} features, this network gives {want} (it belongs to another model)",
@@ -215,7 +260,7 @@ impl CnnModel {
     /// Read square dB grids of side `n` (NaN/Inf read as the -20 dB floor), a batch at a time. Each
     /// reading says whether its map is in the model's domain (rules on the values, then `domain`).
     pub fn read_grids(&self, grids: &[&[f32]], n: usize) -> Result<Vec<CnnReading>, TrainError> {
-        let m = self.net.config.input;
+        let m = self.net.input_side();
         let mut inputs = Vec::with_capacity(grids.len());
         let mut rules = Vec::with_capacity(grids.len());
         for g in grids {
@@ -226,7 +271,15 @@ impl CnnModel {
             inputs.push(resize(&norm, n, m));
             rules.push(value_reason(g));
         }
-        let mut out = self.read_inputs(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
+        let inputs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+        let mut out = Vec::with_capacity(grids.len());
+        for (chunk, normalized) in grids.chunks(16).zip(inputs.chunks(16)) {
+            let x = match &self.net {
+                CnnNet::Spectrum(_) => stack(normalized, m, &self.device)?,
+                CnnNet::Torchvision(t) => t.spec.input_tensor(chunk, n, &self.device)?,
+            };
+            out.extend(self.read_batch(&x, normalized)?);
+        }
         for (reading, rule) in out.iter_mut().zip(rules) {
             if let Some(reason) = rule {
                 reading.domain = DomainVerdict::ruled_out(reason);
@@ -235,40 +288,60 @@ impl CnnModel {
         Ok(out)
     }
 
-    /// Read grids already normalized and resized to the network's input (training examples).
+    /// Read grids already normalized ([`normalize_db`]) and resized to the network's input side
+    /// (training examples). An imported network gets them back in dB (heatscope's normalization
+    /// clamps at -20 and +20 dB, so that is the range it sees).
     pub fn read_inputs(&self, inputs: &[&[f32]]) -> Result<Vec<CnnReading>, TrainError> {
-        let m = self.net.config.input;
+        let m = self.net.input_side();
         let mut out = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(16) {
-            let mut x = Vec::with_capacity(chunk.len() * m * m);
-            for g in chunk {
-                if g.len() != m * m {
-                    return Err(TrainError::Invalid(format!(
-                        "an input of side {m} needs {} values, got {}",
-                        m * m,
-                        g.len()
-                    )));
+            if let Some(g) = chunk.iter().find(|g| g.len() != m * m) {
+                return Err(TrainError::Invalid(format!(
+                    "an input of side {m} needs {} values, got {}",
+                    m * m,
+                    g.len()
+                )));
+            }
+            let x = match &self.net {
+                CnnNet::Spectrum(_) => stack(chunk, m, &self.device)?,
+                CnnNet::Torchvision(t) => {
+                    let db: Vec<Vec<f32>> =
+                        chunk.iter().map(|g| g.iter().map(|v| (v + 1.0) * 20.0 - 20.0).collect()).collect();
+                    let db: Vec<&[f32]> = db.iter().map(Vec::as_slice).collect();
+                    t.spec.input_tensor(&db, m, &self.device)?
                 }
-                x.extend_from_slice(g);
-            }
-            let t = Tensor::from_vec(x, (chunk.len(), 1, m, m), &self.device)?;
-            let raw = self.net.forward_t(&t, false)?;
-            let pooled = raw.features.mean(D::Minus1)?.mean(D::Minus1)?.to_vec2::<f32>()?;
-            for ((mut reading, mut v), g) in self.decode(&raw)?.into_iter().zip(pooled).zip(chunk) {
-                v.extend(grid_stats(g, m));
-                reading.domain = match &self.domain {
-                    Some(d) => d.verdict(&v),
-                    None => DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None },
-                };
-                reading.domain_features = v;
-                out.push(reading);
-            }
+            };
+            out.extend(self.read_batch(&x, chunk)?);
         }
         Ok(out)
     }
 
-    /// Decode a batch of raw outputs.
-    pub fn decode(&self, raw: &CnnOutput) -> Result<Vec<CnnReading>, TrainError> {
+    /// Forward one batch `x` and decode it; `normalized` (the maps as [`normalize_db`] gives them, at
+    /// the input side) feed the domain check's statistics.
+    fn read_batch(&self, x: &Tensor, normalized: &[&[f32]]) -> Result<Vec<CnnReading>, TrainError> {
+        let m = self.net.input_side();
+        let raw = self.net.forward(x)?;
+        let pooled = raw.features().mean(D::Minus1)?.mean(D::Minus1)?.to_vec2::<f32>()?;
+        let decoded = match (&self.net, &raw) {
+            (CnnNet::Spectrum(net), RawOutput::Spectrum(o)) => self.decode_spectrum(net, o)?,
+            (CnnNet::Torchvision(net), RawOutput::Torchvision(o)) => self.decode_torchvision(net, o)?,
+            _ => return Err(TrainError::Invalid("a network gave another network's outputs".into())),
+        };
+        let mut out = Vec::with_capacity(normalized.len());
+        for ((mut reading, mut v), g) in decoded.into_iter().zip(pooled).zip(normalized) {
+            v.extend(grid_stats(g, m));
+            reading.domain = match &self.domain {
+                Some(d) => d.verdict(&v),
+                None => DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None },
+            };
+            reading.domain_features = v;
+            out.push(reading);
+        }
+        Ok(out)
+    }
+
+    /// Decode a batch of the SpectrumQA network's raw outputs.
+    fn decode_spectrum(&self, net: &SpectrumResNet, raw: &CnnOutput) -> Result<Vec<CnnReading>, TrainError> {
         let cal = &self.calibration;
         let logits = raw.severity.to_vec2::<f32>()?;
         let region_prob = candle_nn::ops::sigmoid(&raw.objectness)?.to_vec1::<f32>()?;
@@ -293,10 +366,7 @@ impl CnnModel {
                 L3Source::Mask => upsampled_box(&masks[k], m, cal.mask_upsample, cal.mask_threshold),
                 L3Source::Head => (region_prob[k] > 0.5).then(|| [head[k][0], head[k][1], head[k][2], head[k][3]]),
             };
-            let cam = self.net.class_activation(&f.narrow(0, k, 1)?, severity)?;
-            let mut saliency = cam.flatten_all()?.to_vec1::<f32>()?;
-            let peak = saliency.iter().copied().fold(0f32, f32::max);
-            saliency.iter_mut().for_each(|v| *v = if peak > 0.0 { v.max(0.0) / peak } else { 0.0 });
+            let saliency = unit_saliency(&net.class_activation(&f.narrow(0, k, 1)?, severity)?)?;
             out.push(CnnReading {
                 probs: p,
                 severity,
@@ -318,10 +388,93 @@ impl CnnModel {
                 saliency_side: s,
                 domain: DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None },
                 domain_features: Vec::new(),
+                heads: self.net.heads(),
             });
         }
         Ok(out)
     }
+
+    /// Decode a batch of an imported network's outputs: its classes' tempered softmax placed at
+    /// heatscope's L1 classes (a class it lacks reads 0), the box head's box when its objectness says
+    /// there is a region; no regions, no mask.
+    fn decode_torchvision(&self, net: &TorchResNet, raw: &TorchOutput) -> Result<Vec<CnnReading>, TrainError> {
+        let logits = raw.logits.to_vec2::<f32>()?;
+        let region_prob = match &raw.objectness {
+            Some(o) => Some(candle_nn::ops::sigmoid(o)?.to_vec1::<f32>()?),
+            None => None,
+        };
+        let boxes = raw.bbox.as_ref().map(Tensor::to_vec2::<f32>).transpose()?;
+        let outputs = net.class_outputs();
+        let f = &raw.features;
+        let s = f.dim(3)?;
+        let mut out = Vec::with_capacity(logits.len());
+        for (k, z) in logits.iter().enumerate() {
+            let own = softmax(z, self.calibration.temperature);
+            let probs: Vec<f32> = outputs.iter().map(|o| o.map_or(0.0, |i| own[i])).collect();
+            let severity = argmax(&probs);
+            let class = outputs[severity].unwrap_or(0);
+            let saliency = unit_saliency(&net.class_activation(&f.narrow(0, k, 1)?, class)?)?;
+            let p = region_prob.as_ref().map_or(0.0, |r| r[k]);
+            let bbox = boxes.as_ref().filter(|_| p > 0.5).map(|b| [b[k][0], b[k][1], b[k][2], b[k][3]]);
+            out.push(CnnReading {
+                probs,
+                severity,
+                bbox,
+                region_prob: p,
+                region_affected: [false; 5],
+                region_score: [0.0; 5],
+                regions_from_mask: false,
+                region_p95_db: [0.0; 5],
+                mask: Vec::new(),
+                mask_side: 0,
+                saliency,
+                saliency_side: s,
+                domain: DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None },
+                domain_features: Vec::new(),
+                heads: self.net.heads(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// softmax(z / t).
+fn softmax(z: &[f32], t: f64) -> Vec<f32> {
+    let z: Vec<f64> = z.iter().map(|&v| f64::from(v) / t).collect();
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|v| (v / sum) as f32).collect()
+}
+
+/// A class activation map scaled to [0, 1] (negative evidence at 0).
+fn unit_saliency(cam: &Tensor) -> candle_core::Result<Vec<f32>> {
+    let mut saliency = cam.flatten_all()?.to_vec1::<f32>()?;
+    let peak = saliency.iter().copied().fold(0f32, f32::max);
+    saliency.iter_mut().for_each(|v| *v = if peak > 0.0 { v.max(0.0) / peak } else { 0.0 });
+    Ok(saliency)
+}
+
+/// Single-channel inputs of side `m` as one (batch, 1, m, m) tensor.
+fn stack(inputs: &[&[f32]], m: usize, device: &Device) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(inputs.concat(), (inputs.len(), 1, m, m), device)
+}
+
+/// `calibration.json`'s contents (identity when absent), its temperature checked.
+fn parse_calibration(bytes: Option<&[u8]>) -> Result<Calibration, TrainError> {
+    let calibration: Calibration = match bytes {
+        Some(bytes) => {
+            serde_json::from_slice(bytes).map_err(|e| TrainError::Invalid(format!("calibration.json: {e}")))?
+        }
+        None => Calibration::default(),
+    };
+    if !(calibration.temperature.is_finite() && calibration.temperature > 0.0) {
+        return Err(TrainError::Invalid(format!(
+            "calibration.json: temperature {} must be positive",
+            calibration.temperature
+        )));
+    }
+    Ok(calibration)
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@ pub(crate) mod data;
 mod decode;
 pub mod domain;
 mod loss;
+pub mod network;
 mod predictor;
 pub(crate) mod resnet;
+pub mod torchvision;
 pub(crate) mod train;
 
 pub use calibrate::{
@@ -19,8 +21,10 @@ pub use data::{DataError, Example, load_examples, normalize_db, resize};
 pub use decode::{CnnModel, CnnReading};
 pub use domain::{DomainModel, DomainVerdict};
 pub use loss::{Batch, LEVEL_UNIT_DB, LossParts, bce_with_logits, corners, loss, make_batch};
+pub use network::{CnnNet, Heads, RawOutput};
 pub use predictor::CnnPredictor;
 pub use resnet::{CnnConfig, CnnOutput, SpectrumResNet};
+pub use torchvision::{IMPORT_FILE, ImportSpec, TorchResNet};
 pub use train::{
     EpochReport, Scores, TrainError, TrainEvent, TrainOptions, TrainState, evaluate, load_model, load_weights,
     mask_box, train, write_f16,

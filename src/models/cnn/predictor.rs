@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::{CnnModel, CnnReading};
-use crate::eval::answer::answer;
 use crate::eval::predictor::{Answer, Fatal, ModelIdentity, Predictor, SceneQuestions};
-use crate::types::{QaRecord, QuestionKind, SEVERITY_CLASSES};
+use crate::types::{QaRecord, SEVERITY_CLASSES};
 
 /// Scenes read in one batch.
 const BATCH: usize = 16;
@@ -23,7 +22,7 @@ pub struct CnnPredictor {
 impl CnnPredictor {
     /// `name` says which model it is (its folder, or the bundled one); `checksum` is of its weights.
     pub fn new(model: Arc<CnnModel>, name: String, checksum: Option<String>) -> Self {
-        let trained_on = model.net.config.trained_on.clone();
+        let trained_on = model.net.trained_on().map(str::to_string);
         Self { model, identity: ModelIdentity { kind: "cnn".into(), name, checksum, trained_on } }
     }
 
@@ -64,8 +63,8 @@ impl Predictor for CnnPredictor {
     }
 
     fn asks(&self, r: &QaRecord) -> bool {
-        // The spectrum CNN answers no L4 and no RadioQA-sim question.
-        r.kind != QuestionKind::Explain && !r.kind.is_radio()
+        // No L4 and no RadioQA-sim question; an imported CNN only what it has heads for.
+        self.model.net.heads().answer(r.kind)
     }
 
     fn batch(&self) -> usize {
@@ -117,10 +116,9 @@ impl Predictor for CnnPredictor {
             #[allow(clippy::cast_precision_loss)]
             let ms = start.elapsed().as_secs_f64() * 1000.0 / questions.max(1) as f64;
             for ((scene, _, _), reading) in same.iter().zip(readings) {
-                let estimate = reading.estimate();
                 let raw = describe(&reading);
                 for r in &scene.questions {
-                    match answer(r, &estimate) {
+                    match reading.answer(r) {
                         Some(mut p) => {
                             // Scored either way; the run records what the domain check said.
                             // (None when the model has no domain check and no rule fired: it did not judge.)
