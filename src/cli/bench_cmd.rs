@@ -32,6 +32,10 @@ pub enum BenchCommand {
     /// The router: microseconds per question (typed questions and whole dataset questions) and the
     /// time to train it.
     Router(RouterBenchArgs),
+    /// The reference fixtures run by this binary on the device it picks: VLM logits and greedy tokens
+    /// against transformers (f32, and f16/bf16 on a GPU), imported CNNs against PyTorch, the bundled
+    /// CNN on the GPU against the CPU. Non-zero exit when any fails.
+    Parity(super::bench_parity::ParityArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -245,6 +249,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::EvalView(a) => super::bench_view::run(a),
         BenchCommand::View(a) => super::bench_image_view::run(a),
         BenchCommand::Router(a) => bench_router(a),
+        BenchCommand::Parity(a) => super::bench_parity::run(a),
         BenchCommand::Sim(a) => {
             let sizes: Vec<usize> = a
                 .sizes

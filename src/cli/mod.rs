@@ -7,6 +7,7 @@ mod bench_cmd;
 mod bench_image_fixtures;
 mod bench_image_view;
 mod bench_memory;
+mod bench_parity;
 mod bench_view;
 mod cnn_cmd;
 mod data_cmd;

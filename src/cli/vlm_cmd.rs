@@ -136,7 +136,8 @@ pub struct ServeArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct VlmBenchArgs {
-    /// Model folder (`tools/make_vlm_fixtures.py --medium DIR` writes a random 42M-parameter one).
+    /// Model folder (`tools/make_vlm_fixtures.py --medium DIR` writes a random 42M-parameter one), or
+    /// `bundled` for the embedded vlm-spectrum-tiny.
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
     #[arg(long, value_enum, default_value_t = Precision::F32)]
@@ -283,16 +284,18 @@ pub fn run_bench(a: &VlmBenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("--runs must be at least 1 and --tokens at least 2");
     }
     let rss_before = super::bench_memory::peak_rss_mib();
-    let model = load(&a.model, a.dtype.dtype())?;
+    let dir = if a.model.as_os_str() == "bundled" { crate::models::vlm::bundled::folder()? } else { a.model.clone() };
+    let model = load(&dir, a.dtype.dtype())?;
     let rss_loaded = super::bench_memory::peak_rss_mib();
     let (img, text) = bench_prompt();
     let prompt = model.prepare(&[Message::user(vec![Part::Image, Part::Text(text)])], &[img])?;
     let image_tokens = prompt.image_tokens(model.config.image_token_id);
     println!(
-        "{}: {} parameters, {:?}, {} threads; prompt {} tokens ({} image tokens), {} generated tokens per run",
+        "{}: {} parameters, {:?} on {}, {} CPU threads; prompt {} tokens ({} image tokens), {} generated tokens per run",
         a.model.display(),
         model.parameter_count(),
         model.dtype(),
+        crate::models::compute_device().label,
         candle_core::utils::get_num_threads(),
         prompt.input_ids.len(),
         image_tokens,

@@ -412,3 +412,52 @@ impl TorchResNet {
         std::array::from_fn(|k| self.spec.classes.iter().position(|c| c == SEVERITY_CLASSES[k]))
     }
 }
+
+/// One reference case of an import fixture (`tools/make_torch_cnn_fixtures.py`): the largest logit
+/// difference from PyTorch's relative to the largest logit (at least 1), and the same for the box.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FixtureCase {
+    pub logit_error: f32,
+    pub box_error: Option<f32>,
+}
+
+/// Relative error bound of an import fixture's logits and box (f32 on any device).
+pub const FIXTURE_TOLERANCE: f32 = 1e-5;
+
+/// Run an import fixture folder (`heatscope.json`, weights, `reference.json`) on `device`.
+pub fn check_fixture(dir: &std::path::Path, device: &Device) -> std::result::Result<Vec<FixtureCase>, String> {
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+    let spec = ImportSpec::parse(&read(IMPORT_FILE)?)?;
+    let mut tensors = candle_core::safetensors::load_buffer(&read(&spec.weights)?, &Device::Cpu)
+        .map_err(|e| format!("{}: {e}", spec.weights))?;
+    tensors.retain(|k, _| !k.ends_with("num_batches_tracked"));
+    let net = TorchResNet::new(&spec, tensors, device).map_err(|e| e.to_string())?;
+    let refs: serde_json::Value =
+        serde_json::from_slice(&read("reference.json")?).map_err(|e| format!("reference.json: {e}"))?;
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array().into_iter().flatten().filter_map(serde_json::Value::as_f64).map(|x| x as f32).collect()
+    };
+    let rel = |got: &[f32], want: &[f32]| {
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        if got.len() == want.len() { worst / scale } else { f32::INFINITY }
+    };
+    let side = refs["side"].as_u64().unwrap_or(0) as usize;
+    let mut out = Vec::new();
+    for case in refs["cases"].as_array().into_iter().flatten() {
+        let grid = floats(&case["grid_db"]);
+        let run = || -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+            let x = spec.input_tensor(&[&grid], side, device)?;
+            let o = net.forward(&x)?;
+            let cpu = |t: &Tensor| t.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>();
+            Ok((cpu(&o.logits)?, o.bbox.as_ref().map(cpu).transpose()?))
+        };
+        let (logits, bbox) = run().map_err(|e| e.to_string())?;
+        let box_error = case.get("box_xyxy").map(|b| {
+            let want: Vec<f32> = floats(b).iter().map(|v| v.clamp(0.0, 1.0)).collect();
+            bbox.as_deref().map_or(f32::INFINITY, |got| rel(got, &want))
+        });
+        out.push(FixtureCase { logit_error: rel(&logits, &floats(&case["logits"])), box_error });
+    }
+    Ok(out)
+}

@@ -12,6 +12,7 @@ pub mod config;
 pub mod generate;
 mod layers;
 pub mod model;
+pub mod parity;
 pub mod preprocess;
 pub mod text;
 pub mod train;
