@@ -23,7 +23,7 @@ if [ ! -x "$dir/venv/bin/pip" ]; then
   "$py" -m venv "$dir/venv"
 fi
 "$dir/venv/bin/pip" install -q --disable-pip-version-check \
-  "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-crt==13.0.*" "nvidia-nvvm==13.0.*" "nvidia-cuda-runtime==13.0.*" \
+  "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-crt==13.0.*" "nvidia-nvvm==13.0.*" "nvidia-cuda-cccl==13.0.*" "nvidia-cuda-runtime==13.0.*" \
   "nvidia-cuda-nvrtc==13.0.*" "nvidia-cublas==13.0.*" "nvidia-curand==10.4.*"
 cu=$("$dir/venv/bin/python" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13"))')
 [ -x "$cu/bin/nvcc" ] || { echo "no nvcc in $cu/bin: the nvidia-cuda-nvcc wheel changed its layout" >&2; exit 1; }

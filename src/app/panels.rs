@@ -311,7 +311,11 @@ pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.weak(&app.gpu_label);
                 ui.separator();
-                ui.weak(&app.device_label);
+                ui.weak(&app.device_label).on_hover_text(
+                    "Where the models run: the spectrum CNN (or your imported one), the radio CNN and the local VLM \
+                     run on this device; the GSD estimator (boosted trees) and the router run on the CPU. \
+                     HEATSCOPE_DEVICE=cpu forces the CPU; a GPU needs a build with --features cuda.",
+                );
                 // Shown while workers run (a model answering, a file loading): that is when it matters.
                 if let Some((fps, median, max)) = app.frames.summary().filter(|_| app.busy()) {
                     ui.separator();
