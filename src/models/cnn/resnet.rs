@@ -8,6 +8,8 @@ use candle_core::{D, Module, ModuleT, Result, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder, batch_norm, conv2d_no_bias, linear};
 use serde::{Deserialize, Serialize};
 
+use super::eval_conv::EvalConv;
+
 /// Architecture of a CNN checkpoint (saved as `config.json` beside the weights).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CnnConfig {
@@ -86,6 +88,8 @@ pub(crate) struct ConvBn {
     /// The convolution with the batch norm's running statistics folded in, used in eval mode once
     /// [`SpectrumResNet::fold_batch_norm`] made it (inference only: training does not update it).
     folded: Option<Conv2d>,
+    /// The same folded convolution as a fused CPU kernel (f32 on the CPU only; other devices use `folded`).
+    eval: Option<EvalConv>,
 }
 
 impl ConvBn {
@@ -104,10 +108,36 @@ impl ConvBn {
         bn: VarBuilder,
     ) -> Result<Self> {
         let cfg = Conv2dConfig { padding: k / 2, stride, ..Default::default() };
-        Ok(ConvBn { conv: conv2d_no_bias(c_in, c_out, k, cfg, conv)?, bn: batch_norm(c_out, 1e-5, bn)?, folded: None })
+        Ok(ConvBn {
+            conv: conv2d_no_bias(c_in, c_out, k, cfg, conv)?,
+            bn: batch_norm(c_out, 1e-5, bn)?,
+            folded: None,
+            eval: None,
+        })
     }
 
     pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match self.fast(x, train) {
+            Some(e) => e.forward(x, None, false),
+            None => self.slow_t(x, train),
+        }
+    }
+
+    /// `forward_t` then ReLU, in one pass over the output on the CPU in eval mode.
+    pub(crate) fn forward_relu_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match self.fast(x, train) {
+            Some(e) => e.forward(x, None, true),
+            None => self.slow_t(x, train)?.relu(),
+        }
+    }
+
+    /// The fused CPU kernel, when it applies to `x` (eval mode, folded, an f32 CPU tensor).
+    fn fast(&self, x: &Tensor, train: bool) -> Option<&EvalConv> {
+        self.eval.as_ref().filter(|_| !train && EvalConv::accepts(x))
+    }
+
+    /// Candle's layers: the folded convolution in eval mode once folded, else conv + batch norm.
+    fn slow_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         match (&self.folded, train) {
             (Some(f), false) => f.forward(x),
             _ => self.bn.forward_t(&self.conv.forward(x)?, train),
@@ -125,6 +155,7 @@ impl ConvBn {
             None => ((self.bn.running_mean() * &scale)?.neg()?, scale),
         };
         let w = self.conv.weight().broadcast_mul(&scale.reshape(((), 1, 1, 1))?)?;
+        self.eval = EvalConv::new(&w, &shift, self.conv.config().stride)?;
         self.folded = Some(Conv2d::new(w, Some(shift), *self.conv.config()));
         Ok(())
     }
@@ -160,6 +191,14 @@ impl Block {
     }
 
     pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if let (Some(a), Some(b)) = (self.a.fast(x, train), self.b.eval.as_ref()) {
+            // Eval on the CPU: bias and ReLU inside each convolution, the residual added inside b's.
+            let s = match &self.skip {
+                Some(p) => p.forward_t(x, train)?,
+                None => x.clone(),
+            };
+            return b.forward(&a.forward(x, None, true)?, Some(&s), true);
+        }
         let y = self.a.forward_t(x, train)?.relu()?;
         let y = self.b.forward_t(&y, train)?;
         let s = match &self.skip {
@@ -248,7 +287,7 @@ impl SpectrumResNet {
     /// Forward a batch (batch, in_channels, input, input); `train` switches batch norm to batch statistics
     /// (and updates its running averages).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<CnnOutput> {
-        let mut h = self.stem.forward_t(x, train)?.relu()?;
+        let mut h = self.stem.forward_relu_t(x, train)?;
         let mut taps = Vec::with_capacity(4);
         for stage in &self.stages {
             for block in stage {
