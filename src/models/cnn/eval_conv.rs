@@ -13,9 +13,10 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Below this many multiply-adds an image's convolution runs on one thread (the 4 x 4 px maps of the
-/// last stage are cheaper than waking a second thread).
-const SPLIT_MIN_WORK: usize = 1 << 18;
+/// Below this many multiply-adds a single image's convolution runs on one thread: waking the other
+/// threads costs more than it saves for the stem and the 1x1 projections (the 3x3 convolutions of
+/// the spectrum CNN, ~2.4 M each at every stage, are split).
+const SPLIT_MIN_WORK: usize = 1 << 21;
 
 thread_local! {
     /// The im2col matrix of the image this thread convolves, kept between calls (up to ~600 kB for the
@@ -124,7 +125,7 @@ impl EvalConv {
             x
         } else {
             columns.resize(depth * n, 0.0);
-            im2col(x, (h, w), (self.k, self.stride, self.pad()), (oh, ow), &mut columns, split);
+            im2col(x, (h, w), (self.k, self.stride, self.pad()), (oh, ow), &mut columns);
             &columns
         };
         if split {
@@ -195,7 +196,6 @@ fn im2col(
     (k, stride, pad): (usize, usize, usize),
     (oh, ow): (usize, usize),
     columns: &mut [f32],
-    parallel: bool,
 ) {
     let n = oh * ow;
     let channel = |(ci, rows): (usize, &mut [f32])| {
@@ -218,22 +218,21 @@ fn im2col(
                     continue;
                 }
                 let first = lo * stride + kx - pad;
+                let dst = &mut dst[lo..hi];
                 if stride == 1 {
-                    dst[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
-                } else {
-                    for (d, s) in dst[lo..hi].iter_mut().zip(src[first..].iter().step_by(stride)) {
+                    // Rows are 4-32 values: a plain loop beats a memcpy call.
+                    for (d, s) in dst.iter_mut().zip(&src[first..]) {
                         *d = *s;
+                    }
+                } else {
+                    for (i, d) in dst.iter_mut().enumerate() {
+                        *d = src[first + i * stride];
                     }
                 }
             }
         }
     };
-    let per_channel = k * k * n;
-    if parallel {
-        columns.par_chunks_mut(per_channel).enumerate().for_each(channel);
-    } else {
-        columns.chunks_mut(per_channel).enumerate().for_each(channel);
-    }
+    columns.chunks_mut(k * k * n).enumerate().for_each(channel);
 }
 
 /// out (m x n) = relu?(out + lhs (m x depth) * rhs (depth x n)), all row-major and contiguous.
@@ -325,12 +324,11 @@ mod tests {
         bn.forward_t(&conv.forward(x)?, false)
     }
 
-    /// max |a - b| <= 1e-5 max |a|.
+    /// max |a - b| <= 1e-5 max |a| (exact equality for an all-zero reference: a ReLU of negatives).
     fn assert_close(fast: &Tensor, reference: &Tensor, what: &str) -> Result<()> {
         assert_eq!(fast.dims(), reference.dims(), "{what}");
         let diff = (fast - reference)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
         let size = reference.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
-        assert!(size > 0.0, "{what}: all-zero reference");
         assert!(diff <= 1e-5 * size, "{what}: max difference {diff}, largest output {size}");
         Ok(())
     }

@@ -461,6 +461,51 @@ mod tests {
         Ok(())
     }
 
+    /// The fused CPU kernel against candle's layers, on every head of the shipped architecture:
+    /// within 1e-5 of each output's largest magnitude, both of the unfolded network (conv + batch norm
+    /// with trained running statistics) and of the folded network on candle's conv2d (the path before
+    /// the kernel existed).
+    #[test]
+    fn fused_kernel_gives_every_head_of_the_reference() -> Result<()> {
+        let cfg = CnnConfig { width: 16, ..CnnConfig::default() };
+        let vm = VarMap::new();
+        let net = SpectrumResNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))?;
+        for _ in 0..3 {
+            let x = ((Tensor::randn(0f32, 1.0, (4, 1, 128, 128), &Device::Cpu)? * 3.0)? + 1.0)?;
+            net.forward_t(&x, true)?;
+        }
+        let fast = net.fold_batch_norm()?;
+        let mut folded = fast.clone();
+        folded.stem.eval = None;
+        for block in folded.stages.iter_mut().flatten() {
+            for conv in [Some(&mut block.a), Some(&mut block.b), block.skip.as_mut()].into_iter().flatten() {
+                conv.eval = None;
+            }
+        }
+        for batch in [1, 3, 16] {
+            let x = Tensor::randn(0f32, 1.0, (batch, 1, 128, 128), &Device::Cpu)?;
+            let got = fast.forward_t(&x, false)?;
+            for (name, want) in [("unfolded", net.forward_t(&x, false)?), ("folded", folded.forward_t(&x, false)?)] {
+                let heads = [
+                    ("severity", &got.severity, &want.severity),
+                    ("bbox", &got.bbox, &want.bbox),
+                    ("objectness", &got.objectness, &want.objectness),
+                    ("region_affected", &got.region_affected, &want.region_affected),
+                    ("region_level", &got.region_level, &want.region_level),
+                    ("mask", &got.mask, &want.mask),
+                    ("features", &got.features, &want.features),
+                ];
+                for (head, p, q) in heads {
+                    assert_eq!(p.dims(), q.dims(), "{head}");
+                    let diff = (p - q)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+                    let size = q.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+                    assert!(diff <= 1e-5 * size, "batch {batch}, {head} vs {name}: {diff} (largest {size})");
+                }
+            }
+        }
+        Ok(())
+    }
+
     #[test]
     fn bad_configs_are_refused_with_a_reason() {
         let bad = CnnConfig { input: 100, ..CnnConfig::default() };
