@@ -80,7 +80,9 @@ impl CnnConfig {
     }
 }
 
-/// Conv + batch norm (+ ReLU by the caller).
+/// Conv + batch norm (+ ReLU by the caller, or fused by [`ConvBn::forward_relu_t`]). Once folded, eval
+/// mode on the CPU runs [`EvalConv`] (weights laid out at fold time, bias and ReLU in the same pass);
+/// training and other devices keep candle's ops.
 #[derive(Debug, Clone)]
 pub(crate) struct ConvBn {
     conv: Conv2d,
