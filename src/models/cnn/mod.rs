@@ -6,6 +6,7 @@ mod calibrate;
 pub(crate) mod data;
 mod decode;
 pub mod domain;
+mod eval_conv;
 mod loss;
 pub mod network;
 mod predictor;

@@ -8,6 +8,8 @@ use candle_core::{D, Module, ModuleT, Result, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder, batch_norm, conv2d_no_bias, linear};
 use serde::{Deserialize, Serialize};
 
+use super::eval_conv::EvalConv;
+
 /// Architecture of a CNN checkpoint (saved as `config.json` beside the weights).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CnnConfig {
@@ -78,7 +80,9 @@ impl CnnConfig {
     }
 }
 
-/// Conv + batch norm (+ ReLU by the caller).
+/// Conv + batch norm (+ ReLU by the caller, or fused by [`ConvBn::forward_relu_t`]). Once folded, eval
+/// mode on the CPU runs [`EvalConv`] (weights laid out at fold time, bias and ReLU in the same pass);
+/// training and other devices keep candle's ops.
 #[derive(Debug, Clone)]
 pub(crate) struct ConvBn {
     conv: Conv2d,
@@ -86,6 +90,8 @@ pub(crate) struct ConvBn {
     /// The convolution with the batch norm's running statistics folded in, used in eval mode once
     /// [`SpectrumResNet::fold_batch_norm`] made it (inference only: training does not update it).
     folded: Option<Conv2d>,
+    /// The same folded convolution as a fused CPU kernel (f32 on the CPU only; other devices use `folded`).
+    eval: Option<EvalConv>,
 }
 
 impl ConvBn {
@@ -104,10 +110,44 @@ impl ConvBn {
         bn: VarBuilder,
     ) -> Result<Self> {
         let cfg = Conv2dConfig { padding: k / 2, stride, ..Default::default() };
-        Ok(ConvBn { conv: conv2d_no_bias(c_in, c_out, k, cfg, conv)?, bn: batch_norm(c_out, 1e-5, bn)?, folded: None })
+        Ok(ConvBn {
+            conv: conv2d_no_bias(c_in, c_out, k, cfg, conv)?,
+            bn: batch_norm(c_out, 1e-5, bn)?,
+            folded: None,
+            eval: None,
+        })
     }
 
     pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match self.fast(x, train) {
+            Some(e) => e.forward(x, None, false),
+            None => self.slow_t(x, train),
+        }
+    }
+
+    /// `forward_t` then ReLU, in one pass over the output on the CPU in eval mode.
+    pub(crate) fn forward_relu_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match self.fast(x, train) {
+            Some(e) => e.forward(x, None, true),
+            None => self.slow_t(x, train)?.relu(),
+        }
+    }
+
+    /// relu(`forward_t(x)` + `residual`), the add and ReLU inside the kernel on the CPU in eval mode.
+    pub(crate) fn forward_residual_relu_t(&self, x: &Tensor, residual: &Tensor, train: bool) -> Result<Tensor> {
+        match self.fast(x, train) {
+            Some(e) => e.forward(x, Some(residual), true),
+            None => (self.slow_t(x, train)? + residual)?.relu(),
+        }
+    }
+
+    /// The fused CPU kernel, when it applies to `x` (eval mode, folded, an f32 CPU tensor).
+    fn fast(&self, x: &Tensor, train: bool) -> Option<&EvalConv> {
+        self.eval.as_ref().filter(|_| !train && EvalConv::accepts(x))
+    }
+
+    /// Candle's layers: the folded convolution in eval mode once folded, else conv + batch norm.
+    fn slow_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         match (&self.folded, train) {
             (Some(f), false) => f.forward(x),
             _ => self.bn.forward_t(&self.conv.forward(x)?, train),
@@ -125,6 +165,7 @@ impl ConvBn {
             None => ((self.bn.running_mean() * &scale)?.neg()?, scale),
         };
         let w = self.conv.weight().broadcast_mul(&scale.reshape(((), 1, 1, 1))?)?;
+        self.eval = EvalConv::new(&w, &shift, self.conv.config().stride)?;
         self.folded = Some(Conv2d::new(w, Some(shift), *self.conv.config()));
         Ok(())
     }
@@ -160,6 +201,14 @@ impl Block {
     }
 
     pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if let (Some(a), Some(b)) = (self.a.fast(x, train), self.b.eval.as_ref()) {
+            // Eval on the CPU: bias and ReLU inside each convolution, the residual added inside b's.
+            let s = match &self.skip {
+                Some(p) => p.forward_t(x, train)?,
+                None => x.clone(),
+            };
+            return b.forward(&a.forward(x, None, true)?, Some(&s), true);
+        }
         let y = self.a.forward_t(x, train)?.relu()?;
         let y = self.b.forward_t(&y, train)?;
         let s = match &self.skip {
@@ -248,7 +297,7 @@ impl SpectrumResNet {
     /// Forward a batch (batch, in_channels, input, input); `train` switches batch norm to batch statistics
     /// (and updates its running averages).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<CnnOutput> {
-        let mut h = self.stem.forward_t(x, train)?.relu()?;
+        let mut h = self.stem.forward_relu_t(x, train)?;
         let mut taps = Vec::with_capacity(4);
         for stage in &self.stages {
             for block in stage {
@@ -418,6 +467,51 @@ mod tests {
             let diff = (p - q)?.abs()?.max_all()?.to_scalar::<f32>()?;
             let size = p.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff <= 1e-4 * size.max(1.0), "{diff} vs {size}");
+        }
+        Ok(())
+    }
+
+    /// The fused CPU kernel against candle's layers, on every head of the shipped architecture:
+    /// within 1e-5 of each output's largest magnitude, both of the unfolded network (conv + batch norm
+    /// with trained running statistics) and of the folded network on candle's conv2d (the path before
+    /// the kernel existed).
+    #[test]
+    fn fused_kernel_gives_every_head_of_the_reference() -> Result<()> {
+        let cfg = CnnConfig { width: 16, ..CnnConfig::default() };
+        let vm = VarMap::new();
+        let net = SpectrumResNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))?;
+        for _ in 0..3 {
+            let x = ((Tensor::randn(0f32, 1.0, (4, 1, 128, 128), &Device::Cpu)? * 3.0)? + 1.0)?;
+            net.forward_t(&x, true)?;
+        }
+        let fast = net.fold_batch_norm()?;
+        let mut folded = fast.clone();
+        folded.stem.eval = None;
+        for block in folded.stages.iter_mut().flatten() {
+            for conv in [Some(&mut block.a), Some(&mut block.b), block.skip.as_mut()].into_iter().flatten() {
+                conv.eval = None;
+            }
+        }
+        for batch in [1, 3, 16] {
+            let x = Tensor::randn(0f32, 1.0, (batch, 1, 128, 128), &Device::Cpu)?;
+            let got = fast.forward_t(&x, false)?;
+            for (name, want) in [("unfolded", net.forward_t(&x, false)?), ("folded", folded.forward_t(&x, false)?)] {
+                let heads = [
+                    ("severity", &got.severity, &want.severity),
+                    ("bbox", &got.bbox, &want.bbox),
+                    ("objectness", &got.objectness, &want.objectness),
+                    ("region_affected", &got.region_affected, &want.region_affected),
+                    ("region_level", &got.region_level, &want.region_level),
+                    ("mask", &got.mask, &want.mask),
+                    ("features", &got.features, &want.features),
+                ];
+                for (head, p, q) in heads {
+                    assert_eq!(p.dims(), q.dims(), "{head}");
+                    let diff = (p - q)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+                    let size = q.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+                    assert!(diff <= 1e-5 * size, "batch {batch}, {head} vs {name}: {diff} (largest {size})");
+                }
+            }
         }
         Ok(())
     }

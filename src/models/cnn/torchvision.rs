@@ -197,20 +197,20 @@ struct TvBlock {
 }
 
 impl TvBlock {
+    /// Every convolution but the last with its ReLU, the last with the residual add and ReLU (fused
+    /// into the convolution on the CPU).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut y = x.clone();
-        let last = self.convs.len() - 1;
-        for (i, c) in self.convs.iter().enumerate() {
-            y = c.forward_t(&y, false)?;
-            if i < last {
-                y = y.relu()?;
-            }
-        }
         let s = match &self.downsample {
             Some(d) => d.forward_t(x, false)?,
             None => x.clone(),
         };
-        (y + s)?.relu()
+        let (last, inner) =
+            self.convs.split_last().ok_or_else(|| candle_core::Error::msg("a block without convolutions"))?;
+        let mut y = x.clone();
+        for c in inner {
+            y = c.forward_relu_t(&y, false)?;
+        }
+        last.forward_residual_relu_t(&y, &s, false)
     }
 }
 
@@ -375,7 +375,7 @@ impl TorchResNet {
 
     /// Forward a batch (batch, channels, size, size).
     pub fn forward(&self, x: &Tensor) -> Result<TorchOutput> {
-        let mut h = self.stem.forward_t(x, false)?.relu()?;
+        let mut h = self.stem.forward_relu_t(x, false)?;
         if self.spec.stem.maxpool {
             // 3x3, stride 2, padding 1; zero padding is the same as -inf here: h >= 0 after the ReLU.
             h = h.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?.max_pool2d_with_stride(3, 2)?;

@@ -99,7 +99,7 @@ impl RadioNet {
 
     /// Logits and the pooled features the head reads, (batch, last stage's channels).
     pub fn forward_features(&self, x: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
-        let mut h = self.stem.forward_t(x, train)?.relu()?;
+        let mut h = self.stem.forward_relu_t(x, train)?;
         for block in self.stages.iter().flatten() {
             h = block.forward_t(&h, train)?;
         }
