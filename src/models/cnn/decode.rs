@@ -4,6 +4,7 @@
 //! errors that name the file and tensor. Any thread that owns the model (a worker in the app, the
 //! caller in the CLI).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor};
@@ -165,18 +166,7 @@ impl CnnModel {
         let config: CnnConfig =
             serde_json::from_slice(config).map_err(|e| TrainError::Invalid(format!("config.json: {e}")))?;
         config.validate().map_err(|e| TrainError::Invalid(format!("config.json: {e}")))?;
-        let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
-            .map_err(|e| TrainError::Invalid(format!("model.safetensors is not a readable safetensors file: {e}")))?;
-        let parameters = tensors
-            .iter()
-            .filter(|(k, _)| !k.ends_with("running_mean") && !k.ends_with("running_var"))
-            .map(|(_, t)| t.elem_count())
-            .sum();
-        if let Some((name, _)) =
-            tensors.iter().find(|(_, t)| !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16))
-        {
-            return Err(TrainError::Invalid(format!("model.safetensors: tensor {name} is not a float tensor")));
-        }
+        let (tensors, parameters) = float_tensors(weights, "model.safetensors")?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let net = SpectrumResNet::new(&config, vb)
             .and_then(|n| n.fold_batch_norm())
@@ -196,20 +186,7 @@ impl CnnModel {
     ) -> Result<CnnModel, TrainError> {
         let spec = ImportSpec::parse(spec).map_err(TrainError::Invalid)?;
         let file = &spec.weights;
-        let mut tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
-            .map_err(|e| TrainError::Invalid(format!("{file} is not a readable safetensors file: {e}")))?;
-        // PyTorch's batch-norm step counters (int64) are not weights.
-        tensors.retain(|k, _| !k.ends_with("num_batches_tracked"));
-        if let Some((name, _)) =
-            tensors.iter().find(|(_, t)| !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16 | DType::F64))
-        {
-            return Err(TrainError::Invalid(format!("{file}: tensor {name} is not a float tensor")));
-        }
-        let parameters = tensors
-            .iter()
-            .filter(|(k, _)| !k.ends_with("running_mean") && !k.ends_with("running_var"))
-            .map(|(_, t)| t.elem_count())
-            .sum();
+        let (tensors, parameters) = float_tensors(weights, file)?;
         let net = TorchResNet::new(&spec, tensors, device)
             .map_err(|e| TrainError::Invalid(format!("{file} does not fit {IMPORT_FILE}: {e}")))?;
         let calibration = parse_calibration(calibration)?;
@@ -458,6 +435,24 @@ fn unit_saliency(cam: &Tensor) -> candle_core::Result<Vec<f32>> {
 /// Single-channel inputs of side `m` as one (batch, 1, m, m) tensor.
 fn stack(inputs: &[&[f32]], m: usize, device: &Device) -> candle_core::Result<Tensor> {
     Tensor::from_vec(inputs.concat(), (inputs.len(), 1, m, m), device)
+}
+
+/// The weights in `bytes` (named `file` in errors) and their number of parameters (batch-norm
+/// statistics not counted); PyTorch's batch-norm step counters (int64, not weights) are dropped, any
+/// other tensor must be a float one.
+fn float_tensors(bytes: &[u8], file: &str) -> Result<(HashMap<String, Tensor>, usize), TrainError> {
+    let mut tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+        .map_err(|e| TrainError::Invalid(format!("{file} is not a readable safetensors file: {e}")))?;
+    tensors.retain(|k, _| !k.ends_with("num_batches_tracked"));
+    if let Some((name, _)) = tensors.iter().find(|(_, t)| !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16)) {
+        return Err(TrainError::Invalid(format!("{file}: tensor {name} is not a float tensor")));
+    }
+    let parameters = tensors
+        .iter()
+        .filter(|(k, _)| !k.ends_with("running_mean") && !k.ends_with("running_var"))
+        .map(|(_, t)| t.elem_count())
+        .sum();
+    Ok((tensors, parameters))
 }
 
 /// `calibration.json`'s contents (identity when absent), its temperature checked.
