@@ -151,8 +151,11 @@ pub struct VlmBenchArgs {
 }
 
 fn load(dir: &std::path::Path, dtype: DType) -> anyhow::Result<QwenVl> {
-    let device = crate::models::compute_device();
-    QwenVl::load(dir, dtype, &device.device).with_context(|| format!("loading the model in {}", dir.display()))
+    load_on(dir, dtype, &crate::models::compute_device().device)
+}
+
+fn load_on(dir: &std::path::Path, dtype: DType, device: &candle_core::Device) -> anyhow::Result<QwenVl> {
+    QwenVl::load(dir, dtype, device).with_context(|| format!("loading the model in {}", dir.display()))
 }
 
 fn check_sampling(temperature: f32, top_p: f32) -> anyhow::Result<()> {
@@ -285,7 +288,8 @@ pub fn run_bench(a: &VlmBenchArgs) -> anyhow::Result<()> {
     }
     let rss_before = super::bench_memory::peak_rss_mib();
     let dir = if a.model.as_os_str() == "bundled" { crate::models::vlm::bundled::folder()? } else { a.model.clone() };
-    let model = load(&dir, a.dtype.dtype())?;
+    let device = crate::models::compute_device();
+    let model = load_on(&dir, a.dtype.dtype(), &device.device)?;
     let rss_loaded = super::bench_memory::peak_rss_mib();
     let (img, text) = bench_prompt();
     let prompt = model.prepare(&[Message::user(vec![Part::Image, Part::Text(text)])], &[img])?;
@@ -295,7 +299,7 @@ pub fn run_bench(a: &VlmBenchArgs) -> anyhow::Result<()> {
         a.model.display(),
         model.parameter_count(),
         model.dtype(),
-        crate::models::compute_device().label,
+        device.label,
         candle_core::utils::get_num_threads(),
         prompt.input_ids.len(),
         image_tokens,

@@ -309,7 +309,7 @@ impl CnnModel {
             v.extend(grid_stats(g, m));
             reading.domain = match &self.domain {
                 Some(d) => d.verdict(&v),
-                None => DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None },
+                None => DomainVerdict::unchecked(),
             };
             reading.domain_features = v;
             out.push(reading);
@@ -363,7 +363,7 @@ impl CnnModel {
                 mask_side: m,
                 saliency,
                 saliency_side: s,
-                domain: DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None },
+                domain: DomainVerdict::unchecked(),
                 domain_features: Vec::new(),
                 heads: self.net.heads(),
             });
@@ -406,7 +406,7 @@ impl CnnModel {
                 mask_side: 0,
                 saliency,
                 saliency_side: s,
-                domain: DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None },
+                domain: DomainVerdict::unchecked(),
                 domain_features: Vec::new(),
                 heads: self.net.heads(),
             });
@@ -440,7 +440,7 @@ fn stack(inputs: &[&[f32]], m: usize, device: &Device) -> candle_core::Result<Te
 /// The weights in `bytes` (named `file` in errors) and their number of parameters (batch-norm
 /// statistics not counted); PyTorch's batch-norm step counters (int64, not weights) are dropped, any
 /// other tensor must be a float one.
-fn float_tensors(bytes: &[u8], file: &str) -> Result<(HashMap<String, Tensor>, usize), TrainError> {
+pub(crate) fn float_tensors(bytes: &[u8], file: &str) -> Result<(HashMap<String, Tensor>, usize), TrainError> {
     let mut tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
         .map_err(|e| TrainError::Invalid(format!("{file} is not a readable safetensors file: {e}")))?;
     tensors.retain(|k, _| !k.ends_with("num_batches_tracked"));

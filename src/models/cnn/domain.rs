@@ -58,6 +58,11 @@ pub struct DomainVerdict {
 }
 
 impl DomainVerdict {
+    /// No check ran (the model has no domain.json and no rule fired): in domain, NaN score.
+    pub fn unchecked() -> DomainVerdict {
+        DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None }
+    }
+
     pub fn ruled_out(reason: String) -> DomainVerdict {
         DomainVerdict { out_of_domain: true, score: f32::INFINITY, reason: Some(reason) }
     }
@@ -370,7 +375,7 @@ mod tests {
         assert_eq!(by_features.clone().overruled(None), by_features);
         let by_values = DomainVerdict::ruled_out("values 137-203 dB".into());
         assert_eq!(by_values.clone().overruled(Some("3 bands".into())), by_values, "the value rule keeps its reason");
-        let unchecked = DomainVerdict { out_of_domain: false, score: f32::NAN, reason: None };
+        let unchecked = DomainVerdict::unchecked();
         let v = unchecked.overruled(Some("in Jy/beam".into()));
         assert!(v.out_of_domain && v.score == 1.0, "no domain.json: the file's rule still flags it");
     }

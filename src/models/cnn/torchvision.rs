@@ -428,9 +428,7 @@ pub const FIXTURE_TOLERANCE: f32 = 1e-5;
 pub fn check_fixture(dir: &std::path::Path, device: &Device) -> std::result::Result<Vec<FixtureCase>, String> {
     let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
     let spec = ImportSpec::parse(&read(IMPORT_FILE)?)?;
-    let mut tensors = candle_core::safetensors::load_buffer(&read(&spec.weights)?, &Device::Cpu)
-        .map_err(|e| format!("{}: {e}", spec.weights))?;
-    tensors.retain(|k, _| !k.ends_with("num_batches_tracked"));
+    let (tensors, _) = super::decode::float_tensors(&read(&spec.weights)?, &spec.weights).map_err(|e| e.to_string())?;
     let net = TorchResNet::new(&spec, tensors, device).map_err(|e| e.to_string())?;
     let refs: serde_json::Value =
         serde_json::from_slice(&read("reference.json")?).map_err(|e| format!("reference.json: {e}"))?;
