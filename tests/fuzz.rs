@@ -7,8 +7,42 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
 
+use heatscope::fuzz::{Campaign, Target, run_campaign};
 use heatscope::io::{LoadOptions, load_bytes};
+
+/// Held by the tests that load in this process: the campaign measures this process's peak memory
+/// (VmHWM), so nothing else here may allocate while it runs (in the library's test binary hundreds of
+/// other tests did, and a JPEG mutant was charged their memory).
+static IN_PROCESS: Mutex<()> = Mutex::new(());
+
+#[test]
+fn a_small_campaign_runs_every_target_without_failures() {
+    let _alone = IN_PROCESS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let c = Campaign {
+        targets: Target::ALL.to_vec(),
+        mutants: 40,
+        seed: 5,
+        seed_dir: None,
+        max_seed_bytes: 1 << 20,
+        budget_bytes: 256 << 20,
+        timeout: Duration::from_secs(30),
+        crash_dir: None,
+        keep_notable: false,
+    };
+    let mut seen = 0;
+    let reports = run_campaign(&c, &mut |_| seen += 1);
+    let n = heatscope::io::Format::ALL.len();
+    assert_eq!((reports.len(), seen), (n, n));
+    for r in &reports {
+        assert_eq!(r.mutants, 40, "{r:?}");
+        assert!(!r.failed(), "{r:?}");
+        assert_eq!(r.loaded + r.refused, 40);
+        assert!(r.refused > 0, "{:?}: every mutant loaded, so the mutations do nothing", r.target);
+    }
+}
 
 #[test]
 fn a_bounded_campaign_finds_no_panic_hang_or_memory_blowup() {
@@ -35,6 +69,7 @@ fn a_bounded_campaign_finds_no_panic_hang_or_memory_blowup() {
 
 #[test]
 fn every_mutant_that_once_failed_is_now_read_or_refused() {
+    let _alone = IN_PROCESS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {

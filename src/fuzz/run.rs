@@ -217,33 +217,3 @@ fn status_bytes(key: &str) -> Option<u64> {
     let kib: u64 = status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_small_campaign_runs_every_target_without_failures() {
-        let c = Campaign {
-            targets: Target::ALL.to_vec(),
-            mutants: 40,
-            seed: 5,
-            seed_dir: None,
-            max_seed_bytes: 1 << 20,
-            budget_bytes: 256 << 20,
-            timeout: Duration::from_secs(30),
-            crash_dir: None,
-            keep_notable: false,
-        };
-        let mut seen = 0;
-        let reports = run_campaign(&c, &mut |_| seen += 1);
-        let n = crate::io::Format::ALL.len();
-        assert_eq!((reports.len(), seen), (n, n));
-        for r in &reports {
-            assert_eq!(r.mutants, 40, "{r:?}");
-            assert!(!r.failed(), "{r:?}");
-            assert_eq!(r.loaded + r.refused, 40);
-            assert!(r.refused > 0, "{:?}: every mutant loaded, so the mutations do nothing", r.target);
-        }
-    }
-}
