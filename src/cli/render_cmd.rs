@@ -66,7 +66,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     let colormap = Colormap::parse(&args.colormap).with_context(|| format!("unknown colormap '{}'", args.colormap))?;
     let scale = Scale::parse(&args.scale).with_context(|| format!("unknown scale '{}'", args.scale))?;
     let mode = parse_range(&args.range).with_context(|| format!("cannot read range '{}'", args.range))?;
-    let raster = io::load(&args.input, &LoadOptions::default())?;
+    let raster = std::sync::Arc::new(io::load(&args.input, &LoadOptions::default())?);
     let one_based = |b: usize| -> anyhow::Result<usize> {
         if b == 0 || b > raster.band_count() {
             bail!("band {b} does not exist: {} has {} band(s)", args.input.display(), raster.band_count());
@@ -100,8 +100,11 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     }
     let gpu = Headless::new()?;
     let max = gpu.max_texture_dim();
-    let (shown, factor) =
-        if raster.width.max(raster.height) > max { stats::downsample_to_fit(&raster, max) } else { (raster, 1) };
+    let (shown, factor) = if raster.width.max(raster.height) > max {
+        stats::downsample_to_fit(&raster, max)
+    } else {
+        (std::sync::Arc::unwrap_or_clone(raster), 1)
+    };
     // Render in the downsampled raster's own pixel grid; the output size follows --width.
     let (w, h) = (shown.width as u32, shown.height as u32);
     let (out_w, out_h) = output_size(args.width, w, h);

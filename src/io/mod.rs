@@ -146,38 +146,25 @@ pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
     }
 }
 
-/// Load any supported file into a [`Raster`]. NumPy arrays are read from the file as a stream (the
-/// file is never held whole beside its raster); other formats are read into memory first.
+/// Load any supported file into a [`Raster`]. NumPy arrays and TIFFs are read from the file as they
+/// are decoded (the file is never held whole beside its raster); other formats are read into memory
+/// first.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
     use std::io::{Read, Seek};
     let read_err = |source| IoError::Read { path: path.to_path_buf(), source };
     let mut file = std::fs::File::open(path).map_err(read_err)?;
     let mut head = Vec::with_capacity(16);
     (&mut file).take(16).read_to_end(&mut head).map_err(read_err)?;
-    let format = detect(path, &head);
-    let streamed = match format {
-        Some(Format::Npy) => Some(Format::Npy),
-        Some(Format::Npz) => Some(Format::Npz),
-        _ => None,
-    };
     file.rewind().map_err(read_err)?;
-    // A TIFF's first image is sized from its header before the file is read whole: one too large
-    // for the budget is refused without holding its bytes.
-    if format == Some(Format::Tiff) {
-        let held = file.metadata().map_err(read_err)?.len();
-        if let Some((w, h, samples)) = tiff::declared_size(std::io::BufReader::new(&mut file)) {
-            opts.check(path, w, h, samples, held)?;
-        }
-        file.rewind().map_err(read_err)?;
-    }
-    let mut raster = match streamed {
+    let mut raster = match detect(path, &head) {
         Some(Format::Npy) => {
             let mut raster = npy::read_npy_from(path, &mut std::io::BufReader::new(file), 0, opts)?;
             axes_sidecar::attach(path, &mut raster);
             raster
         }
-        Some(_) => npy::read_npz_from(path, std::io::BufReader::new(file), 0, opts)?,
-        None => {
+        Some(Format::Npz) => npy::read_npz_from(path, std::io::BufReader::new(file), 0, opts)?,
+        Some(Format::Tiff) => tiff::read_file(path, &file, opts)?,
+        _ => {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes).map_err(read_err)?;
             return load_bytes(path, &bytes, opts);

@@ -12,7 +12,7 @@ use tiff::tags::Tag;
 mod raw;
 
 use super::geotiff::{self, GeoTags};
-use super::tiff_overlay::Overlay;
+use super::tiff_overlay::{Overlay, Source};
 use super::{IoError, LoadOptions};
 use crate::types::{Raster, RasterMeta, SampleType};
 
@@ -78,16 +78,22 @@ pub(super) fn embedded_georef(bytes: &[u8], w: usize, h: usize) -> Option<geotif
     (!tags.is_empty()).then(|| geotiff::georeference(&tags, w, h))
 }
 
-/// Width, height and samples per pixel of a TIFF's first image, read from its header and first IFD
-/// only; None when the header does not parse (the full read then says why).
-pub(super) fn declared_size<R: std::io::Read + std::io::Seek>(source: R) -> Option<(u64, u64, u64)> {
-    let mut dec = Decoder::new(source).ok()?;
-    let (w, h) = dec.dimensions().ok()?;
-    let samples = dec.get_tag_u32(Tag::SamplesPerPixel).unwrap_or(1);
-    Some((u64::from(w), u64::from(h), u64::from(samples)))
+/// Reads the first image of a TIFF held in memory.
+pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
+    read_source(path, Source::Memory(bytes), opts)
 }
 
-pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
+/// Reads the first image of a TIFF from its file, strip by strip or tile by tile: only the
+/// decoded raster is held, never the file's bytes.
+pub fn read_file(path: &Path, file: &std::fs::File, opts: &LoadOptions) -> Result<Raster, IoError> {
+    let len = file.metadata().map_err(|source| IoError::Read { path: path.to_path_buf(), source })?.len();
+    read_source(path, Source::File { file, len }, opts)
+}
+
+fn read_source(path: &Path, bytes: Source<'_>, opts: &LoadOptions) -> Result<Raster, IoError> {
+    if bytes.len() == 0 {
+        return Err(IoError::corrupt(path, "the file is empty"));
+    }
     let open = |source| Decoder::new(source).map_err(|e| tiff_error(path, e)).map(|d| d.with_limits(limits(opts)));
     let short = |tag: Tag| super::tiff_overlay::first_short(bytes, tag.to_u16());
     if matches!(short(Tag::Compression), Some(34676 | 34677))
@@ -118,7 +124,7 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
         dec = open(overlay)?;
     }
     let (w, h) = (layout.width, layout.height);
-    opts.check(path, w as u64, h as u64, layout.samples as u64, bytes.len() as u64)?;
+    opts.check(path, w as u64, h as u64, layout.samples as u64, bytes.held())?;
     let (tw, th) = dec.chunk_dimensions();
     if u64::from(tw) * u64::from(th.min(h as u32)) * layout.samples as u64 > opts.max_samples {
         return Err(IoError::corrupt(path, format!("a TIFF tile or strip of {tw} x {th} pixels is implausibly large")));
@@ -137,7 +143,7 @@ pub fn read(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoE
             notes.push("complex integer samples: the sample type names each real/imaginary part".to_string());
         }
         read_complex(&mut dec, bytes, path, &layout)?
-    } else if raw::needed(&layout, raw::first_chunk(&mut dec, bytes)) {
+    } else if raw::needed(&layout, &raw::first_chunk(&mut dec, bytes)) {
         raw::read(&mut dec, bytes, path, &layout, &mut notes)?
     } else {
         read_samples(&mut dec, path, &layout)?
@@ -396,7 +402,7 @@ fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<D
 }
 
 /// Reads complex samples (which the `tiff` crate refuses) straight from uncompressed chunks.
-fn read_complex(dec: &mut TiffDecoder, bytes: &[u8], path: &Path, layout: &Layout) -> Result<Decoded, IoError> {
+fn read_complex(dec: &mut TiffDecoder, bytes: Source<'_>, path: &Path, layout: &Layout) -> Result<Decoded, IoError> {
     if layout.compression != 1 {
         return Err(IoError::unsupported(path, "compressed complex TIFF samples"));
     }
@@ -410,7 +416,7 @@ fn read_complex(dec: &mut TiffDecoder, bytes: &[u8], path: &Path, layout: &Layou
             return Err(IoError::unsupported(path, format!("complex TIFF samples of {b} bits (format {f})")));
         }
     };
-    let little = bytes.starts_with(b"II");
+    let little = bytes.little_endian();
     let tiled = dec.get_chunk_type() == ChunkType::Tile;
     let tag = if tiled { Tag::TileOffsets } else { Tag::StripOffsets };
     let offsets = dec.get_tag_u64_vec(tag).map_err(|e| tiff_error(path, e))?;
@@ -434,8 +440,7 @@ fn read_complex(dec: &mut TiffDecoder, bytes: &[u8], path: &Path, layout: &Layou
         };
         // Tiles are stored full-size; strips hold only their own rows.
         let len = if tiled { th } else { rect.height }.checked_mul(row_bytes).ok_or_else(outside)?;
-        let start = usize::try_from(offset).map_err(|_| outside())?;
-        let chunk = bytes.get(start..).and_then(|b| b.get(..len)).ok_or_else(outside)?;
+        let chunk = bytes.get(offset, len).filter(|c| c.len() == len).ok_or_else(outside)?;
         let plane = layout.planar.then_some(k / per_plane);
         place(&mut bands, w, rect, plane, spp, |r, i| {
             let at = r * row_bytes + i * 2 * part;

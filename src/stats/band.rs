@@ -5,14 +5,23 @@
 //! Cost: one pass over the band, a three-pass radix sort of the valid values and one pass over the
 //! sorted values (linear in the pixel count, ~1 s for 16 Mpx in a debug build). Memory: see
 //! [`sorted`](super::sorted) (4 bytes per valid pixel kept, 8 at peak, less for low-cardinality
-//! bands).
+//! bands). A band of more than [`STORE_LIMIT`] valid values keeps no copy: four passes over the band
+//! (tallies, spread, histogram, the ranks of the range presets) and 512 KiB, quantiles answered
+//! from the band later ([`FromBand`]).
 
+use std::sync::Arc;
+
+use super::from_band::FromBand;
 use super::histogram::{HISTOGRAM_BINS, Histogram};
-use super::range::widen;
+use super::range::{RangeMode, widen};
 use super::sort::{self, CHUNK, DigitCounts};
-use super::sorted::SortedValues;
+use super::sorted::{SortedValues, quantile_ranks};
 use super::zscale::{ZScaleParams, zscale_of_samples};
 use crate::types::Raster;
+
+/// Most valid values a band's statistics keep a sorted copy of (64 MiB); larger bands are answered
+/// from the band itself.
+pub const STORE_LIMIT: usize = 1 << 24;
 
 /// Statistics of one band. Pixel categories are disjoint:
 /// `count + masked + nan + pos_inf + neg_inf == total`.
@@ -46,7 +55,7 @@ pub struct BandStats {
     /// ZScale limits (astropy defaults); (0, 1) when `count == 0`. May be equal for a constant band:
     /// use [`BandStats::range`] for a display range.
     pub zscale: (f32, f32),
-    sorted: SortedValues,
+    pub(super) sorted: SortedValues,
 }
 
 impl BandStats {
@@ -76,10 +85,14 @@ impl BandStats {
     /// current display range. An unusable range is widened like a display range.
     pub fn histogram_between(&self, lo: f32, hi: f32, bins: usize) -> Histogram {
         let (lo, hi) = widen(lo, hi).unwrap_or((0.0, 1.0));
-        Histogram::from_sorted(&self.sorted, lo, hi, bins)
+        match &self.sorted {
+            SortedValues::Band(b) => b.histogram(lo, hi, bins),
+            sorted => Histogram::from_sorted(sorted, lo, hi, bins),
+        }
     }
 
-    /// Heap bytes held: the quantile store plus the histogram.
+    /// Heap bytes held: the quantile store plus the histogram (a large band's store holds none of
+    /// its values: see [`STORE_LIMIT`]).
     pub fn memory_bytes(&self) -> usize {
         self.sorted.memory_bytes() + self.histogram.counts.len() * size_of::<u64>()
     }
@@ -99,9 +112,25 @@ struct Scan {
 /// Statistics of `band`, or None when `cancel` returns true (polled every 64 Ki pixels) or the
 /// band does not exist. Never panics on empty or all-nodata bands. A `valid` mask whose length
 /// differs from the band's (a loader bug) is ignored.
-pub fn band_stats(raster: &Raster, band: usize, cancel: &dyn Fn() -> bool) -> Option<BandStats> {
+pub fn band_stats(raster: &Arc<Raster>, band: usize, cancel: &dyn Fn() -> bool) -> Option<BandStats> {
+    band_stats_with(raster, band, cancel, STORE_LIMIT)
+}
+
+/// [`band_stats`] keeping a sorted copy only up to `store_limit` valid values.
+pub(crate) fn band_stats_with(
+    raster: &Arc<Raster>,
+    band: usize,
+    cancel: &dyn Fn() -> bool,
+    store_limit: usize,
+) -> Option<BandStats> {
     let data: &[f32] = raster.bands.get(band)?;
     let mask = raster.valid.as_deref().filter(|m| m.len() == data.len());
+    if data.len() > store_limit {
+        let tally = tally(data, mask, cancel)?;
+        if tally.count > store_limit {
+            return large_band_stats(raster, band, tally, cancel);
+        }
+    }
     let scan = scan(data, mask, cancel)?;
     let count = scan.keys.len();
 
@@ -142,6 +171,156 @@ pub fn band_stats(raster: &Raster, band: usize, cancel: &dyn Fn() -> bool) -> Op
         histogram,
         zscale,
         sorted,
+    })
+}
+
+/// What the first pass over a large band gathers.
+struct Tally {
+    count: usize,
+    masked: usize,
+    nan: usize,
+    pos_inf: usize,
+    neg_inf: usize,
+    sum: f64,
+    /// Valid values per 16-bit key prefix.
+    prefixes: Vec<u64>,
+    /// Smallest and largest key, smallest positive value.
+    min_key: u32,
+    max_key: u32,
+    min_positive: f32,
+}
+
+/// Tallies a band without keeping its values.
+#[allow(clippy::manual_range_contains)] // `RangeInclusive::contains` is a call in debug builds
+fn tally(data: &[f32], mask: Option<&[bool]>, cancel: &dyn Fn() -> bool) -> Option<Tally> {
+    let mut t = Tally {
+        count: 0,
+        masked: 0,
+        nan: 0,
+        pos_inf: 0,
+        neg_inf: 0,
+        sum: 0.0,
+        prefixes: vec![0; 1 << 16],
+        min_key: u32::MAX,
+        max_key: 0,
+        min_positive: f32::INFINITY,
+    };
+    let n = data.len();
+    let mut start = 0;
+    while start < n {
+        if cancel() {
+            return None;
+        }
+        let end = n.min(start + CHUNK);
+        let mut i = start;
+        while i < end {
+            let v = data[i];
+            i += 1;
+            if let Some(m) = mask
+                && !m[i - 1]
+            {
+                t.masked += 1;
+                continue;
+            }
+            if !(v >= f32::MIN && v <= f32::MAX) {
+                if v.is_nan() {
+                    t.nan += 1;
+                } else if v > 0.0 {
+                    t.pos_inf += 1;
+                } else {
+                    t.neg_inf += 1;
+                }
+                continue;
+            }
+            t.count += 1;
+            t.sum += v as f64;
+            let k = sort::key(v);
+            t.prefixes[(k >> 16) as usize] += 1;
+            if k < t.min_key {
+                t.min_key = k;
+            }
+            if k > t.max_key {
+                t.max_key = k;
+            }
+            if v > 0.0 && v < t.min_positive {
+                t.min_positive = v;
+            }
+        }
+        start = end;
+    }
+    Some(t)
+}
+
+/// Statistics of a band with more than [`STORE_LIMIT`] valid values, which keep no copy of them.
+fn large_band_stats(raster: &Arc<Raster>, band: usize, t: Tally, cancel: &dyn Fn() -> bool) -> Option<BandStats> {
+    let data: &[f32] = &raster.bands[band];
+    let mask = raster.valid.as_deref().filter(|m| m.len() == data.len());
+    let count = t.count;
+    let mean = t.sum / count as f64;
+    // Second pass: the spread about the mean and ZScale's samples (every stride-th valid value).
+    let params = ZScaleParams::default();
+    let stride = params.stride(count);
+    let mut samples = Vec::with_capacity(params.n_samples);
+    let mut sum_sq = 0.0;
+    let mut seen = 0usize;
+    let mut start = 0;
+    while start < data.len() {
+        if cancel() {
+            return None;
+        }
+        let end = data.len().min(start + CHUNK);
+        for i in start..end {
+            let v = data[i];
+            if mask.is_some_and(|m| !m[i]) || !v.is_finite() {
+                continue;
+            }
+            let d = v as f64 - mean;
+            sum_sq += d * d;
+            if seen.is_multiple_of(stride) && samples.len() < params.n_samples {
+                samples.push(v);
+            }
+            seen += 1;
+        }
+        start = end;
+    }
+    let zscale = zscale_of_samples(samples, &params).unwrap_or((0.0, 1.0));
+    let (min, max) = (sort::value(t.min_key), sort::value(t.max_key));
+    let store = FromBand::new(Arc::clone(raster), band, &t.prefixes);
+    if cancel() {
+        return None;
+    }
+    let histogram = match widen(min, max) {
+        Some((lo, hi)) => store.histogram(lo, hi, HISTOGRAM_BINS),
+        None => Histogram::empty(0.0, 1.0, HISTOGRAM_BINS),
+    };
+    if cancel() {
+        return None;
+    }
+    // The ranks the range presets and the median read, found now so the UI only looks them up.
+    let mut ranks = quantile_ranks(count, 0.5);
+    for mode in RangeMode::PRESETS {
+        if let Some((lo, hi)) = mode.percentiles() {
+            ranks.extend(quantile_ranks(count, f64::from(lo) / 100.0));
+            ranks.extend(quantile_ranks(count, f64::from(hi) / 100.0));
+        }
+    }
+    store.select(&ranks);
+    Some(BandStats {
+        band,
+        total: data.len(),
+        count,
+        masked: t.masked,
+        nan: t.nan,
+        pos_inf: t.pos_inf,
+        neg_inf: t.neg_inf,
+        min,
+        max,
+        min_positive: t.min_positive.is_finite().then_some(t.min_positive),
+        mean,
+        std: (sum_sq / count as f64).sqrt(),
+        histogram,
+        zscale,
+        sorted: SortedValues::Band(store),
     })
 }
 

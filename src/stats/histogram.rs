@@ -1,7 +1,8 @@
 //! Fixed-width histograms of a band's valid values, drawn under the display-range handles.
 //!
 //! Built on worker threads from the exact quantile store by binary search on the bin edges, so a
-//! histogram costs O(bins * log n) and can be rebuilt exactly for any zoomed sub-range.
+//! histogram costs O(bins * log n) and can be rebuilt exactly for any zoomed sub-range (for a band
+//! too large for the store, by one pass over the band).
 
 use super::sorted::SortedValues;
 

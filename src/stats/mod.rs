@@ -1,4 +1,6 @@
-//! Image statistics for display ranges: computed on worker threads, never on the UI thread.
+//! Image statistics for display ranges: computed on worker threads. (A band above [`STORE_LIMIT`]
+//! valid values keeps no copy of them: a range or histogram not asked for in advance costs the UI
+//! thread one pass over the band, once.)
 //!
 //! [`band_stats`] makes one [`BandStats`] per band (nodata tallies, moments, exact quantiles, a
 //! histogram, ZScale limits); [`BandStats::range`] turns it into the colormap's lo/hi for a
@@ -9,6 +11,7 @@ mod band;
 mod clip;
 pub mod contour;
 mod downsample;
+mod from_band;
 mod histogram;
 pub mod quantile;
 mod range;
@@ -20,7 +23,7 @@ pub mod sources;
 mod tests;
 mod zscale;
 
-pub use band::{BandStats, band_stats};
+pub use band::{BandStats, STORE_LIMIT, band_stats};
 pub use clip::sigma_clip;
 pub use downsample::{downsample_factor, downsample_to_fit, window_mean};
 pub use histogram::{HISTOGRAM_BINS, Histogram};

@@ -6,9 +6,14 @@
 //! runs instead, 12 bytes per distinct value, whenever that is at most a third of the plain size:
 //! a uint8 band of any size then takes about 3 KiB. Building the store peaks at 8 bytes per valid
 //! pixel (the radix sort's two buffers). No cheaper representation answers arbitrary quantiles
-//! exactly, which is why the values are kept at all. Built on worker threads, read from anywhere.
+//! exactly from the store alone, which is why the values are kept at all — except for bands so large
+//! that the copy would cost as much as the image: those are answered from the band ([`FromBand`]).
+//! Built on worker threads, read from anywhere.
 
-/// Sorted finite values, plain or run-length encoded.
+use super::from_band::FromBand;
+
+/// Sorted finite values, plain or run-length encoded, or (for large bands) not stored but
+/// answered from the band itself.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum SortedValues {
     Plain(Vec<f32>),
@@ -17,6 +22,8 @@ pub(crate) enum SortedValues {
         values: Vec<f32>,
         ends: Vec<usize>,
     },
+    /// No copy: ranks and counts found by passes over the band ([`FromBand`]).
+    Band(FromBand),
 }
 
 impl SortedValues {
@@ -57,6 +64,7 @@ impl SortedValues {
         match self {
             Self::Plain(v) => v.len(),
             Self::Runs { ends, .. } => ends.last().copied().unwrap_or(0),
+            Self::Band(b) => b.len(),
         }
     }
 
@@ -68,6 +76,7 @@ impl SortedValues {
                 let run = ends.partition_point(|&end| end <= rank);
                 values.get(run).copied().unwrap_or(f32::NAN)
             }
+            Self::Band(b) => b.get(rank),
         }
     }
 
@@ -79,6 +88,7 @@ impl SortedValues {
                 let run = values.partition_point(|&s| f64::from(s) < x);
                 if run == 0 { 0 } else { ends[run - 1] }
             }
+            Self::Band(b) => b.count_below(x),
         }
     }
 
@@ -90,12 +100,17 @@ impl SortedValues {
                 let run = values.partition_point(|&s| f64::from(s) <= x);
                 if run == 0 { 0 } else { ends[run - 1] }
             }
+            Self::Band(b) => b.count_at_most(x),
         }
     }
 
     /// Exact quantile by heatscope's one convention ([`super::quantile`]: linear between order
     /// statistics, numpy's default). NaN when empty or `q` is NaN; `q` is clamped to [0, 1].
     pub(crate) fn quantile(&self, q: f64) -> f32 {
+        if let Self::Band(b) = self {
+            // Both neighbours in the same two passes.
+            b.select(&quantile_ranks(self.len(), q));
+        }
         super::quantile::of_ranked(self.len(), q, |i| f64::from(self.get(i))).map_or(f32::NAN, |v| v as f32)
     }
 
@@ -104,8 +119,19 @@ impl SortedValues {
         match self {
             Self::Plain(v) => v.capacity() * size_of::<f32>(),
             Self::Runs { values, ends } => values.capacity() * size_of::<f32>() + ends.capacity() * size_of::<usize>(),
+            Self::Band(b) => b.memory_bytes(),
         }
     }
+}
+
+/// The ranks [`SortedValues::quantile`] reads for `q` out of `n` values (see
+/// [`super::quantile::of_ranked`]).
+pub(crate) fn quantile_ranks(n: usize, q: f64) -> Vec<usize> {
+    if n == 0 || q.is_nan() {
+        return Vec::new();
+    }
+    let i = ((q.clamp(0.0, 1.0) * (n - 1) as f64).floor() as usize).min(n - 1);
+    if i + 1 < n { vec![i, i + 1] } else { vec![i] }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! from astropy/numpy and a timing of a 4096 x 4096 band (`cargo test -- --nocapture`).
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::*;
@@ -12,7 +13,7 @@ fn raster(w: usize, h: usize, band: Vec<f32>) -> Raster {
 }
 
 fn stats(r: &Raster) -> BandStats {
-    band_stats(r, 0, &|| false).expect("not cancelled")
+    band_stats(&Arc::new(r.clone()), 0, &|| false).expect("not cancelled")
 }
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
@@ -142,7 +143,7 @@ fn empty_and_all_nan_bands_do_not_panic() {
             assert_eq!(s.range(mode), (0.0, 1.0), "{mode}");
         }
     }
-    assert!(band_stats(&raster(1, 1, vec![1.0]), 3, &|| false).is_none());
+    assert!(band_stats(&Arc::new(raster(1, 1, vec![1.0])), 3, &|| false).is_none());
 }
 
 #[test]
@@ -170,7 +171,7 @@ fn collapsed_percentiles_fall_back_to_min_max() {
 
 #[test]
 fn cancellation_returns_none() {
-    let r = raster(512, 512, (0..512 * 512).map(|i| i as f32).collect());
+    let r = Arc::new(raster(512, 512, (0..512 * 512).map(|i| i as f32).collect()));
     assert!(band_stats(&r, 0, &|| true).is_none());
     // Cancelled part-way: the pixel pass polls 4 times (4 x 64 Ki pixels), the sort's first
     // pass polls next; cancel on its second poll.
@@ -263,4 +264,86 @@ fn timing_4096_square_random_band() {
         s.range(RangeMode::Percentile(1.0, 99.0)),
     );
     assert_eq!(s.count, n);
+    // The same band answered from itself (the store of bands above STORE_LIMIT).
+    let r = Arc::new(r);
+    let t = Instant::now();
+    let big = band::band_stats_with(&r, 0, &|| false, 0).expect("not cancelled");
+    let build = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let h = big.histogram_between(0.0, 500.0, 128);
+    let rebin = t.elapsed().as_secs_f64();
+    println!(
+        "band_stats 4096x4096 from the band: {build:.3} s, store {} KiB, a 128-bin histogram {rebin:.3} s",
+        big.memory_bytes() >> 10
+    );
+    assert_eq!(big.range(RangeMode::Percentile(1.0, 99.0)), s.range(RangeMode::Percentile(1.0, 99.0)));
+    assert_eq!(h, s.histogram_between(0.0, 500.0, 128));
+}
+
+/// A band too large for a sorted copy answers every question exactly as the sorted store does.
+#[test]
+fn a_band_answered_from_itself_matches_the_sorted_store() {
+    let mut mixed: Vec<f32> = (0..4000).map(|i| ((i * 7919) % 1000) as f32 * 0.37 - 90.0).collect();
+    mixed[3] = -0.0;
+    mixed[4] = 0.0;
+    mixed[5] = f32::NAN;
+    mixed[6] = f32::INFINITY;
+    mixed[7] = f32::NEG_INFINITY;
+    mixed[8] = 1e-30;
+    mixed[9] = -3e38;
+    let mut constant_ish = vec![100.25f32; 3000];
+    constant_ish[17] = 100.5;
+    constant_ish[18] = 100.0;
+    let cases: Vec<(&str, Raster)> = vec![
+        ("noisy", noisy()),
+        ("masked sky", masked_sky()),
+        ("mixed", raster(80, 50, mixed)),
+        ("nearly constant", raster(100, 30, constant_ish)),
+        ("constant", raster(10, 10, vec![7.0; 100])),
+        ("all NaN", raster(4, 4, vec![f32::NAN; 16])),
+    ];
+    for (name, r) in cases {
+        let r = Arc::new(r);
+        let sorted = band_stats(&r, 0, &|| false).expect("not cancelled");
+        let from_band = band::band_stats_with(&r, 0, &|| false, 0).expect("not cancelled");
+        assert!(matches!(from_band.sorted, sorted::SortedValues::Band(_)) || from_band.count == 0, "{name}");
+        assert!(from_band.memory_bytes() < (1 << 20) + 4096, "{name}: {}", from_band.memory_bytes());
+        let fields = |s: &BandStats| (s.count, s.masked, s.nan, s.pos_inf, s.neg_inf, s.min_positive, s.zscale);
+        assert_eq!(fields(&from_band), fields(&sorted), "{name}");
+        assert_eq!(from_band.min.to_bits(), sorted.min.to_bits(), "{name} min");
+        assert_eq!(from_band.max.to_bits(), sorted.max.to_bits(), "{name} max");
+        assert!(from_band.mean.is_nan() && sorted.mean.is_nan() || close(from_band.mean, sorted.mean, 1e-12), "{name}");
+        assert!(from_band.std.is_nan() && sorted.std.is_nan() || close(from_band.std, sorted.std, 1e-9), "{name}");
+        assert_eq!(from_band.histogram, sorted.histogram, "{name}");
+        for q in [0.0, 0.0005, 0.001, 0.01, 0.1234, 0.5, 0.75, 0.99, 0.9985, 1.0] {
+            assert_eq!(from_band.quantile(q).to_bits(), sorted.quantile(q).to_bits(), "{name} q {q}");
+        }
+        for mode in RangeMode::PRESETS {
+            assert_eq!(from_band.range(mode), sorted.range(mode), "{name} {mode}");
+        }
+        for x in [-1e39, -90.0, -0.0, 0.0, 1e-30, 46.5, 100.25, 100.3, 300.0, f64::INFINITY] {
+            assert_eq!(from_band.count_at_most(x), sorted.count_at_most(x), "{name} <= {x}");
+        }
+        for (lo, hi, bins) in [(-90.0, 280.0, 128), (100.0, 100.5, 7), (46.0, 62.0, 33), (0.0, 1.0, 1)] {
+            assert_eq!(from_band.histogram_between(lo, hi, bins), sorted.histogram_between(lo, hi, bins), "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_large_band_keeps_no_copy_and_can_be_cancelled() {
+    let r = Arc::new(raster(300, 200, (0..60_000).map(|i| (i % 977) as f32).collect()));
+    assert!(band::band_stats_with(&r, 0, &|| true, 1000).is_none());
+    let polls = Cell::new(0);
+    let cancel = || {
+        polls.set(polls.get() + 1);
+        polls.get() > 1
+    };
+    assert!(band::band_stats_with(&r, 0, &cancel, 1000).is_none());
+    let s = band::band_stats_with(&r, 0, &|| false, 1000).expect("not cancelled");
+    assert_eq!(s.memory_bytes(), ((1 << 16) + 1) * 8 + HISTOGRAM_BINS * 8);
+    // The raster is shared, not copied.
+    assert_eq!(Arc::strong_count(&r), 2);
+    // numpy: np.median(np.arange(60000) % 977) = 485.0
+    assert_eq!(s.median(), 485.0);
 }

@@ -4,13 +4,14 @@
 //! old-style LZW that libtiff before 1995 wrote (codes least significant bit first). Values come
 //! back as stored, which is what tifffile and GDAL return. Pure functions of the bytes.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
 use tiff::decoder::ChunkType;
 use tiff::tags::Tag;
 
-use super::{Decoded, Layout, Rect, TiffDecoder, f16_to_f32, place, tiff_error};
+use super::{Decoded, Layout, Rect, Source, TiffDecoder, f16_to_f32, place, tiff_error};
 use crate::io::IoError;
 use crate::types::SampleType;
 
@@ -32,14 +33,15 @@ pub(super) fn needed(layout: &Layout, first_chunk: &[u8]) -> bool {
 }
 
 /// The stored bytes of the first strip or tile (empty when the table is missing or lies).
-pub(super) fn first_chunk<'a>(dec: &mut TiffDecoder, bytes: &'a [u8]) -> &'a [u8] {
+pub(super) fn first_chunk<'a>(dec: &mut TiffDecoder, bytes: Source<'a>) -> Cow<'a, [u8]> {
     let tiled = dec.get_chunk_type() == ChunkType::Tile;
     let mut table = |tag| dec.find_tag_unsigned_vec::<u64>(tag).ok().flatten().and_then(|v| v.first().copied());
     let offset = table(if tiled { Tag::TileOffsets } else { Tag::StripOffsets });
     let count = table(if tiled { Tag::TileByteCounts } else { Tag::StripByteCounts });
-    match (offset.and_then(|o| usize::try_from(o).ok()), count.and_then(|c| usize::try_from(c).ok())) {
-        (Some(o), Some(c)) => bytes.get(o..).map_or(&[], |rest| &rest[..c.min(rest.len())]),
-        _ => &[],
+    // Only its first bytes are looked at.
+    match (offset, count.and_then(|c| usize::try_from(c).ok())) {
+        (Some(o), Some(c)) => bytes.get(o, c.min(64)).unwrap_or_default(),
+        _ => Cow::Borrowed(&[]),
     }
 }
 
@@ -51,7 +53,7 @@ fn is_old_style_lzw(data: &[u8]) -> bool {
 /// Decodes every strip or tile of `layout` into f32 bands; adds what it did to `notes`.
 pub(super) fn read(
     dec: &mut TiffDecoder,
-    bytes: &[u8],
+    bytes: Source<'_>,
     path: &Path,
     layout: &Layout,
     notes: &mut Vec<String>,
@@ -97,6 +99,7 @@ pub(super) fn read(
     }
 
     let codec = Codec { compression: layout.compression, fill_order, width: tw };
+    let little = bytes.little_endian();
     let mut bands = vec![vec![0f32; w * h]; layout.samples];
     let mut values = Vec::new();
     let mut old_lzw = false;
@@ -107,10 +110,11 @@ pub(super) fn read(
         // Tiles are stored full-size; a strip holds only its own rows.
         let rows = if tiled { th } else { rect.height };
         let expected = rows.checked_mul(row_bytes).ok_or_else(|| corrupt("TIFF chunk size overflows".into()))?;
-        let start = usize::try_from(offsets[k]).unwrap_or(usize::MAX);
-        let stored =
-            bytes.get(start..).ok_or_else(|| corrupt(format!("TIFF strip or tile {k} lies outside the file")))?;
-        let stored = &stored[..usize::try_from(counts[k]).unwrap_or(usize::MAX).min(stored.len())];
+        // No codec here expands a chunk 16-fold, so a lying byte count reads no more than that.
+        let stored = bytes
+            .get(offsets[k], usize::try_from(counts[k]).unwrap_or(usize::MAX).min(expected.saturating_mul(16) + 4096))
+            .ok_or_else(|| corrupt(format!("TIFF strip or tile {k} lies outside the file")))?;
+        let stored = stored.as_ref();
         old_lzw |= layout.compression == 5 && is_old_style_lzw(stored);
         let data =
             codec.decode(stored, expected, rows).map_err(|why| corrupt(format!("TIFF strip or tile {k}: {why}")))?;
@@ -124,7 +128,7 @@ pub(super) fn read(
         let plane = layout.planar.then_some(k / per_plane);
         for (r, row) in data.chunks_exact(row_bytes).take(rect.height).enumerate() {
             values.clear();
-            unpack_row(row, layout.bits, tw * spp, bytes.starts_with(b"II"), &mut values);
+            unpack_row(row, layout.bits, tw * spp, little, &mut values);
             if predictor == 2 {
                 undo_horizontal_differencing(&mut values, spp, layout.bits);
             }

@@ -23,38 +23,51 @@ impl Plane {
     /// The luminance of a raster: Rec. 601 weights over the first three bands of a colour image, the
     /// mean of the bands otherwise; no-data pixels (masked or non-finite in any band used) are NaN.
     pub fn luminance(raster: &Raster) -> Plane {
-        let n = raster.width * raster.height;
+        Self::luminance_window(raster, 0, 0, raster.width, raster.height)
+    }
+
+    /// [`Plane::luminance`] of the `w` x `h` window at (`x0`, `y0`) (inside the raster), without
+    /// the plane of the whole image.
+    pub fn luminance_window(raster: &Raster, x0: usize, y0: usize, w: usize, h: usize) -> Plane {
         let bands = &raster.bands;
         let weights: Vec<f32> = match bands.len() {
             3 | 4 => vec![0.299, 0.587, 0.114],
             k => vec![1.0 / k.max(1) as f32; k],
         };
-        let mut data = vec![0f32; n];
-        for (i, v) in data.iter_mut().enumerate() {
-            let masked = raster.valid.as_ref().is_some_and(|m| !m[i]);
-            let s: f32 = weights.iter().zip(bands).map(|(w, b)| w * b[i]).sum();
-            *v = if masked || !s.is_finite() { f32::NAN } else { s };
+        let mut data = Vec::with_capacity(w * h);
+        for y in y0..y0 + h {
+            for i in y * raster.width + x0..y * raster.width + x0 + w {
+                let masked = raster.valid.as_ref().is_some_and(|m| !m[i]);
+                let s: f32 = weights.iter().zip(bands).map(|(w, b)| w * b[i]).sum();
+                data.push(if masked || !s.is_finite() { f32::NAN } else { s });
+            }
         }
-        Plane::new(raster.width, raster.height, data)
+        Plane::new(w, h, data)
     }
 
     /// The two opponent-colour planes of a colour raster (3 or 4 bands, the first three taken as red,
     /// green, blue): red - green and (red + green) / 2 - blue, NaN where masked; None for other rasters.
     /// Area resampling is linear, so a crop of these is the opponent colour of the crop.
     pub fn chroma(raster: &Raster) -> Option<(Plane, Plane)> {
+        Self::chroma_window(raster, 0, 0, raster.width, raster.height)
+    }
+
+    /// [`Plane::chroma`] of the `w` x `h` window at (`x0`, `y0`) (inside the raster).
+    pub fn chroma_window(raster: &Raster, x0: usize, y0: usize, w: usize, h: usize) -> Option<(Plane, Plane)> {
         if !matches!(raster.bands.len(), 3 | 4) {
             return None;
         }
-        let n = raster.width * raster.height;
         let (r, g, b) = (&raster.bands[0], &raster.bands[1], &raster.bands[2]);
-        let (mut rg, mut yb) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for i in 0..n {
-            let masked = raster.valid.as_ref().is_some_and(|m| !m[i]);
-            let ok = !masked && r[i].is_finite() && g[i].is_finite() && b[i].is_finite();
-            rg.push(if ok { r[i] - g[i] } else { f32::NAN });
-            yb.push(if ok { 0.5 * (r[i] + g[i]) - b[i] } else { f32::NAN });
+        let (mut rg, mut yb) = (Vec::with_capacity(w * h), Vec::with_capacity(w * h));
+        for y in y0..y0 + h {
+            for i in y * raster.width + x0..y * raster.width + x0 + w {
+                let masked = raster.valid.as_ref().is_some_and(|m| !m[i]);
+                let ok = !masked && r[i].is_finite() && g[i].is_finite() && b[i].is_finite();
+                rg.push(if ok { r[i] - g[i] } else { f32::NAN });
+                yb.push(if ok { 0.5 * (r[i] + g[i]) - b[i] } else { f32::NAN });
+            }
         }
-        Some((Plane::new(raster.width, raster.height, rg), Plane::new(raster.width, raster.height, yb)))
+        Some((Plane::new(w, h, rg), Plane::new(w, h, yb)))
     }
 
     /// Half the size by 2x2 means of the valid samples (NaN where all four are missing).

@@ -199,9 +199,13 @@ impl GsdModel {
 
     /// Estimate for a raster (its luminance and, for a colour image, its opponent colours, at native
     /// resolution), on up to [`GRID`] x [`GRID`] crops.
+    /// Crops are cut from the raster as they are needed: no plane of the whole image is made (a
+    /// 20000 x 20000 image would need 1.5 GiB for it).
     pub fn estimate_raster(&self, raster: &Raster) -> Result<TileEstimate, GsdError> {
-        let chroma = Plane::chroma(raster);
-        self.estimate_planes(&Plane::luminance(raster), chroma.as_ref().map(|(a, b)| (a, b)))
+        let side = self.config().input;
+        self.estimate_crops(raster.width, raster.height, |x0, y0| {
+            (Plane::luminance_window(raster, x0, y0, side, side), Plane::chroma_window(raster, x0, y0, side, side))
+        })
     }
 
     /// Estimate for a grey image.
@@ -212,7 +216,25 @@ impl GsdModel {
     /// Estimate from a luminance plane and, for a colour image, its two opponent-colour planes (same size).
     pub fn estimate_planes(&self, plane: &Plane, chroma: Option<(&Plane, &Plane)>) -> Result<TileEstimate, GsdError> {
         let side = self.config().input;
-        let (w, h) = (plane.width, plane.height);
+        let w = plane.width;
+        let cut = |p: &Plane, x0: usize, y0: usize| {
+            let data = (0..side).flat_map(|r| p.data[(y0 + r) * w + x0..(y0 + r) * w + x0 + side].iter().copied());
+            Plane::new(side, side, data.collect())
+        };
+        self.estimate_crops(plane.width, plane.height, |x0, y0| {
+            (cut(plane, x0, y0), chroma.map(|(a, b)| (cut(a, x0, y0), cut(b, x0, y0))))
+        })
+    }
+
+    /// The estimate of a `w` x `h` image from its `side` x `side` crops: `crop(x0, y0)` gives the
+    /// luminance and, for a colour image, the opponent-colour planes of the crop at (`x0`, `y0`).
+    fn estimate_crops(
+        &self,
+        w: usize,
+        h: usize,
+        crop: impl Fn(usize, usize) -> (Plane, Option<(Plane, Plane)>),
+    ) -> Result<TileEstimate, GsdError> {
+        let side = self.config().input;
         if w < side || h < side {
             return Err(GsdError::TooSmall { w, h, side });
         }
@@ -235,13 +257,8 @@ impl GsdModel {
                     if used.contains(&(x0, y0)) {
                         return None;
                     }
-                    let cut = |p: &Plane| {
-                        let data =
-                            (0..side).flat_map(|r| p.data[(y0 + r) * w + x0..(y0 + r) * w + x0 + side].iter().copied());
-                        Plane::new(side, side, data.collect())
-                    };
-                    let colour = chroma.map(|(a, b)| (cut(a), cut(b)));
-                    let f = crop_features(&cut(plane), colour.as_ref().map(|(a, b)| (a, b))).ok()?;
+                    let (lum, colour) = crop(x0, y0);
+                    let f = crop_features(&lum, colour.as_ref().map(|(a, b)| (a, b))).ok()?;
                     Some((f, x0, y0))
                 });
                 match found {
@@ -294,6 +311,28 @@ mod tests {
         let split = TileEstimate::combine(vec![c(0.0), c(1.0), c(2.0)], 0).expect("some");
         assert!(split.disagree && split.sigma > split.spread);
         assert!(TileEstimate::combine(vec![], 3).is_none());
+    }
+
+    /// Crops cut from the raster as needed give the estimate of crops cut from whole-image planes.
+    #[test]
+    fn crops_from_the_raster_equal_crops_from_whole_planes() {
+        let m = GsdModel::bundled().expect("bundled GSD model");
+        let (w, h) = (700, 530);
+        let texture = |i: usize, k: usize| {
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            ((x * 0.37 + k as f32).sin() * (y * 0.21).cos() * 60.0 + ((i * 2_654_435_761) % 97) as f32) + 80.0
+        };
+        for bands in [1, 3, 4] {
+            let data: Vec<Vec<f32>> = (0..bands).map(|k| (0..w * h).map(|i| texture(i, k)).collect()).collect();
+            let mut raster = Raster::new(w, h, data, crate::types::RasterMeta::default());
+            // A no-data corner moves the first crop toward the centre.
+            raster.valid = Some((0..w * h).map(|i| i % w > 40 || i / w > 40).collect());
+            raster.bands[0][w * 300 + 350] = f32::NAN;
+            let whole = Plane::luminance(&raster);
+            let chroma = Plane::chroma(&raster);
+            let from_planes = m.estimate_planes(&whole, chroma.as_ref().map(|(a, b)| (a, b))).expect("textured");
+            assert_eq!(m.estimate_raster(&raster).expect("textured"), from_planes, "{bands} band(s)");
+        }
     }
 
     #[test]
