@@ -228,7 +228,14 @@ fn range_controls(ui: &mut egui::Ui, doc: &mut Document, slot: usize) {
     let (rlo, rhi) = (to_raw(doc.settings.lo[slot]), to_raw(doc.settings.hi[slot]));
     let pad = (rhi - rlo).abs() * 0.25;
     let (vlo, vhi) = ((rlo - pad).max(stats.min), (rhi + pad).min(stats.max));
-    let hist = stats.histogram_between(vlo.min(rlo), vhi.max(rhi), 128);
+    // While a limit is dragged, a band too large for a sorted copy keeps showing the last histogram
+    // (a pass over tens of megapixels per frame would stall the drag); it catches up on release.
+    let dragging = ui.input(|i| i.pointer.any_down());
+    let (hlo, hhi) = (vlo.min(rlo), vhi.max(rhi));
+    let hist = match dragging.then(|| stats.histogram_between_now(hlo, hhi, 128)).flatten() {
+        Some(h) => h,
+        None => stats.histogram_between(hlo, hhi, 128),
+    };
     let width = hist.bin_width();
     let bars: Vec<Bar> = hist
         .counts

@@ -91,6 +91,17 @@ impl BandStats {
         }
     }
 
+    /// [`Self::histogram_between`] when it is cheap: always for a band with a sorted store; for a band
+    /// answered from itself (a pass over it, tenths of a second for tens of megapixels) only when it
+    /// is the range asked last, otherwise the last histogram asked (of its own range; None before
+    /// the first). For the UI while a range limit is being dragged.
+    pub fn histogram_between_now(&self, lo: f32, hi: f32, bins: usize) -> Option<Histogram> {
+        match &self.sorted {
+            SortedValues::Band(b) => b.last_histogram(),
+            _ => Some(self.histogram_between(lo, hi, bins)),
+        }
+    }
+
     /// Heap bytes held: the quantile store plus the histogram (a large band's store holds none of
     /// its values: see [`STORE_LIMIT`]).
     pub fn memory_bytes(&self) -> usize {

@@ -210,6 +210,11 @@ impl FromBand {
         h
     }
 
+    /// The histogram asked last (None before any).
+    pub(crate) fn last_histogram(&self) -> Option<Histogram> {
+        self.memo().histogram.as_ref().map(|(.., h)| h.clone())
+    }
+
     /// Heap bytes held by the store itself (the raster is the image's own).
     pub(crate) fn memory_bytes(&self) -> usize {
         self.cum.capacity() * size_of::<u64>()

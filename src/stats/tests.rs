@@ -325,7 +325,13 @@ fn a_band_answered_from_itself_matches_the_sorted_store() {
             assert_eq!(from_band.count_at_most(x), sorted.count_at_most(x), "{name} <= {x}");
         }
         for (lo, hi, bins) in [(-90.0, 280.0, 128), (100.0, 100.5, 7), (46.0, 62.0, 33), (0.0, 1.0, 1)] {
-            assert_eq!(from_band.histogram_between(lo, hi, bins), sorted.histogram_between(lo, hi, bins), "{name}");
+            let want = sorted.histogram_between(lo, hi, bins);
+            assert_eq!(from_band.histogram_between(lo, hi, bins), want, "{name}");
+            assert_eq!(sorted.histogram_between_now(lo, hi, bins).as_ref(), Some(&want), "{name}");
+            // The band answered from itself offers the last one asked, without a pass.
+            if from_band.count > 0 {
+                assert_eq!(from_band.histogram_between_now(-1.0, 2.0, 5).as_ref(), Some(&want), "{name}");
+            }
         }
     }
 }
