@@ -355,6 +355,31 @@ fn place(
     Some(())
 }
 
+/// [`place`] for native-endian f32 samples (`row_bytes` apart), a row of a band at a time: the
+/// common float GeoTIFF decodes ~10x faster than through a call per sample.
+fn place_f32(
+    bands: &mut [Vec<f32>],
+    w: usize,
+    rect: Rect,
+    plane: Option<usize>,
+    spp: usize,
+    bytes: &[u8],
+    row_bytes: usize,
+) -> Option<()> {
+    for r in 0..rect.height {
+        let row = bytes.get(r.checked_mul(row_bytes)?..)?.get(..rect.width.checked_mul(spp * 4)?)?;
+        let out_row = (rect.row0 + r) * w + rect.col0;
+        for s in 0..spp {
+            let band = bands.get_mut(plane.unwrap_or(s))?;
+            let out = band.get_mut(out_row..out_row + rect.width)?;
+            for (o, px) in out.iter_mut().zip(row.chunks_exact(spp * 4)) {
+                *o = f32::from_ne_bytes([px[4 * s], px[4 * s + 1], px[4 * s + 2], px[4 * s + 3]]);
+            }
+        }
+    }
+    Some(())
+}
+
 /// Decodes every strip or tile with the `tiff` crate into f32 bands.
 fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<Decoded, IoError> {
     let err = |e| tiff_error(path, e);
@@ -394,7 +419,12 @@ fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<D
             let buf = buffer.as_buffer(0);
             let bytes = buf.as_bytes();
             let at = |r: usize| bytes.get(r * row_bytes..);
-            place(&mut bands, w, rect, plane, spp, |r, i| sample_at(t, layout.bits, at(r)?, i)).ok_or_else(short)?;
+            if t == SampleType::F32 {
+                place_f32(&mut bands, w, rect, plane, spp, bytes, row_bytes).ok_or_else(short)?;
+            } else {
+                place(&mut bands, w, rect, plane, spp, |r, i| sample_at(t, layout.bits, at(r)?, i))
+                    .ok_or_else(short)?;
+            }
         }
     }
     let dtype = dtype.ok_or_else(|| IoError::corrupt(path, "the TIFF has no strips or tiles"))?;

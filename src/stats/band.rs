@@ -109,17 +109,6 @@ impl BandStats {
     }
 }
 
-/// Pixel tallies and the valid values (as sort keys, raster order) from the pass over a band.
-struct Scan {
-    masked: usize,
-    nan: usize,
-    pos_inf: usize,
-    neg_inf: usize,
-    sum: f64,
-    keys: Vec<u32>,
-    digits: DigitCounts,
-}
-
 /// Statistics of `band`, or None when `cancel` returns true (polled every 64 Ki pixels) or the
 /// band does not exist. Never panics on empty or all-nodata bands. A `valid` mask whose length
 /// differs from the band's (a loader bug) is ignored.
@@ -137,12 +126,12 @@ pub(crate) fn band_stats_with(
     let data: &[f32] = raster.bands.get(band)?;
     let mask = raster.valid.as_deref().filter(|m| m.len() == data.len());
     if data.len() > store_limit {
-        let tally = tally(data, mask, cancel)?;
+        let tally = tally(data, mask, cancel, false)?;
         if tally.count > store_limit {
             return large_band_stats(raster, band, tally, cancel);
         }
     }
-    let scan = scan(data, mask, cancel)?;
+    let scan = tally(data, mask, cancel, true)?;
     let count = scan.keys.len();
 
     let params = ZScaleParams::default();
@@ -185,7 +174,8 @@ pub(crate) fn band_stats_with(
     })
 }
 
-/// What the first pass over a large band gathers.
+/// What the pass over a band gathers: pixel tallies, and either the valid values as sort keys (raster
+/// order, with their digit counts) or, for a band too large to keep them, their 16-bit key prefixes.
 struct Tally {
     count: usize,
     masked: usize,
@@ -193,7 +183,9 @@ struct Tally {
     pos_inf: usize,
     neg_inf: usize,
     sum: f64,
-    /// Valid values per 16-bit key prefix.
+    keys: Vec<u32>,
+    digits: DigitCounts,
+    /// Valid values per 16-bit key prefix (when the keys are not kept).
     prefixes: Vec<u64>,
     /// Smallest and largest key, smallest positive value.
     min_key: u32,
@@ -201,9 +193,12 @@ struct Tally {
     min_positive: f32,
 }
 
-/// Tallies a band without keeping its values.
+/// The single pass over the pixels: tallies nodata, sums valid values and collects their sort keys
+/// (`keep_keys`) or counts their prefixes. Written as plain index loops without method calls so it
+/// stays fast without optimisation.
 #[allow(clippy::manual_range_contains)] // `RangeInclusive::contains` is a call in debug builds
-fn tally(data: &[f32], mask: Option<&[bool]>, cancel: &dyn Fn() -> bool) -> Option<Tally> {
+fn tally(data: &[f32], mask: Option<&[bool]>, cancel: &dyn Fn() -> bool, keep_keys: bool) -> Option<Tally> {
+    let n = data.len();
     let mut t = Tally {
         count: 0,
         masked: 0,
@@ -211,12 +206,13 @@ fn tally(data: &[f32], mask: Option<&[bool]>, cancel: &dyn Fn() -> bool) -> Opti
         pos_inf: 0,
         neg_inf: 0,
         sum: 0.0,
-        prefixes: vec![0; 1 << 16],
+        keys: if keep_keys { vec![0u32; n] } else { Vec::new() },
+        digits: DigitCounts::new(),
+        prefixes: if keep_keys { Vec::new() } else { vec![0; 1 << 16] },
         min_key: u32::MAX,
         max_key: 0,
         min_positive: f32::INFINITY,
     };
-    let n = data.len();
     let mut start = 0;
     while start < n {
         if cancel() {
@@ -233,6 +229,7 @@ fn tally(data: &[f32], mask: Option<&[bool]>, cancel: &dyn Fn() -> bool) -> Opti
                 t.masked += 1;
                 continue;
             }
+            // Finite test by comparison: `is_finite` is a function call in debug builds.
             if !(v >= f32::MIN && v <= f32::MAX) {
                 if v.is_nan() {
                     t.nan += 1;
@@ -243,10 +240,15 @@ fn tally(data: &[f32], mask: Option<&[bool]>, cancel: &dyn Fn() -> bool) -> Opti
                 }
                 continue;
             }
-            t.count += 1;
             t.sum += v as f64;
             let k = sort::key(v);
-            t.prefixes[(k >> 16) as usize] += 1;
+            if keep_keys {
+                t.digits.add(k);
+                t.keys[t.count] = k;
+            } else {
+                t.prefixes[(k >> 16) as usize] += 1;
+            }
+            t.count += 1;
             if k < t.min_key {
                 t.min_key = k;
             }
@@ -259,6 +261,8 @@ fn tally(data: &[f32], mask: Option<&[bool]>, cancel: &dyn Fn() -> bool) -> Opti
         }
         start = end;
     }
+    t.keys.truncate(t.count);
+    t.keys.shrink_to_fit();
     Some(t)
 }
 
@@ -333,56 +337,6 @@ fn large_band_stats(raster: &Arc<Raster>, band: usize, t: Tally, cancel: &dyn Fn
         zscale,
         sorted: SortedValues::Band(store),
     })
-}
-
-/// The single pass over the pixels: tallies nodata, sums valid values and collects their sort keys.
-/// Written as plain index loops without method calls so it stays fast without optimisation.
-#[allow(clippy::manual_range_contains)] // `RangeInclusive::contains` is a call in debug builds
-fn scan(data: &[f32], mask: Option<&[bool]>, cancel: &dyn Fn() -> bool) -> Option<Scan> {
-    let n = data.len();
-    let mut s =
-        Scan { masked: 0, nan: 0, pos_inf: 0, neg_inf: 0, sum: 0.0, keys: Vec::new(), digits: DigitCounts::new() };
-    let mut keys = vec![0u32; n];
-    let mut count = 0usize;
-    let mut start = 0;
-    while start < n {
-        if cancel() {
-            return None;
-        }
-        let end = n.min(start + CHUNK);
-        let mut i = start;
-        while i < end {
-            let v = data[i];
-            i += 1;
-            if let Some(m) = mask
-                && !m[i - 1]
-            {
-                s.masked += 1;
-                continue;
-            }
-            // Finite test by comparison: `is_finite` is a function call in debug builds.
-            if !(v >= f32::MIN && v <= f32::MAX) {
-                if v.is_nan() {
-                    s.nan += 1;
-                } else if v > 0.0 {
-                    s.pos_inf += 1;
-                } else {
-                    s.neg_inf += 1;
-                }
-                continue;
-            }
-            s.sum += v as f64;
-            let k = sort::key(v);
-            s.digits.add(k);
-            keys[count] = k;
-            count += 1;
-        }
-        start = end;
-    }
-    keys.truncate(count);
-    keys.shrink_to_fit();
-    s.keys = keys;
-    Some(s)
 }
 
 /// Sum of squared deviations from `mean`: the second pass of the two-pass variance.

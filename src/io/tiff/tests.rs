@@ -248,3 +248,26 @@ fn random_corruption_never_panics() {
         }
     }
 }
+
+/// The f32 fast path places samples exactly as the per-sample path, chunky and planar, and refuses
+/// a short chunk alike.
+#[test]
+fn f32_rows_are_placed_like_samples() {
+    let (w, h) = (7, 5);
+    let rect = Rect { col0: 2, row0: 1, width: 4, height: 3 };
+    for (spp, plane, bands_n) in [(1, None, 1), (3, None, 3), (1, Some(1), 2)] {
+        // Rows padded past the rect's width, as tiles are.
+        let row_bytes = 6 * spp * 4;
+        let bytes: Vec<u8> =
+            (0..rect.height * row_bytes / 4).flat_map(|i| (i as f32 * 1.5 - 7.0).to_ne_bytes()).collect();
+        let mut fast = vec![vec![0f32; w * h]; bands_n];
+        let mut slow = fast.clone();
+        place_f32(&mut fast, w, rect, plane, spp, &bytes, row_bytes).expect("fits");
+        let at = |r: usize| bytes.get(r * row_bytes..);
+        place(&mut slow, w, rect, plane, spp, |r, i| sample_at(SampleType::F32, 32, at(r)?, i)).expect("fits");
+        assert_eq!(fast, slow, "spp {spp} plane {plane:?}");
+        assert!(fast.iter().flatten().any(|&v| v != 0.0));
+        let cut = &bytes[..bytes.len() - row_bytes + 4];
+        assert!(place_f32(&mut fast, w, rect, plane, spp, cut, row_bytes).is_none());
+    }
+}
