@@ -140,15 +140,11 @@ pub(crate) fn band_stats_with(
     let zscale = zscale_of_samples(samples, &params).unwrap_or((0.0, 1.0));
 
     let mean = if count > 0 { scan.sum / count as f64 } else { f64::NAN };
+    let (min, max) = scan.min_max();
+    let min_positive = scan.min_positive();
     let sorted = sort::sort_values(scan.keys, &scan.digits, cancel)?;
     let std = if count > 0 { (sum_sq_dev(&sorted, mean) / count as f64).sqrt() } else { f64::NAN };
 
-    let (min, max) = match (sorted.first(), sorted.last()) {
-        (Some(&lo), Some(&hi)) => (lo, hi),
-        _ => (f32::NAN, f32::NAN),
-    };
-    let first_positive = sorted.partition_point(|&v| v <= 0.0);
-    let min_positive = sorted.get(first_positive).copied();
     let sorted = SortedValues::from_sorted(sorted);
     let histogram = match widen(min, max) {
         Some((lo, hi)) => Histogram::from_sorted(&sorted, lo, hi, HISTOGRAM_BINS),
@@ -191,6 +187,17 @@ struct Tally {
     min_key: u32,
     max_key: u32,
     min_positive: f32,
+}
+
+impl Tally {
+    /// Smallest and largest valid value; NaN when there is none.
+    fn min_max(&self) -> (f32, f32) {
+        if self.count == 0 { (f32::NAN, f32::NAN) } else { (sort::value(self.min_key), sort::value(self.max_key)) }
+    }
+
+    fn min_positive(&self) -> Option<f32> {
+        self.min_positive.is_finite().then_some(self.min_positive)
+    }
 }
 
 /// The single pass over the pixels: tallies nodata, sums valid values and collects their sort keys
@@ -299,7 +306,7 @@ fn large_band_stats(raster: &Arc<Raster>, band: usize, t: Tally, cancel: &dyn Fn
         start = end;
     }
     let zscale = zscale_of_samples(samples, &params).unwrap_or((0.0, 1.0));
-    let (min, max) = (sort::value(t.min_key), sort::value(t.max_key));
+    let (min, max) = t.min_max();
     let store = FromBand::new(Arc::clone(raster), band, &t.prefixes);
     if cancel() {
         return None;
@@ -330,7 +337,7 @@ fn large_band_stats(raster: &Arc<Raster>, band: usize, t: Tally, cancel: &dyn Fn
         neg_inf: t.neg_inf,
         min,
         max,
-        min_positive: t.min_positive.is_finite().then_some(t.min_positive),
+        min_positive: t.min_positive(),
         mean,
         std: (sum_sq / count as f64).sqrt(),
         histogram,

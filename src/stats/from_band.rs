@@ -5,8 +5,9 @@
 //! asks in advance for the ranks the range presets need, so the UI thread normally only reads.
 //!
 //! Used above [`super::band::STORE_LIMIT`] valid values, where a sorted copy would cost as much memory
-//! as the image (issue 27: peak resident memory within 1.5x the raw data). A pass over 67 million
-//! pixels takes about 40 ms in a release build.
+//! as the image (issue 27: peak resident memory within 1.5x the raw data). A 128-bin histogram of
+//! 16.7 million random values (one pass) took 0.17 s in a release build; statistics of that band,
+//! presets included, 0.39 s (`stats::tests::timing_4096_square_random_band`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
