@@ -1,5 +1,6 @@
 // Draws a raw f32 image (one array layer per band) with range, scale and colormap applied per fragment.
-// Changing any of them only rewrites the uniform; the image texture is uploaded once.
+// Changing any of them only rewrites the uniform (and picks another pipeline for the scale, mode and
+// sampling); the image texture is uploaded once.
 // The CPU reference of this arithmetic is src/render/colormap.rs (`stretch`, `lut_index`).
 
 // Keep in sync with src/render/uniform.rs (ViewUniform).
@@ -7,23 +8,30 @@ struct View {
     rect_min: vec2<f32>,     // framebuffer pixel of the view's top-left corner
     origin: vec2<f32>,       // image pixel coordinate at rect_min
     inv_zoom: f32,           // image columns per framebuffer pixel
-    scale: u32,              // 0 linear, 1 log, 2 sqrt, 3 asinh, 4 dB
+    scale: u32,              // SCALE's value (the pipeline is chosen by it)
     colormap: u32,           // row of the LUT texture
-    mode: u32,               // 0 single band (layer bands.x), 1 RGB composite (bands.xyz)
+    mode: u32,               // MODE's value
     bands: vec4<u32>,
     lo: vec4<f32>,           // range low per channel (dB under scale 4)
     hi: vec4<f32>,
     nan_color: vec4<f32>,    // sRGB colour for nodata, 0..1
     image_size: vec2<f32>,   // full-resolution width, height
     texel_scale: f32,        // image pixels per texel (>1 when shown downsampled)
-    bilinear: u32,
-    srgb_target: u32,        // 1 when the target re-encodes to sRGB: output linear then
+    bilinear: u32,           // BILINEAR's value
+    srgb_target: u32,        // SRGB_TARGET's value
     inv_zoom_y: f32,         // image rows per framebuffer pixel (a stretched spectrogram differs)
-    window_origin: vec2<f32>,// image pixel of texel (0, 0): 0 for the whole image, else a zoomed-in window
-    window_size: vec2<f32>,  // image pixels the texture covers; fragments outside are left to what is below
-    _pad1: u32,
-    _pad2: u32,
+    window_origin: vec2<f32>,// image pixel where the part drawn starts: 0 for the whole image, else a tile
+    window_size: vec2<f32>,  // image pixels drawn; fragments outside are left to what is below
+    texel_origin: vec2<f32>, // image pixel of texel (0, 0): a tile's texture holds a one-texel apron
 };
+
+// Fixed per pipeline (src/render/image_pipeline.rs, `Variant`), not read from the uniform: a software
+// renderer (lavapipe) runs every side of a branch for every fragment, so a shader serving all scales,
+// modes and samplings cost 5x the fragment time of the one specialised for what is shown.
+override SCALE: u32 = 0u;       // 0 linear, 1 log, 2 sqrt, 3 asinh, 4 dB
+override MODE: u32 = 0u;        // 0 single band (layer bands.x), 1 RGB composite (bands.xyz)
+override BILINEAR: u32 = 0u;
+override SRGB_TARGET: u32 = 0u; // 1 when the target re-encodes to sRGB: output linear then
 
 @group(0) @binding(0) var<uniform> view: View;
 @group(0) @binding(1) var bands: texture_2d_array<f32>;
@@ -52,8 +60,8 @@ fn texel(layer: u32, p: vec2<i32>) -> f32 {
 
 // Value of a band at an image coordinate; NaN means nodata.
 fn sample_band(layer: u32, img: vec2<f32>) -> f32 {
-    let t = (img - view.window_origin) / view.texel_scale;
-    if (view.bilinear == 0u) {
+    let t = (img - view.texel_origin) / view.texel_scale;
+    if (BILINEAR == 0u) {
         return texel(layer, vec2<i32>(floor(t)));
     }
     let c = t - vec2<f32>(0.5);
@@ -79,14 +87,14 @@ fn sample_band(layer: u32, img: vec2<f32>) -> f32 {
 // Keep in sync with colormap::stretch.
 fn stretch(v: f32, lo: f32, hi: f32) -> f32 {
     var x = v;
-    if (view.scale == 4u) {
+    if (SCALE == 4u) {
         if (v <= 0.0) {
             return 0.0;
         }
         x = 10.0 * (log2(v) * LOG10_2);
     }
     let t = clamp((x - lo) / (hi - lo), 0.0, 1.0);
-    switch view.scale {
+    switch SCALE {
         case 1u: { return log2(1.0 + 1000.0 * t) / log2(1001.0); }
         case 2u: { return sqrt(t); }
         case 3u: { return asinh(10.0 * t) / asinh(10.0); }
@@ -105,7 +113,7 @@ fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
 }
 
 fn finish(c: vec4<f32>) -> vec4<f32> {
-    if (view.srgb_target == 1u) {
+    if (SRGB_TARGET == 1u) {
         return vec4<f32>(srgb_to_linear(c.rgb), c.a);
     }
     return c;
@@ -121,7 +129,7 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     if (w.x < 0.0 || w.y < 0.0 || w.x >= view.window_size.x || w.y >= view.window_size.y) {
         discard;
     }
-    if (view.mode == 0u) {
+    if (MODE == 0u) {
         let v = sample_band(view.bands.x, img);
         if (is_nodata(v)) {
             return finish(view.nan_color);

@@ -261,3 +261,59 @@ fn a_zoomed_in_window_shows_the_full_resolution_pixels_and_nothing_outside_it() 
         }
     }
 }
+
+#[test]
+fn tiles_drawn_side_by_side_equal_the_level_drawn_whole_with_no_seam() {
+    // The viewer's zoomed-in view is a grid of tiles, each texture holding one texel of its
+    // neighbours as an apron. Drawn with bilinear sampling, fragments across a tile edge must blend
+    // the same texels the whole level would: the tiled render equals the untiled one, at full
+    // resolution and at 2 x 2 blocks, NaN pixels included.
+    use heatscope::app::detail::{TILE, Tile, TileKey, tiles_for};
+    use heatscope::render::HeadlessTile;
+    let Some(gpu) = common::headless() else { return };
+    let (w, h) = (TILE * 2 + 88, TILE + 144);
+    let band: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            if i % 97 == 0 { f32::NAN } else { (x * 0.11).sin() * 20.0 + (y * 0.07).cos() * 15.0 + 10.0 }
+        })
+        .collect();
+    let raster = Raster::new(w, h, vec![band], RasterMeta::default());
+    let settings = DisplaySettings {
+        colormap: Colormap::Turbo,
+        lo: [-25.0; 3],
+        hi: [45.0; 3],
+        bilinear: true,
+        ..DisplaySettings::default()
+    };
+    let out = [240u32, 180u32];
+    // Views straddling a tile corner: level 1 near (256, 256) at 2.3 px a pixel; level 2 near
+    // (512, 256) at 0.45.
+    let views = [(1usize, [200.0f32, 220.0f32], 2.3f32), (2, [420.0, 150.0], 0.45)];
+    for (factor, origin, zoom) in views {
+        let transform = ViewTransform { origin, zoom, stretch: 1.0 };
+        let whole = heatscope::stats::window_mean(&raster, [0, 0, w, h], factor);
+        let want = gpu
+            .render_window(&whole, [w, h], ([0, 0], [w, h], factor), &settings, &transform, out)
+            .expect("render the level whole");
+        let visible = [origin[0], origin[1], origin[0] + out[0] as f32 / zoom, origin[1] + out[1] as f32 / zoom];
+        let keys: Vec<TileKey> = tiles_for(visible, [w, h], factor, 0);
+        assert!(keys.len() >= 2, "level {factor}: the view crosses a tile edge ({keys:?})");
+        let tiles: Vec<Tile> = keys.iter().enumerate().map(|(i, k)| Tile::cut_from(&raster, *k, i as u64)).collect();
+        let drawn: Vec<HeadlessTile<'_>> = tiles
+            .iter()
+            .map(|t| HeadlessTile {
+                raster: &t.raster,
+                texel_origin: [t.cut[0], t.cut[1]],
+                origin: [t.core[0], t.core[1]],
+                covers: [t.core[2], t.core[3]],
+                factor,
+            })
+            .collect();
+        let got = gpu.render_tiles(&drawn, [w, h], &settings, &transform, out).expect("render the tiles");
+        let differ =
+            got.chunks(4).zip(want.chunks(4)).filter(|(a, b)| a.iter().zip(*b).any(|(x, y)| x.abs_diff(*y) > 1));
+        let (count, first) = (differ.clone().count(), differ.clone().next());
+        assert_eq!(count, 0, "level {factor}: {count} fragments differ from the untiled render, e.g. {first:?}");
+    }
+}

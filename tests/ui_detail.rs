@@ -1,8 +1,8 @@
 //! Full resolution where the view is zoomed in, in the app: an image wider than the overview (a
 //! checkerboard of one-pixel columns, which the 2x overview averages to one flat colour) shows flat at
-//! fit; zoomed in, the window cut from the full-resolution data arrives and the screen shows each
-//! column's own colour, the colour the readout names, with no seam where the window ends; zoomed out
-//! again the overview is enough and nothing more is asked for.
+//! fit; zoomed in, the full-resolution tiles arrive and the screen shows each column's own colour, the
+//! colour the readout names, with no seam where one tile meets the next; zoomed out again the overview
+//! is enough and nothing more is asked for.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 mod common;
@@ -27,14 +27,16 @@ fn zoomed_in_the_screen_shows_full_resolution_pixels() {
         let doc = h.state().active_doc().unwrap();
         let loaded = doc.loaded.as_ref().unwrap();
         assert_eq!(loaded.downsample, 2, "the overview averages 2 x 2 blocks");
-        assert!(doc.detail.held.is_none() && doc.detail.want.is_none(), "at fit the overview is enough");
+        assert!(doc.detail.held().0 == 0 && doc.detail.want.is_empty(), "at fit the overview is enough");
     }
-    // Zoom in to 6 screen pixels per image pixel around column 2050.
+    // Zoom in to 6 screen pixels per image pixel from column 2040: full-resolution tiles are
+    // `detail::TILE` (256) pixels wide, so tiles 7 and 8 meet at column 2048, in view.
     h.state_mut().active_doc_mut().unwrap().transform =
-        Some(ViewTransform { origin: [2050.0, 10.0], zoom: 6.0, stretch: 1.0 });
+        Some(ViewTransform { origin: [2040.0, 10.0], zoom: 6.0, stretch: 1.0 });
     h.run_steps(2);
-    step_until(h, "the full-resolution window", |app| {
-        app.active_doc().unwrap().detail.held.as_ref().is_some_and(|d| d.spec.factor == 1)
+    step_until(h, "the full-resolution tiles", |app| {
+        let d = &app.active_doc().unwrap().detail;
+        d.view_cut && d.held().0 >= 2
     });
     h.run_steps(3);
     let (settings, rect, ppp) = {
@@ -47,9 +49,9 @@ fn zoomed_in_the_screen_shows_full_resolution_pixels() {
     let doc = h.state().active_doc().unwrap();
     let raster = &doc.loaded.as_ref().unwrap().raster;
     let table = settings.colormap.table();
-    // Across 60 columns (past the window's edge if it ends there): each column's own colour.
+    // Across 60 columns, over the edge between two tiles at column 2048: each column's own colour.
     let mut checked = 0;
-    for col in 2052..2112i64 {
+    for col in 2042..2102i64 {
         let at = doc.screen_pos([col as f32 + 0.5, 20.5]).unwrap();
         if !rect.contains(at) {
             continue;
@@ -66,5 +68,5 @@ fn zoomed_in_the_screen_shows_full_resolution_pixels() {
     // Zoomed out to fit again: the overview serves, no window is wanted.
     harness_.state_mut().active_doc_mut().unwrap().transform = None;
     harness_.run_steps(3);
-    assert!(harness_.state().active_doc().unwrap().detail.want.is_none());
+    assert!(harness_.state().active_doc().unwrap().detail.want.is_empty());
 }

@@ -218,6 +218,8 @@ pub struct HeatscopeApp {
     frame_active: Option<u64>,
     /// Versions of zoomed-in windows handed out (each upload is told apart by it).
     next_detail: u64,
+    /// The ids of the tiles on the GPU at the start of this frame (None: no GPU state to ask).
+    resident_tiles: Option<std::collections::HashSet<u64>>,
     /// Runs shown and made.
     pub runs: runs::RunsState,
     /// The failure list over the shown run (error analysis).
@@ -296,6 +298,7 @@ impl HeatscopeApp {
             previous_active: None,
             frame_active: None,
             next_detail: 0,
+            resident_tiles: None,
             runs: runs::RunsState::default(),
             failures: failures::FailureList::default(),
             cnn_dir: options.cnn_dir.clone(),

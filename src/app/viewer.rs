@@ -12,7 +12,7 @@ use super::measure::Tool;
 use super::measure_view::{self, Geometry};
 use super::panels::{VIEW_KEYS, fmt_num};
 use super::{DocStatus, HeatscopeApp, overlays};
-use crate::render::callback::{ImageCallback, paint_image};
+use crate::render::callback::{ImageCallback, TileCallback, paint_image, paint_tile};
 use crate::render::colormap::{lut_index, stretch};
 use crate::render::{ViewTransform, ViewUniform};
 
@@ -41,6 +41,7 @@ pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) -> 
         keys: true,
         linked: None,
         swipe: None,
+        resident: app.resident_tiles.as_ref(),
     };
     let mut captured = None;
     egui::CentralPanel::default().show(ui, |ui| {
@@ -242,6 +243,8 @@ struct Extras<'a> {
     linked: Option<[f32; 2]>,
     /// Swipe: the other image, right of the line.
     swipe: Option<SwipeLayer>,
+    /// The tiles on the GPU (None: unknown, take every tile as there).
+    resident: Option<&'a std::collections::HashSet<u64>>,
 }
 
 /// What a view reports back.
@@ -389,29 +392,40 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         loaded.downsample,
         srgb_target,
     );
-    paint_image(
-        ui.painter_at(image_rect),
-        image_rect,
-        ImageCallback { image_id: doc.id, version: 0, display: loaded.display.clone(), uniform },
-    );
-    // Zoomed in past the overview: the window cut at the block the screen needs, over it.
+    // Zoomed in past the overview: the tiles of the level the screen needs, over it (the overview
+    // is left out when they cover the view: under a software renderer each layer costs a frame's
+    // worth of fragments).
     let visible = super::detail::visible(&transform, view_px, size);
     let needed = super::detail::needed_factor(&transform, loaded.downsample);
-    let held = doc.detail.held.clone().filter(|_| needed.is_some());
-    doc.detail.want = needed.and_then(|f| {
-        let serves = held.as_ref().is_some_and(|d| d.spec.serves(visible, f));
-        if serves { None } else { super::detail::window_for(visible, size, f, loaded.downsample) }
-    });
-    if let Some(d) = &held {
-        let s = d.spec;
+    let on_gpu = |id: u64| x.resident.is_none_or(|r| r.contains(&id));
+    let tiles = doc.detail.plan(visible, size, needed, loaded.downsample, on_gpu);
+    if tiles.is_empty() || !doc.detail.sharp {
         paint_image(
             ui.painter_at(image_rect),
             image_rect,
-            ImageCallback {
-                image_id: doc.id | (1 << 62),
-                version: d.version,
-                display: Arc::clone(&d.raster),
-                uniform: uniform.windowed([s.x0, s.y0], [s.w, s.h], s.factor),
+            ImageCallback { image_id: doc.id, version: 0, display: loaded.display.clone(), uniform },
+        );
+    }
+    let frame = ui.ctx().cumulative_frame_nr();
+    for tile in tiles {
+        let [tx, ty, tw, th] = tile.core;
+        #[allow(clippy::cast_precision_loss)]
+        let (a, b) =
+            (transform.to_view([tx as f32, ty as f32]), transform.to_view([(tx + tw) as f32, (ty + th) as f32]));
+        let to_pt = |p: [f32; 2]| egui::pos2(image_rect.min.x + p[0] / ppp, image_rect.min.y + p[1] / ppp);
+        // A point more each side: the shader draws exactly the tile's pixels within it.
+        let rect = Rect::from_min_max(to_pt(a), to_pt(b)).expand(1.0).intersect(image_rect);
+        if !rect.is_positive() {
+            continue;
+        }
+        paint_tile(
+            ui.painter_at(rect),
+            rect,
+            TileCallback {
+                tile_id: tile.id,
+                frame,
+                display: Arc::clone(&tile.raster),
+                uniform: uniform.tiled([tx, ty], [tw, th], [tile.cut[0], tile.cut[1]], tile.key.factor),
             },
         );
     }
@@ -449,7 +463,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
             egui::StrokeKind::Outside,
         );
     }
-    if doc.detail.want.is_some() {
+    if !doc.detail.sharp {
         let text = format!(
             "overview {}x; cutting the part in view at full resolution… (the readout uses full resolution)",
             loaded.downsample

@@ -26,6 +26,7 @@ impl eframe::App for HeatscopeApp {
             for e in crate::render::callback::take_errors(rs) {
                 self.error(e);
             }
+            self.resident_tiles = Some(crate::render::callback::resident_tiles(rs));
         }
         self.update_runs();
         self.update_tour();

@@ -244,8 +244,46 @@ impl Headless {
         self.draw_and_read(&image, &uniform, size)
     }
 
+    /// Render tiles of a `image_size` image the way the viewer draws them, one over another in the
+    /// order given: each is a texture (`raster`), its texel (0, 0) at image pixel `texel_origin`,
+    /// drawing `covers` image pixels from `origin`, one texel per `factor` pixels. Fragments no tile
+    /// covers stay transparent black.
+    ///
+    /// # Errors
+    /// When a tile or the output is larger than the device allows, or the readback fails.
+    pub fn render_tiles(
+        &self,
+        tiles: &[HeadlessTile<'_>],
+        image_size: [usize; 2],
+        settings: &DisplaySettings,
+        transform: &ViewTransform,
+        size: [u32; 2],
+    ) -> Result<Vec<u8>, RenderError> {
+        self.check_output(size[0], size[1])?;
+        let mut drawn = Vec::with_capacity(tiles.len());
+        for t in tiles {
+            let image = self.upload(t.raster)?;
+            let uniform = ViewUniform::new(settings, transform, [0.0, 0.0], image_size, 1, false).tiled(
+                t.origin,
+                t.covers,
+                t.texel_origin,
+                t.factor,
+            );
+            drawn.push((image, uniform));
+        }
+        let list: Vec<(&GpuImage, &ViewUniform)> = drawn.iter().map(|(i, u)| (i, u)).collect();
+        self.draw_all_and_read(&list, size)
+    }
+
     fn draw_and_read(&self, image: &GpuImage, uniform: &ViewUniform, size: [u32; 2]) -> Result<Vec<u8>, RenderError> {
-        self.pipeline.set_view(&self.queue, image, uniform);
+        self.draw_all_and_read(&[(image, uniform)], size)
+    }
+
+    /// Draw each image with its uniform, in order, into one cleared target and read it back.
+    fn draw_all_and_read(&self, images: &[(&GpuImage, &ViewUniform)], size: [u32; 2]) -> Result<Vec<u8>, RenderError> {
+        for (image, uniform) in images {
+            self.pipeline.set_view(&self.queue, image, uniform);
+        }
         let [w, h] = size;
         let target = self.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("heatscope headless target"),
@@ -286,7 +324,9 @@ impl Headless {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            self.pipeline.draw(&mut pass, image);
+            for (image, _) in images {
+                self.pipeline.draw(&mut pass, image);
+            }
         }
         encoder.copy_texture_to_buffer(
             wgpu::TexelCopyTextureInfo {
@@ -319,4 +359,13 @@ impl Headless {
         }
         Ok(out)
     }
+}
+
+/// One tile for [`Headless::render_tiles`].
+pub struct HeadlessTile<'a> {
+    pub raster: &'a Raster,
+    pub texel_origin: [usize; 2],
+    pub origin: [usize; 2],
+    pub covers: [usize; 2],
+    pub factor: usize,
 }

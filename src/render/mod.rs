@@ -10,7 +10,7 @@ pub mod transform;
 pub mod uniform;
 
 pub use colormap::{Colormap, Scale};
-pub use headless::Headless;
+pub use headless::{Headless, HeadlessTile};
 pub use image_pipeline::{GpuImage, IMAGE_WGSL, ImagePipeline};
 pub use transform::ViewTransform;
 pub use uniform::{DisplaySettings, ViewUniform};

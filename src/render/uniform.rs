@@ -59,11 +59,13 @@ pub struct ViewUniform {
     pub srgb_target: u32,
     /// Image rows per framebuffer pixel (`inv_zoom` is columns per pixel).
     pub inv_zoom_y: f32,
-    /// Image pixel of texel (0, 0) and the image pixels the texture covers: the whole image, or a
-    /// zoomed-in window drawn over the overview (fragments outside it are discarded).
+    /// The part of the image drawn, from `window_origin`, `window_size` image pixels: the whole image,
+    /// or a tile drawn over the overview (fragments outside it are discarded).
     pub window_origin: [f32; 2],
     pub window_size: [f32; 2],
-    pub _pad: [u32; 2],
+    /// Image pixel of texel (0, 0): `window_origin`, or a block before it when the texture holds an
+    /// apron of the neighbours' texels (bilinear sampling then blends across a tile's edge).
+    pub texel_origin: [f32; 2],
 }
 
 const _: () = assert!(std::mem::size_of::<ViewUniform>() == 144, "ViewUniform must match the WGSL layout");
@@ -105,18 +107,27 @@ impl ViewUniform {
             inv_zoom_y: transform.inv_zoom()[1],
             window_origin: [0.0, 0.0],
             window_size: [image_size[0] as f32, image_size[1] as f32],
-            _pad: [0; 2],
+            texel_origin: [0.0, 0.0],
         }
     }
 
     /// The same view drawing a window of the image: its texture starts at image pixel `origin`,
     /// covers `size` image pixels and holds one texel per `texel_scale` pixels.
     #[must_use]
-    pub fn windowed(mut self, origin: [usize; 2], size: [usize; 2], texel_scale: usize) -> Self {
+    pub fn windowed(self, origin: [usize; 2], size: [usize; 2], texel_scale: usize) -> Self {
+        self.tiled(origin, size, origin, texel_scale)
+    }
+
+    /// The same view drawing `size` image pixels from `origin` out of a texture whose texel (0, 0)
+    /// starts at image pixel `texel_origin` (at or before `origin`: an apron), one texel per
+    /// `texel_scale` pixels.
+    #[must_use]
+    pub fn tiled(mut self, origin: [usize; 2], size: [usize; 2], texel_origin: [usize; 2], texel_scale: usize) -> Self {
         #[allow(clippy::cast_precision_loss)]
         {
             self.window_origin = [origin[0] as f32, origin[1] as f32];
             self.window_size = [size[0] as f32, size[1] as f32];
+            self.texel_origin = [texel_origin[0] as f32, texel_origin[1] as f32];
             self.texel_scale = texel_scale.max(1) as f32;
         }
         self
