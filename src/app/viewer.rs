@@ -463,7 +463,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
             egui::StrokeKind::Outside,
         );
     }
-    if !doc.detail.sharp {
+    if !doc.detail.view_cut {
         let text = format!(
             "overview {}x; cutting the part in view at full resolution… (the readout uses full resolution)",
             loaded.downsample
