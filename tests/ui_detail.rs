@@ -70,3 +70,59 @@ fn zoomed_in_the_screen_shows_full_resolution_pixels() {
     harness_.run_steps(3);
     assert!(harness_.state().active_doc().unwrap().detail.want.is_empty());
 }
+
+#[test]
+fn zoomed_in_the_swiped_image_shows_its_own_full_resolution_pixels() {
+    // Two stripe images, one the other's negative: both overviews are flat. Swiped and zoomed in,
+    // left of the line shows the active image's columns and right of it the other's, each at full
+    // resolution (the other image's tiles follow the linked view).
+    use heatscope::app::compare::{Compare, Mode};
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (OVERVIEW_MAX + 200, 64);
+    let a: Vec<f32> = (0..w * h).map(|i| if i % 2 == 1 { 10.0 } else { 0.0 }).collect();
+    let b: Vec<f32> = a.iter().map(|v| 10.0 - v).collect();
+    let file_a = common::write_npy(dir.path(), "a.npy", w, h, &a);
+    let file_b = common::write_npy(dir.path(), "b.npy", w, h, &b);
+    let Some(mut harness_) = harness(vec![file_a.clone(), file_b.clone()]) else { return };
+    let h = &mut harness_;
+    settle(h);
+    let docs = &h.state().docs;
+    let id = |p: &std::path::Path| docs.iter().find(|d| d.path == p).unwrap().id;
+    let (id_a, id_b) = (id(&file_a), id(&file_b));
+    h.state_mut().active = Some(id_a);
+    h.state_mut().compare = Some(Compare::new(id_b, Mode::Swipe));
+    h.state_mut().active_doc_mut().unwrap().transform =
+        Some(ViewTransform { origin: [2040.0, 10.0], zoom: 6.0, stretch: 1.0 });
+    h.run_steps(3);
+    step_until(h, "both images' full-resolution tiles", |app| {
+        app.docs.iter().all(|d| d.detail.view_cut && d.detail.held().0 >= 1)
+    });
+    h.run_steps(3);
+    let (settings, rect, ppp, swipe) = {
+        let doc = h.state().active_doc().unwrap();
+        let (rect, ppp) = doc.view_rect.unwrap();
+        (doc.settings.clone(), rect, ppp, h.state().compare.as_ref().unwrap().swipe)
+    };
+    h.remove_cursor();
+    let image = h.render().expect("render");
+    let line_x = rect.min.x + swipe * rect.width();
+    let table = settings.colormap.table();
+    let doc = h.state().active_doc().unwrap();
+    let (mut left, mut right) = (0, 0);
+    for col in 2042..2200i64 {
+        let at = doc.screen_pos([col as f32 + 0.5, 20.5]).unwrap();
+        if !rect.contains(at) || (at.x - line_x).abs() < 4.0 {
+            continue;
+        }
+        let of_a = a[20 * w + col as usize];
+        let v = if at.x > line_x { 10.0 - of_a } else { of_a };
+        let want = table[lut_index(stretch(v, settings.lo[0], settings.hi[0], settings.scale))];
+        let got = image.get_pixel((at.x * ppp) as u32, (at.y * ppp) as u32).0;
+        let side = if at.x > line_x { "right (the other image)" } else { "left" };
+        for c in 0..3 {
+            assert!(got[c].abs_diff(want[c]) <= 2, "column {col}, {side}: screen {got:?}, full-resolution {want:?}");
+        }
+        if at.x > line_x { right += 1 } else { left += 1 }
+    }
+    assert!(left >= 20 && right >= 20, "columns checked: {left} left of the line, {right} right");
+}

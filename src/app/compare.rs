@@ -52,6 +52,8 @@ pub fn map_transform(t: ViewTransform, from: [usize; 2], to: [usize; 2]) -> View
 pub struct SwipeLayer {
     pub id: u64,
     pub display: Arc<Raster>,
+    /// Its full-resolution tiles for the view, coarsest first (none when its overview is enough).
+    pub tiles: Vec<Arc<super::detail::Tile>>,
     pub settings: crate::render::DisplaySettings,
     pub size: [usize; 2],
     pub downsample: usize,

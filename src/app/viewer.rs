@@ -127,7 +127,21 @@ fn compared(
             (captured, oa.hovered, ob.hovered)
         }
         Mode::Swipe => {
+            // The other image's tiles for the view as it was last frame (the pan this frame moves
+            // it by a frame's step; a tile not planned shows the overview).
+            let tiles = match (db.loaded.as_ref(), da.transform, da.view_rect) {
+                (Some(l), Some(t), Some((rect, ppp))) => {
+                    let t = map_transform(t, size_a, size_b);
+                    let view_px = [rect.width() * ppp, rect.height() * ppp];
+                    let visible = super::detail::visible(&t, view_px, size_b);
+                    let needed = super::detail::needed_factor(&t, l.downsample);
+                    let on_gpu = |id: u64| x.resident.is_none_or(|r| r.contains(&id));
+                    db.detail.plan(visible, size_b, needed, l.downsample, on_gpu)
+                }
+                _ => Vec::new(),
+            };
             let layer = db.loaded.as_ref().map(|l| SwipeLayer {
+                tiles,
                 id: db.id,
                 display: Arc::clone(&l.display),
                 settings: db.settings.clone(),
@@ -156,6 +170,41 @@ fn compared(
         _ => {}
     }
     captured
+}
+
+/// Draw full-resolution tiles (coarsest first) of a view whose image fills `rects.0`, within
+/// `rects.1`: each in its own rect (a point more each side; the shader draws exactly its pixels).
+fn paint_tiles(
+    ui: &egui::Ui,
+    tiles: &[Arc<super::detail::Tile>],
+    transform: &ViewTransform,
+    uniform: &ViewUniform,
+    (image_rect, clip): (Rect, Rect),
+    ppp: f32,
+) {
+    let frame = ui.ctx().cumulative_frame_nr();
+    let to_pt = |p: [f32; 2]| egui::pos2(image_rect.min.x + p[0] / ppp, image_rect.min.y + p[1] / ppp);
+    for tile in tiles {
+        let [tx, ty, tw, th] = tile.core;
+        #[allow(clippy::cast_precision_loss)]
+        let (a, b) =
+            (transform.to_view([tx as f32, ty as f32]), transform.to_view([(tx + tw) as f32, (ty + th) as f32]));
+        let rect = Rect::from_min_max(to_pt(a), to_pt(b)).expand(1.0).intersect(image_rect);
+        let shown = rect.intersect(clip);
+        if !shown.is_positive() {
+            continue;
+        }
+        paint_tile(
+            ui.painter_at(shown),
+            rect,
+            TileCallback {
+                tile_id: tile.id,
+                frame,
+                display: Arc::clone(&tile.raster),
+                uniform: uniform.tiled([tx, ty], [tw, th], [tile.cut[0], tile.cut[1]], tile.key.factor),
+            },
+        );
+    }
 }
 
 fn empty_view(ui: &mut egui::Ui) {
@@ -406,29 +455,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
             ImageCallback { image_id: doc.id, version: 0, display: loaded.display.clone(), uniform },
         );
     }
-    let frame = ui.ctx().cumulative_frame_nr();
-    for tile in tiles {
-        let [tx, ty, tw, th] = tile.core;
-        #[allow(clippy::cast_precision_loss)]
-        let (a, b) =
-            (transform.to_view([tx as f32, ty as f32]), transform.to_view([(tx + tw) as f32, (ty + th) as f32]));
-        let to_pt = |p: [f32; 2]| egui::pos2(image_rect.min.x + p[0] / ppp, image_rect.min.y + p[1] / ppp);
-        // A point more each side: the shader draws exactly the tile's pixels within it.
-        let rect = Rect::from_min_max(to_pt(a), to_pt(b)).expand(1.0).intersect(image_rect);
-        if !rect.is_positive() {
-            continue;
-        }
-        paint_tile(
-            ui.painter_at(rect),
-            rect,
-            TileCallback {
-                tile_id: tile.id,
-                frame,
-                display: Arc::clone(&tile.raster),
-                uniform: uniform.tiled([tx, ty], [tw, th], [tile.cut[0], tile.cut[1]], tile.key.factor),
-            },
-        );
-    }
+    paint_tiles(ui, &tiles, &transform, &uniform, (image_rect, image_rect), ppp);
     if let Some(layer) = &x.swipe {
         let line_x = line_at(outcome.swipe.map_or(layer.fraction, |s| s.0));
         let right = Rect::from_min_max(egui::pos2(line_x, image_rect.min.y), image_rect.max);
@@ -446,6 +473,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
             image_rect,
             ImageCallback { image_id: layer.id, version: 0, display: Arc::clone(&layer.display), uniform },
         );
+        paint_tiles(ui, &layer.tiles, &t, &uniform, (image_rect, right), ppp);
     }
 
     // Overlays: pinned pixel outline, notices, colorbar, scale bar.
