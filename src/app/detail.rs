@@ -302,15 +302,17 @@ impl DocDetail {
 
     /// The next batch to cut, when one should start: nothing is being cut, or what is being cut is
     /// no longer wanted (the view moved on; that job is replaced).
+    /// `want` is as of the last frame that showed the document: tiles cut since are left out (a
+    /// hidden document asks for nothing more once its last wanted tiles are cut).
     fn next_batch(&self) -> Option<Vec<TileKey>> {
-        if self.want.is_empty() {
+        let missing: Vec<TileKey> = self.want.iter().filter(|k| !self.tiles.contains_key(k)).copied().collect();
+        if missing.is_empty() {
             return None;
         }
-        let busy = self.slot.is_loading();
-        if busy && self.pending.iter().any(|k| self.want.contains(k)) {
+        if self.slot.is_loading() && self.pending.iter().any(|k| missing.contains(k)) {
             return None;
         }
-        Some(self.want.iter().copied().take(BATCH).collect())
+        Some(missing.into_iter().take(BATCH).collect())
     }
 }
 
@@ -464,5 +466,17 @@ mod tests {
         let batch = d.next_batch().unwrap();
         assert_eq!(batch.len(), BATCH);
         assert_eq!(batch[0], d.want[0]);
+        // Once cut (before the next frame plans again), they are not asked for again.
+        let raster = Raster::new(1024, 1024, vec![vec![0.0; 1024 * 1024]], Default::default());
+        for (i, key) in batch.iter().enumerate() {
+            d.insert(Arc::new(Tile::cut_from(&raster, *key, i as u64)));
+        }
+        let next = d.next_batch().unwrap();
+        assert!(next.iter().all(|k| !batch.contains(k)), "{next:?} repeats the batch cut");
+        let rest: Vec<TileKey> = d.want.clone();
+        for (i, key) in rest.iter().enumerate() {
+            d.insert(Arc::new(Tile::cut_from(&raster, *key, 100 + i as u64)));
+        }
+        assert!(d.next_batch().is_none(), "everything wanted is cut: nothing more to ask for");
     }
 }
