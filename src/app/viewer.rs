@@ -12,7 +12,7 @@ use super::measure::Tool;
 use super::measure_view::{self, Geometry};
 use super::panels::{VIEW_KEYS, fmt_num};
 use super::{DocStatus, HeatscopeApp, overlays};
-use crate::render::callback::{ImageCallback, TileCallback, paint_image, paint_tile};
+use crate::render::callback::{ImageCallback, Layer, paint_image};
 use crate::render::colormap::{lut_index, stretch};
 use crate::render::{ViewTransform, ViewUniform};
 
@@ -194,11 +194,12 @@ fn paint_tiles(
         if !shown.is_positive() {
             continue;
         }
-        paint_tile(
+        paint_image(
             ui.painter_at(shown),
             rect,
-            TileCallback {
-                tile_id: tile.id,
+            ImageCallback {
+                id: tile.id,
+                layer: Layer::Tile,
                 frame,
                 display: Arc::clone(&tile.raster),
                 uniform: uniform.tiled([tx, ty], [tw, th], [tile.cut[0], tile.cut[1]], tile.key.factor),
@@ -452,7 +453,13 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         paint_image(
             ui.painter_at(image_rect),
             image_rect,
-            ImageCallback { image_id: doc.id, version: 0, display: loaded.display.clone(), uniform },
+            ImageCallback {
+                id: doc.id,
+                layer: Layer::Image,
+                frame: ui.ctx().cumulative_frame_nr(),
+                display: loaded.display.clone(),
+                uniform,
+            },
         );
     }
     paint_tiles(ui, &tiles, &transform, &uniform, (image_rect, image_rect), ppp);
@@ -471,7 +478,13 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         paint_image(
             ui.painter_at(right),
             image_rect,
-            ImageCallback { image_id: layer.id, version: 0, display: Arc::clone(&layer.display), uniform },
+            ImageCallback {
+                id: layer.id,
+                layer: Layer::Image,
+                frame: ui.ctx().cumulative_frame_nr(),
+                display: Arc::clone(&layer.display),
+                uniform,
+            },
         );
         paint_tiles(ui, &layer.tiles, &t, &uniform, (image_rect, right), ppp);
     }

@@ -11,14 +11,12 @@ use super::image_pipeline::{GpuImage, ImagePipeline};
 use super::uniform::ViewUniform;
 use crate::types::Raster;
 
-/// GPU state kept across frames: the pipeline and the uploaded images by image id.
+/// GPU state kept across frames: the pipeline and the uploads, whole images and tiles of zoomed-in
+/// views.
 pub struct GpuCache {
     pipeline: ImagePipeline,
-    /// By image id: the upload, the frame it was last drawn in and the version it holds.
-    images: HashMap<u64, (GpuImage, u64, u64)>,
-    frame: u64,
-    /// Tiles of zoomed-in views by tile id: the upload, the frame it was last drawn in, its bytes.
-    tiles: HashMap<u64, (GpuImage, u64, usize)>,
+    uploads: HashMap<(Layer, u64), Upload>,
+    /// Bytes of the tiles held.
     tile_bytes: usize,
     /// The app frame the tile uploads were last counted for, and the bytes uploaded in it.
     upload_frame: u64,
@@ -28,7 +26,22 @@ pub struct GpuCache {
     pub max_texture_dim: usize,
 }
 
-/// Images kept on the GPU; the least recently drawn beyond this are dropped.
+struct Upload {
+    image: GpuImage,
+    /// The app frame it was last drawn in.
+    used: u64,
+    bytes: usize,
+}
+
+/// What a callback draws: a whole image (the [`KEEP_IMAGES`] last drawn are kept) or a tile of a
+/// zoomed-in view (kept within [`KEEP_TILE_BYTES`], at most [`TILE_UPLOAD_PER_FRAME`] uploaded a frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Layer {
+    Image,
+    Tile,
+}
+
+/// Whole images kept on the GPU; the least recently drawn beyond this are dropped.
 const KEEP_IMAGES: usize = 6;
 
 /// Bytes of tiles kept on the GPU; the least recently drawn beyond this are dropped (never one drawn
@@ -45,12 +58,10 @@ pub fn install(render_state: &egui_wgpu::RenderState) {
     let max_texture_dim = render_state.device.limits().max_texture_dimension_2d as usize;
     render_state.renderer.write().callback_resources.insert(GpuCache {
         pipeline,
-        images: HashMap::new(),
-        tiles: HashMap::new(),
+        uploads: HashMap::new(),
         tile_bytes: 0,
         upload_frame: 0,
         uploaded: 0,
-        frame: 0,
         errors: Vec::new(),
         max_texture_dim,
     });
@@ -70,17 +81,53 @@ pub fn take_errors(render_state: &egui_wgpu::RenderState) -> Vec<String> {
 /// The ids of the tiles on the GPU now.
 pub fn resident_tiles(render_state: &egui_wgpu::RenderState) -> HashSet<u64> {
     let renderer = render_state.renderer.read();
-    renderer.callback_resources.get::<GpuCache>().map(|c| c.tiles.keys().copied().collect()).unwrap_or_default()
+    let Some(cache) = renderer.callback_resources.get::<GpuCache>() else { return HashSet::new() };
+    cache.uploads.keys().filter(|(layer, _)| *layer == Layer::Tile).map(|(_, id)| *id).collect()
 }
 
-/// Draw one image this frame.
+impl GpuCache {
+    /// Keep `image` under `key`, then drop the least recently drawn beyond the layer's budget (never
+    /// a tile drawn in this frame or the one before: the view counted on those being there).
+    fn insert(&mut self, key: (Layer, u64), image: GpuImage, frame: u64, bytes: usize) {
+        if key.0 == Layer::Tile {
+            self.tile_bytes += bytes;
+        }
+        if let Some(old) = self.uploads.insert(key, Upload { image, used: frame, bytes })
+            && key.0 == Layer::Tile
+        {
+            self.tile_bytes -= old.bytes;
+        }
+        loop {
+            let over = match key.0 {
+                Layer::Image => self.uploads.keys().filter(|(l, _)| *l == Layer::Image).count() > KEEP_IMAGES,
+                Layer::Tile => self.tile_bytes > KEEP_TILE_BYTES,
+            };
+            let spare = |u: &Upload| key.0 == Layer::Image || u.used + 1 < frame;
+            let oldest = self
+                .uploads
+                .iter()
+                .filter(|((l, id), u)| *l == key.0 && *id != key.1 && spare(u))
+                .min_by_key(|(_, u)| u.used)
+                .map(|(k, _)| *k);
+            let (true, Some(drop)) = (over, oldest) else { return };
+            if let Some(old) = self.uploads.remove(&drop)
+                && drop.0 == Layer::Tile
+            {
+                self.tile_bytes -= old.bytes;
+            }
+        }
+    }
+}
+
+/// Draw one image or tile this frame.
 pub struct ImageCallback {
-    /// Unique per opened image (never reused), so the cache can key uploads on it.
-    pub image_id: u64,
-    /// What `display` holds under this id: a new version replaces the upload (a zoomed-in window
-    /// that moved); 0 for images that never change.
-    pub version: u64,
-    /// The raster as the GPU holds it (downsampled when over the texture limit, NaN for nodata).
+    /// Unique per opened image, or per tile (never reused), so the cache can key uploads on it.
+    pub id: u64,
+    pub layer: Layer,
+    /// The app's frame number (`egui::Context::cumulative_frame_nr`).
+    pub frame: u64,
+    /// The raster as the GPU holds it (an overview when over the texture limit, a tile's texels; NaN
+    /// for nodata).
     pub display: Arc<Raster>,
     pub uniform: ViewUniform,
 }
@@ -95,104 +142,33 @@ impl CallbackTrait for ImageCallback {
         resources: &mut CallbackResources,
     ) -> Vec<wgpu::CommandBuffer> {
         let Some(cache) = resources.get_mut::<GpuCache>() else { return Vec::new() };
-        cache.frame += 1;
-        let frame = cache.frame;
-        if cache.images.get(&self.image_id).is_none_or(|(_, _, v)| *v != self.version) {
-            cache.images.remove(&self.image_id);
-            match cache.pipeline.upload(device, queue, &self.display, &self.image_id.to_string()) {
-                Ok(image) => {
-                    cache.images.insert(self.image_id, (image, frame, self.version));
-                }
-                Err(e) => {
-                    cache.errors.push(e.to_string());
-                    return Vec::new();
-                }
-            }
-            while cache.images.len() > KEEP_IMAGES {
-                let oldest = cache.images.iter().min_by_key(|(_, (_, used, _))| *used).map(|(id, _)| *id);
-                if let Some(id) = oldest {
-                    cache.images.remove(&id);
-                }
-            }
-        }
-        if let Some((image, used, _)) = cache.images.get_mut(&self.image_id) {
-            *used = frame;
-            cache.pipeline.set_view(queue, image, &self.uniform);
-        }
-        Vec::new()
-    }
-
-    fn paint(
-        &self,
-        _info: egui::PaintCallbackInfo,
-        pass: &mut wgpu::RenderPass<'static>,
-        resources: &CallbackResources,
-    ) {
-        let Some(cache) = resources.get::<GpuCache>() else { return };
-        if let Some((image, _, _)) = cache.images.get(&self.image_id) {
-            cache.pipeline.draw(pass, image);
-        }
-    }
-}
-
-/// Draw one tile of a zoomed-in view this frame (see `app::detail`).
-pub struct TileCallback {
-    /// Unique per tile (never reused).
-    pub tile_id: u64,
-    /// The app's frame number: uploads are budgeted per frame.
-    pub frame: u64,
-    /// The tile's texels (NaN for nodata).
-    pub display: Arc<Raster>,
-    pub uniform: ViewUniform,
-}
-
-impl CallbackTrait for TileCallback {
-    fn prepare(
-        &self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        _screen: &ScreenDescriptor,
-        _encoder: &mut wgpu::CommandEncoder,
-        resources: &mut CallbackResources,
-    ) -> Vec<wgpu::CommandBuffer> {
-        let Some(cache) = resources.get_mut::<GpuCache>() else { return Vec::new() };
+        let key = (self.layer, self.id);
         if cache.upload_frame != self.frame {
             cache.upload_frame = self.frame;
             cache.uploaded = 0;
         }
-        if !cache.tiles.contains_key(&self.tile_id) {
-            if cache.uploaded >= TILE_UPLOAD_PER_FRAME {
+        if !cache.uploads.contains_key(&key) {
+            if self.layer == Layer::Tile && cache.uploaded >= TILE_UPLOAD_PER_FRAME {
                 // Next frame: what is below shows meanwhile.
                 return Vec::new();
             }
             let bytes = self.display.width * self.display.height * self.display.band_count() * 4;
-            match cache.pipeline.upload(device, queue, &self.display, "tile") {
+            match cache.pipeline.upload(device, queue, &self.display, &self.id.to_string()) {
                 Ok(image) => {
-                    cache.uploaded += bytes;
-                    cache.tile_bytes += bytes;
-                    cache.tiles.insert(self.tile_id, (image, self.frame, bytes));
+                    if self.layer == Layer::Tile {
+                        cache.uploaded += bytes;
+                    }
+                    cache.insert(key, image, self.frame, bytes);
                 }
                 Err(e) => {
                     cache.errors.push(e.to_string());
                     return Vec::new();
                 }
             }
-            while cache.tile_bytes > KEEP_TILE_BYTES {
-                let oldest = cache
-                    .tiles
-                    .iter()
-                    .filter(|(_, (_, used, _))| *used + 1 < self.frame)
-                    .min_by_key(|(_, (_, used, _))| *used)
-                    .map(|(id, _)| *id);
-                let Some(id) = oldest else { break };
-                if let Some((_, _, bytes)) = cache.tiles.remove(&id) {
-                    cache.tile_bytes -= bytes;
-                }
-            }
         }
-        if let Some((image, used, _)) = cache.tiles.get_mut(&self.tile_id) {
-            *used = self.frame;
-            cache.pipeline.set_view(queue, image, &self.uniform);
+        if let Some(upload) = cache.uploads.get_mut(&key) {
+            upload.used = self.frame;
+            cache.pipeline.set_view(queue, &upload.image, &self.uniform);
         }
         Vec::new()
     }
@@ -204,18 +180,14 @@ impl CallbackTrait for TileCallback {
         resources: &CallbackResources,
     ) {
         let Some(cache) = resources.get::<GpuCache>() else { return };
-        if let Some((image, _, _)) = cache.tiles.get(&self.tile_id) {
-            cache.pipeline.draw(pass, image);
+        if let Some(upload) = cache.uploads.get(&(self.layer, self.id)) {
+            cache.pipeline.draw(pass, &upload.image);
         }
     }
 }
 
-/// Add the image to `painter` for this frame, clipped to `rect`.
+/// Add the image or tile to `painter` for this frame, drawn within `rect`, clipped to the painter's
+/// clip rect.
 pub fn paint_image(painter: egui::Painter, rect: egui::Rect, callback: ImageCallback) {
-    painter.add(egui_wgpu::Callback::new_paint_callback(rect, callback));
-}
-
-/// Add a tile to `painter` for this frame, drawn within `rect` (the tile's part of the view).
-pub fn paint_tile(painter: egui::Painter, rect: egui::Rect, callback: TileCallback) {
     painter.add(egui_wgpu::Callback::new_paint_callback(rect, callback));
 }
