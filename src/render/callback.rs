@@ -56,15 +56,7 @@ pub const TILE_UPLOAD_PER_FRAME: usize = 3 << 20;
 pub fn install(render_state: &egui_wgpu::RenderState) {
     let pipeline = ImagePipeline::new(&render_state.device, &render_state.queue, render_state.target_format);
     let max_texture_dim = render_state.device.limits().max_texture_dimension_2d as usize;
-    render_state.renderer.write().callback_resources.insert(GpuCache {
-        pipeline,
-        uploads: HashMap::new(),
-        tile_bytes: 0,
-        upload_frame: 0,
-        uploaded: 0,
-        errors: Vec::new(),
-        max_texture_dim,
-    });
+    render_state.renderer.write().callback_resources.insert(GpuCache::new(pipeline, max_texture_dim));
 }
 
 /// Whether the target re-encodes to sRGB (the uniform's `srgb_target`).
@@ -86,6 +78,18 @@ pub fn resident_tiles(render_state: &egui_wgpu::RenderState) -> HashSet<u64> {
 }
 
 impl GpuCache {
+    fn new(pipeline: ImagePipeline, max_texture_dim: usize) -> Self {
+        Self {
+            pipeline,
+            uploads: HashMap::new(),
+            tile_bytes: 0,
+            upload_frame: 0,
+            uploaded: 0,
+            errors: Vec::new(),
+            max_texture_dim,
+        }
+    }
+
     /// Keep `image` under `key`, then drop the least recently drawn beyond the layer's budget (never
     /// a tile drawn in this frame or the one before: the view counted on those being there).
     fn insert(&mut self, key: (Layer, u64), image: GpuImage, frame: u64, bytes: usize) {
@@ -190,4 +194,57 @@ impl CallbackTrait for ImageCallback {
 /// clip rect.
 pub fn paint_image(painter: egui::Painter, rect: egui::Rect, callback: ImageCallback) {
     painter.add(egui_wgpu::Callback::new_paint_callback(rect, callback));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(cache: &GpuCache, layer: Layer) -> Vec<u64> {
+        let mut ids: Vec<u64> = cache.uploads.keys().filter(|(l, _)| *l == layer).map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn uploads_beyond_the_budgets_go_least_recently_drawn_first_never_a_tile_just_drawn() {
+        let gpu = match crate::render::Headless::new() {
+            Ok(g) => g,
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!("SKIPPED: no GPU adapter ({e}); install mesa-vulkan-drivers to run GPU tests");
+                return;
+            }
+            Err(e) => panic!("CI must have a GPU adapter (lavapipe): {e}"),
+        };
+        let (device, queue) = gpu.device_and_queue();
+        let mut cache = GpuCache::new(ImagePipeline::new(device, queue, wgpu::TextureFormat::Rgba8Unorm), 4096);
+        // Whole images: the six drawn last are kept.
+        for id in 0..8u64 {
+            let image = cache.pipeline.create(device, 4, 4, 1, "image").unwrap();
+            cache.insert((Layer::Image, id), image, id + 1, 64);
+        }
+        assert_eq!(kept(&cache, Layer::Image), vec![2, 3, 4, 5, 6, 7]);
+        // Tiles of 1 MiB: 33 drawn in frame 1, one more in frame 2: over the 32 MiB, but every tile
+        // was drawn this frame or the last, so none goes.
+        let tile = 1 << 20;
+        for id in 0..33u64 {
+            let image = cache.pipeline.create(device, 512, 512, 1, "tile").unwrap();
+            cache.insert((Layer::Tile, id), image, 1, tile);
+        }
+        let image = cache.pipeline.create(device, 512, 512, 1, "tile").unwrap();
+        cache.insert((Layer::Tile, 100), image, 2, tile);
+        assert_eq!(kept(&cache, Layer::Tile).len(), 34);
+        // In frame 3 the tiles of frame 1 may go, the least recently drawn first, down to the budget.
+        cache.uploads.get_mut(&(Layer::Tile, 0)).unwrap().used = 2;
+        let image = cache.pipeline.create(device, 512, 512, 1, "tile").unwrap();
+        cache.insert((Layer::Tile, 101), image, 3, tile);
+        assert_eq!(cache.tile_bytes, KEEP_TILE_BYTES);
+        let tiles = kept(&cache, Layer::Tile);
+        assert_eq!(tiles.len(), 32);
+        for id in [0, 100, 101] {
+            assert!(tiles.contains(&id), "tile {id}, drawn in frame 2 or 3, was dropped");
+        }
+        assert_eq!(tiles.iter().map(|_| tile).sum::<usize>(), cache.tile_bytes);
+        assert_eq!(kept(&cache, Layer::Image).len(), 6, "tiles never push whole images out");
+    }
 }

@@ -94,6 +94,12 @@ impl Headless {
         self.render_rows(&image, settings, transform, size[0], 0..size[1])
     }
 
+    /// The device and its queue (tests of GPU state kept elsewhere use them).
+    #[cfg(test)]
+    pub(crate) fn device_and_queue(&self) -> (&wgpu::Device, &wgpu::Queue) {
+        (&self.device, &self.queue)
+    }
+
     /// Put `raster` on the GPU, its nodata as NaN, without copying it whole.
     ///
     /// # Errors
