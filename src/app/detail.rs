@@ -94,7 +94,7 @@ impl Tile {
     }
 
     fn bytes(&self) -> usize {
-        self.raster.width * self.raster.height * self.raster.band_count() * 4
+        self.raster.memory_bytes()
     }
 }
 
@@ -301,9 +301,9 @@ impl DocDetail {
     }
 
     /// The next batch to cut, when one should start: nothing is being cut, or what is being cut is
-    /// no longer wanted (the view moved on; that job is replaced).
-    /// `want` is as of the last frame that showed the document: tiles cut since are left out (a
-    /// hidden document asks for nothing more once its last wanted tiles are cut).
+    /// no longer wanted (the view moved on; that job is replaced). `want` is as of the last frame
+    /// that showed the document, so tiles cut since are left out (a hidden document asks for nothing
+    /// more once its last wanted tiles are cut).
     fn next_batch(&self) -> Option<Vec<TileKey>> {
         let missing: Vec<TileKey> = self.want.iter().filter(|k| !self.tiles.contains_key(k)).copied().collect();
         if missing.is_empty() {

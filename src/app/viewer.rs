@@ -129,14 +129,10 @@ fn compared(
         Mode::Swipe => {
             // The other image's tiles for the view as it was last frame (the pan this frame moves
             // it by a frame's step; a tile not planned shows the overview).
-            let tiles = match (db.loaded.as_ref(), da.transform, da.view_rect) {
-                (Some(l), Some(t), Some((rect, ppp))) => {
-                    let t = map_transform(t, size_a, size_b);
+            let tiles = match (da.transform, da.view_rect) {
+                (Some(t), Some((rect, ppp))) => {
                     let view_px = [rect.width() * ppp, rect.height() * ppp];
-                    let visible = super::detail::visible(&t, view_px, size_b);
-                    let needed = super::detail::needed_factor(&t, l.downsample);
-                    let on_gpu = |id: u64| x.resident.is_none_or(|r| r.contains(&id));
-                    db.detail.plan(visible, size_b, needed, l.downsample, on_gpu)
+                    plan_tiles(db, &map_transform(t, size_a, size_b), view_px, x.resident)
                 }
                 _ => Vec::new(),
             };
@@ -170,6 +166,21 @@ fn compared(
         _ => {}
     }
     captured
+}
+
+/// This frame's full-resolution tiles of `doc` for a view of `view_px` framebuffer pixels under `t`
+/// (none when its overview is enough); `resident`: the tiles on the GPU (None: take all as there).
+fn plan_tiles(
+    doc: &mut Document,
+    t: &ViewTransform,
+    view_px: [f32; 2],
+    resident: Option<&std::collections::HashSet<u64>>,
+) -> Vec<Arc<super::detail::Tile>> {
+    let Some(loaded) = &doc.loaded else { return Vec::new() };
+    let size = [loaded.raster.width, loaded.raster.height];
+    let visible = super::detail::visible(t, view_px, size);
+    let needed = super::detail::needed_factor(t, loaded.downsample);
+    doc.detail.plan(visible, size, needed, loaded.downsample, |id| resident.is_none_or(|r| r.contains(&id)))
 }
 
 /// Draw full-resolution tiles (coarsest first) of a view whose image fills `rects.0`, within
@@ -445,10 +456,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     // Zoomed in past the overview: the tiles of the level the screen needs, over it (the overview
     // is left out when they cover the view: under a software renderer each layer costs a frame's
     // worth of fragments).
-    let visible = super::detail::visible(&transform, view_px, size);
-    let needed = super::detail::needed_factor(&transform, loaded.downsample);
-    let on_gpu = |id: u64| x.resident.is_none_or(|r| r.contains(&id));
-    let tiles = doc.detail.plan(visible, size, needed, loaded.downsample, on_gpu);
+    let tiles = plan_tiles(doc, &transform, view_px, x.resident);
     if tiles.is_empty() || !doc.detail.sharp {
         paint_image(
             ui.painter_at(image_rect),

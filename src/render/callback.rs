@@ -156,7 +156,7 @@ impl CallbackTrait for ImageCallback {
                 // Next frame: what is below shows meanwhile.
                 return Vec::new();
             }
-            let bytes = self.display.width * self.display.height * self.display.band_count() * 4;
+            let bytes = self.display.memory_bytes();
             match cache.pipeline.upload(device, queue, &self.display, &self.id.to_string()) {
                 Ok(image) => {
                     if self.layer == Layer::Tile {
