@@ -8,6 +8,7 @@
 mod common;
 
 use common::ui::{harness, settle, step_until};
+use egui_kittest::kittest::Queryable;
 
 use heatscope::app::detail::OVERVIEW_MAX;
 use heatscope::render::ViewTransform;
@@ -125,4 +126,56 @@ fn zoomed_in_the_swiped_image_shows_its_own_full_resolution_pixels() {
         if at.x > line_x { right += 1 } else { left += 1 }
     }
     assert!(left >= 20 && right >= 20, "columns checked: {left} left of the line, {right} right");
+}
+
+#[test]
+fn while_a_large_image_is_read_its_overview_is_drawn_without_a_readout() {
+    // The state a large file is in between its streamed overview and its full-resolution pixels:
+    // the overview drawn and moved about, no tiles asked for, the readout saying why it is silent.
+    use heatscope::app::DocStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (OVERVIEW_MAX + 200, 64);
+    let values: Vec<f32> = (0..w * h).map(|i| if i % 2 == 1 { 10.0 } else { 0.0 }).collect();
+    let file = common::write_npy(dir.path(), "stripes.npy", w, h, &values);
+    let Some(mut harness_) = harness(vec![file]) else { return };
+    let h = &mut harness_;
+    settle(h);
+    {
+        let doc = h.state_mut().active_doc_mut().unwrap();
+        let loaded = doc.loaded.take().unwrap();
+        doc.preview = Some(heatscope::workers::Preview {
+            display: loaded.display.clone(),
+            downsample: loaded.downsample,
+            width: loaded.raster.width,
+            height: loaded.raster.height,
+            meta: loaded.raster.meta.clone(),
+            stats: Vec::new(),
+        });
+        doc.status = DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
+        doc.view_rect = None;
+        doc.transform = Some(ViewTransform { origin: [2040.0, 10.0], zoom: 6.0, stretch: 1.0 });
+    }
+    h.run_steps(3);
+    h.get_by_label_contains("Pixel values appear when the full-resolution pixels are read");
+    let (settings, rect, ppp) = {
+        let doc = h.state().active_doc().unwrap();
+        assert!(doc.detail.want.is_empty() && doc.detail.held().0 == 0, "no tiles without the pixels");
+        let (rect, ppp) = doc.view_rect.expect("the overview was drawn");
+        (doc.settings.clone(), rect, ppp)
+    };
+    h.remove_cursor();
+    let image = h.render().expect("render");
+    let doc = h.state().active_doc().unwrap();
+    // Every column shows the overview's average of its pair (5), where the pixels alternate 0 and 10.
+    let want = settings.colormap.table()[lut_index(stretch(5.0, settings.lo[0], settings.hi[0], settings.scale))];
+    let mut checked = 0;
+    for col in 2042..2102i64 {
+        let at = doc.screen_pos([col as f32 + 0.5, 20.5]).unwrap();
+        if rect.contains(at) {
+            let got = image.get_pixel((at.x * ppp) as u32, (at.y * ppp) as u32).0;
+            assert!((0..3).all(|c| got[c].abs_diff(want[c]) <= 2), "column {col}: {got:?}, overview colour {want:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} columns on screen");
 }

@@ -96,11 +96,28 @@ fn load_and_stats_jobs_run_on_workers() {
     let t = w
         .submit("load:1", Job::Load { path: path.clone(), options: LoadOptions::default(), max_texture_dim: 16 })
         .expect("submit");
-    let (kind, _) = finish(&mut w, t.id);
+    // Too large for the texture: the overview streamed from the file comes first, and is the one
+    // the finished load shows.
+    let mut preview = None;
+    let kind = loop {
+        let e = w.wait(Duration::from_secs(10)).expect("a worker event within 10 s");
+        match e.kind {
+            EventKind::Preview(p) if e.ticket.id == t.id => preview = Some(p),
+            kind if e.ticket.id == t.id && e.is_final() => break kind,
+            _ => {}
+        }
+    };
     let EventKind::Done(Output::Loaded(loaded)) = kind else { panic!("load failed: {kind:?}") };
     assert_eq!((loaded.raster.width, loaded.raster.height), (40, 30));
     assert_eq!(loaded.downsample, 3, "40 px must be shown as ceil(40/3) = 14 <= 16");
     assert!(loaded.display.width <= 16 && loaded.display.height <= 16);
+    let preview = preview.expect("a preview before the load finished");
+    assert_eq!((preview.width, preview.height, preview.downsample), (40, 30, 3));
+    assert!(Arc::ptr_eq(&preview.display, &loaded.display), "the load shows the overview it streamed");
+    let (expected, _) = heatscope::stats::downsample_to_fit(&loaded.raster, 16);
+    assert_eq!(loaded.display.bands, expected.bands);
+    let first = &preview.stats.first().expect("statistics of the overview").1;
+    assert!(first.min >= 0.0 && first.max <= 1199.0 && first.min < first.max, "{first:?}");
     let t = w.submit("stats:1:0", Job::Stats { raster: Arc::clone(&loaded.raster), band: 0 }).expect("submit");
     let (kind, _) = finish(&mut w, t.id);
     let EventKind::Done(Output::Stats(s)) = kind else { panic!("stats failed: {kind:?}") };

@@ -409,7 +409,7 @@ pub(super) fn on_event(app: &mut HeatscopeApp, doc_id: u64, job: u64, kind: crat
         EventKind::Done(_) => turn.status = TurnStatus::Failed("internal error: the worker returned no answer".into()),
         EventKind::Failed(why) => turn.status = TurnStatus::Failed(why),
         EventKind::Cancelled => turn.status = TurnStatus::Done(Finish::Cancelled),
-        EventKind::Progress { .. } => {}
+        EventKind::Progress { .. } | EventKind::Preview(_) => {}
     }
     doc.results.answer = match &turn.status {
         TurnStatus::Streaming => return,

@@ -106,6 +106,9 @@ pub struct Document {
     pub path: PathBuf,
     pub status: DocStatus,
     pub loaded: Option<Loaded>,
+    /// While a large image is read: its overview, streamed from the file first (shown, with no
+    /// readout, until `loaded` arrives).
+    pub preview: Option<crate::workers::Preview>,
     /// Statistics per band, computed on a worker once and kept (a failed band is not retried).
     pub stats: HashMap<usize, Slot<BandStats>>,
     pub results: Results,
@@ -137,6 +140,7 @@ impl Document {
             path,
             status: DocStatus::Loading { fraction: 0.0, message: "queued".into(), job },
             loaded: None,
+            preview: None,
             stats: HashMap::new(),
             results: Results::default(),
             settings,

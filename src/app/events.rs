@@ -3,7 +3,7 @@
 //! the file browser's listing). UI thread.
 
 use super::document::Part;
-use super::slot::{Applied, Key, ModelKind};
+use super::slot::{Applied, Key, ModelKind, Slot};
 use super::{DocStatus, HeatscopeApp, SampleSet, chat, model_name};
 use crate::stats::RangeMode;
 use crate::workers::{EventKind, Output};
@@ -103,30 +103,25 @@ impl HeatscopeApp {
                     doc.status = DocStatus::Loading { fraction, message, job };
                 }
             }
+            EventKind::Preview(preview) => {
+                if matches!(doc.status, DocStatus::Loading { .. }) {
+                    choose_display(doc, preview.display.band_count(), &preview.meta);
+                    // A first display range from the overview; the full image's statistics replace it.
+                    doc.stats = preview.stats.iter().map(|(b, s)| (*b, Slot::Ready(s.clone()))).collect();
+                    doc.apply_ranges();
+                    doc.preview = Some(*preview);
+                }
+            }
             EventKind::Done(Output::Loaded(mut loaded)) => {
                 // A SpectrumQA-sim grid holds I/N in dB; the .npy cannot say so, the dataset can.
                 if dataset_grid && loaded.raster.meta.unit.is_none() {
                     std::sync::Arc::make_mut(&mut loaded.raster).meta.unit = Some("dB".into());
                 }
-                let bands = loaded.raster.band_count();
-                if doc.settings.band >= bands {
-                    doc.settings.band = 0;
+                if doc.preview.take().is_some() {
+                    // The overview's statistics gave the first range; the full image's are asked for.
+                    doc.stats.clear();
                 }
-                let meta = &loaded.raster.meta;
-                if doc.restored {
-                    // A restored session's display stands, as far as the file still allows it.
-                    doc.settings.rgb_mode &= bands >= 3 && doc.settings.rgb.iter().all(|&b| b < bands);
-                } else {
-                    // Colour photographs (3-4 bands of 8-bit, or bands named R, G, B) open as RGB.
-                    let named_rgb = meta.band_names.iter().take(3).map(String::as_str).eq(["R", "G", "B"]);
-                    let photo = (3..=4).contains(&bands) && meta.dtype == Some(crate::types::SampleType::U8);
-                    doc.settings.rgb_mode = bands >= 3 && (named_rgb || photo);
-                    doc.settings.rgb = [0, 1, 2];
-                    // Radio images: ZScale is the field's usual display (noise-dominated, bright sources).
-                    if meta.format == "FITS" {
-                        doc.range = [RangeMode::ZScale; 3];
-                    }
-                }
+                choose_display(doc, loaded.raster.band_count(), &loaded.raster.meta);
                 let notice = (loaded.downsample > 1).then(|| {
                     let (w, h, f) = (loaded.raster.width, loaded.raster.height, loaded.downsample);
                     format!("{}: {w} x {h}: the GPU holds a {f}x overview and, zoomed in, the part in view at full resolution (the readout reports full-resolution pixels)", doc.name())
@@ -142,12 +137,19 @@ impl HeatscopeApp {
                     self.info(text);
                 }
             }
-            EventKind::Done(_) => doc.status = DocStatus::Failed("internal error: the loader returned no image".into()),
+            EventKind::Done(_) => {
+                doc.preview = None;
+                doc.status = DocStatus::Failed("internal error: the loader returned no image".into());
+            }
             EventKind::Failed(message) => {
+                doc.preview = None;
                 doc.status = DocStatus::Failed(message.clone());
                 self.error(message);
             }
-            EventKind::Cancelled => doc.status = DocStatus::Failed("loading cancelled".into()),
+            EventKind::Cancelled => {
+                doc.preview = None;
+                doc.status = DocStatus::Failed("loading cancelled".into());
+            }
             EventKind::Token { .. } => {}
         }
     }
@@ -176,5 +178,25 @@ impl HeatscopeApp {
             EventKind::Progress { .. } => self.manifest_pending = Some(dir),
             _ => {}
         }
+    }
+}
+
+/// The band shown and the colour mode for an image of `bands` bands described by `meta`: a restored
+/// session's display stands as far as the file allows; otherwise colour photographs (3-4 bands of
+/// 8-bit, or bands named R, G, B) open as RGB and radio images (FITS) with ZScale.
+fn choose_display(doc: &mut super::Document, bands: usize, meta: &crate::types::RasterMeta) {
+    if doc.settings.band >= bands {
+        doc.settings.band = 0;
+    }
+    if doc.restored {
+        doc.settings.rgb_mode &= bands >= 3 && doc.settings.rgb.iter().all(|&b| b < bands);
+        return;
+    }
+    let named_rgb = meta.band_names.iter().take(3).map(String::as_str).eq(["R", "G", "B"]);
+    let photo = (3..=4).contains(&bands) && meta.dtype == Some(crate::types::SampleType::U8);
+    doc.settings.rgb_mode = bands >= 3 && (named_rgb || photo);
+    doc.settings.rgb = [0, 1, 2];
+    if meta.format == "FITS" {
+        doc.range = [RangeMode::ZScale; 3];
     }
 }

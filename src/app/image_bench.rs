@@ -37,6 +37,10 @@ pub struct ImageBenchReport {
     pub first_frame_ms: Option<f64>,
     /// The frame that drew the image first, from its start to the next frame's (GPU upload included).
     pub first_paint_frame_ms: Option<f64>,
+    /// Whether that first frame drew the overview read ahead of the full-resolution pixels.
+    pub first_frame_preview: bool,
+    /// From the open request to the first frame with every full-resolution pixel read.
+    pub full_ms: Option<f64>,
     /// How long the workers the image started took to finish after its first frame; None: they
     /// were still busy when the wait ran out (the image phase ran anyway).
     pub settle_ms: Option<f64>,
@@ -252,7 +256,12 @@ impl ImageBench {
             }
             Phase::Open => self.opened(app, &mut report, elapsed, interval),
             Phase::Settle(idle) => {
-                let idle = if app.busy() { 0 } else { idle + 1 };
+                // Settled: the full-resolution pixels in and every job they started done.
+                let ready = app.active_doc().is_some_and(|d| d.status == DocStatus::Ready);
+                let idle = if app.busy() || !ready { 0 } else { idle + 1 };
+                if ready && report.full_ms.is_none() {
+                    report.full_ms = report.first_frame_ms.map(|first| first + elapsed * 1e3);
+                }
                 if idle >= SETTLED_FRAMES || elapsed > SETTLE_WAIT_S {
                     report.settle_ms = (idle >= SETTLED_FRAMES).then_some(elapsed * 1e3);
                     mark(&mut report, "the workers done");
@@ -312,20 +321,23 @@ impl ImageBench {
             return Phase::Done;
         };
         match &doc.status {
-            DocStatus::Ready => {
-                if doc.view_rect.is_none() {
-                    return Phase::Open;
-                }
+            // The image drawn: the loaded one, or a large one's overview read ahead of its pixels.
+            DocStatus::Ready | DocStatus::Loading { .. } if doc.view_rect.is_some() => {
                 // `view_rect` is set by the frame that drew the image; this frame starts after its paint.
                 report.first_frame_ms = Some(elapsed * 1e3);
                 report.first_paint_frame_ms = frame;
+                report.first_frame_preview = doc.loaded.is_none();
                 mark(report, "the first frame");
                 if let Some(loaded) = &doc.loaded {
                     report.size = (loaded.raster.width, loaded.raster.height);
                     report.downsample = loaded.downsample;
+                } else if let Some(p) = &doc.preview {
+                    report.size = (p.width, p.height);
+                    report.downsample = p.downsample;
                 }
                 Phase::Settle(0)
             }
+            DocStatus::Ready => Phase::Open,
             DocStatus::Failed(why) => {
                 report.error = Some(format!("the app could not open {}: {why}", wanted.display()));
                 Phase::Done

@@ -172,7 +172,7 @@ impl<T> Slot<T> {
                 pending.message = message;
                 Applied::Nothing
             }
-            EventKind::Token { .. } => Applied::Nothing,
+            EventKind::Token { .. } | EventKind::Preview(_) => Applied::Nothing,
             EventKind::Done(output) => match take(output) {
                 Some(v) => {
                     *self = Slot::Ready(v);

@@ -55,6 +55,7 @@ pub fn central(app: &mut HeatscopeApp, ui: &mut egui::Ui, srgb_target: bool) -> 
         };
         match &doc.status {
             DocStatus::Ready => captured = image_view(doc, ui, &extras).captured,
+            DocStatus::Loading { .. } if doc.preview.is_some() => captured = image_view(doc, ui, &extras).captured,
             DocStatus::Loading { fraction, message, .. } => {
                 ui.centered_and_justified(|ui| {
                     ui.add(egui::ProgressBar::new(*fraction).text(message.clone()).desired_width(300.0));
@@ -269,7 +270,7 @@ impl SizeOrigin {
 
 /// The pixel size the scale bar and readout use, with where it came from: the resolved GSD for
 /// ground images, the file's own pixel size otherwise (sky images).
-fn shown_pixel_size(gsd: &GsdView, raster: &crate::types::Raster) -> Option<(crate::types::PixelSize, SizeOrigin)> {
+fn shown_pixel_size(gsd: &GsdView, meta: &crate::types::RasterMeta) -> Option<(crate::types::PixelSize, SizeOrigin)> {
     match &gsd.resolved {
         Some(r) => {
             let origin = match r.source {
@@ -277,9 +278,9 @@ fn shown_pixel_size(gsd: &GsdView, raster: &crate::types::Raster) -> Option<(cra
                 crate::models::gsd::GsdSource::Override => SizeOrigin::Override,
                 crate::models::gsd::GsdSource::Metadata(_) => SizeOrigin::File,
             };
-            Some((r.pixel_size(raster.meta.pixel_size.as_ref()), origin))
+            Some((r.pixel_size(meta.pixel_size.as_ref()), origin))
         }
-        None => raster.meta.pixel_size.clone().map(|p| (p, SizeOrigin::File)),
+        None => meta.pixel_size.clone().map(|p| (p, SizeOrigin::File)),
     }
 }
 
@@ -322,8 +323,21 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     let Extras { srgb_target, truth, cnn, gsd, tool, show_contours, show_annotations, show_sources, footer, .. } =
         x.clone();
     let mut outcome = Outcome::default();
-    let Some(loaded) = doc.loaded.clone() else { return outcome };
-    let raster = &loaded.raster;
+    // The image loaded, or while a large one is read, its overview streamed from the file (drawn
+    // and moved about the same way; no readout, tiles or measuring until the pixels are in).
+    let (display, downsample, size, raster, preview_meta) = match (&doc.loaded, &doc.preview) {
+        (Some(l), _) => {
+            (l.display.clone(), l.downsample, [l.raster.width, l.raster.height], Some(l.raster.clone()), None)
+        }
+        (None, Some(p)) => (p.display.clone(), p.downsample, [p.width, p.height], None, Some(p.meta.clone())),
+        (None, None) => return outcome,
+    };
+    let meta = match (&raster, &preview_meta) {
+        (Some(r), _) => &r.meta,
+        (None, Some(m)) => m,
+        (None, None) => return outcome,
+    };
+    let tool = if raster.is_some() { tool } else { Tool::Inspect };
     // The image gets what is left after the colorbar's strip (right), the caption (under it, on a
     // sample) and the readout: no overlay sits on the data.
     let full = ui.available_rect_before_wrap();
@@ -331,7 +345,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     let caption_h = if truth.is_some() { 22.0 } else { 0.0 };
     let bottom = (full.max.y - READOUT_HEIGHT - caption_h).max(full.min.y + 10.0);
     // A spectrogram's physical axes get margins left of and under the image for their ticks.
-    let axes = raster.meta.axes.as_ref();
+    let axes = meta.axes.as_ref();
     let (axis_left, axis_bottom) =
         if axes.is_some() { (overlays::AXIS_LEFT, overlays::AXIS_BOTTOM) } else { (0.0, 0.0) };
     let image_rect = Rect::from_min_max(
@@ -345,7 +359,6 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     let ppp = ui.ctx().pixels_per_point();
     doc.view_rect = Some((image_rect, ppp));
     let view_px = [image_rect.width() * ppp, image_rect.height() * ppp];
-    let size = [raster.width, raster.height];
     // Ground images keep square pixels; a spectrogram's time and frequency axes fill the view.
     let fit =
         |view_px| if axes.is_some() { ViewTransform::fill(size, view_px) } else { ViewTransform::fit(size, view_px) };
@@ -360,7 +373,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     let span = {
         let a = image_rect.min.x + transform.to_view([0.0, 0.0])[0] / ppp;
         #[allow(clippy::cast_precision_loss)]
-        let b = image_rect.min.x + transform.to_view([raster.width as f32, 0.0])[0] / ppp;
+        let b = image_rect.min.x + transform.to_view([size[0] as f32, 0.0])[0] / ppp;
         (a.max(image_rect.min.x), b.min(image_rect.max.x).max(a.max(image_rect.min.x) + 1.0))
     };
     let line_at = |fraction: f32| span.0 + fraction * (span.1 - span.0);
@@ -438,7 +451,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         for (key, [dx, dy]) in step {
             if i.key_pressed(key) {
                 let p = doc.pinned.unwrap_or_else(|| transform.pixel_under(centre));
-                let (w, h) = (raster.width as i64, raster.height as i64);
+                let (w, h) = (size[0] as i64, size[1] as i64);
                 doc.pinned = Some([(p[0] + dx).clamp(0, w - 1), (p[1] + dy).clamp(0, h - 1)]);
             }
         }
@@ -450,7 +463,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         &transform,
         [image_rect.min.x * ppp, image_rect.min.y * ppp],
         size,
-        loaded.downsample,
+        downsample,
         srgb_target,
     );
     // Zoomed in past the overview: the tiles of the level the screen needs, over it (the overview
@@ -465,7 +478,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
                 id: doc.id,
                 layer: Layer::Image,
                 frame: ui.ctx().cumulative_frame_nr(),
-                display: loaded.display.clone(),
+                display: display.clone(),
                 uniform,
             },
         );
@@ -512,10 +525,13 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
             egui::StrokeKind::Outside,
         );
     }
-    if !doc.detail.view_cut {
+    if raster.is_none() {
+        let text =
+            format!("overview {downsample}x, read ahead of the rest of the file; reading the full-resolution pixels…");
+        overlays::notice(&painter, image_rect, &text);
+    } else if !doc.detail.view_cut {
         let text = format!(
-            "overview {}x; cutting the part in view at full resolution… (the readout uses full resolution)",
-            loaded.downsample
+            "overview {downsample}x; cutting the part in view at full resolution… (the readout uses full resolution)"
         );
         overlays::notice(&painter, image_rect, &text);
     } else if !doc.ranges_ready() {
@@ -525,7 +541,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         let v = transform.to_view(p);
         egui::pos2(image_rect.min.x + v[0] / ppp, image_rect.min.y + v[1] / ppp)
     };
-    let (w, h) = (raster.width as f32, raster.height as f32);
+    let (w, h) = (size[0] as f32, size[1] as f32);
     if let Some((reading, settings)) = cnn {
         super::cnn::overlay(&painter, reading, settings, |x, y| to_pt([x * w, y * h]));
     }
@@ -533,7 +549,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         overlays::ground_truth(&painter, image_rect, gt, |x, y| to_pt([x * w, y * h]));
         overlays::caption(&ui.painter_at(caption_rect), caption_rect, gt);
     }
-    overlays::colorbar(&ui.painter_at(bar_rect), bar_rect, doc, raster.meta.unit.as_deref());
+    overlays::colorbar(&ui.painter_at(bar_rect), bar_rect, doc, meta.unit.as_deref());
     if let Some(a) = axes {
         let left = Rect::from_min_max(
             egui::pos2(full.min.x, image_rect.min.y),
@@ -564,7 +580,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     }
     if show_sources && let Some(found) = doc.sources.found.ready() {
         super::sources_view::paint(&painter, found, doc.sources.selected, &geometry);
-        if let (Some(beam), Some(px)) = (&raster.meta.beam, &raster.meta.pixel_size) {
+        if let (Some(beam), Some(px)) = (&meta.beam, &meta.pixel_size) {
             super::sources_view::paint_beam(&painter, image_rect, beam, px, &geometry);
         }
     }
@@ -583,7 +599,7 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     } else if let Some([fx, fy]) = x.linked {
         super::compare::paint_cursor(&painter, to_pt([fx * w, fy * h]));
     }
-    let shown = shown_pixel_size(gsd, raster);
+    let shown = shown_pixel_size(gsd, meta);
     match (&shown, gsd.resolved.as_ref().and_then(crate::models::gsd::ResolvedGsd::scale_bar_refusal)) {
         (Some(_), Some(why)) => overlays::scale_bar_refused(&painter, image_rect, &why),
         (Some((p, origin)), None) => overlays::scale_bar(&painter, image_rect, p, transform.zoom / ppp, origin.note()),
@@ -614,7 +630,12 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
     ui.scope_builder(UiBuilder::new().max_rect(readout_rect.shrink2(Vec2::new(6.0, 2.0))), |ui| {
         // Long lines stop at the view's edge (a compared view sits beside it).
         ui.set_clip_rect(readout_rect.intersect(ui.clip_rect()));
-        readout(ui, doc, pixel, &loaded.raster, shown.as_ref());
+        match &raster {
+            Some(r) => readout(ui, doc, pixel, r, shown.as_ref()),
+            None => {
+                ui.weak("Pixel values appear when the full-resolution pixels are read (the overview averages them).");
+            }
+        }
     });
     outcome
 }

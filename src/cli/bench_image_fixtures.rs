@@ -257,6 +257,24 @@ mod tests {
         assert_eq!(r.bands[0], want);
     }
 
+    /// The overview streamed a row of tiles at a time is the full read's, block for block (blocks
+    /// of 3 across tile edges, partial tiles at the right and bottom).
+    #[test]
+    fn tiled_geotiff_streams_the_overview_of_its_full_read() {
+        let (w, h, tile) = (150, 70, 32);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tiled.tif");
+        write_via_part(&path, |f| write_tiled_geotiff(f, w, h, tile, &Field::new(w, h))).expect("write");
+        let options = crate::io::LoadOptions::default();
+        let preview = crate::io::preview(&path, &options, 50, &|| false).expect("reads").expect("streams");
+        let full = crate::io::load(&path, &options).expect("read back");
+        let (small, factor) = crate::stats::downsample_to_fit(&full, 50);
+        assert_eq!((preview.factor, factor), (3, 3));
+        assert_eq!(preview.overview.bands, small.bands);
+        assert_eq!(preview.meta.crs.as_deref(), Some("EPSG:32618"));
+        assert_eq!(preview.overview.meta.transform, small.meta.transform);
+    }
+
     #[test]
     fn npy_reads_back() {
         let (w, h) = (90, 300);

@@ -26,6 +26,10 @@ pub struct ImageViewBenchArgs {
     /// GeoTIFF, 512 px tiles, EPSG:32618) and big_8192.npy (8192 x 8192 float32).
     #[arg(long, value_name = "DIR")]
     pub make_fixtures: Option<PathBuf>,
+    /// Only time the read (this process's memory fresh, as the app's is) and print it: what the
+    /// benchmark runs in a child process.
+    #[arg(long, hide = true)]
+    pub read_only: bool,
 }
 
 /// The targets: first frame / read time, p99 frame with the image / without, peak RSS
@@ -70,6 +74,7 @@ fn figures(read_ms: f64, raw: f64, r: &ImageBenchReport) -> Vec<(&'static str, f
         ("peak_rss_mib", r.peak_rss_mib.unwrap_or(f64::NAN)),
         ("idle_rss_mib", r.idle_rss_mib.unwrap_or(f64::NAN)),
         ("raw_mib", raw),
+        ("full_ms", r.full_ms.unwrap_or(f64::NAN)),
     ]
 }
 
@@ -87,29 +92,25 @@ pub fn run(a: &ImageViewBenchArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(a.frames >= 20, "--frames must be at least 20");
     let file = std::path::absolute(&file).unwrap_or(file);
-    let options = crate::io::LoadOptions::default();
-    // The page cache warmed by a plain read, then one timed load into fresh memory, as the app's
-    // load gets (a second load would reuse the pages the first one faulted in: on this VM, 70 ms
-    // against 1000 ms for 256 MiB). The raster is dropped before the window opens.
-    let warm = std::fs::File::open(&file).and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()));
-    let read = warm.map_err(|e| crate::io::IoError::Read { path: file.clone(), source: e }).and_then(|_| {
-        let start = Instant::now();
-        let r = crate::io::load(&file, &options)?;
-        Ok((start.elapsed().as_secs_f64() * 1e3, raw_mib(&r), r.width, r.height))
-    });
+    if a.read_only {
+        let (ms, raw, w, h) = timed_read(&file)?;
+        println!("{ms} {raw} {w} {h}");
+        return Ok(());
+    }
+    // The read is timed in a child process: its memory is fresh, as the app's is when it opens a
+    // file (a load in this process after another would reuse the pages the first one faulted in:
+    // on this VM 70 ms against 1000 ms for 256 MiB).
+    let read = read_in_child(&file);
     let (read_ms, raw) = match &read {
         Ok((ms, raw, w, h)) => {
             eprintln!("read {} ({w} x {h}, {raw:.0} MiB as stored) in {ms:.0} ms", file.display());
             (*ms, *raw)
         }
         Err(e) => {
-            eprintln!("cannot read {}: {e}; the app is run anyway to show what it does", file.display());
+            eprintln!("cannot read {}: {e:#}; the app is run anyway to show what it does", file.display());
             (f64::NAN, f64::NAN)
         }
     };
-    if let Some(peak) = super::bench_memory::peak_rss_mib() {
-        eprintln!("  (the reads peaked this process at {peak:.0} MiB before the window opened)");
-    }
     let config = ImageBenchConfig { file: file.clone(), frames: a.frames };
     let report = Arc::new(Mutex::new(ImageBenchReport::default()));
     let app_options = crate::app::AppOptions { image_bench: Some((config, report.clone())), ..Default::default() };
@@ -121,7 +122,7 @@ pub fn run(a: &ImageViewBenchArgs) -> anyhow::Result<()> {
     }
     explain(&r, &figures);
     if let Err(e) = read {
-        bail!("cannot read {}: {e}", file.display());
+        bail!("cannot read {}: {e:#}", file.display());
     }
     if let Some(why) = &r.error {
         bail!("the benchmark stopped: {why}");
@@ -130,6 +131,37 @@ pub fn run(a: &ImageViewBenchArgs) -> anyhow::Result<()> {
         bail!("the window closed before the benchmark finished");
     }
     Ok(())
+}
+
+/// The page cache warmed by a plain read, then one timed `io::load`: (ms, MiB as stored, width,
+/// height).
+fn timed_read(file: &std::path::Path) -> anyhow::Result<(f64, f64, usize, usize)> {
+    let warm = std::fs::File::open(file).and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()));
+    warm.map_err(|e| crate::io::IoError::Read { path: file.to_path_buf(), source: e })?;
+    let start = Instant::now();
+    let r = crate::io::load(file, &crate::io::LoadOptions::default())?;
+    Ok((start.elapsed().as_secs_f64() * 1e3, raw_mib(&r), r.width, r.height))
+}
+
+/// [`timed_read`] in a child process of this executable (`bench view FILE --read-only`).
+fn read_in_child(file: &std::path::Path) -> anyhow::Result<(f64, f64, usize, usize)> {
+    use anyhow::Context;
+    let exe = std::env::current_exe().context("cannot find the heatscope executable")?;
+    let out = std::process::Command::new(&exe)
+        .args(["bench", "view", "--read-only"])
+        .arg(file)
+        .output()
+        .with_context(|| format!("cannot run {}", exe.display()))?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let parsed = match fields[..] {
+        [ms, raw, w, h] => (|| Some((ms.parse().ok()?, raw.parse().ok()?, w.parse().ok()?, h.parse().ok()?)))(),
+        _ => None,
+    };
+    parsed.with_context(|| format!("the timed read printed {:?}", text.trim()))
 }
 
 /// The verdicts and what the numbers rest on, on stderr.
@@ -158,6 +190,12 @@ fn explain(r: &ImageBenchReport, figures: &[(&str, f64)]) {
             "  the app: {w} x {h}, {shown}; the frame that drew it first took {:.0} ms (GPU upload included)",
             r.first_paint_frame_ms.unwrap_or(f64::NAN)
         );
+        if r.first_frame_preview {
+            eprintln!(
+                "  the first frame drew the overview streamed from the file; every full-resolution pixel was in at {:.0} ms (full_ms)",
+                r.full_ms.unwrap_or(f64::NAN)
+            );
+        }
     }
     match r.settle_ms {
         Some(ms) => eprintln!("  its statistics / CNN / GSD jobs finished {ms:.0} ms after the first frame"),
@@ -232,7 +270,8 @@ mod tests {
                 "noimage_p99_frame_ms",
                 "peak_rss_mib",
                 "idle_rss_mib",
-                "raw_mib"
+                "raw_mib",
+                "full_ms"
             ]
         );
         assert_eq!(f[3].1, 12.0);

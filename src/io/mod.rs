@@ -174,6 +174,45 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
     Ok(raster)
 }
 
+/// A first look at an image too large for one texture: its overview averaged from the file as it is
+/// read, before (and without) the whole image being in memory.
+#[derive(Clone, Debug)]
+pub struct Preview {
+    /// The image averaged in `factor` x `factor` blocks, nodata as NaN: the pixels
+    /// `stats::downsample_to_fit` gives for the image [`load`] reads.
+    pub overview: Raster,
+    /// What the file's header says of the full image.
+    pub meta: crate::types::RasterMeta,
+    pub width: usize,
+    pub height: usize,
+    pub factor: usize,
+}
+
+/// The overview of a file larger than `max_dim` on a side, streamed from it: one-band NumPy arrays
+/// in row order, and TIFFs of real grey or RGB samples, striped or tiled (see
+/// `tiff::preview_file`). None for files that fit, other layouts and formats, and when `cancelled`
+/// turns true; errors are those [`load`] would meet too.
+pub fn preview(
+    path: &Path,
+    opts: &LoadOptions,
+    max_dim: usize,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<Preview>, IoError> {
+    use std::io::Read;
+    let read_err = |source| IoError::Read { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut head = Vec::with_capacity(16);
+    (&file).take(16).read_to_end(&mut head).map_err(read_err)?;
+    match detect(path, &head) {
+        Some(Format::Npy) => {
+            let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(read_err)?);
+            npy::preview_npy(path, &mut reader, opts, max_dim, cancelled)
+        }
+        Some(Format::Tiff) => tiff::preview_file(path, &file, opts, max_dim, cancelled),
+        _ => Ok(None),
+    }
+}
+
 /// Load from bytes already in memory; `path` names the file in errors and metadata.
 pub fn load_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
     if bytes.is_empty() {

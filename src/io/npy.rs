@@ -478,6 +478,11 @@ fn decode(
         (0..layout.bands).map(|b| (0..h).flat_map(|y| (0..w).map(move |x| at(b, y, x))).collect()).collect()
     };
 
+    Ok(Raster::new(w, h, bands, meta_of(header, layout, format)))
+}
+
+/// What the header says of the image: the layout read, the storage order, the sample type.
+fn meta_of(header: &Header, layout: &Layout, format: String) -> RasterMeta {
     let mut notes: Vec<String> = layout.note(&header.shape).into_iter().collect();
     if header.fortran {
         notes.push("array stored in Fortran (column-major) order".into());
@@ -487,8 +492,40 @@ fn decode(
     }
     let band_names =
         if layout.bands > 1 { (0..layout.bands).map(|i| format!("channel {i}")).collect() } else { Vec::new() };
-    let meta = RasterMeta { format, dtype: Some(header.dtype), band_names, notes, ..RasterMeta::default() };
-    Ok(Raster::new(w, h, bands, meta))
+    RasterMeta { format, dtype: Some(header.dtype), band_names, notes, ..RasterMeta::default() }
+}
+
+/// The overview of a one-band `.npy` stored row by row (C order) that is larger than `max_dim`,
+/// averaged from the rows as they are read (16 MiB of samples at a time) without holding the array:
+/// the same pixels [`crate::stats::downsample_to_fit`] gives for the whole array. None for arrays that
+/// fit, are stored in another order or hold several bands, and when `cancelled` turns true.
+pub fn preview_npy(
+    path: &Path,
+    reader: &mut impl Read,
+    opts: &LoadOptions,
+    max_dim: usize,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<super::Preview>, IoError> {
+    let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
+    let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
+    let (w, h) = (layout.width, layout.height);
+    let row_order = layout.strides(header.fortran) == (0, w, 1) || (layout.bands == 1 && !header.fortran);
+    if layout.bands != 1 || !row_order || crate::stats::downsample_factor(w, h, max_dim) == 1 {
+        return Ok(None);
+    }
+    let mut overview = crate::stats::StreamedOverview::new(w, h, 1, max_dim);
+    let rows_per_read = ((1 << 22) / w).max(1);
+    while overview.rows_left() > 0 {
+        if cancelled() {
+            return Ok(None);
+        }
+        let n = rows_per_read.min(overview.rows_left());
+        let rows = read_samples(path, &header, n * w, reader)?;
+        overview.push(&[&rows]);
+    }
+    let meta = meta_of(&header, &layout, "NumPy .npy".into());
+    let factor = overview.factor();
+    Ok(overview.finish(&meta).map(|overview| super::Preview { overview, meta, width: w, height: h, factor }))
 }
 
 /// Samples of N bytes, reordered to little-endian.
@@ -579,6 +616,55 @@ mod tests {
         }
         let text = "{'descr': [('x', '<f4'), ('y', '<i2')], 'fortran_order': False, 'shape': (2, 2)}";
         assert!(matches!(header(text), Err(IoError::Unsupported { .. })));
+    }
+
+    #[test]
+    fn a_row_ordered_array_streams_the_overview_of_its_full_read() {
+        let npy_in = |order: &str, descr: &str, shape: &str, data: &[u8]| {
+            let mut head = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
+            head.push_str(&" ".repeat(63 - (10 + head.len()) % 64));
+            head.push('\n');
+            let mut out = b"\x93NUMPY\x01\x00".to_vec();
+            out.extend((head.len() as u16).to_le_bytes());
+            out.extend(head.as_bytes());
+            out.extend(data);
+            out
+        };
+        let npy = |descr: &str, shape: &str, data: &[u8]| npy_in("False", descr, shape, data);
+        let (w, h) = (45usize, 33usize);
+        let values: Vec<f32> = (0..w * h).map(|i| if i % 13 == 0 { f32::NAN } else { (i % 71) as f32 }).collect();
+        let f32s: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let u16s: Vec<u8> = (0..w * h).flat_map(|i| ((i * 7) as u16).to_le_bytes()).collect();
+        let opts = LoadOptions::default();
+        for (descr, data) in [("<f4", &f32s), ("<u2", &u16s)] {
+            let bytes = npy(descr, &format!("({h}, {w})"), data);
+            let full = read_npy(Path::new("a.npy"), &bytes, &opts).expect("full read");
+            let preview = preview_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, 10, &|| false);
+            let preview = preview.expect("reads").expect("streams");
+            let (small, factor) = crate::stats::downsample_to_fit(&full, 10);
+            assert_eq!((preview.factor, factor, preview.width, preview.height), (5, 5, w, h));
+            let same = preview.overview.bands[0].iter().zip(&small.bands[0]).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same && preview.overview.bands[0].len() == small.bands[0].len(), "{descr}");
+            assert_eq!(preview.meta.dtype, full.meta.dtype);
+            // Fits: nothing to stream; cancelled: nothing.
+            let fits = preview_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, 64, &|| false);
+            assert!(fits.expect("reads").is_none());
+            let cancelled = preview_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, 10, &|| true);
+            assert!(cancelled.expect("reads").is_none());
+            // Truncated: the same error the full read gives.
+            let cut = &bytes[..bytes.len() - 7];
+            let err = preview_npy(Path::new("a.npy"), &mut Cursor::new(cut), &opts, 10, &|| false);
+            assert!(err.expect_err("truncated").to_string().contains("truncated"));
+        }
+        // Several bands, or columns first: left to the full read.
+        let three = npy("<f4", &format!("(3, {h}, {w})"), &[f32s.clone(), f32s.clone(), f32s.clone()].concat());
+        assert!(
+            preview_npy(Path::new("a.npy"), &mut Cursor::new(&three), &opts, 10, &|| false).expect("reads").is_none()
+        );
+        let fortran = npy_in("True", "<f4", &format!("({h}, {w})"), &f32s);
+        assert!(
+            preview_npy(Path::new("a.npy"), &mut Cursor::new(&fortran), &opts, 10, &|| false).expect("reads").is_none()
+        );
     }
 
     #[test]

@@ -9,7 +9,10 @@ use tiff::TiffError;
 use tiff::decoder::{ChunkType, Decoder, DecodingSampleType, Limits, TiffCodingUnit};
 use tiff::tags::Tag;
 
+mod preview;
 mod raw;
+
+pub use preview::preview_file;
 
 use super::geotiff::{self, GeoTags};
 use super::tiff_overlay::{Overlay, Source};
@@ -180,23 +183,40 @@ fn read_source(path: &Path, bytes: Source<'_>, opts: &LoadOptions) -> Result<Ras
     if valid.as_ref().is_some_and(|m| m.iter().all(|&v| v)) {
         valid = None;
     }
+    let alpha = alpha.map(|a| (a, mask_like));
+    let meta = meta_of(&mut dec, &layout, dtype, bands.len(), alpha, nodata, notes);
+    let mut raster = Raster::new(w, h, bands, meta);
+    raster.valid = valid;
+    Ok(raster)
+}
+
+/// The metadata of the first image: georeferencing, band names (`alpha`: the band tagged alpha and
+/// whether it is a real mask), sample type and nodata, after the `notes` made while decoding.
+fn meta_of(
+    dec: &mut TiffDecoder,
+    layout: &Layout,
+    dtype: SampleType,
+    band_count: usize,
+    alpha: Option<(usize, bool)>,
+    nodata: Option<f64>,
+    mut notes: Vec<String>,
+) -> RasterMeta {
     if dec.more_images() {
         notes.push("only the first (full-resolution) image is read; overviews and masks are ignored".to_string());
     }
-
-    let tags = GeoTags::read(&mut dec);
-    let geo = geotiff::georeference(&tags, w, h);
+    let tags = GeoTags::read(dec);
+    let geo = geotiff::georeference(&tags, layout.width, layout.height);
     notes.extend(geo.notes);
     let rgb = matches!(layout.photometric, 2 | 6);
-    let band_names = (0..bands.len())
-        .map(|i| match (rgb, i) {
-            (true, 0..=2) => ["R", "G", "B"][i].to_string(),
-            _ if alpha == Some(i) && mask_like => "alpha".to_string(),
-            _ if alpha == Some(i) => format!("band {} (tagged alpha)", i + 1),
+    let band_names = (0..band_count)
+        .map(|i| match (rgb, i, alpha) {
+            (true, 0..=2, _) => ["R", "G", "B"][i].to_string(),
+            (_, _, Some((a, true))) if a == i => "alpha".to_string(),
+            (_, _, Some((a, false))) if a == i => format!("band {} (tagged alpha)", i + 1),
             _ => format!("band {}", i + 1),
         })
         .collect();
-    let meta = RasterMeta {
+    RasterMeta {
         format: if tags.is_empty() { "TIFF" } else { "GeoTIFF" }.to_string(),
         dtype: Some(dtype),
         band_names,
@@ -206,10 +226,7 @@ fn read_source(path: &Path, bytes: Source<'_>, opts: &LoadOptions) -> Result<Ras
         nodata,
         notes,
         ..RasterMeta::default()
-    };
-    let mut raster = Raster::new(w, h, bands, meta);
-    raster.valid = valid;
-    Ok(raster)
+    }
 }
 
 /// True when a band holds at most two values, one of them 0 (a mask, not a measurement).
@@ -382,6 +399,47 @@ fn place_f32(
 
 /// Decodes every strip or tile with the `tiff` crate into f32 bands.
 fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<Decoded, IoError> {
+    let (w, h) = (layout.width, layout.height);
+    let band_count = usize::from(dec.colortype().map_err(|e| tiff_error(path, e))?.num_samples());
+    let mut bands = vec![vec![0f32; w * h]; band_count];
+    let dtype = decode_chunks(dec, path, layout, |chunk| chunk.place(&mut bands, w, 0))?;
+    Ok((bands, dtype))
+}
+
+/// One decoded strip or tile: where it lies, which band (planar) or how many interleaved samples a
+/// pixel (chunky), its samples' type, and its rows, `row_bytes` apart.
+struct Chunk<'a> {
+    rect: Rect,
+    plane: Option<usize>,
+    spp: usize,
+    sample: SampleType,
+    bits: u16,
+    bytes: &'a [u8],
+    row_bytes: usize,
+}
+
+impl Chunk<'_> {
+    /// Copies the chunk into `bands`, `w` wide, whose first row is image row `row0`.
+    fn place(&self, bands: &mut [Vec<f32>], w: usize, row0: usize) -> Option<()> {
+        let rect = Rect { row0: self.rect.row0.checked_sub(row0)?, ..self.rect };
+        if self.sample == SampleType::F32 {
+            place_f32(bands, w, rect, self.plane, self.spp, self.bytes, self.row_bytes)
+        } else {
+            let at = |r: usize| self.bytes.get(r * self.row_bytes..);
+            place(bands, w, rect, self.plane, self.spp, |r, i| sample_at(self.sample, self.bits, at(r)?, i))
+        }
+    }
+}
+
+/// Decodes every strip or tile with the `tiff` crate, in the file's order (rows of tiles top to
+/// bottom; planar files plane by plane), handing each to `sink`; a sink that answers None stops
+/// the read as corrupt. Returns the samples' type.
+fn decode_chunks(
+    dec: &mut TiffDecoder,
+    path: &Path,
+    layout: &Layout,
+    mut sink: impl FnMut(&Chunk<'_>) -> Option<()>,
+) -> Result<SampleType, IoError> {
     let err = |e| tiff_error(path, e);
     let (w, h) = (layout.width, layout.height);
     let band_count = usize::from(dec.colortype().map_err(err)?.num_samples());
@@ -391,7 +449,6 @@ fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<D
     } as usize;
     let per_plane = if layout.planar { chunks / layout.samples.max(1) } else { chunks };
     let (tw, th) = dec.chunk_dimensions();
-    let mut bands = vec![vec![0f32; w * h]; band_count];
     let mut dtype = None;
     let short = || IoError::corrupt(path, "a TIFF strip or tile decoded to less data than declared");
     let mut buffer = tiff::decoder::DecodingResult::U8(Vec::new());
@@ -417,18 +474,11 @@ fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<D
             let chunk = u32::try_from(unit + p * per_plane).map_err(|_| short())?;
             dec.read_chunk_to_buffer(&mut buffer, chunk, row_bytes).map_err(err)?;
             let buf = buffer.as_buffer(0);
-            let bytes = buf.as_bytes();
-            let at = |r: usize| bytes.get(r * row_bytes..);
-            if t == SampleType::F32 {
-                place_f32(&mut bands, w, rect, plane, spp, bytes, row_bytes).ok_or_else(short)?;
-            } else {
-                place(&mut bands, w, rect, plane, spp, |r, i| sample_at(t, layout.bits, at(r)?, i))
-                    .ok_or_else(short)?;
-            }
+            let chunk = Chunk { rect, plane, spp, sample: t, bits: layout.bits, bytes: buf.as_bytes(), row_bytes };
+            sink(&chunk).ok_or_else(short)?;
         }
     }
-    let dtype = dtype.ok_or_else(|| IoError::corrupt(path, "the TIFF has no strips or tiles"))?;
-    Ok((bands, dtype))
+    dtype.ok_or_else(|| IoError::corrupt(path, "the TIFF has no strips or tiles"))
 }
 
 /// Reads complex samples (which the `tiff` crate refuses) straight from uncompressed chunks.

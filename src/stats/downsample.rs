@@ -1,7 +1,7 @@
 //! Integer block-mean downsampling for images larger than the GPU's texture limit. Runs on worker
 //! threads; the result is an ordinary [`Raster`] the renderer uploads instead of the original.
 
-use crate::types::{GeoTransform, PixelSize, Raster};
+use crate::types::{GeoTransform, PixelSize, Raster, RasterMeta};
 
 /// Smallest integer factor that brings both sides to at most `max_dim` (treated as >= 1).
 pub fn downsample_factor(width: usize, height: usize, max_dim: usize) -> usize {
@@ -29,7 +29,14 @@ pub fn downsample_to_fit(raster: &Raster, max_dim: usize) -> (Raster, usize) {
     let bands = raster.bands.iter().map(|band| block_mean(band, mask, w, h, factor)).collect();
     let valid = mask.map(|m| block_any(m, w, h, factor));
 
-    let mut meta = raster.meta.clone();
+    let out = Raster { width: out_w, height: out_h, bands, valid, meta: downsampled_meta(&raster.meta, factor) };
+    (out, factor)
+}
+
+/// The metadata of an image shown `factor` times smaller: pixel size and geotransform scaled so
+/// coordinates stay right, and the note "shown downsampled by N".
+pub fn downsampled_meta(meta: &RasterMeta, factor: usize) -> RasterMeta {
+    let mut meta = meta.clone();
     meta.notes.push(format!("shown downsampled by {factor}"));
     let f = factor as f64;
     if let Some(ps) = &meta.pixel_size {
@@ -38,8 +45,87 @@ pub fn downsample_to_fit(raster: &Raster, max_dim: usize) -> (Raster, usize) {
     if let Some(GeoTransform(c)) = meta.transform {
         meta.transform = Some(GeoTransform([c[0], c[1] * f, c[2] * f, c[3], c[4] * f, c[5] * f]));
     }
-    let out = Raster { width: out_w, height: out_h, bands, valid, meta };
-    (out, factor)
+    meta
+}
+
+/// [`downsample_to_fit`]'s averaging fed a band of rows at a time, as a file is read: only the
+/// overview and fewer than `factor` carried rows a band are held, never the whole image. The
+/// blocks, and so the result, are those of `downsample_to_fit` on the whole image (no mask: the
+/// caller marks nodata as NaN). Rows arrive top to bottom, every band's together.
+pub struct StreamedOverview {
+    width: usize,
+    height: usize,
+    factor: usize,
+    /// Rows pushed so far.
+    rows: usize,
+    /// Rows short of a whole block row, a band each.
+    carry: Vec<Vec<f32>>,
+    out: Vec<Vec<f32>>,
+}
+
+impl StreamedOverview {
+    /// An overview of a `width` x `height` image of `bands` bands at most `max_dim` on a side.
+    pub fn new(width: usize, height: usize, bands: usize, max_dim: usize) -> Self {
+        let factor = downsample_factor(width, height, max_dim);
+        let out_len = width.div_ceil(factor) * height.div_ceil(factor);
+        Self {
+            width,
+            height,
+            factor,
+            rows: 0,
+            carry: vec![Vec::new(); bands],
+            out: (0..bands).map(|_| Vec::with_capacity(out_len)).collect(),
+        }
+    }
+
+    pub fn factor(&self) -> usize {
+        self.factor
+    }
+
+    /// Rows still to come.
+    pub fn rows_left(&self) -> usize {
+        self.height - self.rows
+    }
+
+    /// The next rows of every band (`bands[b]` holds whole rows, the same count in each band).
+    /// Panics when the bands disagree or overrun the image: callers own the layout.
+    pub fn push(&mut self, bands: &[&[f32]]) {
+        let w = self.width;
+        let n = bands.first().map_or(0, |b| b.len() / w.max(1));
+        assert!(bands.len() == self.out.len() && bands.iter().all(|b| b.len() == n * w), "rows of unequal bands");
+        assert!(n <= self.rows_left(), "more rows than the image holds");
+        self.rows += n;
+        let (f, last) = (self.factor, self.rows == self.height);
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(4);
+        for ((rows, carry), out) in bands.iter().zip(&mut self.carry).zip(&mut self.out) {
+            let mut rows: &[f32] = rows;
+            if !carry.is_empty() {
+                let take = ((f - carry.len() / w) * w).min(rows.len());
+                carry.extend_from_slice(&rows[..take]);
+                rows = &rows[take..];
+                if carry.len() == f * w || last {
+                    out.extend(block_mean_rows(carry, None, w, [0, 0, w, carry.len() / w], f));
+                    carry.clear();
+                }
+            }
+            let whole = if last { rows.len() / w } else { rows.len() / w / f * f };
+            if whole > 0 {
+                out.extend(block_mean_split(rows, None, w, [0, 0, w, whole], f, threads, SPLIT_PIXELS));
+            }
+            carry.extend_from_slice(&rows[whole * w..]);
+        }
+    }
+
+    /// The overview, once every row arrived (None before).
+    pub fn finish(self, meta: &RasterMeta) -> Option<Raster> {
+        (self.rows == self.height).then(|| Raster {
+            width: self.width.div_ceil(self.factor),
+            height: self.height.div_ceil(self.factor),
+            bands: self.out,
+            valid: None,
+            meta: if self.factor > 1 { downsampled_meta(meta, self.factor) } else { meta.clone() },
+        })
+    }
 }
 
 /// Mean of the valid pixels of each block of one band.
@@ -157,7 +243,7 @@ fn block_any(mask: &[bool], w: usize, h: usize, factor: usize) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{PixelUnit, RasterMeta};
+    use crate::types::PixelUnit;
 
     fn raster(w: usize, h: usize, band: Vec<f32>) -> Raster {
         Raster::new(w, h, vec![band], RasterMeta::default())
@@ -254,5 +340,42 @@ mod tests {
         assert_eq!(out.bands[0][0], 2.0);
         assert!(out.bands[0][1].is_nan());
         assert_eq!(out.valid, Some(vec![true, false]));
+    }
+
+    #[test]
+    fn an_overview_fed_rows_in_any_bands_equals_the_whole_image_averaged() {
+        let (w, h) = (23, 41);
+        let band = |k: usize| -> Vec<f32> {
+            (0..w * h)
+                .map(|i| if (i + k).is_multiple_of(17) { f32::NAN } else { ((i * 7919 + k) % 1000) as f32 * 0.37 })
+                .collect()
+        };
+        let bands = vec![band(0), band(5)];
+        let whole = Raster::new(w, h, bands.clone(), RasterMeta::default());
+        for max_dim in [4, 9, 12, 23] {
+            let (expected, factor) = downsample_to_fit(&whole, max_dim);
+            for step in [1, 2, 3, 7, 40, 41] {
+                let mut s = StreamedOverview::new(w, h, 2, max_dim);
+                assert_eq!(s.factor(), factor);
+                let mut y = 0;
+                while y < h {
+                    let n = step.min(h - y);
+                    let rows: Vec<&[f32]> = bands.iter().map(|b| &b[y * w..(y + n) * w]).collect();
+                    s.push(&rows);
+                    y += n;
+                    if y < h {
+                        assert_eq!(s.rows_left(), h - y);
+                    }
+                }
+                let got = s.finish(&RasterMeta::default()).expect("every row pushed");
+                assert_eq!((got.width, got.height), (expected.width, expected.height));
+                for (a, b) in got.bands.iter().zip(&expected.bands) {
+                    assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "max {max_dim}, step {step}");
+                }
+                assert_eq!(got.meta.notes, expected.meta.notes);
+            }
+        }
+        let unfinished = StreamedOverview::new(w, h, 1, 8);
+        assert!(unfinished.finish(&RasterMeta::default()).is_none());
     }
 }

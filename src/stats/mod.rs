@@ -25,7 +25,7 @@ mod zscale;
 
 pub use band::{BandStats, STORE_LIMIT, band_stats};
 pub use clip::sigma_clip;
-pub use downsample::{downsample_factor, downsample_to_fit, window_mean};
+pub use downsample::{StreamedOverview, downsample_factor, downsample_to_fit, downsampled_meta, window_mean};
 pub use histogram::{HISTOGRAM_BINS, Histogram};
 pub use range::{RangeMode, widen};
 pub use zscale::{ZScaleParams, zscale};

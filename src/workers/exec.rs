@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CancelToken, EventKind, Job, Loaded, Output};
+use super::{CancelToken, EventKind, Job, Loaded, Output, Preview};
 use crate::{io, stats};
 
 /// How a running job talks back: progress and the cancel flag.
@@ -95,16 +95,54 @@ pub fn chat_image(image: &super::ChatImage) -> Result<image::RgbImage, String> {
     }
 }
 
+/// Statistics of the first three bands of an overview for its first display range, from every
+/// k-th pixel of every k-th row (about a million pixels).
+fn preview_stats(display: &Arc<crate::types::Raster>, cancelled: &dyn Fn() -> bool) -> Vec<(usize, stats::BandStats)> {
+    let (w, h) = (display.width, display.height);
+    let step = ((w * h) as f64 / f64::from(1u32 << 20)).sqrt().ceil().max(1.0) as usize;
+    let (sw, sh) = (w.div_ceil(step), h.div_ceil(step));
+    let bands: Vec<Vec<f32>> = display
+        .bands
+        .iter()
+        .take(3)
+        .map(|b| (0..sh).flat_map(|y| (0..sw).map(move |x| b[y * step * w + x * step])).collect())
+        .collect();
+    let sample = Arc::new(crate::types::Raster::new(sw, sh, bands, crate::types::RasterMeta::default()));
+    (0..sample.band_count()).filter_map(|b| Some((b, stats::band_stats(&sample, b, cancelled)?))).collect()
+}
+
 pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
     match job {
         Job::Load { path, options, max_texture_dim } => {
             (r.progress)(0.0, format!("reading {}", path.display()));
+            // An image too large for one texture: its overview first, streamed from the file (a
+            // file it cannot be streamed from, or that fails, is left to the full read).
+            let preview = io::preview(&path, &options, max_texture_dim, &|| r.cancel.is_cancelled()).ok().flatten();
+            let preview = preview.map(|p| {
+                let display = Arc::new(p.overview);
+                let stats = preview_stats(&display, &|| r.cancel.is_cancelled());
+                let (width, height, downsample, meta) = (p.width, p.height, p.factor, p.meta);
+                Preview { display, downsample, width, height, meta, stats }
+            });
+            if let Some(p) = &preview {
+                (r.emit)(EventKind::Preview(Box::new(p.clone())));
+                (r.progress)(0.0, "reading the full-resolution pixels".into());
+            }
             let raster = match io::load(&path, &options) {
                 Ok(raster) => Arc::new(raster),
                 Err(e) => return EventKind::Failed(e.to_string()),
             };
             if r.cancel.is_cancelled() {
                 return EventKind::Cancelled;
+            }
+            let factor = stats::downsample_factor(raster.width, raster.height, max_texture_dim);
+            if let Some(p) =
+                preview.as_ref().filter(|p| (p.width, p.height, p.downsample) == (raster.width, raster.height, factor))
+            {
+                // The overview streamed is the one averaging the raster would give (nodata, the
+                // only mask of a file that streams, already NaN).
+                let display = Arc::clone(&p.display);
+                return EventKind::Done(Output::Loaded(Loaded { raster, display, downsample: p.downsample }));
             }
             (r.progress)(0.8, "preparing the GPU copy".into());
             let (small, downsample) = if raster.width.max(raster.height) > max_texture_dim {

@@ -130,6 +130,23 @@ pub struct Loaded {
     pub downsample: usize,
 }
 
+/// An image's overview streamed from its file before the full read ends (`io::preview`), and
+/// statistics of a sample of it for a first display range.
+#[derive(Clone, Debug)]
+pub struct Preview {
+    /// The overview as the GPU shows it (the same `Arc` the finished load's `Loaded::display` holds).
+    pub display: Arc<Raster>,
+    /// Block size of `display`.
+    pub downsample: usize,
+    /// The full image's size.
+    pub width: usize,
+    pub height: usize,
+    /// What the file's header says of the full image.
+    pub meta: crate::types::RasterMeta,
+    /// Statistics of up to about a million of the overview's pixels, for its first three bands.
+    pub stats: Vec<(usize, BandStats)>,
+}
+
 /// Result of a job.
 #[derive(Debug)]
 pub enum Output {
@@ -166,6 +183,8 @@ pub enum EventKind {
         token: Option<String>,
         logprob: Option<f32>,
     },
+    /// A [`Job::Load`]'s first look at an image too large for one texture, while the rest is read.
+    Preview(Box<Preview>),
     Done(Output),
     /// The job failed; the message is meant for the user.
     Failed(String),
@@ -182,6 +201,6 @@ pub struct Event<K = String> {
 impl<K> Event<K> {
     /// True for the last event a job sends.
     pub fn is_final(&self) -> bool {
-        !matches!(self.kind, EventKind::Progress { .. } | EventKind::Token { .. })
+        !matches!(self.kind, EventKind::Progress { .. } | EventKind::Token { .. } | EventKind::Preview(_))
     }
 }

@@ -1,0 +1,187 @@
+//! The overview of a large TIFF averaged from its strips or tiles as they are decoded, a row of
+//! tiles at a time, without holding the image: what the app shows while the full read goes on.
+
+use std::path::Path;
+
+use tiff::decoder::Decoder;
+
+use super::{Layout, Overlay, Source, decode_chunks, gdal_nodata, limits, meta_of, raw, tiff_error};
+use crate::io::{IoError, LoadOptions, Preview};
+use crate::stats::StreamedOverview;
+
+/// Most samples a row of tiles (or a strip) may hold to be buffered for the overview.
+const ROW_SAMPLES_MAX: usize = 1 << 26;
+
+/// The overview of the TIFF in `file` when it is larger than `max_dim` and laid out so it can be
+/// averaged as it is decoded: real samples the `tiff` crate decodes, grey or RGB, chunky (or a
+/// single plane), no band tagged alpha, rows of tiles or strips of at most [`ROW_SAMPLES_MAX`]
+/// samples. Its pixels are those `downsample_to_fit` gives for the whole image read by
+/// [`super::read_file`], nodata (every band at GDAL_NODATA) left out as NaN. None for other files
+/// and when `cancelled` turns true.
+pub fn preview_file(
+    path: &Path,
+    file: &std::fs::File,
+    opts: &LoadOptions,
+    max_dim: usize,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<Preview>, IoError> {
+    let len = file.metadata().map_err(|source| IoError::Read { path: path.to_path_buf(), source })?.len();
+    let bytes = Source::File { file, len };
+    let mut dec = Decoder::new(Overlay::plain(bytes)).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
+    let layout = Layout::read(&mut dec, path)?;
+    let (w, h) = (layout.width, layout.height);
+    let decoded_samples = dec.colortype().map_or(0, |c| usize::from(c.num_samples()));
+    let plain = !layout.is_complex()
+        && matches!(layout.photometric, 1 | 2)
+        && decoded_samples == layout.samples
+        && layout.alpha_band().is_none()
+        && (!layout.planar || layout.samples == 1)
+        && !raw::needed(&layout, &raw::first_chunk(&mut dec, bytes));
+    if !plain || crate::stats::downsample_factor(w, h, max_dim) == 1 {
+        return Ok(None);
+    }
+    opts.check(path, w as u64, h as u64, layout.samples as u64, 0)?;
+    let (_, th) = dec.chunk_dimensions();
+    let band_rows = (th as usize).min(h);
+    if band_rows.saturating_mul(w).saturating_mul(layout.samples) > ROW_SAMPLES_MAX {
+        return Ok(None);
+    }
+    let nodata = gdal_nodata(&mut dec).filter(|v| !v.is_nan()).map(|v| v as f32);
+    let bands = layout.samples;
+    let mut overview = StreamedOverview::new(w, h, bands, max_dim);
+    // The row of tiles (or strip) being filled: its first image row and its samples, a band each.
+    let mut row0 = 0;
+    let mut buffer = vec![vec![0f32; band_rows * w]; bands];
+    let flush = |buffer: &mut [Vec<f32>], rows: usize, overview: &mut StreamedOverview| {
+        let n = rows * w;
+        if let Some(nd) = nodata {
+            for i in 0..n {
+                if buffer.iter().all(|b| b[i] == nd) {
+                    buffer.iter_mut().for_each(|b| b[i] = f32::NAN);
+                }
+            }
+        }
+        let rows: Vec<&[f32]> = buffer.iter().map(|b| &b[..n]).collect();
+        overview.push(&rows);
+    };
+    let mut stopped = false;
+    let dtype = decode_chunks(&mut dec, path, &layout, |chunk| {
+        if cancelled() {
+            stopped = true;
+            return None;
+        }
+        if chunk.rect.row0 != row0 {
+            flush(&mut buffer, chunk.rect.row0.checked_sub(row0)?.min(band_rows), &mut overview);
+            row0 = chunk.rect.row0;
+        }
+        chunk.place(&mut buffer, w, row0)
+    });
+    if stopped {
+        return Ok(None);
+    }
+    let dtype = dtype?;
+    flush(&mut buffer, h - row0, &mut overview);
+    let meta = meta_of(&mut dec, &layout, dtype, bands, None, nodata.map(f64::from), Vec::new());
+    let factor = overview.factor();
+    Ok(overview.finish(&meta).map(|overview| Preview { overview, meta, width: w, height: h, factor }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tiff::encoder::{Compression, TiffEncoder, colortype};
+    use tiff::tags::Tag;
+
+    /// `preview_file` of `bytes` (written to a file) with `max_dim`.
+    fn preview_of(bytes: &[u8], max_dim: usize) -> (Result<Option<Preview>, IoError>, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let path = dir.join("image.tif");
+        std::fs::write(&path, bytes).expect("write the TIFF");
+        let file = std::fs::File::open(&path).expect("open the TIFF");
+        (preview_file(&path, &file, &LoadOptions::default(), max_dim, &|| false), path)
+    }
+
+    /// The preview of the file at `path` equals its full read averaged, bit for bit.
+    fn assert_same_as_full_read(preview: &Preview, path: &Path, max_dim: usize) {
+        let full = crate::io::load(path, &LoadOptions::default()).expect("the full read");
+        let (small, factor) = crate::stats::downsample_to_fit(&full, max_dim);
+        let shown = small.masked_as_nan().unwrap_or(small);
+        assert_eq!((preview.width, preview.height, preview.factor), (full.width, full.height, factor));
+        assert_eq!((preview.overview.width, preview.overview.height), (shown.width, shown.height));
+        for (a, b) in preview.overview.bands.iter().zip(&shown.bands) {
+            assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{a:?}\n{b:?}");
+        }
+        assert_eq!(preview.meta.dtype, full.meta.dtype);
+        assert_eq!(preview.meta.band_names, full.meta.band_names);
+        assert_eq!(preview.meta.nodata, full.meta.nodata);
+    }
+
+    #[test]
+    fn striped_float_with_nodata_and_nan_streams_the_overview_of_the_full_read() {
+        let (w, h) = (100u32, 61u32);
+        let data: Vec<f32> = (0..w * h)
+            .map(|i| match i % 29 {
+                0 => -9999.0,
+                5 => f32::NAN,
+                _ => (i % 97) as f32 * 0.5 - 7.0,
+            })
+            .collect();
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let mut enc = TiffEncoder::new(&mut bytes).expect("encoder");
+        let mut img = enc.new_image::<colortype::Gray32Float>(w, h).expect("image");
+        img.rows_per_strip(7).expect("rows");
+        img.encoder().write_tag(Tag::Unknown(42113), "-9999").expect("nodata tag");
+        img.write_data(&data).expect("write");
+        let (preview, path) = preview_of(bytes.get_ref(), 16);
+        let preview = preview.expect("reads").expect("streams");
+        assert_eq!(preview.factor, 7);
+        assert_same_as_full_read(&preview, &path, 16);
+        assert!(preview.overview.bands[0].iter().all(|v| *v != -9999.0), "nodata is left out");
+    }
+
+    #[test]
+    fn compressed_rgb_streams_and_small_or_alpha_images_do_not() {
+        let (w, h) = (90u32, 50u32);
+        let data: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let mut enc = TiffEncoder::new(&mut bytes).expect("encoder").with_compression(Compression::Lzw);
+        let mut img = enc.new_image::<colortype::RGB8>(w, h).expect("image");
+        img.rows_per_strip(4).expect("rows");
+        img.write_data(&data).expect("write");
+        let (preview, path) = preview_of(bytes.get_ref(), 20);
+        let preview = preview.expect("reads").expect("streams");
+        assert_eq!(preview.overview.band_count(), 3);
+        assert_same_as_full_read(&preview, &path, 20);
+        // It fits the texture: nothing to stream.
+        assert!(preview_of(bytes.get_ref(), 90).0.expect("reads").is_none());
+        // A band tagged alpha may be a mask, known only from the whole band: the full read decides.
+        let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i % 200) as u8).collect();
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let mut enc = TiffEncoder::new(&mut bytes).expect("encoder");
+        let mut img = enc.new_image::<colortype::RGB8>(w, h).expect("image");
+        img.extra_samples(&[tiff::tags::ExtraSamples::UnassociatedAlpha]).expect("alpha");
+        img.write_data(&rgba).expect("write");
+        assert!(preview_of(bytes.get_ref(), 20).0.expect("reads").is_none());
+    }
+
+    #[test]
+    fn a_truncated_file_fails_and_a_cancelled_read_gives_nothing() {
+        let (w, h) = (64u32, 64u32);
+        let data: Vec<f32> = (0..w * h).map(|i| i as f32).collect();
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let mut enc = TiffEncoder::new(&mut bytes).expect("encoder");
+        let mut img = enc.new_image::<colortype::Gray32Float>(w, h).expect("image");
+        img.rows_per_strip(8).expect("rows");
+        img.write_data(&data).expect("write");
+        let whole = bytes.into_inner();
+        let (_, path) = preview_of(&whole, 16);
+        let file = std::fs::File::open(&path).expect("open");
+        let cancelled = preview_file(&path, &file, &LoadOptions::default(), 16, &|| true);
+        assert!(cancelled.expect("no error").is_none());
+        // The strips are written before the directory: cut into them and keep the directory.
+        let mut cut = whole.clone();
+        cut.drain(100..4100);
+        let (preview, _) = preview_of(&cut, 16);
+        assert!(preview.is_err(), "a file whose strips point past its end is refused: {preview:?}");
+    }
+}
