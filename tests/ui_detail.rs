@@ -129,9 +129,10 @@ fn zoomed_in_the_swiped_image_shows_its_own_full_resolution_pixels() {
 }
 
 #[test]
-fn while_a_large_image_is_read_its_overview_is_drawn_without_a_readout() {
+fn while_a_large_image_is_read_its_tiles_come_from_the_file_and_the_readout_waits() {
     // The state a large file is in between its streamed overview and its full-resolution pixels:
-    // the overview drawn and moved about, no tiles asked for, the readout saying why it is silent.
+    // zoomed in, the tiles in view are read from the file by window and show each column's own
+    // colour; the readout says why it is silent.
     use heatscope::app::DocStatus;
     let dir = tempfile::tempdir().unwrap();
     let (w, h) = (OVERVIEW_MAX + 200, 64);
@@ -155,25 +156,31 @@ fn while_a_large_image_is_read_its_overview_is_drawn_without_a_readout() {
         doc.view_rect = None;
         doc.transform = Some(ViewTransform { origin: [2040.0, 10.0], zoom: 6.0, stretch: 1.0 });
     }
+    h.run_steps(2);
+    step_until(h, "the tiles read from the file", |app| {
+        let d = &app.active_doc().unwrap().detail;
+        d.view_cut && d.held().0 >= 2
+    });
     h.run_steps(3);
     h.get_by_label_contains("Pixel values appear when the full-resolution pixels are read");
     let (settings, rect, ppp) = {
         let doc = h.state().active_doc().unwrap();
-        assert!(doc.detail.want.is_empty() && doc.detail.held().0 == 0, "no tiles without the pixels");
-        let (rect, ppp) = doc.view_rect.expect("the overview was drawn");
+        assert!(doc.loaded.is_none(), "still reading");
+        let (rect, ppp) = doc.view_rect.expect("the view was drawn");
         (doc.settings.clone(), rect, ppp)
     };
     h.remove_cursor();
     let image = h.render().expect("render");
     let doc = h.state().active_doc().unwrap();
-    // Every column shows the overview's average of its pair (5), where the pixels alternate 0 and 10.
-    let want = settings.colormap.table()[lut_index(stretch(5.0, settings.lo[0], settings.hi[0], settings.scale))];
+    let table = settings.colormap.table();
     let mut checked = 0;
     for col in 2042..2102i64 {
         let at = doc.screen_pos([col as f32 + 0.5, 20.5]).unwrap();
         if rect.contains(at) {
+            let v = values[20 * w + col as usize];
+            let want = table[lut_index(stretch(v, settings.lo[0], settings.hi[0], settings.scale))];
             let got = image.get_pixel((at.x * ppp) as u32, (at.y * ppp) as u32).0;
-            assert!((0..3).all(|c| got[c].abs_diff(want[c]) <= 2), "column {col}: {got:?}, overview colour {want:?}");
+            assert!((0..3).all(|c| got[c].abs_diff(want[c]) <= 2), "column {col}: {got:?}, its own colour {want:?}");
             checked += 1;
         }
     }

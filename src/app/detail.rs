@@ -93,6 +93,17 @@ impl Tile {
         Self { key, core: key.core(size), cut, raster: Arc::new(texels), id }
     }
 
+    /// Cut tile `key` of the `size` image in the file at `path`, reading only its part (while the
+    /// file's full read goes on; `io::read_window` gives the pixels the full read holds there).
+    pub fn read_from(path: &std::path::Path, size: [usize; 2], key: TileKey, id: u64) -> Result<Self, String> {
+        let cut = key.cut(size);
+        let options = crate::io::LoadOptions::default();
+        let window = crate::io::read_window(path, &options, cut).map_err(|e| e.to_string())?;
+        let window = window.ok_or_else(|| format!("{} cannot be read a part at a time", path.display()))?;
+        let texels = crate::stats::window_mean(&window, [0, 0, window.width, window.height], key.factor);
+        Ok(Self { key, core: key.core(size), cut, raster: Arc::new(texels), id })
+    }
+
     fn bytes(&self) -> usize {
         self.raster.memory_bytes()
     }
@@ -316,19 +327,30 @@ impl DocDetail {
     }
 }
 
+/// Where tiles are cut from: the image read, or its file (`path`, image `size`) while it is read.
+enum Source {
+    Raster(Arc<Raster>),
+    File(std::path::PathBuf, [usize; 2]),
+}
+
 impl HeatscopeApp {
     /// Cut the tiles views asked for (on a worker; a batch no longer wanted is replaced).
     pub(super) fn request_detail(&mut self) {
-        let wanted: Vec<(u64, Vec<TileKey>, Arc<Raster>)> = self
+        // From the raster once it is read; before, from the file a tile at a time.
+        let wanted: Vec<(u64, Vec<TileKey>, Source)> = self
             .docs
             .iter()
             .filter_map(|d| {
                 let batch = d.detail.next_batch()?;
-                let raster = Arc::clone(&d.loaded.as_ref()?.raster);
-                Some((d.id, batch, raster))
+                let source = match (&d.loaded, &d.preview) {
+                    (Some(l), _) => Source::Raster(Arc::clone(&l.raster)),
+                    (None, Some(p)) => Source::File(d.path.clone(), [p.width, p.height]),
+                    (None, None) => return None,
+                };
+                Some((d.id, batch, source))
             })
             .collect();
-        for (id, batch, raster) in wanted {
+        for (id, batch, source) in wanted {
             let first = self.next_detail + 1;
             self.next_detail += batch.len() as u64;
             let keys = batch.clone();
@@ -338,7 +360,11 @@ impl HeatscopeApp {
                     if r.cancelled() {
                         return Err("cancelled".into());
                     }
-                    tiles.push(Arc::new(Tile::cut_from(&raster, key, first + i as u64)));
+                    let id = first + i as u64;
+                    tiles.push(Arc::new(match &source {
+                        Source::Raster(raster) => Tile::cut_from(raster, key, id),
+                        Source::File(path, size) => Tile::read_from(path, *size, key, id)?,
+                    }));
                 }
                 Ok(tiles)
             });

@@ -177,11 +177,15 @@ fn plan_tiles(
     view_px: [f32; 2],
     resident: Option<&std::collections::HashSet<u64>>,
 ) -> Vec<Arc<super::detail::Tile>> {
-    let Some(loaded) = &doc.loaded else { return Vec::new() };
-    let size = [loaded.raster.width, loaded.raster.height];
+    // While a large image is read, its tiles are read from the file.
+    let (size, overview) = match (&doc.loaded, &doc.preview) {
+        (Some(l), _) => ([l.raster.width, l.raster.height], l.downsample),
+        (None, Some(p)) => ([p.width, p.height], p.downsample),
+        (None, None) => return Vec::new(),
+    };
     let visible = super::detail::visible(t, view_px, size);
-    let needed = super::detail::needed_factor(t, loaded.downsample);
-    doc.detail.plan(visible, size, needed, loaded.downsample, |id| resident.is_none_or(|r| r.contains(&id)))
+    let needed = super::detail::needed_factor(t, overview);
+    doc.detail.plan(visible, size, needed, overview, |id| resident.is_none_or(|r| r.contains(&id)))
 }
 
 /// Draw full-resolution tiles (coarsest first) of a view whose image fills `rects.0`, within

@@ -273,6 +273,12 @@ mod tests {
         assert_eq!(preview.overview.bands, small.bands);
         assert_eq!(preview.meta.crs.as_deref(), Some("EPSG:32618"));
         assert_eq!(preview.overview.meta.transform, small.meta.transform);
+        // A window read by itself (only the tiles it meets) holds the full read's pixels.
+        for window in [[30, 20, 50, 40], [140, 60, 30, 30], [0, 0, 150, 70], [31, 31, 2, 2]] {
+            let win = crate::io::read_window(&path, &options, window).expect("reads").expect("by window");
+            let expected = crate::stats::window_mean(&full, window, 1);
+            assert_eq!((win.width, win.height, &win.bands), (expected.width, expected.height, &expected.bands));
+        }
     }
 
     #[test]

@@ -213,6 +213,25 @@ pub fn preview(
     }
 }
 
+/// The window `[x0, y0, w, h]` of a file [`preview`] streams, read from the file alone (the strips or
+/// tiles of a TIFF it meets, the rows of an array), nodata as NaN: the pixels [`load`] gives there.
+/// None for other files.
+pub fn read_window(path: &Path, opts: &LoadOptions, window: [usize; 4]) -> Result<Option<Raster>, IoError> {
+    use std::io::Read;
+    let read_err = |source| IoError::Read { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut head = Vec::with_capacity(16);
+    (&file).take(16).read_to_end(&mut head).map_err(read_err)?;
+    match detect(path, &head) {
+        Some(Format::Npy) => {
+            let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(read_err)?);
+            npy::window_npy(path, &mut reader, opts, window)
+        }
+        Some(Format::Tiff) => tiff::window_file(path, &file, opts, window),
+        _ => Ok(None),
+    }
+}
+
 /// Load from bytes already in memory; `path` names the file in errors and metadata.
 pub fn load_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Raster, IoError> {
     if bytes.is_empty() {

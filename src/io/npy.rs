@@ -495,6 +495,32 @@ fn meta_of(header: &Header, layout: &Layout, format: String) -> RasterMeta {
     RasterMeta { format, dtype: Some(header.dtype), band_names, notes, ..RasterMeta::default() }
 }
 
+/// The window `[x0, y0, w, h]` (clipped to the image) of a one-band `.npy` stored row by row, read
+/// row by row from `reader` (only the window's rows and columns). None for other layouts.
+pub fn window_npy(
+    path: &Path,
+    reader: &mut (impl Read + Seek),
+    opts: &LoadOptions,
+    [x0, y0, w, h]: [usize; 4],
+) -> Result<Option<Raster>, IoError> {
+    let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
+    let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
+    if layout.bands != 1 || header.fortran {
+        return Ok(None);
+    }
+    let start = reader.stream_position().map_err(read_err)?;
+    let (x0, y0) = (x0.min(layout.width), y0.min(layout.height));
+    let (w, h) = (w.min(layout.width - x0), h.min(layout.height - y0));
+    let item = header.dtype.bytes() as u64;
+    let mut band = Vec::with_capacity(w * h);
+    for y in y0..y0 + h {
+        let at = start + ((y * layout.width + x0) as u64) * item;
+        reader.seek(std::io::SeekFrom::Start(at)).map_err(read_err)?;
+        band.extend(read_samples(path, &header, w, reader)?);
+    }
+    Ok(Some(Raster::new(w, h, vec![band], meta_of(&header, &layout, "NumPy .npy".into()))))
+}
+
 /// The overview of a one-band `.npy` stored row by row (C order) that is larger than `max_dim`,
 /// averaged from the rows as they are read (16 MiB of samples at a time) without holding the array:
 /// the same pixels [`crate::stats::downsample_to_fit`] gives for the whole array. None for arrays that
@@ -509,8 +535,7 @@ pub fn preview_npy(
     let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
     let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
     let (w, h) = (layout.width, layout.height);
-    let row_order = layout.strides(header.fortran) == (0, w, 1) || (layout.bands == 1 && !header.fortran);
-    if layout.bands != 1 || !row_order || crate::stats::downsample_factor(w, h, max_dim) == 1 {
+    if layout.bands != 1 || header.fortran || crate::stats::downsample_factor(w, h, max_dim) == 1 {
         return Ok(None);
     }
     let mut overview = crate::stats::StreamedOverview::new(w, h, 1, max_dim);
@@ -646,6 +671,12 @@ mod tests {
             let same = preview.overview.bands[0].iter().zip(&small.bands[0]).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same && preview.overview.bands[0].len() == small.bands[0].len(), "{descr}");
             assert_eq!(preview.meta.dtype, full.meta.dtype);
+            for window in [[3, 4, 20, 10], [40, 30, 10, 10]] {
+                let win = window_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, window).expect("reads");
+                let (win, expected) = (win.expect("by window"), crate::stats::window_mean(&full, window, 1));
+                assert_eq!((win.width, win.height), (expected.width, expected.height));
+                assert!(win.bands[0].iter().zip(&expected.bands[0]).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
             // Fits: nothing to stream; cancelled: nothing.
             let fits = preview_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, 64, &|| false);
             assert!(fits.expect("reads").is_none());

@@ -12,7 +12,7 @@ use tiff::tags::Tag;
 mod preview;
 mod raw;
 
-pub use preview::preview_file;
+pub use preview::{preview_file, window_file};
 
 use super::geotiff::{self, GeoTags};
 use super::tiff_overlay::{Overlay, Source};
@@ -402,7 +402,7 @@ fn read_samples(dec: &mut TiffDecoder, path: &Path, layout: &Layout) -> Result<D
     let (w, h) = (layout.width, layout.height);
     let band_count = usize::from(dec.colortype().map_err(|e| tiff_error(path, e))?.num_samples());
     let mut bands = vec![vec![0f32; w * h]; band_count];
-    let dtype = decode_chunks(dec, path, layout, |chunk| chunk.place(&mut bands, w, 0))?;
+    let dtype = decode_chunks(dec, path, layout, None, |chunk| chunk.place(&mut bands, w, [0, 0]))?;
     Ok((bands, dtype))
 }
 
@@ -419,9 +419,10 @@ struct Chunk<'a> {
 }
 
 impl Chunk<'_> {
-    /// Copies the chunk into `bands`, `w` wide, whose first row is image row `row0`.
-    fn place(&self, bands: &mut [Vec<f32>], w: usize, row0: usize) -> Option<()> {
-        let rect = Rect { row0: self.rect.row0.checked_sub(row0)?, ..self.rect };
+    /// Copies the chunk into `bands`, `w` wide, whose first pixel is image pixel `[col0, row0]`.
+    fn place(&self, bands: &mut [Vec<f32>], w: usize, [col0, row0]: [usize; 2]) -> Option<()> {
+        let rect =
+            Rect { col0: self.rect.col0.checked_sub(col0)?, row0: self.rect.row0.checked_sub(row0)?, ..self.rect };
         if self.sample == SampleType::F32 {
             place_f32(bands, w, rect, self.plane, self.spp, self.bytes, self.row_bytes)
         } else {
@@ -431,13 +432,15 @@ impl Chunk<'_> {
     }
 }
 
-/// Decodes every strip or tile with the `tiff` crate, in the file's order (rows of tiles top to
-/// bottom; planar files plane by plane), handing each to `sink`; a sink that answers None stops
-/// the read as corrupt. Returns the samples' type.
+/// Decodes every strip or tile with the `tiff` crate (only those meeting the window `[x0, y0, w, h]`
+/// when `within` is given), in the file's order (rows of tiles top to bottom; planar files plane by
+/// plane), handing each to `sink`; a sink that answers None stops the read as corrupt. Returns the
+/// samples' type.
 fn decode_chunks(
     dec: &mut TiffDecoder,
     path: &Path,
     layout: &Layout,
+    within: Option<[usize; 4]>,
     mut sink: impl FnMut(&Chunk<'_>) -> Option<()>,
 ) -> Result<SampleType, IoError> {
     let err = |e| tiff_error(path, e);
@@ -457,6 +460,14 @@ fn decode_chunks(
         let Some(rect) = Rect::of_chunk(unit, (tw as usize, th as usize), w, h) else {
             break;
         };
+        if let Some([x0, y0, ww, wh]) = within
+            && (rect.col0 >= x0 + ww
+                || rect.col0 + rect.width <= x0
+                || rect.row0 >= y0 + wh
+                || rect.row0 + rect.height <= y0)
+        {
+            continue;
+        }
         let code = TiffCodingUnit(unit as u32);
         let info = dec.image_coding_unit_layout(code).map_err(err)?;
         let decoded = info.sample_type.ok_or_else(|| IoError::unsupported(path, "TIFF sample type"))?;

@@ -25,27 +25,12 @@ pub fn preview_file(
     max_dim: usize,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Option<Preview>, IoError> {
-    let len = file.metadata().map_err(|source| IoError::Read { path: path.to_path_buf(), source })?.len();
-    let bytes = Source::File { file, len };
-    let mut dec = Decoder::new(Overlay::plain(bytes)).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
-    let layout = Layout::read(&mut dec, path)?;
+    let Some((mut dec, layout)) = open_plain(path, file, opts)? else { return Ok(None) };
     let (w, h) = (layout.width, layout.height);
-    let decoded_samples = dec.colortype().map_or(0, |c| usize::from(c.num_samples()));
-    let plain = !layout.is_complex()
-        && matches!(layout.photometric, 1 | 2)
-        && decoded_samples == layout.samples
-        && layout.alpha_band().is_none()
-        && (!layout.planar || layout.samples == 1)
-        && !raw::needed(&layout, &raw::first_chunk(&mut dec, bytes));
-    if !plain || crate::stats::downsample_factor(w, h, max_dim) == 1 {
+    if crate::stats::downsample_factor(w, h, max_dim) == 1 {
         return Ok(None);
     }
-    opts.check(path, w as u64, h as u64, layout.samples as u64, 0)?;
-    let (_, th) = dec.chunk_dimensions();
-    let band_rows = (th as usize).min(h);
-    if band_rows.saturating_mul(w).saturating_mul(layout.samples) > ROW_SAMPLES_MAX {
-        return Ok(None);
-    }
+    let band_rows = (dec.chunk_dimensions().1 as usize).min(h);
     let nodata = gdal_nodata(&mut dec).filter(|v| !v.is_nan()).map(|v| v as f32);
     let bands = layout.samples;
     let mut overview = StreamedOverview::new(w, h, bands, max_dim);
@@ -65,7 +50,7 @@ pub fn preview_file(
         overview.push(&rows);
     };
     let mut stopped = false;
-    let dtype = decode_chunks(&mut dec, path, &layout, |chunk| {
+    let dtype = decode_chunks(&mut dec, path, &layout, None, |chunk| {
         if cancelled() {
             stopped = true;
             return None;
@@ -74,7 +59,7 @@ pub fn preview_file(
             flush(&mut buffer, chunk.rect.row0.checked_sub(row0)?.min(band_rows), &mut overview);
             row0 = chunk.rect.row0;
         }
-        chunk.place(&mut buffer, w, row0)
+        chunk.place(&mut buffer, w, [0, row0])
     });
     if stopped {
         return Ok(None);
@@ -84,6 +69,77 @@ pub fn preview_file(
     let meta = meta_of(&mut dec, &layout, dtype, bands, None, nodata.map(f64::from), Vec::new());
     let factor = overview.factor();
     Ok(overview.finish(&meta).map(|overview| Preview { overview, meta, width: w, height: h, factor }))
+}
+
+/// The decoder of a TIFF whose first image can be read a strip or tile at a time into the pixels
+/// [`super::read_file`] gives (see [`preview_file`]), checked against `opts`; None for other files.
+fn open_plain<'a>(
+    path: &Path,
+    file: &'a std::fs::File,
+    opts: &LoadOptions,
+) -> Result<Option<(super::TiffDecoder<'a>, Layout)>, IoError> {
+    let len = file.metadata().map_err(|source| IoError::Read { path: path.to_path_buf(), source })?.len();
+    let bytes = Source::File { file, len };
+    let mut dec = Decoder::new(Overlay::plain(bytes)).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
+    let layout = Layout::read(&mut dec, path)?;
+    let decoded_samples = dec.colortype().map_or(0, |c| usize::from(c.num_samples()));
+    let plain = !layout.is_complex()
+        && matches!(layout.photometric, 1 | 2)
+        && decoded_samples == layout.samples
+        && layout.alpha_band().is_none()
+        && (!layout.planar || layout.samples == 1)
+        && !raw::needed(&layout, &raw::first_chunk(&mut dec, bytes));
+    if !plain {
+        return Ok(None);
+    }
+    opts.check(path, layout.width as u64, layout.height as u64, layout.samples as u64, 0)?;
+    let (tw, th) = dec.chunk_dimensions();
+    let rows = (th as usize).min(layout.height);
+    let row_of_chunks = rows.saturating_mul((tw as usize).max(layout.width)).saturating_mul(layout.samples);
+    if row_of_chunks > ROW_SAMPLES_MAX {
+        return Ok(None);
+    }
+    Ok(Some((dec, layout)))
+}
+
+/// The window `[x0, y0, w, h]` (clipped to the image) of a TIFF [`preview_file`] streams, decoding
+/// only the strips or tiles it meets; nodata (every band at GDAL_NODATA) as NaN, no metadata but
+/// the sample type. None for other files.
+pub fn window_file(
+    path: &Path,
+    file: &std::fs::File,
+    opts: &LoadOptions,
+    [x0, y0, w, h]: [usize; 4],
+) -> Result<Option<crate::types::Raster>, IoError> {
+    let Some((mut dec, layout)) = open_plain(path, file, opts)? else { return Ok(None) };
+    let (x0, y0) = (x0.min(layout.width), y0.min(layout.height));
+    let (w, h) = (w.min(layout.width - x0), h.min(layout.height - y0));
+    let bands = layout.samples;
+    let (tw, th) = dec.chunk_dimensions();
+    let mut chunk_px = vec![vec![0f32; tw as usize * th as usize]; bands];
+    let mut out = vec![vec![f32::NAN; w * h]; bands];
+    let dtype = decode_chunks(&mut dec, path, &layout, Some([x0, y0, w, h]), |chunk| {
+        let r = chunk.rect;
+        chunk.place(&mut chunk_px, r.width, [r.col0, r.row0])?;
+        let (ax, bx) = (r.col0.max(x0), (r.col0 + r.width).min(x0 + w));
+        let (ay, by) = (r.row0.max(y0), (r.row0 + r.height).min(y0 + h));
+        for (from, to) in chunk_px.iter().zip(&mut out) {
+            for y in ay..by {
+                let src = from.get((y - r.row0) * r.width + ax - r.col0..)?.get(..bx - ax)?;
+                to.get_mut((y - y0) * w + ax - x0..)?.get_mut(..bx - ax)?.copy_from_slice(src);
+            }
+        }
+        Some(())
+    })?;
+    if let Some(nd) = gdal_nodata(&mut dec).filter(|v| !v.is_nan()).map(|v| v as f32) {
+        for i in 0..w * h {
+            if out.iter().all(|b| b[i] == nd) {
+                out.iter_mut().for_each(|b| b[i] = f32::NAN);
+            }
+        }
+    }
+    let meta = crate::types::RasterMeta { dtype: Some(dtype), ..Default::default() };
+    Ok(Some(crate::types::Raster::new(w, h, out, meta)))
 }
 
 #[cfg(test)]
@@ -137,6 +193,15 @@ mod tests {
         assert_eq!(preview.factor, 7);
         assert_same_as_full_read(&preview, &path, 16);
         assert!(preview.overview.bands[0].iter().all(|v| *v != -9999.0), "nodata is left out");
+        let full = crate::io::load(&path, &LoadOptions::default()).expect("the full read");
+        for window in [[3, 5, 40, 20], [90, 55, 30, 30], [0, 0, 100, 61]] {
+            let file = std::fs::File::open(&path).expect("open");
+            let win = window_file(&path, &file, &LoadOptions::default(), window).expect("reads").expect("by window");
+            let expected = crate::stats::window_mean(&full, window, 1);
+            assert_eq!((win.width, win.height), (expected.width, expected.height));
+            let same = win.bands[0].iter().zip(&expected.bands[0]).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "window {window:?}");
+        }
     }
 
     #[test]
