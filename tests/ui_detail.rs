@@ -14,13 +14,19 @@ use heatscope::app::detail::OVERVIEW_MAX;
 use heatscope::render::ViewTransform;
 use heatscope::render::colormap::{lut_index, stretch};
 
-#[test]
-fn zoomed_in_the_screen_shows_full_resolution_pixels() {
+/// A 64-row image wider than the overview whose odd columns hold 10 and even ones 0 (a 2x block
+/// average is 5 everywhere), written to a temporary folder: (the folder, the file, its values, width).
+fn stripes() -> (tempfile::TempDir, std::path::PathBuf, Vec<f32>, usize) {
     let dir = tempfile::tempdir().unwrap();
     let (w, h) = (OVERVIEW_MAX + 200, 64);
-    // Odd columns 10, even columns 0: a 2x block average is 5 everywhere.
     let values: Vec<f32> = (0..w * h).map(|i| if i % 2 == 1 { 10.0 } else { 0.0 }).collect();
     let file = common::write_npy(dir.path(), "stripes.npy", w, h, &values);
+    (dir, file, values, w)
+}
+
+#[test]
+fn zoomed_in_the_screen_shows_full_resolution_pixels() {
+    let (_dir, file, _, _) = stripes();
     let Some(mut harness_) = harness(vec![file]) else { return };
     let h = &mut harness_;
     settle(h);
@@ -129,15 +135,12 @@ fn zoomed_in_the_swiped_image_shows_its_own_full_resolution_pixels() {
 }
 
 #[test]
-fn while_a_large_image_is_read_its_tiles_come_from_the_file_and_the_readout_waits() {
+fn while_a_large_image_is_read_its_tiles_and_readout_come_from_the_file() {
     // The state a large file is in between its streamed overview and its full-resolution pixels:
     // zoomed in, the tiles in view are read from the file by window and show each column's own
-    // colour; the readout says why it is silent.
+    // colour; the readout reads its pixel from the file.
     use heatscope::app::DocStatus;
-    let dir = tempfile::tempdir().unwrap();
-    let (w, h) = (OVERVIEW_MAX + 200, 64);
-    let values: Vec<f32> = (0..w * h).map(|i| if i % 2 == 1 { 10.0 } else { 0.0 }).collect();
-    let file = common::write_npy(dir.path(), "stripes.npy", w, h, &values);
+    let (_dir, file, values, w) = stripes();
     let Some(mut harness_) = harness(vec![file]) else { return };
     let h = &mut harness_;
     settle(h);
@@ -162,7 +165,7 @@ fn while_a_large_image_is_read_its_tiles_come_from_the_file_and_the_readout_wait
         d.view_cut && d.held().0 >= 2
     });
     h.run_steps(3);
-    h.get_by_label_contains("Pixel values appear when the full-resolution pixels are read");
+    h.get_by_label_contains("Hover over the image to read a pixel (read from the file");
     let (settings, rect, ppp) = {
         let doc = h.state().active_doc().unwrap();
         assert!(doc.loaded.is_none(), "still reading");
@@ -185,4 +188,17 @@ fn while_a_large_image_is_read_its_tiles_come_from_the_file_and_the_readout_wait
         }
     }
     assert!(checked >= 40, "only {checked} columns on screen");
+    // The readout of a pinned pixel: read from the file, its own value (odd columns hold 10).
+    h.state_mut().active_doc_mut().unwrap().pinned = Some([2045, 20]);
+    h.run_steps(2);
+    step_until(h, "the pinned pixel read from the file", |app| {
+        app.active_doc().unwrap().probe.at([2045, 20]).is_some()
+    });
+    h.run_steps(2);
+    h.get_by_label_contains("row 20, col 2045   value 10 ");
+    h.state_mut().active_doc_mut().unwrap().pinned = Some([2046, 20]);
+    h.run_steps(2);
+    step_until(h, "the next pixel", |app| app.active_doc().unwrap().probe.at([2046, 20]).is_some());
+    h.run_steps(2);
+    h.get_by_label_contains("row 20, col 2046   value 0 ");
 }

@@ -33,6 +33,8 @@ pub enum Part {
     Region,
     /// Cutting the zoomed-in window (`detail.rs`).
     Detail,
+    /// Reading the inspected pixel from the file while the image is read (`probe.rs`).
+    Probe,
     /// A batch of annotation files (`annotations.rs`: 0 the sidecars, then each file added).
     Annotations(usize),
     /// Writing the annotations shown into one file.
@@ -82,7 +84,8 @@ impl Results {
             | Part::AnnotationExport
             | Part::Sources
             | Part::SourceCnn
-            | Part::Detail => Applied::Nothing,
+            | Part::Detail
+            | Part::Probe => Applied::Nothing,
         }
     }
 
@@ -109,6 +112,8 @@ pub struct Document {
     /// While a large image is read: its overview, streamed from the file first (shown, with no
     /// readout, until `loaded` arrives).
     pub preview: Option<crate::workers::Preview>,
+    /// The readout's pixel read from the file while the image is read.
+    pub probe: super::probe::DocProbe,
     /// Statistics per band, computed on a worker once and kept (a failed band is not retried).
     pub stats: HashMap<usize, Slot<BandStats>>,
     pub results: Results,
@@ -141,6 +146,7 @@ impl Document {
             status: DocStatus::Loading { fraction: 0.0, message: "queued".into(), job },
             loaded: None,
             preview: None,
+            probe: super::probe::DocProbe::default(),
             stats: HashMap::new(),
             results: Results::default(),
             settings,

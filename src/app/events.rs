@@ -78,6 +78,7 @@ impl HeatscopeApp {
             },
             Part::Sources => doc.sources.apply(job, kind).map(|why| format!("{}: source finder: {why}", doc.name())),
             Part::Detail => doc.detail.apply(job, kind).map(|why| format!("{}: zoomed-in window: {why}", doc.name())),
+            Part::Probe => doc.probe.apply(job, kind).map(|why| format!("{}: reading a pixel: {why}", doc.name())),
             // The Annotations section lists each file's failure beside it; an export's too.
             Part::Annotations(_) | Part::AnnotationExport => {
                 let why = doc.annotations.apply(part, job, kind);

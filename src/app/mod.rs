@@ -24,6 +24,7 @@ mod measure_panel;
 mod measure_view;
 mod overlays;
 mod panels;
+pub mod probe;
 pub mod runs;
 mod samples;
 pub mod session;

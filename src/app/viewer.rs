@@ -631,13 +631,25 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         outcome.captured = Some((full, ppp));
         return outcome;
     }
+    #[allow(clippy::cast_possible_wrap)]
+    let pixel = pixel.filter(|&[c, r]| c >= 0 && r >= 0 && c < size[0] as i64 && r < size[1] as i64);
+    if raster.is_none() {
+        // Still being read: the pixel is read from the file on a worker.
+        doc.probe.want = pixel;
+    }
     ui.scope_builder(UiBuilder::new().max_rect(readout_rect.shrink2(Vec2::new(6.0, 2.0))), |ui| {
         // Long lines stop at the view's edge (a compared view sits beside it).
         ui.set_clip_rect(readout_rect.intersect(ui.clip_rect()));
-        match &raster {
-            Some(r) => readout(ui, doc, pixel, r, shown.as_ref()),
-            None => {
-                ui.weak("Pixel values appear when the full-resolution pixels are read (the overview averages them).");
+        match (&raster, pixel) {
+            (Some(r), _) => readout(ui, doc, pixel, meta, &|b, [c, row]| r.value(b, c, row), shown.as_ref()),
+            (None, Some(p)) => match doc.probe.at(p) {
+                Some(one) => readout(ui, doc, pixel, meta, &|b, _| one.value(b, 0, 0), shown.as_ref()),
+                None => {
+                    ui.weak(format!("row {}, col {}: reading this pixel from the file…", p[1], p[0]));
+                }
+            },
+            (None, None) => {
+                ui.weak("Hover over the image to read a pixel (read from the file while the rest of it is read).");
             }
         }
     });
@@ -646,30 +658,29 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
 
 /// Text for the inspected pixel: position, raw value with unit, displayed value and colour, pixel
 /// size and map coordinates where known. The colour is computed with the shader's CPU reference.
+/// `pixel` is within the image; `value(band, pixel)` is its raw value (None for nodata).
 fn readout(
     ui: &mut egui::Ui,
     doc: &Document,
     pixel: Option<[i64; 2]>,
-    raster: &crate::types::Raster,
+    meta: &crate::types::RasterMeta,
+    value: &dyn Fn(usize, [i64; 2]) -> Option<f32>,
     size: Option<&(crate::types::PixelSize, SizeOrigin)>,
 ) {
-    let Some([col, row]) = pixel.filter(|&[c, r]| raster.index(c, r).is_some()) else {
+    let Some([col, row]) = pixel else {
         ui.weak("Hover over the image to read a pixel; click to pin it, arrows to step.");
         return;
     };
     let s = &doc.settings;
-    let unit = raster.meta.unit.as_deref().unwrap_or("");
+    let unit = meta.unit.as_deref().unwrap_or("");
     let mut line = format!("row {row}, col {col}");
     let mut swatch = None;
     if s.rgb_mode {
-        let vals: Vec<String> = s
-            .rgb
-            .iter()
-            .map(|&b| raster.value(b, col, row).map_or("nodata".into(), |v| fmt_num(f64::from(v))))
-            .collect();
+        let vals: Vec<String> =
+            s.rgb.iter().map(|&b| value(b, [col, row]).map_or("nodata".into(), |v| fmt_num(f64::from(v)))).collect();
         line += &format!("   R,G,B = {} {unit}", vals.join(", "));
     } else {
-        match raster.value(s.band, col, row) {
+        match value(s.band, [col, row]) {
             Some(v) => {
                 let t = stretch(v, s.lo[0], s.hi[0], s.scale);
                 let rgba = s.colormap.table()[lut_index(t)];
@@ -701,16 +712,16 @@ fn readout(
             second += &format!("pixel {approx}{} x {} {}{note}", fmt_num(p.x), fmt_num(p.y), p.unit.symbol());
         }
     }
-    if let Some(t) = &raster.meta.transform {
+    if let Some(t) = &meta.transform {
         let (x, y) = t.apply(col as f64 + 0.5, row as f64 + 0.5);
-        let crs = raster.meta.crs.as_deref().unwrap_or("map");
+        let crs = meta.crs.as_deref().unwrap_or("map");
         second += &format!("   centre {x:.2}, {y:.2} ({crs})");
     }
-    if let Some((ra, dec)) = raster.meta.wcs.as_ref().and_then(|w| w.world(col as f64, row as f64)) {
+    if let Some((ra, dec)) = meta.wcs.as_ref().and_then(|w| w.world(col as f64, row as f64)) {
         second += &format!("   RA, Dec {}", crate::types::sexagesimal(ra, dec));
     }
     // A spectrogram's physical axes (a dynamic spectrum: time across, frequency down).
-    if let Some(a) = &raster.meta.axes {
+    if let Some(a) = &meta.axes {
         let (x, y) = (a.x.at(col as f64), a.y.at(row as f64));
         second += &format!("   {} {} {}, {} {} {}", a.x.name, fmt_num(x), a.x.unit, a.y.name, fmt_num(y), a.y.unit);
     }

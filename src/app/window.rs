@@ -41,6 +41,7 @@ impl eframe::App for HeatscopeApp {
         }
         self.request_annotations();
         self.request_detail();
+        self.request_probes();
         self.request_session_annotations();
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()

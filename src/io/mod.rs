@@ -198,18 +198,10 @@ pub fn preview(
     max_dim: usize,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Option<Preview>, IoError> {
-    use std::io::Read;
-    let read_err = |source| IoError::Read { path: path.to_path_buf(), source };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut head = Vec::with_capacity(16);
-    (&file).take(16).read_to_end(&mut head).map_err(read_err)?;
-    match detect(path, &head) {
-        Some(Format::Npy) => {
-            let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(read_err)?);
-            npy::preview_npy(path, &mut reader, opts, max_dim, cancelled)
-        }
-        Some(Format::Tiff) => tiff::preview_file(path, &file, opts, max_dim, cancelled),
-        _ => Ok(None),
+    match Streamable::open(path)? {
+        Some(Streamable::Npy(mut reader)) => npy::preview_npy(path, &mut reader, opts, max_dim, cancelled),
+        Some(Streamable::Tiff(file)) => tiff::preview_file(path, &file, opts, max_dim, cancelled),
+        None => Ok(None),
     }
 }
 
@@ -217,18 +209,33 @@ pub fn preview(
 /// tiles of a TIFF it meets, the rows of an array), nodata as NaN: the pixels [`load`] gives there.
 /// None for other files.
 pub fn read_window(path: &Path, opts: &LoadOptions, window: [usize; 4]) -> Result<Option<Raster>, IoError> {
-    use std::io::Read;
-    let read_err = |source| IoError::Read { path: path.to_path_buf(), source };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut head = Vec::with_capacity(16);
-    (&file).take(16).read_to_end(&mut head).map_err(read_err)?;
-    match detect(path, &head) {
-        Some(Format::Npy) => {
-            let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(read_err)?);
-            npy::window_npy(path, &mut reader, opts, window)
-        }
-        Some(Format::Tiff) => tiff::window_file(path, &file, opts, window),
-        _ => Ok(None),
+    match Streamable::open(path)? {
+        Some(Streamable::Npy(mut reader)) => npy::window_npy(path, &mut reader, opts, window),
+        Some(Streamable::Tiff(file)) => tiff::window_file(path, &file, opts, window),
+        None => Ok(None),
+    }
+}
+
+/// A file of a format [`preview`] and [`read_window`] may read a part at a time, opened.
+enum Streamable {
+    Npy(std::io::BufReader<std::fs::File>),
+    Tiff(std::fs::File),
+}
+
+impl Streamable {
+    /// The file at `path` when its first bytes say NumPy or TIFF (None for other formats).
+    fn open(path: &Path) -> Result<Option<Self>, IoError> {
+        use std::io::{Read, Seek};
+        let read_err = |source| IoError::Read { path: path.to_path_buf(), source };
+        let mut file = std::fs::File::open(path).map_err(read_err)?;
+        let mut head = Vec::with_capacity(16);
+        (&mut file).take(16).read_to_end(&mut head).map_err(read_err)?;
+        file.rewind().map_err(read_err)?;
+        Ok(match detect(path, &head) {
+            Some(Format::Npy) => Some(Self::Npy(std::io::BufReader::new(file))),
+            Some(Format::Tiff) => Some(Self::Tiff(file)),
+            _ => None,
+        })
     }
 }
 
