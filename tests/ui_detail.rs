@@ -202,3 +202,40 @@ fn while_a_large_image_is_read_its_tiles_and_readout_come_from_the_file() {
     h.run_steps(2);
     h.get_by_label_contains("row 20, col 2046   value 0 ");
 }
+
+#[test]
+fn a_file_damaged_while_it_is_read_is_reported_once_and_the_view_keeps_its_overview() {
+    use heatscope::app::DocStatus;
+    let (_dir, file, _, _) = stripes();
+    let Some(mut harness_) = harness(vec![file.clone()]) else { return };
+    let h = &mut harness_;
+    settle(h);
+    // Cut short after the preview was read: reading tiles from it fails.
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 4]).unwrap();
+    {
+        let doc = h.state_mut().active_doc_mut().unwrap();
+        let loaded = doc.loaded.take().unwrap();
+        doc.preview = Some(heatscope::workers::Preview {
+            display: loaded.display.clone(),
+            downsample: loaded.downsample,
+            width: loaded.raster.width,
+            height: loaded.raster.height,
+            meta: loaded.raster.meta.clone(),
+            stats: Vec::new(),
+        });
+        doc.status = DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
+        doc.transform = Some(ViewTransform { origin: [2040.0, 40.0], zoom: 6.0, stretch: 1.0 });
+        doc.pinned = Some([2045, 60]);
+    }
+    step_until(h, "the failed reads", |app| {
+        let doc = app.active_doc().unwrap();
+        doc.detail.file_failed && matches!(doc.probe.slot, heatscope::app::slot::Slot::Failed(_))
+    });
+    h.run_steps(10);
+    let errors = |needle: &str| h.state().messages.iter().filter(|m| m.error && m.text.contains(needle)).count();
+    assert_eq!(errors("zoomed-in window"), 1, "{:?}", h.state().messages);
+    assert_eq!(errors("reading a pixel"), 1, "{:?}", h.state().messages);
+    let doc = h.state().active_doc().unwrap();
+    assert!(doc.view_rect.is_some() && doc.preview.is_some(), "the overview still shows");
+}

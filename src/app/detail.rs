@@ -164,8 +164,9 @@ pub struct DocDetail {
     bytes: usize,
     /// The batch being cut.
     slot: Slot<Vec<Arc<Tile>>>,
-    /// What `slot` is cutting.
+    /// What `slot` is cutting, and whether it reads it from the file.
     pending: Vec<TileKey>,
+    from_file: bool,
     /// Tiles the view needs that are not cut, nearest the centre first (those in view, then the
     /// ring around it); empty when the overview is enough or every one is cut.
     pub want: Vec<TileKey>,
@@ -174,6 +175,9 @@ pub struct DocDetail {
     pub sharp: bool,
     /// Whether every tile in view is cut (uploaded or not).
     pub view_cut: bool,
+    /// A read of tiles from the file failed (a damaged file): no more are read from it; cutting
+    /// from the raster, once it is in, goes on.
+    pub file_failed: bool,
     frame: u64,
 }
 
@@ -296,6 +300,7 @@ impl DocDetail {
             Applied::Failed(why) => {
                 self.slot = Slot::Empty;
                 self.pending.clear();
+                self.file_failed |= self.from_file;
                 Some(why)
             }
             Applied::Cancelled => {
@@ -344,13 +349,14 @@ impl HeatscopeApp {
                 let batch = d.detail.next_batch()?;
                 let source = match (&d.loaded, &d.preview) {
                     (Some(l), _) => Source::Raster(Arc::clone(&l.raster)),
-                    (None, Some(p)) => Source::File(d.path.clone(), [p.width, p.height]),
-                    (None, None) => return None,
+                    (None, Some(p)) if !d.detail.file_failed => Source::File(d.path.clone(), [p.width, p.height]),
+                    _ => return None,
                 };
                 Some((d.id, batch, source))
             })
             .collect();
         for (id, batch, source) in wanted {
+            let from_file = matches!(source, Source::File(..));
             let first = self.next_detail + 1;
             self.next_detail += batch.len() as u64;
             let keys = batch.clone();
@@ -374,6 +380,7 @@ impl HeatscopeApp {
                     Ok(ticket) => {
                         doc.detail.slot = Slot::loading(&ticket);
                         doc.detail.pending = batch;
+                        doc.detail.from_file = from_file;
                     }
                     // The overview still shows; the next frame asks again.
                     Err(e) => tracing::warn!("cannot cut tiles: {e}"),

@@ -40,12 +40,12 @@ impl DocProbe {
         }
     }
 
-    /// The pixel to read next, when it is neither read nor being read.
+    /// The pixel to read next, when it is neither read nor being read, and reading it did not fail.
     fn next(&self) -> Option<[i64; 2]> {
         let want = self.want?;
         let read = self.slot.ready().is_some_and(|p| p.pixel == want);
-        let reading = self.slot.is_loading() && self.asked == Some(want);
-        (!read && !reading).then_some(want)
+        let tried = (self.slot.is_loading() || matches!(self.slot, Slot::Failed(_))) && self.asked == Some(want);
+        (!read && !tried).then_some(want)
     }
 }
 
@@ -77,5 +77,29 @@ impl HeatscopeApp {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pixel_is_read_once_and_a_failed_read_is_not_repeated() {
+        let mut p = DocProbe::default();
+        assert_eq!(p.next(), None, "nothing hovered");
+        p.want = Some([3, 4]);
+        assert_eq!(p.next(), Some([3, 4]));
+        p.asked = Some([3, 4]);
+        p.slot = Slot::Failed("truncated".into());
+        assert_eq!(p.next(), None, "a failed pixel is not asked for again and again");
+        p.want = Some([5, 4]);
+        assert_eq!(p.next(), Some([5, 4]), "another pixel is");
+        let values = Raster::new(1, 1, vec![vec![2.5]], crate::types::RasterMeta::default());
+        p.asked = Some([5, 4]);
+        p.slot = Slot::Ready(Arc::new(Probed { pixel: [5, 4], values }));
+        assert_eq!(p.next(), None);
+        assert_eq!(p.at([5, 4]).and_then(|r| r.value(0, 0, 0)), Some(2.5));
+        assert!(p.at([3, 4]).is_none());
     }
 }
