@@ -154,6 +154,7 @@ fn while_a_large_image_is_read_its_tiles_and_readout_come_from_the_file() {
             height: loaded.raster.height,
             meta: loaded.raster.meta.clone(),
             stats: Vec::new(),
+            sampled: false,
         });
         doc.status = DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
         doc.view_rect = None;
@@ -223,6 +224,7 @@ fn a_file_damaged_while_it_is_read_is_reported_once_and_the_view_keeps_its_overv
             height: loaded.raster.height,
             meta: loaded.raster.meta.clone(),
             stats: Vec::new(),
+            sampled: false,
         });
         doc.status = DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
         doc.transform = Some(ViewTransform { origin: [2040.0, 40.0], zoom: 6.0, stretch: 1.0 });
@@ -238,4 +240,65 @@ fn a_file_damaged_while_it_is_read_is_reported_once_and_the_view_keeps_its_overv
     assert_eq!(errors("reading a pixel"), 1, "{:?}", h.state().messages);
     let doc = h.state().active_doc().unwrap();
     assert!(doc.view_rect.is_some() && doc.preview.is_some(), "the overview still shows");
+}
+
+#[test]
+fn a_first_look_is_drawn_without_tiles_then_the_overview_replaces_it_on_screen() {
+    // A large file's first look (one pixel a block: here the even columns, 0) shows while its overview
+    // is averaged; zoomed in meanwhile, no tile is read. When the overview (5 everywhere) replaces it
+    // under the same image, the screen shows the overview, not the first look's texture.
+    use heatscope::app::DocStatus;
+    let (_dir, file, _, w) = stripes();
+    let Some(mut harness_) = harness(vec![file]) else { return };
+    let h = &mut harness_;
+    settle(h);
+    let overview = {
+        let doc = h.state_mut().active_doc_mut().unwrap();
+        let loaded = doc.loaded.take().unwrap();
+        let step = 16;
+        let (gw, gh) = (w.div_ceil(step), 64usize.div_ceil(step));
+        let look = heatscope::types::Raster::new(gw, gh, vec![vec![0.0; gw * gh]], Default::default());
+        let preview = |display, downsample, sampled| heatscope::workers::Preview {
+            display,
+            downsample,
+            width: loaded.raster.width,
+            height: loaded.raster.height,
+            meta: loaded.raster.meta.clone(),
+            stats: Vec::new(),
+            sampled,
+        };
+        doc.preview = Some(preview(std::sync::Arc::new(look), step, true));
+        doc.status = DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
+        doc.view_rect = None;
+        doc.transform = None;
+        preview(loaded.display.clone(), loaded.downsample, false)
+    };
+    let centre_colour = |h: &mut egui_kittest::Harness<'_, heatscope::app::HeatscopeApp>, v: f32| {
+        h.run_steps(3);
+        h.remove_cursor();
+        let image = h.render().expect("render");
+        let doc = h.state().active_doc().unwrap();
+        let (rect, ppp) = doc.view_rect.expect("drawn");
+        let at = doc.screen_pos([1000.5, 32.5]).unwrap();
+        assert!(rect.contains(at));
+        let s = &doc.settings;
+        let want = s.colormap.table()[lut_index(stretch(v, s.lo[0], s.hi[0], s.scale))];
+        (image.get_pixel((at.x * ppp) as u32, (at.y * ppp) as u32).0, want)
+    };
+    let (got, want) = centre_colour(h, 0.0);
+    assert!((0..3).all(|c| got[c].abs_diff(want[c]) <= 2), "the first look: {got:?}, want {want:?}");
+    // Zoomed in on the first look: no tile is asked for.
+    h.state_mut().active_doc_mut().unwrap().transform =
+        Some(ViewTransform { origin: [2040.0, 10.0], zoom: 6.0, stretch: 1.0 });
+    h.run_steps(6);
+    let d = &h.state().active_doc().unwrap().detail;
+    assert!(d.held().0 == 0 && d.want.is_empty(), "tiles were read for a first look");
+    // The overview arrives: drawn in the first look's place.
+    {
+        let doc = h.state_mut().active_doc_mut().unwrap();
+        doc.preview = Some(overview);
+        doc.transform = None;
+    }
+    let (got, want) = centre_colour(h, 5.0);
+    assert!((0..3).all(|c| got[c].abs_diff(want[c]) <= 2), "after the overview came: {got:?}, want {want:?}");
 }

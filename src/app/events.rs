@@ -106,10 +106,13 @@ impl HeatscopeApp {
             }
             EventKind::Preview(preview) => {
                 if matches!(doc.status, DocStatus::Loading { .. }) {
-                    choose_display(doc, preview.display.band_count(), &preview.meta);
-                    // A first display range from the overview; the full image's statistics replace it.
-                    doc.stats = preview.stats.iter().map(|(b, s)| (*b, Slot::Ready(s.clone()))).collect();
-                    doc.apply_ranges();
+                    // A first display range from the first look or overview (kept when the overview
+                    // replaces the first look); the full image's statistics replace it.
+                    if doc.preview.is_none() {
+                        choose_display(doc, preview.display.band_count(), &preview.meta);
+                        doc.stats = preview.stats.iter().map(|(b, s)| (*b, Slot::Ready(s.clone()))).collect();
+                        doc.apply_ranges();
+                    }
                     doc.preview = Some(*preview);
                 }
             }

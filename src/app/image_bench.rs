@@ -39,6 +39,8 @@ pub struct ImageBenchReport {
     pub first_paint_frame_ms: Option<f64>,
     /// Whether that first frame drew the overview read ahead of the full-resolution pixels.
     pub first_frame_preview: bool,
+    /// Its block size when what it drew was a first look (one pixel a block, `io::glance`).
+    pub first_look: Option<usize>,
     /// From the open request to the first frame with every full-resolution pixel read.
     pub full_ms: Option<f64>,
     /// How long the workers the image started took to finish after its first frame; None: they
@@ -261,6 +263,9 @@ impl ImageBench {
                 let idle = if app.busy() || !ready { 0 } else { idle + 1 };
                 if ready && report.full_ms.is_none() {
                     report.full_ms = report.first_frame_ms.map(|first| first + elapsed * 1e3);
+                    // The overview the image is shown with (the first frame's may have been a first look).
+                    report.downsample =
+                        app.active_doc().and_then(|d| d.loaded.as_ref()).map_or(report.downsample, |l| l.downsample);
                 }
                 if idle >= SETTLED_FRAMES || elapsed > SETTLE_WAIT_S {
                     report.settle_ms = (idle >= SETTLED_FRAMES).then_some(elapsed * 1e3);
@@ -327,6 +332,8 @@ impl ImageBench {
                 report.first_frame_ms = Some(elapsed * 1e3);
                 report.first_paint_frame_ms = frame;
                 report.first_frame_preview = doc.loaded.is_none();
+                report.first_look =
+                    doc.preview.as_ref().filter(|p| p.sampled && doc.loaded.is_none()).map(|p| p.downsample);
                 mark(report, "the first frame");
                 if let Some(loaded) = &doc.loaded {
                     report.size = (loaded.raster.width, loaded.raster.height);

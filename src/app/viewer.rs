@@ -180,8 +180,9 @@ fn plan_tiles(
     // While a large image is read, its tiles are read from the file.
     let (size, overview) = match (&doc.loaded, &doc.preview) {
         (Some(l), _) => ([l.raster.width, l.raster.height], l.downsample),
-        (None, Some(p)) => ([p.width, p.height], p.downsample),
-        (None, None) => return Vec::new(),
+        // A first look is replaced within a second: no tile is read meanwhile.
+        (None, Some(p)) if !p.sampled => ([p.width, p.height], p.downsample),
+        _ => return Vec::new(),
     };
     let visible = super::detail::visible(t, view_px, size);
     let needed = super::detail::needed_factor(t, overview);
@@ -529,7 +530,12 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
             egui::StrokeKind::Outside,
         );
     }
-    if raster.is_none() {
+    if raster.is_none() && doc.preview.as_ref().is_some_and(|p| p.sampled) {
+        let text = format!(
+            "first look: one pixel in {downsample} x {downsample}, read from part of the file; averaging the overview…"
+        );
+        overlays::notice(&painter, image_rect, &text);
+    } else if raster.is_none() {
         let text =
             format!("overview {downsample}x, read ahead of the rest of the file; reading the full-resolution pixels…");
         overlays::notice(&painter, image_rect, &text);

@@ -174,18 +174,41 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
     Ok(raster)
 }
 
-/// A first look at an image too large for one texture: its overview averaged from the file as it is
-/// read, before (and without) the whole image being in memory.
+/// A first look at an image too large for one texture, read from its file before (and without) the
+/// whole image being in memory: its overview averaged as the file is read ([`preview`]), or before
+/// that, a sample of its pixels ([`glance`]).
 #[derive(Clone, Debug)]
 pub struct Preview {
-    /// The image averaged in `factor` x `factor` blocks, nodata as NaN: the pixels
-    /// `stats::downsample_to_fit` gives for the image [`load`] reads.
+    /// The image in `factor` x `factor` blocks, nodata as NaN: each block's mean, the pixels
+    /// `stats::downsample_to_fit` gives for the image [`load`] reads; when `sampled`, its centre pixel.
     pub overview: Raster,
     /// What the file's header says of the full image.
     pub meta: crate::types::RasterMeta,
     pub width: usize,
     pub height: usize,
     pub factor: usize,
+    /// Whether `overview` holds one pixel of each block (read from a part of the file) rather than its mean.
+    pub sampled: bool,
+}
+
+/// Longest side of a [`glance`].
+pub const GLANCE_MAX: usize = 512;
+
+/// Samples an image holds at least for a [`glance`] to be taken (64 MiB of f32): below, its overview
+/// is read about as fast.
+pub const GLANCE_MIN_SAMPLES: usize = 1 << 24;
+
+/// A first look at a large image, read from a small part of its file: the centre pixel of each block
+/// of a grid at most [`GLANCE_MAX`] a side, for one-band NumPy arrays in row order of at least
+/// [`GLANCE_MIN_SAMPLES`] samples (a row in `factor` read). What a viewer shows while [`preview`]
+/// averages the whole file. None for other files and when `cancelled` turns true.
+pub fn glance(path: &Path, opts: &LoadOptions, cancelled: &dyn Fn() -> bool) -> Result<Option<Preview>, IoError> {
+    match Streamable::open(path)? {
+        Some(Streamable::Npy(mut reader)) => {
+            npy::glance_npy(path, &mut reader, opts, [GLANCE_MAX, GLANCE_MIN_SAMPLES], cancelled)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The overview of a file larger than `max_dim` on a side, streamed from it: one-band NumPy arrays

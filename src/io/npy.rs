@@ -419,7 +419,8 @@ fn read_samples(path: &Path, header: &Header, count: usize, reader: &mut impl Re
     // Complex samples are two parts and give one value each.
     let per_value = item;
     let mut out = Vec::with_capacity(count);
-    let chunk_values = ((1 << 20) / per_value).max(1);
+    // Up to 1 MiB a read; no more buffer than the samples asked for (a window reads rows of a few kB).
+    let chunk_values = ((1 << 20) / per_value).clamp(1, count.max(1));
     let mut buf = vec![0u8; chunk_values * per_value];
     let mut left = count;
     while left > 0 {
@@ -522,7 +523,7 @@ pub fn window_npy(
 }
 
 /// The overview of a one-band `.npy` stored row by row (C order) that is larger than `max_dim`,
-/// averaged from the rows as they are read (16 MiB of samples at a time) without holding the array:
+/// averaged from the rows as they are read (32 MiB of samples at a time) without holding the array:
 /// the same pixels [`crate::stats::downsample_to_fit`] gives for the whole array. None for arrays that
 /// fit, are stored in another order or hold several bands, and when `cancelled` turns true.
 pub fn preview_npy(
@@ -539,7 +540,8 @@ pub fn preview_npy(
         return Ok(None);
     }
     let mut overview = crate::stats::StreamedOverview::new(w, h, 1, max_dim);
-    let rows_per_read = ((1 << 22) / w).max(1);
+    // 32 MiB of samples a read: bands of rows large enough to be averaged on several threads.
+    let rows_per_read = ((1 << 23) / w).max(1);
     while overview.rows_left() > 0 {
         if cancelled() {
             return Ok(None);
@@ -550,7 +552,52 @@ pub fn preview_npy(
     }
     let meta = meta_of(&header, &layout, "NumPy .npy".into());
     let factor = overview.factor();
-    Ok(overview.finish(&meta).map(|overview| super::Preview { overview, meta, width: w, height: h, factor }))
+    Ok(overview.finish(&meta).map(|overview| super::Preview {
+        overview,
+        meta,
+        width: w,
+        height: h,
+        factor,
+        sampled: false,
+    }))
+}
+
+/// A first look at a one-band `.npy` stored row by row that holds at least `min_samples` samples: the
+/// centre pixel of each `step x step` block (`step` at least 2, making the longer side at most
+/// `max_side`), read a row in `step` at a time (a small part of the file). None for other arrays and
+/// when `cancelled` turns true.
+pub fn glance_npy(
+    path: &Path,
+    reader: &mut (impl Read + Seek),
+    opts: &LoadOptions,
+    [max_side, min_samples]: [usize; 2],
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<super::Preview>, IoError> {
+    let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
+    let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
+    let (w, h) = (layout.width, layout.height);
+    if layout.bands != 1 || header.fortran || w.saturating_mul(h) < min_samples {
+        return Ok(None);
+    }
+    let start = reader.stream_position().map_err(read_err)?;
+    let item = header.dtype.bytes() as u64;
+    let step = w.max(h).div_ceil(max_side.max(1)).max(2);
+    // The centre of each block (of the part of one the image's edge leaves).
+    let centres = |n: usize| (0..n.div_ceil(step)).map(move |b| b * step + (step.min(n - b * step)) / 2);
+    let columns: Vec<usize> = centres(w).collect();
+    let mut band = Vec::with_capacity(columns.len() * h.div_ceil(step));
+    for y in centres(h) {
+        if cancelled() {
+            return Ok(None);
+        }
+        reader.seek(std::io::SeekFrom::Start(start + (y * w) as u64 * item)).map_err(read_err)?;
+        let row = read_samples(path, &header, w, reader)?;
+        band.extend(columns.iter().map(|&x| row[x]));
+    }
+    let meta = meta_of(&header, &layout, "NumPy .npy".into());
+    let (gw, gh) = (columns.len(), h.div_ceil(step));
+    let overview = Raster::new(gw, gh, vec![band], crate::stats::downsampled_meta(&meta, step));
+    Ok(Some(super::Preview { overview, meta, width: w, height: h, factor: step, sampled: true }))
 }
 
 /// Samples of N bytes, reordered to little-endian.
@@ -644,7 +691,7 @@ mod tests {
     }
 
     #[test]
-    fn a_row_ordered_array_streams_the_overview_of_its_full_read() {
+    fn a_row_ordered_array_streams_a_first_look_and_the_overview_of_its_full_read() {
         let npy_in = |order: &str, descr: &str, shape: &str, data: &[u8]| {
             let mut head = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
             head.push_str(&" ".repeat(63 - (10 + head.len()) % 64));
@@ -687,12 +734,33 @@ mod tests {
             let err = preview_npy(Path::new("a.npy"), &mut Cursor::new(cut), &opts, 10, &|| false);
             assert!(err.expect_err("truncated").to_string().contains("truncated"));
         }
+        // A first look: the centre pixel of each 5 x 5 block (of the 3 rows the bottom edge leaves), as read in full.
+        let bytes = npy("<f4", &format!("({h}, {w})"), &f32s);
+        let glance = |bytes: &[u8], min: usize, cancelled: bool| {
+            glance_npy(Path::new("a.npy"), &mut Cursor::new(bytes), &opts, [10, min], &|| cancelled)
+        };
+        let look = glance(&bytes, w * h, false).expect("reads").expect("large enough");
+        assert!(look.sampled);
+        assert_eq!((look.factor, look.width, look.height, look.overview.width, look.overview.height), (5, w, h, 9, 7));
+        let (xs, ys) = ([2, 7, 12, 17, 22, 27, 32, 37, 42], [2, 7, 12, 17, 22, 27, 31]);
+        let expected: Vec<u32> = ys
+            .iter()
+            .flat_map(|&y| xs.iter().map(move |&x| (y, x)))
+            .map(|(y, x)| values[y * w + x].to_bits())
+            .collect();
+        assert_eq!(look.overview.bands[0].iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected);
+        assert!(glance(&bytes, w * h + 1, false).expect("reads").is_none(), "too small to need a first look");
+        assert!(glance(&bytes, 1, true).expect("reads").is_none(), "cancelled");
+        let err = glance(&bytes[..bytes.len() - 200], 1, false).expect_err("truncated in its last sampled row");
+        assert!(err.to_string().contains("truncated"), "{err}");
         // Several bands, or columns first: left to the full read.
         let three = npy("<f4", &format!("(3, {h}, {w})"), &[f32s.clone(), f32s.clone(), f32s.clone()].concat());
+        assert!(glance(&three, 1, false).expect("reads").is_none());
         assert!(
             preview_npy(Path::new("a.npy"), &mut Cursor::new(&three), &opts, 10, &|| false).expect("reads").is_none()
         );
         let fortran = npy_in("True", "<f4", &format!("({h}, {w})"), &f32s);
+        assert!(glance(&fortran, 1, false).expect("reads").is_none());
         assert!(
             preview_npy(Path::new("a.npy"), &mut Cursor::new(&fortran), &opts, 10, &|| false).expect("reads").is_none()
         );

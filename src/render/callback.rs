@@ -3,7 +3,7 @@
 //! per-frame callback carries only values and an `Arc` of the raster. Runs on the UI thread.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use egui_wgpu::{CallbackResources, CallbackTrait, ScreenDescriptor};
 
@@ -31,6 +31,10 @@ struct Upload {
     /// The app frame it was last drawn in.
     used: u64,
     bytes: usize,
+    /// The raster uploaded: a callback under the same key with another one (a large image's first
+    /// look replaced by its overview) uploads anew. Weak, so its pixels are not kept; the allocation
+    /// it keeps means no later raster can take its address.
+    source: Weak<Raster>,
 }
 
 /// What a callback draws: a whole image (the [`KEEP_IMAGES`] last drawn are kept) or a tile of a
@@ -90,13 +94,18 @@ impl GpuCache {
         }
     }
 
+    /// Whether `key` holds the upload of `display` (not of an earlier raster drawn under the key).
+    fn holds(&self, key: (Layer, u64), display: &Arc<Raster>) -> bool {
+        self.uploads.get(&key).is_some_and(|u| std::ptr::eq(u.source.as_ptr(), Arc::as_ptr(display)))
+    }
+
     /// Keep `image` under `key`, then drop the least recently drawn beyond the layer's budget (never
     /// a tile drawn in this frame or the one before: the view counted on those being there).
-    fn insert(&mut self, key: (Layer, u64), image: GpuImage, frame: u64, bytes: usize) {
+    fn insert(&mut self, key: (Layer, u64), image: GpuImage, frame: u64, bytes: usize, source: Weak<Raster>) {
         if key.0 == Layer::Tile {
             self.tile_bytes += bytes;
         }
-        if let Some(old) = self.uploads.insert(key, Upload { image, used: frame, bytes })
+        if let Some(old) = self.uploads.insert(key, Upload { image, used: frame, bytes, source })
             && key.0 == Layer::Tile
         {
             self.tile_bytes -= old.bytes;
@@ -151,7 +160,7 @@ impl CallbackTrait for ImageCallback {
             cache.upload_frame = self.frame;
             cache.uploaded = 0;
         }
-        if !cache.uploads.contains_key(&key) {
+        if !cache.holds(key, &self.display) {
             if self.layer == Layer::Tile && cache.uploaded >= TILE_UPLOAD_PER_FRAME {
                 // Next frame: what is below shows meanwhile.
                 return Vec::new();
@@ -162,7 +171,7 @@ impl CallbackTrait for ImageCallback {
                     if self.layer == Layer::Tile {
                         cache.uploaded += bytes;
                     }
-                    cache.insert(key, image, self.frame, bytes);
+                    cache.insert(key, image, self.frame, bytes, Arc::downgrade(&self.display));
                 }
                 Err(e) => {
                     cache.errors.push(e.to_string());
@@ -221,7 +230,7 @@ mod tests {
         // Whole images: the six drawn last are kept.
         for id in 0..8u64 {
             let image = cache.pipeline.create(device, 4, 4, 1, "image").unwrap();
-            cache.insert((Layer::Image, id), image, id + 1, 64);
+            cache.insert((Layer::Image, id), image, id + 1, 64, Weak::new());
         }
         assert_eq!(kept(&cache, Layer::Image), vec![2, 3, 4, 5, 6, 7]);
         // Tiles of 1 MiB: 33 drawn in frame 1, one more in frame 2: over the 32 MiB, but every tile
@@ -229,15 +238,15 @@ mod tests {
         let tile = 1 << 20;
         for id in 0..33u64 {
             let image = cache.pipeline.create(device, 512, 512, 1, "tile").unwrap();
-            cache.insert((Layer::Tile, id), image, 1, tile);
+            cache.insert((Layer::Tile, id), image, 1, tile, Weak::new());
         }
         let image = cache.pipeline.create(device, 512, 512, 1, "tile").unwrap();
-        cache.insert((Layer::Tile, 100), image, 2, tile);
+        cache.insert((Layer::Tile, 100), image, 2, tile, Weak::new());
         assert_eq!(kept(&cache, Layer::Tile).len(), 34);
         // In frame 3 the tiles of frame 1 may go, the least recently drawn first, down to the budget.
         cache.uploads.get_mut(&(Layer::Tile, 0)).unwrap().used = 2;
         let image = cache.pipeline.create(device, 512, 512, 1, "tile").unwrap();
-        cache.insert((Layer::Tile, 101), image, 3, tile);
+        cache.insert((Layer::Tile, 101), image, 3, tile, Weak::new());
         assert_eq!(cache.tile_bytes, KEEP_TILE_BYTES);
         let tiles = kept(&cache, Layer::Tile);
         assert_eq!(tiles.len(), 32);
@@ -246,5 +255,14 @@ mod tests {
         }
         assert_eq!(tiles.iter().map(|_| tile).sum::<usize>(), cache.tile_bytes);
         assert_eq!(kept(&cache, Layer::Image).len(), 6, "tiles never push whole images out");
+        // An image drawn under its key with another raster than the one uploaded (a first look
+        // replaced by the overview) is not taken as held: it uploads anew.
+        let first = Arc::new(Raster::new(2, 2, vec![vec![0.0; 4]], Default::default()));
+        let overview = Arc::new(Raster::new(2, 2, vec![vec![5.0; 4]], Default::default()));
+        let image = cache.pipeline.create(device, 2, 2, 1, "image").unwrap();
+        cache.insert((Layer::Image, 50), image, 4, 16, Arc::downgrade(&first));
+        assert!(cache.holds((Layer::Image, 50), &first));
+        assert!(!cache.holds((Layer::Image, 50), &overview));
+        assert!(!cache.holds((Layer::Image, 51), &first));
     }
 }

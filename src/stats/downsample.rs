@@ -210,14 +210,23 @@ fn block_mean_rows(
         for row in row0..h.min(row0 + factor) {
             let start = (wy + row) * stride + wx;
             let line = &band[start..start + w];
-            let line_mask = mask.map(|m| &m[start..start + w]);
-            for (ox, (sum, count)) in sums.iter_mut().zip(counts.iter_mut()).enumerate() {
-                let x0 = ox * factor;
-                for x in x0..w.min(x0 + factor) {
-                    let v = line[x];
-                    if v.is_finite() && line_mask.is_none_or(|m| m[x]) {
-                        *sum += f64::from(v);
-                        *count += 1;
+            let blocks = line.chunks(factor).zip(sums.iter_mut().zip(counts.iter_mut()));
+            // Each block's pixels in order, so the sums are the same with or without a mask.
+            match mask.map(|m| &m[start..start + w]) {
+                None => {
+                    for (block, (sum, count)) in blocks {
+                        for &v in block.iter().filter(|v| v.is_finite()) {
+                            *sum += f64::from(v);
+                            *count += 1;
+                        }
+                    }
+                }
+                Some(line_mask) => {
+                    for ((block, (sum, count)), valid) in blocks.zip(line_mask.chunks(factor)) {
+                        for (&v, _) in block.iter().zip(valid).filter(|(v, ok)| **ok && v.is_finite()) {
+                            *sum += f64::from(v);
+                            *count += 1;
+                        }
                     }
                 }
             }

@@ -117,13 +117,18 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
             (r.progress)(0.0, format!("reading {}", path.display()));
             // An image too large for one texture: its overview first, streamed from the file (a
             // file it cannot be streamed from, or that fails, is left to the full read).
-            let preview = io::preview(&path, &options, max_texture_dim, &|| r.cancel.is_cancelled()).ok().flatten();
-            let preview = preview.map(|p| {
+            let cancelled = || r.cancel.is_cancelled();
+            let shown = |p: io::Preview| {
                 let display = Arc::new(p.overview);
-                let stats = preview_stats(&display, &|| r.cancel.is_cancelled());
-                let (width, height, downsample, meta) = (p.width, p.height, p.factor, p.meta);
-                Preview { display, downsample, width, height, meta, stats }
-            });
+                let stats = preview_stats(&display, &cancelled);
+                let (width, height, downsample, meta, sampled) = (p.width, p.height, p.factor, p.meta, p.sampled);
+                Preview { display, downsample, width, height, meta, stats, sampled }
+            };
+            // A very large one: a sample of its pixels before that, read from a small part of the file.
+            if let Some(glance) = io::glance(&path, &options, &cancelled).ok().flatten() {
+                (r.emit)(EventKind::Preview(Box::new(shown(glance))));
+            }
+            let preview = io::preview(&path, &options, max_texture_dim, &cancelled).ok().flatten().map(shown);
             if let Some(p) = &preview {
                 (r.emit)(EventKind::Preview(Box::new(p.clone())));
                 (r.progress)(0.0, "reading the full-resolution pixels".into());

@@ -134,7 +134,8 @@ pub struct Loaded {
 /// statistics of a sample of it for a first display range.
 #[derive(Clone, Debug)]
 pub struct Preview {
-    /// The overview as the GPU shows it (the same `Arc` the finished load's `Loaded::display` holds).
+    /// The overview as the GPU shows it (the same `Arc` the finished load's `Loaded::display` holds,
+    /// unless `sampled`).
     pub display: Arc<Raster>,
     /// Block size of `display`.
     pub downsample: usize,
@@ -145,6 +146,8 @@ pub struct Preview {
     pub meta: crate::types::RasterMeta,
     /// Statistics of up to about a million of the overview's pixels, for its first three bands.
     pub stats: Vec<(usize, BandStats)>,
+    /// A first look (one pixel of each block, see `io::glance`), replaced by the averaged overview.
+    pub sampled: bool,
 }
 
 /// Result of a job.

@@ -68,7 +68,7 @@ pub fn preview_file(
     flush(&mut buffer, h - row0, &mut overview);
     let meta = meta_of(&mut dec, &layout, dtype, bands, None, nodata.map(f64::from), Vec::new());
     let factor = overview.factor();
-    Ok(overview.finish(&meta).map(|overview| Preview { overview, meta, width: w, height: h, factor }))
+    Ok(overview.finish(&meta).map(|overview| Preview { overview, meta, width: w, height: h, factor, sampled: false }))
 }
 
 /// The decoder of a TIFF whose first image can be read a strip or tile at a time into the pixels
