@@ -700,3 +700,19 @@ fn a_spectrogram_with_an_axes_file_fills_the_view_and_reads_out_time_and_frequen
     harness.run_steps(2);
     assert_eq!(harness.state().active_doc().and_then(|d| d.transform).map(|t| t.stretch), Some(t.stretch));
 }
+
+#[test]
+fn a_long_message_is_cut_short_before_the_status_bar_facts_with_the_clear_button_in_view() {
+    let Some(mut h) = harness(Vec::new()) else { return };
+    settle(&mut h);
+    let long = format!("a long notice: {}", "the part in view at full resolution, ".repeat(12));
+    h.state_mut().info(long.clone());
+    h.state_mut().info(long);
+    h.run_steps(3);
+    let message = h.get_by_label_contains("a long notice").rect();
+    let models = h.get_by_label_contains("models: ").rect();
+    let count = h.state().messages.len();
+    let clear = h.get_by_label(&format!("{count} messages")).rect();
+    assert!(message.max.x <= clear.min.x, "the message {message:?} runs under the message list {clear:?}");
+    assert!(clear.max.x < models.min.x, "the message list {clear:?} runs under {models:?}");
+}

@@ -275,58 +275,69 @@ pub const VIEW_KEYS: [(&str, &str); 26] = [
 
 pub fn status_bar(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
     egui::Panel::bottom("status").show(ui, |ui| {
-        ui.horizontal(|ui| {
-            if let Some(caption) = app.tour_caption() {
-                ui.label(RichText::new(caption).strong())
-                    .on_hover_text("Right / Left: next / previous step; View > End the tour");
+        // The facts on the right first; the message gets the width left, cut short with its whole
+        // text on hover (a long one ran under them).
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            ui.weak(&app.gpu_label);
+            ui.separator();
+            ui.weak(&app.device_label).on_hover_text(
+                "Where the models run: the spectrum CNN (or your imported one), the radio CNN and the local VLM \
+                 run on this device; the GSD estimator (boosted trees) and the router run on the CPU. \
+                 HEATSCOPE_DEVICE=cpu forces the CPU; a GPU needs a build with --features cuda.",
+            );
+            // Shown while workers run (a model answering, a file loading): that is when it matters.
+            if let Some((fps, median, max)) = app.frames.summary().filter(|_| app.busy()) {
                 ui.separator();
-            }
-            if !app.messages.is_empty() {
-                match app.messages.iter().rev().find(|m| !m.settled) {
-                    Some(last) => {
-                        let color = if last.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
-                        ui.label(RichText::new(&last.text).color(color));
-                    }
-                    None => {
-                        ui.weak("Ready");
-                    }
-                }
-                if app.messages.len() > 1 || app.messages.iter().all(|m| m.settled) {
-                    ui.menu_button(format!("{} messages", app.messages.len()), |ui| {
-                        egui::ScrollArea::vertical().max_height(300.0).show(ui, |ui| {
-                            for m in app.messages.iter().rev() {
-                                let color =
-                                    if m.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
-                                ui.label(RichText::new(&m.text).color(color));
-                            }
-                        });
-                    });
-                }
-                if ui.small_button("×").on_hover_text("Clear messages").clicked() {
-                    app.command(Command::ClearMessages);
-                }
-            } else {
-                ui.weak("Ready");
-            }
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                ui.weak(&app.gpu_label);
-                ui.separator();
-                ui.weak(&app.device_label).on_hover_text(
-                    "Where the models run: the spectrum CNN (or your imported one), the radio CNN and the local VLM \
-                     run on this device; the GSD estimator (boosted trees) and the router run on the CPU. \
-                     HEATSCOPE_DEVICE=cpu forces the CPU; a GPU needs a build with --features cuda.",
+                ui.weak(format!("UI {fps:.0} fps, {median:.1} ms/frame (max {max:.1})")).on_hover_text(
+                    "UI-thread time to build each frame over the last 2 s (models, files and statistics run on \
+                     workers; the UI only repaints when something changes, so fps is low when idle)",
                 );
-                // Shown while workers run (a model answering, a file loading): that is when it matters.
-                if let Some((fps, median, max)) = app.frames.summary().filter(|_| app.busy()) {
-                    ui.separator();
-                    ui.weak(format!("UI {fps:.0} fps, {median:.1} ms/frame (max {max:.1})")).on_hover_text(
-                        "UI-thread time to build each frame over the last 2 s (models, files and statistics run on \
-                         workers; the UI only repaints when something changes, so fps is low when idle)",
-                    );
+            }
+            ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| messages_line(app, ui));
+        });
+    });
+}
+
+/// The status bar's left part: the tour's step, the last message (or Ready), the message list, Clear.
+fn messages_line(app: &mut HeatscopeApp, ui: &mut egui::Ui) {
+    if let Some(caption) = app.tour_caption() {
+        ui.label(RichText::new(caption).strong())
+            .on_hover_text("Right / Left: next / previous step; View > End the tour");
+        ui.separator();
+    }
+    if app.messages.is_empty() {
+        ui.weak("Ready");
+        return;
+    }
+    // The list and Clear stay in view; the message takes what is left of the line.
+    let list = app.messages.len() > 1 || app.messages.iter().all(|m| m.settled);
+    let controls = if list { 110.0 } else { 24.0 };
+    let width = (ui.available_width() - controls).max(40.0);
+    match app.messages.iter().rev().find(|m| !m.settled) {
+        Some(last) => {
+            let color = if last.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+            ui.scope(|ui| {
+                ui.set_max_width(width);
+                ui.add(egui::Label::new(RichText::new(&last.text).color(color)).truncate());
+            });
+        }
+        None => {
+            ui.weak("Ready");
+        }
+    }
+    if list {
+        ui.menu_button(format!("{} messages", app.messages.len()), |ui| {
+            egui::ScrollArea::vertical().max_height(300.0).show(ui, |ui| {
+                for m in app.messages.iter().rev() {
+                    let color = if m.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+                    ui.label(RichText::new(&m.text).color(color));
                 }
             });
         });
-    });
+    }
+    if ui.small_button("×").on_hover_text("Clear messages").clicked() {
+        app.command(Command::ClearMessages);
+    }
 }
 
 /// Left panel: the open images, then facts about the active one.
