@@ -317,3 +317,30 @@ fn tiles_drawn_side_by_side_equal_the_level_drawn_whole_with_no_seam() {
         assert_eq!(count, 0, "level {factor}: {count} fragments differ from the untiled render, e.g. {first:?}");
     }
 }
+
+#[test]
+fn a_one_band_image_renders_right_through_gl_too() {
+    // GL turns a one-layer texture into a plain 2-D one, which the shader's array view read wrong (a
+    // one-band image drew black in the app): machines with no Vulkan driver get GL.
+    let gpu = match heatscope::render::Headless::on(&[wgpu::Backends::GL]) {
+        Ok(gpu) => gpu,
+        Err(e) => {
+            eprintln!("SKIPPED: no GL adapter ({e}); the GL path was not checked");
+            return;
+        }
+    };
+    assert_eq!(gpu.backend, wgpu::Backend::Gl);
+    let raster = test_raster(1);
+    let settings =
+        DisplaySettings { colormap: Colormap::Viridis, lo: [-4.0; 3], hi: [40.0; 3], ..DisplaySettings::default() };
+    let px = gpu.render(&raster, &settings, &ViewTransform::default(), [64, 48]).expect("render");
+    let table = Colormap::Viridis.table();
+    for i in 0..64 * 48 {
+        let got = [px[4 * i], px[4 * i + 1], px[4 * i + 2], px[4 * i + 3]];
+        let what = format!("GL pixel {i}");
+        match raster.value(0, (i % 64) as i64, (i / 64) as i64) {
+            None => assert_eq!(got, settings.nan_color, "{what}: nodata colour"),
+            Some(v) => expect_close(got, stretch(v, -4.0, 40.0, Scale::Linear), &table, &what),
+        }
+    }
+}

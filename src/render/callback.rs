@@ -58,7 +58,8 @@ pub const TILE_UPLOAD_PER_FRAME: usize = 3 << 20;
 
 /// Build the pipeline for the app's target format and store it in egui's callback resources.
 pub fn install(render_state: &egui_wgpu::RenderState) {
-    let pipeline = ImagePipeline::new(&render_state.device, &render_state.queue, render_state.target_format);
+    let backend = render_state.adapter.get_info().backend;
+    let pipeline = ImagePipeline::new(&render_state.device, &render_state.queue, render_state.target_format, backend);
     let max_texture_dim = render_state.device.limits().max_texture_dimension_2d as usize;
     render_state.renderer.write().callback_resources.insert(GpuCache::new(pipeline, max_texture_dim));
 }
@@ -226,7 +227,8 @@ mod tests {
             Err(e) => panic!("CI must have a GPU adapter (lavapipe): {e}"),
         };
         let (device, queue) = gpu.device_and_queue();
-        let mut cache = GpuCache::new(ImagePipeline::new(device, queue, wgpu::TextureFormat::Rgba8Unorm), 4096);
+        let pipeline = ImagePipeline::new(device, queue, wgpu::TextureFormat::Rgba8Unorm, gpu.backend);
+        let mut cache = GpuCache::new(pipeline, 4096);
         // Whole images: the six drawn last are kept.
         for id in 0..8u64 {
             let image = cache.pipeline.create(device, 4, 4, 1, "image").unwrap();

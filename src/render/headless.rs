@@ -19,6 +19,7 @@ pub struct Headless {
     pipeline: ImagePipeline,
     /// Adapter name and backend, e.g. "llvmpipe (Vulkan)".
     pub adapter: String,
+    pub backend: wgpu::Backend,
     /// About how many bytes of a raster go to the GPU at once, and of an output come back at once.
     upload_bytes: usize,
     tile_bytes: u64,
@@ -38,8 +39,17 @@ impl Headless {
     /// When no GPU or software renderer is available.
     pub fn new() -> Result<Self, RenderError> {
         // Prefer Vulkan/Metal/DX12 (lavapipe on a headless Linux box); fall back to GL only if none.
-        let adapter = [wgpu::Backends::PRIMARY, wgpu::Backends::all()]
-            .into_iter()
+        Self::on(&[wgpu::Backends::PRIMARY, wgpu::Backends::all()])
+    }
+
+    /// The first adapter found on `backends`, tried in order (each narrowed by `WGPU_BACKEND`).
+    ///
+    /// # Errors
+    /// When none of them has an adapter.
+    pub fn on(backends: &[wgpu::Backends]) -> Result<Self, RenderError> {
+        let adapter = backends
+            .iter()
+            .copied()
             .find_map(|backends| {
                 let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
                 desc.backends = backends.with_env();
@@ -52,7 +62,7 @@ impl Headless {
                 }))
                 .ok()
             })
-            .ok_or_else(|| RenderError::NoAdapter("no Vulkan, Metal, DX12 or GL adapter found".into()))?;
+            .ok_or_else(|| RenderError::NoAdapter(format!("no adapter found on {backends:?}")))?;
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("heatscope headless device"),
@@ -60,9 +70,10 @@ impl Headless {
             ..Default::default()
         }))
         .map_err(|e| RenderError::NoAdapter(e.to_string()))?;
-        let pipeline = ImagePipeline::new(&device, &queue, FORMAT);
+        let pipeline = ImagePipeline::new(&device, &queue, FORMAT, info.backend);
         let adapter = format!("{} ({:?})", info.name, info.backend);
-        Ok(Self { device, queue, pipeline, adapter, upload_bytes: UPLOAD_BYTES, tile_bytes: TILE_BYTES })
+        let backend = info.backend;
+        Ok(Self { device, queue, pipeline, adapter, backend, upload_bytes: UPLOAD_BYTES, tile_bytes: TILE_BYTES })
     }
 
     /// Move rasters to the GPU about `upload_bytes` at a time and read outputs back about

@@ -29,6 +29,9 @@ pub struct ImagePipeline {
     lut_view: wgpu::TextureView,
     /// True when the target format is sRGB (the shader then outputs linear colour).
     pub srgb_target: bool,
+    /// Layers an image texture gets at least: 2 on GL, which makes a one-layer texture a plain 2-D
+    /// one and reads it wrong through the shader's array view (a one-band image drew black).
+    min_layers: u32,
 }
 
 /// What the shader is specialised for (its pipeline-overridable constants): the scale, single band
@@ -92,7 +95,13 @@ impl GpuImage {
 }
 
 impl ImagePipeline {
-    pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, target: wgpu::TextureFormat) -> Self {
+    /// The pipeline for `target` on a device of `backend`.
+    pub fn new(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        target: wgpu::TextureFormat,
+        backend: wgpu::Backend,
+    ) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("heatscope image shader"),
             source: wgpu::ShaderSource::Wgsl(IMAGE_WGSL.into()),
@@ -158,6 +167,7 @@ impl ImagePipeline {
             layout,
             lut_view,
             srgb_target: target.is_srgb(),
+            min_layers: if backend == wgpu::Backend::Gl { 2 } else { 1 },
         }
     }
 
@@ -244,9 +254,11 @@ impl ImagePipeline {
             return Err(too_large());
         }
         let layers = u32::try_from(bands).unwrap_or(u32::MAX).clamp(1, limits.max_texture_array_layers);
+        // The layers past the bands (GL's second) stay unwritten and unread.
+        let texture_layers = layers.max(self.min_layers);
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some(&format!("heatscope image {label}")),
-            size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: layers },
+            size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: texture_layers },
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
