@@ -60,6 +60,7 @@ pub const TILE_UPLOAD_PER_FRAME: usize = 3 << 20;
 pub fn install(render_state: &egui_wgpu::RenderState) {
     let backend = render_state.adapter.get_info().backend;
     let pipeline = ImagePipeline::new(&render_state.device, &render_state.queue, render_state.target_format, backend);
+    pipeline.warm();
     let max_texture_dim = render_state.device.limits().max_texture_dimension_2d as usize;
     render_state.renderer.write().callback_resources.insert(GpuCache::new(pipeline, max_texture_dim));
 }

@@ -171,6 +171,16 @@ impl ImagePipeline {
         }
     }
 
+    /// Make the pipelines of the default display (one band and RGB) now: compiling one costs a
+    /// software renderer tens of milliseconds, better spent at start than in the frame that first
+    /// draws an image.
+    pub fn warm(&self) {
+        let d = super::DisplaySettings::default();
+        for mode in [0, 1] {
+            self.pipeline(Variant { scale: d.scale.code(), mode, bilinear: u32::from(d.bilinear) });
+        }
+    }
+
     /// The render pipeline of `variant`, made on first use.
     fn pipeline(&self, variant: Variant) -> wgpu::RenderPipeline {
         // A poisoned lock only means another draw panicked; the map is still whole.
