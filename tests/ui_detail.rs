@@ -24,6 +24,26 @@ fn stripes() -> (tempfile::TempDir, std::path::PathBuf, Vec<f32>, usize) {
     (dir, file, values, w)
 }
 
+/// A preview of the image `loaded` holds, showing `display` (`downsample` pixels a texel).
+fn preview_of(
+    loaded: &heatscope::workers::Loaded,
+    display: std::sync::Arc<heatscope::types::Raster>,
+    downsample: usize,
+    sampled: bool,
+) -> heatscope::workers::Preview {
+    let (width, height, meta) = (loaded.raster.width, loaded.raster.height, loaded.raster.meta.clone());
+    heatscope::workers::Preview { display, downsample, width, height, meta, stats: Vec::new(), sampled }
+}
+
+/// Put a loaded document back in the state of a large file being read, its overview streamed: the
+/// pixels it held are returned.
+fn as_if_reading(doc: &mut heatscope::app::Document) -> heatscope::workers::Loaded {
+    let loaded = doc.loaded.take().unwrap();
+    doc.preview = Some(preview_of(&loaded, loaded.display.clone(), loaded.downsample, false));
+    doc.status = heatscope::app::DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
+    loaded
+}
+
 #[test]
 fn zoomed_in_the_screen_shows_full_resolution_pixels() {
     let (_dir, file, _, _) = stripes();
@@ -139,24 +159,13 @@ fn while_a_large_image_is_read_its_tiles_and_readout_come_from_the_file() {
     // The state a large file is in between its streamed overview and its full-resolution pixels:
     // zoomed in, the tiles in view are read from the file by window and show each column's own
     // colour; the readout reads its pixel from the file.
-    use heatscope::app::DocStatus;
     let (_dir, file, values, w) = stripes();
     let Some(mut harness_) = harness(vec![file]) else { return };
     let h = &mut harness_;
     settle(h);
     {
         let doc = h.state_mut().active_doc_mut().unwrap();
-        let loaded = doc.loaded.take().unwrap();
-        doc.preview = Some(heatscope::workers::Preview {
-            display: loaded.display.clone(),
-            downsample: loaded.downsample,
-            width: loaded.raster.width,
-            height: loaded.raster.height,
-            meta: loaded.raster.meta.clone(),
-            stats: Vec::new(),
-            sampled: false,
-        });
-        doc.status = DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
+        as_if_reading(doc);
         doc.view_rect = None;
         doc.transform = Some(ViewTransform { origin: [2040.0, 10.0], zoom: 6.0, stretch: 1.0 });
     }
@@ -206,7 +215,6 @@ fn while_a_large_image_is_read_its_tiles_and_readout_come_from_the_file() {
 
 #[test]
 fn a_file_damaged_while_it_is_read_is_reported_once_and_the_view_keeps_its_overview() {
-    use heatscope::app::DocStatus;
     let (_dir, file, _, _) = stripes();
     let Some(mut harness_) = harness(vec![file.clone()]) else { return };
     let h = &mut harness_;
@@ -216,17 +224,7 @@ fn a_file_damaged_while_it_is_read_is_reported_once_and_the_view_keeps_its_overv
     std::fs::write(&file, &bytes[..bytes.len() / 4]).unwrap();
     {
         let doc = h.state_mut().active_doc_mut().unwrap();
-        let loaded = doc.loaded.take().unwrap();
-        doc.preview = Some(heatscope::workers::Preview {
-            display: loaded.display.clone(),
-            downsample: loaded.downsample,
-            width: loaded.raster.width,
-            height: loaded.raster.height,
-            meta: loaded.raster.meta.clone(),
-            stats: Vec::new(),
-            sampled: false,
-        });
-        doc.status = DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
+        as_if_reading(doc);
         doc.transform = Some(ViewTransform { origin: [2040.0, 40.0], zoom: 6.0, stretch: 1.0 });
         doc.pinned = Some([2045, 60]);
     }
@@ -247,31 +245,21 @@ fn a_first_look_is_drawn_without_tiles_then_the_overview_replaces_it_on_screen()
     // A large file's first look (one pixel a block: here the even columns, 0) shows while its overview
     // is averaged; zoomed in meanwhile, no tile is read. When the overview (5 everywhere) replaces it
     // under the same image, the screen shows the overview, not the first look's texture.
-    use heatscope::app::DocStatus;
     let (_dir, file, _, w) = stripes();
     let Some(mut harness_) = harness(vec![file]) else { return };
     let h = &mut harness_;
     settle(h);
     let overview = {
         let doc = h.state_mut().active_doc_mut().unwrap();
-        let loaded = doc.loaded.take().unwrap();
+        let loaded = as_if_reading(doc);
+        let overview = doc.preview.take();
         let step = 16;
         let (gw, gh) = (w.div_ceil(step), 64usize.div_ceil(step));
         let look = heatscope::types::Raster::new(gw, gh, vec![vec![0.0; gw * gh]], Default::default());
-        let preview = |display, downsample, sampled| heatscope::workers::Preview {
-            display,
-            downsample,
-            width: loaded.raster.width,
-            height: loaded.raster.height,
-            meta: loaded.raster.meta.clone(),
-            stats: Vec::new(),
-            sampled,
-        };
-        doc.preview = Some(preview(std::sync::Arc::new(look), step, true));
-        doc.status = DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
+        doc.preview = Some(preview_of(&loaded, std::sync::Arc::new(look), step, true));
         doc.view_rect = None;
         doc.transform = None;
-        preview(loaded.display.clone(), loaded.downsample, false)
+        overview
     };
     let centre_colour = |h: &mut egui_kittest::Harness<'_, heatscope::app::HeatscopeApp>, v: f32| {
         h.run_steps(3);
@@ -296,7 +284,7 @@ fn a_first_look_is_drawn_without_tiles_then_the_overview_replaces_it_on_screen()
     // The overview arrives: drawn in the first look's place.
     {
         let doc = h.state_mut().active_doc_mut().unwrap();
-        doc.preview = Some(overview);
+        doc.preview = overview;
         doc.transform = None;
     }
     let (got, want) = centre_colour(h, 5.0);
