@@ -25,6 +25,7 @@ mod measure_view;
 mod overlays;
 mod panels;
 pub mod probe;
+mod readout;
 pub mod runs;
 mod samples;
 pub mod session;

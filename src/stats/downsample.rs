@@ -96,7 +96,6 @@ impl StreamedOverview {
         assert!(n <= self.rows_left(), "more rows than the image holds");
         self.rows += n;
         let (f, last) = (self.factor, self.rows == self.height);
-        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(4);
         for ((rows, carry), out) in bands.iter().zip(&mut self.carry).zip(&mut self.out) {
             let mut rows: &[f32] = rows;
             if !carry.is_empty() {
@@ -110,7 +109,7 @@ impl StreamedOverview {
             }
             let whole = if last { rows.len() / w } else { rows.len() / w / f * f };
             if whole > 0 {
-                out.extend(block_mean_split(rows, None, w, [0, 0, w, whole], f, threads, SPLIT_PIXELS));
+                out.extend(block_mean_in(rows, None, w, [0, 0, w, whole], f));
             }
             carry.extend_from_slice(&rows[whole * w..]);
         }
@@ -148,7 +147,8 @@ pub fn window_mean(raster: &Raster, window: [usize; 4], factor: usize) -> Raster
     Raster::new(w.div_ceil(factor), h.div_ceil(factor), bands, crate::types::RasterMeta::default())
 }
 
-/// [`block_mean`] over the window `[x0, y0, w, h]` of a band `stride` pixels wide.
+/// [`block_mean`] over the window `[x0, y0, w, h]` of a band `stride` pixels wide (a large window on
+/// up to four threads).
 fn block_mean_in(band: &[f32], mask: Option<&[bool]>, stride: usize, window: [usize; 4], factor: usize) -> Vec<f32> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(4);
     block_mean_split(band, mask, stride, window, factor, threads, SPLIT_PIXELS)

@@ -1,0 +1,196 @@
+//! Reading a one-band `.npy` stored row by row a part at a time, without holding the array: a window
+//! of it, its overview averaged as the rows go by, and a first look from one row in a block.
+
+use std::io::{Read, Seek};
+use std::path::Path;
+
+use super::{meta_of, read_prefix, read_samples};
+use crate::io::{IoError, LoadOptions};
+use crate::types::Raster;
+
+/// The window `[x0, y0, w, h]` (clipped to the image) of a one-band `.npy` stored row by row, read
+/// row by row from `reader` (only the window's rows and columns). None for other layouts.
+pub fn window_npy(
+    path: &Path,
+    reader: &mut (impl Read + Seek),
+    opts: &LoadOptions,
+    [x0, y0, w, h]: [usize; 4],
+) -> Result<Option<Raster>, IoError> {
+    let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
+    let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
+    if layout.bands != 1 || header.fortran {
+        return Ok(None);
+    }
+    let start = reader.stream_position().map_err(read_err)?;
+    let (x0, y0) = (x0.min(layout.width), y0.min(layout.height));
+    let (w, h) = (w.min(layout.width - x0), h.min(layout.height - y0));
+    let item = header.dtype.bytes() as u64;
+    let mut band = Vec::with_capacity(w * h);
+    for y in y0..y0 + h {
+        let at = start + ((y * layout.width + x0) as u64) * item;
+        reader.seek(std::io::SeekFrom::Start(at)).map_err(read_err)?;
+        band.extend(read_samples(path, &header, w, reader)?);
+    }
+    Ok(Some(Raster::new(w, h, vec![band], meta_of(&header, &layout, "NumPy .npy".into()))))
+}
+
+/// The overview of a one-band `.npy` stored row by row (C order) that is larger than `max_dim`,
+/// averaged from the rows as they are read (32 MiB of samples at a time) without holding the array:
+/// the same pixels [`crate::stats::downsample_to_fit`] gives for the whole array. None for arrays that
+/// fit, are stored in another order or hold several bands, and when `cancelled` turns true.
+pub fn preview_npy(
+    path: &Path,
+    reader: &mut impl Read,
+    opts: &LoadOptions,
+    max_dim: usize,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<crate::io::Preview>, IoError> {
+    let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
+    let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
+    let (w, h) = (layout.width, layout.height);
+    if layout.bands != 1 || header.fortran || crate::stats::downsample_factor(w, h, max_dim) == 1 {
+        return Ok(None);
+    }
+    let mut overview = crate::stats::StreamedOverview::new(w, h, 1, max_dim);
+    // 32 MiB of samples a read: bands of rows large enough to be averaged on several threads.
+    let rows_per_read = ((1 << 23) / w).max(1);
+    while overview.rows_left() > 0 {
+        if cancelled() {
+            return Ok(None);
+        }
+        let n = rows_per_read.min(overview.rows_left());
+        let rows = read_samples(path, &header, n * w, reader)?;
+        overview.push(&[&rows]);
+    }
+    let meta = meta_of(&header, &layout, "NumPy .npy".into());
+    let factor = overview.factor();
+    Ok(overview.finish(&meta).map(|overview| crate::io::Preview {
+        overview,
+        meta,
+        width: w,
+        height: h,
+        factor,
+        sampled: false,
+    }))
+}
+
+/// A first look at a one-band `.npy` stored row by row that holds at least `min_samples` samples: the
+/// centre pixel of each `step x step` block (`step` at least 2, making the longer side at most
+/// `max_side`), read a row in `step` at a time (a small part of the file). None for other arrays and
+/// when `cancelled` turns true.
+pub fn glance_npy(
+    path: &Path,
+    reader: &mut (impl Read + Seek),
+    opts: &LoadOptions,
+    [max_side, min_samples]: [usize; 2],
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<crate::io::Preview>, IoError> {
+    let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
+    let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
+    let (w, h) = (layout.width, layout.height);
+    if layout.bands != 1 || header.fortran || w.saturating_mul(h) < min_samples {
+        return Ok(None);
+    }
+    let start = reader.stream_position().map_err(read_err)?;
+    let item = header.dtype.bytes() as u64;
+    let step = w.max(h).div_ceil(max_side.max(1)).max(2);
+    // The centre of each block (of the part of one the image's edge leaves).
+    let centres = |n: usize| (0..n.div_ceil(step)).map(move |b| b * step + (step.min(n - b * step)) / 2);
+    let columns: Vec<usize> = centres(w).collect();
+    let mut band = Vec::with_capacity(columns.len() * h.div_ceil(step));
+    for y in centres(h) {
+        if cancelled() {
+            return Ok(None);
+        }
+        reader.seek(std::io::SeekFrom::Start(start + (y * w) as u64 * item)).map_err(read_err)?;
+        let row = read_samples(path, &header, w, reader)?;
+        band.extend(columns.iter().map(|&x| row[x]));
+    }
+    let meta = meta_of(&header, &layout, "NumPy .npy".into());
+    let (gw, gh) = (columns.len(), h.div_ceil(step));
+    let overview = Raster::new(gw, gh, vec![band], crate::stats::downsampled_meta(&meta, step));
+    Ok(Some(crate::io::Preview { overview, meta, width: w, height: h, factor: step, sampled: true }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::npy::read_npy;
+    use std::io::Cursor;
+
+    #[test]
+    fn a_row_ordered_array_streams_a_first_look_and_the_overview_of_its_full_read() {
+        let npy_in = |order: &str, descr: &str, shape: &str, data: &[u8]| {
+            let mut head = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
+            head.push_str(&" ".repeat(63 - (10 + head.len()) % 64));
+            head.push('\n');
+            let mut out = b"\x93NUMPY\x01\x00".to_vec();
+            out.extend((head.len() as u16).to_le_bytes());
+            out.extend(head.as_bytes());
+            out.extend(data);
+            out
+        };
+        let npy = |descr: &str, shape: &str, data: &[u8]| npy_in("False", descr, shape, data);
+        let (w, h) = (45usize, 33usize);
+        let values: Vec<f32> = (0..w * h).map(|i| if i % 13 == 0 { f32::NAN } else { (i % 71) as f32 }).collect();
+        let f32s: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let u16s: Vec<u8> = (0..w * h).flat_map(|i| ((i * 7) as u16).to_le_bytes()).collect();
+        let opts = LoadOptions::default();
+        for (descr, data) in [("<f4", &f32s), ("<u2", &u16s)] {
+            let bytes = npy(descr, &format!("({h}, {w})"), data);
+            let full = read_npy(Path::new("a.npy"), &bytes, &opts).expect("full read");
+            let preview = preview_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, 10, &|| false);
+            let preview = preview.expect("reads").expect("streams");
+            let (small, factor) = crate::stats::downsample_to_fit(&full, 10);
+            assert_eq!((preview.factor, factor, preview.width, preview.height), (5, 5, w, h));
+            let same = preview.overview.bands[0].iter().zip(&small.bands[0]).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same && preview.overview.bands[0].len() == small.bands[0].len(), "{descr}");
+            assert_eq!(preview.meta.dtype, full.meta.dtype);
+            for window in [[3, 4, 20, 10], [40, 30, 10, 10]] {
+                let win = window_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, window).expect("reads");
+                let (win, expected) = (win.expect("by window"), crate::stats::window_mean(&full, window, 1));
+                assert_eq!((win.width, win.height), (expected.width, expected.height));
+                assert!(win.bands[0].iter().zip(&expected.bands[0]).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+            // Fits: nothing to stream; cancelled: nothing.
+            let fits = preview_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, 64, &|| false);
+            assert!(fits.expect("reads").is_none());
+            let cancelled = preview_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, 10, &|| true);
+            assert!(cancelled.expect("reads").is_none());
+            // Truncated: the same error the full read gives.
+            let cut = &bytes[..bytes.len() - 7];
+            let err = preview_npy(Path::new("a.npy"), &mut Cursor::new(cut), &opts, 10, &|| false);
+            assert!(err.expect_err("truncated").to_string().contains("truncated"));
+        }
+        // A first look: the centre pixel of each 5 x 5 block (of the 3 rows the bottom edge leaves), as read in full.
+        let bytes = npy("<f4", &format!("({h}, {w})"), &f32s);
+        let glance = |bytes: &[u8], min: usize, cancelled: bool| {
+            glance_npy(Path::new("a.npy"), &mut Cursor::new(bytes), &opts, [10, min], &|| cancelled)
+        };
+        let look = glance(&bytes, w * h, false).expect("reads").expect("large enough");
+        assert!(look.sampled);
+        assert_eq!((look.factor, look.width, look.height, look.overview.width, look.overview.height), (5, w, h, 9, 7));
+        let (xs, ys) = ([2, 7, 12, 17, 22, 27, 32, 37, 42], [2, 7, 12, 17, 22, 27, 31]);
+        let expected: Vec<u32> = ys
+            .iter()
+            .flat_map(|&y| xs.iter().map(move |&x| (y, x)))
+            .map(|(y, x)| values[y * w + x].to_bits())
+            .collect();
+        assert_eq!(look.overview.bands[0].iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected);
+        assert!(glance(&bytes, w * h + 1, false).expect("reads").is_none(), "too small to need a first look");
+        assert!(glance(&bytes, 1, true).expect("reads").is_none(), "cancelled");
+        let err = glance(&bytes[..bytes.len() - 200], 1, false).expect_err("truncated in its last sampled row");
+        assert!(err.to_string().contains("truncated"), "{err}");
+        // Several bands, or columns first: left to the full read.
+        let three = npy("<f4", &format!("(3, {h}, {w})"), &[f32s.clone(), f32s.clone(), f32s.clone()].concat());
+        assert!(glance(&three, 1, false).expect("reads").is_none());
+        assert!(
+            preview_npy(Path::new("a.npy"), &mut Cursor::new(&three), &opts, 10, &|| false).expect("reads").is_none()
+        );
+        let fortran = npy_in("True", "<f4", &format!("({h}, {w})"), &f32s);
+        assert!(glance(&fortran, 1, false).expect("reads").is_none());
+        assert!(
+            preview_npy(Path::new("a.npy"), &mut Cursor::new(&fortran), &opts, 10, &|| false).expect("reads").is_none()
+        );
+    }
+}
