@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod cnn;
 pub mod cnn_radio;
 mod device;
+pub(crate) mod gemm;
 pub mod gsd;
 pub mod optim;
 pub mod router;

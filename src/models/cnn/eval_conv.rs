@@ -13,6 +13,8 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::models::gemm::{self, Matrix, Threads};
+
 /// Below this many multiply-adds a single image's convolution runs on one thread: waking the other
 /// threads costs more than it saves for the stem and the 1x1 projections (the 3x3 convolutions of
 /// the spectrum CNN, ~2.4 M each at every stage, are split).
@@ -235,49 +237,12 @@ fn im2col(
     columns.chunks_mut(k * k * n).enumerate().for_each(channel);
 }
 
-/// out (m x n) = relu?(out + lhs (m x depth) * rhs (depth x n)), all row-major and contiguous.
+/// out (m x n) = relu?(out + lhs (m x depth) * rhs (depth x n)), all row-major and contiguous, on
+/// the calling thread.
 fn multiply_add(out: &mut [f32], lhs: &[f32], rhs: &[f32], (m, n, depth): (usize, usize, usize), relu: bool) {
-    assert!(out.len() == m * n && lhs.len() == m * depth && rhs.len() == depth * n, "eval conv: GEMM operand sizes");
-    if m > 0 && n > 0 && depth > 0 {
-        gemm_acc(out, lhs, rhs, (m, n, depth));
-    }
+    gemm::multiply_add(out, Matrix::row_major(lhs, m, depth), Matrix::row_major(rhs, depth, n), Threads::One);
     if relu {
         out.iter_mut().for_each(|v| *v = v.max(0.0));
-    }
-}
-
-/// out += lhs * rhs on the `gemm` crate (runtime-dispatched SIMD kernels), one thread.
-///
-/// This is heatscope's second `unsafe` call (the first maps safetensors files): `gemm::gemm` takes raw
-/// pointers and strides. It is sound because [`multiply_add`] checked that `out` holds m x n, `lhs`
-/// m x depth and `rhs` depth x n elements, the strides below describe exactly those contiguous
-/// row-major matrices, `out` is borrowed mutably (no alias with the inputs), and all are f32.
-#[allow(unsafe_code)]
-fn gemm_acc(out: &mut [f32], lhs: &[f32], rhs: &[f32], (m, n, depth): (usize, usize, usize)) {
-    let (n_s, depth_s) = (n as isize, depth as isize);
-    // SAFETY: see above; every index the kernel forms stays inside the three slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            depth,
-            out.as_mut_ptr(),
-            1,
-            n_s,
-            true,
-            lhs.as_ptr(),
-            1,
-            depth_s,
-            rhs.as_ptr(),
-            1,
-            n_s,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
     }
 }
 

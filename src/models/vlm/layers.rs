@@ -6,6 +6,8 @@ use candle_core::{D, DType, Device, Tensor};
 use candle_nn::Module;
 
 use super::VlmError;
+use super::config::Activation;
+use super::kernels::{CpuAttention, CpuLinear, Third};
 use super::weights::Weights;
 
 /// Which tower a tensor belongs to (they live under different prefixes).
@@ -27,8 +29,13 @@ fn stat_dtype(dtype: DType) -> DType {
     if dtype == DType::F64 { DType::F64 } else { DType::F32 }
 }
 
-/// `y = x W^T + b`.
-pub struct Linear(candle_nn::Linear);
+/// `y = act(x W^T + b)`: candle's layer and ops when training (they have a backward pass) or off the
+/// CPU, heatscope's fused CPU kernel for inference in f32.
+pub struct Linear {
+    layer: candle_nn::Linear,
+    act: Option<Activation>,
+    cpu: Option<CpuLinear>,
+}
 
 impl Linear {
     pub fn load(
@@ -41,15 +48,70 @@ impl Linear {
     ) -> Result<Self, VlmError> {
         let weight = fetch(w, tower, &format!("{name}.weight"), &[out_dim, in_dim])?;
         let bias = if bias { Some(fetch(w, tower, &format!("{name}.bias"), &[out_dim])?) } else { None };
-        Ok(Self(candle_nn::Linear::new(weight, bias)))
+        Self::new(weight, bias, !w.trainable()).map_err(VlmError::Candle)
     }
 
-    pub fn from_weight(weight: Tensor) -> Self {
-        Self(candle_nn::Linear::new(weight, None))
+    /// A layer from its weight (and bias); `fused` picks the CPU kernel where it applies.
+    pub fn new(weight: Tensor, bias: Option<Tensor>, fused: bool) -> candle_core::Result<Self> {
+        let cpu = if fused { CpuLinear::new(&weight, bias.as_ref(), None)? } else { None };
+        Ok(Self { layer: candle_nn::Linear::new(weight, bias), act: None, cpu })
+    }
+
+    /// The same layer followed by `act`.
+    pub fn activated(self, act: Activation) -> candle_core::Result<Self> {
+        let cpu = match self.cpu {
+            Some(_) => CpuLinear::new(self.layer.weight(), self.layer.bias(), Some(act))?,
+            None => None,
+        };
+        Ok(Self { act: Some(act), cpu, ..self })
+    }
+
+    fn composed(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = self.layer.forward(x)?;
+        match self.act {
+            Some(act) => activate(&y, act),
+            None => Ok(y),
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.0.forward(x)
+        match &self.cpu {
+            Some(cpu) if CpuLinear::accepts(x) => cpu.forward(x, self.layer.weight(), None),
+            _ => self.composed(x),
+        }
+    }
+
+    /// `residual + act(x W^T + b)`: in one pass over the output on the CPU kernel.
+    pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
+        self.with(x, residual, Third::Residual)
+    }
+
+    /// `act(x W^T + b) * gate` (a gated MLP's branch), in one pass over the output on the CPU kernel.
+    pub fn forward_mul(&self, x: &Tensor, gate: &Tensor) -> candle_core::Result<Tensor> {
+        self.with(x, gate, Third::Product)
+    }
+
+    fn with(&self, x: &Tensor, third: &Tensor, how: Third) -> candle_core::Result<Tensor> {
+        match &self.cpu {
+            Some(cpu) if CpuLinear::accepts(x) && CpuLinear::accepts(third) => {
+                cpu.forward(x, self.layer.weight(), Some((third, how)))
+            }
+            _ => match how {
+                Third::Residual => third + self.composed(x)?,
+                Third::Product => self.composed(x)? * third,
+            },
+        }
+    }
+}
+
+/// An activation through candle's ops (the training path; the CPU kernel computes the same values).
+pub fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
+    match act {
+        // x * sigmoid(1.702 x)
+        Activation::QuickGelu => x.broadcast_mul(&candle_nn::ops::sigmoid(&(x * 1.702)?)?),
+        Activation::Gelu => x.gelu_erf(),
+        Activation::GeluTanh => x.gelu(),
+        Activation::Silu => x.silu(),
     }
 }
 
@@ -191,6 +253,41 @@ fn causal_mask(first: usize, n: usize, tq: usize, tk: usize, device: &Device) ->
     Tensor::from_vec(mask, (n, tk), device)
 }
 
+/// Attention of `q` `[1, heads, tq, d]` over `k`, `v` `[1, kv_heads, tk, d]` (grouped-query when there
+/// are fewer key/value heads), over every key (`causal` as in [`attention`]) or, with `segments`
+/// (lengths along the sequence, `tq == tk`), within each segment only. Returns `[tq, heads * d]`, the
+/// heads side by side as the output projection reads them: the fused CPU kernel for f32 inference,
+/// composed ops otherwise.
+pub fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    causal: bool,
+    segments: Option<&[usize]>,
+    fused: bool,
+) -> candle_core::Result<Tensor> {
+    if fused && [q, k, v].iter().all(|t| CpuAttention::accepts(t)) {
+        return CpuAttention { causal, segments }.forward(q, k, v)?.squeeze(0);
+    }
+    let group = q.dim(1)? / k.dim(1)?.max(1);
+    let (k, v) = (repeat_kv(k, group)?, repeat_kv(v, group)?);
+    let out = match segments {
+        None => attention(q, &k, &v, causal, fused)?,
+        Some(lengths) => {
+            let mut outs = Vec::with_capacity(lengths.len());
+            let mut start = 0;
+            for &n in lengths {
+                let take = |t: &Tensor| t.narrow(2, start, n);
+                outs.push(attention(&take(q)?, &take(&k)?, &take(&v)?, causal, fused)?);
+                start += n;
+            }
+            Tensor::cat(&outs, 2)?
+        }
+    };
+    let (_, heads, tq, d) = out.dims4()?;
+    out.squeeze(0)?.transpose(0, 1)?.reshape((tq, heads * d))
+}
+
 /// Repeat each key/value head `n` times (grouped-query attention): `[b, kv, t, d]` to `[b, kv*n, t, d]`.
 pub fn repeat_kv(x: &Tensor, n: usize) -> candle_core::Result<Tensor> {
     if n == 1 {
@@ -271,5 +368,15 @@ mod tests {
         assert_eq!(visible, vec![3, 4, 5]);
         let tail: Vec<Vec<f32>> = causal_mask(2, 1, 3, 5, &Device::Cpu).expect("mask").to_vec2().expect("vec");
         assert_eq!(tail[0].iter().filter(|x| x.is_finite()).count(), 5);
+    }
+
+    #[test]
+    fn quick_gelu_matches_formula() {
+        let x = Tensor::new(&[-2.0f32, 0.0, 1.5], &Device::Cpu).expect("tensor");
+        let y: Vec<f32> = activate(&x, Activation::QuickGelu).expect("act").to_vec1().expect("vec");
+        for (xi, yi) in [-2.0f32, 0.0, 1.5].iter().zip(y) {
+            let want = xi / (1.0 + (-1.702 * xi).exp());
+            assert!((want - yi).abs() < 1e-6);
+        }
     }
 }

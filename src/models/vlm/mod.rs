@@ -10,6 +10,7 @@ pub mod bundled;
 pub mod chat;
 pub mod config;
 pub mod generate;
+mod kernels;
 mod layers;
 pub mod model;
 pub mod parity;

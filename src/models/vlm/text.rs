@@ -6,8 +6,8 @@
 use candle_core::{D, Device, Tensor};
 
 use super::VlmError;
-use super::config::TextConfig;
-use super::layers::{Linear, RmsNorm, Tower, apply_rotary, attention, repeat_kv};
+use super::config::{Activation, TextConfig};
+use super::layers::{Linear, RmsNorm, Tower, apply_rotary, attend};
 use super::vision::inverse_frequencies;
 use super::weights::Weights;
 
@@ -109,17 +109,18 @@ impl TextModel {
                 k: lin("self_attn.k_proj", h, kv_dim, cfg.qkv_bias)?,
                 v: lin("self_attn.v_proj", h, kv_dim, cfg.qkv_bias)?,
                 o: lin("self_attn.o_proj", q_dim, h, cfg.o_bias)?,
-                gate: lin("mlp.gate_proj", h, cfg.intermediate_size, false)?,
+                gate: lin("mlp.gate_proj", h, cfg.intermediate_size, false)?.activated(Activation::Silu)?,
                 up: lin("mlp.up_proj", h, cfg.intermediate_size, false)?,
                 down: lin("mlp.down_proj", cfg.intermediate_size, h, false)?,
             });
         }
         // A tied checkpoint may still carry lm_head.weight; an untied one must.
         let lm_head = if cfg.tie_word_embeddings && !w.contains("lm_head.weight") {
-            Linear::from_weight(embed.clone())
+            Linear::new(embed.clone(), None, !w.trainable())
         } else {
-            Linear::from_weight(w.get("lm_head.weight", &[cfg.vocab_size, h])?)
-        };
+            Linear::new(w.get("lm_head.weight", &[cfg.vocab_size, h])?, None, !w.trainable())
+        }
+        .map_err(VlmError::Candle)?;
         Ok(Self {
             cfg: cfg.clone(),
             embed,
@@ -183,13 +184,10 @@ impl TextModel {
                 None => (k, v),
             };
             *slot = Some((k.clone(), v.clone()));
-            let group = heads / kv_heads;
-            let out = attention(&q, &repeat_kv(&k, group)?, &repeat_kv(&v, group)?, true, self.fused)?;
-            let out = out.transpose(1, 2)?.reshape((1, n, heads * hd))?;
-            x = (x + layer.o.forward(&out)?)?;
+            let out = attend(&q, &k, &v, true, None, self.fused)?.unsqueeze(0)?;
+            x = layer.o.forward_add(&out, &x)?;
             let h = layer.post_norm.forward(&x)?;
-            let mlp = layer.down.forward(&(layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?)?;
-            x = (x + mlp)?;
+            x = layer.down.forward_add(&layer.up.forward_mul(&h, &layer.gate.forward(&h)?)?, &x)?;
             if let Some(extra) = deepstack.get(index) {
                 x = x.broadcast_add(&extra.unsqueeze(0)?)?;
             }

@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 
 use super::VlmError;
 use super::config::{Activation, Family, VisionConfig};
-use super::layers::{LayerNorm, Linear, Tower, apply_rotary, attention};
+use super::layers::{LayerNorm, Linear, Tower, apply_rotary, attend};
 use super::weights::Weights;
 
 /// Patches along time, height and width for one image (time is 1 for a still image).
@@ -57,7 +57,8 @@ impl Merger {
         let norm_dim = if norm_after_shuffle { merged } else { cfg.embed_dim };
         Ok(Self {
             norm: LayerNorm::load(w, Tower::Vision, &format!("{prefix}.{norm}"), norm_dim, 1e-6)?,
-            fc1: Linear::load(w, Tower::Vision, &format!("{prefix}.{fc1}"), merged, merged, true)?,
+            fc1: Linear::load(w, Tower::Vision, &format!("{prefix}.{fc1}"), merged, merged, true)?
+                .activated(Activation::Gelu)?,
             fc2: Linear::load(w, Tower::Vision, &format!("{prefix}.{fc2}"), merged, cfg.out_dim, true)?,
             norm_after_shuffle,
         })
@@ -70,7 +71,7 @@ impl Merger {
         } else {
             self.norm.forward(x)?.reshape((n, merged))?
         };
-        self.fc2.forward(&self.fc1.forward(&x)?.gelu_erf()?)
+        self.fc2.forward(&self.fc1.forward(&x)?)
     }
 }
 
@@ -119,7 +120,8 @@ impl VisionTower {
                 norm2: LayerNorm::load(w, Tower::Vision, &format!("{p}.norm2"), e, 1e-6)?,
                 qkv: Linear::load(w, Tower::Vision, &format!("{p}.attn.qkv"), e, 3 * e, true)?,
                 proj: Linear::load(w, Tower::Vision, &format!("{p}.attn.proj"), e, e, true)?,
-                fc1: Linear::load(w, Tower::Vision, &format!("{p}.mlp.{fc1}"), e, cfg.mlp_hidden, true)?,
+                fc1: Linear::load(w, Tower::Vision, &format!("{p}.mlp.{fc1}"), e, cfg.mlp_hidden, true)?
+                    .activated(cfg.act)?,
                 fc2: Linear::load(w, Tower::Vision, &format!("{p}.mlp.{fc2}"), cfg.mlp_hidden, e, true)?,
             });
         }
@@ -157,6 +159,7 @@ impl VisionTower {
         let heads = self.cfg.num_heads;
         let hd = self.cfg.embed_dim / heads;
         let merged = self.cfg.embed_dim * self.cfg.spatial_merge_size * self.cfg.spatial_merge_size;
+        let frames: Vec<usize> = grids.iter().flat_map(|g| std::iter::repeat_n(g.h * g.w, g.t)).collect();
         let mut deepstack = Vec::new();
         for (index, block) in self.blocks.iter().enumerate() {
             let h = block.norm1.forward(&x)?;
@@ -169,21 +172,11 @@ impl VisionTower {
             let k = apply_rotary(&part(1)?, &cos, &sin, self.fused)?;
             let v = part(2)?;
             // Attention stays within each image (and each frame).
-            let mut outs = Vec::new();
-            let mut start = 0;
-            for g in grids {
-                let frame = g.h * g.w;
-                for _ in 0..g.t {
-                    let take = |t: &Tensor| t.narrow(2, start, frame);
-                    outs.push(attention(&take(&q)?, &take(&k)?, &take(&v)?, false, self.fused)?);
-                    start += frame;
-                }
-            }
-            let attn = Tensor::cat(&outs, 2)?.squeeze(0)?.transpose(0, 1)?.reshape((total, self.cfg.embed_dim))?;
-            x = (x + block.proj.forward(&attn)?)?;
+            let attn = attend(&q, &k, &v, false, Some(&frames), self.fused)?;
+            x = block.proj.forward_add(&attn, &x)?;
             let h = block.norm2.forward(&x)?;
-            let h = activate(&block.fc1.forward(&h)?, self.cfg.act)?;
-            x = (x + block.fc2.forward(&h)?)?;
+            let h = block.fc1.forward(&h)?;
+            x = block.fc2.forward_add(&h, &x)?;
             if let Some(k) = self.cfg.deepstack.iter().position(|&d| d == index) {
                 deepstack.push(self.deepstack[k].forward(&x, merged)?);
             }
@@ -282,16 +275,6 @@ pub fn block_major_positions(h: usize, w: usize, m: usize) -> Vec<(usize, usize)
     out
 }
 
-fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
-    match act {
-        // x * sigmoid(1.702 x)
-        Activation::QuickGelu => x.broadcast_mul(&candle_nn::ops::sigmoid(&(x * 1.702)?)?),
-        Activation::Gelu => x.gelu_erf(),
-        Activation::GeluTanh => x.gelu(),
-        Activation::Silu => x.silu(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,15 +291,5 @@ mod tests {
         assert_eq!(f.len(), 4);
         assert!((f[0] - 1.0).abs() < 1e-7);
         assert!((f[1] - 0.1).abs() < 1e-6, "{f:?}");
-    }
-
-    #[test]
-    fn quick_gelu_matches_formula() {
-        let x = Tensor::new(&[-2.0f32, 0.0, 1.5], &Device::Cpu).expect("tensor");
-        let y: Vec<f32> = activate(&x, Activation::QuickGelu).expect("act").to_vec1().expect("vec");
-        for (xi, yi) in [-2.0f32, 0.0, 1.5].iter().zip(y) {
-            let want = xi / (1.0 + (-1.702 * xi).exp());
-            assert!((want - yi).abs() < 1e-6);
-        }
     }
 }
