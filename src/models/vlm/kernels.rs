@@ -99,7 +99,7 @@ impl CpuLinear {
     }
 
     /// `x` (`[..., in]`) times the weight's transpose, plus the bias, activated; then `third` (the
-    /// output's shape) added or multiplied as `how` says.
+    /// output's shape) added or multiplied as its [`Third`] says.
     pub(super) fn forward(&self, x: &Tensor, weight: &Tensor, third: Option<(&Tensor, Third)>) -> Result<Tensor> {
         let x = x.contiguous()?;
         let weight = weight.contiguous()?;
