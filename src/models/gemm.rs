@@ -1,8 +1,10 @@
 //! The one place heatscope calls the `gemm` crate (runtime-dispatched SIMD matrix kernels) itself,
 //! for the CPU inference kernels that lay their operands out once instead of going through candle's
-//! matmul on every call: the CNN's fused convolution and the VLM's fused linear layers. Operands are
+//! matmul on every call: the CNN's fused convolution, the VLM's linear layers and attention. Operands are
 //! f32 slices with explicit row and column strides; every call is checked against the slices' lengths
-//! before the kernel sees a pointer.
+//! before the kernel sees a pointer. Also how those ops read their inputs' data from candle's storage.
+
+use candle_core::{CpuStorage, Layout, Result};
 
 /// An f32 matrix in a slice: element (r, c) is `data[r * row + c * col]`.
 #[derive(Clone, Copy)]
@@ -33,6 +35,15 @@ impl<'a> Matrix<'a> {
         }
         let last = (self.rows - 1).checked_mul(self.row).zip((self.cols - 1).checked_mul(self.col));
         last.and_then(|(a, b)| a.checked_add(b)).is_some_and(|i| i < self.data.len())
+    }
+}
+
+/// The f32 values a custom op's input holds, which the op requires contiguous; `what` names the input
+/// in the error (e.g. "linear: the weight").
+pub(crate) fn contiguous_f32<'s>(s: &'s CpuStorage, l: &Layout, what: &str) -> Result<&'s [f32]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s.as_slice::<f32>()?[start..end]),
+        None => candle_core::bail!("{what} must be contiguous"),
     }
 }
 

@@ -152,13 +152,9 @@ struct Apply<'a> {
     relu: bool,
 }
 
-impl Apply<'_> {
-    fn input<'s>(&self, s: &'s CpuStorage, l: &Layout) -> Result<&'s [f32]> {
-        match l.contiguous_offsets() {
-            Some((start, end)) => Ok(&s.as_slice::<f32>()?[start..end]),
-            None => candle_core::bail!("eval conv: the input must be contiguous"),
-        }
-    }
+/// The op's input (or residual), which [`EvalConv::forward`] made contiguous.
+fn input<'s>(s: &'s CpuStorage, l: &Layout) -> Result<&'s [f32]> {
+    gemm::contiguous_f32(s, l, "eval conv: the input")
 }
 
 impl CustomOp1 for Apply<'_> {
@@ -169,7 +165,7 @@ impl CustomOp1 for Apply<'_> {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (shape, dims) = self.conv.shapes(l)?;
         let mut out = vec![0f32; shape.elem_count()];
-        self.conv.run(self.input(s, l)?, dims, &mut out, false, self.relu);
+        self.conv.run(input(s, l)?, dims, &mut out, false, self.relu);
         Ok((CpuStorage::F32(out), shape))
     }
 }
@@ -184,8 +180,8 @@ impl CustomOp2 for Apply<'_> {
         if l2.shape() != &shape {
             candle_core::bail!("eval conv: residual {:?}, output {:?}", l2.shape(), shape);
         }
-        let mut out = self.input(s2, l2)?.to_vec();
-        self.conv.run(self.input(s1, l1)?, dims, &mut out, true, self.relu);
+        let mut out = input(s2, l2)?.to_vec();
+        self.conv.run(input(s1, l1)?, dims, &mut out, true, self.relu);
         Ok((CpuStorage::F32(out), shape))
     }
 }

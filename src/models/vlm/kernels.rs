@@ -72,11 +72,15 @@ pub(super) enum Third {
 }
 
 /// `y = act(x W^T + b)`, plus a residual or times a gate, for an f32 `[out, in]` weight on the CPU.
-#[derive(Clone)]
 pub(super) struct CpuLinear {
     bias: Option<Arc<[f32]>>,
     act: Option<Activation>,
-    third: Third,
+}
+
+/// The op with a third input: the layer and what that input does.
+struct WithThird<'a> {
+    linear: &'a CpuLinear,
+    how: Third,
 }
 
 impl CpuLinear {
@@ -90,7 +94,7 @@ impl CpuLinear {
             Some(b) => Some(b.to_vec1::<f32>()?.into()),
             None => None,
         };
-        Ok(Some(Self { bias, act, third: Third::Residual }))
+        Ok(Some(Self { bias, act }))
     }
 
     /// Whether [`CpuLinear::forward`] takes `x` (f32 on the CPU).
@@ -105,10 +109,7 @@ impl CpuLinear {
         let weight = weight.contiguous()?;
         match third {
             None => x.apply_op2_no_bwd(&weight, self),
-            Some((t, how)) => {
-                let op = Self { third: how, ..self.clone() };
-                x.apply_op3_no_bwd(&weight, &t.contiguous()?, &op)
-            }
+            Some((t, how)) => x.apply_op3_no_bwd(&weight, &t.contiguous()?, &WithThird { linear: self, how }),
         }
     }
 
@@ -168,12 +169,9 @@ impl CpuLinear {
     }
 }
 
-/// The contiguous f32 data a layout describes.
+/// An input of these ops (made contiguous before the op runs).
 fn slice<'s>(s: &'s CpuStorage, l: &Layout, what: &str) -> Result<&'s [f32]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<f32>()?[start..end]),
-        None => candle_core::bail!("kernel: the {what} must be contiguous"),
-    }
+    gemm::contiguous_f32(s, l, &format!("kernel: the {what}"))
 }
 
 impl CustomOp2 for CpuLinear {
@@ -189,7 +187,7 @@ impl CustomOp2 for CpuLinear {
     }
 }
 
-impl CustomOp3 for CpuLinear {
+impl CustomOp3 for WithThird<'_> {
     fn name(&self) -> &'static str {
         "linear-bias-act-residual-or-gate"
     }
@@ -203,21 +201,21 @@ impl CustomOp3 for CpuLinear {
         ts: &CpuStorage,
         tl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (shape, dims) = self.shapes(xl, wl)?;
+        let (shape, dims) = self.linear.shapes(xl, wl)?;
         if tl.shape() != &shape {
-            candle_core::bail!("linear: {:?} {:?} for an output of {:?}", self.third, tl.shape(), shape);
+            candle_core::bail!("linear: {:?} {:?} for an output of {:?}", self.how, tl.shape(), shape);
         }
         let third = slice(ts, tl, "third input")?;
         let (x, w) = (slice(xs, xl, "input")?, slice(ws, wl, "weight")?);
-        let out = match self.third {
+        let out = match self.how {
             Third::Residual => {
                 let mut out = third.to_vec();
-                self.run(x, w, dims, &mut out, None);
+                self.linear.run(x, w, dims, &mut out, None);
                 out
             }
             Third::Product => {
                 let mut out = vec![0f32; shape.elem_count()];
-                self.run(x, w, dims, &mut out, Some(third));
+                self.linear.run(x, w, dims, &mut out, Some(third));
                 out
             }
         };
