@@ -291,6 +291,28 @@ fn train_vlm_writes_a_model_folder_that_ask_and_eval_read() {
     assert!(std::fs::read_to_string(out.join("chat_template.jinja")).unwrap().contains("You are a helpful assistant"));
     let o = heatscope(&["ask", "--model", q3_path, "Severity?", "--max-tokens", "4"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // A smaller model cut from it (decoder MLPs 192 -> 64 units) and fine-tuned on reworded questions.
+    let cut = dir.path().join("cut");
+    let cut_path = cut.to_str().unwrap();
+    let reworded = ["--varied-context", "0.5", "--typed-questions", "0.5", "--max-steps", "2"];
+    let o = tune(cut_path, &[&["--init", q3_path, "--mlp", "64"][..], &reworded[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("decoder MLPs cut from 192 to their 64 strongest units"), "{stdout}");
+    assert!(stdout.contains("questions reworded (context share 0.5, typed share 0.5)"), "{stdout}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cut.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["text_config"]["intermediate_size"], 64);
+    let o = heatscope(&["ask", "--model", cut_path, "Severity?", "--max-tokens", "4"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = failed(&tune(dir.path().join("cut2").to_str().unwrap(), &["--init", q3_path, "--mlp", "192"]));
+    assert!(e.contains("--mlp 192") && e.contains("between 1 and"), "{e}");
+    let e = failed(&tune(other, &["--init", q3_path, "--varied-context", "1.5"]));
+    assert!(e.contains("--varied-context is a share of the questions"), "{e}");
+    let o = tune(other, &["--mlp", "8"]);
+    assert_eq!(o.status.code(), Some(2), "--mlp needs --init: {}", String::from_utf8_lossy(&o.stderr));
+
     let mut bad_side = small.to_vec();
     bad_side.extend_from_slice(&["--image-side", "112"]);
     let e = failed(&tune(other, &bad_side));

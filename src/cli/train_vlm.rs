@@ -15,17 +15,18 @@ use candle_core::DType;
 use serde_json::json;
 
 use crate::models::checkpoint;
-use crate::models::vlm::chat::{SPECIAL_TOKENS, Tokenizer, jinja_template};
-use crate::models::vlm::train::{
-    Example, Sample, TrainSettings, Trainer, copy_folder_files, loss, set_grid_positions, write_weights,
-};
+use crate::models::vlm::train::{Example, Sample, TrainSettings, Trainer, loss, set_grid_positions, write_weights};
 use crate::models::vlm::{Part, QwenVl};
 use crate::sim::labels::StoredLabels;
+use crate::sim::phrasing::Rewording;
 use crate::sim::questions::{affected_questions, pair_questions, ranking_question, region_values_question};
 use crate::sim::scenario::Scenario;
-use crate::types::{Level, QaRecord, Split};
+use crate::types::{Level, QaRecord, QuestionKind, Split};
 
+mod folder;
 mod marks;
+mod shrink;
+use folder::{copy_model_files, write_model_folder};
 use marks::{mark_question_first, mark_trained_on};
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +126,20 @@ pub struct VlmTrainArgs {
     /// Stop after this many steps (the learning-rate schedule spans them) instead of after --epochs.
     #[arg(long)]
     pub max_steps: Option<usize>,
+    /// Share of training questions (the dataset's and the extra region questions; not drills, not
+    /// validation) whose context line is said in other words or left out (`sim::phrasing`), drawn
+    /// once per question at start-up: the answer's form must not hang on one fixed sentence.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub varied_context: f64,
+    /// Share of training questions replaced by the same question typed the way people type it: short,
+    /// no context line, no definitions, other names for the regions, the odd typo (`sim::phrasing`).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub typed_questions: f64,
+    /// With --init: start from the init model with each decoder layer's gated MLP cut to its N
+    /// strongest units (largest product of the unit's gate, up and down weight norms), a smaller model
+    /// whose fine-tuning recovers what the cut units did.
+    #[arg(long, value_name = "N", requires = "init")]
+    pub mlp: Option<usize>,
     /// Train and validate on this scenario's questions only (leo-urban, geo-rural, haps-coastal), and
     /// record it in config.json (`heatscope_trained_on`): the cross-scenario experiments, whose
     /// matrix the error analysis draws from runs of such models.
@@ -276,138 +291,6 @@ fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
     (0..n).map(|i| &all[i * all.len() / n]).collect()
 }
 
-/// Write config, tokenizer and processor files for a fresh model whose images are at most `side`
-/// pixels a side.
-fn write_model_folder(out: &Path, a: &VlmTrainArgs, side: usize, texts: &[String]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let tok = Tokenizer::train(texts, a.vocab)?;
-    tok.save(&out.join("tokenizer.json"))?;
-    let id = |t: &str| tok.token_id(t).ok_or_else(|| anyhow::anyhow!("the tokenizer lost {t}"));
-    let heads = (a.width / 64).max(1);
-    let head_dim = a.width / heads;
-    let vision = (a.width / 2).max(32);
-    let vision_heads = (vision / 32).max(1);
-    let depth = (a.layers / 2).max(2);
-    let qwen3 = a.family == Family::Qwen3Vl;
-    let mut text = json!({
-        "vocab_size": tok.vocab_size(),
-        "hidden_size": a.width,
-        "intermediate_size": a.width * 3,
-        "num_hidden_layers": a.layers,
-        "num_attention_heads": heads,
-        "num_key_value_heads": heads,
-        "hidden_act": "silu",
-        "max_position_embeddings": 4096,
-        "rms_norm_eps": 1e-6,
-        "tie_word_embeddings": true,
-        "bos_token_id": id("<|endoftext|>")?,
-        "eos_token_id": id("<|im_end|>")?,
-    });
-    let patch = a.family.patch();
-    let (architecture, model_type, vision_config, mean_std) = if qwen3 {
-        text["model_type"] = json!("qwen3_vl_text");
-        text["head_dim"] = json!(head_dim);
-        text["attention_bias"] = json!(false);
-        text["rope_parameters"] = json!({
-            "rope_type": "default", "mrope_section": mrope_section(head_dim, a.family),
-            "mrope_interleaved": true, "rope_theta": a.rope_theta,
-        });
-        let patches = side / patch;
-        let vision_config = json!({
-            "model_type": "qwen3_vl_vision",
-            "depth": depth,
-            "hidden_size": vision,
-            "intermediate_size": vision * 4,
-            "out_hidden_size": a.width,
-            "num_heads": vision_heads,
-            "patch_size": patch,
-            "spatial_merge_size": MERGE,
-            "temporal_patch_size": 2,
-            "in_channels": 3,
-            "hidden_act": "gelu_pytorch_tanh",
-            // One learned position per patch of a full-size image, so a map at `side` pixels uses them
-            // without interpolation.
-            "num_position_embeddings": patches * patches,
-            "deepstack_visual_indexes": [0],
-        });
-        ("Qwen3VLForConditionalGeneration", "qwen3_vl", vision_config, [0.5; 6])
-    } else {
-        text["model_type"] = json!("qwen2_vl_text");
-        text["rope_parameters"] = json!({
-            "rope_type": "default", "mrope_section": mrope_section(head_dim, a.family), "rope_theta": a.rope_theta,
-        });
-        let vision_config = json!({
-            "model_type": "qwen2_vl_vision",
-            "depth": depth,
-            "embed_dim": vision,
-            "hidden_size": a.width,
-            "num_heads": vision_heads,
-            "mlp_ratio": 4,
-            "patch_size": patch,
-            "spatial_merge_size": MERGE,
-            "temporal_patch_size": 2,
-            "in_channels": 3,
-            "hidden_act": "quick_gelu",
-        });
-        let clip = [0.48145466, 0.4578275, 0.40821073, 0.26862954, 0.26130258, 0.27577711];
-        ("Qwen2VLForConditionalGeneration", "qwen2_vl", vision_config, clip)
-    };
-    let config = json!({
-        "architectures": [architecture],
-        "model_type": model_type,
-        "image_token_id": id("<|image_pad|>")?,
-        "video_token_id": id("<|video_pad|>")?,
-        "vision_start_token_id": id("<|vision_start|>")?,
-        "vision_end_token_id": id("<|vision_end|>")?,
-        "tie_word_embeddings": true,
-        "text_config": text,
-        "vision_config": vision_config,
-    });
-    let pre = json!({
-        "min_pixels": 56 * 56, "max_pixels": side * side, "patch_size": patch, "temporal_patch_size": 2, "merge_size": MERGE,
-        "image_mean": &mean_std[..3], "image_std": &mean_std[3..],
-        "image_processor_type": "Qwen2VLImageProcessor",
-        "processor_class": if qwen3 { "Qwen3VLProcessor" } else { "Qwen2VLProcessor" },
-    });
-    let generation = json!({"eos_token_id": [id("<|im_end|>")?], "pad_token_id": id("<|endoftext|>")?});
-    let tokenizer_config = json!({
-        "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "extra_special_tokens": SPECIAL_TOKENS[1..].to_vec(),
-        "model_max_length": 4096, "tokenizer_class": "PreTrainedTokenizerFast",
-    });
-    for (name, v) in [
-        ("config.json", &config),
-        ("preprocessor_config.json", &pre),
-        ("generation_config.json", &generation),
-        ("tokenizer_config.json", &tokenizer_config),
-    ] {
-        crate::io::atomic::write(&out.join(name), serde_json::to_string_pretty(v)?)
-            .with_context(|| format!("writing {name}"))?;
-    }
-    crate::io::atomic::write(&out.join("chat_template.jinja"), jinja_template(a.family.engine(), false))?;
-    Ok(())
-}
-
-/// Copy a model folder's configuration, tokenizer and processor files (not its weights) into `out`.
-fn copy_model_files(from: &Path, out: &Path) -> anyhow::Result<()> {
-    if !from.join("config.json").is_file() {
-        bail!("{} is not a model folder (no config.json)", from.display());
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    Ok(copy_folder_files(from, out)?)
-}
-
-/// Three rotary sections (temporal, row, column) summing to head_dim / 2: Qwen2-VL's proportions
-/// (a quarter temporal), or Qwen3-VL's (24 : 20 : 20).
-fn mrope_section(head_dim: usize, family: Family) -> [usize; 3] {
-    let half = head_dim / 2;
-    let t = match family {
-        Family::Qwen2Vl => half / 4,
-        Family::Qwen3Vl => half * 3 / 8,
-    };
-    let h = (half - t) / 2;
-    [t, h, half - t - h]
-}
-
 /// The user's turn: the map then the question, as users ask (a question-first model's `prepare` swaps them).
 fn sample_of(item: &Item) -> anyhow::Result<Sample> {
     let img = match &item.image {
@@ -460,15 +343,41 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     if train_records.is_empty() {
         bail!("the train split has no {} questions", a.levels);
     }
-    let mut train: Vec<Item> = train_records.iter().map(|r| Item::of(&a.dataset, r)).collect();
+    for (flag, share) in [("--varied-context", a.varied_context), ("--typed-questions", a.typed_questions)] {
+        if !(0.0..=1.0).contains(&share) {
+            bail!("{flag} is a share of the questions, between 0 and 1 (got {share})");
+        }
+    }
+    let reword = Rewording { context: a.varied_context, typed: a.typed_questions };
+    // Rewording draws from its own stream ("reword"), so the questions drawn below stay the same.
+    let mut reword_rng = crate::sim::rng::Rng::new(a.seed ^ 0x7265_776f_7264);
+    let mut reworded = 0usize;
+    let mut train: Vec<Item> = Vec::with_capacity(train_records.len());
+    for r in &train_records {
+        let mut item = Item::of(&a.dataset, r);
+        if let Some(s) = Scenario::parse(&r.scenario).filter(|_| reword.any()) {
+            let q = reword.apply(&item.question, s, r.kind, &mut reword_rng);
+            reworded += usize::from(q != item.question);
+            item.question = q;
+        }
+        train.push(item);
+    }
     let one = |f: fn(Scenario, &[f64; 5]) -> (String, String)| {
         move |s: Scenario, l: &StoredLabels| vec![f(s, &l.region_p95_db)]
     };
     // The extra region questions draw from their own stream ("extra" in ASCII), apart from the batch order's.
     let mut rng = crate::sim::rng::Rng::new(a.seed ^ 0x0065_7874_7261);
     let mut more = |s: Scenario, l: &StoredLabels| {
-        let mut v = affected_questions(s, &l.region_share, a.affected_questions, &mut rng);
-        v.extend(pair_questions(s, &l.region_p95_db, a.pair_questions, &mut rng));
+        let affected = affected_questions(s, &l.region_share, a.affected_questions, &mut rng);
+        let pairs = pair_questions(s, &l.region_p95_db, a.pair_questions, &mut rng);
+        let kinds = std::iter::repeat_n(QuestionKind::RegionAffected, affected.len())
+            .chain(std::iter::repeat(QuestionKind::WhichWorse));
+        let mut v = Vec::with_capacity(affected.len() + pairs.len());
+        for ((q, answer), kind) in affected.into_iter().chain(pairs).zip(kinds) {
+            let new = reword.apply(&q, s, kind, &mut reword_rng);
+            reworded += usize::from(new != q);
+            v.push((new, answer));
+        }
         v
     };
     let extras: [(bool, &'static str, &mut AskScene); 3] = [
@@ -482,6 +391,12 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
             println!("train vlm: {} extra {kind} questions on the train scenes", extra.len());
             train.extend(extra);
         }
+    }
+    if reword.any() {
+        println!(
+            "train vlm: {reworded} of the dataset's and extra questions reworded (context share {}, typed share {})",
+            a.varied_context, a.typed_questions
+        );
     }
     let mut val_drills = Vec::new();
     if a.drills > 0 {
@@ -509,6 +424,10 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
         }
         if let Some(init) = &a.init {
             copy_model_files(init, &a.out)?;
+            if let Some(units) = a.mlp {
+                let before = shrink::cut_mlp(init, &a.out, units)?;
+                println!("train vlm: decoder MLPs cut from {before} to their {units} strongest units");
+            }
         } else {
             let texts: Vec<String> = train.iter().flat_map(|r| [r.question.clone(), r.answer.clone()]).collect();
             write_model_folder(&a.out, a, side, &texts)?;
@@ -531,8 +450,10 @@ pub fn run(a: &VlmTrainArgs) -> anyhow::Result<()> {
     let (model, vars) = if a.resume {
         QwenVl::load_trainable_checkpoint(&a.out, &a.out.join("last.safetensors"), DType::F32, &device.device)?
     } else if let Some(init) = &a.init {
-        QwenVl::load_trainable(init, DType::F32, &device.device)
-            .with_context(|| format!("--init: loading {}", init.display()))?
+        // A cut model's weights are already in --out.
+        let from = if a.mlp.is_some() { &a.out } else { init };
+        QwenVl::load_trainable(from, DType::F32, &device.device)
+            .with_context(|| format!("--init: loading {}", from.display()))?
     } else {
         QwenVl::new_random(&a.out, a.seed, DType::F32, &device.device)?
     };

@@ -11,6 +11,7 @@ pub mod field;
 pub mod grf;
 pub mod labels;
 pub mod observe;
+pub mod phrasing;
 pub mod propagation;
 pub mod questions;
 pub mod radio;
