@@ -37,6 +37,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--heatscope", default="target/release/heatscope")
     ap.add_argument("--image", required=True)
+    ap.add_argument("--model", help="a VLM folder (default: the bundled model)")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args()
     tally = {}
@@ -51,6 +52,8 @@ def main():
                 cmd = [a.heatscope, "ask", "--image", a.image, question, "--max-tokens", "80"]
                 if mode == "constrained":
                     cmd.append("--constrain")
+                if a.model:
+                    cmd += ["--model", a.model]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
                 ok = well_formed(kind, out)
                 for key in ((mode, kind), (mode, "all")):
