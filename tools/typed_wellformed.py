@@ -10,27 +10,9 @@ or "none", the L4 answer sentence.
         tests/data/router_freeform2.tsv
 """
 import argparse
-import re
 import subprocess
 
-CLASSES = ["low", "moderate", "high", "severe"]
-REGIONS = ["top-left", "top-right", "bottom-left", "bottom-right", "centre"]
-BOX = re.compile(r"\[\s*[-0-9.]+\s*,\s*[-0-9.]+\s*,\s*[-0-9.]+\s*,\s*[-0-9.]+\s*\]")
-
-
-def well_formed(kind, answer):
-    a = answer.strip().lower().rstrip(".")
-    if kind == "severity":
-        return a in CLASSES
-    if kind == "region_affected":
-        return a in ("yes", "no")
-    if kind in ("which_worse", "worst_region"):
-        return a in REGIONS
-    if kind == "localize":
-        return a == "none" or BOX.fullmatch(a) is not None
-    if kind == "explain":
-        return "dominates the interference" in a and "mitigation:" in a
-    return None
+from reword_dataset import well_formed  # the one form check (the L4 sentence in full)
 
 
 def main():
