@@ -4,7 +4,7 @@
 //! on these learns that the answer's form depends on what is asked, not on one fixed sentence.
 //! `train vlm --varied-context P --typed-questions P` uses them. Any thread.
 
-use super::questions::context;
+use super::questions::{context, pick};
 use super::rng::Rng;
 use super::scenario::Scenario;
 use crate::types::{QuestionKind, REGIONS};
@@ -224,10 +224,6 @@ impl Rewording {
             _ => text.to_string(),
         }
     }
-}
-
-fn pick<'a>(rng: &mut Rng, v: &'a [&'a str]) -> &'a str {
-    rng.pick(v).copied().unwrap_or("")
 }
 
 #[cfg(test)]

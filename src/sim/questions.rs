@@ -169,7 +169,8 @@ pub struct Question {
     pub concepts: Vec<String>,
 }
 
-fn pick<'a>(rng: &mut Rng, v: &'a [&'a str]) -> &'a str {
+/// One of `v`'s strings at random (empty when `v` is).
+pub(super) fn pick<'a>(rng: &mut Rng, v: &'a [&'a str]) -> &'a str {
     rng.pick(v).copied().unwrap_or("")
 }
 

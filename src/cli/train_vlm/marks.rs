@@ -10,14 +10,19 @@ use serde_json::json;
 use crate::models::vlm::chat::jinja_template;
 use crate::models::vlm::config::{QUESTION_FIRST_KEY, TRAINED_ON_KEY};
 
-/// Set `key` to `value` in `out`'s config.json.
-fn set_config_key(out: &Path, key: &str, value: serde_json::Value) -> anyhow::Result<()> {
+/// Change `out`'s config.json with `edit` (read, edited, written atomically).
+pub(super) fn edit_config(out: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> anyhow::Result<()> {
     let path = out.join("config.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut config: serde_json::Value = serde_json::from_str(&text)?;
-    config[key] = value;
+    edit(&mut config);
     crate::io::atomic::write(&path, serde_json::to_string_pretty(&config)?)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Set `key` to `value` in `out`'s config.json.
+fn set_config_key(out: &Path, key: &str, value: serde_json::Value) -> anyhow::Result<()> {
+    edit_config(out, |config| config[key] = value)
 }
 
 /// Record in `out`'s config.json the one scenario the model is trained on.

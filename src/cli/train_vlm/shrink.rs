@@ -44,13 +44,10 @@ pub(super) fn cut_mlp(init: &Path, out: &Path, units: usize) -> anyhow::Result<u
     crate::io::atomic::replace(&out.join("model.safetensors"), |tmp| {
         candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
     })?;
-    let path = out.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut config: serde_json::Value = serde_json::from_str(&text)?;
-    let text_config = if config.get("text_config").is_some() { &mut config["text_config"] } else { &mut config };
-    text_config["intermediate_size"] = serde_json::json!(units);
-    crate::io::atomic::write(&path, serde_json::to_string_pretty(&config)?)
-        .with_context(|| format!("writing {}", path.display()))?;
+    super::marks::edit_config(out, |config| {
+        let text_config = if config.get("text_config").is_some() { &mut config["text_config"] } else { config };
+        text_config["intermediate_size"] = serde_json::json!(units);
+    })?;
     Ok(before)
 }
 
