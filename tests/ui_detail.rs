@@ -29,17 +29,17 @@ fn preview_of(
     loaded: &heatscope::workers::Loaded,
     display: std::sync::Arc<heatscope::types::Raster>,
     downsample: usize,
-    sampled: bool,
+    look: heatscope::io::Look,
 ) -> heatscope::workers::Preview {
     let (width, height, meta) = (loaded.raster.width, loaded.raster.height, loaded.raster.meta.clone());
-    heatscope::workers::Preview { display, downsample, width, height, meta, stats: Vec::new(), sampled }
+    heatscope::workers::Preview { display, downsample, width, height, meta, stats: Vec::new(), look }
 }
 
 /// Put a loaded document back in the state of a large file being read, its overview streamed: the
 /// pixels it held are returned.
 fn as_if_reading(doc: &mut heatscope::app::Document) -> heatscope::workers::Loaded {
     let loaded = doc.loaded.take().unwrap();
-    doc.preview = Some(preview_of(&loaded, loaded.display.clone(), loaded.downsample, false));
+    doc.preview = Some(preview_of(&loaded, loaded.display.clone(), loaded.downsample, heatscope::io::Look::Averaged));
     doc.status = heatscope::app::DocStatus::Loading { fraction: 0.0, message: "reading".into(), job: 0 };
     loaded
 }
@@ -256,7 +256,7 @@ fn a_first_look_is_drawn_without_tiles_then_the_overview_replaces_it_on_screen()
         let step = 16;
         let (gw, gh) = (w.div_ceil(step), 64usize.div_ceil(step));
         let look = heatscope::types::Raster::new(gw, gh, vec![vec![0.0; gw * gh]], Default::default());
-        doc.preview = Some(preview_of(&loaded, std::sync::Arc::new(look), step, true));
+        doc.preview = Some(preview_of(&loaded, std::sync::Arc::new(look), step, heatscope::io::Look::Sampled));
         doc.view_rect = None;
         doc.transform = None;
         overview

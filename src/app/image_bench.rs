@@ -39,8 +39,8 @@ pub struct ImageBenchReport {
     pub first_paint_frame_ms: Option<f64>,
     /// Whether that first frame drew the overview read ahead of the full-resolution pixels.
     pub first_frame_preview: bool,
-    /// Its block size when what it drew was a first look (one pixel a block, `io::glance`).
-    pub first_look: Option<usize>,
+    /// What that first frame drew and its block size when it was a first look (`io::glance`).
+    pub first_look: Option<(crate::io::Look, usize)>,
     /// From the open request to the first frame with every full-resolution pixel read.
     pub full_ms: Option<f64>,
     /// How long the workers the image started took to finish after its first frame; None: they
@@ -332,8 +332,11 @@ impl ImageBench {
                 report.first_frame_ms = Some(elapsed * 1e3);
                 report.first_paint_frame_ms = frame;
                 report.first_frame_preview = doc.loaded.is_none();
-                report.first_look =
-                    doc.preview.as_ref().filter(|p| p.sampled && doc.loaded.is_none()).map(|p| p.downsample);
+                report.first_look = doc
+                    .preview
+                    .as_ref()
+                    .filter(|p| p.look.is_first_look() && doc.loaded.is_none())
+                    .map(|p| (p.look, p.downsample));
                 mark(report, "the first frame");
                 if let Some(loaded) = &doc.loaded {
                     report.size = (loaded.raster.width, loaded.raster.height);

@@ -181,7 +181,7 @@ fn plan_tiles(
     let (size, overview) = match (&doc.loaded, &doc.preview) {
         (Some(l), _) => ([l.raster.width, l.raster.height], l.downsample),
         // A first look is replaced within a second: no tile is read meanwhile.
-        (None, Some(p)) if !p.sampled => ([p.width, p.height], p.downsample),
+        (None, Some(p)) if !p.look.is_first_look() => ([p.width, p.height], p.downsample),
         _ => return Vec::new(),
     };
     let visible = super::detail::visible(t, view_px, size);
@@ -511,10 +511,15 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
             egui::StrokeKind::Outside,
         );
     }
-    if raster.is_none() && doc.preview.as_ref().is_some_and(|p| p.sampled) {
-        let text = format!(
-            "first look: one pixel in {downsample} x {downsample}, read from part of the file; averaging the overview…"
-        );
+    let first_look = doc.preview.as_ref().map(|p| p.look).filter(|l| l.is_first_look() && raster.is_none());
+    if let Some(look) = first_look {
+        let text = if look == crate::io::Look::FileOverview {
+            format!("first look: the file's own {downsample}x overview; averaging the full-resolution pixels…")
+        } else {
+            format!(
+                "first look: one pixel in {downsample} x {downsample}, read from part of the file; averaging the overview…"
+            )
+        };
         overlays::notice(&painter, image_rect, &text);
     } else if raster.is_none() {
         let text =

@@ -1,5 +1,6 @@
 //! The files `heatscope bench view --make-fixtures DIR` writes: a 20000 x 20000 float32 GeoTIFF in
-//! 512 x 512 tiles (UTM 18N, 10 m pixels) and an 8192 x 8192 float32 `.npy`, both holding a field
+//! 512 x 512 tiles (UTM 18N, 10 m pixels), the same with five overviews (blocks 2 to 32, as a
+//! cloud-optimised GeoTIFF carries them) and an 8192 x 8192 float32 `.npy`, all holding a field
 //! that looks measured: smooth value noise over four scales, three hot spots and a winding ridge
 //! on a gentle slope. Written a band of rows at a time (a band of tiles for the TIFF, rows computed
 //! on rayon's threads), so the whole array is never in memory, into a `.part` file renamed when
@@ -11,8 +12,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use rayon::prelude::*;
 
-/// The TIFF fixture's name, side and tile side; the `.npy` fixture's name and side.
+/// The TIFF fixture's name, side and tile side; the same with overviews (block sizes); the `.npy`
+/// fixture's name and side.
 pub const TIFF_NAME: &str = "big_20000.tif";
+pub const COG_NAME: &str = "big_20000_cog.tif";
+pub const COG_OVERVIEWS: [usize; 5] = [2, 4, 8, 16, 32];
 pub const TIFF_SIDE: usize = 20_000;
 pub const TIFF_TILE: usize = 512;
 pub const NPY_NAME: &str = "big_8192.npy";
@@ -106,14 +110,20 @@ fn lattice(ix: i64, iy: i64, seed: u64) -> f32 {
     (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
 }
 
-/// Write the two fixtures into `dir` where missing; their paths.
-pub fn make(dir: &Path) -> anyhow::Result<[PathBuf; 2]> {
+/// Write the three fixtures into `dir` where missing; their paths.
+pub fn make(dir: &Path) -> anyhow::Result<[PathBuf; 3]> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tiff = dir.join(TIFF_NAME);
-    if !tiff.is_file() {
-        eprintln!("writing {} ({TIFF_SIDE} x {TIFF_SIDE} float32, {TIFF_TILE} px tiles) ...", tiff.display());
-        let field = Field::new(TIFF_SIDE, TIFF_SIDE);
-        write_via_part(&tiff, |f| write_tiled_geotiff(f, TIFF_SIDE, TIFF_SIDE, TIFF_TILE, &field))?;
+    let cog = dir.join(COG_NAME);
+    let field = Field::new(TIFF_SIDE, TIFF_SIDE);
+    for (path, overviews) in [(&tiff, &[][..]), (&cog, &COG_OVERVIEWS[..])] {
+        if !path.is_file() {
+            eprintln!(
+                "writing {} ({TIFF_SIDE} x {TIFF_SIDE} float32, {TIFF_TILE} px tiles, overviews of blocks {overviews:?}) ...",
+                path.display()
+            );
+            write_via_part(path, |f| write_tiled_geotiff(f, (TIFF_SIDE, TIFF_SIDE), TIFF_TILE, overviews, &field))?;
+        }
     }
     let npy = dir.join(NPY_NAME);
     if !npy.is_file() {
@@ -121,7 +131,7 @@ pub fn make(dir: &Path) -> anyhow::Result<[PathBuf; 2]> {
         let field = Field::new(NPY_SIDE, NPY_SIDE);
         write_via_part(&npy, |f| write_npy(f, NPY_SIDE, NPY_SIDE, &field))?;
     }
-    Ok([tiff, npy])
+    Ok([tiff, cog, npy])
 }
 
 /// Write `path` through `path.part`, renamed over it once `write` finished and the data is on disk.
@@ -164,59 +174,145 @@ pub fn write_npy(out: &mut impl Write, width: usize, height: usize, field: &Fiel
 
 /// A float32 GeoTIFF of `field` in `tile` x `tile` tiles (edge tiles padded with zeros), with a
 /// 10 m pixel scale, a tie point at (500000, 4500000) and EPSG:32618, written one band of tiles at a
-/// time. Classic TIFF: the data must stay under 4 GiB.
+/// time; then, for each block size in `overviews`, a reduced-resolution image (NewSubfileType 1)
+/// holding the centre pixel of each block (GDAL's nearest resampling), tiled the same way, its
+/// tiles written as their rows come (a cloud-optimised GeoTIFF's images, not its byte order).
+/// Classic TIFF: the data must stay under 4 GiB.
 pub fn write_tiled_geotiff<W: Write + std::io::Seek>(
     out: &mut W,
-    width: usize,
-    height: usize,
+    (width, height): (usize, usize),
     tile: usize,
+    overviews: &[usize],
     field: &Field,
 ) -> anyhow::Result<()> {
     use tiff::encoder::TiffEncoder;
     use tiff::tags::Tag;
-    let across = width.div_ceil(tile);
-    let down = height.div_ceil(tile);
-    if (across * down * tile * tile * 4) as u64 >= u64::from(u32::MAX) {
+    let pixels: usize =
+        std::iter::once(1).chain(overviews.iter().copied()).map(|k| tiled_pixels(width, height, k.max(1), tile)).sum();
+    if (pixels * 4) as u64 >= u64::from(u32::MAX) {
         bail!("{width} x {height} float32 is too large for a classic TIFF");
     }
     let u32_of = |n: usize| u32::try_from(n).context("a TIFF size over 2^32");
     let mut encoder = TiffEncoder::new(out)?;
     let mut dir = encoder.image_directory()?;
-    let (mut offsets, mut counts) = (Vec::with_capacity(across * down), Vec::with_capacity(across * down));
+    let mut levels: Vec<Level> = overviews.iter().map(|&k| Level::new(width, height, k.max(2), tile)).collect();
+    let mut full = Level::new(width, height, 1, tile);
     let mut band = vec![0f32; width * tile];
-    let mut cell = vec![0f32; tile * tile];
-    for ty in 0..down {
-        let rows = tile.min(height - ty * tile);
-        field.rows(ty * tile, &mut band[..rows * width]);
-        for tx in 0..across {
-            let (x0, cols) = (tx * tile, tile.min(width - tx * tile));
-            cell.fill(0.0);
-            for r in 0..rows {
-                cell[r * tile..r * tile + cols].copy_from_slice(&band[r * width + x0..r * width + x0 + cols]);
+    for y0 in (0..height).step_by(tile) {
+        let rows = tile.min(height - y0);
+        field.rows(y0, &mut band[..rows * width]);
+        for level in std::iter::once(&mut full).chain(levels.iter_mut()) {
+            level.take_rows(&band[..rows * width], width, y0);
+            while let Some(cells) = level.full_row_of_tiles() {
+                for cell in cells {
+                    level.offsets.push(u32_of(usize::try_from(dir.write_data(&cell[..])?)?)?);
+                }
             }
-            offsets.push(u32_of(usize::try_from(dir.write_data(&cell[..])?)?)?);
-            counts.push(u32_of(tile * tile * 4)?);
         }
     }
-    dir.write_tag(Tag::ImageWidth, u32_of(width)?)?;
-    dir.write_tag(Tag::ImageLength, u32_of(height)?)?;
-    dir.write_tag(Tag::BitsPerSample, 32u16)?;
-    dir.write_tag(Tag::Compression, 1u16)?;
-    dir.write_tag(Tag::PhotometricInterpretation, 1u16)?;
-    dir.write_tag(Tag::SamplesPerPixel, 1u16)?;
-    dir.write_tag(Tag::PlanarConfiguration, 1u16)?;
-    dir.write_tag(Tag::SampleFormat, 3u16)?;
-    dir.write_tag(Tag::TileWidth, u32_of(tile)?)?;
-    dir.write_tag(Tag::TileLength, u32_of(tile)?)?;
-    dir.write_tag(Tag::TileOffsets, &offsets[..])?;
-    dir.write_tag(Tag::TileByteCounts, &counts[..])?;
+    let tags = |dir: &mut tiff::encoder::DirectoryEncoder<'_, _, _>, level: &Level| -> anyhow::Result<()> {
+        if level.block > 1 {
+            dir.write_tag(Tag::NewSubfileType, 1u32)?;
+        }
+        dir.write_tag(Tag::ImageWidth, u32_of(level.width)?)?;
+        dir.write_tag(Tag::ImageLength, u32_of(level.height)?)?;
+        dir.write_tag(Tag::BitsPerSample, 32u16)?;
+        dir.write_tag(Tag::Compression, 1u16)?;
+        dir.write_tag(Tag::PhotometricInterpretation, 1u16)?;
+        dir.write_tag(Tag::SamplesPerPixel, 1u16)?;
+        dir.write_tag(Tag::PlanarConfiguration, 1u16)?;
+        dir.write_tag(Tag::SampleFormat, 3u16)?;
+        dir.write_tag(Tag::TileWidth, u32_of(tile)?)?;
+        dir.write_tag(Tag::TileLength, u32_of(tile)?)?;
+        dir.write_tag(Tag::TileOffsets, &level.offsets[..])?;
+        let counts = vec![u32_of(tile * tile * 4)?; level.offsets.len()];
+        dir.write_tag(Tag::TileByteCounts, &counts[..])?;
+        Ok(())
+    };
+    tags(&mut dir, &full)?;
     dir.write_tag(Tag::ModelPixelScaleTag, &[10.0f64, 10.0, 0.0][..])?;
     dir.write_tag(Tag::ModelTiepointTag, &[0.0f64, 0.0, 0.0, 500_000.0, 4_500_000.0, 0.0][..])?;
     // Projected, pixel is area, WGS 84 / UTM zone 18N, metres.
     let keys: [u16; 20] = [1, 1, 0, 4, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32618, 3076, 0, 1, 9001];
     dir.write_tag(Tag::GeoKeyDirectoryTag, &keys[..])?;
     dir.finish()?;
+    for level in &levels {
+        let mut dir = encoder.image_directory()?;
+        tags(&mut dir, level)?;
+        dir.finish()?;
+    }
     Ok(())
+}
+
+/// Pixels the tiles of a `width` x `height` image hold at block size `k`.
+fn tiled_pixels(width: usize, height: usize, k: usize, tile: usize) -> usize {
+    width.div_ceil(k).div_ceil(tile) * height.div_ceil(k).div_ceil(tile) * tile * tile
+}
+
+/// One image of the pyramid being written: block size `block` (1 for the full resolution), its
+/// rows not yet written as tiles, and its tiles' offsets.
+struct Level {
+    block: usize,
+    width: usize,
+    height: usize,
+    /// The full-resolution image's height.
+    full_height: usize,
+    tile: usize,
+    /// Rows `done..done + pending.len() / width` of this image.
+    pending: Vec<f32>,
+    done: usize,
+    offsets: Vec<u32>,
+}
+
+impl Level {
+    fn new(width: usize, height: usize, block: usize, tile: usize) -> Self {
+        let full_height = height;
+        let (width, height) = (width.div_ceil(block), height.div_ceil(block));
+        Self { block, width, height, full_height, tile, pending: Vec::new(), done: 0, offsets: Vec::new() }
+    }
+
+    /// Takes this image's rows from full-resolution rows `y0..` in `band` (`full_width` wide): the
+    /// centre pixel of each block whose centre row is there.
+    fn take_rows(&mut self, band: &[f32], full_width: usize, y0: usize) {
+        let rows = band.len() / full_width;
+        let k = self.block;
+        let centre = |i: usize, n: usize| (i * k + k / 2).min(n - 1);
+        let next = self.done + self.pending.len() / self.width;
+        for j in next..self.height {
+            // Rows come top to bottom: a centre row below this band waits for the next.
+            let y = centre(j, self.full_height);
+            if y >= y0 + rows {
+                break;
+            }
+            let row = &band[(y - y0) * full_width..(y - y0 + 1) * full_width];
+            self.pending.extend((0..self.width).map(|i| row[centre(i, full_width)]));
+        }
+    }
+
+    /// The tiles of the next row of tiles once all its rows are in (the last one may be short),
+    /// padded with zeros.
+    fn full_row_of_tiles(&mut self) -> Option<Vec<Vec<f32>>> {
+        let have = self.pending.len() / self.width;
+        let rows = self.tile.min(self.height - self.done);
+        if rows == 0 || have < rows {
+            return None;
+        }
+        let t = self.tile;
+        let cells = (0..self.width.div_ceil(t))
+            .map(|tx| {
+                let (x0, cols) = (tx * t, t.min(self.width - tx * t));
+                let mut cell = vec![0f32; t * t];
+                for r in 0..rows {
+                    let from = r * self.width + x0;
+                    cell[r * t..r * t + cols].copy_from_slice(&self.pending[from..from + cols]);
+                }
+                cell
+            })
+            .collect();
+        self.pending.drain(..rows * self.width);
+        self.done += rows;
+        Some(cells)
+    }
 }
 
 #[cfg(test)]
@@ -245,7 +341,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("tiled.tif");
         let field = Field::new(w, h);
-        write_via_part(&path, |f| write_tiled_geotiff(f, w, h, tile, &field)).expect("write");
+        write_via_part(&path, |f| write_tiled_geotiff(f, (w, h), tile, &[], &field)).expect("write");
         assert!(!dir.path().join("tiled.tif.part").exists());
         let r = crate::io::load(&path, &crate::io::LoadOptions::default()).expect("read back");
         assert_eq!((r.width, r.height, r.band_count()), (w, h, 1));
@@ -264,7 +360,7 @@ mod tests {
         let (w, h, tile) = (150, 70, 32);
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("tiled.tif");
-        write_via_part(&path, |f| write_tiled_geotiff(f, w, h, tile, &Field::new(w, h))).expect("write");
+        write_via_part(&path, |f| write_tiled_geotiff(f, (w, h), tile, &[], &Field::new(w, h))).expect("write");
         let options = crate::io::LoadOptions::default();
         let preview = crate::io::preview(&path, &options, 50, &|| false).expect("reads").expect("streams");
         let full = crate::io::load(&path, &options).expect("read back");
@@ -279,6 +375,36 @@ mod tests {
             let expected = crate::stats::window_mean(&full, window, 1);
             assert_eq!((win.width, win.height, &win.bands), (expected.width, expected.height, &expected.bands));
         }
+    }
+
+    /// The overviews are reduced-resolution images of the block's centre pixel, tiled, and read as
+    /// such by the `tiff` crate; the first image still reads back value for value.
+    #[test]
+    fn tiled_geotiff_with_overviews_holds_each_blocks_centre_pixel() {
+        use tiff::decoder::{Decoder, DecodingResult};
+        let (w, h, tile) = (150, 70, 16);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("cog.tif");
+        let field = Field::new(w, h);
+        write_via_part(&path, |f| write_tiled_geotiff(f, (w, h), tile, &[2, 4, 8], &field)).expect("write");
+        let r = crate::io::load(&path, &crate::io::LoadOptions::default()).expect("read back");
+        let mut want = vec![0f32; w * h];
+        field.rows(0, &mut want);
+        assert_eq!(r.bands[0], want);
+        assert!(r.meta.notes.iter().any(|n| n.contains("3 overview(s)")), "{:?}", r.meta.notes);
+        let mut dec = Decoder::new(std::fs::File::open(&path).expect("open")).expect("a TIFF");
+        for k in [2usize, 4, 8] {
+            dec.next_image().expect("the next overview");
+            assert_eq!(dec.find_tag_unsigned::<u32>(tiff::tags::Tag::NewSubfileType).expect("tag"), Some(1));
+            let (lw, lh) = (w.div_ceil(k), h.div_ceil(k));
+            assert_eq!(dec.dimensions().expect("size"), (lw as u32, lh as u32));
+            let DecodingResult::F32(level) = dec.read_image().expect("decodes") else { panic!("f32 samples") };
+            for (j, i) in [(0, 0), (lh - 1, lw - 1), (lh / 2, lw / 3)] {
+                let (y, x) = ((j * k + k / 2).min(h - 1), (i * k + k / 2).min(w - 1));
+                assert_eq!(level[j * lw + i], want[y * w + x], "block {k}: ({i}, {j})");
+            }
+        }
+        assert!(!dec.more_images());
     }
 
     #[test]

@@ -190,9 +190,14 @@ fn explain(r: &ImageBenchReport, figures: &[(&str, f64)]) {
             "  the app: {w} x {h}, {shown}; the frame that drew it first took {:.0} ms (GPU upload included)",
             r.first_paint_frame_ms.unwrap_or(f64::NAN)
         );
-        if let Some(step) = r.first_look {
+        if let Some((look, step)) = r.first_look {
+            let what = if look == crate::io::Look::FileOverview {
+                format!("the file's own {step}x overview, read by itself")
+            } else {
+                format!("one pixel in {step} x {step}, read from part of the file")
+            };
             eprintln!(
-                "  the first frame drew a first look (one pixel in {step} x {step}, read from part of the file), then the overview averaged as the file was read; every full-resolution pixel was in at {:.0} ms (full_ms)",
+                "  the first frame drew a first look ({what}), then the overview averaged as the file was read; every full-resolution pixel was in at {:.0} ms (full_ms)",
                 r.full_ms.unwrap_or(f64::NAN)
             );
         } else if r.first_frame_preview {

@@ -187,8 +187,27 @@ pub struct Preview {
     pub width: usize,
     pub height: usize,
     pub factor: usize,
-    /// Whether `overview` holds one pixel of each block (read from a part of the file) rather than its mean.
-    pub sampled: bool,
+    /// What `overview` holds: each block's mean, or a first look the mean replaces.
+    pub look: Look,
+}
+
+/// What a [`Preview`] shows of each block of the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Look {
+    /// The mean of its pixels: the overview the full read gives.
+    Averaged,
+    /// Its centre pixel, read from a small part of the file (a first look, [`glance`]).
+    Sampled,
+    /// The file's own reduced-resolution copy of it (a cloud-optimised GeoTIFF's overview, made
+    /// with whatever resampling its writer chose), read by itself (a first look, [`glance`]).
+    FileOverview,
+}
+
+impl Look {
+    /// Whether the averaged overview is still to come.
+    pub fn is_first_look(self) -> bool {
+        self != Look::Averaged
+    }
 }
 
 /// Longest side of a [`glance`].
@@ -198,16 +217,24 @@ pub const GLANCE_MAX: usize = 512;
 /// is read about as fast.
 pub const GLANCE_MIN_SAMPLES: usize = 1 << 24;
 
-/// A first look at a large image, read from a small part of its file: the centre pixel of each block
-/// of a grid at most [`GLANCE_MAX`] a side, for one-band NumPy arrays in row order of at least
-/// [`GLANCE_MIN_SAMPLES`] samples (a row in `factor` read). What a viewer shows while [`preview`]
-/// averages the whole file. None for other files and when `cancelled` turns true.
-pub fn glance(path: &Path, opts: &LoadOptions, cancelled: &dyn Fn() -> bool) -> Result<Option<Preview>, IoError> {
+/// A first look at a large image, read from a small part of its file, for images of at least
+/// [`GLANCE_MIN_SAMPLES`] samples: for one-band NumPy arrays in row order, the centre pixel of each
+/// block of a grid at most [`GLANCE_MAX`] a side (a row in `factor` read); for TIFFs larger than
+/// `max_dim` with overviews (cloud-optimised GeoTIFFs), the overview that fits `max_dim` (see
+/// `tiff::glance_file`). What a viewer shows while [`preview`] averages the whole file. None for
+/// other files and when `cancelled` turns true.
+pub fn glance(
+    path: &Path,
+    opts: &LoadOptions,
+    max_dim: usize,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<Preview>, IoError> {
     match Streamable::open(path)? {
         Some(Streamable::Npy(mut reader)) => {
             npy::glance_npy(path, &mut reader, opts, [GLANCE_MAX, GLANCE_MIN_SAMPLES], cancelled)
         }
-        _ => Ok(None),
+        Some(Streamable::Tiff(file)) => tiff::glance_file(path, &file, opts, [max_dim, GLANCE_MIN_SAMPLES], cancelled),
+        None => Ok(None),
     }
 }
 

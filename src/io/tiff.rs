@@ -1,7 +1,8 @@
-//! TIFF and GeoTIFF -> [`Raster`]. Decodes the first (full-resolution) image of a TIFF, ignoring
-//! the overviews and masks of cloud-optimised GeoTIFFs: integer, float and complex samples, chunky
-//! or planar, striped or tiled, with any compression the `tiff` crate handles (JPEG-in-TIFF
-//! included). GeoTIFF tags are interpreted by [`super::geotiff`]. Runs on worker threads.
+//! TIFF and GeoTIFF -> [`Raster`]. Decodes the first (full-resolution) image of a TIFF with its
+//! internal mask (a cloud-optimised GeoTIFF's overviews give the viewer a first look, see
+//! `levels`): integer, float and complex samples, chunky or planar, striped or tiled, with any
+//! compression the `tiff` crate handles (JPEG-in-TIFF included). GeoTIFF tags are interpreted by
+//! [`super::geotiff`]. Runs on worker threads.
 
 use std::path::Path;
 
@@ -9,9 +10,11 @@ use tiff::TiffError;
 use tiff::decoder::{ChunkType, Decoder, DecodingSampleType, Limits, TiffCodingUnit};
 use tiff::tags::Tag;
 
+mod levels;
 mod preview;
 mod raw;
 
+pub use levels::glance_file;
 pub use preview::{preview_file, window_file};
 
 use super::geotiff::{self, GeoTags};
@@ -94,13 +97,26 @@ pub fn read_file(path: &Path, file: &std::fs::File, opts: &LoadOptions) -> Resul
 }
 
 fn read_source(path: &Path, bytes: Source<'_>, opts: &LoadOptions) -> Result<Raster, IoError> {
+    read_image(path, bytes, opts, 0)
+}
+
+/// Reads image `index` of the TIFF's chain of directories (0: the first, full-resolution image; a
+/// cloud-optimised GeoTIFF's overviews and masks follow it), with its internal mask applied.
+fn read_image(path: &Path, bytes: Source<'_>, opts: &LoadOptions, index: usize) -> Result<Raster, IoError> {
     if bytes.len() == 0 {
         return Err(IoError::corrupt(path, "the file is empty"));
     }
-    let open = |source| Decoder::new(source).map_err(|e| tiff_error(path, e)).map(|d| d.with_limits(limits(opts)));
+    let open = |source| -> Result<TiffDecoder<'_>, IoError> {
+        let mut dec = Decoder::new(source).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
+        if index > 0 {
+            dec.seek_to_image(index).map_err(|e| tiff_error(path, e))?;
+        }
+        Ok(dec)
+    };
     let short = |tag: Tag| super::tiff_overlay::first_short(bytes, tag.to_u16());
-    if matches!(short(Tag::Compression), Some(34676 | 34677))
-        || matches!(short(Tag::PhotometricInterpretation), Some(32844 | 32845))
+    if index == 0
+        && (matches!(short(Tag::Compression), Some(34676 | 34677))
+            || matches!(short(Tag::PhotometricInterpretation), Some(32844 | 32845)))
     {
         return Err(IoError::unsupported(
             path,
@@ -109,6 +125,8 @@ fn read_source(path: &Path, bytes: Source<'_>, opts: &LoadOptions) -> Result<Ras
         ));
     }
     let mut dec = open(Overlay::plain(bytes))?;
+    let ifd = if index > 0 { dec.ifd_pointer().map(|p| p.0) } else { None };
+    let photometric_grey = || Overlay::with_short(bytes, ifd, Tag::PhotometricInterpretation.to_u16(), 1);
     let layout = Layout::read(&mut dec, path)?;
     // The `tiff` crate decodes RGB as three samples (four with alpha) and drops any other extra
     // sample; read such a file as multiband (PhotometricInterpretation 1) so every band arrives.
@@ -116,14 +134,14 @@ fn read_source(path: &Path, bytes: Source<'_>, opts: &LoadOptions) -> Result<Ras
     let drops_samples = layout.photometric == 2 && !layout.planar && decoded_samples < layout.samples;
     if drops_samples
         && layout.compression != 7
-        && let Some(overlay) = Overlay::with_short(bytes, Tag::PhotometricInterpretation.to_u16(), 1)
+        && let Some(overlay) = photometric_grey()
     {
         dec = open(overlay)?;
     }
     // Palette colour (a classified map): the crate refuses it; its samples are colour-map indices,
     // which is what tifffile and GDAL return too, so read them as a grey band.
     let palette = layout.photometric == 3 && layout.samples == 1;
-    if palette && let Some(overlay) = Overlay::with_short(bytes, Tag::PhotometricInterpretation.to_u16(), 1) {
+    if palette && let Some(overlay) = photometric_grey() {
         dec = open(overlay)?;
     }
     let (w, h) = (layout.width, layout.height);
@@ -180,6 +198,27 @@ fn read_source(path: &Path, bytes: Source<'_>, opts: &LoadOptions) -> Result<Ras
     if let Some(nd) = nodata.filter(|v| !v.is_nan()) {
         apply_nodata(&bands, nd as f32, &mut valid);
     }
+    let subs = if dec.more_images() { levels::sub_images(bytes, opts) } else { Vec::new() };
+    match levels::mask_of(path, bytes, opts, &subs, (index, w, h), [0, 0, w, h]) {
+        Ok(Some((sub, mask))) => {
+            let hidden = mask.iter().filter(|&&m| !m).count();
+            let valid = valid.get_or_insert_with(|| vec![true; w * h]);
+            valid.iter_mut().zip(&mask).for_each(|(v, m)| *v &= m);
+            notes.push(format!(
+                "internal mask (image {} of the file) applied: {hidden} of {} pixels ({:.1} %) have no data",
+                sub.index + 1,
+                w * h,
+                100.0 * hidden as f64 / (w * h).max(1) as f64
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => notes.push(format!("the internal mask could not be read, so it masks nothing: {e}")),
+    }
+    if index == 0
+        && let Some(text) = levels::describe(&subs)
+    {
+        notes.push(text);
+    }
     if valid.as_ref().is_some_and(|m| m.iter().all(|&v| v)) {
         valid = None;
     }
@@ -201,9 +240,6 @@ fn meta_of(
     nodata: Option<f64>,
     mut notes: Vec<String>,
 ) -> RasterMeta {
-    if dec.more_images() {
-        notes.push("only the first (full-resolution) image is read; overviews and masks are ignored".to_string());
-    }
     let tags = GeoTags::read(dec);
     let geo = geotiff::georeference(&tags, layout.width, layout.height);
     notes.extend(geo.notes);

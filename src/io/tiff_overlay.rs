@@ -1,9 +1,10 @@
 //! A TIFF's bytes as the `tiff` crate should read them: a reader over the file (held in memory, or
-//! read at offsets from disk as the decoder asks) that can show one inline SHORT tag value of the
-//! first image changed, without copying the file. The TIFF reader uses it to read an RGB image with
-//! unspecified extra samples (NAIP's near-infrared band) as a multiband image, because the crate
-//! decodes RGB as exactly three (or four, with alpha) samples and drops the rest. Runs on worker
-//! threads.
+//! read at offsets from disk as the decoder asks) that can show one inline SHORT tag value of an
+//! image's directory changed, without copying the file. The TIFF reader uses it to read an RGB image
+//! with unspecified extra samples (NAIP's near-infrared band) as a multiband image, because the
+//! crate decodes RGB as exactly three (or four, with alpha) samples and drops the rest, and to read
+//! a GDAL mask (PhotometricInterpretation 4, which the crate refuses) as a grey image. Runs on
+//! worker threads.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -93,10 +94,11 @@ impl<'a> Overlay<'a> {
         Self { source, pos: 0, patch: None, ahead: Vec::new(), ahead_at: 0 }
     }
 
-    /// The bytes with the first image's `tag` (an inline SHORT) reading `value`; None when the
-    /// tag is absent, not a single SHORT, or the file's header or first directory is unreadable.
-    pub fn with_short(source: Source<'a>, tag: u16, value: u16) -> Option<Self> {
-        let (at, big_endian) = short_value_offset(source, tag)?;
+    /// The bytes with `tag` (an inline SHORT) of the directory at offset `ifd` (None: the first
+    /// image's) reading `value`; None when the tag is absent, not a single SHORT, or the file's
+    /// header or that directory is unreadable.
+    pub fn with_short(source: Source<'a>, ifd: Option<u64>, tag: u16, value: u16) -> Option<Self> {
+        let (at, big_endian) = short_value_offset(source, ifd, tag)?;
         let patch = if big_endian { value.to_be_bytes() } else { value.to_le_bytes() };
         Some(Self { patch: Some((at, patch)), ..Self::plain(source) })
     }
@@ -155,13 +157,14 @@ impl Seek for Overlay<'_> {
 /// The first image's `tag` when it is one inline SHORT (read before the crate parses the file, for
 /// encodings it rejects without naming them).
 pub(super) fn first_short(source: Source<'_>, tag: u16) -> Option<u16> {
-    let (at, big_endian) = short_value_offset(source, tag)?;
+    let (at, big_endian) = short_value_offset(source, None, tag)?;
     let b: [u8; 2] = source.get(at, 2)?.as_ref().try_into().ok()?;
     Some(if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
 }
 
-/// Where the first image's `tag` keeps its inline SHORT value, and whether the file is big-endian.
-fn short_value_offset(source: Source<'_>, tag: u16) -> Option<(u64, bool)> {
+/// Where the `tag` of the directory at offset `ifd` (None: the first image's) keeps its inline
+/// SHORT value, and whether the file is big-endian.
+fn short_value_offset(source: Source<'_>, ifd: Option<u64>, tag: u16) -> Option<(u64, bool)> {
     let big_endian = match source.get(0, 2)?.as_ref() {
         b"II" => false,
         b"MM" => true,
@@ -175,11 +178,12 @@ fn short_value_offset(source: Source<'_>, tag: u16) -> Option<(u64, bool)> {
         }))
     };
     // Classic TIFF: 4-byte offsets, 12-byte entries; BigTIFF: 8-byte offsets, 20-byte entries.
-    let (ifd, count_len, entry_len, value_at) = match take(2, 2)? {
+    let (first, count_len, entry_len, value_at) = match take(2, 2)? {
         42 => (take(4, 4)?, 2, 12, 8),
         43 => (take(8, 8)?, 8, 20, 12),
         _ => return None,
     };
+    let ifd = ifd.unwrap_or(first);
     let ifd = usize::try_from(ifd).ok()?;
     let entries = usize::try_from(take(ifd, count_len)?).ok()?;
     for k in 0..entries.min(4096) {
@@ -227,13 +231,13 @@ mod tests {
     fn one_short_reads_changed_in_either_byte_order_and_nothing_else() {
         for big in [false, true] {
             let file = classic(big, &[(256, 4, 1, 7), (262, 3, 1, 2), (277, 3, 1, 4)]);
-            let patched = read_all(Overlay::with_short(Source::Memory(&file), 262, 1).expect("tag found"));
+            let patched = read_all(Overlay::with_short(Source::Memory(&file), None, 262, 1).expect("tag found"));
             let changed: Vec<usize> = (0..file.len()).filter(|&i| file[i] != patched[i]).collect();
             assert_eq!(changed.len(), 1, "{changed:?}");
             let want = classic(big, &[(256, 4, 1, 7), (262, 3, 1, 1), (277, 3, 1, 4)]);
             assert_eq!(patched, want);
             // Reads in small pieces across the patch see the same bytes.
-            let mut r = Overlay::with_short(Source::Memory(&file), 262, 1).unwrap();
+            let mut r = Overlay::with_short(Source::Memory(&file), None, 262, 1).unwrap();
             r.seek(SeekFrom::Start(20)).unwrap();
             let mut piece = [0u8; 3];
             r.read_exact(&mut piece).unwrap();
@@ -244,11 +248,11 @@ mod tests {
     #[test]
     fn absent_or_unusual_tags_and_broken_files_give_none() {
         let file = classic(false, &[(262, 4, 1, 2), (277, 3, 2, 4)]);
-        assert!(Overlay::with_short(Source::Memory(&file), 262, 1).is_none(), "a LONG is not patched");
-        assert!(Overlay::with_short(Source::Memory(&file), 277, 1).is_none(), "two values are not inline");
-        assert!(Overlay::with_short(Source::Memory(&file), 259, 1).is_none(), "absent");
-        assert!(Overlay::with_short(Source::Memory(&file[..12]), 262, 1).is_none(), "cut");
-        assert!(Overlay::with_short(Source::Memory(b"GIF89a"), 262, 1).is_none());
+        assert!(Overlay::with_short(Source::Memory(&file), None, 262, 1).is_none(), "a LONG is not patched");
+        assert!(Overlay::with_short(Source::Memory(&file), None, 277, 1).is_none(), "two values are not inline");
+        assert!(Overlay::with_short(Source::Memory(&file), None, 259, 1).is_none(), "absent");
+        assert!(Overlay::with_short(Source::Memory(&file[..12]), None, 262, 1).is_none(), "cut");
+        assert!(Overlay::with_short(Source::Memory(b"GIF89a"), None, 262, 1).is_none());
         assert_eq!(read_all(Overlay::plain(Source::Memory(&file))), file);
     }
 
@@ -265,8 +269,8 @@ mod tests {
         assert_eq!(source.get(199_990, 100).unwrap().as_ref(), &bytes[199_990..]);
         assert!(source.get(bytes.len() as u64 + 1, 4).is_none());
         // Small reads go through the read-ahead, large ones straight to the file; seeks back and forth.
-        let mut memory = Overlay::with_short(Source::Memory(&bytes), 262, 1).unwrap();
-        let mut disk = Overlay::with_short(source, 262, 1).unwrap();
+        let mut memory = Overlay::with_short(Source::Memory(&bytes), None, 262, 1).unwrap();
+        let mut disk = Overlay::with_short(source, None, 262, 1).unwrap();
         for (at, n) in [(0usize, 3usize), (20, 7), (5, 100), (70_000, 90_000), (65_530, 20), (199_000, 5000), (0, 40)] {
             let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
             memory.seek(SeekFrom::Start(at as u64)).unwrap();

@@ -121,11 +121,12 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
             let shown = |p: io::Preview| {
                 let display = Arc::new(p.overview);
                 let stats = preview_stats(&display, &cancelled);
-                let (width, height, downsample, meta, sampled) = (p.width, p.height, p.factor, p.meta, p.sampled);
-                Preview { display, downsample, width, height, meta, stats, sampled }
+                let (width, height, downsample, meta, look) = (p.width, p.height, p.factor, p.meta, p.look);
+                Preview { display, downsample, width, height, meta, stats, look }
             };
-            // A very large one: a sample of its pixels before that, read from a small part of the file.
-            if let Some(glance) = io::glance(&path, &options, &cancelled).ok().flatten() {
+            // A very large one: a first look before that, read from a small part of the file (a
+            // sample of its pixels, or the file's own overview).
+            if let Some(glance) = io::glance(&path, &options, max_texture_dim, &cancelled).ok().flatten() {
                 (r.emit)(EventKind::Preview(Box::new(shown(glance))));
             }
             let preview = io::preview(&path, &options, max_texture_dim, &cancelled).ok().flatten().map(shown);

@@ -135,7 +135,7 @@ pub struct Loaded {
 #[derive(Clone, Debug)]
 pub struct Preview {
     /// The overview as the GPU shows it (the same `Arc` the finished load's `Loaded::display` holds,
-    /// unless `sampled`).
+    /// unless a first look).
     pub display: Arc<Raster>,
     /// Block size of `display`.
     pub downsample: usize,
@@ -146,8 +146,8 @@ pub struct Preview {
     pub meta: crate::types::RasterMeta,
     /// Statistics of up to about a million of the overview's pixels, for its first three bands.
     pub stats: Vec<(usize, BandStats)>,
-    /// A first look (one pixel of each block, see `io::glance`), replaced by the averaged overview.
-    pub sampled: bool,
+    /// Each block's mean, or a first look (see `io::glance`) the averaged overview replaces.
+    pub look: crate::io::Look,
 }
 
 /// Result of a job.

@@ -70,7 +70,7 @@ pub fn preview_npy(
         width: w,
         height: h,
         factor,
-        sampled: false,
+        look: crate::io::Look::Averaged,
     }))
 }
 
@@ -109,7 +109,7 @@ pub fn glance_npy(
     let meta = meta_of(&header, &layout, "NumPy .npy".into());
     let (gw, gh) = (columns.len(), h.div_ceil(step));
     let overview = Raster::new(gw, gh, vec![band], crate::stats::downsampled_meta(&meta, step));
-    Ok(Some(crate::io::Preview { overview, meta, width: w, height: h, factor: step, sampled: true }))
+    Ok(Some(crate::io::Preview { overview, meta, width: w, height: h, factor: step, look: crate::io::Look::Sampled }))
 }
 
 #[cfg(test)]
@@ -168,7 +168,7 @@ mod tests {
             glance_npy(Path::new("a.npy"), &mut Cursor::new(bytes), &opts, [10, min], &|| cancelled)
         };
         let look = glance(&bytes, w * h, false).expect("reads").expect("large enough");
-        assert!(look.sampled);
+        assert_eq!(look.look, crate::io::Look::Sampled);
         assert_eq!((look.factor, look.width, look.height, look.overview.width, look.overview.height), (5, w, h, 9, 7));
         let (xs, ys) = ([2, 7, 12, 17, 22, 27, 32, 37, 42], [2, 7, 12, 17, 22, 27, 31]);
         let expected: Vec<u32> = ys

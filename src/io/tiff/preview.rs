@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tiff::decoder::Decoder;
 
-use super::{Layout, Overlay, Source, decode_chunks, gdal_nodata, limits, meta_of, raw, tiff_error};
+use super::{Layout, Overlay, Source, decode_chunks, gdal_nodata, levels, limits, meta_of, raw, tiff_error};
 use crate::io::{IoError, LoadOptions, Preview};
 use crate::stats::StreamedOverview;
 
@@ -16,7 +16,8 @@ const ROW_SAMPLES_MAX: usize = 1 << 26;
 /// averaged as it is decoded: real samples the `tiff` crate decodes, grey or RGB, chunky (or a
 /// single plane), no band tagged alpha, rows of tiles or strips of at most [`ROW_SAMPLES_MAX`]
 /// samples. Its pixels are those `downsample_to_fit` gives for the whole image read by
-/// [`super::read_file`], nodata (every band at GDAL_NODATA) left out as NaN. None for other files
+/// [`super::read_file`], nodata (every band at GDAL_NODATA) and the internal mask's holes left out
+/// as NaN. None for other files
 /// and when `cancelled` turns true.
 pub fn preview_file(
     path: &Path,
@@ -25,7 +26,7 @@ pub fn preview_file(
     max_dim: usize,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Option<Preview>, IoError> {
-    let Some((mut dec, layout)) = open_plain(path, file, opts)? else { return Ok(None) };
+    let Some(Plain { mut dec, layout, bytes, subs }) = open_plain(path, file, opts)? else { return Ok(None) };
     let (w, h) = (layout.width, layout.height);
     if crate::stats::downsample_factor(w, h, max_dim) == 1 {
         return Ok(None);
@@ -37,7 +38,9 @@ pub fn preview_file(
     // The row of tiles (or strip) being filled: its first image row and its samples, a band each.
     let mut row0 = 0;
     let mut buffer = vec![vec![0f32; band_rows * w]; bands];
-    let flush = |buffer: &mut [Vec<f32>], rows: usize, overview: &mut StreamedOverview| {
+    // Rows `row0..row0 + rows` into the overview, nodata and the internal mask's holes as NaN; None
+    // when the mask cannot be read (the full read then shows the image unmasked, with a note).
+    let flush = |buffer: &mut [Vec<f32>], [row0, rows]: [usize; 2], overview: &mut StreamedOverview| {
         let n = rows * w;
         if let Some(nd) = nodata {
             for i in 0..n {
@@ -46,38 +49,62 @@ pub fn preview_file(
                 }
             }
         }
+        let mask = levels::mask_of(path, bytes, opts, &subs, (0, w, h), [0, row0, w, rows]).ok()?;
+        if let Some((_, mask)) = mask {
+            for (i, _) in mask.iter().enumerate().filter(|(_, m)| !**m) {
+                buffer.iter_mut().for_each(|b| b[i] = f32::NAN);
+            }
+        }
         let rows: Vec<&[f32]> = buffer.iter().map(|b| &b[..n]).collect();
         overview.push(&rows);
+        Some(())
     };
-    let mut stopped = false;
+    let (mut stopped, mut mask_failed) = (false, false);
     let dtype = decode_chunks(&mut dec, path, &layout, None, |chunk| {
         if cancelled() {
             stopped = true;
             return None;
         }
         if chunk.rect.row0 != row0 {
-            flush(&mut buffer, chunk.rect.row0.checked_sub(row0)?.min(band_rows), &mut overview);
+            let rows = chunk.rect.row0.checked_sub(row0)?.min(band_rows);
+            if flush(&mut buffer, [row0, rows], &mut overview).is_none() {
+                mask_failed = true;
+                return None;
+            }
             row0 = chunk.rect.row0;
         }
         chunk.place(&mut buffer, w, [0, row0])
     });
-    if stopped {
+    if stopped || mask_failed {
         return Ok(None);
     }
     let dtype = dtype?;
-    flush(&mut buffer, h - row0, &mut overview);
+    if flush(&mut buffer, [row0, h - row0], &mut overview).is_none() {
+        return Ok(None);
+    }
     let meta = meta_of(&mut dec, &layout, dtype, bands, None, nodata.map(f64::from), Vec::new());
     let factor = overview.factor();
-    Ok(overview.finish(&meta).map(|overview| Preview { overview, meta, width: w, height: h, factor, sampled: false }))
+    Ok(overview.finish(&meta).map(|overview| Preview {
+        overview,
+        meta,
+        width: w,
+        height: h,
+        factor,
+        look: crate::io::Look::Averaged,
+    }))
+}
+
+/// A TIFF [`open_plain`] accepts: its decoder, layout, bytes and the images after its first.
+struct Plain<'a> {
+    dec: super::TiffDecoder<'a>,
+    layout: Layout,
+    bytes: Source<'a>,
+    subs: Vec<levels::SubImage>,
 }
 
 /// The decoder of a TIFF whose first image can be read a strip or tile at a time into the pixels
 /// [`super::read_file`] gives (see [`preview_file`]), checked against `opts`; None for other files.
-fn open_plain<'a>(
-    path: &Path,
-    file: &'a std::fs::File,
-    opts: &LoadOptions,
-) -> Result<Option<(super::TiffDecoder<'a>, Layout)>, IoError> {
+fn open_plain<'a>(path: &Path, file: &'a std::fs::File, opts: &LoadOptions) -> Result<Option<Plain<'a>>, IoError> {
     let len = file.metadata().map_err(|source| IoError::Read { path: path.to_path_buf(), source })?.len();
     let bytes = Source::File { file, len };
     let mut dec = Decoder::new(Overlay::plain(bytes)).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
@@ -99,19 +126,20 @@ fn open_plain<'a>(
     if row_of_chunks > ROW_SAMPLES_MAX {
         return Ok(None);
     }
-    Ok(Some((dec, layout)))
+    let subs = if dec.more_images() { levels::sub_images(bytes, opts) } else { Vec::new() };
+    Ok(Some(Plain { dec, layout, bytes, subs }))
 }
 
 /// The window `[x0, y0, w, h]` (clipped to the image) of a TIFF [`preview_file`] streams, decoding
-/// only the strips or tiles it meets; nodata (every band at GDAL_NODATA) as NaN, no metadata but
-/// the sample type. None for other files.
+/// only the strips or tiles it meets; nodata (every band at GDAL_NODATA) and the internal mask's
+/// holes as NaN, no metadata but the sample type. None for other files.
 pub fn window_file(
     path: &Path,
     file: &std::fs::File,
     opts: &LoadOptions,
     [x0, y0, w, h]: [usize; 4],
 ) -> Result<Option<crate::types::Raster>, IoError> {
-    let Some((mut dec, layout)) = open_plain(path, file, opts)? else { return Ok(None) };
+    let Some(Plain { mut dec, layout, bytes, subs }) = open_plain(path, file, opts)? else { return Ok(None) };
     let (x0, y0) = (x0.min(layout.width), y0.min(layout.height));
     let (w, h) = (w.min(layout.width - x0), h.min(layout.height - y0));
     let bands = layout.samples;
@@ -136,6 +164,13 @@ pub fn window_file(
             if out.iter().all(|b| b[i] == nd) {
                 out.iter_mut().for_each(|b| b[i] = f32::NAN);
             }
+        }
+    }
+    // A mask that cannot be read masks nothing in the full read either.
+    let dims = (0, layout.width, layout.height);
+    if let Ok(Some((_, mask))) = levels::mask_of(path, bytes, opts, &subs, dims, [x0, y0, w, h]) {
+        for (i, _) in mask.iter().enumerate().filter(|(_, m)| !**m) {
+            out.iter_mut().for_each(|b| b[i] = f32::NAN);
         }
     }
     let meta = crate::types::RasterMeta { dtype: Some(dtype), ..Default::default() };
