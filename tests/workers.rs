@@ -153,3 +153,33 @@ fn the_gpu_copy_carries_masked_pixels_as_nan() {
         assert_eq!(band.iter().filter(|v| v.is_nan()).count(), 1);
     }
 }
+
+#[test]
+fn a_large_cog_shows_its_own_overview_first_then_the_averaged_one() {
+    use heatscope::cli::bench_image_fixtures::{Field, write_tiled_geotiff};
+    use heatscope::io::Look;
+    // 4096^2 float32 (2^24 samples, the least a first look is taken for) with overviews of blocks
+    // 2, 4 and 8; the texture holds 512 px: the 8x overview fits it as it is.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cog.tif");
+    let side = 4096;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+    write_tiled_geotiff(&mut file, (side, side), 512, &[2, 4, 8], &Field::new(side, side)).expect("write");
+    drop(file);
+    let mut w = pool(1);
+    let t = w
+        .submit("load:cog", Job::Load { path, options: LoadOptions::default(), max_texture_dim: 512 })
+        .expect("submit");
+    let mut looks = Vec::new();
+    let kind = loop {
+        let e = w.wait(Duration::from_secs(60)).expect("a worker event within 60 s");
+        match e.kind {
+            EventKind::Preview(p) if e.ticket.id == t.id => looks.push((p.look, p.downsample, p.display.width)),
+            kind if e.ticket.id == t.id && e.is_final() => break kind,
+            _ => {}
+        }
+    };
+    assert_eq!(looks, [(Look::FileOverview, 8, 512), (Look::Averaged, 8, 512)]);
+    let EventKind::Done(Output::Loaded(loaded)) = kind else { panic!("load failed: {kind:?}") };
+    assert_eq!((loaded.raster.width, loaded.downsample), (side, 8));
+}

@@ -4,7 +4,7 @@
 mod annotations_cmd;
 mod ask_sweep;
 mod bench_cmd;
-mod bench_image_fixtures;
+pub mod bench_image_fixtures;
 mod bench_image_view;
 mod bench_memory;
 mod bench_parity;
