@@ -32,7 +32,7 @@ fn preview_of(
     look: heatscope::io::Look,
 ) -> heatscope::workers::Preview {
     let (width, height, meta) = (loaded.raster.width, loaded.raster.height, loaded.raster.meta.clone());
-    heatscope::workers::Preview { display, downsample, width, height, meta, stats: Vec::new(), look }
+    heatscope::workers::Preview { display, downsample, width, height, meta, stats: Vec::new(), look, windows: true }
 }
 
 /// Put a loaded document back in the state of a large file being read, its overview streamed: the
@@ -289,4 +289,28 @@ fn a_first_look_is_drawn_without_tiles_then_the_overview_replaces_it_on_screen()
     }
     let (got, want) = centre_colour(h, 5.0);
     assert!((0..3).all(|c| got[c].abs_diff(want[c]) <= 2), "after the overview came: {got:?}, want {want:?}");
+}
+
+#[test]
+fn a_file_not_read_by_window_shows_its_overview_and_says_when_its_values_come() {
+    // A large file whose overview streamed but whose pixels are not read a part at a time (a band
+    // tagged alpha, known to mask or not only from the whole band): zoomed in and pinned while it is
+    // read, no tile or pixel is asked of the file, no error is raised, and the readout says why.
+    let (_dir, file, _, _) = stripes();
+    let Some(mut harness_) = harness(vec![file]) else { return };
+    let h = &mut harness_;
+    settle(h);
+    {
+        let doc = h.state_mut().active_doc_mut().unwrap();
+        as_if_reading(doc);
+        doc.preview.as_mut().unwrap().windows = false;
+        doc.transform = Some(ViewTransform { origin: [2040.0, 40.0], zoom: 6.0, stretch: 1.0 });
+        doc.pinned = Some([2045, 20]);
+    }
+    h.run_steps(10);
+    let doc = h.state().active_doc().unwrap();
+    assert!(doc.detail.held().0 == 0 && doc.detail.want.is_empty(), "tiles were read");
+    assert!(matches!(doc.probe.slot, heatscope::app::slot::Slot::Empty), "a pixel was read");
+    assert!(h.state().messages.iter().all(|m| !m.error), "{:?}", h.state().messages);
+    h.get_by_label_contains("row 20, col 2045: this file is not read a part at a time");
 }

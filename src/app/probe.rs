@@ -55,7 +55,7 @@ impl HeatscopeApp {
         let wanted: Vec<(u64, std::path::PathBuf, [i64; 2])> = self
             .docs
             .iter()
-            .filter(|d| d.loaded.is_none() && d.preview.is_some())
+            .filter(|d| d.loaded.is_none() && d.preview.as_ref().is_some_and(|p| p.windows))
             .filter_map(|d| Some((d.id, d.path.clone(), d.probe.next()?)))
             .collect();
         for (id, path, pixel) in wanted {

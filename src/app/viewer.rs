@@ -181,7 +181,7 @@ fn plan_tiles(
     let (size, overview) = match (&doc.loaded, &doc.preview) {
         (Some(l), _) => ([l.raster.width, l.raster.height], l.downsample),
         // A first look is replaced within a second: no tile is read meanwhile.
-        (None, Some(p)) if !p.look.is_first_look() => ([p.width, p.height], p.downsample),
+        (None, Some(p)) if !p.look.is_first_look() && p.windows => ([p.width, p.height], p.downsample),
         _ => return Vec::new(),
     };
     let visible = super::detail::visible(t, view_px, size);
@@ -634,6 +634,12 @@ fn image_view(doc: &mut Document, ui: &mut egui::Ui, x: &Extras<'_>) -> Outcome 
         ui.set_clip_rect(readout_rect.intersect(ui.clip_rect()));
         match (&raster, pixel) {
             (Some(r), _) => readout(ui, doc, pixel, meta, &|b, [c, row]| r.value(b, c, row), shown.as_ref()),
+            (None, Some(p)) if !doc.preview.as_ref().is_some_and(|p| p.windows) => {
+                ui.weak(format!(
+                    "row {}, col {}: this file is not read a part at a time; its values come with the whole image…",
+                    p[1], p[0]
+                ));
+            }
             (None, Some(p)) => match doc.probe.at(p) {
                 Some(one) => readout(ui, doc, pixel, meta, &|b, _| one.value(b, 0, 0), shown.as_ref()),
                 None => {

@@ -180,7 +180,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
 #[derive(Clone, Debug)]
 pub struct Preview {
     /// The image in `factor` x `factor` blocks, nodata as NaN: each block's mean, the pixels
-    /// `stats::downsample_to_fit` gives for the image [`load`] reads; when `sampled`, its centre pixel.
+    /// `stats::downsample_to_fit` gives for the image [`load`] reads, or a first look (`look`).
     pub overview: Raster,
     /// What the file's header says of the full image.
     pub meta: crate::types::RasterMeta,
@@ -189,6 +189,9 @@ pub struct Preview {
     pub factor: usize,
     /// What `overview` holds: each block's mean, or a first look the mean replaces.
     pub look: Look,
+    /// Whether [`read_window`] reads the file's pixels (as [`load`] gives them) while the full read
+    /// goes on; when not, they are known once it is in.
+    pub windows: bool,
 }
 
 /// What a [`Preview`] shows of each block of the image.

@@ -121,8 +121,8 @@ pub(super) fn run(job: Job, r: &Reporter<'_>) -> EventKind {
             let shown = |p: io::Preview| {
                 let display = Arc::new(p.overview);
                 let stats = preview_stats(&display, &cancelled);
-                let (width, height, downsample, meta, look) = (p.width, p.height, p.factor, p.meta, p.look);
-                Preview { display, downsample, width, height, meta, stats, look }
+                let (width, height, downsample, meta) = (p.width, p.height, p.factor, p.meta);
+                Preview { display, downsample, width, height, meta, stats, look: p.look, windows: p.windows }
             };
             // A very large one: a first look before that, read from a small part of the file (a
             // sample of its pixels, or the file's own overview).

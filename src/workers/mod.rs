@@ -148,6 +148,8 @@ pub struct Preview {
     pub stats: Vec<(usize, BandStats)>,
     /// Each block's mean, or a first look (see `io::glance`) the averaged overview replaces.
     pub look: crate::io::Look,
+    /// Whether the file's pixels can be read a window at a time meanwhile (`io::read_window`).
+    pub windows: bool,
 }
 
 /// Result of a job.

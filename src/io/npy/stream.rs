@@ -71,6 +71,7 @@ pub fn preview_npy(
         height: h,
         factor,
         look: crate::io::Look::Averaged,
+        windows: true,
     }))
 }
 
@@ -109,7 +110,15 @@ pub fn glance_npy(
     let meta = meta_of(&header, &layout, "NumPy .npy".into());
     let (gw, gh) = (columns.len(), h.div_ceil(step));
     let overview = Raster::new(gw, gh, vec![band], crate::stats::downsampled_meta(&meta, step));
-    Ok(Some(crate::io::Preview { overview, meta, width: w, height: h, factor: step, look: crate::io::Look::Sampled }))
+    Ok(Some(crate::io::Preview {
+        overview,
+        meta,
+        width: w,
+        height: h,
+        factor: step,
+        look: crate::io::Look::Sampled,
+        windows: true,
+    }))
 }
 
 #[cfg(test)]

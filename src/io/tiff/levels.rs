@@ -185,7 +185,8 @@ pub fn glance_file(
     let meta = meta_of(&mut dec, &layout, dtype, shown.band_count(), None, nodata, Vec::new());
     let factor = k * extra;
     let overview = Raster { meta: crate::stats::downsampled_meta(&meta, factor), ..shown };
-    Ok(Some(Preview { overview, meta, width: w, height: h, factor, look: Look::FileOverview }))
+    let windows = super::preview::windowable(path, file, opts);
+    Ok(Some(Preview { overview, meta, width: w, height: h, factor, look: Look::FileOverview, windows }))
 }
 
 /// `level` laid on a `gw` x `gh` grid: its pixels where they exist, the last row or column repeated

@@ -199,6 +199,7 @@ fn the_first_look_is_the_overview_that_fits_laid_on_the_grid_of_blocks() {
     assert!(look.overview.bands[0][0].is_nan(), "the overview's own mask applies");
     assert_eq!(&look.overview.bands[0][1..], &overview[1..]);
     assert_eq!(look.meta.dtype, Some(crate::types::SampleType::F32));
+    assert!(look.windows, "a plain striped file is read by window meanwhile");
     // Block 8 is needed for 5 px: the overview averaged by 2 more.
     let look = glance_file(&path, &file, &opts, [5, 0], &|| false).expect("reads").expect("has an overview");
     assert_eq!((look.factor, look.overview.width, look.overview.height), (8, 5, 4));

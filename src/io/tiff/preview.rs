@@ -14,11 +14,11 @@ const ROW_SAMPLES_MAX: usize = 1 << 26;
 
 /// The overview of the TIFF in `file` when it is larger than `max_dim` and laid out so it can be
 /// averaged as it is decoded: real samples the `tiff` crate decodes, grey or RGB, chunky (or a
-/// single plane), no band tagged alpha, rows of tiles or strips of at most [`ROW_SAMPLES_MAX`]
-/// samples. Its pixels are those `downsample_to_fit` gives for the whole image read by
-/// [`super::read_file`], nodata (every band at GDAL_NODATA) and the internal mask's holes left out
-/// as NaN. None for other files
-/// and when `cancelled` turns true.
+/// single plane), rows of tiles or strips of at most [`ROW_SAMPLES_MAX`] samples. Its pixels are
+/// those `downsample_to_fit` gives for the whole image read by [`super::read_file`], nodata (every
+/// band at GDAL_NODATA), the internal mask's holes and, when a band tagged alpha holds two levels,
+/// its zeros left out as NaN (both overviews are kept until the band is seen whole). None for other
+/// files and when `cancelled` turns true.
 pub fn preview_file(
     path: &Path,
     file: &std::fs::File,
@@ -35,13 +35,26 @@ pub fn preview_file(
     let nodata = gdal_nodata(&mut dec).filter(|v| !v.is_nan()).map(|v| v as f32);
     let bands = layout.samples;
     let mut overview = StreamedOverview::new(w, h, bands, max_dim);
+    let mut alpha = layout.alpha_band().filter(|&a| a < bands && bands > 1).map(|band| AlphaTrack {
+        band,
+        other: None,
+        two_level: true,
+        masked: StreamedOverview::new(w, h, bands, max_dim),
+    });
     // The row of tiles (or strip) being filled: its first image row and its samples, a band each.
     let mut row0 = 0;
     let mut buffer = vec![vec![0f32; band_rows * w]; bands];
-    // Rows `row0..row0 + rows` into the overview, nodata and the internal mask's holes as NaN; None
-    // when the mask cannot be read (the full read then shows the image unmasked, with a note).
-    let flush = |buffer: &mut [Vec<f32>], [row0, rows]: [usize; 2], overview: &mut StreamedOverview| {
+    // Rows `row0..row0 + rows` into the overview (and the alpha-masked one), nodata and the internal
+    // mask's holes as NaN; None when the mask cannot be read (the full read then shows the image
+    // unmasked, with a note).
+    let flush = |buffer: &mut [Vec<f32>],
+                 [row0, rows]: [usize; 2],
+                 overview: &mut StreamedOverview,
+                 alpha: &mut Option<AlphaTrack>| {
         let n = rows * w;
+        if let Some(track) = alpha.as_mut() {
+            track.see(&buffer[track.band][..n]);
+        }
         if let Some(nd) = nodata {
             for i in 0..n {
                 if buffer.iter().all(|b| b[i] == nd) {
@@ -55,8 +68,18 @@ pub fn preview_file(
                 buffer.iter_mut().for_each(|b| b[i] = f32::NAN);
             }
         }
-        let rows: Vec<&[f32]> = buffer.iter().map(|b| &b[..n]).collect();
-        overview.push(&rows);
+        overview.push(&buffer.iter().map(|b| &b[..n]).collect::<Vec<_>>());
+        if let Some(track) = alpha.as_mut() {
+            // As the full read masks with a two-level alpha band: 0 = no data.
+            for i in 0..n {
+                if buffer[track.band][i] == 0.0 {
+                    buffer.iter_mut().for_each(|b| b[i] = f32::NAN);
+                }
+            }
+            if track.two_level {
+                track.masked.push(&buffer.iter().map(|b| &b[..n]).collect::<Vec<_>>());
+            }
+        }
         Some(())
     };
     let (mut stopped, mut mask_failed) = (false, false);
@@ -67,7 +90,7 @@ pub fn preview_file(
         }
         if chunk.rect.row0 != row0 {
             let rows = chunk.rect.row0.checked_sub(row0)?.min(band_rows);
-            if flush(&mut buffer, [row0, rows], &mut overview).is_none() {
+            if flush(&mut buffer, [row0, rows], &mut overview, &mut alpha).is_none() {
                 mask_failed = true;
                 return None;
             }
@@ -79,10 +102,15 @@ pub fn preview_file(
         return Ok(None);
     }
     let dtype = dtype?;
-    if flush(&mut buffer, [row0, h - row0], &mut overview).is_none() {
+    if flush(&mut buffer, [row0, h - row0], &mut overview, &mut alpha).is_none() {
         return Ok(None);
     }
-    let meta = meta_of(&mut dec, &layout, dtype, bands, None, nodata.map(f64::from), Vec::new());
+    // A band tagged alpha masks only when it holds two levels (the full read's rule, over the band).
+    let named = alpha.as_ref().map(|t| (t.band, t.two_level));
+    if let Some(track) = alpha.filter(|t| t.two_level) {
+        overview = track.masked;
+    }
+    let meta = meta_of(&mut dec, &layout, dtype, bands, named, nodata.map(f64::from), Vec::new());
     let factor = overview.factor();
     Ok(overview.finish(&meta).map(|overview| Preview {
         overview,
@@ -91,7 +119,30 @@ pub fn preview_file(
         height: h,
         factor,
         look: crate::io::Look::Averaged,
+        windows: named.is_none(),
     }))
+}
+
+/// A band tagged alpha as the overview streams: whether it holds two levels (0 and one other value,
+/// `super::is_two_level`) so far, and the overview with its zeros masked, kept while it may.
+struct AlphaTrack {
+    band: usize,
+    other: Option<f32>,
+    two_level: bool,
+    masked: StreamedOverview,
+}
+
+impl AlphaTrack {
+    fn see(&mut self, values: &[f32]) {
+        for &v in values.iter().filter(|v| **v != 0.0) {
+            match self.other {
+                _ if !self.two_level => return,
+                None => self.other = Some(v),
+                Some(o) if o.to_bits() == v.to_bits() => {}
+                Some(_) => self.two_level = false,
+            }
+        }
+    }
 }
 
 /// A TIFF [`open_plain`] accepts: its decoder, layout, bytes and the images after its first.
@@ -113,7 +164,6 @@ fn open_plain<'a>(path: &Path, file: &'a std::fs::File, opts: &LoadOptions) -> R
     let plain = !layout.is_complex()
         && matches!(layout.photometric, 1 | 2)
         && decoded_samples == layout.samples
-        && layout.alpha_band().is_none()
         && (!layout.planar || layout.samples == 1)
         && !raw::needed(&layout, &raw::first_chunk(&mut dec, bytes));
     if !plain {
@@ -130,6 +180,11 @@ fn open_plain<'a>(path: &Path, file: &'a std::fs::File, opts: &LoadOptions) -> R
     Ok(Some(Plain { dec, layout, bytes, subs }))
 }
 
+/// Whether [`window_file`] reads the TIFF in `file`.
+pub(super) fn windowable(path: &Path, file: &std::fs::File, opts: &LoadOptions) -> bool {
+    matches!(open_plain(path, file, opts), Ok(Some(plain)) if plain.layout.alpha_band().is_none())
+}
+
 /// The window `[x0, y0, w, h]` (clipped to the image) of a TIFF [`preview_file`] streams, decoding
 /// only the strips or tiles it meets; nodata (every band at GDAL_NODATA) and the internal mask's
 /// holes as NaN, no metadata but the sample type. None for other files.
@@ -140,6 +195,10 @@ pub fn window_file(
     [x0, y0, w, h]: [usize; 4],
 ) -> Result<Option<crate::types::Raster>, IoError> {
     let Some(Plain { mut dec, layout, bytes, subs }) = open_plain(path, file, opts)? else { return Ok(None) };
+    // Whether a band tagged alpha masks is known from the whole band only.
+    if layout.alpha_band().is_some() {
+        return Ok(None);
+    }
     let (x0, y0) = (x0.min(layout.width), y0.min(layout.height));
     let (w, h) = (w.min(layout.width - x0), h.min(layout.height - y0));
     let bands = layout.samples;
@@ -240,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn compressed_rgb_streams_and_small_or_alpha_images_do_not() {
+    fn compressed_rgb_streams_and_small_images_do_not() {
         let (w, h) = (90u32, 50u32);
         let data: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
         let mut bytes = std::io::Cursor::new(Vec::new());
@@ -254,14 +313,35 @@ mod tests {
         assert_same_as_full_read(&preview, &path, 20);
         // It fits the texture: nothing to stream.
         assert!(preview_of(bytes.get_ref(), 90).0.expect("reads").is_none());
-        // A band tagged alpha may be a mask, known only from the whole band: the full read decides.
-        let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i % 200) as u8).collect();
-        let mut bytes = std::io::Cursor::new(Vec::new());
-        let mut enc = TiffEncoder::new(&mut bytes).expect("encoder");
-        let mut img = enc.new_image::<colortype::RGB8>(w, h).expect("image");
-        img.extra_samples(&[tiff::tags::ExtraSamples::UnassociatedAlpha]).expect("alpha");
-        img.write_data(&rgba).expect("write");
-        assert!(preview_of(bytes.get_ref(), 20).0.expect("reads").is_none());
+    }
+
+    /// A band tagged alpha is a mask only when it holds two levels, known from the whole band: the
+    /// stream keeps both overviews and gives the one the full read shows. Windows leave it to the full read.
+    #[test]
+    fn a_band_tagged_alpha_streams_as_data_or_as_a_mask_as_the_full_read_decides() {
+        let (w, h) = (90u32, 50u32);
+        let rgba = |alpha: &dyn Fn(u32) -> u8| -> Vec<u8> {
+            (0..w * h * 4).map(|i| if i % 4 == 3 { alpha(i / 4) } else { (i * 37 % 251) as u8 }).collect()
+        };
+        let naip_like = rgba(&|p| (p % 200) as u8);
+        let real_alpha = rgba(&|p| if (p % w) < 30 || p / w > 40 { 0 } else { 255 });
+        for (data, masks) in [(naip_like, false), (real_alpha, true)] {
+            let mut bytes = std::io::Cursor::new(Vec::new());
+            let mut enc = TiffEncoder::new(&mut bytes).expect("encoder");
+            let mut img = enc.new_image::<colortype::RGB8>(w, h).expect("image");
+            img.extra_samples(&[tiff::tags::ExtraSamples::UnassociatedAlpha]).expect("alpha");
+            img.rows_per_strip(3).expect("rows");
+            img.write_data(&data).expect("write");
+            let (preview, path) = preview_of(bytes.get_ref(), 20);
+            let preview = preview.expect("reads").expect("streams");
+            assert_same_as_full_read(&preview, &path, 20);
+            let full = crate::io::load(&path, &LoadOptions::default()).expect("the full read");
+            assert_eq!(full.valid.is_some(), masks);
+            assert_eq!(preview.overview.bands[0].iter().any(|v| v.is_nan()), masks);
+            let file = std::fs::File::open(&path).expect("open");
+            assert!(window_file(&path, &file, &LoadOptions::default(), [0, 0, 10, 10]).expect("reads").is_none());
+            assert!(!preview.windows, "the app is told windows are not read");
+        }
     }
 
     #[test]
