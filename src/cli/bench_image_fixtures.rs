@@ -1,8 +1,8 @@
 //! The files `heatscope bench view --make-fixtures DIR` writes: a 20000 x 20000 float32 GeoTIFF in
 //! 512 x 512 tiles (UTM 18N, 10 m pixels), the same with five overviews (blocks 2 to 32, as a
-//! cloud-optimised GeoTIFF carries them) and an 8192 x 8192 float32 `.npy`, all holding a field
-//! that looks measured: smooth value noise over four scales, three hot spots and a winding ridge
-//! on a gentle slope. Written a band of rows at a time (a band of tiles for the TIFF, rows computed
+//! cloud-optimised GeoTIFF carries them), an 8192 x 8192 float32 `.npy` and the same as a FITS
+//! image, all holding a field that looks measured: smooth value noise over four scales, three hot
+//! spots and a winding ridge on a gentle slope. Written a band of rows at a time (a band of tiles for the TIFF, rows computed
 //! on rayon's threads), so the whole array is never in memory, into a `.part` file renamed when
 //! complete. Runs on the CLI thread.
 
@@ -21,6 +21,7 @@ pub const TIFF_SIDE: usize = 20_000;
 pub const TIFF_TILE: usize = 512;
 pub const NPY_NAME: &str = "big_8192.npy";
 pub const NPY_SIDE: usize = 8192;
+pub const FITS_NAME: &str = "big_8192.fits";
 
 /// A smooth synthetic field over a `width` x `height` grid (values roughly -10 to 40).
 pub struct Field {
@@ -110,8 +111,8 @@ fn lattice(ix: i64, iy: i64, seed: u64) -> f32 {
     (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
 }
 
-/// Write the three fixtures into `dir` where missing; their paths.
-pub fn make(dir: &Path) -> anyhow::Result<[PathBuf; 3]> {
+/// Write the four fixtures into `dir` where missing; their paths.
+pub fn make(dir: &Path) -> anyhow::Result<[PathBuf; 4]> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tiff = dir.join(TIFF_NAME);
     let cog = dir.join(COG_NAME);
@@ -131,7 +132,13 @@ pub fn make(dir: &Path) -> anyhow::Result<[PathBuf; 3]> {
         let field = Field::new(NPY_SIDE, NPY_SIDE);
         write_via_part(&npy, |f| write_npy(f, NPY_SIDE, NPY_SIDE, &field))?;
     }
-    Ok([tiff, cog, npy])
+    let fits = dir.join(FITS_NAME);
+    if !fits.is_file() {
+        eprintln!("writing {} ({NPY_SIDE} x {NPY_SIDE} float32 FITS) ...", fits.display());
+        let field = Field::new(NPY_SIDE, NPY_SIDE);
+        write_via_part(&fits, |f| write_fits(f, NPY_SIDE, NPY_SIDE, &field))?;
+    }
+    Ok([tiff, cog, npy, fits])
 }
 
 /// Write `path` through `path.part`, renamed over it once `write` finished and the data is on disk.
@@ -169,6 +176,31 @@ pub fn write_npy(out: &mut impl Write, width: usize, height: usize, field: &Fiel
         bytes.extend(band[..rows * width].iter().flat_map(|v| v.to_le_bytes()));
         out.write_all(&bytes)?;
     }
+    Ok(())
+}
+
+/// A float32 FITS image of `field` (BUNIT Jy/beam), 256 rows at a time from the bottom up, as FITS
+/// stores them.
+pub fn write_fits(out: &mut impl Write, width: usize, height: usize, field: &Field) -> anyhow::Result<()> {
+    use crate::io::fits_write::{Card, CardValue, header_f32};
+    let unit = Card::new("BUNIT", CardValue::Str("Jy/beam".into()), "synthetic field");
+    out.write_all(&header_f32(width, height, &[unit])?)?;
+    let mut band = vec![0f32; width * 256];
+    let mut bytes = Vec::with_capacity(band.len() * 4);
+    let mut end = height;
+    while end > 0 {
+        let from = end.saturating_sub(256);
+        let rows = end - from;
+        field.rows(from, &mut band[..rows * width]);
+        bytes.clear();
+        for row in band[..rows * width].chunks_exact(width).rev() {
+            bytes.extend(row.iter().flat_map(|v| v.to_be_bytes()));
+        }
+        out.write_all(&bytes)?;
+        end = from;
+    }
+    let written = width * height * 4;
+    out.write_all(&vec![0u8; written.next_multiple_of(2880) - written])?;
     Ok(())
 }
 
@@ -405,6 +437,21 @@ mod tests {
             }
         }
         assert!(!dec.more_images());
+    }
+
+    #[test]
+    fn fits_reads_back() {
+        let (w, h) = (90, 300);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("f.fits");
+        let field = Field::new(w, h);
+        write_via_part(&path, |f| write_fits(f, w, h, &field)).expect("write");
+        assert_eq!(std::fs::metadata(&path).expect("written").len() % 2880, 0);
+        let r = crate::io::load(&path, &crate::io::LoadOptions::default()).expect("read back");
+        assert_eq!((r.width, r.height, r.meta.unit.as_deref()), (w, h, Some("Jy/beam")));
+        let mut want = vec![0f32; w * h];
+        field.rows(0, &mut want);
+        assert_eq!(r.bands[0], want);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 use std::path::Path;
 
 use super::fits_tiles::{self, Tiled};
+
+pub(super) mod stream;
 use super::{IoError, LoadOptions};
 use crate::types::{Beam, CelestialWcs, PixelSize, PixelUnit, Projection, Raster, RasterMeta, SampleType};
 
@@ -352,14 +354,19 @@ fn compressed_image(
 
 /// The raster of an image HDU whose raw samples (big-endian BITPIX, FITS order) are `data`.
 fn convert(hdu: &Hdu, data: &[u8], shape: &Shape, extension: Option<usize>, notes: Vec<String>) -> Raster {
-    let bitpix = hdu.int("BITPIX").unwrap_or(-32);
+    let scaling = Scaling::of(hdu);
+    let (bands, valid) = pixels(data, shape.w, shape.h, &scaling);
+    let mut raster = Raster::new(shape.w, shape.h, bands, meta_of(hdu, shape, extension, notes));
+    raster.valid = valid;
+    raster
+}
+
+/// The metadata of an image HDU of `shape` (`extension`: its index when it is not the primary),
+/// after the `notes` made while decoding.
+fn meta_of(hdu: &Hdu, shape: &Shape, extension: Option<usize>, notes: Vec<String>) -> RasterMeta {
+    let Scaling { bitpix, bscale, bzero, blank } = Scaling::of(hdu);
     let stored = sample_type(Path::new(""), bitpix).unwrap_or(SampleType::F32);
     let (w, h, planes, axes) = (shape.w, shape.h, shape.planes, &shape.axes);
-    let bscale = hdu.float("BSCALE").unwrap_or(1.0);
-    let bzero = hdu.float("BZERO").unwrap_or(0.0);
-    let blank = if bitpix > 0 { hdu.int("BLANK") } else { None };
-    let (bands, valid) = pixels(data, w, h, bitpix, bscale, bzero, blank);
-
     let mut meta = RasterMeta { format: "FITS".into(), ..RasterMeta::default() };
     meta.dtype = Some(unsigned_convention(bitpix, bscale, bzero).unwrap_or(stored));
     if meta.dtype == Some(stored) && (bscale != 1.0 || bzero != 0.0) {
@@ -391,26 +398,52 @@ fn convert(hdu: &Hdu, data: &[u8], shape: &Shape, extension: Option<usize>, note
     let ctypes: Vec<&str> = ["CTYPE1", "CTYPE2"].iter().filter_map(|k| hdu.text(k)).map(str::trim_end).collect();
     meta.crs = (!ctypes.is_empty()).then(|| ctypes.join(" / "));
     meta.wcs = celestial_wcs(hdu, h);
+    meta
+}
 
-    let mut raster = Raster::new(w, h, bands, meta);
-    raster.valid = valid;
-    raster
+/// How an HDU's raw samples become values: `raw x bscale + bzero`, BLANK (integers only) as no data.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Scaling {
+    pub bitpix: i64,
+    bscale: f64,
+    bzero: f64,
+    pub blank: Option<i64>,
+}
+
+impl Scaling {
+    pub(super) fn of(hdu: &Hdu) -> Self {
+        let bitpix = hdu.int("BITPIX").unwrap_or(-32);
+        let bscale = hdu.float("BSCALE").unwrap_or(1.0);
+        let bzero = hdu.float("BZERO").unwrap_or(0.0);
+        let blank = if bitpix > 0 { hdu.int("BLANK") } else { None };
+        Self { bitpix, bscale, bzero, blank }
+    }
+
+    /// Bytes a sample.
+    pub(super) fn bytes(&self) -> usize {
+        (self.bitpix.unsigned_abs() as usize / 8).max(1)
+    }
+
+    /// One big-endian sample's value (NaN for BLANK) and whether it is BLANK.
+    pub(super) fn value(&self, c: &[u8]) -> (f32, bool) {
+        let (raw, is_blank) = match self.bitpix {
+            8 => int_sample(i64::from(u8::from_be_bytes(arr(c))), self.blank),
+            16 => int_sample(i64::from(i16::from_be_bytes(arr(c))), self.blank),
+            32 => int_sample(i64::from(i32::from_be_bytes(arr(c))), self.blank),
+            64 => int_sample(i64::from_be_bytes(arr(c)), self.blank),
+            -32 => (f64::from(f32::from_be_bytes(arr(c))), false),
+            _ => (f64::from_be_bytes(arr(c)), false),
+        };
+        (if is_blank { f32::NAN } else { (raw * self.bscale + self.bzero) as f32 }, is_blank)
+    }
 }
 
 /// Convert big-endian samples (plane after plane, bottom row first) to f32 bands with the top row
 /// first, applying `raw x bscale + bzero`. BLANK samples become NaN, and the mask (present when BLANK
 /// is declared) is false where a pixel is BLANK in every plane.
-fn pixels(
-    data: &[u8],
-    w: usize,
-    h: usize,
-    bitpix: i64,
-    bscale: f64,
-    bzero: f64,
-    blank: Option<i64>,
-) -> (Vec<Vec<f32>>, Option<Vec<bool>>) {
-    let bpp = (bitpix.unsigned_abs() as usize / 8).max(1);
-    let mut valid = blank.map(|_| vec![false; w * h]);
+fn pixels(data: &[u8], w: usize, h: usize, scaling: &Scaling) -> (Vec<Vec<f32>>, Option<Vec<bool>>) {
+    let bpp = scaling.bytes();
+    let mut valid = scaling.blank.map(|_| vec![false; w * h]);
     let mut bands = Vec::new();
     for plane in data.chunks_exact((w * h * bpp).max(1)) {
         let mut band = vec![f32::NAN; w * h];
@@ -418,16 +451,9 @@ fn pixels(
         for (r, row) in plane.chunks_exact((w * bpp).max(1)).enumerate() {
             let dst = h.saturating_sub(r + 1) * w;
             for (x, c) in row.chunks_exact(bpp).enumerate() {
-                let (raw, is_blank) = match bitpix {
-                    8 => int_sample(i64::from(u8::from_be_bytes(arr(c))), blank),
-                    16 => int_sample(i64::from(i16::from_be_bytes(arr(c))), blank),
-                    32 => int_sample(i64::from(i32::from_be_bytes(arr(c))), blank),
-                    64 => int_sample(i64::from_be_bytes(arr(c)), blank),
-                    -32 => (f64::from(f32::from_be_bytes(arr(c))), false),
-                    _ => (f64::from_be_bytes(arr(c)), false),
-                };
-                if let Some(v) = band.get_mut(dst + x) {
-                    *v = if is_blank { f32::NAN } else { (raw * bscale + bzero) as f32 };
+                let (v, is_blank) = scaling.value(c);
+                if let Some(out) = band.get_mut(dst + x) {
+                    *out = v;
                 }
                 if let Some(m) = valid.as_mut().and_then(|m| m.get_mut(dst + x)) {
                     *m |= !is_blank;

@@ -57,6 +57,26 @@ pub fn image_f32(width: usize, height: usize, rows: &[f32], cards: &[Card]) -> R
     if rows.len() != need || width == 0 || height == 0 {
         return Err(FitsWriteError::Size { width, height, need, got: rows.len() });
     }
+    let data_len = (need * 4).next_multiple_of(BLOCK);
+    let mut out = header_f32(width, height, cards)?;
+    out.reserve(data_len);
+    // FITS row 1 is the bottom of the image.
+    for row in rows.chunks_exact(width).rev() {
+        for v in row {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+    out.resize(out.len().next_multiple_of(BLOCK), 0);
+    Ok(out)
+}
+
+/// The header [`image_f32`] writes, padded to whole blocks: what precedes the `width` x `height`
+/// samples (bottom row first, big-endian) and the zeros that pad them to a block, for a writer
+/// that writes the rows itself.
+///
+/// # Errors
+/// As [`image_f32`], but for the rows.
+pub fn header_f32(width: usize, height: usize, cards: &[Card]) -> Result<Vec<u8>, FitsWriteError> {
     let mut header = Vec::with_capacity(BLOCK);
     let structural = [
         Card::new("SIMPLE", CardValue::Bool(true), "conforms to the FITS standard"),
@@ -76,18 +96,7 @@ pub fn image_f32(width: usize, height: usize, rows: &[f32], cards: &[Card]) -> R
     }
     header.extend_from_slice(format!("{:<CARD$}", "END").as_bytes());
     header.resize(header.len().next_multiple_of(BLOCK), b' ');
-
-    let data_len = (need * 4).next_multiple_of(BLOCK);
-    let mut out = header;
-    out.reserve(data_len);
-    // FITS row 1 is the bottom of the image.
-    for row in rows.chunks_exact(width).rev() {
-        for v in row {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-    }
-    out.resize(out.len().next_multiple_of(BLOCK), 0);
-    Ok(out)
+    Ok(header)
 }
 
 /// One card: keyword in columns 1-8, `= ` in 9-10, the value fixed-format (strings from column 11,

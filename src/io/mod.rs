@@ -146,9 +146,9 @@ pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
     }
 }
 
-/// Load any supported file into a [`Raster`]. NumPy arrays and TIFFs are read from the file as they
-/// are decoded (the file is never held whole beside its raster); other formats are read into memory
-/// first.
+/// Load any supported file into a [`Raster`]. NumPy arrays, TIFFs and uncompressed FITS images are
+/// read from the file as they are decoded (the file is never held whole beside its raster); other
+/// formats are read into memory first.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
     use std::io::{Read, Seek};
     let read_err = |source| IoError::Read { path: path.to_path_buf(), source };
@@ -164,6 +164,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Raster, IoError> {
         }
         Some(Format::Npz) => npy::read_npz_from(path, std::io::BufReader::new(file), 0, opts)?,
         Some(Format::Tiff) => tiff::read_file(path, &file, opts)?,
+        Some(Format::Fits) if let Some(raster) = fits::stream::read_file(path, &file, opts)? => raster,
         _ => {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes).map_err(read_err)?;
@@ -237,13 +238,13 @@ pub fn glance(
             npy::glance_npy(path, &mut reader, opts, [GLANCE_MAX, GLANCE_MIN_SAMPLES], cancelled)
         }
         Some(Streamable::Tiff(file)) => tiff::glance_file(path, &file, opts, [max_dim, GLANCE_MIN_SAMPLES], cancelled),
-        None => Ok(None),
+        Some(Streamable::Fits(_)) | None => Ok(None),
     }
 }
 
 /// The overview of a file larger than `max_dim` on a side, streamed from it: one-band NumPy arrays
-/// in row order, and TIFFs of real grey or RGB samples, striped or tiled (see
-/// `tiff::preview_file`). None for files that fit, other layouts and formats, and when `cancelled`
+/// in row order, TIFFs of real grey or RGB samples, striped or tiled (see `tiff::preview_file`),
+/// and uncompressed one-plane FITS images (`fits::stream`). None for files that fit, other layouts and formats, and when `cancelled`
 /// turns true; errors are those [`load`] would meet too.
 pub fn preview(
     path: &Path,
@@ -254,6 +255,7 @@ pub fn preview(
     match Streamable::open(path)? {
         Some(Streamable::Npy(mut reader)) => npy::preview_npy(path, &mut reader, opts, max_dim, cancelled),
         Some(Streamable::Tiff(file)) => tiff::preview_file(path, &file, opts, max_dim, cancelled),
+        Some(Streamable::Fits(file)) => fits::stream::preview_file(path, &file, opts, max_dim, cancelled),
         None => Ok(None),
     }
 }
@@ -265,6 +267,7 @@ pub fn read_window(path: &Path, opts: &LoadOptions, window: [usize; 4]) -> Resul
     match Streamable::open(path)? {
         Some(Streamable::Npy(mut reader)) => npy::window_npy(path, &mut reader, opts, window),
         Some(Streamable::Tiff(file)) => tiff::window_file(path, &file, opts, window),
+        Some(Streamable::Fits(file)) => fits::stream::window_file(path, &file, opts, window),
         None => Ok(None),
     }
 }
@@ -273,6 +276,7 @@ pub fn read_window(path: &Path, opts: &LoadOptions, window: [usize; 4]) -> Resul
 enum Streamable {
     Npy(std::io::BufReader<std::fs::File>),
     Tiff(std::fs::File),
+    Fits(std::fs::File),
 }
 
 impl Streamable {
@@ -287,6 +291,7 @@ impl Streamable {
         Ok(match detect(path, &head) {
             Some(Format::Npy) => Some(Self::Npy(std::io::BufReader::new(file))),
             Some(Format::Tiff) => Some(Self::Tiff(file)),
+            Some(Format::Fits) => Some(Self::Fits(file)),
             _ => None,
         })
     }
