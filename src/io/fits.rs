@@ -419,6 +419,11 @@ impl Scaling {
         Self { bitpix, bscale, bzero, blank }
     }
 
+    /// Whether samples are floats taken as they are (BITPIX -32, no scaling).
+    pub(super) fn is_plain_f32(&self) -> bool {
+        self.bitpix == -32 && self.bscale == 1.0 && self.bzero == 0.0
+    }
+
     /// Bytes a sample.
     pub(super) fn bytes(&self) -> usize {
         (self.bitpix.unsigned_abs() as usize / 8).max(1)

@@ -222,8 +222,9 @@ pub const GLANCE_MAX: usize = 512;
 pub const GLANCE_MIN_SAMPLES: usize = 1 << 24;
 
 /// A first look at a large image, read from a small part of its file, for images of at least
-/// [`GLANCE_MIN_SAMPLES`] samples: for one-band NumPy arrays in row order, the centre pixel of each
-/// block of a grid at most [`GLANCE_MAX`] a side (a row in `factor` read); for TIFFs larger than
+/// [`GLANCE_MIN_SAMPLES`] samples: for one-band NumPy arrays in row order and one-plane FITS images,
+/// the centre pixel of each block of a grid at most [`GLANCE_MAX`] a side (a row in `factor`
+/// read); for TIFFs larger than
 /// `max_dim` with overviews (cloud-optimised GeoTIFFs), the overview that fits `max_dim` (see
 /// `tiff::glance_file`). What a viewer shows while [`preview`] averages the whole file. None for
 /// other files and when `cancelled` turns true.
@@ -238,7 +239,10 @@ pub fn glance(
             npy::glance_npy(path, &mut reader, opts, [GLANCE_MAX, GLANCE_MIN_SAMPLES], cancelled)
         }
         Some(Streamable::Tiff(file)) => tiff::glance_file(path, &file, opts, [max_dim, GLANCE_MIN_SAMPLES], cancelled),
-        Some(Streamable::Fits(_)) | None => Ok(None),
+        Some(Streamable::Fits(file)) => {
+            fits::stream::glance_file(path, &file, opts, [GLANCE_MAX, GLANCE_MIN_SAMPLES], cancelled)
+        }
+        None => Ok(None),
     }
 }
 

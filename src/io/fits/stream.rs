@@ -67,15 +67,16 @@ impl Image {
         (end <= len).then_some(Self { hdu, shape, scaling, extension })
     }
 
-    /// Rows `row0..row0 + rows` of the image (top row 0), one band, from plane `plane`: values,
-    /// BLANK as NaN, and whether each is BLANK.
+    /// Rows `row0..row0 + rows` of the image (top row 0) of plane `plane`, appended to `out`: values,
+    /// BLANK as NaN; with `blank`, whether each is BLANK appended to it.
     fn rows(
         &self,
         path: &Path,
         file: &std::fs::File,
-        plane: usize,
-        [row0, rows]: [usize; 2],
-    ) -> Result<Vec<(f32, bool)>, IoError> {
+        (plane, [row0, rows]): (usize, [usize; 2]),
+        out: &mut Vec<f32>,
+        mut blank: Option<&mut Vec<bool>>,
+    ) -> Result<(), IoError> {
         let (w, h, bpp) = (self.shape.w, self.shape.h, self.scaling.bytes());
         // FITS rows run bottom to top: image rows row0.. are FITS rows h - row0 - rows .. h - row0.
         let first = h - row0 - rows;
@@ -83,11 +84,22 @@ impl Image {
         let mut bytes = vec![0u8; rows * w * bpp];
         file.read_exact_at(&mut bytes, at as u64)
             .map_err(|e| IoError::corrupt(path, format!("cannot read the FITS data: {e}")))?;
-        let mut out = Vec::with_capacity(rows * w);
+        let plain_f32 = self.scaling.is_plain_f32();
         for fits_row in bytes.chunks_exact(w * bpp).rev() {
-            out.extend(fits_row.chunks_exact(bpp).map(|c| self.scaling.value(c)));
+            if plain_f32 {
+                // The common radio image: big-endian floats as they are.
+                out.extend(fits_row.chunks_exact(4).map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])));
+                continue;
+            }
+            for c in fits_row.chunks_exact(bpp) {
+                let (v, is_blank) = self.scaling.value(c);
+                out.push(v);
+                if let Some(b) = blank.as_mut() {
+                    b.push(is_blank);
+                }
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Image rows read at a time: about [`READ_BYTES`] of samples.
@@ -127,17 +139,18 @@ pub fn read_file(path: &Path, file: &std::fs::File, opts: &LoadOptions) -> Resul
     let (w, h, planes) = (image.shape.w, image.shape.h, image.shape.planes);
     let mut valid = image.scaling.blank.map(|_| vec![false; w * h]);
     let mut bands = Vec::with_capacity(planes);
+    let mut blank = Vec::new();
     for plane in 0..planes {
         let mut band = Vec::with_capacity(w * h);
         for row0 in (0..h).step_by(image.rows_per_read()) {
             let rows = image.rows_per_read().min(h - row0);
-            let values = image.rows(path, file, plane, [row0, rows])?;
+            blank.clear();
+            image.rows(path, file, (plane, [row0, rows]), &mut band, valid.is_some().then_some(&mut blank))?;
             if let Some(valid) = valid.as_mut() {
-                for (m, (_, blank)) in valid[row0 * w..].iter_mut().zip(&values) {
-                    *m |= !blank;
+                for (m, b) in valid[row0 * w..].iter_mut().zip(&blank) {
+                    *m |= !b;
                 }
             }
-            band.extend(values.into_iter().map(|(v, _)| v));
         }
         bands.push(band);
     }
@@ -164,12 +177,14 @@ pub fn preview_file(
         return Ok(None);
     }
     let mut overview = crate::stats::StreamedOverview::new(w, h, 1, max_dim);
+    let mut values = Vec::with_capacity(image.rows_per_read() * w);
     for row0 in (0..h).step_by(image.rows_per_read()) {
         if cancelled() {
             return Ok(None);
         }
         let rows = image.rows_per_read().min(h - row0);
-        let values: Vec<f32> = image.rows(path, file, 0, [row0, rows])?.into_iter().map(|(v, _)| v).collect();
+        values.clear();
+        image.rows(path, file, (0, [row0, rows]), &mut values, None)?;
         overview.push(&[&values]);
     }
     let meta = meta_of(&image.hdu, &image.shape, image.extension, Vec::new());
@@ -186,6 +201,42 @@ pub fn preview_file(
     }))
 }
 
+/// A first look at a one-plane FITS image of at least `min_samples` samples: the centre pixel of
+/// each block of a grid at most `max_side` a side (blocks of at least 2), read a row in a block at a
+/// time (a small part of the file), BLANK as NaN. None for other files and when `cancelled` turns
+/// true.
+pub fn glance_file(
+    path: &Path,
+    file: &std::fs::File,
+    opts: &LoadOptions,
+    [max_side, min_samples]: [usize; 2],
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<Preview>, IoError> {
+    let Some(image) = Image::open(path, file, opts).filter(|i| i.shape.planes == 1) else { return Ok(None) };
+    let (w, h) = (image.shape.w, image.shape.h);
+    if w.saturating_mul(h) < min_samples {
+        return Ok(None);
+    }
+    let step = w.max(h).div_ceil(max_side.max(1)).max(2);
+    // The centre of each block (of the part of one the image's edge leaves).
+    let centres = |n: usize| (0..n.div_ceil(step)).map(move |b| b * step + (step.min(n - b * step)) / 2);
+    let columns: Vec<usize> = centres(w).collect();
+    let mut band = Vec::with_capacity(columns.len() * h.div_ceil(step));
+    let mut row = Vec::with_capacity(w);
+    for y in centres(h) {
+        if cancelled() {
+            return Ok(None);
+        }
+        row.clear();
+        image.rows(path, file, (0, [y, 1]), &mut row, None)?;
+        band.extend(columns.iter().map(|&x| row[x]));
+    }
+    let meta = meta_of(&image.hdu, &image.shape, image.extension, Vec::new());
+    let (gw, gh) = (columns.len(), h.div_ceil(step));
+    let overview = Raster::new(gw, gh, vec![band], crate::stats::downsampled_meta(&meta, step));
+    Ok(Some(Preview { overview, meta, width: w, height: h, factor: step, look: Look::Sampled, windows: true }))
+}
+
 /// The window `[x0, y0, w, h]` (clipped to the image) of a one-plane FITS image [`preview_file`]
 /// streams, read from its rows alone: the pixels [`read_file`] gives there, BLANK as NaN, no
 /// metadata but the sample type. None for other files.
@@ -200,11 +251,13 @@ pub fn window_file(
     let (w, h) = (w.min(image.shape.w - x0), h.min(image.shape.h - y0));
     let full = image.shape.w;
     let mut band = Vec::with_capacity(w * h);
+    let mut values = Vec::new();
     for row0 in (y0..y0 + h).step_by(image.rows_per_read()) {
         let rows = image.rows_per_read().min(y0 + h - row0);
-        let values = image.rows(path, file, 0, [row0, rows])?;
+        values.clear();
+        image.rows(path, file, (0, [row0, rows]), &mut values, None)?;
         for row in values.chunks_exact(full.max(1)) {
-            band.extend(row[x0..x0 + w].iter().map(|(v, _)| *v));
+            band.extend_from_slice(&row[x0..x0 + w]);
         }
     }
     let dtype = meta_of(&image.hdu, &image.shape, None, Vec::new()).dtype;

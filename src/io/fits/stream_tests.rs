@@ -97,6 +97,18 @@ fn a_scaled_integer_image_with_blanks_reads_streams_and_windows_as_in_memory() {
         assert_eq!((win.width, win.height), (expected.width, expected.height));
         assert!(same_bits(&win.bands[0], &expected.bands[0]), "window {window:?}");
     }
+    // A first look: the centre pixel of each 5 x 5 block (the last blocks are partial).
+    let file = std::fs::File::open(&path).expect("open");
+    let look = glance_file(&path, &file, &opts, [16, 0], &|| false).expect("reads").expect("a first look");
+    assert_eq!((look.factor, look.overview.width, look.overview.height, look.look), (5, 14, 9, Look::Sampled));
+    for (gy, y) in [(0, 2), (8, 42)] {
+        for (gx, x) in [(0, 2), (13, 67)] {
+            let (got, want) = (look.overview.bands[0][gy * 14 + gx], full.bands[0][y * w + x]);
+            assert_eq!(got.to_bits(), want.to_bits(), "block ({gx}, {gy})");
+        }
+    }
+    assert!(glance_file(&path, &file, &opts, [16, w * h + 1], &|| false).expect("reads").is_none(), "too small");
+    assert!(glance_file(&path, &file, &opts, [16, 0], &|| true).expect("reads").is_none(), "cancelled");
     assert!(crate::io::preview(&path, &opts, 16, &|| true).expect("no error").is_none(), "cancelled");
     assert!(crate::io::preview(&path, &opts, 70, &|| false).expect("no error").is_none(), "fits the texture");
 }
