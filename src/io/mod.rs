@@ -195,6 +195,21 @@ pub struct Preview {
     pub windows: bool,
 }
 
+impl Preview {
+    /// The averaged overview streamed of a `width` x `height` image with header `meta`, once every
+    /// row is in (None before); `windows`: see [`Preview::windows`].
+    pub(crate) fn averaged(
+        overview: crate::stats::StreamedOverview,
+        meta: crate::types::RasterMeta,
+        (width, height): (usize, usize),
+        windows: bool,
+    ) -> Option<Self> {
+        let factor = overview.factor();
+        let averaged = overview.finish(&meta)?;
+        Some(Self { overview: averaged, meta, width, height, factor, look: Look::Averaged, windows })
+    }
+}
+
 /// What a [`Preview`] shows of each block of the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Look {

@@ -188,17 +188,7 @@ pub fn preview_file(
         overview.push(&[&values]);
     }
     let meta = meta_of(&image.hdu, &image.shape, image.extension, Vec::new());
-    let factor = overview.factor();
-    let look = Look::Averaged;
-    Ok(overview.finish(&meta).map(|overview| Preview {
-        overview,
-        meta,
-        width: w,
-        height: h,
-        factor,
-        look,
-        windows: true,
-    }))
+    Ok(Preview::averaged(overview, meta, (w, h), true))
 }
 
 /// A first look at a one-plane FITS image of at least `min_samples` samples: the centre pixel of

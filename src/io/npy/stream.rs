@@ -1,15 +1,15 @@
-//! Reading a one-band `.npy` stored row by row a part at a time, without holding the array: a window
-//! of it, its overview averaged as the rows go by, and a first look from one row in a block.
+//! Reading a `.npy` stored in C order a part at a time, without holding the array: a window of it,
+//! its overview averaged as the rows go by, and (one band) a first look from one row in a block.
 
 use std::io::{Read, Seek};
 use std::path::Path;
 
-use super::{meta_of, read_prefix, read_samples};
+use super::{Axes, meta_of, read_prefix, read_samples};
 use crate::io::{IoError, LoadOptions};
 use crate::types::Raster;
 
-/// The window `[x0, y0, w, h]` (clipped to the image) of a one-band `.npy` stored row by row, read
-/// row by row from `reader` (only the window's rows and columns). None for other layouts.
+/// The window `[x0, y0, w, h]` (clipped to the image) of a `.npy` stored in C order, read row by
+/// row from `reader` (only the window's rows and columns, of each band). None for Fortran order.
 pub fn window_npy(
     path: &Path,
     reader: &mut (impl Read + Seek),
@@ -18,26 +18,38 @@ pub fn window_npy(
 ) -> Result<Option<Raster>, IoError> {
     let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
     let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
-    if layout.bands != 1 || header.fortran {
+    if header.fortran {
         return Ok(None);
     }
     let start = reader.stream_position().map_err(read_err)?;
     let (x0, y0) = (x0.min(layout.width), y0.min(layout.height));
     let (w, h) = (w.min(layout.width - x0), h.min(layout.height - y0));
-    let item = header.dtype.bytes() as u64;
-    let mut band = Vec::with_capacity(w * h);
+    let (item, c) = (header.dtype.bytes() as u64, layout.bands);
+    let mut bands = vec![Vec::with_capacity(w * h); c];
     for y in y0..y0 + h {
-        let at = start + ((y * layout.width + x0) as u64) * item;
-        reader.seek(std::io::SeekFrom::Start(at)).map_err(read_err)?;
-        band.extend(read_samples(path, &header, w, reader)?);
+        if layout.axes == Axes::ChannelsLast {
+            // Pixels hold their channels side by side: the row's window is one read.
+            let at = start + ((y * layout.width + x0) * c) as u64 * item;
+            reader.seek(std::io::SeekFrom::Start(at)).map_err(read_err)?;
+            let pixels = read_samples(path, &header, w * c, reader)?;
+            for (b, band) in bands.iter_mut().enumerate() {
+                band.extend(pixels.iter().skip(b).step_by(c));
+            }
+            continue;
+        }
+        for (b, band) in bands.iter_mut().enumerate() {
+            let at = start + (((b * layout.height + y) * layout.width + x0) as u64) * item;
+            reader.seek(std::io::SeekFrom::Start(at)).map_err(read_err)?;
+            band.extend(read_samples(path, &header, w, reader)?);
+        }
     }
-    Ok(Some(Raster::new(w, h, vec![band], meta_of(&header, &layout, "NumPy .npy".into()))))
+    Ok(Some(Raster::new(w, h, bands, meta_of(&header, &layout, "NumPy .npy".into()))))
 }
 
-/// The overview of a one-band `.npy` stored row by row (C order) that is larger than `max_dim`,
-/// averaged from the rows as they are read (32 MiB of samples at a time) without holding the array:
-/// the same pixels [`crate::stats::downsample_to_fit`] gives for the whole array. None for arrays that
-/// fit, are stored in another order or hold several bands, and when `cancelled` turns true.
+/// The overview of a `.npy` stored in C order that is larger than `max_dim`, averaged from the rows
+/// as they are read (32 MiB of samples at a time; a stack of planes plane after plane) without
+/// holding the array: the same pixels [`crate::stats::downsample_to_fit`] gives for the whole array.
+/// None for arrays that fit or are stored in Fortran order, and when `cancelled` turns true.
 pub fn preview_npy(
     path: &Path,
     reader: &mut impl Read,
@@ -47,31 +59,43 @@ pub fn preview_npy(
 ) -> Result<Option<crate::io::Preview>, IoError> {
     let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
     let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
-    let (w, h) = (layout.width, layout.height);
-    if layout.bands != 1 || header.fortran || crate::stats::downsample_factor(w, h, max_dim) == 1 {
+    let (w, h, c) = (layout.width, layout.height, layout.bands);
+    if header.fortran || crate::stats::downsample_factor(w, h, max_dim) == 1 {
         return Ok(None);
     }
-    let mut overview = crate::stats::StreamedOverview::new(w, h, 1, max_dim);
-    // 32 MiB of samples a read: bands of rows large enough to be averaged on several threads.
-    let rows_per_read = ((1 << 23) / w).max(1);
-    while overview.rows_left() > 0 {
-        if cancelled() {
-            return Ok(None);
-        }
-        let n = rows_per_read.min(overview.rows_left());
-        let rows = read_samples(path, &header, n * w, reader)?;
-        overview.push(&[&rows]);
-    }
+    let interleaved = layout.axes == Axes::ChannelsLast;
+    // One overview of every band for pixels holding their channels, else one a plane, in file order.
+    let (overviews, per_pixel) = if interleaved { (1, c) } else { (c, 1) };
     let meta = meta_of(&header, &layout, "NumPy .npy".into());
-    let factor = overview.factor();
-    Ok(overview.finish(&meta).map(|overview| crate::io::Preview {
-        overview,
-        meta,
-        width: w,
-        height: h,
-        factor,
-        look: crate::io::Look::Averaged,
-        windows: true,
+    // 32 MiB of samples a read: bands of rows large enough to be averaged on several threads.
+    let rows_per_read = ((1 << 23) / (w * per_pixel)).max(1);
+    let mut bands = Vec::with_capacity(c);
+    let mut averaged = None;
+    for _ in 0..overviews {
+        let mut overview = crate::stats::StreamedOverview::new(w, h, per_pixel, max_dim);
+        while overview.rows_left() > 0 {
+            if cancelled() {
+                return Ok(None);
+            }
+            let n = rows_per_read.min(overview.rows_left());
+            let rows = read_samples(path, &header, n * w * per_pixel, reader)?;
+            if interleaved {
+                let split: Vec<Vec<f32>> = (0..c).map(|b| rows.iter().skip(b).step_by(c).copied().collect()).collect();
+                overview.push(&split.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            } else {
+                overview.push(&[&rows]);
+            }
+        }
+        let Some(mut preview) = crate::io::Preview::averaged(overview, meta.clone(), (w, h), true) else {
+            return Ok(None);
+        };
+        bands.append(&mut preview.overview.bands);
+        averaged = Some(preview);
+    }
+    // The planes' overviews side by side, as the bands of one.
+    Ok(averaged.map(|mut preview| {
+        preview.overview.bands = bands;
+        preview
     }))
 }
 
@@ -190,16 +214,53 @@ mod tests {
         assert!(glance(&bytes, 1, true).expect("reads").is_none(), "cancelled");
         let err = glance(&bytes[..bytes.len() - 200], 1, false).expect_err("truncated in its last sampled row");
         assert!(err.to_string().contains("truncated"), "{err}");
-        // Several bands, or columns first: left to the full read.
+        // Several bands: no first look; columns first: left to the full read.
         let three = npy("<f4", &format!("(3, {h}, {w})"), &[f32s.clone(), f32s.clone(), f32s.clone()].concat());
         assert!(glance(&three, 1, false).expect("reads").is_none());
-        assert!(
-            preview_npy(Path::new("a.npy"), &mut Cursor::new(&three), &opts, 10, &|| false).expect("reads").is_none()
-        );
         let fortran = npy_in("True", "<f4", &format!("({h}, {w})"), &f32s);
         assert!(glance(&fortran, 1, false).expect("reads").is_none());
         assert!(
             preview_npy(Path::new("a.npy"), &mut Cursor::new(&fortran), &opts, 10, &|| false).expect("reads").is_none()
         );
+        assert!(
+            window_npy(Path::new("a.npy"), &mut Cursor::new(&fortran), &opts, [0, 0, 4, 4]).expect("reads").is_none()
+        );
+    }
+
+    /// Stacks of planes and pixels of channels stream the overview of their full read, band for
+    /// band, and read by window.
+    #[test]
+    fn several_bands_stream_the_overview_of_their_full_read() {
+        let (w, h) = (45usize, 33usize);
+        let value =
+            |b: usize, i: usize| if (i + b).is_multiple_of(17) { f32::NAN } else { ((i * (b + 3)) % 89) as f32 - 20.0 };
+        let planes: Vec<u8> = (0..3).flat_map(|b| (0..w * h).flat_map(move |i| value(b, i).to_le_bytes())).collect();
+        let pixels: Vec<u8> = (0..w * h).flat_map(|i| (0..3).flat_map(move |b| value(b, i).to_le_bytes())).collect();
+        let opts = LoadOptions::default();
+        for (shape, data) in [(format!("(3, {h}, {w})"), &planes), (format!("({h}, {w}, 3)"), &pixels)] {
+            let mut head = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+            head.push_str(&" ".repeat(63 - (10 + head.len()) % 64));
+            head.push('\n');
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend((head.len() as u16).to_le_bytes());
+            bytes.extend(head.as_bytes());
+            bytes.extend(data.iter());
+            let full = read_npy(Path::new("a.npy"), &bytes, &opts).expect("full read");
+            assert_eq!(full.band_count(), 3, "{shape}");
+            let preview = preview_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, 10, &|| false);
+            let preview = preview.expect("reads").expect("streams");
+            let (small, factor) = crate::stats::downsample_to_fit(&full, 10);
+            assert_eq!((preview.factor, preview.overview.band_count()), (factor, 3), "{shape}");
+            for (a, b) in preview.overview.bands.iter().zip(&small.bands) {
+                assert!(a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{shape}");
+            }
+            for window in [[3, 4, 20, 10], [40, 30, 10, 10]] {
+                let win = window_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, window).expect("reads");
+                let (win, expected) = (win.expect("by window"), crate::stats::window_mean(&full, window, 1));
+                for (a, b) in win.bands.iter().zip(&expected.bands) {
+                    assert!(a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{shape}");
+                }
+            }
+        }
     }
 }

@@ -111,16 +111,7 @@ pub fn preview_file(
         overview = track.masked;
     }
     let meta = meta_of(&mut dec, &layout, dtype, bands, named, nodata.map(f64::from), Vec::new());
-    let factor = overview.factor();
-    Ok(overview.finish(&meta).map(|overview| Preview {
-        overview,
-        meta,
-        width: w,
-        height: h,
-        factor,
-        look: crate::io::Look::Averaged,
-        windows: named.is_none(),
-    }))
+    Ok(Preview::averaged(overview, meta, (w, h), named.is_none()))
 }
 
 /// A band tagged alpha as the overview streams: whether it holds two levels (0 and one other value,
