@@ -64,3 +64,43 @@ fn every_layout_reads_back_to_what_was_written() {
     }
     assert!(failures.is_empty(), "{} of {} layouts fail:\n{}", failures.len(), files.len(), failures.join("\n"));
 }
+
+/// Every layout the overview streams from (all but JPEG's YCbCr and palette colour, which the full
+/// read converts) gives the overview and the windows of its full read, bit for bit: chunky and
+/// planar, striped and tiled, every compression and predictor.
+#[test]
+fn every_layout_that_streams_gives_the_overview_and_windows_of_its_full_read() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiff_matrix");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tif"))
+        .collect();
+    files.sort();
+    let opts = LoadOptions::default();
+    let same = |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+    let (mut streamed, mut planar, mut failures) = (0, 0, Vec::new());
+    for path in &files {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let Some(preview) = heatscope::io::preview(path, &opts, 10, &|| false).unwrap() else { continue };
+        let full = load(path, &opts).unwrap();
+        let (small, factor) = heatscope::stats::downsample_to_fit(&full, 10);
+        let shown = small.masked_as_nan().unwrap_or(small);
+        let overview_ok = preview.factor == factor
+            && preview.overview.bands.len() == shown.bands.len()
+            && preview.overview.bands.iter().zip(&shown.bands).all(|(a, b)| same(a, b));
+        let windows_ok = [[5, 3, 20, 10], [30, 15, 7, 6]].iter().all(|&window| {
+            let Some(win) = heatscope::io::read_window(path, &opts, window).unwrap() else { return false };
+            let expected = heatscope::stats::window_mean(&full, window, 1);
+            win.bands.iter().zip(&expected.bands).all(|(a, b)| same(a, b))
+        });
+        if !(overview_ok && windows_ok) {
+            failures.push(format!("{name}: overview {overview_ok}, windows {windows_ok}"));
+        }
+        streamed += 1;
+        planar += usize::from(name.contains("planar") && full.band_count() > 1);
+    }
+    println!("tiff_matrix: {streamed} of {} layouts stream ({planar} planar of several bands)", files.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(streamed >= 200 && planar >= 50, "{streamed} layouts stream, {planar} planar");
+}

@@ -13,8 +13,8 @@ use crate::stats::StreamedOverview;
 const ROW_SAMPLES_MAX: usize = 1 << 26;
 
 /// The overview of the TIFF in `file` when it is larger than `max_dim` and laid out so it can be
-/// averaged as it is decoded: real samples the `tiff` crate decodes, grey or RGB, chunky (or a
-/// single plane), rows of tiles or strips of at most [`ROW_SAMPLES_MAX`] samples. Its pixels are
+/// averaged as it is decoded: real samples the `tiff` crate decodes, grey or RGB, chunky or planar,
+/// rows of tiles or strips of at most [`ROW_SAMPLES_MAX`] samples. Its pixels are
 /// those `downsample_to_fit` gives for the whole image read by [`super::read_file`], nodata (every
 /// band at GDAL_NODATA), the internal mask's holes and, when a band tagged alpha holds two levels,
 /// its zeros left out as NaN (both overviews are kept until the band is seen whole). None for other
@@ -152,10 +152,10 @@ fn open_plain<'a>(path: &Path, file: &'a std::fs::File, opts: &LoadOptions) -> R
     let mut dec = Decoder::new(Overlay::plain(bytes)).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
     let layout = Layout::read(&mut dec, path)?;
     let decoded_samples = dec.colortype().map_or(0, |c| usize::from(c.num_samples()));
+    // Planar files arrive a strip or tile of every plane at a time (`decode_chunks`), as chunky ones.
     let plain = !layout.is_complex()
         && matches!(layout.photometric, 1 | 2)
         && decoded_samples == layout.samples
-        && (!layout.planar || layout.samples == 1)
         && !raw::needed(&layout, &raw::first_chunk(&mut dec, bytes));
     if !plain {
         return Ok(None);
