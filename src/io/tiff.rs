@@ -65,6 +65,11 @@ impl Layout {
         })
     }
 
+    /// 8-bit YCbCr of at least three samples: what the full read converts to RGB.
+    fn is_ycbcr8(&self) -> bool {
+        self.photometric == 6 && self.bits == 8 && self.format == 1 && self.samples >= 3
+    }
+
     fn is_complex(&self) -> bool {
         matches!(self.format, 5 | 6)
     }

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use tiff::decoder::Decoder;
 
-use super::{Layout, Overlay, Source, decode_chunks, gdal_nodata, levels, limits, meta_of, raw, tiff_error};
+use super::{
+    Layout, Overlay, Source, decode_chunks, gdal_nodata, levels, limits, meta_of, raw, tiff_error, ycbcr_to_rgb,
+};
 use crate::io::{IoError, LoadOptions, Preview};
 use crate::stats::StreamedOverview;
 
@@ -13,7 +15,8 @@ use crate::stats::StreamedOverview;
 const ROW_SAMPLES_MAX: usize = 1 << 26;
 
 /// The overview of the TIFF in `file` when it is larger than `max_dim` and laid out so it can be
-/// averaged as it is decoded: real samples the `tiff` crate decodes, grey or RGB, chunky or planar,
+/// averaged as it is decoded: real samples the `tiff` crate decodes, grey, RGB or 8-bit YCbCr (as
+/// RGB), chunky or planar,
 /// rows of tiles or strips of at most [`ROW_SAMPLES_MAX`] samples. Its pixels are
 /// those `downsample_to_fit` gives for the whole image read by [`super::read_file`], nodata (every
 /// band at GDAL_NODATA), the internal mask's holes and, when a band tagged alpha holds two levels,
@@ -47,11 +50,15 @@ pub fn preview_file(
     // Rows `row0..row0 + rows` into the overview (and the alpha-masked one), nodata and the internal
     // mask's holes as NaN; None when the mask cannot be read (the full read then shows the image
     // unmasked, with a note).
+    let ycbcr = layout.is_ycbcr8();
     let flush = |buffer: &mut [Vec<f32>],
                  [row0, rows]: [usize; 2],
                  overview: &mut StreamedOverview,
                  alpha: &mut Option<AlphaTrack>| {
         let n = rows * w;
+        if ycbcr {
+            ycbcr_to_rgb(buffer);
+        }
         if let Some(track) = alpha.as_mut() {
             track.see(&buffer[track.band][..n]);
         }
@@ -152,9 +159,10 @@ fn open_plain<'a>(path: &Path, file: &'a std::fs::File, opts: &LoadOptions) -> R
     let mut dec = Decoder::new(Overlay::plain(bytes)).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
     let layout = Layout::read(&mut dec, path)?;
     let decoded_samples = dec.colortype().map_or(0, |c| usize::from(c.num_samples()));
-    // Planar files arrive a strip or tile of every plane at a time (`decode_chunks`), as chunky ones.
+    // Planar files arrive a strip or tile of every plane at a time (`decode_chunks`), as chunky ones;
+    // 8-bit YCbCr is converted to RGB as the full read converts it.
     let plain = !layout.is_complex()
-        && matches!(layout.photometric, 1 | 2)
+        && (matches!(layout.photometric, 1 | 2) || layout.is_ycbcr8())
         && decoded_samples == layout.samples
         && !raw::needed(&layout, &raw::first_chunk(&mut dec, bytes));
     if !plain {
@@ -209,6 +217,9 @@ pub fn window_file(
         }
         Some(())
     })?;
+    if layout.is_ycbcr8() {
+        ycbcr_to_rgb(&mut out);
+    }
     if let Some(nd) = gdal_nodata(&mut dec).filter(|v| !v.is_nan()).map(|v| v as f32) {
         for i in 0..w * h {
             if out.iter().all(|b| b[i] == nd) {
