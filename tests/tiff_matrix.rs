@@ -23,8 +23,8 @@ fn truth(file: &Path) -> (Vec<usize>, Vec<f32>) {
     (vec![h, w, n], v)
 }
 
-#[test]
-fn every_layout_reads_back_to_what_was_written() {
+/// The fixtures' folder and its TIFFs, sorted.
+fn fixtures() -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiff_matrix");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -32,6 +32,12 @@ fn every_layout_reads_back_to_what_was_written() {
         .filter(|p| p.extension().is_some_and(|e| e == "tif"))
         .collect();
     files.sort();
+    (dir, files)
+}
+
+#[test]
+fn every_layout_reads_back_to_what_was_written() {
+    let (dir, files) = fixtures();
     assert!(files.len() >= 292, "{} fixtures", files.len());
     let mut failures = Vec::new();
     for path in &files {
@@ -70,13 +76,7 @@ fn every_layout_reads_back_to_what_was_written() {
 /// planar, striped and tiled, every compression and predictor, JPEG's YCbCr as RGB.
 #[test]
 fn every_layout_that_streams_gives_the_overview_and_windows_of_its_full_read() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiff_matrix");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "tif"))
-        .collect();
-    files.sort();
+    let (_, files) = fixtures();
     let opts = LoadOptions::default();
     let same = |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
     let (mut streamed, mut planar, mut failures) = (0, 0, Vec::new());
