@@ -36,9 +36,12 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// The ids of the run's whole prediction lines: a last line a kill cut mid-way (no newline yet) is
+/// not one, as `RunFolder::resume` drops it.
 fn ids(run: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(run.join("predictions.jsonl")).unwrap();
-    text.lines()
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
         .collect()
 }
