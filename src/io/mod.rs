@@ -291,6 +291,21 @@ pub fn read_window(path: &Path, opts: &LoadOptions, window: [usize; 4]) -> Resul
     }
 }
 
+/// Folder `sub` of the shared real data (`$HEATSCOPE_REAL_DATA`, else `../shared/data/real`), or None,
+/// said loudly, when it is absent: for unit tests that read real files.
+#[cfg(test)]
+pub(crate) fn real_data(sub: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("HEATSCOPE_REAL_DATA")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real"), Into::into)
+        .join(sub);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: real data not found at {} (set HEATSCOPE_REAL_DATA)", dir.display());
+        None
+    }
+}
+
 /// A file of a format [`preview`] and [`read_window`] may read a part at a time, opened.
 enum Streamable {
     Npy(std::io::BufReader<std::fs::File>),

@@ -177,13 +177,8 @@ fn truncated_and_compressed_files_are_left_to_the_in_memory_reader() {
 
 #[test]
 fn the_real_radio_images_read_from_the_file_as_in_memory() {
-    let dir = std::env::var_os("HEATSCOPE_REAL_DATA")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real"), Into::into)
-        .join("radio");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("SKIPPED: real data not found at {} (set HEATSCOPE_REAL_DATA)", dir.display());
-        return;
-    };
+    let Some(dir) = crate::io::real_data("radio") else { return };
+    let entries = std::fs::read_dir(&dir).expect("the radio folder");
     let mut n = 0;
     for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "fits")) {
         let bytes = std::fs::read(&path).expect("read");

@@ -151,18 +151,20 @@ mod tests {
     use crate::io::npy::read_npy;
     use std::io::Cursor;
 
+    /// A `.npy` file's bytes: `descr`, Fortran `order` ("True"/"False"), `shape` as Python writes it.
+    fn npy_in(order: &str, descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let mut head = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
+        head.push_str(&" ".repeat(63 - (10 + head.len()) % 64));
+        head.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((head.len() as u16).to_le_bytes());
+        out.extend(head.as_bytes());
+        out.extend(data);
+        out
+    }
+
     #[test]
     fn a_row_ordered_array_streams_a_first_look_and_the_overview_of_its_full_read() {
-        let npy_in = |order: &str, descr: &str, shape: &str, data: &[u8]| {
-            let mut head = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
-            head.push_str(&" ".repeat(63 - (10 + head.len()) % 64));
-            head.push('\n');
-            let mut out = b"\x93NUMPY\x01\x00".to_vec();
-            out.extend((head.len() as u16).to_le_bytes());
-            out.extend(head.as_bytes());
-            out.extend(data);
-            out
-        };
         let npy = |descr: &str, shape: &str, data: &[u8]| npy_in("False", descr, shape, data);
         let (w, h) = (45usize, 33usize);
         let values: Vec<f32> = (0..w * h).map(|i| if i % 13 == 0 { f32::NAN } else { (i % 71) as f32 }).collect();
@@ -238,13 +240,7 @@ mod tests {
         let pixels: Vec<u8> = (0..w * h).flat_map(|i| (0..3).flat_map(move |b| value(b, i).to_le_bytes())).collect();
         let opts = LoadOptions::default();
         for (shape, data) in [(format!("(3, {h}, {w})"), &planes), (format!("({h}, {w}, 3)"), &pixels)] {
-            let mut head = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-            head.push_str(&" ".repeat(63 - (10 + head.len()) % 64));
-            head.push('\n');
-            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-            bytes.extend((head.len() as u16).to_le_bytes());
-            bytes.extend(head.as_bytes());
-            bytes.extend(data.iter());
+            let bytes = npy_in("False", "<f4", &shape, data);
             let full = read_npy(Path::new("a.npy"), &bytes, &opts).expect("full read");
             assert_eq!(full.band_count(), 3, "{shape}");
             let preview = preview_npy(Path::new("a.npy"), &mut Cursor::new(&bytes), &opts, 10, &|| false);

@@ -250,19 +250,6 @@ fn an_overview_that_cannot_be_decoded_is_an_error_and_the_full_read_still_works(
     assert_eq!(r.bands[0], ramp(40, 30));
 }
 
-/// The shared real-data folder's `rs`, or None (said loudly) when it is absent.
-fn real_rs() -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("HEATSCOPE_REAL_DATA")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real"), Into::into)
-        .join("rs");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: real data not found at {} (set HEATSCOPE_REAL_DATA)", dir.display());
-        None
-    }
-}
-
 /// Mean absolute difference between two rasters of one size, over the pixels both have, as a share
 /// of the range of `b`.
 fn relative_difference(a: &Raster, b: &Raster) -> f64 {
@@ -279,7 +266,7 @@ fn relative_difference(a: &Raster, b: &Raster) -> f64 {
 
 #[test]
 fn real_cogs_give_a_first_look_from_their_overviews_and_goes_masks_space() {
-    let Some(dir) = real_rs() else { return };
+    let Some(dir) = crate::io::real_data("rs") else { return };
     let opts = LoadOptions::default();
     // rio-tiler's COG: 2658 x 2667 with overviews of block 2, 4, 8, 16.
     // GDAL's dateline COG: 2325 x 2355, overviews of block 4 (581 x 589: one side rounded down), 8, 16.

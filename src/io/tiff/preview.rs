@@ -62,19 +62,8 @@ pub fn preview_file(
         if let Some(track) = alpha.as_mut() {
             track.see(&buffer[track.band][..n]);
         }
-        if let Some(nd) = nodata {
-            for i in 0..n {
-                if buffer.iter().all(|b| b[i] == nd) {
-                    buffer.iter_mut().for_each(|b| b[i] = f32::NAN);
-                }
-            }
-        }
         let mask = levels::mask_of(path, bytes, opts, &subs, (0, w, h), [0, row0, w, rows]).ok()?;
-        if let Some((_, mask)) = mask {
-            for (i, _) in mask.iter().enumerate().filter(|(_, m)| !**m) {
-                buffer.iter_mut().for_each(|b| b[i] = f32::NAN);
-            }
-        }
+        blank_out(buffer, n, nodata, mask.as_ref().map(|(_, m)| m.as_slice()));
         overview.push(&buffer.iter().map(|b| &b[..n]).collect::<Vec<_>>());
         if let Some(track) = alpha.as_mut() {
             // As the full read masks with a two-level alpha band: 0 = no data.
@@ -119,6 +108,18 @@ pub fn preview_file(
     }
     let meta = meta_of(&mut dec, &layout, dtype, bands, named, nodata.map(f64::from), Vec::new());
     Ok(Preview::averaged(overview, meta, (w, h), named.is_none()))
+}
+
+/// The first `n` pixels of `bands` that the full read masks, as NaN in every band: nodata (every
+/// band at `nodata`) and the internal mask's holes (`mask` covers the same `n` pixels).
+fn blank_out(bands: &mut [Vec<f32>], n: usize, nodata: Option<f32>, mask: Option<&[bool]>) {
+    for i in 0..n {
+        let hole = mask.is_some_and(|m| m.get(i) == Some(&false))
+            || nodata.is_some_and(|nd| bands.iter().all(|b| b.get(i) == Some(&nd)));
+        if hole {
+            bands.iter_mut().for_each(|b| b[i] = f32::NAN);
+        }
+    }
 }
 
 /// A band tagged alpha as the overview streams: whether it holds two levels (0 and one other value,
@@ -220,20 +221,11 @@ pub fn window_file(
     if layout.is_ycbcr8() {
         ycbcr_to_rgb(&mut out);
     }
-    if let Some(nd) = gdal_nodata(&mut dec).filter(|v| !v.is_nan()).map(|v| v as f32) {
-        for i in 0..w * h {
-            if out.iter().all(|b| b[i] == nd) {
-                out.iter_mut().for_each(|b| b[i] = f32::NAN);
-            }
-        }
-    }
+    let nodata = gdal_nodata(&mut dec).filter(|v| !v.is_nan()).map(|v| v as f32);
     // A mask that cannot be read masks nothing in the full read either.
     let dims = (0, layout.width, layout.height);
-    if let Ok(Some((_, mask))) = levels::mask_of(path, bytes, opts, &subs, dims, [x0, y0, w, h]) {
-        for (i, _) in mask.iter().enumerate().filter(|(_, m)| !**m) {
-            out.iter_mut().for_each(|b| b[i] = f32::NAN);
-        }
-    }
+    let mask = levels::mask_of(path, bytes, opts, &subs, dims, [x0, y0, w, h]).ok().flatten();
+    blank_out(&mut out, w * h, nodata, mask.as_ref().map(|(_, m)| m.as_slice()));
     let meta = crate::types::RasterMeta { dtype: Some(dtype), ..Default::default() };
     Ok(Some(crate::types::Raster::new(w, h, out, meta)))
 }
