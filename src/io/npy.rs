@@ -383,29 +383,13 @@ impl Layout {
                 return Err(IoError::unsupported(path, what));
             }
         };
-        // Samples stored in another order are read whole (as f32) and then reordered: one more copy.
-        let contiguous = !header.fortran && (axes != Axes::ChannelsLast || c == 1);
-        let reorder = if contiguous { 0 } else { w.saturating_mul(h).saturating_mul(c).saturating_mul(4) };
-        opts.check(path, w, h, c, held.saturating_add(reorder))?;
+        opts.check(path, w, h, c, held)?;
         if w == 0 || h == 0 || c == 0 {
             return Err(IoError::unsupported(path, format!("the array is empty (shape {shape:?})")));
         }
         let size =
             |n: u64| usize::try_from(n).map_err(|_| IoError::corrupt(path, "array dimension does not fit in memory"));
         Ok(Self { width: size(w)?, height: size(h)?, bands: size(c)?, axes })
-    }
-
-    /// Element strides (band, row, col) in the flat array for this layout and storage order.
-    fn strides(&self, fortran: bool) -> (usize, usize, usize) {
-        let (w, h, c) = (self.width, self.height, self.bands);
-        match (self.axes, fortran) {
-            (Axes::Plane, false) => (0, w, 1),
-            (Axes::Plane, true) => (0, 1, h),
-            (Axes::ChannelsLast, false) => (1, w * c, c),
-            (Axes::ChannelsLast, true) => (h * w, 1, h),
-            (Axes::ChannelsFirst, false) => (h * w, w, 1),
-            (Axes::ChannelsFirst, true) => (1, c, c * h),
-        }
     }
 
     fn note(&self, shape: &[u64]) -> Option<String> {
@@ -473,15 +457,29 @@ fn decode(
     reader: &mut impl Read,
     format: String,
 ) -> Result<Raster, IoError> {
-    let (sb, sy, sx) = layout.strides(header.fortran);
-    let (w, h) = (layout.width, layout.height);
-    let bands = if (sy, sx) == (w, 1) && (layout.bands == 1 || sb == w * h) {
+    let (w, h, c) = (layout.width, layout.height, layout.bands);
+    let stored = stream::Stored::of(header, layout);
+    let bands = if !stored.interleaved && !stored.transposed {
         // Bands stored one after another, rows in order: read each straight into its band.
-        (0..layout.bands).map(|_| read_samples(path, header, w * h, reader)).collect::<Result<Vec<_>, _>>()?
+        (0..c).map(|_| read_samples(path, header, w * h, reader)).collect::<Result<Vec<_>, _>>()?
     } else {
-        let flat = read_samples(path, header, w * h * layout.bands, reader)?;
-        let at = |b: usize, y: usize, x: usize| flat.get(b * sb + y * sy + x * sx).copied().unwrap_or(f32::NAN);
-        (0..layout.bands).map(|b| (0..h).flat_map(|y| (0..w).map(move |x| at(b, y, x))).collect()).collect()
+        // Samples in another order are put in their place as they arrive, 1 Mi at a time: no copy
+        // of the whole array beside the bands.
+        let mut bands = vec![vec![0f32; w * h]; c];
+        let (sw, plane) = (stored.width, stored.width * stored.height);
+        let total = plane * c;
+        let mut i = 0;
+        while i < total {
+            let chunk = read_samples(path, header, (1 << 20).min(total - i), reader)?;
+            for v in chunk {
+                let (b, p) = if stored.interleaved { (i % c, i / c) } else { (i / plane, i % plane) };
+                let (sy, sx) = (p / sw, p % sw);
+                let (y, x) = if stored.transposed { (sx, sy) } else { (sy, sx) };
+                bands[b][y * w + x] = v;
+                i += 1;
+            }
+        }
+        bands
     };
 
     Ok(Raster::new(w, h, bands, meta_of(header, layout, format)))
@@ -621,11 +619,12 @@ mod tests {
         assert!(matches!(of(&[2, 2, 2, 2], &o), Err(IoError::Unsupported { .. })));
         assert!(matches!(of(&[0, 4], &o), Err(IoError::Unsupported { .. })));
         assert!(matches!(of(&[u64::MAX, 4], &o), Err(IoError::TooLarge { .. })));
-        // Within the sample limit but over a small memory budget; the reordering copy of a
-        // channels-last array counts too.
+        // Within the sample limit but over a small memory budget; samples in any order are put in
+        // place as they are read, with no copy of the array beside the bands.
         let small = LoadOptions { max_bytes: 100 << 20, ..o };
         assert!(of(&[4096, 4096], &small).is_ok());
-        assert!(matches!(of(&[2048, 2048, 4], &small), Err(IoError::OverBudget { .. })), "68 MiB + a 64 MiB copy");
+        assert!(of(&[2048, 2048, 4], &small).is_ok(), "64 MiB, channels side by side: no copy");
         assert!(of(&[4, 2048, 2048], &small).is_ok(), "stored plane by plane: no copy");
+        assert!(matches!(of(&[4096, 4096, 2], &small), Err(IoError::OverBudget { .. })), "128 MiB");
     }
 }

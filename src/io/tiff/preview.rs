@@ -159,11 +159,19 @@ fn open_plain<'a>(path: &Path, file: &'a std::fs::File, opts: &LoadOptions) -> R
     let bytes = Source::File { file, len };
     let mut dec = Decoder::new(Overlay::plain(bytes)).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
     let layout = Layout::read(&mut dec, path)?;
+    // Palette colour: its indices as a grey band, as the full read gives them (the crate refuses the
+    // colour map itself).
+    let palette = layout.photometric == 3 && layout.samples == 1;
+    if palette {
+        let tag = tiff::tags::Tag::PhotometricInterpretation.to_u16();
+        let Some(grey) = Overlay::with_short(bytes, None, tag, 1) else { return Ok(None) };
+        dec = Decoder::new(grey).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
+    }
     let decoded_samples = dec.colortype().map_or(0, |c| usize::from(c.num_samples()));
     // Planar files arrive a strip or tile of every plane at a time (`decode_chunks`), as chunky ones;
     // 8-bit YCbCr is converted to RGB as the full read converts it.
     let plain = !layout.is_complex()
-        && (matches!(layout.photometric, 1 | 2) || layout.is_ycbcr8())
+        && (matches!(layout.photometric, 1 | 2) || layout.is_ycbcr8() || palette)
         && decoded_samples == layout.samples
         && !raw::needed(&layout, &raw::first_chunk(&mut dec, bytes));
     if !plain {
