@@ -162,6 +162,54 @@ fn training_fits_a_domain_check_that_flags_what_the_model_never_saw() {
     let e = failed(&heatscope(&["train", "cnn-radio", "--dataset", ds_s, "--out", empty.to_str().unwrap(), "--refit"]));
     assert!(e.contains("holds no model.safetensors"), "{e}");
 
+    // The model reads each cutout in the eight symmetries of the square (config.json says so); a
+    // refit can set one instead, and the folder's config then says that.
+    let config = |dir: &std::path::Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap()
+    };
+    assert_eq!(config(&m)["symmetries"], 8);
+    let one = dir.path().join("one");
+    std::fs::create_dir_all(&one).unwrap();
+    for file in std::fs::read_dir(&m).unwrap().map(Result::unwrap).filter(|e| e.path().is_file()) {
+        std::fs::copy(file.path(), one.join(file.file_name())).unwrap();
+    }
+    let out = ok(&heatscope(&[
+        "train",
+        "cnn-radio",
+        "--dataset",
+        ds_s,
+        "--out",
+        one.to_str().unwrap(),
+        "--refit",
+        "--symmetries",
+        "1",
+    ]));
+    assert!(out.contains("averages 1 symmetries"), "{out}");
+    assert_eq!(config(&one)["symmetries"], 1);
+    let e = failed(&heatscope(&[
+        "train",
+        "cnn-radio",
+        "--dataset",
+        ds_s,
+        "--out",
+        one.to_str().unwrap(),
+        "--refit",
+        "--symmetries",
+        "3",
+    ]));
+    assert!(e.contains("symmetries 3 must be 1 or 8"), "{e}");
+
+    // Fine-tuning starts from a trained model's weights; one of another architecture is refused.
+    let tuned = dir.path().join("tuned");
+    let args = ["train", "cnn-radio", "--dataset", ds_s, "--init", m_s, "--epochs", "1", "--lr", "1e-4", "--out"];
+    let out = ok(&heatscope(&[&args[..], &[tuned.to_str().unwrap()], &small].concat()));
+    assert!(out.contains("best val mean accuracy"), "{out}");
+    let wider = dir.path().join("wider");
+    let e = failed(&heatscope(
+        &[&args[..], &[wider.to_str().unwrap()], &["--width", "8", "--input", "32", "--batch", "16"]].concat(),
+    ));
+    assert!(e.contains("model.safetensors does not fit this network"), "{e}");
+
     // A domain.json of another network is refused, naming the file.
     let mut other = domain.clone();
     other["dims"] = 70.into();

@@ -46,10 +46,18 @@ pub struct RadioTrainArgs {
     /// (the first two).
     #[arg(long, default_value_t = 4)]
     pub channels: usize,
+    /// Symmetries of the square each cutout is read in at inference, averaged: 1 or 8 (default 8 for
+    /// a new model; with --refit, the folder's config keeps its own unless this is given).
+    #[arg(long)]
+    pub symmetries: Option<usize>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long)]
     pub no_augment: bool,
+    /// Start from the weights of the model in this folder (e.g. models/cnn-radio) instead of random
+    /// ones: fine-tuning on more data. Its architecture must match the one asked for.
+    #[arg(long, conflicts_with = "refit")]
+    pub init: Option<PathBuf>,
     /// Continue the run in --out.
     #[arg(long)]
     pub resume: bool,
@@ -82,6 +90,7 @@ pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
         input: a.input,
         stem_stride: a.stem_stride,
         channels: a.channels,
+        symmetries: a.symmetries.unwrap_or(RadioConfig::default().symmetries),
         ..RadioConfig::default()
     };
     config.validate().map_err(|e| anyhow::anyhow!("invalid network: {e}"))?;
@@ -104,8 +113,18 @@ pub fn run(a: &RadioTrainArgs) -> anyhow::Result<()> {
     let config = if a.refit {
         let path = a.out.join("config.json");
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str::<RadioConfig>(&text)
-            .with_context(|| format!("{} is not a radio CNN config", path.display()))?
+        let saved = serde_json::from_str::<RadioConfig>(&text)
+            .with_context(|| format!("{} is not a radio CNN config", path.display()))?;
+        match a.symmetries {
+            Some(symmetries) if symmetries != saved.symmetries => {
+                let config = RadioConfig { symmetries, ..saved };
+                config.validate().map_err(|e| anyhow::anyhow!("--symmetries: {e}"))?;
+                super::write_output(&path, serde_json::to_vec_pretty(&config)?, "the model config")?;
+                println!("{}: inference now averages {symmetries} symmetries of each cutout", path.display());
+                config
+            }
+            _ => saved,
+        }
     } else {
         config
     };
@@ -200,33 +219,34 @@ fn train_epochs(
 ) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut last_print = 0.0f64;
-    let state = train(train_set, val_set, config, opts, a.rendering_share, &a.out, device, &mut |event| {
-        match event {
-            RadioEvent::Step { epoch, step, steps, loss, eta_s } => {
-                let el = start.elapsed().as_secs_f64();
-                if el - last_print >= 1.0 || step == steps {
-                    last_print = el;
-                    eprint!("\repoch {epoch} step {step}/{steps}  loss {loss:.3}  ETA {eta_s:.0} s   ");
-                    let _ = std::io::stderr().flush();
+    let state =
+        train(train_set, val_set, config, opts, a.rendering_share, a.init.as_deref(), &a.out, device, &mut |event| {
+            match event {
+                RadioEvent::Step { epoch, step, steps, loss, eta_s } => {
+                    let el = start.elapsed().as_secs_f64();
+                    if el - last_print >= 1.0 || step == steps {
+                        last_print = el;
+                        eprint!("\repoch {epoch} step {step}/{steps}  loss {loss:.3}  ETA {eta_s:.0} s   ");
+                        let _ = std::io::stderr().flush();
+                    }
+                }
+                RadioEvent::Epoch(r) => {
+                    let per_task: Vec<String> =
+                        TASKS.iter().zip(r.val_accuracy).map(|(k, acc)| format!("{} {acc:.3}", k.name())).collect();
+                    eprintln!(
+                        "\repoch {:3}  train loss {:.3}  val mean acc {:.3} ({})  {:.0} s{}",
+                        r.epoch,
+                        r.train_loss,
+                        r.val_score,
+                        per_task.join(", "),
+                        r.seconds,
+                        if r.best { "  (best, saved)" } else { "" }
+                    );
                 }
             }
-            RadioEvent::Epoch(r) => {
-                let per_task: Vec<String> =
-                    TASKS.iter().zip(r.val_accuracy).map(|(k, acc)| format!("{} {acc:.3}", k.name())).collect();
-                eprintln!(
-                    "\repoch {:3}  train loss {:.3}  val mean acc {:.3} ({})  {:.0} s{}",
-                    r.epoch,
-                    r.train_loss,
-                    r.val_score,
-                    per_task.join(", "),
-                    r.seconds,
-                    if r.best { "  (best, saved)" } else { "" }
-                );
-            }
-        }
-        true
-    })
-    .with_context(|| format!("training into {}", a.out.display()))?;
+            true
+        })
+        .with_context(|| format!("training into {}", a.out.display()))?;
     println!("done: best val mean accuracy {:.3} at epoch {}", state.best_score, state.best_epoch);
     Ok(())
 }

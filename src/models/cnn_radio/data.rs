@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::input::radio_input;
-use super::net::TASKS;
+use super::net::{TASKS, square_symmetry};
 use crate::types::{QaRecord, Split, radio_answer};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,33 +56,13 @@ pub struct RadioLoad {
 impl RadioExample {
     /// Symmetry `k` of the square (0-7: rotations by k % 4 quarter turns, mirrored when k >= 4).
     pub fn symmetry(&self, k: u8) -> RadioExample {
-        RadioExample { x: self.symmetric(&self.x, k), rendering: None, ..self.clone() }
+        RadioExample { x: square_symmetry(&self.x, self.side, k), rendering: None, ..self.clone() }
     }
 
     /// Symmetry `k` of the PNG rendering's input (the observed one where no rendering was read).
     pub fn rendering_symmetry(&self, k: u8) -> RadioExample {
         let source = self.rendering.as_ref().unwrap_or(&self.x);
-        RadioExample { x: self.symmetric(source, k), rendering: None, ..self.clone() }
-    }
-
-    fn symmetric(&self, input: &[f32], k: u8) -> Vec<f32> {
-        let n = self.side;
-        let mut x = Vec::with_capacity(input.len());
-        for channel in input.chunks(n * n) {
-            for r in 0..n {
-                for c in 0..n {
-                    let (mut sr, mut sc) = (r, c);
-                    if k >= 4 {
-                        sc = n - 1 - sc;
-                    }
-                    for _ in 0..k % 4 {
-                        (sr, sc) = (n - 1 - sc, sr);
-                    }
-                    x.push(channel[sr * n + sc]);
-                }
-            }
-        }
-        x
+        RadioExample { x: square_symmetry(source, self.side, k), rendering: None, ..self.clone() }
     }
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::input::radio_input;
 use super::net::{RadioConfig, RadioNet, TASKS, task_span};
-use super::train::{RadioCalibration, input_tensor};
+use super::train::RadioCalibration;
 use crate::eval::predictor::{Answer, Fatal, ModelIdentity, Predictor, SceneQuestions};
 use crate::models::cnn::TrainError;
 use crate::models::cnn::domain::DomainModel;
@@ -133,14 +133,13 @@ impl RadioCnn {
     /// Per network input, the output row (every task's logits) and the domain feature vector.
     fn forward(&self, xs: &[&[f32]]) -> Result<Vec<Outputs>, TrainError> {
         let side = self.net.config.input;
-        let mut out = Vec::with_capacity(xs.len());
-        for chunk in xs.chunks(64) {
-            let (logits, pooled) = self.net.forward_features(&input_tensor(chunk, side, &self.device)?, false)?;
-            for ((x, row), features) in chunk.iter().zip(logits.to_vec2::<f32>()?).zip(pooled.to_vec2::<f32>()?) {
-                out.push((row, features.into_iter().chain(input_stats(x, side)).collect()));
-            }
-        }
-        Ok(out)
+        Ok(self
+            .net
+            .infer(xs, &self.device)?
+            .into_iter()
+            .zip(xs)
+            .map(|((row, pooled), x)| (row, pooled.into_iter().chain(input_stats(x, side)).collect()))
+            .collect())
     }
 
     /// The model shipped in `models/cnn-radio`, embedded in the binary.

@@ -3,10 +3,11 @@
 //! are the logits of the six RadioQA tasks side by side ([`TASKS`]). Runs on whichever thread owns
 //! the model.
 
-use candle_core::{D, Module, Result, Tensor};
+use candle_core::{D, Device, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder, linear};
 use serde::{Deserialize, Serialize};
 
+use super::train::input_tensor;
 use crate::models::cnn::resnet::{Block, ConvBn, stages};
 use crate::types::QuestionKind;
 
@@ -38,15 +39,24 @@ pub struct RadioConfig {
     /// islands and peaks, `input::radio_input`).
     #[serde(default = "two")]
     pub channels: usize,
+    /// Symmetries of the square each cutout is read in at inference, logits and pooled features
+    /// averaged: 1 (as it is) or 8 (every rotation and mirror image; the network is trained on all
+    /// eight, and a source's classes do not depend on its orientation).
+    #[serde(default = "one")]
+    pub symmetries: usize,
 }
 
 fn two() -> usize {
     2
 }
 
+fn one() -> usize {
+    1
+}
+
 impl Default for RadioConfig {
     fn default() -> Self {
-        Self { width: 16, blocks: [1, 1, 1, 1], input: 96, stem_stride: 2, channels: 4 }
+        Self { width: 16, blocks: [1, 1, 1, 1], input: 96, stem_stride: 2, channels: 4, symmetries: 8 }
     }
 }
 
@@ -64,6 +74,9 @@ impl RadioConfig {
         }
         if ![2, 4].contains(&self.channels) {
             return Err(format!("channels {} must be 2 or 4", self.channels));
+        }
+        if ![1, 8].contains(&self.symmetries) {
+            return Err(format!("symmetries {} must be 1 or 8", self.symmetries));
         }
         if self.blocks.contains(&0) {
             return Err(format!("every stage needs at least one block, got {:?}", self.blocks));
@@ -107,6 +120,28 @@ impl RadioNet {
         Ok((self.head.forward(&pooled)?, pooled))
     }
 
+    /// Per input (`config.channels` planes of `config.input` squared, channel-major), the logits and
+    /// the pooled features in eval mode, each averaged over the config's [`RadioConfig::symmetries`].
+    pub fn infer(&self, xs: &[&[f32]], device: &Device) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+        let side = self.config.input;
+        let views = self.config.symmetries;
+        let mut out = Vec::with_capacity(xs.len());
+        // 16 inputs of 8 views, or 64 of one, per forward pass.
+        for chunk in xs.chunks(128 / views.max(1)) {
+            let batch: Vec<Vec<f32>> = chunk
+                .iter()
+                .flat_map(|x| (0..views).map(move |k| square_symmetry(x, side, u8::try_from(k).unwrap_or(0))))
+                .collect();
+            let refs: Vec<&[f32]> = batch.iter().map(Vec::as_slice).collect();
+            let (logits, pooled) = self.forward_features(&input_tensor(&refs, side, device)?, false)?;
+            let (logits, pooled) = (logits.to_vec2::<f32>()?, pooled.to_vec2::<f32>()?);
+            for (l, p) in logits.chunks(views).zip(pooled.chunks(views)) {
+                out.push((mean_rows(l), mean_rows(p)));
+            }
+        }
+        Ok(out)
+    }
+
     /// The same network with batch norms folded into the convolutions (inference only).
     pub fn folded(&self) -> Result<RadioNet> {
         let mut net = self.clone();
@@ -115,5 +150,79 @@ impl RadioNet {
             block.fold()?;
         }
         Ok(net)
+    }
+}
+
+/// Element-wise mean of equal-length rows.
+fn mean_rows(rows: &[Vec<f32>]) -> Vec<f32> {
+    let mut sum = vec![0f32; rows.first().map_or(0, Vec::len)];
+    for row in rows {
+        for (s, v) in sum.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let n = rows.len().max(1) as f32;
+    sum.iter().map(|s| s / n).collect()
+}
+
+/// Symmetry `k` of the square (0-7: rotations by k % 4 quarter turns, mirrored when k >= 4) of a
+/// channel-major input whose planes are `side` x `side`.
+pub fn square_symmetry(input: &[f32], side: usize, k: u8) -> Vec<f32> {
+    let n = side;
+    let mut x = Vec::with_capacity(input.len());
+    for channel in input.chunks(n * n) {
+        for r in 0..n {
+            for c in 0..n {
+                let (mut sr, mut sc) = (r, c);
+                if k >= 4 {
+                    sc = n - 1 - sc;
+                }
+                for _ in 0..k % 4 {
+                    (sr, sc) = (n - 1 - sc, sr);
+                }
+                x.push(channel[sr * n + sc]);
+            }
+        }
+    }
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    fn net(symmetries: usize) -> RadioNet {
+        let config = RadioConfig { width: 4, blocks: [1, 1, 1, 1], input: 32, stem_stride: 1, channels: 2, symmetries };
+        let vm = VarMap::new();
+        RadioNet::new(&config, VarBuilder::from_varmap(&vm, candle_core::DType::F32, &Device::Cpu)).unwrap()
+    }
+
+    #[test]
+    fn eight_views_make_the_reading_the_same_in_every_orientation_and_one_view_does_not() {
+        let side = 32;
+        // An asymmetric input: a ramp and a blob off centre.
+        let x: Vec<f32> = (0..2 * side * side)
+            .map(|i| {
+                let (r, c) = ((i % (side * side)) / side, i % side);
+                let d = ((r as f32 - 8.0).powi(2) + (c as f32 - 20.0).powi(2)) / 8.0;
+                0.01 * r as f32 + (-d).exp()
+            })
+            .collect();
+        let views: Vec<Vec<f32>> = (0..8).map(|k| square_symmetry(&x, side, k)).collect();
+        let refs: Vec<&[f32]> = views.iter().map(Vec::as_slice).collect();
+        let averaged = net(8).infer(&refs, &Device::Cpu).unwrap();
+        for (logits, pooled) in &averaged[1..] {
+            for (a, b) in logits.iter().chain(pooled).zip(averaged[0].0.iter().chain(&averaged[0].1)) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
+        }
+        // One view: a rotated input reads differently (the check above is not vacuous).
+        let single = net(1).infer(&refs, &Device::Cpu).unwrap();
+        let spread = single[1].0.iter().zip(&single[0].0).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(spread > 1e-4, "an untrained net read a rotated input identically");
+        assert_eq!(averaged.len(), 8);
+        assert_eq!(averaged[0].0.len(), outputs());
     }
 }

@@ -139,14 +139,11 @@ fn loss(
     Ok(total)
 }
 
-/// Raw logits of `net` on `examples` (eval mode), one row per example.
+/// Raw logits of `net` on `examples` (eval mode, averaged over the config's symmetries), one row per
+/// example.
 pub fn logits_of(net: &RadioNet, examples: &[RadioExample], device: &Device) -> Result<Vec<Vec<f32>>, TrainError> {
-    let mut out = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(64) {
-        let refs: Vec<&RadioExample> = chunk.iter().collect();
-        out.extend(net.forward_t(&inputs(&refs, device)?, false)?.to_vec2::<f32>()?);
-    }
-    Ok(out)
+    let xs: Vec<&[f32]> = examples.iter().map(|e| e.x.as_slice()).collect();
+    Ok(net.infer(&xs, device)?.into_iter().map(|(logits, _)| logits).collect())
 }
 
 /// Accuracy per task (NaN where no example carries it).
@@ -177,7 +174,8 @@ fn mean_finite(v: &[f64]) -> f64 {
     if f.is_empty() { 0.0 } else { f.iter().sum::<f64>() / f.len() as f64 }
 }
 
-/// Train on `train`, validate on `val`, checkpoints into `out` (as `train cnn` does). A step draws
+/// Train on `train`, validate on `val`, checkpoints into `out` (as `train cnn` does), from seeded
+/// random weights or, with `init`, from the weights of the model in that folder (fine-tuning). A step draws
 /// an example's PNG rendering instead of its observed cutout with probability `rendering_share`
 /// (where the example carries one), so the network reads 8-bit renderings too.
 #[allow(clippy::too_many_arguments)]
@@ -187,6 +185,7 @@ pub fn train(
     config: &RadioConfig,
     opts: &TrainOptions,
     rendering_share: f64,
+    init: Option<&Path>,
     out: &Path,
     device: &Device,
     progress: &mut dyn FnMut(&RadioEvent) -> bool,
@@ -217,6 +216,13 @@ pub fn train(
     let mut vm = VarMap::new();
     let net = RadioNet::new(config, VarBuilder::from_varmap(&vm, DType::F32, device))?;
     seeded_init(&vm, opts.seed)?;
+    if let Some(dir) = init {
+        // Fine-tuning starts from another model's weights (a resumed run then loads its own below).
+        let path = dir.join("model.safetensors");
+        vm.load(&path).map_err(|e| {
+            TrainError::Invalid(format!("{} does not fit this network ({config:?}): {e}", path.display()))
+        })?;
+    }
     let mut state = RadioTrainState {
         epochs_done: 0,
         best_score: f64::MIN,
@@ -455,10 +461,11 @@ mod tests {
     #[test]
     fn learns_a_separable_task_checkpoints_and_calibrates() {
         let dir = tempfile::tempdir().unwrap();
-        let config = RadioConfig { width: 4, blocks: [1, 1, 1, 1], input: 32, stem_stride: 1, channels: 2 };
+        let config =
+            RadioConfig { width: 4, blocks: [1, 1, 1, 1], input: 32, stem_stride: 1, channels: 2, symmetries: 8 };
         let (tr, va) = (examples(32, 1), examples(12, 2));
         let opts = TrainOptions { epochs: 8, batch: 8, lr: 1e-2, ..TrainOptions::default() };
-        let state = train(&tr, &va, &config, &opts, 0.0, dir.path(), &Device::Cpu, &mut |_| true).unwrap();
+        let state = train(&tr, &va, &config, &opts, 0.0, None, dir.path(), &Device::Cpu, &mut |_| true).unwrap();
         assert_eq!(state.epochs_done, 8);
         let best = state.history.iter().find(|r| r.epoch == state.best_epoch).unwrap();
         assert!(best.val_accuracy[0] >= 0.9, "{best:?}");
@@ -468,7 +475,7 @@ mod tests {
         }
         // The same seed gives the same weights.
         let again = tempfile::tempdir().unwrap();
-        train(&tr, &va, &config, &opts, 0.0, again.path(), &Device::Cpu, &mut |_| true).unwrap();
+        train(&tr, &va, &config, &opts, 0.0, None, again.path(), &Device::Cpu, &mut |_| true).unwrap();
         let bytes = |d: &Path| std::fs::read(d.join("last.safetensors")).unwrap();
         assert!(bytes(dir.path()) == bytes(again.path()), "a run is reproducible from its seed");
         // The saved best model scores what training said; its calibration covers the one task asked.
