@@ -173,30 +173,14 @@ fn training_fits_a_domain_check_that_flags_what_the_model_never_saw() {
     for file in std::fs::read_dir(&m).unwrap().map(Result::unwrap).filter(|e| e.path().is_file()) {
         std::fs::copy(file.path(), one.join(file.file_name())).unwrap();
     }
-    let out = ok(&heatscope(&[
-        "train",
-        "cnn-radio",
-        "--dataset",
-        ds_s,
-        "--out",
-        one.to_str().unwrap(),
-        "--refit",
-        "--symmetries",
-        "1",
-    ]));
+    let refit = |symmetries: &str| {
+        let one = one.to_str().unwrap();
+        heatscope(&["train", "cnn-radio", "--dataset", ds_s, "--out", one, "--refit", "--symmetries", symmetries])
+    };
+    let out = ok(&refit("1"));
     assert!(out.contains("averages 1 symmetries"), "{out}");
     assert_eq!(config(&one)["symmetries"], 1);
-    let e = failed(&heatscope(&[
-        "train",
-        "cnn-radio",
-        "--dataset",
-        ds_s,
-        "--out",
-        one.to_str().unwrap(),
-        "--refit",
-        "--symmetries",
-        "3",
-    ]));
+    let e = failed(&refit("3"));
     assert!(e.contains("symmetries 3 must be 1 or 8"), "{e}");
 
     // Fine-tuning starts from a trained model's weights; one of another architecture is refused.
