@@ -236,7 +236,9 @@ pub fn train(
         checkpoint::recover(out)?;
         if last_path.is_file() && state_path.is_file() {
             let saved: RadioTrainState = read_state(&state_path)?;
-            if saved.config != *config {
+            // How many orientations inference reads is not the architecture: a run started before
+            // it was a setting (read as 1) resumes under today's default.
+            if (RadioConfig { symmetries: config.symmetries, ..saved.config.clone() }) != *config {
                 return Err(TrainError::Invalid(format!(
                     "{} was trained with {:?}; resume with the same architecture",
                     state_path.display(),
@@ -244,7 +246,7 @@ pub fn train(
                 )));
             }
             vm.load(&last_path)?;
-            state = RadioTrainState { options: opts.clone(), ..saved };
+            state = RadioTrainState { options: opts.clone(), config: config.clone(), ..saved };
         }
     }
     let mut opt = optimizer(&vm, opts, out, state.epochs_done)?;
