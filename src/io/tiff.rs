@@ -70,6 +70,11 @@ impl Layout {
         self.photometric == 6 && self.bits == 8 && self.format == 1 && self.samples >= 3
     }
 
+    /// Palette colour of one sample: colour-map indices (class values), read as a grey band.
+    fn is_palette(&self) -> bool {
+        self.photometric == 3 && self.samples == 1
+    }
+
     fn is_complex(&self) -> bool {
         matches!(self.format, 5 | 6)
     }
@@ -145,7 +150,7 @@ fn read_image(path: &Path, bytes: Source<'_>, opts: &LoadOptions, index: usize) 
     }
     // Palette colour (a classified map): the crate refuses it; its samples are colour-map indices,
     // which is what tifffile and GDAL return too, so read them as a grey band.
-    let palette = layout.photometric == 3 && layout.samples == 1;
+    let palette = layout.is_palette();
     if palette && let Some(overlay) = photometric_grey() {
         dec = open(overlay)?;
     }

@@ -16,7 +16,6 @@ use crate::types::Raster;
 pub(super) struct Stored {
     pub(super) width: usize,
     pub(super) height: usize,
-    pub(super) bands: usize,
     pub(super) interleaved: bool,
     pub(super) transposed: bool,
 }
@@ -28,22 +27,26 @@ impl Stored {
             // Column-major: (C, H, W) holds each column's pixels with their bands side by side,
             // (H, W, C) a column-major plane per band.
             let interleaved = c > 1 && layout.axes == Axes::ChannelsFirst;
-            Self { width: h, height: w, bands: c, interleaved, transposed: true }
+            Self { width: h, height: w, interleaved, transposed: true }
         } else {
             let interleaved = c > 1 && layout.axes == Axes::ChannelsLast;
-            Self { width: w, height: h, bands: c, interleaved, transposed: false }
+            Self { width: w, height: h, interleaved, transposed: false }
         }
     }
 }
 
-/// Each band of a `width` x `height` raster turned to `height` x `width` (its transpose).
+/// Each band (and the mask) of a `width` x `height` raster turned to `height` x `width` (its
+/// transpose).
 fn transposed(mut r: Raster) -> Raster {
     let (w, h) = (r.width, r.height);
+    fn turn<T: Copy>(v: &[T], w: usize, h: usize) -> Vec<T> {
+        (0..w).flat_map(|x| (0..h).map(move |y| v[y * w + x])).collect()
+    }
     for band in &mut r.bands {
-        *band = (0..w).flat_map(|x| (0..h).map(move |y| (y, x))).map(|(y, x)| band[y * w + x]).collect();
+        *band = turn(band, w, h);
     }
     if let Some(valid) = &mut r.valid {
-        *valid = (0..w).flat_map(|x| (0..h).map(move |y| (y, x))).map(|(y, x)| valid[y * w + x]).collect();
+        *valid = turn(valid, w, h);
     }
     (r.width, r.height) = (h, w);
     r
@@ -65,7 +68,7 @@ pub fn window_npy(
     let (w, h) = (w.min(layout.width - x0), h.min(layout.height - y0));
     // The window as the file stores it.
     let (x0, y0, w, h) = if stored.transposed { (y0, x0, h, w) } else { (x0, y0, w, h) };
-    let (item, c, sw, sh) = (header.dtype.bytes() as u64, stored.bands, stored.width, stored.height);
+    let (item, c, sw, sh) = (header.dtype.bytes() as u64, layout.bands, stored.width, stored.height);
     let mut bands = vec![Vec::with_capacity(w * h); c];
     for y in y0..y0 + h {
         if stored.interleaved {
@@ -103,7 +106,7 @@ pub fn preview_npy(
     let read_err = |e: std::io::Error| IoError::corrupt(path, format!("cannot read the array: {e}"));
     let (header, layout) = read_prefix(path, reader, 0, opts, read_err)?;
     let stored = Stored::of(&header, &layout);
-    let (w, h, c) = (stored.width, stored.height, stored.bands);
+    let (w, h, c) = (stored.width, stored.height, layout.bands);
     if crate::stats::downsample_factor(w, h, max_dim) == 1 {
         return Ok(None);
     }

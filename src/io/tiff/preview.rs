@@ -161,8 +161,7 @@ fn open_plain<'a>(path: &Path, file: &'a std::fs::File, opts: &LoadOptions) -> R
     let layout = Layout::read(&mut dec, path)?;
     // Palette colour: its indices as a grey band, as the full read gives them (the crate refuses the
     // colour map itself).
-    let palette = layout.photometric == 3 && layout.samples == 1;
-    if palette {
+    if layout.is_palette() {
         let tag = tiff::tags::Tag::PhotometricInterpretation.to_u16();
         let Some(grey) = Overlay::with_short(bytes, None, tag, 1) else { return Ok(None) };
         dec = Decoder::new(grey).map_err(|e| tiff_error(path, e))?.with_limits(limits(opts));
@@ -171,7 +170,7 @@ fn open_plain<'a>(path: &Path, file: &'a std::fs::File, opts: &LoadOptions) -> R
     // Planar files arrive a strip or tile of every plane at a time (`decode_chunks`), as chunky ones;
     // 8-bit YCbCr is converted to RGB as the full read converts it.
     let plain = !layout.is_complex()
-        && (matches!(layout.photometric, 1 | 2) || layout.is_ycbcr8() || palette)
+        && (matches!(layout.photometric, 1 | 2) || layout.is_ycbcr8() || layout.is_palette())
         && decoded_samples == layout.samples
         && !raw::needed(&layout, &raw::first_chunk(&mut dec, bytes));
     if !plain {

@@ -128,10 +128,8 @@ impl RadioNet {
         let mut out = Vec::with_capacity(xs.len());
         // 16 inputs of 8 views, or 64 of one, per forward pass.
         for chunk in xs.chunks(128 / views.max(1)) {
-            let batch: Vec<Vec<f32>> = chunk
-                .iter()
-                .flat_map(|x| (0..views).map(move |k| square_symmetry(x, side, u8::try_from(k).unwrap_or(0))))
-                .collect();
+            let batch: Vec<Vec<f32>> =
+                chunk.iter().flat_map(|x| (0..8u8).take(views).map(move |k| square_symmetry(x, side, k))).collect();
             let refs: Vec<&[f32]> = batch.iter().map(Vec::as_slice).collect();
             let (logits, pooled) = self.forward_features(&input_tensor(&refs, side, device)?, false)?;
             let (logits, pooled) = (logits.to_vec2::<f32>()?, pooled.to_vec2::<f32>()?);
